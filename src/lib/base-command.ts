@@ -1,0 +1,123 @@
+/**
+ * What every netkit command shares: the global flags (--netns, --verbose,
+ * --json), the runner built from them, the JSON envelope, and the error and
+ * exit-code policy (0 done, 1 failed, 2 bad input or usage).
+ *
+ * JSON envelope (stable):
+ *   success: {"ok": true, "result": ...}
+ *   failure: {"ok": false, "error": {"code", "message", "fix"?, "exitCode", "command"?, "detail"?}}
+ */
+import {Command, Interfaces} from '@oclif/core'
+
+import {ExitCode, NetkitError, UsageError} from './errors.js'
+import * as f from './flags.js'
+import {netnsExists} from './iproute2/netns.js'
+import {type ChangeOutcome, type Column, renderTable} from './output.js'
+import {Runner} from './runner.js'
+
+export interface CommonFlags {
+  netns?: string
+  verbose?: boolean
+  'dry-run'?: boolean
+  json?: boolean
+}
+
+export abstract class NetkitCommand extends Command {
+  static override enableJsonFlag = true
+  static override baseFlags = {
+    netns: f.netns(),
+    verbose: f.verbose,
+  }
+
+  private runnerMade?: Runner
+
+  /**
+   * The runner for this invocation. Refuses an unknown --netns before anything runs.
+   * `global`: the command acts on machine-wide objects (namespaces), so --netns does not apply.
+   */
+  protected makeRunner(flags: CommonFlags, opts: {global?: boolean} = {}): Runner {
+    if (flags.netns && !netnsExists(flags.netns)) {
+      throw new UsageError(`network namespace ${flags.netns} does not exist`, `create it with "netkit ns add ${flags.netns}" or check "netkit ns list"`, 'E_NO_NETNS')
+    }
+    const json = this.jsonEnabled()
+    const dryRun = Boolean(flags['dry-run'])
+    this.runnerMade = new Runner({
+      // Global objects (namespaces themselves) are handled from the caller's namespace.
+      netns: opts.global ? undefined : flags.netns,
+      dryRun,
+      verbose: Boolean(flags.verbose),
+      sink: json ? undefined : dryRun ? (l) => process.stdout.write(`${l}\n`) : (l) => process.stderr.write(`${l}\n`),
+    })
+    return this.runnerMade
+  }
+
+  /**
+   * Prints the outcome of a change for people and returns it for --json.
+   * `what` is the change as a verb and its object ("add", "route 10.0.0.0/24");
+   * `noop` says why nothing was needed.
+   */
+  protected outcome(changed: boolean, what: {verb: string; object: string; noop: string}, runner: Runner): ChangeOutcome {
+    const did = `${pastTense(what.verb)} ${what.object}`
+    const summary = !changed ? what.noop : runner.dryRun ? `would ${what.verb} ${what.object}` : did
+    const out: ChangeOutcome = {changed, summary, dryRun: runner.dryRun, commands: [...runner.journal]}
+    if (!this.jsonEnabled()) {
+      // In a dry run stdout carries only the commands; the note goes to stderr.
+      if (runner.dryRun) process.stderr.write(changed ? `dry run: ${summary}; nothing was changed\n` : `${summary}; nothing to do\n`)
+      else this.log(changed ? summary : `${summary}; nothing to do`)
+    }
+    return out
+  }
+
+  /** Prints rows as a table for people; the rows themselves are the --json result. */
+  protected async printTable<T>(rows: T[], columns: Column<T>[], empty: string): Promise<void> {
+    if (this.jsonEnabled()) return
+    this.log(rows.length === 0 ? empty : await renderTable(rows, columns))
+  }
+
+  override toSuccessJson(result: unknown): unknown {
+    return {ok: true, result}
+  }
+
+  override async catch(err: Error & {oclif?: {exit?: number}; code?: string}): Promise<never | void> {
+    const e = asNetkitError(err)
+    process.exitCode = e.exit
+    if (this.jsonEnabled()) {
+      this.logJson({ok: false, error: e.toJSON()})
+      return
+    }
+    process.stderr.write(`error: ${e.line}\n`)
+    const verbose = this.argv.includes('--verbose') || this.runnerMade?.verbose
+    if (verbose) {
+      if (e.command) process.stderr.write(`  command: ${e.command}\n`)
+      if (e.detail) process.stderr.write(`  ${e.command?.split(' ')[0] ?? 'tool'} said: ${e.detail.replaceAll('\n', '\n    ')}\n`)
+      if (!(err instanceof NetkitError) && err.stack) process.stderr.write(`${err.stack}\n`)
+    }
+  }
+}
+
+const IRREGULAR: Record<string, string> = {set: 'set', put: 'put', run: 'ran', make: 'made'}
+
+export function pastTense(verb: string): string {
+  if (IRREGULAR[verb]) return IRREGULAR[verb]
+  return verb.endsWith('e') ? `${verb}d` : `${verb}ed`
+}
+
+/** Turns anything thrown into a NetkitError with one line and the right exit code. */
+export function asNetkitError(err: Error & {oclif?: {exit?: number}; code?: string}): NetkitError {
+  if (err instanceof NetkitError) return err
+  const raw = String(err.message ?? err)
+  if (err.oclif?.exit === ExitCode.usage || err.oclif?.exit === 2 || /^(Missing|Unexpected|Nonexistent|Expected|Parsing|The following|Flag --|Only one|--\S+=)/.test(raw)) {
+    const line = raw
+      .replace(/\nSee more help with --help/g, '')
+      .replace(/^The following errors? occurred:\s*/, '')
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .join(' ')
+      .replace(/\u001b\[[0-9;]*m/g, '')
+    return new UsageError(line, 'see --help for the usage')
+  }
+  return new NetkitError('E_INTERNAL', raw.split('\n')[0], {fix: 'run with --verbose for the stack trace, and report it', exit: ExitCode.failed, cause: err})
+}
+
+export type FlagsOf<T extends typeof Command> = Interfaces.InferredFlags<(typeof NetkitCommand)['baseFlags'] & T['flags']>

@@ -1,0 +1,133 @@
+/**
+ * What netkit owns. Objects the kernel can mark carry the mark themselves
+ * (routes, rules and proxy neighbours: protocol "netkit"; links: the alias
+ * "netkit"). Everything else netkit creates (namespaces, addresses, xfrm
+ * states and policies) is written to this ledger, one per machine, kept under
+ * /run (like the kernel state it describes, it does not survive a reboot).
+ *
+ * An object is netkit's if it is in the ledger and still exists; `del` and
+ * every cleanup touch only those.
+ */
+import {closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+export const ROOT_SCOPE = '@root'
+
+export type OwnedKind = 'netns' | 'addr' | 'xfrm-state' | 'xfrm-policy' | 'sysctl'
+
+interface LedgerFile {
+  version: 1
+  scopes: Record<string, Partial<Record<OwnedKind, Record<string, OwnedEntry>>>>
+}
+
+export interface OwnedEntry {
+  created: string
+  /** e.g. the value a sysctl had before netkit changed it, or the tunnel that made it. */
+  meta?: Record<string, unknown>
+}
+
+export function stateDir(): string {
+  return process.env.NETKIT_STATE_DIR ?? '/run/netkit'
+}
+
+function ledgerPath(): string {
+  return join(stateDir(), 'owned.json')
+}
+
+export function scopeOf(netns?: string | null): string {
+  return netns ? `ns:${netns}` : ROOT_SCOPE
+}
+
+function load(): LedgerFile {
+  try {
+    const data = JSON.parse(readFileSync(ledgerPath(), 'utf8')) as LedgerFile
+    if (data && data.version === 1 && typeof data.scopes === 'object') return data
+  } catch {
+    // missing or unreadable: start empty
+  }
+  return {version: 1, scopes: {}}
+}
+
+function save(data: LedgerFile): void {
+  const path = ledgerPath()
+  mkdirSync(stateDir(), {recursive: true, mode: 0o700})
+  const tmp = `${path}.${process.pid}.tmp`
+  writeFileSync(tmp, JSON.stringify(data, null, 1) + '\n', {mode: 0o600})
+  renameSync(tmp, path)
+}
+
+/** Runs fn with the ledger locked against other netkit processes (bounded wait). */
+function withLock<T>(fn: (data: LedgerFile) => T): T {
+  mkdirSync(stateDir(), {recursive: true, mode: 0o700})
+  const lock = `${ledgerPath()}.lock`
+  const deadline = Date.now() + 5000
+  let fd = -1
+  for (;;) {
+    try {
+      fd = openSync(lock, 'wx', 0o600)
+      break
+    } catch {
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 10_000) rmSync(lock, {force: true})
+      } catch {
+        // gone meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`netkit's ledger is locked (${lock}); another netkit is running, or remove the stale lock`)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+    }
+  }
+  try {
+    return fn(load())
+  } finally {
+    closeSync(fd)
+    rmSync(lock, {force: true})
+  }
+}
+
+export function claim(scope: string, kind: OwnedKind, key: string, meta?: Record<string, unknown>): void {
+  withLock((data) => {
+    const s = (data.scopes[scope] ??= {})
+    const k = (s[kind] ??= {})
+    if (!k[key]) k[key] = {created: new Date().toISOString(), ...(meta ? {meta} : {})}
+    save(data)
+  })
+}
+
+export function release(scope: string, kind: OwnedKind, key: string): void {
+  withLock((data) => {
+    const k = data.scopes[scope]?.[kind]
+    if (!k || !k[key]) return
+    delete k[key]
+    if (Object.keys(k).length === 0) delete data.scopes[scope]![kind]
+    if (Object.keys(data.scopes[scope]!).length === 0) delete data.scopes[scope]
+    save(data)
+  })
+}
+
+/** Forgets everything recorded inside a namespace (it was deleted). */
+export function dropScope(scope: string): void {
+  withLock((data) => {
+    if (!data.scopes[scope]) return
+    delete data.scopes[scope]
+    save(data)
+  })
+}
+
+export function owned(scope: string, kind: OwnedKind): Record<string, OwnedEntry> {
+  return load().scopes[scope]?.[kind] ?? {}
+}
+
+export function owns(scope: string, kind: OwnedKind, key: string): boolean {
+  return Boolean(load().scopes[scope]?.[kind]?.[key])
+}
+
+/** The routing protocol number netkit puts on its routes, rules and proxy neighbours. */
+export const NETKIT_PROTO = 178
+export const NETKIT_PROTO_NAME = 'netkit'
+/** The alias netkit puts on links it creates. */
+export const NETKIT_ALIAS = 'netkit'
+
+/** True if an `ip -j` "protocol" field is netkit's (by number, or by name once rt_protos.d names it). */
+export function isNetkitProto(p: unknown): boolean {
+  return p === NETKIT_PROTO_NAME || p === String(NETKIT_PROTO) || p === NETKIT_PROTO
+}

@@ -1,0 +1,255 @@
+/**
+ * The one way netkit runs an external tool.
+ *
+ * Every `ip`, `sysctl`, `swanctl`, `wg`, ... goes through here, as an argv
+ * array and never through a shell. This is the one place for:
+ *  - network namespaces (`ip -n NS` for ip, `ip netns exec NS` for the rest),
+ *  - dry-run (mutations are printed, not run; reads still run),
+ *  - the audit echo of every mutation (like wg-quick's `cmd()`),
+ *  - batching many `ip` changes into one `ip -batch -` over stdin,
+ *  - secrets: a Secret may never reach an argv; it travels on stdin and is
+ *    shown as <redacted> everywhere,
+ *  - translating a tool's failure into a NetkitError (see tool-errors.ts).
+ */
+import {NetkitError} from './errors.js'
+import {translateFailure} from './tool-errors.js'
+
+export const REDACTED = '<redacted>'
+
+/** A value that must never appear on an argv, in a log, in --dry-run or --json output. */
+export class Secret {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return REDACTED
+  }
+  toJSON(): string {
+    return REDACTED
+  }
+}
+
+export type Arg = string | Secret
+
+export interface Invocation {
+  /** The program: 'ip', 'sysctl', 'swanctl', 'wg', ... */
+  tool: string
+  args: Arg[]
+  /** Standard input. */
+  input?: string | Secret
+  /** undefined: the runner's namespace; null: the caller's own (root) namespace. */
+  netns?: string | null
+  /** What is being acted on, for error messages: "route 10.0.0.0/24 (table main)". */
+  object?: string
+  env?: Record<string, string>
+  timeoutMs?: number
+  /** Extra environment or options that make the tool run detached (daemons). */
+  detached?: boolean
+}
+
+export interface ExecResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+  timedOut?: boolean
+}
+
+export type Executor = (
+  file: string,
+  args: string[],
+  opts: {input?: string; env?: Record<string, string>; timeoutMs?: number; detached?: boolean},
+) => Promise<ExecResult>
+
+/** One line of an `ip -batch` script: the arguments after `ip`. */
+export interface BatchLine {
+  args: Arg[]
+  object?: string
+}
+
+export interface RunnerOptions {
+  netns?: string
+  dryRun?: boolean
+  verbose?: boolean
+  /** Where the audit echo ("[#] ip ...") and dry-run lines go. */
+  sink?: (line: string) => void
+  exec?: Executor
+}
+
+const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/
+
+export function shellQuote(arg: string): string {
+  if (arg !== '' && SHELL_SAFE.test(arg)) return arg
+  return `'${arg.replaceAll("'", `'\\''`)}'`
+}
+
+/** Runs tools for real, through execa (loaded on first use to keep start-up fast). */
+export const realExecutor: Executor = async (file, args, opts) => {
+  const {execa} = await import('execa')
+  const r = await execa(file, args, {
+    input: opts.input,
+    reject: false,
+    stripFinalNewline: false,
+    env: {LC_ALL: 'C', ...opts.env},
+    timeout: opts.timeoutMs,
+    detached: opts.detached,
+    stdin: opts.input === undefined ? 'ignore' : 'pipe',
+  })
+  if (r.failed && r.exitCode === undefined && r.code === 'ENOENT') {
+    return {exitCode: 127, stdout: '', stderr: `${file}: command not found`}
+  }
+  return {
+    exitCode: r.exitCode ?? (r.timedOut ? 124 : 1),
+    stdout: String(r.stdout ?? ''),
+    stderr: String(r.stderr ?? ''),
+    timedOut: r.timedOut,
+  }
+}
+
+export class Runner {
+  readonly netns?: string
+  readonly dryRun: boolean
+  readonly verbose: boolean
+  /** Every mutation, as displayed (redacted), in order: the audit log and the --json "commands". */
+  readonly journal: string[] = []
+  private readonly exec: Executor
+  private readonly sink: (line: string) => void
+  private readonly secrets = new Set<string>()
+
+  constructor(opts: RunnerOptions = {}) {
+    this.netns = opts.netns
+    this.dryRun = Boolean(opts.dryRun)
+    this.verbose = Boolean(opts.verbose)
+    this.exec = opts.exec ?? realExecutor
+    this.sink = opts.sink ?? (() => {})
+  }
+
+  /** A runner for the same settings in another namespace (null: the root namespace). */
+  in(netns: string | null): Runner {
+    const r = new Runner({
+      netns: netns ?? undefined,
+      dryRun: this.dryRun,
+      verbose: this.verbose,
+      exec: this.exec,
+      sink: this.sink,
+    })
+    // Share the journal and secrets so one command has one audit log.
+    ;(r as {journal: string[]}).journal = this.journal
+    for (const s of this.secrets) r.secrets.add(s)
+    return r
+  }
+
+  /** Registers a string that must be redacted from anything shown. */
+  addSecret(value: string): void {
+    if (value.length >= 4) this.secrets.add(value)
+  }
+
+  redact(text: string): string {
+    let out = text
+    for (const s of this.secrets) out = out.split(s).join(REDACTED)
+    return out
+  }
+
+  /** The argv that is really executed. Refuses to put a Secret on it. */
+  argv(inv: Invocation): [string, string[]] {
+    const ns = inv.netns === undefined ? this.netns : inv.netns ?? undefined
+    const args = inv.args.map((a) => {
+      if (a instanceof Secret) {
+        throw new Error(`internal error: a secret was about to be put on the argv of ${inv.tool}`)
+      }
+      return a
+    })
+    if (!ns) return [inv.tool, args]
+    if (inv.tool === 'ip') return ['ip', ['-n', ns, ...args]]
+    return ['ip', ['netns', 'exec', ns, inv.tool, ...args]]
+  }
+
+  /** How a command is shown to people: shell-quoted, secrets redacted. */
+  display(inv: Invocation): string {
+    const ns = inv.netns === undefined ? this.netns : inv.netns ?? undefined
+    const shown = inv.args.map((a) => (a instanceof Secret ? REDACTED : shellQuote(this.redact(a))))
+    const prefix = !ns ? [inv.tool] : inv.tool === 'ip' ? ['ip', '-n', shellQuote(ns)] : ['ip', 'netns', 'exec', shellQuote(ns), inv.tool]
+    let line = [...prefix, ...shown].join(' ')
+    if (inv.input !== undefined) line += inv.input instanceof Secret ? ` < ${REDACTED}` : ''
+    return line
+  }
+
+  /** Runs a command that only reads. It runs in dry-run too. Throws a translated error on failure. */
+  async read(inv: Invocation): Promise<string> {
+    const r = await this.spawn(inv)
+    if (r.exitCode !== 0) throw this.failure(inv, r)
+    return r.stdout
+  }
+
+  /** Runs a read and returns the raw result, failure or not (for probes). */
+  async probe(inv: Invocation): Promise<ExecResult> {
+    return this.spawn(inv)
+  }
+
+  /** Runs a command that changes the host: echoed, skipped in dry-run, translated on failure. */
+  async run(inv: Invocation): Promise<ExecResult> {
+    if (inv.tool === 'ip' && inv.args.some((a) => a instanceof Secret)) {
+      await this.batch([{args: inv.args, object: inv.object}], inv.netns)
+      return {exitCode: 0, stdout: '', stderr: ''}
+    }
+    this.announce(this.display(inv))
+    if (this.dryRun) return {exitCode: 0, stdout: '', stderr: ''}
+    const r = await this.spawn(inv)
+    if (r.exitCode !== 0) throw this.failure(inv, r)
+    return r
+  }
+
+  /**
+   * Runs many `ip` changes as one `ip -batch -` over stdin. Each line is echoed
+   * as the single `ip` command it stands for. On failure the error says which
+   * line failed; `failedIndex` on the error tells how many lines were applied.
+   */
+  async batch(lines: BatchLine[], netns?: string | null): Promise<void> {
+    if (lines.length === 0) return
+    const base: Invocation = {tool: 'ip', args: [], netns}
+    for (const l of lines) this.announce(this.display({...base, args: l.args}))
+    if (this.dryRun) return
+    const script = lines.map((l) => l.args.map((a) => batchQuote(a instanceof Secret ? a.value : a)).join(' ')).join('\n') + '\n'
+    const inv: Invocation = {tool: 'ip', args: ['-batch', '-'], netns, input: new Secret(script)}
+    const r = await this.spawn(inv)
+    if (r.exitCode === 0) return
+    const m = /Command failed -:(\d+)/.exec(r.stderr)
+    const index = m ? Number(m[1]) - 1 : 0
+    const failed = lines[index] ?? lines[0]
+    const err = this.failure({...base, args: failed.args, object: failed.object}, r)
+    ;(err as BatchError).failedIndex = index
+    throw err
+  }
+
+  private announce(line: string): void {
+    this.journal.push(line)
+    this.sink(this.dryRun ? line : `[#] ${line}`)
+  }
+
+  private async spawn(inv: Invocation): Promise<ExecResult> {
+    const [file, args] = this.argv(inv)
+    const input = inv.input instanceof Secret ? inv.input.value : inv.input
+    return this.exec(file, args, {input, env: inv.env, timeoutMs: inv.timeoutMs, detached: inv.detached})
+  }
+
+  private failure(inv: Invocation, r: ExecResult): NetkitError {
+    const stderr = this.redact(r.stderr.replace(/\nCommand failed -:\d+\s*$/, '').trim())
+    return translateFailure({
+      tool: inv.tool,
+      args: inv.args.map(String),
+      object: inv.object,
+      netns: inv.netns === undefined ? this.netns : inv.netns ?? undefined,
+      command: this.display(inv),
+      exitCode: r.exitCode,
+      stderr,
+      timedOut: r.timedOut,
+    })
+  }
+}
+
+export interface BatchError extends NetkitError {
+  failedIndex: number
+}
+
+/** Quotes one word for ip's batch tokenizer (which understands double quotes and backslashes). */
+function batchQuote(word: string): string {
+  if (word !== '' && /^[^\s"'\\#]+$/.test(word)) return word
+  return `"${word.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`
+}

@@ -1,0 +1,174 @@
+/**
+ * Input validation: every value from the user is checked here, before
+ * anything runs, and a bad one becomes a UsageError (exit 2) that says what is
+ * wrong and how to fix it. IP math is ipaddr.js's.
+ */
+import ipaddr from 'ipaddr.js'
+
+import {UsageError} from './errors.js'
+
+const NAME_CHARS = /^[A-Za-z0-9_.-]+$/
+
+/** Linux interface names: 1 to 15 bytes, no '/', ':', white space; netkit also refuses shell metacharacters. */
+export function ifname(value: string, what = 'interface name'): string {
+  if (value.length === 0) throw new UsageError(`${what} is empty`, 'give a name of 1 to 15 characters')
+  if (value.length > 15) {
+    throw new UsageError(`${what} "${value}" is ${value.length} characters long; Linux allows at most 15`, 'choose a shorter name')
+  }
+  if (!NAME_CHARS.test(value) || value === '.' || value === '..') {
+    throw new UsageError(
+      `${what} "${value}" has characters Linux or netkit does not allow`,
+      "use only letters, digits, '.', '-' and '_'",
+    )
+  }
+  return value
+}
+
+export function netnsName(value: string): string {
+  if (value.length === 0 || value.length > 64 || !NAME_CHARS.test(value) || value === '.' || value === '..') {
+    throw new UsageError(
+      `network namespace name "${value}" is not valid`,
+      "use 1 to 64 letters, digits, '.', '-' or '_'",
+    )
+  }
+  return value
+}
+
+/** A name netkit gives to something it owns (tables, tunnels). */
+export function objectName(value: string, what: string, max = 32): string {
+  if (value.length === 0 || value.length > max || !/^[A-Za-z][A-Za-z0-9_.-]*$/.test(value)) {
+    throw new UsageError(`${what} "${value}" is not valid`, `start with a letter and use up to ${max} letters, digits, '.', '-' or '_'`)
+  }
+  return value
+}
+
+export type Family = 4 | 6
+
+export interface Address {
+  ip: string
+  family: Family
+}
+
+export function ipAddress(value: string, what = 'address'): Address {
+  const v = value.trim()
+  let addr: ipaddr.IPv4 | ipaddr.IPv6
+  if (ipaddr.IPv4.isValidFourPartDecimal(v)) addr = ipaddr.IPv4.parse(v)
+  else if (v.includes(':') && ipaddr.IPv6.isValid(v) && !v.includes('%')) addr = ipaddr.IPv6.parse(v)
+  else throw new UsageError(`${what} "${value}" is not an IP address`, 'write it like 192.0.2.1 or 2001:db8::1')
+  return {ip: addr.toString(), family: addr.kind() === 'ipv4' ? 4 : 6}
+}
+
+export interface Cidr {
+  /** Normalized, e.g. "10.0.0.0/24" or "10.0.0.1/24" for interface addresses. */
+  cidr: string
+  ip: string
+  prefix: number
+  family: Family
+}
+
+function parseCidr(value: string, what: string): Cidr {
+  const v = value.trim()
+  const slash = v.indexOf('/')
+  const ipPart = slash < 0 ? v : v.slice(0, slash)
+  const {ip, family} = ipAddress(ipPart, what)
+  const max = family === 4 ? 32 : 128
+  let prefix = max
+  if (slash >= 0) {
+    const p = v.slice(slash + 1)
+    if (!/^\d{1,3}$/.test(p) || Number(p) > max) {
+      throw new UsageError(`${what} "${value}" has a bad prefix length`, `use a number from 0 to ${max} after the slash`)
+    }
+    prefix = Number(p)
+  }
+  return {cidr: `${ip}/${prefix}`, ip, prefix, family}
+}
+
+/** A network (route destination, subnet): host bits must be zero. A bare address means /32 or /128. */
+export function network(value: string, what = 'network'): Cidr {
+  const c = parseCidr(value, what)
+  const net = ipaddr.parseCIDR(c.cidr)
+  const base = (c.family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(c.cidr) : ipaddr.IPv6.networkAddressFromCIDR(c.cidr)).toString()
+  if (base !== c.ip) {
+    throw new UsageError(
+      `${what} "${value}" has host bits set`,
+      `did you mean ${base}/${net[1]}? (a network has zero host bits)`,
+    )
+  }
+  return c
+}
+
+/** An interface address: keeps its host bits. A bare address means /32 or /128. */
+export function interfaceAddress(value: string, what = 'address'): Cidr {
+  return parseCidr(value, what)
+}
+
+/** Route destination: a network or "default". */
+export function routeDestination(value: string): Cidr | 'default' {
+  if (value === 'default') return 'default'
+  return network(value, 'route destination')
+}
+
+export function integer(value: string, what: string, min: number, max: number): number {
+  const v = value.trim()
+  let n: number
+  if (/^0x[0-9a-f]+$/i.test(v)) n = Number.parseInt(v.slice(2), 16)
+  else if (/^\d+$/.test(v)) n = Number(v)
+  else throw new UsageError(`${what} "${value}" is not a number`, `give a whole number from ${min} to ${max}`)
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${what} ${value} is out of range`, `give a whole number from ${min} to ${max}`)
+  }
+  return n
+}
+
+export const U32_MAX = 0xffff_ffff
+
+export interface Mark {
+  value: number
+  mask?: number
+}
+
+/** A firewall mark, "V" or "V/MASK", decimal or 0x hex, 32 bits each. */
+export function mark(value: string, what = 'mark'): Mark {
+  const [v, m, extra] = value.split('/')
+  if (extra !== undefined) throw new UsageError(`${what} "${value}" is not valid`, 'write it as VALUE or VALUE/MASK, e.g. 0x100/0xff00')
+  const out: Mark = {value: integer(v, what, 0, U32_MAX)}
+  if (m !== undefined) out.mask = integer(m, `${what} mask`, 0, U32_MAX)
+  return out
+}
+
+export function formatMark(m: Mark): string {
+  const hex = (n: number) => `0x${n.toString(16)}`
+  return m.mask === undefined ? hex(m.value) : `${hex(m.value)}/${hex(m.mask)}`
+}
+
+/** ESP SPI: 32 bits; 0 to 255 are reserved by RFC 4303. */
+export function spi(value: string): number {
+  return integer(value, 'SPI', 256, U32_MAX)
+}
+
+export function mtu(value: string): number {
+  return integer(value, 'MTU', 68, 65535)
+}
+
+export function port(value: string, what = 'port'): number {
+  return integer(value, what, 1, 65535)
+}
+
+export function sameFamily(a: {family: Family}, b: {family: Family}, what: string): void {
+  if (a.family !== b.family) throw new UsageError(`${what} mixes IPv4 and IPv6`, 'use addresses of one family')
+}
+
+/** True if two networks overlap. */
+export function overlaps(a: string, b: string): boolean {
+  const pa = ipaddr.parseCIDR(a)
+  const pb = ipaddr.parseCIDR(b)
+  if (pa[0].kind() !== pb[0].kind()) return false
+  return pa[0].match(pb) || pb[0].match(pa)
+}
+
+/** True if the address lies in the network. */
+export function contains(net: string, ip: string): boolean {
+  const n = ipaddr.parseCIDR(net)
+  const a = ipaddr.parse(ip)
+  return a.kind() === n[0].kind() && a.match(n)
+}

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict'
+import {after, describe, it} from 'node:test'
+
+import {cli} from '../helpers/cli.js'
+import {isolatedEnv, nsName, skipUnlessRoot, track, tryRun} from '../helpers/hosts.js'
+
+describe('netkit ns (integration)', {skip: skipUnlessRoot}, () => {
+  const iso = isolatedEnv()
+  after(iso.cleanup)
+  const env = iso.env
+
+  it('adds a namespace with lo up, is idempotent, lists it as owned, and deletes it', () => {
+    const name = track(nsName('ns'))
+    const add = cli(['ns', 'add', name], {env})
+    assert.equal(add.code, 0, add.stderr)
+    assert.match(add.stdout, /added network namespace/)
+    const lo = JSON.parse(tryRun('ip', ['-n', name, '-j', 'link', 'show', 'lo']).stdout)
+    assert.ok(lo[0].flags.includes('UP'), 'lo is up')
+
+    const again = cli(['ns', 'add', name], {env})
+    assert.equal(again.code, 0)
+    assert.match(again.stdout, /already exists; nothing to do/)
+    assert.deepEqual(again.json, undefined)
+
+    const list = cli(['ns', 'list', '--owned', '--json'], {env})
+    assert.equal(list.code, 0)
+    assert.ok(list.json.ok)
+    assert.deepEqual(list.json.result.filter((r: any) => r.name === name), [{name, id: null, owned: true}])
+
+    const dry = cli(['ns', 'del', name, '--dry-run'], {env})
+    assert.equal(dry.stdout, `ip netns del ${name}\n`)
+    assert.equal(tryRun('ip', ['-n', name, 'link', 'show', 'lo']).code, 0, 'dry run left it')
+
+    const del = cli(['ns', 'del', name, '--json'], {env})
+    assert.equal(del.code, 0)
+    assert.equal(del.json.result.changed, true)
+    assert.notEqual(tryRun('ip', ['-n', name, 'link', 'show']).code, 0, 'gone')
+    const del2 = cli(['ns', 'del', name, '--json'], {env})
+    assert.equal(del2.json.result.changed, false)
+  })
+
+  it('refuses to delete a namespace it did not create, exit 2, and leaves it', () => {
+    const name = track(nsName('fx'))
+    tryRun('ip', ['netns', 'add', name])
+    const del = cli(['ns', 'del', name], {env})
+    assert.equal(del.code, 2)
+    assert.match(del.stderr, /^error: network namespace .* was not created by netkit; .*--force/)
+    assert.equal(tryRun('ip', ['-n', name, 'link', 'show', 'lo']).code, 0)
+  })
+
+  it('rejects bad names with exit 2 and creates nothing', () => {
+    for (const bad of ['a/b', 'a b', 'x;rm', '$(id)', '..']) {
+      const r = cli(['ns', 'add', bad], {env})
+      assert.equal(r.code, 2, bad)
+      assert.equal(r.stderr.trim().split('\n').length, 1, 'one line')
+    }
+  })
+
+  it('--netns with an unknown namespace is bad input', () => {
+    const r = cli(['ns', 'list', '--netns', 'nkt-does-not-exist'], {env})
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /does not exist/)
+  })
+})

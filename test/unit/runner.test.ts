@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {NetkitError} from '../../src/lib/errors.js'
+import {Secret} from '../../src/lib/runner.js'
+import {Recorder} from '../helpers/recorder.js'
+
+describe('runner', () => {
+  it('runs ip inside a namespace with -n and other tools with ip netns exec', async () => {
+    const rec = new Recorder()
+    const r = rec.runner({netns: 'a'})
+    await r.run({tool: 'ip', args: ['link', 'set', 'lo', 'up']})
+    await r.run({tool: 'sysctl', args: ['-w', 'net/ipv4/ip_forward=1']})
+    assert.deepEqual(rec.lines, ['ip -n a link set lo up', 'ip netns exec a sysctl -w net/ipv4/ip_forward=1'])
+    assert.deepEqual(rec.echoed, ['[#] ip -n a link set lo up', '[#] ip netns exec a sysctl -w net/ipv4/ip_forward=1'])
+  })
+
+  it('in dry-run prints mutations, runs nothing that mutates, and still reads', async () => {
+    const rec = new Recorder().on('-j route', {stdout: '[]'})
+    const r = rec.runner({dryRun: true})
+    assert.equal(await r.read({tool: 'ip', args: ['-j', 'route', 'show']}), '[]')
+    await r.run({tool: 'ip', args: ['route', 'add', '10.0.0.0/24', 'dev', 'x']})
+    await r.batch([{args: ['route', 'add', '10.1.0.0/24', 'dev', 'x']}])
+    assert.deepEqual(rec.lines, ['ip -j route show'])
+    assert.deepEqual(rec.echoed, ['ip route add 10.0.0.0/24 dev x', 'ip route add 10.1.0.0/24 dev x'])
+  })
+
+  it('sends many changes as one ip -batch over stdin', async () => {
+    const rec = new Recorder()
+    const r = rec.runner({netns: 'n1'})
+    await r.batch([{args: ['route', 'add', '10.0.0.0/24', 'dev', 'a']}, {args: ['rule', 'add', 'to', '10.0.0.0/24', 'table', '100']}])
+    assert.equal(rec.calls.length, 1)
+    assert.deepEqual(rec.calls[0].args, ['-n', 'n1', '-batch', '-'])
+    assert.equal(rec.calls[0].input, 'route add 10.0.0.0/24 dev a\nrule add to 10.0.0.0/24 table 100\n')
+  })
+
+  it('never puts a secret on an argv: ip with a secret goes through stdin, and it is redacted when shown', async () => {
+    const rec = new Recorder()
+    const r = rec.runner()
+    const key = new Secret('0x00112233445566778899aabbccddeeff')
+    await r.run({tool: 'ip', args: ['xfrm', 'state', 'add', 'enc', 'cbc(aes)', key]})
+    assert.equal(rec.calls.length, 1)
+    assert.ok(!rec.calls[0].args.join(' ').includes('00112233'), 'key on argv')
+    assert.ok(rec.calls[0].input?.includes('0x00112233445566778899aabbccddeeff'))
+    assert.deepEqual(rec.echoed, ["[#] ip xfrm state add enc 'cbc(aes)' <redacted>"])
+    assert.throws(() => r.argv({tool: 'wg', args: ['set', key]}), /secret/)
+  })
+
+  it('translates a failure into one line, keeps the raw message, and redacts secrets in it', async () => {
+    const rec = new Recorder().on('route add', {exitCode: 2, stderr: 'RTNETLINK answers: File exists\n'})
+    const r = rec.runner({netns: 'n1'})
+    await assert.rejects(r.run({tool: 'ip', args: ['route', 'add', '10.0.0.0/24', 'dev', 'a'], object: 'route 10.0.0.0/24'}), (e: NetkitError) => {
+      assert.equal(e.code, 'E_EXISTS')
+      assert.match(e.line, /route 10\.0\.0\.0\/24 already exists in namespace n1/)
+      assert.equal(e.detail, 'RTNETLINK answers: File exists')
+      assert.equal(e.exit, 1)
+      return true
+    })
+  })
+
+  it('reports which batch line failed', async () => {
+    const rec = new Recorder().on('-batch', {exitCode: 1, stderr: 'Error: Nexthop has invalid gateway.\nCommand failed -:2\n'})
+    const r = rec.runner()
+    await assert.rejects(
+      r.batch([{args: ['route', 'add', '10.0.0.0/24', 'dev', 'a'], object: 'first'}, {args: ['route', 'add', '10.1.0.0/24', 'via', '1.2.3.4'], object: 'route 10.1.0.0/24'}]),
+      (e: NetkitError & {failedIndex: number}) => {
+        assert.equal(e.failedIndex, 1)
+        assert.equal(e.code, 'E_UNREACHABLE_GW')
+        assert.match(e.message, /route 10\.1\.0\.0\/24/)
+        return true
+      },
+    )
+  })
+
+  it('names missing ESP support when an SA cannot be added', async () => {
+    const rec = new Recorder().on('-batch', {exitCode: 2, stderr: 'RTNETLINK answers: Requested type not found\nCommand failed -:1\n'})
+    const r = rec.runner()
+    await assert.rejects(r.run({tool: 'ip', args: ['xfrm', 'state', 'add', 'proto', 'esp', 'enc', 'cbc(aes)', new Secret('0x0011223344')]}), (e: NetkitError) => {
+      assert.equal(e.code, 'E_NO_ESP')
+      assert.match(e.line, /CONFIG_INET_ESP/)
+      assert.match(e.line, /userspace/)
+      return true
+    })
+  })
+})
