@@ -218,6 +218,23 @@ export class Runner {
     throw err
   }
 
+  /**
+   * Runs a program with the terminal attached (for `ns exec`): stdin, stdout and
+   * stderr are the caller's. Returns its exit status. Printed, not run, in a dry run.
+   */
+  async interactive(inv: Invocation): Promise<number> {
+    // The program's own output is what the user wants to see: echo it only when asked.
+    if (this.dryRun || this.verbose) this.announce(this.display(inv))
+    if (this.dryRun) return 0
+    const [file, args] = this.argv(inv)
+    const {spawn} = await import('node:child_process')
+    return new Promise((resolve, reject) => {
+      const child = spawn(file, args, {stdio: 'inherit', env: {...process.env, ...inv.env}})
+      child.on('error', reject)
+      child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (signalNumber(signal) ?? 1) : 1)))
+    })
+  }
+
   private announce(line: string): void {
     this.journal.push(line)
     this.sink(this.dryRun ? line : `[#] ${line}`)
@@ -246,6 +263,10 @@ export class Runner {
 
 export interface BatchError extends NetkitError {
   failedIndex: number
+}
+
+function signalNumber(sig: string): number | undefined {
+  return ({SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15} as Record<string, number>)[sig]
 }
 
 /** Quotes one word for ip's batch tokenizer (which understands double quotes and backslashes). */

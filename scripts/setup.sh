@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Everything netkit needs on a fresh Debian 12 machine (run as root):
+# the tools it wraps, the tools its tests use, and its npm dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(
+  iproute2 procps kmod iputils-ping tcpdump iperf3 # host plumbing, proof of traffic
+  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins # IPsec
+  wireguard-tools wireguard-go # WireGuard (kernel module or userspace)
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # --no-install-recommends: wireguard-tools would otherwise pull in a kernel image.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+  echo "setup: netkit needs Node.js 20 or newer to build (the built binary does not)" >&2
+  exit 1
+fi
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
