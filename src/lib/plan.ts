@@ -1,0 +1,112 @@
+/**
+ * A plan: steps that each know how to undo themselves, run in order with
+ * listr2 showing progress. If a step fails, or the user presses Ctrl-C, the
+ * steps already done are undone in reverse order, so the host is left as it
+ * was (the CNI plugins' "rollback registered right after each resource", and
+ * wg-quick's trap).
+ */
+import {NetkitError} from './errors.js'
+import type {Runner} from './runner.js'
+
+export interface Step {
+  title: string
+  /** Does the work. Returns false when nothing needed doing (then there is nothing to undo). */
+  apply: () => Promise<boolean | void>
+  /** Undoes what apply did. Must tolerate the object being already gone. */
+  undo?: () => Promise<void>
+}
+
+export interface PlanOptions {
+  runner: Runner
+  /** Show listr2 progress: 'tty' (live, redraws), 'simple' (a line a step), or 'none'. */
+  progress?: 'tty' | 'simple' | 'none'
+}
+
+export interface PlanResult {
+  /** Titles of the steps that changed something. */
+  changed: string[]
+  /** Titles of the steps that found nothing to do. */
+  unchanged: string[]
+}
+
+export class Interrupted extends NetkitError {
+  constructor() {
+    super('E_INTERRUPTED', 'interrupted', {fix: 'what was already done has been undone; run the command again when ready'})
+  }
+}
+
+export function progressMode(json: boolean): 'tty' | 'simple' | 'none' {
+  if (json) return 'none'
+  return process.stderr.isTTY && !process.env.CI ? 'tty' : 'none'
+}
+
+export async function runPlan(steps: Step[], opts: PlanOptions): Promise<PlanResult> {
+  const done: Step[] = []
+  const result: PlanResult = {changed: [], unchanged: []}
+  let interrupted = false
+  const onSignal = () => {
+    interrupted = true
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  const runStep = async (step: Step) => {
+    if (interrupted) throw new Interrupted()
+    const changed = await step.apply()
+    if (changed === false) {
+      result.unchanged.push(step.title)
+    } else {
+      done.push(step)
+      result.changed.push(step.title)
+    }
+    if (interrupted) throw new Interrupted()
+  }
+
+  try {
+    const mode = opts.progress ?? 'none'
+    if (mode === 'none' || opts.runner.dryRun) {
+      for (const step of steps) await runStep(step)
+    } else {
+      const {Listr} = await import('listr2')
+      const list = new Listr(
+        steps.map((step) => ({title: step.title, task: () => runStep(step)})),
+        {
+          renderer: mode === 'tty' ? 'default' : 'simple',
+          rendererOptions: {},
+          exitOnError: true,
+          registerSignalListeners: false,
+        } as never,
+      )
+      await list.run()
+    }
+    return result
+  } catch (error) {
+    const undoErrors = await rollback(done)
+    if (error instanceof NetkitError && undoErrors.length > 0) {
+      throw new NetkitError(error.code, `${error.what}; undoing the steps already done also failed (${undoErrors.join('; ')})`, {
+        fix: 'check with the list commands (or netkit doctor) and remove the leftovers netkit reports',
+        detail: error.detail,
+        command: error.command,
+        exit: error.exit,
+      })
+    }
+    throw error
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+/** Undoes the given steps in reverse order; returns the messages of undo steps that failed. */
+export async function rollback(done: Step[]): Promise<string[]> {
+  const errors: string[] = []
+  for (const step of [...done].reverse()) {
+    if (!step.undo) continue
+    try {
+      await step.undo()
+    } catch (error) {
+      errors.push(`${step.title}: ${error instanceof NetkitError ? error.what : String(error)}`)
+    }
+  }
+  return errors
+}
