@@ -68,6 +68,11 @@ export abstract class NetkitCommand extends Command {
     return out
   }
 
+  /** A warning for people: one line on stderr (not in --json output). */
+  protected warnLine(message: string): void {
+    if (!this.jsonEnabled()) process.stderr.write(`warning: ${message}\n`)
+  }
+
   /** Prints rows as a table for people; the rows themselves are the --json result. */
   protected async printTable<T>(rows: T[], columns: Column<T>[], empty: string): Promise<void> {
     if (this.jsonEnabled()) return
@@ -95,11 +100,13 @@ export abstract class NetkitCommand extends Command {
   }
 }
 
-const IRREGULAR: Record<string, string> = {set: 'set', put: 'put', run: 'ran', make: 'made'}
+const IRREGULAR: Record<string, string> = {set: 'set', put: 'put', run: 'ran', make: 'made', bring: 'brought', take: 'took'}
 
+/** "add" -> "added", "set up" -> "set up", "bring up" -> "brought up". */
 export function pastTense(verb: string): string {
-  if (IRREGULAR[verb]) return IRREGULAR[verb]
-  return verb.endsWith('e') ? `${verb}d` : `${verb}ed`
+  const [head, ...rest] = verb.split(' ')
+  const past = IRREGULAR[head] ?? (head.endsWith('e') ? `${head}d` : `${head}ed`)
+  return [past, ...rest].join(' ')
 }
 
 /** Turns anything thrown into a NetkitError with one line and the right exit code. */

@@ -51,6 +51,8 @@ export interface VxlanDef {
   /** The underlay device. */
   dev: string
   address?: string
+  /** The peer's address on the VXLAN link: the gateway to the remote subnets. */
+  peerAddress?: string
 }
 
 /** What the user asked for. Secrets are never in here: they live in files under secrets/. */

@@ -1,0 +1,82 @@
+import {Args} from '@oclif/core'
+
+import {NetkitCommand} from '../../lib/base-command.js'
+import {configDir} from '../../lib/files.js'
+import {progressMode} from '../../lib/plan.js'
+import {defineTunnel} from '../../lib/tunnel/define.js'
+import {addFlags} from '../../lib/tunnel/flags.js'
+import {addTunnel} from '../../lib/tunnel/service.js'
+import {pskPath, scopeDir} from '../../lib/tunnel/store.js'
+import type {DatapathChoice, TunnelType} from '../../lib/tunnel/types.js'
+
+export default class TunnelAdd extends NetkitCommand {
+  static override summary = 'Set up a tunnel to another host (IPsec, WireGuard or VXLAN).'
+  static override description = `Run it on both hosts. Routes to the remote subnets go through the tunnel; with --table they go into that table, with a policy rule. Each step is undone if a later one fails (or on Ctrl-C). Re-running it with the same definition is a no-op.`
+  static override examples = [
+    '<%= config.bin %> tunnel add site-b --type ipsec --remote 198.51.100.2 --local-subnet 10.1.0.0/24 --remote-subnet 10.2.0.0/24 --psk-file /root/site-b.psk',
+    '<%= config.bin %> tunnel add node2 --type wireguard --remote 192.0.2.2 --peer-public-key "$(ssh node2 netkit tunnel pubkey node1)" --remote-subnet 10.2.0.0/24',
+    '<%= config.bin %> tunnel add ov1 --type vxlan --remote 192.0.2.2 --vni 42 --address 10.9.0.1/24',
+  ]
+  static override args = {name: Args.string({description: 'tunnel name (up to 12 characters)', required: true})}
+  static override flags = addFlags
+
+  async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(TunnelAdd)
+    const runner = this.makeRunner(flags)
+    const {def, psk, pskGenerated} = await defineTunnel(
+      {
+        name: args.name,
+        type: flags.type as TunnelType,
+        netns: flags.netns,
+        local: flags.local,
+        remote: flags.remote,
+        localSubnet: flags['local-subnet'],
+        remoteSubnet: flags['remote-subnet'],
+        table: flags.table,
+        proxyArp: flags['proxy-arp'],
+        mtu: flags.mtu,
+        datapath: flags.datapath as DatapathChoice,
+        localId: flags['local-id'],
+        remoteId: flags['remote-id'],
+        pskFile: flags['psk-file'],
+        cert: flags.cert,
+        key: flags.key,
+        ca: flags.ca,
+        proposals: flags.proposals,
+        espProposals: flags['esp-proposals'],
+        dpd: flags.dpd,
+        rekeyTime: flags['rekey-time'],
+        startAction: flags['start-action'] as 'trap' | 'start' | 'none' | undefined,
+        listenPort: flags['listen-port'],
+        peerPublicKey: flags['peer-public-key'],
+        endpoint: flags.endpoint,
+        address: flags.address,
+        keepalive: flags.keepalive,
+        fwmark: flags.fwmark,
+        vni: flags.vni,
+        port: flags.port,
+        dev: flags.dev,
+        peerAddress: flags['peer-address'],
+      },
+      runner,
+    )
+    if (def.type === 'vxlan') this.warnLine('VXLAN does not encrypt: anyone on the path between the hosts can read and inject its traffic. Use --type ipsec or wireguard for anything that must stay private.')
+    const result = await addTunnel(def, {
+      runner,
+      configDir: configDir(),
+      timeoutMs: flags.timeout * 1000,
+      progress: progressMode(this.jsonEnabled()),
+      replace: flags.replace,
+      psk,
+    })
+    const dir = scopeDir(configDir(), def.netns)
+    if (!this.jsonEnabled()) {
+      process.stderr.write(`data path: ${result.datapath} (${result.datapathReason})\n`)
+      if (pskGenerated && result.changed && !runner.dryRun) {
+        process.stderr.write(`generated a 256-bit pre-shared key in ${pskPath(dir, def.name)} (mode 0600): copy it to the peer over a secure channel and pass it there with --psk-file\n`)
+      }
+    }
+    const out = this.outcome(result.changed, {verb: 'set up', object: `tunnel ${def.name}`, noop: result.summary}, runner)
+    return {...out, tunnel: def, datapath: result.datapath, datapathReason: result.datapathReason, ...(pskGenerated ? {pskFile: pskPath(dir, def.name)} : {})}
+  }
+}

@@ -1,0 +1,44 @@
+import {Args} from '@oclif/core'
+
+import {NetkitCommand} from '../../lib/base-command.js'
+import {configDir} from '../../lib/files.js'
+import {requireDef, tunnelStatus} from '../../lib/tunnel/service.js'
+
+export default class TunnelShow extends NetkitCommand {
+  static override summary = 'Everything about one tunnel: definition, state, SAs or handshake, traffic.'
+  static override examples = ['<%= config.bin %> tunnel show site-b', '<%= config.bin %> tunnel show site-b --json']
+  static override args = {name: Args.string({description: 'tunnel name', required: true})}
+
+  async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(TunnelShow)
+    const runner = this.makeRunner(flags)
+    const def = requireDef(configDir(), args.name, flags.netns)
+    const status = await tunnelStatus(def, {runner, configDir: configDir()})
+    const result = {tunnel: def, status}
+    if (!this.jsonEnabled()) {
+      const lines = [
+        `tunnel ${def.name} (${def.type})${def.netns ? ` in namespace ${def.netns}` : ''}`,
+        `  state:     ${status.state}${status.since ? ` since ${status.since}` : ''}`,
+        `  data path: ${status.datapath}`,
+        `  local:     ${def.local}${def.localSubnets.length ? ` (${def.localSubnets.join(', ')})` : ''}`,
+        `  remote:    ${def.remote}${def.remoteSubnets.length ? ` (${def.remoteSubnets.join(', ')})` : ''}`,
+      ]
+      if (def.table !== undefined) lines.push(`  table:     ${def.table}`)
+      lines.push(...flatten(status.details, '  '))
+      this.log(lines.join('\n'))
+    }
+    return result
+  }
+}
+
+function flatten(obj: Record<string, unknown>, indent: string): string[] {
+  const out: string[] = []
+  for (const [k, v] of Object.entries(obj)) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      out.push(`${indent}${k}:`, ...flatten(v as Record<string, unknown>, `${indent}  `))
+    } else {
+      out.push(`${indent}${k}: ${Array.isArray(v) ? v.join(', ') : v === null || v === undefined ? '-' : String(v)}`)
+    }
+  }
+  return out
+}

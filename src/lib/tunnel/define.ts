@@ -1,0 +1,206 @@
+/**
+ * From what the user typed to a validated tunnel definition. Everything is
+ * checked here, before anything runs: a bad value is a UsageError (exit 2).
+ * Missing values get defaults read from the host (the local address and the
+ * underlay device from the route to the peer).
+ */
+import {randomBytes} from 'node:crypto'
+
+import ipaddr from 'ipaddr.js'
+
+import {UsageError} from '../errors.js'
+import {readSecretFile} from '../files.js'
+import {Secret, type Runner} from '../runner.js'
+import * as v from '../validate.js'
+import type {DatapathChoice, IpsecDef, TunnelDef, TunnelType} from './types.js'
+
+/** Secure defaults. AES-GCM (AEAD) with a SHA-2 PRF and Curve25519/ECP groups. */
+export const DEFAULT_IKE_PROPOSALS = 'aes256gcm16-prfsha384-x25519,aes256gcm16-prfsha384-ecp384'
+export const DEFAULT_ESP_PROPOSALS = 'aes256gcm16-x25519,aes256gcm16-ecp384'
+export const DEFAULT_WG_PORT = 51820
+export const DEFAULT_VXLAN_PORT = 4789
+
+export interface TunnelInput {
+  name: string
+  type: TunnelType
+  netns?: string
+  local?: string
+  remote: string
+  localSubnet?: string[]
+  remoteSubnet?: string[]
+  table?: number
+  proxyArp?: string
+  mtu?: number
+  datapath?: DatapathChoice
+  // ipsec
+  localId?: string
+  remoteId?: string
+  pskFile?: string
+  cert?: string
+  key?: string
+  ca?: string
+  proposals?: string
+  espProposals?: string
+  dpd?: number
+  rekeyTime?: number
+  startAction?: 'trap' | 'start' | 'none'
+  // wireguard
+  listenPort?: number
+  peerPublicKey?: string
+  endpoint?: string
+  address?: string
+  keepalive?: number
+  fwmark?: number
+  // vxlan
+  vni?: number
+  port?: number
+  dev?: string
+  peerAddress?: string
+}
+
+export interface Defined {
+  def: TunnelDef
+  /** The PSK, for ipsec with PSK auth (read from --psk-file, or generated). */
+  psk?: Secret
+  pskGenerated?: boolean
+}
+
+interface RouteGet {
+  dev?: string
+  prefsrc?: string
+}
+
+async function routeTo(runner: Runner, remote: string): Promise<RouteGet | undefined> {
+  const r = await runner.probe({tool: 'ip', args: ['-j', 'route', 'get', remote]})
+  if (r.exitCode !== 0) return undefined
+  return (JSON.parse(r.stdout) as RouteGet[])[0]
+}
+
+/** Tunnel names: short, because device names derive from them (Linux allows 15 characters). */
+export function tunnelName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]{0,11}$/i.test(value)) {
+    throw new UsageError(`tunnel name "${value}" is not valid`, "use 1 to 12 letters, digits, '-' or '_', starting with a letter or digit")
+  }
+  return value
+}
+
+const PROPOSAL = /^[a-z0-9_-]+(,[a-z0-9_-]+)*$/i
+const WEAK = /(^|[-_,])(null|3des|des|md5|sha1|modp768|modp1024|modp1536)($|[-_,])/i
+
+export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<Defined> {
+  const name = tunnelName(input.name)
+  const remote = v.ipAddress(input.remote, '--remote')
+  const route = await routeTo(runner, remote.ip)
+  let local: v.Address
+  if (input.local) local = v.ipAddress(input.local, '--local')
+  else if (route?.prefsrc) local = v.ipAddress(route.prefsrc, 'local address')
+  else throw new UsageError(`there is no route to ${remote.ip}, so the local address cannot be found`, 'pass --local IP, or add a route to the peer first')
+  v.sameFamily(local, remote, '--local and --remote')
+  if (local.ip === remote.ip) throw new UsageError('--local and --remote are the same address', 'give the peer address with --remote')
+
+  const localSubnets = (input.localSubnet ?? []).map((s) => v.network(s, '--local-subnet').cidr)
+  const remoteSubnets = (input.remoteSubnet ?? []).map((s) => v.network(s, '--remote-subnet').cidr)
+  for (const l of localSubnets) {
+    for (const r of remoteSubnets) {
+      if (v.overlaps(l, r)) throw new UsageError(`local subnet ${l} overlaps remote subnet ${r}`, 'the two sides need distinct subnets')
+    }
+  }
+  if (input.proxyArp) v.ifname(input.proxyArp, '--proxy-arp interface')
+
+  const def: TunnelDef = {
+    version: 1,
+    name,
+    type: input.type,
+    ...(input.netns ? {netns: input.netns} : {}),
+    local: local.ip,
+    remote: remote.ip,
+    localSubnets,
+    remoteSubnets,
+    ...(input.table === undefined ? {} : {table: input.table}),
+    ...(input.proxyArp ? {proxyArp: input.proxyArp} : {}),
+    ...(input.mtu === undefined ? {} : {mtu: input.mtu}),
+    datapath: input.datapath ?? 'auto',
+  }
+  const out: Defined = {def}
+
+  if (input.type === 'ipsec') {
+    const auth: IpsecDef['auth'] = input.cert || input.key || input.ca ? 'x509' : 'psk'
+    if (auth === 'x509') {
+      if (!input.cert || !input.key || !input.ca) throw new UsageError('X.509 authentication needs --cert, --key and --ca together', 'give all three, or none for a pre-shared key')
+      if (input.pskFile) throw new UsageError('--psk-file and --cert cannot be used together', 'choose a pre-shared key or certificates')
+      readSecretFile(input.key, '--key')
+    } else if (input.pskFile) {
+      const psk = readSecretFile(input.pskFile, '--psk-file')
+      if (psk.length < 16) throw new UsageError(`the PSK in ${input.pskFile} is ${psk.length} characters long`, 'use at least 16 (netkit makes a 256-bit one when --psk-file is not given)')
+      out.psk = new Secret(psk)
+      runner.addSecret(psk)
+    } else {
+      const psk = `0s${randomBytes(32).toString('base64')}`
+      out.psk = new Secret(psk)
+      out.pskGenerated = true
+      runner.addSecret(psk)
+    }
+    for (const [flag, value] of [['--proposals', input.proposals], ['--esp-proposals', input.espProposals]] as const) {
+      if (value !== undefined && !PROPOSAL.test(value)) throw new UsageError(`${flag} "${value}" is not a proposal list`, 'write it like aes256gcm16-prfsha384-x25519 (comma-separated)')
+    }
+    def.ipsec = {
+      localId: input.localId ?? local.ip,
+      remoteId: input.remoteId ?? remote.ip,
+      auth,
+      ...(auth === 'x509' ? {cert: input.cert, key: input.key, ca: input.ca} : {}),
+      proposals: input.proposals ?? DEFAULT_IKE_PROPOSALS,
+      espProposals: input.espProposals ?? DEFAULT_ESP_PROPOSALS,
+      dpdDelay: input.dpd ?? 30,
+      rekeyTime: input.rekeyTime ?? 3600,
+      startAction: input.startAction ?? 'trap',
+    }
+  } else if (input.type === 'wireguard') {
+    if (!input.peerPublicKey) throw new UsageError('a WireGuard tunnel needs --peer-public-key', 'get it on the peer with "netkit tunnel pubkey NAME"')
+    const key = input.peerPublicKey.trim()
+    if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(key)) throw new UsageError('--peer-public-key is not a WireGuard key', 'it is 44 characters of base64, as printed by "netkit tunnel pubkey" or "wg pubkey"')
+    const listenPort = input.listenPort ?? DEFAULT_WG_PORT
+    let endpoint = input.endpoint ?? `${remote.family === 6 ? `[${remote.ip}]` : remote.ip}:${listenPort}`
+    const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(endpoint)
+    if (!m) throw new UsageError(`--endpoint "${endpoint}" is not HOST:PORT`, 'write it like 192.0.2.2:51820')
+    endpoint = `${m[1].startsWith('[') ? `[${v.ipAddress(m[1].slice(1, -1), '--endpoint').ip}]` : v.ipAddress(m[1], '--endpoint').ip}:${v.port(m[2], '--endpoint port')}`
+    def.wireguard = {
+      ifname: v.ifname(`wg-${name}`),
+      listenPort,
+      peerPublicKey: key,
+      endpoint,
+      ...(input.address ? {address: v.interfaceAddress(input.address, '--address').cidr} : {}),
+      ...(input.keepalive === undefined ? {} : {keepalive: input.keepalive}),
+      ...(input.fwmark === undefined ? {} : {fwmark: input.fwmark}),
+    }
+  } else {
+    if (input.vni === undefined) throw new UsageError('a VXLAN tunnel needs --vni', 'pick a VNI from 1 to 16777215, the same on both hosts')
+    const dev = input.dev ?? route?.dev
+    if (!dev) throw new UsageError(`there is no route to ${remote.ip}, so the underlay device cannot be found`, 'pass --dev IF')
+    const address = input.address ? v.interfaceAddress(input.address, '--address') : undefined
+    const peer = input.peerAddress ? v.ipAddress(input.peerAddress, '--peer-address') : undefined
+    if (remoteSubnets.length > 0 && (!address || !peer)) {
+      throw new UsageError('a VXLAN tunnel that routes --remote-subnet needs --address and --peer-address', 'give this host\'s address on the VXLAN link and the peer\'s (the gateway to its subnets)')
+    }
+    if (address && peer && !v.contains(networkOf(address), peer.ip)) {
+      throw new UsageError(`--peer-address ${peer.ip} is not on the subnet of --address ${address.cidr}`, 'give the peer an address on the same VXLAN subnet')
+    }
+    def.vxlan = {
+      ifname: v.ifname(`vx-${name}`),
+      vni: input.vni,
+      port: input.port ?? DEFAULT_VXLAN_PORT,
+      dev: v.ifname(dev, '--dev'),
+      ...(address ? {address: address.cidr} : {}),
+      ...(peer ? {peerAddress: peer.ip} : {}),
+    }
+  }
+  return out
+}
+
+function networkOf(c: v.Cidr): string {
+  return `${ipaddr.parseCIDR(c.cidr)[0].kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(c.cidr) : ipaddr.IPv6.networkAddressFromCIDR(c.cidr)}/${c.prefix}`
+}
+
+/** Weak algorithms in a proposal list (for warnings and the doctor). */
+export function weakAlgorithms(proposals: string): string[] {
+  return proposals.split(/[-,]/).filter((p) => WEAK.test(p))
+}

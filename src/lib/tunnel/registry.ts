@@ -1,0 +1,13 @@
+/** The tunnel drivers, one per type. */
+import type {TunnelDriver, TunnelType} from './types.js'
+import {vxlanDriver} from './vxlan/driver.js'
+
+const DRIVERS: Partial<Record<TunnelType, TunnelDriver>> = {
+  vxlan: vxlanDriver,
+}
+
+export function driverFor(type: TunnelType): TunnelDriver {
+  const d = DRIVERS[type]
+  if (!d) throw new Error(`internal error: no driver for tunnel type ${type}`)
+  return d
+}

@@ -1,0 +1,200 @@
+/**
+ * Tunnels as a whole: add (idempotent, with rollback), up, down, del, list,
+ * show. The type-specific work is the driver's (registry.ts); this module
+ * owns what every tunnel shares: the definition on disk, its secrets, the
+ * host settings a routed tunnel needs (forwarding, proxy ARP), and the
+ * choice of data path.
+ */
+import {existsSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {NetkitError, UsageError} from '../errors.js'
+import {readSecretFile, writeSecretFile} from '../files.js'
+import {runPlan, type Step} from '../plan.js'
+import type {Runner, Secret} from '../runner.js'
+import {driverFor} from './registry.js'
+import {diffDefs, listDefs, listScopes, loadDef, pskPath, removeDef, sameDef, saveDef, scopeDir} from './store.js'
+import type {TunnelContext, TunnelDef, TunnelStatus} from './types.js'
+import {hostSteps, restoreHost} from './host.js'
+
+export interface ServiceOptions {
+  runner: Runner
+  configDir: string
+  timeoutMs?: number
+  progress?: 'tty' | 'simple' | 'none'
+}
+
+export interface AddResult {
+  changed: boolean
+  summary: string
+  datapath: string
+  datapathReason: string
+  steps: string[]
+}
+
+async function contextFor(def: TunnelDef, opts: ServiceOptions): Promise<TunnelContext> {
+  const runner = opts.runner.in(def.netns ?? null)
+  const driver = driverFor(def.type)
+  const {datapath, reason} = await driver.datapath({runner}, def.datapath)
+  return {runner, configDir: scopeDir(opts.configDir, def.netns), datapath, datapathReason: reason, timeoutMs: opts.timeoutMs ?? 30_000}
+}
+
+/**
+ * Adds a tunnel. Identical definition already up: a no-op. Identical but
+ * down: brings it up. Different: an error unless `replace`.
+ */
+export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?: boolean; psk?: Secret}): Promise<AddResult> {
+  const dir = scopeDir(opts.configDir, def.netns)
+  const driver = driverFor(def.type)
+  const ctx = await contextFor(def, opts)
+  const existing = loadDef(dir, def.name)
+  const pskFile = pskPath(dir, def.name)
+  const pskSame = !opts.psk || (existsSync(pskFile) && readSecretFile(pskFile, 'PSK file') === opts.psk.value)
+
+  if (existing) {
+    if (sameDef(existing, def) && pskSame) {
+      const status = await driver.status(existing, ctx)
+      if (status.state !== 'down') {
+        return {changed: false, summary: `tunnel ${def.name} is already set up (${status.state})`, datapath: ctx.datapath, datapathReason: ctx.datapathReason, steps: []}
+      }
+    } else if (!opts.replace) {
+      const fields = sameDef(existing, def) ? ['psk'] : diffDefs(existing, def)
+      throw new NetkitError('E_CONFLICT', `tunnel ${def.name} already exists with a different definition (${fields.join(', ')})`, {
+        fix: 'pass --replace to replace it, or delete it first with "netkit tunnel del"',
+      })
+    } else {
+      await driver.down(existing, ctx)
+    }
+  }
+
+  const steps: Step[] = []
+  if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner.dryRun))
+  steps.push(...(await hostSteps(def, ctx)), ...(await driver.up(def, ctx)))
+  steps.push({
+    title: 'save the tunnel definition',
+    apply: async () => {
+      if (!ctx.runner.dryRun) saveDef(dir, def)
+    },
+    undo: async () => {
+      if (!existing) removeDef(dir, def.name)
+    },
+  })
+  const result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
+  return {
+    changed: true,
+    summary: `${existing ? 'brought up' : 'added'} tunnel ${def.name} (${def.type}, ${ctx.datapath} data path)`,
+    datapath: ctx.datapath,
+    datapathReason: ctx.datapathReason,
+    steps: result.changed,
+  }
+}
+
+function pskStep(path: string, psk: Secret, dryRun: boolean): Step {
+  let created = false
+  return {
+    title: 'store the pre-shared key (mode 0600)',
+    apply: async () => {
+      if (dryRun) return
+      if (existsSync(path) && readSecretFile(path, 'PSK file') === psk.value) return false
+      created = !existsSync(path)
+      writeSecretFile(path, psk.value + '\n')
+    },
+    undo: async () => {
+      if (created) rmSync(path, {force: true})
+    },
+  }
+}
+
+export function requireDef(configDir: string, name: string, netns?: string): TunnelDef {
+  const def = loadDef(scopeDir(configDir, netns), name)
+  if (!def) {
+    throw new UsageError(`there is no tunnel ${name}${netns ? ` in namespace ${netns}` : ''}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
+  }
+  return def
+}
+
+/** Brings a defined tunnel up (no-op if it is). */
+export async function upTunnel(def: TunnelDef, opts: ServiceOptions): Promise<AddResult> {
+  return addTunnel(def, opts)
+}
+
+/** Takes a tunnel's runtime objects down, keeping its definition. */
+export async function downTunnel(def: TunnelDef, opts: ServiceOptions): Promise<boolean> {
+  const ctx = await contextFor(def, opts)
+  const driver = driverFor(def.type)
+  const before = await driver.status(def, ctx)
+  await driver.down(def, ctx)
+  return before.state !== 'down'
+}
+
+/** Removes everything the tunnel made, its secrets and its definition. */
+export async function delTunnel(def: TunnelDef, opts: ServiceOptions): Promise<void> {
+  const ctx = await contextFor(def, opts)
+  await driverFor(def.type).down(def, ctx)
+  const dir = scopeDir(opts.configDir, def.netns)
+  const others = listDefs(dir).filter((d) => d.name !== def.name)
+  await restoreHost(def, ctx, others)
+  if (ctx.runner.dryRun) return
+  for (const ext of ['psk', 'key', 'pub']) rmSync(`${dir}/secrets/${def.name}.${ext}`, {force: true})
+  removeDef(dir, def.name)
+  pruneScope(opts.configDir, def.netns)
+}
+
+/** Removes a namespace's scope directory once nothing is left in it. */
+function pruneScope(configDir: string, netns?: string): void {
+  if (!netns) return
+  const dir = scopeDir(configDir, netns)
+  const empty = (d: string): boolean => {
+    try {
+      return readdirSync(d).every((e) => statSync(join(d, e)).isDirectory() && empty(join(d, e)))
+    } catch {
+      return true
+    }
+  }
+  if (empty(dir)) rmSync(dir, {recursive: true, force: true})
+}
+
+export interface TunnelRow {
+  name: string
+  netns: string | null
+  type: string
+  local: string
+  remote: string
+  state: TunnelStatus['state']
+  datapath: string
+  since: string | null
+  localSubnets: string[]
+  remoteSubnets: string[]
+}
+
+export async function tunnelStatus(def: TunnelDef, opts: ServiceOptions): Promise<TunnelStatus> {
+  const ctx = await contextFor(def, opts)
+  try {
+    return await driverFor(def.type).status(def, ctx)
+  } catch (error) {
+    if (error instanceof NetkitError && error.code === 'E_NO_NETNS') return {state: 'down', datapath: ctx.datapath, details: {error: error.what}}
+    throw error
+  }
+}
+
+export async function listTunnels(opts: ServiceOptions & {netns?: string}): Promise<TunnelRow[]> {
+  const scopes = listScopes(opts.configDir).filter((s) => opts.netns === undefined || s.netns === opts.netns)
+  const defs = scopes.flatMap((s) => listDefs(s.dir))
+  return Promise.all(
+    defs.map(async (def) => {
+      const st = await tunnelStatus(def, opts)
+      return {
+        name: def.name,
+        netns: def.netns ?? null,
+        type: def.type,
+        local: def.local,
+        remote: def.remote,
+        state: st.state,
+        datapath: st.datapath,
+        since: st.since ?? null,
+        localSubnets: def.localSubnets,
+        remoteSubnets: def.remoteSubnets,
+      }
+    }),
+  )
+}

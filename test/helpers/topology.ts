@@ -1,0 +1,56 @@
+/**
+ * The two-site world the tunnel tests run in, made of namespaces:
+ *
+ *   CA (10.1.0.2) --- A (10.1.0.1 | 192.0.2.1) ==underlay== B (192.0.2.2 | 10.2.0.1) --- CB (10.2.0.2)
+ *
+ * A and B are the hosts; CA and CB are a container behind each. Everything is
+ * removed by hosts.ts's cleanup, even when a test fails.
+ */
+import {makeNs, sh} from './hosts.js'
+
+export interface TwoSites {
+  A: string
+  B: string
+  CA: string
+  CB: string
+  /** The underlay interface name in A and in B. */
+  underlay: string
+}
+
+export function twoSites(tag = 's'): TwoSites {
+  const A = makeNs(`${tag}A`)
+  const B = makeNs(`${tag}B`)
+  const CA = makeNs(`${tag}ca`)
+  const CB = makeNs(`${tag}cb`)
+  const ip = (ns: string, ...args: string[]) => sh('ip', ['-n', ns, ...args])
+  // underlay
+  ip(A, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u0', 'netns', B)
+  ip(A, 'addr', 'add', '192.0.2.1/24', 'dev', 'u0')
+  ip(B, 'addr', 'add', '192.0.2.2/24', 'dev', 'u0')
+  ip(A, 'link', 'set', 'u0', 'up')
+  ip(B, 'link', 'set', 'u0', 'up')
+  // a container behind each host
+  for (const [host, ctr, net] of [[A, CA, '10.1.0'], [B, CB, '10.2.0']] as const) {
+    ip(host, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ctr)
+    ip(host, 'addr', 'add', `${net}.1/24`, 'dev', 'c0')
+    ip(host, 'link', 'set', 'c0', 'up')
+    ip(ctr, 'addr', 'add', `${net}.2/24`, 'dev', 'eth0')
+    ip(ctr, 'link', 'set', 'eth0', 'up')
+    ip(ctr, 'route', 'add', 'default', 'via', `${net}.1`)
+  }
+  return {A, B, CA, CB, underlay: 'u0'}
+}
+
+/** Pings from a namespace, retrying until it answers or the time is up. */
+export async function pingUntil(ns: string, target: string, seconds = 15): Promise<boolean> {
+  const deadline = Date.now() + seconds * 1000
+  for (let i = 0; i < 30 && Date.now() < deadline; i++) {
+    try {
+      sh('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '1', target])
+      return true
+    } catch {
+      await new Promise((r) => setTimeout(r, 300))
+    }
+  }
+  return false
+}
