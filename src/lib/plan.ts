@@ -105,7 +105,7 @@ export async function rollback(done: Step[]): Promise<string[]> {
     try {
       await step.undo()
     } catch (error) {
-      errors.push(`${step.title}: ${error instanceof NetkitError ? error.what : String(error)}`)
+      errors.push(`${step.title}: ${error instanceof NetkitError ? error.what : error instanceof Error ? error.message : String(error)}`)
     }
   }
   return errors
