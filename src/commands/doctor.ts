@@ -1,0 +1,79 @@
+import {Flags} from '@oclif/core'
+
+import {NetkitCommand} from '../lib/base-command.js'
+import {UsageError} from '../lib/errors.js'
+import {configDir} from '../lib/files.js'
+import {remedies, runDoctor, type DoctorReport} from '../lib/doctor/run.js'
+import type {Finding} from '../lib/doctor/types.js'
+
+export default class Doctor extends NetkitCommand {
+  static override summary = 'Check forwarding, redirects, rp_filter, kernel support, tools and tunnel state, and say how to fix what is wrong.'
+  static override description = 'Exit status: 0 when nothing failed, 1 when a check failed (with --strict, a warning too), 2 for bad usage.'
+  static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --netns router1 --tunnel site-b', '<%= config.bin %> doctor --fix --yes', '<%= config.bin %> doctor --json']
+  static override flags = {
+    tunnel: Flags.string({summary: 'Only the checks about this tunnel (and the host).'}),
+    check: Flags.string({summary: 'Run one check, by id (e.g. host.rp_filter).'}),
+    strict: Flags.boolean({summary: 'Warnings fail too.'}),
+    fix: Flags.boolean({summary: 'Apply the safe fixes (sysctls, file modes, netkit leftovers), then check again.'}),
+    yes: Flags.boolean({summary: 'With --fix: do not ask.'}),
+    'dry-run': Flags.boolean({summary: 'With --fix: print the fix commands and change nothing.'}),
+  }
+
+  async run(): Promise<unknown> {
+    const {flags} = await this.parse(Doctor)
+    const runner = this.makeRunner(flags)
+    const opts = {runner, configDir: configDir(), tunnel: flags.tunnel, check: flags.check}
+    let report = await runDoctor(opts)
+    let fixed: string[] = []
+    if (flags.fix) {
+      const todo = remedies(report)
+      if (todo.length > 0) {
+        if (!flags.yes && !flags['dry-run']) {
+          if (!process.stdin.isTTY || this.jsonEnabled()) throw new UsageError('--fix needs confirmation', 'pass --yes to apply the fixes without asking')
+          process.stderr.write(`netkit will:\n${todo.map((f) => `  ${f.remedy!.describe}`).join('\n')}\n`)
+          const {default: inquirer} = await import('inquirer')
+          const {ok} = await inquirer.prompt([{type: 'confirm', name: 'ok', message: 'Apply these fixes?', default: false}])
+          if (!ok) throw new UsageError('nothing was changed', 'run again with --fix when ready')
+        }
+        for (const f of todo) {
+          await f.remedy!.apply(runner)
+          fixed.push(f.remedy!.describe)
+        }
+        if (!runner.dryRun) report = await runDoctor(opts)
+      }
+    }
+    const failed = report.summary.fail > 0 || (flags.strict && report.summary.warn > 0)
+    if (!this.jsonEnabled()) this.log(render(report, fixed))
+    if (failed) process.exitCode = 1
+    return {
+      summary: report.summary,
+      passed: !failed,
+      fixed,
+      checks: report.findings.map(({remedy, ...f}) => ({...f, fixable: Boolean(remedy)})),
+    }
+  }
+}
+
+const MARK: Record<Finding['result'], string> = {ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip'}
+
+function render(report: DoctorReport, fixed: string[]): string {
+  const lines: string[] = []
+  let group = ''
+  for (const f of report.findings) {
+    if (f.group !== group) {
+      group = f.group
+      lines.push('', group.toUpperCase())
+    }
+    const subject = f.subject ? ` [${f.subject}]` : ''
+    const note = (f.result === 'skip' || f.result === 'ok') && f.reason ? ` (${f.reason})` : ''
+    lines.push(`  ${MARK[f.result]}  ${f.title}${subject}${note}`)
+    if (f.result === 'warn' || f.result === 'fail') {
+      if (f.reason) lines.push(`        why: ${f.reason}`)
+      if (f.fix) lines.push(`        fix: ${f.fix}`)
+    }
+  }
+  if (fixed.length) lines.push('', `fixed: ${fixed.join('; ')}`)
+  const s = report.summary
+  lines.push('', `${s.fail} failed, ${s.warn} warnings, ${s.ok} ok, ${s.skip} skipped`)
+  return lines.join('\n').trimStart()
+}

@@ -1,0 +1,54 @@
+/** The tools netkit wraps: present, and which version. */
+import {existsSync} from 'node:fs'
+
+import {type Check, type DoctorContext, finding} from '../types.js'
+
+interface Tool {
+  name: string
+  args: string[]
+  needed: (ctx: DoctorContext) => boolean
+  package: string
+  path?: string
+}
+
+const TOOLS: Tool[] = [
+  {name: 'ip', args: ['-V'], needed: () => true, package: 'iproute2'},
+  {name: 'sysctl', args: ['--version'], needed: () => true, package: 'procps'},
+  {name: 'swanctl', args: ['--version'], needed: (c) => c.tunnels.some((t) => t.type === 'ipsec'), package: 'strongswan-swanctl'},
+  {name: 'charon', args: ['--version'], needed: (c) => c.tunnels.some((t) => t.type === 'ipsec'), package: 'strongswan-charon', path: '/usr/lib/ipsec/charon'},
+  {name: 'wg', args: ['--version'], needed: (c) => c.tunnels.some((t) => t.type === 'wireguard'), package: 'wireguard-tools'},
+  {name: 'wireguard-go', args: ['--version'], needed: (c) => c.tunnels.some((t) => t.type === 'wireguard'), package: 'wireguard-go'},
+]
+
+export const tools: Check = {
+  id: 'tools.installed',
+  title: 'Tools installed',
+  group: 'tools',
+  async run(ctx) {
+    const out = await Promise.all(
+      TOOLS.map(async (tool) => {
+        if (tool.path && !existsSync(tool.path)) {
+          return finding(this, tool.needed(ctx) ? 'fail' : 'warn', {subject: tool.name, reason: `${tool.path} is missing`, fix: `apt-get install --no-install-recommends ${tool.package}`, evidence: {path: tool.path}})
+        }
+        const r = await ctx.runner.probe({tool: tool.path ?? tool.name, args: tool.args, netns: null})
+        const text = `${r.stdout}${r.stderr}`.split('\n').find((l) => /\d+\.\d+/.test(l) && !/failed to load|plugin/i.test(l)) ?? ''
+        const version = /v?(\d+\.\d+(\.\d+)?)/.exec(text)?.[1] ?? null
+        if (r.exitCode === 127) {
+          return finding(this, tool.needed(ctx) ? 'fail' : 'warn', {subject: tool.name, reason: `${tool.name} is not installed${tool.needed(ctx) ? ' and a tunnel here needs it' : ''}`, fix: `apt-get install --no-install-recommends ${tool.package}`, evidence: {installed: false}})
+        }
+        return finding(this, 'ok', {subject: tool.name, evidence: {installed: true, version}})
+      }),
+    )
+    const j = await ctx.runner.probe({tool: 'ip', args: ['-j', 'link', 'show', 'lo']})
+    let json = false
+    try {
+      json = Array.isArray(JSON.parse(j.stdout))
+    } catch {
+      json = false
+    }
+    out.push(finding(this, json ? 'ok' : 'fail', {subject: 'ip -j', evidence: {json}, ...(json ? {} : {reason: 'this ip cannot print JSON', fix: 'install a newer iproute2 (4.14 or later)'})}))
+    return out
+  },
+}
+
+export const toolChecks = [tools]

@@ -1,0 +1,11 @@
+/** Every check the doctor knows, in the order they are shown. */
+import {hostChecks} from './checks/host.js'
+import {kernelChecks} from './checks/kernel.js'
+import {toolChecks} from './checks/tools.js'
+import type {Check} from './types.js'
+
+export const CHECKS: Check[] = [...hostChecks, ...kernelChecks, ...toolChecks]
+
+export function checkIds(): string[] {
+  return CHECKS.map((c) => c.id)
+}

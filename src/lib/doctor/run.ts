@@ -1,0 +1,78 @@
+/**
+ * Runs the checks (in parallel; each state is read once and shared) and
+ * sums up. `--fix` applies the remedies of failed and warned findings, then
+ * the checks run again.
+ */
+import {UsageError} from '../errors.js'
+import type {Runner} from '../runner.js'
+import {listDefs, scopeDir} from '../tunnel/store.js'
+import {CHECKS} from './registry.js'
+import type {DoctorContext, Finding} from './types.js'
+
+export interface DoctorOptions {
+  runner: Runner
+  configDir: string
+  tunnel?: string
+  check?: string
+}
+
+export interface DoctorReport {
+  findings: Finding[]
+  summary: {ok: number; warn: number; fail: number; skip: number}
+}
+
+function memo<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined
+  return () => (p ??= fn())
+}
+
+export function makeContext(opts: DoctorOptions): DoctorContext {
+  const netns = opts.runner.netns
+  let tunnels = listDefs(scopeDir(opts.configDir, netns))
+  if (opts.tunnel) {
+    tunnels = tunnels.filter((t) => t.name === opts.tunnel)
+    if (tunnels.length === 0) throw new UsageError(`there is no tunnel ${opts.tunnel}${netns ? ` in namespace ${netns}` : ''}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
+  }
+  return {
+    runner: opts.runner,
+    configDir: opts.configDir,
+    tunnels,
+    sysctls: memo(async () => {
+      // One process for all of them.
+      const out = await opts.runner.read({tool: 'sysctl', args: ['-a', '-r', '^net\\.(ipv4|ipv6)\\.']})
+      const map = new Map<string, string>()
+      for (const line of out.split('\n')) {
+        const i = line.indexOf(' = ')
+        if (i > 0) map.set(line.slice(0, i), line.slice(i + 3).trim())
+      }
+      return map
+    }),
+    links: memo(async () => JSON.parse(await opts.runner.read({tool: 'ip', args: ['-j', 'link', 'show']}))),
+  }
+}
+
+export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
+  if (opts.check && !CHECKS.some((c) => c.id === opts.check)) {
+    throw new UsageError(`there is no check ${opts.check}`, `the checks are: ${CHECKS.map((c) => c.id).join(', ')}`)
+  }
+  const ctx = makeContext(opts)
+  const checks = CHECKS.filter((c) => !opts.check || c.id === opts.check)
+  const results = await Promise.all(
+    checks.map(async (c) => {
+      try {
+        return await c.run(ctx)
+      } catch (error) {
+        return [{id: c.id, title: c.title, group: c.group, result: 'fail' as const, reason: `the check itself failed: ${error instanceof Error ? error.message : String(error)}`, fix: 'run with --verbose', evidence: {}}]
+      }
+    }),
+  )
+  const findings = results.flat()
+  const summary = {ok: 0, warn: 0, fail: 0, skip: 0}
+  for (const f of findings) summary[f.result]++
+  return {findings, summary}
+}
+
+/** The remedies a --fix would apply (failures and warnings that have one). */
+export function remedies(report: DoctorReport): Finding[] {
+  return report.findings.filter((f) => (f.result === 'fail' || f.result === 'warn') && f.remedy)
+}

@@ -1,0 +1,53 @@
+/**
+ * The doctor's vocabulary. A check looks at one thing and yields findings:
+ * ok, warn, fail or skip, each warn and fail with a one-line reason and the
+ * exact fix. Findings whose fix is safe to apply (a sysctl, a file mode, a
+ * leftover netkit owns) carry it as `remedy`, which `doctor --fix` runs.
+ */
+import type {Runner} from '../runner.js'
+import type {TunnelDef} from '../tunnel/types.js'
+
+export type Verdict = 'ok' | 'warn' | 'fail' | 'skip'
+
+export interface Remedy {
+  /** What it will do, shown before asking. */
+  describe: string
+  apply: (runner: Runner) => Promise<void>
+}
+
+export interface Finding {
+  /** The check's id, e.g. "host.forwarding". */
+  id: string
+  title: string
+  group: string
+  result: Verdict
+  /** What the finding is about (an interface, a tunnel), if not the whole host. */
+  subject?: string
+  reason?: string
+  fix?: string
+  /** The values the check read. */
+  evidence: Record<string, unknown>
+  remedy?: Remedy
+}
+
+export interface DoctorContext {
+  runner: Runner
+  configDir: string
+  /** The tunnels defined in the namespace being checked (filtered by --tunnel). */
+  tunnels: TunnelDef[]
+  /** Every net.* sysctl, read once (key in dotted form, e.g. net.ipv4.conf.all.rp_filter). */
+  sysctls: () => Promise<Map<string, string>>
+  /** `ip -j link show`, read once. */
+  links: () => Promise<{ifname: string; mtu?: number; operstate?: string; flags?: string[]; ifalias?: string}[]>
+}
+
+export interface Check {
+  id: string
+  title: string
+  group: 'host' | 'kernel' | 'tools' | 'ipsec' | 'wireguard' | 'paths' | 'leftovers'
+  run: (ctx: DoctorContext) => Promise<Finding[]>
+}
+
+export function finding(check: Check, result: Verdict, fields: Partial<Finding> = {}): Finding {
+  return {id: check.id, title: check.title, group: check.group, result, evidence: {}, ...fields}
+}
