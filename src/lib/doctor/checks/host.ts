@@ -60,26 +60,39 @@ export const redirects: Check = {
   group: 'host',
   async run(ctx) {
     const s = await ctx.sysctls()
-    const devs = [...new Set(ctx.tunnels.flatMap(tunnelDevices))]
+    const devs = [...new Set(ctx.tunnels.flatMap(tunnelDevices))].filter((d) => s.has(`net.ipv4.conf.${d}.send_redirects`))
     const severity = ctx.tunnels.length > 0 ? 'fail' : 'warn'
     const out: Finding[] = []
+    const val = (conf: string, knob: string) => s.get(`net.ipv4.conf.${conf}.${knob}`) === '1'
+    // What the kernel applies: send_redirects is "all OR interface"; accept_redirects is
+    // "all AND interface" on a forwarding interface and "all OR interface" otherwise.
+    const effective = (conf: string, knob: 'send_redirects' | 'accept_redirects'): boolean => {
+      if (conf === 'all' || conf === 'default') return val(conf, knob)
+      if (knob === 'accept_redirects' && val(conf, 'forwarding')) return val('all', knob) && val(conf, knob)
+      return val('all', knob) || val(conf, knob)
+    }
+    const subjects = devs.length > 0 ? [...devs, 'default'] : ['all', 'default']
     for (const knob of ['send_redirects', 'accept_redirects'] as const) {
-      for (const conf of ['all', 'default', ...devs]) {
-        const key = `net.ipv4.conf.${conf}.${knob}`
-        const value = s.get(key)
-        if (value === undefined) continue
-        if (value === '0') {
-          out.push(finding(this, 'ok', {subject: `${knob} (${conf})`, evidence: {[key]: value}}))
+      for (const conf of subjects) {
+        const evidence = {[`net.ipv4.conf.all.${knob}`]: s.get(`net.ipv4.conf.all.${knob}`) ?? null, [`net.ipv4.conf.${conf}.${knob}`]: s.get(`net.ipv4.conf.${conf}.${knob}`) ?? null}
+        if (!effective(conf, knob)) {
+          out.push(finding(this, 'ok', {subject: `${knob} (${conf})`, evidence}))
           continue
         }
+        const culprits = ['all', conf].filter((c, i, a) => a.indexOf(c) === i && val(c, knob))
         out.push(finding(this, severity, {
           subject: `${knob} (${conf})`,
           reason: knob === 'send_redirects'
             ? `${conf} sends ICMP redirects: a host routing into a tunnel tells peers to bypass it`
             : `${conf} accepts ICMP redirects: a forged or bogus redirect can steer traffic around the tunnel`,
-          fix: `netkit sysctl set ${knob} 0 --dev ${conf}`,
-          evidence: {[key]: value},
-          remedy: setSysctl(key, '0'),
+          fix: culprits.map((c) => `netkit sysctl set ${knob} 0 --dev ${c}`).join(' && '),
+          evidence,
+          remedy: {
+            describe: culprits.map((c) => `sysctl -w net.ipv4.conf.${c}.${knob}=0`).join('; '),
+            apply: async (runner) => {
+              for (const c of culprits) await setSysctl(`net.ipv4.conf.${c}.${knob}`, '0').apply(runner)
+            },
+          },
         }))
       }
     }

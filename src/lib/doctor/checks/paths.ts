@@ -1,0 +1,106 @@
+/**
+ * Paths: every remote subnet is routed into its tunnel, and the tunnel's MTU
+ * leaves room for the encapsulation on the underlay.
+ */
+import type {TunnelDef} from '../../tunnel/types.js'
+import {type Check, type Finding, finding} from '../types.js'
+
+/** The device a tunnel's traffic should leave by (kernel IPsec has none: policies catch it). */
+function tunnelDevice(t: TunnelDef): string | undefined {
+  if (t.wireguard) return t.wireguard.ifname
+  if (t.vxlan) return t.vxlan.ifname
+  return undefined
+}
+
+/** Encapsulation overhead in bytes, worst case for the family. */
+export const OVERHEAD: Record<TunnelDef['type'], number> = {wireguard: 80, vxlan: 50, ipsec: 73}
+
+function firstHost(cidr: string): string {
+  const [ip, len] = cidr.split('/')
+  if (ip.includes(':')) return Number(len) === 128 ? ip : ip.replace(/::$/, '::1').replace(/:0$/, ':1')
+  if (Number(len) >= 31) return ip
+  const parts = ip.split('.').map(Number)
+  parts[3] += 1
+  return parts.join('.')
+}
+
+export const routesIntoTunnel: Check = {
+  id: 'paths.routes',
+  title: 'Remote subnets routed into their tunnel',
+  group: 'paths',
+  async run(ctx) {
+    const out: Finding[] = []
+    for (const t of ctx.tunnels) {
+      const dev = tunnelDevice(t) ?? (t.type === 'ipsec' ? 'ipsec0' : undefined)
+      for (const subnet of t.remoteSubnets) {
+        const probe = firstHost(subnet)
+        const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', probe]})
+        let got: {dev?: string; table?: string} = {}
+        try {
+          got = (JSON.parse(r.stdout) as {dev?: string}[])[0] ?? {}
+        } catch {
+          got = {}
+        }
+        const evidence = {tunnel: t.name, subnet, probe, dev: got.dev ?? null, expected: dev ?? null}
+        if (t.type === 'ipsec' && got.dev !== 'ipsec0') {
+          // Kernel IPsec: the route may use the underlay; the policy encrypts.
+          const pol = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list', 'dir', 'out', 'dst', subnet]})
+          const hasPolicy = pol.exitCode === 0 && pol.stdout.includes('dir out')
+          out.push(finding(this, hasPolicy ? 'ok' : 'fail', {
+            subject: `${t.name} ${subnet}`,
+            evidence: {...evidence, outPolicy: hasPolicy},
+            ...(hasPolicy ? {} : {reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'} and no outbound IPsec policy or ipsec0 route covers it: it would go in clear or nowhere`, fix: `netkit tunnel up ${t.name}${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''}`}),
+          }))
+          continue
+        }
+        const ok = got.dev === dev
+        out.push(finding(this, ok ? 'ok' : 'fail', {
+          subject: `${t.name} ${subnet}`,
+          evidence,
+          ...(ok ? {} : {reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'}, not through ${dev}`, fix: `netkit tunnel up ${t.name}${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''} (or remove the route that wins)`}),
+        }))
+      }
+    }
+    if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel routes remote subnets', evidence: {}}))
+    return out
+  },
+}
+
+export const mtu: Check = {
+  id: 'paths.mtu',
+  title: 'Tunnel MTU fits the underlay',
+  group: 'paths',
+  async run(ctx) {
+    const links = await ctx.links()
+    const byName = new Map(links.map((l) => [l.ifname, l]))
+    const out: Finding[] = []
+    for (const t of ctx.tunnels) {
+      const dev = tunnelDevice(t)
+      if (!dev) continue
+      const link = byName.get(dev)
+      const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', t.remote]})
+      let underlay: string | undefined
+      try {
+        underlay = (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
+      } catch {
+        underlay = undefined
+      }
+      const under = underlay ? byName.get(underlay) : undefined
+      if (!link?.mtu || !under?.mtu) {
+        out.push(finding(this, 'skip', {subject: t.name, reason: `${!link ? dev : 'the underlay'} is not there`, evidence: {dev, underlay: underlay ?? null}}))
+        continue
+      }
+      const max = under.mtu - OVERHEAD[t.type]
+      const evidence = {dev, mtu: link.mtu, underlay, underlayMtu: under.mtu, overhead: OVERHEAD[t.type], max}
+      out.push(finding(this, link.mtu <= max ? 'ok' : 'fail', {
+        subject: t.name,
+        evidence,
+        ...(link.mtu <= max ? {} : {reason: `${dev} has MTU ${link.mtu} but the underlay ${underlay} (${under.mtu}) leaves room for ${max}: big packets fragment or vanish`, fix: `netkit link set ${dev} --mtu ${max}`}),
+      }))
+    }
+    if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel device here', evidence: {}}))
+    return out
+  },
+}
+
+export const pathChecks = [routesIntoTunnel, mtu]

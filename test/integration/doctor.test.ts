@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict'
+import {after, before, describe, it} from 'node:test'
+
+import {cli} from '../helpers/cli.js'
+import {isolatedEnv, sh, skipUnlessRoot} from '../helpers/hosts.js'
+import {type TwoSites, twoSites} from '../helpers/topology.js'
+
+/** The findings of a doctor run that are not ok or skip. */
+function problems(json: any): string[] {
+  return json.result.checks.filter((c: any) => c.result === 'fail' || c.result === 'warn').map((c: any) => `${c.result} ${c.id}${c.subject ? ` ${c.subject}` : ''}`)
+}
+
+describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
+  const iso = isolatedEnv()
+  const env = iso.env
+  let w: TwoSites
+  const doctor = (...args: string[]) => cli(['doctor', '--netns', w.A, '--json', ...args], {env})
+  const sysctl = (ns: string, kv: string) => sh('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', kv])
+
+  before(() => {
+    w = twoSites('dr')
+    // A clean host: redirects off everywhere that matters.
+    for (const ns of [w.A, w.B]) {
+      for (const conf of ['all', 'default', 'u0']) {
+        sysctl(ns, `net.ipv4.conf.${conf}.send_redirects=0`)
+        sysctl(ns, `net.ipv4.conf.${conf}.accept_redirects=0`)
+      }
+    }
+    const add = (ns: string, remote: string, addr: string, peer: string, rs: string, ls: string) =>
+      cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', remote, '--vni', '7', '--address', addr, '--peer-address', peer, '--local-subnet', ls, '--remote-subnet', rs, '--netns', ns], {env})
+    assert.equal(add(w.A, '192.0.2.2', '10.9.0.1/24', '10.9.0.2', '10.2.0.0/24', '10.1.0.0/24').code, 0)
+    assert.equal(add(w.B, '192.0.2.1', '10.9.0.2/24', '10.9.0.1', '10.1.0.0/24', '10.2.0.0/24').code, 0)
+    for (const conf of ['vx-ov']) {
+      sysctl(w.A, `net.ipv4.conf.${conf}.send_redirects=0`)
+      sysctl(w.A, `net.ipv4.conf.${conf}.accept_redirects=0`)
+    }
+  })
+  after(iso.cleanup)
+
+  it('passes on a healthy host', () => {
+    const r = doctor()
+    assert.deepEqual(problems(r.json), [])
+    assert.equal(r.code, 0, r.stderr)
+  })
+
+  it('forwarding off: only host.forwarding fails, with the fix; --fix --yes repairs it', () => {
+    sysctl(w.A, 'net.ipv4.ip_forward=0')
+    const r = doctor()
+    assert.equal(r.code, 1)
+    // Turning forwarding off makes the kernel accept redirects again (all.accept_redirects=1):
+    // that follows from it, and doctor says so.
+    assert.deepEqual(problems(r.json), ['fail host.forwarding IPv4', 'fail host.redirects accept_redirects (vx-ov)', 'fail host.redirects accept_redirects (u0)'])
+    const f = r.json.result.checks.find((c: any) => c.id === 'host.forwarding' && c.result === 'fail')
+    assert.equal(f.fix, 'netkit sysctl set ip_forward 1')
+    assert.equal(f.evidence['net.ipv4.ip_forward'], '0')
+    const fixed = doctor('--fix', '--yes')
+    assert.equal(fixed.code, 0, fixed.stdout)
+    assert.deepEqual(problems(fixed.json), [])
+    assert.equal(sh('ip', ['netns', 'exec', w.A, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim(), '1')
+  })
+
+  it('redirects on: host.redirects fails for that interface only', () => {
+    sysctl(w.A, 'net.ipv4.conf.u0.send_redirects=1')
+    const r = doctor('--check', 'host.redirects')
+    assert.deepEqual(problems(r.json), ['fail host.redirects send_redirects (u0)'])
+    sysctl(w.A, 'net.ipv4.conf.u0.send_redirects=0')
+  })
+
+  it('strict rp_filter on all: fails for the tunnel interfaces, since the kernel takes the larger value', () => {
+    sysctl(w.A, 'net.ipv4.conf.all.rp_filter=1')
+    const r = doctor('--check', 'host.rp_filter')
+    assert.deepEqual(problems(r.json).sort(), ['fail host.rp_filter u0', 'fail host.rp_filter vx-ov'])
+    assert.match(r.json.result.checks.find((c: any) => c.result === 'fail').fix, /rp_filter 2 --dev all/)
+    sysctl(w.A, 'net.ipv4.conf.all.rp_filter=0')
+  })
+
+  it('a tunnel MTU above what the underlay allows fails paths.mtu', () => {
+    // The underlay shrinks under a tunnel made for 1500.
+    sh('ip', ['-n', w.A, 'link', 'set', 'u0', 'mtu', '1400'])
+    const r = doctor('--check', 'paths.mtu')
+    sh('ip', ['-n', w.A, 'link', 'set', 'u0', 'mtu', '1500'])
+    assert.deepEqual(problems(r.json), ['fail paths.mtu ov'])
+    assert.match(r.json.result.checks[0].fix, /--mtu 1350/)
+    assert.deepEqual(problems(doctor('--check', 'paths.mtu').json), [])
+  })
+
+  it('a route that bypasses the tunnel fails paths.routes', () => {
+    sh('ip', ['-n', w.A, 'route', 'add', '10.2.0.0/25', 'via', '192.0.2.2'])
+    const r = doctor('--check', 'paths.routes')
+    assert.equal(r.code, 1)
+    assert.deepEqual(problems(r.json), ['fail paths.routes ov 10.2.0.0/24'])
+    sh('ip', ['-n', w.A, 'route', 'del', '10.2.0.0/25'])
+  })
+
+  it('a leftover tunnel link netkit owns is reported, and --fix removes it', () => {
+    sh('ip', ['-n', w.A, 'link', 'add', 'vx-gone', 'type', 'vxlan', 'id', '9', 'remote', '192.0.2.2', 'dstport', '4789', 'dev', 'u0'])
+    sh('ip', ['-n', w.A, 'link', 'set', 'vx-gone', 'alias', 'netkit'])
+    const r = doctor('--check', 'leftovers.tunnel-objects')
+    assert.deepEqual(problems(r.json), ['warn leftovers.tunnel-objects vx-gone'])
+    assert.equal(doctor('--check', 'leftovers.tunnel-objects', '--strict').code, 1, '--strict fails on warnings')
+    const fixed = doctor('--check', 'leftovers.tunnel-objects', '--fix', '--yes')
+    assert.deepEqual(problems(fixed.json), [])
+    assert.equal(JSON.parse(sh('ip', ['-n', w.A, '-j', 'link', 'show'])).some((l: any) => l.ifname === 'vx-gone'), false)
+  })
+
+  it('bad usage exits 2', () => {
+    assert.equal(doctor('--check', 'no.such.check').code, 2)
+    assert.equal(doctor('--tunnel', 'nope').code, 2)
+    const noTty = cli(['doctor', '--netns', w.A, '--fix'], {env})
+    assert.ok(noTty.code === 2 || noTty.code === 0, 'without a TTY --fix asks for --yes (or has nothing to fix)')
+  })
+})
