@@ -16,13 +16,21 @@ interface Setting {
   neededBy: (d: TunnelDef) => boolean
 }
 
-function settingsFor(def: TunnelDef): Setting[] {
+const routed = (d: TunnelDef) => d.localSubnets.length > 0 || d.remoteSubnets.length > 0
+
+function settingsFor(def: TunnelDef, underlay?: string): Setting[] {
   const out: Setting[] = []
-  const routed = (d: TunnelDef) => d.localSubnets.length > 0 || d.remoteSubnets.length > 0
   if (routed(def)) {
     const v6 = [...def.localSubnets, ...def.remoteSubnets].some((s) => s.includes(':'))
     out.push({path: 'net/ipv4/ip_forward', value: '1', neededBy: routed})
     if (v6) out.push({path: 'net/ipv6/conf/all/forwarding', value: '1', neededBy: routed})
+    // A router that sends ICMP redirects tells its peers to go around the tunnel. The kernel
+    // sends them if "all" OR the interface says so; "default" is what new devices (the
+    // tunnel's own) inherit. Before forwarding is on, "all" also accepts them.
+    for (const conf of ['all', 'default', ...(underlay ? [underlay] : [])]) {
+      out.push({path: `net/ipv4/conf/${conf}/send_redirects`, value: '0', neededBy: routed})
+    }
+    out.push({path: 'net/ipv4/conf/all/accept_redirects', value: '0', neededBy: routed})
   }
   if (def.proxyArp) {
     const ifname = def.proxyArp
@@ -39,9 +47,21 @@ async function writeSysctl(runner: Runner, path: string, value: string): Promise
   await runner.run({tool: 'sysctl', args: ['-q', '-w', `${path}=${value}`], object: `sysctl ${path.replaceAll('/', '.')}`})
 }
 
+/** The underlay device: the one the route to the peer leaves by. */
+async function underlayOf(def: TunnelDef, ctx: TunnelContext): Promise<string | undefined> {
+  if (def.vxlan) return def.vxlan.dev
+  const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', def.remote]})
+  try {
+    return (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
+  } catch {
+    return undefined
+  }
+}
+
 export async function hostSteps(def: TunnelDef, ctx: TunnelContext): Promise<Step[]> {
   const scope = scopeOf(ctx.runner.netns)
-  return settingsFor(def).map((s) => {
+  const underlay = routed(def) ? await underlayOf(def, ctx) : undefined
+  return settingsFor(def, underlay).map((s) => {
     let before: string | undefined
     return {
       title: `set ${s.path.replaceAll('/', '.')} = ${s.value}`,
@@ -64,7 +84,8 @@ export async function hostSteps(def: TunnelDef, ctx: TunnelContext): Promise<Ste
 export async function restoreHost(def: TunnelDef, ctx: TunnelContext, others: TunnelDef[]): Promise<void> {
   const scope = scopeOf(ctx.runner.netns)
   const recorded = owned(scope, 'sysctl')
-  for (const s of settingsFor(def)) {
+  const underlay = routed(def) ? await underlayOf(def, ctx) : undefined
+  for (const s of settingsFor(def, underlay)) {
     if (others.some((o) => s.neededBy(o))) continue
     const original = recorded[s.path]?.meta?.original
     if (typeof original !== 'string') continue

@@ -71,8 +71,10 @@ export const redirects: Check = {
       if (knob === 'accept_redirects' && val(conf, 'forwarding')) return val('all', knob) && val(conf, knob)
       return val('all', knob) || val(conf, knob)
     }
-    const subjects = devs.length > 0 ? [...devs, 'default'] : ['all', 'default']
     for (const knob of ['send_redirects', 'accept_redirects'] as const) {
+      // "default" matters for send_redirects (new devices inherit it and "all" is OR-ed in);
+      // accepted redirects are governed by "all" on a forwarding host.
+      const subjects = devs.length > 0 ? (knob === 'send_redirects' ? [...devs, 'default'] : devs) : ['all', 'default']
       for (const conf of subjects) {
         const evidence = {[`net.ipv4.conf.all.${knob}`]: s.get(`net.ipv4.conf.all.${knob}`) ?? null, [`net.ipv4.conf.${conf}.${knob}`]: s.get(`net.ipv4.conf.${conf}.${knob}`) ?? null}
         if (!effective(conf, knob)) {
