@@ -27,7 +27,8 @@ function median(cmd, args) {
 const base = median(process.execPath, ['-e', '0'])
 const cases = [
   ['netkit --version', [bin, '--version'], 1.5],
-  ['netkit route list', [bin, 'route', 'list'], 2],
+
+  ['netkit tunnel list', [bin, 'tunnel', 'list'], 2],
   ['netkit ns list', [bin, 'ns', 'list'], 2],
 ]
 console.log(`node -e 0: ${base.toFixed(3)} s (median of ${runs})`)
