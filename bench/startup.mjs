@@ -25,6 +25,7 @@ function median(cmd, args) {
 }
 
 const base = median(process.execPath, ['-e', '0'])
+const binary = fileURLToPath(new URL('../dist/netkit', import.meta.url))
 const cases = [
   ['netkit --version', [bin, '--version'], 1.5],
 
@@ -32,8 +33,13 @@ const cases = [
   ['netkit ns list', [bin, 'ns', 'list'], 2],
 ]
 console.log(`node -e 0: ${base.toFixed(3)} s (median of ${runs})`)
-for (const [name, args, target] of cases) {
-  const t = median(process.execPath, args)
+const {existsSync} = await import('node:fs')
+const runs_ = cases.map(([name, args, target]) => [name, process.execPath, args, target])
+if (existsSync(binary)) {
+  runs_.push(['binary --version', binary, ['--version'], 1.5], ['binary tunnel list', binary, ['tunnel', 'list'], 2])
+}
+for (const [name, file, args, target] of runs_) {
+  const t = median(file, args)
   const ratio = t / base
   console.log(`${name.padEnd(20)} ${t.toFixed(3)} s  ${ratio.toFixed(2)}x node  (target <= ${target}x: ${ratio <= target ? 'met' : 'NOT met'})`)
 }

@@ -12,11 +12,20 @@ export interface CliResult {
   json?: any
 }
 
+/**
+ * With NETKIT_BIN set, the tests drive that executable (the single binary)
+ * instead, with PATH set to NETKIT_BIN_PATH (a directory holding the tools
+ * netkit runs, and no node), so the binary is shown to need no Node.js.
+ */
+const BINARY = process.env.NETKIT_BIN
+const BINARY_PATH = process.env.NETKIT_BIN_PATH
+
 export function cli(args: string[], opts: {env?: Record<string, string>; input?: string; timeoutMs?: number} = {}): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+  const [file, argv] = BINARY ? [BINARY, args] : [process.execPath, [BIN, ...args]]
+  const r = spawnSync(file, argv, {
     encoding: 'utf8',
     input: opts.input,
-    env: {...process.env, ...opts.env},
+    env: {...process.env, ...(BINARY && BINARY_PATH ? {PATH: BINARY_PATH} : {}), ...opts.env},
     timeout: opts.timeoutMs ?? 60_000,
   })
   let json: unknown

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the single binary and runs the integration tests against it, with a
+# PATH that holds the tools netkit runs and no node: the binary must need none.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm run build:binary --silent
+tools=$(mktemp -d)
+cache=$(mktemp -d)
+trap 'rm -rf "$tools" "$cache"' EXIT
+for t in ip sysctl swanctl wg wireguard-go tcpdump ping modprobe timeout kill unshare nsenter sh mount sleep cat; do
+  p=$(command -v "$t" || true)
+  [[ -n $p ]] && ln -s "$p" "$tools/$t"
+done
+if PATH=$tools command -v node >/dev/null; then echo "node is on the test PATH" >&2; exit 1; fi
+NETKIT_BIN="$PWD/dist/netkit" NETKIT_BIN_PATH="$tools" NETKIT_CACHE_DIR="$cache" \
+  node --test --test-concurrency=1 dist/test/integration/
