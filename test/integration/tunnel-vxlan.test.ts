@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {after, describe, it} from 'node:test'
 
 import {cli} from '../helpers/cli.js'
-import {ipj, isolatedEnv, skipUnlessRoot} from '../helpers/hosts.js'
+import {dump, ipj, isolatedEnv, sh, skipUnlessRoot} from '../helpers/hosts.js'
 import {pingUntil, twoSites} from '../helpers/topology.js'
 
 describe('netkit tunnel --type vxlan (integration)', {skip: skipUnlessRoot}, () => {
@@ -51,6 +51,19 @@ describe('netkit tunnel --type vxlan (integration)', {skip: skipUnlessRoot}, () 
     }
     assert.deepEqual(cli(['tunnel', 'list', '--json'], {env}).json.result, [])
     assert.equal(cli(['tunnel', 'del', 'ov', '--netns', A], {env}).code, 0, 'del again is a no-op')
+  })
+
+  it('a foreign link with the tunnel device name is refused and left alone; everything done is undone', () => {
+    const {A} = twoSites('vf')
+    sh('ip', ['-n', A, 'link', 'add', 'vx-t1', 'type', 'bridge'])
+    const before = dump(A)
+    const fwd = sh('ip', ['netns', 'exec', A, 'sysctl', '-n', 'net.ipv4.ip_forward'])
+    const r = cli(['tunnel', 'add', 't1', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '42', '--address', '10.9.0.1/24', '--peer-address', '10.9.0.2', '--remote-subnet', '10.2.0.0/24', '--netns', A], {env})
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /error: a link named vx-t1 already exists .*not netkit's/)
+    assert.equal(dump(A), before, 'the host is as it was')
+    assert.equal(sh('ip', ['netns', 'exec', A, 'sysctl', '-n', 'net.ipv4.ip_forward']), fwd, 'forwarding restored')
+    assert.deepEqual(cli(['tunnel', 'list', '--json', '--netns', A], {env}).json.result, [])
   })
 
   it('rejects bad input with exit 2 and changes nothing', () => {

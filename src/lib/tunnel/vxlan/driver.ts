@@ -2,8 +2,10 @@
  * VXLAN between two hosts: a kernel vxlan link to the remote, an address, and
  * routes to the remote subnets. VXLAN does not encrypt: the command says so.
  */
+import {NetkitError} from '../../errors.js'
 import {NETKIT_ALIAS} from '../../ownership.js'
 import type {Step} from '../../plan.js'
+import type {BatchError} from '../../runner.js'
 import {removeRoutes, routeSteps} from '../routes.js'
 import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 
@@ -36,6 +38,12 @@ export const vxlanDriver: TunnelDriver = {
       {
         title: `create vxlan link ${v.ifname} (VNI ${v.vni}) to ${def.remote}`,
         apply: async () => {
+          const existing = await readLink(ctx, v.ifname)
+          if (existing) {
+            throw new NetkitError('E_CONFLICT', `a link named ${v.ifname} already exists${ctx.runner.netns ? ` in namespace ${ctx.runner.netns}` : ''}`, {
+              fix: existing.ifalias === NETKIT_ALIAS ? `it is a netkit leftover: remove it with "netkit link del ${v.ifname}" (or netkit doctor --fix)` : 'it is not netkit\'s: rename or remove it, or choose another tunnel name',
+            })
+          }
           const lines = [
             {args: ['link', 'add', v.ifname, 'type', 'vxlan', 'id', String(v.vni), 'remote', def.remote, 'local', def.local, 'dstport', String(v.port), 'dev', v.dev], object: `vxlan link ${v.ifname}`},
             {args: ['link', 'set', v.ifname, 'alias', NETKIT_ALIAS, ...(def.mtu ? ['mtu', String(def.mtu)] : [])], object: `vxlan link ${v.ifname}`},
@@ -45,12 +53,14 @@ export const vxlanDriver: TunnelDriver = {
           try {
             await ctx.runner.batch(lines)
           } catch (error) {
-            await ctx.runner.batch([{args: ['link', 'del', v.ifname]}]).catch(() => {})
+            // Remove the link only if this batch made it (its first line succeeded).
+            if (((error as BatchError).failedIndex ?? 0) > 0) await ctx.runner.batch([{args: ['link', 'del', v.ifname]}]).catch(() => {})
             throw error
           }
         },
         undo: async () => {
-          await ctx.runner.batch([{args: ['link', 'del', v.ifname]}]).catch(() => {})
+          const link = await readLink(ctx, v.ifname)
+          if (link?.ifalias === NETKIT_ALIAS) await ctx.runner.batch([{args: ['link', 'del', v.ifname]}]).catch(() => {})
         },
       },
       ...routeSteps(def, ctx, v.ifname, v.peerAddress),
