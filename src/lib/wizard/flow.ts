@@ -1,0 +1,127 @@
+/**
+ * The wizard's questions (inquirer), in the order a person answers them:
+ * role, addresses, authentication, security profile. Every answer is
+ * validated as it is typed; defaults come from the host.
+ */
+import {existsSync, statSync} from 'node:fs'
+
+import {UsageError} from '../errors.js'
+import type {Runner} from '../runner.js'
+import * as v from '../validate.js'
+import type {Answers} from './answers.js'
+import {localAddressFor, localSubnets} from './facts.js'
+import {PROFILES} from './plan.js'
+
+type Prompt = (q: Record<string, unknown>) => Promise<unknown>
+
+const check = (fn: () => unknown): true | string => {
+  try {
+    fn()
+    return true
+  } catch (error) {
+    return error instanceof UsageError ? error.line : String(error)
+  }
+}
+
+const list = (s: string): string[] =>
+  s
+    .split(/[\s,]+/)
+    .map((x) => x.trim())
+    .filter(Boolean)
+
+const validNetworks = (s: string): true | string => check(() => list(s).forEach((n) => v.network(n, 'subnet')))
+
+const validSecretFile = (path: string): true | string => {
+  if (!existsSync(path)) return `${path} does not exist`
+  const mode = statSync(path).mode & 0o777
+  if (mode & 0o077) return `${path} can be read by others (mode ${mode.toString(8)}): run chmod 600 ${path}`
+  return true
+}
+
+const validFile = (path: string): true | string => (existsSync(path) ? true : `${path} does not exist`)
+
+export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string) => void): Promise<Answers> {
+  const ask = async <T>(q: Record<string, unknown>): Promise<T> => (await prompt({name: 'value', ...q})) as T
+
+  const role = await ask<Answers['role']>({
+    type: 'select',
+    message: 'What are you setting up?',
+    choices: [
+      {name: 'host to host (this host and one peer)', value: 'host-to-host'},
+      {name: 'site to site (subnets behind each side)', value: 'site-to-site'},
+      {name: 'a host joining a mesh of several peers', value: 'mesh'},
+    ],
+  })
+
+  const answers: Partial<Answers> & {role: Answers['role']} = {role, peers: [], localSubnets: [], remoteSubnets: []}
+  if (role !== 'mesh') {
+    answers.remote = await ask<string>({type: 'input', message: "Peer's address:", validate: (s: string) => check(() => v.ipAddress(s, 'peer address'))})
+    answers.remote = v.ipAddress(answers.remote!).ip
+    const reach = await runner.probe({tool: 'ping', args: ['-c', '1', '-W', '1', answers.remote!]})
+    if (reach.exitCode !== 0) log(`note: ${answers.remote} does not answer ping from here (it may still accept IKE)`)
+    answers.name = await ask<string>({type: 'input', message: 'Name for this tunnel:', default: `peer-${answers.remote!.split(/[.:]/).pop()}`.slice(0, 12), validate: (s: string) => /^[a-z0-9][a-z0-9_-]{0,11}$/i.test(s) || 'use 1 to 12 letters, digits, - or _'})
+  }
+  const local = (await localAddressFor(runner, answers.remote)) ?? ''
+  answers.local = v.ipAddress(await ask<string>({type: 'input', message: "This host's address (the tunnel's local end):", default: local || undefined, validate: (s: string) => check(() => v.ipAddress(s, 'local address'))})).ip
+
+  if (role !== 'host-to-host') {
+    const found = await localSubnets(runner, answers.local)
+    answers.localSubnets = list(await ask<string>({type: 'input', message: 'Subnets behind this host (comma-separated):', default: found.join(', ') || undefined, validate: validNetworks}))
+  }
+  if (role === 'site-to-site') {
+    answers.remoteSubnets = list(await ask<string>({
+      type: 'input',
+      message: 'Subnets behind the peer (comma-separated):',
+      validate: (s: string) => {
+        const ok = validNetworks(s)
+        if (ok !== true) return ok
+        for (const r of list(s)) for (const l of answers.localSubnets ?? []) if (v.overlaps(l, r)) return `${r} overlaps local subnet ${l}`
+        return list(s).length > 0 || 'give at least one subnet'
+      },
+    }))
+  }
+  if (role === 'mesh') {
+    for (;;) {
+      const address = v.ipAddress(await ask<string>({type: 'input', message: `Peer ${answers.peers!.length + 1} address:`, validate: (s: string) => check(() => v.ipAddress(s, 'peer address'))})).ip
+      const name = await ask<string>({type: 'input', message: 'Its name:', default: `peer-${address.split(/[.:]/).pop()}`.slice(0, 12), validate: (s: string) => /^[a-z0-9][a-z0-9_-]{0,11}$/i.test(s) || 'use 1 to 12 letters, digits, - or _'})
+      const subnets = list(await ask<string>({type: 'input', message: 'Subnets behind it (comma-separated, empty for none):', default: '', validate: validNetworks}))
+      answers.peers!.push({name, address, subnets})
+      if (!(await ask<boolean>({type: 'confirm', message: 'Add another peer?', default: false}))) break
+    }
+  }
+
+  const method = await ask<'psk-generate' | 'psk-file' | 'x509'>({
+    type: 'select',
+    message: 'How do the hosts authenticate?',
+    choices: [
+      {name: 'a pre-shared key netkit generates (256 bits)', value: 'psk-generate'},
+      {name: 'a pre-shared key from a file', value: 'psk-file'},
+      {name: 'X.509 certificates', value: 'x509'},
+    ],
+  })
+  if (method === 'psk-file') {
+    answers.auth = {method, pskFile: await ask<string>({type: 'input', message: 'PSK file (mode 0600):', validate: validSecretFile})}
+  } else if (method === 'x509') {
+    const cert = await ask<string>({type: 'input', message: "This host's certificate:", validate: validFile})
+    const key = await ask<string>({type: 'input', message: 'Its private key (mode 0600):', validate: validSecretFile})
+    const ca = await ask<string>({type: 'input', message: 'The CA certificate:', validate: validFile})
+    answers.auth = {method, cert, key, ca}
+  } else {
+    answers.auth = {method}
+  }
+
+  answers.profile = await ask<Answers['profile']>({
+    type: 'select',
+    message: 'Security profile:',
+    choices: [
+      {name: PROFILES.secure.label, value: 'secure'},
+      {name: PROFILES.compat.label, value: 'compat'},
+    ],
+  })
+  if (answers.profile === 'compat') log(`warning: ${PROFILES.compat.warning}`)
+  answers.rekeyTime = Number(await ask<string>({type: 'input', message: 'Rekey the ESP keys every (seconds):', default: '3600', validate: (s: string) => check(() => v.integer(s, 'rekey time', 60, 604800))}))
+  answers.dpd = Number(await ask<string>({type: 'input', message: 'Dead peer detection interval (seconds, 0 for off):', default: '30', validate: (s: string) => check(() => v.integer(s, 'DPD interval', 0, 86400))}))
+  answers.version = 1
+  answers.apply = true
+  return answers as Answers
+}
