@@ -11,7 +11,14 @@
  *    shown as <redacted> everywhere,
  *  - translating a tool's failure into a NetkitError (see tool-errors.ts).
  */
+import {spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {closeSync, mkdirSync, openSync, rmSync} from 'node:fs'
+import {dirname, join} from 'node:path'
+
 import {NetkitError} from './errors.js'
+import {writeSecretFile} from './files.js'
+import {stateDir} from './ownership.js'
 import {translateFailure} from './tool-errors.js'
 
 export const REDACTED = '<redacted>'
@@ -64,6 +71,9 @@ export interface BatchLine {
   object?: string
 }
 
+/** Starts a daemon that outlives netkit: detached, output to a log file. Resolves with its pid. */
+export type Spawner = (file: string, args: string[], opts: {env?: Record<string, string>; logFile?: string}) => Promise<number>
+
 export interface RunnerOptions {
   netns?: string
   dryRun?: boolean
@@ -71,6 +81,7 @@ export interface RunnerOptions {
   /** Where the audit echo ("[#] ip ...") and dry-run lines go. */
   sink?: (line: string) => void
   exec?: Executor
+  spawn?: Spawner
 }
 
 const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/
@@ -78,6 +89,26 @@ const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/
 export function shellQuote(arg: string): string {
   if (arg !== '' && SHELL_SAFE.test(arg)) return arg
   return `'${arg.replaceAll("'", `'\\''`)}'`
+}
+
+/** Starts a daemon for real: its own session, stdin closed, stdout and stderr to the log file. */
+export const realSpawner: Spawner = async (file, args, opts) => {
+  let fd: number | 'ignore' = 'ignore'
+  if (opts.logFile) {
+    mkdirSync(dirname(opts.logFile), {recursive: true, mode: 0o700})
+    fd = openSync(opts.logFile, 'a', 0o600)
+  }
+  try {
+    const child = spawn(file, args, {detached: true, stdio: ['ignore', fd, fd], env: {...process.env, LC_ALL: 'C', ...opts.env}})
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', () => resolve())
+      child.once('error', reject)
+    })
+    child.unref()
+    return child.pid!
+  } finally {
+    if (typeof fd === 'number') closeSync(fd)
+  }
 }
 
 /** Runs tools for real, through execa (loaded on first use to keep start-up fast). */
@@ -110,6 +141,7 @@ export class Runner {
   /** Every mutation, as displayed (redacted), in order: the audit log and the --json "commands". */
   readonly journal: string[] = []
   private readonly exec: Executor
+  private readonly spawner: Spawner
   private readonly sink: (line: string) => void
   private readonly secrets = new Set<string>()
 
@@ -118,6 +150,7 @@ export class Runner {
     this.dryRun = Boolean(opts.dryRun)
     this.verbose = Boolean(opts.verbose)
     this.exec = opts.exec ?? realExecutor
+    this.spawner = opts.spawn ?? realSpawner
     this.sink = opts.sink ?? (() => {})
   }
 
@@ -128,6 +161,7 @@ export class Runner {
       dryRun: this.dryRun,
       verbose: this.verbose,
       exec: this.exec,
+      spawn: this.spawner,
       sink: this.sink,
     })
     // Share the journal and secrets so one command has one audit log.
@@ -227,12 +261,43 @@ export class Runner {
     if (this.dryRun || this.verbose) this.announce(this.display(inv))
     if (this.dryRun) return 0
     const [file, args] = this.argv(inv)
-    const {spawn} = await import('node:child_process')
     return new Promise((resolve, reject) => {
       const child = spawn(file, args, {stdio: 'inherit', env: {...process.env, ...inv.env}})
       child.on('error', reject)
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (signalNumber(signal) ?? 1) : 1)))
     })
+  }
+
+  /**
+   * For tools that read a secret only from a file (`wg set ... private-key FILE`):
+   * the secret is written to a fresh mode-0600 file in a 0700 directory of the
+   * state directory, `fn` runs with its path, and the file is removed after,
+   * whatever happens. (A /dev/stdin path does not work: Node's pipes are sockets.)
+   */
+  async withSecretFile<T>(secret: Secret, fn: (path: string) => Promise<T>): Promise<T> {
+    const path = join(stateDir(), 'tmp', `secret-${randomBytes(8).toString('hex')}`)
+    if (!this.dryRun) writeSecretFile(path, secret.value)
+    try {
+      return await fn(path)
+    } finally {
+      if (!this.dryRun) rmSync(path, {force: true})
+    }
+  }
+
+  /**
+   * Starts a daemon (wireguard-go, charon) in the runner's namespace. Echoed
+   * like every mutation; in a dry run it is printed and undefined is returned.
+   * The pid is the daemon's own: `ip netns exec` and `unshare` exec, they do not fork.
+   */
+  async daemon(inv: Invocation & {logFile?: string}): Promise<number | undefined> {
+    this.announce(this.display(inv) + (inv.logFile ? ` >> ${shellQuote(inv.logFile)} 2>&1 &` : ' &'))
+    if (this.dryRun) return undefined
+    const [file, args] = this.argv(inv)
+    try {
+      return await this.spawner(file, args, {env: inv.env, logFile: inv.logFile})
+    } catch (error) {
+      throw this.failure(inv, {exitCode: 127, stdout: '', stderr: String((error as Error).message)})
+    }
   }
 
   private announce(line: string): void {

@@ -172,3 +172,10 @@ export function contains(net: string, ip: string): boolean {
   const a = ipaddr.parse(ip)
   return a.kind() === n[0].kind() && a.match(n)
 }
+
+/** The network of an interface address: "10.9.0.1/24" -> "10.9.0.0/24". */
+export function networkOf(cidr: string): string {
+  const [addr, prefix] = ipaddr.parseCIDR(cidr)
+  const net = addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(cidr) : ipaddr.IPv6.networkAddressFromCIDR(cidr)
+  return `${net.toString()}/${prefix}`
+}

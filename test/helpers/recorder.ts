@@ -39,8 +39,14 @@ export class Recorder {
     return {exitCode: 0, stdout: '', stderr: ''}
   }
 
+  /** Daemons "started": recorded like calls, with a made-up pid. */
+  readonly spawn = async (file: string, args: string[]): Promise<number> => {
+    this.calls.push({file, args, line: [file, ...args].join(' ')})
+    return 4242
+  }
+
   runner(opts: {netns?: string; dryRun?: boolean} = {}): Runner {
-    return new Runner({...opts, exec: this.exec, sink: (l) => this.echoed.push(l)})
+    return new Runner({...opts, exec: this.exec, spawn: this.spawn, sink: (l) => this.echoed.push(l)})
   }
 
   /** The lines of calls that are not reads (not "-j" and not "show"/"list"). */

@@ -54,3 +54,47 @@ export async function pingUntil(ns: string, target: string, seconds = 15): Promi
   }
   return false
 }
+
+export interface Capture {
+  lines: string[]
+  /** Lines that show an inner (container) address: traffic in clear. */
+  clear: string[]
+}
+
+/**
+ * Captures on a namespace's interface while `during` runs (bounded), and says
+ * which captured packets carry the given inner addresses in clear.
+ */
+export async function captureDuring(ns: string, dev: string, inner: string[], during: () => Promise<unknown>): Promise<Capture> {
+  const {spawn} = await import('node:child_process')
+  const child = spawn('ip', ['netns', 'exec', ns, 'timeout', '15', 'tcpdump', '-lnni', dev, 'not', 'arp', 'and', 'not', 'icmp6'], {stdio: ['ignore', 'pipe', 'pipe']})
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (err += d))
+  // tcpdump says "listening on" when it is ready.
+  for (let i = 0; i < 50 && !err.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 100))
+  await during()
+  await new Promise((r) => setTimeout(r, 300))
+  child.kill('SIGINT')
+  await new Promise((r) => child.once('exit', r))
+  const lines = out.split('\n').filter((l) => l.trim())
+  return {lines, clear: lines.filter((l) => inner.some((a) => new RegExp(`\\b${a.replaceAll('.', '\\.')}\\b`).test(l)))}
+}
+
+/** Every process in a namespace, as "pid comm" (for "nothing is left running"). */
+export function processesIn(ns: string): string[] {
+  let pids: string[] = []
+  try {
+    pids = sh('ip', ['netns', 'pids', ns]).split('\n').filter(Boolean)
+  } catch {
+    return []
+  }
+  return pids.map((p) => {
+    try {
+      return `${p} ${sh('cat', [`/proc/${p}/comm`]).trim()}`
+    } catch {
+      return `${p} ?`
+    }
+  })
+}

@@ -11,7 +11,7 @@ import type {DatapathChoice, TunnelType} from '../../lib/tunnel/types.js'
 
 export default class TunnelAdd extends NetkitCommand {
   static override summary = 'Set up a tunnel to another host (IPsec, WireGuard or VXLAN).'
-  static override description = `Run it on both hosts. Routes to the remote subnets go through the tunnel; with --table they go into that table, with a policy rule. Each step is undone if a later one fails (or on Ctrl-C). Re-running it with the same definition is a no-op.`
+  static override description = `Run it on both hosts: first with --no-wait on the host whose peer is not set up yet, then on the peer, which waits until the tunnel is proven up (SA installed, handshake done) or fails and undoes everything within --timeout. Routes to the remote subnets go through the tunnel; with --table they go into that table, with a policy rule. Each step is undone if a later one fails (or on Ctrl-C). Re-running it with the same definition is a no-op.`
   static override examples = [
     '<%= config.bin %> tunnel add site-b --type ipsec --remote 198.51.100.2 --local-subnet 10.1.0.0/24 --remote-subnet 10.2.0.0/24 --psk-file /root/site-b.psk',
     '<%= config.bin %> tunnel add node2 --type wireguard --remote 192.0.2.2 --peer-public-key "$(ssh node2 netkit tunnel pubkey node1)" --remote-subnet 10.2.0.0/24',
@@ -67,6 +67,7 @@ export default class TunnelAdd extends NetkitCommand {
       timeoutMs: flags.timeout * 1000,
       progress: progressMode(this.jsonEnabled()),
       replace: flags.replace,
+      wait: !flags['no-wait'],
       psk,
     })
     const dir = scopeDir(configDir(), def.netns)
@@ -76,7 +77,7 @@ export default class TunnelAdd extends NetkitCommand {
         process.stderr.write(`generated a 256-bit pre-shared key in ${pskPath(dir, def.name)} (mode 0600): copy it to the peer over a secure channel and pass it there with --psk-file\n`)
       }
     }
-    const out = this.outcome(result.changed, {verb: 'set up', object: `tunnel ${def.name}`, noop: result.summary}, runner)
-    return {...out, tunnel: def, datapath: result.datapath, datapathReason: result.datapathReason, ...(pskGenerated ? {pskFile: pskPath(dir, def.name)} : {})}
+    const out = this.outcome(result.changed, {verb: 'set up', object: `tunnel ${def.name}${result.state === 'connecting' ? ', waiting for the peer (run the matching "tunnel add" there)' : ''}`, noop: result.summary}, runner)
+    return {...out, state: result.state ?? null, tunnel: def, datapath: result.datapath, datapathReason: result.datapathReason, ...(pskGenerated ? {pskFile: pskPath(dir, def.name)} : {})}
   }
 }

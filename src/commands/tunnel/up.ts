@@ -5,18 +5,19 @@ import {UsageError} from '../../lib/errors.js'
 import * as f from '../../lib/flags.js'
 import {configDir} from '../../lib/files.js'
 import {progressMode} from '../../lib/plan.js'
-import {timeout} from '../../lib/tunnel/flags.js'
+import {noWait, timeout} from '../../lib/tunnel/flags.js'
 import {requireDef, upTunnel} from '../../lib/tunnel/service.js'
 import {listDefs, listScopes} from '../../lib/tunnel/store.js'
 
 export default class TunnelUp extends NetkitCommand {
-  static override summary = 'Bring a defined tunnel up (or all of them, for boot).'
+  static override summary = 'Bring a defined tunnel up (or all of them, for boot: --all does not wait for peers).'
   static override examples = ['<%= config.bin %> tunnel up site-b', '<%= config.bin %> tunnel up --all']
   static override args = {name: Args.string({description: 'tunnel name'})}
   static override flags = {
     'dry-run': f.dryRun,
     all: Flags.boolean({summary: 'Every defined tunnel, in every namespace.'}),
     timeout,
+    'no-wait': noWait,
   }
 
   async run(): Promise<unknown> {
@@ -31,7 +32,7 @@ export default class TunnelUp extends NetkitCommand {
     let failed = 0
     for (const def of defs) {
       try {
-        const r = await upTunnel(def, {runner, configDir: configDir(), timeoutMs: flags.timeout * 1000, progress: progressMode(this.jsonEnabled())})
+        const r = await upTunnel(def, {runner, configDir: configDir(), timeoutMs: flags.timeout * 1000, progress: progressMode(this.jsonEnabled()), wait: !flags.all && !flags['no-wait']})
         results.push({name: def.name, netns: def.netns ?? null, changed: r.changed, summary: r.summary})
         if (!this.jsonEnabled()) this.log(r.changed ? r.summary : `${r.summary}; nothing to do`)
       } catch (error) {

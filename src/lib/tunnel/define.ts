@@ -6,8 +6,6 @@
  */
 import {randomBytes} from 'node:crypto'
 
-import ipaddr from 'ipaddr.js'
-
 import {UsageError} from '../errors.js'
 import {readSecretFile} from '../files.js'
 import {Secret, type Runner} from '../runner.js'
@@ -158,6 +156,9 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
     if (!input.peerPublicKey) throw new UsageError('a WireGuard tunnel needs --peer-public-key', 'get it on the peer with "netkit tunnel pubkey NAME"')
     const key = input.peerPublicKey.trim()
     if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(key)) throw new UsageError('--peer-public-key is not a WireGuard key', 'it is 44 characters of base64, as printed by "netkit tunnel pubkey" or "wg pubkey"')
+    if (!input.address && remoteSubnets.length === 0) {
+      throw new UsageError('a WireGuard tunnel needs --address (its own address in the tunnel) or --remote-subnet', 'e.g. --address 10.99.0.1/24 here and --address 10.99.0.2/24 on the peer')
+    }
     const listenPort = input.listenPort ?? DEFAULT_WG_PORT
     let endpoint = input.endpoint ?? `${remote.family === 6 ? `[${remote.ip}]` : remote.ip}:${listenPort}`
     const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(endpoint)
@@ -181,7 +182,7 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
     if (remoteSubnets.length > 0 && (!address || !peer)) {
       throw new UsageError('a VXLAN tunnel that routes --remote-subnet needs --address and --peer-address', 'give this host\'s address on the VXLAN link and the peer\'s (the gateway to its subnets)')
     }
-    if (address && peer && !v.contains(networkOf(address), peer.ip)) {
+    if (address && peer && !v.contains(v.networkOf(address.cidr), peer.ip)) {
       throw new UsageError(`--peer-address ${peer.ip} is not on the subnet of --address ${address.cidr}`, 'give the peer an address on the same VXLAN subnet')
     }
     def.vxlan = {
@@ -196,9 +197,6 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
   return out
 }
 
-function networkOf(c: v.Cidr): string {
-  return `${ipaddr.parseCIDR(c.cidr)[0].kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(c.cidr) : ipaddr.IPv6.networkAddressFromCIDR(c.cidr)}/${c.prefix}`
-}
 
 /** Weak algorithms in a proposal list (for warnings and the doctor). */
 export function weakAlgorithms(proposals: string): string[] {

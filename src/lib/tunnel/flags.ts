@@ -10,7 +10,12 @@ export const timeout = Flags.custom<number>({
   parse: async (s) => v.integer(s, '--timeout', 1, 3600),
 })()
 
+export const noWait = Flags.boolean({
+  summary: 'Do not wait for the tunnel to come up (for the first of two hosts, whose peer is not set up yet).',
+})
+
 export const addFlags = {
+  'no-wait': noWait,
   'dry-run': f.dryRun,
   type: Flags.string({summary: 'Tunnel type.', options: ['ipsec', 'wireguard', 'vxlan'], required: true}),
   local: Flags.string({summary: 'Local underlay address (default: the source address of the route to --remote).'}),

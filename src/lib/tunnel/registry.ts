@@ -1,9 +1,11 @@
 /** The tunnel drivers, one per type. */
 import type {TunnelDriver, TunnelType} from './types.js'
 import {vxlanDriver} from './vxlan/driver.js'
+import {wireguardDriver} from './wireguard/driver.js'
 
 const DRIVERS: Partial<Record<TunnelType, TunnelDriver>> = {
   vxlan: vxlanDriver,
+  wireguard: wireguardDriver,
 }
 
 export function driverFor(type: TunnelType): TunnelDriver {

@@ -16,16 +16,23 @@ import {driverFor} from './registry.js'
 import {diffDefs, listDefs, listScopes, loadDef, pskPath, removeDef, sameDef, saveDef, scopeDir} from './store.js'
 import type {TunnelContext, TunnelDef, TunnelStatus} from './types.js'
 import {hostSteps, restoreHost} from './host.js'
+import {requireUnderlay} from './underlay.js'
+import {tunnelName} from './define.js'
+import {ensureKeyPair} from './wireguard/keys.js'
 
 export interface ServiceOptions {
   runner: Runner
   configDir: string
   timeoutMs?: number
   progress?: 'tty' | 'simple' | 'none'
+  /** Wait until the tunnel is proven up (default: true). */
+  wait?: boolean
 }
 
 export interface AddResult {
   changed: boolean
+  /** The state after the change (undefined in a dry run). */
+  state?: TunnelStatus['state']
   summary: string
   datapath: string
   datapathReason: string
@@ -36,7 +43,7 @@ async function contextFor(def: TunnelDef, opts: ServiceOptions): Promise<TunnelC
   const runner = opts.runner.in(def.netns ?? null)
   const driver = driverFor(def.type)
   const {datapath, reason} = await driver.datapath({runner}, def.datapath)
-  return {runner, configDir: scopeDir(opts.configDir, def.netns), datapath, datapathReason: reason, timeoutMs: opts.timeoutMs ?? 30_000}
+  return {runner, configDir: scopeDir(opts.configDir, def.netns), datapath, datapathReason: reason, timeoutMs: opts.timeoutMs ?? 30_000, wait: opts.wait ?? true}
 }
 
 /**
@@ -67,6 +74,9 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
     }
   }
 
+  // Nothing can work without a path to the peer: say so before changing anything.
+  await requireUnderlay(ctx.runner, def.remote, def.name)
+
   const steps: Step[] = []
   if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner.dryRun))
   steps.push(...(await hostSteps(def, ctx)), ...(await driver.up(def, ctx)))
@@ -80,9 +90,11 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
     },
   })
   const result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
+  const state = ctx.runner.dryRun ? undefined : (await driver.status(def, ctx)).state
   return {
     changed: true,
-    summary: `${existing ? 'brought up' : 'added'} tunnel ${def.name} (${def.type}, ${ctx.datapath} data path)`,
+    state,
+    summary: `${existing ? 'brought up' : 'added'} tunnel ${def.name} (${def.type}, ${ctx.datapath} data path${state === 'connecting' ? ', waiting for the peer' : ''})`,
     datapath: ctx.datapath,
     datapathReason: ctx.datapathReason,
     steps: result.changed,
@@ -130,7 +142,9 @@ export async function downTunnel(def: TunnelDef, opts: ServiceOptions): Promise<
 /** Removes everything the tunnel made, its secrets and its definition. */
 export async function delTunnel(def: TunnelDef, opts: ServiceOptions): Promise<void> {
   const ctx = await contextFor(def, opts)
-  await driverFor(def.type).down(def, ctx)
+  const driver = driverFor(def.type)
+  await driver.down(def, ctx)
+  await driver.purge?.(def, ctx)
   const dir = scopeDir(opts.configDir, def.netns)
   const others = listDefs(dir).filter((d) => d.name !== def.name)
   await restoreHost(def, ctx, others)
@@ -197,4 +211,13 @@ export async function listTunnels(opts: ServiceOptions & {netns?: string}): Prom
       }
     }),
   )
+}
+
+/** A tunnel's WireGuard public key, making the key pair if it has none (before or after `add`). */
+export function tunnelPublicKey(configDir: string, name: string, netns?: string): {publicKey: string; created: boolean} {
+  tunnelName(name)
+  const def = loadDef(scopeDir(configDir, netns), name)
+  if (def && def.type !== 'wireguard') throw new UsageError(`tunnel ${name} is a ${def.type} tunnel, which has no public key`, 'pubkey is for WireGuard tunnels')
+  const k = ensureKeyPair(scopeDir(configDir, netns), name)
+  return {publicKey: k.publicKey, created: k.created}
 }

@@ -98,6 +98,11 @@ export interface TunnelContext {
   datapathReason: string
   /** Timeouts in ms (bounded waits for SAs, handshakes). */
   timeoutMs: number
+  /**
+   * Wait until the tunnel is proven up (SA installed, handshake done) and fail
+   * otherwise. Off for the first of two hosts (--no-wait), and for boot.
+   */
+  wait: boolean
 }
 
 export interface TunnelDriver {
@@ -106,6 +111,8 @@ export interface TunnelDriver {
   up(def: TunnelDef, ctx: TunnelContext): Promise<Step[]>
   /** Removes every runtime object the tunnel made (keeps the definition and secrets). Idempotent. */
   down(def: TunnelDef, ctx: TunnelContext): Promise<void>
+  /** Removes the files the driver wrote for the tunnel (configs), on `tunnel del`. Idempotent. */
+  purge?(def: TunnelDef, ctx: TunnelContext): Promise<void>
   /** The live state. Must not change anything. */
   status(def: TunnelDef, ctx: TunnelContext): Promise<TunnelStatus>
   /** Which data path this host offers for the type, and why. */

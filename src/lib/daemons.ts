@@ -1,0 +1,100 @@
+/**
+ * Daemons netkit starts and supervises (wireguard-go, charon). Each has a pid
+ * file under the state directory, so netkit stops only processes it started,
+ * and knows whether they still run: a pid counts only while /proc says it is
+ * still that program, in that network namespace (pids are reused).
+ */
+import {existsSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {writeFileAtomic} from './files.js'
+import {NETNS_DIR} from './iproute2/netns.js'
+import {scopeOf, stateDir} from './ownership.js'
+import type {Invocation, Runner} from './runner.js'
+
+export interface DaemonRef {
+  /** The namespace the daemon runs in (undefined: the root namespace). */
+  netns?: string
+  /** A name unique within the namespace, e.g. "wireguard-go.wg-t1", "charon". */
+  name: string
+  /** A string the daemon's command line contains (the program's name). */
+  match: string
+}
+
+function baseOf(ref: DaemonRef): string {
+  return join(stateDir(), 'daemons', scopeOf(ref.netns), ref.name)
+}
+
+export function daemonLog(ref: DaemonRef): string {
+  return `${baseOf(ref)}.log`
+}
+
+function pidFile(ref: DaemonRef): string {
+  return `${baseOf(ref)}.pid`
+}
+
+function sameNetns(pid: number, netns?: string): boolean {
+  try {
+    const link = readlinkSync(`/proc/${pid}/ns/net`)
+    const inode = Number(/\[(\d+)\]/.exec(link)?.[1])
+    const want = netns ? statSync(join(NETNS_DIR, netns)).ino : statSync('/proc/1/ns/net').ino
+    return inode === want
+  } catch {
+    return false
+  }
+}
+
+/** The pid of a running daemon netkit started, or undefined. */
+export function daemonPid(ref: DaemonRef): number | undefined {
+  let pid: number
+  try {
+    pid = Number(readFileSync(pidFile(ref), 'utf8').trim())
+  } catch {
+    return undefined
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return undefined
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+    if (!cmdline.includes(ref.match) || state === 'Z') return undefined
+  } catch {
+    return undefined
+  }
+  return sameNetns(pid, ref.netns) ? pid : undefined
+}
+
+/** Starts a daemon and records its pid. In a dry run it is only printed. */
+export async function startDaemon(runner: Runner, ref: DaemonRef, inv: Invocation): Promise<number | undefined> {
+  const pid = await runner.daemon({...inv, logFile: daemonLog(ref)})
+  if (pid !== undefined) writeFileAtomic(pidFile(ref), `${pid}\n`, 0o600, 0o700)
+  return pid
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Stops a daemon netkit started (TERM, then KILL after a grace period). False if it was not running. */
+export async function stopDaemon(runner: Runner, ref: DaemonRef, graceMs = 5000): Promise<boolean> {
+  const pid = daemonPid(ref)
+  if (pid === undefined) {
+    if (!runner.dryRun) rmSync(pidFile(ref), {force: true})
+    return false
+  }
+  await runner.run({tool: 'kill', args: ['-TERM', String(pid)], netns: null, object: `${ref.match} (pid ${pid})`})
+  if (runner.dryRun) return true
+  const deadline = Date.now() + graceMs
+  while (Date.now() < deadline && daemonPid(ref) !== undefined) await sleep(50)
+  if (daemonPid(ref) !== undefined) await runner.run({tool: 'kill', args: ['-KILL', String(pid)], netns: null, object: `${ref.match} (pid ${pid})`}).catch(() => {})
+  for (let i = 0; i < 40 && existsSync(`/proc/${pid}`) && daemonPid(ref) !== undefined; i++) await sleep(50)
+  rmSync(pidFile(ref), {force: true})
+  return true
+}
+
+/** Waits (bounded) until a condition holds. Resolves true when it did. */
+export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 100): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await cond()) return true
+    if (Date.now() >= deadline) return false
+    await sleep(stepMs)
+  }
+}

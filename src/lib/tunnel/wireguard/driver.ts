@@ -1,0 +1,346 @@
+/**
+ * WireGuard between two hosts. The device is the kernel's where the kernel
+ * has the module, and wireguard-go's (a TUN device) where it has not.
+ *
+ * wireguard-go's control socket is /run/wireguard/<ifname>.sock, and /run is
+ * shared by every network namespace: two namespaces could not both have a
+ * wg-t1. So in a namespace, wireguard-go runs in a private mount namespace of
+ * its own with a fresh /run/wireguard, and netkit runs `wg` inside it with
+ * `nsenter -t <pid> -m` (OpenStack solves the same for charon with bind
+ * mounts). In the root namespace it runs as wg-quick would start it, and `wg`
+ * works as usual.
+ *
+ * The private key goes to `wg set ... private-key FILE` through a short-lived
+ * 0600 file, never on an argv; the wg-quick-compatible config is written with mode 0600.
+ */
+import {existsSync, readFileSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {daemonLog, daemonPid, type DaemonRef, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
+import {NetkitError, UsageError} from '../../errors.js'
+import {writeSecretFile} from '../../files.js'
+import {tunSupport, wireguardSupport} from '../../kernel.js'
+import {NETKIT_ALIAS} from '../../ownership.js'
+import type {Step} from '../../plan.js'
+import {type Invocation, Secret} from '../../runner.js'
+import {renderTemplate} from '../../templates.js'
+import {networkOf} from '../../validate.js'
+import {removeRoutes, routeSteps} from '../routes.js'
+import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
+import {underlayTo} from '../underlay.js'
+import {ensureKeyPair, readPrivateKey, wgKeyPath} from './keys.js'
+
+/** Outer IPv6 (40) + UDP (8) + WireGuard (32): what wg-quick subtracts. */
+export const WG_OVERHEAD = 80
+/** WireGuard drops a session older than this (REJECT_AFTER_TIME), in seconds. */
+export const REJECT_AFTER_TIME = 180
+
+/**
+ * The one shell netkit runs: a fixed script that mounts a private
+ * /run/wireguard and execs its arguments ("$@"), which are an argv: nothing
+ * user-given is ever parsed by the shell.
+ */
+const PRIVATE_RUN_SCRIPT = 'mkdir -p /run/wireguard && mount -t tmpfs -o mode=0700 netkit-wg /run/wireguard && exec "$@"'
+
+interface LinkJson {
+  ifname: string
+  mtu?: number
+  operstate?: string
+  flags?: string[]
+  ifalias?: string
+  linkinfo?: {info_kind?: string}
+}
+
+function goRef(def: TunnelDef): DaemonRef {
+  return {netns: def.netns, name: `wireguard-go.${def.wireguard!.ifname}`, match: 'wireguard-go'}
+}
+
+export function wgConfPath(scopeDir: string, ifname: string): string {
+  return join(scopeDir, 'wireguard', `${ifname}.conf`)
+}
+
+/** What the peer may send from, and what goes to it: its subnets and the tunnel's own network. */
+export function allowedIps(def: TunnelDef): string[] {
+  const out = [...def.remoteSubnets]
+  const a = def.wireguard?.address
+  if (a) {
+    const net = networkOf(a)
+    if (!out.includes(net)) out.push(net)
+  }
+  return out
+}
+
+async function readLink(ctx: TunnelContext, ifname: string): Promise<LinkJson | undefined> {
+  const r = await ctx.runner.probe({tool: 'ip', args: ['-j', '-d', 'link', 'show', 'dev', ifname]})
+  if (r.exitCode !== 0) return undefined
+  return (JSON.parse(r.stdout) as LinkJson[])[0]
+}
+
+/** How to run `wg` for this tunnel: inside wireguard-go's mount namespace when it has one. */
+function wg(def: TunnelDef, ctx: TunnelContext, args: string[], extra: Partial<Invocation> = {}): Invocation {
+  if (def.netns && daemonPid(goRef(def)) !== undefined) {
+    return {tool: 'nsenter', args: ['-t', String(daemonPid(goRef(def))), '-m', 'wg', ...args], ...extra}
+  }
+  if (def.netns && ctx.datapath === 'userspace' && ctx.runner.dryRun) {
+    return {tool: 'nsenter', args: ['-t', '$WIREGUARD_GO_PID', '-m', 'wg', ...args], ...extra}
+  }
+  return {tool: 'wg', args, ...extra}
+}
+
+function logTail(def: TunnelDef): string {
+  try {
+    return readFileSync(daemonLog(goRef(def)), 'utf8').trim().split('\n').slice(-5).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+export interface WgPeerState {
+  publicKey: string
+  endpoint: string | null
+  allowedIps: string[]
+  /** Unix seconds of the latest handshake, 0: never. */
+  latestHandshake: number
+  rxBytes: number
+  txBytes: number
+  keepalive: number | null
+}
+
+export interface WgDump {
+  publicKey: string
+  listenPort: number
+  fwmark: number | null
+  peers: WgPeerState[]
+}
+
+/**
+ * Parses `wg show IF dump`. Its first line starts with the private key: that
+ * field is dropped here and never kept.
+ */
+export function parseWgDump(text: string): WgDump | undefined {
+  const lines = text.split('\n').filter(Boolean)
+  if (lines.length === 0) return undefined
+  const head = lines[0].split('\t')
+  return {
+    publicKey: head[1],
+    listenPort: Number(head[2]),
+    fwmark: head[3] && head[3] !== 'off' ? Number(head[3]) : null,
+    peers: lines.slice(1).map((l) => {
+      const f = l.split('\t')
+      return {
+        publicKey: f[0],
+        endpoint: f[2] === '(none)' ? null : f[2],
+        allowedIps: f[3] === '(none)' ? [] : f[3].split(','),
+        latestHandshake: Number(f[4]) || 0,
+        rxBytes: Number(f[5]) || 0,
+        txBytes: Number(f[6]) || 0,
+        keepalive: f[7] && f[7] !== 'off' ? Number(f[7]) : null,
+      }
+    }),
+  }
+}
+
+async function readDump(def: TunnelDef, ctx: TunnelContext): Promise<WgDump | undefined> {
+  const r = await ctx.runner.probe(wg(def, ctx, ['show', def.wireguard!.ifname, 'dump']))
+  return r.exitCode === 0 ? parseWgDump(r.stdout) : undefined
+}
+
+async function latestHandshake(def: TunnelDef, ctx: TunnelContext): Promise<number> {
+  const dump = await readDump(def, ctx)
+  return dump?.peers.find((p) => p.publicKey === def.wireguard!.peerPublicKey)?.latestHandshake ?? 0
+}
+
+export const wireguardDriver: TunnelDriver = {
+  type: 'wireguard',
+
+  async datapath({runner}, choice) {
+    const mod = await wireguardSupport(runner)
+    if (choice === 'kernel' && !mod.present) {
+      throw new UsageError(`--datapath kernel: this kernel has no WireGuard module (${mod.how})`, 'use --datapath auto or userspace (wireguard-go), or load the module with "modprobe wireguard"')
+    }
+    if (choice === 'userspace') return {datapath: 'userspace', reason: 'wireguard-go, as asked with --datapath userspace'}
+    if (!mod.present) return {datapath: 'userspace', reason: `wireguard-go: this kernel has no WireGuard module (${mod.how})`}
+    return {datapath: 'kernel', reason: `the kernel's WireGuard (${mod.how})`}
+  },
+
+  async up(def: TunnelDef, ctx: TunnelContext): Promise<Step[]> {
+    const w = def.wireguard!
+    const r = ctx.runner
+    let privateKey = ''
+    let keyCreated = false
+    const mtu = def.mtu ?? ((await underlayTo(r, def.remote))?.mtu ?? 1500) - WG_OVERHEAD
+    const allowed = allowedIps(def)
+    const confPath = wgConfPath(ctx.configDir, w.ifname)
+
+    const steps: Step[] = [
+      {
+        title: 'make the WireGuard key pair (mode 0600)',
+        apply: async () => {
+          const k = ensureKeyPair(ctx.configDir, def.name, {dryRun: r.dryRun})
+          privateKey = k.privateKey
+          keyCreated = k.created
+          r.addSecret(privateKey)
+          return k.created
+        },
+        undo: async () => {
+          if (keyCreated && !r.dryRun) rmSync(wgKeyPath(ctx.configDir, def.name), {force: true})
+        },
+      },
+      {
+        title: `create the WireGuard device ${w.ifname} (${ctx.datapath === 'kernel' ? 'kernel' : 'wireguard-go'})`,
+        apply: async () => {
+          const existing = await readLink(ctx, w.ifname)
+          if (existing) {
+            throw new NetkitError('E_CONFLICT', `a link named ${w.ifname} already exists${r.netns ? ` in namespace ${r.netns}` : ''}`, {
+              fix: existing.ifalias === NETKIT_ALIAS ? `it is a netkit leftover: remove it with "netkit doctor --fix" or "ip link del ${w.ifname}"` : 'it is not netkit\'s: rename or remove it, or choose another tunnel name',
+            })
+          }
+          if (ctx.datapath === 'kernel') {
+            await r.batch([
+              {args: ['link', 'add', w.ifname, 'type', 'wireguard'], object: `WireGuard device ${w.ifname}`},
+              {args: ['link', 'set', w.ifname, 'alias', NETKIT_ALIAS], object: `WireGuard device ${w.ifname}`},
+            ])
+            return
+          }
+          const tun = tunSupport()
+          if (!tun.present) throw new NetkitError('E_NO_TUN', `wireguard-go needs a TUN device: ${tun.how}`, {fix: 'modprobe tun, or use a kernel with the WireGuard module'})
+          const argv = ['wireguard-go', '-f', w.ifname]
+          const inv: Invocation = def.netns
+            ? {tool: 'unshare', args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv], object: `wireguard-go for ${w.ifname}`}
+            : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
+          const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error'}})
+          if (pid === undefined) return
+          const ready = await waitFor(async () => (await readLink(ctx, w.ifname)) !== undefined || daemonPid(goRef(def)) === undefined, 5000, 50)
+          if (!ready || !(await readLink(ctx, w.ifname))) {
+            await stopDaemon(r, goRef(def), 1000).catch(() => {})
+            throw new NetkitError('E_DAEMON', `wireguard-go did not create ${w.ifname}`, {
+              fix: 'check that wireguard-go is installed (apt-get install wireguard-go) and that /dev/net/tun works; run with --verbose for its log',
+              detail: logTail(def),
+            })
+          }
+          await r.batch([{args: ['link', 'set', w.ifname, 'alias', NETKIT_ALIAS], object: `WireGuard device ${w.ifname}`}])
+        },
+        undo: async () => {
+          await stopDaemon(r, goRef(def), 2000).catch(() => {})
+          const link = await readLink(ctx, w.ifname)
+          if (link?.ifalias === NETKIT_ALIAS) await r.batch([{args: ['link', 'del', w.ifname]}]).catch(() => {})
+        },
+      },
+      {
+        title: `configure ${w.ifname}: key, listen port ${w.listenPort}, peer ${w.endpoint}`,
+        apply: async () => {
+          await r.withSecretFile(new Secret(`${privateKey}\n`), async (keyFile) => {
+            const args = ['set', w.ifname, 'listen-port', String(w.listenPort), 'private-key', keyFile]
+            if (w.fwmark) args.push('fwmark', String(w.fwmark))
+            args.push('peer', w.peerPublicKey, 'endpoint', w.endpoint, 'allowed-ips', allowed.join(','))
+            if (w.keepalive) args.push('persistent-keepalive', String(w.keepalive))
+            await r.run(wg(def, ctx, args, {object: `WireGuard device ${w.ifname}`}))
+          })
+        },
+      },
+      {
+        title: `address${w.address ? ` ${w.address}` : ''}, MTU ${mtu}, up`,
+        apply: async () => {
+          const lines = []
+          if (w.address) lines.push({args: ['addr', 'add', w.address, 'dev', w.ifname], object: `address ${w.address}`})
+          lines.push({args: ['link', 'set', w.ifname, 'mtu', String(mtu), 'up'], object: `WireGuard device ${w.ifname}`})
+          await r.batch(lines)
+        },
+      },
+      ...routeSteps(def, ctx, w.ifname),
+      {
+        title: `write ${confPath} (wg-quick format, mode 0600)`,
+        apply: async () => {
+          if (r.dryRun) return
+          const text = await renderTemplate('wireguard/wg-quick.conf.eta', {
+            name: def.name,
+            privateKey,
+            listenPort: w.listenPort,
+            address: w.address,
+            mtu,
+            fwmark: w.fwmark,
+            peerPublicKey: w.peerPublicKey,
+            endpoint: w.endpoint,
+            allowedIps: allowed,
+            keepalive: w.keepalive,
+          })
+          writeSecretFile(confPath, text)
+        },
+        undo: async () => {
+          if (!r.dryRun) rmSync(confPath, {force: true})
+        },
+      },
+    ]
+    if (ctx.wait) {
+      steps.push({
+        title: `wait for the handshake with ${w.endpoint}`,
+        apply: async () => {
+          if (r.dryRun) return false
+          // A handshake needs a packet to send: a keepalive every second until it is done.
+          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', w.peerPublicKey, 'persistent-keepalive', '1']))
+          const ok = await waitFor(async () => (await latestHandshake(def, ctx)) > 0, ctx.timeoutMs, 200)
+          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', w.peerPublicKey, 'persistent-keepalive', '0'])).catch(() => {})
+          if (!ok) {
+            throw new NetkitError('E_NO_HANDSHAKE', `no WireGuard handshake with ${w.endpoint} within ${Math.round(ctx.timeoutMs / 1000)}s`, {
+              fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}" here with the peer's --peer-public-key, and back), or UDP ${w.endpoint.replace(/^.*:/, '')} is blocked`,
+            })
+          }
+          return false
+        },
+      })
+    }
+    return steps
+  },
+
+  async down(def: TunnelDef, ctx: TunnelContext): Promise<void> {
+    const w = def.wireguard!
+    await removeRoutes(def, ctx, w.ifname)
+    await stopDaemon(ctx.runner, goRef(def))
+    const link = await readLink(ctx, w.ifname)
+    if (link && link.ifalias === NETKIT_ALIAS) await ctx.runner.batch([{args: ['link', 'del', w.ifname], object: `WireGuard device ${w.ifname}`}])
+  },
+
+  async purge(def: TunnelDef, ctx: TunnelContext): Promise<void> {
+    if (ctx.runner.dryRun) return
+    rmSync(wgConfPath(ctx.configDir, def.wireguard!.ifname), {force: true})
+    rmSync(daemonLog(goRef(def)), {force: true})
+  },
+
+  async status(def: TunnelDef, ctx: TunnelContext): Promise<TunnelStatus> {
+    const w = def.wireguard!
+    const key = readPrivateKey(ctx.configDir, def.name)
+    if (key) ctx.runner.addSecret(key)
+    const link = await readLink(ctx, w.ifname)
+    const pid = daemonPid(goRef(def))
+    const datapath = link?.linkinfo?.info_kind === 'wireguard' ? 'kernel' : link || pid ? 'userspace' : ctx.datapath
+    const dump = link ? await readDump(def, ctx) : undefined
+    const peer = dump?.peers.find((p) => p.publicKey === w.peerPublicKey)
+    const now = Math.floor(Date.now() / 1000)
+    const hs = peer?.latestHandshake ?? 0
+    const up = Boolean(link?.flags?.includes('UP'))
+    return {
+      state: !up ? 'down' : hs > 0 ? 'up' : 'connecting',
+      datapath,
+      ...(hs > 0 ? {since: new Date(hs * 1000).toISOString()} : {}),
+      details: {
+        ifname: w.ifname,
+        publicKey: dump?.publicKey ?? null,
+        listenPort: dump?.listenPort ?? w.listenPort,
+        peer: {
+          publicKey: w.peerPublicKey,
+          endpoint: peer?.endpoint ?? w.endpoint,
+          allowedIps: peer?.allowedIps ?? allowedIps(def),
+          latestHandshake: hs > 0 ? new Date(hs * 1000).toISOString() : null,
+          handshakeAgeSeconds: hs > 0 ? now - hs : null,
+          sessionCurrent: hs > 0 && now - hs < REJECT_AFTER_TIME,
+          rxBytes: peer?.rxBytes ?? 0,
+          txBytes: peer?.txBytes ?? 0,
+          keepalive: peer?.keepalive ?? null,
+        },
+        mtu: link?.mtu ?? null,
+        wireguardGoPid: pid ?? null,
+        config: existsSync(wgConfPath(ctx.configDir, w.ifname)) ? wgConfPath(ctx.configDir, w.ifname) : null,
+      },
+    }
+  },
+}
