@@ -4,7 +4,7 @@
  * and knows whether they still run: a pid counts only while /proc says it is
  * still that program, in that network namespace (pids are reused).
  */
-import {existsSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {writeFileAtomic} from './files.js'
@@ -63,6 +63,21 @@ export function daemonPid(ref: DaemonRef): number | undefined {
   return sameNetns(pid, ref.netns) ? pid : undefined
 }
 
+/**
+ * Whether the process just started is still alive (not yet exited), whatever
+ * it runs right now: in its first milliseconds it is still `ip netns exec` or
+ * `unshare` on its way to exec the daemon, so daemonPid() does not know it yet.
+ */
+export function daemonAlive(ref: DaemonRef): boolean {
+  try {
+    const pid = Number(readFileSync(pidFile(ref), 'utf8').trim())
+    const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+    return state !== undefined && state !== 'Z' && state !== 'X'
+  } catch {
+    return false
+  }
+}
+
 /** Starts a daemon and records its pid. In a dry run it is only printed. */
 export async function startDaemon(runner: Runner, ref: DaemonRef, inv: Invocation): Promise<number | undefined> {
   const pid = await runner.daemon({...inv, logFile: daemonLog(ref)})
@@ -97,4 +112,25 @@ export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs:
     if (Date.now() >= deadline) return false
     await sleep(stepMs)
   }
+}
+
+/** Pids of processes named `comm` (any of them) in a network namespace, whoever started them. */
+export function processesNamed(comms: string[], netns?: string): number[] {
+  const out: number[] = []
+  let entries: string[] = []
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return out
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue
+    try {
+      const comm = readFileSync(`/proc/${e}/comm`, 'utf8').trim()
+      if (comms.includes(comm) && sameNetns(Number(e), netns)) out.push(Number(e))
+    } catch {
+      // gone
+    }
+  }
+  return out
 }

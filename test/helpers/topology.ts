@@ -38,6 +38,14 @@ export function twoSites(tag = 's'): TwoSites {
     ip(ctr, 'link', 'set', 'eth0', 'up')
     ip(ctr, 'route', 'add', 'default', 'via', `${net}.1`)
   }
+  // Wait (bounded) until every link has its carrier, so "before" dumps are of a settled world.
+  const links: [string, string][] = [[A, 'u0'], [B, 'u0'], [A, 'c0'], [B, 'c0'], [CA, 'eth0'], [CB, 'eth0']]
+  const deadline = Date.now() + 3000
+  while (Date.now() < deadline) {
+    const pending = links.filter(([ns, dev]) => !sh('ip', ['-n', ns, '-j', 'link', 'show', dev]).includes('"operstate":"UP"'))
+    if (pending.length === 0) break
+    sh('sleep', ['0.05'])
+  }
   return {A, B, CA, CB, underlay: 'u0'}
 }
 

@@ -5,7 +5,8 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {UsageError} from '../../src/lib/errors.js'
-import {DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS, defineTunnel, weakAlgorithms} from '../../src/lib/tunnel/define.js'
+import {defineTunnel, weakAlgorithms} from '../../src/lib/tunnel/define.js'
+import {defaultEspProposals, defaultIkeProposals} from '../../src/lib/tunnel/ipsec/algorithms.js'
 import {Recorder} from '../helpers/recorder.js'
 
 const routeGet = JSON.stringify([{dst: '192.0.2.2', dev: 'u0', prefsrc: '192.0.2.1'}])
@@ -25,8 +26,8 @@ describe('tunnel definitions', () => {
     assert.ok(pskGenerated)
     assert.equal(Buffer.from(psk!.value.slice(2), 'base64').length, 32)
     assert.equal(runner.redact(`x ${psk!.value} y`), 'x <redacted> y')
-    assert.equal(def.ipsec!.proposals, DEFAULT_IKE_PROPOSALS)
-    assert.equal(def.ipsec!.espProposals, DEFAULT_ESP_PROPOSALS)
+    assert.equal(def.ipsec!.proposals, defaultIkeProposals())
+    assert.equal(def.ipsec!.espProposals, defaultEspProposals())
     assert.equal(def.ipsec!.startAction, 'trap')
     assert.deepEqual(weakAlgorithms(def.ipsec!.proposals), [])
     assert.equal(JSON.stringify(def).includes(psk!.value), false, 'no secret in the definition')
@@ -54,6 +55,9 @@ describe('tunnel definitions', () => {
       [{name: 'x', type: 'ipsec', remote: '192.0.2.2', cert: '/a'}, /--cert, --key and --ca together/],
       [{name: 'x', type: 'wireguard', remote: '192.0.2.2'}, /needs --peer-public-key/],
       [{name: 'x', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: 'abc'}, /not a WireGuard key/],
+      [{name: 'x', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='}, /needs --address .* or --remote-subnet/],
+      [{name: 'x', type: 'ipsec', remote: '192.0.2.2', table: 100}, /--table is not available for IPsec/],
+      [{name: 'x', type: 'ipsec', remote: '192.0.2.2', localId: 'a"b'}, /not a usable IKE identity/],
       [{name: 'x', type: 'wireguard', remote: '2001:db8::1', peerPublicKey: 'x'}, /mixes IPv4 and IPv6/],
       [{name: 'bad name', type: 'vxlan', remote: '192.0.2.2', vni: 1}, /tunnel name/],
       [{name: 'x', type: 'vxlan', remote: '192.0.2.2', vni: 1, remoteSubnet: ['10.2.0.0/24']}, /--peer-address/],
@@ -66,7 +70,7 @@ describe('tunnel definitions', () => {
   it('fills the WireGuard endpoint from the remote and the listen port', async () => {
     const rec = new Recorder().on('route get', {stdout: routeGet})
     const key = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
-    const {def} = await defineTunnel({name: 'wg', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: key, listenPort: 51000}, rec.runner())
+    const {def} = await defineTunnel({name: 'wg', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: key, listenPort: 51000, address: '10.99.0.1/24'}, rec.runner())
     assert.equal(def.wireguard!.endpoint, '192.0.2.2:51000')
     assert.equal(def.wireguard!.ifname, 'wg-wg')
   })

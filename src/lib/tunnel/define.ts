@@ -10,11 +10,9 @@ import {UsageError} from '../errors.js'
 import {readSecretFile} from '../files.js'
 import {Secret, type Runner} from '../runner.js'
 import * as v from '../validate.js'
+import {defaultEspProposals, defaultIkeProposals} from './ipsec/algorithms.js'
 import type {DatapathChoice, IpsecDef, TunnelDef, TunnelType} from './types.js'
 
-/** Secure defaults. AES-GCM (AEAD) with a SHA-2 PRF and Curve25519/ECP groups. */
-export const DEFAULT_IKE_PROPOSALS = 'aes256gcm16-prfsha384-x25519,aes256gcm16-prfsha384-ecp384'
-export const DEFAULT_ESP_PROPOSALS = 'aes256gcm16-x25519,aes256gcm16-ecp384'
 export const DEFAULT_WG_PORT = 51820
 export const DEFAULT_VXLAN_PORT = 4789
 
@@ -141,13 +139,21 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
     for (const [flag, value] of [['--proposals', input.proposals], ['--esp-proposals', input.espProposals]] as const) {
       if (value !== undefined && !PROPOSAL.test(value)) throw new UsageError(`${flag} "${value}" is not a proposal list`, 'write it like aes256gcm16-prfsha384-x25519 (comma-separated)')
     }
+    for (const [flag, value] of [['--local-id', input.localId], ['--remote-id', input.remoteId]] as const) {
+      if (value !== undefined && (!/^[\x20-\x7e]{1,255}$/.test(value) || /["\\]/.test(value))) {
+        throw new UsageError(`${flag} "${value}" is not a usable IKE identity`, 'use an address, a FQDN, user@fqdn or a DN, without quotes or backslashes')
+      }
+    }
+    if (input.table !== undefined) {
+      throw new UsageError('--table is not available for IPsec tunnels: charon installs the routes to the remote subnets in its own table (220)', 'leave out --table (it applies to wireguard and vxlan tunnels)')
+    }
     def.ipsec = {
       localId: input.localId ?? local.ip,
       remoteId: input.remoteId ?? remote.ip,
       auth,
       ...(auth === 'x509' ? {cert: input.cert, key: input.key, ca: input.ca} : {}),
-      proposals: input.proposals ?? DEFAULT_IKE_PROPOSALS,
-      espProposals: input.espProposals ?? DEFAULT_ESP_PROPOSALS,
+      proposals: input.proposals ?? defaultIkeProposals(),
+      espProposals: input.espProposals ?? defaultEspProposals(),
       dpdDelay: input.dpd ?? 30,
       rekeyTime: input.rekeyTime ?? 3600,
       startAction: input.startAction ?? 'trap',

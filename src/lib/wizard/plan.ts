@@ -3,14 +3,15 @@
  * site-to-site, one per peer for a mesh; the security profile picks the
  * proposals.
  */
-import {DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS, type TunnelInput} from '../tunnel/define.js'
+import type {TunnelInput} from '../tunnel/define.js'
+import {defaultEspProposals, defaultIkeProposals} from '../tunnel/ipsec/algorithms.js'
 import type {Answers} from './answers.js'
 
 export const PROFILES = {
   secure: {
     label: 'secure (AES-GCM, SHA-2, Curve25519/ECP, PFS)',
-    proposals: DEFAULT_IKE_PROPOSALS,
-    espProposals: DEFAULT_ESP_PROPOSALS,
+    proposals: defaultIkeProposals(),
+    espProposals: defaultEspProposals(),
   },
   compat: {
     label: 'compatibility for old peers (AES-CBC with SHA-2 or SHA-1, MODP-2048)',

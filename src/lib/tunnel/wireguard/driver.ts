@@ -16,7 +16,7 @@
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {daemonLog, daemonPid, type DaemonRef, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
+import {daemonAlive, daemonLog, daemonPid, type DaemonRef, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
 import {NetkitError, UsageError} from '../../errors.js'
 import {writeSecretFile} from '../../files.js'
 import {tunSupport, wireguardSupport} from '../../kernel.js'
@@ -210,7 +210,7 @@ export const wireguardDriver: TunnelDriver = {
             : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
           const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error'}})
           if (pid === undefined) return
-          const ready = await waitFor(async () => (await readLink(ctx, w.ifname)) !== undefined || daemonPid(goRef(def)) === undefined, 5000, 50)
+          const ready = await waitFor(async () => (await readLink(ctx, w.ifname)) !== undefined || !daemonAlive(goRef(def)), 5000, 50)
           if (!ready || !(await readLink(ctx, w.ifname))) {
             await stopDaemon(r, goRef(def), 1000).catch(() => {})
             throw new NetkitError('E_DAEMON', `wireguard-go did not create ${w.ifname}`, {

@@ -1,0 +1,163 @@
+/**
+ * One charon per namespace, run and supervised by netkit (as OpenStack's
+ * VPNaaS runs one per router namespace): its own strongswan.conf (selected
+ * with STRONGSWAN_CONF), its own VICI socket in the scope directory, and a
+ * private /run (a tmpfs in a mount namespace of its own), because charon
+ * writes /var/run/charon.pid and refuses to start when another charon has it.
+ *
+ * netkit never restarts, stops or reconfigures a charon it did not start.
+ */
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {daemonAlive, daemonLog, daemonPid, type DaemonRef, processesNamed, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
+import {NetkitError} from '../../errors.js'
+import {writeFileAtomic} from '../../files.js'
+import type {ExecResult, Runner} from '../../runner.js'
+import {renderTemplate} from '../../templates.js'
+
+export const CHARON = process.env.NETKIT_CHARON ?? '/usr/lib/ipsec/charon'
+
+/** A fixed script: a private /run for charon, then exec its argv ("$@"). */
+const PRIVATE_RUN_SCRIPT = 'mount -t tmpfs -o mode=0755 netkit-run /run && exec "$@"'
+
+/**
+ * The plugins netkit's charon loads. Crypto: AES (CBC, CTR, CCM, and GCM where
+ * the gcm or openssl plugin exists), ChaCha20-Poly1305, SHA-1/2, X25519,
+ * MODP (gmp); X.509 and PSK authentication; netlink; VICI. A plugin that is
+ * not installed is skipped by charon with a warning.
+ */
+export function charonPlugins(libipsec: boolean): string[] {
+  return [
+    'random', 'nonce', 'aes', 'sha1', 'sha2', 'hmac', 'gmp', 'curve25519', 'chapoly', 'gcm', 'openssl', 'ctr', 'ccm', 'cmac', 'xcbc', 'kdf', 'drbg',
+    'x509', 'revocation', 'constraints', 'pubkey', 'pkcs1', 'pkcs8', 'pem',
+    ...(libipsec ? ['kernel-libipsec'] : []), 'kernel-netlink', 'socket-default', 'vici',
+  ]
+}
+
+export interface CharonScope {
+  netns?: string
+  /** scopeDir/ipsec: strongswan.conf, swanctl/swanctl.conf, swanctl/conf.d/<tunnel>.conf, charon.vici */
+  dir: string
+  strongswanConf: string
+  swanctlConf: string
+  confD: string
+  socket: string
+}
+
+export function charonScope(scopeDir: string, netns?: string): CharonScope {
+  const dir = join(scopeDir, 'ipsec')
+  return {
+    netns,
+    dir,
+    strongswanConf: join(dir, 'strongswan.conf'),
+    swanctlConf: join(dir, 'swanctl', 'swanctl.conf'),
+    confD: join(dir, 'swanctl', 'conf.d'),
+    socket: join(dir, 'charon.vici'),
+  }
+}
+
+export function charonRef(netns?: string): DaemonRef {
+  return {netns, name: 'charon', match: 'charon'}
+}
+
+export function charonPid(scope: CharonScope): number | undefined {
+  return daemonPid(charonRef(scope.netns))
+}
+
+export function charonLogTail(scope: CharonScope, lines = 12): string {
+  try {
+    return readFileSync(daemonLog(charonRef(scope.netns)), 'utf8').trim().split('\n').slice(-lines).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+/** The tunnels loaded into this scope's charon (files in conf.d). */
+export function loadedTunnels(scope: CharonScope): string[] {
+  try {
+    return readdirSync(scope.confD).filter((f) => f.endsWith('.conf')).map((f) => f.slice(0, -5))
+  } catch {
+    return []
+  }
+}
+
+/** Runs swanctl against this scope's charon. Reads run in a dry run; changes are echoed. */
+export async function swanctl(runner: Runner, scope: CharonScope, args: string[], opts: {change?: boolean; timeoutMs?: number; object?: string} = {}): Promise<ExecResult> {
+  const inv = {tool: 'swanctl', args: [...args, '--uri', `unix://${scope.socket}`], netns: null, timeoutMs: opts.timeoutMs, object: opts.object ?? 'charon'}
+  return opts.change ? runner.run(inv) : runner.probe(inv)
+}
+
+async function answers(runner: Runner, scope: CharonScope): Promise<boolean> {
+  if (!existsSync(scope.socket)) return false
+  const r = await swanctl(runner, scope, ['--stats'], {timeoutMs: 2000})
+  return r.exitCode === 0
+}
+
+function libipsecOf(conf: string): boolean | undefined {
+  try {
+    const m = /kernel-libipsec \{\s*load = (yes|no)/.exec(readFileSync(conf, 'utf8'))
+    return m ? m[1] === 'yes' : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Makes sure this scope's charon runs with the wanted data path. Returns true
+ * if it was started now (so an undo stops it again).
+ */
+export async function ensureCharon(runner: Runner, scope: CharonScope, libipsec: boolean): Promise<boolean> {
+  const ours = charonPid(scope)
+  if (ours !== undefined) {
+    const running = libipsecOf(scope.strongswanConf)
+    if (running !== undefined && running !== libipsec) {
+      throw new NetkitError('E_CONFLICT', `the charon of this namespace runs with the ${running ? 'userspace (kernel-libipsec)' : 'kernel'} data path, and this tunnel wants the other`, {
+        fix: 'use the same --datapath for every IPsec tunnel of a namespace',
+      })
+    }
+    if (runner.dryRun || (await answers(runner, scope))) return false
+  }
+  const foreign = processesNamed(['charon', 'charon-systemd'], scope.netns).filter((p) => p !== ours)
+  if (foreign.length > 0) {
+    throw new NetkitError('E_FOREIGN_CHARON', `a charon that netkit did not start runs in ${scope.netns ? `namespace ${scope.netns}` : 'this namespace'} (pid ${foreign.join(', ')})`, {
+      fix: 'netkit never restarts or reconfigures a charon it does not own: stop that one (e.g. systemctl stop strongswan), or set the tunnel up in another namespace with --netns',
+    })
+  }
+  if (!existsSync(CHARON)) {
+    throw new NetkitError('E_NO_TOOL', `charon is not installed (${CHARON} is missing)`, {fix: 'apt-get install --no-install-recommends strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins'})
+  }
+  const label = scope.netns ? `namespace ${scope.netns}` : 'the root namespace'
+  if (!runner.dryRun) {
+    writeFileAtomic(scope.strongswanConf, await renderTemplate('strongswan/strongswan.conf.eta', {scope: label, libipsec, socket: scope.socket, plugins: charonPlugins(libipsec)}), 0o644, 0o700)
+    writeFileAtomic(scope.swanctlConf, await renderTemplate('strongswan/swanctl.conf.eta', {scope: label}), 0o644, 0o700)
+    mkdirSync(scope.confD, {recursive: true, mode: 0o700})
+    rmSync(scope.socket, {force: true})
+  }
+  const pid = await startDaemon(runner, charonRef(scope.netns), {
+    tool: 'unshare',
+    args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-charon', CHARON],
+    env: {STRONGSWAN_CONF: scope.strongswanConf},
+    object: `charon of ${label}`,
+  })
+  if (pid === undefined) return true
+  const up = await waitFor(async () => !daemonAlive(charonRef(scope.netns)) || (await answers(runner, scope)), 10_000, 100)
+  if (!up || !(await answers(runner, scope))) {
+    const log = charonLogTail(scope)
+    await stopCharon(runner, scope).catch(() => {})
+    throw new NetkitError('E_DAEMON', `charon did not start in ${label}`, {fix: 'run with --verbose for its log; check that the strongSwan packages are installed', detail: log})
+  }
+  return true
+}
+
+/** Stops this scope's charon (it removes its own policies, SAs and routes) and its files. */
+export async function stopCharon(runner: Runner, scope: CharonScope): Promise<void> {
+  await stopDaemon(runner, charonRef(scope.netns))
+  if (runner.dryRun) return
+  for (const f of [scope.strongswanConf, scope.swanctlConf, scope.socket, daemonLog(charonRef(scope.netns))]) rmSync(f, {force: true})
+  try {
+    if (readdirSync(scope.confD).length === 0) rmSync(scope.dir, {recursive: true, force: true})
+  } catch {
+    rmSync(scope.dir, {recursive: true, force: true})
+  }
+}

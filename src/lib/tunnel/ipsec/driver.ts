@@ -1,0 +1,201 @@
+/**
+ * IPsec (IKEv2, strongSwan) between two hosts. netkit renders a swanctl
+ * connection and its secret from templates/strongswan (one file per tunnel,
+ * mode 0600), loads it into the namespace's own charon, initiates, and waits
+ * until the CHILD_SA is installed, or says why it could not be (authentication,
+ * proposals, traffic selectors, an unreachable peer).
+ *
+ * The data path is the kernel's XFRM where the kernel has ESP, and strongSwan's
+ * kernel-libipsec (a TUN device, ESP in UDP 4500) where it has not. charon
+ * installs the policies and the routes to the remote subnets itself (table 220).
+ */
+import {existsSync, readFileSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {NetkitError, UsageError} from '../../errors.js'
+import {readSecretFile, writeSecretFile} from '../../files.js'
+import {espSupport, tunSupport} from '../../kernel.js'
+import type {Step} from '../../plan.js'
+import {renderTemplate} from '../../templates.js'
+import {pskPath} from '../store.js'
+import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
+import {charonLogTail, charonPid, charonScope, type CharonScope, ensureCharon, loadedTunnels, stopCharon, swanctl} from './charon.js'
+import {initiateFailure, parseListSas} from './vici.js'
+
+export const connName = (def: TunnelDef) => `netkit-${def.name}`
+
+function confPath(scope: CharonScope, def: TunnelDef): string {
+  return join(scope.confD, `${def.name}.conf`)
+}
+
+/** A PSK as swanctl.conf wants it: strongSwan's own 0s (base64) and 0x (hex) forms as they are, anything else encoded. */
+export function swanctlSecret(psk: string): string {
+  if (/^0s[A-Za-z0-9+/]+={0,2}$/.test(psk) || /^0x[0-9a-fA-F]+$/.test(psk)) return psk
+  return `0s${Buffer.from(psk, 'utf8').toString('base64')}`
+}
+
+/** The traffic selectors: the subnets, or the hosts themselves for host to host. */
+export function trafficSelectors(def: TunnelDef): {localTs: string[]; remoteTs: string[]} {
+  const host = (ip: string) => `${ip}/${ip.includes(':') ? 128 : 32}`
+  return {
+    localTs: def.localSubnets.length > 0 ? def.localSubnets : [host(def.local)],
+    remoteTs: def.remoteSubnets.length > 0 ? def.remoteSubnets : [host(def.remote)],
+  }
+}
+
+export async function renderConnection(def: TunnelDef, psk: string | undefined, encap: boolean): Promise<string> {
+  const i = def.ipsec!
+  return renderTemplate('strongswan/connection.conf.eta', {
+    name: def.name,
+    conn: connName(def),
+    local: def.local,
+    remote: def.remote,
+    proposals: i.proposals,
+    espProposals: i.espProposals,
+    dpdDelay: i.dpdDelay,
+    rekeyTime: i.rekeyTime,
+    startAction: i.startAction,
+    encap,
+    auth: i.auth === 'psk' ? 'psk' : 'pubkey',
+    localId: i.localId,
+    remoteId: i.remoteId,
+    cert: i.cert,
+    ca: i.ca,
+    key: i.key,
+    psk: i.auth === 'psk' && psk !== undefined ? swanctlSecret(psk) : undefined,
+    ...trafficSelectors(def),
+  })
+}
+
+async function unload(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): Promise<void> {
+  const conn = connName(def)
+  if (charonPid(scope) !== undefined || ctx.runner.dryRun) {
+    await swanctl(ctx.runner, scope, ['--terminate', '--ike', conn, '--force', '--timeout', '5'], {change: true}).catch(() => {})
+  }
+  if (!ctx.runner.dryRun) rmSync(confPath(scope, def), {force: true})
+  if (charonPid(scope) !== undefined || ctx.runner.dryRun) {
+    await swanctl(ctx.runner, scope, ['--unload-conn', '--name', conn], {change: true}).catch(() => {})
+    await swanctl(ctx.runner, scope, ['--load-creds', '--clear', '--noprompt', '--file', scope.swanctlConf], {change: true}).catch(() => {})
+  }
+  const others = loadedTunnels(scope).filter((n) => n !== def.name)
+  if (others.length === 0) await stopCharon(ctx.runner, scope)
+}
+
+export const ipsecDriver: TunnelDriver = {
+  type: 'ipsec',
+
+  async datapath({runner}, choice) {
+    const esp = await espSupport(runner)
+    if (choice === 'kernel' && !esp.present) {
+      throw new UsageError(`--datapath kernel: this kernel has no ESP (CONFIG_INET_ESP; ${esp.how})`, 'use --datapath auto or userspace (strongSwan\'s kernel-libipsec)')
+    }
+    if (choice === 'userspace') return {datapath: 'userspace', reason: 'strongSwan\'s kernel-libipsec, as asked with --datapath userspace'}
+    if (!esp.present) return {datapath: 'userspace', reason: `strongSwan's kernel-libipsec (ESP in UDP 4500 through a TUN device): this kernel has no ESP (${esp.how})`}
+    return {datapath: 'kernel', reason: `the kernel's XFRM and ESP (${esp.how})`}
+  },
+
+  async up(def: TunnelDef, ctx: TunnelContext): Promise<Step[]> {
+    const r = ctx.runner
+    const scope = charonScope(ctx.configDir, def.netns)
+    const conn = connName(def)
+    const libipsec = ctx.datapath === 'userspace'
+    let started = false
+    if (libipsec && def.localSubnets.length === 0 && def.remoteSubnets.length === 0) {
+      throw new UsageError('host-to-host IPsec needs the kernel data path: with kernel-libipsec the route to the peer would carry IKE itself', 'give --local-subnet and --remote-subnet (site to site), or run on a kernel with ESP')
+    }
+    const steps: Step[] = [
+      {
+        title: `start the charon of ${def.netns ? `namespace ${def.netns}` : 'this host'} (${libipsec ? 'kernel-libipsec' : 'kernel XFRM'})`,
+        apply: async () => {
+          if (libipsec && !tunSupport().present) throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
+          started = await ensureCharon(r, scope, libipsec)
+          return started
+        },
+        undo: async () => {
+          if (started && loadedTunnels(scope).filter((n) => n !== def.name).length === 0) await stopCharon(r, scope)
+        },
+      },
+      {
+        title: `load connection ${conn} (${confPath(scope, def)}, mode 0600)`,
+        apply: async () => {
+          if (!r.dryRun) {
+            const psk = def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
+            if (psk) r.addSecret(psk)
+            if (psk) r.addSecret(swanctlSecret(psk))
+            writeSecretFile(confPath(scope, def), await renderConnection(def, psk, false))
+          }
+          const loaded = await swanctl(r, scope, ['--load-all', '--noprompt', '--file', scope.swanctlConf], {change: true, object: `connection ${conn}`})
+          if (!r.dryRun && !/loaded connection '?netkit-/.test(loaded.stdout) && !new RegExp(`\\b${conn}\\b`).test(loaded.stdout)) {
+            throw new NetkitError('E_IKE_CONFIG', `charon did not load connection ${conn}`, {fix: 'run with --verbose for what swanctl said', detail: r.redact(loaded.stdout + loaded.stderr)})
+          }
+        },
+        undo: async () => {
+          await unload(def, ctx, scope)
+        },
+      },
+    ]
+    if (ctx.wait) {
+      steps.push({
+        title: `negotiate with ${def.remote} and wait for the CHILD_SA`,
+        apply: async () => {
+          const seconds = Math.max(1, Math.round(ctx.timeoutMs / 1000))
+          const res = await swanctl(r, scope, ['--initiate', '--ike', conn, '--child', conn, '--timeout', String(seconds)], {timeoutMs: ctx.timeoutMs + 5000})
+          if (r.dryRun) return false
+          const sas = parseListSas((await swanctl(r, scope, ['--list-sas', '--ike', conn, '--raw'])).stdout)
+          const child = sas.flatMap((s) => s.children).find((c) => c.name === conn && c.state === 'INSTALLED')
+          if (res.exitCode === 0 && child) return false
+          const log = r.redact(`${res.stdout}\n${res.stderr}\n${charonLogTail(scope, 20)}`)
+          const why = res.timedOut || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr) && !/notify error/.test(log)) ? initiateFailure('timeout') : initiateFailure(log)
+          throw new NetkitError(`E_IKE_${why.kind.toUpperCase()}`, `tunnel ${def.name}: ${why.message}${why.kind === 'unreachable' ? ` within ${seconds}s` : ''}`, {fix: why.fix, detail: log})
+        },
+      })
+    }
+    return steps
+  },
+
+  async down(def: TunnelDef, ctx: TunnelContext): Promise<void> {
+    const scope = charonScope(ctx.configDir, def.netns)
+    if (existsSync(confPath(scope, def)) || charonPid(scope) !== undefined) await unload(def, ctx, scope)
+  },
+
+  async status(def: TunnelDef, ctx: TunnelContext): Promise<TunnelStatus> {
+    const scope = charonScope(ctx.configDir, def.netns)
+    const conn = connName(def)
+    const pid = charonPid(scope)
+    const loaded = existsSync(confPath(scope, def))
+    let libipsec: boolean | undefined
+    try {
+      libipsec = /kernel-libipsec \{\s*load = yes/.test(readFileSync(scope.strongswanConf, 'utf8'))
+    } catch {
+      libipsec = undefined
+    }
+    const datapath = libipsec === undefined ? ctx.datapath : libipsec ? 'userspace' : 'kernel'
+    if (pid === undefined || !loaded) {
+      return {state: 'down', datapath, details: {charon: pid === undefined ? 'not running' : 'running', connection: conn, loaded, ikeSas: []}}
+    }
+    const sas = parseListSas((await swanctl(ctx.runner, scope, ['--list-sas', '--ike', conn, '--raw'])).stdout)
+    const ike = sas.find((s) => s.state === 'ESTABLISHED')
+    const child = ike?.children.find((c) => c.state === 'INSTALLED')
+    const now = Date.now()
+    return {
+      state: ike && child ? 'up' : 'connecting',
+      datapath,
+      ...(ike?.established !== undefined ? {since: new Date(now - ike.established * 1000).toISOString()} : {}),
+      details: {
+        charon: {pid, socket: scope.socket},
+        connection: conn,
+        config: confPath(scope, def),
+        startAction: def.ipsec!.startAction,
+        ikeSas: sas.map((s) => ({
+          ...s,
+          rekeyAt: s.rekeyTime !== undefined ? new Date(now + s.rekeyTime * 1000).toISOString() : null,
+          children: s.children.map((c) => ({
+            ...c,
+            rekeyAt: c.rekeyTime !== undefined ? new Date(now + c.rekeyTime * 1000).toISOString() : null,
+            expiresAt: c.lifeTime !== undefined ? new Date(now + c.lifeTime * 1000).toISOString() : null,
+          })),
+        })),
+      },
+    }
+  },
+}

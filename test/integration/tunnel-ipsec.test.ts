@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict'
+import {existsSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {after, describe, it} from 'node:test'
+
+import {cli} from '../helpers/cli.js'
+import {dump, ipj, isolatedEnv, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
+import {captureDuring, pingUntil, processesIn, twoSites} from '../helpers/topology.js'
+
+const hasKernelEsp = existsSync('/sys/module/esp4')
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, {recursive: true, withFileTypes: true}).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as any).path, e.name))
+}
+
+describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () => {
+  const iso = isolatedEnv()
+  after(iso.cleanup)
+  const env = iso.env
+  const config = env.NETKIT_CONFIG_DIR
+  const pskFile = join(config, '..', 'site.psk')
+  const wrongPsk = join(config, '..', 'wrong.psk')
+  writeFileSync(pskFile, 'correct horse battery staple 2026\n', {mode: 0o600})
+  writeFileSync(wrongPsk, 'not the same key at all, sorry\n', {mode: 0o600})
+
+  const add = (ns: string, remote: string, local: string, remoteSubnet: string, extra: string[] = []) =>
+    cli(['tunnel', 'add', 'site', '--type', 'ipsec', '--remote', remote, '--local-subnet', local, '--remote-subnet', remoteSubnet, '--netns', ns, ...(extra.includes('--psk-file') ? [] : ['--psk-file', pskFile]), ...(extra.includes('--timeout') ? [] : ['--timeout', '15']), ...extra], {env})
+
+  it('joins two sites through charon with kernel-libipsec, ESP on the wire, and del leaves nothing', async () => {
+    const {A, B, CA, CB} = twoSites('ip')
+    const a = add(A, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait'])
+    assert.equal(a.code, 0, a.stderr)
+    assert.match(a.stderr, /data path: userspace \(strongSwan's kernel-libipsec/)
+    const b = add(B, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', ['--json'])
+    assert.equal(b.code, 0, b.stderr)
+    assert.equal(b.json.result.state, 'up', 'the second host waited for the CHILD_SA')
+    assert.ok(!JSON.stringify(b.json).includes('battery'), 'no PSK in --json')
+
+    const cap = await captureDuring(A, 'u0', ['10.1.0.2', '10.2.0.2'], async () => {
+      assert.ok(await pingUntil(CA, '10.2.0.2'), 'container A reaches container B through the tunnel')
+      sh('ip', ['netns', 'exec', CB, 'ping', '-c', '2', '-i', '0.2', '-W', '1', '10.1.0.2'])
+    })
+    assert.deepEqual(cap.clear, [], 'no inner address crosses the underlay in clear')
+    assert.ok(cap.lines.some((l) => /\.4500 > .*\.4500: UDP-encap: ESP\(spi=0x[0-9a-f]+/.test(l)), `ESP in UDP 4500 on the wire:\n${cap.lines.slice(0, 5).join('\n')}`)
+
+    const show = cli(['tunnel', 'show', 'site', '--json', '--netns', B], {env}).json.result.status
+    assert.equal(show.state, 'up')
+    const ike = show.details.ikeSas[0]
+    assert.equal(ike.state, 'ESTABLISHED')
+    const child = ike.children[0]
+    assert.equal(child.state, 'INSTALLED')
+    assert.deepEqual([child.localTs, child.remoteTs], [['10.2.0.0/24'], ['10.1.0.0/24']])
+    assert.ok(child.bytesIn > 0 && child.bytesOut > 0, 'traffic counted on the CHILD_SA')
+    assert.match(child.rekeyAt, /^\d{4}-/)
+    assert.match(child.expiresAt, /^\d{4}-/)
+    const list = cli(['tunnel', 'list', '--json', '--netns', A], {env})
+    assert.deepEqual(list.json.result.map((r: any) => [r.name, r.type, r.state, r.datapath]), [['site', 'ipsec', 'up', 'userspace']])
+
+    const conf = join(config, 'netns', A, 'ipsec', 'swanctl', 'conf.d', 'site.conf')
+    assert.equal(statSync(conf).mode & 0o777, 0o600)
+    assert.ok(!readFileSync(conf, 'utf8').includes('battery'), 'the PSK is stored encoded (0s...)')
+    assert.equal(statSync(join(config, 'netns', A, 'secrets', 'site.psk')).mode & 0o777, 0o600)
+
+    const again = add(A, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24')
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stdout, /already set up \(up\); nothing to do/)
+
+    for (const ns of [A, B]) {
+      const del = cli(['tunnel', 'del', 'site', '--netns', ns], {env})
+      assert.equal(del.code, 0, del.stderr)
+      assert.deepEqual(processesIn(ns), [], 'no charon left')
+      assert.notEqual(tryRun('ip', ['-n', ns, 'link', 'show', 'ipsec0']).code, 0, 'the TUN device is gone')
+      assert.deepEqual(ipj(ns, ['route', 'show', 'table', '220']), [], 'charon\'s routes are gone')
+      assert.equal(sh('ip', ['-n', ns, 'xfrm', 'policy']), '', 'no xfrm policy left')
+      assert.equal(sh('ip', ['-n', ns, 'xfrm', 'state']), '', 'no xfrm state left')
+    }
+    assert.deepEqual(filesUnder(config), [], 'no config, secret or socket left')
+    assert.deepEqual(filesUnder(join(env.NETKIT_STATE_DIR, 'daemons')), [], 'no pid file or log left')
+  })
+
+  it('a wrong PSK fails with a clear message and rolls back completely', () => {
+    const {A, B} = twoSites('ik')
+    assert.equal(add(A, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait']).code, 0)
+    const before = dump(B)
+    const b = add(B, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', ['--psk-file', wrongPsk])
+    assert.equal(b.code, 1, b.stderr)
+    assert.match(b.stderr, /^error: tunnel site: authentication failed/m)
+    assert.ok(!b.stderr.includes('not the same key'), 'the PSK is not in the message')
+    assert.equal(dump(B), before, 'B is exactly as before')
+    assert.deepEqual(processesIn(B), [], 'charon stopped')
+    assert.deepEqual(filesUnder(join(config, 'netns', B)), [], 'no config or secret left')
+    assert.equal(cli(['tunnel', 'del', 'site', '--netns', A], {env}).code, 0)
+  })
+
+  it('mismatched subnets are refused by the peer, in plain words', () => {
+    const {A, B} = twoSites('it')
+    assert.equal(add(A, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait']).code, 0)
+    const b = add(B, '192.0.2.1', '10.2.0.0/24', '10.7.0.0/24')
+    assert.equal(b.code, 1)
+    assert.match(b.stderr, /^error: tunnel site: the peer refused the traffic selectors/m)
+    assert.deepEqual(processesIn(B), [])
+    assert.equal(cli(['tunnel', 'del', 'site', '--netns', A], {env}).code, 0)
+  })
+
+  it('a peer that does not answer fails within the bounded time and rolls back', () => {
+    const {B} = twoSites('iu')
+    const before = dump(B)
+    const t0 = Date.now()
+    const b = add(B, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', ['--timeout', '4'])
+    assert.equal(b.code, 1)
+    assert.match(b.stderr, /^error: tunnel site: the peer did not answer .* within 4s/m)
+    assert.ok(Date.now() - t0 < 20_000, 'bounded')
+    assert.equal(dump(B), before)
+    assert.deepEqual(processesIn(B), [])
+  })
+
+  it('host to host on kernel-libipsec is refused before anything changes', {skip: hasKernelEsp ? 'the kernel has ESP' : false}, () => {
+    const {A} = twoSites('ih')
+    const r = cli(['tunnel', 'add', 'h', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', pskFile, '--netns', A], {env})
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /^error: host-to-host IPsec needs the kernel data path/)
+  })
+
+  it('the kernel data path', {skip: hasKernelEsp ? false : 'this kernel has no ESP (CONFIG_INET_ESP): kernel-libipsec is tested above'}, async () => {
+    const {A, B, CA} = twoSites('in')
+    assert.equal(add(A, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait', '--datapath', 'kernel']).code, 0)
+    assert.equal(add(B, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', ['--datapath', 'kernel']).code, 0)
+    assert.ok(await pingUntil(CA, '10.2.0.2'))
+    assert.notEqual(sh('ip', ['-n', A, 'xfrm', 'state']), '')
+    for (const ns of [A, B]) assert.equal(cli(['tunnel', 'del', 'site', '--netns', ns], {env}).code, 0)
+  })
+})
