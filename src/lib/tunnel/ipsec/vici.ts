@@ -49,9 +49,10 @@ export function parseViciRaw(line: string): ViciSection {
         top[key] = s.slice(i + 1, end).split(' ').filter(Boolean)
         i = end + 1
       } else {
-        // A value runs until the next " key=", " key {", or a closing brace.
+        // A value runs until the next " key=", " key {", or a closing brace. VICI keys are
+        // lower case; a DN's parts ("C=CH, O=x") are upper case and follow a comma.
         const rest = s.slice(i)
-        const stop = /( [^\s={}]+(=| \{))|\}/.exec(rest)
+        const stop = /((?<!,) [a-z][a-z0-9_-]*(=| \{))|\}/.exec(rest)
         const value = stop ? rest.slice(0, stop.index) : rest
         top[key] = value.trim()
         i += value.length
