@@ -12,36 +12,48 @@ import {UsageError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
 import type {Runner} from '../runner.js'
 import {defineTunnel, type TunnelInput} from '../tunnel/define.js'
-import {addTunnel, delTunnel} from '../tunnel/service.js'
+import {addTunnel, delTunnel, tunnelPublicKey} from '../tunnel/service.js'
 import {listDefs, scopeDir} from '../tunnel/store.js'
-import type {TunnelType} from '../tunnel/types.js'
 import {buildWorld, destroyWorld, labHost, type LabHost, MAX_HOSTS} from './world.js'
 
-export const LAB_TYPES = ['vxlan'] as const
+export const LAB_TYPES = ['ipsec', 'wireguard', 'vxlan'] as const
 export type LabType = (typeof LAB_TYPES)[number]
+/** The default: IPsec carries the container subnets, WireGuard joins the hosts on an overlay. */
+export const DEFAULT_LAB_TYPES: LabType[] = ['ipsec', 'wireguard']
 
 export interface LabOptions {
   runner: Runner
   configDir: string
   hosts: number
-  type: LabType
+  /** The first type carries the container subnets; the others join the hosts on an overlay of their own. */
+  types: LabType[]
   timeoutMs: number
   log: (line: string) => void
 }
 
 export interface PairResult {
+  type: LabType
   from: string
   to: string
+  target: string
   ping: boolean
   seconds: number
 }
 
+export interface CaptureResult {
+  type: LabType
+  host: string
+  packets: number
+  clear: boolean
+  sample: string[]
+}
+
 export interface LabReport {
   hosts: LabHost[]
-  type: LabType
+  types: LabType[]
   tunnels: number
   pairs: PairResult[]
-  capture: {host: string; packets: number; clear: boolean; sample: string[]}
+  captures: CaptureResult[]
   doctor: {host: string; fail: number; warn: number}[]
   seconds: number
 }
@@ -50,19 +62,38 @@ function recordPath(configDir: string): string {
   return join(configDir, 'lab.json')
 }
 
-/** The inputs for the tunnel from host a to host b. */
-function tunnelInput(type: TunnelType, a: LabHost, b: LabHost): TunnelInput {
-  const base = {name: `h${b.index}`, type, netns: a.host, local: a.underlay, remote: b.underlay, localSubnet: [a.subnet], remoteSubnet: [b.subnet]}
+/** A pair's own /30 from its indices: 100.<base>.<lo>.<hi*4 + 1|2>. */
+function pairAddress(base: number, a: LabHost, b: LabHost): {address: string; peer: string} {
+  const lo = Math.min(a.index, b.index)
+  const hi = Math.max(a.index, b.index)
+  const mine = a.index === lo ? 1 : 2
+  return {address: `100.${base}.${lo}.${hi * 4 + mine}/30`, peer: `100.${base}.${lo}.${hi * 4 + 3 - mine}`}
+}
+
+const NAME_PREFIX: Record<LabType, string> = {ipsec: 'ip', wireguard: 'wg', vxlan: 'vx'}
+const OVERLAY_BASE: Record<LabType, number> = {ipsec: 64, wireguard: 65, vxlan: 66}
+
+/** The inputs for the tunnel of one type from host a to host b. */
+function tunnelInput(type: LabType, carriesSubnets: boolean, a: LabHost, b: LabHost, peerKey?: string): TunnelInput {
+  const subnets = carriesSubnets ? {localSubnet: [a.subnet], remoteSubnet: [b.subnet]} : {}
+  const base = {name: `${NAME_PREFIX[type]}-h${b.index}`, type, netns: a.host, local: a.underlay, remote: b.underlay, ...subnets}
+  const overlay = pairAddress(OVERLAY_BASE[type], a, b)
   if (type === 'vxlan') {
-    // One VXLAN segment per pair: VNI and a /30 from the pair's indices.
     const lo = Math.min(a.index, b.index)
     const hi = Math.max(a.index, b.index)
-    const vni = lo * 100 + hi
-    const mine = a.index === lo ? 1 : 2
-    // The pair's /30: 100.64.<lo>.<hi*4>.
-    return {...base, vni, address: `100.64.${lo}.${hi * 4 + mine}/30`, peerAddress: `100.64.${lo}.${hi * 4 + 3 - mine}`}
+    return {...base, vni: lo * 100 + hi, address: overlay.address, peerAddress: overlay.peer}
   }
-  throw new UsageError(`the lab cannot use --type ${type} yet`, `use --type ${LAB_TYPES.join(' or ')}`)
+  if (type === 'wireguard') {
+    // One interface per peer: its listen port says which peer it is for.
+    return {...base, peerPublicKey: peerKey, address: overlay.address, listenPort: 51820 + b.index, endpoint: `${b.underlay}:${51820 + a.index}`}
+  }
+  if (!carriesSubnets) throw new UsageError('in the lab, IPsec carries the container subnets: list it first', 'e.g. --type ipsec,wireguard')
+  return base
+}
+
+/** What proves a tunnel of this type carries traffic: a ping from the container (subnets) or the host (overlay). */
+function target(type: LabType, carriesSubnets: boolean, a: LabHost, b: LabHost): {from: string; to: string} {
+  return carriesSubnets ? {from: a.container, to: b.containerIp} : {from: a.host, to: pairAddress(OVERLAY_BASE[type], b, a).address.split('/')[0]}
 }
 
 async function pingUntil(runner: Runner, ns: string, target: string, deadline: number): Promise<boolean> {
@@ -74,9 +105,19 @@ async function pingUntil(runner: Runner, ns: string, target: string, deadline: n
   return false
 }
 
+export function parseLabTypes(value: string): LabType[] {
+  const types = value.split(',').map((t) => t.trim()).filter(Boolean)
+  for (const t of types) {
+    if (!(LAB_TYPES as readonly string[]).includes(t)) throw new UsageError(`--type ${t} is not a tunnel type`, `use one or more of ${LAB_TYPES.join(', ')}, comma-separated`)
+  }
+  if (types.length === 0 || new Set(types).size !== types.length) throw new UsageError(`--type "${value}" is not a list of distinct types`, 'e.g. --type ipsec,wireguard')
+  return types as LabType[]
+}
+
 export async function labUp(opts: LabOptions): Promise<LabReport> {
   const t0 = Date.now()
   if (opts.hosts < 2 || opts.hosts > MAX_HOSTS) throw new UsageError(`--hosts ${opts.hosts} is out of range`, `give 2 to ${MAX_HOSTS}`)
+  opts.types.forEach((t, i) => tunnelInput(t, i === 0, labHost(1), labHost(2), 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='))
   const {runner, log} = opts
   log(`building ${opts.hosts} hosts on an underlay, each with a container`)
   let hosts: LabHost[]
@@ -86,47 +127,62 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
     await destroyWorld(runner).catch(() => {})
     throw error
   }
-  if (!runner.dryRun) writeFileAtomic(recordPath(opts.configDir), JSON.stringify({hosts: opts.hosts, type: opts.type}) + '\n')
+  if (!runner.dryRun) writeFileAtomic(recordPath(opts.configDir), JSON.stringify({hosts: opts.hosts, types: opts.types}) + '\n')
 
   let tunnels = 0
-  for (const a of hosts) {
-    for (const b of hosts) {
-      if (a === b) continue
-      const {def, psk} = await defineTunnel(tunnelInput(opts.type, a, b), runner.in(a.host))
-      await addTunnel(def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk})
-      tunnels++
+  for (const [ti, type] of opts.types.entries()) {
+    const carries = ti === 0
+    // Each pair: the lower host first, without waiting; the higher one waits until the tunnel is proven up.
+    for (const a of hosts) {
+      for (const b of hosts) {
+        if (a.index >= b.index) continue
+        const keyOf = (h: LabHost, peer: LabHost) => (type === 'wireguard' ? tunnelPublicKey(opts.configDir, `${NAME_PREFIX[type]}-h${peer.index}`, h.host, runner.dryRun).publicKey : undefined)
+        const first = await defineTunnel(tunnelInput(type, carries, a, b, keyOf(b, a)), runner.in(a.host))
+        await addTunnel(first.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: false})
+        const second = await defineTunnel(tunnelInput(type, carries, b, a, keyOf(a, b)), runner.in(b.host))
+        await addTunnel(second.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: true})
+        tunnels += 2
+      }
     }
+    log(`added ${hosts.length * (hosts.length - 1)} ${type} tunnels (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`)
   }
-  log(`added ${tunnels} ${opts.type} tunnels (a full mesh)`)
 
   const pairs: PairResult[] = []
-  for (const a of hosts) {
-    for (const b of hosts) {
-      if (a === b) continue
-      const start = Date.now()
-      const ping = runner.dryRun || (await pingUntil(runner, a.container, b.containerIp, Date.now() + opts.timeoutMs))
-      pairs.push({from: a.container, to: b.container, ping, seconds: (Date.now() - start) / 1000})
+  for (const [ti, type] of opts.types.entries()) {
+    for (const a of hosts) {
+      for (const b of hosts) {
+        if (a === b) continue
+        const t = target(type, ti === 0, a, b)
+        const start = Date.now()
+        const ping = runner.dryRun || (await pingUntil(runner, t.from, t.to, Date.now() + opts.timeoutMs))
+        pairs.push({type, from: t.from, to: t.to, target: t.to, ping, seconds: (Date.now() - start) / 1000})
+      }
     }
   }
-  const capture = runner.dryRun ? {host: hosts[0].host, packets: 0, clear: false, sample: []} : await captureProof(runner, hosts[0], hosts[1])
+  const captures: CaptureResult[] = []
+  if (!runner.dryRun) {
+    for (const [ti, type] of opts.types.entries()) captures.push(await captureProof(runner, type, ti === 0, hosts[0], hosts[1]))
+  }
   const doctor = []
   for (const h of hosts) {
     const r = await runDoctor({runner: runner.in(h.host), configDir: opts.configDir})
     doctor.push({host: h.host, fail: r.summary.fail, warn: r.summary.warn})
   }
-  return {hosts, type: opts.type, tunnels, pairs, capture, doctor, seconds: (Date.now() - t0) / 1000}
+  return {hosts, types: opts.types, tunnels, pairs, captures, doctor, seconds: (Date.now() - t0) / 1000}
 }
 
-/** Pings container a -> b while capturing on a's underlay; says whether any inner address crossed in clear. */
-async function captureProof(runner: Runner, a: LabHost, b: LabHost): Promise<LabReport['capture']> {
-  const cap = runner.probe({tool: 'timeout', args: ['6', 'tcpdump', '-lni', 'wan0', '-c', '8', 'not', 'arp'], netns: a.host})
+/** Pings a -> b through one tunnel type while capturing on a's underlay; says whether any inner address crossed in clear. */
+async function captureProof(runner: Runner, type: LabType, carries: boolean, a: LabHost, b: LabHost): Promise<CaptureResult> {
+  const t = target(type, carries, a, b)
+  const src = carries ? a.containerIp : pairAddress(OVERLAY_BASE[type], a, b).address.split('/')[0]
+  const cap = runner.probe({tool: 'timeout', args: ['6', 'tcpdump', '-lnni', 'wan0', '-c', '8', 'not', 'arp'], netns: a.host})
   await new Promise((res) => setTimeout(res, 800))
-  await runner.probe({tool: 'ping', args: ['-c', '4', '-i', '0.2', '-W', '1', b.containerIp], netns: a.container})
+  await runner.probe({tool: 'ping', args: ['-c', '4', '-i', '0.2', '-W', '1', t.to], netns: t.from})
   const r = await cap
   const lines = r.stdout.split('\n').filter((l) => l.trim())
-  const inner = [a.subnet, b.subnet].map((s) => s.split('.').slice(0, 2).join('.') + '.')
-  const clear = lines.some((l) => inner.some((p) => l.includes(` ${p}`)))
-  return {host: a.host, packets: lines.length, clear, sample: lines.slice(0, 4)}
+  const inner = [src, t.to]
+  const clear = lines.some((l) => inner.some((p) => new RegExp(`\\b${p.replaceAll('.', '\\.')}\\b`).test(l)))
+  return {type, host: a.host, packets: lines.length, clear, sample: lines.slice(0, 4)}
 }
 
 export async function labDown(runner: Runner, configDir: string): Promise<string[]> {

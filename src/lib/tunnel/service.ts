@@ -214,10 +214,10 @@ export async function listTunnels(opts: ServiceOptions & {netns?: string}): Prom
 }
 
 /** A tunnel's WireGuard public key, making the key pair if it has none (before or after `add`). */
-export function tunnelPublicKey(configDir: string, name: string, netns?: string): {publicKey: string; created: boolean} {
+export function tunnelPublicKey(configDir: string, name: string, netns?: string, dryRun = false): {publicKey: string; created: boolean} {
   tunnelName(name)
   const def = loadDef(scopeDir(configDir, netns), name)
   if (def && def.type !== 'wireguard') throw new UsageError(`tunnel ${name} is a ${def.type} tunnel, which has no public key`, 'pubkey is for WireGuard tunnels')
-  const k = ensureKeyPair(scopeDir(configDir, netns), name)
+  const k = ensureKeyPair(scopeDir(configDir, netns), name, {dryRun})
   return {publicKey: k.publicKey, created: k.created}
 }

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import {existsSync, readdirSync} from 'node:fs'
+import {join} from 'node:path'
+import {after, describe, it} from 'node:test'
+
+import {cli} from '../helpers/cli.js'
+import {isolatedEnv, sh, skipUnlessRoot} from '../helpers/hosts.js'
+
+const labNamespaces = () => sh('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith('nklab-'))
+const labBusy = labNamespaces().length > 0
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, {recursive: true, withFileTypes: true}).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as any).path, e.name))
+}
+
+describe('netkit lab (integration)', {skip: skipUnlessRoot || (labBusy ? 'a lab is already up on this machine' : false)}, () => {
+  const iso = isolatedEnv()
+  after(() => {
+    cli(['lab', 'down'], {env: iso.env})
+    iso.cleanup()
+  })
+  const env = iso.env
+
+  it('lab up builds 3 hosts joined by IPsec (subnets) and WireGuard (overlay), proven; lab down leaves the machine as it was', () => {
+    const up = cli(['lab', 'up', '--hosts', '3', '--json'], {env})
+    assert.equal(up.code, 0, up.stderr)
+    const r = up.json.result
+    assert.deepEqual(r.types, ['ipsec', 'wireguard'])
+    assert.equal(r.tunnels, 12)
+    assert.equal(r.pairs.length, 12)
+    assert.deepEqual(r.pairs.filter((p: any) => !p.ping), [], 'every pair pings')
+    assert.deepEqual(r.captures.map((c: any) => [c.type, c.clear, c.packets > 0]), [['ipsec', false, true], ['wireguard', false, true]])
+    assert.ok(r.captures[0].sample.some((l: string) => /UDP-encap: ESP/.test(l)), r.captures[0].sample.join('\n'))
+    assert.deepEqual(r.doctor.map((d: any) => d.fail), [0, 0, 0], 'the doctor finds nothing failed')
+
+    const list = cli(['tunnel', 'list', '--json'], {env}).json.result
+    assert.equal(list.length, 12)
+    assert.deepEqual([...new Set(list.map((t: any) => t.state))], ['up'])
+
+    const down = cli(['lab', 'down'], {env})
+    assert.equal(down.code, 0, down.stderr)
+    assert.deepEqual(labNamespaces(), [])
+    assert.deepEqual(filesUnder(env.NETKIT_CONFIG_DIR), [])
+    assert.deepEqual(filesUnder(join(env.NETKIT_STATE_DIR, 'daemons')), [])
+  })
+})
