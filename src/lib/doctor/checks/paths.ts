@@ -86,6 +86,10 @@ export const mtu: Check = {
         underlay = undefined
       }
       const under = underlay ? byName.get(underlay) : undefined
+      if (underlay && ctx.tunnels.some((o) => tunnelDevice(o) === underlay)) {
+        out.push(finding(this, 'skip', {subject: t.name, reason: `the route to the peer goes through the tunnel device ${underlay} (see wireguard.endpoint-route)`, evidence: {dev, underlay}}))
+        continue
+      }
       if (!link?.mtu || !under?.mtu) {
         out.push(finding(this, 'skip', {subject: t.name, reason: `${!link ? dev : 'the underlay'} is not there`, evidence: {dev, underlay: underlay ?? null}}))
         continue

@@ -308,8 +308,12 @@ export const wireguardDriver: TunnelDriver = {
 
   async status(def: TunnelDef, ctx: TunnelContext): Promise<TunnelStatus> {
     const w = def.wireguard!
-    const key = readPrivateKey(ctx.configDir, def.name)
-    if (key) ctx.runner.addSecret(key)
+    try {
+      const key = readPrivateKey(ctx.configDir, def.name)
+      if (key) ctx.runner.addSecret(key)
+    } catch {
+      // An unreadable or too open key file is the doctor's business (wireguard.keys), not status's.
+    }
     const link = await readLink(ctx, w.ifname)
     const pid = daemonPid(goRef(def))
     const datapath = link?.linkinfo?.info_kind === 'wireguard' ? 'kernel' : link || pid ? 'userspace' : ctx.datapath

@@ -1,0 +1,192 @@
+/**
+ * IPsec key state, per netkit tunnel and per charon: the charon runs and its
+ * VICI socket answers; the IKE SA is established and the CHILD_SA installed;
+ * rekeying is not overdue and expiry not near; the negotiated selectors are
+ * the configured subnets; no weak algorithm is configured or in use; the
+ * secret files are mode 0600; and (kernel data path) SPD and SAD agree.
+ */
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {weakAlgorithms} from '../../tunnel/define.js'
+import {charonPid, charonScope, swanctl} from '../../tunnel/ipsec/charon.js'
+import {connName} from '../../tunnel/ipsec/driver.js'
+import {type IkeSa, parseListSas} from '../../tunnel/ipsec/vici.js'
+import {pskPath, scopeDir} from '../../tunnel/store.js'
+import type {TunnelDef} from '../../tunnel/types.js'
+import {type Check, type DoctorContext, type Finding, finding} from '../types.js'
+import {secretFileFindings} from './secrets.js'
+
+const ipsecTunnels = (ctx: DoctorContext) => ctx.tunnels.filter((t) => t.type === 'ipsec')
+const nsFlag = (ctx: DoctorContext) => (ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : '')
+
+/** The SAs of each tunnel, read once per doctor run (one swanctl per charon). */
+const cache = new WeakMap<DoctorContext, Promise<Map<string, IkeSa[]> | undefined>>()
+function sasOf(ctx: DoctorContext): Promise<Map<string, IkeSa[]> | undefined> {
+  if (!cache.has(ctx)) {
+    cache.set(ctx, (async () => {
+      const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
+      if (charonPid(scope) === undefined) return undefined
+      const r = await swanctl(ctx.runner, scope, ['--list-sas', '--raw'], {timeoutMs: 5000})
+      if (r.exitCode !== 0) return undefined
+      const by = new Map<string, IkeSa[]>()
+      for (const sa of parseListSas(r.stdout)) by.set(sa.name, [...(by.get(sa.name) ?? []), sa])
+      return by
+    })())
+  }
+  return cache.get(ctx)!
+}
+
+export const charonRunning: Check = {
+  id: 'ipsec.charon',
+  title: 'charon runs and answers on its VICI socket',
+  group: 'ipsec',
+  async run(ctx) {
+    if (ipsecTunnels(ctx).length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+    const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
+    const pid = charonPid(scope)
+    const sas = await sasOf(ctx)
+    const evidence = {pid: pid ?? null, socket: scope.socket, answers: sas !== undefined}
+    if (pid !== undefined && sas !== undefined) return [finding(this, 'ok', {evidence})]
+    const names = ipsecTunnels(ctx).map((t) => t.name)
+    return [finding(this, 'fail', {
+      evidence,
+      reason: pid === undefined ? `the charon of ${ctx.runner.netns ? `namespace ${ctx.runner.netns}` : 'this host'} is not running: tunnels ${names.join(', ')} are down` : `charon (pid ${pid}) does not answer on ${scope.socket}`,
+      fix: `netkit tunnel up ${names[0]}${nsFlag(ctx)}${names.length > 1 ? ' (and the others, or: netkit tunnel up --all)' : ''}`,
+    })]
+  },
+}
+
+export const saState: Check = {
+  id: 'ipsec.sa',
+  title: 'IKE SA established, CHILD_SA installed, rekey on time',
+  group: 'ipsec',
+  async run(ctx) {
+    const tunnels = ipsecTunnels(ctx)
+    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+    const sas = await sasOf(ctx)
+    if (!sas) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
+    const out: Finding[] = []
+    for (const t of tunnels) {
+      const list = sas.get(connName(t)) ?? []
+      const ike = list.find((s) => s.state === 'ESTABLISHED')
+      const child = ike?.children.find((c) => c.state === 'INSTALLED')
+      const evidence = {tunnel: t.name, ikeSas: list.map((s) => ({state: s.state, rekeyTime: s.rekeyTime ?? null, children: s.children.map((c) => ({state: c.state, rekeyTime: c.rekeyTime ?? null, lifeTime: c.lifeTime ?? null}))}))}
+      if (!ike || !child) {
+        const trap = t.ipsec?.startAction === 'trap'
+        out.push(finding(this, trap && list.length === 0 ? 'warn' : 'fail', {
+          subject: t.name,
+          evidence,
+          reason: !ike ? `no established IKE SA with ${t.remote}${trap ? ' (start action trap: the first packet to the remote subnets starts it)' : ''}` : 'the IKE SA is up but no CHILD_SA is installed: traffic is not protected',
+          fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}, and "netkit tunnel show ${t.name}${nsFlag(ctx)}" for the SA state`,
+        }))
+        continue
+      }
+      const problems: string[] = []
+      if (child.rekeyTime !== undefined && child.rekeyTime <= 0) problems.push(`the CHILD_SA rekey is overdue by ${-child.rekeyTime}s`)
+      if (child.lifeTime !== undefined && child.lifeTime < 60) problems.push(`the CHILD_SA expires in ${child.lifeTime}s`)
+      if (ike.rekeyTime !== undefined && ike.rekeyTime <= 0) problems.push('the IKE SA rekey is overdue')
+      out.push(finding(this, problems.length ? 'warn' : 'ok', {
+        subject: t.name,
+        evidence,
+        ...(problems.length ? {reason: `${problems.join('; ')}: the peer may not answer rekeys`, fix: `check the peer, then "netkit tunnel down ${t.name}${nsFlag(ctx)} && netkit tunnel up ${t.name}${nsFlag(ctx)}"`} : {}),
+      }))
+    }
+    return out
+  },
+}
+
+export const selectors: Check = {
+  id: 'ipsec.selectors',
+  title: 'Traffic selectors match the configured subnets',
+  group: 'ipsec',
+  async run(ctx) {
+    const tunnels = ipsecTunnels(ctx).filter((t) => t.localSubnets.length || t.remoteSubnets.length)
+    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no site-to-site IPsec tunnel here'})]
+    const sas = await sasOf(ctx)
+    const out: Finding[] = []
+    for (const t of tunnels) {
+      const child = (sas?.get(connName(t)) ?? []).flatMap((s) => s.children).find((c) => c.state === 'INSTALLED')
+      if (!child) {
+        out.push(finding(this, 'skip', {subject: t.name, reason: 'no CHILD_SA installed (see ipsec.sa)'}))
+        continue
+      }
+      const same = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join()
+      const ok = same(child.localTs, t.localSubnets) && same(child.remoteTs, t.remoteSubnets)
+      out.push(finding(this, ok ? 'ok' : 'fail', {
+        subject: t.name,
+        evidence: {configured: {local: t.localSubnets, remote: t.remoteSubnets}, negotiated: {local: child.localTs, remote: child.remoteTs}},
+        ...(ok ? {} : {reason: `negotiated ${child.localTs.join(',')} === ${child.remoteTs.join(',')}, configured ${t.localSubnets.join(',')} === ${t.remoteSubnets.join(',')}: part of the traffic is not covered`, fix: 'make the peer\'s subnets mirror this host\'s, then re-add the tunnel with --replace on both sides'}),
+      }))
+    }
+    return out
+  },
+}
+
+const WEAK_NEGOTIATED = /NULL|3DES|DES_CBC|MD5|HMAC_SHA1|PRF_HMAC_SHA1|MODP_(768|1024|1536)/
+
+export const algorithms: Check = {
+  id: 'ipsec.algorithms',
+  title: 'No weak or null algorithms',
+  group: 'ipsec',
+  async run(ctx) {
+    const tunnels = ipsecTunnels(ctx)
+    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+    const sas = await sasOf(ctx)
+    const out: Finding[] = []
+    for (const t of tunnels) {
+      const configured = [...weakAlgorithms(t.ipsec!.proposals), ...weakAlgorithms(t.ipsec!.espProposals)]
+      const inUse = (sas?.get(connName(t)) ?? []).flatMap((s) => [s.encrAlg, s.integAlg, s.prfAlg, s.dhGroup, ...s.children.flatMap((c) => [c.encrAlg, c.integAlg, c.dhGroup])]).filter((a): a is string => Boolean(a && WEAK_NEGOTIATED.test(a)))
+      const weak = [...new Set([...configured, ...inUse])]
+      out.push(finding(this, weak.length ? 'fail' : 'ok', {
+        subject: t.name,
+        evidence: {proposals: t.ipsec!.proposals, espProposals: t.ipsec!.espProposals, weak},
+        ...(weak.length ? {reason: `weak or null algorithms: ${weak.join(', ')} (they trade away confidentiality or integrity)`, fix: `re-add the tunnel on both hosts without --proposals/--esp-proposals (netkit's defaults are AEAD with Curve25519), with --replace`} : {}),
+      }))
+    }
+    return out
+  },
+}
+
+export const ipsecSecrets: Check = {
+  id: 'ipsec.secrets',
+  title: 'IPsec secret files readable by root only',
+  group: 'ipsec',
+  async run(ctx) {
+    const tunnels = ipsecTunnels(ctx)
+    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+    const dir = scopeDir(ctx.configDir, ctx.runner.netns)
+    const scope = charonScope(dir, ctx.runner.netns)
+    const files = tunnels.flatMap((t: TunnelDef) => [
+      {path: pskPath(dir, t.name), what: 'the pre-shared key file'},
+      {path: join(scope.confD, `${t.name}.conf`), what: 'the swanctl connection (it holds the key)'},
+      ...(t.ipsec?.key ? [{path: t.ipsec.key, what: 'the private key'}] : []),
+    ]).filter((f) => existsSync(f.path))
+    const out = secretFileFindings(this, files)
+    return out.length ? out : [finding(this, 'skip', {reason: 'no secret file on disk'})]
+  },
+}
+
+/** Kernel data path only: every outbound policy's template has a state, and every state a policy. */
+export const spdSad: Check = {
+  id: 'ipsec.spd-sad',
+  title: 'SPD and SAD agree (kernel data path)',
+  group: 'ipsec',
+  async run(ctx) {
+    if (ipsecTunnels(ctx).length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+    const pol = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list']})
+    const st = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'state', 'list']})
+    const policyReqids = new Set([...pol.stdout.matchAll(/dir out[\s\S]*?reqid (\d+)/g)].map((m) => m[1]))
+    const stateReqids = new Set([...st.stdout.matchAll(/reqid (\d+)/g)].map((m) => m[1]))
+    if (policyReqids.size === 0 && stateReqids.size === 0) return [finding(this, 'skip', {reason: 'no kernel IPsec policies or states (kernel-libipsec keeps them in charon)'})]
+    const noState = [...policyReqids].filter((r) => !stateReqids.has(r))
+    const noPolicy = [...stateReqids].filter((r) => !policyReqids.has(r))
+    const ok = noState.length === 0 && noPolicy.length === 0
+    return [finding(this, ok ? 'ok' : 'warn', {
+      evidence: {policyReqids: [...policyReqids], stateReqids: [...stateReqids]},
+      ...(ok ? {} : {reason: `${noState.length ? `outbound policies without a state (reqid ${noState.join(', ')}): their packets are dropped or trapped` : ''}${noState.length && noPolicy.length ? '; ' : ''}${noPolicy.length ? `states no policy uses (reqid ${noPolicy.join(', ')})` : ''}`, fix: 'netkit tunnel up the tunnel concerned (or "netkit doctor --check ipsec.sa" to find it)'}),
+    })]
+  },
+}
+
+export const ipsecChecks: Check[] = [charonRunning, saState, selectors, algorithms, ipsecSecrets, spdSad]
