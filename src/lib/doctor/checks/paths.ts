@@ -2,6 +2,7 @@
  * Paths: every remote subnet is routed into its tunnel, and the tunnel's MTU
  * leaves room for the encapsulation on the underlay.
  */
+import {tunnelStatus} from '../../tunnel/service.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import {type Check, type Finding, finding} from '../types.js'
 
@@ -42,6 +43,11 @@ export const routesIntoTunnel: Check = {
           got = {}
         }
         const evidence = {tunnel: t.name, subnet, probe, dev: got.dev ?? null, expected: dev ?? null}
+        if (t.type === 'ipsec' && got.dev !== 'ipsec0' && (await tunnelStatus(t, {runner: ctx.runner, configDir: ctx.configDir})).state !== 'up') {
+          // No SA yet: charon routes (and polices) the subnets once it is up. ipsec.sa says why not.
+          out.push(finding(this, 'skip', {subject: `${t.name} ${subnet}`, reason: 'the tunnel has no SA yet (see ipsec.sa)', evidence}))
+          continue
+        }
         if (t.type === 'ipsec' && got.dev !== 'ipsec0') {
           // Kernel IPsec: the route may use the underlay; the policy encrypts.
           const pol = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list', 'dir', 'out', 'dst', subnet]})

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict'
+import {chmodSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {cli} from '../helpers/cli.js'
+import {isolatedEnv, sh, skipUnlessRoot} from '../helpers/hosts.js'
+import {twoSites, type TwoSites} from '../helpers/topology.js'
+
+/** The ids of the failed checks (and of warned ones with warn: true). */
+function failed(r: {json?: any}, warn = false): string[] {
+  return [...new Set<string>(r.json.result.checks.filter((c: any) => c.result === 'fail' || (warn && c.result === 'warn')).map((c: any) => c.id))].sort()
+}
+
+describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: skipUnlessRoot}, () => {
+  const iso = isolatedEnv()
+  const env = iso.env
+  const config = env.NETKIT_CONFIG_DIR
+  const psk = join(config, '..', 'k.psk')
+  let w: TwoSites
+  const doctor = (...args: string[]) => cli(['doctor', '--netns', w.A, '--json', ...args], {env})
+
+  before(() => {
+    writeFileSync(psk, 'doctor test pre-shared key 0001\n', {mode: 0o600})
+    w = twoSites('dk')
+    const ip = (ns: string, remote: string, l: string, r: string, extra: string[]) => cli(['tunnel', 'add', 'site', '--type', 'ipsec', '--remote', remote, '--psk-file', psk, '--local-subnet', l, '--remote-subnet', r, '--netns', ns, ...extra], {env})
+    assert.equal(ip(w.A, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait']).code, 0)
+    assert.equal(ip(w.B, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', []).code, 0)
+    const ka = cli(['tunnel', 'pubkey', 'ov', '--netns', w.A], {env}).stdout.trim()
+    const kb = cli(['tunnel', 'pubkey', 'ov', '--netns', w.B], {env}).stdout.trim()
+    const wg = (ns: string, remote: string, key: string, addr: string, extra: string[]) => cli(['tunnel', 'add', 'ov', '--type', 'wireguard', '--remote', remote, '--peer-public-key', key, '--address', addr, '--keepalive', '5', '--netns', ns, ...extra], {env})
+    assert.equal(wg(w.A, '192.0.2.2', kb, '10.99.0.1/24', ['--no-wait']).code, 0)
+    assert.equal(wg(w.B, '192.0.2.1', ka, '10.99.0.2/24', []).code, 0)
+  })
+  after(iso.cleanup)
+
+  it('a healthy pair of tunnels has no IPsec or WireGuard finding', () => {
+    const r = doctor()
+    assert.equal(r.code, 0, JSON.stringify(failed(r)))
+    const ids = r.json.result.checks.filter((c: any) => /^(ipsec|wireguard)\./.test(c.id) && c.result === 'ok').map((c: any) => c.id)
+    for (const id of ['ipsec.charon', 'ipsec.sa', 'ipsec.selectors', 'ipsec.algorithms', 'ipsec.secrets', 'wireguard.handshake', 'wireguard.endpoint-route', 'wireguard.allowed-ips', 'wireguard.keys']) assert.ok(ids.includes(id), `${id} ok`)
+    const sa = r.json.result.checks.find((c: any) => c.id === 'ipsec.sa')
+    assert.equal(sa.evidence.ikeSas[0].state, 'ESTABLISHED')
+  })
+
+  it('a secret file made readable by others fails ipsec.secrets only, and --fix repairs it', () => {
+    const file = join(config, 'netns', w.A, 'secrets', 'site.psk')
+    chmodSync(file, 0o644)
+    const r = doctor()
+    assert.equal(r.code, 1)
+    assert.deepEqual(failed(r), ['ipsec.secrets'])
+    const f = r.json.result.checks.find((c: any) => c.id === 'ipsec.secrets' && c.result === 'fail')
+    assert.equal(f.fix, `chmod 600 ${file}`)
+    assert.ok(!JSON.stringify(r.json).includes('doctor test pre-shared'), 'no secret in the evidence')
+    const fix = cli(['doctor', '--netns', w.A, '--fix', '--yes'], {env})
+    assert.equal(fix.code, 0, fix.stdout + fix.stderr)
+    assert.equal(statSync(file).mode & 0o777, 0o600)
+  })
+
+  it('an endpoint routed into its own WireGuard tunnel fails wireguard.endpoint-route', () => {
+    sh('ip', ['-n', w.A, 'route', 'add', '192.0.2.2/32', 'dev', 'wg-ov'])
+    try {
+      const r = doctor()
+      assert.ok(failed(r).includes('wireguard.endpoint-route'), JSON.stringify(failed(r)))
+      assert.ok(!failed(r).includes('paths.mtu'), 'the MTU check does not pile on')
+    } finally {
+      sh('ip', ['-n', w.A, 'route', 'del', '192.0.2.2/32', 'dev', 'wg-ov'])
+    }
+  })
+
+  it('a WireGuard peer with a wrong key never completes a handshake: wireguard.handshake fails', () => {
+    const stranger = cli(['tunnel', 'pubkey', 'nobody', '--netns', w.B], {env}).stdout.trim()
+    const add = cli(['tunnel', 'add', 'wx', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.98.0.1/24', '--listen-port', '51900', '--netns', w.A, '--no-wait'], {env})
+    assert.equal(add.code, 0, add.stderr)
+    try {
+      const r = doctor('--tunnel', 'wx')
+      assert.deepEqual(failed(r), ['wireguard.handshake'])
+      assert.match(r.json.result.checks.find((c: any) => c.id === 'wireguard.handshake').reason, /never completed a handshake/)
+    } finally {
+      assert.equal(cli(['tunnel', 'del', 'wx', '--netns', w.A], {env}).code, 0)
+    }
+  })
+
+  it('a weak proposal fails ipsec.algorithms', () => {
+    const add = cli(['tunnel', 'add', 'weak', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', psk, '--local-subnet', '10.1.1.0/24', '--remote-subnet', '10.2.1.0/24', '--proposals', 'aes128-sha1-modp1024', '--netns', w.A, '--no-wait'], {env})
+    assert.equal(add.code, 0, add.stderr)
+    try {
+      const r = doctor('--tunnel', 'weak')
+      assert.deepEqual(failed(r), ['ipsec.algorithms'])
+      assert.match(r.json.result.checks.find((c: any) => c.id === 'ipsec.algorithms' && c.result === 'fail').reason, /sha1.*modp1024/)
+    } finally {
+      assert.equal(cli(['tunnel', 'del', 'weak', '--netns', w.A], {env}).code, 0)
+    }
+  })
+
+  it('charon killed: ipsec.charon fails with the fix, and tunnel up brings it back', () => {
+    const pidFile = join(env.NETKIT_STATE_DIR, 'daemons', `ns:${w.A}`, 'charon.pid')
+    sh('kill', [readFileSync(pidFile, 'utf8').trim()])
+    for (let i = 0; i < 50 && sh('ip', ['netns', 'pids', w.A]).split('\n').filter(Boolean).length > 1; i++) sh('sleep', ['0.1'])
+    const r = doctor()
+    assert.equal(r.code, 1)
+    assert.deepEqual(failed(r), ['ipsec.charon'], 'only the charon (the routes it carried are skipped: no SA)')
+    assert.match(r.json.result.checks.find((c: any) => c.id === 'ipsec.charon').fix, /^netkit tunnel up site --netns /)
+    const up = cli(['tunnel', 'up', 'site', '--netns', w.A], {env})
+    assert.equal(up.code, 0, up.stderr)
+    assert.deepEqual(failed(doctor()), [])
+  })
+})
