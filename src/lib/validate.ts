@@ -179,3 +179,10 @@ export function networkOf(cidr: string): string {
   const net = addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(cidr) : ipaddr.IPv6.networkAddressFromCIDR(cidr)
   return `${net.toString()}/${prefix}`
 }
+
+/** A multicast group address (VXLAN --group). */
+export function multicast(value: string, what = 'group'): Address {
+  const a = ipAddress(value, what)
+  if (ipaddr.parse(a.ip).range() !== 'multicast') throw new UsageError(`${what} ${value} is not a multicast address`, 'use an address in 224.0.0.0/4 (IPv4) or ff00::/8 (IPv6), or --remote for a unicast peer')
+  return a
+}

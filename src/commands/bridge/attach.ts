@@ -1,0 +1,20 @@
+import {Flags} from '@oclif/core'
+
+import {NetkitCommand} from '../../lib/base-command.js'
+import * as f from '../../lib/flags.js'
+import {attach} from '../../lib/iproute2/link.js'
+import type {ChangeOutcome} from '../../lib/output.js'
+
+export default class BridgeAttach extends NetkitCommand {
+  static override summary = 'Make an interface a port of a bridge.'
+  static override examples = ['<%= config.bin %> bridge attach br0 veth0']
+  static override args = {bridge: f.ifnameArg('bridge'), ifname: f.ifnameArg('interface')}
+  static override flags = {'dry-run': f.dryRun, force: Flags.boolean({summary: 'Move it even if it is a port of another bridge.'})}
+
+  async run(): Promise<ChangeOutcome> {
+    const {args, flags} = await this.parse(BridgeAttach)
+    const runner = this.makeRunner(flags)
+    const changed = await attach(runner, args.bridge, args.ifname, {force: flags.force})
+    return this.outcome(changed, {verb: 'attach', object: `${args.ifname} to bridge ${args.bridge}`, noop: `${args.ifname} is already a port of ${args.bridge}`}, runner)
+  }
+}

@@ -1,0 +1,18 @@
+import {NetkitCommand} from '../../lib/base-command.js'
+import * as f from '../../lib/flags.js'
+import {detach} from '../../lib/iproute2/link.js'
+import type {ChangeOutcome} from '../../lib/output.js'
+
+export default class BridgeDetach extends NetkitCommand {
+  static override summary = 'Take an interface out of its bridge.'
+  static override examples = ['<%= config.bin %> bridge detach veth0']
+  static override args = {ifname: f.ifnameArg('interface')}
+  static override flags = {'dry-run': f.dryRun}
+
+  async run(): Promise<ChangeOutcome> {
+    const {args, flags} = await this.parse(BridgeDetach)
+    const runner = this.makeRunner(flags)
+    const changed = await detach(runner, args.ifname)
+    return this.outcome(changed, {verb: 'detach', object: `${args.ifname} from its bridge`, noop: `${args.ifname} is not in a bridge`}, runner)
+  }
+}

@@ -1,0 +1,29 @@
+import {Flags} from '@oclif/core'
+
+import {NetkitCommand} from '../../lib/base-command.js'
+import * as f from '../../lib/flags.js'
+import {setLink} from '../../lib/iproute2/link.js'
+import type {ChangeOutcome} from '../../lib/output.js'
+
+export default class LinkSet extends NetkitCommand {
+  static override summary = 'Change a link: up or down, MTU, bridge (master), or move it to another namespace.'
+  static override description = 'Only what differs is changed; when nothing does, it says so. --to-netns moves the link (the global --netns says where the command runs).'
+  static override examples = ['<%= config.bin %> link set veth0 --up --mtu 1400', '<%= config.bin %> link set veth0 --master br0', '<%= config.bin %> link set veth1 --to-netns hostB']
+  static override args = {name: f.ifnameArg('link name')}
+  static override flags = {
+    'dry-run': f.dryRun,
+    up: Flags.boolean({summary: 'Bring it up.'}),
+    down: Flags.boolean({summary: 'Bring it down.'}),
+    mtu: f.mtu({summary: 'Set the MTU.'}),
+    master: f.ifname({summary: 'Make it a port of this bridge.'}),
+    nomaster: Flags.boolean({summary: 'Take it out of its bridge.'}),
+    'to-netns': f.netnsOpt({summary: 'Move it to this network namespace.'}),
+  }
+
+  async run(): Promise<ChangeOutcome> {
+    const {args, flags} = await this.parse(LinkSet)
+    const runner = this.makeRunner(flags)
+    const changed = await setLink(runner, args.name, {up: flags.up, down: flags.down, mtu: flags.mtu, master: flags.master, nomaster: flags.nomaster, toNetns: flags['to-netns']})
+    return this.outcome(changed, {verb: 'change', object: `link ${args.name}`, noop: `link ${args.name} is already as asked`}, runner)
+  }
+}

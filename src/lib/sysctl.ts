@@ -1,0 +1,109 @@
+/**
+ * Kernel settings netkit reads and changes: the usual short names
+ * (ip_forward, rp_filter.eth0, ...), full dotted names and /proc/sys-style
+ * slash paths (the form that works for interface names with dots). Reads and
+ * writes go through `sysctl` in the namespace, one process for many keys. The
+ * value a key had before netkit first changed it is kept in the ledger, so it
+ * can be put back (`sysctl restore`).
+ */
+import {UsageError} from './errors.js'
+import {claim, owned, release, scopeOf} from './ownership.js'
+import type {Runner} from './runner.js'
+import * as v from './validate.js'
+
+/** Short name -> [path template, allowed values]. {if} is the interface, all or default. */
+const SHORT: Record<string, {path: string; perIf: boolean; values: string[]}> = {
+  ip_forward: {path: 'net/ipv4/ip_forward', perIf: false, values: ['0', '1']},
+  ip6_forward: {path: 'net/ipv6/conf/all/forwarding', perIf: false, values: ['0', '1']},
+  forwarding: {path: 'net/ipv4/conf/{if}/forwarding', perIf: true, values: ['0', '1']},
+  accept_redirects: {path: 'net/ipv4/conf/{if}/accept_redirects', perIf: true, values: ['0', '1']},
+  send_redirects: {path: 'net/ipv4/conf/{if}/send_redirects', perIf: true, values: ['0', '1']},
+  rp_filter: {path: 'net/ipv4/conf/{if}/rp_filter', perIf: true, values: ['0', '1', '2']},
+  proxy_arp: {path: 'net/ipv4/conf/{if}/proxy_arp', perIf: true, values: ['0', '1']},
+  src_valid_mark: {path: 'net/ipv4/conf/{if}/src_valid_mark', perIf: true, values: ['0', '1']},
+  accept_redirects6: {path: 'net/ipv6/conf/{if}/accept_redirects', perIf: true, values: ['0', '1']},
+}
+
+export const SHORT_NAMES = Object.keys(SHORT)
+
+export interface SysctlKey {
+  /** Slash form, e.g. net/ipv4/conf/eth0/rp_filter: what sysctl is given (dots in names stay safe). */
+  path: string
+  /** Dotted form for people (ambiguous with dotted interface names; shown, not parsed). */
+  name: string
+  values?: string[]
+}
+
+/** Resolves what the user typed. Unknown keys are bad input. */
+export function resolveKey(input: string): SysctlKey {
+  const raw = input.trim()
+  const [short, ifname, ...rest] = raw.split('.')
+  const s = SHORT[short]
+  if (s && rest.length === 0) {
+    if (s.perIf) {
+      const i = ifname ?? 'all'
+      if (i !== 'all' && i !== 'default') v.ifname(i, 'interface')
+      const path = s.path.replace('{if}', i)
+      return {path, name: path.replaceAll('/', '.'), values: s.values}
+    }
+    if (ifname !== undefined) throw new UsageError(`${short} is not per interface`, `use "${short}" alone`)
+    return {path: s.path, name: s.path.replaceAll('/', '.'), values: s.values}
+  }
+  if (/^net[./]/.test(raw) && /^[A-Za-z0-9_.\-/@]+$/.test(raw) && !raw.includes('..')) {
+    const path = raw.includes('/') ? raw.replace(/^\/proc\/sys\//, '') : raw.replaceAll('.', '/')
+    return {path, name: path.replaceAll('/', '.')}
+  }
+  throw new UsageError(`unknown sysctl "${input}"`, `use a short name (${SHORT_NAMES.join(', ')}; per interface as rp_filter.eth0), or a net.* key such as net/ipv4/conf/eth0/rp_filter`)
+}
+
+export function checkValue(key: SysctlKey, value: string): string {
+  const val = value.trim()
+  if (key.values && !key.values.includes(val)) throw new UsageError(`${key.name} cannot be ${JSON.stringify(value)}`, `use one of ${key.values.join(', ')}`)
+  if (!/^[\w.:,/ -]{1,64}$/.test(val)) throw new UsageError(`${JSON.stringify(value)} is not a value netkit writes`, 'give a number or a short word')
+  return val
+}
+
+/** Reads keys with one `sysctl` process. A key that does not exist is bad input. */
+export async function getSysctls(runner: Runner, keys: SysctlKey[]): Promise<string[]> {
+  const r = await runner.probe({tool: 'sysctl', args: ['-n', ...keys.map((k) => k.path)]})
+  if (r.exitCode !== 0) {
+    const missing = /cannot stat \/proc\/sys\/(\S+?):/.exec(r.stderr)?.[1]
+    throw new UsageError(`sysctl ${missing ? missing.replaceAll('/', '.') : keys.map((k) => k.name).join(' ')} does not exist${runner.netns ? ` in namespace ${runner.netns}` : ''}`, 'check the name (and that the interface exists)', 'E_NO_SYSCTL')
+  }
+  return r.stdout.split('\n').slice(0, keys.length).map((s) => s.trim())
+}
+
+/** Sets a key (recording its original value the first time). False when it already had the value. */
+export async function setSysctl(runner: Runner, key: SysctlKey, value: string): Promise<boolean> {
+  const [current] = await getSysctls(runner, [key])
+  const val = checkValue(key, value)
+  if (current === val) return false
+  await runner.run({tool: 'sysctl', args: ['-q', '-w', `${key.path}=${val}`], object: `sysctl ${key.name}`})
+  if (!runner.dryRun) claim(scopeOf(runner.netns), 'sysctl', key.path, {original: current})
+  return true
+}
+
+export interface OwnedSysctl {
+  key: string
+  value: string
+  original: string
+}
+
+export async function ownedSysctls(runner: Runner): Promise<OwnedSysctl[]> {
+  const rec = owned(scopeOf(runner.netns), 'sysctl')
+  const paths = Object.keys(rec)
+  if (paths.length === 0) return []
+  const values = await getSysctls(runner, paths.map((p) => ({path: p, name: p.replaceAll('/', '.')}))).catch(() => paths.map(() => '?'))
+  return paths.map((p, i) => ({key: p.replaceAll('/', '.'), value: values[i], original: String(rec[p].meta?.original ?? '')}))
+}
+
+/** Puts back the value a key had before netkit changed it, and forgets it. False if netkit never changed it. */
+export async function restoreSysctl(runner: Runner, key: SysctlKey): Promise<boolean> {
+  const rec = owned(scopeOf(runner.netns), 'sysctl')[key.path]
+  if (!rec) return false
+  const original = String(rec.meta?.original ?? '')
+  const [current] = await getSysctls(runner, [key])
+  if (current !== original) await runner.run({tool: 'sysctl', args: ['-q', '-w', `${key.path}=${original}`], object: `sysctl ${key.name}`})
+  if (!runner.dryRun) release(scopeOf(runner.netns), 'sysctl', key.path)
+  return true
+}
