@@ -1,0 +1,118 @@
+/**
+ * Routes, marked with netkit's protocol (178), in any table (by name or
+ * number). Read back with `ip -j route`; several changes in one batch.
+ */
+import {NetkitError, UsageError} from '../errors.js'
+import {isNetkitProto, NETKIT_PROTO} from '../ownership.js'
+import type {Runner} from '../runner.js'
+import * as v from '../validate.js'
+import {ipJson, requireLink} from './json.js'
+import {ensureProtoName, tableName} from './tables.js'
+
+interface IpRoute {
+  type?: string
+  dst: string
+  gateway?: string
+  dev?: string
+  protocol?: string
+  metric?: number
+  prefsrc?: string
+  table?: string
+  flags?: string[]
+}
+
+export interface RouteSpec {
+  dst: string
+  family: v.Family
+  via?: string
+  dev?: string
+  table: number
+  metric?: number
+  src?: string
+  onlink?: boolean
+}
+
+export interface RouteRow {
+  dst: string
+  via: string | null
+  dev: string | null
+  table: number
+  tableName: string | null
+  metric: number | null
+  protocol: string
+  src: string | null
+  owned: boolean
+}
+
+const TABLE_NUM: Record<string, number> = {main: 254, local: 255, default: 253}
+
+function normDst(dst: string, family: v.Family): string {
+  if (dst === 'default') return 'default'
+  return dst.includes('/') ? dst : `${dst}/${family === 6 ? 128 : 32}`
+}
+
+function toRow(r: IpRoute, family: v.Family, table: number): RouteRow {
+  const t = r.table ? (TABLE_NUM[r.table] ?? Number(r.table)) : table
+  return {
+    dst: normDst(r.dst, family),
+    via: r.gateway ?? null,
+    dev: r.dev ?? null,
+    table: t,
+    tableName: tableName(t) ?? null,
+    metric: r.metric ?? null,
+    protocol: r.protocol ?? 'boot',
+    src: r.prefsrc ?? null,
+    owned: isNetkitProto(r.protocol),
+  }
+}
+
+/** Routes of a table ('all': every table), both families. */
+export async function listRoutes(runner: Runner, opts: {table?: number | 'all'; owned?: boolean} = {}): Promise<RouteRow[]> {
+  const t = opts.table ?? 254
+  const out: RouteRow[] = []
+  for (const family of [4, 6] as const) {
+    const rows = await ipJson<IpRoute>(runner, [`-${family}`, 'route', 'show', 'table', String(t)])
+    out.push(...rows.filter((r) => !r.type || r.type === 'unicast').map((r) => toRow(r, family, t === 'all' ? 254 : t)))
+  }
+  return out.filter((r) => !opts.owned || r.owned)
+}
+
+function sameRoute(r: RouteRow, s: RouteSpec): boolean {
+  return (r.via ?? undefined) === s.via && (!s.dev || r.dev === s.dev) && (!s.src || r.src === s.src)
+}
+
+async function validate(runner: Runner, s: RouteSpec): Promise<void> {
+  if (!s.via && !s.dev) throw new UsageError('a route needs --via IP or --dev IF (or both)', 'e.g. netkit route add 10.2.0.0/24 --via 10.1.0.254')
+  if (s.dev) await requireLink(runner, s.dev)
+}
+
+function find(rows: RouteRow[], s: RouteSpec): RouteRow | undefined {
+  return rows.find((r) => r.dst === s.dst && r.table === s.table && (s.metric === undefined || (r.metric ?? 0) === s.metric || (s.family === 6 && r.metric === s.metric)))
+}
+
+function routeArgs(verb: string, s: RouteSpec): string[] {
+  return [`-${s.family}`, 'route', verb, s.dst, ...(s.via ? ['via', s.via] : []), ...(s.dev ? ['dev', s.dev] : []), ...(s.src ? ['src', s.src] : []), ...(s.metric !== undefined ? ['metric', String(s.metric)] : []), ...(s.onlink ? ['onlink'] : []), 'proto', String(NETKIT_PROTO), 'table', String(s.table)]
+}
+
+const describe = (s: RouteSpec) => `route ${s.dst}${s.table === 254 ? '' : ` in table ${tableName(s.table) ?? s.table}`}`
+
+export async function addRoute(runner: Runner, s: RouteSpec, opts: {replace?: boolean} = {}): Promise<boolean> {
+  await validate(runner, s)
+  const existing = find(await listRoutes(runner, {table: s.table}), s)
+  if (existing && sameRoute(existing, s)) return false
+  if (existing && !opts.replace) {
+    throw new NetkitError('E_CONFLICT', `${describe(s)} already exists and goes ${existing.via ? `via ${existing.via} ` : ''}dev ${existing.dev}${existing.owned ? '' : ` (protocol ${existing.protocol}, not netkit's)`}`, {fix: 'delete it first, or pass --replace'})
+  }
+  ensureProtoName({dryRun: runner.dryRun})
+  await runner.batch([{args: routeArgs(existing ? 'replace' : 'add', s), object: describe(s)}])
+  return true
+}
+
+export async function delRoute(runner: Runner, s: Omit<RouteSpec, 'via' | 'dev'> & {via?: string; dev?: string}, opts: {force?: boolean} = {}): Promise<boolean> {
+  if (s.dev) await requireLink(runner, s.dev)
+  const existing = (await listRoutes(runner, {table: s.table})).find((r) => r.dst === s.dst && (s.metric === undefined || (r.metric ?? 0) === s.metric) && (!s.via || r.via === s.via) && (!s.dev || r.dev === s.dev))
+  if (!existing) return false
+  if (!existing.owned && !opts.force) throw new UsageError(`${describe(s as RouteSpec)} was not made by netkit (protocol ${existing.protocol})`, 'netkit leaves other tools\' routes alone; pass --force to delete it anyway', 'E_NOT_OWNED')
+  await runner.batch([{args: [`-${s.family}`, 'route', 'del', s.dst, ...(existing.via ? ['via', existing.via] : []), ...(existing.dev ? ['dev', existing.dev] : []), ...(existing.metric !== null ? ['metric', String(existing.metric)] : []), 'table', String(s.table)], object: describe(s as RouteSpec)}])
+  return true
+}

@@ -1,0 +1,126 @@
+/**
+ * Named routing tables. The system's names (/etc/iproute2/rt_tables and
+ * rt_tables.d/*.conf) are read, never written; netkit's own names live in one
+ * file it owns, $NETKIT_IPROUTE2_DIR/rt_tables.d/netkit.conf (default
+ * /etc/iproute2), written atomically. netkit resolves names to numbers itself
+ * and always gives `ip` the number, so a name works even where `ip` does not
+ * read that directory. netkit's routing protocol (178) is named in
+ * rt_protos.d/netkit.conf, so `ip route` shows "proto netkit".
+ */
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {NetkitError, UsageError} from '../errors.js'
+import {writeFileAtomic} from '../files.js'
+import {NETKIT_PROTO, NETKIT_PROTO_NAME} from '../ownership.js'
+import * as v from '../validate.js'
+
+export const SYSTEM_IPROUTE2 = '/etc/iproute2'
+const BUILTIN: Record<string, number> = {default: 253, main: 254, local: 255}
+
+export function iproute2Dir(): string {
+  return process.env.NETKIT_IPROUTE2_DIR ?? SYSTEM_IPROUTE2
+}
+
+export function netkitTablesFile(): string {
+  return join(iproute2Dir(), 'rt_tables.d', 'netkit.conf')
+}
+
+export interface TableRow {
+  name: string
+  id: number
+  owned: boolean
+  source: string
+}
+
+function parse(text: string, source: string, owned: boolean): TableRow[] {
+  const out: TableRow[] = []
+  for (const line of text.split('\n')) {
+    const m = /^\s*(0x[0-9a-f]+|\d+)\s+([A-Za-z0-9_.-]+)\s*(#.*)?$/i.exec(line)
+    if (m) out.push({name: m[2], id: Number(m[1]), owned, source})
+  }
+  return out
+}
+
+function read(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+/** Every known table name: built-in, the system's, netkit's. */
+export function listTables(): TableRow[] {
+  const rows: TableRow[] = Object.entries(BUILTIN).map(([name, id]) => ({name, id, owned: false, source: 'built in'}))
+  const sys = join(SYSTEM_IPROUTE2, 'rt_tables')
+  rows.push(...parse(read(sys), sys, false).filter((r) => !(r.name in BUILTIN) && r.id !== 0))
+  const mine = netkitTablesFile()
+  for (const dir of new Set([join(SYSTEM_IPROUTE2, 'rt_tables.d'), join(iproute2Dir(), 'rt_tables.d')])) {
+    let files: string[] = []
+    try {
+      files = readdirSync(dir).filter((f) => f.endsWith('.conf')).sort()
+    } catch {
+      continue
+    }
+    for (const f of files) {
+      const p = join(dir, f)
+      if (p === mine) continue
+      rows.push(...parse(read(p), p, false))
+    }
+  }
+  rows.push(...parse(read(mine), mine, true))
+  const seen = new Set<string>()
+  return rows.filter((r) => (seen.has(r.name) ? false : (seen.add(r.name), true)))
+}
+
+/** A table given by name or number -> its number. Unknown names are bad input. */
+export function resolveTable(value: string): number {
+  const s = value.trim()
+  if (/^\d+$/.test(s)) return v.integer(s, 'table', 1, 0xffff_ffff)
+  const row = listTables().find((t) => t.name === s)
+  if (!row) throw new UsageError(`table ${s} is not known`, `add it with "netkit table add ${s} ID", or give the table's number`, 'E_NO_TABLE')
+  return row.id
+}
+
+/** The name of a table number, if it has one. */
+export function tableName(id: number): string | undefined {
+  return listTables().find((t) => t.id === id)?.name
+}
+
+function writeMine(rows: TableRow[]): void {
+  const body = rows.map((r) => `${r.id}\t${r.name}`).join('\n')
+  writeFileAtomic(netkitTablesFile(), `# Routing table names managed by netkit ("netkit table add|del"). Do not edit.\n${body}${body ? '\n' : ''}`)
+}
+
+export function addTable(name: string, id: number, opts: {dryRun?: boolean} = {}): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(name)) throw new UsageError(`table name "${name}" is not valid`, 'use up to 32 letters, digits, - or _, starting with a letter')
+  if (id < 1 || id > 0x7fff_ffff || id === 253 || id === 254 || id === 255) throw new UsageError(`table id ${id} cannot be used`, 'pick a number from 1 to 2147483647 other than 253, 254 and 255')
+  const all = listTables()
+  const byName = all.find((t) => t.name === name)
+  if (byName && byName.id === id) return false
+  if (byName) throw new NetkitError('E_CONFLICT', `table name ${name} already means table ${byName.id} (${byName.source})`, {fix: byName.owned ? `delete it first ("netkit table del ${name}")` : 'choose another name'})
+  const byId = all.find((t) => t.id === id)
+  if (byId) throw new NetkitError('E_CONFLICT', `table ${id} is already named ${byId.name} (${byId.source})`, {fix: `use the name ${byId.name}, or another number`})
+  if (!opts.dryRun) writeMine([...all.filter((t) => t.owned), {name, id, owned: true, source: netkitTablesFile()}])
+  return true
+}
+
+export function delTable(name: string, opts: {dryRun?: boolean} = {}): boolean {
+  const row = listTables().find((t) => t.name === name)
+  if (!row) return false
+  if (!row.owned) throw new UsageError(`table name ${name} is not netkit's (${row.source})`, 'netkit only removes the names it added', 'E_NOT_OWNED')
+  if (!opts.dryRun) writeMine(listTables().filter((t) => t.owned && t.name !== name))
+  return true
+}
+
+/** Names netkit's protocol for iproute2 (rt_protos.d/netkit.conf), once. */
+export function ensureProtoName(opts: {dryRun?: boolean} = {}): void {
+  const p = join(iproute2Dir(), 'rt_protos.d', 'netkit.conf')
+  if (opts.dryRun || existsSync(p)) return
+  try {
+    writeFileAtomic(p, `# netkit's routing protocol: routes, rules and proxy entries netkit made.\n${NETKIT_PROTO}\t${NETKIT_PROTO_NAME}\n`)
+  } catch {
+    // Read-only /etc: the number still works.
+  }
+}
