@@ -32,7 +32,7 @@ export async function addProxy(runner: Runner, ip: Address, dev: string): Promis
   await requireLink(runner, dev)
   const found = (await listProxies(runner)).find((p) => p.address === ip.ip && p.dev === dev)
   if (found) return false
-  await runner.batch([{args: [...(ip.family === 6 ? ['-6'] : []), 'neigh', 'add', 'proxy', ip.ip, 'dev', dev, 'protocol', String(NETKIT_PROTO)], object: `proxy entry ${ip.ip} on ${dev}`}])
+  await runner.batch([{args: ['neigh', 'add', 'proxy', ip.ip, 'dev', dev, 'protocol', String(NETKIT_PROTO)], object: `proxy entry ${ip.ip} on ${dev}`}])
   return true
 }
 
@@ -41,7 +41,7 @@ export async function delProxy(runner: Runner, ip: Address, dev: string, opts: {
   const found = (await listProxies(runner)).find((p) => p.address === ip.ip && p.dev === dev)
   if (!found) return false
   if (!found.owned && !opts.force) throw new UsageError(`the proxy entry ${ip.ip} on ${dev} was not added by netkit`, 'pass --force to delete it anyway', 'E_NOT_OWNED')
-  await runner.batch([{args: [...(ip.family === 6 ? ['-6'] : []), 'neigh', 'del', 'proxy', ip.ip, 'dev', dev], object: `proxy entry ${ip.ip} on ${dev}`}])
+  await runner.batch([{args: ['neigh', 'del', 'proxy', ip.ip, 'dev', dev], object: `proxy entry ${ip.ip} on ${dev}`}])
   return true
 }
 

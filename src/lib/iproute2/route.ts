@@ -71,7 +71,10 @@ export async function listRoutes(runner: Runner, opts: {table?: number | 'all'; 
   const t = opts.table ?? 254
   const out: RouteRow[] = []
   for (const family of [4, 6] as const) {
-    const rows = await ipJson<IpRoute>(runner, [`-${family}`, 'route', 'show', 'table', String(t)])
+    // An empty table does not exist for the kernel ("FIB table does not exist"): no routes.
+    const r = await runner.probe({tool: 'ip', args: ['-j', `-${family}`, 'route', 'show', 'table', String(t)]})
+    if (r.exitCode !== 0 && !/table does not exist/i.test(r.stderr)) await ipJson(runner, [`-${family}`, 'route', 'show', 'table', String(t)])
+    const rows = r.exitCode === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as IpRoute[]) : []
     out.push(...rows.filter((r) => !r.type || r.type === 'unicast').map((r) => toRow(r, family, t === 'all' ? 254 : t)))
   }
   return out.filter((r) => !opts.owned || r.owned)
@@ -90,8 +93,13 @@ function find(rows: RouteRow[], s: RouteSpec): RouteRow | undefined {
   return rows.find((r) => r.dst === s.dst && r.table === s.table && (s.metric === undefined || (r.metric ?? 0) === s.metric || (s.family === 6 && r.metric === s.metric)))
 }
 
+/** A batch line cannot carry -4/-6: the destination says the family ("::/0" for an IPv6 default). */
+function dstWord(s: {dst: string; family: v.Family}): string {
+  return s.dst === 'default' && s.family === 6 ? '::/0' : s.dst
+}
+
 function routeArgs(verb: string, s: RouteSpec): string[] {
-  return [`-${s.family}`, 'route', verb, s.dst, ...(s.via ? ['via', s.via] : []), ...(s.dev ? ['dev', s.dev] : []), ...(s.src ? ['src', s.src] : []), ...(s.metric !== undefined ? ['metric', String(s.metric)] : []), ...(s.onlink ? ['onlink'] : []), 'proto', String(NETKIT_PROTO), 'table', String(s.table)]
+  return ['route', verb, dstWord(s), ...(s.via ? ['via', s.via] : []), ...(s.dev ? ['dev', s.dev] : []), ...(s.src ? ['src', s.src] : []), ...(s.metric !== undefined ? ['metric', String(s.metric)] : []), ...(s.onlink ? ['onlink'] : []), 'proto', String(NETKIT_PROTO), 'table', String(s.table)]
 }
 
 const describe = (s: RouteSpec) => `route ${s.dst}${s.table === 254 ? '' : ` in table ${tableName(s.table) ?? s.table}`}`
@@ -113,6 +121,6 @@ export async function delRoute(runner: Runner, s: Omit<RouteSpec, 'via' | 'dev'>
   const existing = (await listRoutes(runner, {table: s.table})).find((r) => r.dst === s.dst && (s.metric === undefined || (r.metric ?? 0) === s.metric) && (!s.via || r.via === s.via) && (!s.dev || r.dev === s.dev))
   if (!existing) return false
   if (!existing.owned && !opts.force) throw new UsageError(`${describe(s as RouteSpec)} was not made by netkit (protocol ${existing.protocol})`, 'netkit leaves other tools\' routes alone; pass --force to delete it anyway', 'E_NOT_OWNED')
-  await runner.batch([{args: [`-${s.family}`, 'route', 'del', s.dst, ...(existing.via ? ['via', existing.via] : []), ...(existing.dev ? ['dev', existing.dev] : []), ...(existing.metric !== null ? ['metric', String(existing.metric)] : []), 'table', String(s.table)], object: describe(s as RouteSpec)}])
+  await runner.batch([{args: ['route', 'del', dstWord(s), ...(existing.via ? ['via', existing.via] : []), ...(existing.dev ? ['dev', existing.dev] : []), ...(existing.metric !== null ? ['metric', String(existing.metric)] : []), 'table', String(s.table)], object: describe(s as RouteSpec)}])
   return true
 }

@@ -95,6 +95,15 @@ function selectorArgs(s: RuleSpec): string[] {
   ]
 }
 
+/**
+ * A rule with an address says its family; one without (fwmark, iif only) needs
+ * -6 for IPv6, which a batch line cannot carry: that one runs on its own.
+ */
+async function change(runner: Runner, s: RuleSpec, args: string[]): Promise<void> {
+  if (s.family === 6 && !s.from && !s.to) await runner.run({tool: 'ip', args: ['-6', ...args], object: describe(s)})
+  else await runner.batch([{args, object: describe(s)}])
+}
+
 const describe = (s: RuleSpec) => `rule ${[...selectorArgs(s)].join(' ') || 'from all'} priority ${s.priority}`
 
 export async function addRule(runner: Runner, s: RuleSpec): Promise<boolean> {
@@ -104,7 +113,7 @@ export async function addRule(runner: Runner, s: RuleSpec): Promise<boolean> {
   if (existing && existing.table === s.table) return false
   if (existing) throw new NetkitError('E_CONFLICT', `${describe(s)} already exists and looks up table ${existing.tableName ?? existing.table}`, {fix: 'delete it first, or use another --priority'})
   ensureProtoName({dryRun: runner.dryRun})
-  await runner.batch([{args: [`-${s.family}`, 'rule', 'add', ...selectorArgs(s), 'table', String(s.table), 'priority', String(s.priority), 'protocol', String(NETKIT_PROTO)], object: describe(s)}])
+  await change(runner, s, ['rule', 'add', ...selectorArgs(s), 'table', String(s.table), 'priority', String(s.priority), 'protocol', String(NETKIT_PROTO)])
   return true
 }
 
@@ -112,6 +121,6 @@ export async function delRule(runner: Runner, s: RuleSpec, opts: {force?: boolea
   const existing = (await listRules(runner)).find((r) => matches(r, s) && r.table === s.table)
   if (!existing) return false
   if (!existing.owned && !opts.force) throw new UsageError(`${describe(s)} was not made by netkit (protocol ${existing.protocol})`, 'pass --force to delete it anyway', 'E_NOT_OWNED')
-  await runner.batch([{args: [`-${s.family}`, 'rule', 'del', ...selectorArgs(s), 'table', String(s.table), 'priority', String(s.priority)], object: describe(s)}])
+  await change(runner, s, ['rule', 'del', ...selectorArgs(s), 'table', String(s.table), 'priority', String(s.priority)])
   return true
 }

@@ -14,7 +14,7 @@ export const TUNNEL_RULE_PRIORITY = 1000
 function routeLines(def: TunnelDef, dev: string, verb: 'replace' | 'del', via?: string): BatchLine[] {
   const table = String(def.table ?? 254)
   return def.remoteSubnets.map((subnet) => ({
-    args: [...(subnet.includes(':') ? ['-6'] : []), 'route', verb, subnet, ...(via ? ['via', via] : []), 'dev', dev, 'proto', String(NETKIT_PROTO), 'table', table],
+    args: ['route', verb, subnet, ...(via ? ['via', via] : []), 'dev', dev, 'proto', String(NETKIT_PROTO), 'table', table],
     object: `route ${subnet} (tunnel ${def.name})`,
   }))
 }
@@ -22,7 +22,7 @@ function routeLines(def: TunnelDef, dev: string, verb: 'replace' | 'del', via?: 
 function ruleLines(def: TunnelDef, verb: 'add' | 'del'): BatchLine[] {
   if (def.table === undefined) return []
   return def.remoteSubnets.map((subnet) => ({
-    args: [...(subnet.includes(':') ? ['-6'] : []), 'rule', verb, 'to', subnet, 'table', String(def.table), 'priority', String(TUNNEL_RULE_PRIORITY), 'protocol', String(NETKIT_PROTO)],
+    args: ['rule', verb, 'to', subnet, 'table', String(def.table), 'priority', String(TUNNEL_RULE_PRIORITY), 'protocol', String(NETKIT_PROTO)],
     object: `rule to ${subnet} table ${def.table} (tunnel ${def.name})`,
   }))
 }
