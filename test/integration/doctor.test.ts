@@ -70,7 +70,7 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
     sysctl(w.A, 'net.ipv4.conf.all.rp_filter=1')
     const r = doctor('--check', 'host.rp_filter')
     assert.deepEqual(problems(r.json).sort(), ['fail host.rp_filter u0', 'fail host.rp_filter vx-ov'])
-    assert.match(r.json.result.checks.find((c: any) => c.result === 'fail').fix, /rp_filter 2 --dev all/)
+    assert.match(r.json.result.checks.find((c: any) => c.result === 'fail').fix, /rp_filter.all 2/)
     sysctl(w.A, 'net.ipv4.conf.all.rp_filter=0')
   })
 

@@ -87,7 +87,7 @@ export const redirects: Check = {
           reason: knob === 'send_redirects'
             ? `${conf} sends ICMP redirects: a host routing into a tunnel tells peers to bypass it`
             : `${conf} accepts ICMP redirects: a forged or bogus redirect can steer traffic around the tunnel`,
-          fix: culprits.map((c) => `netkit sysctl set ${knob} 0 --dev ${c}`).join(' && '),
+          fix: culprits.map((c) => `netkit sysctl set ${knob}.${c} 0`).join(' && '),
           evidence,
           remedy: {
             describe: culprits.map((c) => `sysctl -w net.ipv4.conf.${c}.${knob}=0`).join('; '),
@@ -113,7 +113,7 @@ export const rpFilter: Check = {
     if (devs.length === 0) {
       return [finding(this, all === 1 ? 'warn' : 'ok', {
         subject: 'all',
-        ...(all === 1 ? {reason: 'strict reverse-path filtering (all=1) drops traffic that arrives through a tunnel but is routed back another way', fix: 'netkit sysctl set rp_filter 2 --dev all'} : {}),
+        ...(all === 1 ? {reason: 'strict reverse-path filtering (all=1) drops traffic that arrives through a tunnel but is routed back another way', fix: 'netkit sysctl set rp_filter.all 2'} : {}),
         evidence: {'net.ipv4.conf.all.rp_filter': all},
       })]
     }
@@ -128,7 +128,7 @@ export const rpFilter: Check = {
       return finding(this, 'fail', {
         subject: dev,
         reason: `strict reverse-path filtering on ${dev} (effective 1: the larger of all=${all} and ${dev}=${own}) drops tunnel traffic whose return route differs`,
-        fix: `netkit sysctl set rp_filter 2 --dev ${fixKey}`,
+        fix: `netkit sysctl set rp_filter.${fixKey} 2`,
         evidence: {...evidence, effective},
         remedy: setSysctl(`net.ipv4.conf.${fixKey}.rp_filter`, '2'),
       })
@@ -148,7 +148,7 @@ export const srcValidMark: Check = {
     if (value === '1') return [finding(this, 'ok', {evidence: {'net.ipv4.conf.all.src_valid_mark': value}})]
     return [finding(this, 'fail', {
       reason: `fwmark routing is used (${marked.map((t) => t.name).join(', ')}) but src_valid_mark is off, so reverse-path checks ignore the mark`,
-      fix: 'netkit sysctl set net.ipv4.conf.all.src_valid_mark 1',
+      fix: 'netkit sysctl set src_valid_mark.all 1',
       evidence: {'net.ipv4.conf.all.src_valid_mark': value ?? null},
       remedy: setSysctl('net.ipv4.conf.all.src_valid_mark', '1'),
     })]

@@ -1,0 +1,185 @@
+/**
+ * The wizard, start to end: the doctor's host checks first, then the answers
+ * (asked on a terminal, or read from --answers), a review of the exact files
+ * and commands (secrets redacted), then writing and applying through the same
+ * `tunnel add` as everyone else, the doctor on the result, and the answers
+ * file for the other side. Nothing is written before the review is accepted,
+ * so Ctrl-C at a prompt leaves the host as it was.
+ */
+import {join} from 'node:path'
+
+import {runDoctor} from '../doctor/run.js'
+import type {Finding} from '../doctor/types.js'
+import {NetkitError, UsageError} from '../errors.js'
+import {writeFileAtomic} from '../files.js'
+import {Runner} from '../runner.js'
+import {defineTunnel} from '../tunnel/define.js'
+import {charonScope} from '../tunnel/ipsec/charon.js'
+import {renderConnection, swanctlSecret} from '../tunnel/ipsec/driver.js'
+import {addTunnel} from '../tunnel/service.js'
+import {diffDefs, loadDef, pskPath, sameDef, scopeDir} from '../tunnel/store.js'
+import type {TunnelDef} from '../tunnel/types.js'
+import {type Answers, answersToYaml, peerAnswers, readAnswersFile} from './answers.js'
+import {askAnswers} from './flow.js'
+import {tunnelInputs} from './plan.js'
+
+export type Prompt = (q: Record<string, unknown>) => Promise<unknown>
+
+export interface WizardOptions {
+  runner: Runner
+  configDir: string
+  answersFile?: string
+  saveAnswers?: string
+  peerAnswersFile?: string
+  /** A person is at a terminal (and --json is off): prompts may appear. */
+  interactive: boolean
+  /** Accept the review without asking. */
+  yes: boolean
+  /** Wait for the SA after applying (the second host). */
+  wait: boolean
+  replace: boolean
+  timeoutMs: number
+  prompt?: Prompt
+  log: (line: string) => void
+}
+
+export interface ReviewItem {
+  tunnel: string
+  file: string
+  content: string
+  replaces: string[] | null
+}
+
+export interface WizardResult {
+  answers: Answers
+  checks: {fail: number; warn: number; problems: {id: string; result: string; reason?: string; fix?: string}[]}
+  review: {files: ReviewItem[]; commands: string[]}
+  decision: 'apply' | 'save' | 'cancel'
+  applied: {tunnel: string; state: string | null; datapath: string}[]
+  doctor: {fail: number; warn: number} | null
+  peerAnswers: string | null
+  pskFiles: string[]
+}
+
+const HOST_GROUPS = new Set(['host', 'kernel', 'tools'])
+
+async function inquirerPrompt(q: Record<string, unknown>): Promise<unknown> {
+  const {default: inquirer} = await import('inquirer')
+  const r = (await inquirer.prompt([q as never])) as Record<string, unknown>
+  return r[String(q.name)]
+}
+
+export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
+  const {runner, log} = opts
+  const prompt = opts.prompt ?? inquirerPrompt
+  if (!opts.answersFile && !opts.interactive) {
+    throw new UsageError('the wizard needs a terminal to ask its questions', 'pass --answers FILE (YAML or JSON) to run it without prompts', 'E_NO_TTY')
+  }
+  const fromFile = opts.answersFile ? readAnswersFile(opts.answersFile) : undefined
+
+  // 1. The host first: what is missing, and the safe fixes.
+  const report = await runDoctor({runner, configDir: opts.configDir})
+  const problems = report.findings.filter((f) => HOST_GROUPS.has(f.group) && (f.result === 'fail' || f.result === 'warn'))
+  for (const f of problems) log(`${f.result === 'fail' ? 'problem' : 'note'}: ${f.title}${f.subject ? ` [${f.subject}]` : ''}: ${f.reason ?? ''}${f.fix ? ` (fix: ${f.fix})` : ''}`)
+  const fixable = problems.filter((f): f is Finding & {remedy: NonNullable<Finding['remedy']>} => Boolean(f.remedy))
+  if (fixable.length && opts.interactive && !opts.yes) {
+    if (await prompt({name: 'value', type: 'confirm', message: `Apply the safe fixes (${fixable.map((f) => f.remedy.describe).join('; ')})?`, default: true})) {
+      for (const f of fixable) await f.remedy.apply(runner)
+    }
+  }
+
+  // 2. The answers.
+  const answers = fromFile ?? (await askAnswers(runner, prompt, log))
+  if (opts.saveAnswers && !runner.dryRun) writeFileAtomic(opts.saveAnswers, answersToYaml(answers), 0o644)
+
+  // 3. The review: the exact files (secrets redacted) and commands.
+  const defs: {def: TunnelDef; psk?: {value: string}; pskGenerated?: boolean}[] = []
+  for (const input of tunnelInputs(answers, runner.netns)) defs.push(await defineTunnel(input, runner))
+  const scope = scopeDir(opts.configDir, runner.netns)
+  const files: ReviewItem[] = []
+  for (const {def, psk} of defs) {
+    const shown = await renderConnection(def, psk ? 'PLACEHOLDER-PSK' : undefined, false)
+    const existing = loadDef(scope, def.name)
+    files.push({
+      tunnel: def.name,
+      file: join(charonScope(scope, runner.netns).confD, `${def.name}.conf`),
+      content: shown.replace(swanctlSecret('PLACEHOLDER-PSK'), '<redacted>'),
+      replaces: existing && !sameDef(existing, def) ? diffDefs(existing, def) : null,
+    })
+  }
+  const dry = new Runner({netns: runner.netns, dryRun: true, sink: () => {}})
+  const commands: string[] = []
+  for (const {def, psk} of defs) {
+    const d = dry.in(runner.netns ?? null)
+    await addTunnel(def, {runner: d, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: true}).catch(() => {})
+    commands.push(...d.journal)
+  }
+  const dedup = [...new Set(commands)]
+  log('')
+  log('review: netkit will write')
+  for (const f of files) {
+    log(`  ${f.file} (mode 0600)${f.replaces ? `, replacing tunnel ${f.tunnel} (changed: ${f.replaces.join(', ')})` : ''}`)
+    for (const line of f.content.trimEnd().split('\n')) log(`    | ${line}`)
+  }
+  log('and run')
+  for (const c of dedup) log(`  ${c}`)
+  log('')
+
+  let decision: WizardResult['decision'] = answers.apply ? 'apply' : 'save'
+  if (opts.interactive && !opts.yes) {
+    decision = (await prompt({
+      name: 'value',
+      type: 'select',
+      message: 'Go ahead?',
+      choices: [
+        {name: 'write the files and apply them', value: 'apply'},
+        {name: 'save the answers only (nothing else is written)', value: 'save'},
+        {name: 'cancel', value: 'cancel'},
+      ],
+    })) as WizardResult['decision']
+  }
+  const replacing = files.filter((f) => f.replaces)
+  if (decision === 'apply' && replacing.length && !opts.replace) {
+    const ok = opts.interactive && !opts.yes && (await prompt({name: 'value', type: 'confirm', message: `Replace the existing tunnel(s) ${replacing.map((f) => f.tunnel).join(', ')}?`, default: false}))
+    if (!ok) throw new NetkitError('E_CONFLICT', `tunnel ${replacing[0].tunnel} already exists with a different definition (${replacing[0].replaces!.join(', ')})`, {fix: 'pass --replace to replace it'})
+  }
+
+  const result: WizardResult = {
+    answers,
+    checks: {fail: problems.filter((p) => p.result === 'fail').length, warn: problems.filter((p) => p.result === 'warn').length, problems: problems.map((p) => ({id: p.id, result: p.result, reason: p.reason, fix: p.fix}))},
+    review: {files, commands: dedup},
+    decision,
+    applied: [],
+    doctor: null,
+    peerAnswers: null,
+    pskFiles: [],
+  }
+  if (decision === 'cancel') return result
+  if (decision === 'save') {
+    if (!opts.saveAnswers && opts.answersFile === undefined && !runner.dryRun) {
+      const path = join(process.cwd(), `netkit-wizard-${answers.name ?? 'mesh'}.yaml`)
+      writeFileAtomic(path, answersToYaml(answers), 0o644)
+      log(`saved the answers to ${path}`)
+    }
+    return result
+  }
+
+  // 4. Apply, with the same tunnel add as everyone else.
+  for (const {def, psk, pskGenerated} of defs) {
+    const r = await addTunnel(def, {runner, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: opts.replace || replacing.length > 0, timeoutMs: opts.timeoutMs})
+    result.applied.push({tunnel: def.name, state: r.state ?? null, datapath: r.datapath})
+    if (pskGenerated) result.pskFiles.push(pskPath(scope, def.name))
+  }
+  if (!runner.dryRun) {
+    const after = await runDoctor({runner, configDir: opts.configDir})
+    result.doctor = {fail: after.summary.fail, warn: after.summary.warn}
+  }
+
+  // 5. What the other side needs.
+  if (answers.role !== 'mesh') {
+    const peer = answersToYaml(peerAnswers(answers))
+    result.peerAnswers = peer
+    if (opts.peerAnswersFile && !runner.dryRun) writeFileAtomic(opts.peerAnswersFile, peer, 0o644)
+  }
+  return result
+}
