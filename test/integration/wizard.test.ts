@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict'
+import {copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {after, describe, it} from 'node:test'
+
+import {parse as parseYaml} from 'yaml'
+
+import {cli} from '../helpers/cli.js'
+import {isolatedEnv, skipUnlessRoot} from '../helpers/hosts.js'
+import {KEY, Session} from '../helpers/pty.js'
+import {pingUntil, processesIn, twoSites} from '../helpers/topology.js'
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, {recursive: true, withFileTypes: true}).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as any).path, e.name))
+}
+
+/** Declines the safe-fix offer when it appears, so the tests change only what the wizard applies. */
+async function skipFixOffer(s: Session): Promise<void> {
+  await s.waitFor(/Apply the safe fixes|What are you setting up\?/)
+  if (/Apply the safe fixes/.test(s.screen)) s.send(`n${KEY.enter}`)
+}
+
+describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUnlessRoot}, () => {
+  const iso = isolatedEnv()
+  after(iso.cleanup)
+  const env = iso.env
+  const work = join(env.NETKIT_CONFIG_DIR, '..')
+
+  it('site to site: a wrong answer is corrected at the prompt, the review shows the files with the key redacted, and the peer set up from the printed answers gets the SA and a ping', async () => {
+    const {A, B, CA} = twoSites('wz')
+    const peerFile = join(work, 'peer.yaml')
+    const s = new Session(['wizard', '--netns', A, '--peer-answers', peerFile, '--save-answers', join(work, 'mine.yaml')], env)
+    await skipFixOffer(s)
+    await s.answer(/What are you setting up\?/, KEY.down + KEY.enter)
+    await s.answer(/Peer's address:/, `192.0.2.300${KEY.enter}`)
+    await s.waitFor(/not an IP address/)
+    s.send(KEY.backspace.repeat(11) + `192.0.2.2${KEY.enter}`)
+    await s.answer(/Name for this tunnel:/, `site${KEY.enter}`)
+    await s.answer(/This host's address/, KEY.enter)
+    await s.answer(/Subnets behind this host/, KEY.enter)
+    await s.answer(/Subnets behind the peer/, `10.2.0.0/24${KEY.enter}`)
+    await s.answer(/How do the hosts authenticate\?/, KEY.enter)
+    await s.answer(/Security profile:/, KEY.enter)
+    await s.answer(/Rekey the ESP keys every/, KEY.enter)
+    await s.answer(/Dead peer detection interval/, KEY.enter)
+    await s.waitFor(/Go ahead\?/)
+    assert.match(s.screen, /review: netkit will write\n\s+\S+\/netns\/\S+\/ipsec\/swanctl\/conf\.d\/site\.conf \(mode 0600\)/)
+    assert.match(s.screen, /local_ts = 10\.1\.0\.0\/24/, 'the local subnet came from the host')
+    assert.match(s.screen, /secret = <redacted>/)
+    assert.match(s.screen, /swanctl --load-all/)
+    assert.equal(filesUnder(join(env.NETKIT_CONFIG_DIR, 'netns', A)).length, 0, 'nothing written before the review is accepted')
+    s.send(KEY.enter)
+    assert.equal(await s.exitCode(), 0, s.screen.slice(-2000))
+    assert.match(s.screen, /tunnel site: connecting/)
+    assert.match(s.screen, /the generated pre-shared key is in \S+site\.psk \(mode 0600\)/)
+
+    // The other side, from the printed answers and a copy of the key.
+    const peer = parseYaml(readFileSync(peerFile, 'utf8'))
+    assert.deepEqual([peer.local, peer.remote, peer.localSubnets, peer.remoteSubnets], ['192.0.2.2', '192.0.2.1', ['10.2.0.0/24'], ['10.1.0.0/24']])
+    const psk = join(work, 'site.psk')
+    copyFileSync(join(env.NETKIT_CONFIG_DIR, 'netns', A, 'secrets', 'site.psk'), psk)
+    writeFileSync(peerFile, readFileSync(peerFile, 'utf8').replace(peer.auth.pskFile, psk))
+    const b = cli(['wizard', '--answers', peerFile, '--netns', B, '--wait', '--json'], {env})
+    assert.equal(b.code, 0, b.stderr)
+    assert.deepEqual(b.json.result.applied.map((x: any) => [x.tunnel, x.state]), [['site', 'up']])
+    assert.ok(await pingUntil(CA, '10.2.0.2'), 'container A reaches container B')
+    const mine = parseYaml(readFileSync(join(work, 'mine.yaml'), 'utf8'))
+    assert.equal(mine.role, 'site-to-site')
+    assert.ok(!readFileSync(join(work, 'mine.yaml'), 'utf8').includes(readFileSync(psk, 'utf8').trim()), 'no secret in the saved answers')
+    for (const ns of [A, B]) assert.equal(cli(['tunnel', 'del', 'site', '--netns', ns], {env}).code, 0)
+  })
+
+  it('Ctrl-C midway leaves the host as it was', async () => {
+    const {A} = twoSites('wc')
+    const s = new Session(['wizard', '--netns', A], env)
+    await skipFixOffer(s)
+    await s.answer(/What are you setting up\?/, KEY.down + KEY.enter)
+    await s.answer(/Peer's address:/, '192.0.')
+    s.send(KEY.ctrlC)
+    assert.notEqual(await s.exitCode(), 0)
+    assert.match(s.screen, /interrupted.*nothing was written/s)
+    assert.deepEqual(filesUnder(join(env.NETKIT_CONFIG_DIR, 'netns', A)), [])
+    assert.deepEqual(processesIn(A), [])
+  })
+
+  it('a mesh of two peers, saved as answers only; host to host reviewed and cancelled', async () => {
+    const {A} = twoSites('wm')
+    const saved = join(work, 'mesh.yaml')
+    const s = new Session(['wizard', '--netns', A, '--save-answers', saved], env)
+    await skipFixOffer(s)
+    await s.answer(/What are you setting up\?/, KEY.down + KEY.down + KEY.enter)
+    await s.answer(/This host's address/, KEY.enter)
+    await s.answer(/Subnets behind this host/, KEY.enter)
+    await s.answer(/Peer 1 address:/, `192.0.2.2${KEY.enter}`)
+    await s.answer(/Its name:/, `east${KEY.enter}`)
+    await s.answer(/Subnets behind it/, `10.2.0.0/24${KEY.enter}`)
+    await s.answer(/Add another peer\?/, `y${KEY.enter}`)
+    await s.answer(/Peer 2 address:/, `192.0.2.3${KEY.enter}`)
+    await s.answer(/Its name:\s*\(?[^\n]*\n[\s\S]*Its name:/, `west${KEY.enter}`).catch(async () => s.send(`west${KEY.enter}`))
+    await s.answer(/Subnets behind it[\s\S]*Subnets behind it/, `10.3.0.0/24${KEY.enter}`)
+    await s.answer(/Add another peer\?[\s\S]*Add another peer\?/, `n${KEY.enter}`)
+    await s.answer(/How do the hosts authenticate\?/, KEY.enter)
+    await s.answer(/Security profile:/, KEY.down + KEY.enter)
+    await s.waitFor(/warning: the compatibility profile/)
+    await s.answer(/Rekey the ESP keys every/, KEY.enter)
+    await s.answer(/Dead peer detection interval/, KEY.enter)
+    await s.answer(/Go ahead\?/, KEY.down + KEY.enter)
+    assert.equal(await s.exitCode(), 0, s.screen.slice(-2000))
+    const m = parseYaml(readFileSync(saved, 'utf8'))
+    assert.deepEqual(m.peers, [{name: 'east', address: '192.0.2.2', subnets: ['10.2.0.0/24']}, {name: 'west', address: '192.0.2.3', subnets: ['10.3.0.0/24']}])
+    assert.equal(m.profile, 'compat')
+    assert.deepEqual(filesUnder(join(env.NETKIT_CONFIG_DIR, 'netns', A)), [], 'save only: nothing else written')
+
+    const h = new Session(['wizard', '--netns', A], env)
+    await skipFixOffer(h)
+    await h.answer(/What are you setting up\?/, KEY.enter)
+    await h.answer(/Peer's address:/, `192.0.2.2${KEY.enter}`)
+    await h.answer(/Name for this tunnel:/, KEY.enter)
+    await h.answer(/This host's address/, KEY.enter)
+    await h.answer(/How do the hosts authenticate\?/, KEY.enter)
+    await h.answer(/Security profile:/, KEY.enter)
+    await h.answer(/Rekey the ESP keys every/, KEY.enter)
+    await h.answer(/Dead peer detection interval/, KEY.enter)
+    await h.waitFor(/Go ahead\?/)
+    assert.match(h.screen, /local_ts = 192\.0\.2\.1\/32/, 'host to host: the hosts themselves')
+    h.send(KEY.down + KEY.down + KEY.enter)
+    assert.equal(await h.exitCode(), 0)
+    assert.match(h.screen, /cancelled: nothing was written/)
+    assert.deepEqual(filesUnder(join(env.NETKIT_CONFIG_DIR, 'netns', A)), [])
+  })
+
+  it('without a terminal it never prompts; bad answers files exit 2 naming the field', () => {
+    const {A} = twoSites('wa')
+    let r = cli(['wizard', '--netns', A], {env})
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /^error: the wizard needs a terminal .*--answers FILE/)
+    const bad = join(work, 'bad.yaml')
+    for (const [text, re] of [
+      ['role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.2\nauth: {method: psk-generate}\nremoteSubnets: [10.2.0.0/24]\n', /localSubnets: site to site needs the subnets behind this host/],
+      ['role: host-to-host\nname: s\nlocal: 192.0.2.300\nremote: 192.0.2.2\nauth: {method: psk-generate}\n', /local: not an IP address/],
+      ['role: host-to-host\nname: s\nlocal: 192.0.2.1\nauth: {method: psk-generate}\n', /remote: required for this role/],
+      ['role: sideways\n', /role: /],
+      ['role: [unclosed\n', /is not valid YAML/],
+    ] as const) {
+      writeFileSync(bad, text)
+      r = cli(['wizard', '--answers', bad, '--netns', A], {env})
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, re)
+      assert.equal(r.stderr.trim().split('\n').length, 1)
+    }
+    assert.deepEqual(filesUnder(join(env.NETKIT_CONFIG_DIR, 'netns', A)), [])
+  })
+})
