@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {writeFileSync} from 'node:fs'
+import {rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
@@ -18,6 +18,7 @@ function complete(words: string[]): string[] {
   writeFileSync(file, bashCompletion('netkit', commands))
   const script = `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _netkit_complete; printf '%s\\n' "\${COMPREPLY[@]}"`
   const r = spawnSync('bash', ['-c', script], {encoding: 'utf8'})
+  rmSync(file, {force: true})
   return r.stdout.split('\n').filter(Boolean)
 }
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
-import {mkdtempSync, mkdirSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {describe, it} from 'node:test'
+import {after, describe, it} from 'node:test'
 
 import {UsageError} from '../../src/lib/errors.js'
 import {linkDiff} from '../../src/lib/iproute2/link.js'
@@ -63,6 +63,7 @@ describe('xfrm text parsing', () => {
 
 describe('SA keys', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nk-unit-'))
+  after(() => rmSync(dir, {recursive: true, force: true}))
   const file = (name: string, text: string, mode = 0o600) => {
     const p = join(dir, name)
     writeFileSync(p, text, {mode})
@@ -111,9 +112,14 @@ describe('sysctl names', () => {
 })
 
 describe('tables, routes and rules', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'nk-ip2-'))
+  after(() => {
+    rmSync(scratch, {recursive: true, force: true})
+    delete process.env.NETKIT_IPROUTE2_DIR
+  })
   it('resolves table names from netkit\'s file and the built-ins', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nk-ip2-'))
-    mkdirSync(join(dir, 'rt_tables.d'))
+    const dir = join(scratch, 'tables')
+    mkdirSync(join(dir, 'rt_tables.d'), {recursive: true})
     writeFileSync(join(dir, 'rt_tables.d', 'netkit.conf'), '# netkit\n142\tvpn\n')
     process.env.NETKIT_IPROUTE2_DIR = dir
     try {
@@ -122,13 +128,13 @@ describe('tables, routes and rules', () => {
       assert.equal(resolveTable('100'), 100)
       assert.throws(() => resolveTable('nope'), /table nope is not known/)
     } finally {
-      delete process.env.NETKIT_IPROUTE2_DIR
+      process.env.NETKIT_IPROUTE2_DIR = join(scratch, 'other')
     }
   })
 
   it('adds a route with netkit\'s protocol in one batch, and is a no-op when it is there', async () => {
     const rec = new Recorder().on('link show dev eth0', {stdout: '[{"ifindex":2,"ifname":"eth0"}]'})
-    process.env.NETKIT_IPROUTE2_DIR = mkdtempSync(join(tmpdir(), 'nk-ip2-'))
+    process.env.NETKIT_IPROUTE2_DIR = join(scratch, 'routes')
     const spec = {dst: '10.2.0.0/24', family: 4 as const, via: '10.1.0.254', dev: 'eth0', table: 100}
     assert.equal(await addRoute(rec.runner(), spec), true)
     assert.match(rec.calls.find((c) => c.line.includes('-batch'))!.input!, /^route add 10\.2\.0\.0\/24 via 10\.1\.0\.254 dev eth0 proto 178 table 100\n$/)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {chmodSync, mkdtempSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdtempSync, writeFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
@@ -43,6 +43,7 @@ describe('tunnel definitions', () => {
     chmodSync(file, 0o600)
     const {psk} = await defineTunnel({name: 's', type: 'ipsec', remote: '192.0.2.2', pskFile: file}, rec.runner())
     assert.equal(psk!.value, 'a-long-enough-secret-value')
+    rmSync(dir, {recursive: true, force: true})
   })
 
   it('refuses bad input with usage errors', async () => {
