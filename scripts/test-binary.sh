@@ -7,8 +7,8 @@ npm run build:binary --silent
 tools=$(mktemp -d)
 cache=$(mktemp -d)
 trap 'rm -rf "$tools" "$cache"' EXIT
-for t in ip sysctl swanctl wg wireguard-go tcpdump ping modprobe timeout kill unshare nsenter sh mount sleep cat; do
-  p=$(command -v "$t" || true)
+for t in ip sysctl swanctl wg wireguard-go wg-quick tcpdump ping modprobe timeout kill unshare nsenter sh mount mkdir sleep cat bash; do
+  p=$(type -P "$t" || true)  # a path, never a shell builtin (kill)
   [[ -n $p ]] && ln -s "$p" "$tools/$t"
 done
 if PATH=$tools command -v node >/dev/null; then echo "node is on the test PATH" >&2; exit 1; fi

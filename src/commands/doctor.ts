@@ -14,6 +14,7 @@ export default class Doctor extends NetkitCommand {
     tunnel: Flags.string({summary: 'Only the checks about this tunnel (and the host).'}),
     check: Flags.string({summary: 'Run one check, by id (e.g. host.rp_filter).'}),
     strict: Flags.boolean({summary: 'Warnings fail too.'}),
+    probe: Flags.boolean({summary: 'Prove the data path: ping through each tunnel and capture on the underlay (fails if anything crosses in clear, or nothing at all).'}),
     fix: Flags.boolean({summary: 'Apply the safe fixes (sysctls, file modes, netkit leftovers), then check again.'}),
     yes: Flags.boolean({summary: 'With --fix: do not ask.'}),
     'dry-run': Flags.boolean({summary: 'With --fix: print the fix commands and change nothing.'}),
@@ -22,7 +23,7 @@ export default class Doctor extends NetkitCommand {
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Doctor)
     const runner = this.makeRunner(flags)
-    const opts = {runner, configDir: configDir(), tunnel: flags.tunnel, check: flags.check}
+    const opts = {runner, configDir: configDir(), tunnel: flags.tunnel, check: flags.check, probe: flags.probe}
     let report = await runDoctor(opts)
     let fixed: string[] = []
     if (flags.fix) {

@@ -43,6 +43,15 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
     assert.equal(sa.evidence.ikeSas[0].state, 'ESTABLISHED')
   })
 
+  it('--probe proves the IPsec data path: ESP on the underlay, nothing in clear', () => {
+    const r = doctor('--probe', '--tunnel', 'site')
+    const p = r.json.result.checks.find((c: any) => c.id === 'paths.probe')
+    assert.equal(p.result, 'ok', JSON.stringify(p))
+    assert.ok(p.evidence.encapsulated > 0)
+    assert.equal(p.evidence.inClear, 0)
+    assert.equal(p.evidence.to, '10.2.0.1')
+  })
+
   it('a secret file made readable by others fails ipsec.secrets only, and --fix repairs it', () => {
     const file = join(config, 'netns', w.A, 'secrets', 'site.psk')
     chmodSync(file, 0o644)

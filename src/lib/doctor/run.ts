@@ -14,6 +14,7 @@ export interface DoctorOptions {
   configDir: string
   tunnel?: string
   check?: string
+  probe?: boolean
 }
 
 export interface DoctorReport {
@@ -37,6 +38,7 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
     runner: opts.runner,
     configDir: opts.configDir,
     tunnels,
+    probe: Boolean(opts.probe),
     sysctls: memo(async () => {
       // One process for all of them.
       const out = await opts.runner.read({tool: 'sysctl', args: ['-a', '-r', '^net\\.(ipv4|ipv6)\\.']})

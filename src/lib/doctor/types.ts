@@ -37,6 +37,8 @@ export interface DoctorContext {
   tunnels: TunnelDef[]
   /** Every net.* sysctl, read once (key in dotted form, e.g. net.ipv4.conf.all.rp_filter). */
   sysctls: () => Promise<Map<string, string>>
+  /** --probe: send traffic through each tunnel and capture on the underlay. */
+  probe: boolean
   /** `ip -j link show`, read once. */
   links: () => Promise<{ifname: string; mtu?: number; operstate?: string; flags?: string[]; ifalias?: string}[]>
 }

@@ -3,6 +3,7 @@
  * leaves room for the encapsulation on the underlay.
  */
 import {tunnelStatus} from '../../tunnel/service.js'
+import {probe} from './probe.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import {type Check, type Finding, finding} from '../types.js'
 
@@ -113,4 +114,4 @@ export const mtu: Check = {
   },
 }
 
-export const pathChecks = [routesIntoTunnel, mtu]
+export const pathChecks = [routesIntoTunnel, mtu, probe]
