@@ -27,18 +27,16 @@ function walk(dir) {
 }
 
 const files = walk(commandsDir).sort()
-const lines = []
+// Each command is a lazy getter: only the command that runs (and what it imports) is evaluated
+// at start-up; esbuild keeps a required ESM module uninitialised until the require runs.
 const entries = []
-files.forEach((file, i) => {
+files.forEach((file) => {
   const id = relative(commandsDir, file).replace(/\.js$/, '').split('/').filter((s) => s !== 'index').join(':')
-  lines.push(`import C${i} from ${JSON.stringify(file)}`)
-  entries.push(`  ${JSON.stringify(id)}: C${i},`)
+  entries.push(`Object.defineProperty(COMMANDS, ${JSON.stringify(id)}, {enumerable: true, configurable: true, get: () => require(${JSON.stringify(file)}).default})`)
 })
-const entry = `${lines.join('\n')}
-export {execute, run, flush, handle, settings} from '@oclif/core'
-export const COMMANDS = {
+const entry = `export {execute, run, flush, handle, settings} from '@oclif/core'
+export const COMMANDS = {}
 ${entries.join('\n')}
-}
 `
 
 const result = await build({

@@ -5,7 +5,7 @@ import {NetkitError} from '../lib/errors.js'
 import * as f from '../lib/flags.js'
 import {configDir} from '../lib/files.js'
 import {timeout} from '../lib/tunnel/flags.js'
-import {runWizard, type WizardResult} from '../lib/wizard/run.js'
+import type {WizardResult} from '../lib/wizard/run.js'
 
 export default class Wizard extends NetkitCommand {
   static override summary = 'Set up this host for IPsec by answering a few questions; writes and applies strongSwan configs.'
@@ -33,6 +33,8 @@ Without a terminal (or with --json) it never prompts: give --answers FILE (YAML 
     const runner = this.makeRunner(flags)
     const json = this.jsonEnabled()
     const log = (l: string) => (json ? undefined : process.stderr.write(`${l}\n`))
+    // Loaded on use: the wizard's schema and YAML libraries stay out of every other command's start-up.
+    const {runWizard} = await import('../lib/wizard/run.js')
     let result: WizardResult
     try {
       result = await runWizard({

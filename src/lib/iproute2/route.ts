@@ -69,15 +69,17 @@ function toRow(r: IpRoute, family: v.Family, table: number): RouteRow {
 /** Routes of a table ('all': every table), both families. */
 export async function listRoutes(runner: Runner, opts: {table?: number | 'all'; owned?: boolean} = {}): Promise<RouteRow[]> {
   const t = opts.table ?? 254
-  const out: RouteRow[] = []
-  for (const family of [4, 6] as const) {
-    // An empty table does not exist for the kernel ("FIB table does not exist"): no routes.
-    const r = await runner.probe({tool: 'ip', args: ['-j', `-${family}`, 'route', 'show', 'table', String(t)]})
-    if (r.exitCode !== 0 && !/table does not exist/i.test(r.stderr)) await ipJson(runner, [`-${family}`, 'route', 'show', 'table', String(t)])
-    const rows = r.exitCode === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as IpRoute[]) : []
-    out.push(...rows.filter((r) => !r.type || r.type === 'unicast').map((r) => toRow(r, family, t === 'all' ? 254 : t)))
-  }
-  return out.filter((r) => !opts.owned || r.owned)
+  // Both families at once: two short reads in parallel.
+  const perFamily = await Promise.all(
+    ([4, 6] as const).map(async (family) => {
+      // An empty table does not exist for the kernel ("FIB table does not exist"): no routes.
+      const r = await runner.probe({tool: 'ip', args: ['-j', `-${family}`, 'route', 'show', 'table', String(t)]})
+      if (r.exitCode !== 0 && !/table does not exist/i.test(r.stderr)) await ipJson(runner, [`-${family}`, 'route', 'show', 'table', String(t)])
+      const rows = r.exitCode === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as IpRoute[]) : []
+      return rows.filter((x) => !x.type || x.type === 'unicast').map((x) => toRow(x, family, t === 'all' ? 254 : t))
+    }),
+  )
+  return perFamily.flat().filter((r) => !opts.owned || r.owned)
 }
 
 function sameRoute(r: RouteRow, s: RouteSpec): boolean {

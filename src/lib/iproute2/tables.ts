@@ -50,8 +50,18 @@ function read(path: string): string {
   }
 }
 
-/** Every known table name: built-in, the system's, netkit's. */
+let cache: {key: string; rows: TableRow[]} | undefined
+
+/** Every known table name: built-in, the system's, netkit's (read once per process, until netkit changes its file). */
 export function listTables(): TableRow[] {
+  const key = iproute2Dir()
+  if (cache?.key === key) return cache.rows
+  const rows = readTables()
+  cache = {key, rows}
+  return rows
+}
+
+function readTables(): TableRow[] {
   const rows: TableRow[] = Object.entries(BUILTIN).map(([name, id]) => ({name, id, owned: false, source: 'built in'}))
   const sys = join(SYSTEM_IPROUTE2, 'rt_tables')
   rows.push(...parse(read(sys), sys, false).filter((r) => !(r.name in BUILTIN) && r.id !== 0))
@@ -89,6 +99,7 @@ export function tableName(id: number): string | undefined {
 }
 
 function writeMine(rows: TableRow[]): void {
+  cache = undefined
   const body = rows.map((r) => `${r.id}\t${r.name}`).join('\n')
   writeFileAtomic(netkitTablesFile(), `# Routing table names managed by netkit ("netkit table add|del"). Do not edit.\n${body}${body ? '\n' : ''}`)
 }
