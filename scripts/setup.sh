@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(
   iproute2 procps kmod iputils-ping tcpdump iperf3 # host plumbing, proof of traffic
-  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins # IPsec
+  strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins # IPsec
   wireguard-tools wireguard-go # WireGuard (kernel module or userspace)
 )
 missing=()

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import {existsSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
@@ -129,5 +130,50 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.ok(await pingUntil(CA, '10.2.0.2'))
     assert.notEqual(sh('ip', ['-n', A, 'xfrm', 'state']), '')
     for (const ns of [A, B]) assert.equal(cli(['tunnel', 'del', 'site', '--netns', ns], {env}).code, 0)
+  })
+})
+
+describe('netkit tunnel --type ipsec with X.509 certificates (integration)', {skip: skipUnlessRoot || (existsSync('/usr/bin/pki') ? false : 'strongSwan pki is not installed')}, () => {
+  const iso = isolatedEnv()
+  after(iso.cleanup)
+  const env = iso.env
+  const pki = join(env.NETKIT_CONFIG_DIR, '..', 'pki')
+
+  it('two sites authenticate with certificates from one CA, and a certificate from another CA is refused', async () => {
+    mkdirSync(pki, {recursive: true, mode: 0o700})
+    const p = (name: string) => join(pki, name)
+    const gen = (key: string) => writeFileSync(p(key), execFileSync('pki', ['--gen', '--type', 'ed25519', '--outform', 'pem']), {mode: 0o600})
+    gen('ca.key')
+    writeFileSync(p('ca.crt'), execFileSync('pki', ['--self', '--ca', '--lifetime', '30', '--in', p('ca.key'), '--type', 'ed25519', '--dn', 'CN=netkit test CA', '--outform', 'pem']))
+    for (const [host, ip] of [['a', '192.0.2.1'], ['b', '192.0.2.2']]) {
+      gen(`${host}.key`)
+      const pub = execFileSync('pki', ['--pub', '--in', p(`${host}.key`)])
+      writeFileSync(p(`${host}.crt`), execFileSync('pki', ['--issue', '--lifetime', '30', '--cacert', p('ca.crt'), '--cakey', p('ca.key'), '--dn', `CN=${ip}`, '--san', ip, '--outform', 'pem'], {input: pub}))
+    }
+    const {A, B, CA} = twoSites('ix')
+    const add = (ns: string, host: string, remote: string, l: string, r: string, extra: string[] = []) =>
+      cli(['tunnel', 'add', 'x', '--type', 'ipsec', '--remote', remote, '--cert', p(`${host}.crt`), '--key', p(`${host}.key`), '--ca', p('ca.crt'), '--local-subnet', l, '--remote-subnet', r, '--netns', ns, '--timeout', '15', ...extra], {env})
+    const a = add(A, 'a', '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait'])
+    assert.equal(a.code, 0, a.stderr)
+    const b = add(B, 'b', '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', ['--json'])
+    assert.equal(b.code, 0, b.stdout + b.stderr)
+    assert.equal(b.json.result.state, 'up')
+    assert.ok(await pingUntil(CA, '10.2.0.2'), 'container A reaches container B')
+    assert.ok(!readFileSync(join(env.NETKIT_CONFIG_DIR, 'netns', A, 'ipsec', 'swanctl', 'conf.d', 'x.conf'), 'utf8').includes('PRIVATE KEY'), 'the key stays in its own file')
+    assert.equal(cli(['tunnel', 'del', 'x', '--netns', B], {env}).code, 0)
+
+    // B with a certificate from a CA that A does not trust: refused, rolled back.
+    gen('rogue-ca.key')
+    writeFileSync(p('rogue-ca.crt'), execFileSync('pki', ['--self', '--ca', '--lifetime', '30', '--in', p('rogue-ca.key'), '--type', 'ed25519', '--dn', 'CN=rogue CA', '--outform', 'pem']))
+    gen('rogue.key')
+    const pub = execFileSync('pki', ['--pub', '--in', p('rogue.key')])
+    writeFileSync(p('b-rogue.crt'), execFileSync('pki', ['--issue', '--lifetime', '30', '--cacert', p('rogue-ca.crt'), '--cakey', p('rogue-ca.key'), '--dn', 'CN=192.0.2.2', '--san', '192.0.2.2', '--outform', 'pem'], {input: pub}))
+    const before = dump(B)
+    const r = cli(['tunnel', 'add', 'x', '--type', 'ipsec', '--remote', '192.0.2.1', '--cert', p('b-rogue.crt'), '--key', p('rogue.key'), '--ca', p('ca.crt'), '--local-subnet', '10.2.0.0/24', '--remote-subnet', '10.1.0.0/24', '--netns', B, '--timeout', '10'], {env})
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /^error: tunnel x: authentication failed/m)
+    assert.equal(dump(B), before)
+    assert.deepEqual(processesIn(B), [])
+    assert.equal(cli(['tunnel', 'del', 'x', '--netns', A], {env}).code, 0)
   })
 })

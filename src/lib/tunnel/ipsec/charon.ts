@@ -8,7 +8,7 @@
  * netkit never restarts, stops or reconfigures a charon it did not start.
  */
 import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 import {daemonAlive, daemonLog, daemonPid, type DaemonRef, processesNamed, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
 import {NetkitError} from '../../errors.js'
@@ -33,6 +33,13 @@ export function charonPlugins(libipsec: boolean): string[] {
     'x509', 'revocation', 'constraints', 'pubkey', 'pkcs1', 'pkcs8', 'pem',
     ...(libipsec ? ['kernel-libipsec'] : []), 'kernel-netlink', 'socket-default', 'vici',
   ]
+}
+
+const SWANCTL_DIRS = ['x509', 'x509ca', 'x509ocsp', 'x509aa', 'x509ac', 'x509crl', 'pubkey', 'private', 'rsa', 'ecdsa', 'bliss', 'pkcs8', 'pkcs12']
+
+/** Where swanctl looks for a tunnel's private key: a link to the key file the user gave. */
+export function privateKeyLink(scope: CharonScope, tunnel: string): string {
+  return join(dirname(scope.swanctlConf), 'private', `${tunnel}.key`)
 }
 
 export interface CharonScope {
@@ -132,6 +139,8 @@ export async function ensureCharon(runner: Runner, scope: CharonScope, libipsec:
     writeFileAtomic(scope.strongswanConf, await renderTemplate('strongswan/strongswan.conf.eta', {scope: label, libipsec, socket: scope.socket, plugins: charonPlugins(libipsec)}), 0o644, 0o700)
     writeFileAtomic(scope.swanctlConf, await renderTemplate('strongswan/swanctl.conf.eta', {scope: label}), 0o644, 0o700)
     mkdirSync(scope.confD, {recursive: true, mode: 0o700})
+    // swanctl --load-all reads these (private keys from private/); empty is fine, missing is noise.
+    for (const d of SWANCTL_DIRS) mkdirSync(join(dirname(scope.swanctlConf), d), {recursive: true, mode: 0o700})
     rmSync(scope.socket, {force: true})
   }
   const pid = await startDaemon(runner, charonRef(scope.netns), {

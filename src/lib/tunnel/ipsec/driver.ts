@@ -9,8 +9,8 @@
  * kernel-libipsec (a TUN device, ESP in UDP 4500) where it has not. charon
  * installs the policies and the routes to the remote subnets itself (table 220).
  */
-import {existsSync, readFileSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
+import {existsSync, readFileSync, rmSync, symlinkSync} from 'node:fs'
+import {join, resolve} from 'node:path'
 
 import {NetkitError, UsageError} from '../../errors.js'
 import {readSecretFile, writeSecretFile} from '../../files.js'
@@ -19,7 +19,7 @@ import type {Step} from '../../plan.js'
 import {renderTemplate} from '../../templates.js'
 import {pskPath} from '../store.js'
 import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
-import {charonLogTail, charonPid, charonScope, type CharonScope, ensureCharon, loadedTunnels, stopCharon, swanctl} from './charon.js'
+import {charonLogTail, charonPid, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
 import {initiateFailure, parseListSas} from './vici.js'
 
 export const connName = (def: TunnelDef) => `netkit-${def.name}`
@@ -72,7 +72,10 @@ async function unload(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): P
   if (charonPid(scope) !== undefined || ctx.runner.dryRun) {
     await swanctl(ctx.runner, scope, ['--terminate', '--ike', conn, '--force', '--timeout', '5'], {change: true}).catch(() => {})
   }
-  if (!ctx.runner.dryRun) rmSync(confPath(scope, def), {force: true})
+  if (!ctx.runner.dryRun) {
+    rmSync(confPath(scope, def), {force: true})
+    rmSync(privateKeyLink(scope, def.name), {force: true})
+  }
   if (charonPid(scope) !== undefined || ctx.runner.dryRun) {
     await swanctl(ctx.runner, scope, ['--unload-conn', '--name', conn], {change: true}).catch(() => {})
     await swanctl(ctx.runner, scope, ['--load-creds', '--clear', '--noprompt', '--file', scope.swanctlConf], {change: true}).catch(() => {})
@@ -123,6 +126,10 @@ export const ipsecDriver: TunnelDriver = {
             if (psk) r.addSecret(psk)
             if (psk) r.addSecret(swanctlSecret(psk))
             writeSecretFile(confPath(scope, def), await renderConnection(def, psk, false))
+            if (def.ipsec!.key) {
+              rmSync(privateKeyLink(scope, def.name), {force: true})
+              symlinkSync(resolve(def.ipsec!.key), privateKeyLink(scope, def.name))
+            }
           }
           const loaded = await swanctl(r, scope, ['--load-all', '--noprompt', '--file', scope.swanctlConf], {change: true, object: `connection ${conn}`})
           if (!r.dryRun && !/loaded connection '?netkit-/.test(loaded.stdout) && !new RegExp(`\\b${conn}\\b`).test(loaded.stdout)) {
