@@ -5,7 +5,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {cli} from '../helpers/cli.js'
 import {isolatedEnv, sh, skipUnlessRoot} from '../helpers/hosts.js'
-import {twoSites, type TwoSites} from '../helpers/topology.js'
+import {pingUntil, twoSites, type TwoSites} from '../helpers/topology.js'
 
 /** The ids of the failed checks (and of warned ones with warn: true). */
 function failed(r: {json?: any}, warn = false): string[] {
@@ -90,16 +90,29 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
     }
   })
 
-  it('a weak proposal fails ipsec.algorithms', () => {
-    const add = cli(['tunnel', 'add', 'weak', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', psk, '--local-subnet', '10.1.1.0/24', '--remote-subnet', '10.2.1.0/24', '--proposals', 'aes128-sha1-modp1024', '--netns', w.A, '--no-wait'], {env})
-    assert.equal(add.code, 0, add.stderr)
+  it('a weak proposal (configured and negotiated) fails ipsec.algorithms only', () => {
+    // A pair of its own: two connections between the same two identities would be ambiguous for charon.
+    const v = twoSites('dq')
+    const weak = (ns: string, remote: string, l: string, r: string, extra: string[]) => cli(['tunnel', 'add', 'weak', '--type', 'ipsec', '--remote', remote, '--psk-file', psk, '--local-subnet', l, '--remote-subnet', r, '--proposals', 'aes128-sha1-modp1024', '--esp-proposals', 'aes128-sha1-modp1024', '--netns', ns, ...extra], {env})
+    assert.equal(weak(v.A, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait']).code, 0)
+    const b = weak(v.B, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', [])
+    assert.equal(b.code, 0, b.stderr)
     try {
-      const r = doctor('--tunnel', 'weak')
+      const r = cli(['doctor', '--netns', v.A, '--json', '--tunnel', 'weak'], {env})
       assert.deepEqual(failed(r), ['ipsec.algorithms'])
-      assert.match(r.json.result.checks.find((c: any) => c.id === 'ipsec.algorithms' && c.result === 'fail').reason, /sha1.*modp1024/)
+      const f = r.json.result.checks.find((c: any) => c.id === 'ipsec.algorithms' && c.result === 'fail')
+      assert.match(f.reason, /sha1.*modp1024/)
+      assert.ok(f.evidence.weak.some((a: string) => /HMAC_SHA1|MODP_1024/.test(a)), 'the negotiated algorithms are named too')
     } finally {
-      assert.equal(cli(['tunnel', 'del', 'weak', '--netns', w.A], {env}).code, 0)
+      for (const ns of [v.B, v.A]) assert.equal(cli(['tunnel', 'del', 'weak', '--netns', ns], {env}).code, 0)
     }
+  })
+
+  it('the SA torn down by the peer: charon brings it back by itself (kernel-libipsec cannot trap), and the doctor is clean again', async () => {
+    const sock = join(config, 'netns', w.B, 'ipsec', 'charon.vici')
+    sh('swanctl', ['--terminate', '--ike', 'netkit-site', '--force', '--uri', `unix://${sock}`])
+    assert.ok(await pingUntil(w.CA, '10.2.0.2', 20), 'traffic flows again')
+    assert.deepEqual(failed(doctor('--tunnel', 'site')), [])
   })
 
   it('charon killed: ipsec.charon fails with the fix, and tunnel up brings it back', () => {

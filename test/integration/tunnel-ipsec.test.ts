@@ -38,6 +38,8 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.equal(b.json.result.state, 'up', 'the second host waited for the CHILD_SA')
     assert.ok(!JSON.stringify(b.json).includes('battery'), 'no PSK in --json')
 
+    const guard = ipj(A, ['route', 'show', 'table', 'main', 'type', 'unreachable'])
+    assert.deepEqual(guard.map((r: any) => [r.dst, r.protocol]), [['10.2.0.0/24', '178']], 'a guard route: nothing leaves in clear while there is no SA')
     const cap = await captureDuring(A, 'u0', ['10.1.0.2', '10.2.0.2'], async () => {
       assert.ok(await pingUntil(CA, '10.2.0.2'), 'container A reaches container B through the tunnel')
       sh('ip', ['netns', 'exec', CB, 'ping', '-c', '2', '-i', '0.2', '-W', '1', '10.1.0.2'])
@@ -73,6 +75,7 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
       assert.deepEqual(processesIn(ns), [], 'no charon left')
       assert.notEqual(tryRun('ip', ['-n', ns, 'link', 'show', 'ipsec0']).code, 0, 'the TUN device is gone')
       assert.deepEqual(ipj(ns, ['route', 'show', 'table', '220']), [], 'charon\'s routes are gone')
+      assert.deepEqual(ipj(ns, ['route', 'show', 'table', 'all', 'proto', '178']), [], 'the guard routes are gone')
       assert.equal(sh('ip', ['-n', ns, 'xfrm', 'policy']), '', 'no xfrm policy left')
       assert.equal(sh('ip', ['-n', ns, 'xfrm', 'state']), '', 'no xfrm state left')
     }

@@ -29,7 +29,8 @@ function memo<T>(fn: () => Promise<T>): () => Promise<T> {
 
 export function makeContext(opts: DoctorOptions): DoctorContext {
   const netns = opts.runner.netns
-  let tunnels = listDefs(scopeDir(opts.configDir, netns))
+  const allTunnels = listDefs(scopeDir(opts.configDir, netns))
+  let tunnels = allTunnels
   if (opts.tunnel) {
     tunnels = tunnels.filter((t) => t.name === opts.tunnel)
     if (tunnels.length === 0) throw new UsageError(`there is no tunnel ${opts.tunnel}${netns ? ` in namespace ${netns}` : ''}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
@@ -38,6 +39,7 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
     runner: opts.runner,
     configDir: opts.configDir,
     tunnels,
+    allTunnels,
     probe: Boolean(opts.probe),
     sysctls: memo(async () => {
       // One process for all of them.

@@ -35,6 +35,8 @@ export interface DoctorContext {
   configDir: string
   /** The tunnels defined in the namespace being checked (filtered by --tunnel). */
   tunnels: TunnelDef[]
+  /** Every tunnel defined in the namespace, whatever --tunnel says (what leftovers are measured against). */
+  allTunnels: TunnelDef[]
   /** Every net.* sysctl, read once (key in dotted form, e.g. net.ipv4.conf.all.rp_filter). */
   sysctls: () => Promise<Map<string, string>>
   /** --probe: send traffic through each tunnel and capture on the underlay. */

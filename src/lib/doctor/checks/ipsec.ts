@@ -5,12 +5,12 @@
  * the configured subnets; no weak algorithm is configured or in use; the
  * secret files are mode 0600; and (kernel data path) SPD and SAD agree.
  */
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {weakAlgorithms} from '../../tunnel/define.js'
 import {charonPid, charonScope, swanctl} from '../../tunnel/ipsec/charon.js'
-import {connName} from '../../tunnel/ipsec/driver.js'
+import {connName, effectiveStartAction} from '../../tunnel/ipsec/driver.js'
 import {type IkeSa, parseListSas} from '../../tunnel/ipsec/vici.js'
 import {pskPath, scopeDir} from '../../tunnel/store.js'
 import type {TunnelDef} from '../../tunnel/types.js'
@@ -66,6 +66,13 @@ export const saState: Check = {
     if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
     const sas = await sasOf(ctx)
     if (!sas) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
+    const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
+    let libipsec = false
+    try {
+      libipsec = /kernel-libipsec \{\s*load = yes/.test(readFileSync(scope.strongswanConf, 'utf8'))
+    } catch {
+      libipsec = false
+    }
     const out: Finding[] = []
     for (const t of tunnels) {
       const list = sas.get(connName(t)) ?? []
@@ -73,11 +80,11 @@ export const saState: Check = {
       const child = ike?.children.find((c) => c.state === 'INSTALLED')
       const evidence = {tunnel: t.name, ikeSas: list.map((s) => ({state: s.state, rekeyTime: s.rekeyTime ?? null, children: s.children.map((c) => ({state: c.state, rekeyTime: c.rekeyTime ?? null, lifeTime: c.lifeTime ?? null}))}))}
       if (!ike || !child) {
-        const trap = t.ipsec?.startAction === 'trap'
+        const trap = effectiveStartAction(t, libipsec) === 'trap'
         out.push(finding(this, trap && list.length === 0 ? 'warn' : 'fail', {
           subject: t.name,
           evidence,
-          reason: !ike ? `no established IKE SA with ${t.remote}${trap ? ' (start action trap: the first packet to the remote subnets starts it)' : ''}` : 'the IKE SA is up but no CHILD_SA is installed: traffic is not protected',
+          reason: !ike ? `no established IKE SA with ${t.remote}${trap ? ' (start action trap: the first packet to the remote subnets starts it)' : ' although charon keeps initiating: the peer does not answer or refuses'}` : 'the IKE SA is up but no CHILD_SA is installed: traffic is not protected',
           fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}, and "netkit tunnel show ${t.name}${nsFlag(ctx)}" for the SA state`,
         }))
         continue

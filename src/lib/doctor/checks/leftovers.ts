@@ -14,7 +14,7 @@ export const leftovers: Check = {
   group: 'leftovers',
   async run(ctx) {
     const links = await ctx.links()
-    const known = new Set(ctx.tunnels.flatMap((t) => [t.wireguard?.ifname, t.vxlan?.ifname].filter(Boolean) as string[]))
+    const known = new Set(ctx.allTunnels.flatMap((t) => [t.wireguard?.ifname, t.vxlan?.ifname].filter(Boolean) as string[]))
     const out: Finding[] = []
     for (const l of links) {
       if (!TUNNEL_DEV.test(l.ifname) || l.ifalias !== NETKIT_ALIAS || known.has(l.ifname)) continue

@@ -7,7 +7,7 @@
  *
  * netkit never restarts, stops or reconfigures a charon it did not start.
  */
-import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {daemonAlive, daemonLog, daemonPid, type DaemonRef, processesNamed, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
@@ -75,6 +75,24 @@ export function charonPid(scope: CharonScope): number | undefined {
 export function charonLogTail(scope: CharonScope, lines = 12): string {
   try {
     return readFileSync(daemonLog(charonRef(scope.netns)), 'utf8').trim().split('\n').slice(-lines).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+/** Where charon's log ends now (to read what it says from here on). */
+export function charonLogSize(scope: CharonScope): number {
+  try {
+    return statSync(daemonLog(charonRef(scope.netns))).size
+  } catch {
+    return 0
+  }
+}
+
+/** What charon logged since `offset`. */
+export function charonLogSince(scope: CharonScope, offset: number): string {
+  try {
+    return readFileSync(daemonLog(charonRef(scope.netns))).subarray(offset).toString('utf8')
   } catch {
     return ''
   }

@@ -12,17 +12,23 @@
 import {existsSync, readFileSync, rmSync, symlinkSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
+import {waitFor} from '../../daemons.js'
 import {NetkitError, UsageError} from '../../errors.js'
 import {readSecretFile, writeSecretFile} from '../../files.js'
 import {espSupport, tunSupport} from '../../kernel.js'
+import {NETKIT_PROTO} from '../../ownership.js'
 import type {Step} from '../../plan.js'
+import type {BatchLine} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
 import {pskPath} from '../store.js'
-import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
-import {charonLogTail, charonPid, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
+import type {IpsecDef, TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
+import {charonLogSince, charonLogSize, charonLogTail, charonPid, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
 import {initiateFailure, parseListSas} from './vici.js'
 
 export const connName = (def: TunnelDef) => `netkit-${def.name}`
+
+/** The metric of the guard routes: the highest, so that any real route wins. */
+export const GUARD_METRIC = 4_294_967_295
 
 function confPath(scope: CharonScope, def: TunnelDef): string {
   return join(scope.confD, `${def.name}.conf`)
@@ -43,7 +49,18 @@ export function trafficSelectors(def: TunnelDef): {localTs: string[]; remoteTs: 
   }
 }
 
-export async function renderConnection(def: TunnelDef, psk: string | undefined, encap: boolean): Promise<string> {
+/**
+ * The start action charon really gets. kernel-libipsec cannot trap (it routes
+ * through its TUN device only once an SA exists), so there a "trap" tunnel is
+ * started and kept up instead (keyingtries 0, close and DPD restart), and
+ * guard routes keep packets from leaving in clear meanwhile.
+ */
+export function effectiveStartAction(def: TunnelDef, libipsec: boolean): IpsecDef['startAction'] {
+  const a = def.ipsec!.startAction
+  return libipsec && a === 'trap' ? 'start' : a
+}
+
+export async function renderConnection(def: TunnelDef, psk: string | undefined, encap: boolean, libipsec = false): Promise<string> {
   const i = def.ipsec!
   return renderTemplate('strongswan/connection.conf.eta', {
     name: def.name,
@@ -54,7 +71,7 @@ export async function renderConnection(def: TunnelDef, psk: string | undefined, 
     espProposals: i.espProposals,
     dpdDelay: i.dpdDelay,
     rekeyTime: i.rekeyTime,
-    startAction: i.startAction,
+    startAction: effectiveStartAction(def, libipsec),
     encap,
     auth: i.auth === 'psk' ? 'psk' : 'pubkey',
     localId: i.localId,
@@ -84,6 +101,35 @@ async function unload(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): P
   if (others.length === 0) await stopCharon(ctx.runner, scope)
 }
 
+/** Guard routes: the remote subnets unreachable in the main table, at the highest metric. */
+function guardLines(def: TunnelDef, verb: 'replace' | 'del'): BatchLine[] {
+  return def.remoteSubnets.map((subnet) => ({
+    args: ['route', verb, 'unreachable', subnet, 'metric', String(GUARD_METRIC), 'proto', String(NETKIT_PROTO), 'table', 'main'],
+    object: `guard route ${subnet} (tunnel ${def.name})`,
+  }))
+}
+
+/**
+ * On kernel-libipsec, charon routes the remote subnets into its TUN device
+ * (table 220, rule 220) only while an SA exists. Until then, and whenever it
+ * is rekeyed away, this route stops packets instead of letting them leave by
+ * the default route in clear.
+ */
+function guardStep(def: TunnelDef, ctx: TunnelContext): Step {
+  return {
+    title: `guard routes: ${def.remoteSubnets.join(', ')} unreachable unless through the tunnel`,
+    apply: async () => {
+      if (def.remoteSubnets.length === 0) return false
+      await ctx.runner.batch(guardLines(def, 'replace'))
+    },
+    undo: async () => removeGuards(def, ctx),
+  }
+}
+
+async function removeGuards(def: TunnelDef, ctx: TunnelContext): Promise<void> {
+  for (const line of guardLines(def, 'del')) await ctx.runner.batch([line]).catch(() => {})
+}
+
 export const ipsecDriver: TunnelDriver = {
   type: 'ipsec',
 
@@ -103,6 +149,7 @@ export const ipsecDriver: TunnelDriver = {
     const conn = connName(def)
     const libipsec = ctx.datapath === 'userspace'
     let started = false
+    let logStart = 0
     if (libipsec && def.localSubnets.length === 0 && def.remoteSubnets.length === 0) {
       throw new UsageError('host-to-host IPsec needs the kernel data path: with kernel-libipsec the route to the peer would carry IKE itself', 'give --local-subnet and --remote-subnet (site to site), or run on a kernel with ESP')
     }
@@ -121,11 +168,12 @@ export const ipsecDriver: TunnelDriver = {
       {
         title: `load connection ${conn} (${confPath(scope, def)}, mode 0600)`,
         apply: async () => {
+          logStart = charonLogSize(scope)
           if (!r.dryRun) {
             const psk = def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
             if (psk) r.addSecret(psk)
             if (psk) r.addSecret(swanctlSecret(psk))
-            writeSecretFile(confPath(scope, def), await renderConnection(def, psk, false))
+            writeSecretFile(confPath(scope, def), await renderConnection(def, psk, false, libipsec))
             if (def.ipsec!.key) {
               rmSync(privateKeyLink(scope, def.name), {force: true})
               symlinkSync(resolve(def.ipsec!.key), privateKeyLink(scope, def.name))
@@ -141,19 +189,34 @@ export const ipsecDriver: TunnelDriver = {
         },
       },
     ]
+    if (libipsec) steps.push(guardStep(def, ctx))
     if (ctx.wait) {
       steps.push({
         title: `negotiate with ${def.remote} and wait for the CHILD_SA`,
         apply: async () => {
-          const seconds = Math.max(1, Math.round(ctx.timeoutMs / 1000))
-          const res = await swanctl(r, scope, ['--initiate', '--ike', conn, '--child', conn, '--timeout', String(seconds)], {timeoutMs: ctx.timeoutMs + 5000})
           if (r.dryRun) return false
-          const sas = parseListSas((await swanctl(r, scope, ['--list-sas', '--ike', conn, '--raw'])).stdout)
-          const child = sas.flatMap((s) => s.children).find((c) => c.name === conn && c.state === 'INSTALLED')
-          if (res.exitCode === 0 && child) return false
-          const log = r.redact(`${res.stdout}\n${res.stderr}\n${charonLogTail(scope, 20)}`)
-          const why = res.timedOut || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr) && !/notify error/.test(log)) ? initiateFailure('timeout') : initiateFailure(log)
-          throw new NetkitError(`E_IKE_${why.kind.toUpperCase()}`, `tunnel ${def.name}: ${why.message}${why.kind === 'unreachable' ? ` within ${seconds}s` : ''}`, {fix: why.fix, detail: log})
+          const seconds = Math.max(1, Math.round(ctx.timeoutMs / 1000))
+          const installed = async () => parseListSas((await swanctl(r, scope, ['--list-sas', '--ike', conn, '--raw'])).stdout).flatMap((s) => s.children).some((c) => c.name === conn && c.state === 'INSTALLED')
+          const fail = (log: string, timedOut: boolean): never => {
+            const why = timedOut && !/notify error|AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE|MAC mismatched|authentication of .* failed/.test(log) ? initiateFailure('timeout') : initiateFailure(log)
+            throw new NetkitError(`E_IKE_${why.kind.toUpperCase()}`, `tunnel ${def.name}: ${why.message}${why.kind === 'unreachable' ? ` within ${seconds}s` : ''}`, {fix: why.fix, detail: r.redact(log)})
+          }
+          if (effectiveStartAction(def, libipsec) === 'start') {
+            // charon initiates by itself on load: watch it, and its log for a refusal.
+            const refused = /received (AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE)|MAC mismatched|authentication of '.*' with .* failed|no acceptable proposal|failed to establish CHILD_SA/
+            let log = ''
+            const ok = await waitFor(async () => {
+              if (await installed()) return true
+              log = charonLogSince(scope, logStart)
+              return refused.test(log)
+            }, ctx.timeoutMs, 200)
+            if (ok && (await installed())) return false
+            fail(charonLogSince(scope, logStart) || log, !ok)
+          }
+          const res = await swanctl(r, scope, ['--initiate', '--ike', conn, '--child', conn, '--timeout', String(seconds)], {timeoutMs: ctx.timeoutMs + 5000})
+          if (res.exitCode === 0 && (await installed())) return false
+          const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr))
+          return fail(`${res.stdout}\n${res.stderr}\n${charonLogTail(scope, 20)}`, timedOut)
         },
       })
     }
@@ -163,6 +226,8 @@ export const ipsecDriver: TunnelDriver = {
   async down(def: TunnelDef, ctx: TunnelContext): Promise<void> {
     const scope = charonScope(ctx.configDir, def.netns)
     if (existsSync(confPath(scope, def)) || charonPid(scope) !== undefined) await unload(def, ctx, scope)
+    const guards = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'show', 'table', 'main', 'proto', String(NETKIT_PROTO), 'type', 'unreachable']})
+    if (def.remoteSubnets.some((s) => guards.stdout.includes(`"${s}"`))) await removeGuards(def, ctx)
   },
 
   async status(def: TunnelDef, ctx: TunnelContext): Promise<TunnelStatus> {
