@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import {copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
@@ -150,5 +151,71 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
       assert.equal(r.stderr.trim().split('\n').length, 1)
     }
     assert.deepEqual(filesUnder(join(env.NETKIT_CONFIG_DIR, 'netns', A)), [])
+  })
+})
+
+describe('netkit wizard: every configuration it can produce loads into a real charon', {skip: skipUnlessRoot}, () => {
+  const iso = isolatedEnv()
+  after(iso.cleanup)
+  const env = iso.env
+  const work = join(env.NETKIT_CONFIG_DIR, '..')
+  const loadedConns = (ns: string): string[] => {
+    const sock = join(env.NETKIT_CONFIG_DIR, 'netns', ns, 'ipsec', 'charon.vici')
+    const out = execFileSync('swanctl', ['--list-conns', '--raw', '--uri', `unix://${sock}`], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']})
+    return [...out.matchAll(/^list-conn event \{(\S+) \{/gm)].map((m) => m[1]).sort()
+  }
+  const run = (ns: string, yaml: string) => {
+    const f = join(work, `${ns}.yaml`)
+    writeFileSync(f, yaml)
+    return cli(['wizard', '--answers', f, '--netns', ns, '--json'], {env})
+  }
+
+  it('site to site with a PSK file and the compatibility profile', () => {
+    const {A} = twoSites('la')
+    const psk = join(work, 'k.psk')
+    writeFileSync(psk, 'a pre-shared key of some length\n', {mode: 0o600})
+    const r = run(A, `role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: psk-file, pskFile: ${psk}}\nprofile: compat\n`)
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.deepEqual(loadedConns(A), ['netkit-s'])
+    assert.equal(cli(['tunnel', 'del', 's', '--netns', A], {env}).code, 0)
+  })
+
+  it('site to site with certificates made here (pki): a CA, this host\'s and the peer\'s', () => {
+    const {A, B, CA} = twoSites('lx')
+    const r = run(A, 'role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: x509-generate}\n')
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.deepEqual(loadedConns(A), ['netkit-s'])
+    const certs = r.json.result.certificates
+    assert.equal(statSync(certs.peers[0].key).mode & 0o777, 0o600)
+    // The peer, with the files copied from here.
+    const peer = parseYaml(r.json.result.peerAnswers)
+    const b = run(B, `${r.json.result.peerAnswers.replace(peer.auth.cert, certs.peers[0].cert).replace(peer.auth.key, certs.peers[0].key).replace(peer.auth.ca, certs.ca)}`)
+    assert.equal(b.code, 0, b.stdout + b.stderr)
+    return pingUntil(CA, '10.2.0.2', 20).then((ok) => {
+      assert.ok(ok, 'the certificates made here authenticate both sides')
+      for (const ns of [A, B]) assert.equal(cli(['tunnel', 'del', 's', '--netns', ns], {env}).code, 0)
+    })
+  })
+
+  it('a host joining a mesh of two peers', () => {
+    const {A} = twoSites('lm')
+    const r = run(A, 'role: mesh\nlocal: 192.0.2.1\nlocalSubnets: [10.1.0.0/24]\npeers:\n  - {name: east, address: 192.0.2.2, subnets: [10.2.0.0/24]}\n  - {name: west, address: 192.0.2.3, subnets: [10.3.0.0/24]}\nauth: {method: psk-generate}\n')
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.deepEqual(loadedConns(A), ['netkit-east', 'netkit-west'])
+    for (const t of ['east', 'west']) assert.equal(cli(['tunnel', 'del', t, '--netns', A], {env}).code, 0)
+  })
+
+  it('host to host: loads where the kernel has ESP; on kernel-libipsec it is refused before anything changes', () => {
+    const {A} = twoSites('lh')
+    const r = run(A, 'role: host-to-host\nname: h\nlocal: 192.0.2.1\nremote: 192.0.2.2\nauth: {method: psk-generate}\n')
+    if (existsSync('/sys/module/esp4')) {
+      assert.equal(r.code, 0, r.stdout + r.stderr)
+      assert.deepEqual(loadedConns(A), ['netkit-h'])
+      assert.equal(cli(['tunnel', 'del', 'h', '--netns', A], {env}).code, 0)
+    } else {
+      assert.equal(r.code, 2)
+      assert.match(r.json.error.message, /host-to-host IPsec needs the kernel data path/)
+      assert.deepEqual(filesUnder(join(env.NETKIT_CONFIG_DIR, 'netns', A)), [])
+    }
   })
 })

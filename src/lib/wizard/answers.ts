@@ -52,6 +52,8 @@ export const AnswersSchema = z
       z.object({method: z.literal('psk-generate')}),
       z.object({method: z.literal('psk-file'), pskFile: z.string().min(1)}),
       z.object({method: z.literal('x509'), cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1)}),
+      /** A new CA and certificates for this host and its peers, made here with strongSwan's pki. */
+      z.object({method: z.literal('x509-generate')}),
     ]),
     profile: z.enum(['secure', 'compat']).default('secure'),
     /** CHILD_SA rekey time, seconds. */
@@ -124,6 +126,11 @@ export function peerAnswers(a: Answers, pskFileOnPeer?: string): Answers {
     remote: a.local,
     localSubnets: a.remoteSubnets,
     remoteSubnets: a.localSubnets,
-    auth: a.auth.method === 'x509' ? a.auth : {method: 'psk-file', pskFile: pskFileOnPeer ?? `/root/${a.name}.psk`},
+    auth:
+      a.auth.method === 'x509'
+        ? a.auth
+        : a.auth.method === 'x509-generate'
+          ? {method: 'x509', cert: `/root/netkit-pki/${a.name}-peer.crt`, key: `/root/netkit-pki/${a.name}-peer.key`, ca: '/root/netkit-pki/ca.crt'}
+          : {method: 'psk-file', pskFile: pskFileOnPeer ?? `/root/${a.name}.psk`},
   }
 }

@@ -90,13 +90,14 @@ export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string
     }
   }
 
-  const method = await ask<'psk-generate' | 'psk-file' | 'x509'>({
+  const method = await ask<'psk-generate' | 'psk-file' | 'x509' | 'x509-generate'>({
     type: 'select',
     message: 'How do the hosts authenticate?',
     choices: [
       {name: 'a pre-shared key netkit generates (256 bits)', value: 'psk-generate'},
       {name: 'a pre-shared key from a file', value: 'psk-file'},
-      {name: 'X.509 certificates', value: 'x509'},
+      {name: 'X.509 certificates I have', value: 'x509'},
+      {name: 'X.509 certificates made here (a new CA, with strongSwan\'s pki)', value: 'x509-generate'},
     ],
   })
   if (method === 'psk-file') {

@@ -21,6 +21,7 @@ import {diffDefs, loadDef, pskPath, sameDef, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
 import {type Answers, answersToYaml, peerAnswers, readAnswersFile} from './answers.js'
 import {askAnswers} from './flow.js'
+import {type Issued, issueCertificates, removeIssued} from './pki.js'
 import {tunnelInputs} from './plan.js'
 
 export type Prompt = (q: Record<string, unknown>) => Promise<unknown>
@@ -59,6 +60,8 @@ export interface WizardResult {
   doctor: {fail: number; warn: number} | null
   peerAnswers: string | null
   pskFiles: string[]
+  /** x509-generate: the CA certificate and each peer's certificate and key, to copy there. */
+  certificates?: {ca: string; peers: {name: string; cert: string; key: string}[]}
 }
 
 const HOST_GROUPS = new Set(['host', 'kernel', 'tools'])
@@ -93,93 +96,117 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
   if (opts.saveAnswers && !runner.dryRun) writeFileAtomic(opts.saveAnswers, answersToYaml(answers), 0o644)
 
   // 3. The review: the exact files (secrets redacted) and commands.
-  const defs: {def: TunnelDef; psk?: {value: string}; pskGenerated?: boolean}[] = []
-  for (const input of tunnelInputs(answers, runner.netns)) defs.push(await defineTunnel(input, runner))
   const scope = scopeDir(opts.configDir, runner.netns)
-  const files: ReviewItem[] = []
-  for (const {def, psk} of defs) {
-    const shown = await renderConnection(def, psk ? 'PLACEHOLDER-PSK' : undefined, false)
-    const existing = loadDef(scope, def.name)
-    files.push({
-      tunnel: def.name,
-      file: join(charonScope(scope, runner.netns).confD, `${def.name}.conf`),
-      content: shown.replace(swanctlSecret('PLACEHOLDER-PSK'), '<redacted>'),
-      replaces: existing && !sameDef(existing, def) ? diffDefs(existing, def) : null,
-    })
-  }
-  const dry = new Runner({netns: runner.netns, dryRun: true, sink: () => {}})
-  const commands: string[] = []
-  for (const {def, psk} of defs) {
-    const d = dry.in(runner.netns ?? null)
-    await addTunnel(def, {runner: d, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: true}).catch(() => {})
-    commands.push(...d.journal)
-  }
-  const dedup = [...new Set(commands)]
-  log('')
-  log('review: netkit will write')
-  for (const f of files) {
-    log(`  ${f.file} (mode 0600)${f.replaces ? `, replacing tunnel ${f.tunnel} (changed: ${f.replaces.join(', ')})` : ''}`)
-    for (const line of f.content.trimEnd().split('\n')) log(`    | ${line}`)
-  }
-  log('and run')
-  for (const c of dedup) log(`  ${c}`)
-  log('')
+  const pkiDir = join(scope, 'pki')
+  let issued: Issued | undefined
+  try {
+    let effective: Answers = answers
+    if (answers.auth.method === 'x509-generate') {
+      // The certificates are made before the review, as files of their own (mode 0600 keys); in a dry run only shown.
+      const peers = answers.role === 'mesh' ? answers.peers.map((p) => ({name: p.name, ip: p.address})) : [{name: answers.name!, ip: answers.remote!}]
+      issued = await issueCertificates(runner, pkiDir, {name: 'host', ip: answers.local}, peers)
+      effective = {...answers, auth: {method: 'x509', cert: issued.cert, key: issued.key, ca: issued.ca}}
+    }
+    const defs: {def: TunnelDef; psk?: {value: string}; pskGenerated?: boolean}[] = []
+    for (const input of tunnelInputs(effective, runner.netns)) {
+      if (runner.dryRun && issued) continue
+      defs.push(await defineTunnel(input, runner))
+    }
+    const files: ReviewItem[] = []
+    for (const {def, psk} of defs) {
+      const shown = await renderConnection(def, psk ? 'PLACEHOLDER-PSK' : undefined, false)
+      const existing = loadDef(scope, def.name)
+      files.push({
+        tunnel: def.name,
+        file: join(charonScope(scope, runner.netns).confD, `${def.name}.conf`),
+        content: shown.replace(swanctlSecret('PLACEHOLDER-PSK'), '<redacted>'),
+        replaces: existing && !sameDef(existing, def) ? diffDefs(existing, def) : null,
+      })
+    }
+    const dry = new Runner({netns: runner.netns, dryRun: true, sink: () => {}})
+    const commands: string[] = []
+    for (const {def, psk} of defs) {
+      const d = dry.in(runner.netns ?? null)
+      await addTunnel(def, {runner: d, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: true}).catch(() => {})
+      commands.push(...d.journal)
+    }
+    const dedup = [...new Set(commands)]
+    log('')
+    log('review: netkit will write')
+    for (const f of files) {
+      log(`  ${f.file} (mode 0600)${f.replaces ? `, replacing tunnel ${f.tunnel} (changed: ${f.replaces.join(', ')})` : ''}`)
+      for (const line of f.content.trimEnd().split('\n')) log(`    | ${line}`)
+    }
+    log('and run')
+    for (const c of dedup) log(`  ${c}`)
+    log('')
 
-  let decision: WizardResult['decision'] = answers.apply ? 'apply' : 'save'
-  if (opts.interactive && !opts.yes) {
-    decision = (await prompt({
-      name: 'value',
-      type: 'select',
-      message: 'Go ahead?',
-      choices: [
-        {name: 'write the files and apply them', value: 'apply'},
-        {name: 'save the answers only (nothing else is written)', value: 'save'},
-        {name: 'cancel', value: 'cancel'},
-      ],
-    })) as WizardResult['decision']
-  }
-  const replacing = files.filter((f) => f.replaces)
-  if (decision === 'apply' && replacing.length && !opts.replace) {
-    const ok = opts.interactive && !opts.yes && (await prompt({name: 'value', type: 'confirm', message: `Replace the existing tunnel(s) ${replacing.map((f) => f.tunnel).join(', ')}?`, default: false}))
-    if (!ok) throw new NetkitError('E_CONFLICT', `tunnel ${replacing[0].tunnel} already exists with a different definition (${replacing[0].replaces!.join(', ')})`, {fix: 'pass --replace to replace it'})
-  }
+    let decision: WizardResult['decision'] = answers.apply ? 'apply' : 'save'
+    if (opts.interactive && !opts.yes) {
+      decision = (await prompt({
+        name: 'value',
+        type: 'select',
+        message: 'Go ahead?',
+        choices: [
+          {name: 'write the files and apply them', value: 'apply'},
+          {name: 'save the answers only (nothing else is written)', value: 'save'},
+          {name: 'cancel', value: 'cancel'},
+        ],
+      })) as WizardResult['decision']
+    }
+    const replacing = files.filter((f) => f.replaces)
+    if (decision === 'apply' && replacing.length && !opts.replace) {
+      const ok = opts.interactive && !opts.yes && (await prompt({name: 'value', type: 'confirm', message: `Replace the existing tunnel(s) ${replacing.map((f) => f.tunnel).join(', ')}?`, default: false}))
+      if (!ok) throw new NetkitError('E_CONFLICT', `tunnel ${replacing[0].tunnel} already exists with a different definition (${replacing[0].replaces!.join(', ')})`, {fix: 'pass --replace to replace it'})
+    }
 
-  const result: WizardResult = {
-    answers,
-    checks: {fail: problems.filter((p) => p.result === 'fail').length, warn: problems.filter((p) => p.result === 'warn').length, problems: problems.map((p) => ({id: p.id, result: p.result, reason: p.reason, fix: p.fix}))},
-    review: {files, commands: dedup},
-    decision,
-    applied: [],
-    doctor: null,
-    peerAnswers: null,
-    pskFiles: [],
-  }
-  if (decision === 'cancel') return result
-  if (decision === 'save') {
-    if (!opts.saveAnswers && opts.answersFile === undefined && !runner.dryRun) {
-      const path = join(process.cwd(), `netkit-wizard-${answers.name ?? 'mesh'}.yaml`)
-      writeFileAtomic(path, answersToYaml(answers), 0o644)
-      log(`saved the answers to ${path}`)
+    const result: WizardResult = {
+      answers,
+      checks: {fail: problems.filter((p) => p.result === 'fail').length, warn: problems.filter((p) => p.result === 'warn').length, problems: problems.map((p) => ({id: p.id, result: p.result, reason: p.reason, fix: p.fix}))},
+      review: {files, commands: dedup},
+      decision,
+      applied: [],
+      doctor: null,
+      peerAnswers: null,
+      pskFiles: [],
+    }
+    if (decision === 'cancel') {
+      removeIssued(issued, pkiDir)
+      return result
+    }
+    if (decision === 'save') {
+      removeIssued(issued, pkiDir)
+      if (!opts.saveAnswers && opts.answersFile === undefined && !runner.dryRun) {
+        const path = join(process.cwd(), `netkit-wizard-${answers.name ?? 'mesh'}.yaml`)
+        writeFileAtomic(path, answersToYaml(answers), 0o644)
+        log(`saved the answers to ${path}`)
+      }
+      return result
+    }
+
+    // 4. Apply, with the same tunnel add as everyone else.
+    for (const {def, psk, pskGenerated} of defs) {
+      const r = await addTunnel(def, {runner, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: opts.replace || replacing.length > 0, timeoutMs: opts.timeoutMs})
+      result.applied.push({tunnel: def.name, state: r.state ?? null, datapath: r.datapath})
+      if (pskGenerated) result.pskFiles.push(pskPath(scope, def.name))
+    }
+    if (!runner.dryRun) {
+      const after = await runDoctor({runner, configDir: opts.configDir})
+      result.doctor = {fail: after.summary.fail, warn: after.summary.warn}
+    }
+
+    // 5. What the other side needs.
+    if (issued) {
+      result.certificates = {ca: issued.ca, peers: issued.peers}
+    }
+    if (answers.role !== 'mesh') {
+      const peer = answersToYaml(peerAnswers(answers))
+      result.peerAnswers = peer
+      if (opts.peerAnswersFile && !runner.dryRun) writeFileAtomic(opts.peerAnswersFile, peer, 0o644)
     }
     return result
+  } catch (error) {
+    removeIssued(issued, pkiDir)
+    throw error
   }
-
-  // 4. Apply, with the same tunnel add as everyone else.
-  for (const {def, psk, pskGenerated} of defs) {
-    const r = await addTunnel(def, {runner, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: opts.replace || replacing.length > 0, timeoutMs: opts.timeoutMs})
-    result.applied.push({tunnel: def.name, state: r.state ?? null, datapath: r.datapath})
-    if (pskGenerated) result.pskFiles.push(pskPath(scope, def.name))
-  }
-  if (!runner.dryRun) {
-    const after = await runDoctor({runner, configDir: opts.configDir})
-    result.doctor = {fail: after.summary.fail, warn: after.summary.warn}
-  }
-
-  // 5. What the other side needs.
-  if (answers.role !== 'mesh') {
-    const peer = answersToYaml(peerAnswers(answers))
-    result.peerAnswers = peer
-    if (opts.peerAnswersFile && !runner.dryRun) writeFileAtomic(opts.peerAnswersFile, peer, 0o644)
-  }
-  return result
 }
