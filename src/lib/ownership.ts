@@ -13,7 +13,7 @@ import {join} from 'node:path'
 
 export const ROOT_SCOPE = '@root'
 
-export type OwnedKind = 'netns' | 'addr' | 'xfrm-state' | 'xfrm-policy' | 'sysctl'
+export type OwnedKind = 'netns' | 'addr' | 'xfrm-state' | 'xfrm-policy' | 'sysctl' | 'applied'
 
 interface LedgerFile {
   version: 1

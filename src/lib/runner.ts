@@ -267,13 +267,14 @@ export class Runner {
    * as the single `ip` command it stands for. On failure the error says which
    * line failed; `failedIndex` on the error tells how many lines were applied.
    */
-  async batch(lines: BatchLine[], netns?: string | null): Promise<void> {
+  async batch(lines: BatchLine[], netns?: string | null, opts: {force?: boolean} = {}): Promise<void> {
     if (lines.length === 0) return
     const base: Invocation = {tool: 'ip', args: [], netns}
     for (const l of lines) this.announce(this.display({...base, args: l.args}))
     if (this.dryRun) return
     const script = lines.map((l) => l.args.map((a) => batchQuote(a instanceof Secret ? a.value : a)).join(' ')).join('\n') + '\n'
-    const inv: Invocation = {tool: 'ip', args: ['-batch', '-'], netns, input: new Secret(script)}
+    // -force: go on after a failed line (for undoing, where some objects may be gone already).
+    const inv: Invocation = {tool: 'ip', args: [...(opts.force ? ['-force'] : []), '-batch', '-'], netns, input: new Secret(script)}
     const r = await this.spawn(inv)
     if (r.exitCode === 0) return
     const m = /Command failed -:(\d+)/.exec(r.stderr)

@@ -91,7 +91,9 @@ export function dump(ns: string): string {
     ['-6', 'route', 'show', 'table', 'all'],
     ['rule', 'show'],
     ['neigh', 'show', 'proxy'],
-  ].map((a) => sh('ip', ['-n', ns, '-j', ...a]).replaceAll('"tentative":true,', '')) // IPv6 DAD finishing is not a change
+  ]
+    .map((a) => sh('ip', ['-n', ns, '-j', ...a]).replaceAll('"tentative":true,', '')) // IPv6 DAD finishing is not a change
+    .map((out) => out.replace(/"[a-z_]*timer":[0-9.]+/g, '"timer":0')) // a bridge's timers tick
   parts.push(sh('ip', ['-n', ns, 'xfrm', 'policy']), sh('ip', ['-n', ns, 'xfrm', 'state']))
   return parts.join('\n')
 }

@@ -100,7 +100,7 @@ async function checkReferents(runner: Runner, spec: LinkSpec): Promise<void> {
   }
 }
 
-function addArgs(spec: LinkSpec): string[] {
+export function addArgs(spec: LinkSpec): string[] {
   const head = ['link', 'add', spec.name, ...(spec.mtu ? ['mtu', String(spec.mtu)] : [])]
   switch (spec.kind) {
     case 'veth':

@@ -96,11 +96,11 @@ function find(rows: RouteRow[], s: RouteSpec): RouteRow | undefined {
 }
 
 /** A batch line cannot carry -4/-6: the destination says the family ("::/0" for an IPv6 default). */
-function dstWord(s: {dst: string; family: v.Family}): string {
+export function dstWord(s: {dst: string; family: v.Family}): string {
   return s.dst === 'default' && s.family === 6 ? '::/0' : s.dst
 }
 
-function routeArgs(verb: string, s: RouteSpec): string[] {
+export function routeArgs(verb: string, s: RouteSpec): string[] {
   return ['route', verb, dstWord(s), ...(s.via ? ['via', s.via] : []), ...(s.dev ? ['dev', s.dev] : []), ...(s.src ? ['src', s.src] : []), ...(s.metric !== undefined ? ['metric', String(s.metric)] : []), ...(s.onlink ? ['onlink'] : []), 'proto', String(NETKIT_PROTO), 'table', String(s.table)]
 }
 

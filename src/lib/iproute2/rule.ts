@@ -77,7 +77,7 @@ export async function listRules(runner: Runner, opts: {owned?: boolean} = {}): P
   return out.filter((r) => !opts.owned || r.owned)
 }
 
-function markText(m?: v.Mark): string | null {
+export function markText(m?: v.Mark): string | null {
   return m ? `${hex(m.value)}${m.mask !== undefined && m.mask !== 0xffff_ffff ? `/${hex(m.mask)}` : ''}` : null
 }
 
@@ -85,7 +85,7 @@ function matches(r: RuleRow, s: RuleSpec): boolean {
   return r.family === s.family && r.priority === s.priority && r.from === (s.from ?? 'all') && r.to === (s.to ?? 'all') && r.fwmark === markText(s.fwmark) && r.iif === (s.iif ?? null) && r.oif === (s.oif ?? null)
 }
 
-function selectorArgs(s: RuleSpec): string[] {
+export function selectorArgs(s: RuleSpec): string[] {
   return [
     ...(s.from ? ['from', s.from] : []),
     ...(s.to ? ['to', s.to] : []),

@@ -42,7 +42,7 @@ export interface PolicyRow extends XfrmPolicy {
   owned: boolean
 }
 
-const policyKey = (p: {src: string; dst: string; dir: string; mark?: string}) => `${p.src} ${p.dst} ${p.dir} ${p.mark ?? '-'}`
+export const policyKey = (p: {src: string; dst: string; dir: string; mark?: string}) => `${p.src} ${p.dst} ${p.dir} ${p.mark ?? '-'}`
 
 export async function listPolicies(runner: Runner, opts: {owned?: boolean; dir?: string} = {}): Promise<PolicyRow[]> {
   const text = await runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']})
@@ -52,13 +52,13 @@ export async function listPolicies(runner: Runner, opts: {owned?: boolean; dir?:
     .filter((p) => (!opts.owned || p.owned) && (!opts.dir || p.dir === opts.dir))
 }
 
-function samePolicy(p: XfrmPolicy, s: PolicySpec): boolean {
+export function samePolicy(p: XfrmPolicy, s: PolicySpec): boolean {
   const t = p.tmpls[0]
   const tmplOk = s.tmplSrc ? Boolean(t && t.src === s.tmplSrc && t.dst === s.tmplDst && t.mode === s.mode && t.proto === s.proto && (s.reqid === undefined || t.reqid === s.reqid)) : p.tmpls.length === 0
   return p.priority === s.priority && p.action === s.action && tmplOk
 }
 
-function policyArgs(verb: string, s: PolicySpec): Arg[] {
+export function policyArgs(verb: string, s: PolicySpec): Arg[] {
   return [
     'xfrm', 'policy', verb, 'src', s.src, 'dst', s.dst, 'dir', s.dir, 'priority', String(s.priority),
     ...(s.mark ? ['mark', hex(s.mark.value), 'mask', hex(s.mark.mask ?? 0xffff_ffff)] : []),

@@ -1,0 +1,68 @@
+import {Flags} from '@oclif/core'
+
+import {NetkitCommand} from '../lib/base-command.js'
+import {UsageError} from '../lib/errors.js'
+import * as f from '../lib/flags.js'
+import * as v from '../lib/validate.js'
+
+export default class Apply extends NetkitCommand {
+  static override summary = 'Make the host match a file: tables, links, addresses, sysctls, routes, rules, proxy ARP, xfrm policies.'
+  static override description = `Compares the file with the live state and changes only the difference, with all iproute2 changes in one "ip -batch -", then reads the state back and verifies it. Any failure, or a failed verification, undoes everything (the host is as before). Objects a previous apply made and the file no longer lists are removed; objects netkit did not make are never touched (one in the way is an error). --dry-run prints the plan's commands. --try SECONDS keeps the change only if you confirm in time (type "y" and Enter), so a change made over SSH cannot lock you out.
+
+File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|bridge|vxlan|macvlan, peer, vni, remote, group, dev, port, parent, mode, mtu, master, up}]; addresses: [{dev, address}]; sysctls: {KEY: VALUE}; routes: [{to, via, dev, table, metric, src}]; rules: [{from, to, fwmark, iif, oif, table, priority}]; proxyArp: [{address, dev}]; xfrmPolicies: [{src, dst, dir, tmplSrc, tmplDst, mode, reqid, priority, mark, action}].`
+  static override examples = ['<%= config.bin %> apply -f host.yaml', '<%= config.bin %> apply -f host.yaml --netns hostA --dry-run', '<%= config.bin %> apply -f host.yaml --try 60']
+  static override flags = {
+    file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON).', required: true}),
+    'dry-run': f.dryRun,
+    try: Flags.custom<number>({summary: 'Roll back by itself unless confirmed within this many seconds.', parse: async (s) => v.integer(s, '--try', 1, 3600)})(),
+  }
+
+  async run(): Promise<unknown> {
+    const {flags} = await this.parse(Apply)
+    const {readHostFile} = await import('../lib/apply/schema.js')
+    const {applyHost} = await import('../lib/apply/run.js')
+    const file = readHostFile(flags.file)
+    if (flags.try !== undefined && flags['dry-run']) throw new UsageError('--try and --dry-run together', 'choose one')
+    const runner = this.makeRunner(flags)
+    const json = this.jsonEnabled()
+    const result = await applyHost(runner, file, {
+      trySeconds: flags.try,
+      confirm: (seconds) => confirmWithin(seconds, json),
+      log: (l) => (json ? undefined : process.stderr.write(`${l}\n`)),
+    })
+    if (!json) {
+      if (!result.changed) this.log(`the host already matches ${flags.file} (${result.unchanged} objects); nothing to do`)
+      else if (runner.dryRun) process.stderr.write(`dry run: ${result.changes.length} changes; nothing was changed\n`)
+      else if (!result.kept) this.log(`not confirmed in time: rolled back ${result.changes.length} changes; the host is as before`)
+      else this.log(`applied ${result.changes.length} changes (${summary(result.changes)}), verified`)
+    }
+    return {...result, dryRun: runner.dryRun, commands: [...runner.journal]}
+  }
+}
+
+function summary(changes: {action: string}[]): string {
+  const n = (a: string) => changes.filter((c) => c.action === a).length
+  return `${n('add')} added, ${n('change')} changed, ${n('remove')} removed`
+}
+
+/** Waits for "y" on stdin (a terminal or a pipe) within the time. */
+async function confirmWithin(seconds: number, json: boolean): Promise<boolean> {
+  if (!json) process.stderr.write(`keep these changes? type y and Enter within ${seconds} s: `)
+  return new Promise((resolve) => {
+    let text = ''
+    const done = (ok: boolean) => {
+      clearTimeout(timer)
+      process.stdin.pause()
+      process.stdin.removeAllListeners('data')
+      resolve(ok)
+    }
+    const timer = setTimeout(() => done(false), seconds * 1000)
+    process.stdin.setEncoding('utf8')
+    process.stdin.on('data', (d: string) => {
+      text += d
+      if (text.includes('\n')) done(/^\s*y(es)?\s*$/i.test(text.split('\n')[0]))
+    })
+    process.stdin.on('end', () => done(/^\s*y(es)?\s*$/i.test(text)))
+    process.stdin.resume()
+  })
+}

@@ -1,0 +1,25 @@
+import {Flags} from '@oclif/core'
+
+import {NetkitCommand} from '../lib/base-command.js'
+
+export default class Diff extends NetkitCommand {
+  static override summary = 'Show what "netkit apply -f FILE" would add, change and remove, in order.'
+  static override description = '--json: {changes: [{action, kind, object, why?}], unchanged}. Exit status 0 either way.'
+  static override examples = ['<%= config.bin %> diff -f host.yaml', '<%= config.bin %> diff -f host.yaml --netns hostA --json']
+  static override flags = {file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON).', required: true})}
+
+  async run(): Promise<unknown> {
+    const {flags} = await this.parse(Diff)
+    const {readHostFile} = await import('../lib/apply/schema.js')
+    const {describePlan, planHost} = await import('../lib/apply/run.js')
+    const file = readHostFile(flags.file)
+    const runner = this.makeRunner(flags)
+    const plan = await planHost(runner, file)
+    const changes = describePlan(plan)
+    if (!this.jsonEnabled()) {
+      if (changes.length === 0) this.log(`the host matches ${flags.file} (${plan.unchanged} objects)`)
+      for (const c of changes) this.log(`${c.action === 'add' ? '+' : c.action === 'remove' ? '-' : '~'} ${c.object}${c.why ? ` (${c.why})` : ''}`)
+    }
+    return {changes, unchanged: plan.unchanged}
+  }
+}

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict'
+import {writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {after, describe, it} from 'node:test'
+
+import {cli} from '../helpers/cli.js'
+import {dump, ipj, isolatedEnv, makeNs, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
+
+const HOST = `version: 1
+tables: {vpn: 120}
+links:
+  - {name: br0, type: bridge}
+  - {name: v0, type: veth, peer: v1, master: br0}
+addresses:
+  - {dev: br0, address: 10.1.0.1/24}
+sysctls: {ip_forward: 1}
+routes:
+  - {to: 10.2.0.0/24, via: 10.1.0.254}
+  - {to: 10.3.0.0/24, dev: br0, table: vpn}
+rules:
+  - {from: 10.1.0.0/24, table: vpn}
+proxyArp:
+  - {address: 10.1.0.50, dev: br0}
+xfrmPolicies:
+  - {src: 10.1.0.0/24, dst: 10.2.0.0/24, dir: out, tmplSrc: 192.0.2.1, tmplDst: 192.0.2.2, reqid: 3}
+`
+
+describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
+  const iso = isolatedEnv()
+  after(iso.cleanup)
+  const env = iso.env
+  const dir = join(env.NETKIT_CONFIG_DIR, '..')
+  const file = (name: string, text: string) => {
+    const p = join(dir, name)
+    writeFileSync(p, text)
+    return p
+  }
+  const nk = (args: string[], input?: string) => cli(args, {env, input})
+
+  it('applies a whole host, verifies it, re-applies as a no-op, applies only an edit, and removes only its own objects', () => {
+    const N = makeNs('ap')
+    const f1 = file('h1.yaml', HOST)
+    const d = nk(['diff', '-f', f1, '--netns', N, '--json'])
+    assert.equal(d.code, 0, d.stderr)
+    assert.equal(d.json.result.changes.filter((c: any) => c.action === 'add').length, 9)
+    const a = nk(['apply', '-f', f1, '--netns', N, '--json'])
+    assert.equal(a.code, 0, a.stdout + a.stderr)
+    assert.equal(a.json.result.verified, true)
+    assert.equal(ipj(N, ['-d', 'link', 'show', 'v0'])[0].master, 'br0')
+    assert.equal(ipj(N, ['route', 'show', 'table', '120'])[0].dst, '10.3.0.0/24')
+    assert.deepEqual(ipj(N, ['rule', 'show']).filter((r: any) => r.protocol === '178').map((r: any) => [r.src, r.table]), [['10.1.0.0', '120']])
+    assert.equal(ipj(N, ['neigh', 'show', 'proxy'])[0].dst, '10.1.0.50')
+    assert.match(sh('ip', ['-n', N, 'xfrm', 'policy']), /reqid 3 mode tunnel/)
+    assert.equal(sh('ip', ['netns', 'exec', N, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim(), '1')
+
+    const again = nk(['apply', '-f', f1, '--netns', N])
+    assert.equal(again.code, 0)
+    assert.match(again.stdout, /already matches .*nothing to do/)
+    assert.equal(again.stderr.includes('[#]'), false, 'nothing was run')
+
+    // A foreign route next to ours is never touched.
+    sh('ip', ['-n', N, 'route', 'add', '10.9.0.0/24', 'dev', 'br0'])
+    const f2 = file('h2.yaml', HOST.replace('{name: v0, type: veth, peer: v1, master: br0}', '{name: v0, type: veth, peer: v1, master: br0, mtu: 1400}').replace(/proxyArp:\n.*\n/, ''))
+    const e = nk(['apply', '-f', f2, '--netns', N, '--json'])
+    assert.equal(e.code, 0, e.stdout + e.stderr)
+    assert.deepEqual(e.json.result.changes.map((c: any) => [c.action, c.object]).sort(), [['change', 'veth link v0'], ['remove', 'proxy entry 10.1.0.50 on br0']])
+    assert.equal(ipj(N, ['link', 'show', 'v0'])[0].mtu, 1400)
+    assert.deepEqual(ipj(N, ['neigh', 'show', 'proxy']), [])
+    assert.equal(ipj(N, ['route', 'show', '10.9.0.0/24']).length, 1, 'the foreign route stays')
+  })
+
+  it('a failure halfway leaves the host exactly as before', () => {
+    const N = makeNs('af')
+    const f1 = file('f1.yaml', HOST)
+    assert.equal(nk(['apply', '-f', f1, '--netns', N]).code, 0)
+    const before = dump(N)
+    const fwd = sh('ip', ['netns', 'exec', N, 'sysctl', '-n', 'net.ipv4.ip_forward'])
+    const bad = file('f2.yaml', HOST.replace('{ip_forward: 1}', '{ip_forward: 0}').replace('  - {to: 10.3.0.0/24, dev: br0, table: vpn}\n', '  - {to: 10.3.0.0/24, dev: br0, table: vpn}\n  - {to: 10.4.0.0/24, via: 10.99.0.1}\n'))
+    const r = nk(['apply', '-f', bad, '--netns', N])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /^error: the gateway of route 10\.4\.0\.0\/24 is not reachable/m)
+    assert.equal(dump(N), before, 'links, addresses, routes, rules, proxies and xfrm as before')
+    assert.equal(sh('ip', ['netns', 'exec', N, 'sysctl', '-n', 'net.ipv4.ip_forward']), fwd, 'and the sysctl too')
+    assert.match(nk(['diff', '-f', f1, '--netns', N]).stdout, /the host matches/)
+  })
+
+  it('--try rolls back unless confirmed, and keeps the change when confirmed', () => {
+    const N = makeNs('at')
+    const f1 = file('t1.yaml', HOST)
+    const before = dump(N)
+    const no = nk(['apply', '-f', f1, '--netns', N, '--try', '2'], 'n\n')
+    assert.equal(no.code, 0, no.stderr)
+    assert.match(no.stdout, /not confirmed in time: rolled back/)
+    assert.equal(dump(N), before, 'rolled back')
+    const silent = nk(['apply', '-f', f1, '--netns', N, '--try', '1'], '')
+    assert.match(silent.stdout, /rolled back/)
+    const yes = nk(['apply', '-f', f1, '--netns', N, '--try', '5'], 'y\n')
+    assert.equal(yes.code, 0, yes.stderr)
+    assert.match(yes.stdout, /applied \d+ changes/)
+    assert.notEqual(tryRun('ip', ['-n', N, 'link', 'show', 'br0']).code, 1)
+    assert.match(nk(['diff', '-f', f1, '--netns', N]).stdout, /the host matches/)
+  })
+
+  it('a foreign object in the way is an error and nothing changes; a bad file exits 2 naming the entry', () => {
+    const N = makeNs('ax')
+    sh('ip', ['-n', N, 'link', 'add', 'br0', 'type', 'bridge'])
+    sh('ip', ['-n', N, 'link', 'set', 'br0', 'mtu', '1280'])
+    const before = dump(N)
+    const f = file('x.yaml', 'links:\n  - {name: br0, type: bridge, mtu: 1500}\n')
+    const r = nk(['apply', '-f', f, '--netns', N])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /^error: bridge link br0 is there and differs from the file \(mtu 1280, not 1500; up false, not true\), and netkit's apply did not make it/)
+    assert.equal(dump(N), before)
+    for (const [text, re] of [
+      ['routes:\n  - {to: 10.2.0.1/24, dev: lo}\n', /routes\.0\.to: .*host bits set/],
+      ['links:\n  - {name: a-name-of-16-chr, type: bridge}\n', /links\.0\.name: /],
+      ['rules:\n  - {table: 100}\n', /rules\.0: a rule needs a selector/],
+      ['bogus: 1\n', /Unrecognized key/],
+    ] as const) {
+      const b = nk(['apply', '-f', file('bad.yaml', text), '--netns', N])
+      assert.equal(b.code, 2, b.stderr)
+      assert.match(b.stderr, re)
+    }
+    assert.equal(dump(N), before)
+  })
+})
