@@ -67,6 +67,19 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(ipj(N, ['link', 'show', 'v0'])[0].mtu, 1400)
     assert.deepEqual(ipj(N, ['neigh', 'show', 'proxy']), [])
     assert.equal(ipj(N, ['route', 'show', '10.9.0.0/24']).length, 1, 'the foreign route stays')
+
+    // export writes netkit's state as a host file that makes the same host elsewhere.
+    const exported = nk(['export', '--netns', N])
+    assert.equal(exported.code, 0, exported.stderr)
+    assert.doesNotMatch(exported.stdout, /10\.9\.0\.0/, 'foreign objects are not exported')
+    const M = makeNs('am')
+    const copy = file('exported.yaml', exported.stdout)
+    const r = nk(['apply', '-f', copy, '--netns', M])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(nk(['diff', '-f', copy, '--netns', M]).stdout, /the host matches/, 'the copy matches its file')
+    assert.equal(ipj(M, ['link', 'show', 'v0'])[0].master, 'br0')
+    assert.equal(ipj(M, ['link', 'show', 'v0'])[0].mtu, 1400)
+    assert.equal(ipj(M, ['route', 'show', 'table', '120'])[0].dst, '10.3.0.0/24')
   })
 
   it('a failure halfway leaves the host exactly as before', () => {

@@ -28,7 +28,11 @@ export interface Obj {
   sysctl?: {path: string; value: string}
   table?: {name: string; id: number}
   owned: boolean
+  /** The object as an entry of a host file (for export). */
+  entry?: Record<string, unknown>
 }
+
+const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined && x !== null && x !== ''))
 
 const line = (args: string[], object: string): BatchLine => ({args, object})
 
@@ -49,6 +53,7 @@ export function linkObj(s: LinkSpec & {master?: string; up?: boolean}, owned = t
     add,
     del: [line(['link', 'del', s.name], desc)],
     owned,
+    entry: clean({name: s.name, type: s.kind, peer: s.peer, vni: s.vni, remote: s.remote, group: s.group, dev: s.dev, port: s.kind === 'vxlan' ? s.port : undefined, parent: s.parent, mode: s.kind === 'macvlan' ? s.mode : undefined, mtu: s.mtu, master: s.master, up: s.up}),
   }
 }
 
@@ -73,7 +78,7 @@ export function liveLink(l: IpLink): Obj | undefined {
 
 export function addrObj(dev: string, cidr: string, owned = true): Obj {
   const desc = `address ${cidr} on ${dev}`
-  return {kind: 'addr', key: `${dev} ${cidr}`, attrs: {}, desc, add: [line(['addr', 'add', cidr, 'dev', dev], desc)], del: [line(['addr', 'del', cidr, 'dev', dev], desc)], owned}
+  return {kind: 'addr', key: `${dev} ${cidr}`, attrs: {}, desc, add: [line(['addr', 'add', cidr, 'dev', dev], desc)], del: [line(['addr', 'del', cidr, 'dev', dev], desc)], owned, entry: {dev, address: cidr}}
 }
 
 export interface RouteObjSpec {
@@ -96,6 +101,7 @@ export function routeObj(r: RouteObjSpec, owned = true): Obj {
     add: [line(routeArgs('add', r), desc)],
     del: [line(['route', 'del', dstWord(r), ...(r.metric !== undefined ? ['metric', String(r.metric)] : []), 'table', String(r.table)], desc)],
     owned,
+    entry: clean({to: r.dst, via: r.via, dev: r.dev, table: r.table === 254 ? undefined : r.table, metric: r.metric, src: r.src}),
   }
 }
 
@@ -121,12 +127,13 @@ export function ruleObj(r: RuleObjSpec, owned = true): Obj {
     add: [line(['rule', 'add', ...sel, 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], desc)],
     del: [line(['rule', 'del', ...sel, 'table', String(r.table), 'priority', String(r.priority)], desc)],
     owned,
+    entry: clean({from: r.from, to: r.to, fwmark: ruleMark(r.fwmark) ?? undefined, iif: r.iif, oif: r.oif, table: r.table, priority: r.priority}),
   }
 }
 
 export function proxyObj(address: string, dev: string, owned = true): Obj {
   const desc = `proxy entry ${address} on ${dev}`
-  return {kind: 'proxy', key: `${address} ${dev}`, attrs: {}, desc, add: [line(['neigh', 'add', 'proxy', address, 'dev', dev, 'protocol', String(NETKIT_PROTO)], desc)], del: [line(['neigh', 'del', 'proxy', address, 'dev', dev], desc)], owned}
+  return {kind: 'proxy', key: `${address} ${dev}`, attrs: {}, desc, add: [line(['neigh', 'add', 'proxy', address, 'dev', dev, 'protocol', String(NETKIT_PROTO)], desc)], del: [line(['neigh', 'del', 'proxy', address, 'dev', dev], desc)], owned, entry: {address, dev}}
 }
 
 export function policyObj(p: PolicySpec, mark: string | undefined, owned = true): Obj {
@@ -139,6 +146,7 @@ export function policyObj(p: PolicySpec, mark: string | undefined, owned = true)
     add: [line(policyArgs('add', p) as string[], desc)],
     del: [line(['xfrm', 'policy', 'delete', 'src', p.src, 'dst', p.dst, 'dir', p.dir, ...(p.mark ? ['mark', `0x${p.mark.value.toString(16)}`, 'mask', `0x${(p.mark.mask ?? 0xffff_ffff).toString(16)}`] : [])], desc)],
     owned,
+    entry: clean({src: p.src, dst: p.dst, dir: p.dir, tmplSrc: p.tmplSrc, tmplDst: p.tmplDst, mode: p.tmplSrc ? p.mode : undefined, reqid: p.reqid, priority: p.priority, mark, action: p.action}),
   }
 }
 

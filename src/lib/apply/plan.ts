@@ -186,7 +186,14 @@ export function computePlan(runner: Runner, desired: Obj[], live: Obj[]): Plan {
     const ra = a.action === 'remove' ? 0 : 1
     const rb = b.action === 'remove' ? 0 : 1
     if (ra !== rb) return ra - rb
-    return ra === 0 ? ORDER[b.kind] - ORDER[a.kind] : ORDER[a.kind] - ORDER[b.kind]
+    const byKind = ra === 0 ? ORDER[b.kind] - ORDER[a.kind] : ORDER[a.kind] - ORDER[b.kind]
+    if (byKind !== 0 || a.kind !== 'link') return byKind
+    // Bridges before the links that join them (and after them when removing); lower devices first.
+    const rank = (c: Change) => {
+      const t = (c.desired ?? c.live)!.attrs.type
+      return t === 'bridge' ? 0 : t === 'veth' ? 1 : 2
+    }
+    return ra === 0 ? rank(b) - rank(a) : rank(a) - rank(b)
   })
   return {changes, unchanged}
 }

@@ -178,3 +178,36 @@ export async function applyHost(runner: Runner, file: HostFile, opts: {trySecond
   }
   return result
 }
+
+/** Devices that belong to tunnels ("netkit tunnel" manages them, not a host file). */
+const TUNNEL_DEV = /^(wg-|vx-|ipsec\d)/
+
+/** netkit's own state (what a previous apply or the primitives made), as a host file. */
+export async function exportHost(runner: Runner): Promise<Record<string, unknown>> {
+  const live = await liveObjects(runner, [])
+  const applied = owned(scopeOf(runner.netns), 'applied')
+  const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && !(o.kind === 'link' && TUNNEL_DEV.test(o.key)) && !(o.kind === 'route' && TUNNEL_DEV.test(String(o.attrs.dev ?? ''))))
+  const seen = new Set<string>()
+  // A veth pair is one entry (one end makes both): the end in a bridge, which carries more.
+  mine.sort((a, b) => Number(Boolean(b.kind === 'link' && b.attrs.master)) - Number(Boolean(a.kind === 'link' && a.attrs.master)))
+  const pairs = mine.filter((o) => {
+    if (o.kind !== 'link' || o.attrs.type !== 'veth') return true
+    if (seen.has(o.key)) return false
+    seen.add(String(o.attrs.peer))
+    return true
+  })
+  const of = (k: string) => pairs.filter((o) => o.kind === k).map((o) => o.entry!)
+  const out: Record<string, unknown> = {version: 1}
+  const tables = Object.fromEntries(mine.filter((o) => o.kind === 'table').map((o) => [o.table!.name, o.table!.id]))
+  if (Object.keys(tables).length) out.tables = tables
+  for (const [key, kind] of [['links', 'link'], ['addresses', 'addr'], ['routes', 'route'], ['rules', 'rule'], ['proxyArp', 'proxy'], ['xfrmPolicies', 'xfrm-policy']] as const) {
+    const list = of(kind)
+    if (list.length) out[key] = list
+  }
+  const sysctls = Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))
+  if (sysctls.length) {
+    const values = live.filter((o) => o.kind === 'sysctl')
+    out.sysctls = Object.fromEntries(sysctls.map((p) => [p.replaceAll('/', '.'), values.find((o) => o.key === p)?.sysctl?.value]))
+  }
+  return out
+}

@@ -1,0 +1,25 @@
+import {Flags} from '@oclif/core'
+
+import {NetkitCommand} from '../lib/base-command.js'
+import {writeFileAtomic} from '../lib/files.js'
+
+export default class Export extends NetkitCommand {
+  static override summary = 'Write netkit\'s own state (what apply and the primitives made) as a host file for "netkit apply".'
+  static override description = 'Links with the netkit alias, addresses in the ledger, routes, rules and proxy entries with protocol netkit, xfrm policies netkit added, its table names, and the sysctls apply set. Tunnel devices and their routes are left to "netkit tunnel". YAML, or JSON with --json.'
+  static override examples = ['<%= config.bin %> export > host.yaml', '<%= config.bin %> export --netns hostA -o hostA.yaml']
+  static override flags = {output: Flags.string({char: 'o', summary: 'Write to this file instead of stdout.'})}
+
+  async run(): Promise<unknown> {
+    const {flags} = await this.parse(Export)
+    const runner = this.makeRunner(flags)
+    const {exportHost} = await import('../lib/apply/run.js')
+    const doc = await exportHost(runner)
+    if (!this.jsonEnabled()) {
+      const {stringify} = await import('yaml')
+      const text = `# netkit export${runner.netns ? ` of namespace ${runner.netns}` : ''}: apply with "netkit apply -f FILE"\n${stringify(doc)}`
+      if (flags.output) writeFileAtomic(flags.output, text)
+      else process.stdout.write(text)
+    }
+    return doc
+  }
+}
