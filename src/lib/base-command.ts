@@ -79,6 +79,11 @@ export abstract class NetkitCommand extends Command {
     this.log(rows.length === 0 ? empty : await renderTable(rows, columns))
   }
 
+  /** Plain JSON, never colorized: it is for scripts, and tokenizing a big result for colors is slow. */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
   override toSuccessJson(result: unknown): unknown {
     return {ok: true, result}
   }

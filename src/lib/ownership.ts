@@ -93,6 +93,27 @@ export function claim(scope: string, kind: OwnedKind, key: string, meta?: Record
   })
 }
 
+/** Many claims and releases in one write of the ledger (apply records thousands at once). */
+export function recordMany(scope: string, claims: {kind: OwnedKind; key: string; meta?: Record<string, unknown>}[], releases: {kind: OwnedKind; key: string}[]): void {
+  if (claims.length === 0 && releases.length === 0) return
+  withLock((data) => {
+    const s = (data.scopes[scope] ??= {})
+    const now = new Date().toISOString()
+    for (const c of claims) {
+      const k = (s[c.kind] ??= {})
+      if (!k[c.key]) k[c.key] = {created: now, ...(c.meta ? {meta: c.meta} : {})}
+    }
+    for (const r of releases) {
+      const k = s[r.kind]
+      if (!k) continue
+      delete k[r.key]
+      if (Object.keys(k).length === 0) delete s[r.kind]
+    }
+    if (Object.keys(s).length === 0) delete data.scopes[scope]
+    save(data)
+  })
+}
+
 export function release(scope: string, kind: OwnedKind, key: string): void {
   withLock((data) => {
     const k = data.scopes[scope]?.[kind]

@@ -86,12 +86,12 @@ function parseCidr(value: string, what: string): Cidr {
 /** A network (route destination, subnet): host bits must be zero. A bare address means /32 or /128. */
 export function network(value: string, what = 'network'): Cidr {
   const c = parseCidr(value, what)
-  const net = ipaddr.parseCIDR(c.cidr)
+  // The family is known: parse with its own parser (ipaddr.parseCIDR tries IPv6 first, slowly, for every IPv4 string).
   const base = (c.family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(c.cidr) : ipaddr.IPv6.networkAddressFromCIDR(c.cidr)).toString()
   if (base !== c.ip) {
     throw new UsageError(
       `${what} "${value}" has host bits set`,
-      `did you mean ${base}/${net[1]}? (a network has zero host bits)`,
+      `did you mean ${base}/${c.prefix}? (a network has zero host bits)`,
     )
   }
   return c

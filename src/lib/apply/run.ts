@@ -8,7 +8,7 @@
  */
 import {NetkitError} from '../errors.js'
 import {addTable, delTable} from '../iproute2/tables.js'
-import {claim, owned, release, scopeOf} from '../ownership.js'
+import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
 import type {BatchLine, Runner} from '../runner.js'
 import type {Obj} from './model.js'
 import {appliedKey, type Change, computePlan, desiredObjects, liveObjects, type Plan} from './plan.js'
@@ -107,21 +107,22 @@ async function runOps(runner: Runner, ops: Op[], opts: {force?: boolean} = {}): 
 function record(runner: Runner, changes: Change[], undo = false): void {
   if (runner.dryRun) return
   const scope = scopeOf(runner.netns)
+  const ledger = owned(scope, 'applied')
+  const claims: {kind: OwnedKind; key: string; meta?: Record<string, unknown>}[] = []
+  const releases: {kind: OwnedKind; key: string}[] = []
   for (const c of changes) {
     const o = (c.desired ?? c.live) as Obj
     const k = appliedKey(o)
-    const keep = (c.action !== 'remove') !== undo
-    if (keep) {
-      const prev = owned(scope, 'applied')[k]?.meta
-      claim(scope, 'applied', k, o.kind === 'sysctl' ? {original: prev?.original ?? c.live?.sysctl?.value} : undefined)
-      if (o.kind === 'addr') claim(scope, 'addr', o.key)
-      if (o.kind === 'xfrm-policy') claim(scope, 'xfrm-policy', o.key)
+    const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : undefined
+    if ((c.action !== 'remove') !== undo) {
+      claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: ledger[k]?.meta?.original ?? c.live?.sysctl?.value}} : {})})
+      if (extra) claims.push({kind: extra, key: o.key})
     } else {
-      release(scope, 'applied', k)
-      if (o.kind === 'addr') release(scope, 'addr', o.key)
-      if (o.kind === 'xfrm-policy') release(scope, 'xfrm-policy', o.key)
+      releases.push({kind: 'applied', key: k})
+      if (extra) releases.push({kind: extra, key: o.key})
     }
   }
+  recordMany(scope, claims, releases)
 }
 
 export interface ApplyResult {
