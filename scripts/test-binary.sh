@@ -7,7 +7,7 @@ npm run build:binary --silent
 tools=$(mktemp -d)
 cache=$(mktemp -d)
 trap 'rm -rf "$tools" "$cache"' EXIT
-for t in ip sysctl swanctl wg wireguard-go wg-quick tcpdump ping modprobe timeout kill unshare nsenter sh mount mkdir sleep cat bash; do
+for t in ip sysctl swanctl pki wg wireguard-go wg-quick tcpdump ping modprobe timeout kill unshare nsenter sh mount mkdir sleep cat bash; do
   p=$(type -P "$t" || true)  # a path, never a shell builtin (kill)
   [[ -n $p ]] && ln -s "$p" "$tools/$t"
 done

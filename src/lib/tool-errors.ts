@@ -112,9 +112,21 @@ const RULES: Rule[] = [
     code: 'E_TOOL_MISSING',
     match: /command not found|ENOENT/i,
     message: (f) => `${f.tool} is not installed`,
-    fix: (f) => `install the package that provides ${f.tool} (see "netkit doctor")`,
+    fix: (f) => (PACKAGES[f.tool] ? `apt-get install --no-install-recommends ${PACKAGES[f.tool]}` : `install the package that provides ${f.tool} (see "netkit doctor")`),
   },
 ]
+
+/** The Debian package of each tool netkit runs. */
+const PACKAGES: Record<string, string> = {
+  ip: 'iproute2',
+  sysctl: 'procps',
+  swanctl: 'strongswan-swanctl',
+  pki: 'strongswan-pki',
+  wg: 'wireguard-tools',
+  'wireguard-go': 'wireguard-go',
+  tcpdump: 'tcpdump',
+  ping: 'iputils-ping',
+}
 
 export function translateFailure(f: ToolFailure): NetkitError {
   if (f.timedOut) {

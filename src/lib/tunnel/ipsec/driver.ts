@@ -20,7 +20,7 @@ import {NETKIT_PROTO} from '../../ownership.js'
 import type {Step} from '../../plan.js'
 import type {BatchLine} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
-import {pskPath} from '../store.js'
+import {listDefs, pskPath} from '../store.js'
 import type {IpsecDef, TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {charonLogSince, charonLogSize, charonLogTail, charonPid, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
 import {initiateFailure, parseListSas} from './vici.js'
@@ -150,6 +150,10 @@ export const ipsecDriver: TunnelDriver = {
     const libipsec = ctx.datapath === 'userspace'
     let started = false
     let logStart = 0
+    const twin = listDefs(ctx.configDir).find((o) => o.type === 'ipsec' && o.name !== def.name && o.ipsec!.localId === def.ipsec!.localId && o.ipsec!.remoteId === def.ipsec!.remoteId)
+    if (twin) {
+      throw new UsageError(`tunnel ${twin.name} already joins ${def.ipsec!.localId} and ${def.ipsec!.remoteId}: charon could not tell the two apart`, `add the subnets to ${twin.name} (repeat --local-subnet/--remote-subnet, with --replace), or give this one other identities (--local-id, --remote-id)`)
+    }
     if (libipsec && def.localSubnets.length === 0 && def.remoteSubnets.length === 0) {
       throw new UsageError('host-to-host IPsec needs the kernel data path: with kernel-libipsec the route to the peer would carry IKE itself', 'give --local-subnet and --remote-subnet (site to site), or run on a kernel with ESP')
     }
