@@ -52,7 +52,7 @@ export function twoSites(tag = 's'): TwoSites {
 /** Pings from a namespace, retrying until it answers or the time is up. */
 export async function pingUntil(ns: string, target: string, seconds = 15): Promise<boolean> {
   const deadline = Date.now() + seconds * 1000
-  for (let i = 0; i < 30 && Date.now() < deadline; i++) {
+  for (let i = 0; i < seconds * 4 && Date.now() < deadline; i++) {
     try {
       sh('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '1', target])
       return true
