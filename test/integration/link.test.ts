@@ -254,6 +254,7 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     assert.deepEqual(nk('link', 'list', '--owned', '--json', '--netns', A).json.result, [])
     const same = nk('link', 'add', 'f0', '--type', 'veth', '--peer', 'f1', '--netns', A)
     nothingToDo(same, 'the same link, not netkit\'s')
+    assert.equal(same.stdout, 'veth link f0 (not created by netkit) already exists; nothing to do\n')
     assert.equal(link(A, 'f0').ifalias, undefined, 'not claimed by a re-add')
     ok(nk('link', 'del', 'f0', '--force', '--netns', A), 'del --force')
     assert.equal(exists(A, 'f0'), false)

@@ -89,14 +89,14 @@ describe('link: the commands built for each type', () => {
       [{name: 'va', kind: 'veth', peer: 'vb'}, 'link add va type veth peer name vb\nlink set va alias netkit\nlink set vb alias netkit\n'],
     ] as [LinkSpec, string][]) {
       const rec = host()
-      assert.equal(await addLink(rec.runner({netns: 'hostA'}), spec), 'created')
+      assert.deepEqual(await addLink(rec.runner({netns: 'hostA'}), spec), {outcome: 'created', owned: true})
       assert.deepEqual(mutations(rec), [{ns: 'hostA', script}], spec.name)
     }
   })
 
   it('a dry run reads, prints the commands and runs no change', async () => {
     const rec = host()
-    assert.equal(await addLink(rec.runner({netns: 'hostA', dryRun: true}), {name: 'br9', kind: 'bridge', up: true}), 'created')
+    assert.deepEqual(await addLink(rec.runner({netns: 'hostA', dryRun: true}), {name: 'br9', kind: 'bridge', up: true}), {outcome: 'created', owned: true})
     assert.deepEqual(mutations(rec), [])
     assert.deepEqual(rec.echoed, ['ip -n hostA link add br9 type bridge', 'ip -n hostA link set br9 alias netkit', 'ip -n hostA link set br9 up'])
   })
@@ -190,7 +190,7 @@ describe('link: idempotence and conflicts', () => {
   it('addLink: re-adding changes nothing; a conflict names the link and what differs (exit 1)', async () => {
     for (const [, spec] of same) {
       const rec = host()
-      assert.equal(await addLink(rec.runner({netns: 'hostA'}), spec), 'exists')
+      assert.deepEqual(await addLink(rec.runner({netns: 'hostA'}), spec), {outcome: 'exists', owned: spec.name !== 'vx43'})
       assert.deepEqual(mutations(rec), [])
     }
     let rec = host()
@@ -200,8 +200,11 @@ describe('link: idempotence and conflicts', () => {
     await rejects(addLink(rec.runner({netns: 'hostA'}), {name: 'vnew', kind: 'veth', peer: 'v2'}), 'E_CONFLICT', 1, /^link v2 \(the --peer\) already exists in namespace hostA/)
     assert.deepEqual(mutations(rec), [])
     rec = host()
-    assert.equal(await addLink(rec.runner({netns: 'hostA'}), {...same[2][1], up: true}), 'brought-up')
+    assert.deepEqual(await addLink(rec.runner({netns: 'hostA'}), {...same[2][1], up: true}), {outcome: 'brought-up', owned: true})
     assert.deepEqual(mutations(rec), [{ns: 'hostA', script: 'link set vx42 up\n'}])
+    rec = host()
+    assert.deepEqual(await addLink(rec.runner({netns: 'hostA'}), {...same[0][1], up: true}), {outcome: 'brought-up', owned: true})
+    assert.deepEqual(mutations(rec), [{ns: 'hostA', script: 'link set v2 up\nlink set v3 up\n'}], 'both ends of a veth')
   })
 })
 

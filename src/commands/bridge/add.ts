@@ -16,7 +16,8 @@ export default class BridgeAdd extends NetkitCommand {
     const {args, flags} = await this.parse(BridgeAdd)
     const runner = this.makeRunner(flags)
     const result = await addBridge(runner, args.name, {mtu: flags.mtu, up: !flags.down})
-    if (result === 'brought-up') return this.outcome(true, {verb: 'bring up', object: `existing bridge ${args.name}`, noop: ''}, runner)
-    return this.outcome(result === 'created', {verb: 'add', object: `bridge ${args.name}`, noop: `bridge ${args.name} already exists`}, runner)
+    const foreign = result.owned ? '' : ' (not created by netkit)'
+    if (result.outcome === 'brought-up') return this.outcome(true, {verb: 'bring up', object: `existing bridge ${args.name}${foreign}`, noop: ''}, runner)
+    return this.outcome(result.outcome === 'created', {verb: 'add', object: `bridge ${args.name}`, noop: `bridge ${args.name}${foreign} already exists`}, runner)
   }
 }

@@ -53,7 +53,8 @@ The link is created, marked and (with --up) brought up in one ip -batch; a veth 
       up: flags.up,
     })
     const object = `${flags.type} link ${args.name}`
-    if (result === 'brought-up') return this.outcome(true, {verb: 'bring up', object: `existing ${object}`, noop: ''}, runner)
-    return this.outcome(result === 'created', {verb: 'add', object, noop: `${object} already exists`}, runner)
+    const foreign = result.owned ? '' : ' (not created by netkit)'
+    if (result.outcome === 'brought-up') return this.outcome(true, {verb: 'bring up', object: `existing ${object}${foreign}`, noop: ''}, runner)
+    return this.outcome(result.outcome === 'created', {verb: 'add', object, noop: `${object}${foreign} already exists`}, runner)
   }
 }

@@ -121,7 +121,7 @@ export function addArgs(spec: LinkSpec): string[] {
 export interface RemotePeer {
   /** The namespace the live link's peer is in, by name (from `ip -j netns list-id`); undefined if unnamed or local. */
   netns?: string
-  /** The link named --peer in --peer-netns, if there is one. */
+  /** The link named --peer (in --peer-netns, or here), if there is one. */
   link?: IpLink
 }
 
@@ -173,7 +173,7 @@ export function decideAdd(existing: IpLink | undefined, spec: LinkSpec, remote: 
   const owned = isOwned(existing)
   const reasons = linkDiff(existing, spec, remote)
   if (reasons.length) return {action: 'conflict', reasons, owned}
-  const peerDown = spec.kind === 'veth' && (spec.peerNetns ? remote.link && !isUp(remote.link) : false)
+  const peerDown = spec.kind === 'veth' && remote.link !== undefined && !isUp(remote.link)
   if (spec.up && (!isUp(existing) || peerDown)) return {action: 'up', owned}
   return {action: 'none', owned}
 }
@@ -201,16 +201,21 @@ export async function netnsIds(runner: Runner): Promise<Map<number, string>> {
 }
 
 async function remotePeer(runner: Runner, existing: IpLink | undefined, spec: LinkSpec): Promise<RemotePeer> {
-  if (!existing || spec.kind !== 'veth' || existing.link_netnsid === undefined || existing.link !== undefined) return {}
+  if (!existing || spec.kind !== 'veth') return {}
+  if (existing.link_netnsid === undefined || existing.link !== undefined) return existing.link === spec.peer && !spec.peerNetns ? {link: await readLink(runner, spec.peer!)} : {}
   const netns = (await netnsIds(runner)).get(existing.link_netnsid)
   const link = spec.peerNetns && netns === spec.peerNetns ? await readLink(runner.in(spec.peerNetns), spec.peer!) : undefined
   return {netns, link}
 }
 
-export type AddResult = 'created' | 'exists' | 'brought-up'
+export interface AddResult {
+  outcome: 'created' | 'exists' | 'brought-up'
+  /** The link carries the netkit alias (false: an identical link someone else made, left as it is). */
+  owned: boolean
+}
 
 /**
- * Adds a link: 'exists' when an identical one is already there (nothing done),
+ * Adds a link: 'exists' when an identical one is already there (nothing done; not claimed if it is not netkit's),
  * 'brought-up' when it was there but down and --up was asked, E_CONFLICT when a
  * different one is in the way.
  */
@@ -225,13 +230,17 @@ export async function addLink(runner: Runner, spec: LinkSpec): Promise<AddResult
       fix: `delete it first ("netkit link del ${spec.name}${nsFlag(runner)}${decision.owned ? '' : ' --force'}"), or choose another name`,
     })
   }
-  if (decision.action === 'none') return 'exists'
+  if (decision.action === 'none') return {outcome: 'exists', owned: decision.owned}
   if (decision.action === 'up') {
-    const lines: BatchLine[] = [{args: ['link', 'set', spec.name, 'up'], object: `link ${spec.name}`}]
-    if (spec.kind === 'veth' && !spec.peerNetns) lines.push({args: ['link', 'set', spec.peer!, 'up'], object: `link ${spec.peer}`})
-    await runner.batch(lines)
-    if (spec.kind === 'veth' && spec.peerNetns) await runner.in(spec.peerNetns).batch([{args: ['link', 'set', spec.peer!, 'up'], object: `link ${spec.peer}`}])
-    return 'brought-up'
+    const lines: BatchLine[] = isUp(existing!) ? [] : [{args: ['link', 'set', spec.name, 'up'], object: `link ${spec.name}`}]
+    const peerUp: BatchLine[] = remote.link && !isUp(remote.link) ? [{args: ['link', 'set', spec.peer!, 'up'], object: `link ${spec.peer}`}] : []
+    if (spec.peerNetns) {
+      await runner.batch(lines)
+      await runner.in(spec.peerNetns).batch(peerUp)
+    } else {
+      await runner.batch([...lines, ...peerUp])
+    }
+    return {outcome: 'brought-up', owned: decision.owned}
   }
   if (spec.kind === 'veth') {
     const peerRunner = spec.peerNetns ? runner.in(spec.peerNetns) : runner
@@ -257,7 +266,7 @@ export async function addLink(runner: Runner, spec: LinkSpec): Promise<AddResult
     if (made && !runner.dryRun) await runner.batch([{args: ['link', 'del', spec.name], object: `link ${spec.name}`}]).catch(() => {})
     throw error
   }
-  return 'created'
+  return {outcome: 'created', owned: true}
 }
 
 export interface LinkChange {
