@@ -186,3 +186,10 @@ export function multicast(value: string, what = 'group'): Address {
   if (ipaddr.parse(a.ip).range() !== 'multicast') throw new UsageError(`${what} ${value} is not a multicast address`, 'use an address in 224.0.0.0/4 (IPv4) or ff00::/8 (IPv6), or --remote for a unicast peer')
   return a
 }
+
+/** A unicast address (VXLAN --remote): not a multicast group. */
+export function unicast(value: string, what = 'address'): Address {
+  const a = ipAddress(value, what)
+  if (ipaddr.parse(a.ip).range() === 'multicast') throw new UsageError(`${what} ${value} is a multicast address`, 'use --group for a multicast group, or give the peer\'s unicast address')
+  return a
+}

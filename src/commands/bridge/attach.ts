@@ -2,12 +2,13 @@ import {Flags} from '@oclif/core'
 
 import {NetkitCommand} from '../../lib/base-command.js'
 import * as f from '../../lib/flags.js'
-import {attach} from '../../lib/iproute2/link.js'
+import {attach} from '../../lib/iproute2/bridge.js'
 import type {ChangeOutcome} from '../../lib/output.js'
 
 export default class BridgeAttach extends NetkitCommand {
   static override summary = 'Make an interface a port of a bridge.'
-  static override examples = ['<%= config.bin %> bridge attach br0 veth0']
+  static override description = 'ip link set IF master BRIDGE. Already a port of BRIDGE: nothing to do. A port of another bridge: a conflict (exit 1) unless --force, which moves it.'
+  static override examples = ['<%= config.bin %> bridge attach br0 veth0', '<%= config.bin %> bridge attach br1 veth0 --force']
   static override args = {bridge: f.ifnameArg('bridge'), ifname: f.ifnameArg('interface')}
   static override flags = {'dry-run': f.dryRun, force: Flags.boolean({summary: 'Move it even if it is a port of another bridge.'})}
 

@@ -22,6 +22,8 @@ export interface IpLink {
   ifindex: number
   ifname: string
   link?: string
+  /** The peer's ifindex (veth, in its own namespace when link_netnsid is set). */
+  link_index?: number
   mtu?: number
   operstate?: string
   flags?: string[]
