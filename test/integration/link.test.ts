@@ -80,7 +80,7 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     })
     const table = nk('link', 'list', '--owned', '--netns', A)
     ok(table, 'list')
-    assert.match(table.stdout, /^NAME +TYPE +STATE +MTU +MAC +MASTER +OWNED *\n/)
+    assert.match(table.stdout, /^NAME +TYPE +STATE +MTU +MAC +MASTER +OWNER *\n/)
     assert.match(table.stdout, /\nv0 +veth +\S+ +1400 +[0-9a-f:]{17} +- +yes *\n?$/)
 
     delTwice(A, 'v0')
@@ -121,7 +121,7 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     ])
     sh('ip', ['-n', A, 'link', 'add', 'fbr', 'type', 'bridge'])
     assert.deepEqual(nk('bridge', 'list', '--owned', '--json', '--netns', A).json.result.map((b: any) => b.name), ['br0', 'br1'])
-    assert.match(nk('bridge', 'list', '--netns', A).stdout, /^NAME +STATE +OWNED +PORTS *\nbr0 +\S+ +yes +p1 *\nbr1 +\S+ +yes +p0 *\nfbr +\S+ +no +- *\n?$/)
+    assert.match(nk('bridge', 'list', '--netns', A).stdout, /^NAME +STATE +OWNER +PORTS *\nbr0 +\S+ +netkit +p1 *\nbr1 +\S+ +netkit +p0 *\nfbr +\S+ +- +- *\n?$/)
 
     dryRun(['bridge', 'detach', 'p0', '--netns', A], [`ip -n ${A} link set p0 nomaster`], A)
     ok(nk('bridge', 'detach', 'p0', '--netns', A), 'detach')

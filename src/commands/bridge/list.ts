@@ -15,7 +15,7 @@ export default class BridgeList extends NetkitCommand {
     await this.printTable(rows, [
       {header: 'NAME', get: (r) => r.name},
       {header: 'STATE', get: (r) => r.state},
-      {header: 'OWNED', get: (r) => (r.owned ? 'yes' : 'no')},
+      {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
       {header: 'PORTS', get: (r) => r.ports.join(' ')},
     ], 'no bridges')
     return rows

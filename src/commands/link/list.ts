@@ -6,7 +6,7 @@ import {type LinkRow, listLinks} from '../../lib/iproute2/link.js'
 
 export default class LinkList extends NetkitCommand {
   static override summary = 'List links.'
-  static override description = `Table: NAME, TYPE, STATE, MTU, MAC, MASTER, OWNED.
+  static override description = `Table: NAME, TYPE, STATE, MTU, MAC, MASTER, OWNER.
 --json: an array of objects, every key always present (null when it does not apply):
   {name, type, state, up, mtu, mac, master, owned, peer, peerNetns, lower, vni, remote, group, port, mode}
   type: veth, bridge, vxlan, macvlan, ... ("loopback" or "device" when the kernel gives no kind); state: the operational state (UP, DOWN, ...); up: administratively up;
@@ -26,7 +26,7 @@ export default class LinkList extends NetkitCommand {
       {header: 'MTU', get: (r) => r.mtu},
       {header: 'MAC', get: (r) => r.mac},
       {header: 'MASTER', get: (r) => r.master},
-      {header: 'OWNED', get: (r) => (r.owned ? 'yes' : 'no')},
+      {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
     ], flags.owned || flags.type ? 'no links match' : 'no links')
     return rows
   }
