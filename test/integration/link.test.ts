@@ -81,7 +81,7 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     const table = nk('link', 'list', '--owned', '--netns', A)
     ok(table, 'list')
     assert.match(table.stdout, /^NAME +TYPE +STATE +MTU +MAC +MASTER +OWNER *\n/)
-    assert.match(table.stdout, /\nv0 +veth +\S+ +1400 +[0-9a-f:]{17} +- +yes *\n?$/)
+    assert.match(table.stdout, /\nv0 +veth +\S+ +1400 +[0-9a-f:]{17} +- +netkit *\n?$/)
 
     delTwice(A, 'v0')
     assert.equal(exists(B, 'v1'), false, 'the peer went with it')
