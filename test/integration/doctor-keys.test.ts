@@ -38,7 +38,7 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
     const r = doctor()
     assert.equal(r.code, 0, JSON.stringify(failed(r)))
     const ids = r.json.result.checks.filter((c: any) => /^(ipsec|wireguard)\./.test(c.id) && c.result === 'ok').map((c: any) => c.id)
-    for (const id of ['ipsec.charon', 'ipsec.sa', 'ipsec.selectors', 'ipsec.algorithms', 'ipsec.secrets', 'wireguard.handshake', 'wireguard.endpoint-route', 'wireguard.allowed-ips', 'wireguard.keys']) assert.ok(ids.includes(id), `${id} ok`)
+    for (const id of ['ipsec.charon', 'ipsec.sa', 'ipsec.selectors', 'ipsec.algorithms', 'ipsec.secrets', 'ipsec.local-address', 'wireguard.handshake', 'wireguard.endpoint-route', 'wireguard.allowed-ips', 'wireguard.keys']) assert.ok(ids.includes(id), `${id} ok`)
     const sa = r.json.result.checks.find((c: any) => c.id === 'ipsec.sa')
     assert.equal(sa.evidence.ikeSas[0].state, 'ESTABLISHED')
   })
@@ -114,6 +114,17 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
     // A restarts on the peer's DELETE (close_action); were that lost, dead peer detection (30 s) would.
     assert.ok(await pingUntil(w.CA, '10.2.0.2', 45), 'traffic flows again')
     assert.deepEqual(failed(doctor('--tunnel', 'site')), [])
+  })
+
+  it('no address of the host in a local subnet (kernel-libipsec) fails ipsec.local-address with the fix', () => {
+    sh('ip', ['-n', w.A, 'addr', 'del', '10.1.0.1/24', 'dev', 'c0'])
+    try {
+      const r = doctor('--check', 'ipsec.local-address')
+      assert.deepEqual(failed(r), ['ipsec.local-address'])
+      assert.match(r.json.result.checks[0].reason, /no address of this host lies in 10\.1\.0\.0\/24/)
+    } finally {
+      sh('ip', ['-n', w.A, 'addr', 'add', '10.1.0.1/24', 'dev', 'c0'])
+    }
   })
 
   it('charon killed: ipsec.charon fails with the fix, and tunnel up brings it back', () => {

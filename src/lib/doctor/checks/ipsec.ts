@@ -14,6 +14,7 @@ import {connName, effectiveStartAction} from '../../tunnel/ipsec/driver.js'
 import {type IkeSa, parseListSas} from '../../tunnel/ipsec/vici.js'
 import {pskPath, scopeDir} from '../../tunnel/store.js'
 import type {TunnelDef} from '../../tunnel/types.js'
+import {contains} from '../../validate.js'
 import {type Check, type DoctorContext, type Finding, finding} from '../types.js'
 import {secretFileFindings} from './secrets.js'
 
@@ -196,4 +197,37 @@ export const spdSad: Check = {
   },
 }
 
-export const ipsecChecks: Check[] = [charonRunning, saState, selectors, algorithms, ipsecSecrets, spdSad]
+/** kernel-libipsec installs a CHILD_SA only if this host owns an address inside each local subnet. */
+export const localAddress: Check = {
+  id: 'ipsec.local-address',
+  title: 'An address of this host in each local subnet (kernel-libipsec)',
+  group: 'ipsec',
+  async run(ctx) {
+    const tunnels = ipsecTunnels(ctx).filter((t) => t.localSubnets.length > 0)
+    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no site-to-site IPsec tunnel here'})]
+    const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
+    let libipsec = false
+    try {
+      libipsec = /kernel-libipsec \{\s*load = yes/.test(readFileSync(scope.strongswanConf, 'utf8'))
+    } catch {
+      return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
+    }
+    if (!libipsec) return [finding(this, 'skip', {reason: 'the kernel data path does not need one'})]
+    const links = JSON.parse(await ctx.runner.read({tool: 'ip', args: ['-j', 'addr', 'show']})) as {ifname: string; addr_info?: {family: string; local: string}[]}[]
+    const mine = links.flatMap((l) => (l.addr_info ?? []).map((a) => ({ifname: l.ifname, ip: a.local})))
+    const out: Finding[] = []
+    for (const t of tunnels) {
+      for (const subnet of t.localSubnets) {
+        const has = mine.find((a) => contains(subnet, a.ip))
+        out.push(finding(this, has ? 'ok' : 'fail', {
+          subject: `${t.name} ${subnet}`,
+          evidence: {subnet, address: has ? `${has.ip} on ${has.ifname}` : null},
+          ...(has ? {} : {reason: `no address of this host lies in ${subnet}: with kernel-libipsec charon answers TS_UNACCEPTABLE and the tunnel never carries ${subnet}`, fix: `give the interface that leads to ${subnet} an address in it (netkit addr add IF ADDRESS/PREFIX${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''})`}),
+        }))
+      }
+    }
+    return out
+  },
+}
+
+export const ipsecChecks: Check[] = [charonRunning, saState, selectors, algorithms, ipsecSecrets, spdSad, localAddress]
