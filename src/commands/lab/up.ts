@@ -26,6 +26,13 @@ export default class LabUp extends NetkitCommand {
     const report = await labUp({runner, configDir: configDir(), hosts: flags.hosts, types, timeoutMs: flags.timeout * 1000, log})
     const failedPings = report.pairs.filter((p) => !p.ping)
     if (failedPings.length > 0 || report.captures.some((c) => c.clear)) process.exitCode = 1
+    if (runner.dryRun) {
+      if (!this.jsonEnabled()) {
+        for (const c of report.commands ?? []) this.log(c)
+        process.stderr.write(`dry run: would build ${report.hosts.length} hosts and add ${report.tunnels} tunnels; nothing was changed\n`)
+      }
+      return report
+    }
     if (!this.jsonEnabled()) {
       const h1 = report.hosts[0]
       const h2 = report.hosts[1]

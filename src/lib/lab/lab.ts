@@ -56,6 +56,8 @@ export interface LabReport {
   captures: CaptureResult[]
   doctor: {host: string; fail: number; warn: number}[]
   seconds: number
+  /** Dry run: the tunnel commands the lab would run. */
+  commands?: string[]
 }
 
 function recordPath(configDir: string): string {
@@ -128,6 +130,29 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
     throw error
   }
   if (!runner.dryRun) writeFileAtomic(recordPath(opts.configDir), JSON.stringify({hosts: opts.hosts, types: opts.types}) + '\n')
+
+  if (runner.dryRun) {
+    // The hosts do not exist in a dry run, so the tunnels cannot be planned against them: show the commands that would make them.
+    let n = 0
+    const commands: string[] = []
+    for (const [ti, type] of opts.types.entries()) {
+      for (const a of hosts) {
+        for (const b of hosts) {
+          if (a === b) continue
+          const i = tunnelInput(type, ti === 0, a, b, type === 'wireguard' ? '$(netkit tunnel pubkey ' + `${NAME_PREFIX[type]}-h${a.index} --netns ${b.host})` : undefined)
+          const args = ['netkit', 'tunnel', 'add', i.name, '--type', type, '--netns', a.host, '--local', i.local!, '--remote', i.remote, ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]), ...(i.remoteSubnet ?? []).flatMap((x) => ['--remote-subnet', x])]
+          if (i.address) args.push('--address', i.address)
+          if (i.peerAddress) args.push('--peer-address', i.peerAddress)
+          if (i.vni) args.push('--vni', String(i.vni))
+          if (i.listenPort) args.push('--listen-port', String(i.listenPort), '--endpoint', i.endpoint!, '--peer-public-key', `"${i.peerPublicKey}"`)
+          if (a.index < b.index) args.push('--no-wait')
+          commands.push(args.join(' '))
+          n++
+        }
+      }
+    }
+    return {hosts, types: opts.types, tunnels: n, pairs: [], captures: [], doctor: [], seconds: (Date.now() - t0) / 1000, commands}
+  }
 
   let tunnels = 0
   for (const [ti, type] of opts.types.entries()) {
