@@ -39,6 +39,24 @@ describe('netkit ns (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(del2.json.result.changed, false)
   })
 
+  it('refuses to delete a namespace where processes still run (they would keep it alive, unnamed)', async () => {
+    const name = track(nsName('bz'))
+    assert.equal(cli(['ns', 'add', name], {env}).code, 0)
+    const {spawn} = await import('node:child_process')
+    const child = spawn('ip', ['netns', 'exec', name, 'sleep', '60'], {stdio: 'ignore'})
+    try {
+      for (let i = 0; i < 50 && tryRun('ip', ['netns', 'pids', name]).stdout.trim() === ''; i++) await new Promise((r) => setTimeout(r, 50))
+      const r = cli(['ns', 'del', name], {env})
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, /^error: 1 process still run in network namespace \S+: sleep \(\d+\); stop them first/)
+      assert.equal(tryRun('ip', ['-n', name, 'link', 'show', 'lo']).code, 0, 'still there')
+    } finally {
+      child.kill()
+      await new Promise((r) => child.once('exit', r))
+    }
+    assert.equal(cli(['ns', 'del', name], {env}).code, 0)
+  })
+
   it('refuses to delete a namespace it did not create, exit 2, and leaves it', () => {
     const name = track(nsName('fx'))
     tryRun('ip', ['netns', 'add', name])

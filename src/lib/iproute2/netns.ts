@@ -2,7 +2,7 @@
  * Named network namespaces (`ip netns`), as iproute2 keeps them in /run/netns.
  * netkit records the namespaces it creates, and deletes only those.
  */
-import {existsSync, readdirSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 
 import {UsageError} from '../errors.js'
 import {claim, dropScope, owned, owns, release, ROOT_SCOPE, scopeOf} from '../ownership.js'
@@ -57,6 +57,18 @@ export async function delNetns(runner: Runner, name: string, opts: {force?: bool
   }
   if (!opts.force && !owns(ROOT_SCOPE, 'netns', name)) {
     throw new UsageError(`network namespace ${name} was not created by netkit`, 'netkit deletes only what it owns; pass --force to delete it anyway')
+  }
+  // Processes keep a deleted namespace alive, unnamed and out of reach: say so instead of orphaning them.
+  const pids = await netnsPids(runner, name)
+  if (pids.length > 0 && !opts.force) {
+    const names = pids.slice(0, 4).map((p) => {
+      try {
+        return `${readFileSync(`/proc/${p}/comm`, 'utf8').trim()} (${p})`
+      } catch {
+        return String(p)
+      }
+    })
+    throw new UsageError(`${pids.length} process${pids.length > 1 ? 'es' : ''} still run in network namespace ${name}: ${names.join(', ')}${pids.length > 4 ? ', ...' : ''}`, `stop them first (for netkit's tunnels: netkit tunnel del NAME --netns ${name}), or pass --force to delete it anyway`, 'E_BUSY')
   }
   await runner.run({tool: 'ip', args: ['netns', 'del', name], netns: null, object: `network namespace ${name}`})
   if (!runner.dryRun) {
