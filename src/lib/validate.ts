@@ -193,3 +193,12 @@ export function unicast(value: string, what = 'address'): Address {
   if (ipaddr.parse(a.ip).range() === 'multicast') throw new UsageError(`${what} ${value} is a multicast address`, 'use --group for a multicast group, or give the peer\'s unicast address')
   return a
 }
+
+/** The first host of a network ("10.2.0.0/24" -> "10.2.0.1"); a /31, /32, /127 or /128 is its own address. */
+export function firstHost(cidr: string): string {
+  const [net, len] = ipaddr.parseCIDR(cidr)
+  const bytes = net.toByteArray()
+  if (len >= bytes.length * 8 - 1) return net.toString()
+  bytes[bytes.length - 1] += 1
+  return ipaddr.fromByteArray(bytes).toString()
+}

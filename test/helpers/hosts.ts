@@ -4,7 +4,7 @@
  * Names are unique per test process so parallel runs do not collide.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -105,4 +105,12 @@ export function isolatedEnv(): {env: Record<string, string>; cleanup: () => void
     env: {NETKIT_STATE_DIR: join(dir, 'state'), NETKIT_IPROUTE2_DIR: join(dir, 'iproute2'), NETKIT_CONFIG_DIR: join(dir, 'config')},
     cleanup: () => rmSync(dir, {recursive: true, force: true}),
   }
+}
+
+/** Every file below a directory (for "nothing is left behind"). */
+export function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir, {recursive: true, withFileTypes: true})
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath ?? (e as unknown as {path: string}).path, e.name))
 }

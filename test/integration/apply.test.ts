@@ -40,6 +40,11 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
   it('applies a whole host, verifies it, re-applies as a no-op, applies only an edit, and removes only its own objects', () => {
     const N = makeNs('ap')
     const f1 = file('h1.yaml', HOST)
+    const before = dump(N)
+    const dry = nk(['apply', '-f', f1, '--netns', N, '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.match(dry.stdout, /^ip -n \S+ route add 10\.2\.0\.0\/24 via 10\.1\.0\.254 proto 178 table 254$/m)
+    assert.equal(dump(N), before, 'a dry run changes nothing')
     const d = nk(['diff', '-f', f1, '--netns', N, '--json'])
     assert.equal(d.code, 0, d.stderr)
     assert.equal(d.json.result.changes.filter((c: any) => c.action === 'add').length, 9)

@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict'
-import {existsSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {cli} from '../helpers/cli.js'
-import {isolatedEnv, sh, skipUnlessRoot} from '../helpers/hosts.js'
+import {filesUnder, isolatedEnv, sh, skipUnlessRoot} from '../helpers/hosts.js'
 
 const labNamespaces = () => sh('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith('nklab-'))
 const labBusy = labNamespaces().length > 0
 
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  return readdirSync(dir, {recursive: true, withFileTypes: true}).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as any).path, e.name))
-}
 
 describe('netkit lab (integration)', {skip: skipUnlessRoot || (labBusy ? 'a lab is already up on this machine' : false)}, () => {
   const iso = isolatedEnv()

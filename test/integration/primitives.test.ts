@@ -205,6 +205,34 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.deepEqual(nk('xfrm', 'state', 'list', '--owned', '--json', '--netns', N).json.result, [])
   })
 
+  it('--dry-run on every mutating primitive prints the commands and changes nothing', () => {
+    const N = makeNs('dry')
+    sh('ip', ['-n', N, 'link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1'])
+    const before = dump(N)
+    const fwd = sh('ip', ['netns', 'exec', N, 'sysctl', '-n', 'net.ipv4.ip_forward'])
+    const cases: [string[], RegExp][] = [
+      [['link', 'add', 'br9', '--type', 'bridge'], /link add br9 type bridge/],
+      [['link', 'set', 'd0', '--mtu', '1400', '--up'], /link set d0 mtu 1400 up/],
+      [['bridge', 'add', 'br9'], /link add br9 type bridge/],
+      [['addr', 'add', 'd0', '10.8.0.1/24'], /addr add 10\.8\.0\.1\/24 dev d0/],
+      [['route', 'add', '10.7.0.0/24', '--dev', 'd0'], /route add 10\.7\.0\.0\/24 dev d0 proto 178 table 254/],
+      [['rule', 'add', '--from', '10.8.0.0/24', '--table', '100'], /rule add from 10\.8\.0\.0\/24 table 100 priority 1000 protocol 178/],
+      [['proxyarp', 'add', '10.8.0.50', '--dev', 'd0'], /neigh add proxy 10\.8\.0\.50 dev d0 protocol 178/],
+      [['proxyarp', 'enable', 'd0'], /sysctl -q -w net\/ipv4\/conf\/d0\/proxy_arp=1/],
+      [['sysctl', 'set', 'ip_forward', '1'], /sysctl -q -w net\/ipv4\/ip_forward=1/],
+      [['xfrm', 'policy', 'add', '--src', '10.8.0.0/24', '--dst', '10.9.0.0/24', '--dir', 'out'], /xfrm policy add src 10\.8\.0\.0\/24 dst 10\.9\.0\.0\/24 dir out/],
+    ]
+    for (const [args, re] of cases) {
+      const r = nk(...args, '--netns', N, '--dry-run')
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stdout, re, args.join(' '))
+      assert.doesNotMatch(r.stdout, /^\[#\]/m, 'printed, not run')
+    }
+    assert.equal(dump(N), before, 'nothing changed')
+    assert.equal(sh('ip', ['netns', 'exec', N, 'sysctl', '-n', 'net.ipv4.ip_forward']), fwd)
+    assert.deepEqual(nk('sysctl', 'list', '--json', '--netns', N).json.result, [], 'no ledger entry from a dry run')
+  })
+
   it('bad input exits 2 with one line, and changes nothing', () => {
     const N = makeNs('bad')
     sh('ip', ['-n', N, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e1'])

@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {cli} from '../helpers/cli.js'
-import {dump, ipj, isolatedEnv, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
+import {dump, filesUnder, ipj, isolatedEnv, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
 import {captureDuring, pingUntil, processesIn, twoSites} from '../helpers/topology.js'
 
 const hasKernelEsp = existsSync('/sys/module/esp4')
 
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  return readdirSync(dir, {recursive: true, withFileTypes: true}).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as any).path, e.name))
-}
 
 describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () => {
   const iso = isolatedEnv()

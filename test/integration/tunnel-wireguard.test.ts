@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict'
-import {existsSync, readdirSync, statSync} from 'node:fs'
+import {existsSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {cli} from '../helpers/cli.js'
-import {dump, ipj, isolatedEnv, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
+import {dump, filesUnder, ipj, isolatedEnv, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
 import {captureDuring, pingUntil, processesIn, twoSites} from '../helpers/topology.js'
 
 const hasWireguardModule = existsSync('/sys/module/wireguard')
 
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  return readdirSync(dir, {recursive: true, withFileTypes: true}).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as any).path, e.name))
-}
 
 describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot}, () => {
   const iso = isolatedEnv()

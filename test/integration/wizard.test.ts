@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {copyFileSync, existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {parse as parseYaml} from 'yaml'
 
 import {cli} from '../helpers/cli.js'
-import {isolatedEnv, skipUnlessRoot} from '../helpers/hosts.js'
+import {filesUnder, isolatedEnv, skipUnlessRoot} from '../helpers/hosts.js'
 import {KEY, Session} from '../helpers/pty.js'
 import {pingUntil, processesIn, twoSites} from '../helpers/topology.js'
 
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  return readdirSync(dir, {recursive: true, withFileTypes: true}).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as any).path, e.name))
-}
 
 /** Declines the safe-fix offer when it appears, so the tests change only what the wizard applies. */
 async function skipFixOffer(s: Session): Promise<void> {

@@ -6,12 +6,11 @@
  */
 import {addArgs, type LinkSpec} from '../iproute2/link.js'
 import type {IpLink} from '../iproute2/json.js'
-import {dstWord, routeArgs} from '../iproute2/route.js'
-import {selectorArgs, markText as ruleMark} from '../iproute2/rule.js'
+import {dstWord, routeArgs, type RouteSpec} from '../iproute2/route.js'
+import {markText as ruleMark, type RuleSpec, selectorArgs} from '../iproute2/rule.js'
 import {policyArgs, type PolicySpec} from '../iproute2/xfrm.js'
 import {NETKIT_ALIAS, NETKIT_PROTO} from '../ownership.js'
 import type {BatchLine} from '../runner.js'
-import * as v from '../validate.js'
 
 export const KINDS = ['table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy'] as const
 export type Kind = (typeof KINDS)[number]
@@ -81,17 +80,7 @@ export function addrObj(dev: string, cidr: string, owned = true): Obj {
   return {kind: 'addr', key: `${dev} ${cidr}`, attrs: {}, desc, add: [line(['addr', 'add', cidr, 'dev', dev], desc)], del: [line(['addr', 'del', cidr, 'dev', dev], desc)], owned, entry: {dev, address: cidr}}
 }
 
-export interface RouteObjSpec {
-  dst: string
-  family: v.Family
-  via?: string
-  dev?: string
-  table: number
-  metric?: number
-  src?: string
-}
-
-export function routeObj(r: RouteObjSpec, owned = true): Obj {
+export function routeObj(r: RouteSpec, owned = true): Obj {
   const desc = `route ${r.dst}${r.table === 254 ? '' : ` (table ${r.table})`}`
   return {
     kind: 'route',
@@ -105,18 +94,7 @@ export function routeObj(r: RouteObjSpec, owned = true): Obj {
   }
 }
 
-export interface RuleObjSpec {
-  family: v.Family
-  from?: string
-  to?: string
-  fwmark?: v.Mark
-  iif?: string
-  oif?: string
-  table: number
-  priority: number
-}
-
-export function ruleObj(r: RuleObjSpec, owned = true): Obj {
+export function ruleObj(r: RuleSpec, owned = true): Obj {
   const sel = selectorArgs(r)
   const desc = `rule ${sel.join(' ') || 'from all'} priority ${r.priority}`
   return {

@@ -8,8 +8,9 @@
 import {NetkitError} from '../errors.js'
 import {type IpLink, ipJson, ipJsonProbe} from '../iproute2/json.js'
 import {type LinkSpec} from '../iproute2/link.js'
-import {markText as ruleMark} from '../iproute2/rule.js'
-import {listTables, resolveTable} from '../iproute2/tables.js'
+import type {IpRoute} from '../iproute2/route.js'
+import type {IpRule} from '../iproute2/rule.js'
+import {listTables, resolveTable, tableNumber} from '../iproute2/tables.js'
 import {parsePolicies} from '../iproute2/xfrm-parse.js'
 import {isNetkitProto, owned, scopeOf} from '../ownership.js'
 import type {Runner} from '../runner.js'
@@ -34,8 +35,6 @@ export interface Plan {
   changes: Change[]
   unchanged: number
 }
-
-const TABLE_NUM: Record<string, number> = {main: 254, local: 255, default: 253}
 
 export function desiredObjects(f: HostFile): Obj[] {
   const out: Obj[] = []
@@ -63,30 +62,6 @@ export function desiredObjects(f: HostFile): Obj[] {
   return out
 }
 
-interface IpRoute {
-  type?: string
-  dst: string
-  gateway?: string
-  dev?: string
-  protocol?: string
-  metric?: number
-  prefsrc?: string
-  table?: string
-}
-
-interface IpRule {
-  priority: number
-  src?: string
-  srclen?: number
-  dst?: string
-  dstlen?: number
-  fwmark?: string
-  fwmask?: string
-  iif?: string
-  oif?: string
-  table?: string
-  protocol?: string
-}
 
 /** The live objects of the kinds the file or the ledger mentions: one read per kind. */
 export async function liveObjects(runner: Runner, desired: Obj[]): Promise<Obj[]> {
@@ -111,7 +86,7 @@ export async function liveObjects(runner: Runner, desired: Obj[]): Promise<Obj[]
   for (const [family, rows] of [[4, routes4], [6, routes6]] as const) {
     for (const r of rows) {
       if (r.type && r.type !== 'unicast') continue
-      const table = r.table ? (TABLE_NUM[r.table] ?? Number(r.table)) : 254
+      const table = tableNumber(r.table, 254)
       if (table === 255) continue
       const dst = r.dst === 'default' ? 'default' : r.dst.includes('/') ? r.dst : `${r.dst}/${family === 6 ? 128 : 32}`
       out.push(routeObj({dst, family, via: r.gateway, dev: r.dev, table, metric: r.metric, src: r.prefsrc}, isNetkitProto(r.protocol)))
@@ -121,7 +96,7 @@ export async function liveObjects(runner: Runner, desired: Obj[]): Promise<Obj[]
     for (const r of rows) {
       const net = (a?: string, len?: number) => (!a || a === 'all' ? undefined : `${a}/${len ?? (family === 6 ? 128 : 32)}`)
       const fwmark = r.fwmark ? v.mark(`${r.fwmark}${r.fwmask ? `/${r.fwmask}` : ''}`) : undefined
-      out.push(ruleObj({family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: r.table ? (TABLE_NUM[r.table] ?? Number(r.table)) : 0, priority: r.priority}, isNetkitProto(r.protocol)))
+      out.push(ruleObj({family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: tableNumber(r.table, 0), priority: r.priority}, isNetkitProto(r.protocol)))
     }
   }
   for (const n of [...neigh4, ...neigh6]) out.push(proxyObj(n.dst, n.dev, isNetkitProto(n.protocol)))
@@ -198,4 +173,3 @@ export function computePlan(runner: Runner, desired: Obj[], live: Obj[]): Plan {
   return {changes, unchanged}
 }
 
-export {ruleMark}

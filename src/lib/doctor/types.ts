@@ -55,3 +55,8 @@ export interface Check {
 export function finding(check: Check, result: Verdict, fields: Partial<Finding> = {}): Finding {
   return {id: check.id, title: check.title, group: check.group, result, evidence: {}, ...fields}
 }
+
+/** " --netns NS" when the doctor looks inside a namespace, for the fixes it prints. */
+export function nsFlag(ctx: DoctorContext): string {
+  return ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''
+}

@@ -7,9 +7,10 @@ import {isNetkitProto, NETKIT_PROTO} from '../ownership.js'
 import type {Runner} from '../runner.js'
 import * as v from '../validate.js'
 import {ipJson, requireLink} from './json.js'
-import {ensureProtoName, tableName} from './tables.js'
+import {ensureProtoName, tableName, tableNumber} from './tables.js'
 
-interface IpRoute {
+/** A route as `ip -j route` prints it. */
+export interface IpRoute {
   type?: string
   dst: string
   gateway?: string
@@ -44,7 +45,6 @@ export interface RouteRow {
   owned: boolean
 }
 
-const TABLE_NUM: Record<string, number> = {main: 254, local: 255, default: 253}
 
 function normDst(dst: string, family: v.Family): string {
   if (dst === 'default') return 'default'
@@ -52,7 +52,7 @@ function normDst(dst: string, family: v.Family): string {
 }
 
 function toRow(r: IpRoute, family: v.Family, table: number): RouteRow {
-  const t = r.table ? (TABLE_NUM[r.table] ?? Number(r.table)) : table
+  const t = tableNumber(r.table, table)
   return {
     dst: normDst(r.dst, family),
     via: r.gateway ?? null,

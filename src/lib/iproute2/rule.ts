@@ -7,11 +7,12 @@ import {isNetkitProto, NETKIT_PROTO} from '../ownership.js'
 import type {Runner} from '../runner.js'
 import * as v from '../validate.js'
 import {ipJson, requireLink} from './json.js'
-import {ensureProtoName, tableName} from './tables.js'
+import {ensureProtoName, tableName, tableNumber} from './tables.js'
 
 export const DEFAULT_RULE_PRIORITY = 1000
 
-interface IpRule {
+/** A rule as `ip -j rule` prints it. */
+export interface IpRule {
   priority: number
   src?: string
   srclen?: number
@@ -50,11 +51,10 @@ export interface RuleRow {
   owned: boolean
 }
 
-const TABLE_NUM: Record<string, number> = {main: 254, local: 255, default: 253}
 const hex = (n: number) => `0x${n.toString(16)}`
 
 function toRow(r: IpRule, family: v.Family): RuleRow {
-  const table = r.table ? (TABLE_NUM[r.table] ?? Number(r.table)) : 0
+  const table = tableNumber(r.table, 0)
   const net = (a?: string, len?: number) => (!a || a === 'all' ? 'all' : `${a}/${len ?? (family === 6 ? 128 : 32)}`)
   return {
     priority: r.priority,

@@ -18,6 +18,11 @@ import * as v from '../validate.js'
 export const SYSTEM_IPROUTE2 = '/etc/iproute2'
 const BUILTIN: Record<string, number> = {default: 253, main: 254, local: 255}
 
+/** The number of a table as `ip -j` prints it ("main", "100"). */
+export function tableNumber(t: string | undefined, otherwise: number): number {
+  return t === undefined ? otherwise : (BUILTIN[t] ?? Number(t))
+}
+
 export function iproute2Dir(): string {
   return process.env.NETKIT_IPROUTE2_DIR ?? SYSTEM_IPROUTE2
 }

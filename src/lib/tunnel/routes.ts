@@ -46,7 +46,6 @@ export function routeSteps(def: TunnelDef, ctx: TunnelContext, dev: string, via?
 
 /** Removes the tunnel's routes and rules; what is already gone is fine. */
 export async function removeRoutes(def: TunnelDef, ctx: TunnelContext, dev: string): Promise<void> {
-  for (const line of [...ruleLines(def, 'del'), ...routeLines(def, dev, 'del')]) {
-    await ctx.runner.batch([line]).catch(() => {})
-  }
+  // One process: -force goes on past lines whose object is already gone.
+  await ctx.runner.batch([...ruleLines(def, 'del'), ...routeLines(def, dev, 'del')], undefined, {force: true}).catch(() => {})
 }

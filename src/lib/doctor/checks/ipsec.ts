@@ -5,21 +5,20 @@
  * the configured subnets; no weak algorithm is configured or in use; the
  * secret files are mode 0600; and (kernel data path) SPD and SAD agree.
  */
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {weakAlgorithms} from '../../tunnel/define.js'
-import {charonPid, charonScope, swanctl} from '../../tunnel/ipsec/charon.js'
+import {charonPid, charonScope, charonUsesLibipsec, swanctl} from '../../tunnel/ipsec/charon.js'
 import {connName, effectiveStartAction} from '../../tunnel/ipsec/driver.js'
 import {type IkeSa, parseListSas} from '../../tunnel/ipsec/vici.js'
 import {pskPath, scopeDir} from '../../tunnel/store.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import {contains} from '../../validate.js'
-import {type Check, type DoctorContext, type Finding, finding} from '../types.js'
+import {type Check, type DoctorContext, type Finding, finding, nsFlag} from '../types.js'
 import {secretFileFindings} from './secrets.js'
 
 const ipsecTunnels = (ctx: DoctorContext) => ctx.tunnels.filter((t) => t.type === 'ipsec')
-const nsFlag = (ctx: DoctorContext) => (ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : '')
 
 /** The SAs of each tunnel, read once per doctor run (one swanctl per charon). */
 const cache = new WeakMap<DoctorContext, Promise<Map<string, IkeSa[]> | undefined>>()
@@ -67,13 +66,7 @@ export const saState: Check = {
     if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
     const sas = await sasOf(ctx)
     if (!sas) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
-    const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
-    let libipsec = false
-    try {
-      libipsec = /kernel-libipsec \{\s*load = yes/.test(readFileSync(scope.strongswanConf, 'utf8'))
-    } catch {
-      libipsec = false
-    }
+    const libipsec = Boolean(charonUsesLibipsec(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)))
     const out: Finding[] = []
     for (const t of tunnels) {
       const list = sas.get(connName(t)) ?? []
@@ -205,13 +198,8 @@ export const localAddress: Check = {
   async run(ctx) {
     const tunnels = ipsecTunnels(ctx).filter((t) => t.localSubnets.length > 0)
     if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no site-to-site IPsec tunnel here'})]
-    const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
-    let libipsec = false
-    try {
-      libipsec = /kernel-libipsec \{\s*load = yes/.test(readFileSync(scope.strongswanConf, 'utf8'))
-    } catch {
-      return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
-    }
+    const libipsec = charonUsesLibipsec(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns))
+    if (libipsec === undefined) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
     if (!libipsec) return [finding(this, 'skip', {reason: 'the kernel data path does not need one'})]
     const links = JSON.parse(await ctx.runner.read({tool: 'ip', args: ['-j', 'addr', 'show']})) as {ifname: string; addr_info?: {family: string; local: string}[]}[]
     const mine = links.flatMap((l) => (l.addr_info ?? []).map((a) => ({ifname: l.ifname, ip: a.local})))

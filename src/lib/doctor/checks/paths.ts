@@ -5,6 +5,7 @@
 import {tunnelStatus} from '../../tunnel/service.js'
 import {probe} from './probe.js'
 import type {TunnelDef} from '../../tunnel/types.js'
+import * as v from '../../validate.js'
 import {type Check, type Finding, finding} from '../types.js'
 
 /** The device a tunnel's traffic should leave by (kernel IPsec has none: policies catch it). */
@@ -17,14 +18,6 @@ function tunnelDevice(t: TunnelDef): string | undefined {
 /** Encapsulation overhead in bytes, worst case for the family. */
 export const OVERHEAD: Record<TunnelDef['type'], number> = {wireguard: 80, vxlan: 50, ipsec: 73}
 
-function firstHost(cidr: string): string {
-  const [ip, len] = cidr.split('/')
-  if (ip.includes(':')) return Number(len) === 128 ? ip : ip.replace(/::$/, '::1').replace(/:0$/, ':1')
-  if (Number(len) >= 31) return ip
-  const parts = ip.split('.').map(Number)
-  parts[3] += 1
-  return parts.join('.')
-}
 
 export const routesIntoTunnel: Check = {
   id: 'paths.routes',
@@ -35,7 +28,7 @@ export const routesIntoTunnel: Check = {
     for (const t of ctx.tunnels) {
       const dev = tunnelDevice(t) ?? (t.type === 'ipsec' ? 'ipsec0' : undefined)
       for (const subnet of t.remoteSubnets) {
-        const probe = firstHost(subnet)
+        const probe = v.firstHost(subnet)
         const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', probe]})
         let got: {dev?: string; table?: string} = {}
         try {

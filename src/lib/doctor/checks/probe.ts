@@ -4,22 +4,15 @@
  * underlay meanwhile, and fails if an inner address crosses in clear or if
  * nothing crosses at all.
  */
-import ipaddr from 'ipaddr.js'
 
 import type {TunnelDef} from '../../tunnel/types.js'
+import * as v from '../../validate.js'
 import {type Check, type Finding, finding} from '../types.js'
 
 interface AddrLink {
   addr_info?: {family: string; local: string}[]
 }
 
-function firstHost(cidr: string): string {
-  const [net, len] = ipaddr.parseCIDR(cidr)
-  if (net.kind() !== 'ipv4' || len >= 31) return net.toString()
-  const bytes = net.toByteArray()
-  bytes[3] += 1
-  return bytes.join('.')
-}
 
 const ENCAP: Record<TunnelDef['type'], RegExp> = {
   ipsec: /ESP\(spi=|UDP-encap|\.4500 >|\.500 > /,
@@ -38,12 +31,12 @@ export const probe: Check = {
     const mine = addrs.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local))
     for (const t of ctx.tunnels) {
       const subnet = t.remoteSubnets.find((s) => !s.includes(':'))
-      const src = mine.find((a) => t.localSubnets.some((l) => ipaddr.parse(a).match(ipaddr.parseCIDR(l))))
+      const src = mine.find((a) => t.localSubnets.some((l) => v.contains(l, a)))
       if (!subnet || !src) {
         out.push(finding(this, 'skip', {subject: t.name, reason: 'no IPv4 remote subnet, or no address of this host in a local subnet, to send a probe from'}))
         continue
       }
-      const target = firstHost(subnet)
+      const target = v.firstHost(subnet)
       const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', t.remote]})
       let dev: string | undefined
       try {

@@ -13,11 +13,10 @@ import {scopeDir} from '../../tunnel/store.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import {allowedIps, REJECT_AFTER_TIME, wgConfPath} from '../../tunnel/wireguard/driver.js'
 import {wgKeyPath} from '../../tunnel/wireguard/keys.js'
-import {type Check, type DoctorContext, type Finding, finding} from '../types.js'
+import {type Check, type DoctorContext, type Finding, finding, nsFlag} from '../types.js'
 import {secretFileFindings} from './secrets.js'
 
 const wgTunnels = (ctx: DoctorContext) => ctx.tunnels.filter((t) => t.type === 'wireguard')
-const nsFlag = (ctx: DoctorContext) => (ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : '')
 const none = (c: Check) => [finding(c, 'skip', {reason: 'no WireGuard tunnel here'})]
 
 export const handshake: Check = {

@@ -119,9 +119,10 @@ async function answers(runner: Runner, scope: CharonScope): Promise<boolean> {
   return r.exitCode === 0
 }
 
-function libipsecOf(conf: string): boolean | undefined {
+/** Whether this scope's charon is set up for kernel-libipsec (undefined: no charon config). */
+export function charonUsesLibipsec(scope: CharonScope): boolean | undefined {
   try {
-    const m = /kernel-libipsec \{\s*load = (yes|no)/.exec(readFileSync(conf, 'utf8'))
+    const m = /kernel-libipsec \{\s*load = (yes|no)/.exec(readFileSync(scope.strongswanConf, 'utf8'))
     return m ? m[1] === 'yes' : undefined
   } catch {
     return undefined
@@ -135,7 +136,7 @@ function libipsecOf(conf: string): boolean | undefined {
 export async function ensureCharon(runner: Runner, scope: CharonScope, libipsec: boolean): Promise<boolean> {
   const ours = charonPid(scope)
   if (ours !== undefined) {
-    const running = libipsecOf(scope.strongswanConf)
+    const running = charonUsesLibipsec(scope)
     if (running !== undefined && running !== libipsec) {
       throw new NetkitError('E_CONFLICT', `the charon of this namespace runs with the ${running ? 'userspace (kernel-libipsec)' : 'kernel'} data path, and this tunnel wants the other`, {
         fix: 'use the same --datapath for every IPsec tunnel of a namespace',

@@ -9,7 +9,7 @@
  * kernel-libipsec (a TUN device, ESP in UDP 4500) where it has not. charon
  * installs the policies and the routes to the remote subnets itself (table 220).
  */
-import {existsSync, readFileSync, rmSync, symlinkSync} from 'node:fs'
+import {existsSync, rmSync, symlinkSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
 import {waitFor} from '../../daemons.js'
@@ -22,7 +22,7 @@ import type {BatchLine} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
 import {listDefs, pskPath} from '../store.js'
 import type {IpsecDef, TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
-import {charonLogSince, charonLogSize, charonLogTail, charonPid, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
+import {charonLogSince, charonLogSize, charonLogTail, charonPid, charonUsesLibipsec, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
 import {initiateFailure, parseListSas} from './vici.js'
 
 export const connName = (def: TunnelDef) => `netkit-${def.name}`
@@ -127,7 +127,7 @@ function guardStep(def: TunnelDef, ctx: TunnelContext): Step {
 }
 
 async function removeGuards(def: TunnelDef, ctx: TunnelContext): Promise<void> {
-  for (const line of guardLines(def, 'del')) await ctx.runner.batch([line]).catch(() => {})
+  await ctx.runner.batch(guardLines(def, 'del'), undefined, {force: true}).catch(() => {})
 }
 
 export const ipsecDriver: TunnelDriver = {
@@ -239,12 +239,7 @@ export const ipsecDriver: TunnelDriver = {
     const conn = connName(def)
     const pid = charonPid(scope)
     const loaded = existsSync(confPath(scope, def))
-    let libipsec: boolean | undefined
-    try {
-      libipsec = /kernel-libipsec \{\s*load = yes/.test(readFileSync(scope.strongswanConf, 'utf8'))
-    } catch {
-      libipsec = undefined
-    }
+    const libipsec = charonUsesLibipsec(scope)
     const datapath = libipsec === undefined ? ctx.datapath : libipsec ? 'userspace' : 'kernel'
     if (pid === undefined || !loaded) {
       return {state: 'down', datapath, details: {charon: pid === undefined ? 'not running' : 'running', connection: conn, loaded, ikeSas: []}}
