@@ -6,10 +6,10 @@ import * as f from '../lib/flags.js'
 import * as v from '../lib/validate.js'
 
 export default class Apply extends NetkitCommand {
-  static override summary = 'Make the host match a file: tables, links, addresses, sysctls, routes, rules, proxy ARP, xfrm policies.'
-  static override description = `Compares the file with the live state and changes only the difference, with all iproute2 changes in one "ip -batch -", then reads the state back and verifies it. Any failure, or a failed verification, undoes everything (the host is as before). Objects a previous apply made and the file no longer lists are removed; objects netkit did not make are never touched (one in the way is an error). --dry-run prints the plan's commands. --try SECONDS keeps the change only if you confirm in time (type "y" and Enter), so a change made over SSH cannot lock you out.
+  static override summary = 'Make the host match a file: namespaces, tables, links, addresses, sysctls, routes, rules, proxy ARP, xfrm policies, tunnels.'
+  static override description = `Compares the file with the live state and changes only the difference (each namespace's iproute2 changes in one "ip -batch -", namespaces and tunnels through netkit's own services, with progress), then reads the state back and verifies it. Any failure, or a failed verification, undoes everything (the host is as before). Objects a previous apply made and the file no longer lists are removed; objects netkit did not make are never touched (one in the way is an error). --dry-run prints the plan's commands. --try SECONDS keeps the change only if you confirm in time (type "y" and Enter), so a change made over SSH cannot lock you out.
 
-File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|bridge|vxlan|macvlan, peer, vni, remote, group, dev, port, parent, mode, mtu, master, up}]; addresses: [{dev, address}]; sysctls: {KEY: VALUE}; routes: [{to, via, dev, table, metric, src}]; rules: [{from, to, fwmark, iif, oif, table, priority}]; proxyArp: [{address, dev}]; xfrmPolicies: [{src, dst, dir, tmplSrc, tmplDst, mode, reqid, priority, mark, action}].`
+File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|bridge|vxlan|macvlan, peer, peerNetns, vni, remote, group, dev, port, parent, mode, mtu, master, up}]; addresses: [{dev, address}]; sysctls: {KEY: VALUE}; routes: [{to, via, dev, table, metric, src}]; rules: [{from, to, fwmark, iif, oif, table, priority}]; proxyArp: [{address, dev}]; xfrmPolicies: [{src, dst, dir, tmplSrc, tmplDst, mode, reqid, priority, mark, action}]; tunnels: {NAME: {type: ipsec|wireguard|vxlan, remote, local, localSubnets, remoteSubnets, ... the options of "netkit tunnel add" in camelCase; ipsec needs pskFile or cert/key/ca}}; namespaces: {NAME: {links, addresses, routes, rules, sysctls, proxyArp, xfrmPolicies, tunnels}} (namespaces apply creates, and removes with their contents when they leave the file). Tunnels are set up without waiting for the peer: check them with "netkit tunnel list" or "netkit doctor".`
   static override examples = ['<%= config.bin %> apply -f host.yaml', '<%= config.bin %> apply -f host.yaml --netns hostA --dry-run', '<%= config.bin %> apply -f host.yaml --try 60']
   static override flags = {
     file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON).', required: true}),
@@ -25,7 +25,9 @@ File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|b
     if (flags.try !== undefined && flags['dry-run']) throw new UsageError('--try and --dry-run together', 'choose one')
     const runner = this.makeRunner(flags)
     const json = this.jsonEnabled()
+    const {progressMode} = await import('../lib/plan.js')
     const result = await applyHost(runner, file, {
+      progress: progressMode(json),
       trySeconds: flags.try,
       confirm: (seconds) => confirmWithin(seconds, json),
       log: (l) => (json ? undefined : process.stderr.write(`${l}\n`)),

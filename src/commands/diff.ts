@@ -4,7 +4,7 @@ import {NetkitCommand} from '../lib/base-command.js'
 
 export default class Diff extends NetkitCommand {
   static override summary = 'Show what "netkit apply -f FILE" would add, change and remove, in order.'
-  static override description = '--json: {changes: [{action, kind, object, why?}], unchanged}. Exit status 0 either way.'
+  static override description = '--json: {changes: [{action, kind, object, netns?, why?}], unchanged}. Exit status 0 either way.'
   static override examples = ['<%= config.bin %> diff -f host.yaml', '<%= config.bin %> diff -f host.yaml --netns hostA --json']
   static override flags = {file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON).', required: true})}
 
@@ -18,7 +18,7 @@ export default class Diff extends NetkitCommand {
     const changes = describePlan(plan)
     if (!this.jsonEnabled()) {
       if (changes.length === 0) this.log(`the host matches ${flags.file} (${plan.unchanged} objects)`)
-      for (const c of changes) this.log(`${c.action === 'add' ? '+' : c.action === 'remove' ? '-' : '~'} ${c.object}${c.why ? ` (${c.why})` : ''}`)
+      for (const c of changes) this.log(`${c.action === 'add' ? '+' : c.action === 'remove' ? '-' : '~'} ${c.object}${c.netns ? ` in namespace ${c.netns}` : ''}${c.why ? ` (${c.why})` : ''}`)
     }
     return {changes, unchanged: plan.unchanged}
   }

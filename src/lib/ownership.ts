@@ -38,13 +38,23 @@ export function scopeOf(netns?: string | null): string {
   return netns ? `ns:${netns}` : ROOT_SCOPE
 }
 
+/** The ledger as last read or written by this process, valid while the file's size and mtime are unchanged. */
+let cache: {path: string; size: number; mtimeMs: number; data: LedgerFile} | undefined
+
 function load(): LedgerFile {
+  const path = ledgerPath()
   try {
-    const data = JSON.parse(readFileSync(ledgerPath(), 'utf8')) as LedgerFile
-    if (data && data.version === 1 && typeof data.scopes === 'object') return data
+    const st = statSync(path)
+    if (cache && cache.path === path && cache.size === st.size && cache.mtimeMs === st.mtimeMs) return cache.data
+    const data = JSON.parse(readFileSync(path, 'utf8')) as LedgerFile
+    if (data && data.version === 1 && typeof data.scopes === 'object') {
+      cache = {path, size: st.size, mtimeMs: st.mtimeMs, data}
+      return data
+    }
   } catch {
     // missing or unreadable: start empty
   }
+  cache = undefined
   return {version: 1, scopes: {}}
 }
 
@@ -52,8 +62,11 @@ function save(data: LedgerFile): void {
   const path = ledgerPath()
   mkdirSync(stateDir(), {recursive: true, mode: 0o700})
   const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(data, null, 1) + '\n', {mode: 0o600})
+  // One line: apply records tens of thousands of objects, and nobody edits this file by hand.
+  writeFileSync(tmp, JSON.stringify(data) + '\n', {mode: 0o600})
   renameSync(tmp, path)
+  const st = statSync(path)
+  cache = {path, size: st.size, mtimeMs: st.mtimeMs, data}
 }
 
 /** Runs fn with the ledger locked against other netkit processes (bounded wait). */
@@ -78,6 +91,9 @@ function withLock<T>(fn: (data: LedgerFile) => T): T {
   }
   try {
     return fn(load())
+  } catch (error) {
+    cache = undefined
+    throw error
   } finally {
     closeSync(fd)
     rmSync(lock, {force: true})

@@ -1,8 +1,11 @@
 /**
  * Host objects as `apply` sees them: each with an identity (key), a
- * comparable description of what it is, and the iproute2 lines that add and
- * delete it. Made from the host file (desired) and from the live state read
- * with `ip -j` (live), so both can be compared and either re-made on undo.
+ * comparable description of what it is (attrs), and the iproute2 lines that
+ * add and delete it. Made from the host file (desired) and from the live
+ * state read with `ip -j` (live), so both can be compared and either re-made
+ * on undo. A host file can hold tens of thousands of routes, so an object
+ * keeps only its spec; its lines, description and file entry are made when
+ * asked for (most objects are only ever compared).
  */
 import {addArgs, type LinkSpec} from '../iproute2/link.js'
 import type {IpLink} from '../iproute2/json.js'
@@ -11,60 +14,115 @@ import {markText as ruleMark, type RuleSpec, selectorArgs} from '../iproute2/rul
 import {policyArgs, type PolicySpec} from '../iproute2/xfrm.js'
 import {NETKIT_ALIAS, NETKIT_PROTO} from '../ownership.js'
 import type {BatchLine} from '../runner.js'
+import type {TunnelDef} from '../tunnel/types.js'
 
-export const KINDS = ['table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy'] as const
+export const KINDS = ['netns', 'table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy', 'tunnel'] as const
 export type Kind = (typeof KINDS)[number]
 
-export interface Obj {
-  kind: Kind
-  key: string
-  /** What it is, for comparing desired with live (only the fields the file gives count). */
-  attrs: Record<string, string | number | boolean | undefined>
-  desc: string
-  add: BatchLine[]
-  del: BatchLine[]
-  /** Non-iproute2 objects. */
-  sysctl?: {path: string; value: string}
-  table?: {name: string; id: number}
-  owned: boolean
-  /** The object as an entry of a host file (for export). */
-  entry?: Record<string, unknown>
-}
+type Attrs = Record<string, string | number | boolean | undefined>
 
 const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined && x !== null && x !== ''))
 
-const line = (args: string[], object: string): BatchLine => ({args, object})
+export abstract class Obj {
+  abstract readonly kind: Kind
+  declare private ident?: string
+  constructor(
+    readonly key: string,
+    public owned: boolean,
+  ) {}
 
-export function linkObj(s: LinkSpec & {master?: string; up?: boolean}, owned = true): Obj {
-  const desc = `${s.kind} link ${s.name}`
-  const add = [line(addArgs(s), desc), line(['link', 'set', s.name, 'alias', NETKIT_ALIAS], desc)]
-  if (s.kind === 'veth') add.push(line(['link', 'set', s.peer!, 'alias', NETKIT_ALIAS], desc))
-  if (s.master) add.push(line(['link', 'set', s.name, 'master', s.master], desc))
-  if (s.up) {
-    add.push(line(['link', 'set', s.name, 'up'], desc))
-    if (s.kind === 'veth') add.push(line(['link', 'set', s.peer!, 'up'], desc))
+  /** Kind and key: unique in a namespace, and the object's name in the ledger. */
+  get id(): string {
+    return (this.ident ??= `${this.kind}:${this.key}`)
   }
-  return {
-    kind: 'link',
-    key: s.name,
-    attrs: {type: s.kind, peer: s.peer, vni: s.vni, remote: s.remote, group: s.group, dev: s.dev, port: s.kind === 'vxlan' ? (s.port ?? 4789) : undefined, parent: s.parent, mode: s.kind === 'macvlan' ? (s.mode ?? 'bridge') : undefined, mtu: s.mtu, master: s.master, up: s.up},
-    desc,
-    add,
-    del: [line(['link', 'del', s.name], desc)],
-    owned,
-    entry: clean({name: s.name, type: s.kind, peer: s.peer, vni: s.vni, remote: s.remote, group: s.group, dev: s.dev, port: s.kind === 'vxlan' ? s.port : undefined, parent: s.parent, mode: s.kind === 'macvlan' ? s.mode : undefined, mtu: s.mtu, master: s.master, up: s.up}),
+
+  /** What it is, for comparing desired with live (only the attributes the file gives count). */
+  abstract get attrs(): Attrs
+  abstract get desc(): string
+  /** iproute2 lines (ip -batch) that make it and that remove it; empty for objects made otherwise. */
+  get add(): BatchLine[] {
+    return []
+  }
+
+  get del(): BatchLine[] {
+    return []
+  }
+
+  /** The object as an entry of a host file (for export). */
+  get entry(): Record<string, unknown> | undefined {
+    return undefined
   }
 }
 
-export function liveLink(l: IpLink): Obj | undefined {
+const line = (args: string[], object: string): BatchLine => ({args, object})
+
+export type LinkObjSpec = LinkSpec & {master?: string}
+
+export class LinkObj extends Obj {
+  get kind() {
+    return 'link' as const
+  }
+
+  constructor(
+    readonly spec: LinkObjSpec,
+    owned = true,
+  ) {
+    super(spec.name, owned)
+  }
+
+  get attrs(): Attrs {
+    const s = this.spec
+    return {type: s.kind, peer: s.peerNetns ? undefined : s.peer, peerNetns: s.peerNetns, vni: s.vni, remote: s.remote, group: s.group, dev: s.dev, port: s.kind === 'vxlan' ? (s.port ?? 4789) : undefined, parent: s.parent, mode: s.kind === 'macvlan' ? (s.mode ?? 'bridge') : undefined, mtu: s.mtu, master: s.master, up: s.up}
+  }
+
+  get desc(): string {
+    return `${this.spec.kind} link ${this.spec.name}`
+  }
+
+  /** The lines for this namespace; a veth's end in another namespace is set up by `peerLines`. */
+  override get add(): BatchLine[] {
+    const s = this.spec
+    const d = this.desc
+    const here = s.kind === 'veth' && !s.peerNetns
+    const out = [line(addArgs(s), d), line(['link', 'set', s.name, 'alias', NETKIT_ALIAS], d)]
+    if (here) out.push(line(['link', 'set', s.peer!, 'alias', NETKIT_ALIAS], d))
+    if (s.master) out.push(line(['link', 'set', s.name, 'master', s.master], d))
+    if (s.up) {
+      out.push(line(['link', 'set', s.name, 'up'], d))
+      if (here) out.push(line(['link', 'set', s.peer!, 'up'], d))
+    }
+    return out
+  }
+
+  /** A veth's other end, in namespace peerNetns: marked as netkit's and brought up there. */
+  get peerLines(): BatchLine[] {
+    const s = this.spec
+    if (s.kind !== 'veth' || !s.peerNetns) return []
+    const d = `veth ${s.peer} (the other end of ${s.name})`
+    return [line(['link', 'set', s.peer!, 'alias', NETKIT_ALIAS], d), ...(s.up ? [line(['link', 'set', s.peer!, 'up'], d)] : [])]
+  }
+
+  override get del(): BatchLine[] {
+    return [line(['link', 'del', this.spec.name], this.desc)]
+  }
+
+  override get entry(): Record<string, unknown> {
+    const s = this.spec
+    return clean({name: s.name, type: s.kind, peer: s.peer, peerNetns: s.peerNetns, vni: s.vni, remote: s.remote, group: s.group, dev: s.dev, port: s.kind === 'vxlan' ? s.port : undefined, parent: s.parent, mode: s.kind === 'macvlan' ? s.mode : undefined, mtu: s.mtu, master: s.master, up: s.up})
+  }
+}
+
+/** A live link as an object (undefined for kinds apply does not manage). `netnsName` names the namespace of a veth's other end. */
+export function liveLink(l: IpLink, netnsName: (id: number) => string | undefined = () => undefined): LinkObj | undefined {
   const kind = l.linkinfo?.info_kind
   if (kind !== 'veth' && kind !== 'bridge' && kind !== 'vxlan' && kind !== 'macvlan') return undefined
   const d = (l.linkinfo?.info_data ?? {}) as Record<string, unknown>
-  return linkObj(
+  const elsewhere = kind === 'veth' && l.link_netnsid !== undefined
+  return new LinkObj(
     {
       name: l.ifname,
       kind,
-      ...(kind === 'veth' ? {peer: l.link} : {}),
+      ...(kind === 'veth' ? (elsewhere ? {peerNetns: netnsName(l.link_netnsid!) ?? `netnsid ${l.link_netnsid}`} : {peer: l.link}) : {}),
       ...(kind === 'vxlan' ? {vni: d.id as number, remote: d.remote as string | undefined, group: d.group as string | undefined, dev: l.link, port: d.port as number} : {}),
       ...(kind === 'macvlan' ? {parent: l.link, mode: d.mode as LinkSpec['mode']} : {}),
       mtu: l.mtu,
@@ -75,74 +133,284 @@ export function liveLink(l: IpLink): Obj | undefined {
   )
 }
 
-export function addrObj(dev: string, cidr: string, owned = true): Obj {
-  const desc = `address ${cidr} on ${dev}`
-  return {kind: 'addr', key: `${dev} ${cidr}`, attrs: {}, desc, add: [line(['addr', 'add', cidr, 'dev', dev], desc)], del: [line(['addr', 'del', cidr, 'dev', dev], desc)], owned, entry: {dev, address: cidr}}
-}
+export class AddrObj extends Obj {
+  get kind() {
+    return 'addr' as const
+  }
 
-export function routeObj(r: RouteSpec, owned = true): Obj {
-  const desc = `route ${r.dst}${r.table === 254 ? '' : ` (table ${r.table})`}`
-  return {
-    kind: 'route',
-    key: `${r.table} ${r.dst} ${r.metric ?? (r.family === 6 ? 1024 : 0)}`,
-    attrs: {via: r.via, dev: r.dev, src: r.src},
-    desc,
-    add: [line(routeArgs('add', r), desc)],
-    del: [line(['route', 'del', dstWord(r), ...(r.metric !== undefined ? ['metric', String(r.metric)] : []), 'table', String(r.table)], desc)],
-    owned,
-    entry: clean({to: r.dst, via: r.via, dev: r.dev, table: r.table === 254 ? undefined : r.table, metric: r.metric, src: r.src}),
+  constructor(
+    readonly dev: string,
+    readonly cidr: string,
+    owned = true,
+  ) {
+    super(`${dev} ${cidr}`, owned)
+  }
+
+  get attrs(): Attrs {
+    return {}
+  }
+
+  get desc(): string {
+    return `address ${this.cidr} on ${this.dev}`
+  }
+
+  override get add(): BatchLine[] {
+    return [line(['addr', 'add', this.cidr, 'dev', this.dev], this.desc)]
+  }
+
+  override get del(): BatchLine[] {
+    return [line(['addr', 'del', this.cidr, 'dev', this.dev], this.desc)]
+  }
+
+  override get entry(): Record<string, unknown> {
+    return {dev: this.dev, address: this.cidr}
   }
 }
 
-export function ruleObj(r: RuleSpec, owned = true): Obj {
-  const sel = selectorArgs(r)
-  const desc = `rule ${sel.join(' ') || 'from all'} priority ${r.priority}`
-  return {
-    kind: 'rule',
-    key: `${r.family} ${r.priority} ${r.from ?? 'all'} ${r.to ?? 'all'} ${ruleMark(r.fwmark) ?? '-'} ${r.iif ?? '-'} ${r.oif ?? '-'}`,
-    attrs: {table: r.table},
-    desc,
-    add: [line(['rule', 'add', ...sel, 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], desc)],
-    del: [line(['rule', 'del', ...sel, 'table', String(r.table), 'priority', String(r.priority)], desc)],
-    owned,
-    entry: clean({from: r.from, to: r.to, fwmark: ruleMark(r.fwmark) ?? undefined, iif: r.iif, oif: r.oif, table: r.table, priority: r.priority}),
+export class RouteObj extends Obj {
+  get kind() {
+    return 'route' as const
+  }
+
+  constructor(
+    readonly r: RouteSpec,
+    owned = true,
+  ) {
+    super(`${r.table} ${r.dst} ${r.metric ?? (r.family === 6 ? 1024 : 0)}`, owned)
+  }
+
+  get attrs(): Attrs {
+    return {via: this.r.via, dev: this.r.dev, src: this.r.src}
+  }
+
+  get desc(): string {
+    return `route ${this.r.dst}${this.r.table === 254 ? '' : ` (table ${this.r.table})`}`
+  }
+
+  override get add(): BatchLine[] {
+    return [line(routeArgs('add', this.r), this.desc)]
+  }
+
+  override get del(): BatchLine[] {
+    const r = this.r
+    return [line(['route', 'del', dstWord(r), ...(r.metric !== undefined ? ['metric', String(r.metric)] : []), 'table', String(r.table)], this.desc)]
+  }
+
+  override get entry(): Record<string, unknown> {
+    const r = this.r
+    return clean({to: r.dst, via: r.via, dev: r.dev, table: r.table === 254 ? undefined : r.table, metric: r.metric, src: r.src})
   }
 }
 
-export function proxyObj(address: string, dev: string, owned = true): Obj {
-  const desc = `proxy entry ${address} on ${dev}`
-  return {kind: 'proxy', key: `${address} ${dev}`, attrs: {}, desc, add: [line(['neigh', 'add', 'proxy', address, 'dev', dev, 'protocol', String(NETKIT_PROTO)], desc)], del: [line(['neigh', 'del', 'proxy', address, 'dev', dev], desc)], owned, entry: {address, dev}}
-}
+export class RuleObj extends Obj {
+  get kind() {
+    return 'rule' as const
+  }
 
-export function policyObj(p: PolicySpec, mark: string | undefined, owned = true): Obj {
-  const desc = `xfrm policy ${p.src} -> ${p.dst} dir ${p.dir}`
-  return {
-    kind: 'xfrm-policy',
-    key: `${p.src} ${p.dst} ${p.dir} ${mark ?? '-'}`,
-    attrs: {priority: p.priority, action: p.action, tmpl: p.tmplSrc ? `${p.tmplSrc}>${p.tmplDst} ${p.mode} ${p.reqid ?? ''}` : ''},
-    desc,
-    add: [line(policyArgs('add', p) as string[], desc)],
-    del: [line(['xfrm', 'policy', 'delete', 'src', p.src, 'dst', p.dst, 'dir', p.dir, ...(p.mark ? ['mark', `0x${p.mark.value.toString(16)}`, 'mask', `0x${(p.mark.mask ?? 0xffff_ffff).toString(16)}`] : [])], desc)],
-    owned,
-    entry: clean({src: p.src, dst: p.dst, dir: p.dir, tmplSrc: p.tmplSrc, tmplDst: p.tmplDst, mode: p.tmplSrc ? p.mode : undefined, reqid: p.reqid, priority: p.priority, mark, action: p.action}),
+  constructor(
+    readonly r: RuleSpec,
+    owned = true,
+  ) {
+    super(`${r.family} ${r.priority} ${r.from ?? 'all'} ${r.to ?? 'all'} ${ruleMark(r.fwmark) ?? '-'} ${r.iif ?? '-'} ${r.oif ?? '-'}`, owned)
+  }
+
+  get attrs(): Attrs {
+    return {table: this.r.table}
+  }
+
+  get desc(): string {
+    return `rule ${selectorArgs(this.r).join(' ') || 'from all'} priority ${this.r.priority}`
+  }
+
+  override get add(): BatchLine[] {
+    const r = this.r
+    return [line(['rule', 'add', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc)]
+  }
+
+  override get del(): BatchLine[] {
+    const r = this.r
+    return [line(['rule', 'del', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority)], this.desc)]
+  }
+
+  override get entry(): Record<string, unknown> {
+    const r = this.r
+    return clean({from: r.from, to: r.to, fwmark: ruleMark(r.fwmark) ?? undefined, iif: r.iif, oif: r.oif, table: r.table, priority: r.priority})
   }
 }
 
-export function sysctlObj(path: string, value: string, owned = true): Obj {
-  return {kind: 'sysctl', key: path, attrs: {value}, desc: `sysctl ${path.replaceAll('/', '.')} = ${value}`, add: [], del: [], sysctl: {path, value}, owned}
+export class ProxyObj extends Obj {
+  get kind() {
+    return 'proxy' as const
+  }
+
+  constructor(
+    readonly address: string,
+    readonly dev: string,
+    owned = true,
+  ) {
+    super(`${address} ${dev}`, owned)
+  }
+
+  get attrs(): Attrs {
+    return {}
+  }
+
+  get desc(): string {
+    return `proxy entry ${this.address} on ${this.dev}`
+  }
+
+  override get add(): BatchLine[] {
+    return [line(['neigh', 'add', 'proxy', this.address, 'dev', this.dev, 'protocol', String(NETKIT_PROTO)], this.desc)]
+  }
+
+  override get del(): BatchLine[] {
+    return [line(['neigh', 'del', 'proxy', this.address, 'dev', this.dev], this.desc)]
+  }
+
+  override get entry(): Record<string, unknown> {
+    return {address: this.address, dev: this.dev}
+  }
 }
 
-export function tableObj(name: string, id: number, owned = true): Obj {
-  return {kind: 'table', key: name, attrs: {id}, desc: `table ${name} (${id})`, add: [], del: [], table: {name, id}, owned}
+const hex = (n: number) => `0x${n.toString(16)}`
+
+export class PolicyObj extends Obj {
+  get kind() {
+    return 'xfrm-policy' as const
+  }
+
+  /** `mark` as `ip xfrm` prints it ("0x10/0xffffffff"). */
+  constructor(
+    readonly p: PolicySpec,
+    readonly mark: string | undefined,
+    owned = true,
+  ) {
+    super(`${p.src} ${p.dst} ${p.dir} ${mark ?? '-'}`, owned)
+  }
+
+  get attrs(): Attrs {
+    const p = this.p
+    return {priority: p.priority, action: p.action, tmpl: p.tmplSrc ? `${p.tmplSrc}>${p.tmplDst} ${p.mode} ${p.reqid ?? ''}` : ''}
+  }
+
+  get desc(): string {
+    return `xfrm policy ${this.p.src} -> ${this.p.dst} dir ${this.p.dir}`
+  }
+
+  override get add(): BatchLine[] {
+    return [line(policyArgs('add', this.p) as string[], this.desc)]
+  }
+
+  override get del(): BatchLine[] {
+    const p = this.p
+    return [line(['xfrm', 'policy', 'delete', 'src', p.src, 'dst', p.dst, 'dir', p.dir, ...(p.mark ? ['mark', hex(p.mark.value), 'mask', hex(p.mark.mask ?? 0xffff_ffff)] : [])], this.desc)]
+  }
+
+  override get entry(): Record<string, unknown> {
+    const p = this.p
+    return clean({src: p.src, dst: p.dst, dir: p.dir, tmplSrc: p.tmplSrc, tmplDst: p.tmplDst, mode: p.tmplSrc ? p.mode : undefined, reqid: p.reqid, priority: p.priority, mark: this.mark, action: p.action})
+  }
+}
+
+export class SysctlObj extends Obj {
+  get kind() {
+    return 'sysctl' as const
+  }
+
+  constructor(
+    readonly path: string,
+    readonly value: string,
+    owned = true,
+  ) {
+    super(path, owned)
+  }
+
+  get attrs(): Attrs {
+    return {value: this.value}
+  }
+
+  get desc(): string {
+    return `sysctl ${this.path.replaceAll('/', '.')} = ${this.value}`
+  }
+}
+
+export class TableObj extends Obj {
+  get kind() {
+    return 'table' as const
+  }
+
+  constructor(
+    readonly name: string,
+    readonly number: number,
+    owned = true,
+  ) {
+    super(name, owned)
+  }
+
+  get attrs(): Attrs {
+    return {id: this.number}
+  }
+
+  get desc(): string {
+    return `table ${this.name} (${this.number})`
+  }
+}
+
+export class NetnsObj extends Obj {
+  get kind() {
+    return 'netns' as const
+  }
+
+  constructor(name: string, owned = true) {
+    super(name, owned)
+  }
+
+  get attrs(): Attrs {
+    return {}
+  }
+
+  get desc(): string {
+    return `namespace ${this.key}`
+  }
+}
+
+/** A tunnel: made and removed by netkit's tunnel service (with its own undo), compared by definition. */
+export class TunnelObj extends Obj {
+  get kind() {
+    return 'tunnel' as const
+  }
+
+  constructor(
+    readonly def: TunnelDef,
+    /** The definition as canonical text, with the PSK's digest (a changed key is a changed tunnel). */
+    readonly fingerprint: string,
+    /** Where its definition came from: the file (desired: the PSK read from pskFile) or the config (live). */
+    readonly psk?: import('../runner.js').Secret,
+    owned = true,
+  ) {
+    super(def.name, owned)
+  }
+
+  get attrs(): Attrs {
+    return {definition: this.fingerprint}
+  }
+
+  get desc(): string {
+    return `${this.def.type} tunnel ${this.def.name}`
+  }
 }
 
 /** The attributes of `desired` that `live` has differently (attributes the file leaves out do not count). */
 export function differences(desired: Obj, live: Obj): string[] {
   const out: string[] = []
-  for (const [k, want] of Object.entries(desired.attrs)) {
-    if (want === undefined) continue
-    const have = live.attrs[k]
-    if (String(have ?? '') !== String(want)) out.push(`${k} ${have ?? 'unset'}, not ${want}`)
+  const have = live.attrs
+  const want = desired.attrs
+  for (const k in want) {
+    const w = want[k]
+    if (w === undefined) continue
+    const h = have[k]
+    if (h === w || String(h ?? '') === String(w)) continue
+    out.push(k === 'definition' ? 'its definition differs' : `${k} ${h ?? 'unset'}, not ${w}`)
   }
   return out
 }

@@ -1,144 +1,253 @@
 /**
  * Desired (the host file) against live (ip -j, ip xfrm, sysctl, netkit's
- * files): what to add, change and remove, in an order that works (tables and
- * links before what uses them; removals the other way round). Only objects a
- * previous `apply` made (recorded in the ledger) are ever removed; a foreign
- * object in the way is an error, never touched.
+ * files): what to add, change and remove, per namespace, in an order that
+ * works (namespaces, tables and links before what uses them; removals the
+ * other way round). Only objects a previous `apply` made (recorded in the
+ * ledger as "applied") are ever removed; a foreign object in the way is an
+ * error, never touched.
  */
-import {NetkitError} from '../errors.js'
-import {type IpLink, ipJson, ipJsonProbe} from '../iproute2/json.js'
-import {type LinkSpec} from '../iproute2/link.js'
+import {createHash} from 'node:crypto'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+
+import {NetkitError, UsageError} from '../errors.js'
+import {configDir} from '../files.js'
+import {type IpLink, ipJsonProbe} from '../iproute2/json.js'
+import {netnsExists, NETNS_DIR} from '../iproute2/netns.js'
 import type {IpRoute} from '../iproute2/route.js'
 import type {IpRule} from '../iproute2/rule.js'
 import {listTables, resolveTable, tableNumber} from '../iproute2/tables.js'
 import {parsePolicies} from '../iproute2/xfrm-parse.js'
-import {isNetkitProto, owned, scopeOf} from '../ownership.js'
-import type {Runner} from '../runner.js'
+import {isNetkitProto, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
+import type {Runner, Secret} from '../runner.js'
 import {getSysctls, resolveKey} from '../sysctl.js'
+import {defineTunnel} from '../tunnel/define.js'
+import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
+import type {TunnelDef} from '../tunnel/types.js'
 import * as v from '../validate.js'
 import {
-  addrObj, differences, KINDS, type Kind, linkObj, liveLink, type Obj, policyObj, proxyObj, routeObj, ruleObj, sysctlObj, tableObj,
+  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, SysctlObj, TableObj, TunnelObj,
 } from './model.js'
-import type {HostFile} from './schema.js'
+import type {HostFile, ScopeFile, TunnelEntry} from './schema.js'
 
 export interface Change {
   action: 'add' | 'change' | 'remove'
   kind: Kind
   desc: string
+  /** The namespace the object is in (undefined: the one apply runs in). */
+  netns?: string
   /** What is there now (change, remove), and what should be (add, change). */
   live?: Obj
   desired?: Obj
   why?: string
 }
 
+/** One namespace's part of the plan: the one apply runs in, or one the file names. */
+export interface Scope {
+  /** The namespace, or undefined for the one apply runs in. */
+  netns?: string
+  runner: Runner
+  /** The ledger scope its objects are recorded in. */
+  ledger: string
+  desired: Obj[]
+  /** The namespace does not exist yet (nothing to read) or is going away. */
+  fresh: boolean
+  applied: Record<string, OwnedEntry>
+}
+
 export interface Plan {
+  scopes: Scope[]
   changes: Change[]
   unchanged: number
 }
-
-export function desiredObjects(f: HostFile): Obj[] {
-  const out: Obj[] = []
-  for (const [name, id] of Object.entries(f.tables)) out.push(tableObj(name, id))
-  const tableOf = (t?: string) => (t === undefined ? 254 : (f.tables[t] ?? resolveTable(t)))
-  for (const l of f.links) out.push(linkObj({name: l.name, kind: l.type, peer: l.peer, vni: l.vni, remote: l.remote, group: l.group, dev: l.dev, port: l.port, parent: l.parent, mode: l.mode, mtu: l.mtu, master: l.master, up: l.up} as LinkSpec & {master?: string; up?: boolean}))
-  for (const a of f.addresses) out.push(addrObj(a.dev, v.interfaceAddress(a.address).cidr))
-  for (const [k, value] of Object.entries(f.sysctls)) out.push(sysctlObj(resolveKey(k).path, value))
-  for (const r of f.routes) {
-    const d = v.routeDestination(r.to)
-    const family: v.Family = d === 'default' ? (r.via?.includes(':') ? 6 : 4) : d.family
-    out.push(routeObj({dst: d === 'default' ? 'default' : d.cidr, family, via: r.via, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src}))
-  }
-  for (const r of f.rules) {
-    const from = r.from ? v.network(r.from) : undefined
-    const to = r.to ? v.network(r.to) : undefined
-    out.push(ruleObj({family: from?.family ?? to?.family ?? 4, from: from?.cidr, to: to?.cidr, fwmark: r.fwmark ? v.mark(r.fwmark) : undefined, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
-  }
-  for (const p of f.proxyArp) out.push(proxyObj(v.ipAddress(p.address).ip, p.dev))
-  for (const p of f.xfrmPolicies) {
-    const mark = p.mark ? v.mark(p.mark) : undefined
-    const src = v.network(p.src)
-    out.push(policyObj({src: src.cidr, dst: v.network(p.dst).cidr, family: src.family, dir: p.dir, tmplSrc: p.tmplSrc, tmplDst: p.tmplDst, proto: 'esp', mode: p.mode, reqid: p.reqid, priority: p.priority, mark, action: p.action}, mark ? `0x${mark.value.toString(16)}/0x${(mark.mask ?? 0xffff_ffff).toString(16)}` : undefined))
-  }
-  return out
-}
-
-
-/** The live objects of the kinds the file or the ledger mentions: one read per kind. */
-export async function liveObjects(runner: Runner, desired: Obj[]): Promise<Obj[]> {
-  const out: Obj[] = []
-  for (const t of listTables()) if (t.source !== 'built in') out.push(tableObj(t.name, t.id, t.owned))
-  const [links, routes4, routes6, rules4, rules6, neigh4, neigh6, addrs] = await Promise.all([
-    ipJson<IpLink>(runner, ['-d', 'link', 'show']),
-    ipJsonProbe<IpRoute>(runner, ['-4', 'route', 'show', 'table', 'all']),
-    ipJsonProbe<IpRoute>(runner, ['-6', 'route', 'show', 'table', 'all']),
-    ipJson<IpRule>(runner, ['-4', 'rule', 'show']),
-    ipJson<IpRule>(runner, ['-6', 'rule', 'show']),
-    ipJsonProbe<{dst: string; dev: string; protocol?: string}>(runner, ['neigh', 'show', 'proxy']),
-    ipJsonProbe<{dst: string; dev: string; protocol?: string}>(runner, ['-6', 'neigh', 'show', 'proxy']),
-    ipJson<{ifname: string; addr_info?: {local: string; prefixlen: number}[]}>(runner, ['addr', 'show']),
-  ])
-  for (const l of links) {
-    const o = liveLink(l)
-    if (o) out.push(o)
-  }
-  const ledgerAddrs = owned(scopeOf(runner.netns), 'addr')
-  for (const l of addrs) for (const a of l.addr_info ?? []) out.push(addrObj(l.ifname, `${a.local}/${a.prefixlen}`, Boolean(ledgerAddrs[`${l.ifname} ${a.local}/${a.prefixlen}`])))
-  for (const [family, rows] of [[4, routes4], [6, routes6]] as const) {
-    for (const r of rows) {
-      if (r.type && r.type !== 'unicast') continue
-      const table = tableNumber(r.table, 254)
-      if (table === 255) continue
-      const dst = r.dst === 'default' ? 'default' : r.dst.includes('/') ? r.dst : `${r.dst}/${family === 6 ? 128 : 32}`
-      out.push(routeObj({dst, family, via: r.gateway, dev: r.dev, table, metric: r.metric, src: r.prefsrc}, isNetkitProto(r.protocol)))
-    }
-  }
-  for (const [family, rows] of [[4, rules4], [6, rules6]] as const) {
-    for (const r of rows) {
-      const net = (a?: string, len?: number) => (!a || a === 'all' ? undefined : `${a}/${len ?? (family === 6 ? 128 : 32)}`)
-      const fwmark = r.fwmark ? v.mark(`${r.fwmark}${r.fwmask ? `/${r.fwmask}` : ''}`) : undefined
-      out.push(ruleObj({family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: tableNumber(r.table, 0), priority: r.priority}, isNetkitProto(r.protocol)))
-    }
-  }
-  for (const n of [...neigh4, ...neigh6]) out.push(proxyObj(n.dst, n.dev, isNetkitProto(n.protocol)))
-  if (desired.some((d) => d.kind === 'xfrm-policy') || Object.keys(owned(scopeOf(runner.netns), 'applied')).some((k) => k.startsWith('xfrm-policy:'))) {
-    const text = await runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']})
-    const ledger = owned(scopeOf(runner.netns), 'xfrm-policy')
-    for (const p of parsePolicies(text)) {
-      if (!['in', 'out', 'fwd'].includes(p.dir)) continue
-      const t = p.tmpls[0]
-      const [mv, mm] = (p.mark ?? '').split('/')
-      const mark = p.mark ? {value: Number(mv), mask: Number(mm)} : undefined
-      const o = policyObj({src: p.src, dst: p.dst, family: p.src.includes(':') ? 6 : 4, dir: p.dir as 'in', tmplSrc: t?.src, tmplDst: t?.dst, proto: 'esp', mode: (t?.mode as 'tunnel') ?? 'tunnel', reqid: t?.reqid, priority: p.priority, mark, action: p.action}, p.mark)
-      o.owned = Boolean(ledger[o.key])
-      out.push(o)
-    }
-  }
-  const sysKeys = [...new Set([...desired.filter((d) => d.kind === 'sysctl').map((d) => d.key), ...Object.keys(owned(scopeOf(runner.netns), 'applied')).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))])]
-  if (sysKeys.length) {
-    const values = await getSysctls(runner, sysKeys.map((p) => ({path: p, name: p.replaceAll('/', '.')})))
-    sysKeys.forEach((p, i) => out.push(sysctlObj(p, values[i])))
-  }
-  return out
-}
-
-const ORDER: Record<Kind, number> = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Kind, number>
 
 export function appliedKey(o: {kind: Kind; key: string}): string {
   return `${o.kind}:${o.key}`
 }
 
-export function computePlan(runner: Runner, desired: Obj[], live: Obj[]): Plan {
-  const byKey = new Map(live.map((o) => [appliedKey(o), o]))
-  const applied = owned(scopeOf(runner.netns), 'applied')
+const markText = (m?: v.Mark) => (m ? `0x${m.value.toString(16)}/0x${(m.mask ?? 0xffff_ffff).toString(16)}` : undefined)
+
+/** The objects one namespace's part of the file describes (addresses were parsed by the schema). */
+export async function scopeObjects(s: ScopeFile, tables: Record<string, number>, runner: Runner, netns: string | undefined, at: string): Promise<Obj[]> {
+  const out: Obj[] = []
+  const tableOf = (t?: string) => (t === undefined ? 254 : (tables[t] ?? resolveTable(t)))
+  for (const l of s.links) out.push(new LinkObj({name: l.name, kind: l.type, peer: l.peer, peerNetns: l.peerNetns, vni: l.vni, remote: l.remote?.ip, group: l.group?.ip, dev: l.dev, port: l.port, parent: l.parent, mode: l.mode, mtu: l.mtu, master: l.master, up: l.up}))
+  for (const a of s.addresses) out.push(new AddrObj(a.dev, a.address.cidr))
+  for (const [k, value] of Object.entries(s.sysctls)) out.push(new SysctlObj(resolveKey(k).path, value))
+  for (const r of s.routes) {
+    const d = r.to
+    const family: v.Family = d === 'default' ? (r.via?.family ?? 4) : d.family
+    out.push(new RouteObj({dst: d === 'default' ? 'default' : d.cidr, family, via: r.via?.ip, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src?.ip}))
+  }
+  for (const r of s.rules) out.push(new RuleObj({family: r.from?.family ?? r.to?.family ?? 4, from: r.from?.cidr, to: r.to?.cidr, fwmark: r.fwmark, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
+  for (const p of s.proxyArp) out.push(new ProxyObj(p.address.ip, p.dev))
+  for (const p of s.xfrmPolicies) {
+    out.push(new PolicyObj({src: p.src.cidr, dst: p.dst.cidr, family: p.src.family, dir: p.dir, tmplSrc: p.tmplSrc?.ip, tmplDst: p.tmplDst?.ip, proto: 'esp', mode: p.mode, reqid: p.reqid, priority: p.priority, mark: p.mark, action: p.action}, markText(p.mark)))
+  }
+  for (const [name, t] of Object.entries(s.tunnels)) out.push(await tunnelObj(name, t, runner, netns, `${at}tunnels.${name}`))
+  return out
+}
+
+/** A tunnel entry through the same checks as `netkit tunnel add`; an error names its place in the file. */
+async function tunnelObj(name: string, t: TunnelEntry, runner: Runner, netns: string | undefined, at: string): Promise<TunnelObj> {
+  try {
+    const {def, psk} = await defineTunnel(
+      {...t, name, netns, local: t.local?.ip, remote: t.remote.ip, localSubnet: t.localSubnets.map((n) => n.cidr), remoteSubnet: t.remoteSubnets.map((n) => n.cidr), address: t.address?.cidr, peerAddress: t.peerAddress?.ip, dev: t.dev},
+      runner,
+    )
+    return new TunnelObj(def, fingerprint(def, psk?.value), psk)
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(`host file: ${at}: ${error.what}`, error.fix ?? 'fix that entry', 'E_FILE')
+    throw error
+  }
+}
+
+/** A tunnel's definition as text, with a digest of its PSK (a new key is a change; the key itself is never shown). */
+function fingerprint(def: TunnelDef, psk?: string): string {
+  const canon = (x: unknown): string =>
+    Array.isArray(x) ? `[${x.map(canon).join(',')}]` : x && typeof x === 'object' ? `{${Object.keys(x).filter((k) => (x as Record<string, unknown>)[k] !== undefined).sort().map((k) => `${k}:${canon((x as Record<string, unknown>)[k])}`).join(',')}}` : JSON.stringify(x)
+  return `${canon(def)}${psk ? ` psk:${createHash('sha256').update(psk).digest('hex').slice(0, 16)}` : ''}`
+}
+
+/** Every scope the file or the ledger names, with its desired objects. */
+export async function desiredScopes(runner: Runner, f: HostFile): Promise<Scope[]> {
+  const top = scopeOf(runner.netns)
+  const applied = owned(top, 'applied')
+  const root: Scope = {runner, ledger: top, desired: [], fresh: false, applied}
+  for (const [name, id] of Object.entries(f.tables)) root.desired.push(new TableObj(name, id))
+  for (const name of Object.keys(f.namespaces)) root.desired.push(new NetnsObj(name))
+  root.desired.push(...(await scopeObjects(f, f.tables, runner, runner.netns ?? undefined, '')))
+  const scopes = [root]
+  const named = new Set(Object.keys(f.namespaces))
+  for (const [name, s] of Object.entries(f.namespaces)) {
+    const r = runner.in(name)
+    scopes.push({netns: name, runner: r, ledger: scopeOf(name), desired: await scopeObjects(s, f.tables, r, name, `namespaces.${name}.`), fresh: !netnsExists(name), applied: owned(scopeOf(name), 'applied')})
+  }
+  // Namespaces an earlier apply made and the file no longer lists: their contents go with them.
+  for (const k of Object.keys(applied)) {
+    const name = k.startsWith('netns:') ? k.slice(6) : undefined
+    if (name && !named.has(name) && netnsExists(name)) scopes.push({netns: name, runner: runner.in(name), ledger: scopeOf(name), desired: [], fresh: false, applied: owned(scopeOf(name), 'applied')})
+  }
+  return scopes
+}
+
+type Neigh = {dst: string; dev: string; protocol?: string}
+
+/**
+ * The live objects of one namespace: links, addresses, routes, rules and
+ * proxy entries in one `ip -j -batch -` (and one more for IPv6 rules and
+ * proxy entries, which need -6), xfrm policies, sysctls and tunnels only when
+ * the file or the ledger has any.
+ */
+export async function liveObjects(scope: Scope, opts: {all?: boolean} = {}): Promise<Obj[]> {
+  const out: Obj[] = []
+  const {runner, desired, applied} = scope
+  if (!scope.netns) {
+    for (const t of listTables()) if (t.source !== 'built in') out.push(new TableObj(t.name, t.id, t.owned))
+    const mine = owned(ROOT_SCOPE, 'netns')
+    if (existsSync(NETNS_DIR)) for (const name of readdirSync(NETNS_DIR)) out.push(new NetnsObj(name, Boolean(mine[name])))
+  }
+  if (scope.fresh) return out
+  const wants = (kind: Kind) => opts.all || desired.some((d) => d.kind === kind) || Object.keys(applied).some((k) => k.startsWith(`${kind}:`))
+  const reads: Promise<unknown>[] = [
+    ipJsonBatch(runner, ['-d'], ['link show', 'addr show', 'route show table all', 'rule show', 'neigh show proxy', 'netns list-id']),
+    ipJsonBatch(runner, ['-6', '-d'], ['rule show', 'neigh show proxy']),
+    wants('xfrm-policy') ? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']}) : Promise.resolve(''),
+  ]
+  const [[links, addrs, routes, rules4, neigh4, ids], [rules6, neigh6], xfrm] = (await Promise.all(reads)) as [unknown[][], unknown[][], string]
+  const nsById = new Map((ids as {nsid: number; name?: string}[]).map((i) => [i.nsid, i.name]))
+  for (const l of links as IpLink[]) {
+    const o = liveLink(l, (id) => nsById.get(id))
+    if (o) out.push(o)
+  }
+  const ledgerAddrs = owned(scope.ledger, 'addr')
+  for (const l of addrs as {ifname: string; addr_info?: {local: string; prefixlen: number}[]}[]) {
+    for (const a of l.addr_info ?? []) {
+      const cidr = `${a.local}/${a.prefixlen}`
+      out.push(new AddrObj(l.ifname, cidr, Boolean(ledgerAddrs[`${l.ifname} ${cidr}`])))
+    }
+  }
+  for (const r of routes as IpRoute[]) {
+    if (r.type && r.type !== 'unicast') continue
+    const table = tableNumber(r.table, 254)
+    if (table === 255) continue
+    const family = r.dst.includes(':') || r.gateway?.includes(':') ? 6 : 4
+    const dst = r.dst === 'default' ? 'default' : r.dst.includes('/') ? r.dst : `${r.dst}/${family === 6 ? 128 : 32}`
+    out.push(new RouteObj({dst, family, via: r.gateway, dev: r.dev, table, metric: r.metric, src: r.prefsrc}, isNetkitProto(r.protocol)))
+  }
+  for (const [family, rows] of [[4, rules4], [6, rules6]] as const) {
+    for (const r of rows as IpRule[]) {
+      const net = (a?: string, len?: number) => (!a || a === 'all' ? undefined : `${a}/${len ?? (family === 6 ? 128 : 32)}`)
+      const fwmark = r.fwmark ? v.mark(`${r.fwmark}${r.fwmask ? `/${r.fwmask}` : ''}`) : undefined
+      out.push(new RuleObj({family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: tableNumber(r.table, 0), priority: r.priority}, isNetkitProto(r.protocol)))
+    }
+  }
+  for (const n of [...neigh4, ...neigh6] as Neigh[]) out.push(new ProxyObj(n.dst, n.dev, isNetkitProto(n.protocol)))
+  if (xfrm) {
+    const ledger = owned(scope.ledger, 'xfrm-policy')
+    for (const p of parsePolicies(xfrm)) {
+      if (p.dir !== 'in' && p.dir !== 'out' && p.dir !== 'fwd') continue
+      const t = p.tmpls[0]
+      const [mv, mm] = (p.mark ?? '').split('/')
+      const mark = p.mark ? {value: Number(mv), mask: Number(mm)} : undefined
+      const o = new PolicyObj({src: p.src, dst: p.dst, family: p.src.includes(':') ? 6 : 4, dir: p.dir, tmplSrc: t?.src, tmplDst: t?.dst, proto: 'esp', mode: (t?.mode as 'tunnel') ?? 'tunnel', reqid: t?.reqid, priority: p.priority, mark, action: p.action}, p.mark)
+      o.owned = Boolean(ledger[o.key])
+      out.push(o)
+    }
+  }
+  const sysKeys = [...new Set([...desired.filter((d) => d.kind === 'sysctl').map((d) => d.key), ...Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))])]
+  if (sysKeys.length) {
+    for (const [i, value] of (await readSysctls(runner, sysKeys)).entries()) if (value !== undefined) out.push(new SysctlObj(sysKeys[i], value))
+  }
+  if (wants('tunnel')) {
+    const dir = scopeDir(configDir(), scope.netns ?? runner.netns ?? undefined)
+    for (const def of listDefs(dir)) {
+      const file = pskPath(dir, def.name)
+      const psk = existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined
+      out.push(new TunnelObj(def, fingerprint(def, psk), undefined, Boolean(applied[`tunnel:${def.name}`])))
+    }
+  }
+  return out
+}
+
+/** Sysctl values, undefined for a key that does not exist (yet: an interface the plan makes). */
+async function readSysctls(runner: Runner, paths: string[]): Promise<(string | undefined)[]> {
+  const keys = paths.map((p) => ({path: p, name: p.replaceAll('/', '.')}))
+  try {
+    return await getSysctls(runner, keys)
+  } catch {
+    return Promise.all(keys.map((k) => getSysctls(runner, [k]).then(([x]) => x, () => undefined)))
+  }
+}
+
+/**
+ * Several `ip -j` reads in one process (one process per read costs more than
+ * the read): one JSON array per command, one per line. Should one of them fail
+ * (IPv6 off in a namespace), each is read on its own, a failure as empty.
+ */
+async function ipJsonBatch(runner: Runner, global: string[], commands: string[]): Promise<unknown[][]> {
+  const r = await runner.probe({tool: 'ip', args: [...global, '-j', '-batch', '-'], input: commands.join('\n') + '\n'})
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('['))
+  if (r.exitCode === 0 && lines.length === commands.length) return lines.map((l) => JSON.parse(l) as unknown[])
+  return Promise.all(commands.map((c) => ipJsonProbe<unknown>(runner, [...global, ...c.split(' ')])))
+}
+
+const ORDER: Record<Kind, number> = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Kind, number>
+
+/** One scope's changes: desired against live, with ownership from the ledger. */
+export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unchanged: number} {
+  const byKey = new Map<string, Obj>()
+  for (const o of live) byKey.set(o.id, o)
+  const {applied} = scope
   const changes: Change[] = []
   let unchanged = 0
   const wanted = new Set<string>()
-  for (const d of desired) {
-    const k = appliedKey(d)
+  const netns = scope.netns
+  for (const d of scope.desired) {
+    const k = d.id
     wanted.add(k)
     const l = byKey.get(k)
     if (!l) {
-      changes.push({action: 'add', kind: d.kind, desc: d.desc, desired: d})
+      changes.push({action: 'add', kind: d.kind, desc: d.desc, netns, desired: d})
       continue
     }
     const diff = differences(d, l)
@@ -148,28 +257,42 @@ export function computePlan(runner: Runner, desired: Obj[], live: Obj[]): Plan {
     }
     const mine = d.kind === 'sysctl' || Boolean(applied[k]) || (d.kind === 'table' && l.owned)
     if (!mine) {
-      throw new NetkitError('E_CONFLICT', `${l.desc} is there and differs from the file (${diff.join('; ')}), and netkit's apply did not make it`, {fix: 'netkit never changes objects it did not make: remove or rename it, or change the file to match'})
+      throw new NetkitError('E_CONFLICT', `${l.desc}${netns ? ` in namespace ${netns}` : ''} is there and differs from the file (${diff.join('; ')}), and netkit's apply did not make it`, {fix: 'netkit never changes objects it did not make: remove or rename it, or change the file to match'})
     }
-    changes.push({action: 'change', kind: d.kind, desc: d.desc, live: l, desired: d, why: diff.join('; ')})
+    changes.push({action: 'change', kind: d.kind, desc: d.desc, netns, live: l, desired: d, why: diff.join('; ')})
   }
-  for (const [k] of Object.entries(applied)) {
+  for (const k of Object.keys(applied)) {
     if (wanted.has(k)) continue
     const l = byKey.get(k)
-    if (l) changes.push({action: 'remove', kind: l.kind, desc: l.desc, live: l})
+    if (l) changes.push({action: 'remove', kind: l.kind, desc: l.desc, netns, live: l})
   }
-  changes.sort((a, b) => {
-    const ra = a.action === 'remove' ? 0 : 1
-    const rb = b.action === 'remove' ? 0 : 1
-    if (ra !== rb) return ra - rb
-    const byKind = ra === 0 ? ORDER[b.kind] - ORDER[a.kind] : ORDER[a.kind] - ORDER[b.kind]
-    if (byKind !== 0 || a.kind !== 'link') return byKind
-    // Bridges before the links that join them (and after them when removing); lower devices first.
-    const rank = (c: Change) => {
-      const t = (c.desired ?? c.live)!.attrs.type
-      return t === 'bridge' ? 0 : t === 'veth' ? 1 : 2
-    }
-    return ra === 0 ? rank(b) - rank(a) : rank(a) - rank(b)
-  })
-  return {changes, unchanged}
+  return {changes: order(changes), unchanged}
 }
 
+/** Removals first (last kind first), then additions and changes by kind; bridges before the links that join them. */
+function order(changes: Change[]): Change[] {
+  const buckets: Change[][] = Array.from({length: KINDS.length * 2}, () => [])
+  for (const c of changes) buckets[c.action === 'remove' ? KINDS.length - 1 - ORDER[c.kind] : KINDS.length + ORDER[c.kind]].push(c)
+  const rank = (c: Change) => {
+    const t = (c.desired ?? c.live)!.attrs.type
+    return t === 'bridge' ? 0 : t === 'veth' ? 1 : 2
+  }
+  buckets[KINDS.length - 1 - ORDER.link].sort((a, b) => rank(b) - rank(a))
+  buckets[KINDS.length + ORDER.link].sort((a, b) => rank(a) - rank(b))
+  return buckets.flat()
+}
+
+/** The whole plan: every scope read (in parallel) and compared. */
+export async function computePlan(scopes: Scope[]): Promise<Plan> {
+  const lives = await Promise.all(scopes.map((s) => liveObjects(s)))
+  const changes: Change[] = []
+  let unchanged = 0
+  scopes.forEach((s, i) => {
+    const r = compareScope(s, lives[i])
+    changes.push(...r.changes)
+    unchanged += r.unchanged
+  })
+  return {scopes, changes, unchanged}
+}
+
+export type {Secret}

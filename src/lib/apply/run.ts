@@ -1,101 +1,126 @@
 /**
  * `netkit diff` and `netkit apply`: the plan from the host file against the
- * live state, executed with all iproute2 changes in one `ip -batch -`, then
- * read back and verified (as nmstate verifies). Any failure, or a failed
- * verification, undoes everything already done, so the host is as before.
- * `--try SECONDS` keeps the change only if it is confirmed in time (as
- * `netplan try` does), so a change made over SSH cannot lock anyone out.
+ * live state, executed as steps with listr2 progress (each namespace's
+ * iproute2 changes in one `ip -batch -`; namespaces and tunnels through
+ * netkit's own services), then read back and verified (as nmstate verifies).
+ * Any failure, or a failed verification, undoes everything already done, so
+ * the host is as before. `--try SECONDS` keeps the change only if it is
+ * confirmed in time (as `netplan try` does), so a change made over SSH cannot
+ * lock anyone out.
  */
+import {existsSync, readFileSync} from 'node:fs'
+import {availableParallelism} from 'node:os'
+
 import {NetkitError} from '../errors.js'
+import {configDir, writeSecretFile} from '../files.js'
+import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
 import {addTable, delTable} from '../iproute2/tables.js'
 import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
+import {rollback, runPlan, type Step} from '../plan.js'
 import type {BatchLine, Runner} from '../runner.js'
-import type {Obj} from './model.js'
-import {appliedKey, type Change, computePlan, desiredObjects, liveObjects, type Plan} from './plan.js'
+import {addTunnel, delTunnel} from '../tunnel/service.js'
+import {scopeDir} from '../tunnel/store.js'
+import {KINDS, LinkObj, type Obj, type RouteObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
+import {appliedKey, type Change, compareScope, computePlan, desiredScopes, liveObjects, type Plan, type Scope} from './plan.js'
 import type {HostFile} from './schema.js'
 
 export async function planHost(runner: Runner, file: HostFile): Promise<Plan> {
-  const desired = desiredObjects(file)
-  return computePlan(runner, desired, await liveObjects(runner, desired))
+  return computePlan(await desiredScopes(runner, file))
 }
 
-type Op = {lines: BatchLine[]} | {sysctl: {path: string; value: string}} | {table: {add?: {name: string; id: number}; del?: string}}
+type Op = {runner: Runner} & ({lines: BatchLine[]} | {sysctl: {path: string; value: string}} | {table: {add?: {name: string; id: number}; del?: string}})
 
-function forward(c: Change, original: (path: string) => string | undefined): Op[] {
+const sysctlOf = (o: Obj) => ({path: (o as SysctlObj).path, value: (o as SysctlObj).value})
+const tableOf = (o: Obj) => ({name: (o as TableObj).name, id: (o as TableObj).number})
+
+/** The iproute2 lines that make a link, with those for a veth's other end run in its namespace. */
+function linkAdd(o: Obj, runner: Runner): Op[] {
+  const peer = o instanceof LinkObj ? o.peerLines : []
+  return [{runner, lines: o.add}, ...(peer.length ? [{runner: runner.in((o as LinkObj).spec.peerNetns!), lines: peer}] : [])]
+}
+
+function forward(c: Change, runner: Runner, original: (path: string) => string | undefined): Op[] {
   const d = c.desired
   const l = c.live
   const o = (d ?? l)!
   if (o.kind === 'sysctl') {
     if (c.action === 'remove') {
       const before = original(o.key)
-      return before === undefined ? [] : [{sysctl: {path: o.key, value: before}}]
+      return before === undefined ? [] : [{runner, sysctl: {path: o.key, value: before}}]
     }
-    return [{sysctl: d!.sysctl!}]
+    return [{runner, sysctl: sysctlOf(d!)}]
   }
   if (o.kind === 'table') {
-    if (c.action === 'add') return [{table: {add: d!.table}}]
-    if (c.action === 'remove') return [{table: {del: l!.key}}]
-    return [{table: {del: l!.key}}, {table: {add: d!.table}}]
+    if (c.action === 'add') return [{runner, table: {add: tableOf(d!)}}]
+    if (c.action === 'remove') return [{runner, table: {del: l!.key}}]
+    return [{runner, table: {del: l!.key}}, {runner, table: {add: tableOf(d!)}}]
   }
-  if (c.action === 'add') return [{lines: d!.add}]
-  if (c.action === 'remove') return [{lines: l!.del}]
-  if (o.kind === 'link' && settingsOnly(d!, l!)) return [{lines: linkSet(d!, l!)}]
-  return [{lines: [...l!.del, ...d!.add]}]
+  if (c.action === 'add') return linkAdd(d!, runner)
+  if (c.action === 'remove') return [{runner, lines: l!.del}]
+  if (o.kind === 'link' && settingsOnly(d!, l!)) return [{runner, lines: linkSet(d!, l!)}]
+  return [{runner, lines: l!.del}, ...linkAdd(d!, runner)]
 }
 
 const LINK_SETTINGS = new Set(['mtu', 'master', 'up'])
 
 /** A link whose type and wiring match, and only its MTU, bridge or state differ: changed in place. */
 function settingsOnly(d: Obj, l: Obj): boolean {
-  return Object.entries(d.attrs).every(([k, want]) => want === undefined || LINK_SETTINGS.has(k) || String(l.attrs[k] ?? '') === String(want))
+  const la = l.attrs
+  return Object.entries(d.attrs).every(([k, want]) => want === undefined || LINK_SETTINGS.has(k) || String(la[k] ?? '') === String(want))
 }
 
 /** `ip link set` lines that take link `from` to the settings of `to`. */
 function linkSet(to: Obj, from: Obj, exact = false): BatchLine[] {
+  const t = to.attrs
+  const f = from.attrs
   const args: string[] = []
-  if (to.attrs.mtu !== undefined && to.attrs.mtu !== from.attrs.mtu) args.push('mtu', String(to.attrs.mtu))
+  if (t.mtu !== undefined && t.mtu !== f.mtu) args.push('mtu', String(t.mtu))
   // The file's silence about a bridge means "whatever"; undoing puts back exactly what was there.
-  if ((exact || to.attrs.master !== undefined) && to.attrs.master !== from.attrs.master) args.push(...(to.attrs.master ? ['master', String(to.attrs.master)] : ['nomaster']))
-  if (to.attrs.up !== undefined && Boolean(to.attrs.up) !== Boolean(from.attrs.up)) args.push(to.attrs.up ? 'up' : 'down')
+  if ((exact || t.master !== undefined) && t.master !== f.master) args.push(...(t.master ? ['master', String(t.master)] : ['nomaster']))
+  if (t.up !== undefined && Boolean(t.up) !== Boolean(f.up)) args.push(t.up ? 'up' : 'down')
   return args.length ? [{args: ['link', 'set', to.key, ...args], object: to.desc}] : []
 }
 
-function inverse(c: Change): Op[] {
+function inverse(c: Change, runner: Runner): Op[] {
   const d = c.desired
   const l = c.live
   const o = (d ?? l)!
-  if (o.kind === 'sysctl') return l ? [{sysctl: l.sysctl!}] : []
+  if (o.kind === 'sysctl') return l ? [{runner, sysctl: sysctlOf(l)}] : []
   if (o.kind === 'table') {
-    if (c.action === 'add') return [{table: {del: d!.key}}]
-    if (c.action === 'remove') return [{table: {add: l!.table}}]
-    return [{table: {del: d!.key}}, {table: {add: l!.table}}]
+    if (c.action === 'add') return [{runner, table: {del: d!.key}}]
+    if (c.action === 'remove') return [{runner, table: {add: tableOf(l!)}}]
+    return [{runner, table: {del: d!.key}}, {runner, table: {add: tableOf(l!)}}]
   }
-  if (c.action === 'add') return [{lines: d!.del}]
-  if (c.action === 'remove') return [{lines: l!.add}]
-  if (o.kind === 'link' && settingsOnly(d!, l!)) return [{lines: linkSet(l!, d!, true)}]
-  return [{lines: [...d!.del, ...l!.add]}]
+  if (c.action === 'add') return [{runner, lines: d!.del}]
+  if (c.action === 'remove') return linkAdd(l!, runner)
+  if (o.kind === 'link' && settingsOnly(d!, l!)) return [{runner, lines: linkSet(l!, d!, true)}]
+  return [{runner, lines: d!.del}, ...linkAdd(l!, runner)]
 }
 
-async function runOps(runner: Runner, ops: Op[], opts: {force?: boolean} = {}): Promise<void> {
+/** Runs ops in order, with consecutive iproute2 lines of one namespace in one `ip -batch -`. */
+async function runOps(ops: Op[], opts: {force?: boolean} = {}): Promise<void> {
   let pending: BatchLine[] = []
+  let on: Runner | undefined
   const flush = async () => {
     // Undoing (force) goes on past lines that fail: what they undo may never have happened.
-    if (pending.length) await (opts.force ? runner.batch(pending, undefined, opts).catch(() => undefined) : runner.batch(pending, undefined, opts))
+    if (pending.length && on) await (opts.force ? on.batch(pending, undefined, opts).catch(() => undefined) : on.batch(pending, undefined, opts))
     pending = []
   }
   for (const op of ops) {
     if ('lines' in op) {
-      pending.push(...op.lines)
+      if (on !== op.runner) await flush()
+      on = op.runner
+      for (const l of op.lines) pending.push(l)
       continue
     }
     await flush()
     if ('sysctl' in op) {
-      const p = runner.run({tool: 'sysctl', args: ['-q', '-w', `${op.sysctl.path}=${op.sysctl.value}`], object: `sysctl ${op.sysctl.path.replaceAll('/', '.')}`})
+      const p = op.runner.run({tool: 'sysctl', args: ['-q', '-w', `${op.sysctl.path}=${op.sysctl.value}`], object: `sysctl ${op.sysctl.path.replaceAll('/', '.')}`})
       await (opts.force ? p.catch(() => undefined) : p)
     } else {
       try {
-        if (op.table.del) delTable(op.table.del, {dryRun: runner.dryRun})
-        if (op.table.add) addTable(op.table.add.name, op.table.add.id, {dryRun: runner.dryRun})
+        if (op.table.del) delTable(op.table.del, {dryRun: op.runner.dryRun})
+        if (op.table.add) addTable(op.table.add.name, op.table.add.id, {dryRun: op.runner.dryRun})
       } catch (error) {
         if (!opts.force) throw error
       }
@@ -104,29 +129,35 @@ async function runOps(runner: Runner, ops: Op[], opts: {force?: boolean} = {}): 
   await flush()
 }
 
-function record(runner: Runner, changes: Change[], undo = false): void {
-  if (runner.dryRun) return
-  const scope = scopeOf(runner.netns)
-  const ledger = owned(scope, 'applied')
-  const claims: {kind: OwnedKind; key: string; meta?: Record<string, unknown>}[] = []
-  const releases: {kind: OwnedKind; key: string}[] = []
-  for (const c of changes) {
-    const o = (c.desired ?? c.live) as Obj
-    const k = appliedKey(o)
-    const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : undefined
-    if ((c.action !== 'remove') !== undo) {
-      claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: ledger[k]?.meta?.original ?? c.live?.sysctl?.value}} : {})})
-      if (extra) claims.push({kind: extra, key: o.key})
-    } else {
-      releases.push({kind: 'applied', key: k})
-      if (extra) releases.push({kind: extra, key: o.key})
+/** The ledger after the changes (or, undoing, before them): one write per namespace. */
+function record(scopes: Scope[], changes: Change[], undo = false): void {
+  for (const scope of scopes) {
+    if (scope.runner.dryRun) return
+    const mine = changes.filter((c) => c.netns === scope.netns)
+    if (mine.length === 0) continue
+    const claims: {kind: OwnedKind; key: string; meta?: Record<string, unknown>}[] = []
+    const releases: {kind: OwnedKind; key: string}[] = []
+    const applied = owned(scope.ledger, 'applied')
+    for (const c of mine) {
+      const o = (c.desired ?? c.live) as Obj
+      const k = appliedKey(o)
+      const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : undefined
+      if ((c.action !== 'remove') !== undo) {
+        claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : undefined)}} : {})})
+        if (extra) claims.push({kind: extra, key: o.key})
+      } else {
+        releases.push({kind: 'applied', key: k})
+        if (extra) releases.push({kind: extra, key: o.key})
+      }
     }
+    // A namespace that is gone has no ledger left to update (deleting it dropped it).
+    if (scope.netns && !undo && changes.some((c) => c.kind === 'netns' && c.action === 'remove' && c.live?.key === scope.netns)) continue
+    recordMany(scope.ledger, claims, releases)
   }
-  recordMany(scope, claims, releases)
 }
 
 export interface ApplyResult {
-  changes: {action: string; kind: string; object: string; why?: string}[]
+  changes: {action: string; kind: string; object: string; netns?: string; why?: string}[]
   unchanged: number
   changed: boolean
   verified: boolean
@@ -135,71 +166,195 @@ export interface ApplyResult {
 }
 
 export function describePlan(plan: Plan): ApplyResult['changes'] {
-  return plan.changes.map((c) => ({action: c.action, kind: c.kind, object: c.desc, ...(c.why ? {why: c.why} : {})}))
+  return plan.changes.map((c) => ({action: c.action, kind: c.kind, object: c.desc, ...(c.netns ? {netns: c.netns} : {}), ...(c.why ? {why: c.why} : {})}))
 }
 
-export async function applyHost(runner: Runner, file: HostFile, opts: {trySeconds?: number; confirm?: (seconds: number) => Promise<boolean>; log?: (l: string) => void} = {}): Promise<ApplyResult> {
+const where = (netns?: string) => (netns ? ` in namespace ${netns}` : '')
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`
+
+const PARALLEL_MIN = 2000
+
+/** Changes whose lines depend on no other line of the step: routes without a gateway, xfrm policies and proxy entries. */
+const independent = (c: Change) => (c.action === 'remove' || (c.action === 'add' && !(c.kind === 'route' && (c.desired as RouteObj).r.via))) && (c.kind === 'route' || c.kind === 'xfrm-policy' || c.kind === 'proxy')
+
+/**
+ * Runs a step's changes in order. When thousands of them are independent
+ * (routes, SPD entries), those go to several `ip -batch -` processes at once,
+ * one per CPU: the kernel work is per line, and one process does it on one
+ * CPU. What comes before routes in the step's order runs before them, the rest
+ * after.
+ */
+async function runChanges(changes: Change[], scope: Scope, original: (path: string) => string | undefined): Promise<void> {
+  const ops = (cs: Change[]) => cs.flatMap((c) => forward(c, scope.runner, original))
+  const free = changes.filter(independent)
+  const ways = Math.min(availableParallelism(), 4, Math.floor(free.length / PARALLEL_MIN))
+  if (ways < 2 || scope.runner.dryRun) return runOps(ops(changes))
+  const removing = changes[0].action === 'remove'
+  const rest = changes.filter((c) => !independent(c))
+  const first = rest.filter((c) => (removing ? ORDER[c.kind] > ORDER.route : ORDER[c.kind] < ORDER.route))
+  await runOps(ops(first))
+  const lines = free.flatMap((c) => (c.action === 'remove' ? c.live!.del : c.desired!.add))
+  const size = Math.ceil(lines.length / ways)
+  const results = await Promise.allSettled(Array.from({length: ways}, (_, i) => scope.runner.batch(lines.slice(i * size, (i + 1) * size))))
+  const failed = results.find((r) => r.status === 'rejected')
+  if (failed) throw (failed as PromiseRejectedResult).reason
+  const done = new Set(first)
+  await runOps(ops(rest.filter((c) => !done.has(c))))
+}
+
+/** A step that runs iproute2/sysctl/table changes and, failing halfway, undoes them all (forced) before it fails. */
+function batchStep(title: string, changes: Change[], scope: Scope, original: (path: string) => string | undefined): Step {
+  return {
+    title,
+    apply: async () => {
+      try {
+        await runChanges(changes, scope, original)
+      } catch (error) {
+        if (!scope.runner.dryRun) await runOps(changes.slice().reverse().flatMap((c) => inverse(c, scope.runner)), {force: true})
+        throw error
+      }
+    },
+    undo: async () => runOps(changes.slice().reverse().flatMap((c) => inverse(c, scope.runner)), {force: true}),
+  }
+}
+
+const ORDER = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Obj['kind'], number>
+
+/** A tunnel's secret files, kept so that undoing its removal brings back the same keys (the peer knows them). */
+function secretsOf(dir: string, name: string): [string, string][] {
+  return ['psk', 'key', 'pub'].map((ext) => `${dir}/secrets/${name}.${ext}`).filter((p) => existsSync(p)).map((p) => [p, readFileSync(p, 'utf8')])
+}
+
+function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
+  const svc = {runner: scope.runner, configDir: configDir(), progress: 'none' as const, wait: false, timeoutMs: progressTimeoutMs}
+  const d = c.desired as TunnelObj | undefined
+  const l = c.live as TunnelObj | undefined
+  const dir = scopeDir(configDir(), (d ?? l)!.def.netns)
+  let kept: [string, string][] = []
+  const restore = async () => {
+    for (const [p, text] of kept) writeSecretFile(p, text)
+    const psk = kept.find(([p]) => p.endsWith('.psk'))?.[1]
+    await addTunnel(l!.def, {...svc, replace: true, ...(psk ? {psk: new (await import('../runner.js')).Secret(psk.trim())} : {})})
+  }
+  if (c.action === 'add') {
+    return {title: `set up ${d!.desc}${where(c.netns)}`, apply: async () => void (await addTunnel(d!.def, {...svc, psk: d!.psk})), undo: async () => delTunnel(d!.def, svc)}
+  }
+  if (c.action === 'remove') {
+    return {
+      title: `remove ${l!.desc}${where(c.netns)}`,
+      apply: async () => {
+        kept = secretsOf(dir, l!.def.name)
+        await delTunnel(l!.def, svc)
+      },
+      undo: restore,
+    }
+  }
+  return {
+    title: `replace ${d!.desc}${where(c.netns)} (${c.why})`,
+    apply: async () => {
+      kept = secretsOf(dir, l!.def.name)
+      await addTunnel(d!.def, {...svc, replace: true, psk: d!.psk})
+    },
+    undo: restore,
+  }
+}
+
+/** The plan as steps: tunnels and contents removed, namespaces removed and made, contents made, tunnels set up. */
+function planSteps(plan: Plan, original: (path: string) => string | undefined, timeoutMs: number): Step[] {
+  const steps: Step[] = []
+  const [root] = plan.scopes
+  const of = (s: Scope) => plan.changes.filter((c) => c.netns === s.netns)
+  for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action === 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
+  for (const s of plan.scopes.slice().reverse()) {
+    const rm = of(s).filter((c) => c.action === 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns')
+    if (rm.length) steps.push(batchStep(`remove ${count(rm.length, 'object')}${where(s.netns)}`, rm, s, original))
+  }
+  for (const c of of(root).filter((c) => c.kind === 'netns')) {
+    const name = (c.desired ?? c.live)!.key
+    const make = async () => void (await addNetns(root.runner, name))
+    const drop = async () => void (await delNetns(root.runner, name, {force: true}))
+    steps.push(c.action === 'remove' ? {title: `remove namespace ${name}`, apply: drop, undo: make} : {title: `create namespace ${name}`, apply: make, undo: drop})
+  }
+  for (const s of plan.scopes) {
+    const mk = of(s).filter((c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns')
+    if (mk.length) steps.push(batchStep(`make ${count(mk.length, 'change')}${where(s.netns)} `, mk, s, original))
+  }
+  for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action !== 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
+  return steps
+}
+
+/** What still differs after applying: every scope read again and compared (desired objects are not made again). */
+async function verify(plan: Plan): Promise<Change[]> {
+  const scopes = plan.scopes
+    .filter((s) => !s.netns || netnsExists(s.netns))
+    .map((s) => ({...s, fresh: false, applied: owned(s.ledger, 'applied')}))
+  const lives = await Promise.all(scopes.map((s) => liveObjects(s)))
+  return scopes.flatMap((s, i) => compareScope(s, lives[i]).changes)
+}
+
+export async function applyHost(runner: Runner, file: HostFile, opts: {trySeconds?: number; confirm?: (seconds: number) => Promise<boolean>; log?: (l: string) => void; progress?: 'tty' | 'simple' | 'none'; timeoutMs?: number} = {}): Promise<ApplyResult> {
   const plan = await planHost(runner, file)
   const result: ApplyResult = {changes: describePlan(plan), unchanged: plan.unchanged, changed: plan.changes.length > 0, verified: false, rolledBack: false, kept: true}
   if (plan.changes.length === 0) {
     result.verified = true
     return result
   }
-  const ledger = owned(scopeOf(runner.netns), 'applied')
-  const original = (path: string) => ledger[`sysctl:${path}`]?.meta?.original as string | undefined
-  const ops = plan.changes.flatMap((c) => forward(c, original))
-  const undoAll = async (changes: Change[]) => {
-    await runOps(runner, changes.slice().reverse().flatMap(inverse), {force: true})
-    record(runner, changes, true)
+  const original = (path: string) => plan.scopes.flatMap((s) => [s.applied[`sysctl:${path}`]?.meta?.original as string | undefined]).find((x) => x !== undefined)
+  const steps = planSteps(plan, original, opts.timeoutMs ?? 30_000)
+  const done: Step[] = []
+  const tracked = steps.map((s) => ({...s, apply: async () => {
+    const r = await s.apply()
+    done.push(s)
+    return r
+  }}))
+  await runPlan(tracked, {runner, progress: opts.progress ?? 'none'})
+  if (runner.dryRun) return result
+  record(plan.scopes, plan.changes)
+  const undoAll = async () => {
+    await rollback(done)
+    record(plan.scopes, plan.changes, true)
     result.rolledBack = true
   }
-  try {
-    await runOps(runner, ops)
-  } catch (error) {
-    // Undo every change, forcing past the ones that never happened: the inverse of a change not
-    // made deletes what is not there or re-adds what still is, and both are ignored.
-    if (!runner.dryRun) await undoAll(plan.changes)
-    throw error
-  }
-  record(runner, plan.changes)
-  if (runner.dryRun) return result
-  const after = await planHost(runner, file)
-  if (after.changes.length > 0) {
-    await undoAll(plan.changes)
-    throw new NetkitError('E_VERIFY', `the host does not match the file after applying: ${after.changes.slice(0, 3).map((c) => `${c.action} ${c.desc}`).join('; ')}`, {fix: 'the change was undone; run "netkit diff -f FILE" and check what else manages these objects'})
+  const left = await verify(plan)
+  if (left.length > 0) {
+    await undoAll()
+    throw new NetkitError('E_VERIFY', `the host does not match the file after applying: ${left.slice(0, 3).map((c) => `${c.action} ${c.desc}${where(c.netns)}`).join('; ')}`, {fix: 'the change was undone; run "netkit diff -f FILE" and check what else manages these objects'})
   }
   result.verified = true
   if (opts.trySeconds !== undefined) {
     opts.log?.(`applied; keeping it only if you confirm within ${opts.trySeconds} s`)
     const ok = opts.confirm ? await opts.confirm(opts.trySeconds) : false
     if (!ok) {
-      await undoAll(plan.changes)
+      await undoAll()
       result.kept = false
     }
   }
   return result
 }
 
-/** Devices that belong to tunnels ("netkit tunnel" manages them, not a host file). */
+/** Devices that belong to tunnels ("netkit tunnel" manages them, and exports them as tunnels). */
 const TUNNEL_DEV = /^(wg-|vx-|ipsec\d)/
 
 /** netkit's own state (what a previous apply or the primitives made), as a host file. */
 export async function exportHost(runner: Runner): Promise<Record<string, unknown>> {
-  const live = await liveObjects(runner, [])
-  const applied = owned(scopeOf(runner.netns), 'applied')
-  const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && !(o.kind === 'link' && TUNNEL_DEV.test(o.key)) && !(o.kind === 'route' && TUNNEL_DEV.test(String(o.attrs.dev ?? ''))))
+  const ledger = scopeOf(runner.netns)
+  const applied = owned(ledger, 'applied')
+  const live = await liveObjects({runner, ledger, desired: [], fresh: false, applied}, {all: true})
+  const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && !(o.kind === 'link' && TUNNEL_DEV.test(o.key)) && !(o.kind === 'route' && TUNNEL_DEV.test(String(o.attrs.dev ?? ''))))
   const seen = new Set<string>()
   // A veth pair is one entry (one end makes both): the end in a bridge, which carries more.
   mine.sort((a, b) => Number(Boolean(b.kind === 'link' && b.attrs.master)) - Number(Boolean(a.kind === 'link' && a.attrs.master)))
   const pairs = mine.filter((o) => {
     if (o.kind !== 'link' || o.attrs.type !== 'veth') return true
+    // The far end of a pair made from another namespace is that namespace's.
+    if (o.attrs.peerNetns && String(o.attrs.peerNetns).startsWith('netnsid ')) return false
     if (seen.has(o.key)) return false
     seen.add(String(o.attrs.peer))
     return true
   })
   const of = (k: string) => pairs.filter((o) => o.kind === k).map((o) => o.entry!)
   const out: Record<string, unknown> = {version: 1}
-  const tables = Object.fromEntries(mine.filter((o) => o.kind === 'table').map((o) => [o.table!.name, o.table!.id]))
+  const tables = Object.fromEntries(mine.filter((o) => o.kind === 'table').map((o) => [(o as TableObj).name, (o as TableObj).number]))
   if (Object.keys(tables).length) out.tables = tables
   for (const [key, kind] of [['links', 'link'], ['addresses', 'addr'], ['routes', 'route'], ['rules', 'rule'], ['proxyArp', 'proxy'], ['xfrmPolicies', 'xfrm-policy']] as const) {
     const list = of(kind)
@@ -207,8 +362,8 @@ export async function exportHost(runner: Runner): Promise<Record<string, unknown
   }
   const sysctls = Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))
   if (sysctls.length) {
-    const values = live.filter((o) => o.kind === 'sysctl')
-    out.sysctls = Object.fromEntries(sysctls.map((p) => [p.replaceAll('/', '.'), values.find((o) => o.key === p)?.sysctl?.value]))
+    const values = live.filter((o) => o.kind === 'sysctl') as SysctlObj[]
+    out.sysctls = Object.fromEntries(sysctls.map((p) => [p.replaceAll('/', '.'), values.find((o) => o.key === p)?.value]))
   }
   return out
 }

@@ -1,107 +1,191 @@
 /**
  * The host file `netkit apply` reads (YAML or JSON): a host's desired
- * plumbing. Validated with zod; an error names its path in the file
- * ("routes.2.to: host bits set; did you mean 10.2.0.0/24?").
+ * plumbing, for the namespace it is applied in and, under `namespaces`, for
+ * namespaces of its own. Validated with zod; addresses are parsed once, here,
+ * into their normalized form, and an error names its path in the file
+ * ("routes.2.to: ... host bits set; did you mean 10.2.0.0/24?",
+ * "tunnels.site-b.remote: ... is not an IP address").
  */
 import {readFileSync} from 'node:fs'
 
 import {parse as parseYaml} from 'yaml'
-import {z} from 'zod'
+import {z} from 'zod/v4'
 
 import {UsageError} from '../errors.js'
 import {LINK_KINDS, MACVLAN_MODES} from '../iproute2/link.js'
 import * as v from '../validate.js'
 
-const check = <T>(fn: (s: string) => T) =>
-  z.string().superRefine((s, ctx) => {
+/** A string checked (and normalized) by one of validate.ts's parsers: its message becomes the issue at that path. */
+const parsed = <T>(fn: (s: string) => T) =>
+  z.string().transform((s, ctx) => {
     try {
-      fn(s)
+      return fn(s)
     } catch (error) {
-      ctx.addIssue({code: z.ZodIssueCode.custom, message: error instanceof UsageError ? error.what : String(error)})
+      ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.what : String(error), input: s})
+      return z.NEVER
     }
   })
 
-const ifname = check((s) => v.ifname(s))
-const ip = check((s) => v.ipAddress(s))
-const net = check((s) => v.network(s))
-const dest = check((s) => v.routeDestination(s))
-const cidrAddr = check((s) => v.interfaceAddress(s))
+const ifname = parsed((s) => v.ifname(s))
+const ip = parsed((s) => v.ipAddress(s))
+const net = parsed((s) => v.network(s))
+const dest = parsed((s) => v.routeDestination(s))
+const cidrAddr = parsed((s) => v.interfaceAddress(s))
+const fwmark = parsed((s) => v.mark(s))
 const u32 = z.number().int().min(0).max(v.U32_MAX)
 const table = z.union([z.string().min(1), z.number().int().min(1)]).transform(String)
+const port = z.number().int().min(1).max(65535)
+
+const Link = z.strictObject({
+  name: ifname,
+  type: z.enum(LINK_KINDS),
+  peer: ifname.optional(),
+  /** The namespace (one of this file's) the veth's peer end goes into. */
+  peerNetns: parsed((s) => v.netnsName(s)).optional(),
+  vni: z.number().int().min(1).max(16_777_215).optional(),
+  remote: ip.optional(),
+  group: ip.optional(),
+  dev: ifname.optional(),
+  port: port.optional(),
+  parent: ifname.optional(),
+  mode: z.enum(MACVLAN_MODES).optional(),
+  mtu: z.number().int().min(68).max(65535).optional(),
+  master: ifname.optional(),
+  up: z.boolean().default(true),
+})
+
+const Route = z.strictObject({to: dest, via: ip.optional(), dev: ifname.optional(), table: table.optional(), metric: u32.optional(), src: ip.optional()})
+
+const Rule = z.strictObject({from: net.optional(), to: net.optional(), fwmark: fwmark.optional(), iif: ifname.optional(), oif: ifname.optional(), table, priority: z.number().int().min(1).max(32765).default(1000)})
+
+const Policy = z.strictObject({
+  src: net,
+  dst: net,
+  dir: z.enum(['in', 'out', 'fwd']),
+  tmplSrc: ip.optional(),
+  tmplDst: ip.optional(),
+  mode: z.enum(['tunnel', 'transport']).default('tunnel'),
+  reqid: u32.optional(),
+  priority: u32.default(1780),
+  mark: fwmark.optional(),
+  action: z.enum(['allow', 'block']).default('allow'),
+})
+
+/** A tunnel, as `netkit tunnel add` takes it (the name is its key; the namespace is the one it is listed in). */
+const Tunnel = z.strictObject({
+  type: z.enum(['ipsec', 'wireguard', 'vxlan']),
+  remote: ip,
+  local: ip.optional(),
+  localSubnets: z.array(net).default([]),
+  remoteSubnets: z.array(net).default([]),
+  table: u32.min(1).optional(),
+  proxyArp: ifname.optional(),
+  mtu: z.number().int().min(68).max(65535).optional(),
+  datapath: z.enum(['auto', 'kernel', 'userspace']).default('auto'),
+  // ipsec
+  pskFile: z.string().min(1).optional(),
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  ca: z.string().min(1).optional(),
+  localId: z.string().min(1).optional(),
+  remoteId: z.string().min(1).optional(),
+  proposals: z.string().min(1).optional(),
+  espProposals: z.string().min(1).optional(),
+  dpd: z.number().int().min(0).max(86_400).optional(),
+  rekeyTime: z.number().int().min(60).max(604_800).optional(),
+  startAction: z.enum(['trap', 'start', 'none']).optional(),
+  // wireguard
+  listenPort: port.optional(),
+  peerPublicKey: z.string().optional(),
+  endpoint: z.string().optional(),
+  address: cidrAddr.optional(),
+  keepalive: z.number().int().min(1).max(65535).optional(),
+  fwmark: u32.min(1).optional(),
+  // vxlan
+  vni: z.number().int().min(1).max(16_777_215).optional(),
+  port: port.optional(),
+  dev: ifname.optional(),
+  peerAddress: ip.optional(),
+})
+
+const netnsKey = z.string().refine((s) => /^[A-Za-z0-9_.-]{1,64}$/.test(s) && s !== '.' && s !== '..', "a namespace name: 1 to 64 letters, digits, '.', '-' or '_'")
+
+const tunnelName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,11}$/, 'a tunnel name: a letter, then up to 11 letters, digits, - or _')
+
+/** What one namespace holds (the file's top level, or one entry of `namespaces`). */
+const scopeShape = {
+  links: z.array(Link).default([]),
+  addresses: z.array(z.strictObject({dev: ifname, address: cidrAddr})).default([]),
+  routes: z.array(Route).default([]),
+  rules: z.array(Rule).default([]),
+  sysctls: z.record(z.string(), z.union([z.string(), z.number()]).transform(String)).default({}),
+  proxyArp: z.array(z.strictObject({address: ip, dev: ifname})).default([]),
+  xfrmPolicies: z.array(Policy).default([]),
+  tunnels: z.record(tunnelName, Tunnel).default({}),
+}
+
+type Issue = {path: (string | number)[]; message: string}
+
+/** Checks that need more than one field. */
+function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof Route>[]; rules: z.output<typeof Rule>[]; tunnels: Record<string, z.output<typeof Tunnel>>}, prefix: (string | number)[], add: (i: Issue) => void): void {
+  s.routes.forEach((r, i) => {
+    if (!r.via && !r.dev) add({path: [...prefix, 'routes', i], message: 'a route needs via or dev'})
+  })
+  s.rules.forEach((r, i) => {
+    if (!r.from && !r.to && !r.fwmark && !r.iif && !r.oif) add({path: [...prefix, 'rules', i], message: 'a rule needs a selector (from, to, fwmark, iif or oif)'})
+  })
+  s.links.forEach((l, i) => {
+    if (l.type === 'veth' && !l.peer) add({path: [...prefix, 'links', i, 'peer'], message: "a veth needs its peer's name"})
+    if (l.type !== 'veth' && l.peerNetns) add({path: [...prefix, 'links', i, 'peerNetns'], message: 'only a veth has a peer end to move'})
+    if (l.type === 'vxlan' && (!l.vni || !l.dev || Boolean(l.remote) === Boolean(l.group))) add({path: [...prefix, 'links', i], message: 'a vxlan needs vni, dev and one of remote or group'})
+    if (l.type === 'macvlan' && !l.parent) add({path: [...prefix, 'links', i, 'parent'], message: 'a macvlan needs its parent'})
+  })
+  for (const [name, t] of Object.entries(s.tunnels)) {
+    const at = [...prefix, 'tunnels', name]
+    if (t.type === 'ipsec' && !t.pskFile && !t.cert) add({path: at, message: 'an IPsec tunnel in a host file needs pskFile (the same key on both hosts) or cert, key and ca'})
+    if (t.type === 'wireguard' && !t.peerPublicKey) add({path: [...at, 'peerPublicKey'], message: 'a WireGuard tunnel needs the peer\'s public key ("netkit tunnel pubkey NAME" on the peer)'})
+    if (t.type === 'vxlan' && t.vni === undefined) add({path: [...at, 'vni'], message: 'a VXLAN tunnel needs vni'})
+  }
+}
+
+const Scope = z.strictObject(scopeShape).superRefine((s, ctx) => scopeChecks(s, [], (i) => ctx.addIssue({code: 'custom', ...i})))
 
 export const HostFileSchema = z
-  .object({
+  .strictObject({
     version: z.literal(1).default(1),
+    /** Named routing tables: machine-wide names (iproute2's rt_tables.d), used by every namespace. */
     tables: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'a table name: letters, digits, - or _'), z.number().int().min(1).max(0x7fff_ffff)).default({}),
-    links: z
-      .array(
-        z.object({
-          name: ifname,
-          type: z.enum(LINK_KINDS),
-          peer: ifname.optional(),
-          vni: z.number().int().min(1).max(16_777_215).optional(),
-          remote: ip.optional(),
-          group: ip.optional(),
-          dev: ifname.optional(),
-          port: z.number().int().min(1).max(65535).optional(),
-          parent: ifname.optional(),
-          mode: z.enum(MACVLAN_MODES).optional(),
-          mtu: z.number().int().min(68).max(65535).optional(),
-          master: ifname.optional(),
-          up: z.boolean().default(true),
-        }),
-      )
-      .default([]),
-    addresses: z.array(z.object({dev: ifname, address: cidrAddr})).default([]),
-    routes: z.array(z.object({to: dest, via: ip.optional(), dev: ifname.optional(), table: table.optional(), metric: u32.optional(), src: ip.optional()})).default([]),
-    rules: z.array(z.object({from: net.optional(), to: net.optional(), fwmark: check((s) => v.mark(s)).optional(), iif: ifname.optional(), oif: ifname.optional(), table, priority: z.number().int().min(1).max(32765).default(1000)})).default([]),
-    sysctls: z.record(z.string(), z.union([z.string(), z.number()]).transform(String)).default({}),
-    proxyArp: z.array(z.object({address: ip, dev: ifname})).default([]),
-    xfrmPolicies: z
-      .array(
-        z.object({
-          src: net,
-          dst: net,
-          dir: z.enum(['in', 'out', 'fwd']),
-          tmplSrc: ip.optional(),
-          tmplDst: ip.optional(),
-          mode: z.enum(['tunnel', 'transport']).default('tunnel'),
-          reqid: u32.optional(),
-          priority: u32.default(1780),
-          mark: check((s) => v.mark(s)).optional(),
-          action: z.enum(['allow', 'block']).default('allow'),
-        }),
-      )
-      .default([]),
+    /** Namespaces netkit creates (and removes when they leave the file), each with what it holds. */
+    namespaces: z.record(netnsKey, Scope.nullable().transform((s) => s ?? Scope.parse({}))).default({}),
+    ...scopeShape,
   })
-  .strict()
   .superRefine((f, ctx) => {
-    f.routes.forEach((r, i) => {
-      if (!r.via && !r.dev) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['routes', i], message: 'a route needs via or dev'})
-    })
-    f.rules.forEach((r, i) => {
-      if (!r.from && !r.to && !r.fwmark && !r.iif && !r.oif) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['rules', i], message: 'a rule needs a selector (from, to, fwmark, iif or oif)'})
-    })
-    f.links.forEach((l, i) => {
-      if (l.type === 'veth' && !l.peer) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['links', i, 'peer'], message: 'a veth needs its peer\'s name'})
-      if (l.type === 'vxlan' && (!l.vni || !l.dev || Boolean(l.remote) === Boolean(l.group))) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['links', i], message: 'a vxlan needs vni, dev and one of remote or group'})
-      if (l.type === 'macvlan' && !l.parent) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['links', i, 'parent'], message: 'a macvlan needs its parent'})
-    })
+    scopeChecks(f, [], (i) => ctx.addIssue({code: 'custom', ...i}))
+    const names = new Set(Object.keys(f.namespaces))
+    const check = (links: z.output<typeof Link>[], prefix: (string | number)[]) =>
+      links.forEach((l, i) => {
+        if (l.peerNetns && !names.has(l.peerNetns)) ctx.addIssue({code: 'custom', path: [...prefix, 'links', i, 'peerNetns'], message: `namespace ${l.peerNetns} is not in this file's namespaces`})
+      })
+    check(f.links, [])
+    for (const [ns, s] of Object.entries(f.namespaces)) check(s.links, ['namespaces', ns])
   })
 
-export type HostFile = z.infer<typeof HostFileSchema>
+export type HostFile = z.output<typeof HostFileSchema>
+export type ScopeFile = z.output<typeof Scope>
+export type TunnelEntry = z.output<typeof Tunnel>
 
 export function parseHostFile(text: string, source: string): HostFile {
   let data: unknown
+  const json = source.endsWith('.json')
   try {
-    data = source.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
+    data = json ? JSON.parse(text) : parseYaml(text)
   } catch (error) {
-    throw new UsageError(`${source} is not valid ${source.endsWith('.json') ? 'JSON' : 'YAML'}: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`, 'fix its syntax', 'E_FILE')
+    throw new UsageError(`${source} is not valid ${json ? 'JSON' : 'YAML'}: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`, 'fix its syntax', 'E_FILE')
   }
   const r = HostFileSchema.safeParse(data ?? {})
   if (r.success) return r.data
   const issue = r.error.issues[0]
-  const path = issue.path.length ? issue.path.join('.') : '(top level)'
+  const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)'
   throw new UsageError(`${source}: ${path}: ${issue.message}`, 'fix that entry (see "netkit apply --help")', 'E_FILE')
 }
 
