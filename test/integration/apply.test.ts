@@ -4,7 +4,8 @@ import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {cli} from '../helpers/cli.js'
-import {dump, ipj, isolatedEnv, makeNs, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
+import {dump, ipj, isolatedEnv, makeNs, nsName, sh, skipUnlessRoot, track, tryRun} from '../helpers/hosts.js'
+import {pingUntil} from '../helpers/topology.js'
 
 const HOST = `version: 1
 tables: {vpn: 120}
@@ -117,6 +118,60 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.match(yes.stdout, /applied \d+ changes/)
     assert.notEqual(tryRun('ip', ['-n', N, 'link', 'show', 'br0']).code, 1)
     assert.match(nk(['diff', '-f', f1, '--netns', N]).stdout, /the host matches/)
+  })
+
+  it('a whole site from one file: a container namespace, a veth into it, a WireGuard tunnel; a file without them removes them all', async () => {
+    const A = makeNs('sa')
+    const B = makeNs('sb')
+    sh('ip', ['-n', A, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u0', 'netns', B])
+    sh('ip', ['-n', A, 'addr', 'add', '192.0.2.1/24', 'dev', 'u0'])
+    sh('ip', ['-n', B, 'addr', 'add', '192.0.2.2/24', 'dev', 'u0'])
+    sh('ip', ['-n', A, 'link', 'set', 'u0', 'up'])
+    sh('ip', ['-n', B, 'link', 'set', 'u0', 'up'])
+    const ctr = {[A]: track(nsName('sc')), [B]: track(nsName('sd'))}
+    const before = dump(A)
+    const key = (ns: string) => nk(['tunnel', 'pubkey', 't1', '--netns', ns]).stdout.trim()
+    const [ka, kb] = [key(A), key(B)]
+    const site = (me: string, n: number, peerIp: string, myIp: string, peerKey: string) => `version: 1
+namespaces:
+  ${ctr[me]}:
+    addresses: [{dev: eth0, address: 10.${n}.0.2/24}]
+    routes: [{to: default, via: 10.${n}.0.1}]
+links:
+  - {name: c0, type: veth, peer: eth0, peerNetns: ${ctr[me]}}
+addresses: [{dev: c0, address: 10.${n}.0.1/24}]
+sysctls: {ip_forward: 1}
+tunnels:
+  t1: {type: wireguard, local: ${myIp}, remote: ${peerIp}, address: 10.99.0.${n}/24, localSubnets: [10.${n}.0.0/24], remoteSubnets: [10.${3 - n}.0.0/24], peerPublicKey: "${peerKey}"}
+`
+    const fa = file('site-a.yaml', site(A, 1, '192.0.2.2', '192.0.2.1', kb))
+    const fb = file('site-b.yaml', site(B, 2, '192.0.2.1', '192.0.2.2', ka))
+    const a = nk(['apply', '-f', fa, '--netns', A, '--json'])
+    assert.equal(a.code, 0, a.stdout + a.stderr)
+    assert.equal(a.json.result.verified, true)
+    assert.deepEqual(a.json.result.changes.map((c: any) => `${c.action} ${c.kind}${c.netns ? ' in ' + c.netns : ''}`).sort(), ['add addr', `add addr in ${ctr[A]}`, 'add link', 'add netns', `add route in ${ctr[A]}`, 'change sysctl', 'add tunnel'].sort())
+    assert.ok(!JSON.stringify(a.json).includes(sh('cat', [join(env.NETKIT_CONFIG_DIR, 'netns', A, 'secrets', 't1.key')]).trim()), 'no private key in --json')
+    const b = nk(['apply', '-f', fb, '--netns', B])
+    assert.equal(b.code, 0, b.stdout + b.stderr)
+    assert.equal(ipj(ctr[A], ['addr', 'show', 'eth0'])[0].addr_info.find((x: any) => x.family === 'inet').local, '10.1.0.2')
+    assert.equal(ipj(A, ['-d', 'link', 'show', 'c0'])[0].ifalias, 'netkit')
+    assert.ok(await pingUntil(ctr[A], '10.2.0.2'), 'the container on site A reaches the one on site B through the tunnel the files made')
+    const again = nk(['apply', '-f', fa, '--netns', A])
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stdout, /already matches .* nothing to do/)
+
+    // The same file with the tunnel's peer unreachable: the namespace and veth made before the tunnel fails are undone.
+    nk(['apply', '-f', file('empty.yaml', 'version: 1\n'), '--netns', B])
+    const gone = nk(['apply', '-f', file('empty.yaml', 'version: 1\n'), '--netns', A, '--json'])
+    assert.equal(gone.code, 0, gone.stdout + gone.stderr)
+    assert.equal(tryRun('ip', ['netns', 'pids', ctr[A]]).code, 1, 'the container namespace is gone')
+    assert.equal(dump(A), before, 'site A is exactly as before the first apply')
+    const unreachable = file('bad-peer.yaml', site(A, 1, '203.0.113.9', '192.0.2.1', kb))
+    const f = nk(['apply', '-f', unreachable, '--netns', A])
+    assert.equal(f.code, 1, f.stdout + f.stderr)
+    assert.match(f.stderr, /203\.0\.113\.9/)
+    assert.equal(tryRun('ip', ['netns', 'pids', ctr[A]]).code, 1, 'the namespace made before the failure is gone')
+    assert.equal(dump(A), before, 'and site A is as before')
   })
 
   it('a foreign object in the way is an error and nothing changes; a bad file exits 2 naming the entry', () => {

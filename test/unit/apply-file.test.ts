@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import ipaddr from 'ipaddr.js'
+
+import {parseHostFile} from '../../src/lib/apply/schema.js'
+import {UsageError} from '../../src/lib/errors.js'
+import * as v from '../../src/lib/validate.js'
+
+const fails = (fn: () => unknown) => {
+  try {
+    fn()
+  } catch (error) {
+    assert.ok(error instanceof UsageError, String(error))
+    return error.what
+  }
+  assert.fail('expected a UsageError')
+}
+
+describe('host file', () => {
+  it('takes IPv4 addresses exactly as ipaddr.js does (the fast path agrees with the library)', () => {
+    const cases = ['1.2.3.4', '0.0.0.0', '255.255.255.255', '01.2.3.4', '1.2.3.04', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.', '.1.2.3', '0x1.2.3.4', '1.2.3.-4', '1e1.2.3.4', ' 1.2.3.4', '1.2.3.4 ', '1.2.3.4/24', '', '1.2.3.999', '10.0.0.00']
+    for (const c of cases) {
+      const lib = ipaddr.IPv4.isValidFourPartDecimal(c.trim())
+      let ours = true
+      try {
+        assert.equal(v.ipAddress(c).ip, c.trim())
+      } catch {
+        ours = false
+      }
+      assert.equal(ours, lib, `"${c}"`)
+    }
+    // Host bits: the same answer as ipaddr.js for every prefix of a few addresses.
+    for (const ip of ['10.1.2.3', '10.0.0.0', '192.168.255.0', '255.255.255.255', '0.0.0.0', '128.0.0.0']) {
+      for (let p = 0; p <= 32; p++) {
+        const base = ipaddr.IPv4.networkAddressFromCIDR(`${ip}/${p}`).toString()
+        if (base === ip) assert.equal(v.network(`${ip}/${p}`).cidr, `${ip}/${p}`)
+        else assert.match(fails(() => v.network(`${ip}/${p}`)), /host bits set/, `${ip}/${p}`)
+      }
+    }
+    assert.match(fails(() => v.network('10.1.2.3/24')), /has host bits set/)
+    assert.equal(v.network('2001:db8::/32').cidr, '2001:db8::/32')
+  })
+
+  it('names the place of each error in the file', () => {
+    const cases: [string, RegExp][] = [
+      ['tunnels:\n  site-b: {type: ipsec, remote: 10.0.0.300, pskFile: /k}\n', /^h\.yaml: tunnels\.site-b\.remote: address "10\.0\.0\.300" is not an IP address$/],
+      ['namespaces:\n  c1:\n    routes:\n      - {to: 10.2.0.1/24, dev: eth0}\n', /^h\.yaml: namespaces\.c1\.routes\.0\.to: route destination "10\.2\.0\.1\/24" has host bits set$/],
+      ['namespaces:\n  c1:\n    bogus: 1\n', /^h\.yaml: namespaces\.c1: Unrecognized key/],
+      ['links:\n  - {name: c0, type: veth, peer: eth0, peerNetns: c9}\n', /^h\.yaml: links\.0\.peerNetns: namespace c9 is not in this file's namespaces$/],
+      ['tunnels:\n  b: {type: ipsec, remote: 192.0.2.2}\n', /^h\.yaml: tunnels\.b: an IPsec tunnel in a host file needs pskFile/],
+      ['tunnels:\n  b: {type: wireguard, remote: 192.0.2.2}\n', /^h\.yaml: tunnels\.b\.peerPublicKey: /],
+      ['namespaces:\n  c1:\n    tunnels:\n      b: {type: vxlan, remote: 192.0.2.2}\n', /^h\.yaml: namespaces\.c1\.tunnels\.b\.vni: a VXLAN tunnel needs vni$/],
+      ['routes: [{to: 10.2.0.0/24}]\n', /^h\.yaml: routes\.0: a route needs via or dev$/],
+    ]
+    for (const [text, re] of cases) assert.match(fails(() => parseHostFile(text, 'h.yaml')), re)
+  })
+
+  it('parses addresses once into their normal form, and an empty namespace entry means an empty namespace', () => {
+    const f = parseHostFile('routes: [{to: "2001:db8:0::/48", via: "fe80::1", dev: eth0}]\nnamespaces:\n  c1:\n', 'h.yaml')
+    assert.deepEqual(f.routes[0].to, {cidr: '2001:db8::/48', ip: '2001:db8::', prefix: 48, family: 6})
+    assert.equal(f.routes[0].via?.ip, 'fe80::1')
+    assert.deepEqual(f.namespaces.c1.routes, [])
+  })
+})
