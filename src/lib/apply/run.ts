@@ -302,7 +302,8 @@ export async function applyHost(runner: Runner, file: HostFile, opts: {trySecond
   const original = (path: string) => plan.scopes.flatMap((s) => [s.applied[`sysctl:${path}`]?.meta?.original as string | undefined]).find((x) => x !== undefined)
   const steps = planSteps(plan, original, opts.timeoutMs ?? 30_000)
   const done: Step[] = []
-  const tracked = steps.map((s) => ({...s, apply: async () => {
+  // A dry run has nothing to undo (and undoing would only print more commands).
+  const tracked = steps.map((s) => ({...s, ...(runner.dryRun ? {undo: undefined} : {}), apply: async () => {
     const r = await s.apply()
     done.push(s)
     return r
