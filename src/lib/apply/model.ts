@@ -13,7 +13,7 @@ import {dstWord, routeArgs, type RouteSpec} from '../iproute2/route.js'
 import {markText as ruleMark, type RuleSpec, selectorArgs} from '../iproute2/rule.js'
 import {policyArgs, type PolicySpec} from '../iproute2/xfrm.js'
 import {NETKIT_ALIAS, NETKIT_PROTO} from '../ownership.js'
-import type {BatchLine} from '../runner.js'
+import type {BatchLine, Secret} from '../runner.js'
 import type {TunnelDef} from '../tunnel/types.js'
 
 export const KINDS = ['netns', 'table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy', 'tunnel'] as const
@@ -385,7 +385,7 @@ export class TunnelObj extends Obj {
     /** The definition as canonical text, with the PSK's digest (a changed key is a changed tunnel). */
     readonly fingerprint: string,
     /** Where its definition came from: the file (desired: the PSK read from pskFile) or the config (live). */
-    readonly psk?: import('../runner.js').Secret,
+    readonly psk?: Secret,
     owned = true,
   ) {
     super(def.name, owned)

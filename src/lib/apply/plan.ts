@@ -7,10 +7,10 @@
  * error, never touched.
  */
 import {createHash} from 'node:crypto'
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {existsSync, readdirSync} from 'node:fs'
 
 import {NetkitError, UsageError} from '../errors.js'
-import {configDir} from '../files.js'
+import {configDir, readSecretFile} from '../files.js'
 import {type IpLink, ipJsonProbe} from '../iproute2/json.js'
 import {netnsExists, NETNS_DIR} from '../iproute2/netns.js'
 import type {IpRoute} from '../iproute2/route.js'
@@ -18,10 +18,10 @@ import type {IpRule} from '../iproute2/rule.js'
 import {listTables, resolveTable, tableNumber} from '../iproute2/tables.js'
 import {parsePolicies} from '../iproute2/xfrm-parse.js'
 import {isNetkitProto, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
-import type {Runner, Secret} from '../runner.js'
+import type {Runner} from '../runner.js'
 import {getSysctls, resolveKey} from '../sysctl.js'
 import {defineTunnel} from '../tunnel/define.js'
-import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
+import {canonical, listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
 import * as v from '../validate.js'
 import {
@@ -103,9 +103,7 @@ async function tunnelObj(name: string, t: TunnelEntry, runner: Runner, netns: st
 
 /** A tunnel's definition as text, with a digest of its PSK (a new key is a change; the key itself is never shown). */
 function fingerprint(def: TunnelDef, psk?: string): string {
-  const canon = (x: unknown): string =>
-    Array.isArray(x) ? `[${x.map(canon).join(',')}]` : x && typeof x === 'object' ? `{${Object.keys(x).filter((k) => (x as Record<string, unknown>)[k] !== undefined).sort().map((k) => `${k}:${canon((x as Record<string, unknown>)[k])}`).join(',')}}` : JSON.stringify(x)
-  return `${canon(def)}${psk ? ` psk:${createHash('sha256').update(psk).digest('hex').slice(0, 16)}` : ''}`
+  return `${canonical(def)}${psk ? ` psk:${createHash('sha256').update(psk).digest('hex').slice(0, 16)}` : ''}`
 }
 
 /** Every scope the file or the ledger names, with its desired objects. */
@@ -202,7 +200,7 @@ export async function liveObjects(scope: Scope, opts: {all?: boolean} = {}): Pro
     const dir = scopeDir(configDir(), scope.netns ?? runner.netns ?? undefined)
     for (const def of listDefs(dir)) {
       const file = pskPath(dir, def.name)
-      const psk = existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined
+      const psk = existsSync(file) ? readSecretFile(file, 'PSK file') : undefined
       out.push(new TunnelObj(def, fingerprint(def, psk), undefined, Boolean(applied[`tunnel:${def.name}`])))
     }
   }
@@ -295,4 +293,3 @@ export async function computePlan(scopes: Scope[]): Promise<Plan> {
   return {scopes, changes, unchanged}
 }
 
-export type {Secret}

@@ -17,7 +17,7 @@ import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
 import {addTable, delTable} from '../iproute2/tables.js'
 import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
 import {rollback, runPlan, type Step} from '../plan.js'
-import type {BatchLine, Runner} from '../runner.js'
+import {type BatchLine, type Runner, Secret} from '../runner.js'
 import {addTunnel, delTunnel} from '../tunnel/service.js'
 import {scopeDir} from '../tunnel/store.js'
 import {KINDS, LinkObj, type Obj, type RouteObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
@@ -234,7 +234,7 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
   const restore = async () => {
     for (const [p, text] of kept) writeSecretFile(p, text)
     const psk = kept.find(([p]) => p.endsWith('.psk'))?.[1]
-    await addTunnel(l!.def, {...svc, replace: true, ...(psk ? {psk: new (await import('../runner.js')).Secret(psk.trim())} : {})})
+    await addTunnel(l!.def, {...svc, replace: true, ...(psk ? {psk: new Secret(psk.trim())} : {})})
   }
   if (c.action === 'add') {
     return {title: `set up ${d!.desc}${where(c.netns)}`, apply: async () => void (await addTunnel(d!.def, {...svc, psk: d!.psk})), undo: async () => delTunnel(d!.def, svc)}

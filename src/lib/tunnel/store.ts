@@ -86,7 +86,8 @@ export function sameDef(a: TunnelDef, b: TunnelDef): boolean {
   return canonical(a) === canonical(b)
 }
 
-function canonical(v: unknown): string {
+/** A value as text with object keys sorted and undefined fields left out (for comparing definitions). */
+export function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
   if (v && typeof v === 'object') {
     return `{${Object.keys(v as object)
