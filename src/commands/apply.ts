@@ -18,10 +18,11 @@ File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|b
   }
 
   async run(): Promise<unknown> {
+    const {phase} = await import('../lib/timing.js')
+    phase('command')
     const {flags} = await this.parse(Apply)
-    const {readHostFile} = await import('../lib/apply/schema.js')
-    const {applyHost} = await import('../lib/apply/run.js')
-    const file = readHostFile(flags.file)
+    const {applyHost, readHostText} = await import('../lib/apply/run.js')
+    const file = {...readHostText(flags.file), version: this.config.version}
     if (flags.try !== undefined && flags['dry-run']) throw new UsageError('--try and --dry-run together', 'choose one')
     const runner = this.makeRunner(flags)
     const json = this.jsonEnabled()
@@ -33,7 +34,7 @@ File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|b
       log: (l) => (json ? undefined : process.stderr.write(`${l}\n`)),
     })
     if (!json) {
-      if (!result.changed) this.log(`the host already matches ${flags.file} (${result.unchanged} objects); nothing to do`)
+      if (!result.changed) this.log(`the host already matches ${flags.file} (${result.unchanged} objects${result.memo ? ', exactly as the last verified apply left them' : ''}); nothing to do`)
       else if (runner.dryRun) process.stderr.write(`dry run: ${result.changes.length} changes; nothing was changed\n`)
       else if (!result.kept) this.log(`not confirmed in time: rolled back ${result.changes.length} changes; the host is as before`)
       else this.log(`applied ${result.changes.length} changes (${summary(result.changes)}), verified`)

@@ -10,9 +10,8 @@ export default class Diff extends NetkitCommand {
 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Diff)
-    const {readHostFile} = await import('../lib/apply/schema.js')
-    const {describePlan, planHost} = await import('../lib/apply/run.js')
-    const file = readHostFile(flags.file)
+    const {describePlan, planHost, readHostText} = await import('../lib/apply/run.js')
+    const file = {...readHostText(flags.file), version: this.config.version}
     const runner = this.makeRunner(flags)
     const plan = await planHost(runner, file)
     const changes = describePlan(plan)

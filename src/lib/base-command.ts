@@ -14,6 +14,7 @@ import * as f from './flags.js'
 import {netnsExists} from './iproute2/netns.js'
 import {type ChangeOutcome, type Column, renderTable} from './output.js'
 import {Runner} from './runner.js'
+import {phase} from './timing.js'
 
 export interface CommonFlags {
   netns?: string
@@ -82,6 +83,7 @@ export abstract class NetkitCommand extends Command {
   /** Plain JSON, never colorized: it is for scripts, and tokenizing a big result for colors is slow. */
   override logJson(json: unknown): void {
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+    phase('printed')
   }
 
   override toSuccessJson(result: unknown): unknown {

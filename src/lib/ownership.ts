@@ -154,6 +154,20 @@ export function owned(scope: string, kind: OwnedKind): Record<string, OwnedEntry
   return load().scopes[scope]?.[kind] ?? {}
 }
 
+/** The scopes the ledger has records in. */
+export function ledgerScopes(): string[] {
+  return Object.keys(load().scopes)
+}
+
+/** The whole ledger as text, unparsed (for digests of the state apply compares); empty when there is none. */
+export function ledgerText(): string {
+  try {
+    return readFileSync(ledgerPath(), 'utf8')
+  } catch {
+    return ''
+  }
+}
+
 export function owns(scope: string, kind: OwnedKind, key: string): boolean {
   return Boolean(load().scopes[scope]?.[kind]?.[key])
 }

@@ -270,7 +270,10 @@ export class Runner {
   async batch(lines: BatchLine[], netns?: string | null, opts: {force?: boolean} = {}): Promise<void> {
     if (lines.length === 0) return
     const base: Invocation = {tool: 'ip', args: [], netns}
-    for (const l of lines) this.announce(this.display({...base, args: l.args}))
+    // Shown as the single commands they stand for (the prefix once: apply sends tens of thousands).
+    const prefix = this.display(base)
+    const shown = (a: string | Secret) => (a instanceof Secret ? REDACTED : shellQuote(this.secrets.size ? this.redact(a) : a))
+    for (const l of lines) this.announce(`${prefix} ${l.args.map(shown).join(' ')}`)
     if (this.dryRun) return
     const script = lines.map((l) => l.args.map((a) => batchQuote(a instanceof Secret ? a.value : a)).join(' ')).join('\n') + '\n'
     // -force: go on after a failed line (for undoing, where some objects may be gone already).

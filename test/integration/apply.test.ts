@@ -88,6 +88,43 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(ipj(M, ['route', 'show', 'table', '120'])[0].dst, '10.3.0.0/24')
   })
 
+  it('an unchanged file on an unchanged host is known from digests; any change on the host, its own or foreign, is compared again', () => {
+    const N = makeNs('ad')
+    const f1 = file('m1.yaml', HOST)
+    const apply = () => {
+      const r = nk(['apply', '-f', f1, '--netns', N, '--json'])
+      assert.equal(r.code, 0, r.stdout + r.stderr)
+      return r.json.result
+    }
+    assert.equal(apply().changed, true)
+    const memo = apply()
+    assert.deepEqual([memo.changed, memo.memo, memo.unchanged], [false, true, 10], 'the no-op comes from the digests')
+    assert.match(nk(['apply', '-f', f1, '--netns', N]).stdout, /already matches .*exactly as the last verified apply left them/)
+
+    // One of apply's routes removed behind its back: compared again, and only that route is made again.
+    sh('ip', ['-n', N, 'route', 'del', '10.2.0.0/24'])
+    const healed = apply()
+    assert.equal(healed.memo, undefined)
+    assert.deepEqual(healed.changes.map((c: any) => [c.action, c.object]), [['add', 'route 10.2.0.0/24']])
+    assert.equal(ipj(N, ['route', 'show', '10.2.0.0/24']).length, 1)
+    assert.equal(apply().memo, true)
+
+    // A sysctl changed behind its back is put back.
+    sh('ip', ['netns', 'exec', N, 'sysctl', '-qw', 'net.ipv4.ip_forward=0'])
+    assert.deepEqual(apply().changes.map((c: any) => [c.action, c.kind]), [['change', 'sysctl']])
+    assert.equal(sh('ip', ['netns', 'exec', N, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim(), '1')
+
+    // A foreign route: compared again, nothing to do, and the next run is known again.
+    sh('ip', ['-n', N, 'route', 'add', '10.9.0.0/24', 'dev', 'br0'])
+    const foreign = apply()
+    assert.deepEqual([foreign.changed, foreign.memo], [false, undefined])
+    assert.equal(apply().memo, true)
+
+    // The file edited (even only its text): parsed and compared.
+    writeFileSync(f1, HOST + '# a comment\n')
+    assert.equal(apply().memo, undefined)
+  })
+
   it('a failure halfway leaves the host exactly as before', () => {
     const N = makeNs('af')
     const f1 = file('f1.yaml', HOST)
@@ -159,6 +196,22 @@ tunnels:
     const again = nk(['apply', '-f', fa, '--netns', A])
     assert.equal(again.code, 0, again.stderr)
     assert.match(again.stdout, /already matches .* nothing to do/)
+    assert.doesNotMatch(again.stdout, /exactly as the last verified apply/, 'a file with tunnels is always compared')
+
+    // export writes the site back as a host file: the namespace with its contents, the veth into it, the tunnel (keys by path, never inline).
+    const ex = nk(['export', '--netns', A, '--json'])
+    assert.equal(ex.code, 0, ex.stderr)
+    const doc = ex.json.result
+    assert.deepEqual(doc.namespaces[ctr[A]], {addresses: [{dev: 'eth0', address: '10.1.0.2/24'}], routes: [{to: 'default', via: '10.1.0.1', dev: 'eth0'}]})
+    assert.deepEqual(doc.links, [{name: 'c0', type: 'veth', peer: 'eth0', peerNetns: ctr[A], mtu: 1500, up: true}])
+    assert.deepEqual(Object.keys(doc.tunnels), ['t1'])
+    assert.deepEqual([doc.tunnels.t1.type, doc.tunnels.t1.remote, doc.tunnels.t1.peerPublicKey, doc.tunnels.t1.address], ['wireguard', '192.0.2.2', kb, '10.99.0.1/24'])
+    assert.equal(JSON.stringify(doc).includes(sh('cat', [join(env.NETKIT_CONFIG_DIR, 'netns', A, 'secrets', 't1.key')]).trim()), false, 'no private key in the export')
+    assert.equal(JSON.stringify(doc).includes('wg-t1'), false, "the tunnel's device, address and routes come with the tunnel")
+    const yamlOut = nk(['export', '--netns', A])
+    const roundTrip = nk(['diff', '-f', file('exported-site.yaml', yamlOut.stdout), '--netns', A])
+    assert.equal(roundTrip.code, 0, roundTrip.stderr)
+    assert.match(roundTrip.stdout, /the host matches/, 'the exported file describes this site exactly')
 
     // The same file with the tunnel's peer unreachable: the namespace and veth made before the tunnel fails are undone.
     nk(['apply', '-f', file('empty.yaml', 'version: 1\n'), '--netns', B])

@@ -3,6 +3,7 @@ import {describe, it} from 'node:test'
 
 import ipaddr from 'ipaddr.js'
 
+import {digestOf, type LiveRead} from '../../src/lib/apply/plan.js'
 import {parseHostFile} from '../../src/lib/apply/schema.js'
 import {UsageError} from '../../src/lib/errors.js'
 import * as v from '../../src/lib/validate.js'
@@ -61,5 +62,24 @@ describe('host file', () => {
     assert.deepEqual(f.routes[0].to, {cidr: '2001:db8::/48', ip: '2001:db8::', prefix: 48, family: 6})
     assert.equal(f.routes[0].via?.ip, 'fe80::1')
     assert.deepEqual(f.namespaces.c1.routes, [])
+  })
+})
+
+describe('the state digest behind the no-op shortcut', () => {
+  const read = (ip: string[], extra: Partial<LiveRead> = {}): LiveRead => ({recipe: {fresh: false, xfrm: false, sysctls: [], tunnels: false}, ip, xfrm: '', tables: [], netns: [], sysctls: [], tunnels: [], ...extra})
+  const br = (timer: number, mtu = 1500) => `[{"ifname":"br0","mtu":${mtu},"linkinfo":{"info_kind":"bridge","info_data":{"gc_timer":${timer},"hello_timer":0.00,"stp_state":0}}}]`
+  const addr = (left: number) => `[{"ifname":"v0","addr_info":[{"local":"fd00::1","prefixlen":64,"valid_life_time":${left},"preferred_life_time":${left - 100}}]}]`
+
+  it('ignores what counts down by itself (bridge timers, address lifetimes, route expiry)', () => {
+    assert.equal(digestOf([read([br(298.5), addr(300), '[{"dst":"fd00::/64","expires":298}]'])]), digestOf([read([br(12.04), addr(297), '[{"dst":"fd00::/64","expires":3}]'])]))
+  })
+
+  it('sees every other difference', () => {
+    const base = digestOf([read([br(1), addr(300)])])
+    assert.notEqual(digestOf([read([br(1, 1400), addr(300)])]), base, 'an MTU')
+    assert.notEqual(digestOf([read([br(1), addr(300)], {xfrm: 'src 10.0.0.0/24 dst 10.1.0.0/24\n\tdir out priority 0\n'})]), base, 'an xfrm policy')
+    assert.notEqual(digestOf([read([br(1), addr(300)], {sysctls: ['0']})]), base, 'a sysctl')
+    assert.notEqual(digestOf([read([br(1), addr(300)], {netns: ['c1']})]), base, 'a namespace')
+    assert.notEqual(digestOf([read([br(1), addr(300)], {recipe: {fresh: false, xfrm: true, sysctls: [], tunnels: false}})]), base, 'what was read')
   })
 })

@@ -56,7 +56,8 @@ export abstract class Obj {
 
 const line = (args: string[], object: string): BatchLine => ({args, object})
 
-export type LinkObjSpec = LinkSpec & {master?: string}
+/** `peerIndex`: a live veth's other end in another namespace, by ifindex there (its name is only known there). */
+export type LinkObjSpec = LinkSpec & {master?: string; peerIndex?: number}
 
 export class LinkObj extends Obj {
   get kind() {
@@ -122,7 +123,7 @@ export function liveLink(l: IpLink, netnsName: (id: number) => string | undefine
     {
       name: l.ifname,
       kind,
-      ...(kind === 'veth' ? (elsewhere ? {peerNetns: netnsName(l.link_netnsid!) ?? `netnsid ${l.link_netnsid}`} : {peer: l.link}) : {}),
+      ...(kind === 'veth' ? (elsewhere ? {peerNetns: netnsName(l.link_netnsid!) ?? `netnsid ${l.link_netnsid}`, peerIndex: l.link_index} : {peer: l.link}) : {}),
       ...(kind === 'vxlan' ? {vni: d.id as number, remote: d.remote as string | undefined, group: d.group as string | undefined, dev: l.link, port: d.port as number} : {}),
       ...(kind === 'macvlan' ? {parent: l.link, mode: d.mode as LinkSpec['mode']} : {}),
       mtu: l.mtu,

@@ -15,14 +15,15 @@ import {type IpLink, ipJsonProbe} from '../iproute2/json.js'
 import {netnsExists, NETNS_DIR} from '../iproute2/netns.js'
 import type {IpRoute} from '../iproute2/route.js'
 import type {IpRule} from '../iproute2/rule.js'
-import {listTables, resolveTable, tableNumber} from '../iproute2/tables.js'
+import {listTables, resolveTable, type TableRow, tableNumber} from '../iproute2/tables.js'
 import {parsePolicies} from '../iproute2/xfrm-parse.js'
-import {isNetkitProto, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
+import {isNetkitProto, ledgerText, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
 import type {Runner} from '../runner.js'
 import {getSysctls, resolveKey} from '../sysctl.js'
 import {defineTunnel} from '../tunnel/define.js'
 import {canonical, listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
+import {phase} from '../timing.js'
 import * as v from '../validate.js'
 import {
   AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, SysctlObj, TableObj, TunnelObj,
@@ -58,6 +59,10 @@ export interface Plan {
   scopes: Scope[]
   changes: Change[]
   unchanged: number
+  /** What the comparison read, and its digest (see memo.ts). */
+  reads: {recipes: ReadRecipe[]; digest: string}
+  /** The plan came from the memo: the host is exactly as a verified apply of this file left it. */
+  memo?: boolean
 }
 
 export function appliedKey(o: {kind: Kind; key: string}): string {
@@ -131,27 +136,98 @@ export async function desiredScopes(runner: Runner, f: HostFile): Promise<Scope[
 type Neigh = {dst: string; dev: string; protocol?: string}
 
 /**
- * The live objects of one namespace: links, addresses, routes, rules and
- * proxy entries in one `ip -j -batch -` (and one more for IPv6 rules and
- * proxy entries, which need -6), xfrm policies, sysctls and tunnels only when
- * the file or the ledger has any.
+ * What one scope's live read covers (decided by the file and the ledger).
+ * Kept with the digest of what it read, so that a later run can repeat
+ * exactly the same read and know, from the digest alone, that nothing changed.
  */
-export async function liveObjects(scope: Scope, opts: {all?: boolean} = {}): Promise<Obj[]> {
-  const out: Obj[] = []
-  const {runner, desired, applied} = scope
-  if (!scope.netns) {
-    for (const t of listTables()) if (t.source !== 'built in') out.push(new TableObj(t.name, t.id, t.owned))
-    const mine = owned(ROOT_SCOPE, 'netns')
-    if (existsSync(NETNS_DIR)) for (const name of readdirSync(NETNS_DIR)) out.push(new NetnsObj(name, Boolean(mine[name])))
+export interface ReadRecipe {
+  /** The namespace (undefined: the one apply runs in). */
+  netns?: string
+  fresh: boolean
+  xfrm: boolean
+  sysctls: string[]
+  tunnels: boolean
+}
+
+/** One scope's live state as read, before it is made into objects. */
+export interface LiveRead {
+  recipe: ReadRecipe
+  /** `ip -j -d -batch` output: links, addresses, routes, rules, proxy entries, netns ids; then -6 rules and proxy entries. */
+  ip: string[]
+  xfrm: string
+  tables: TableRow[]
+  netns: string[]
+  sysctls: (string | undefined)[]
+  tunnels: {def: TunnelDef; fingerprint: string}[]
+}
+
+const IP_READS = ['link show', 'addr show', 'route show table all', 'rule show', 'neigh show proxy', 'netns list-id']
+const IP6_READS = ['rule show', 'neigh show proxy']
+
+export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
+  const {desired, applied} = scope
+  const kinds = new Set<string>(desired.map((d) => d.kind))
+  for (const k of Object.keys(applied)) kinds.add(k.slice(0, k.indexOf(':')))
+  const sysctls = [...new Set([...desired.filter((d) => d.kind === 'sysctl').map((d) => d.key), ...Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))])]
+  return {...(scope.netns ? {netns: scope.netns} : {}), fresh: scope.fresh, xfrm: Boolean(opts.all) || kinds.has('xfrm-policy'), sysctls, tunnels: Boolean(opts.all) || kinds.has('tunnel')}
+}
+
+/** Everything a scope's comparison depends on, read (processes in parallel), nothing parsed yet. */
+export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<LiveRead> {
+  const out: LiveRead = {recipe, ip: [], xfrm: '', tables: [], netns: [], sysctls: [], tunnels: []}
+  if (!recipe.netns) {
+    out.tables = listTables().filter((t) => t.source !== 'built in')
+    if (existsSync(NETNS_DIR)) out.netns = readdirSync(NETNS_DIR).sort()
   }
-  if (scope.fresh) return out
-  const wants = (kind: Kind) => opts.all || desired.some((d) => d.kind === kind) || Object.keys(applied).some((k) => k.startsWith(`${kind}:`))
-  const reads: Promise<unknown>[] = [
-    ipJsonBatch(runner, ['-d'], ['link show', 'addr show', 'route show table all', 'rule show', 'neigh show proxy', 'netns list-id']),
-    ipJsonBatch(runner, ['-6', '-d'], ['rule show', 'neigh show proxy']),
-    wants('xfrm-policy') ? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']}) : Promise.resolve(''),
-  ]
-  const [[links, addrs, routes, rules4, neigh4, ids], [rules6, neigh6], xfrm] = (await Promise.all(reads)) as [unknown[][], unknown[][], string]
+  if (recipe.fresh) return out
+  const [ip4, ip6, xfrm, sysctls] = await Promise.all([
+    ipJsonBatch(runner, ['-d'], IP_READS),
+    ipJsonBatch(runner, ['-6', '-d'], IP6_READS),
+    recipe.xfrm ? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']}) : Promise.resolve(''),
+    recipe.sysctls.length ? readSysctls(runner, recipe.sysctls) : Promise.resolve([]),
+  ])
+  out.ip = [...ip4, ...ip6]
+  out.xfrm = xfrm
+  out.sysctls = sysctls
+  if (recipe.tunnels) {
+    const dir = scopeDir(configDir(), recipe.netns ?? runner.netns ?? undefined)
+    for (const def of listDefs(dir)) {
+      const file = pskPath(dir, def.name)
+      const psk = existsSync(file) ? readSecretFile(file, 'PSK file') : undefined
+      out.tunnels.push({def, fingerprint: fingerprint(def, psk)})
+    }
+  }
+  return out
+}
+
+/** Fields of `ip -j -d` output that count down by themselves (bridge timers, address lifetimes, route expiry), none of which apply compares. */
+const VOLATILE = /"(?:\w+_timer|valid_life_time|preferred_life_time|expires)":[\d.]+,?/g
+
+/**
+ * A digest of what was read and of the ledger (whole: cheaper to digest as
+ * text than to parse): equal digests, equal comparisons. No secret is in it
+ * (PSKs are digested already).
+ */
+export function digestOf(reads: LiveRead[]): string {
+  const h = createHash('sha256')
+  h.update(ledgerText()).update('\0')
+  for (const r of reads) {
+    h.update(JSON.stringify(r.recipe))
+    for (const t of r.ip) h.update(t.replace(VOLATILE, '')).update('\0')
+    h.update(r.xfrm).update('\0')
+    h.update(JSON.stringify([r.tables, r.netns, r.sysctls, r.tunnels.map((t) => t.fingerprint)]))
+  }
+  return h.digest('hex')
+}
+
+/** The live objects of one namespace, from what was read. */
+export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Record<string, OwnedEntry>}): Obj[] {
+  const out: Obj[] = []
+  for (const t of read.tables) out.push(new TableObj(t.name, t.id, t.owned))
+  const mine = read.netns.length ? owned(ROOT_SCOPE, 'netns') : {}
+  for (const n of read.netns) out.push(new NetnsObj(n, Boolean(mine[n])))
+  if (read.recipe.fresh) return out
+  const [links, addrs, routes, rules4, neigh4, ids, rules6, neigh6] = read.ip.map((t) => JSON.parse(t) as unknown[])
   const nsById = new Map((ids as {nsid: number; name?: string}[]).map((i) => [i.nsid, i.name]))
   for (const l of links as IpLink[]) {
     const o = liveLink(l, (id) => nsById.get(id))
@@ -180,9 +256,9 @@ export async function liveObjects(scope: Scope, opts: {all?: boolean} = {}): Pro
     }
   }
   for (const n of [...neigh4, ...neigh6] as Neigh[]) out.push(new ProxyObj(n.dst, n.dev, isNetkitProto(n.protocol)))
-  if (xfrm) {
+  if (read.xfrm) {
     const ledger = owned(scope.ledger, 'xfrm-policy')
-    for (const p of parsePolicies(xfrm)) {
+    for (const p of parsePolicies(read.xfrm)) {
       if (p.dir !== 'in' && p.dir !== 'out' && p.dir !== 'fwd') continue
       const t = p.tmpls[0]
       const [mv, mm] = (p.mark ?? '').split('/')
@@ -192,19 +268,14 @@ export async function liveObjects(scope: Scope, opts: {all?: boolean} = {}): Pro
       out.push(o)
     }
   }
-  const sysKeys = [...new Set([...desired.filter((d) => d.kind === 'sysctl').map((d) => d.key), ...Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))])]
-  if (sysKeys.length) {
-    for (const [i, value] of (await readSysctls(runner, sysKeys)).entries()) if (value !== undefined) out.push(new SysctlObj(sysKeys[i], value))
-  }
-  if (wants('tunnel')) {
-    const dir = scopeDir(configDir(), scope.netns ?? runner.netns ?? undefined)
-    for (const def of listDefs(dir)) {
-      const file = pskPath(dir, def.name)
-      const psk = existsSync(file) ? readSecretFile(file, 'PSK file') : undefined
-      out.push(new TunnelObj(def, fingerprint(def, psk), undefined, Boolean(applied[`tunnel:${def.name}`])))
-    }
-  }
+  for (const [i, value] of read.sysctls.entries()) if (value !== undefined) out.push(new SysctlObj(read.recipe.sysctls[i], value))
+  for (const t of read.tunnels) out.push(new TunnelObj(t.def, t.fingerprint, undefined, Boolean(scope.applied[`tunnel:${t.def.name}`])))
   return out
+}
+
+/** The live objects of one namespace (links, addresses, routes, rules, proxy entries; xfrm policies, sysctls and tunnels when the file or the ledger has any). */
+export async function liveObjects(scope: Scope, opts: {all?: boolean} = {}): Promise<Obj[]> {
+  return objectsOf(await readLive(scope.runner, recipeOf(scope, opts)), scope)
 }
 
 /** Sysctl values, undefined for a key that does not exist (yet: an interface the plan makes). */
@@ -219,14 +290,15 @@ async function readSysctls(runner: Runner, paths: string[]): Promise<(string | u
 
 /**
  * Several `ip -j` reads in one process (one process per read costs more than
- * the read): one JSON array per command, one per line. Should one of them fail
- * (IPv6 off in a namespace), each is read on its own, a failure as empty.
+ * the read): one JSON array per command, one per line, returned as text.
+ * Should one of them fail (IPv6 off in a namespace), each is read on its own,
+ * a failure as empty.
  */
-async function ipJsonBatch(runner: Runner, global: string[], commands: string[]): Promise<unknown[][]> {
+async function ipJsonBatch(runner: Runner, global: string[], commands: string[]): Promise<string[]> {
   const r = await runner.probe({tool: 'ip', args: [...global, '-j', '-batch', '-'], input: commands.join('\n') + '\n'})
   const lines = r.stdout.split('\n').filter((l) => l.startsWith('['))
-  if (r.exitCode === 0 && lines.length === commands.length) return lines.map((l) => JSON.parse(l) as unknown[])
-  return Promise.all(commands.map((c) => ipJsonProbe<unknown>(runner, [...global, ...c.split(' ')])))
+  if (r.exitCode === 0 && lines.length === commands.length) return lines
+  return Promise.all(commands.map(async (c) => JSON.stringify(await ipJsonProbe<unknown>(runner, [...global, ...c.split(' ')]))))
 }
 
 const ORDER: Record<Kind, number> = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Kind, number>
@@ -281,15 +353,22 @@ function order(changes: Change[]): Change[] {
 }
 
 /** The whole plan: every scope read (in parallel) and compared. */
-export async function computePlan(scopes: Scope[]): Promise<Plan> {
-  const lives = await Promise.all(scopes.map((s) => liveObjects(s)))
+export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Promise<Plan> {
+  phase('desired')
+  // A read just made with the same recipe (the memo's, which did not match) is not made again.
+  const reuse = (r: ReadRecipe) => earlier.find((e) => JSON.stringify(e.recipe) === JSON.stringify(r))
+  const reads = await Promise.all(scopes.map((s) => {
+    const r = recipeOf(s)
+    return reuse(r) ?? readLive(s.runner, r)
+  }))
+  phase('live read')
   const changes: Change[] = []
   let unchanged = 0
   scopes.forEach((s, i) => {
-    const r = compareScope(s, lives[i])
+    const r = compareScope(s, objectsOf(reads[i], s))
     changes.push(...r.changes)
     unchanged += r.unchanged
   })
-  return {scopes, changes, unchanged}
+  return {scopes, changes, unchanged, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
 }
 

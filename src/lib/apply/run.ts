@@ -11,21 +11,73 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 
-import {NetkitError} from '../errors.js'
+import {NetkitError, UsageError} from '../errors.js'
 import {configDir, writeSecretFile} from '../files.js'
+import {type IpLink, ipJsonProbe} from '../iproute2/json.js'
 import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
-import {addTable, delTable} from '../iproute2/tables.js'
-import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
+import {addTable, delTable, listTables} from '../iproute2/tables.js'
+import {ledgerScopes, type OwnedKind, owned, recordMany, ROOT_SCOPE, scopeOf} from '../ownership.js'
 import {rollback, runPlan, type Step} from '../plan.js'
 import {type BatchLine, type Runner, Secret} from '../runner.js'
+import {phase} from '../timing.js'
+import {TUNNEL_RULE_PRIORITY} from '../tunnel/routes.js'
 import {addTunnel, delTunnel} from '../tunnel/service.js'
-import {scopeDir} from '../tunnel/store.js'
-import {KINDS, LinkObj, type Obj, type RouteObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
-import {appliedKey, type Change, compareScope, computePlan, desiredScopes, liveObjects, type Plan, type Scope} from './plan.js'
-import type {HostFile} from './schema.js'
+import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
+import type {TunnelDef} from '../tunnel/types.js'
+import {type AddrObj, KINDS, LinkObj, type Obj, type RouteObj, type RuleObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
+import {fileDigest, loadMemo, saveMemo} from './memo.js'
+import {appliedKey, type Change, compareScope, computePlan, desiredScopes, digestOf, liveObjects, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
 
-export async function planHost(runner: Runner, file: HostFile): Promise<Plan> {
-  return computePlan(await desiredScopes(runner, file))
+/** A host file as read: its text, where it came from (its name says YAML or JSON), and the netkit version reading it. */
+export interface HostInput {
+  text: string
+  source: string
+  version: string
+}
+
+/** The text of a host file (parsed later, and only when the memo cannot tell the plan). */
+export function readHostText(path: string): {text: string; source: string} {
+  try {
+    return {text: readFileSync(path, 'utf8'), source: path}
+  } catch {
+    throw new UsageError(`${path} cannot be read`, 'give the path of a YAML or JSON host file', 'E_FILE')
+  }
+}
+
+/**
+ * The plan for a host file. When the file and everything the last comparison
+ * read are exactly as a verified apply left them (memo.ts), the plan is empty
+ * without parsing the file or comparing. `remember`: keep the digests of a
+ * plan that found nothing to do (apply does; a dry run and diff change nothing).
+ */
+export async function planHost(runner: Runner, input: HostInput, opts: {remember?: boolean} = {}): Promise<Plan> {
+  const top = scopeOf(runner.netns)
+  const file = fileDigest(input.text, input.source, input.version)
+  const memo = loadMemo(top, file)
+  let earlier: LiveRead[] = []
+  if (memo) {
+    earlier = await Promise.all(memo.recipes.map((r) => readLive(r.netns ? runner.in(r.netns) : runner, r)))
+    const digest = digestOf(earlier)
+    phase('memo read')
+    if (digest === memo.state) return {scopes: [], changes: [], unchanged: memo.unchanged, reads: {recipes: memo.recipes, digest}, memo: true}
+  }
+  // The schema (zod) is loaded only when the file must be parsed.
+  const {parseHostFile} = await import('./schema.js')
+  const host = parseHostFile(input.text, input.source)
+  phase('file parsed')
+  const plan = await computePlan(await desiredScopes(runner, host), earlier)
+  if (opts.remember && plan.changes.length === 0) remember(top, file, plan, plan.reads)
+  return plan
+}
+
+/** Keeps the digests of a state that matches the file (not for files with tunnels: see memo.ts). Never fails the command. */
+function remember(top: string, file: string, plan: Plan, reads: Plan['reads']): void {
+  try {
+    const unchanged = plan.scopes.reduce((n, s) => n + s.desired.length, 0)
+    saveMemo(top, reads.recipes.some((r) => r.tunnels) ? undefined : {file, state: reads.digest, recipes: reads.recipes, unchanged})
+  } catch {
+    // the shortcut is only a shortcut
+  }
 }
 
 type Op = {runner: Runner} & ({lines: BatchLine[]} | {sysctl: {path: string; value: string}} | {table: {add?: {name: string; id: number}; del?: string}})
@@ -139,6 +191,8 @@ function record(scopes: Scope[], changes: Change[], undo = false): void {
     const releases: {kind: OwnedKind; key: string}[] = []
     const applied = owned(scope.ledger, 'applied')
     for (const c of mine) {
+      // Undoing a change leaves the object as it was, and as much apply's as it was.
+      if (undo && c.action === 'change') continue
       const o = (c.desired ?? c.live) as Obj
       const k = appliedKey(o)
       const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : undefined
@@ -163,6 +217,8 @@ export interface ApplyResult {
   verified: boolean
   rolledBack: boolean
   kept: boolean
+  /** Nothing to do, known from the digests of the file and of the state a verified apply left (the file was not even parsed). */
+  memo?: boolean
 }
 
 export function describePlan(plan: Plan): ApplyResult['changes'] {
@@ -283,20 +339,33 @@ function planSteps(plan: Plan, original: (path: string) => string | undefined, t
   return steps
 }
 
-/** What still differs after applying: every scope read again and compared (desired objects are not made again). */
-async function verify(plan: Plan): Promise<Change[]> {
-  const scopes = plan.scopes
-    .filter((s) => !s.netns || netnsExists(s.netns))
-    .map((s) => ({...s, fresh: false, applied: owned(s.ledger, 'applied')}))
-  const lives = await Promise.all(scopes.map((s) => liveObjects(s)))
-  return scopes.flatMap((s, i) => compareScope(s, lives[i]).changes)
+/**
+ * What still differs after applying: every scope read again and compared
+ * (desired objects are not made again). The reads start at once, and the
+ * ledger is written (`record`) while `ip` dumps; what is read covers at least
+ * what the ledger then names (it can only have lost kinds the file no longer has).
+ */
+async function verify(plan: Plan, record: () => void): Promise<{left: Change[]; reads: Plan['reads']}> {
+  const scopes = plan.scopes.filter((s) => !s.netns || netnsExists(s.netns))
+  const pending = Promise.all(scopes.map((s) => readLive(s.runner, recipeOf({...s, fresh: false}))))
+  record()
+  phase('v:recorded')
+  const reads = await pending
+  phase('v:read')
+  const now = scopes.map((s) => ({...s, fresh: false, applied: owned(s.ledger, 'applied')}))
+  const left = now.flatMap((s, i) => compareScope(s, objectsOf(reads[i], s)).changes)
+  phase('v:compared')
+  return {left, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
 }
 
-export async function applyHost(runner: Runner, file: HostFile, opts: {trySeconds?: number; confirm?: (seconds: number) => Promise<boolean>; log?: (l: string) => void; progress?: 'tty' | 'simple' | 'none'; timeoutMs?: number} = {}): Promise<ApplyResult> {
-  const plan = await planHost(runner, file)
+export async function applyHost(runner: Runner, input: HostInput, opts: {trySeconds?: number; confirm?: (seconds: number) => Promise<boolean>; log?: (l: string) => void; progress?: 'tty' | 'simple' | 'none'; timeoutMs?: number} = {}): Promise<ApplyResult> {
+  phase('file read')
+  const plan = await planHost(runner, input, {remember: !runner.dryRun})
+  phase('planned')
   const result: ApplyResult = {changes: describePlan(plan), unchanged: plan.unchanged, changed: plan.changes.length > 0, verified: false, rolledBack: false, kept: true}
   if (plan.changes.length === 0) {
     result.verified = true
+    if (plan.memo) result.memo = true
     return result
   }
   const original = (path: string) => plan.scopes.flatMap((s) => [s.applied[`sysctl:${path}`]?.meta?.original as string | undefined]).find((x) => x !== undefined)
@@ -309,14 +378,18 @@ export async function applyHost(runner: Runner, file: HostFile, opts: {trySecond
     return r
   }}))
   await runPlan(tracked, {runner, progress: opts.progress ?? 'none'})
+  phase('changed')
   if (runner.dryRun) return result
-  record(plan.scopes, plan.changes)
   const undoAll = async () => {
     await rollback(done)
     record(plan.scopes, plan.changes, true)
     result.rolledBack = true
   }
-  const left = await verify(plan)
+  const {left, reads} = await verify(plan, () => record(plan.scopes, plan.changes)).catch(async (error: unknown) => {
+    await undoAll()
+    throw error
+  })
+  phase('verified')
   if (left.length > 0) {
     await undoAll()
     throw new NetkitError('E_VERIFY', `the host does not match the file after applying: ${left.slice(0, 3).map((c) => `${c.action} ${c.desc}${where(c.netns)}`).join('; ')}`, {fix: 'the change was undone; run "netkit diff -f FILE" and check what else manages these objects'})
@@ -328,43 +401,110 @@ export async function applyHost(runner: Runner, file: HostFile, opts: {trySecond
     if (!ok) {
       await undoAll()
       result.kept = false
+      return result
     }
   }
+  remember(scopeOf(runner.netns), fileDigest(input.text, input.source, input.version), plan, reads)
   return result
 }
 
 /** Devices that belong to tunnels ("netkit tunnel" manages them, and exports them as tunnels). */
 const TUNNEL_DEV = /^(wg-|vx-|ipsec\d)/
 
-/** netkit's own state (what a previous apply or the primitives made), as a host file. */
-export async function exportHost(runner: Runner): Promise<Record<string, unknown>> {
-  const ledger = scopeOf(runner.netns)
+/** A tunnel's definition as a host file's tunnel entry (the options of `tunnel add`; a PSK as the path of the file that holds it). */
+export function tunnelEntry(def: TunnelDef, dir: string): Record<string, unknown> {
+  const e: Record<string, unknown> = {type: def.type, local: def.local, remote: def.remote}
+  if (def.localSubnets.length) e.localSubnets = def.localSubnets
+  if (def.remoteSubnets.length) e.remoteSubnets = def.remoteSubnets
+  Object.assign(e, clean({table: def.table, proxyArp: def.proxyArp, mtu: def.mtu, datapath: def.datapath === 'auto' ? undefined : def.datapath}))
+  if (def.ipsec) {
+    const i = def.ipsec
+    Object.assign(e, i.auth === 'psk' ? {pskFile: pskPath(dir, def.name)} : {cert: i.cert, key: i.key, ca: i.ca})
+    Object.assign(e, {localId: i.localId, remoteId: i.remoteId, proposals: i.proposals, espProposals: i.espProposals, dpd: i.dpdDelay, rekeyTime: i.rekeyTime, startAction: i.startAction})
+  }
+  if (def.wireguard) {
+    const w = def.wireguard
+    Object.assign(e, clean({listenPort: w.listenPort, peerPublicKey: w.peerPublicKey, endpoint: w.endpoint, address: w.address, keepalive: w.keepalive, fwmark: w.fwmark}))
+  }
+  if (def.vxlan) {
+    const x = def.vxlan
+    Object.assign(e, clean({vni: x.vni, port: x.port, dev: x.dev, address: x.address, peerAddress: x.peerAddress}))
+  }
+  return e
+}
+
+const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
+
+/** The rules a tunnel makes for its table (they come back with the tunnel, so they are not exported on their own). */
+const tunnelRule = (o: Obj, defs: TunnelDef[]) => o.kind === 'rule' && defs.some((d) => d.table !== undefined && o.attrs.table === d.table && d.remoteSubnets.includes(String((o as RuleObj).r.to)) && (o as RuleObj).r.priority === TUNNEL_RULE_PRIORITY)
+
+/**
+ * One namespace's own objects as a host file's scope: what apply or the
+ * primitives made (links with the netkit alias, addresses and xfrm policies in
+ * the ledger, routes, rules and proxy entries of protocol netkit, the sysctls
+ * apply set) and its tunnels; what the tunnels make is theirs.
+ */
+async function exportScope(runner: Runner, ledger: string, netns: string | undefined, inner: boolean): Promise<Record<string, unknown>> {
   const applied = owned(ledger, 'applied')
-  const live = await liveObjects({runner, ledger, desired: [], fresh: false, applied}, {all: true})
-  const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && !(o.kind === 'link' && TUNNEL_DEV.test(o.key)) && !(o.kind === 'route' && TUNNEL_DEV.test(String(o.attrs.dev ?? ''))))
+  const dir = scopeDir(configDir(), netns)
+  const defs = listDefs(dir)
+  const live = await liveObjects({runner, ledger, desired: [], fresh: false, applied, ...(inner ? {netns} : {})}, {all: true})
+  const ofTunnel = (o: Obj) => (o.kind === 'link' && TUNNEL_DEV.test(o.key)) || ((o.kind === 'route' || o.kind === 'addr') && TUNNEL_DEV.test(String(o.kind === 'addr' ? (o as AddrObj).dev : o.attrs.dev ?? ''))) || tunnelRule(o, defs)
+  const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && o.kind !== 'table' && !ofTunnel(o))
   const seen = new Set<string>()
   // A veth pair is one entry (one end makes both): the end in a bridge, which carries more.
   mine.sort((a, b) => Number(Boolean(b.kind === 'link' && b.attrs.master)) - Number(Boolean(a.kind === 'link' && a.attrs.master)))
   const pairs = mine.filter((o) => {
     if (o.kind !== 'link' || o.attrs.type !== 'veth') return true
-    // The far end of a pair made from another namespace is that namespace's.
-    if (o.attrs.peerNetns && String(o.attrs.peerNetns).startsWith('netnsid ')) return false
+    // The far end of a pair made from another namespace is that namespace's (and inside a file's namespace, the end is the outer scope's).
+    if (o.attrs.peerNetns && (inner || String(o.attrs.peerNetns).startsWith('netnsid '))) return false
     if (seen.has(o.key)) return false
     seen.add(String(o.attrs.peer))
     return true
   })
-  const of = (k: string) => pairs.filter((o) => o.kind === k).map((o) => o.entry!)
-  const out: Record<string, unknown> = {version: 1}
-  const tables = Object.fromEntries(mine.filter((o) => o.kind === 'table').map((o) => [(o as TableObj).name, (o as TableObj).number]))
-  if (Object.keys(tables).length) out.tables = tables
+  // A veth whose other end is in another namespace: that end's name is read there.
+  for (const [i, o] of pairs.entries()) {
+    if (!(o instanceof LinkObj) || !o.spec.peerNetns || o.spec.peer || o.spec.peerIndex === undefined) continue
+    const there = await ipJsonProbe<IpLink>(runner.in(o.spec.peerNetns), ['link', 'show'])
+    const peer = there.find((l) => l.ifindex === o.spec.peerIndex)?.ifname
+    if (peer) pairs[i] = new LinkObj({...o.spec, peer}, o.owned)
+  }
+  const out: Record<string, unknown> = {}
   for (const [key, kind] of [['links', 'link'], ['addresses', 'addr'], ['routes', 'route'], ['rules', 'rule'], ['proxyArp', 'proxy'], ['xfrmPolicies', 'xfrm-policy']] as const) {
-    const list = of(kind)
+    const list = pairs.filter((o) => o.kind === kind).map((o) => o.entry!)
     if (list.length) out[key] = list
   }
   const sysctls = Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))
   if (sysctls.length) {
     const values = live.filter((o) => o.kind === 'sysctl') as SysctlObj[]
     out.sysctls = Object.fromEntries(sysctls.map((p) => [p.replaceAll('/', '.'), values.find((o) => o.key === p)?.value]))
+  }
+  if (defs.length) out.tunnels = Object.fromEntries(defs.map((d) => [d.name, tunnelEntry(d, dir)]))
+  return out
+}
+
+/**
+ * netkit's own state as a host file: the namespace it runs in, the table
+ * names netkit added, and the namespaces that are netkit's from here (those
+ * an apply here made; from the root namespace also those "netkit ns add"
+ * made, unless an apply elsewhere made them), each with its own objects and
+ * tunnels. Applying it on a host like this one is a no-op.
+ */
+export async function exportHost(runner: Runner): Promise<Record<string, unknown>> {
+  const top = scopeOf(runner.netns)
+  const applied = owned(top, 'applied')
+  const out: Record<string, unknown> = {version: 1}
+  const tables = Object.fromEntries(listTables().filter((t) => t.owned).map((t) => [t.name, t.id]))
+  if (Object.keys(tables).length) out.tables = tables
+  Object.assign(out, await exportScope(runner, top, runner.netns ?? undefined, false))
+  const fromApply = Object.keys(applied).filter((k) => k.startsWith('netns:')).map((k) => k.slice(6))
+  const elsewhere = new Set(ledgerScopes().filter((s) => s !== top).flatMap((s) => Object.keys(owned(s, 'applied')).filter((k) => k.startsWith('netns:')).map((k) => k.slice(6))))
+  const fromNsAdd = runner.netns ? [] : Object.keys(owned(ROOT_SCOPE, 'netns')).filter((n) => !elsewhere.has(n))
+  const names = [...new Set([...fromApply, ...fromNsAdd])].filter((n) => netnsExists(n)).sort()
+  if (names.length) {
+    const namespaces: Record<string, unknown> = {}
+    for (const n of names) namespaces[n] = await exportScope(runner.in(n), scopeOf(n), n, true)
+    out.namespaces = namespaces
   }
   return out
 }

@@ -6,7 +6,6 @@
  * ("routes.2.to: ... host bits set; did you mean 10.2.0.0/24?",
  * "tunnels.site-b.remote: ... is not an IP address").
  */
-import {readFileSync} from 'node:fs'
 
 import {CORE_SCHEMA, load as loadYaml} from 'js-yaml'
 import {z} from 'zod/v4'
@@ -188,14 +187,4 @@ export function parseHostFile(text: string, source: string): HostFile {
   const issue = r.error.issues[0]
   const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)'
   throw new UsageError(`${source}: ${path}: ${issue.message}`, 'fix that entry (see "netkit apply --help")', 'E_FILE')
-}
-
-export function readHostFile(path: string): HostFile {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch {
-    throw new UsageError(`${path} cannot be read`, 'give the path of a YAML or JSON host file', 'E_FILE')
-  }
-  return parseHostFile(text, path)
 }
