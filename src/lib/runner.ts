@@ -69,6 +69,8 @@ export type Executor = (
 export interface BatchLine {
   args: Arg[]
   object?: string
+  /** 6: the line needs `ip -6` (a rule with no address to say its family); such lines run in their own `ip -6 -batch -`. */
+  family?: 6
 }
 
 /** Starts a daemon that outlives netkit: detached, output to a log file. Resolves with its pid. */
@@ -269,7 +271,20 @@ export class Runner {
    */
   async batch(lines: BatchLine[], netns?: string | null, opts: {force?: boolean} = {}): Promise<void> {
     if (lines.length === 0) return
-    const base: Invocation = {tool: 'ip', args: [], netns}
+    const six = lines.filter((l) => l.family === 6)
+    if (six.length > 0 && six.length < lines.length) {
+      // A batch line cannot carry -6: those lines go in a second process, after the others.
+      await this.batch(lines.filter((l) => l.family !== 6), netns, opts)
+      try {
+        await this.batch(six, netns, opts)
+      } catch (error) {
+        const e = error as BatchError
+        if (e.failedIndex !== undefined) e.failedIndex = lines.indexOf(six[e.failedIndex])
+        throw e
+      }
+      return
+    }
+    const base: Invocation = {tool: 'ip', args: six.length ? ['-6'] : [], netns}
     // Shown as the single commands they stand for (the prefix once: apply sends tens of thousands).
     const prefix = this.display(base)
     const shown = (a: string | Secret) => (a instanceof Secret ? REDACTED : shellQuote(this.secrets.size ? this.redact(a) : a))
@@ -277,13 +292,13 @@ export class Runner {
     if (this.dryRun) return
     const script = lines.map((l) => l.args.map((a) => batchQuote(a instanceof Secret ? a.value : a)).join(' ')).join('\n') + '\n'
     // -force: go on after a failed line (for undoing, where some objects may be gone already).
-    const inv: Invocation = {tool: 'ip', args: [...(opts.force ? ['-force'] : []), '-batch', '-'], netns, input: new Secret(script)}
+    const inv: Invocation = {tool: 'ip', args: [...base.args, ...(opts.force ? ['-force'] : []), '-batch', '-'], netns, input: new Secret(script)}
     const r = await this.spawn(inv)
     if (r.exitCode === 0) return
     const m = /Command failed -:(\d+)/.exec(r.stderr)
     const index = m ? Number(m[1]) - 1 : 0
     const failed = lines[index] ?? lines[0]
-    const err = this.failure({...base, args: failed.args, object: failed.object}, r)
+    const err = this.failure({...base, args: [...base.args, ...failed.args], object: failed.object}, r)
     ;(err as BatchError).failedIndex = index
     throw err
   }

@@ -125,6 +125,21 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(apply().memo, undefined)
   })
 
+  it('IPv6 rules, with an address or only a mark, are made with ip -6, verified, exported and removed', () => {
+    const N = makeNs('a6')
+    const f = file('r6.yaml', 'version: 1\ntables: {vpn6: 121}\nrules:\n  - {from: "fd00::/64", table: vpn6}\n  - {family: 6, fwmark: "0x5", table: vpn6, priority: 900}\n  - {fwmark: "0x5", table: vpn6, priority: 900}\n')
+    const r = nk(['apply', '-f', f, '--netns', N, '--json'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.equal(r.json.result.verified, true)
+    const mine = (args: string[]) => ipj(N, args).filter((x: any) => x.protocol === '178').map((x: any) => [x.src, x.fwmark, x.table])
+    assert.deepEqual(mine(['-6', 'rule', 'show']), [['all', '0x5', '121'], ['fd00::', undefined, '121']])
+    assert.deepEqual(mine(['rule', 'show']), [['all', '0x5', '121']])
+    const ex = nk(['export', '--netns', N, '--json']).json.result
+    assert.deepEqual(ex.rules.map((x: any) => [x.family, x.from, x.fwmark]).sort(), [[6, undefined, '0x5'], [undefined, 'fd00::/64', undefined], [undefined, undefined, '0x5']].sort())
+    assert.equal(nk(['apply', '-f', file('none6.yaml', 'version: 1\n'), '--netns', N]).code, 0)
+    assert.deepEqual([mine(['-6', 'rule', 'show']), mine(['rule', 'show'])], [[], []])
+  })
+
   it('a failure halfway leaves the host exactly as before', () => {
     const N = makeNs('af')
     const f1 = file('f1.yaml', HOST)

@@ -3,10 +3,12 @@ import {describe, it} from 'node:test'
 
 import ipaddr from 'ipaddr.js'
 
-import {digestOf, type LiveRead} from '../../src/lib/apply/plan.js'
+import type {TunnelObj} from '../../src/lib/apply/model.js'
+import {digestOf, type LiveRead, scopeObjects} from '../../src/lib/apply/plan.js'
 import {parseHostFile} from '../../src/lib/apply/schema.js'
 import {UsageError} from '../../src/lib/errors.js'
 import * as v from '../../src/lib/validate.js'
+import {Recorder} from '../helpers/recorder.js'
 
 const fails = (fn: () => unknown) => {
   try {
@@ -81,5 +83,32 @@ describe('the state digest behind the no-op shortcut', () => {
     assert.notEqual(digestOf([read([br(1), addr(300)], {sysctls: ['0']})]), base, 'a sysctl')
     assert.notEqual(digestOf([read([br(1), addr(300)], {netns: ['c1']})]), base, 'a namespace')
     assert.notEqual(digestOf([read([br(1), addr(300)], {recipe: {fresh: false, xfrm: true, sysctls: [], tunnels: false}})]), base, 'what was read')
+  })
+})
+
+describe("a tunnel's local address from the host file", () => {
+  const KEY = 'IvFPWvrQfXD1CJRJ5I+TEVdP7aT9eewTvCeP/Cg04Gk='
+  const tunnelIn = async (scope: string) => {
+    const f = parseHostFile(`version: 1\nnamespaces:\n  c1:\n${scope}`, 'h.yaml')
+    // No route anywhere: the kernel cannot tell (the namespace does not exist yet).
+    const rec = new Recorder().on('route get', {exitCode: 2, stderr: 'Cannot find device'})
+    const objs = await scopeObjects(f.namespaces.c1, {}, rec.runner(), 'c1', 'namespaces.c1.')
+    return objs.find((o) => o.kind === 'tunnel') as TunnelObj
+  }
+
+  it('is the address on the peer subnet, or on the subnet of the gateway towards the peer; vxlan takes its device too', async () => {
+    const onLink = await tunnelIn(`    addresses: [{dev: eth0, address: 192.0.2.10/24}, {dev: eth1, address: 198.51.100.1/24}]\n    tunnels: {t1: {type: wireguard, remote: 192.0.2.20, address: 10.99.0.1/24, peerPublicKey: "${KEY}"}}\n`)
+    assert.equal(onLink.def.local, '192.0.2.10')
+    const viaGw = await tunnelIn(`    addresses: [{dev: eth0, address: 192.0.2.10/24}, {dev: eth1, address: 198.51.100.1/24}]\n    routes: [{to: default, via: 192.0.2.1}, {to: 203.0.113.0/24, via: 198.51.100.254}]\n    tunnels: {t1: {type: vxlan, remote: 203.0.113.7, vni: 5}}\n`)
+    assert.deepEqual([viaGw.def.local, viaGw.def.vxlan?.dev], ['198.51.100.1', 'eth1'], 'the most specific route wins over the default')
+  })
+
+  it('nothing in the file says: the error names the entry and the key to give', async () => {
+    await assert.rejects(tunnelIn(`    addresses: [{dev: eth0, address: 198.51.100.1/24}]\n    tunnels: {t1: {type: wireguard, remote: 192.0.2.20, address: 10.99.0.1/24, peerPublicKey: "${KEY}"}}\n`), (e: unknown) => {
+      assert.ok(e instanceof UsageError)
+      assert.match(e.what, /^host file: namespaces\.c1\.tunnels\.t1: there is no route to 192\.0\.2\.20/)
+      assert.match(e.fix!, /give "local"/)
+      return true
+    })
   })
 })

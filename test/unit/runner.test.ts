@@ -34,6 +34,22 @@ describe('runner', () => {
     assert.equal(rec.calls[0].input, 'route add 10.0.0.0/24 dev a\nrule add to 10.0.0.0/24 table 100\n')
   })
 
+  it('runs lines that need -6 (IPv6 rules) in their own ip -6 -batch, after the others, and shows them as such', async () => {
+    const rec = new Recorder().on(/-6 -batch/, {exitCode: 1, stderr: 'Error: Invalid source address.\nCommand failed -:2\n'})
+    const r = rec.runner({netns: 'n1'})
+    const lines = [{args: ['rule', 'add', 'from', 'fd00::/64', 'table', '7'], family: 6 as const}, {args: ['route', 'add', '10.0.0.0/24', 'dev', 'a']}, {args: ['rule', 'add', 'fwmark', '0x5', 'table', '7'], family: 6 as const}]
+    await assert.rejects(r.batch(lines), (e: unknown) => {
+      assert.equal((e as {failedIndex?: number}).failedIndex, 2, 'the index is the failed line in the lines given')
+      assert.equal((e as {command?: string}).command, 'ip -n n1 -6 rule add fwmark 0x5 table 7')
+      return true
+    })
+    assert.deepEqual(rec.calls.map((c) => [c.args.join(' '), c.input]), [
+      ['-n n1 -batch -', 'route add 10.0.0.0/24 dev a\n'],
+      ['-n n1 -6 -batch -', 'rule add from fd00::/64 table 7\nrule add fwmark 0x5 table 7\n'],
+    ])
+    assert.deepEqual(r.journal, ['ip -n n1 route add 10.0.0.0/24 dev a', 'ip -n n1 -6 rule add from fd00::/64 table 7', 'ip -n n1 -6 rule add fwmark 0x5 table 7'])
+  })
+
   it('never puts a secret on an argv: ip with a secret goes through stdin, and it is redacted when shown', async () => {
     const rec = new Recorder()
     const r = rec.runner()

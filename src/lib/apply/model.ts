@@ -220,22 +220,27 @@ export class RuleObj extends Obj {
   }
 
   get desc(): string {
-    return `rule ${selectorArgs(this.r).join(' ') || 'from all'} priority ${this.r.priority}`
+    return `${this.r.family === 6 && !this.r.from && !this.r.to ? 'IPv6 ' : ''}rule ${selectorArgs(this.r).join(' ') || 'from all'} priority ${this.r.priority}`
+  }
+
+  /** An IPv6 rule runs with `ip -6` (without it `ip rule` takes even an IPv6 address for IPv4). */
+  private get family6(): {family?: 6} {
+    return this.r.family === 6 ? {family: 6} : {}
   }
 
   override get add(): BatchLine[] {
     const r = this.r
-    return [line(['rule', 'add', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc)]
+    return [{...line(['rule', 'add', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc), ...this.family6}]
   }
 
   override get del(): BatchLine[] {
     const r = this.r
-    return [line(['rule', 'del', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority)], this.desc)]
+    return [{...line(['rule', 'del', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority)], this.desc), ...this.family6}]
   }
 
   override get entry(): Record<string, unknown> {
     const r = this.r
-    return clean({from: r.from, to: r.to, fwmark: ruleMark(r.fwmark) ?? undefined, iif: r.iif, oif: r.oif, table: r.table, priority: r.priority})
+    return clean({family: r.family === 6 && !r.from && !r.to ? 6 : undefined, from: r.from, to: r.to, fwmark: ruleMark(r.fwmark) ?? undefined, iif: r.iif, oif: r.oif, table: r.table, priority: r.priority})
   }
 }
 

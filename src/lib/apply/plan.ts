@@ -83,13 +83,34 @@ export async function scopeObjects(s: ScopeFile, tables: Record<string, number>,
     const family: v.Family = d === 'default' ? (r.via?.family ?? 4) : d.family
     out.push(new RouteObj({dst: d === 'default' ? 'default' : d.cidr, family, via: r.via?.ip, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src?.ip}))
   }
-  for (const r of s.rules) out.push(new RuleObj({family: r.from?.family ?? r.to?.family ?? 4, from: r.from?.cidr, to: r.to?.cidr, fwmark: r.fwmark, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
+  for (const r of s.rules) out.push(new RuleObj({family: r.family ?? r.from?.family ?? r.to?.family ?? 4, from: r.from?.cidr, to: r.to?.cidr, fwmark: r.fwmark, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
   for (const p of s.proxyArp) out.push(new ProxyObj(p.address.ip, p.dev))
   for (const p of s.xfrmPolicies) {
     out.push(new PolicyObj({src: p.src.cidr, dst: p.dst.cidr, family: p.src.family, dir: p.dir, tmplSrc: p.tmplSrc?.ip, tmplDst: p.tmplDst?.ip, proto: 'esp', mode: p.mode, reqid: p.reqid, priority: p.priority, mark: p.mark, action: p.action}, markText(p.mark)))
   }
-  for (const [name, t] of Object.entries(s.tunnels)) out.push(await tunnelObj(name, t, runner, netns, `${at}tunnels.${name}`))
+  for (const [name, t] of Object.entries(s.tunnels)) out.push(await tunnelObj(name, {...fromFile(s, t), ...t}, runner, netns, `${at}tunnels.${name}`))
   return out
+}
+
+/**
+ * A tunnel's `local` (and a VXLAN tunnel's `dev`) from the file's own
+ * addresses, when it does not give them: the address on the peer's subnet,
+ * or the one on the subnet of the gateway of a route to the peer. A namespace
+ * the file creates has no routes yet to ask the kernel; for the rest, the file
+ * says what the host will be. Nothing found: the kernel's route decides.
+ */
+function fromFile(s: ScopeFile, t: TunnelEntry): {local?: TunnelEntry['local']; dev?: string} {
+  if (t.local && (t.type !== 'vxlan' || t.dev)) return {}
+  const remote = t.remote.ip
+  const onLink = (ip: string) => s.addresses.find((a) => a.address.family === t.remote.family && v.contains(v.networkOf(a.address.cidr), ip))
+  let a = onLink(remote)
+  if (!a) {
+    const covers = (to: (typeof s.routes)[number]['to']) => (to === 'default' ? true : to.family === t.remote.family && v.contains(to.cidr, remote))
+    const gw = s.routes.filter((r) => r.via && r.table === undefined && covers(r.to)).sort((x, y) => (y.to === 'default' ? 0 : y.to.prefix) - (x.to === 'default' ? 0 : x.to.prefix))[0]
+    if (gw?.via) a = onLink(gw.via.ip)
+  }
+  if (!a) return {}
+  return {local: {ip: a.address.ip, family: a.address.family} as TunnelEntry['local'], ...(t.type === 'vxlan' ? {dev: a.dev} : {})}
 }
 
 /** A tunnel entry through the same checks as `netkit tunnel add`; an error names its place in the file. */
@@ -101,9 +122,16 @@ async function tunnelObj(name: string, t: TunnelEntry, runner: Runner, netns: st
     )
     return new TunnelObj(def, fingerprint(def, psk?.value), psk)
   } catch (error) {
-    if (error instanceof UsageError) throw new UsageError(`host file: ${at}: ${error.what}`, error.fix ?? 'fix that entry', 'E_FILE')
+    if (error instanceof UsageError) throw new UsageError(`host file: ${at}: ${fileWords(error.what)}`, error.fix ? fileWords(error.fix) : 'fix that entry', 'E_FILE')
     throw error
   }
+}
+
+const FILE_KEYS: Record<string, string> = {'local-subnet': 'localSubnets', 'remote-subnet': 'remoteSubnets', 'psk-file': 'pskFile'}
+
+/** `tunnel add`'s words in a message about a host file's tunnel entry: --peer-public-key -> peerPublicKey. */
+function fileWords(text: string): string {
+  return text.replace(/--([a-z][a-z-]*)(?: [A-Z]{2,}\b)?/g, (_, f: string) => `"${FILE_KEYS[f] ?? f.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())}"`).replace(/\bpass "/g, 'give "')
 }
 
 /** A tunnel's definition as text, with a digest of its PSK (a new key is a change; the key itself is never shown). */

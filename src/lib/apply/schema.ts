@@ -55,7 +55,7 @@ const Link = z.strictObject({
 
 const Route = z.strictObject({to: dest, via: ip.optional(), dev: ifname.optional(), table: table.optional(), metric: u32.optional(), src: ip.optional()})
 
-const Rule = z.strictObject({from: net.optional(), to: net.optional(), fwmark: fwmark.optional(), iif: ifname.optional(), oif: ifname.optional(), table, priority: z.number().int().min(1).max(32765).default(1000)})
+const Rule = z.strictObject({family: z.union([z.literal(4), z.literal(6)]).optional(), from: net.optional(), to: net.optional(), fwmark: fwmark.optional(), iif: ifname.optional(), oif: ifname.optional(), table, priority: z.number().int().min(1).max(32765).default(1000)})
 
 const Policy = z.strictObject({
   src: net,
@@ -132,6 +132,8 @@ function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof
   })
   s.rules.forEach((r, i) => {
     if (!r.from && !r.to && !r.fwmark && !r.iif && !r.oif) add({path: [...prefix, 'rules', i], message: 'a rule needs a selector (from, to, fwmark, iif or oif)'})
+    const fam = [r.family, r.from?.family, r.to?.family].filter((f) => f !== undefined)
+    if (new Set(fam).size > 1) add({path: [...prefix, 'rules', i], message: 'family, from and to disagree on the address family (IPv4 or IPv6)'})
   })
   s.links.forEach((l, i) => {
     if (l.type === 'veth' && !l.peer) add({path: [...prefix, 'links', i, 'peer'], message: "a veth needs its peer's name"})

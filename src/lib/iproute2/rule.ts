@@ -95,13 +95,9 @@ export function selectorArgs(s: RuleSpec): string[] {
   ]
 }
 
-/**
- * A rule with an address says its family; one without (fwmark, iif only) needs
- * -6 for IPv6, which a batch line cannot carry: that one runs on its own.
- */
+/** `ip rule` takes every rule for IPv4 unless told -6, even one with an IPv6 address (iproute2 6.1: "Invalid source address"). */
 async function change(runner: Runner, s: RuleSpec, args: string[]): Promise<void> {
-  if (s.family === 6 && !s.from && !s.to) await runner.run({tool: 'ip', args: ['-6', ...args], object: describe(s)})
-  else await runner.batch([{args, object: describe(s)}])
+  await runner.batch([{args, object: describe(s), ...(s.family === 6 ? {family: 6 as const} : {})}])
 }
 
 const describe = (s: RuleSpec) => `rule ${[...selectorArgs(s)].join(' ') || 'from all'} priority ${s.priority}`

@@ -6,7 +6,7 @@
 import {readFileSync} from 'node:fs'
 
 import {parse as parseYaml, stringify as toYaml} from 'yaml'
-import {z} from 'zod'
+import {z} from 'zod/v4'
 
 import {UsageError} from '../errors.js'
 import * as v from '../validate.js'
@@ -15,7 +15,7 @@ const ip = z.string().superRefine((s, ctx) => {
   try {
     v.ipAddress(s)
   } catch {
-    ctx.addIssue({code: z.ZodIssueCode.custom, message: 'not an IP address'})
+    ctx.addIssue({code: 'custom', message: 'not an IP address'})
   }
 })
 
@@ -23,7 +23,7 @@ const network = z.string().superRefine((s, ctx) => {
   try {
     v.network(s)
   } catch (error) {
-    ctx.addIssue({code: z.ZodIssueCode.custom, message: error instanceof UsageError ? error.line : 'not a network (CIDR)'})
+    ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.line : 'not a network (CIDR)'})
   }
 })
 
@@ -64,20 +64,20 @@ export const AnswersSchema = z
   })
   .superRefine((a, ctx) => {
     if (a.role !== 'mesh') {
-      if (!a.name) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['name'], message: 'required for this role'})
-      if (!a.remote) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['remote'], message: 'required for this role'})
+      if (!a.name) ctx.addIssue({code: 'custom', path: ['name'], message: 'required for this role'})
+      if (!a.remote) ctx.addIssue({code: 'custom', path: ['remote'], message: 'required for this role'})
     } else if (a.peers.length === 0) {
-      ctx.addIssue({code: z.ZodIssueCode.custom, path: ['peers'], message: 'a mesh needs at least one peer'})
+      ctx.addIssue({code: 'custom', path: ['peers'], message: 'a mesh needs at least one peer'})
     }
     if (a.role === 'site-to-site') {
-      if (a.localSubnets.length === 0) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['localSubnets'], message: 'site to site needs the subnets behind this host'})
-      if (a.remoteSubnets.length === 0) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['remoteSubnets'], message: 'site to site needs the subnets behind the peer'})
+      if (a.localSubnets.length === 0) ctx.addIssue({code: 'custom', path: ['localSubnets'], message: 'site to site needs the subnets behind this host'})
+      if (a.remoteSubnets.length === 0) ctx.addIssue({code: 'custom', path: ['remoteSubnets'], message: 'site to site needs the subnets behind the peer'})
     }
     const remote = [...a.remoteSubnets, ...a.peers.flatMap((p) => p.subnets)]
     for (const l of a.localSubnets) {
       for (const r of remote) {
         try {
-          if (v.overlaps(l, r)) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['localSubnets'], message: `${l} overlaps remote subnet ${r}`})
+          if (v.overlaps(l, r)) ctx.addIssue({code: 'custom', path: ['localSubnets'], message: `${l} overlaps remote subnet ${r}`})
         } catch {
           // already reported as invalid
         }
