@@ -130,7 +130,11 @@ export const realReadExecutor: Executor = (file, args, opts) =>
     const timer = opts.timeoutMs ? setTimeout(() => ((timedOut = true), child.kill('SIGTERM')), opts.timeoutMs) : undefined
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    if (opts.input !== undefined) child.stdin!.end(opts.input)
+    if (opts.input !== undefined) {
+      // A tool that exits before reading its input (ip -n GONE -batch -): its exit status tells, not EPIPE.
+      child.stdin!.on('error', () => {})
+      child.stdin!.end(opts.input)
+    }
     child.on('error', (error: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer)
       resolve({exitCode: error.code === 'ENOENT' ? 127 : 1, stdout, stderr: error.code === 'ENOENT' ? `${file}: command not found` : String(error.message)})

@@ -123,6 +123,16 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     // The file edited (even only its text): parsed and compared.
     writeFileSync(f1, HOST + '# a comment\n')
     assert.equal(apply().memo, undefined)
+
+    // A namespace the file makes, deleted behind its back: made again (its reads fail, and the comparison runs).
+    const C = track(nsName('aq'))
+    writeFileSync(f1, `version: 1\nnamespaces:\n  ${C}:\n    links: [{name: d0, type: bridge}]\n    xfrmPolicies: [{src: 10.1.0.0/24, dst: 10.2.0.0/24, dir: out}]\n`)
+    assert.equal(apply().changed, true)
+    assert.equal(apply().memo, true)
+    sh('ip', ['netns', 'del', C])
+    const back = apply()
+    assert.deepEqual(back.changes.map((c: any) => c.action), ['add', 'add', 'add'])
+    assert.equal(ipj(C, ['link', 'show', 'd0']).length, 1)
   })
 
   it('IPv6 rules, with an address or only a mark, are made with ip -6, verified, exported and removed', () => {

@@ -56,10 +56,15 @@ export async function planHost(runner: Runner, input: HostInput, opts: {remember
   const memo = loadMemo(top, file)
   let earlier: LiveRead[] = []
   if (memo) {
-    earlier = await Promise.all(memo.recipes.map((r) => readLive(r.netns ? runner.in(r.netns) : runner, r)))
-    const digest = digestOf(earlier)
-    phase('memo read')
-    if (digest === memo.state) return {scopes: [], changes: [], unchanged: memo.unchanged, reads: {recipes: memo.recipes, digest}, memo: true}
+    try {
+      earlier = await Promise.all(memo.recipes.map((r) => readLive(r.netns ? runner.in(r.netns) : runner, r)))
+      const digest = digestOf(earlier)
+      phase('memo read')
+      if (digest === memo.state) return {scopes: [], changes: [], unchanged: memo.unchanged, reads: {recipes: memo.recipes, digest}, memo: true}
+    } catch {
+      // A read that fails now (a namespace gone behind our back): the whole comparison says what is what.
+      earlier = []
+    }
   }
   // The schema (zod) is loaded only when the file must be parsed.
   const {parseHostFile} = await import('./schema.js')
