@@ -200,8 +200,9 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
 async function captureProof(runner: Runner, type: LabType, carries: boolean, a: LabHost, b: LabHost): Promise<CaptureResult> {
   const t = target(type, carries, a, b)
   const src = carries ? a.containerIp : pairAddress(OVERLAY_BASE[type], a, b).address.split('/')[0]
-  // Not the noise around the data: ARP, IPv6 neighbour/MLD chatter, IKE (port 500, and 4500 with the zero non-ESP marker).
-  const filter = 'not arp and not icmp6 and not udp port 500 and not (udp port 4500 and udp[8:4] = 0)'
+  // Not the noise around the data: the underlay is IPv4, so no ARP and no IPv6 (neighbour discovery, MLD
+  // reports behind a hop-by-hop header), and no IKE (port 500, and 4500 with the zero non-ESP marker).
+  const filter = 'ip and not udp port 500 and not (udp port 4500 and udp[8:4] = 0)'
   const cap = runner.probe({tool: 'timeout', args: ['6', 'tcpdump', '-lnni', 'wan0', '-c', '8', filter], netns: a.host})
   await new Promise((res) => setTimeout(res, 800))
   await runner.probe({tool: 'ping', args: ['-c', '4', '-i', '0.2', '-W', '1', t.to], netns: t.from})
