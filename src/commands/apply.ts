@@ -9,7 +9,7 @@ export default class Apply extends NetkitCommand {
   static override summary = 'Make the host match a file: namespaces, tables, links, addresses, sysctls, routes, rules, proxy ARP, xfrm policies, tunnels.'
   static override description = `Compares the file with the live state and changes only the difference (each namespace's iproute2 changes in one "ip -batch -", namespaces and tunnels through netkit's own services, with progress), then reads the state back and verifies it. Any failure, or a failed verification, undoes everything (the host is as before). Objects a previous apply made and the file no longer lists are removed; objects netkit did not make are never touched (one in the way is an error). --dry-run prints the plan's commands. --try SECONDS keeps the change only if you confirm in time (type "y" and Enter), so a change made over SSH cannot lock you out.
 
-File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|bridge|vxlan|macvlan, peer, peerNetns, vni, remote, group, dev, port, parent, mode, mtu, master, up}]; addresses: [{dev, address}]; sysctls: {KEY: VALUE}; routes: [{to, via, dev, table, metric, src}]; rules: [{from, to, fwmark, iif, oif, table, priority, family: 4|6 (for a rule without from/to)}]; proxyArp: [{address, dev}]; xfrmPolicies: [{src, dst, dir, tmplSrc, tmplDst, mode, reqid, priority, mark, action}]; tunnels: {NAME: {type: ipsec|wireguard|vxlan, remote, local, localSubnets, remoteSubnets, ... the options of "netkit tunnel add" in camelCase; ipsec needs pskFile or cert/key/ca}}; namespaces: {NAME: {links, addresses, routes, rules, sysctls, proxyArp, xfrmPolicies, tunnels}} (namespaces apply creates, and removes with their contents when they leave the file). A tunnel without "local" takes the file's own address towards its peer. Tunnels are set up without waiting for the peer: check them with "netkit tunnel list" or "netkit doctor".
+File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|bridge|vxlan|macvlan, peer, peerNetns, vni, remote, group, dev, port, parent, mode, mtu, master, up}]; addresses: [{dev, address}]; sysctls: {KEY: VALUE}; routes: [{to, via, dev, table, metric, src}]; rules: [{from, to, fwmark, iif, oif, table, priority, family: 4|6 (for a rule without from/to)}]; proxyArp: [{address, dev}]; xfrmPolicies: [{src, dst, dir, tmplSrc, tmplDst, mode, reqid, priority, mark, action}]; tunnels: {NAME: {type: ipsec|wireguard|vxlan, remote, local, localSubnets, remoteSubnets, ... the options of "netkit tunnel add" in camelCase; ipsec needs pskFile or cert/key/ca}}; namespaces: {NAME: {links, addresses, routes, rules, sysctls, proxyArp, xfrmPolicies, tunnels}} (namespaces apply creates, and removes with their contents when they leave the file). A tunnel without "local" takes the file's own address towards its peer; one that is down (daemon or device gone) is brought up again. Tunnels are set up without waiting for the peer: check them with "netkit tunnel list" or "netkit doctor".
 
 Re-applying an unchanged file to a host exactly as the last verified apply left it is known from digests of the file and of the state read (nothing parsed or compared); any difference and everything is compared. NETKIT_TIMING=1 prints the time of each phase.`
   static override examples = ['<%= config.bin %> apply -f host.yaml', '<%= config.bin %> apply -f host.yaml --netns hostA --dry-run', '<%= config.bin %> apply -f host.yaml --try 60']
@@ -37,13 +37,15 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     })
     if (!json) {
       if (!result.changed) this.log(`the host already matches ${flags.file} (${result.unchanged} objects${result.memo ? ', exactly as the last verified apply left them' : ''}); nothing to do`)
-      else if (runner.dryRun) process.stderr.write(`dry run: ${result.changes.length} changes; nothing was changed\n`)
-      else if (!result.kept) this.log(`not confirmed in time: rolled back ${result.changes.length} changes; the host is as before`)
-      else this.log(`applied ${result.changes.length} changes (${summary(result.changes)}), verified`)
+      else if (runner.dryRun) process.stderr.write(`dry run: ${countChanges(result.changes.length)}; nothing was changed\n`)
+      else if (!result.kept) this.log(`not confirmed in time: rolled back ${countChanges(result.changes.length)}; the host is as before`)
+      else this.log(`applied ${countChanges(result.changes.length)} (${summary(result.changes)}), verified`)
     }
     return {...result, dryRun: runner.dryRun, commands: [...runner.journal]}
   }
 }
+
+const countChanges = (n: number) => `${n} change${n === 1 ? '' : 's'}`
 
 function summary(changes: {action: string}[]): string {
   const n = (a: string) => changes.filter((c) => c.action === a).length

@@ -238,6 +238,15 @@ tunnels:
     assert.equal(roundTrip.code, 0, roundTrip.stderr)
     assert.match(roundTrip.stdout, /the host matches/, 'the exported file describes this site exactly')
 
+    // A tunnel that is down (device and daemon gone, definition kept) is brought up by the same file.
+    assert.equal(nk(['tunnel', 'down', 't1', '--netns', A]).code, 0)
+    const down = nk(['diff', '-f', fa, '--netns', A, '--json'])
+    assert.deepEqual(down.json.result.changes.map((c: any) => [c.action, c.object, c.why]), [['change', 'wireguard tunnel t1', 'it is down']])
+    const up = nk(['apply', '-f', fa, '--netns', A])
+    assert.equal(up.code, 0, up.stdout + up.stderr)
+    assert.match(up.stdout, /applied 1 change \(0 added, 1 changed, 0 removed\), verified/)
+    assert.ok(await pingUntil(ctr[A], '10.2.0.2'), 'traffic flows again')
+
     // The same file with the tunnel's peer unreachable: the namespace and veth made before the tunnel fails are undone.
     nk(['apply', '-f', file('empty.yaml', 'version: 1\n'), '--netns', B])
     const gone = nk(['apply', '-f', file('empty.yaml', 'version: 1\n'), '--netns', A, '--json'])

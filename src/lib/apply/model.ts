@@ -393,12 +393,14 @@ export class TunnelObj extends Obj {
     /** Where its definition came from: the file (desired: the PSK read from pskFile) or the config (live). */
     readonly psk?: Secret,
     owned = true,
+    /** Live: whether its daemon or device is there (charon with the connection loaded, the WireGuard or VXLAN device up). Desired: true. */
+    readonly running = true,
   ) {
     super(def.name, owned)
   }
 
   get attrs(): Attrs {
-    return {definition: this.fingerprint}
+    return {definition: this.fingerprint, runtime: this.running ? 'running' : 'down'}
   }
 
   get desc(): string {
@@ -416,7 +418,7 @@ export function differences(desired: Obj, live: Obj): string[] {
     if (w === undefined) continue
     const h = have[k]
     if (h === w || String(h ?? '') === String(w)) continue
-    out.push(k === 'definition' ? 'its definition differs' : `${k} ${h ?? 'unset'}, not ${w}`)
+    out.push(k === 'definition' ? 'its definition differs' : k === 'runtime' ? 'it is down' : `${k} ${h ?? 'unset'}, not ${w}`)
   }
   return out
 }

@@ -21,6 +21,7 @@ import {isNetkitProto, ledgerText, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} 
 import type {Runner} from '../runner.js'
 import {getSysctls, resolveKey} from '../sysctl.js'
 import {defineTunnel} from '../tunnel/define.js'
+import {tunnelStatus} from '../tunnel/service.js'
 import {canonical, listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
 import {phase} from '../timing.js'
@@ -186,7 +187,7 @@ export interface LiveRead {
   tables: TableRow[]
   netns: string[]
   sysctls: (string | undefined)[]
-  tunnels: {def: TunnelDef; fingerprint: string}[]
+  tunnels: {def: TunnelDef; fingerprint: string; running: boolean}[]
 }
 
 const IP_READS = ['link show', 'addr show', 'route show table all', 'rule show', 'neigh show proxy', 'netns list-id']
@@ -219,11 +220,13 @@ export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<Live
   out.sysctls = sysctls
   if (recipe.tunnels) {
     const dir = scopeDir(configDir(), recipe.netns ?? runner.netns ?? undefined)
-    for (const def of listDefs(dir)) {
+    // Each tunnel's runtime as its driver reads it (swanctl, wg, ip): one that is down is brought up again.
+    out.tunnels = await Promise.all(listDefs(dir).map(async (def) => {
       const file = pskPath(dir, def.name)
       const psk = existsSync(file) ? readSecretFile(file, 'PSK file') : undefined
-      out.tunnels.push({def, fingerprint: fingerprint(def, psk)})
-    }
+      const {state} = await tunnelStatus(def, {runner, configDir: configDir()})
+      return {def, fingerprint: fingerprint(def, psk), running: state !== 'down'}
+    }))
   }
   return out
 }
@@ -243,7 +246,7 @@ export function digestOf(reads: LiveRead[]): string {
     h.update(JSON.stringify(r.recipe))
     for (const t of r.ip) h.update(t.replace(VOLATILE, '')).update('\0')
     h.update(r.xfrm).update('\0')
-    h.update(JSON.stringify([r.tables, r.netns, r.sysctls, r.tunnels.map((t) => t.fingerprint)]))
+    h.update(JSON.stringify([r.tables, r.netns, r.sysctls, r.tunnels.map((t) => [t.fingerprint, t.running])]))
   }
   return h.digest('hex')
 }
@@ -297,7 +300,7 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
     }
   }
   for (const [i, value] of read.sysctls.entries()) if (value !== undefined) out.push(new SysctlObj(read.recipe.sysctls[i], value))
-  for (const t of read.tunnels) out.push(new TunnelObj(t.def, t.fingerprint, undefined, Boolean(scope.applied[`tunnel:${t.def.name}`])))
+  for (const t of read.tunnels) out.push(new TunnelObj(t.def, t.fingerprint, undefined, Boolean(scope.applied[`tunnel:${t.def.name}`]), t.running))
   return out
 }
 
@@ -353,7 +356,8 @@ export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unc
       unchanged++
       continue
     }
-    const mine = d.kind === 'sysctl' || Boolean(applied[k]) || (d.kind === 'table' && l.owned)
+    // A tunnel is netkit's own (its store): one that is only down is brought up whoever made it.
+    const mine = d.kind === 'sysctl' || Boolean(applied[k]) || (d.kind === 'table' && l.owned) || (d.kind === 'tunnel' && diff.length === 1 && diff[0] === 'it is down')
     if (!mine) {
       throw new NetkitError('E_CONFLICT', `${l.desc}${netns ? ` in namespace ${netns}` : ''} is there and differs from the file (${diff.join('; ')}), and netkit's apply did not make it`, {fix: 'netkit never changes objects it did not make: remove or rename it, or change the file to match'})
     }

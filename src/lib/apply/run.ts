@@ -21,7 +21,7 @@ import {rollback, runPlan, type Step} from '../plan.js'
 import {type BatchLine, type Runner, Secret} from '../runner.js'
 import {phase} from '../timing.js'
 import {TUNNEL_RULE_PRIORITY} from '../tunnel/routes.js'
-import {addTunnel, delTunnel} from '../tunnel/service.js'
+import {addTunnel, delTunnel, downTunnel, upTunnel} from '../tunnel/service.js'
 import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
 import {type AddrObj, KINDS, LinkObj, type Obj, type RouteObj, type RuleObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
@@ -309,6 +309,10 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
       },
       undo: restore,
     }
+  }
+  if (c.why === 'it is down') {
+    // Only its runtime is missing (a daemon killed, a device deleted): brought up, and down again on undo.
+    return {title: `bring up ${d!.desc}${where(c.netns)} (it is down)`, apply: async () => void (await upTunnel(l!.def, svc)), undo: async () => void (await downTunnel(l!.def, svc))}
   }
   return {
     title: `replace ${d!.desc}${where(c.netns)} (${c.why})`,
