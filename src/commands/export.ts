@@ -15,8 +15,8 @@ export default class Export extends NetkitCommand {
     const {exportHost} = await import('../lib/apply/run.js')
     const doc = await exportHost(runner)
     if (!this.jsonEnabled()) {
-      const {stringify} = await import('yaml')
-      const text = `# netkit export${runner.netns ? ` of namespace ${runner.netns}` : ''}: apply with "netkit apply -f FILE"\n${stringify(doc)}`
+      const {toYaml} = await import('../lib/yaml.js')
+      const text = `# netkit export${runner.netns ? ` of namespace ${runner.netns}` : ''}: apply with "netkit apply -f FILE"\n${toYaml(doc)}`
       if (flags.output) writeFileAtomic(flags.output, text)
       else process.stdout.write(text)
     }

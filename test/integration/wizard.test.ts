@@ -4,12 +4,14 @@ import {copyFileSync, existsSync, readFileSync, statSync, writeFileSync} from 'n
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {parse as parseYaml} from 'yaml'
+import {load} from 'js-yaml'
 
 import {cli} from '../helpers/cli.js'
 import {filesUnder, isolatedEnv, skipUnlessRoot} from '../helpers/hosts.js'
 import {KEY, Session} from '../helpers/pty.js'
 import {pingUntil, processesIn, twoSites} from '../helpers/topology.js'
+
+const parseYaml = (text: string): any => load(text)
 
 
 /** Declines the safe-fix offer when it appears, so the tests change only what the wizard applies. */

@@ -31,9 +31,16 @@ export abstract class Obj {
     public owned: boolean,
   ) {}
 
+  declare private compared?: Attrs
+
   /** Kind and key: unique in a namespace, and the object's name in the ledger. */
   get id(): string {
     return (this.ident ??= `${this.kind}:${this.key}`)
+  }
+
+  /** `attrs`, made once (a desired object is compared twice: planning and verifying). */
+  get cmp(): Attrs {
+    return (this.compared ??= this.attrs)
   }
 
   /** What it is, for comparing desired with live (only the attributes the file gives count). */
@@ -411,8 +418,8 @@ export class TunnelObj extends Obj {
 /** The attributes of `desired` that `live` has differently (attributes the file leaves out do not count). */
 export function differences(desired: Obj, live: Obj): string[] {
   const out: string[] = []
-  const have = live.attrs
-  const want = desired.attrs
+  const have = live.cmp
+  const want = desired.cmp
   for (const k in want) {
     const w = want[k]
     if (w === undefined) continue

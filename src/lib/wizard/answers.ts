@@ -5,11 +5,11 @@
  */
 import {readFileSync} from 'node:fs'
 
-import {parse as parseYaml, stringify as toYaml} from 'yaml'
 import {z} from 'zod/v4'
 
 import {UsageError} from '../errors.js'
 import * as v from '../validate.js'
+import {parseYaml, toYaml} from '../yaml.js'
 
 const ip = z.string().superRefine((s, ctx) => {
   try {
@@ -105,7 +105,7 @@ export function readAnswersFile(path: string): Answers {
   }
   let data: unknown
   try {
-    data = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
+    data = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, path)
   } catch (error) {
     throw new UsageError(`answers file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`, 'fix its syntax', 'E_ANSWERS')
   }
