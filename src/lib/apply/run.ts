@@ -515,5 +515,12 @@ export async function exportHost(runner: Runner): Promise<Record<string, unknown
     for (const n of names) namespaces[n] = await exportScope(runner.in(n), scopeOf(n), n, true)
     out.namespaces = namespaces
   }
+  // Routes and rules name the tables the file names (as a person would write them).
+  const byId = new Map(Object.entries(tables).map(([name, id]) => [id, name]))
+  for (const scope of [out, ...Object.values((out.namespaces ?? {}) as Record<string, Record<string, unknown>>)]) {
+    for (const e of [...((scope.routes ?? []) as {table?: number | string}[]), ...((scope.rules ?? []) as {table?: number | string}[])]) {
+      if (typeof e.table === 'number' && byId.has(e.table)) e.table = byId.get(e.table)
+    }
+  }
   return out
 }
