@@ -53,6 +53,8 @@ const result = await build({
   external: ['node-pty', 'typescript', 'ts-node'],
   logLevel: 'warning',
   legalComments: 'none',
+  minifyWhitespace: true,
+  minifySyntax: true,
   metafile: true,
 })
 writeFileSync(join(root, 'dist/meta.json'), JSON.stringify(result.metafile))
