@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {writeFileSync} from 'node:fs'
+import {existsSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
@@ -148,6 +148,43 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.deepEqual(ex.rules.map((x: any) => [x.family, x.from, x.fwmark]).sort(), [[6, undefined, '0x5'], [undefined, 'fd00::/64', undefined], [undefined, undefined, '0x5']].sort())
     assert.equal(nk(['apply', '-f', file('none6.yaml', 'version: 1\n'), '--netns', N]).code, 0)
     assert.deepEqual([mine(['-6', 'rule', 'show']), mine(['rule', 'show'])], [[], []])
+  })
+
+  const hasKernelEsp = existsSync('/sys/module/esp4')
+  const saFile = (N: string, key: string) => {
+    const k = join(dir, `${N}.hex`)
+    writeFileSync(k, `${key}\n`, {mode: 0o600})
+    return file(`${N}-sa.yaml`, `version: 1\nroutes: [{to: 10.7.0.0/24, dev: lo}]\nxfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 0x1000, reqid: 7, aead: {alg: "rfc4106(gcm(aes))", keyFile: ${k}}}\n`)
+  }
+  const KEY = '0x' + 'ab'.repeat(36)
+
+  it('SAs on a kernel without ESP: the dry run shows them redacted; apply refuses before changing anything', {skip: hasKernelEsp ? 'the kernel has ESP' : false}, () => {
+    const N = makeNs('ae')
+    const f = saFile(N, KEY)
+    const before = dump(N)
+    const dry = nk(['apply', '-f', f, '--netns', N, '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.match(dry.stdout, /xfrm state add src 192\.0\.2\.1 dst 192\.0\.2\.2 proto esp spi 0x1000 mode tunnel reqid 7 aead 'rfc4106\(gcm\(aes\)\)' <redacted> 128/)
+    const r = nk(['apply', '-f', f, '--netns', N, '--json'])
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    assert.equal(r.json.error.code, 'E_NO_ESP')
+    assert.equal(dump(N), before, 'nothing changed, not even the route before it')
+    assert.ok(![dry.stdout, dry.stderr, r.stdout, r.stderr].join('').includes('abababab'), 'the key is never shown')
+  })
+
+  it('SAs on a kernel with ESP: made, verified, a new key replaces the SA, exported with its key file, removed', {skip: hasKernelEsp ? false : 'this kernel has no ESP (CONFIG_INET_ESP)'}, () => {
+    const N = makeNs('ae')
+    const f = saFile(N, KEY)
+    assert.equal(nk(['apply', '-f', f, '--netns', N]).code, 0)
+    assert.match(sh('ip', ['-n', N, 'xfrm', 'state']), /spi 0x00001000 reqid 7 mode tunnel[\s\S]*rfc4106\(gcm\(aes\)\)/)
+    assert.match(nk(['apply', '-f', f, '--netns', N]).stdout, /already matches/)
+    const g = saFile(N, '0x' + 'cd'.repeat(36))
+    const c = nk(['apply', '-f', g, '--netns', N, '--json'])
+    assert.deepEqual(c.json.result.changes.map((x: any) => [x.action, x.why]), [['change', 'its key differs']])
+    assert.match(sh('ip', ['-n', N, 'xfrm', 'state']), /0xcdcdcdcd/)
+    assert.match(nk(['export', '--netns', N]).stdout, new RegExp(`keyFile: ${join(dir, N)}\\.hex`))
+    assert.equal(nk(['apply', '-f', file('none-sa.yaml', 'version: 1\n'), '--netns', N]).code, 0)
+    assert.equal(sh('ip', ['-n', N, 'xfrm', 'state']).trim(), '')
   })
 
   it('a failure halfway leaves the host exactly as before', () => {

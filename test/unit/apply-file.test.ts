@@ -68,7 +68,7 @@ describe('host file', () => {
 })
 
 describe('the state digest behind the no-op shortcut', () => {
-  const read = (ip: string[], extra: Partial<LiveRead> = {}): LiveRead => ({recipe: {fresh: false, xfrm: false, sysctls: [], tunnels: false}, ip, xfrm: '', tables: [], netns: [], sysctls: [], tunnels: [], ...extra})
+  const read = (ip: string[], extra: Partial<LiveRead> = {}): LiveRead => ({recipe: {fresh: false, xfrm: false, sysctls: [], tunnels: false}, ip, xfrm: '', sad: '', tables: [], netns: [], sysctls: [], tunnels: [], ...extra})
   const br = (timer: number, mtu = 1500) => `[{"ifname":"br0","mtu":${mtu},"linkinfo":{"info_kind":"bridge","info_data":{"gc_timer":${timer},"hello_timer":0.00,"stp_state":0}}}]`
   const addr = (left: number) => `[{"ifname":"v0","addr_info":[{"local":"fd00::1","prefixlen":64,"valid_life_time":${left},"preferred_life_time":${left - 100}}]}]`
 

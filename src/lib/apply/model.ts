@@ -11,12 +11,13 @@ import {addArgs, type LinkSpec} from '../iproute2/link.js'
 import type {IpLink} from '../iproute2/json.js'
 import {dstWord, routeArgs, type RouteSpec} from '../iproute2/route.js'
 import {markText as ruleMark, type RuleSpec, selectorArgs} from '../iproute2/rule.js'
-import {policyArgs, type PolicySpec} from '../iproute2/xfrm.js'
+import {policyArgs, type PolicySpec, stateAddArgs, stateDelArgs, stateKey} from '../iproute2/xfrm.js'
 import {NETKIT_ALIAS, NETKIT_PROTO} from '../ownership.js'
-import type {BatchLine, Secret} from '../runner.js'
+import type {Arg, BatchLine, Secret} from '../runner.js'
+import type * as v from '../validate.js'
 import type {TunnelDef} from '../tunnel/types.js'
 
-export const KINDS = ['netns', 'table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy', 'tunnel'] as const
+export const KINDS = ['netns', 'table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy', 'xfrm-state', 'tunnel'] as const
 export type Kind = (typeof KINDS)[number]
 
 type Attrs = Record<string, string | number | boolean | undefined>
@@ -325,6 +326,74 @@ export class PolicyObj extends Obj {
   }
 }
 
+export interface StateObjSpec {
+  src: string
+  dst: string
+  spi: number
+  mode: 'tunnel' | 'transport'
+  reqid?: number
+  mark?: v.Mark
+}
+
+/** An SA's algorithms as compared: each algorithm's words without its key, in a fixed order (ip prints auth before enc). */
+export const algorithmsText = (args: Arg[]): string =>
+  args
+    .reduce<string[][]>((groups, a) => (typeof a === 'string' && /^(aead|enc|auth|auth-trunc|comp)$/.test(a) ? [...groups, [a]] : (typeof a === 'string' && groups.length && groups.at(-1)!.push(a), groups)), [])
+    .map((g) => g.join(' '))
+    .sort()
+    .join('; ')
+
+/**
+ * An SA (SAD entry). Desired: keys read from the file's key files; live: keys
+ * read from the kernel (kept only to put the SA back on undo). Keys are
+ * Secrets: on stdin to ip, <redacted> when shown, compared by digest.
+ */
+export class StateObj extends Obj {
+  get kind() {
+    return 'xfrm-state' as const
+  }
+
+  constructor(
+    readonly s: StateObjSpec,
+    /** The algorithm arguments of `ip xfrm state add`, keys as Secrets (undefined: unknown, cannot be made again). */
+    readonly algs: Arg[] | undefined,
+    /** A digest of the keys (equal keys, equal digests). */
+    readonly keyDigest: string | undefined,
+    /** Desired: where the keys came from, for the ledger (export writes them back). */
+    readonly keyFiles?: Record<string, string>,
+    owned = true,
+  ) {
+    super(stateKey(s), owned)
+  }
+
+  get attrs(): Attrs {
+    const s = this.s
+    return {mode: s.mode, reqid: s.reqid ?? 0, mark: s.mark ? `0x${s.mark.value.toString(16)}/0x${(s.mark.mask ?? 0xffff_ffff).toString(16)}` : '', algorithms: this.algs ? algorithmsText(this.algs) : undefined, key: this.keyDigest}
+  }
+
+  get desc(): string {
+    return `SA ${this.s.src} -> ${this.s.dst} spi ${hex(this.s.spi)}`
+  }
+
+  override get add(): BatchLine[] {
+    return this.algs ? [line(stateAddArgs(this.s, this.algs) as string[], this.desc)] : []
+  }
+
+  override get del(): BatchLine[] {
+    return [line(stateDelArgs(this.s), this.desc)]
+  }
+
+  override get entry(): Record<string, unknown> | undefined {
+    const s = this.s
+    const f = this.keyFiles
+    if (!f || !this.algs) return undefined
+    const words = this.algs.filter((a): a is string => typeof a === 'string')
+    const alg = (name: string) => words[words.indexOf(name) + 1]
+    const algo = f.aead ? {aead: {alg: alg('aead'), keyFile: f.aead, icv: Number(words.at(-1))}} : {enc: {alg: alg('enc'), keyFile: f.enc}, auth: {alg: alg('auth-trunc'), keyFile: f.auth}}
+    return clean({src: s.src, dst: s.dst, spi: hex(s.spi), mode: s.mode, reqid: s.reqid, mark: s.mark ? `0x${s.mark.value.toString(16)}/0x${(s.mark.mask ?? 0xffff_ffff).toString(16)}` : undefined, ...algo})
+  }
+}
+
 export class SysctlObj extends Obj {
   get kind() {
     return 'sysctl' as const
@@ -425,7 +494,7 @@ export function differences(desired: Obj, live: Obj): string[] {
     if (w === undefined) continue
     const h = have[k]
     if (h === w || String(h ?? '') === String(w)) continue
-    out.push(k === 'definition' ? 'its definition differs' : k === 'runtime' ? 'it is down' : `${k} ${h ?? 'unset'}, not ${w}`)
+    out.push(k === 'definition' ? 'its definition differs' : k === 'runtime' ? 'it is down' : k === 'key' ? 'its key differs' : `${k} ${h ?? 'unset'}, not ${w}`)
   }
   return out
 }

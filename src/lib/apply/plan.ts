@@ -16,9 +16,10 @@ import {netnsExists, NETNS_DIR} from '../iproute2/netns.js'
 import type {IpRoute} from '../iproute2/route.js'
 import type {IpRule} from '../iproute2/rule.js'
 import {listTables, resolveTable, type TableRow, tableNumber} from '../iproute2/tables.js'
-import {parsePolicies} from '../iproute2/xfrm-parse.js'
+import {stateKeyArgs} from '../iproute2/xfrm.js'
+import {keyDigest, parsePolicies, parseStates, stateKeys} from '../iproute2/xfrm-parse.js'
 import {isNetkitProto, ledgerText, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
-import type {Runner} from '../runner.js'
+import {type Runner, Secret} from '../runner.js'
 import {getSysctls, resolveKey} from '../sysctl.js'
 import {defineTunnel} from '../tunnel/define.js'
 import {tunnelStatus} from '../tunnel/service.js'
@@ -27,7 +28,7 @@ import type {TunnelDef} from '../tunnel/types.js'
 import {phase} from '../timing.js'
 import * as v from '../validate.js'
 import {
-  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, SysctlObj, TableObj, TunnelObj,
+  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, StateObj, SysctlObj, TableObj, TunnelObj,
 } from './model.js'
 import type {HostFile, ScopeFile, TunnelEntry} from './schema.js'
 
@@ -89,6 +90,7 @@ export async function scopeObjects(s: ScopeFile, tables: Record<string, number>,
   for (const p of s.xfrmPolicies) {
     out.push(new PolicyObj({src: p.src.cidr, dst: p.dst.cidr, family: p.src.family, dir: p.dir, tmplSrc: p.tmplSrc?.ip, tmplDst: p.tmplDst?.ip, proto: 'esp', mode: p.mode, reqid: p.reqid, priority: p.priority, mark: p.mark, action: p.action}, markText(p.mark)))
   }
+  s.xfrmStates.forEach((x, i) => out.push(stateObj(x, runner, `${at}xfrmStates.${i}`)))
   for (const [name, t] of Object.entries(s.tunnels)) out.push(await tunnelObj(name, {...fromFile(s, t), ...t}, runner, netns, `${at}tunnels.${name}`))
   return out
 }
@@ -112,6 +114,23 @@ function fromFile(s: ScopeFile, t: TunnelEntry): {local?: TunnelEntry['local']; 
   }
   if (!a) return {}
   return {local: {ip: a.address.ip, family: a.address.family} as TunnelEntry['local'], ...(t.type === 'vxlan' ? {dev: a.dev} : {})}
+}
+
+const STATE_WORDS: Record<string, string> = {aead: 'aead.alg', 'aead-key-file': 'aead.keyFile', icv: 'aead.icv', enc: 'enc.alg', 'enc-key-file': 'enc.keyFile', auth: 'auth.alg', 'auth-key-file': 'auth.keyFile'}
+
+/** An SA entry through the same checks as `netkit xfrm state add` (keys read from their files now, registered as secrets). */
+function stateObj(x: ScopeFile['xfrmStates'][number], runner: Runner, at: string): StateObj {
+  const spec = {src: x.src.ip, dst: x.dst.ip, spi: x.spi, mode: x.mode, reqid: x.reqid, mark: x.mark}
+  try {
+    const algs = stateKeyArgs({...spec, aead: x.aead, enc: x.enc, auth: x.auth}, (n) => STATE_WORDS[n])
+    const keys = algs.filter((a): a is Secret => a instanceof Secret).map((k) => k.value)
+    for (const k of keys) runner.addSecret(k)
+    const keyFiles = Object.fromEntries(Object.entries({aead: x.aead?.keyFile, enc: x.enc?.keyFile, auth: x.auth?.keyFile}).filter(([, f]) => f))
+    return new StateObj(spec, algs, keyDigest(keys), keyFiles as Record<string, string>)
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(`host file: ${at}: ${error.what}`, error.fix ?? 'fix that entry', 'E_FILE')
+    throw error
+  }
 }
 
 /** A tunnel entry through the same checks as `netkit tunnel add`; an error names its place in the file. */
@@ -174,6 +193,8 @@ export interface ReadRecipe {
   netns?: string
   fresh: boolean
   xfrm: boolean
+  /** The SAD (`ip xfrm state`): only when the file or the ledger has SAs (it holds keys). */
+  sad?: boolean
   sysctls: string[]
   tunnels: boolean
 }
@@ -184,6 +205,7 @@ export interface LiveRead {
   /** `ip -j -d -batch` output: links, addresses, routes, rules, proxy entries, netns ids; then -6 rules and proxy entries. */
   ip: string[]
   xfrm: string
+  sad: string
   tables: TableRow[]
   netns: string[]
   sysctls: (string | undefined)[]
@@ -198,25 +220,27 @@ export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
   const kinds = new Set<string>(desired.map((d) => d.kind))
   for (const k of Object.keys(applied)) kinds.add(k.slice(0, k.indexOf(':')))
   const sysctls = [...new Set([...desired.filter((d) => d.kind === 'sysctl').map((d) => d.key), ...Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))])]
-  return {...(scope.netns ? {netns: scope.netns} : {}), fresh: scope.fresh, xfrm: Boolean(opts.all) || kinds.has('xfrm-policy'), sysctls, tunnels: Boolean(opts.all) || kinds.has('tunnel')}
+  return {...(scope.netns ? {netns: scope.netns} : {}), fresh: scope.fresh, xfrm: Boolean(opts.all) || kinds.has('xfrm-policy'), ...(opts.all || kinds.has('xfrm-state') ? {sad: true} : {}), sysctls, tunnels: Boolean(opts.all) || kinds.has('tunnel')}
 }
 
 /** Everything a scope's comparison depends on, read (processes in parallel), nothing parsed yet. */
 export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<LiveRead> {
-  const out: LiveRead = {recipe, ip: [], xfrm: '', tables: [], netns: [], sysctls: [], tunnels: []}
+  const out: LiveRead = {recipe, ip: [], xfrm: '', sad: '', tables: [], netns: [], sysctls: [], tunnels: []}
   if (!recipe.netns) {
     out.tables = listTables().filter((t) => t.source !== 'built in')
     if (existsSync(NETNS_DIR)) out.netns = readdirSync(NETNS_DIR).sort()
   }
   if (recipe.fresh) return out
-  const [ip4, ip6, xfrm, sysctls] = await Promise.all([
+  const [ip4, ip6, xfrm, sad, sysctls] = await Promise.all([
     ipJsonBatch(runner, ['-d'], IP_READS),
     ipJsonBatch(runner, ['-6', '-d'], IP6_READS),
     recipe.xfrm ? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']}) : Promise.resolve(''),
+    recipe.sad ? runner.read({tool: 'ip', args: ['xfrm', 'state', 'list']}) : Promise.resolve(''),
     recipe.sysctls.length ? readSysctls(runner, recipe.sysctls) : Promise.resolve([]),
   ])
   out.ip = [...ip4, ...ip6]
   out.xfrm = xfrm
+  out.sad = sad
   out.sysctls = sysctls
   if (recipe.tunnels) {
     const dir = scopeDir(configDir(), recipe.netns ?? runner.netns ?? undefined)
@@ -246,13 +270,15 @@ export function digestOf(reads: LiveRead[]): string {
     h.update(JSON.stringify(r.recipe))
     for (const t of r.ip) h.update(t.replace(VOLATILE, '')).update('\0')
     h.update(r.xfrm).update('\0')
+    // The SAD's text holds keys: only its digest goes in (as part of this one).
+    h.update(r.sad).update('\0')
     h.update(JSON.stringify([r.tables, r.netns, r.sysctls, r.tunnels.map((t) => [t.fingerprint, t.running])]))
   }
   return h.digest('hex')
 }
 
 /** The live objects of one namespace, from what was read. */
-export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Record<string, OwnedEntry>}): Obj[] {
+export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Record<string, OwnedEntry>; runner?: Runner}): Obj[] {
   const out: Obj[] = []
   for (const t of read.tables) out.push(new TableObj(t.name, t.id, t.owned))
   const mine = read.netns.length ? owned(ROOT_SCOPE, 'netns') : {}
@@ -297,6 +323,20 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
       const o = new PolicyObj({src: p.src, dst: p.dst, family: p.src.includes(':') ? 6 : 4, dir: p.dir, tmplSrc: t?.src, tmplDst: t?.dst, proto: 'esp', mode: (t?.mode as 'tunnel') ?? 'tunnel', reqid: t?.reqid, priority: p.priority, mark, action: p.action}, p.mark)
       o.owned = Boolean(ledger[o.key])
       out.push(o)
+    }
+  }
+  if (read.sad) {
+    const ledger = owned(scope.ledger, 'xfrm-state')
+    const keys = stateKeys(read.sad, (k) => {
+      scope.runner?.addSecret(k)
+      return new Secret(k)
+    })
+    for (const x of parseStates(read.sad)) {
+      if (x.proto !== 'esp') continue
+      const [mv, mm] = (x.mark ?? '').split('/')
+      const spec = {src: x.src, dst: x.dst, spi: Number(x.spi), mode: x.mode as 'tunnel', reqid: x.reqid || undefined, mark: x.mark ? {value: Number(mv), mask: Number(mm)} : undefined}
+      const k = `${x.src} ${x.dst} ${x.spi}`
+      out.push(new StateObj(spec, keys.get(k), x.keyDigest, ledger[k]?.meta?.keyFiles as Record<string, string> | undefined, Boolean(ledger[k])))
     }
   }
   for (const [i, value] of read.sysctls.entries()) if (value !== undefined) out.push(new SysctlObj(read.recipe.sysctls[i], value))

@@ -16,6 +16,7 @@ import {configDir, writeSecretFile} from '../files.js'
 import {type IpLink, ipJsonProbe} from '../iproute2/json.js'
 import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
 import {addTable, delTable, listTables} from '../iproute2/tables.js'
+import {requireEsp} from '../iproute2/xfrm.js'
 import {ledgerScopes, type OwnedKind, owned, recordMany, ROOT_SCOPE, scopeOf} from '../ownership.js'
 import {rollback, runPlan, type Step} from '../plan.js'
 import {type BatchLine, type Runner, Secret} from '../runner.js'
@@ -24,7 +25,7 @@ import {TUNNEL_RULE_PRIORITY} from '../tunnel/routes.js'
 import {addTunnel, delTunnel, downTunnel, upTunnel} from '../tunnel/service.js'
 import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
-import {type AddrObj, KINDS, LinkObj, type Obj, type RouteObj, type RuleObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
+import {type AddrObj, KINDS, LinkObj, type Obj, type RouteObj, type RuleObj, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
 import {appliedKey, type Change, compareScope, computePlan, desiredScopes, digestOf, liveObjects, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
 
@@ -200,10 +201,12 @@ function record(scopes: Scope[], changes: Change[], undo = false): void {
       if (undo && c.action === 'change') continue
       const o = (c.desired ?? c.live) as Obj
       const k = appliedKey(o)
-      const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : undefined
+      const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : o.kind === 'xfrm-state' ? 'xfrm-state' : undefined
       if ((c.action !== 'remove') !== undo) {
         claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : undefined)}} : {})})
-        if (extra) claims.push({kind: extra, key: o.key})
+        // An SA's key files go with it in the ledger: export writes them back (the keys themselves never).
+        const keyFiles = o.kind === 'xfrm-state' ? (o as StateObj).keyFiles : undefined
+        if (extra) claims.push({kind: extra, key: o.key, ...(keyFiles ? {meta: {keyFiles}} : {})})
       } else {
         releases.push({kind: 'applied', key: k})
         if (extra) releases.push({kind: extra, key: o.key})
@@ -377,6 +380,8 @@ export async function applyHost(runner: Runner, input: HostInput, opts: {trySeco
     if (plan.memo) result.memo = true
     return result
   }
+  // SAs need the kernel's ESP: without it, a clear error before anything changes.
+  if (!runner.dryRun) for (const s of plan.scopes) if (plan.changes.some((c) => c.netns === s.netns && c.kind === 'xfrm-state' && c.action !== 'remove')) await requireEsp(s.runner)
   const original = (path: string) => plan.scopes.flatMap((s) => [s.applied[`sysctl:${path}`]?.meta?.original as string | undefined]).find((x) => x !== undefined)
   const steps = planSteps(plan, original, opts.timeoutMs ?? 30_000)
   const done: Step[] = []
@@ -479,8 +484,9 @@ async function exportScope(runner: Runner, ledger: string, netns: string | undef
     if (peer) pairs[i] = new LinkObj({...o.spec, peer}, o.owned)
   }
   const out: Record<string, unknown> = {}
-  for (const [key, kind] of [['links', 'link'], ['addresses', 'addr'], ['routes', 'route'], ['rules', 'rule'], ['proxyArp', 'proxy'], ['xfrmPolicies', 'xfrm-policy']] as const) {
-    const list = pairs.filter((o) => o.kind === kind).map((o) => o.entry!)
+  // An SA goes in only when its key files are known (an SA apply made); the keys never do.
+  for (const [key, kind] of [['links', 'link'], ['addresses', 'addr'], ['routes', 'route'], ['rules', 'rule'], ['proxyArp', 'proxy'], ['xfrmPolicies', 'xfrm-policy'], ['xfrmStates', 'xfrm-state']] as const) {
+    const list = pairs.filter((o) => o.kind === kind).flatMap((o) => o.entry ?? [])
     if (list.length) out[key] = list
   }
   const sysctls = Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))

@@ -107,6 +107,28 @@ const Tunnel = z.strictObject({
   peerAddress: ip.optional(),
 })
 
+const keyed = z.strictObject({alg: z.string().min(1), keyFile: z.string().min(1)})
+
+/** An SA (SAD entry). Keys only from files (hex, mode 0600): they reach ip on stdin and are never shown. */
+const State = z.strictObject({
+  src: ip,
+  dst: ip,
+  spi: z.union([z.number().int(), z.string()]).transform((x, ctx) => {
+    try {
+      return v.spi(String(x))
+    } catch (error) {
+      ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.what : String(error), input: x})
+      return z.NEVER
+    }
+  }),
+  mode: z.enum(['tunnel', 'transport']).default('tunnel'),
+  reqid: u32.optional(),
+  mark: fwmark.optional(),
+  aead: z.strictObject({alg: z.string().min(1), keyFile: z.string().min(1), icv: z.number().int().default(128)}).optional(),
+  enc: keyed.optional(),
+  auth: keyed.optional(),
+})
+
 const netnsKey = z.string().refine((s) => /^[A-Za-z0-9_.-]{1,64}$/.test(s) && s !== '.' && s !== '..', "a namespace name: 1 to 64 letters, digits, '.', '-' or '_'")
 
 const tunnelName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,11}$/, 'a tunnel name: a letter, then up to 11 letters, digits, - or _')
@@ -120,13 +142,18 @@ const scopeShape = {
   sysctls: z.record(z.string(), z.union([z.string(), z.number()]).transform(String)).default({}),
   proxyArp: z.array(z.strictObject({address: ip, dev: ifname})).default([]),
   xfrmPolicies: z.array(Policy).default([]),
+  xfrmStates: z.array(State).default([]),
   tunnels: z.record(tunnelName, Tunnel).default({}),
 }
 
 type Issue = {path: (string | number)[]; message: string}
 
 /** Checks that need more than one field. */
-function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof Route>[]; rules: z.output<typeof Rule>[]; tunnels: Record<string, z.output<typeof Tunnel>>}, prefix: (string | number)[], add: (i: Issue) => void): void {
+function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof Route>[]; rules: z.output<typeof Rule>[]; xfrmStates: z.output<typeof State>[]; tunnels: Record<string, z.output<typeof Tunnel>>}, prefix: (string | number)[], add: (i: Issue) => void): void {
+  s.xfrmStates.forEach((x, i) => {
+    if (Boolean(x.aead) === Boolean(x.enc || x.auth) || (!x.aead && !(x.enc && x.auth))) add({path: [...prefix, 'xfrmStates', i], message: 'an SA needs aead (alg, keyFile, icv), or enc and auth (alg, keyFile each)'})
+    if (x.src.family !== x.dst.family) add({path: [...prefix, 'xfrmStates', i], message: 'src and dst are of different address families'})
+  })
   s.routes.forEach((r, i) => {
     if (!r.via && !r.dev) add({path: [...prefix, 'routes', i], message: 'a route needs via or dev'})
   })

@@ -4,8 +4,13 @@
  * xfrm_policy_info_print, xfrm_tmpl_print, xfrm_state_info_print,
  * xfrm_algo_print): a block starts at column 0 with "src A dst B", and its
  * details follow on indented lines. Key material (the hex after an algorithm
- * name) is dropped here and never kept.
+ * name) is dropped by parseStates (only a short digest is kept, to tell a
+ * changed key); stateKeys alone returns it, as Secrets, for re-adding an SA
+ * on undo.
  */
+import {createHash} from 'node:crypto'
+
+import type {Secret} from '../runner.js'
 
 export interface XfrmTmpl {
   src: string
@@ -41,6 +46,8 @@ export interface XfrmState {
   mark?: string
   /** Algorithm names only, e.g. ["aead rfc4106(gcm(aes)) 128"], ["enc cbc(aes)", "auth-trunc hmac(sha256) 128"]. */
   algorithms: string[]
+  /** A digest of the keys (never the keys): a changed key is a changed SA. */
+  keyDigest?: string
   encap?: string
   selector?: string
 }
@@ -105,6 +112,7 @@ export function parseStates(text: string): XfrmState[] {
   return blocks(text).map((b) => {
     const h = head(b[0])
     const s: XfrmState = {src: h.src, dst: h.dst, proto: '', spi: '', reqid: 0, mode: '', algorithms: []}
+    const keys: string[] = []
     for (const l of b.slice(1)) {
       if (l.startsWith('proto ')) {
         s.proto = word(l, 'proto') ?? ''
@@ -115,14 +123,42 @@ export function parseStates(text: string): XfrmState[] {
         s.mark = word(l, 'mark')
       } else if (/^(aead|enc|auth|auth-trunc|comp) /.test(l)) {
         // "enc cbc(aes) 0x<key>", "auth-trunc hmac(sha256) 0x<key> 128", "aead rfc4106(gcm(aes)) 0x<key> 128": keep name and bit lengths, drop the key.
-        const parts = l.split(/\s+/).filter((p) => !/^0x[0-9a-f]+$/i.test(p))
-        s.algorithms.push(parts.join(' '))
+        const words = l.split(/\s+/)
+        const isKey = (p: string) => /^0x[0-9a-f]+$/i.test(p)
+        s.algorithms.push(words.filter((p) => !isKey(p)).join(' '))
+        keys.push(...words.filter(isKey).map((k) => k.toLowerCase()))
       } else if (l.startsWith('encap ')) {
         s.encap = l.replace(/^encap\s+/, '')
       } else if (l.startsWith('sel ')) {
         s.selector = l.replace(/^sel\s+/, '')
       }
     }
+    if (keys.length) s.keyDigest = keyDigest(keys)
     return s
   })
+}
+
+/** SA keys (hex, 0x...) as a short digest: enough to tell a changed key, nothing to learn it from. */
+export function keyDigest(keys: string[]): string {
+  return createHash('sha256').update(keys.join(' ')).digest('hex').slice(0, 16)
+}
+
+/**
+ * Each SA's algorithm arguments for `ip xfrm state add`, keys included as
+ * Secrets (from `ip xfrm state list`), by "src dst spi": what it takes to put
+ * back an SA that an undo must restore. Nothing else should want this.
+ */
+export function stateKeys(text: string, secret: (key: string) => Secret): Map<string, (string | Secret)[]> {
+  const out = new Map<string, (string | Secret)[]>()
+  for (const b of blocks(text)) {
+    const h = head(b[0])
+    const spi = b.map((l) => (l.startsWith('proto ') ? word(l, 'spi') : undefined)).find(Boolean)
+    const args: (string | Secret)[] = []
+    for (const l of b.slice(1)) {
+      if (!/^(aead|enc|auth|auth-trunc|comp) /.test(l)) continue
+      for (const w of l.split(/\s+/)) args.push(/^0x[0-9a-f]+$/i.test(w) ? secret(w.toLowerCase()) : w)
+    }
+    if (spi) out.set(`${h.src} ${h.dst} ${spi}`, args)
+  }
+  return out
 }

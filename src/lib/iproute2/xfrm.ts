@@ -129,7 +129,6 @@ export interface StateRow extends XfrmState {
   owned: boolean
 }
 
-const stateKey = (s: {src: string; dst: string; spi: string}) => `${s.src} ${s.dst} ${s.spi}`
 
 export async function listStates(runner: Runner, opts: {owned?: boolean} = {}): Promise<StateRow[]> {
   const text = await runner.read({tool: 'ip', args: ['xfrm', 'state', 'list']})
@@ -137,23 +136,42 @@ export async function listStates(runner: Runner, opts: {owned?: boolean} = {}): 
   return parseStates(text).map((s) => ({...s, owned: owns(scope, 'xfrm-state', stateKey(s))})).filter((s) => !opts.owned || s.owned)
 }
 
-export async function addState(runner: Runner, s: StateSpec): Promise<boolean> {
-  if (!s.aead && !(s.enc && s.auth)) throw new UsageError('an SA needs --aead with --aead-key-file and --icv, or --enc with --enc-key-file and --auth with --auth-key-file', 'e.g. --aead "rfc4106(gcm(aes))" --aead-key-file k.hex --icv 128')
-  if (s.aead && (s.enc || s.auth)) throw new UsageError('--aead cannot be combined with --enc/--auth', 'AEAD does both: choose one form')
-  // Keys first: a bad key file is bad input whatever the kernel can do.
-  const keys: Arg[] = []
+/**
+ * An SA's key arguments for `ip xfrm state add`, each key read from its file
+ * and checked against the algorithm: Secrets, which reach ip only on stdin.
+ * `flag` names the options as the caller's input does (flags, or a host file's keys).
+ */
+export function stateKeyArgs(s: StateSpec, flag: (name: 'aead' | 'aead-key-file' | 'icv' | 'enc' | 'enc-key-file' | 'auth' | 'auth-key-file') => string = (n) => `--${n}`): Arg[] {
+  if (!s.aead && !(s.enc && s.auth)) throw new UsageError(`an SA needs ${flag('aead')} with ${flag('aead-key-file')} and ${flag('icv')}, or ${flag('enc')} with ${flag('enc-key-file')} and ${flag('auth')} with ${flag('auth-key-file')}`, `e.g. ${flag('aead')} "rfc4106(gcm(aes))" with a 288-bit key (256 + 32-bit salt) in hex`)
+  if (s.aead && (s.enc || s.auth)) throw new UsageError(`${flag('aead')} cannot be combined with ${flag('enc')}/${flag('auth')}`, 'AEAD does both: choose one form')
   if (s.aead) {
     const bits = AEAD_BITS[s.aead.alg]
-    if (!bits) throw new UsageError(`--aead ${s.aead.alg} is not an AEAD netkit knows`, `use one of ${Object.keys(AEAD_BITS).join(', ')}`)
-    if (![64, 96, 128].includes(s.aead.icv)) throw new UsageError(`--icv ${s.aead.icv} is not valid`, 'use 64, 96 or 128 (128 recommended)')
-    keys.push('aead', s.aead.alg, readKey(s.aead.keyFile, '--aead-key-file', bits), String(s.aead.icv))
-  } else {
-    const eb = ENC_BITS[s.enc!.alg]
-    if (!eb) throw new UsageError(`--enc ${s.enc!.alg} is not a cipher netkit knows`, `use one of ${Object.keys(ENC_BITS).join(', ')}`)
-    const trunc = AUTH_TRUNC[s.auth!.alg]
-    if (!trunc) throw new UsageError(`--auth ${s.auth!.alg} is not an integrity algorithm netkit knows`, `use one of ${Object.keys(AUTH_TRUNC).join(', ')}`)
-    keys.push('enc', s.enc!.alg, readKey(s.enc!.keyFile, '--enc-key-file', eb), 'auth-trunc', s.auth!.alg, readKey(s.auth!.keyFile, '--auth-key-file'), String(trunc))
+    if (!bits) throw new UsageError(`${flag('aead')} ${s.aead.alg} is not an AEAD netkit knows`, `use one of ${Object.keys(AEAD_BITS).join(', ')}`)
+    if (![64, 96, 128].includes(s.aead.icv)) throw new UsageError(`${flag('icv')} ${s.aead.icv} is not valid`, 'use 64, 96 or 128 (128 recommended)')
+    return ['aead', s.aead.alg, readKey(s.aead.keyFile, flag('aead-key-file'), bits), String(s.aead.icv)]
   }
+  const eb = ENC_BITS[s.enc!.alg]
+  if (!eb) throw new UsageError(`${flag('enc')} ${s.enc!.alg} is not a cipher netkit knows`, `use one of ${Object.keys(ENC_BITS).join(', ')}`)
+  const trunc = AUTH_TRUNC[s.auth!.alg]
+  if (!trunc) throw new UsageError(`${flag('auth')} ${s.auth!.alg} is not an integrity algorithm netkit knows`, `use one of ${Object.keys(AUTH_TRUNC).join(', ')}`)
+  return ['enc', s.enc!.alg, readKey(s.enc!.keyFile, flag('enc-key-file'), eb), 'auth-trunc', s.auth!.alg, readKey(s.auth!.keyFile, flag('auth-key-file')), String(trunc)]
+}
+
+/** `xfrm state add` for an SA, with its key arguments (from stateKeyArgs). */
+export function stateAddArgs(s: Omit<StateSpec, 'aead' | 'enc' | 'auth'>, keys: Arg[]): Arg[] {
+  return ['xfrm', 'state', 'add', 'src', s.src, 'dst', s.dst, 'proto', 'esp', 'spi', hex(s.spi), 'mode', s.mode, ...(s.reqid !== undefined ? ['reqid', String(s.reqid)] : []), ...(s.mark ? ['mark', hex(s.mark.value), 'mask', hex(s.mark.mask ?? 0xffff_ffff)] : []), ...keys]
+}
+
+export function stateDelArgs(s: {src: string; dst: string; spi: number}): string[] {
+  return ['xfrm', 'state', 'delete', 'src', s.src, 'dst', s.dst, 'proto', 'esp', 'spi', hex(s.spi)]
+}
+
+/** An SA's name in the ledger (the SPI as `ip xfrm` prints it). */
+export const stateKey = (s: {src: string; dst: string; spi: string | number}) => `${s.src} ${s.dst} ${typeof s.spi === 'number' ? `0x${s.spi.toString(16).padStart(8, '0')}` : s.spi}`
+
+export async function addState(runner: Runner, s: StateSpec): Promise<boolean> {
+  // Keys first: a bad key file is bad input whatever the kernel can do.
+  const keys = stateKeyArgs(s)
   for (const k of keys) if (k instanceof Secret) runner.addSecret(k.value)
   const spi = hex(s.spi)
   const existing = (await listStates(runner)).find((x) => x.src === s.src && x.dst === s.dst && Number(x.spi) === s.spi)
@@ -162,6 +180,14 @@ export async function addState(runner: Runner, s: StateSpec): Promise<boolean> {
     if (existing.owned) return false
     throw new NetkitError('E_CONFLICT', `an SA ${s.src} -> ${s.dst} spi ${spi} already exists and is not netkit's`, {fix: 'choose another --spi'})
   }
+  await requireEsp(runner)
+  await runner.batch([{args: stateAddArgs(s, keys), object: `SA ${s.src} -> ${s.dst} spi ${spi}`}])
+  if (!runner.dryRun) claim(scopeOf(runner.netns), 'xfrm-state', stateKey(s))
+  return true
+}
+
+/** The kernel must hold SAs itself (CONFIG_INET_ESP): otherwise a clear error before anything changes. */
+export async function requireEsp(runner: Runner): Promise<void> {
   const esp = await espSupport(runner)
   if (!esp.present) {
     throw new NetkitError('E_NO_ESP', 'the kernel has no ESP support (CONFIG_INET_ESP), so it cannot hold this SA', {
@@ -169,19 +195,13 @@ export async function addState(runner: Runner, s: StateSpec): Promise<boolean> {
       detail: esp.how,
     })
   }
-  await runner.batch([{
-    args: ['xfrm', 'state', 'add', 'src', s.src, 'dst', s.dst, 'proto', 'esp', 'spi', spi, 'mode', s.mode, ...(s.reqid !== undefined ? ['reqid', String(s.reqid)] : []), ...(s.mark ? ['mark', hex(s.mark.value), 'mask', hex(s.mark.mask ?? 0xffff_ffff)] : []), ...keys],
-    object: `SA ${s.src} -> ${s.dst} spi ${spi}`,
-  }])
-  if (!runner.dryRun) claim(scopeOf(runner.netns), 'xfrm-state', stateKey({src: s.src, dst: s.dst, spi: `0x${s.spi.toString(16).padStart(8, '0')}`}))
-  return true
 }
 
 export async function delState(runner: Runner, s: {src: string; dst: string; spi: number}, opts: {force?: boolean} = {}): Promise<boolean> {
   const existing = (await listStates(runner)).find((x) => x.src === s.src && x.dst === s.dst && Number(x.spi) === s.spi)
   if (!existing) return false
   if (!existing.owned && !opts.force) throw new UsageError(`the SA ${s.src} -> ${s.dst} spi ${hex(s.spi)} was not made by netkit`, 'netkit leaves other tools\' SAs alone; pass --force to delete it anyway', 'E_NOT_OWNED')
-  await runner.batch([{args: ['xfrm', 'state', 'delete', 'src', s.src, 'dst', s.dst, 'proto', 'esp', 'spi', hex(s.spi)], object: `SA spi ${hex(s.spi)}`}])
+  await runner.batch([{args: stateDelArgs(s), object: `SA spi ${hex(s.spi)}`}])
   if (!runner.dryRun) release(scopeOf(runner.netns), 'xfrm-state', stateKey(existing))
   return true
 }
