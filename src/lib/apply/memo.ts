@@ -7,8 +7,9 @@
  * file repeats exactly those reads and compares digests: equal means the host
  * is byte for byte as the verified apply left it, so there is nothing to do,
  * and the file need not even be parsed. Any difference at all, and the whole
- * comparison runs. Files with tunnels never take the shortcut (their desired
- * state also depends on key files and routes outside the host file).
+ * comparison runs. Files with tunnels or SAs never take the shortcut (their
+ * desired state also depends on key files, and tunnels on routes, outside the
+ * host file).
  */
 import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'

@@ -76,11 +76,11 @@ export async function planHost(runner: Runner, input: HostInput, opts: {remember
   return plan
 }
 
-/** Keeps the digests of a state that matches the file (not for files with tunnels: see memo.ts). Never fails the command. */
+/** Keeps the digests of a state that matches the file (not with tunnels or SAs, whose keys live in other files: see memo.ts). Never fails the command. */
 function remember(top: string, file: string, plan: Plan, reads: Plan['reads']): void {
   try {
     const unchanged = plan.scopes.reduce((n, s) => n + s.desired.length, 0)
-    saveMemo(top, reads.recipes.some((r) => r.tunnels) ? undefined : {file, state: reads.digest, recipes: reads.recipes, unchanged})
+    saveMemo(top, reads.recipes.some((r) => r.tunnels || r.sad) ? undefined : {file, state: reads.digest, recipes: reads.recipes, unchanged})
   } catch {
     // the shortcut is only a shortcut
   }
