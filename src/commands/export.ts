@@ -12,7 +12,7 @@ export default class Export extends NetkitCommand {
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Export)
     const runner = this.makeRunner(flags)
-    const {exportHost} = await import('../lib/apply/run.js')
+    const {exportHost} = await import('../lib/apply/export.js')
     const doc = await exportHost(runner)
     if (!this.jsonEnabled()) {
       const {toYaml} = await import('../lib/yaml.js')
