@@ -11,10 +11,9 @@ import {addArgs, type LinkSpec} from '../iproute2/link.js'
 import type {IpLink} from '../iproute2/json.js'
 import {dstWord, routeArgs, type RouteSpec} from '../iproute2/route.js'
 import {markText as ruleMark, type RuleSpec, selectorArgs} from '../iproute2/rule.js'
-import {policyArgs, type PolicySpec, stateAddArgs, stateDelArgs, stateKey} from '../iproute2/xfrm.js'
+import {policyArgs, type PolicySpec, stateAddArgs, stateDelArgs, stateKey, type StateSpec} from '../iproute2/xfrm.js'
 import {NETKIT_ALIAS, NETKIT_PROTO} from '../ownership.js'
 import type {Arg, BatchLine, Secret} from '../runner.js'
-import type * as v from '../validate.js'
 import type {TunnelDef} from '../tunnel/types.js'
 
 export const KINDS = ['netns', 'table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy', 'xfrm-state', 'tunnel'] as const
@@ -326,14 +325,8 @@ export class PolicyObj extends Obj {
   }
 }
 
-export interface StateObjSpec {
-  src: string
-  dst: string
-  spi: number
-  mode: 'tunnel' | 'transport'
-  reqid?: number
-  mark?: v.Mark
-}
+/** An SA as apply compares it: what `xfrm state add` takes, less the keys. */
+export type StateObjSpec = Omit<StateSpec, 'aead' | 'enc' | 'auth'>
 
 /** An SA's algorithms as compared: each algorithm's words without its key, in a fixed order (ip prints auth before enc). */
 export const algorithmsText = (args: Arg[]): string =>
