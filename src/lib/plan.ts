@@ -36,8 +36,10 @@ export class Interrupted extends NetkitError {
 }
 
 export function progressMode(json: boolean): 'tty' | 'simple' | 'none' {
-  if (json) return 'none'
-  return process.stderr.isTTY && !process.env.CI ? 'tty' : 'none'
+  if (json || !process.stderr.isTTY || process.env.CI) return 'none'
+  // A terminal that reports no size (a pty made by script(1) or some exec tools): the live
+  // renderer would wrap at width 0, a character a line; plain lines instead.
+  return (process.stdout.columns || 0) > 0 ? 'tty' : 'simple'
 }
 
 export async function runPlan(steps: Step[], opts: PlanOptions): Promise<PlanResult> {

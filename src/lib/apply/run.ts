@@ -342,7 +342,7 @@ function planSteps(plan: Plan, original: (path: string) => string | undefined, t
   }
   for (const s of plan.scopes) {
     const mk = of(s).filter((c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns')
-    if (mk.length) steps.push(batchStep(`make ${count(mk.length, 'change')}${where(s.netns)} `, mk, s, original))
+    if (mk.length) steps.push(batchStep(`make ${count(mk.length, 'change')}${where(s.netns)}`, mk, s, original))
   }
   for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action !== 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
   return steps
