@@ -21,7 +21,8 @@ interface LedgerFile {
 }
 
 export interface OwnedEntry {
-  created: string
+  /** When netkit made it (not kept for apply's own records: tens of thousands of them, read at every apply). */
+  created?: string
   /** e.g. the value a sysctl had before netkit changed it, or the tunnel that made it. */
   meta?: Record<string, unknown>
 }
@@ -117,7 +118,7 @@ export function recordMany(scope: string, claims: {kind: OwnedKind; key: string;
     const now = new Date().toISOString()
     for (const c of claims) {
       const k = (s[c.kind] ??= {})
-      if (!k[c.key]) k[c.key] = {created: now, ...(c.meta ? {meta: c.meta} : {})}
+      if (!k[c.key]) k[c.key] = c.kind === 'applied' ? (c.meta ? {meta: c.meta} : {}) : {created: now, ...(c.meta ? {meta: c.meta} : {})}
     }
     for (const r of releases) {
       const k = s[r.kind]
