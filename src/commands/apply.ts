@@ -40,6 +40,8 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
       else if (runner.dryRun) process.stderr.write(`dry run: ${countChanges(result.changes.length)}; nothing was changed\n`)
       else if (!result.kept) this.log(`not confirmed in time: rolled back ${countChanges(result.changes.length)}; the host is as before`)
       else this.log(`applied ${countChanges(result.changes.length)} (${summary(result.changes)}), verified`)
+      const n = result.foreign.length
+      if (n && !runner.dryRun) this.log(`left alone: ${n} object${n === 1 ? '' : 's'} here that ${n === 1 ? 'is' : 'are'} neither netkit's nor in the file ("netkit diff -f ${flags.file}" lists them)`)
     }
     return {...result, dryRun: runner.dryRun, commands: [...runner.journal]}
   }

@@ -73,6 +73,8 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(ipj(N, ['link', 'show', 'v0'])[0].mtu, 1400)
     assert.deepEqual(ipj(N, ['neigh', 'show', 'proxy']), [])
     assert.equal(ipj(N, ['route', 'show', '10.9.0.0/24']).length, 1, 'the foreign route stays')
+    assert.deepEqual(e.json.result.foreign, [{kind: 'route', object: 'route 10.9.0.0/24'}], 'and is reported (not the routes the kernel made for the addresses)')
+    assert.match(nk(['diff', '-f', f2, '--netns', N]).stdout, /left alone, not netkit's and not in the file: 1 object\n  route 10\.9\.0\.0\/24/)
 
     // export writes netkit's state as a host file that makes the same host elsewhere.
     const exported = nk(['export', '--netns', N])

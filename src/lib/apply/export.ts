@@ -15,11 +15,9 @@ import type {Runner} from '../runner.js'
 import {TUNNEL_RULE_PRIORITY} from '../tunnel/routes.js'
 import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
-import {type AddrObj, LinkObj, type Obj, type RuleObj, type SysctlObj} from './model.js'
+import {type AddrObj, LinkObj, type Obj, type RuleObj, type SysctlObj, TUNNEL_DEV} from './model.js'
 import {appliedKey, liveObjects} from './plan.js'
 
-/** Devices that belong to tunnels ("netkit tunnel" manages them, and exports them as tunnels). */
-const TUNNEL_DEV = /^(wg-|vx-|ipsec\d)/
 
 /** A tunnel's definition as a host file's tunnel entry (the options of `tunnel add`; a PSK as the path of the file that holds it). */
 export function tunnelEntry(def: TunnelDef, dir: string): Record<string, unknown> {

@@ -17,16 +17,17 @@ import {join} from 'node:path'
 
 import {writeFileAtomic} from '../files.js'
 import {stateDir} from '../ownership.js'
-import type {ReadRecipe} from './plan.js'
+import type {Foreign, ReadRecipe} from './plan.js'
 
 /** Bump when what a comparison depends on changes meaning. */
-const FORMAT = 1
+const FORMAT = 2
 
 export interface Memo {
   file: string
   state: string
   recipes: ReadRecipe[]
   unchanged: number
+  foreign: Foreign[]
 }
 
 const memoPath = () => join(stateDir(), 'apply-memo.json')

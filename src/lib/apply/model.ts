@@ -16,6 +16,9 @@ import {NETKIT_ALIAS, NETKIT_PROTO} from '../ownership.js'
 import type {Arg, BatchLine, Secret} from '../runner.js'
 import type {TunnelDef} from '../tunnel/types.js'
 
+/** Devices that belong to tunnels ("netkit tunnel" manages them; apply and export leave them to it). */
+export const TUNNEL_DEV = /^(wg-|vx-|ipsec\d)/
+
 export const KINDS = ['netns', 'table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy', 'xfrm-state', 'tunnel'] as const
 export type Kind = (typeof KINDS)[number]
 
@@ -26,6 +29,8 @@ const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(
 export abstract class Obj {
   abstract readonly kind: Kind
   declare private ident?: string
+  /** Live: made by the kernel or a tunnel as part of something else (a connected route, a link-local address). */
+  auto = false
   constructor(
     readonly key: string,
     public owned: boolean,

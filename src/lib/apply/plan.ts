@@ -28,7 +28,7 @@ import type {TunnelDef} from '../tunnel/types.js'
 import {phase} from '../timing.js'
 import * as v from '../validate.js'
 import {
-  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, StateObj, SysctlObj, TableObj, TunnelObj,
+  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, StateObj, SysctlObj, TableObj, TUNNEL_DEV, TunnelObj,
 } from './model.js'
 import type {HostFile, ScopeFile, TunnelEntry} from './schema.js'
 
@@ -63,6 +63,8 @@ export interface Plan {
   unchanged: number
   /** What the comparison read, and its digest (see memo.ts). */
   reads: {recipes: ReadRecipe[]; digest: string}
+  /** Objects here that are neither netkit's nor in the file: left alone, and said so. */
+  foreign: Foreign[]
   /** The plan came from the memo: the host is exactly as a verified apply of this file left it. */
   memo?: boolean
 }
@@ -294,7 +296,9 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
   for (const l of addrs as {ifname: string; addr_info?: {local: string; prefixlen: number}[]}[]) {
     for (const a of l.addr_info ?? []) {
       const cidr = `${a.local}/${a.prefixlen}`
-      out.push(new AddrObj(l.ifname, cidr, Boolean(ledgerAddrs[`${l.ifname} ${cidr}`])))
+      const o = new AddrObj(l.ifname, cidr, Boolean(ledgerAddrs[`${l.ifname} ${cidr}`]))
+      o.auto = l.ifname === 'lo' || cidr.startsWith('fe80:') || TUNNEL_DEV.test(l.ifname)
+      out.push(o)
     }
   }
   for (const r of routes as IpRoute[]) {
@@ -303,13 +307,18 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
     if (table === 255) continue
     const family = r.dst.includes(':') || r.gateway?.includes(':') ? 6 : 4
     const dst = r.dst === 'default' ? 'default' : r.dst.includes('/') ? r.dst : `${r.dst}/${family === 6 ? 128 : 32}`
-    out.push(new RouteObj({dst, family, via: r.gateway, dev: r.dev, table, metric: r.metric, src: r.prefsrc}, isNetkitProto(r.protocol)))
+    const o = new RouteObj({dst, family, via: r.gateway, dev: r.dev, table, metric: r.metric, src: r.prefsrc}, isNetkitProto(r.protocol))
+    o.auto = r.protocol === 'kernel' || r.protocol === 'ra' || dst.startsWith('fe80:') || TUNNEL_DEV.test(r.dev ?? '')
+    out.push(o)
   }
   for (const [family, rows] of [[4, rules4], [6, rules6]] as const) {
     for (const r of rows as IpRule[]) {
       const net = (a?: string, len?: number) => (!a || a === 'all' ? undefined : `${a}/${len ?? (family === 6 ? 128 : 32)}`)
       const fwmark = r.fwmark ? v.mark(`${r.fwmark}${r.fwmask ? `/${r.fwmask}` : ''}`) : undefined
-      out.push(new RuleObj({family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: tableNumber(r.table, 0), priority: r.priority}, isNetkitProto(r.protocol)))
+      const o = new RuleObj({family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: tableNumber(r.table, 0), priority: r.priority}, isNetkitProto(r.protocol))
+      // The kernel's own three: from all lookup local, main, default.
+      o.auto = (r.priority === 0 || r.priority === 32766 || r.priority === 32767) && !o.r.from && !o.r.to && !fwmark && !r.iif && !r.oif
+      out.push(o)
     }
   }
   for (const n of [...neigh4, ...neigh6] as Neigh[]) out.push(new ProxyObj(n.dst, n.dev, isNetkitProto(n.protocol)))
@@ -375,7 +384,16 @@ async function ipJsonBatch(runner: Runner, global: string[], commands: string[])
 const ORDER: Record<Kind, number> = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Kind, number>
 
 /** One scope's changes: desired against live, with ownership from the ledger. */
-export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unchanged: number} {
+/** What is reported as foreign: objects the file could describe (SPD and SAD entries aside: IKE daemons own theirs). */
+const FOREIGN_KINDS = new Set<Kind>(['link', 'addr', 'route', 'rule', 'proxy'])
+
+export interface Foreign {
+  kind: Kind
+  object: string
+  netns?: string
+}
+
+export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unchanged: number; foreign: Foreign[]} {
   const byKey = new Map<string, Obj>()
   for (const o of live) byKey.set(o.id, o)
   const {applied} = scope
@@ -408,7 +426,12 @@ export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unc
     const l = byKey.get(k)
     if (l) changes.push({action: 'remove', kind: l.kind, desc: l.desc, netns, live: l})
   }
-  return {changes: order(changes), unchanged}
+  // Not netkit's, not in the file: reported, never touched.
+  const foreign: Foreign[] = []
+  for (const o of live) {
+    if (!o.owned && !o.auto && FOREIGN_KINDS.has(o.kind) && !wanted.has(o.id) && !applied[o.id]) foreign.push({kind: o.kind, object: o.desc, ...(netns ? {netns} : {})})
+  }
+  return {changes: order(changes), unchanged, foreign}
 }
 
 /** Removals first (last kind first), then additions and changes by kind; bridges before the links that join them. */
@@ -435,12 +458,14 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
   }))
   phase('live read')
   const changes: Change[] = []
+  const foreign: Foreign[] = []
   let unchanged = 0
   scopes.forEach((s, i) => {
     const r = compareScope(s, objectsOf(reads[i], s))
     changes.push(...r.changes)
+    foreign.push(...r.foreign)
     unchanged += r.unchanged
   })
-  return {scopes, changes, unchanged, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
+  return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
 }
 

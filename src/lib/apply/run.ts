@@ -24,7 +24,7 @@ import {addTunnel, delTunnel, downTunnel, upTunnel} from '../tunnel/service.js'
 import {scopeDir} from '../tunnel/store.js'
 import {KINDS, LinkObj, type Obj, type RouteObj, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
-import {appliedKey, type Change, compareScope, computePlan, desiredScopes, digestOf, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
+import {appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
 
 /** A host file as read: its text, where it came from (its name says YAML or JSON), and the netkit version reading it. */
 export interface HostInput {
@@ -58,7 +58,7 @@ export async function planHost(runner: Runner, input: HostInput, opts: {remember
       earlier = await Promise.all(memo.recipes.map((r) => readLive(r.netns ? runner.in(r.netns) : runner, r)))
       const digest = digestOf(earlier)
       phase('memo read')
-      if (digest === memo.state) return {scopes: [], changes: [], unchanged: memo.unchanged, reads: {recipes: memo.recipes, digest}, memo: true}
+      if (digest === memo.state) return {scopes: [], changes: [], unchanged: memo.unchanged, foreign: memo.foreign, reads: {recipes: memo.recipes, digest}, memo: true}
     } catch {
       // A read that fails now (a namespace gone behind our back): the whole comparison says what is what.
       earlier = []
@@ -69,15 +69,15 @@ export async function planHost(runner: Runner, input: HostInput, opts: {remember
   const host = parseHostFile(input.text, input.source)
   phase('file parsed')
   const plan = await computePlan(await desiredScopes(runner, host), earlier)
-  if (opts.remember && plan.changes.length === 0) remember(top, file, plan, plan.reads)
+  if (opts.remember && plan.changes.length === 0) remember(top, file, plan, plan.reads, plan.foreign)
   return plan
 }
 
 /** Keeps the digests of a state that matches the file (not with tunnels or SAs, whose keys live in other files: see memo.ts). Never fails the command. */
-function remember(top: string, file: string, plan: Plan, reads: Plan['reads']): void {
+function remember(top: string, file: string, plan: Plan, reads: Plan['reads'], foreign: Foreign[]): void {
   try {
     const unchanged = plan.scopes.reduce((n, s) => n + s.desired.length, 0)
-    saveMemo(top, reads.recipes.some((r) => r.tunnels || r.sad) ? undefined : {file, state: reads.digest, recipes: reads.recipes, unchanged})
+    saveMemo(top, reads.recipes.some((r) => r.tunnels || r.sad) ? undefined : {file, state: reads.digest, recipes: reads.recipes, unchanged, foreign})
   } catch {
     // the shortcut is only a shortcut
   }
@@ -224,6 +224,8 @@ export interface ApplyResult {
   kept: boolean
   /** Nothing to do, known from the digests of the file and of the state a verified apply left (the file was not even parsed). */
   memo?: boolean
+  /** Objects here that are neither netkit's nor in the file: left alone. */
+  foreign: Foreign[]
 }
 
 export function describePlan(plan: Plan): ApplyResult['changes'] {
@@ -354,7 +356,7 @@ function planSteps(plan: Plan, original: (path: string) => string | undefined, t
  * ledger is written (`record`) while `ip` dumps; what is read covers at least
  * what the ledger then names (it can only have lost kinds the file no longer has).
  */
-async function verify(plan: Plan, record: () => void): Promise<{left: Change[]; reads: Plan['reads']}> {
+async function verify(plan: Plan, record: () => void): Promise<{left: Change[]; reads: Plan['reads']; foreign: Foreign[]}> {
   const scopes = plan.scopes.filter((s) => !s.netns || netnsExists(s.netns))
   const pending = Promise.all(scopes.map((s) => readLive(s.runner, recipeOf({...s, fresh: false}))))
   record()
@@ -362,16 +364,16 @@ async function verify(plan: Plan, record: () => void): Promise<{left: Change[]; 
   const reads = await pending
   phase('v:read')
   const now = scopes.map((s) => ({...s, fresh: false, applied: owned(s.ledger, 'applied')}))
-  const left = now.flatMap((s, i) => compareScope(s, objectsOf(reads[i], s)).changes)
+  const compared = now.map((s, i) => compareScope(s, objectsOf(reads[i], s)))
   phase('v:compared')
-  return {left, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
+  return {left: compared.flatMap((c) => c.changes), foreign: compared.flatMap((c) => c.foreign), reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
 }
 
 export async function applyHost(runner: Runner, input: HostInput, opts: {trySeconds?: number; confirm?: (seconds: number) => Promise<boolean>; log?: (l: string) => void; progress?: 'tty' | 'simple' | 'none'; timeoutMs?: number} = {}): Promise<ApplyResult> {
   phase('file read')
   const plan = await planHost(runner, input, {remember: !runner.dryRun})
   phase('planned')
-  const result: ApplyResult = {changes: describePlan(plan), unchanged: plan.unchanged, changed: plan.changes.length > 0, verified: false, rolledBack: false, kept: true}
+  const result: ApplyResult = {changes: describePlan(plan), unchanged: plan.unchanged, foreign: plan.foreign, changed: plan.changes.length > 0, verified: false, rolledBack: false, kept: true}
   if (plan.changes.length === 0) {
     result.verified = true
     if (plan.memo) result.memo = true
@@ -396,7 +398,7 @@ export async function applyHost(runner: Runner, input: HostInput, opts: {trySeco
     record(plan.scopes, plan.changes, true)
     result.rolledBack = true
   }
-  const {left, reads} = await verify(plan, () => record(plan.scopes, plan.changes)).catch(async (error: unknown) => {
+  const {left, reads, foreign} = await verify(plan, () => record(plan.scopes, plan.changes)).catch(async (error: unknown) => {
     await undoAll()
     throw error
   })
@@ -415,6 +417,7 @@ export async function applyHost(runner: Runner, input: HostInput, opts: {trySeco
       return result
     }
   }
-  remember(scopeOf(runner.netns), fileDigest(input.text, input.source, input.version), plan, reads)
+  result.foreign = foreign
+  remember(scopeOf(runner.netns), fileDigest(input.text, input.source, input.version), plan, reads, foreign)
   return result
 }
