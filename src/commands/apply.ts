@@ -14,7 +14,7 @@ File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|b
 Re-applying an unchanged file to a host exactly as the last verified apply left it is known from digests of the file and of the state read (nothing parsed or compared); any difference and everything is compared. NETKIT_TIMING=1 prints the time of each phase.`
   static override examples = ['<%= config.bin %> apply -f host.yaml', '<%= config.bin %> apply -f host.yaml --netns hostA --dry-run', '<%= config.bin %> apply -f host.yaml --try 60']
   static override flags = {
-    file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON).', required: true}),
+    file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON), or - for standard input.', required: true}),
     'dry-run': f.dryRun,
     try: Flags.custom<number>({summary: 'Roll back by itself unless confirmed within this many seconds.', parse: async (s) => v.integer(s, '--try', 1, 3600)})(),
   }
@@ -23,9 +23,10 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     const {phase} = await import('../lib/timing.js')
     phase('command')
     const {flags} = await this.parse(Apply)
-    const {applyHost, readHostText} = await import('../lib/apply/run.js')
-    const file = {...readHostText(flags.file), version: this.config.version}
+    const {applyHost, hostFileName, readHostText} = await import('../lib/apply/run.js')
     if (flags.try !== undefined && flags['dry-run']) throw new UsageError('--try and --dry-run together', 'choose one')
+    if (flags.try !== undefined && flags.file === '-') throw new UsageError('--try with the file on standard input', '--try reads your confirmation there: give the file by its path')
+    const file = {...readHostText(flags.file), version: this.config.version}
     const runner = this.makeRunner(flags)
     const json = this.jsonEnabled()
     const {progressMode} = await import('../lib/plan.js')
@@ -36,12 +37,12 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
       log: (l) => (json ? undefined : process.stderr.write(`${l}\n`)),
     })
     if (!json) {
-      if (!result.changed) this.log(`the host already matches ${flags.file} (${result.unchanged} objects${result.memo ? ', exactly as the last verified apply left them' : ''}); nothing to do`)
+      if (!result.changed) this.log(`the host already matches ${hostFileName(flags.file)} (${result.unchanged} objects${result.memo ? ', exactly as the last verified apply left them' : ''}); nothing to do`)
       else if (runner.dryRun) process.stderr.write(`dry run: ${countChanges(result.changes.length)}; nothing was changed\n`)
       else if (!result.kept) this.log(`not confirmed in time: rolled back ${countChanges(result.changes.length)}; the host is as before`)
       else this.log(`applied ${countChanges(result.changes.length)} (${summary(result.changes)}), verified`)
       const n = result.foreign.length
-      if (n && !runner.dryRun) this.log(`left alone: ${n} object${n === 1 ? '' : 's'} here that ${n === 1 ? 'is' : 'are'} neither netkit's nor in the file ("netkit diff -f ${flags.file}" lists them)`)
+      if (n && !runner.dryRun) this.log(`left alone: ${n} object${n === 1 ? '' : 's'} here that ${n === 1 ? 'is' : 'are'} neither netkit's nor in the file ("netkit diff" of the same file lists them)`)
     }
     return {...result, dryRun: runner.dryRun, commands: [...runner.journal]}
   }

@@ -8,17 +8,17 @@ export default class Diff extends NetkitCommand {
   static override summary = 'Show what "netkit apply -f FILE" would add, change and remove, in order.'
   static override description = 'Also lists what is here and neither netkit\'s nor in the file (links, addresses, routes, rules, proxy entries; not what the kernel makes by itself, like connected routes): apply leaves those alone. --json: {changes: [{action, kind, object, netns?, why?}], unchanged, foreign: [{kind, object, netns?}]}. Exit status 0 either way.'
   static override examples = ['<%= config.bin %> diff -f host.yaml', '<%= config.bin %> diff -f host.yaml --netns hostA --json']
-  static override flags = {file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON).', required: true})}
+  static override flags = {file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON), or - for standard input.', required: true})}
 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Diff)
-    const {describePlan, planHost, readHostText} = await import('../lib/apply/run.js')
+    const {describePlan, hostFileName, planHost, readHostText} = await import('../lib/apply/run.js')
     const file = {...readHostText(flags.file), version: this.config.version}
     const runner = this.makeRunner(flags)
     const plan = await planHost(runner, file)
     const changes = describePlan(plan)
     if (!this.jsonEnabled()) {
-      if (changes.length === 0) this.log(`the host matches ${flags.file} (${plan.unchanged} objects)`)
+      if (changes.length === 0) this.log(`the host matches ${hostFileName(flags.file)} (${plan.unchanged} objects)`)
       for (const c of changes) this.log(`${c.action === 'add' ? '+' : c.action === 'remove' ? '-' : '~'} ${c.object}${c.netns ? ` in namespace ${c.netns}` : ''}${c.why ? ` (${c.why})` : ''}`)
       const shown = plan.foreign.slice(0, FOREIGN_SHOWN)
       if (shown.length) this.log(`left alone, not netkit's and not in the file: ${plan.foreign.length} object${plan.foreign.length === 1 ? '' : 's'}`)

@@ -85,6 +85,7 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     const r = nk(['apply', '-f', copy, '--netns', M])
     assert.equal(r.code, 0, r.stdout + r.stderr)
     assert.match(nk(['diff', '-f', copy, '--netns', M]).stdout, /the host matches/, 'the copy matches its file')
+    assert.match(nk(['diff', '-f', '-', '--netns', M], exported.stdout).stdout, /the host matches the file on standard input/, 'export | diff -f - works too')
     assert.equal(ipj(M, ['link', 'show', 'v0'])[0].master, 'br0')
     assert.equal(ipj(M, ['link', 'show', 'v0'])[0].mtu, 1400)
     assert.equal(ipj(M, ['route', 'show', 'table', '120'])[0].dst, '10.3.0.0/24')

@@ -33,12 +33,16 @@ export interface HostInput {
   version: string
 }
 
-/** The text of a host file (parsed later, and only when the memo cannot tell the plan). */
+/** A host file as messages name it. */
+export const hostFileName = (path: string) => (path === '-' ? 'the file on standard input' : path)
+
+/** The text of a host file, or of standard input for "-" (parsed later, and only when the memo cannot tell the plan). */
 export function readHostText(path: string): {text: string; source: string} {
   try {
-    return {text: readFileSync(path, 'utf8'), source: path}
+    // YAML 1.2 reads JSON too, so standard input needs no format.
+    return path === '-' ? {text: readFileSync(0, 'utf8'), source: 'stdin'} : {text: readFileSync(path, 'utf8'), source: path}
   } catch {
-    throw new UsageError(`${path} cannot be read`, 'give the path of a YAML or JSON host file', 'E_FILE')
+    throw new UsageError(`${path === '-' ? 'standard input' : path} cannot be read`, 'give the path of a YAML or JSON host file, or - for standard input', 'E_FILE')
   }
 }
 
