@@ -89,3 +89,18 @@ describe('wireguard driver pieces', () => {
     assert.deepEqual(allowedIps(def), ['10.2.0.0/24', '10.99.0.0/24'])
   })
 })
+
+describe('tunnel routes', () => {
+  it('a tunnel table with IPv4 and IPv6 remote subnets: the IPv6 rules go with ip -6 (ip rule takes them for IPv4 otherwise)', async () => {
+    const {routeSteps} = await import('../../src/lib/tunnel/routes.js')
+    const rec = new Recorder()
+    const runner = rec.runner({netns: 'h1'})
+    const def = {name: 't6', table: 120, remoteSubnets: ['10.2.0.0/24', 'fd02::/64']} as never
+    const [step] = routeSteps(def, {runner} as never, 'wg-t6')
+    await step.apply()
+    assert.deepEqual(rec.calls.map((c) => [c.args.join(' '), c.input]), [
+      ['-n h1 -batch -', 'route replace 10.2.0.0/24 dev wg-t6 proto 178 table 120\nroute replace fd02::/64 dev wg-t6 proto 178 table 120\nrule add to 10.2.0.0/24 table 120 priority 1000 protocol 178\n'],
+      ['-n h1 -6 -batch -', 'rule add to fd02::/64 table 120 priority 1000 protocol 178\n'],
+    ])
+  })
+})

@@ -24,6 +24,8 @@ function ruleLines(def: TunnelDef, verb: 'add' | 'del'): BatchLine[] {
   return def.remoteSubnets.map((subnet) => ({
     args: ['rule', verb, 'to', subnet, 'table', String(def.table), 'priority', String(TUNNEL_RULE_PRIORITY), 'protocol', String(NETKIT_PROTO)],
     object: `rule to ${subnet} table ${def.table} (tunnel ${def.name})`,
+    // `ip rule` takes an IPv6 subnet only with -6.
+    ...(subnet.includes(':') ? {family: 6 as const} : {}),
   }))
 }
 
