@@ -69,7 +69,7 @@ export type Executor = (
 export interface BatchLine {
   args: Arg[]
   object?: string
-  /** 6: the line needs `ip -6` (a rule with no address to say its family); such lines run in their own `ip -6 -batch -`. */
+  /** 6: the line needs `ip -6` (an IPv6 rule: `ip rule` takes every rule for IPv4 without it); such lines run in their own `ip -6 -batch -`. */
   family?: 6
 }
 

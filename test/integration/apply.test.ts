@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
@@ -316,11 +316,17 @@ tunnels:
       ['links:\n  - {name: a-name-of-16-chr, type: bridge}\n', /links\.0\.name: /],
       ['rules:\n  - {table: 100}\n', /rules\.0: a rule needs a selector/],
       ['bogus: 1\n', /Unrecognized key/],
+      ['rules:\n  - {family: 4, from: "fd00::/64", table: 100}\n', /rules\.0: family, from and to disagree/],
+      ['xfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 4096, aead: {alg: x, keyFile: k}, enc: {alg: y, keyFile: k}}\n', /xfrmStates\.0: an SA needs aead .*, or enc and auth/],
+      ['xfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 16, aead: {alg: x, keyFile: k}}\n', /xfrmStates\.0\.spi: SPI/],
     ] as const) {
       const b = nk(['apply', '-f', file('bad.yaml', text), '--netns', N])
       assert.equal(b.code, 2, b.stderr)
       assert.match(b.stderr, re)
     }
+    const t = nk(['apply', '-f', '-', '--try', '5', '--netns', N], readFileSync(f, 'utf8'))
+    assert.equal(t.code, 2, t.stderr)
+    assert.match(t.stderr, /^error: --try with the file on standard input/)
     assert.equal(dump(N), before)
   })
 })

@@ -15,9 +15,8 @@ import type {Runner} from '../runner.js'
 import {TUNNEL_RULE_PRIORITY} from '../tunnel/routes.js'
 import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
-import {type AddrObj, LinkObj, type Obj, type RuleObj, type SysctlObj, TUNNEL_DEV} from './model.js'
+import {clean, LinkObj, type Obj, type RuleObj, type SysctlObj, TUNNEL_DEV} from './model.js'
 import {appliedKey, liveObjects} from './plan.js'
-
 
 /** A tunnel's definition as a host file's tunnel entry (the options of `tunnel add`; a PSK as the path of the file that holds it). */
 export function tunnelEntry(def: TunnelDef, dir: string): Record<string, unknown> {
@@ -41,8 +40,6 @@ export function tunnelEntry(def: TunnelDef, dir: string): Record<string, unknown
   return e
 }
 
-const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
-
 /** The rules a tunnel makes for its table (they come back with the tunnel, so they are not exported on their own). */
 const tunnelRule = (o: Obj, defs: TunnelDef[]) => o.kind === 'rule' && defs.some((d) => d.table !== undefined && o.attrs.table === d.table && d.remoteSubnets.includes(String((o as RuleObj).r.to)) && (o as RuleObj).r.priority === TUNNEL_RULE_PRIORITY)
 
@@ -57,7 +54,8 @@ async function exportScope(runner: Runner, ledger: string, netns: string | undef
   const dir = scopeDir(configDir(), netns)
   const defs = listDefs(dir)
   const live = await liveObjects({runner, ledger, desired: [], fresh: false, applied, ...(inner ? {netns} : {})}, {all: true})
-  const ofTunnel = (o: Obj) => (o.kind === 'link' && TUNNEL_DEV.test(o.key)) || ((o.kind === 'route' || o.kind === 'addr') && TUNNEL_DEV.test(String(o.kind === 'addr' ? (o as AddrObj).dev : o.attrs.dev ?? ''))) || tunnelRule(o, defs)
+  // A tunnel's device, and the addresses and routes on it (objectsOf marks those as made by something else).
+  const ofTunnel = (o: Obj) => (o.kind === 'link' && TUNNEL_DEV.test(o.key)) || ((o.kind === 'route' || o.kind === 'addr') && o.auto) || tunnelRule(o, defs)
   const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && o.kind !== 'table' && !ofTunnel(o))
   const seen = new Set<string>()
   // A veth pair is one entry (one end makes both): the end in a bridge, which carries more.

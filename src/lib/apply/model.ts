@@ -24,7 +24,11 @@ export type Kind = (typeof KINDS)[number]
 
 type Attrs = Record<string, string | number | boolean | undefined>
 
-const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined && x !== null && x !== ''))
+/** A mark as `ip xfrm` prints it ("0x10/0xffffffff"). */
+export const xfrmMark = (m?: {value: number; mask?: number}) => (m ? `0x${m.value.toString(16)}/0x${(m.mask ?? 0xffff_ffff).toString(16)}` : undefined)
+
+/** An object without its empty fields (undefined, null, ''): a host file's entry. */
+export const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined && x !== null && x !== ''))
 
 export abstract class Obj {
   abstract readonly kind: Kind
@@ -366,7 +370,7 @@ export class StateObj extends Obj {
 
   get attrs(): Attrs {
     const s = this.s
-    return {mode: s.mode, reqid: s.reqid ?? 0, mark: s.mark ? `0x${s.mark.value.toString(16)}/0x${(s.mark.mask ?? 0xffff_ffff).toString(16)}` : '', algorithms: this.algs ? algorithmsText(this.algs) : undefined, key: this.keyDigest}
+    return {mode: s.mode, reqid: s.reqid ?? 0, mark: xfrmMark(s.mark) ?? '', algorithms: this.algs ? algorithmsText(this.algs) : undefined, key: this.keyDigest}
   }
 
   get desc(): string {
@@ -388,7 +392,7 @@ export class StateObj extends Obj {
     const words = this.algs.filter((a): a is string => typeof a === 'string')
     const alg = (name: string) => words[words.indexOf(name) + 1]
     const algo = f.aead ? {aead: {alg: alg('aead'), keyFile: f.aead, icv: Number(words.at(-1))}} : {enc: {alg: alg('enc'), keyFile: f.enc}, auth: {alg: alg('auth-trunc'), keyFile: f.auth}}
-    return clean({src: s.src, dst: s.dst, spi: hex(s.spi), mode: s.mode, reqid: s.reqid, mark: s.mark ? `0x${s.mark.value.toString(16)}/0x${(s.mark.mask ?? 0xffff_ffff).toString(16)}` : undefined, ...algo})
+    return clean({src: s.src, dst: s.dst, spi: hex(s.spi), mode: s.mode, reqid: s.reqid, mark: xfrmMark(s.mark), ...algo})
   }
 }
 

@@ -28,7 +28,7 @@ import type {TunnelDef} from '../tunnel/types.js'
 import {phase} from '../timing.js'
 import * as v from '../validate.js'
 import {
-  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, StateObj, SysctlObj, TableObj, TUNNEL_DEV, TunnelObj,
+  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, StateObj, SysctlObj, TableObj, TUNNEL_DEV, TunnelObj, xfrmMark,
 } from './model.js'
 import type {HostFile, ScopeFile, TunnelEntry} from './schema.js'
 
@@ -73,8 +73,6 @@ export function appliedKey(o: {kind: Kind; key: string}): string {
   return `${o.kind}:${o.key}`
 }
 
-const markText = (m?: v.Mark) => (m ? `0x${m.value.toString(16)}/0x${(m.mask ?? 0xffff_ffff).toString(16)}` : undefined)
-
 /** The objects one namespace's part of the file describes (addresses were parsed by the schema). */
 export async function scopeObjects(s: ScopeFile, tables: Record<string, number>, runner: Runner, netns: string | undefined, at: string): Promise<Obj[]> {
   const out: Obj[] = []
@@ -90,7 +88,7 @@ export async function scopeObjects(s: ScopeFile, tables: Record<string, number>,
   for (const r of s.rules) out.push(new RuleObj({family: r.family ?? r.from?.family ?? r.to?.family ?? 4, from: r.from?.cidr, to: r.to?.cidr, fwmark: r.fwmark, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
   for (const p of s.proxyArp) out.push(new ProxyObj(p.address.ip, p.dev))
   for (const p of s.xfrmPolicies) {
-    out.push(new PolicyObj({src: p.src.cidr, dst: p.dst.cidr, family: p.src.family, dir: p.dir, tmplSrc: p.tmplSrc?.ip, tmplDst: p.tmplDst?.ip, proto: 'esp', mode: p.mode, reqid: p.reqid, priority: p.priority, mark: p.mark, action: p.action}, markText(p.mark)))
+    out.push(new PolicyObj({src: p.src.cidr, dst: p.dst.cidr, family: p.src.family, dir: p.dir, tmplSrc: p.tmplSrc?.ip, tmplDst: p.tmplDst?.ip, proto: 'esp', mode: p.mode, reqid: p.reqid, priority: p.priority, mark: p.mark, action: p.action}, xfrmMark(p.mark)))
   }
   s.xfrmStates.forEach((x, i) => out.push(stateObj(x, runner, `${at}xfrmStates.${i}`)))
   for (const [name, t] of Object.entries(s.tunnels)) out.push(await tunnelObj(name, {...fromFile(s, t), ...t}, runner, netns, `${at}tunnels.${name}`))
@@ -297,7 +295,7 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
     for (const a of l.addr_info ?? []) {
       const cidr = `${a.local}/${a.prefixlen}`
       const o = new AddrObj(l.ifname, cidr, Boolean(ledgerAddrs[`${l.ifname} ${cidr}`]))
-      o.auto = l.ifname === 'lo' || cidr.startsWith('fe80:') || TUNNEL_DEV.test(l.ifname)
+      o.auto = cidr.startsWith('127.') || cidr === '::1/128' || cidr.startsWith('fe80:') || TUNNEL_DEV.test(l.ifname)
       out.push(o)
     }
   }

@@ -129,7 +129,6 @@ export interface StateRow extends XfrmState {
   owned: boolean
 }
 
-
 export async function listStates(runner: Runner, opts: {owned?: boolean} = {}): Promise<StateRow[]> {
   const text = await runner.read({tool: 'ip', args: ['xfrm', 'state', 'list']})
   const scope = scopeOf(runner.netns)
