@@ -33,7 +33,7 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     const result = await applyHost(runner, file, {
       progress: progressMode(json),
       trySeconds: flags.try,
-      confirm: (seconds) => confirmWithin(seconds, json),
+      confirm: (seconds, interrupted) => confirmWithin(seconds, json, interrupted),
       log: (l) => (json ? undefined : process.stderr.write(`${l}\n`)),
     })
     if (!json) {
@@ -55,12 +55,17 @@ function summary(changes: {action: string}[]): string {
   return `${n('add')} added, ${n('change')} changed, ${n('remove')} removed`
 }
 
-/** Waits for "y" on stdin (a terminal or a pipe) within the time. */
-async function confirmWithin(seconds: number, json: boolean): Promise<boolean> {
+/** Waits for "y" on stdin (a terminal or a pipe) within the time; no, when a signal comes first. */
+async function confirmWithin(seconds: number, json: boolean, interrupted: Promise<unknown>): Promise<boolean> {
   if (!json) process.stderr.write(`keep these changes? type y and Enter within ${seconds} s: `)
   return new Promise((resolve) => {
     let text = ''
+    let answered = false
     const done = (ok: boolean) => {
+      if (answered) return
+      answered = true
+      // What follows (the undoing's commands) starts on a line of its own.
+      if (!json && !text.includes('\n')) process.stderr.write('\n')
       clearTimeout(timer)
       process.stdin.pause()
       process.stdin.removeAllListeners('data')
@@ -73,6 +78,7 @@ async function confirmWithin(seconds: number, json: boolean): Promise<boolean> {
       if (text.includes('\n')) done(/^\s*y(es)?\s*$/i.test(text.split('\n')[0]))
     })
     process.stdin.on('end', () => done(/^\s*y(es)?\s*$/i.test(text)))
+    void interrupted.then(() => done(false))
     process.stdin.resume()
   })
 }

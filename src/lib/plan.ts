@@ -1,7 +1,7 @@
 /**
  * A plan: steps that each know how to undo themselves, run in order with
- * listr2 showing progress. If a step fails, or the user presses Ctrl-C, the
- * steps already done are undone in reverse order, so the host is left as it
+ * listr2 showing progress. If a step fails, or Ctrl-C, a kill or a hangup
+ * (a closed SSH session) comes, the steps already done are undone in reverse order, so the host is left as it
  * was (the CNI plugins' "rollback registered right after each resource", and
  * wg-quick's trap).
  */
@@ -20,6 +20,8 @@ export interface PlanOptions {
   runner: Runner
   /** Show listr2 progress: 'tty' (live, redraws), 'simple' (a line a step), or 'none'. */
   progress?: 'tty' | 'simple' | 'none'
+  /** The caller's watch when the change goes on after the plan (apply's verify and --try); else the plan's own. */
+  interruption?: Interruption
 }
 
 export interface PlanResult {
@@ -30,10 +32,47 @@ export interface PlanResult {
 }
 
 export class Interrupted extends NetkitError {
-  constructor() {
-    super('E_INTERRUPTED', 'interrupted', {fix: 'what was already done has been undone; run the command again when ready'})
+  constructor(signal?: NodeJS.Signals) {
+    super('E_INTERRUPTED', signal === 'SIGHUP' ? 'interrupted (SIGHUP: the terminal or SSH session closed)' : `interrupted${signal && signal !== 'SIGINT' ? ` (${signal})` : ''}`, {fix: 'what was already done has been undone; run the command again when ready'})
   }
 }
+
+/** Ctrl-C, a kill, and a closed terminal or SSH session (the lock-out that `apply --try` guards against). */
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+
+/**
+ * While the host is being changed, these signals are noted instead of ending
+ * the process half way, so what was done can be undone (wg-quick's trap). The
+ * terminal may be gone already (SIGHUP): from then on a failed write to it is
+ * ignored rather than fatal, so the undoing runs to its end.
+ */
+export class Interruption {
+  signal?: NodeJS.Signals
+  /** Settles with the first signal. */
+  readonly fired: Promise<NodeJS.Signals>
+  private settle!: (s: NodeJS.Signals) => void
+  private readonly onSignal = (s: NodeJS.Signals) => {
+    if (s === 'SIGHUP') for (const out of [process.stdout, process.stderr]) out.on('error', ignore)
+    this.signal ??= s
+    this.settle(this.signal)
+  }
+
+  constructor() {
+    this.fired = new Promise((resolve) => (this.settle = resolve))
+    for (const s of SIGNALS) process.on(s, this.onSignal)
+  }
+
+  /** Throws Interrupted once a signal came. */
+  check(): void {
+    if (this.signal) throw new Interrupted(this.signal)
+  }
+
+  dispose(): void {
+    for (const s of SIGNALS) process.off(s, this.onSignal)
+  }
+}
+
+const ignore = () => {}
 
 export function progressMode(json: boolean): 'tty' | 'simple' | 'none' {
   if (json || !process.stderr.isTTY || process.env.CI) return 'none'
@@ -45,15 +84,10 @@ export function progressMode(json: boolean): 'tty' | 'simple' | 'none' {
 export async function runPlan(steps: Step[], opts: PlanOptions): Promise<PlanResult> {
   const done: Step[] = []
   const result: PlanResult = {changed: [], unchanged: []}
-  let interrupted = false
-  const onSignal = () => {
-    interrupted = true
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  const watch = opts.interruption ?? new Interruption()
 
   const runStep = async (step: Step) => {
-    if (interrupted) throw new Interrupted()
+    watch.check()
     const changed = await step.apply()
     if (changed === false) {
       result.unchanged.push(step.title)
@@ -61,7 +95,7 @@ export async function runPlan(steps: Step[], opts: PlanOptions): Promise<PlanRes
       done.push(step)
       result.changed.push(step.title)
     }
-    if (interrupted) throw new Interrupted()
+    watch.check()
   }
 
   try {
@@ -94,8 +128,7 @@ export async function runPlan(steps: Step[], opts: PlanOptions): Promise<PlanRes
     }
     throw error
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    if (!opts.interruption) watch.dispose()
   }
 }
 

@@ -1,5 +1,5 @@
 /** Runs the built CLI (bin/run.js) as a user would, and returns what it printed. */
-import {spawnSync} from 'node:child_process'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 
 export const BIN = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
@@ -35,4 +35,31 @@ export function cli(args: string[], opts: {env?: Record<string, string>; input?:
     json = undefined
   }
   return {code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json}
+}
+
+/** Starts the CLI without waiting (for tests that talk to it or signal it); stdin, stdout and stderr are pipes. */
+export function cliStart(args: string[], opts: {env?: Record<string, string>} = {}): ChildProcess {
+  const [file, argv] = BINARY ? [BINARY, args] : [process.execPath, [BIN, ...args]]
+  return spawn(file, argv, {stdio: 'pipe', env: {...process.env, ...(BINARY && BINARY_PATH ? {PATH: BINARY_PATH} : {}), ...opts.env}})
+}
+
+/** Resolves when the child's stderr has printed text matching `re` (rejects after timeoutMs or if it exits first); returns all of its stderr so far. */
+export function stderrUntil(child: ChildProcess, re: RegExp, timeoutMs = 30_000): Promise<string> {
+  let text = ''
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${re} on stderr within ${timeoutMs} ms: ${text}`)), timeoutMs)
+    child.once('exit', () => reject(new Error(`exited before ${re} on stderr: ${text}`)))
+    child.stderr!.on('data', (d: Buffer) => {
+      text += d
+      if (re.test(text)) {
+        clearTimeout(timer)
+        resolve(text)
+      }
+    })
+  })
+}
+
+/** The child's exit status (128 + n when a signal ended it). */
+export function exitOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15))))
 }

@@ -3,7 +3,7 @@ import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {cli} from '../helpers/cli.js'
+import {cli, cliStart, exitOf, stderrUntil} from '../helpers/cli.js'
 import {dump, ipj, isolatedEnv, makeNs, nsName, sh, skipUnlessRoot, track, tryRun} from '../helpers/hosts.js'
 import {pingUntil} from '../helpers/topology.js'
 
@@ -220,6 +220,33 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.match(yes.stdout, /applied \d+ changes/)
     assert.notEqual(tryRun('ip', ['-n', N, 'link', 'show', 'br0']).code, 1)
     assert.match(nk(['diff', '-f', f1, '--netns', N]).stdout, /the host matches/)
+  })
+
+  it('a signal while --try waits (Ctrl-C; a hangup with the terminal gone, as when SSH drops) undoes the change', async () => {
+    const N = makeNs('as')
+    const f1 = file('s1.yaml', HOST)
+    const before = dump(N)
+    const fwd = sh('ip', ['netns', 'exec', N, 'sysctl', '-n', 'net.ipv4.ip_forward'])
+    for (const [signal, gone] of [['SIGINT', false], ['SIGHUP', true]] as const) {
+      const child = cliStart(['apply', '-f', f1, '--netns', N, '--try', '60'], {env})
+      const exited = exitOf(child)
+      const err = stderrUntil(child, /keep these changes\?/)
+      await err
+      assert.notEqual(dump(N), before, 'applied, waiting for the answer')
+      let rest = ''
+      child.stderr!.on('data', (d: Buffer) => (rest += d))
+      if (gone) {
+        child.stdout!.destroy()
+        child.stderr!.destroy()
+      }
+      child.kill(signal)
+      assert.equal(await exited, 1, `${signal}: exits 1, not killed by the signal`)
+      if (!gone) assert.match(rest, /^error: interrupted; what was already done has been undone/m)
+      assert.equal(dump(N), before, `${signal}: links, addresses, routes, rules, proxies and xfrm as before`)
+      assert.equal(sh('ip', ['netns', 'exec', N, 'sysctl', '-n', 'net.ipv4.ip_forward']), fwd, `${signal}: the sysctl too`)
+    }
+    const ledger = join(env.NETKIT_STATE_DIR, 'owned.json')
+    assert.ok(!existsSync(ledger) || !readFileSync(ledger, 'utf8').includes(N), 'and apply\'s ledger holds nothing of it')
   })
 
   it('a whole site from one file: a container namespace, a veth into it, a WireGuard tunnel; a file without them removes them all', async () => {

@@ -41,4 +41,19 @@ describe('plan', () => {
       return true
     })
   })
+
+  it('a hangup (the SSH session closing) while a step runs: the step ends, then all is undone and the error says why', async () => {
+    const log: string[] = []
+    const hangup: Step = {...step('b', log), apply: async () => {
+      log.push('do b')
+      process.emit('SIGHUP', 'SIGHUP')
+    }}
+    await assert.rejects(runPlan([step('a', log), hangup, step('c', log)], {runner: new Recorder().runner()}), (e: NetkitError) => {
+      assert.equal(e.code, 'E_INTERRUPTED')
+      assert.match(e.message, /SIGHUP: the terminal or SSH session closed/)
+      return true
+    })
+    assert.deepEqual(log, ['do a', 'do b', 'undo b', 'undo a'])
+    assert.equal(process.listenerCount('SIGHUP'), 0, 'and the handlers are gone')
+  })
 })

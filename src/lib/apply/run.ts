@@ -17,7 +17,7 @@ import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
 import {addTable, delTable} from '../iproute2/tables.js'
 import {requireEsp} from '../iproute2/xfrm.js'
 import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
-import {rollback, runPlan, type Step} from '../plan.js'
+import {Interruption, rollback, runPlan, type Step} from '../plan.js'
 import {type BatchLine, type Runner, Secret} from '../runner.js'
 import {phase} from '../timing.js'
 import {addTunnel, delTunnel, downTunnel, upTunnel} from '../tunnel/service.js'
@@ -188,8 +188,13 @@ async function runOps(ops: Op[], opts: {force?: boolean} = {}): Promise<void> {
   await flush()
 }
 
-/** The ledger after the changes (or, undoing, before them): one write per namespace. */
-function record(scopes: Scope[], changes: Change[], undo = false): void {
+/**
+ * The ledger after the changes (or, undoing, as before them): one write per
+ * namespace. `prior`: the changes whose object was apply's before (undoing
+ * one of those leaves it apply's; any other changed object, such as a sysctl,
+ * is apply's no more).
+ */
+function record(scopes: Scope[], changes: Change[], undo?: {prior: Set<Change>}): void {
   for (const scope of scopes) {
     if (scope.runner.dryRun) return
     const mine = changes.filter((c) => c.netns === scope.netns)
@@ -199,11 +204,11 @@ function record(scopes: Scope[], changes: Change[], undo = false): void {
     const applied = owned(scope.ledger, 'applied')
     for (const c of mine) {
       // Undoing a change leaves the object as it was, and as much apply's as it was.
-      if (undo && c.action === 'change') continue
+      if (undo?.prior.has(c)) continue
       const o = (c.desired ?? c.live) as Obj
       const k = appliedKey(o)
       const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : o.kind === 'xfrm-state' ? 'xfrm-state' : undefined
-      if ((c.action !== 'remove') !== undo) {
+      if ((c.action !== 'remove') !== Boolean(undo)) {
         claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : undefined)}} : {})})
         // An SA's key files go with it in the ledger: export writes them back (the keys themselves never).
         const keyFiles = o.kind === 'xfrm-state' ? (o as StateObj).keyFiles : undefined
@@ -373,7 +378,7 @@ async function verify(plan: Plan, record: () => void): Promise<{left: Change[]; 
   return {left: compared.flatMap((c) => c.changes), foreign: compared.flatMap((c) => c.foreign), reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
 }
 
-export async function applyHost(runner: Runner, input: HostInput, opts: {trySeconds?: number; confirm?: (seconds: number) => Promise<boolean>; log?: (l: string) => void; progress?: 'tty' | 'simple' | 'none'; timeoutMs?: number} = {}): Promise<ApplyResult> {
+export async function applyHost(runner: Runner, input: HostInput, opts: {trySeconds?: number; confirm?: (seconds: number, interrupted: Promise<unknown>) => Promise<boolean>; log?: (l: string) => void; progress?: 'tty' | 'simple' | 'none'; timeoutMs?: number} = {}): Promise<ApplyResult> {
   phase('file read')
   const plan = await planHost(runner, input, {remember: !runner.dryRun})
   phase('planned')
@@ -394,34 +399,49 @@ export async function applyHost(runner: Runner, input: HostInput, opts: {trySeco
     done.push(s)
     return r
   }}))
-  await runPlan(tracked, {runner, progress: opts.progress ?? 'none'})
-  phase('changed')
-  if (runner.dryRun) return result
-  const undoAll = async () => {
-    await rollback(done)
-    record(plan.scopes, plan.changes, true)
-    result.rolledBack = true
-  }
-  const {left, reads, foreign} = await verify(plan, () => record(plan.scopes, plan.changes)).catch(async (error: unknown) => {
-    await undoAll()
-    throw error
-  })
-  phase('verified')
-  if (left.length > 0) {
-    await undoAll()
-    throw new NetkitError('E_VERIFY', `the host does not match the file after applying: ${left.slice(0, 3).map((c) => `${c.action} ${c.desc}${where(c.netns)}`).join('; ')}`, {fix: 'the change was undone; run "netkit diff -f FILE" and check what else manages these objects'})
-  }
-  result.verified = true
-  if (opts.trySeconds !== undefined) {
-    opts.log?.(`applied; keeping it only if you confirm within ${opts.trySeconds} s`)
-    const ok = opts.confirm ? await opts.confirm(opts.trySeconds) : false
-    if (!ok) {
-      await undoAll()
-      result.kept = false
-      return result
+  // Read before anything is recorded (the ledger's cache is updated in place).
+  const prior = new Set(plan.changes.filter((c) => c.action === 'change' && plan.scopes.find((s) => s.netns === c.netns)?.applied[appliedKey(c.desired!)]))
+  // From the first change to the end of a --try, a signal (Ctrl-C, a kill, the SSH session closing) undoes everything.
+  const watch = new Interruption()
+  try {
+    await runPlan(tracked, {runner, progress: opts.progress ?? 'none', interruption: watch})
+    phase('changed')
+    if (runner.dryRun) return result
+    const undoAll = async () => {
+      await rollback(done)
+      record(plan.scopes, plan.changes, {prior})
+      result.rolledBack = true
     }
+    const undoing = async <T>(p: Promise<T>): Promise<T> => {
+      try {
+        const r = await p
+        watch.check()
+        return r
+      } catch (error) {
+        await undoAll()
+        throw error
+      }
+    }
+    const {left, reads, foreign} = await undoing(verify(plan, () => record(plan.scopes, plan.changes)))
+    phase('verified')
+    if (left.length > 0) {
+      await undoAll()
+      throw new NetkitError('E_VERIFY', `the host does not match the file after applying: ${left.slice(0, 3).map((c) => `${c.action} ${c.desc}${where(c.netns)}`).join('; ')}`, {fix: 'the change was undone; run "netkit diff -f FILE" and check what else manages these objects'})
+    }
+    result.verified = true
+    if (opts.trySeconds !== undefined) {
+      opts.log?.(`applied; keeping it only if you confirm within ${opts.trySeconds} s`)
+      const ok = await undoing(opts.confirm ? opts.confirm(opts.trySeconds, watch.fired) : Promise.resolve(false))
+      if (!ok) {
+        await undoAll()
+        result.kept = false
+        return result
+      }
+    }
+    result.foreign = foreign
+    remember(scopeOf(runner.netns), fileDigest(input.text, input.source, input.version), plan, reads, foreign)
+    return result
+  } finally {
+    watch.dispose()
   }
-  result.foreign = foreign
-  remember(scopeOf(runner.netns), fileDigest(input.text, input.source, input.version), plan, reads, foreign)
-  return result
 }
