@@ -249,6 +249,38 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.ok(!existsSync(ledger) || !readFileSync(ledger, 'utf8').includes(N), 'and apply\'s ledger holds nothing of it')
   })
 
+  it('one apply at a time: another is refused while one waits for --try, and a lock whose holder is gone is taken over', async () => {
+    const N = makeNs('al')
+    const M = makeNs('am')
+    const f1 = file('l1.yaml', HOST)
+    const f2 = file('l2.yaml', 'version: 1\nlinks:\n  - {name: br9, type: bridge}\n')
+    const first = cliStart(['apply', '-f', f1, '--netns', N, '--try', '60'], {env})
+    const exited = exitOf(first)
+    await stderrUntil(first, /keep these changes\?/)
+    const before = dump(M)
+    const second = nk(['apply', '-f', f2, '--netns', M, '--json'])
+    assert.equal(second.code, 1, second.stdout + second.stderr)
+    assert.equal(second.json.error.code, 'E_BUSY')
+    assert.equal(second.json.error.message, `another netkit apply is running (pid ${first.pid}, ${f1} in namespace ${N}, since ${second.json.error.message.match(/since (\S+) UTC/)[1]} UTC)`)
+    assert.equal(dump(M), before, 'the second changed nothing')
+    assert.equal(nk(['diff', '-f', f2, '--netns', M]).code, 0, 'diff reads on (it takes no lock)')
+    assert.equal(nk(['apply', '-f', f2, '--netns', M, '--dry-run']).code, 0, 'nor does a dry run')
+    first.stdin!.end('y\n')
+    assert.equal(await exited, 0)
+    assert.match(nk(['diff', '-f', f1, '--netns', N]).stdout, /the host matches/, 'the first kept its change')
+    const lock = join(env.NETKIT_STATE_DIR, 'apply.lock')
+    assert.equal(existsSync(lock), false, 'and let go of the lock')
+
+    // A lock left by a process that is gone (a crash, kill -9): the next apply takes it.
+    const gone = cliStart(['--version'])
+    await exitOf(gone)
+    writeFileSync(lock, JSON.stringify({pid: gone.pid, started: '1', since: new Date().toISOString(), what: 'a crashed apply'}))
+    const third = nk(['apply', '-f', f2, '--netns', M])
+    assert.equal(third.code, 0, third.stderr)
+    assert.equal(ipj(M, ['link', 'show', 'br9']).length, 1)
+    assert.equal(existsSync(lock), false)
+  })
+
   it('a whole site from one file: a container namespace, a veth into it, a WireGuard tunnel; a file without them removes them all', async () => {
     const A = makeNs('sa')
     const B = makeNs('sb')

@@ -23,6 +23,7 @@ import {phase} from '../timing.js'
 import {addTunnel, delTunnel, downTunnel, upTunnel} from '../tunnel/service.js'
 import {scopeDir} from '../tunnel/store.js'
 import {KINDS, LinkObj, type Obj, type RouteObj, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
+import {lockApply} from './lock.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
 import {appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
 
@@ -378,7 +379,26 @@ async function verify(plan: Plan, record: () => void): Promise<{left: Change[]; 
   return {left: compared.flatMap((c) => c.changes), foreign: compared.flatMap((c) => c.foreign), reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
 }
 
-export async function applyHost(runner: Runner, input: HostInput, opts: {trySeconds?: number; confirm?: (seconds: number, interrupted: Promise<unknown>) => Promise<boolean>; log?: (l: string) => void; progress?: 'tty' | 'simple' | 'none'; timeoutMs?: number} = {}): Promise<ApplyResult> {
+export interface ApplyOptions {
+  trySeconds?: number
+  /** Asks whether to keep the change (--try); `interrupted` settles when a signal comes first. */
+  confirm?: (seconds: number, interrupted: Promise<unknown>) => Promise<boolean>
+  log?: (l: string) => void
+  progress?: 'tty' | 'simple' | 'none'
+  timeoutMs?: number
+}
+
+/** Plans and applies a host file, with the host's apply lock held from the plan to the end (lock.ts); a dry run takes no lock. */
+export async function applyHost(runner: Runner, input: HostInput, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const release = runner.dryRun ? undefined : lockApply(`${input.source === 'stdin' ? 'a file on standard input' : input.source}${where(runner.netns ?? undefined)}`)
+  try {
+    return await applyLocked(runner, input, opts)
+  } finally {
+    release?.()
+  }
+}
+
+async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions): Promise<ApplyResult> {
   phase('file read')
   const plan = await planHost(runner, input, {remember: !runner.dryRun})
   phase('planned')
