@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {cli} from '../helpers/cli.js'
+import {cli, cliStart, exitOf, stderrUntil} from '../helpers/cli.js'
 import {filesUnder, isolatedEnv, sh, skipUnlessRoot} from '../helpers/hosts.js'
 
 const labNamespaces = () => sh('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith('nklab-'))
@@ -33,8 +33,31 @@ describe('netkit lab (integration)', {skip: skipUnlessRoot || (labBusy ? 'a lab 
     assert.equal(list.length, 12)
     assert.deepEqual([...new Set(list.map((t: any) => t.state))], ['up'])
 
+    // The same lab again: nothing built, proven again; a different one while it is up: refused, nothing changed.
+    const again = cli(['lab', 'up', '--hosts', '3', '--json'], {env})
+    assert.equal(again.code, 0, again.stderr)
+    assert.equal(again.json.result.alreadyUp, true)
+    assert.deepEqual(again.json.result.pairs.filter((p: any) => !p.ping), [], 'every pair pings again')
+    assert.equal(again.stderr.includes('[#]'), false, 'nothing was run that changes the host')
+    const other = cli(['lab', 'up', '--hosts', '2'], {env})
+    assert.equal(other.code, 1)
+    assert.match(other.stderr, /^error: a lab is up already with 3 hosts and ipsec,wireguard tunnels; run "netkit lab down" first/m)
+    assert.equal(labNamespaces().length, 7, 'the lab is as it was')
+    assert.equal(cli(['tunnel', 'list', '--json'], {env}).json.result.length, 12)
+
     const down = cli(['lab', 'down'], {env})
     assert.equal(down.code, 0, down.stderr)
+    assert.deepEqual(labNamespaces(), [])
+    assert.deepEqual(filesUnder(env.NETKIT_CONFIG_DIR), [])
+    assert.deepEqual(filesUnder(join(env.NETKIT_STATE_DIR, 'daemons')), [])
+  })
+
+  it('a signal while the lab is being built (Ctrl-C) removes everything it built', async () => {
+    const child = cliStart(['lab', 'up', '--hosts', '2'], {env})
+    const exited = exitOf(child)
+    await stderrUntil(child, /\[#\] ip netns add nklab-h1/)
+    child.kill('SIGINT')
+    assert.equal(await exited, 1)
     assert.deepEqual(labNamespaces(), [])
     assert.deepEqual(filesUnder(env.NETKIT_CONFIG_DIR), [])
     assert.deepEqual(filesUnder(join(env.NETKIT_STATE_DIR, 'daemons')), [])

@@ -8,13 +8,15 @@ import {readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {runDoctor} from '../doctor/run.js'
-import {UsageError} from '../errors.js'
+import {NetkitError, UsageError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
+import {netnsExists} from '../iproute2/netns.js'
+import {Interruption} from '../plan.js'
 import type {Runner} from '../runner.js'
 import {defineTunnel, type TunnelInput} from '../tunnel/define.js'
 import {addTunnel, delTunnel, tunnelPublicKey} from '../tunnel/service.js'
 import {listDefs, scopeDir} from '../tunnel/store.js'
-import {buildWorld, destroyWorld, labHost, type LabHost, MAX_HOSTS} from './world.js'
+import {buildWorld, destroyWorld, labHost, type LabHost, labNamespaces, MAX_HOSTS} from './world.js'
 
 export const LAB_TYPES = ['ipsec', 'wireguard', 'vxlan'] as const
 export type LabType = (typeof LAB_TYPES)[number]
@@ -56,8 +58,38 @@ export interface LabReport {
   captures: CaptureResult[]
   doctor: {host: string; fail: number; warn: number}[]
   seconds: number
+  /** The same lab was up already: nothing was built, it was proven again. */
+  alreadyUp: boolean
   /** Dry run: the tunnel commands the lab would run. */
   commands?: string[]
+}
+
+/** What lab.json records of a lab that is up. */
+interface LabRecord {
+  hosts: number
+  types: LabType[]
+}
+
+function readRecord(configDir: string): LabRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(recordPath(configDir), 'utf8')) as LabRecord
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A lab that is up already: the same one (same hosts and types) is proven
+ * again and nothing is built; a different one, or lab namespaces without a
+ * record, is an error that changes nothing.
+ */
+function existingLab(opts: LabOptions): LabRecord | undefined {
+  const present = labNamespaces(MAX_HOSTS).filter((ns) => netnsExists(ns))
+  if (present.length === 0) return undefined
+  const rec = readRecord(opts.configDir)
+  if (rec && rec.hosts === opts.hosts && rec.types.join(',') === opts.types.join(',')) return rec
+  const what = rec ? `with ${rec.hosts} hosts and ${rec.types.join(',')} tunnels` : `(namespaces ${present.slice(0, 3).join(', ')}${present.length > 3 ? ', ...' : ''}, with no record of how it was built)`
+  throw new NetkitError('E_EXISTS', `a lab is up already ${what}`, {fix: rec ? `run "netkit lab down" first, or "netkit lab up --hosts ${rec.hosts} --type ${rec.types.join(',')}" to prove it again` : 'run "netkit lab down" first'})
 }
 
 function recordPath(configDir: string): string {
@@ -116,62 +148,83 @@ export function parseLabTypes(value: string): LabType[] {
   return types as LabType[]
 }
 
+/** A dry run: the world's commands, then the tunnel commands that would follow (the hosts do not exist, so the tunnels cannot be planned against them). */
+async function dryRun(opts: LabOptions, t0: number): Promise<LabReport> {
+  const hosts = await buildWorld(opts.runner, opts.hosts)
+  let n = 0
+  const commands: string[] = []
+  for (const [ti, type] of opts.types.entries()) {
+    for (const a of hosts) {
+      for (const b of hosts) {
+        if (a === b) continue
+        const i = tunnelInput(type, ti === 0, a, b, type === 'wireguard' ? '$(netkit tunnel pubkey ' + `${NAME_PREFIX[type]}-h${a.index} --netns ${b.host})` : undefined)
+        const args = ['netkit', 'tunnel', 'add', i.name, '--type', type, '--netns', a.host, '--local', i.local!, '--remote', i.remote, ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]), ...(i.remoteSubnet ?? []).flatMap((x) => ['--remote-subnet', x])]
+        if (i.address) args.push('--address', i.address)
+        if (i.peerAddress) args.push('--peer-address', i.peerAddress)
+        if (i.vni) args.push('--vni', String(i.vni))
+        if (i.listenPort) args.push('--listen-port', String(i.listenPort), '--endpoint', i.endpoint!, '--peer-public-key', `"${i.peerPublicKey}"`)
+        if (a.index < b.index) args.push('--no-wait')
+        commands.push(args.join(' '))
+        n++
+      }
+    }
+  }
+  return {hosts, types: opts.types, tunnels: n, pairs: [], captures: [], doctor: [], seconds: (Date.now() - t0) / 1000, alreadyUp: false, commands}
+}
+
 export async function labUp(opts: LabOptions): Promise<LabReport> {
   const t0 = Date.now()
   if (opts.hosts < 2 || opts.hosts > MAX_HOSTS) throw new UsageError(`--hosts ${opts.hosts} is out of range`, `give 2 to ${MAX_HOSTS}`)
   opts.types.forEach((t, i) => tunnelInput(t, i === 0, labHost(1), labHost(2), 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='))
   const {runner, log} = opts
+  if (existingLab(opts)) {
+    log(`the lab is up already (${opts.hosts} hosts, ${opts.types.join(', ')}): nothing to build; proving it again`)
+    const hosts = Array.from({length: opts.hosts}, (_, i) => labHost(i + 1))
+    if (runner.dryRun) return {hosts, types: opts.types, tunnels: 0, pairs: [], captures: [], doctor: [], seconds: 0, alreadyUp: true, commands: []}
+    return {...(await prove(opts, hosts)), hosts, types: opts.types, tunnels: hosts.length * (hosts.length - 1) * opts.types.length, seconds: (Date.now() - t0) / 1000, alreadyUp: true}
+  }
   log(`building ${opts.hosts} hosts on an underlay, each with a container`)
+  if (runner.dryRun) return dryRun(opts, t0)
+  // Until every tunnel is added, a failure or a signal (Ctrl-C, a kill, a hangup) removes all of the lab again.
+  const watch = new Interruption()
   let hosts: LabHost[]
+  let tunnels = 0
   try {
     hosts = await buildWorld(runner, opts.hosts)
-  } catch (error) {
-    await destroyWorld(runner).catch(() => {})
-    throw error
-  }
-  if (!runner.dryRun) writeFileAtomic(recordPath(opts.configDir), JSON.stringify({hosts: opts.hosts, types: opts.types}) + '\n')
+    watch.check()
+    writeFileAtomic(recordPath(opts.configDir), JSON.stringify({hosts: opts.hosts, types: opts.types}) + '\n')
 
-  if (runner.dryRun) {
-    // The hosts do not exist in a dry run, so the tunnels cannot be planned against them: show the commands that would make them.
-    let n = 0
-    const commands: string[] = []
     for (const [ti, type] of opts.types.entries()) {
+      const carries = ti === 0
+      // Each pair: the lower host first, without waiting; the higher one waits until the tunnel is proven up.
       for (const a of hosts) {
         for (const b of hosts) {
-          if (a === b) continue
-          const i = tunnelInput(type, ti === 0, a, b, type === 'wireguard' ? '$(netkit tunnel pubkey ' + `${NAME_PREFIX[type]}-h${a.index} --netns ${b.host})` : undefined)
-          const args = ['netkit', 'tunnel', 'add', i.name, '--type', type, '--netns', a.host, '--local', i.local!, '--remote', i.remote, ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]), ...(i.remoteSubnet ?? []).flatMap((x) => ['--remote-subnet', x])]
-          if (i.address) args.push('--address', i.address)
-          if (i.peerAddress) args.push('--peer-address', i.peerAddress)
-          if (i.vni) args.push('--vni', String(i.vni))
-          if (i.listenPort) args.push('--listen-port', String(i.listenPort), '--endpoint', i.endpoint!, '--peer-public-key', `"${i.peerPublicKey}"`)
-          if (a.index < b.index) args.push('--no-wait')
-          commands.push(args.join(' '))
-          n++
+          if (a.index >= b.index) continue
+          const keyOf = (h: LabHost, peer: LabHost) => (type === 'wireguard' ? tunnelPublicKey(opts.configDir, `${NAME_PREFIX[type]}-h${peer.index}`, h.host, false).publicKey : undefined)
+          const first = await defineTunnel(tunnelInput(type, carries, a, b, keyOf(b, a)), runner.in(a.host))
+          await addTunnel(first.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: false})
+          const second = await defineTunnel(tunnelInput(type, carries, b, a, keyOf(a, b)), runner.in(b.host))
+          await addTunnel(second.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: true})
+          tunnels += 2
+          watch.check()
         }
       }
+      log(`added ${hosts.length * (hosts.length - 1)} ${type} tunnels (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`)
     }
-    return {hosts, types: opts.types, tunnels: n, pairs: [], captures: [], doctor: [], seconds: (Date.now() - t0) / 1000, commands}
+  } catch (error) {
+    log('removing the lab again (it was not finished)')
+    await labDown(runner, opts.configDir).catch(() => {})
+    throw error
+  } finally {
+    watch.dispose()
   }
 
-  let tunnels = 0
-  for (const [ti, type] of opts.types.entries()) {
-    const carries = ti === 0
-    // Each pair: the lower host first, without waiting; the higher one waits until the tunnel is proven up.
-    for (const a of hosts) {
-      for (const b of hosts) {
-        if (a.index >= b.index) continue
-        const keyOf = (h: LabHost, peer: LabHost) => (type === 'wireguard' ? tunnelPublicKey(opts.configDir, `${NAME_PREFIX[type]}-h${peer.index}`, h.host, runner.dryRun).publicKey : undefined)
-        const first = await defineTunnel(tunnelInput(type, carries, a, b, keyOf(b, a)), runner.in(a.host))
-        await addTunnel(first.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: false})
-        const second = await defineTunnel(tunnelInput(type, carries, b, a, keyOf(a, b)), runner.in(b.host))
-        await addTunnel(second.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: true})
-        tunnels += 2
-      }
-    }
-    log(`added ${hosts.length * (hosts.length - 1)} ${type} tunnels (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`)
-  }
+  return {...(await prove(opts, hosts)), hosts, types: opts.types, tunnels, seconds: (Date.now() - t0) / 1000, alreadyUp: false}
+}
 
+/** Every pair pings through each tunnel type; a capture on the underlay shows what crosses it; the doctor on each host. */
+async function prove(opts: LabOptions, hosts: LabHost[]): Promise<Pick<LabReport, 'pairs' | 'captures' | 'doctor'>> {
+  const {runner} = opts
   const pairs: PairResult[] = []
   for (const [ti, type] of opts.types.entries()) {
     for (const a of hosts) {
@@ -179,21 +232,19 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
         if (a === b) continue
         const t = target(type, ti === 0, a, b)
         const start = Date.now()
-        const ping = runner.dryRun || (await pingUntil(runner, t.from, t.to, Date.now() + opts.timeoutMs))
+        const ping = await pingUntil(runner, t.from, t.to, Date.now() + opts.timeoutMs)
         pairs.push({type, from: t.from, to: t.to, target: t.to, ping, seconds: (Date.now() - start) / 1000})
       }
     }
   }
   const captures: CaptureResult[] = []
-  if (!runner.dryRun) {
-    for (const [ti, type] of opts.types.entries()) captures.push(await captureProof(runner, type, ti === 0, hosts[0], hosts[1]))
-  }
+  for (const [ti, type] of opts.types.entries()) captures.push(await captureProof(runner, type, ti === 0, hosts[0], hosts[1]))
   const doctor = []
   for (const h of hosts) {
     const r = await runDoctor({runner: runner.in(h.host), configDir: opts.configDir})
     doctor.push({host: h.host, fail: r.summary.fail, warn: r.summary.warn})
   }
-  return {hosts, types: opts.types, tunnels, pairs, captures, doctor, seconds: (Date.now() - t0) / 1000}
+  return {pairs, captures, doctor}
 }
 
 /** Pings a -> b through one tunnel type while capturing on a's underlay; says whether any inner address crossed in clear. */
@@ -214,12 +265,8 @@ async function captureProof(runner: Runner, type: LabType, carries: boolean, a: 
 }
 
 export async function labDown(runner: Runner, configDir: string): Promise<string[]> {
-  let count = MAX_HOSTS
-  try {
-    count = (JSON.parse(readFileSync(recordPath(configDir), 'utf8')) as {hosts: number}).hosts
-  } catch {
-    // no record: remove whatever lab namespaces exist
-  }
+  // Without a record, whatever lab namespaces exist.
+  const count = readRecord(configDir)?.hosts ?? MAX_HOSTS
   for (let i = 1; i <= count; i++) {
     const h = labHost(i)
     for (const def of listDefs(scopeDir(configDir, h.host))) {
