@@ -365,7 +365,7 @@ tunnels:
     sh('ip', ['-n', N, 'link', 'add', 'br0', 'type', 'bridge'])
     sh('ip', ['-n', N, 'link', 'set', 'br0', 'mtu', '1280'])
     const before = dump(N)
-    const f = file('x.yaml', 'links:\n  - {name: br0, type: bridge, mtu: 1500}\n')
+    const f = file('x.yaml', 'version: 1\nlinks:\n  - {name: br0, type: bridge, mtu: 1500}\n')
     const r = nk(['apply', '-f', f, '--netns', N])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /^error: bridge link br0 is there and differs from the file \(mtu 1280, not 1500; up false, not true\), and netkit's apply did not make it/)
@@ -378,14 +378,32 @@ tunnels:
       ['rules:\n  - {family: 4, from: "fd00::/64", table: 100}\n', /rules\.0: family, from and to disagree/],
       ['xfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 4096, aead: {alg: x, keyFile: k}, enc: {alg: y, keyFile: k}}\n', /xfrmStates\.0: an SA needs aead .*, or enc and auth/],
       ['xfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 16, aead: {alg: x, keyFile: k}}\n', /xfrmStates\.0\.spi: SPI/],
+      ['sysctls: {ip_forward: 5}\n', /sysctls\.ip_forward: net\.ipv4\.ip_forward cannot be "5"/],
+      ['links:\n  - {name: d1, type: bridge}\n  - {name: d1, type: veth, peer: d2}\n', /^error: the file lists veth link d1 in namespace \S+ twice/m],
+      ['routes:\n  - {to: 10.2.0.0/24, dev: br0}\n  - {to: 10.2.0.0/24, via: 10.9.0.1}\n', /^error: the file lists route 10\.2\.0\.0\/24 in namespace \S+ twice/m],
+      ['addresses: [{dev: nope0, address: 10.0.0.1/24}]\n', /^error: the file's address 10\.0\.0\.1\/24 on nope0 needs link nope0, which is neither in the file nor on namespace \S+; add nope0 to the file's links/m],
+      ['namespaces:\n  x1:\n    routes: [{to: default, dev: eth9}]\n', /^error: the file's route default needs link eth9, which is neither in the file nor on namespace x1/m],
     ] as const) {
-      const b = nk(['apply', '-f', file('bad.yaml', text), '--netns', N])
-      assert.equal(b.code, 2, b.stderr)
-      assert.match(b.stderr, re)
+      for (const cmd of ['apply', 'diff']) {
+        const b = nk([cmd, '-f', file('bad.yaml', `version: 1\n${text}`), '--netns', N])
+        assert.equal(b.code, 2, `${cmd}: ${b.stderr}`)
+        assert.match(b.stderr, re)
+      }
     }
+    // A file that lost its content is not "nothing" (which would remove all that apply made).
+    assert.match(nk(['apply', '-f', '-', '--netns', N], '').stderr, /^error: stdin is empty; a host file starts with "version: 1"/m)
+    assert.match(nk(['apply', '-f', file('nover.yaml', 'links: []\n'), '--netns', N]).stderr, /version: missing: a host file starts with "version: 1"/)
+    assert.equal(dump(N), before, 'bad files changed nothing')
     const t = nk(['apply', '-f', '-', '--try', '5', '--netns', N], readFileSync(f, 'utf8'))
     assert.equal(t.code, 2, t.stderr)
     assert.match(t.stderr, /^error: --try with the file on standard input/)
     assert.equal(dump(N), before)
+    // A change that fails is undone, and the undoing takes only what apply made: not a foreign route to the same place.
+    sh('ip', ['-n', N, 'link', 'set', 'br0', 'up'])
+    sh('ip', ['-n', N, 'route', 'add', '10.3.0.0/24', 'dev', 'br0', 'metric', '50'])
+    const withForeign = dump(N)
+    const u = nk(['apply', '-f', file('unreach.yaml', 'version: 1\nroutes: [{to: 10.3.0.0/24, via: 172.31.0.1}]\n'), '--netns', N])
+    assert.equal(u.code, 1, u.stderr)
+    assert.equal(dump(N), withForeign, 'the foreign route 10.3.0.0/24 metric 50 is still there')
   })
 })

@@ -55,12 +55,19 @@ describe('host file', () => {
       ['tunnels:\n  b: {type: wireguard, remote: 192.0.2.2}\n', /^h\.yaml: tunnels\.b\.peerPublicKey: /],
       ['namespaces:\n  c1:\n    tunnels:\n      b: {type: vxlan, remote: 192.0.2.2}\n', /^h\.yaml: namespaces\.c1\.tunnels\.b\.vni: a VXLAN tunnel needs vni$/],
       ['routes: [{to: 10.2.0.0/24}]\n', /^h\.yaml: routes\.0: a route needs via or dev$/],
+      ['sysctls: {ip_forward: 5}\n', /^h\.yaml: sysctls\.ip_forward: net\.ipv4\.ip_forward cannot be "5"$/],
+      ['sysctls: {ip_froward: 1}\n', /^h\.yaml: sysctls\.ip_froward: unknown sysctl "ip_froward"$/],
     ]
-    for (const [text, re] of cases) assert.match(fails(() => parseHostFile(text, 'h.yaml')), re)
+    for (const [text, re] of cases) assert.match(fails(() => parseHostFile(`version: 1\n${text}`, 'h.yaml')), re)
+    // What lost its content (an empty pipe, a truncated copy) is not "nothing": that would remove all that apply made.
+    for (const empty of ['', '# only a comment\n', 'null\n', '---\n']) assert.match(fails(() => parseHostFile(empty, 'h.yaml')), /^h\.yaml is empty$/)
+    assert.match(fails(() => parseHostFile('links: []\n', 'h.yaml')), /^h\.yaml: version: missing: a host file starts with "version: 1"$/)
+    assert.match(fails(() => parseHostFile('{}', 'h.json')), /^h\.json: version: missing/)
+    assert.match(fails(() => parseHostFile('version: 2\n', 'h.yaml')), /^h\.yaml: version: netkit reads version 1 host files$/)
   })
 
   it('parses addresses once into their normal form, and an empty namespace entry means an empty namespace', () => {
-    const f = parseHostFile('routes: [{to: "2001:db8:0::/48", via: "fe80::1", dev: eth0}]\nnamespaces:\n  c1:\n', 'h.yaml')
+    const f = parseHostFile('version: 1\nroutes: [{to: "2001:db8:0::/48", via: "fe80::1", dev: eth0}]\nnamespaces:\n  c1:\n', 'h.yaml')
     assert.deepEqual(f.routes[0].to, {cidr: '2001:db8::/48', ip: '2001:db8::', prefix: 48, family: 6})
     assert.equal(f.routes[0].via?.ip, 'fe80::1')
     assert.deepEqual(f.namespaces.c1.routes, [])

@@ -21,7 +21,7 @@ interface Holder {
   what: string
 }
 
-export const lockPath = () => join(stateDir(), 'apply.lock')
+const lockPath = () => join(stateDir(), 'apply.lock')
 
 /** When process `pid` started (undefined: there is no such process). */
 function startOf(pid: number): string | undefined {

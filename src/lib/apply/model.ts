@@ -210,7 +210,8 @@ export class RouteObj extends Obj {
 
   override get del(): BatchLine[] {
     const r = this.r
-    return [line(['route', 'del', dstWord(r), ...(r.metric !== undefined ? ['metric', String(r.metric)] : []), 'table', String(r.table)], this.desc)]
+    // Only netkit's (protocol 178): undoing an add that failed must not take a foreign route to the same place.
+    return [line(['route', 'del', dstWord(r), ...(r.metric !== undefined ? ['metric', String(r.metric)] : []), 'proto', String(NETKIT_PROTO), 'table', String(r.table)], this.desc)]
   }
 
   override get entry(): Record<string, unknown> {
@@ -251,7 +252,7 @@ export class RuleObj extends Obj {
 
   override get del(): BatchLine[] {
     const r = this.r
-    return [{...line(['rule', 'del', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority)], this.desc), ...this.family6}]
+    return [{...line(['rule', 'del', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc), ...this.family6}]
   }
 
   override get entry(): Record<string, unknown> {

@@ -20,7 +20,7 @@ import {stateKeyArgs} from '../iproute2/xfrm.js'
 import {keyDigest, parsePolicies, parseStates, stateKeys} from '../iproute2/xfrm-parse.js'
 import {isNetkitProto, ledgerText, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
 import {type Runner, Secret} from '../runner.js'
-import {getSysctls, resolveKey} from '../sysctl.js'
+import {checkValue, getSysctls, resolveKey} from '../sysctl.js'
 import {defineTunnel} from '../tunnel/define.js'
 import {tunnelStatus} from '../tunnel/service.js'
 import {canonical, listDefs, pskPath, scopeDir} from '../tunnel/store.js'
@@ -79,7 +79,10 @@ export async function scopeObjects(s: ScopeFile, tables: Record<string, number>,
   const tableOf = (t?: string) => (t === undefined ? 254 : (tables[t] ?? resolveTable(t)))
   for (const l of s.links) out.push(new LinkObj({name: l.name, kind: l.type, peer: l.peer, peerNetns: l.peerNetns, vni: l.vni, remote: l.remote?.ip, group: l.group?.ip, dev: l.dev, port: l.port, parent: l.parent, mode: l.mode, mtu: l.mtu, master: l.master, up: l.up}))
   for (const a of s.addresses) out.push(new AddrObj(a.dev, a.address.cidr))
-  for (const [k, value] of Object.entries(s.sysctls)) out.push(new SysctlObj(resolveKey(k).path, value))
+  for (const [k, value] of Object.entries(s.sysctls)) {
+    const key = resolveKey(k)
+    out.push(new SysctlObj(key.path, checkValue(key, value)))
+  }
   for (const r of s.routes) {
     const d = r.to
     const family: v.Family = d === 'default' ? (r.via?.family ?? 4) : d.family
@@ -173,12 +176,51 @@ export async function desiredScopes(runner: Runner, f: HostFile): Promise<Scope[
     const r = runner.in(name)
     scopes.push({netns: name, runner: r, ledger: scopeOf(name), desired: await scopeObjects(s, f.tables, r, name, `namespaces.${name}.`), fresh: !netnsExists(name), applied: owned(scopeOf(name), 'applied')})
   }
+  for (const sc of scopes) once(sc)
   // Namespaces an earlier apply made and the file no longer lists: their contents go with them.
   for (const k of Object.keys(applied)) {
     const name = k.startsWith('netns:') ? k.slice(6) : undefined
     if (name && !named.has(name) && netnsExists(name)) scopes.push({netns: name, runner: runner.in(name), ledger: scopeOf(name), desired: [], fresh: false, applied: owned(scopeOf(name), 'applied')})
   }
   return scopes
+}
+
+/** Each object once per namespace: two entries for the same route (or link, rule, ...) would leave one of them unsaid. */
+function once(scope: Scope): void {
+  const seen = new Set<string>()
+  for (const o of scope.desired) {
+    if (seen.has(o.id)) throw new UsageError(`the file lists ${o.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} twice`, 'keep one entry for it (a route is one per table, destination and metric; a rule one per priority and selector)', 'E_FILE')
+    seen.add(o.id)
+  }
+}
+
+/**
+ * Every device the file's objects sit on is in the file or on the host (a
+ * tunnel's device is made by its tunnel): a name that is neither is bad input,
+ * found before anything changes.
+ */
+function checkDevices(scope: Scope, read: LiveRead, movedIn: string[]): void {
+  const have = new Set<string>(['lo', ...movedIn])
+  if (read.ip.length) for (const l of JSON.parse(read.ip[0]) as {ifname: string}[]) have.add(l.ifname)
+  for (const o of scope.desired) {
+    if (o instanceof LinkObj) {
+      have.add(o.spec.name)
+      if (o.spec.kind === 'veth' && !o.spec.peerNetns && o.spec.peer) have.add(o.spec.peer)
+    }
+  }
+  const where = scope.runner.netns ? `namespace ${scope.runner.netns}` : 'this host'
+  const need = (dev: string | undefined, what: string) => {
+    if (dev && !have.has(dev) && !TUNNEL_DEV.test(dev)) throw new UsageError(`the file's ${what} needs link ${dev}, which is neither in the file nor on ${where}`, `add ${dev} to the file's links, or correct the name`, 'E_FILE')
+  }
+  for (const o of scope.desired) {
+    if (o instanceof AddrObj || o instanceof ProxyObj) need(o.dev, o.desc)
+    else if (o instanceof RouteObj) need(o.r.dev, o.desc)
+    else if (o instanceof LinkObj) {
+      need(o.spec.master, `the bridge port ${o.spec.name}`)
+      need(o.spec.kind === 'vxlan' ? o.spec.dev : undefined, o.desc)
+      need(o.spec.kind === 'macvlan' ? o.spec.parent : undefined, o.desc)
+    }
+  }
 }
 
 type Neigh = {dst: string; dev: string; protocol?: string}
@@ -455,6 +497,9 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
     return reuse(r) ?? readLive(s.runner, r)
   }))
   phase('live read')
+  // A veth's far end, moved into another of the file's namespaces, is a device there.
+  const movedIn = (netns?: string) => scopes.flatMap((sc) => sc.desired.flatMap((o) => (o instanceof LinkObj && o.spec.peerNetns && o.spec.peerNetns === netns && o.spec.peer ? [o.spec.peer] : [])))
+  scopes.forEach((s, i) => checkDevices(s, reads[i], movedIn(s.netns)))
   const changes: Change[] = []
   const foreign: Foreign[] = []
   let unchanged = 0

@@ -11,6 +11,7 @@ import {z} from 'zod/v4'
 
 import {UsageError} from '../errors.js'
 import {LINK_KINDS, MACVLAN_MODES} from '../iproute2/link.js'
+import {checkValue, resolveKey} from '../sysctl.js'
 import * as v from '../validate.js'
 import {parseYaml} from '../yaml.js'
 
@@ -149,7 +150,15 @@ const scopeShape = {
 type Issue = {path: (string | number)[]; message: string}
 
 /** Checks that need more than one field. */
-function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof Route>[]; rules: z.output<typeof Rule>[]; xfrmStates: z.output<typeof State>[]; tunnels: Record<string, z.output<typeof Tunnel>>}, prefix: (string | number)[], add: (i: Issue) => void): void {
+function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof Route>[]; rules: z.output<typeof Rule>[]; sysctls: Record<string, string>; xfrmStates: z.output<typeof State>[]; tunnels: Record<string, z.output<typeof Tunnel>>}, prefix: (string | number)[], add: (i: Issue) => void): void {
+  // The same names and values as "netkit sysctl set" takes.
+  for (const [k, value] of Object.entries(s.sysctls)) {
+    try {
+      checkValue(resolveKey(k), value)
+    } catch (error) {
+      add({path: [...prefix, 'sysctls', k], message: error instanceof UsageError ? error.what : String(error)})
+    }
+  }
   s.xfrmStates.forEach((x, i) => {
     if (Boolean(x.aead) === Boolean(x.enc || x.auth) || (!x.aead && !(x.enc && x.auth))) add({path: [...prefix, 'xfrmStates', i], message: 'an SA needs aead (alg, keyFile, icv), or enc and auth (alg, keyFile each)'})
     if (x.src.family !== x.dst.family) add({path: [...prefix, 'xfrmStates', i], message: 'src and dst are of different address families'})
@@ -180,7 +189,8 @@ const Scope = z.strictObject(scopeShape).superRefine((s, ctx) => scopeChecks(s, 
 
 export const HostFileSchema = z
   .strictObject({
-    version: z.literal(1).default(1),
+    /** Required: a file that lost its content (an empty pipe, a truncated copy) must not read as "nothing", which would remove all that apply made. */
+    version: z.literal(1, {error: (i) => (i.input === undefined ? 'missing: a host file starts with "version: 1"' : 'netkit reads version 1 host files')}),
     /** Named routing tables: machine-wide names (iproute2's rt_tables.d), used by every namespace. */
     tables: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'a table name: letters, digits, - or _'), z.number().int().min(1).max(0x7fff_ffff)).default({}),
     /** Namespaces netkit creates (and removes when they leave the file), each with what it holds. */
@@ -210,7 +220,8 @@ export function parseHostFile(text: string, source: string): HostFile {
   } catch (error) {
     throw new UsageError(`${source} is not valid ${json ? 'JSON' : 'YAML'}: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`, 'fix its syntax', 'E_FILE')
   }
-  const r = HostFileSchema.safeParse(data ?? {})
+  if (data === null || data === undefined) throw new UsageError(`${source} is empty`, 'a host file starts with "version: 1" (a file with only that removes everything an earlier apply made)', 'E_FILE')
+  const r = HostFileSchema.safeParse(data)
   if (r.success) return r.data
   const issue = r.error.issues[0]
   const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)'

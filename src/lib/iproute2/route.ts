@@ -123,6 +123,6 @@ export async function delRoute(runner: Runner, s: Omit<RouteSpec, 'via' | 'dev'>
   const existing = (await listRoutes(runner, {table: s.table})).find((r) => r.dst === s.dst && (s.metric === undefined || (r.metric ?? 0) === s.metric) && (!s.via || r.via === s.via) && (!s.dev || r.dev === s.dev))
   if (!existing) return false
   if (!existing.owned && !opts.force) throw new UsageError(`${describe(s as RouteSpec)} was not made by netkit (protocol ${existing.protocol})`, 'netkit leaves other tools\' routes alone; pass --force to delete it anyway', 'E_NOT_OWNED')
-  await runner.batch([{args: ['route', 'del', dstWord(s), ...(existing.via ? ['via', existing.via] : []), ...(existing.dev ? ['dev', existing.dev] : []), ...(existing.metric !== null ? ['metric', String(existing.metric)] : []), 'table', String(s.table)], object: describe(s as RouteSpec)}])
+  await runner.batch([{args: ['route', 'del', dstWord(s), ...(existing.via ? ['via', existing.via] : []), ...(existing.dev ? ['dev', existing.dev] : []), ...(existing.metric !== null ? ['metric', String(existing.metric)] : []), 'proto', existing.owned ? String(NETKIT_PROTO) : existing.protocol, 'table', String(s.table)], object: describe(s as RouteSpec)}])
   return true
 }
