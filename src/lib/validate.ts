@@ -129,16 +129,24 @@ export function network(value: string, what = 'network'): Cidr {
   return c
 }
 
-/** An interface address: keeps its host bits. A bare address means /32 or /128. */
+/** An interface address: keeps its host bits. A bare address means /32 or /128. Not the unspecified address, a multicast one, or a /0. */
 export function interfaceAddress(value: string, what = 'address'): Cidr {
-  return parseCidr(value, what)
+  const c = parseCidr(value, what)
+  const range = ipaddr.parse(c.ip).range()
+  if (range === 'unspecified' || range === 'multicast' || c.prefix === 0) {
+    throw new UsageError(`${what} "${value}" cannot be an interface's address (${c.prefix === 0 ? 'a /0 holds every address' : `it is ${range === 'unspecified' ? 'the unspecified address' : 'a multicast address'}`})`, 'give the host address with its subnet prefix, e.g. 10.1.0.1/24')
+  }
+  return c
 }
 
-/** Route destination: a network or "default". */
+/** Route destination: a network or "default" (0.0.0.0/0 and ::/0 are the default route: the kernel shows them as "default"). */
 export function routeDestination(value: string): Cidr | 'default' {
   if (value === 'default') return 'default'
   return network(value, 'route destination')
 }
+
+/** The destination as iproute2 reports it: "default" for a /0. */
+export const dstText = (d: Cidr | 'default') => (d === 'default' || d.prefix === 0 ? 'default' : d.cidr)
 
 export function integer(value: string, what: string, min: number, max: number): number {
   const v = value.trim()

@@ -163,6 +163,22 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(nk('route', 'del', '198.51.100.7/32', '--table', 'viay', '--netns', R).code, 0)
     assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === '178'), [])
 
+    // A /0 is the default route (and "from all" for a rule), as the kernel shows them: a re-run is a no-op, del finds it.
+    sh('ip', ['-n', R, '-6', 'addr', 'add', 'fd00:77::1/64', 'dev', 'rX', 'nodad'])
+    for (const [dest, via] of [['0.0.0.0/0', '10.10.1.2'], ['::/0', 'fd00:77::2']]) {
+      assert.equal(nk('route', 'add', dest, '--via', via, '--table', 'viay', '--netns', R).code, 0)
+      assert.match(nk('route', 'add', dest, '--via', via, '--table', 'viay', '--netns', R).stdout, /already .*nothing to do/)
+    }
+    assert.deepEqual(nk('route', 'list', '--table', 'viay', '--json', '--netns', R).json.result.map((x: any) => [x.dst, x.family, x.via]).sort(), [['default', 4, '10.10.1.2'], ['default', 6, 'fd00:77::2']])
+    assert.equal(nk('route', 'del', '::/0', '--table', 'viay', '--netns', R).code, 0)
+    assert.deepEqual(nk('route', 'list', '--table', 'viay', '--json', '--netns', R).json.result.map((x: any) => [x.dst, x.family]), [['default', 4]], 'only the IPv6 default went')
+    assert.equal(nk('route', 'del', '0.0.0.0/0', '--table', 'viay', '--netns', R).code, 0)
+    assert.deepEqual(nk('route', 'list', '--table', 'viay', '--json', '--netns', R).json.result, [])
+    assert.equal(nk('rule', 'add', '--from', '0.0.0.0/0', '--table', 'viay', '--priority', '3000', '--netns', R).code, 0)
+    assert.match(nk('rule', 'add', '--from', '0.0.0.0/0', '--table', 'viay', '--priority', '3000', '--netns', R).stdout, /already exists; nothing to do/)
+    assert.equal(nk('rule', 'del', '--from', '0.0.0.0/0', '--table', 'viay', '--priority', '3000', '--netns', R).code, 0)
+    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === '178'), [])
+
     sh('ip', ['-n', R, 'route', 'add', '203.0.113.0/24', 'via', '10.10.1.2'])
     r = nk('route', 'del', '203.0.113.0/24', '--netns', R)
     assert.equal(r.code, 2)
@@ -257,6 +273,10 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
       ['link', 'set', 'nope0', '--up'],
       ['addr', 'add', 'e0', '10.0.0.300/24'],
       ['addr', 'add', 'nope0', '10.0.0.1/24'],
+      ['addr', 'add', 'e0', '0.0.0.0/0'],
+      ['addr', 'add', 'e0', '10.0.0.1/0'],
+      ['addr', 'add', 'e0', '224.0.0.1/24'],
+      ['addr', 'add', 'e0', '::/64'],
       ['route', 'add', '10.1.0.1/24', '--dev', 'e0'],
       ['route', 'add', '300.1.1.0/24', '--dev', 'e0'],
       ['route', 'add', '10.1.0.0/24', '--dev', 'e0', '--table', 'no-such-table'],

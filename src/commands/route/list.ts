@@ -7,7 +7,7 @@ import {resolveTable} from '../../lib/iproute2/tables.js'
 
 export default class RouteList extends NetkitCommand {
   static override summary = 'List routes of a table (default main), or of all tables.'
-  static override description = '--json: [{dst, via, dev, table, tableName, metric, protocol, src, owned}] (table as a number).'
+  static override description = '--json: [{dst, family, via, dev, table, tableName, metric, protocol, src, owned}] (table as a number).'
   static override examples = ['<%= config.bin %> route list', '<%= config.bin %> route list --table all --owned --json']
   static override flags = {owned: f.owned, table: Flags.string({summary: 'A table by name or number, or "all".', default: 'main'})}
 

@@ -86,9 +86,11 @@ export async function scopeObjects(s: ScopeFile, tables: Record<string, number>,
   for (const r of s.routes) {
     const d = r.to
     const family: v.Family = d === 'default' ? (r.via?.family ?? 4) : d.family
-    out.push(new RouteObj({dst: d === 'default' ? 'default' : d.cidr, family, via: r.via?.ip, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src?.ip}))
+    out.push(new RouteObj({dst: v.dstText(d), family, via: r.via?.ip, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src?.ip}))
   }
-  for (const r of s.rules) out.push(new RuleObj({family: r.family ?? r.from?.family ?? r.to?.family ?? 4, from: r.from?.cidr, to: r.to?.cidr, fwmark: r.fwmark, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
+  // A /0 is "all", as the kernel reports it.
+  const net = (c?: v.Cidr) => (c && c.prefix > 0 ? c.cidr : undefined)
+  for (const r of s.rules) out.push(new RuleObj({family: r.family ?? r.from?.family ?? r.to?.family ?? 4, from: net(r.from), to: net(r.to), fwmark: r.fwmark, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
   for (const p of s.proxyArp) out.push(new ProxyObj(p.address.ip, p.dev))
   for (const p of s.xfrmPolicies) {
     out.push(new PolicyObj({src: p.src.cidr, dst: p.dst.cidr, family: p.src.family, dir: p.dir, tmplSrc: p.tmplSrc?.ip, tmplDst: p.tmplDst?.ip, proto: 'esp', mode: p.mode, reqid: p.reqid, priority: p.priority, mark: p.mark, action: p.action}, xfrmMark(p.mark)))

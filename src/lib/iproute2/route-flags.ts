@@ -20,7 +20,7 @@ export function routeSpec(dest: string, f: RouteFlags): RouteSpec {
   if (f.via) v.sameFamily({family}, f.via, 'the destination and --via')
   if (f.src) v.sameFamily({family}, f.src, 'the destination and --src')
   return {
-    dst: d === 'default' ? 'default' : d.cidr,
+    dst: v.dstText(d),
     family,
     via: f.via?.ip,
     dev: f.dev,
@@ -44,5 +44,7 @@ export interface RuleFlags {
 export function ruleSpec(f: RuleFlags): RuleSpec {
   if (f.from && f.to) v.sameFamily(f.from, f.to, '--from and --to')
   if (!f.from && !f.to && !f.fwmark && !f.iif && !f.oif) throw new UsageError('a rule needs a selector: --from, --to, --fwmark, --iif or --oif', 'e.g. netkit rule add --from 10.1.0.0/24 --table vpn')
-  return {family: f.from?.family ?? f.to?.family ?? 4, from: f.from?.cidr, to: f.to?.cidr, fwmark: f.fwmark, iif: f.iif, oif: f.oif, table: resolveTable(f.table), priority: f.priority}
+  // A /0 is "all", as the kernel reports it (and an explicit "from all" is a selector).
+  const net = (c?: v.Cidr) => (c && c.prefix > 0 ? c.cidr : undefined)
+  return {family: f.from?.family ?? f.to?.family ?? 4, from: net(f.from), to: net(f.to), fwmark: f.fwmark, iif: f.iif, oif: f.oif, table: resolveTable(f.table), priority: f.priority}
 }

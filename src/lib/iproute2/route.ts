@@ -35,6 +35,7 @@ export interface RouteSpec {
 
 export interface RouteRow {
   dst: string
+  family: v.Family
   via: string | null
   dev: string | null
   table: number
@@ -55,6 +56,7 @@ function toRow(r: IpRoute, family: v.Family, table: number): RouteRow {
   const t = tableNumber(r.table, table)
   return {
     dst: normDst(r.dst, family),
+    family,
     via: r.gateway ?? null,
     dev: r.dev ?? null,
     table: t,
@@ -92,7 +94,7 @@ async function validate(runner: Runner, s: RouteSpec): Promise<void> {
 }
 
 function find(rows: RouteRow[], s: RouteSpec): RouteRow | undefined {
-  return rows.find((r) => r.dst === s.dst && r.table === s.table && (s.metric === undefined || (r.metric ?? 0) === s.metric || (s.family === 6 && r.metric === s.metric)))
+  return rows.find((r) => r.dst === s.dst && r.family === s.family && r.table === s.table && (s.metric === undefined || (r.metric ?? 0) === s.metric || (s.family === 6 && r.metric === s.metric)))
 }
 
 /** A batch line cannot carry -4/-6: the destination says the family ("::/0" for an IPv6 default). */
@@ -120,7 +122,7 @@ export async function addRoute(runner: Runner, s: RouteSpec, opts: {replace?: bo
 
 export async function delRoute(runner: Runner, s: Omit<RouteSpec, 'via' | 'dev'> & {via?: string; dev?: string}, opts: {force?: boolean} = {}): Promise<boolean> {
   if (s.dev) await requireLink(runner, s.dev)
-  const existing = (await listRoutes(runner, {table: s.table})).find((r) => r.dst === s.dst && (s.metric === undefined || (r.metric ?? 0) === s.metric) && (!s.via || r.via === s.via) && (!s.dev || r.dev === s.dev))
+  const existing = (await listRoutes(runner, {table: s.table})).find((r) => r.dst === s.dst && r.family === s.family && (s.metric === undefined || (r.metric ?? 0) === s.metric) && (!s.via || r.via === s.via) && (!s.dev || r.dev === s.dev))
   if (!existing) return false
   if (!existing.owned && !opts.force) throw new UsageError(`${describe(s as RouteSpec)} was not made by netkit (protocol ${existing.protocol})`, 'netkit leaves other tools\' routes alone; pass --force to delete it anyway', 'E_NOT_OWNED')
   await runner.batch([{args: ['route', 'del', dstWord(s), ...(existing.via ? ['via', existing.via] : []), ...(existing.dev ? ['dev', existing.dev] : []), ...(existing.metric !== null ? ['metric', String(existing.metric)] : []), 'proto', existing.owned ? String(NETKIT_PROTO) : existing.protocol, 'table', String(s.table)], object: describe(s as RouteSpec)}])
