@@ -93,7 +93,46 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     const twin = cli(['tunnel', 'add', 'site2', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', pskFile, '--local-subnet', '10.1.9.0/24', '--remote-subnet', '10.2.9.0/24', '--netns', A, '--no-wait'], {env})
     assert.equal(twin.code, 2)
     assert.match(twin.stderr, /^error: tunnel site already joins 192\.0\.2\.1 and 192\.0\.2\.2: charon could not tell the two apart/)
+    // A second gateway to the same remote subnet shares the guard route: deleting one tunnel leaves the other's guard.
+    const guards = () => ipj(A, ['route', 'show', 'table', 'main', 'type', 'unreachable']).map((r: any) => r.dst)
+    const second = cli(['tunnel', 'add', 'gw2', '--type', 'ipsec', '--remote', '192.0.2.3', '--psk-file', pskFile, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--netns', A, '--no-wait'], {env})
+    assert.equal(second.code, 0, second.stderr)
+    assert.equal(cli(['tunnel', 'del', 'gw2', '--netns', A], {env}).code, 0)
+    assert.deepEqual(guards(), ['10.2.0.0/24'], 'tunnel site still has its guard: nothing to 10.2.0.0/24 leaves in clear')
+    const conns = sh('swanctl', ['--list-conns', '--uri', `unix://${join(config, 'netns', A, 'ipsec', 'charon.vici')}`])
+    assert.match(conns, /^netkit-site: /m)
+    assert.doesNotMatch(conns, /netkit-gw2/, 'and charon no longer has the deleted connection')
     assert.equal(cli(['tunnel', 'del', 'site', '--netns', A], {env}).code, 0)
+    assert.deepEqual(guards(), [], 'the last tunnel to 10.2.0.0/24 takes it')
+  })
+
+  it('apply: a PSK change undone by a later failure leaves charon with the old key, not the new one', () => {
+    const {A} = twoSites('aq')
+    const newPsk = join(config, '..', 'new.psk')
+    writeFileSync(newPsk, 'a brand new key for the site 2026\n', {mode: 0o600})
+    const host = (psk: string, extra = '') => {
+      const f = join(config, '..', 'aq.yaml')
+      writeFileSync(f, `version: 1\ntunnels:\n  s1: {type: ipsec, local: 192.0.2.1, remote: 192.0.2.2, pskFile: ${psk}, localSubnets: [10.1.0.0/24], remoteSubnets: [10.2.0.0/24]}\n${extra}`)
+      return f
+    }
+    const first = cli(['apply', '-f', host(pskFile), '--netns', A], {env})
+    assert.equal(first.code, 0, first.stderr)
+    const conf = join(config, 'netns', A, 'ipsec', 'swanctl', 'conf.d', 's1.conf')
+    const before = readFileSync(conf, 'utf8')
+    // s1's key changes, then s2 cannot be set up (its peer has no route): everything is undone.
+    const r = cli(['apply', '-f', host(newPsk, '  s2: {type: ipsec, local: 192.0.2.1, remote: 198.51.100.9, pskFile: ' + pskFile + ', localSubnets: [10.1.1.0/24], remoteSubnets: [10.9.0.0/24]}\n'), '--netns', A], {env})
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /unreachable/)
+    assert.equal(readFileSync(conf, 'utf8'), before, "charon's connection has the old key again")
+    assert.equal(readFileSync(join(config, 'netns', A, 'secrets', 's1.psk'), 'utf8').trim(), 'correct horse battery staple 2026')
+    assert.match(cli(['diff', '-f', host(pskFile), '--netns', A], {env}).stdout, /the host matches/)
+    // Deleted by hand, it is no longer apply's to remove.
+    const ledger = join(env.NETKIT_STATE_DIR, 'owned.json')
+    assert.match(readFileSync(ledger, 'utf8'), /"tunnel:s1"/)
+    assert.equal(cli(['tunnel', 'del', 's1', '--netns', A], {env}).code, 0)
+    assert.doesNotMatch(readFileSync(ledger, 'utf8'), /"tunnel:s1"/)
+    assert.deepEqual(processesIn(A), [], 'charon stopped')
+    assert.deepEqual(filesUnder(join(env.NETKIT_STATE_DIR, 'daemons')), [], 'no log of the undone s2 or of s1 left')
   })
 
   it('mismatched subnets are refused by the peer, in plain words', () => {

@@ -305,7 +305,9 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
   const dir = scopeDir(configDir(), (d ?? l)!.def.netns)
   let kept: [string, string][] = []
   const restore = async () => {
-    for (const [p, text] of kept) writeSecretFile(p, text)
+    // Not the PSK file: addTunnel writes it, and finding it equal already would take the tunnel as unchanged
+    // and leave charon with the key of the change being undone.
+    for (const [p, text] of kept) if (!p.endsWith('.psk')) writeSecretFile(p, text)
     const psk = kept.find(([p]) => p.endsWith('.psk'))?.[1]
     await addTunnel(l!.def, {...svc, replace: true, ...(psk ? {psk: new Secret(psk.trim())} : {})})
   }

@@ -10,6 +10,7 @@ import {join} from 'node:path'
 
 import {NetkitError, UsageError} from '../errors.js'
 import {readSecretFile, writeSecretFile} from '../files.js'
+import {release, scopeOf} from '../ownership.js'
 import {runPlan, type Step} from '../plan.js'
 import type {Runner, Secret} from '../runner.js'
 import {driverFor} from './registry.js'
@@ -151,6 +152,8 @@ export async function delTunnel(def: TunnelDef, opts: ServiceOptions): Promise<v
   if (ctx.runner.dryRun) return
   for (const ext of ['psk', 'key', 'pub']) rmSync(`${dir}/secrets/${def.name}.${ext}`, {force: true})
   removeDef(dir, def.name)
+  // Made by apply or not, it is gone: apply no longer has it to remove.
+  release(scopeOf(def.netns), 'applied', `tunnel:${def.name}`)
   pruneScope(opts.configDir, def.netns)
 }
 

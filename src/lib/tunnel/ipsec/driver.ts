@@ -94,7 +94,8 @@ async function unload(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): P
     rmSync(privateKeyLink(scope, def.name), {force: true})
   }
   if (charonPid(scope) !== undefined || ctx.runner.dryRun) {
-    await swanctl(ctx.runner, scope, ['--unload-conn', '--name', conn], {change: true}).catch(() => {})
+    // Its file is gone: loading the connections again unloads it (swanctl 5.9 has no --unload-conn).
+    await swanctl(ctx.runner, scope, ['--load-conns', '--file', scope.swanctlConf], {change: true}).catch(() => {})
     await swanctl(ctx.runner, scope, ['--load-creds', '--clear', '--noprompt', '--file', scope.swanctlConf], {change: true}).catch(() => {})
   }
   const others = loadedTunnels(scope).filter((n) => n !== def.name)
@@ -126,8 +127,19 @@ function guardStep(def: TunnelDef, ctx: TunnelContext): Step {
   }
 }
 
+/**
+ * Removes the tunnel's guard routes, but not one that another IPsec tunnel of
+ * the namespace (loaded in its charon) still needs: two tunnels to the same
+ * remote subnets (two gateways) share one guard route, and taking it with the
+ * first would let the other's packets leave in clear while it has no SA.
+ */
 async function removeGuards(def: TunnelDef, ctx: TunnelContext): Promise<void> {
-  await ctx.runner.batch(guardLines(def, 'del'), undefined, {force: true}).catch(() => {})
+  const loaded = new Set(loadedTunnels(charonScope(ctx.configDir, def.netns)))
+  // ctx.configDir is the namespace's own directory (its tunnels, its charon).
+  const others = listDefs(ctx.configDir).filter((o) => o.type === 'ipsec' && o.name !== def.name && loaded.has(o.name))
+  const shared = new Set(others.flatMap((o) => o.remoteSubnets))
+  const lines = guardLines({...def, remoteSubnets: def.remoteSubnets.filter((s) => !shared.has(s))}, 'del')
+  if (lines.length) await ctx.runner.batch(lines, undefined, {force: true}).catch(() => {})
 }
 
 export const ipsecDriver: TunnelDriver = {

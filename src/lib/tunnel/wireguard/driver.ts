@@ -222,6 +222,8 @@ export const wireguardDriver: TunnelDriver = {
         },
         undo: async () => {
           await stopDaemon(r, goRef(def), 2000).catch(() => {})
+          // What it logged is in the error already (E_DAEMON's detail): an undone add leaves no file.
+          if (!r.dryRun) rmSync(daemonLog(goRef(def)), {force: true})
           const link = await readLink(ctx, w.ifname)
           if (link?.ifalias === NETKIT_ALIAS) await r.batch([{args: ['link', 'del', w.ifname]}]).catch(() => {})
         },
