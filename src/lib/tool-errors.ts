@@ -59,6 +59,26 @@ const RULES: Rule[] = [
     fix: () => 'load the module for that link type (modprobe), or choose another --type',
   },
   {
+    code: 'E_VNI_IN_USE',
+    match: /VXLAN device with the specified VNI already exists/i,
+    message: (f) => `another VXLAN device${inNs(f)} already uses the VNI of ${what(f, 'this link')} (on the same port)`,
+    fix: () => 'give another --vni, or remove that device (netkit link list shows them)',
+  },
+  {
+    code: 'E_BRIDGE_PORT',
+    match: /Can not enslave a bridge to a bridge/i,
+    exit: ExitCode.usage,
+    message: (f) => `${what(f)} is a bridge, and a bridge cannot be a port of another bridge`,
+    fix: () => 'join two bridges with a veth pair (one end in each), or give a veth, vxlan or macvlan as the port',
+  },
+  {
+    code: 'E_NOT_LOCAL_SRC',
+    match: /Invalid prefsrc address/i,
+    exit: ExitCode.usage,
+    message: (f) => `the source address of ${what(f, 'the route')} is not an address of this host${inNs(f)}`,
+    fix: () => 'give one of its own addresses as --src (netkit addr list shows them)',
+  },
+  {
     code: 'E_EXISTS',
     match: /File exists|already exists/i,
     message: (f) => `${what(f)} already exists${inNs(f)} and differs from what was asked`,

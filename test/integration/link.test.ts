@@ -171,6 +171,13 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     const row = nk('link', 'list', '--type', 'vxlan', '--json', '--netns', A).json.result.find((x: any) => x.name === 'vx7')
     assert.deepEqual([row.vni, row.group, row.remote, row.port, row.lower, row.owned], [16777215, '239.1.1.7', null, 8472, 'u0', true])
 
+    // A second device with the same VNI and port: the kernel's refusal in plain words, nothing made.
+    const before = dump(A)
+    const same = nk('link', 'add', 'vx43', '--type', 'vxlan', '--vni', '42', '--remote', '192.0.2.9', '--dev', 'u0', '--netns', A)
+    assert.equal(same.code, 1)
+    assert.match(same.stderr, /^error: another VXLAN device in namespace \S+ already uses the VNI of link vx43/m)
+    assert.equal(dump(A), before)
+
     delTwice(A, 'vx42')
     delTwice(A, 'vx7')
   })
@@ -239,6 +246,13 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
       assert.equal(bad.stderr.trim().split('\n').length, 1)
       assert.deepEqual([dump(A), dump(B)], before)
     }
+    // The kernel takes the MTU, then refuses the bridge: the MTU is put back, and the refusal said plainly (exit 2).
+    ok(nk('bridge', 'add', 's2', '--netns', A), 'a second bridge')
+    const before = dump(A)
+    const refused = nk('link', 'set', 's2', '--mtu', '1400', '--master', 'sbr', '--netns', A)
+    assert.equal(refused.code, 2, refused.stderr)
+    assert.match(refused.stderr, /^error: link s2 is a bridge, and a bridge cannot be a port of another bridge; join two bridges with a veth pair/m)
+    assert.equal(dump(A), before, 'MTU as before')
   })
 
   it('a link made by ip itself (no alias) is refused by link del (exit 2) and left alone; --force deletes it', () => {

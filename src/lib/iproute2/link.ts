@@ -294,6 +294,15 @@ export function planSet(l: IpLink, change: LinkChange, opts: {move?: boolean} = 
   return args.length ? [{args: ['link', 'set', name, ...args], object: `link ${name}`}] : []
 }
 
+/** `ip link set` arguments that put back what `change` would change on `l`. */
+function restoreArgs(l: IpLink, change: LinkChange): string[] {
+  const args: string[] = []
+  if (change.mtu !== undefined && l.mtu !== change.mtu) args.push('mtu', String(l.mtu))
+  if ((change.master && l.master !== change.master) || (change.nomaster && l.master)) args.push(...(l.master ? ['master', l.master] : ['nomaster']))
+  if ((change.up && !isUp(l)) || (change.down && isUp(l))) args.push(isUp(l) ? 'up' : 'down')
+  return args
+}
+
 export function checkChange(name: string, change: LinkChange): void {
   if (!change.up && !change.down && change.mtu === undefined && !change.master && !change.nomaster && !change.toNetns) {
     throw new UsageError('nothing to change', 'give --up, --down, --mtu N, --master BR, --nomaster or --to-netns NS')
@@ -335,7 +344,14 @@ export async function setLink(runner: Runner, name: string, change: LinkChange):
   }
   const lines = planSet(l, change, {move})
   if (lines.length === 0) return {changed: false, netns: here.netns}
-  await here.batch(lines)
+  try {
+    await here.batch(lines)
+  } catch (error) {
+    // The kernel takes a link's settings one by one: what it took before the one it refused is put back.
+    const back = move ? [] : restoreArgs(l, change)
+    if (back.length) await here.batch([{args: ['link', 'set', name, ...back], object: `link ${name}`}], undefined, {force: true}).catch(() => {})
+    throw error
+  }
   return {changed: true, netns: move ? change.toNetns : here.netns}
 }
 
