@@ -105,6 +105,10 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     const mac = ipj(P, ['link', 'show', 'vp'])[0].address
     assert.equal(ipj(Q, ['neigh', 'show', '10.9.0.50'])[0].lladdr, mac, 'Q learned P\'s MAC for 10.9.0.50')
 
+    // An IPv6 entry is listed once (ip shows both families without -4/-6).
+    assert.equal(nk('proxyarp', 'add', '2001:db8::5', '--dev', 'vp', '--netns', P).code, 0)
+    assert.deepEqual(nk('proxyarp', 'list', '--json', '--netns', P).json.result.entries.map((e: any) => e.address).sort(), ['10.9.0.50', '2001:db8::5'])
+    assert.equal(nk('proxyarp', 'del', '2001:db8::5', '--dev', 'vp', '--netns', P).code, 0)
     assert.equal(nk('proxyarp', 'del', '10.9.0.50', '--dev', 'vp', '--netns', P).code, 0)
     assert.equal(nk('sysctl', 'restore', '--all', '--netns', P).code, 0)
     assert.equal(sh('ip', ['netns', 'exec', P, 'sysctl', '-n', 'net.ipv4.conf.vp.rp_filter']).trim(), '0', 'restored')
@@ -183,6 +187,10 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     r = nk('route', 'del', '203.0.113.0/24', '--netns', R)
     assert.equal(r.code, 2)
     assert.match(r.stderr, /was not made by netkit \(protocol boot\)/)
+    r = nk('route', 'add', '203.0.113.0/24', '--via', '10.10.2.2', '--replace', '--netns', R)
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /^error: route 203\.0\.113\.0\/24 exists and was not made by netkit \(protocol boot\): --replace changes only netkit's routes/)
+    assert.equal(ipj(R, ['route', 'show', '203.0.113.0/24'])[0].gateway, '10.10.1.2', 'the foreign route is untouched')
     assert.equal(nk('table', 'del', 'viay').code, 0)
     assert.doesNotMatch(readFileSync(tfile, 'utf8'), /viay/)
   })

@@ -20,7 +20,7 @@ import {stateDir} from '../ownership.js'
 import type {Foreign, ReadRecipe} from './plan.js'
 
 /** Bump when what a comparison depends on changes meaning. */
-const FORMAT = 2
+const FORMAT = 3
 
 export interface Memo {
   file: string

@@ -257,7 +257,8 @@ export interface LiveRead {
 }
 
 const IP_READS = ['link show', 'addr show', 'route show table all', 'rule show', 'neigh show proxy', 'netns list-id']
-const IP6_READS = ['rule show', 'neigh show proxy']
+// `neigh show proxy` without a family shows both; `rule show` only IPv4.
+const IP6_READS = ['rule show']
 
 export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
   const {desired, applied} = scope
@@ -328,7 +329,7 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
   const mine = read.netns.length ? owned(ROOT_SCOPE, 'netns') : {}
   for (const n of read.netns) out.push(new NetnsObj(n, Boolean(mine[n])))
   if (read.recipe.fresh) return out
-  const [links, addrs, routes, rules4, neigh4, ids, rules6, neigh6] = read.ip.map((t) => JSON.parse(t) as unknown[])
+  const [links, addrs, routes, rules4, neigh, ids, rules6] = read.ip.map((t) => JSON.parse(t) as unknown[])
   const nsById = new Map((ids as {nsid: number; name?: string}[]).map((i) => [i.nsid, i.name]))
   for (const l of links as IpLink[]) {
     const o = liveLink(l, (id) => nsById.get(id))
@@ -363,7 +364,7 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
       out.push(o)
     }
   }
-  for (const n of [...neigh4, ...neigh6] as Neigh[]) out.push(new ProxyObj(n.dst, n.dev, isNetkitProto(n.protocol)))
+  for (const n of neigh as Neigh[]) out.push(new ProxyObj(n.dst, n.dev, isNetkitProto(n.protocol)))
   if (read.xfrm) {
     const ledger = owned(scope.ledger, 'xfrm-policy')
     for (const p of parsePolicies(read.xfrm)) {

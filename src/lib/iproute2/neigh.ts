@@ -24,7 +24,8 @@ export interface ProxyRow {
 }
 
 export async function listProxies(runner: Runner, opts: {owned?: boolean} = {}): Promise<ProxyRow[]> {
-  const rows = [...(await ipJsonProbe<IpNeigh>(runner, ['neigh', 'show', 'proxy'])), ...(await ipJsonProbe<IpNeigh>(runner, ['-6', 'neigh', 'show', 'proxy']))]
+  // Without -4 or -6, ip shows both families (each entry once).
+  const rows = await ipJsonProbe<IpNeigh>(runner, ['neigh', 'show', 'proxy'])
   return rows.map((n) => ({address: n.dst, dev: n.dev, owned: isNetkitProto(n.protocol)})).filter((r) => !opts.owned || r.owned)
 }
 

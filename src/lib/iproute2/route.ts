@@ -112,6 +112,9 @@ export async function addRoute(runner: Runner, s: RouteSpec, opts: {replace?: bo
   await validate(runner, s)
   const existing = find(await listRoutes(runner, {table: s.table}), s)
   if (existing && sameRoute(existing, s)) return false
+  if (existing && opts.replace && !existing.owned) {
+    throw new UsageError(`${describe(s)} exists and was not made by netkit (protocol ${existing.protocol}): --replace changes only netkit's routes`, `netkit leaves other tools' routes alone; to take it over, run "netkit route del ${s.dst} --force" first`, 'E_NOT_OWNED')
+  }
   if (existing && !opts.replace) {
     throw new NetkitError('E_CONFLICT', `${describe(s)} already exists and goes ${existing.via ? `via ${existing.via} ` : ''}dev ${existing.dev}${existing.owned ? '' : ` (protocol ${existing.protocol}, not netkit's)`}`, {fix: 'delete it first, or pass --replace'})
   }
