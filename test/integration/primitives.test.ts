@@ -82,7 +82,7 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.match(r.stderr, /already has 10\.9\.0\.1\/24, with another prefix/)
     sh('ip', ['-n', Q, 'addr', 'add', '10.9.0.2/24', 'dev', 'vq'])
     const addrs = nk('addr', 'list', 'vp', '--json', '--netns', P).json.result
-    assert.deepEqual(addrs.filter((a: any) => a.family === 4), [{ifname: 'vp', address: '10.9.0.1', prefixlen: 24, cidr: '10.9.0.1/24', family: 4, scope: 'global', owned: true}])
+    assert.deepEqual(addrs.filter((a: any) => a.family === 4), [{ifname: 'vp', address: '10.9.0.1', prefixlen: 24, cidr: '10.9.0.1/24', family: 4, scope: 'global', secondary: false, owned: true}])
 
     // sysctl inside the namespace, the root namespace untouched
     const rootFwd = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()
@@ -113,6 +113,13 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(nk('sysctl', 'restore', '--all', '--netns', P).code, 0)
     assert.equal(sh('ip', ['netns', 'exec', P, 'sysctl', '-n', 'net.ipv4.conf.vp.rp_filter']).trim(), '0', 'restored')
     assert.equal(sh('ip', ['netns', 'exec', P, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim(), '0', 'restored')
+    // Another tool's secondary address in the same subnet: deleting netkit's primary would take it too.
+    sh('ip', ['-n', P, 'addr', 'add', '10.9.0.7/24', 'dev', 'vp'])
+    r = nk('addr', 'del', 'vp', '10.9.0.1/24', '--netns', P)
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /^error: deleting 10\.9\.0\.1\/24 on vp would delete 10\.9\.0\.7\/24 too .*promote_secondaries/)
+    assert.deepEqual(ipj(P, ['-4', 'addr', 'show', 'vp'])[0].addr_info.map((a: any) => a.local), ['10.9.0.1', '10.9.0.7'], 'both still there')
+    sh('ip', ['-n', P, 'addr', 'del', '10.9.0.7/24', 'dev', 'vp'])
     assert.equal(nk('addr', 'del', 'vp', '10.9.0.1/24', '--netns', P).code, 0)
     r = nk('addr', 'del', 'vq', '10.9.0.2/24', '--netns', Q)
     assert.equal(r.code, 2, 'an address netkit did not add is refused')

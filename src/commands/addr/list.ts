@@ -7,7 +7,7 @@ import * as v from '../../lib/validate.js'
 
 export default class AddrList extends NetkitCommand {
   static override summary = 'List addresses (of one interface, or all).'
-  static override description = '--json: [{ifname, address, prefixlen, cidr, family, scope, owned}].'
+  static override description = '--json: [{ifname, address, prefixlen, cidr, family, scope, secondary, owned}] (secondary: the kernel deletes it with the primary address of its subnet).'
   static override examples = ['<%= config.bin %> addr list', '<%= config.bin %> addr list eth0 --json']
   static override args = {ifname: Args.string({parse: async (s) => v.ifname(s), description: 'interface'})}
   static override flags = {owned: f.owned}

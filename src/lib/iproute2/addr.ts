@@ -3,6 +3,8 @@
  * netkit adds is recorded in the ledger (ownership.ts), keyed "IF CIDR" per
  * namespace; `addr del` refuses an address netkit did not add unless forced.
  */
+import ipaddr from 'ipaddr.js'
+
 import {NetkitError, UsageError} from '../errors.js'
 import {claim, owns, release, scopeOf} from '../ownership.js'
 import type {Runner} from '../runner.js'
@@ -11,7 +13,7 @@ import {ipJson, requireLink} from './json.js'
 
 interface IpAddrLink {
   ifname: string
-  addr_info?: {family: string; local: string; prefixlen: number; scope?: string}[]
+  addr_info?: {family: string; local: string; prefixlen: number; scope?: string; secondary?: boolean}[]
 }
 
 export interface AddrRow {
@@ -21,6 +23,8 @@ export interface AddrRow {
   cidr: string
   family: 4 | 6
   scope: string
+  /** An IPv4 address in the subnet of an earlier one on the link: the kernel deletes it with that one (unless promote_secondaries). */
+  secondary: boolean
   owned: boolean
 }
 
@@ -33,7 +37,7 @@ export async function listAddrs(runner: Runner, opts: {ifname?: string; owned?: 
   return links
     .flatMap((l) => (l.addr_info ?? []).map((a) => {
       const cidr = `${a.local}/${a.prefixlen}`
-      return {ifname: l.ifname, address: a.local, prefixlen: a.prefixlen, cidr, family: (a.family === 'inet6' ? 6 : 4) as 4 | 6, scope: a.scope ?? 'global', owned: owns(scope, 'addr', key(l.ifname, cidr))}
+      return {ifname: l.ifname, address: a.local, prefixlen: a.prefixlen, cidr, family: (a.family === 'inet6' ? 6 : 4) as 4 | 6, scope: a.scope ?? 'global', secondary: Boolean(a.secondary), owned: owns(scope, 'addr', key(l.ifname, cidr))}
     }))
     .filter((r) => !opts.owned || r.owned)
 }
@@ -54,13 +58,30 @@ export async function addAddr(runner: Runner, ifname: string, cidr: Cidr): Promi
 export async function delAddr(runner: Runner, ifname: string, cidr: Cidr, opts: {force?: boolean} = {}): Promise<boolean> {
   await requireLink(runner, ifname)
   const scope = scopeOf(runner.netns)
-  const here = (await listAddrs(runner, {ifname})).find((a) => a.address === cidr.ip && a.prefixlen === cidr.prefix)
+  const rows = await listAddrs(runner, {ifname})
+  const here = rows.find((a) => a.address === cidr.ip && a.prefixlen === cidr.prefix)
   if (!here) {
     if (!runner.dryRun) release(scope, 'addr', key(ifname, cidr.cidr))
     return false
   }
   if (!here.owned && !opts.force) throw new UsageError(`address ${cidr.cidr} on ${ifname} was not added by netkit`, 'netkit leaves other tools\' addresses alone; pass --force to delete it anyway', 'E_NOT_OWNED')
+  if (!opts.force) await refuseLosingSecondaries(runner, ifname, here, rows)
   await runner.batch([{args: ['addr', 'del', cidr.cidr, 'dev', ifname], object: `address ${cidr.cidr} on ${ifname}`}])
   if (!runner.dryRun) release(scope, 'addr', key(ifname, cidr.cidr))
   return true
+}
+
+/**
+ * Deleting an IPv4 primary address makes the kernel delete the secondary ones
+ * of its subnet too, unless the link promotes them: those may be another
+ * tool's, so that is refused (exit 2) unless forced, naming them.
+ */
+async function refuseLosingSecondaries(runner: Runner, ifname: string, primary: AddrRow, rows: AddrRow[]): Promise<void> {
+  if (primary.family !== 4 || primary.secondary) return
+  const net = (r: AddrRow) => ipaddr.IPv4.networkAddressFromCIDR(r.cidr).toString()
+  const lost = rows.filter((r) => r.family === 4 && r.secondary && r.prefixlen === primary.prefixlen && net(r) === net(primary))
+  if (lost.length === 0) return
+  const promote = await runner.probe({tool: 'sysctl', args: ['-n', `net/ipv4/conf/${ifname}/promote_secondaries`]})
+  if (promote.stdout.trim() === '1') return
+  throw new UsageError(`deleting ${primary.cidr} on ${ifname} would delete ${lost.map((r) => r.cidr).join(', ')} too (the kernel removes the secondary addresses of a subnet with its primary)`, `delete ${lost.length === 1 ? 'that one' : 'those'} first, or set net/ipv4/conf/${ifname}/promote_secondaries to 1, or pass --force`, 'E_SECONDARIES')
 }
