@@ -37,9 +37,12 @@ export interface SysctlKey {
 /** Resolves what the user typed. Unknown keys are bad input. */
 export function resolveKey(input: string): SysctlKey {
   const raw = input.trim()
-  const [short, ifname, ...rest] = raw.split('.')
+  // A short name, then the interface: everything after the first dot (interface names may hold dots: eth0.100).
+  const dot = raw.indexOf('.')
+  const short = dot < 0 ? raw : raw.slice(0, dot)
+  const ifname = dot < 0 ? undefined : raw.slice(dot + 1)
   const s = SHORT[short]
-  if (s && rest.length === 0) {
+  if (s) {
     if (s.perIf) {
       const i = ifname ?? 'all'
       if (i !== 'all' && i !== 'default') v.ifname(i, 'interface')
@@ -89,12 +92,18 @@ export interface OwnedSysctl {
   original: string
 }
 
+/** The keys netkit changed here, as recorded (slash form: dots in interface names stay safe). */
+export function ownedSysctlKeys(runner: Runner): SysctlKey[] {
+  return Object.keys(owned(scopeOf(runner.netns), 'sysctl')).map((p) => ({path: p, name: p.replaceAll('/', '.')}))
+}
+
 export async function ownedSysctls(runner: Runner): Promise<OwnedSysctl[]> {
   const rec = owned(scopeOf(runner.netns), 'sysctl')
-  const paths = Object.keys(rec)
-  if (paths.length === 0) return []
-  const values = await getSysctls(runner, paths.map((p) => ({path: p, name: p.replaceAll('/', '.')}))).catch(() => paths.map(() => '?'))
-  return paths.map((p, i) => ({key: p.replaceAll('/', '.'), value: values[i], original: String(rec[p].meta?.original ?? '')}))
+  const keys = ownedSysctlKeys(runner)
+  if (keys.length === 0) return []
+  // One read; should a key be gone (its interface deleted), each on its own, the gone one as "?".
+  const values = await getSysctls(runner, keys).catch(() => Promise.all(keys.map((k) => getSysctls(runner, [k]).then(([x]) => x, () => '?'))))
+  return keys.map((k, i) => ({key: k.name, value: values[i], original: String(rec[k.path].meta?.original ?? '')}))
 }
 
 /** Puts back the value a key had before netkit changed it, and forgets it. False if netkit never changed it. */
@@ -102,7 +111,14 @@ export async function restoreSysctl(runner: Runner, key: SysctlKey): Promise<boo
   const rec = owned(scopeOf(runner.netns), 'sysctl')[key.path]
   if (!rec) return false
   const original = String(rec.meta?.original ?? '')
-  const [current] = await getSysctls(runner, [key])
+  let current: string
+  try {
+    ;[current] = await getSysctls(runner, [key])
+  } catch {
+    // Gone with its interface: nothing to put back, nothing left to remember.
+    if (!runner.dryRun) release(scopeOf(runner.netns), 'sysctl', key.path)
+    return true
+  }
   if (current !== original) await runner.run({tool: 'sysctl', args: ['-q', '-w', `${key.path}=${original}`], object: `sysctl ${key.name}`})
   if (!runner.dryRun) release(scopeOf(runner.netns), 'sysctl', key.path)
   return true

@@ -110,7 +110,20 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.deepEqual(nk('proxyarp', 'list', '--json', '--netns', P).json.result.entries.map((e: any) => e.address).sort(), ['10.9.0.50', '2001:db8::5'])
     assert.equal(nk('proxyarp', 'del', '2001:db8::5', '--dev', 'vp', '--netns', P).code, 0)
     assert.equal(nk('proxyarp', 'del', '10.9.0.50', '--dev', 'vp', '--netns', P).code, 0)
+    // An interface name with a dot (a VLAN-style name), and one deleted after its setting was changed.
+    sh('ip', ['-n', P, 'link', 'add', 'd.1', 'type', 'veth', 'peer', 'name', 'd.2'])
+    sh('ip', ['-n', P, 'link', 'add', 'q0', 'type', 'veth', 'peer', 'name', 'q1'])
+    const rpDot = sh('ip', ['netns', 'exec', P, 'sysctl', '-n', 'net/ipv4/conf/d.1/rp_filter']).trim()
+    assert.equal(nk('sysctl', 'set', 'rp_filter.d.1', '2', '--netns', P).code, 0)
+    assert.equal(sh('ip', ['netns', 'exec', P, 'sysctl', '-n', 'net/ipv4/conf/d.1/rp_filter']).trim(), '2')
+    assert.equal(nk('sysctl', 'set', 'rp_filter.q0', '2', '--netns', P).code, 0)
+    sh('ip', ['-n', P, 'link', 'del', 'q0'])
+    const listed = nk('sysctl', 'list', '--json', '--netns', P).json.result
+    assert.equal(listed.find((x: any) => x.key === 'net.ipv4.ip_forward')?.value, '1', 'a gone key does not hide the others')
     assert.equal(nk('sysctl', 'restore', '--all', '--netns', P).code, 0)
+    assert.equal(sh('ip', ['netns', 'exec', P, 'sysctl', '-n', 'net/ipv4/conf/d.1/rp_filter']).trim(), rpDot, 'the dotted one restored')
+    assert.deepEqual(nk('sysctl', 'list', '--json', '--netns', P).json.result, [], 'and nothing left to restore')
+    sh('ip', ['-n', P, 'link', 'del', 'd.1'])
     assert.equal(sh('ip', ['netns', 'exec', P, 'sysctl', '-n', 'net.ipv4.conf.vp.rp_filter']).trim(), '0', 'restored')
     assert.equal(sh('ip', ['netns', 'exec', P, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim(), '0', 'restored')
     // Another tool's secondary address in the same subnet: deleting netkit's primary would take it too.
