@@ -1,6 +1,10 @@
 import {Flags} from '@oclif/core'
 
+import {existsSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
+
 import {NetkitCommand} from '../lib/base-command.js'
+import {NetkitError, UsageError} from '../lib/errors.js'
 import {writeFileAtomic} from '../lib/files.js'
 
 export default class Export extends NetkitCommand {
@@ -17,9 +21,21 @@ export default class Export extends NetkitCommand {
     if (!this.jsonEnabled()) {
       const {toYaml} = await import('../lib/yaml.js')
       const text = `# netkit export${runner.netns ? ` of namespace ${runner.netns}` : ''}: apply with "netkit apply -f FILE"\n${toYaml(doc)}`
-      if (flags.output) writeFileAtomic(flags.output, text)
+      if (flags.output) writeOutput(flags.output, text)
       else process.stdout.write(text)
     }
     return doc
+  }
+}
+
+/** Writes the export where -o says: into a directory that exists (as a shell's > would), atomically. */
+function writeOutput(path: string, text: string): void {
+  const dir = dirname(resolve(path))
+  if (!existsSync(dir)) throw new UsageError(`-o ${path}: the directory ${dir} does not exist`, 'create it first, or give another path')
+  try {
+    writeFileAtomic(path, text)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error)
+    throw new NetkitError('E_WRITE', `cannot write ${path} (${code})`, {fix: 'give a path in a directory you can write to'})
   }
 }

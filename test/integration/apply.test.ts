@@ -77,6 +77,10 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.match(nk(['diff', '-f', f2, '--netns', N]).stdout, /left alone, not netkit's and not in the file: 1 object\n  route 10\.9\.0\.0\/24/)
 
     // export writes netkit's state as a host file that makes the same host elsewhere.
+    const noDir = nk(['export', '--netns', N, '-o', join(dir, 'no-such-dir', 'x.yaml')])
+    assert.equal(noDir.code, 2)
+    assert.match(noDir.stderr, /^error: -o \S+: the directory \S+no-such-dir does not exist/)
+    assert.equal(existsSync(join(dir, 'no-such-dir')), false, 'and it is not made')
     const exported = nk(['export', '--netns', N])
     assert.equal(exported.code, 0, exported.stderr)
     assert.doesNotMatch(exported.stdout, /10\.9\.0\.0/, 'foreign objects are not exported')
