@@ -294,6 +294,7 @@ describe('bridge attach and detach', () => {
     assert.deepEqual(planAttach(get(A, 'br0'), get(A, 'v2')).map((l) => l.args.join(' ')), ['link set v2 master br0'])
     assert.throws(() => planAttach(get(A, 'foreign0'), get(A, 'v3')), (e: NetkitError) => e.code === 'E_CONFLICT' && e.exit === 1 && /^link v3 is already a port of br0; .*--force/.test(e.line))
     assert.deepEqual(planAttach(get(A, 'foreign0'), get(A, 'v3'), {force: true}).map((l) => l.args.join(' ')), ['link set v3 master foreign0'])
+    assert.throws(() => planAttach(get(A, 'foreign0'), get(A, 'v3'), {netns: 'hostA'}), (e: NetkitError) => e.line.includes('"netkit bridge detach v3 --netns hostA"'))
   })
 
   it('attach and detach through the runner', async () => {

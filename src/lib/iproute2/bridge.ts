@@ -26,10 +26,10 @@ export async function delBridge(runner: Runner, name: string, opts: {force?: boo
 }
 
 /** The line that attaches ifname to bridge, or none when it already is a port of it. E_CONFLICT if it is a port elsewhere (unless forced). Pure. */
-export function planAttach(br: IpLink, l: IpLink, opts: {force?: boolean} = {}): BatchLine[] {
+export function planAttach(br: IpLink, l: IpLink, opts: {force?: boolean; netns?: string | null} = {}): BatchLine[] {
   if (l.master === br.ifname) return []
   if (l.master && !opts.force) {
-    throw new NetkitError('E_CONFLICT', `link ${l.ifname} is already a port of ${l.master}`, {fix: `detach it first ("netkit bridge detach ${l.ifname}"), or pass --force to move it to ${br.ifname}`})
+    throw new NetkitError('E_CONFLICT', `link ${l.ifname} is already a port of ${l.master}`, {fix: `detach it first ("netkit bridge detach ${l.ifname}${opts.netns ? ` --netns ${opts.netns}` : ''}"), or pass --force to move it to ${br.ifname}`})
   }
   return [{args: ['link', 'set', l.ifname, 'master', br.ifname], object: `link ${l.ifname}`}]
 }
@@ -39,7 +39,7 @@ export async function attach(runner: Runner, bridge: string, ifname: string, opt
   const br = await mustExist(runner, bridge, 'the bridge')
   if (br.linkinfo?.info_kind !== 'bridge') throw new UsageError(`link ${bridge} is not a bridge${inNs(runner)}`, 'see "netkit bridge list"')
   const l = await mustExist(runner, ifname)
-  const lines = planAttach(br, l, opts)
+  const lines = planAttach(br, l, {...opts, netns: runner.netns})
   if (lines.length === 0) return false
   await runner.batch(lines)
   return true
