@@ -37,15 +37,24 @@ export const routesIntoTunnel: Check = {
           got = {}
         }
         const evidence = {tunnel: t.name, subnet, probe, dev: got.dev ?? null, expected: dev ?? null}
+        const ns = ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''
+        // Kernel IPsec: the route may use the underlay; an outbound policy (a trap before the SA) encrypts.
+        const outPolicy = async () => {
+          const pol = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list', 'dir', 'out', 'dst', subnet]})
+          return pol.exitCode === 0 && pol.stdout.includes('dir out')
+        }
         if (t.type === 'ipsec' && got.dev !== 'ipsec0' && (await tunnelStatus(t, {runner: ctx.runner, configDir: ctx.configDir})).state !== 'up') {
-          // No SA yet: charon routes (and polices) the subnets once it is up. ipsec.sa says why not.
+          if (got.dev && !(await outPolicy())) {
+            // No SA, and neither the guard route nor a policy stops the packets: they leave in clear.
+            out.push(finding(this, 'fail', {subject: `${t.name} ${subnet}`, evidence, reason: `the tunnel has no SA, and traffic to ${subnet} leaves by ${got.dev} in clear: its guard route (unreachable ${subnet}) is gone`, fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns}`}))
+            continue
+          }
+          // No SA yet, and nothing leaves meanwhile: charon routes (and polices) the subnets once it is up. ipsec.sa says why not.
           out.push(finding(this, 'skip', {subject: `${t.name} ${subnet}`, reason: 'the tunnel has no SA yet (see ipsec.sa)', evidence}))
           continue
         }
         if (t.type === 'ipsec' && got.dev !== 'ipsec0') {
-          // Kernel IPsec: the route may use the underlay; the policy encrypts.
-          const pol = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list', 'dir', 'out', 'dst', subnet]})
-          const hasPolicy = pol.exitCode === 0 && pol.stdout.includes('dir out')
+          const hasPolicy = await outPolicy()
           out.push(finding(this, hasPolicy ? 'ok' : 'fail', {
             subject: `${t.name} ${subnet}`,
             evidence: {...evidence, outPolicy: hasPolicy},
