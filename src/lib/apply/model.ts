@@ -151,6 +151,9 @@ export function liveLink(l: IpLink, netnsName: (id: number) => string | undefine
 }
 
 export class AddrObj extends Obj {
+  /** Live: an IPv4 secondary address, which the kernel deletes with the primary of its subnet. */
+  secondary = false
+
   get kind() {
     return 'addr' as const
   }

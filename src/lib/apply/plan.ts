@@ -9,6 +9,8 @@
 import {createHash} from 'node:crypto'
 import {existsSync, readdirSync} from 'node:fs'
 
+import ipaddr from 'ipaddr.js'
+
 import {NetkitError, UsageError} from '../errors.js'
 import {configDir, readSecretFile} from '../files.js'
 import {type IpLink, ipJsonProbe} from '../iproute2/json.js'
@@ -225,6 +227,27 @@ function checkDevices(scope: Scope, read: LiveRead, movedIn: string[]): void {
   }
 }
 
+/**
+ * Deleting an IPv4 primary address makes the kernel delete the secondary
+ * addresses of its subnet too: when one of those is not netkit's and not
+ * going anyway, removing (or re-making) that address is refused before
+ * anything changes.
+ */
+async function keepSecondaries(scope: Scope, live: Obj[], changes: Change[]): Promise<void> {
+  const going = new Set(changes.filter((c) => c.action !== 'add').map((c) => c.live!.id))
+  const subnet = (a: AddrObj) => `${a.dev} ${ipaddr.IPv4.networkAddressFromCIDR(a.cidr).toString()}/${a.cidr.split('/')[1]}`
+  for (const c of changes) {
+    const a = c.live
+    if (!(a instanceof AddrObj) || c.action === 'add' || a.secondary || a.cidr.includes(':')) continue
+    const lost = live.filter((o): o is AddrObj => o instanceof AddrObj && o.secondary && !o.owned && !going.has(o.id) && !o.cidr.includes(':') && subnet(o) === subnet(a))
+    if (lost.length === 0) continue
+    const [promote] = await getSysctls(scope.runner, [{path: `net/ipv4/conf/${a.dev}/promote_secondaries`, name: `net.ipv4.conf.${a.dev}.promote_secondaries`}]).catch(() => ['0'])
+    if (promote !== '1') {
+      throw new NetkitError('E_CONFLICT', `removing ${a.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} would delete ${lost.map((o) => o.cidr).join(', ')} too (the kernel removes a subnet's secondary addresses with its primary), and netkit did not add ${lost.length === 1 ? 'that one' : 'those'}`, {fix: `keep ${a.cidr} in the file, or remove the others first (or set net/ipv4/conf/${a.dev}/promote_secondaries to 1)`})
+    }
+  }
+}
+
 type Neigh = {dst: string; dev: string; protocol?: string}
 
 /**
@@ -336,10 +359,11 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
     if (o) out.push(o)
   }
   const ledgerAddrs = owned(scope.ledger, 'addr')
-  for (const l of addrs as {ifname: string; addr_info?: {local: string; prefixlen: number}[]}[]) {
+  for (const l of addrs as {ifname: string; addr_info?: {local: string; prefixlen: number; secondary?: boolean}[]}[]) {
     for (const a of l.addr_info ?? []) {
       const cidr = `${a.local}/${a.prefixlen}`
       const o = new AddrObj(l.ifname, cidr, Boolean(ledgerAddrs[`${l.ifname} ${cidr}`]))
+      o.secondary = Boolean(a.secondary)
       o.auto = cidr.startsWith('127.') || cidr === '::1/128' || cidr.startsWith('fe80:') || TUNNEL_DEV.test(l.ifname)
       out.push(o)
     }
@@ -506,12 +530,14 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
   const changes: Change[] = []
   const foreign: Foreign[] = []
   let unchanged = 0
-  scopes.forEach((s, i) => {
-    const r = compareScope(s, objectsOf(reads[i], s))
+  for (const [i, s] of scopes.entries()) {
+    const live = objectsOf(reads[i], s)
+    const r = compareScope(s, live)
+    await keepSecondaries(s, live, r.changes)
     changes.push(...r.changes)
     foreign.push(...r.foreign)
     unchanged += r.unchanged
-  })
+  }
   return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
 }
 
