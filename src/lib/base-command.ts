@@ -33,6 +33,16 @@ export abstract class NetkitCommand extends Command {
   private runnerMade?: Runner
 
   /**
+   * oclif reads a missing argument from piped standard input: "echo x | netkit
+   * ns del" would delete namespace x, and a "while read" loop would lose its
+   * lines. netkit takes arguments only from the command line.
+   */
+  protected override async init(): Promise<void> {
+    for (const arg of Object.values(this.ctor.args ?? {})) (arg as {ignoreStdin?: boolean}).ignoreStdin = true
+    await super.init()
+  }
+
+  /**
    * The runner for this invocation. Refuses an unknown --netns before anything runs.
    * `global`: the command acts on machine-wide objects (namespaces), so --netns does not apply.
    */

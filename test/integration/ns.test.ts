@@ -66,6 +66,14 @@ describe('netkit ns (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(tryRun('ip', ['-n', name, 'link', 'show', 'lo']).code, 0)
   })
 
+  it('takes arguments only from the command line, never from piped standard input', () => {
+    const name = track(nsName('in'))
+    const r = cli(['ns', 'add'], {env, input: `${name}\n`})
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /^error: Missing 1 required arg: name/)
+    assert.notEqual(tryRun('ip', ['-n', name, 'link', 'show', 'lo']).code, 0, `no namespace ${name} from what was piped in`)
+  })
+
   it('rejects bad names with exit 2 and creates nothing', () => {
     for (const bad of ['a/b', 'a b', 'x;rm', '$(id)', '..']) {
       const r = cli(['ns', 'add', bad], {env})
