@@ -134,6 +134,14 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     // A namespace the file makes, deleted behind its back: made again (its reads fail, and the comparison runs).
     const C = track(nsName('aq'))
     writeFileSync(f1, `version: 1\nnamespaces:\n  ${C}:\n    links: [{name: d0, type: bridge}]\n    xfrmPolicies: [{src: 10.1.0.0/24, dst: 10.2.0.0/24, dir: out}]\n`)
+    // Without br0 in the file, br0 would go, and the kernel would take the foreign route on it: refused, nothing changed.
+    const beforeRefusal = dump(N)
+    const refused = nk(['apply', '-f', f1, '--netns', N])
+    assert.equal(refused.code, 1, refused.stderr)
+    assert.match(refused.stderr, /^error: removing bridge link br0 in namespace \S+ would also delete route 10\.9\.0\.0\/24 in namespace \S+ \(not netkit's\): the kernel deletes them with it/m)
+    assert.equal(dump(N), beforeRefusal)
+    assert.equal(tryRun('ip', ['netns', 'exec', C, 'true']).code === 0, false, 'not even the new namespace')
+    sh('ip', ['-n', N, 'route', 'del', '10.9.0.0/24'])
     assert.equal(apply().changed, true)
     assert.equal(apply().memo, true)
     sh('ip', ['netns', 'del', C])
@@ -300,6 +308,32 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     sh('ip', ['-n', N, 'addr', 'del', '10.5.0.7/24', 'dev', 'b0'])
     assert.equal(nk(['apply', '-f', without, '--netns', N]).code, 0)
     assert.deepEqual(ipj(N, ['-4', 'addr', 'show', 'b0'])[0]?.addr_info ?? [], [])
+  })
+
+  it('a change that would make the kernel delete more than the plan (routes through a renumbered subnet, what sits on a veth that goes) is refused before anything changes', () => {
+    const N = makeNs('ak')
+    const C = track(nsName('al'))
+    const host = (addr: string, withVeth = true) => file('k.yaml', `version: 1
+links:
+  - {name: br0, type: bridge}
+${withVeth ? `  - {name: c0, type: veth, peer: eth0, peerNetns: ${C}}\n` : ''}addresses: [{dev: br0, address: ${addr}}]
+routes: [{to: 10.2.0.0/24, via: 10.1.0.254}]
+namespaces:
+  ${C}:
+    addresses: ${withVeth ? '[{dev: eth0, address: 10.8.0.2/24}]' : '[]'}
+`)
+    assert.equal(nk(['apply', '-f', host('10.1.0.1/24'), '--netns', N]).code, 0)
+    const before = [dump(N), dump(C)]
+    const renumbered = nk(['apply', '-f', host('10.1.0.5/24'), '--netns', N])
+    assert.equal(renumbered.code, 1)
+    assert.match(renumbered.stderr, /^error: removing address 10\.1\.0\.1\/24 on br0 in namespace \S+ would also delete route 10\.2\.0\.0\/24 in namespace \S+ \(the file keeps it\)/m)
+    assert.deepEqual([dump(N), dump(C)], before, 'nothing changed')
+    // The veth goes but the file keeps the address on its far end (in the other namespace).
+    const r = nk(['apply', '-f', file('k2.yaml', `version: 1\nlinks: [{name: br0, type: bridge}]\naddresses: [{dev: br0, address: 10.1.0.1/24}]\nroutes: [{to: 10.2.0.0/24, via: 10.1.0.254}]\nnamespaces:\n  ${C}:\n    addresses: [{dev: eth0, address: 10.8.0.2/24}]\n`), '--netns', N])
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /^error: removing veth link c0 in namespace \S+ would also delete address 10\.8\.0\.2\/24 on eth0 in namespace \S+ \(the file keeps it\)/m)
+    assert.deepEqual([dump(N), dump(C)], before, 'nothing changed')
+    assert.equal(nk(['apply', '-f', host('10.1.0.1/24', false), '--netns', N]).code, 0, 'without the veth and what was on it: fine')
   })
 
   it('a whole site from one file: a container namespace, a veth into it, a WireGuard tunnel; a file without them removes them all', async () => {

@@ -491,6 +491,14 @@ export class TunnelObj extends Obj {
 }
 
 /** The attributes of `desired` that `live` has differently (attributes the file leaves out do not count). */
+const LINK_SETTINGS = new Set(['mtu', 'master', 'up'])
+
+/** A link whose type and wiring match, and only its MTU, bridge or state differ: changed in place (else deleted and made again). */
+export function settingsOnly(d: Obj, l: Obj): boolean {
+  const la = l.attrs
+  return Object.entries(d.attrs).every(([k, want]) => want === undefined || LINK_SETTINGS.has(k) || String(la[k] ?? '') === String(want))
+}
+
 export function differences(desired: Obj, live: Obj): string[] {
   const out: string[] = []
   const have = live.cmp

@@ -30,7 +30,7 @@ import type {TunnelDef} from '../tunnel/types.js'
 import {phase} from '../timing.js'
 import * as v from '../validate.js'
 import {
-  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, StateObj, SysctlObj, TableObj, TUNNEL_DEV, TunnelObj, xfrmMark,
+  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, settingsOnly, StateObj, SysctlObj, TableObj, TUNNEL_DEV, TunnelObj, xfrmMark,
 } from './model.js'
 import type {HostFile, ScopeFile, TunnelEntry} from './schema.js'
 
@@ -246,6 +246,55 @@ async function keepSecondaries(scope: Scope, live: Obj[], changes: Change[]): Pr
       throw new NetkitError('E_CONFLICT', `removing ${a.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} would delete ${lost.map((o) => o.cidr).join(', ')} too (the kernel removes a subnet's secondary addresses with its primary), and netkit did not add ${lost.length === 1 ? 'that one' : 'those'}`, {fix: `keep ${a.cidr} in the file, or remove the others first (or set net/ipv4/conf/${a.dev}/promote_secondaries to 1)`})
     }
   }
+}
+
+/**
+ * What the kernel deletes along with what the plan deletes: the addresses,
+ * routes and proxy entries on a link that goes (removed, or deleted and made
+ * again; a veth's far end goes with it, in its namespace), the routes through
+ * the subnet of the last address there, and all of a namespace that goes.
+ * netkit would not put those back (neither after the change nor on undo), so
+ * a plan that takes any of them, whether the file keeps it or another tool
+ * made it, is refused before anything changes.
+ */
+function refuseCollateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes: Change[]): void {
+  const at = (netns?: string) => scopes.findIndex((s) => (s.runner.netns ?? undefined) === netns)
+  const removed = scopes.map((s) => new Set(changes.filter((c) => c.action === 'remove' && c.netns === s.netns).map((c) => c.live!.id)))
+  const hit: {scope: number; object: Obj; because: string}[] = []
+  const take = (i: number, because: string, pick: (o: Obj) => boolean) => {
+    for (const o of lives[i] ?? []) if (!o.auto && !removed[i].has(o.id) && (o.kind === 'addr' || o.kind === 'route' || o.kind === 'proxy') && pick(o)) hit.push({scope: i, object: o, because})
+  }
+  const onDev = (dev: string) => (o: Obj) => (o instanceof AddrObj || o instanceof ProxyObj ? o.dev === dev : o instanceof RouteObj && o.r.dev === dev)
+  const where = (i: number) => (scopes[i].runner.netns ? ` in namespace ${scopes[i].runner.netns}` : '')
+  for (const c of changes) {
+    const i = scopes.findIndex((s) => s.netns === c.netns)
+    const l = c.live
+    if (l instanceof LinkObj && (c.action === 'remove' || (c.action === 'change' && !settingsOnly(c.desired!, l)))) {
+      const because = `${c.action === 'remove' ? 'removing' : 'making again'} ${l.desc}${where(i)}`
+      take(i, because, onDev(l.spec.name))
+      if (l.spec.kind === 'veth' && l.spec.peer && !l.spec.peerNetns) take(i, because, onDev(l.spec.peer))
+      const j = l.spec.peerNetns ? at(l.spec.peerNetns) : -1
+      if (j >= 0 && l.spec.peerIndex !== undefined && reads[j]?.ip.length) {
+        const far = (JSON.parse(reads[j].ip[0]) as {ifindex: number; ifname: string}[]).find((x) => x.ifindex === l.spec.peerIndex)?.ifname
+        if (far) take(j, because, onDev(far))
+      }
+    } else if (l instanceof AddrObj && c.action !== 'add' && !l.cidr.includes(':')) {
+      const net = ipaddr.parseCIDR(ipaddr.IPv4.networkAddressFromCIDR(l.cidr).toString() + '/' + l.cidr.split('/')[1]) as [ipaddr.IPv4, number]
+      const inNet = (ip?: string) => Boolean(ip && ipaddr.IPv4.isValid(ip) && ipaddr.IPv4.parse(ip).match(net))
+      const others = lives[i].some((o) => o instanceof AddrObj && o.dev === l.dev && o.id !== l.id && !removed[i].has(o.id) && !changes.some((x) => x.live === o) && inNet(o.cidr.split('/')[0]))
+      if (!others) take(i, `removing ${l.desc}${where(i)}`, (o) => o instanceof RouteObj && o.r.dev === l.dev && inNet(o.r.via))
+    } else if (c.kind === 'netns' && c.action === 'remove') {
+      const j = at(l!.key)
+      if (j >= 0) take(j, `removing namespace ${l!.key}`, () => true)
+    }
+  }
+  if (hit.length === 0) return
+  const first = hit[0]
+  const kept = (h: (typeof hit)[number]) => scopes[h.scope].desired.some((d) => d.id === h.object.id)
+  const list = hit.slice(0, 3).map((h) => `${h.object.desc}${where(h.scope)} (${kept(h) ? 'the file keeps it' : h.object.owned || scopes[h.scope].applied[h.object.id] ? "netkit's" : 'not netkit\'s'})`).join(', ')
+  throw new NetkitError('E_CONFLICT', `${first.because} would also delete ${list}${hit.length > 3 ? ` and ${hit.length - 3} more` : ''}: the kernel deletes them with it, and netkit would not put them back`, {
+    fix: 'remove those from the file (and the host) first, or keep what they depend on as it is; nothing was changed',
+  })
 }
 
 type Neigh = {dst: string; dev: string; protocol?: string}
@@ -530,14 +579,17 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
   const changes: Change[] = []
   const foreign: Foreign[] = []
   let unchanged = 0
+  const lives: Obj[][] = []
   for (const [i, s] of scopes.entries()) {
     const live = objectsOf(reads[i], s)
+    lives.push(live)
     const r = compareScope(s, live)
     await keepSecondaries(s, live, r.changes)
     changes.push(...r.changes)
     foreign.push(...r.foreign)
     unchanged += r.unchanged
   }
+  refuseCollateral(scopes, lives, reads, changes)
   return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
 }
 

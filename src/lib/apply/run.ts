@@ -22,7 +22,7 @@ import {type BatchLine, type Runner, Secret} from '../runner.js'
 import {phase} from '../timing.js'
 import {addTunnel, delTunnel, downTunnel, upTunnel} from '../tunnel/service.js'
 import {scopeDir} from '../tunnel/store.js'
-import {KINDS, LinkObj, type Obj, type RouteObj, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
+import {KINDS, LinkObj, type Obj, type RouteObj, settingsOnly, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
 import {lockApply} from './lock.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
 import {appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
@@ -121,13 +121,6 @@ function forward(c: Change, runner: Runner, original: (path: string) => string |
   return [{runner, lines: l!.del}, ...linkAdd(d!, runner)]
 }
 
-const LINK_SETTINGS = new Set(['mtu', 'master', 'up'])
-
-/** A link whose type and wiring match, and only its MTU, bridge or state differ: changed in place. */
-function settingsOnly(d: Obj, l: Obj): boolean {
-  const la = l.attrs
-  return Object.entries(d.attrs).every(([k, want]) => want === undefined || LINK_SETTINGS.has(k) || String(la[k] ?? '') === String(want))
-}
 
 /** `ip link set` lines that take link `from` to the settings of `to`. */
 function linkSet(to: Obj, from: Obj, exact = false): BatchLine[] {
