@@ -336,6 +336,21 @@ namespaces:
     assert.equal(nk(['apply', '-f', host('10.1.0.1/24', false), '--netns', N]).code, 0, 'without the veth and what was on it: fine')
   })
 
+  it('undoing the removal of a veth whose far end is in another namespace makes the pair again', () => {
+    const N = makeNs('au')
+    const C = track(nsName('av'))
+    const f1 = file('u1.yaml', `version: 1\nlinks: [{name: c0, type: veth, peer: eth0, peerNetns: ${C}}]\nnamespaces:\n  ${C}: {}\n`)
+    assert.equal(nk(['apply', '-f', f1, '--netns', N]).code, 0)
+    // c0 leaves the file, and a route that cannot be made fails the apply after c0 was deleted.
+    const f2 = file('u2.yaml', `version: 1\nroutes: [{to: 10.9.0.0/24, via: 172.31.0.1}]\nnamespaces:\n  ${C}: {}\n`)
+    const r = nk(['apply', '-f', f2, '--netns', N])
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /\[#\] ip -n \S+ link del c0/)
+    assert.equal(ipj(N, ['-d', 'link', 'show', 'c0'])[0]?.ifalias, 'netkit', 'c0 is back')
+    assert.equal(ipj(C, ['-d', 'link', 'show', 'eth0'])[0]?.ifalias, 'netkit', 'and its far end, by its name, in its namespace')
+    assert.match(nk(['diff', '-f', f1, '--netns', N]).stdout, /the host matches/)
+  })
+
   it('a whole site from one file: a container namespace, a veth into it, a WireGuard tunnel; a file without them removes them all', async () => {
     const A = makeNs('sa')
     const B = makeNs('sb')

@@ -297,6 +297,21 @@ function refuseCollateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], ch
   })
 }
 
+/**
+ * A live veth whose far end is in another namespace knows that end only by
+ * its ifindex there; one the plan deletes gets its name, read there, so that
+ * undoing can make the pair again.
+ */
+async function namePeers(scopes: Scope[], reads: LiveRead[], changes: Change[]): Promise<void> {
+  for (const c of changes) {
+    const l = c.live
+    if (!(l instanceof LinkObj) || c.action === 'add' || !l.spec.peerNetns || l.spec.peer || l.spec.peerIndex === undefined) continue
+    const j = scopes.findIndex((s) => (s.runner.netns ?? undefined) === l.spec.peerNetns)
+    const there = j >= 0 && reads[j]?.ip.length ? (JSON.parse(reads[j].ip[0]) as IpLink[]) : await ipJsonProbe<IpLink>(scopes[0].runner.in(l.spec.peerNetns), ['link', 'show']).catch(() => [])
+    l.spec.peer = there.find((x) => x.ifindex === l.spec.peerIndex)?.ifname
+  }
+}
+
 type Neigh = {dst: string; dev: string; protocol?: string}
 
 /**
@@ -590,6 +605,7 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
     unchanged += r.unchanged
   }
   refuseCollateral(scopes, lives, reads, changes)
+  await namePeers(scopes, reads, changes)
   return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
 }
 
