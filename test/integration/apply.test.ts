@@ -351,6 +351,16 @@ namespaces:
     assert.match(nk(['diff', '-f', f1, '--netns', N]).stdout, /the host matches/)
   })
 
+  it("a veth made from a later namespace of the file carries an earlier namespace's address on its far end", () => {
+    const N = makeNs('aw')
+    const [X, Y] = [track(nsName('ax')), track(nsName('ay'))]
+    const f = file('w.yaml', `version: 1\nnamespaces:\n  ${X}:\n    addresses: [{dev: ua, address: 10.6.0.1/24}]\n  ${Y}:\n    links: [{name: ub, type: veth, peer: ua, peerNetns: ${X}}]\n    addresses: [{dev: ub, address: 10.6.0.2/24}]\n`)
+    const r = nk(['apply', '-f', f, '--netns', N])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(sh('ip', ['netns', 'exec', Y, 'ping', '-c', '1', '-W', '2', '10.6.0.1']).includes('1 received'), true)
+    assert.match(nk(['diff', '-f', f, '--netns', N]).stdout, /the host matches/)
+  })
+
   it('a whole site from one file: a container namespace, a veth into it, a WireGuard tunnel; a file without them removes them all', async () => {
     const A = makeNs('sa')
     const B = makeNs('sb')

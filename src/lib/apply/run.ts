@@ -347,9 +347,12 @@ function planSteps(plan: Plan, original: (path: string) => string | undefined, t
     const drop = async () => void (await delNetns(root.runner, name, {force: true}))
     steps.push(c.action === 'remove' ? {title: `remove namespace ${name}`, apply: drop, undo: make} : {title: `create namespace ${name}`, apply: make, undo: drop})
   }
-  for (const s of plan.scopes) {
-    const mk = of(s).filter((c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns')
-    if (mk.length) steps.push(batchStep(`make ${count(mk.length, 'change')}${where(s.netns)}`, mk, s, original))
+  // Every namespace's links first: a veth made from one namespace puts its far end in another, where the file may put addresses on it.
+  for (const links of [true, false]) {
+    for (const s of plan.scopes) {
+      const mk = of(s).filter((c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns' && (ORDER[c.kind] <= ORDER.link) === links)
+      if (mk.length) steps.push(batchStep(`make ${count(mk.length, links ? 'link change' : 'change')}${where(s.netns)}`, mk, s, original))
+    }
   }
   for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action !== 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
   return steps
