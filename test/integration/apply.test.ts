@@ -361,6 +361,17 @@ namespaces:
     assert.match(nk(['diff', '-f', f, '--netns', N]).stdout, /the host matches/)
   })
 
+  it("a bridge keeps the file's MTU when its ports join, and a veth's MTU change reaches both ends", () => {
+    const N = makeNs('am')
+    const C = track(nsName('an'))
+    const f = (mtu: number) => file('mtu.yaml', `version: 1\nlinks:\n  - {name: br0, type: bridge, mtu: 1400}\n  - {name: vx, type: veth, peer: vb, master: br0}\n  - {name: c0, type: veth, peer: eth0, peerNetns: ${C}, mtu: ${mtu}}\nnamespaces:\n  ${C}: {}\n`)
+    const r = nk(['apply', '-f', f(1500), '--netns', N])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(ipj(N, ['link', 'show', 'br0'])[0].mtu, 1400)
+    assert.equal(nk(['apply', '-f', f(1300), '--netns', N]).code, 0)
+    assert.deepEqual([ipj(N, ['link', 'show', 'c0'])[0].mtu, ipj(C, ['link', 'show', 'eth0'])[0].mtu], [1300, 1300])
+  })
+
   it('a whole site from one file: a container namespace, a veth into it, a WireGuard tunnel; a file without them removes them all', async () => {
     const A = makeNs('sa')
     const B = makeNs('sb')

@@ -85,7 +85,8 @@ describe('link: the commands built for each type', () => {
     for (const [spec, script] of [
       [{name: 'vx9', kind: 'vxlan', vni: 9, remote: '192.0.2.9', dev: 'v2', up: true}, 'link add vx9 type vxlan id 9 remote 192.0.2.9 dev v2 dstport 4789\nlink set vx9 alias netkit\nlink set vx9 up\n'],
       [{name: 'mv9', kind: 'macvlan', parent: 'v2', mode: 'passthru'}, 'link add mv9 link v2 type macvlan mode passthru\nlink set mv9 alias netkit\n'],
-      [{name: 'br9', kind: 'bridge', mtu: 9000}, 'link add br9 mtu 9000 type bridge\nlink set br9 alias netkit\n'],
+      // A bridge's MTU is set after it is made: given to "link add", it would yield to its first port's.
+      [{name: 'br9', kind: 'bridge', mtu: 9000}, 'link add br9 type bridge\nlink set br9 mtu 9000\nlink set br9 alias netkit\n'],
       [{name: 'va', kind: 'veth', peer: 'vb'}, 'link add va type veth peer name vb\nlink set va alias netkit\nlink set vb alias netkit\n'],
     ] as [LinkSpec, string][]) {
       const rec = host()

@@ -7,7 +7,7 @@
  * keeps only its spec; its lines, description and file entry are made when
  * asked for (most objects are only ever compared).
  */
-import {addArgs, type LinkSpec} from '../iproute2/link.js'
+import {addArgs, bridgeMtuArgs, type LinkSpec} from '../iproute2/link.js'
 import type {IpLink} from '../iproute2/json.js'
 import {dstWord, routeArgs, type RouteSpec} from '../iproute2/route.js'
 import {markText as ruleMark, type RuleSpec, selectorArgs} from '../iproute2/rule.js'
@@ -101,7 +101,7 @@ export class LinkObj extends Obj {
     const s = this.spec
     const d = this.desc
     const here = s.kind === 'veth' && !s.peerNetns
-    const out = [line(addArgs(s), d), line(['link', 'set', s.name, 'alias', NETKIT_ALIAS], d)]
+    const out = [line(addArgs(s), d), ...bridgeMtuArgs(s).map((a) => line(a, d)), line(['link', 'set', s.name, 'alias', NETKIT_ALIAS], d)]
     if (here) out.push(line(['link', 'set', s.peer!, 'alias', NETKIT_ALIAS], d))
     if (s.master) out.push(line(['link', 'set', s.name, 'master', s.master], d))
     if (s.up) {

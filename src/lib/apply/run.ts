@@ -117,7 +117,7 @@ function forward(c: Change, runner: Runner, original: (path: string) => string |
   }
   if (c.action === 'add') return linkAdd(d!, runner)
   if (c.action === 'remove') return [{runner, lines: l!.del}]
-  if (o.kind === 'link' && settingsOnly(d!, l!)) return [{runner, lines: linkSet(d!, l!)}]
+  if (o.kind === 'link' && settingsOnly(d!, l!)) return [{runner, lines: linkSet(d!, l!)}, ...peerMtu(d!, l!, runner)]
   return [{runner, lines: l!.del}, ...linkAdd(d!, runner)]
 }
 
@@ -134,6 +134,14 @@ function linkSet(to: Obj, from: Obj, exact = false): BatchLine[] {
   return args.length ? [{args: ['link', 'set', to.key, ...args], object: to.desc}] : []
 }
 
+/** A veth's MTU is both ends' (as it was made): the other end follows, in its namespace. */
+function peerMtu(to: Obj, from: Obj, runner: Runner): Op[] {
+  const t = to.attrs
+  const spec = (to instanceof LinkObj ? to : from instanceof LinkObj ? from : undefined)?.spec
+  if (t.type !== 'veth' || t.mtu === undefined || t.mtu === from.attrs.mtu || !spec?.peer) return []
+  return [{runner: spec.peerNetns ? runner.in(spec.peerNetns) : runner, lines: [{args: ['link', 'set', spec.peer, 'mtu', String(t.mtu)], object: `veth ${spec.peer} (the other end of ${spec.name})`}]}]
+}
+
 function inverse(c: Change, runner: Runner): Op[] {
   const d = c.desired
   const l = c.live
@@ -146,7 +154,7 @@ function inverse(c: Change, runner: Runner): Op[] {
   }
   if (c.action === 'add') return [{runner, lines: d!.del}]
   if (c.action === 'remove') return linkAdd(l!, runner)
-  if (o.kind === 'link' && settingsOnly(d!, l!)) return [{runner, lines: linkSet(l!, d!, true)}]
+  if (o.kind === 'link' && settingsOnly(d!, l!)) return [{runner, lines: linkSet(l!, d!, true)}, ...peerMtu(l!, d!, runner)]
   return [{runner, lines: d!.del}, ...linkAdd(l!, runner)]
 }
 

@@ -103,7 +103,8 @@ async function checkReferents(runner: Runner, spec: LinkSpec): Promise<void> {
 
 /** The `ip link add` arguments for a spec (both ends of a veth get the MTU). */
 export function addArgs(spec: LinkSpec): string[] {
-  const mtu = spec.mtu ? ['mtu', String(spec.mtu)] : []
+  // A bridge's MTU is set after it is made (bridgeMtuArgs).
+  const mtu = spec.mtu && spec.kind !== 'bridge' ? ['mtu', String(spec.mtu)] : []
   const head = ['link', 'add', spec.name, ...mtu]
   switch (spec.kind) {
     case 'veth':
@@ -115,6 +116,15 @@ export function addArgs(spec: LinkSpec): string[] {
     case 'macvlan':
       return [...head, 'link', spec.parent!, 'type', 'macvlan', 'mode', spec.mode ?? 'bridge']
   }
+}
+
+/**
+ * A bridge keeps an MTU only when it is set after the bridge is made: one
+ * given to "ip link add" yields to its ports' as soon as one joins. The line
+ * that sets it, for a bridge with an MTU (else none).
+ */
+export function bridgeMtuArgs(spec: LinkSpec): string[][] {
+  return spec.kind === 'bridge' && spec.mtu ? [['link', 'set', spec.name, 'mtu', String(spec.mtu)]] : []
 }
 
 /** What is known of a veth's other end when it lives in another namespace. */
@@ -182,7 +192,7 @@ export function decideAdd(existing: IpLink | undefined, spec: LinkSpec, remote: 
 export function addBatches(runner: Runner, spec: LinkSpec): [Runner, BatchLine[]][] {
   const object = `link ${spec.name}`
   const peerObject = `link ${spec.peer}`
-  const here: BatchLine[] = [{args: addArgs(spec), object}, {args: ['link', 'set', spec.name, 'alias', NETKIT_ALIAS], object}]
+  const here: BatchLine[] = [{args: addArgs(spec), object}, ...bridgeMtuArgs(spec).map((args) => ({args, object})), {args: ['link', 'set', spec.name, 'alias', NETKIT_ALIAS], object}]
   const there: BatchLine[] = []
   if (spec.kind === 'veth') (spec.peerNetns ? there : here).push({args: ['link', 'set', spec.peer!, 'alias', NETKIT_ALIAS], object: peerObject})
   if (spec.up) {
