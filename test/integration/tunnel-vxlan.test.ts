@@ -38,6 +38,14 @@ describe('netkit tunnel --type vxlan (integration)', {skip: skipUnlessRoot}, () 
     assert.equal(conflict.code, 1)
     assert.match(conflict.stderr, /different definition \(.*vxlan\.vni.*\)/)
 
+    // A second tunnel to the same remote subnet would take its route (and its traffic): refused, nothing changed.
+    const before = dump(A)
+    const takeover = cli(['tunnel', 'add', 'ov2', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '44', '--address', '10.10.0.1/24', '--peer-address', '10.10.0.2', '--remote-subnet', '10.2.0.0/24', '--netns', A], {env})
+    assert.equal(takeover.code, 1, takeover.stderr)
+    assert.match(takeover.stderr, /^error: route 10\.2\.0\.0\/24 already goes via 10\.9\.0\.2 dev vx-ov \(tunnel ov\): tunnel ov2 would take it over/m)
+    assert.equal(dump(A), before)
+    assert.equal(ipj(A, ['route', 'show', '10.2.0.0/24'])[0]?.dev, 'vx-ov')
+
     const list = cli(['tunnel', 'list', '--json', '--netns', A], {env})
     assert.deepEqual(list.json.result.map((r: any) => [r.name, r.type, r.state, r.datapath]), [['ov', 'vxlan', 'up', 'kernel']])
     const show = cli(['tunnel', 'show', 'ov', '--json', '--netns', A], {env})

@@ -3,6 +3,7 @@
  * protocol; in a table of their own plus a policy rule when the tunnel has
  * --table (as Cilium routes its WireGuard traffic). All in one `ip -batch`.
  */
+import {NetkitError} from '../errors.js'
 import {NETKIT_PROTO} from '../ownership.js'
 import type {Step} from '../plan.js'
 import type {BatchLine} from '../runner.js'
@@ -39,11 +40,34 @@ export function routeSteps(def: TunnelDef, ctx: TunnelContext, dev: string, via?
     {
       title: `route ${def.remoteSubnets.join(', ')} through ${dev}${def.table === undefined ? '' : ` (table ${def.table})`}`,
       apply: async () => {
+        await refuseTakeover(def, ctx, dev)
         await ctx.runner.batch([...routeLines(def, dev, 'replace', via), ...ruleLines(def, 'add')])
       },
       undo: async () => removeRoutes(def, ctx, dev),
     },
   ]
+}
+
+/**
+ * "route replace" would silently take a remote subnet's route from whatever
+ * carries it now (another tunnel: its traffic would then leave by this one,
+ * perhaps unencrypted). A route to the same subnet in the same table by
+ * another device is an error, before anything changes.
+ */
+async function refuseTakeover(def: TunnelDef, ctx: TunnelContext, dev: string): Promise<void> {
+  const table = String(def.table ?? 254)
+  const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'show', 'table', table]})
+  const r6 = await ctx.runner.probe({tool: 'ip', args: ['-j', '-6', 'route', 'show', 'table', table]})
+  const rows = [r, r6].flatMap((x) => (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as {dst: string; dev?: string; gateway?: string; type?: string}[]) : []))
+  for (const subnet of def.remoteSubnets) {
+    const host = subnet.includes(':') ? '/128' : '/32'
+    const other = rows.find((x) => (x.dst === subnet || `${x.dst}${host}` === subnet) && (!x.type || x.type === 'unicast') && x.dev !== dev)
+    if (!other) continue
+    const owner = /^(wg|vx)-(.+)$/.exec(other.dev ?? '')?.[2]
+    throw new NetkitError('E_CONFLICT', `route ${subnet}${def.table === undefined ? '' : ` in table ${table}`} already goes ${other.gateway ? `via ${other.gateway} ` : ''}dev ${other.dev}${owner ? ` (tunnel ${owner})` : ''}: tunnel ${def.name} would take it over`, {
+      fix: `remove that ${owner ? 'tunnel' : 'route'} first, or give tunnel ${def.name} a table of its own (--table N)`,
+    })
+  }
 }
 
 /** Removes the tunnel's routes and rules; what is already gone is fine. */
