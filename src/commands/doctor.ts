@@ -44,7 +44,7 @@ export default class Doctor extends NetkitCommand {
       }
     }
     const failed = report.summary.fail > 0 || (flags.strict && report.summary.warn > 0)
-    if (!this.jsonEnabled()) this.log(render(report, fixed))
+    if (!this.jsonEnabled()) this.log(render(report, fixed, runner.dryRun))
     if (failed) process.exitCode = 1
     return {
       summary: report.summary,
@@ -57,7 +57,7 @@ export default class Doctor extends NetkitCommand {
 
 const MARK: Record<Finding['result'], string> = {ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip'}
 
-function render(report: DoctorReport, fixed: string[]): string {
+function render(report: DoctorReport, fixed: string[], dryRun: boolean): string {
   const lines: string[] = []
   let group = ''
   for (const f of report.findings) {
@@ -73,7 +73,7 @@ function render(report: DoctorReport, fixed: string[]): string {
       if (f.fix) lines.push(`        fix: ${f.fix}`)
     }
   }
-  if (fixed.length) lines.push('', `fixed: ${fixed.join('; ')}`)
+  if (fixed.length) lines.push('', `${dryRun ? 'would fix (dry run, nothing was changed)' : 'fixed'}: ${fixed.join('; ')}`)
   const s = report.summary
   lines.push('', `${s.fail} failed, ${s.warn} warnings, ${s.ok} ok, ${s.skip} skipped`)
   return lines.join('\n').trimStart()

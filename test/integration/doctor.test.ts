@@ -51,12 +51,14 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
     // that follows from it, and doctor says so.
     assert.deepEqual(problems(r.json), ['fail host.forwarding IPv4', 'fail host.redirects accept_redirects (vx-ov)', 'fail host.redirects accept_redirects (u0)'])
     const f = r.json.result.checks.find((c: any) => c.id === 'host.forwarding' && c.result === 'fail')
-    assert.equal(f.fix, 'netkit sysctl set ip_forward 1')
+    assert.equal(f.fix, `netkit sysctl set ip_forward 1 --netns ${w.A}`, 'the fix names the namespace it is for')
     assert.equal(f.evidence['net.ipv4.ip_forward'], '0')
     const fixed = doctor('--fix', '--yes')
     assert.equal(fixed.code, 0, fixed.stdout)
     assert.deepEqual(problems(fixed.json), [])
     assert.equal(sh('ip', ['netns', 'exec', w.A, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim(), '1')
+    const recorded = cli(['sysctl', 'list', '--json', '--netns', w.A], {env}).json.result.find((x: any) => x.key === 'net.ipv4.ip_forward')
+    assert.equal(recorded?.original, '0', 'the fix is recorded: "netkit sysctl restore" can put it back')
   })
 
   it('redirects on: host.redirects fails for that interface only', () => {

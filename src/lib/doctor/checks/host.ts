@@ -4,15 +4,17 @@
  */
 import type {Runner} from '../../runner.js'
 import type {TunnelDef} from '../../tunnel/types.js'
-import {type Check, type DoctorContext, type Finding, finding, type Remedy} from '../types.js'
+import {type Check, type DoctorContext, type Finding, finding, nsFlag, type Remedy} from '../types.js'
 
 const routed = (t: TunnelDef) => t.localSubnets.length > 0 || t.remoteSubnets.length > 0
 
+/** A fix through "netkit sysctl set": the value it replaces is recorded, so "netkit sysctl restore" puts it back. */
 function setSysctl(key: string, value: string): Remedy {
   return {
     describe: `sysctl -w ${key}=${value}`,
     apply: async (runner: Runner) => {
-      await runner.run({tool: 'sysctl', args: ['-q', '-w', `${key.replaceAll('.', '/')}=${value}`], object: `sysctl ${key}`})
+      const {resolveKey, setSysctl: set} = await import('../../sysctl.js')
+      await set(runner, resolveKey(key.replaceAll('.', '/')), value)
     },
   }
 }
@@ -44,7 +46,7 @@ export const forwarding: Check = {
         out.push(finding(this, 'fail', {
           subject: family,
           reason: `${family} forwarding is off, so traffic between the tunnel and the subnets behind it is dropped (${needs.map((t) => t.name).join(', ')})`,
-          fix: `netkit sysctl set ${key === 'net.ipv4.ip_forward' ? 'ip_forward' : 'ip6_forward'} 1`,
+          fix: `netkit sysctl set ${key === 'net.ipv4.ip_forward' ? 'ip_forward' : 'ip6_forward'} 1${nsFlag(ctx)}`,
           evidence,
           remedy: setSysctl(key, '1'),
         }))
@@ -113,7 +115,7 @@ export const rpFilter: Check = {
     if (devs.length === 0) {
       return [finding(this, all === 1 ? 'warn' : 'ok', {
         subject: 'all',
-        ...(all === 1 ? {reason: 'strict reverse-path filtering (all=1) drops traffic that arrives through a tunnel but is routed back another way', fix: 'netkit sysctl set rp_filter.all 2'} : {}),
+        ...(all === 1 ? {reason: 'strict reverse-path filtering (all=1) drops traffic that arrives through a tunnel but is routed back another way', fix: `netkit sysctl set rp_filter.all 2${nsFlag(ctx)}`} : {}),
         evidence: {'net.ipv4.conf.all.rp_filter': all},
       })]
     }
@@ -128,7 +130,7 @@ export const rpFilter: Check = {
       return finding(this, 'fail', {
         subject: dev,
         reason: `strict reverse-path filtering on ${dev} (effective 1: the larger of all=${all} and ${dev}=${own}) drops tunnel traffic whose return route differs`,
-        fix: `netkit sysctl set rp_filter.${fixKey} 2`,
+        fix: `netkit sysctl set rp_filter.${fixKey} 2${nsFlag(ctx)}`,
         evidence: {...evidence, effective},
         remedy: setSysctl(`net.ipv4.conf.${fixKey}.rp_filter`, '2'),
       })
@@ -148,7 +150,7 @@ export const srcValidMark: Check = {
     if (value === '1') return [finding(this, 'ok', {evidence: {'net.ipv4.conf.all.src_valid_mark': value}})]
     return [finding(this, 'fail', {
       reason: `fwmark routing is used (${marked.map((t) => t.name).join(', ')}) but src_valid_mark is off, so reverse-path checks ignore the mark`,
-      fix: 'netkit sysctl set src_valid_mark.all 1',
+      fix: `netkit sysctl set src_valid_mark.all 1${nsFlag(ctx)}`,
       evidence: {'net.ipv4.conf.all.src_valid_mark': value ?? null},
       remedy: setSysctl('net.ipv4.conf.all.src_valid_mark', '1'),
     })]
@@ -170,7 +172,7 @@ export const proxyArp: Check = {
       return finding(this, 'fail', {
         subject: t.proxyArp,
         reason: `tunnel ${t.name} needs ${t.proxyArp} to answer ARP for remote addresses, but proxy_arp is ${value ?? 'missing (no such interface)'}`,
-        fix: `netkit proxyarp enable ${t.proxyArp}`,
+        fix: `netkit proxyarp enable ${t.proxyArp}${nsFlag(ctx)}`,
         evidence: {[key]: value ?? null},
         ...(value === undefined ? {} : {remedy: setSysctl(key, '1')}),
       })

@@ -66,7 +66,7 @@ export const routesIntoTunnel: Check = {
         out.push(finding(this, ok ? 'ok' : 'fail', {
           subject: `${t.name} ${subnet}`,
           evidence,
-          ...(ok ? {} : {reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'}, not through ${dev}`, fix: `netkit tunnel up ${t.name}${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''} (or remove the route that wins)`}),
+          ...(ok ? {} : {reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'}, not through ${dev}`, fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns} (or remove the route that wins)`}),
         }))
       }
     }
@@ -108,7 +108,7 @@ export const mtu: Check = {
       out.push(finding(this, link.mtu <= max ? 'ok' : 'fail', {
         subject: t.name,
         evidence,
-        ...(link.mtu <= max ? {} : {reason: `${dev} has MTU ${link.mtu} but the underlay ${underlay} (${under.mtu}) leaves room for ${max}: big packets fragment or vanish`, fix: `netkit link set ${dev} --mtu ${max}`}),
+        ...(link.mtu <= max ? {} : {reason: `${dev} has MTU ${link.mtu} but the underlay ${underlay} (${under.mtu}) leaves room for ${max}: big packets fragment or vanish`, fix: `netkit link set ${dev} --mtu ${max}${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''}`}),
       }))
     }
     if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel device here', evidence: {}}))
