@@ -10,6 +10,7 @@ import {join} from 'node:path'
 import {writeFileAtomic} from './files.js'
 import {NETNS_DIR} from './iproute2/netns.js'
 import {scopeOf, stateDir} from './ownership.js'
+import {signalled} from './plan.js'
 import type {Invocation, Runner} from './runner.js'
 
 export interface DaemonRef {
@@ -109,7 +110,8 @@ export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs:
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await cond()) return true
-    if (Date.now() >= deadline) return false
+    // A signal (Ctrl-C, a kill, a hangup) ends the wait: the plan then undoes what it did.
+    if (Date.now() >= deadline || signalled()) return false
     await sleep(stepMs)
   }
 }

@@ -38,6 +38,14 @@ export class Interrupted extends NetkitError {
 }
 
 /** Ctrl-C, a kill, and a closed terminal or SSH session (the lock-out that `apply --try` guards against). */
+const active = new Set<Interruption>()
+
+/** Whether a signal came while the host is being changed: long waits (a handshake, a daemon) stop early and let the undo run. */
+export function signalled(): boolean {
+  for (const w of active) if (w.signal) return true
+  return false
+}
+
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
 
 /**
@@ -60,6 +68,7 @@ export class Interruption {
   constructor() {
     this.fired = new Promise((resolve) => (this.settle = resolve))
     for (const s of SIGNALS) process.on(s, this.onSignal)
+    active.add(this)
   }
 
   /** Throws Interrupted once a signal came. */
@@ -69,6 +78,7 @@ export class Interruption {
 
   dispose(): void {
     for (const s of SIGNALS) process.off(s, this.onSignal)
+    active.delete(this)
   }
 }
 
@@ -116,7 +126,9 @@ export async function runPlan(steps: Step[], opts: PlanOptions): Promise<PlanRes
       await list.run()
     }
     return result
-  } catch (error) {
+  } catch (caught) {
+    // A step cut short by a signal (a wait that stopped early) fails in its own words; what happened is the signal.
+    const error = watch.signal && !(caught instanceof Interrupted) ? new Interrupted(watch.signal) : caught
     const undoErrors = await rollback(done)
     if (error instanceof NetkitError && undoErrors.length > 0) {
       throw new NetkitError(error.code, `${error.what}; undoing the steps already done also failed (${undoErrors.join('; ')})`, {

@@ -3,7 +3,7 @@ import {existsSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {cli} from '../helpers/cli.js'
+import {cli, cliStart, exitOf, stderrUntil} from '../helpers/cli.js'
 import {dump, filesUnder, ipj, isolatedEnv, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
 import {captureDuring, pingUntil, processesIn, twoSites} from '../helpers/topology.js'
 
@@ -98,6 +98,24 @@ describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot},
     assert.deepEqual(cli(['tunnel', 'list', '--json', '--netns', B], {env}).json.result, [])
     assert.ok(existsSync(join(config, 'netns', B, 'secrets', 'wg1.key')), 'a key made before add (by pubkey) is kept')
     assert.equal(cli(['tunnel', 'del', 'wg1', '--netns', A], {env}).code, 0)
+  })
+
+  it('Ctrl-C while it waits for the handshake ends the wait at once and undoes everything', async () => {
+    const {B} = twoSites('wi')
+    const key = cli(['tunnel', 'pubkey', 'wg1', '--netns', B], {env}).stdout.trim()
+    const before = dump(B)
+    const child = cliStart(['tunnel', 'add', 'wg1', '--type', 'wireguard', '--remote', '192.0.2.1', '--peer-public-key', key, '--address', '10.99.0.2/24', '--remote-subnet', '10.1.0.0/24', '--netns', B, '--timeout', '60'], {env})
+    const exited = exitOf(child)
+    let err = ''
+    child.stderr!.on('data', (d: Buffer) => (err += d))
+    await stderrUntil(child, /\[#\] .*wg set wg-wg1/)
+    const t0 = Date.now()
+    child.kill('SIGINT')
+    assert.equal(await exited, 1)
+    assert.ok(Date.now() - t0 < 10_000, `ended at once, not after --timeout (${Date.now() - t0} ms)`)
+    assert.match(err, /^error: interrupted; what was already done has been undone/m)
+    assert.equal(dump(B), before, 'B is exactly as before')
+    assert.deepEqual(processesIn(B), [], 'wireguard-go stopped')
   })
 
   it('an underlay that is down fails at once and changes nothing', () => {
