@@ -123,6 +123,15 @@ const RULES: Rule[] = [
     fix: () => 'run netkit as root (or with CAP_NET_ADMIN)',
   },
   {
+    code: 'E_IKE_CONFIG',
+    tool: 'swanctl',
+    // "loading connection 'x' failed: invalid value for: proposals, config discarded"
+    match: /loading connection [^\n]* failed(?:: invalid value for: ([A-Za-z_]+))?|invalid value for: ([A-Za-z_]+)|parsing [^\n]* failed/i,
+    exit: ExitCode.usage,
+    message: (f, m) => `charon refused ${what(f, 'the connection')}${m[1] ?? m[2] ? `: its ${(m[1] ?? m[2]).replace(/_/g, ' ')} setting is not valid` : ' as invalid'}${inNs(f)}`,
+    fix: (_f, m) => (/proposals/.test(m[1] ?? m[2] ?? '') ? 'give proposals strongSwan knows, e.g. aes256gcm16-prfsha256-ecp256 (see "swanctl --list-algs")' : 'check the tunnel\'s options (run with --verbose for what swanctl said)'),
+  },
+  {
     code: 'E_INVALID',
     match: /Invalid argument|invalid|Error: argument .* is wrong|Garbage instead of arguments|is not a valid/i,
     message: (f) => `the kernel refused ${what(f, 'the request')} as invalid${inNs(f)}`,

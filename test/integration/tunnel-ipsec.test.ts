@@ -147,6 +147,20 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.deepEqual(filesUnder(join(env.NETKIT_STATE_DIR, 'daemons')), [], 'no log of the undone s2 or of s1 left')
   })
 
+  it('proposals charon refuses: said in plain words, and no config is left to break the next load', () => {
+    const {A} = twoSites('ib')
+    const before = dump(A)
+    const r = cli(['tunnel', 'add', 'bad', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', pskFile, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--proposals', 'aes128-sha256-modp9999', '--netns', A, '--no-wait'], {env})
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /^error: charon refused connection netkit-bad: its proposals setting is not valid/m)
+    assert.equal(dump(A), before)
+    assert.deepEqual(filesUnder(join(config, 'netns', A)), [], 'no connection file left behind')
+    assert.deepEqual(processesIn(A), [], 'charon stopped')
+    const ok = add(A, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait'])
+    assert.equal(ok.code, 0, `the next tunnel loads: ${ok.stderr}`)
+    assert.equal(cli(['tunnel', 'del', 'site', '--netns', A], {env}).code, 0)
+  })
+
   it('mismatched subnets are refused by the peer, in plain words', () => {
     const {A, B} = twoSites('it')
     assert.equal(add(A, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait']).code, 0)

@@ -185,19 +185,12 @@ export const ipsecDriver: TunnelDriver = {
         title: `load connection ${conn} (${confPath(scope, def)}, mode 0600)`,
         apply: async () => {
           logStart = charonLogSize(scope)
-          if (!r.dryRun) {
-            const psk = def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
-            if (psk) r.addSecret(psk)
-            if (psk) r.addSecret(swanctlSecret(psk))
-            writeSecretFile(confPath(scope, def), await renderConnection(def, psk, false, libipsec))
-            if (def.ipsec!.key) {
-              rmSync(privateKeyLink(scope, def.name), {force: true})
-              symlinkSync(resolve(def.ipsec!.key), privateKeyLink(scope, def.name))
-            }
-          }
-          const loaded = await swanctl(r, scope, ['--load-all', '--noprompt', '--file', scope.swanctlConf], {change: true, object: `connection ${conn}`})
-          if (!r.dryRun && !/loaded connection '?netkit-/.test(loaded.stdout) && !new RegExp(`\\b${conn}\\b`).test(loaded.stdout)) {
-            throw new NetkitError('E_IKE_CONFIG', `charon did not load connection ${conn}`, {fix: 'run with --verbose for what swanctl said', detail: r.redact(loaded.stdout + loaded.stderr)})
+          try {
+            await load()
+          } catch (error) {
+            // The file is written before swanctl reads it: a refused one goes too, or it would break the next load of every tunnel here.
+            await unload(def, ctx, scope).catch(() => {})
+            throw error
           }
         },
         undo: async () => {
@@ -205,6 +198,23 @@ export const ipsecDriver: TunnelDriver = {
         },
       },
     ]
+    /** Writes the connection (and links its key) and has charon load it. */
+    async function load(): Promise<void> {
+      if (!r.dryRun) {
+        const psk = def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
+        if (psk) r.addSecret(psk)
+        if (psk) r.addSecret(swanctlSecret(psk))
+        writeSecretFile(confPath(scope, def), await renderConnection(def, psk, false, libipsec))
+        if (def.ipsec!.key) {
+          rmSync(privateKeyLink(scope, def.name), {force: true})
+          symlinkSync(resolve(def.ipsec!.key), privateKeyLink(scope, def.name))
+        }
+      }
+      const loaded = await swanctl(r, scope, ['--load-all', '--noprompt', '--file', scope.swanctlConf], {change: true, object: `connection ${conn}`})
+      if (!r.dryRun && !/loaded connection '?netkit-/.test(loaded.stdout) && !new RegExp(`\\b${conn}\\b`).test(loaded.stdout)) {
+        throw new NetkitError('E_IKE_CONFIG', `charon did not load connection ${conn}`, {fix: 'run with --verbose for what swanctl said', detail: r.redact(loaded.stdout + loaded.stderr)})
+      }
+    }
     if (libipsec) steps.push(guardStep(def, ctx))
     if (ctx.wait) {
       steps.push({
