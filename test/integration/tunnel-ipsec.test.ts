@@ -43,6 +43,9 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.deepEqual(cap.clear, [], 'no inner address crosses the underlay in clear')
     assert.ok(cap.lines.some((l) => /\.4500 > .*\.4500: UDP-encap: ESP\(spi=0x[0-9a-f]+/.test(l)), `ESP in UDP 4500 on the wire:\n${cap.lines.slice(0, 5).join('\n')}`)
 
+    const shown = cli(['tunnel', 'show', 'site', '--netns', B], {env}).stdout
+    assert.doesNotMatch(shown, /\[object Object\]/)
+    assert.match(shown, /^ {2}ikeSas 1:\n {4}.*\n[\s\S]*^ {4}children 1:\n {6}name: netkit-site$/m, shown)
     const show = cli(['tunnel', 'show', 'site', '--json', '--netns', B], {env}).json.result.status
     assert.equal(show.state, 'up')
     const ike = show.details.ikeSas[0]

@@ -31,11 +31,15 @@ export default class TunnelShow extends NetkitCommand {
   }
 }
 
+/** Details as indented "key: value" lines; a list of objects (IKE SAs, their CHILD_SAs) as numbered entries. */
 function flatten(obj: Record<string, unknown>, indent: string): string[] {
   const out: string[] = []
   for (const [k, v] of Object.entries(obj)) {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
       out.push(`${indent}${k}:`, ...flatten(v as Record<string, unknown>, `${indent}  `))
+    } else if (Array.isArray(v) && v.some((x) => x && typeof x === 'object')) {
+      if (v.length === 0) out.push(`${indent}${k}: -`)
+      v.forEach((x, i) => out.push(`${indent}${k} ${i + 1}:`, ...flatten(x as Record<string, unknown>, `${indent}  `)))
     } else {
       out.push(`${indent}${k}: ${Array.isArray(v) ? v.join(', ') : v === null || v === undefined ? '-' : String(v)}`)
     }

@@ -284,7 +284,7 @@ export const wireguardDriver: TunnelDriver = {
           if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', w.peerPublicKey, 'persistent-keepalive', '0'])).catch(() => {})
           if (!ok) {
             throw new NetkitError('E_NO_HANDSHAKE', `no WireGuard handshake with ${w.endpoint} within ${Math.round(ctx.timeoutMs / 1000)}s`, {
-              fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}" here with the peer's --peer-public-key, and back), or UDP ${w.endpoint.replace(/^.*:/, '')} is blocked`,
+              fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}${def.netns ? ` --netns ${def.netns}` : ''}" here with the peer's --peer-public-key, and back), or UDP ${w.endpoint.replace(/^.*:/, '')} is blocked`,
             })
           }
           return false
