@@ -86,6 +86,16 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
     assert.deepEqual(problems(doctor('--check', 'paths.mtu').json), [])
   })
 
+  it('an underlay link set down fails paths.underlay at once (not only when a handshake or DPD times out)', () => {
+    sh('ip', ['-n', w.A, 'link', 'set', 'u0', 'down'])
+    const r = doctor('--check', 'paths.underlay')
+    sh('ip', ['-n', w.A, 'link', 'set', 'u0', 'up'])
+    assert.equal(r.code, 1)
+    assert.deepEqual(problems(r.json), ['fail paths.underlay ov'])
+    assert.match(r.json.result.checks[0].reason, /no route to the peer 192\.0\.2\.2 over a link that is up/)
+    assert.deepEqual(problems(doctor('--check', 'paths.underlay').json), [])
+  })
+
   it('a route that bypasses the tunnel fails paths.routes', () => {
     sh('ip', ['-n', w.A, 'route', 'add', '10.2.0.0/25', 'via', '192.0.2.2'])
     const r = doctor('--check', 'paths.routes')

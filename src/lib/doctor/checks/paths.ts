@@ -3,6 +3,7 @@
  * leaves room for the encapsulation on the underlay.
  */
 import {tunnelStatus} from '../../tunnel/service.js'
+import {underlayTo} from '../../tunnel/underlay.js'
 import {probe} from './probe.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import * as v from '../../validate.js'
@@ -116,4 +117,24 @@ export const mtu: Check = {
   },
 }
 
-export const pathChecks = [routesIntoTunnel, mtu, probe]
+/** The path to each peer: a route over a link that is up (a link set down makes every tunnel over it silent, long before a handshake or DPD says so). */
+export const underlayCheck: Check = {
+  id: 'paths.underlay',
+  title: 'Each peer is reachable over a link that is up',
+  group: 'paths',
+  async run(ctx) {
+    const out: Finding[] = []
+    for (const t of ctx.tunnels) {
+      const u = await underlayTo(ctx.runner, t.remote)
+      out.push(finding(this, u ? 'ok' : 'fail', {
+        subject: t.name,
+        evidence: {remote: t.remote, dev: u?.dev ?? null},
+        ...(u ? {} : {reason: `there is no route to the peer ${t.remote} over a link that is up: tunnel ${t.name} carries nothing`, fix: `bring the underlay up, and check "ip route get ${t.remote}"${ctx.runner.netns ? ` in namespace ${ctx.runner.netns}` : ''}`}),
+      }))
+    }
+    if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel here', evidence: {}}))
+    return out
+  },
+}
+
+export const pathChecks = [underlayCheck, routesIntoTunnel, mtu, probe]
