@@ -474,6 +474,12 @@ tunnels:
       ['routes:\n  - {to: 10.2.0.0/24, dev: br0}\n  - {to: 10.2.0.0/24, via: 10.9.0.1}\n', /^error: the file lists route 10\.2\.0\.0\/24 in namespace \S+ twice/m],
       ['addresses: [{dev: nope0, address: 10.0.0.1/24}]\n', /^error: the file's address 10\.0\.0\.1\/24 on nope0 needs link nope0, which is neither in the file nor on namespace \S+; add nope0 to the file's links/m],
       ['namespaces:\n  x1:\n    routes: [{to: default, dev: eth9}]\n', /^error: the file's route default needs link eth9, which is neither in the file nor on namespace x1/m],
+      ['tables: {main: 100}\n', /tables\.main: "main" is the kernel's own table/],
+      ['tables: {t1: 254}\n', /tables\.t1: table 254 is the kernel's own/],
+      ['tables: {t1: 1100, t2: 1100}\n', /tables\.t2: table 1100 is also named t1/],
+      ['routes: [{to: "fd00:9::/64", via: 10.1.0.250}]\n', /routes\.0: to, via and src are of different address families/],
+      ['xfrmPolicies: [{src: 10.0.0.0/8, dst: "fd00::/8", dir: out}]\n', /xfrmPolicies\.0: src and dst .*different address families/],
+      ['sysctls: {net.ipv4.nosuch: 1}\n', /^error: sysctls: net\.ipv4\.nosuch does not exist in namespace/m],
     ] as const) {
       for (const cmd of ['apply', 'diff']) {
         const b = nk([cmd, '-f', file('bad.yaml', `version: 1\n${text}`), '--netns', N])
@@ -481,6 +487,12 @@ tunnels:
         assert.match(b.stderr, re)
       }
     }
+    // A number another name already has on this host.
+    assert.equal(nk(['table', 'add', 'hostone', '1100']).code, 0)
+    const clash = nk(['apply', '-f', file('clash.yaml', 'version: 1\ntables: {t9: 1100}\n'), '--netns', N])
+    assert.equal(clash.code, 2, clash.stderr)
+    assert.match(clash.stderr, /^error: tables\.t9: table 1100 is already named hostone on this host/m)
+    assert.equal(nk(['table', 'del', 'hostone']).code, 0)
     // A file that lost its content is not "nothing" (which would remove all that apply made).
     assert.match(nk(['apply', '-f', '-', '--netns', N], '').stderr, /^error: stdin is empty; a host file starts with "version: 1"/m)
     assert.match(nk(['apply', '-f', file('nover.yaml', 'links: []\n'), '--netns', N]).stderr, /version: missing: a host file starts with "version: 1"/)

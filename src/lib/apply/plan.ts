@@ -249,6 +249,30 @@ async function keepSecondaries(scope: Scope, live: Obj[], changes: Change[]): Pr
 }
 
 /**
+ * What the file asks that the host cannot take, found before anything
+ * changes: a table number another name already has here, a sysctl that does
+ * not exist (and is not one of a link the plan makes).
+ */
+function refuseUnknowable(scopes: Scope[], reads: LiveRead[], changes: Change[]): void {
+  const removing = new Set(changes.filter((c) => c.kind === 'table' && c.action === 'remove').map((c) => c.live!.key))
+  for (const c of changes) {
+    if (c.kind === 'table' && c.action === 'add') {
+      const t = c.desired as TableObj
+      const other = reads[0].tables.find((x) => x.id === t.number && x.name !== t.name && !removing.has(x.name))
+      if (other) throw new UsageError(`tables.${t.name}: table ${t.number} is already named ${other.name} on this host (${other.source})`, `use the name ${other.name}, or another number`, 'E_FILE')
+    }
+    if (c.kind === 'sysctl' && c.action === 'add') {
+      const scope = scopes.find((s) => s.netns === c.netns)!
+      const path = (c.desired as SysctlObj).path
+      const dev = /^net\/ipv[46]\/(?:conf|neigh)\/([^/]+)\//.exec(path)?.[1]
+      const here = scope.netns ?? scope.runner.netns ?? undefined
+      const made = dev !== undefined && scopes.some((sc) => sc.desired.some((o) => o instanceof LinkObj && (sc === scope ? o.spec.name === dev || (o.spec.peer === dev && !o.spec.peerNetns) : o.spec.peer === dev && o.spec.peerNetns === here)))
+      if (!made && !scope.fresh) throw new UsageError(`sysctls: ${path.replaceAll('/', '.')} does not exist${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''}`, dev ? `check the name, and that link ${dev} is there or in the file` : 'check the name (netkit sysctl get NAME)', 'E_FILE')
+    }
+  }
+}
+
+/**
  * What the kernel deletes along with what the plan deletes: the addresses,
  * routes and proxy entries on a link that goes (removed, or deleted and made
  * again; a veth's far end goes with it, in its namespace), the routes through
@@ -604,6 +628,7 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
     foreign.push(...r.foreign)
     unchanged += r.unchanged
   }
+  refuseUnknowable(scopes, reads, changes)
   refuseCollateral(scopes, lives, reads, changes)
   await namePeers(scopes, reads, changes)
   return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}

@@ -150,7 +150,7 @@ const scopeShape = {
 type Issue = {path: (string | number)[]; message: string}
 
 /** Checks that need more than one field. */
-function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof Route>[]; rules: z.output<typeof Rule>[]; sysctls: Record<string, string>; xfrmStates: z.output<typeof State>[]; tunnels: Record<string, z.output<typeof Tunnel>>}, prefix: (string | number)[], add: (i: Issue) => void): void {
+function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof Route>[]; rules: z.output<typeof Rule>[]; sysctls: Record<string, string>; xfrmPolicies: z.output<typeof Policy>[]; xfrmStates: z.output<typeof State>[]; tunnels: Record<string, z.output<typeof Tunnel>>}, prefix: (string | number)[], add: (i: Issue) => void): void {
   // The same names and values as "netkit sysctl set" takes.
   for (const [k, value] of Object.entries(s.sysctls)) {
     try {
@@ -165,6 +165,12 @@ function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof
   })
   s.routes.forEach((r, i) => {
     if (!r.via && !r.dev) add({path: [...prefix, 'routes', i], message: 'a route needs via or dev'})
+    const fam = [r.to === 'default' ? undefined : r.to.family, r.via?.family, r.src?.family].filter((f) => f !== undefined)
+    if (new Set(fam).size > 1) add({path: [...prefix, 'routes', i], message: 'to, via and src are of different address families (IPv4 and IPv6)'})
+  })
+  s.xfrmPolicies.forEach((p, i) => {
+    const fam = [p.src.family, p.dst.family, p.tmplSrc?.family, p.tmplDst?.family].filter((f) => f !== undefined)
+    if (new Set(fam).size > 1) add({path: [...prefix, 'xfrmPolicies', i], message: 'src and dst (and tmplSrc, tmplDst) are of different address families'})
   })
   s.rules.forEach((r, i) => {
     if (!r.from && !r.to && !r.fwmark && !r.iif && !r.oif) add({path: [...prefix, 'rules', i], message: 'a rule needs a selector (from, to, fwmark, iif or oif)'})
@@ -199,6 +205,14 @@ export const HostFileSchema = z
   })
   .superRefine((f, ctx) => {
     scopeChecks(f, [], (i) => ctx.addIssue({code: 'custom', ...i}))
+    // The kernel's own tables keep their names and numbers; a number has one name.
+    const ids = new Map<number, string>()
+    for (const [name, id] of Object.entries(f.tables)) {
+      if (['default', 'main', 'local', 'unspec'].includes(name)) ctx.addIssue({code: 'custom', path: ['tables', name], message: `"${name}" is the kernel's own table: use it by that name, without listing it`})
+      else if (id === 253 || id === 254 || id === 255) ctx.addIssue({code: 'custom', path: ['tables', name], message: `table ${id} is the kernel's own (default, main, local): pick another number`})
+      else if (ids.has(id)) ctx.addIssue({code: 'custom', path: ['tables', name], message: `table ${id} is also named ${ids.get(id)}: a number has one name`})
+      ids.set(id, name)
+    }
     const names = new Set(Object.keys(f.namespaces))
     const check = (links: z.output<typeof Link>[], prefix: (string | number)[]) =>
       links.forEach((l, i) => {
