@@ -372,6 +372,23 @@ namespaces:
     assert.deepEqual([ipj(N, ['link', 'show', 'c0'])[0].mtu, ipj(C, ['link', 'show', 'eth0'])[0].mtu], [1300, 1300])
   })
 
+  it("a sysctl that leaves the file gets back each namespace's own value, also in a namespace the file made", () => {
+    const N = makeNs('as2')
+    const C = track(nsName('at'))
+    const control = makeNs('at2')
+    const key = 'net.ipv4.conf.all.rp_filter'
+    const value = (ns: string) => sh('ip', ['netns', 'exec', ns, 'sysctl', '-n', key]).trim()
+    const fresh = value(control)
+    sh('ip', ['netns', 'exec', N, 'sysctl', '-qw', `${key}=1`])
+    const f1 = file('sc1.yaml', `version: 1\nsysctls: {${key}: 2}\nnamespaces:\n  ${C}:\n    sysctls: {${key}: 2}\n`)
+    assert.equal(nk(['apply', '-f', f1, '--netns', N]).code, 0)
+    assert.deepEqual([value(N), value(C)], ['2', '2'])
+    const f2 = file('sc2.yaml', `version: 1\nnamespaces:\n  ${C}: {}\n`)
+    const r = nk(['apply', '-f', f2, '--netns', N])
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual([value(N), value(C)], ['1', fresh], 'each namespace back to what it had before apply set it')
+  })
+
   it('a whole site from one file: a container namespace, a veth into it, a WireGuard tunnel; a file without them removes them all', async () => {
     const A = makeNs('sa')
     const B = makeNs('sb')

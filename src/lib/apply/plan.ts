@@ -44,6 +44,8 @@ export interface Change {
   live?: Obj
   desired?: Obj
   why?: string
+  /** A sysctl's value found just before apply set it, where the plan could not read it (a namespace it makes): what removing it puts back. */
+  before?: string
 }
 
 /** One namespace's part of the plan: the one apply runs in, or one the file names. */

@@ -16,6 +16,7 @@ import {configDir, writeSecretFile} from '../files.js'
 import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
 import {addTable, delTable} from '../iproute2/tables.js'
 import {requireEsp} from '../iproute2/xfrm.js'
+import {getSysctls} from '../sysctl.js'
 import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
 import {Interruption, rollback, runPlan, type Step} from '../plan.js'
 import {type BatchLine, type Runner, Secret} from '../runner.js'
@@ -88,7 +89,8 @@ function remember(top: string, file: string, plan: Plan, reads: Plan['reads'], f
   }
 }
 
-type Op = {runner: Runner} & ({lines: BatchLine[]} | {sysctl: {path: string; value: string}} | {table: {add?: {name: string; id: number}; del?: string}})
+/** `found`: told the value a sysctl had just before it is set (for one the plan could not read: in a namespace it makes). */
+type Op = {runner: Runner} & ({lines: BatchLine[]} | {sysctl: {path: string; value: string}; found?: (value: string) => void} | {table: {add?: {name: string; id: number}; del?: string}})
 
 const sysctlOf = (o: Obj) => ({path: (o as SysctlObj).path, value: (o as SysctlObj).value})
 const tableOf = (o: Obj) => ({name: (o as TableObj).name, id: (o as TableObj).number})
@@ -108,7 +110,7 @@ function forward(c: Change, runner: Runner, original: (path: string) => string |
       const before = original(o.key)
       return before === undefined ? [] : [{runner, sysctl: {path: o.key, value: before}}]
     }
-    return [{runner, sysctl: sysctlOf(d!)}]
+    return [{runner, sysctl: sysctlOf(d!), ...(l ? {} : {found: (v: string) => (c.before = v)})}]
   }
   if (o.kind === 'table') {
     if (c.action === 'add') return [{runner, table: {add: tableOf(d!)}}]
@@ -176,6 +178,10 @@ async function runOps(ops: Op[], opts: {force?: boolean} = {}): Promise<void> {
     }
     await flush()
     if ('sysctl' in op) {
+      if (op.found && !op.runner.dryRun) {
+        const [value] = await getSysctls(op.runner, [{path: op.sysctl.path, name: op.sysctl.path.replaceAll('/', '.')}]).catch(() => [undefined])
+        if (value !== undefined) op.found(value)
+      }
       const p = op.runner.run({tool: 'sysctl', args: ['-q', '-w', `${op.sysctl.path}=${op.sysctl.value}`], object: `sysctl ${op.sysctl.path.replaceAll('/', '.')}`})
       await (opts.force ? p.catch(() => undefined) : p)
     } else {
@@ -211,7 +217,7 @@ function record(scopes: Scope[], changes: Change[], undo?: {prior: Set<Change>})
       const k = appliedKey(o)
       const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : o.kind === 'xfrm-state' ? 'xfrm-state' : undefined
       if ((c.action !== 'remove') !== Boolean(undo)) {
-        claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : undefined)}} : {})})
+        claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : c.before)}} : {})})
         // An SA's key files go with it in the ledger: export writes them back (the keys themselves never).
         const keyFiles = o.kind === 'xfrm-state' ? (o as StateObj).keyFiles : undefined
         if (extra) claims.push({kind: extra, key: o.key, ...(keyFiles ? {meta: {keyFiles}} : {})})
@@ -340,14 +346,14 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
 }
 
 /** The plan as steps: tunnels and contents removed, namespaces removed and made, contents made, tunnels set up. */
-function planSteps(plan: Plan, original: (path: string) => string | undefined, timeoutMs: number): Step[] {
+function planSteps(plan: Plan, originalIn: (s: Scope) => (path: string) => string | undefined, timeoutMs: number): Step[] {
   const steps: Step[] = []
   const [root] = plan.scopes
   const of = (s: Scope) => plan.changes.filter((c) => c.netns === s.netns)
   for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action === 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
   for (const s of plan.scopes.slice().reverse()) {
     const rm = of(s).filter((c) => c.action === 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns')
-    if (rm.length) steps.push(batchStep(`remove ${count(rm.length, 'object')}${where(s.netns)}`, rm, s, original))
+    if (rm.length) steps.push(batchStep(`remove ${count(rm.length, 'object')}${where(s.netns)}`, rm, s, originalIn(s)))
   }
   for (const c of of(root).filter((c) => c.kind === 'netns')) {
     const name = (c.desired ?? c.live)!.key
@@ -359,7 +365,7 @@ function planSteps(plan: Plan, original: (path: string) => string | undefined, t
   for (const links of [true, false]) {
     for (const s of plan.scopes) {
       const mk = of(s).filter((c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns' && (ORDER[c.kind] <= ORDER.link) === links)
-      if (mk.length) steps.push(batchStep(`make ${count(mk.length, links ? 'link change' : 'change')}${where(s.netns)}`, mk, s, original))
+      if (mk.length) steps.push(batchStep(`make ${count(mk.length, links ? 'link change' : 'change')}${where(s.netns)}`, mk, s, originalIn(s)))
     }
   }
   for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action !== 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
@@ -416,8 +422,9 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
   }
   // SAs need the kernel's ESP: without it, a clear error before anything changes.
   if (!runner.dryRun) for (const s of plan.scopes) if (plan.changes.some((c) => c.netns === s.netns && c.kind === 'xfrm-state' && c.action !== 'remove')) await requireEsp(s.runner)
-  const original = (path: string) => plan.scopes.flatMap((s) => [s.applied[`sysctl:${path}`]?.meta?.original as string | undefined]).find((x) => x !== undefined)
-  const steps = planSteps(plan, original, opts.timeoutMs ?? 30_000)
+  // The value a sysctl had before apply first set it, in that namespace.
+  const originalIn = (s: Scope) => (path: string) => s.applied[`sysctl:${path}`]?.meta?.original as string | undefined
+  const steps = planSteps(plan, originalIn, opts.timeoutMs ?? 30_000)
   const done: Step[] = []
   // A dry run has nothing to undo (and undoing would only print more commands).
   const tracked = steps.map((s) => ({...s, ...(runner.dryRun ? {undo: undefined} : {}), apply: async () => {
