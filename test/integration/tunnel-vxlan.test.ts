@@ -37,6 +37,10 @@ describe('netkit tunnel --type vxlan (integration)', {skip: skipUnlessRoot}, () 
     const conflict = cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '43', '--netns', A], {env})
     assert.equal(conflict.code, 1)
     assert.match(conflict.stderr, /different definition \(.*vxlan\.vni.*\)/)
+    const dryReplace = cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '43', '--address', '10.9.0.1/24', '--peer-address', '10.9.0.2', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--replace', '--dry-run', '--netns', A], {env})
+    assert.equal(dryReplace.code, 0, dryReplace.stderr)
+    assert.match(dryReplace.stdout, /link del vx-ov[\s\S]*link add vx-ov type vxlan id 43/)
+    assert.equal(ipj(A, ['-d', 'link', 'show', 'vx-ov'])[0].linkinfo.info_data.id, 42, 'a dry run of --replace changes nothing')
 
     // A second tunnel to the same remote subnet would take its route (and its traffic): refused, nothing changed.
     const before = dump(A)

@@ -72,6 +72,7 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
       })
     } else {
       await driver.down(existing, ctx)
+      if (ctx.runner.dryRun) ctx.replacing = true
     }
   }
 

@@ -103,6 +103,8 @@ export interface TunnelContext {
    * otherwise. Off for the first of two hosts (--no-wait), and for boot.
    */
   wait: boolean
+  /** A dry run of --replace: the old tunnel's device is still there (its removal was only printed). */
+  replacing?: boolean
 }
 
 export interface TunnelDriver {

@@ -39,7 +39,8 @@ export const vxlanDriver: TunnelDriver = {
         title: `create vxlan link ${v.ifname} (VNI ${v.vni}) to ${def.remote}`,
         apply: async () => {
           const existing = await readLink(ctx, v.ifname)
-          if (existing) {
+          // A dry run of --replace finds the old tunnel's own device, which the real run removes first.
+          if (existing && !(ctx.replacing && existing.ifalias === NETKIT_ALIAS)) {
             throw new NetkitError('E_CONFLICT', `a link named ${v.ifname} already exists${ctx.runner.netns ? ` in namespace ${ctx.runner.netns}` : ''}`, {
               fix: existing.ifalias === NETKIT_ALIAS ? `it is a netkit leftover: remove it with "netkit link del ${v.ifname}" (or netkit doctor --fix)` : 'it is not netkit\'s: rename or remove it, or choose another tunnel name',
             })

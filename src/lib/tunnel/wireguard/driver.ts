@@ -190,7 +190,8 @@ export const wireguardDriver: TunnelDriver = {
         title: `create the WireGuard device ${w.ifname} (${ctx.datapath === 'kernel' ? 'kernel' : 'wireguard-go'})`,
         apply: async () => {
           const existing = await readLink(ctx, w.ifname)
-          if (existing) {
+          // A dry run of --replace finds the old tunnel's own device, which the real run removes first.
+          if (existing && !(ctx.replacing && existing.ifalias === NETKIT_ALIAS)) {
             throw new NetkitError('E_CONFLICT', `a link named ${w.ifname} already exists${r.netns ? ` in namespace ${r.netns}` : ''}`, {
               fix: existing.ifalias === NETKIT_ALIAS ? `it is a netkit leftover: remove it with "netkit doctor --fix" or "ip link del ${w.ifname}"` : 'it is not netkit\'s: rename or remove it, or choose another tunnel name',
             })
