@@ -48,9 +48,12 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     assert.match(s.screen, /local_ts = 10\.1\.0\.0\/24/, 'the local subnet came from the host')
     assert.match(s.screen, /secret = <redacted>/)
     assert.match(s.screen, /swanctl --load-all/)
+    const reviewed = /start_action = (\w+)/.exec(s.screen)?.[1]
     assert.equal(filesUnder(join(env.NETKIT_CONFIG_DIR, 'netns', A)).length, 0, 'nothing written before the review is accepted')
     s.send(KEY.enter)
     assert.equal(await s.exitCode(), 0, s.screen.slice(-2000))
+    const written = readFileSync(join(env.NETKIT_CONFIG_DIR, 'netns', A, 'ipsec', 'swanctl', 'conf.d', 'site.conf'), 'utf8')
+    assert.equal(/start_action = (\w+)/.exec(written)?.[1], reviewed, 'the review showed the file as written')
     assert.match(s.screen, /tunnel site: connecting/)
     assert.match(s.screen, /the generated pre-shared key is in \S+site\.psk \(mode 0600\)/)
 

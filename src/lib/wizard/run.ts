@@ -15,7 +15,7 @@ import {writeFileAtomic} from '../files.js'
 import {Runner} from '../runner.js'
 import {defineTunnel} from '../tunnel/define.js'
 import {charonScope} from '../tunnel/ipsec/charon.js'
-import {renderConnection, swanctlSecret} from '../tunnel/ipsec/driver.js'
+import {ipsecDriver, renderConnection, swanctlSecret} from '../tunnel/ipsec/driver.js'
 import {addTunnel} from '../tunnel/service.js'
 import {diffDefs, loadDef, pskPath, sameDef, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
@@ -114,7 +114,9 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     }
     const files: ReviewItem[] = []
     for (const {def, psk} of defs) {
-      const shown = await renderConnection(def, psk ? 'PLACEHOLDER-PSK' : undefined, false)
+      // As the tunnel will load it: on kernel-libipsec a "trap" tunnel is started and kept up instead.
+      const {datapath} = await ipsecDriver.datapath({runner}, def.datapath)
+      const shown = await renderConnection(def, psk ? 'PLACEHOLDER-PSK' : undefined, false, datapath === 'userspace')
       const existing = loadDef(scope, def.name)
       files.push({
         tunnel: def.name,
