@@ -85,7 +85,8 @@ export const mtu: Check = {
     const byName = new Map(links.map((l) => [l.ifname, l]))
     const out: Finding[] = []
     for (const t of ctx.tunnels) {
-      const dev = tunnelDevice(t)
+      // IPsec on kernel-libipsec carries its packets through charon's TUN device.
+      const dev = tunnelDevice(t) ?? (t.type === 'ipsec' && byName.has('ipsec0') ? 'ipsec0' : undefined)
       if (!dev) continue
       const link = byName.get(dev)
       const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', t.remote]})
