@@ -136,7 +136,8 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     log('')
     log('review: netkit will write')
     for (const f of files) {
-      log(`  ${f.file} (mode 0600)${f.replaces ? `, replacing tunnel ${f.tunnel} (changed: ${f.replaces.join(', ')})` : ''}`)
+      const how = opts.replace ? '' : opts.interactive && !opts.yes ? ', if you confirm' : '; that needs --replace'
+      log(`  ${f.file} (mode 0600)${f.replaces ? `, replacing tunnel ${f.tunnel} (changed: ${f.replaces.join(', ')}${how})` : ''}`)
       for (const line of f.content.trimEnd().split('\n')) log(`    | ${line}`)
     }
     log('and run')
