@@ -210,7 +210,9 @@ export const wireguardDriver: TunnelDriver = {
             ? {tool: 'unshare', args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv], object: `wireguard-go for ${w.ifname}`}
             : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
           const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error'}})
-          if (pid === undefined) return
+          const alias = {args: ['link', 'set', w.ifname, 'alias', NETKIT_ALIAS], object: `WireGuard device ${w.ifname}`}
+          // A dry run starts nothing: the rest is printed.
+          if (pid === undefined) return void (await r.batch([alias]))
           const ready = await waitFor(async () => (await readLink(ctx, w.ifname)) !== undefined || !daemonAlive(goRef(def)), 5000, 50)
           if (!ready || !(await readLink(ctx, w.ifname))) {
             await stopDaemon(r, goRef(def), 1000).catch(() => {})
@@ -219,7 +221,7 @@ export const wireguardDriver: TunnelDriver = {
               detail: logTail(def),
             })
           }
-          await r.batch([{args: ['link', 'set', w.ifname, 'alias', NETKIT_ALIAS], object: `WireGuard device ${w.ifname}`}])
+          await r.batch([alias])
         },
         undo: async () => {
           await stopDaemon(r, goRef(def), 2000).catch(() => {})
