@@ -136,7 +136,7 @@ describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot},
     const before = dump(A)
     const r = cli(['tunnel', 'add', 'wg1', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', '--address', '10.99.0.1/24', '--netns', A, '--dry-run'], {env})
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /unshare --mount --propagation private sh -c .* wireguard-go -f wg-wg1\n.*link set wg-wg1 alias netkit\n/)
+    assert.match(r.stdout, /unshare --mount --propagation private sh -c .* wireguard-go -f wg-wg1 .*\n.*link set wg-wg1 alias netkit\n/)
     assert.match(r.stdout, /wg set wg-wg1 listen-port 51820 private-key \S+ peer hq97/)
     assert.equal(dump(A), before)
     assert.deepEqual(processesIn(A), [])
