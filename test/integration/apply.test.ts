@@ -262,6 +262,23 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.ok(!existsSync(ledger) || !readFileSync(ledger, 'utf8').includes(N), 'and apply\'s ledger holds nothing of it')
   })
 
+  it('an undo that cannot bring everything back says what stayed gone, instead of "undone"', async () => {
+    const N = makeNs('ag')
+    sh('ip', ['-n', N, 'link', 'set', 'lo', 'up'])
+    sh('ip', ['-n', N, 'route', 'add', '10.77.0.0/24', 'dev', 'lo'])
+    const child = cliStart(['apply', '-f', file('g.yaml', 'version: 1\nlinks: [{name: g0, type: bridge}]\n'), '--netns', N, '--try', '60'], {env})
+    const exited = exitOf(child)
+    let err = ''
+    child.stderr!.on('data', (d: Buffer) => (err += d))
+    await stderrUntil(child, /keep these changes\?/)
+    // Something goes while the change waits for its answer: no undo can bring it back.
+    sh('ip', ['-n', N, 'route', 'del', '10.77.0.0/24', 'dev', 'lo'])
+    child.kill('SIGINT')
+    assert.equal(await exited, 1)
+    assert.match(err, /^error: interrupted; undoing could not bring back route 10\.77\.0\.0\/24 in namespace \S+ \(the kernel deleted it along with something the change removed\); put them back by hand/m)
+    assert.notEqual(tryRun('ip', ['-n', N, 'link', 'show', 'g0']).code, 0, 'the change itself was undone')
+  })
+
   it('one apply at a time: another is refused while one waits for --try, and a lock whose holder is gone is taken over', async () => {
     const N = makeNs('al')
     const M = makeNs('am')

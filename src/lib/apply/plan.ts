@@ -71,6 +71,8 @@ export interface Plan {
   foreign: Foreign[]
   /** The plan came from the memo: the host is exactly as a verified apply of this file left it. */
   memo?: boolean
+  /** Each scope's live objects when the plan was made (to tell, after an undo, what did not come back). */
+  before?: Obj[][]
 }
 
 export function appliedKey(o: {kind: Kind; key: string}): string {
@@ -633,6 +635,29 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
   refuseUnknowable(scopes, reads, changes)
   refuseCollateral(scopes, lives, reads, changes)
   await namePeers(scopes, reads, changes)
-  return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
+  return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}, before: lives}
+}
+
+const KEPT_KINDS = new Set<Kind>(['link', 'addr', 'route', 'rule', 'proxy', 'xfrm-policy'])
+
+/**
+ * After an undo: what was there when the plan was made and is not there now
+ * (what the kernel deleted along with something, and no undo could bring
+ * back). Empty when the host is back as it was; an error then says it.
+ */
+export async function notBack(plan: Plan): Promise<string[]> {
+  const out: string[] = []
+  for (const [i, s] of plan.scopes.entries()) {
+    const before = (plan.before?.[i] ?? []).filter((o) => !o.auto && KEPT_KINDS.has(o.kind))
+    if (before.length === 0) continue
+    const where = s.runner.netns ? ` in namespace ${s.runner.netns}` : ''
+    if (s.netns && !netnsExists(s.netns)) {
+      out.push(`namespace ${s.netns} (with ${before.length} objects)`)
+      continue
+    }
+    const now = new Set(objectsOf(await readLive(s.runner, recipeOf({...s, fresh: false})), s).map((o) => o.id))
+    for (const o of before) if (!now.has(o.id)) out.push(`${o.desc}${where}`)
+  }
+  return out
 }
 

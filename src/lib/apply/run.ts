@@ -26,7 +26,7 @@ import {scopeDir} from '../tunnel/store.js'
 import {KINDS, LinkObj, type Obj, type RouteObj, settingsOnly, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
 import {lockApply} from './lock.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
-import {appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
+import {appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, notBack, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
 
 /** A host file as read: its text, where it came from (its name says YAML or JSON), and the netkit version reading it. */
 export interface HostInput {
@@ -467,6 +467,7 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
       const ok = await undoing(opts.confirm ? opts.confirm(opts.trySeconds, watch.fired) : Promise.resolve(false))
       if (!ok) {
         await undoAll()
+        await sayWhatStayedGone(plan)
         result.kept = false
         return result
       }
@@ -474,7 +475,29 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
     result.foreign = foreign
     remember(scopeOf(runner.netns), fileDigest(input.text, input.source, input.version), plan, reads, foreign)
     return result
+  } catch (error) {
+    // Undone by now (by the plan, or above): said so only if the host is back as it was.
+    if (!runner.dryRun && !(error instanceof UndoIncomplete)) await sayWhatStayedGone(plan, error)
+    throw error
   } finally {
     watch.dispose()
   }
 }
+
+/**
+ * After an undo, what did not come back (the kernel deleted it along with
+ * something the change removed) is said, with the error that caused the undo:
+ * "undone" is claimed only when it is true.
+ */
+async function sayWhatStayedGone(plan: Plan, error?: unknown): Promise<void> {
+  const lost = await notBack(plan).catch(() => [])
+  if (lost.length === 0) return
+  const cause = error instanceof NetkitError ? error : undefined
+  throw new UndoIncomplete(cause?.code ?? 'E_UNDO_INCOMPLETE', `${cause ? `${cause.what}; ` : ''}undoing could not bring back ${lost.slice(0, 5).join(', ')}${lost.length > 5 ? ` and ${lost.length - 5} more` : ''} (the kernel deleted ${lost.length === 1 ? 'it' : 'them'} along with something the change removed)`, {
+    fix: 'put them back by hand ("netkit diff -f FILE" of the earlier file shows what differs)',
+    detail: cause?.detail,
+    command: cause?.command,
+  })
+}
+
+class UndoIncomplete extends NetkitError {}
