@@ -406,6 +406,21 @@ namespaces:
     assert.deepEqual([value(N), value(C)], ['1', fresh], 'each namespace back to what it had before apply set it')
   })
 
+  it('a namespace the file did not make but filled: when it leaves the file, what this apply made there goes, not what another apply made', () => {
+    const N = makeNs('ah')
+    const X = makeNs('ai')
+    const f1 = file('h1x.yaml', `version: 1\nnamespaces:\n  ${X}:\n    links: [{name: d0, type: bridge}]\n    routes: [{to: 10.45.0.0/24, dev: d0}]\n`)
+    assert.equal(nk(['apply', '-f', f1, '--netns', N]).code, 0)
+    assert.equal(nk(['apply', '-f', file('other.yaml', 'version: 1\nlinks: [{name: d1, type: bridge}]\n'), '--netns', X]).code, 0, 'another apply, run in that namespace')
+    assert.equal(ipj(X, ['link', 'show', 'd0']).length, 1, "and that apply leaves d0 alone: it is the first apply's")
+    const r = nk(['apply', '-f', file('h2x.yaml', 'version: 1\n'), '--netns', N, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(r.json.result.changes.map((c: any) => [c.action, c.object, c.netns]).sort(), [['remove', 'bridge link d0', X], ['remove', 'route 10.45.0.0/24', X]])
+    assert.notEqual(tryRun('ip', ['-n', X, 'link', 'show', 'd0']).code, 0, 'd0 is gone')
+    assert.equal(ipj(X, ['link', 'show', 'd1']).length, 1, "the other apply's d1 stays")
+    assert.match(nk(['apply', '-f', file('h2x.yaml', 'version: 1\n'), '--netns', N]).stdout, /already matches/)
+  })
+
   it('a whole site from one file: a container namespace, a veth into it, a WireGuard tunnel; a file without them removes them all', async () => {
     const A = makeNs('sa')
     const B = makeNs('sb')

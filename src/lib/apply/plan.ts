@@ -20,7 +20,7 @@ import type {IpRule} from '../iproute2/rule.js'
 import {listTables, resolveTable, type TableRow, tableNumber} from '../iproute2/tables.js'
 import {stateKeyArgs} from '../iproute2/xfrm.js'
 import {keyDigest, parsePolicies, parseStates, stateKeys} from '../iproute2/xfrm-parse.js'
-import {isNetkitProto, ledgerText, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
+import {isNetkitProto, ledgerScopes, ledgerText, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
 import {type Runner, Secret} from '../runner.js'
 import {checkValue, getSysctls, resolveKey} from '../sysctl.js'
 import {defineTunnel} from '../tunnel/define.js'
@@ -59,6 +59,19 @@ export interface Scope {
   /** The namespace does not exist yet (nothing to read) or is going away. */
   fresh: boolean
   applied: Record<string, OwnedEntry>
+  /**
+   * Whose records in this scope are this apply's: null, those of an apply run
+   * here (no "by"); a scope name, those an apply run there made here (a
+   * namespace of its file); undefined, all of them (a namespace it made and removes).
+   */
+  owner?: string | null
+}
+
+/** Apply's records of a scope that belong to `owner` (see Scope.owner). */
+export function appliedIn(ledger: string, owner: string | null | undefined): Record<string, OwnedEntry> {
+  const all = owned(ledger, 'applied')
+  if (owner === undefined) return all
+  return Object.fromEntries(Object.entries(all).filter(([, e]) => (e.meta?.by ?? null) === owner))
 }
 
 export interface Plan {
@@ -173,8 +186,9 @@ function fingerprint(def: TunnelDef, psk?: string): string {
 /** Every scope the file or the ledger names, with its desired objects. */
 export async function desiredScopes(runner: Runner, f: HostFile): Promise<Scope[]> {
   const top = scopeOf(runner.netns)
-  const applied = owned(top, 'applied')
-  const root: Scope = {runner, ledger: top, desired: [], fresh: false, applied}
+  // Several applies can record in one namespace (one run there, others that list it in their files): each sees its own.
+  const applied = appliedIn(top, null)
+  const root: Scope = {runner, ledger: top, desired: [], fresh: false, applied, owner: null}
   for (const [name, id] of Object.entries(f.tables)) root.desired.push(new TableObj(name, id))
   for (const name of Object.keys(f.namespaces)) root.desired.push(new NetnsObj(name))
   root.desired.push(...(await scopeObjects(f, f.tables, runner, runner.netns ?? undefined, '')))
@@ -182,13 +196,24 @@ export async function desiredScopes(runner: Runner, f: HostFile): Promise<Scope[
   const named = new Set(Object.keys(f.namespaces))
   for (const [name, s] of Object.entries(f.namespaces)) {
     const r = runner.in(name)
-    scopes.push({netns: name, runner: r, ledger: scopeOf(name), desired: await scopeObjects(s, f.tables, r, name, `namespaces.${name}.`), fresh: !netnsExists(name), applied: owned(scopeOf(name), 'applied')})
+    scopes.push({netns: name, runner: r, ledger: scopeOf(name), desired: await scopeObjects(s, f.tables, r, name, `namespaces.${name}.`), fresh: !netnsExists(name), applied: appliedIn(scopeOf(name), top), owner: top})
   }
   for (const sc of scopes) once(sc)
   // Namespaces an earlier apply made and the file no longer lists: their contents go with them.
+  const gone = new Set<string>()
   for (const k of Object.keys(applied)) {
     const name = k.startsWith('netns:') ? k.slice(6) : undefined
-    if (name && !named.has(name) && netnsExists(name)) scopes.push({netns: name, runner: runner.in(name), ledger: scopeOf(name), desired: [], fresh: false, applied: owned(scopeOf(name), 'applied')})
+    if (name && !named.has(name) && netnsExists(name)) {
+      gone.add(name)
+      scopes.push({netns: name, runner: runner.in(name), ledger: scopeOf(name), desired: [], fresh: false, applied: owned(scopeOf(name), 'applied')})
+    }
+  }
+  // Namespaces that were not this apply's but that it filled, and the file no longer lists: what it made there goes (not what another apply made).
+  for (const ledger of ledgerScopes()) {
+    const name = ledger.startsWith('ns:') ? ledger.slice(3) : undefined
+    if (!name || named.has(name) || gone.has(name) || name === runner.netns || !netnsExists(name)) continue
+    const mine = appliedIn(ledger, top)
+    if (Object.keys(mine).length) scopes.push({netns: name, runner: runner.in(name), ledger, desired: [], fresh: false, applied: mine, owner: top})
   }
   return scopes
 }

@@ -26,7 +26,7 @@ import {scopeDir} from '../tunnel/store.js'
 import {KINDS, LinkObj, type Obj, type RouteObj, settingsOnly, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
 import {lockApply} from './lock.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
-import {appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, notBack, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
+import {appliedIn, appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, notBack, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
 
 /** A host file as read: its text, where it came from (its name says YAML or JSON), and the netkit version reading it. */
 export interface HostInput {
@@ -203,7 +203,11 @@ async function runOps(ops: Op[], opts: {force?: boolean} = {}): Promise<void> {
  * is apply's no more).
  */
 function record(scopes: Scope[], changes: Change[], undo?: {prior: Set<Change>}): void {
+  // In a namespace of the file, apply's records say which apply made them (the scope it ran in), so that
+  // one that leaves the file can be emptied of exactly those (desiredScopes).
+  const top = scopes[0].ledger
   for (const scope of scopes) {
+    const by = scope.ledger === top ? {} : {by: top}
     if (scope.runner.dryRun) return
     const mine = changes.filter((c) => c.netns === scope.netns)
     if (mine.length === 0) continue
@@ -217,7 +221,7 @@ function record(scopes: Scope[], changes: Change[], undo?: {prior: Set<Change>})
       const k = appliedKey(o)
       const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : o.kind === 'xfrm-state' ? 'xfrm-state' : undefined
       if ((c.action !== 'remove') !== Boolean(undo)) {
-        claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : c.before)}} : {})})
+        claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : c.before), ...by}} : 'by' in by ? {meta: by} : {})})
         // An SA's key files go with it in the ledger: export writes them back (the keys themselves never).
         const keyFiles = o.kind === 'xfrm-state' ? (o as StateObj).keyFiles : undefined
         if (extra) claims.push({kind: extra, key: o.key, ...(keyFiles ? {meta: {keyFiles}} : {})})
@@ -385,7 +389,7 @@ async function verify(plan: Plan, record: () => void): Promise<{left: Change[]; 
   phase('v:recorded')
   const reads = await pending
   phase('v:read')
-  const now = scopes.map((s) => ({...s, fresh: false, applied: owned(s.ledger, 'applied')}))
+  const now = scopes.map((s) => ({...s, fresh: false, applied: appliedIn(s.ledger, s.owner)}))
   const compared = now.map((s, i) => compareScope(s, objectsOf(reads[i], s)))
   phase('v:compared')
   return {left: compared.flatMap((c) => c.changes), foreign: compared.flatMap((c) => c.foreign), reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
