@@ -355,6 +355,11 @@ export class Runner {
     }
   }
 
+  /** Echoes a change netkit makes itself rather than through a tool (a file it writes), like a command: in the journal, and printed in a dry run. */
+  note(line: string): void {
+    this.announce(line)
+  }
+
   private announce(line: string): void {
     this.journal.push(line)
     this.sink(this.dryRun ? line : `[#] ${line}`)

@@ -45,6 +45,7 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     const dry = nk(['apply', '-f', f1, '--netns', N, '--dry-run'])
     assert.equal(dry.code, 0, dry.stderr)
     assert.match(dry.stdout, /^ip -n \S+ route add 10\.2\.0\.0\/24 via 10\.1\.0\.254 proto 178 table 254$/m)
+    assert.match(dry.stdout, /^write \S+rt_tables\.d\/netkit\.conf \(\+ 120 vpn\)$/m, 'the table name it registers, too')
     assert.equal(dump(N), before, 'a dry run changes nothing')
     const d = nk(['diff', '-f', f1, '--netns', N, '--json'])
     assert.equal(d.code, 0, d.stderr)

@@ -14,7 +14,7 @@ import {availableParallelism} from 'node:os'
 import {NetkitError, UsageError} from '../errors.js'
 import {configDir, writeSecretFile} from '../files.js'
 import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
-import {addTable, delTable} from '../iproute2/tables.js'
+import {addTable, delTable, netkitTablesFile} from '../iproute2/tables.js'
 import {requireEsp} from '../iproute2/xfrm.js'
 import {getSysctls} from '../sysctl.js'
 import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
@@ -186,8 +186,14 @@ async function runOps(ops: Op[], opts: {force?: boolean} = {}): Promise<void> {
       await (opts.force ? p.catch(() => undefined) : p)
     } else {
       try {
-        if (op.table.del) delTable(op.table.del, {dryRun: op.runner.dryRun})
-        if (op.table.add) addTable(op.table.add.name, op.table.add.id, {dryRun: op.runner.dryRun})
+        if (op.table.del) {
+          op.runner.note(`write ${netkitTablesFile()} (- ${op.table.del})`)
+          delTable(op.table.del, {dryRun: op.runner.dryRun})
+        }
+        if (op.table.add) {
+          op.runner.note(`write ${netkitTablesFile()} (+ ${op.table.add.id} ${op.table.add.name})`)
+          addTable(op.table.add.name, op.table.add.id, {dryRun: op.runner.dryRun})
+        }
       } catch (error) {
         if (!opts.force) throw error
       }
