@@ -7,12 +7,13 @@ import type {ChangeOutcome} from '../../lib/output.js'
 
 export default class AddrDel extends NetkitCommand {
   static override summary = 'Remove an address that netkit added.'
+  static override description = 'Refused (exit 2) when the kernel would delete secondary addresses of the same subnet with it (unless the link has promote_secondaries, or --force).'
   static override examples = ['<%= config.bin %> addr del eth0 10.1.0.1/24']
   static override args = {
     ifname: f.ifnameArg('interface'),
     cidr: f.interfaceAddressArg('address with prefix'),
   }
-  static override flags = {'dry-run': f.dryRun, force: Flags.boolean({summary: 'Remove it even if netkit did not add it.'})}
+  static override flags = {'dry-run': f.dryRun, force: Flags.boolean({summary: 'Remove it even if netkit did not add it, or if secondary addresses go with it.'})}
 
   async run(): Promise<ChangeOutcome> {
     const {args, flags} = await this.parse(AddrDel)
