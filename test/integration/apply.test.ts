@@ -328,7 +328,7 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.deepEqual(ipj(N, ['-4', 'addr', 'show', 'b0'])[0]?.addr_info ?? [], [])
   })
 
-  it('a change that would make the kernel delete more than the plan (routes through a renumbered subnet, what sits on a veth that goes) is refused before anything changes', () => {
+  it('what the kernel deletes along with a change: made again when the file keeps it (a route through a renumbered subnet), refused when it cannot be (what sits on a veth that goes)', () => {
     const N = makeNs('ak')
     const C = track(nsName('al'))
     const host = (addr: string, withVeth = true) => file('k.yaml', `version: 1
@@ -341,17 +341,29 @@ namespaces:
     addresses: ${withVeth ? '[{dev: eth0, address: 10.8.0.2/24}]' : '[]'}
 `)
     assert.equal(nk(['apply', '-f', host('10.1.0.1/24'), '--netns', N]).code, 0)
+    // Renumbering br0 within its subnet: the route through it, which the file keeps, is taken away first and made again after.
+    const renumbered = nk(['apply', '-f', host('10.1.0.5/24'), '--netns', N, '--json'])
+    assert.equal(renumbered.code, 0, renumbered.stdout + renumbered.stderr)
+    assert.deepEqual(renumbered.json.result.changes.map((c: any) => `${c.action} ${c.object}`), ['remove route 10.2.0.0/24', 'remove address 10.1.0.1/24 on br0', 'add address 10.1.0.5/24 on br0', 'add route 10.2.0.0/24'])
+    assert.equal(ipj(N, ['route', 'show', '10.2.0.0/24'])[0]?.gateway, '10.1.0.254')
+    assert.match(nk(['diff', '-f', host('10.1.0.5/24'), '--netns', N]).stdout, /the host matches/)
     const before = [dump(N), dump(C)]
-    const renumbered = nk(['apply', '-f', host('10.1.0.5/24'), '--netns', N])
-    assert.equal(renumbered.code, 1)
-    assert.match(renumbered.stderr, /^error: removing address 10\.1\.0\.1\/24 on br0 in namespace \S+ would also delete route 10\.2\.0\.0\/24 in namespace \S+ \(the file keeps it\)/m)
-    assert.deepEqual([dump(N), dump(C)], before, 'nothing changed')
     // The veth goes but the file keeps the address on its far end (in the other namespace).
     const r = nk(['apply', '-f', file('k2.yaml', `version: 1\nlinks: [{name: br0, type: bridge}]\naddresses: [{dev: br0, address: 10.1.0.1/24}]\nroutes: [{to: 10.2.0.0/24, via: 10.1.0.254}]\nnamespaces:\n  ${C}:\n    addresses: [{dev: eth0, address: 10.8.0.2/24}]\n`), '--netns', N])
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, /^error: removing veth link c0 in namespace \S+ would also delete address 10\.8\.0\.2\/24 on eth0 in namespace \S+ \(the file keeps it\)/m)
     assert.deepEqual([dump(N), dump(C)], before, 'nothing changed')
     assert.equal(nk(['apply', '-f', host('10.1.0.1/24', false), '--netns', N]).code, 0, 'without the veth and what was on it: fine')
+    assert.equal(ipj(N, ['route', 'show', '10.2.0.0/24'])[0]?.gateway, '10.1.0.254', 'renumbered back, the route made again')
+    // A veth made again (its peer's name changes): its address and the route through it come back with it.
+    const pair = (peer: string) => file('p.yaml', `version: 1\nlinks: [{name: va, type: veth, peer: ${peer}}]\naddresses: [{dev: va, address: 10.7.0.1/24}]\nroutes: [{to: 10.8.0.0/24, via: 10.7.0.2}]\n`)
+    assert.equal(nk(['apply', '-f', pair('vb'), '--netns', N]).code, 0)
+    const again = nk(['apply', '-f', pair('vc'), '--netns', N])
+    assert.equal(again.code, 0, again.stderr)
+    assert.equal(ipj(N, ['-d', 'link', 'show', 'va'])[0].linkinfo.info_kind, 'veth')
+    assert.equal(ipj(N, ['link', 'show', 'vc']).length, 1)
+    assert.equal(ipj(N, ['route', 'show', '10.8.0.0/24'])[0]?.gateway, '10.7.0.2')
+    assert.match(nk(['diff', '-f', pair('vc'), '--netns', N]).stdout, /the host matches/)
   })
 
   it('undoing the removal of a veth whose far end is in another namespace makes the pair again', () => {

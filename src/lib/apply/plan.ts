@@ -46,6 +46,8 @@ export interface Change {
   why?: string
   /** A sysctl's value found just before apply set it, where the plan could not read it (a namespace it makes): what removing it puts back. */
   before?: string
+  /** Half of a pair that takes an object away and makes it again (the kernel deletes it along with something the plan changes): its ownership stays as it is. */
+  again?: boolean
 }
 
 /** One namespace's part of the plan: the one apply runs in, or one the file names. */
@@ -306,16 +308,19 @@ function refuseUnknowable(scopes: Scope[], reads: LiveRead[], changes: Change[])
  * routes and proxy entries on a link that goes (removed, or deleted and made
  * again; a veth's far end goes with it, in its namespace), the routes through
  * the subnet of the last address there, and all of a namespace that goes.
- * netkit would not put those back (neither after the change nor on undo), so
- * a plan that takes any of them, whether the file keeps it or another tool
- * made it, is refused before anything changes.
+ * What the file keeps is taken away before and made again after (a pair of
+ * changes, undone in the reverse order); anything else (another tool's, or
+ * netkit's but no longer the file's) would be lost for good, so such a plan is
+ * refused before anything changes. Returns how many unchanged objects the plan
+ * now makes again.
  */
-function refuseCollateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes: Change[]): void {
+function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes: Change[]): number {
   const at = (netns?: string) => scopes.findIndex((s) => (s.runner.netns ?? undefined) === netns)
   const removed = scopes.map((s) => new Set(changes.filter((c) => c.action === 'remove' && c.netns === s.netns).map((c) => c.live!.id)))
-  const hit: {scope: number; object: Obj; because: string}[] = []
-  const take = (i: number, because: string, pick: (o: Obj) => boolean) => {
-    for (const o of lives[i] ?? []) if (!o.auto && !removed[i].has(o.id) && (o.kind === 'addr' || o.kind === 'route' || o.kind === 'proxy') && pick(o)) hit.push({scope: i, object: o, because})
+  // `again`: what it sits on is there again afterwards (a link made again, a new address in the subnet), so it can be made again too.
+  const hit: {scope: number; object: Obj; because: string; again: boolean}[] = []
+  const take = (i: number, because: string, again: boolean, pick: (o: Obj) => boolean) => {
+    for (const o of lives[i] ?? []) if (!o.auto && !removed[i].has(o.id) && (o.kind === 'addr' || o.kind === 'route' || o.kind === 'proxy') && pick(o)) hit.push({scope: i, object: o, because, again})
   }
   const onDev = (dev: string) => (o: Obj) => (o instanceof AddrObj || o instanceof ProxyObj ? o.dev === dev : o instanceof RouteObj && o.r.dev === dev)
   const where = (i: number) => (scopes[i].runner.netns ? ` in namespace ${scopes[i].runner.netns}` : '')
@@ -324,30 +329,53 @@ function refuseCollateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], ch
     const l = c.live
     if (l instanceof LinkObj && (c.action === 'remove' || (c.action === 'change' && !settingsOnly(c.desired!, l)))) {
       const because = `${c.action === 'remove' ? 'removing' : 'making again'} ${l.desc}${where(i)}`
-      take(i, because, onDev(l.spec.name))
-      if (l.spec.kind === 'veth' && l.spec.peer && !l.spec.peerNetns) take(i, because, onDev(l.spec.peer))
+      const again = c.action === 'change'
+      take(i, because, again, onDev(l.spec.name))
+      if (l.spec.kind === 'veth' && l.spec.peer && !l.spec.peerNetns) take(i, because, again, onDev(l.spec.peer))
       const j = l.spec.peerNetns ? at(l.spec.peerNetns) : -1
       if (j >= 0 && l.spec.peerIndex !== undefined && reads[j]?.ip.length) {
         const far = (JSON.parse(reads[j].ip[0]) as {ifindex: number; ifname: string}[]).find((x) => x.ifindex === l.spec.peerIndex)?.ifname
-        if (far) take(j, because, onDev(far))
+        if (far) take(j, because, again, onDev(far))
       }
     } else if (l instanceof AddrObj && c.action !== 'add' && !l.cidr.includes(':')) {
       const net = ipaddr.parseCIDR(ipaddr.IPv4.networkAddressFromCIDR(l.cidr).toString() + '/' + l.cidr.split('/')[1]) as [ipaddr.IPv4, number]
       const inNet = (ip?: string) => Boolean(ip && ipaddr.IPv4.isValid(ip) && ipaddr.IPv4.parse(ip).match(net))
       const others = lives[i].some((o) => o instanceof AddrObj && o.dev === l.dev && o.id !== l.id && !removed[i].has(o.id) && !changes.some((x) => x.live === o) && inNet(o.cidr.split('/')[0]))
-      if (!others) take(i, `removing ${l.desc}${where(i)}`, (o) => o instanceof RouteObj && o.r.dev === l.dev && inNet(o.r.via))
+      // Renumbering: a new address in the same subnet brings the gateways back within reach.
+      const renumbered = changes.some((x) => x.action !== 'remove' && x.netns === c.netns && x.desired instanceof AddrObj && x.desired.dev === l.dev && inNet(x.desired.cidr.split('/')[0]))
+      if (!others) take(i, `removing ${l.desc}${where(i)}`, renumbered, (o) => o instanceof RouteObj && o.r.dev === l.dev && inNet(o.r.via))
     } else if (c.kind === 'netns' && c.action === 'remove') {
       const j = at(l!.key)
-      if (j >= 0) take(j, `removing namespace ${l!.key}`, () => true)
+      if (j >= 0) take(j, `removing namespace ${l!.key}`, false, () => true)
     }
   }
-  if (hit.length === 0) return
-  const first = hit[0]
-  const kept = (h: (typeof hit)[number]) => scopes[h.scope].desired.some((d) => d.id === h.object.id)
-  const list = hit.slice(0, 3).map((h) => `${h.object.desc}${where(h.scope)} (${kept(h) ? 'the file keeps it' : h.object.owned || scopes[h.scope].applied[h.object.id] ? "netkit's" : 'not netkit\'s'})`).join(', ')
-  throw new NetkitError('E_CONFLICT', `${first.because} would also delete ${list}${hit.length > 3 ? ` and ${hit.length - 3} more` : ''}: the kernel deletes them with it, and netkit would not put them back`, {
-    fix: 'remove those from the file (and the host) first, or keep what they depend on as it is; nothing was changed',
-  })
+  if (hit.length === 0) return 0
+  const wanted = (h: (typeof hit)[number]) => scopes[h.scope].desired.find((d) => d.id === h.object.id)
+  // What the file does not keep (another tool's, or netkit's but not the file's), or keeps on something that will not be there: refused.
+  const lost = hit.filter((h) => !wanted(h) || !h.again)
+  if (lost.length) {
+    const list = lost.slice(0, 3).map((h) => `${h.object.desc}${where(h.scope)} (${wanted(h) ? 'the file keeps it' : h.object.owned || scopes[h.scope].applied[h.object.id] ? "netkit's" : "not netkit's"})`).join(', ')
+    throw new NetkitError('E_CONFLICT', `${lost[0].because} would also delete ${list}${lost.length > 3 ? ` and ${lost.length - 3} more` : ''}: the kernel deletes them with it, and netkit would not put them back`, {
+      fix: 'remove those first, or keep what they depend on as it is; nothing was changed',
+    })
+  }
+  // What the file keeps: taken away before and made again after (and, undoing, in the reverse order).
+  const done = new Set<string>()
+  let remade = 0
+  for (const h of hit) {
+    const d = wanted(h)!
+    const netns = scopes[h.scope].netns
+    const id = `${netns ?? ''}|${d.id}`
+    if (done.has(id)) continue
+    done.add(id)
+    const was = changes.findIndex((c) => c.netns === netns && c.live === h.object)
+    if (was >= 0) changes.splice(was, 1)
+    else remade++
+    changes.push({action: 'remove', kind: d.kind, desc: d.desc, netns, live: h.object, why: `${h.because} deletes it`, again: true})
+    changes.push({action: 'add', kind: d.kind, desc: d.desc, netns, desired: d, why: `made again after ${h.because}`, again: true})
+  }
+  changes.splice(0, changes.length, ...order(changes))
+  return remade
 }
 
 /**
@@ -658,7 +686,7 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
     unchanged += r.unchanged
   }
   refuseUnknowable(scopes, reads, changes)
-  refuseCollateral(scopes, lives, reads, changes)
+  unchanged -= collateral(scopes, lives, reads, changes)
   await namePeers(scopes, reads, changes)
   return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}, before: lives}
 }

@@ -221,8 +221,8 @@ function record(scopes: Scope[], changes: Change[], undo?: {prior: Set<Change>})
     const releases: {kind: OwnedKind; key: string}[] = []
     const applied = owned(scope.ledger, 'applied')
     for (const c of mine) {
-      // Undoing a change leaves the object as it was, and as much apply's as it was.
-      if (undo?.prior.has(c)) continue
+      // Undoing a change leaves the object as it was, and as much apply's as it was; one made again stays as much apply's as it was.
+      if (undo?.prior.has(c) || c.again) continue
       const o = (c.desired ?? c.live) as Obj
       const k = appliedKey(o)
       const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : o.kind === 'xfrm-state' ? 'xfrm-state' : undefined
