@@ -60,7 +60,7 @@ Without a terminal (or with --json) it never prompts: give --answers FILE (YAML 
       if (result.decision === 'cancel') this.log('cancelled: nothing was written')
       else if (result.decision === 'save') this.log(`saved the answers${flags['save-answers'] ? ` to ${flags['save-answers']}` : ''}; nothing else was written`)
       else {
-        for (const a of result.applied) this.log(`tunnel ${a.tunnel}: ${a.state ?? 'would be set up'} (${a.datapath} data path)`)
+        for (const a of result.applied) this.log(`tunnel ${a.tunnel}: ${!a.changed ? 'already set up as the answers say; nothing to do' : a.state ?? 'would be set up'} (${a.datapath} data path)`)
         if (result.doctor) this.log(`doctor: ${result.doctor.fail} failed, ${result.doctor.warn} warnings`)
         if (result.certificates) {
           this.log(`certificates: a new CA (${result.certificates.ca}); copy it and each peer's certificate and key (mode 0600) to that peer over a secure channel:`)

@@ -56,7 +56,8 @@ export interface WizardResult {
   checks: {fail: number; warn: number; problems: {id: string; result: string; reason?: string; fix?: string}[]}
   review: {files: ReviewItem[]; commands: string[]}
   decision: 'apply' | 'save' | 'cancel'
-  applied: {tunnel: string; state: string | null; datapath: string}[]
+  /** changed: false when the tunnel was already set up as the answers say (a re-run). */
+  applied: {tunnel: string; state: string | null; datapath: string; changed: boolean}[]
   doctor: {fail: number; warn: number} | null
   peerAnswers: string | null
   pskFiles: string[]
@@ -190,7 +191,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     // 4. Apply, with the same tunnel add as everyone else.
     for (const {def, psk, pskGenerated} of defs) {
       const r = await addTunnel(def, {runner, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: opts.replace || replacing.length > 0, timeoutMs: opts.timeoutMs})
-      result.applied.push({tunnel: def.name, state: r.state ?? null, datapath: r.datapath})
+      result.applied.push({tunnel: def.name, state: r.state ?? null, datapath: r.datapath, changed: r.changed})
       if (pskGenerated) result.pskFiles.push(pskPath(scope, def.name))
     }
     if (!runner.dryRun) {
