@@ -9,10 +9,9 @@
 import {createHash} from 'node:crypto'
 import {existsSync, readdirSync} from 'node:fs'
 
-import ipaddr from 'ipaddr.js'
-
 import {NetkitError, UsageError} from '../errors.js'
 import {configDir, readSecretFile} from '../files.js'
+import {promotesSecondaries} from '../iproute2/addr.js'
 import {type IpLink, ipJsonProbe} from '../iproute2/json.js'
 import {netnsExists, NETNS_DIR} from '../iproute2/netns.js'
 import type {IpRoute} from '../iproute2/route.js'
@@ -266,14 +265,13 @@ function checkDevices(scope: Scope, read: LiveRead, movedIn: string[]): void {
  */
 async function keepSecondaries(scope: Scope, live: Obj[], changes: Change[]): Promise<void> {
   const going = new Set(changes.filter((c) => c.action !== 'add').map((c) => c.live!.id))
-  const subnet = (a: AddrObj) => `${a.dev} ${ipaddr.IPv4.networkAddressFromCIDR(a.cidr).toString()}/${a.cidr.split('/')[1]}`
+  const subnet = (a: AddrObj) => `${a.dev} ${v.networkOf(a.cidr)}`
   for (const c of changes) {
     const a = c.live
     if (!(a instanceof AddrObj) || c.action === 'add' || a.secondary || a.cidr.includes(':')) continue
     const lost = live.filter((o): o is AddrObj => o instanceof AddrObj && o.secondary && !o.owned && !going.has(o.id) && !o.cidr.includes(':') && subnet(o) === subnet(a))
     if (lost.length === 0) continue
-    const [promote] = await getSysctls(scope.runner, [{path: `net/ipv4/conf/${a.dev}/promote_secondaries`, name: `net.ipv4.conf.${a.dev}.promote_secondaries`}]).catch(() => ['0'])
-    if (promote !== '1') {
+    if (!(await promotesSecondaries(scope.runner, a.dev))) {
       throw new NetkitError('E_CONFLICT', `removing ${a.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} would delete ${lost.map((o) => o.cidr).join(', ')} too (the kernel removes a subnet's secondary addresses with its primary), and netkit did not add ${lost.length === 1 ? 'that one' : 'those'}`, {fix: `keep ${a.cidr} in the file, or remove the others first (or set net/ipv4/conf/${a.dev}/promote_secondaries to 1)`})
     }
   }
@@ -338,8 +336,8 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
         if (far) take(j, because, again, onDev(far))
       }
     } else if (l instanceof AddrObj && c.action !== 'add' && !l.cidr.includes(':')) {
-      const net = ipaddr.parseCIDR(ipaddr.IPv4.networkAddressFromCIDR(l.cidr).toString() + '/' + l.cidr.split('/')[1]) as [ipaddr.IPv4, number]
-      const inNet = (ip?: string) => Boolean(ip && ipaddr.IPv4.isValid(ip) && ipaddr.IPv4.parse(ip).match(net))
+      const net = v.networkOf(l.cidr)
+      const inNet = (ip?: string) => Boolean(ip && v.contains(net, ip))
       const others = lives[i].some((o) => o instanceof AddrObj && o.dev === l.dev && o.id !== l.id && !removed[i].has(o.id) && !changes.some((x) => x.live === o) && inNet(o.cidr.split('/')[0]))
       // Renumbering: a new address in the same subnet brings the gateways back within reach.
       const renumbered = changes.some((x) => x.action !== 'remove' && x.netns === c.netns && x.desired instanceof AddrObj && x.desired.dev === l.dev && inNet(x.desired.cidr.split('/')[0]))

@@ -3,11 +3,10 @@
  * netkit adds is recorded in the ledger (ownership.ts), keyed "IF CIDR" per
  * namespace; `addr del` refuses an address netkit did not add unless forced.
  */
-import ipaddr from 'ipaddr.js'
-
 import {NetkitError, UsageError} from '../errors.js'
 import {claim, owns, release, scopeOf} from '../ownership.js'
 import type {Runner} from '../runner.js'
+import * as v from '../validate.js'
 import type {Cidr} from '../validate.js'
 import {ipJson, requireLink} from './json.js'
 
@@ -78,10 +77,13 @@ export async function delAddr(runner: Runner, ifname: string, cidr: Cidr, opts: 
  */
 async function refuseLosingSecondaries(runner: Runner, ifname: string, primary: AddrRow, rows: AddrRow[]): Promise<void> {
   if (primary.family !== 4 || primary.secondary) return
-  const net = (r: AddrRow) => ipaddr.IPv4.networkAddressFromCIDR(r.cidr).toString()
-  const lost = rows.filter((r) => r.family === 4 && r.secondary && r.prefixlen === primary.prefixlen && net(r) === net(primary))
-  if (lost.length === 0) return
-  const promote = await runner.probe({tool: 'sysctl', args: ['-n', `net/ipv4/conf/${ifname}/promote_secondaries`]})
-  if (promote.stdout.trim() === '1') return
+  const lost = rows.filter((r) => r.family === 4 && r.secondary && v.networkOf(r.cidr) === v.networkOf(primary.cidr))
+  if (lost.length === 0 || (await promotesSecondaries(runner, ifname))) return
   throw new UsageError(`deleting ${primary.cidr} on ${ifname} would delete ${lost.map((r) => r.cidr).join(', ')} too (the kernel removes the secondary addresses of a subnet with its primary)`, `delete ${lost.length === 1 ? 'that one' : 'those'} first, or set net/ipv4/conf/${ifname}/promote_secondaries to 1, or pass --force`, 'E_SECONDARIES')
+}
+
+/** Whether the link promotes a secondary address when its primary goes (net.ipv4.conf.IF.promote_secondaries). */
+export async function promotesSecondaries(runner: Runner, ifname: string): Promise<boolean> {
+  const r = await runner.probe({tool: 'sysctl', args: ['-n', `net/ipv4/conf/${ifname}/promote_secondaries`]})
+  return r.exitCode === 0 && r.stdout.trim() === '1'
 }

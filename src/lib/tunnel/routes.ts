@@ -56,9 +56,8 @@ export function routeSteps(def: TunnelDef, ctx: TunnelContext, dev: string, via?
  */
 async function refuseTakeover(def: TunnelDef, ctx: TunnelContext, dev: string): Promise<void> {
   const table = String(def.table ?? 254)
-  const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'show', 'table', table]})
-  const r6 = await ctx.runner.probe({tool: 'ip', args: ['-j', '-6', 'route', 'show', 'table', table]})
-  const rows = [r, r6].flatMap((x) => (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as {dst: string; dev?: string; gateway?: string; type?: string}[]) : []))
+  const reads = await Promise.all([[], ['-6']].map((family) => ctx.runner.probe({tool: 'ip', args: ['-j', ...family, 'route', 'show', 'table', table]})))
+  const rows = reads.flatMap((x) => (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as {dst: string; dev?: string; gateway?: string; type?: string}[]) : []))
   for (const subnet of def.remoteSubnets) {
     const host = subnet.includes(':') ? '/128' : '/32'
     const other = rows.find((x) => (x.dst === subnet || `${x.dst}${host}` === subnet) && (!x.type || x.type === 'unicast') && x.dev !== dev)

@@ -7,7 +7,7 @@ import {underlayTo} from '../../tunnel/underlay.js'
 import {probe} from './probe.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import * as v from '../../validate.js'
-import {type Check, type Finding, finding} from '../types.js'
+import {type Check, type Finding, finding, nsFlag} from '../types.js'
 
 /** The device a tunnel's traffic should leave by (kernel IPsec has none: policies catch it). */
 function tunnelDevice(t: TunnelDef): string | undefined {
@@ -38,7 +38,7 @@ export const routesIntoTunnel: Check = {
           got = {}
         }
         const evidence = {tunnel: t.name, subnet, probe, dev: got.dev ?? null, expected: dev ?? null}
-        const ns = ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''
+        const ns = nsFlag(ctx)
         // Kernel IPsec: the route may use the underlay; an outbound policy (a trap before the SA) encrypts.
         const outPolicy = async () => {
           const pol = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list', 'dir', 'out', 'dst', subnet]})
@@ -110,7 +110,7 @@ export const mtu: Check = {
       out.push(finding(this, link.mtu <= max ? 'ok' : 'fail', {
         subject: t.name,
         evidence,
-        ...(link.mtu <= max ? {} : {reason: `${dev} has MTU ${link.mtu} but the underlay ${underlay} (${under.mtu}) leaves room for ${max}: big packets fragment or vanish`, fix: `netkit link set ${dev} --mtu ${max}${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''}`}),
+        ...(link.mtu <= max ? {} : {reason: `${dev} has MTU ${link.mtu} but the underlay ${underlay} (${under.mtu}) leaves room for ${max}: big packets fragment or vanish`, fix: `netkit link set ${dev} --mtu ${max}${nsFlag(ctx)}`}),
       }))
     }
     if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel device here', evidence: {}}))
