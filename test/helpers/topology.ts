@@ -7,6 +7,7 @@
  * removed by hosts.ts's cleanup, even when a test fails.
  */
 import {makeNs, sh} from './hosts.js'
+import {bootHost, type SimHost} from './realhost.js'
 
 export interface TwoSites {
   A: string
@@ -105,4 +106,16 @@ export function processesIn(ns: string): string[] {
       return `${p} ?`
     }
   })
+}
+
+export interface TwoHosts extends TwoSites {
+  /** A and B as simulated hosts (realhost.ts): netkit runs in them with its defaults, no --netns. */
+  hA: SimHost
+  hB: SimHost
+}
+
+/** The two-site world, with A and B booted as simulated hosts. */
+export function twoHosts(tag = 's'): TwoHosts {
+  const w = twoSites(tag)
+  return {...w, hA: bootHost(w.A), hB: bootHost(w.B)}
 }

@@ -1,0 +1,184 @@
+/**
+ * A simulated host: what a real machine running netkit looks like, made from a
+ * network namespace. A test runs netkit inside it exactly as an operator would
+ * on a real host: no NETKIT_* variables, the default paths, state left by
+ * earlier commands, netkit's names registered in /etc/iproute2.
+ *
+ * What makes a namespace a host (`ip netns exec NS` alone shares /run, /proc
+ * and PID 1 with the machine):
+ * - its own /etc/netkit and /etc/iproute2: `ip netns exec NS` bind-mounts
+ *   /etc/netns/NS/<x> over /etc/<x>. /etc/netns/NS/iproute2 starts as a copy of
+ *   the machine's (so names an earlier `npm run demo` registered are there, as
+ *   on a real host), /etc/netns/NS/netkit starts empty;
+ * - its own /run: a private mount namespace with a tmpfs on /run (wireguard-go
+ *   sockets, charon's pid file, /run/netkit, /run/netns of the host's own
+ *   namespaces);
+ * - its own PID namespace and UTS name, with a long-lived PID 1 (netkit
+ *   compares its daemons' namespaces with PID 1's). Daemons netkit starts live
+ *   on in the host between commands, as on a machine.
+ *
+ * Commands enter the host with nsenter (mount, PID, network and UTS
+ * namespaces of its PID 1). Teardown SIGKILLs PID 1, which ends every process
+ * of the host, and removes /etc/netns/NS. The network namespace itself is the
+ * caller's (hosts.ts makes and removes it).
+ */
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import {cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {BIN, type CliResult} from './cli.js'
+import {sh} from './hosts.js'
+
+const BINARY = process.env.NETKIT_BIN
+const BINARY_PATH = process.env.NETKIT_BIN_PATH
+
+export interface SimHost {
+  /** The network namespace the host lives in (also reachable from outside with `ip -n`). */
+  ns: string
+  /** The host's PID 1, as the machine sees it. */
+  pid: number
+  /** The host's /etc/netkit, seen from the machine. */
+  configDir: string
+  /** The host's /etc/iproute2, seen from the machine. */
+  iproute2Dir: string
+  /** The host's /run/netkit, seen from the machine (through /proc/PID/root). */
+  stateDir: string
+  /** Runs netkit in the host, with its defaults and no NETKIT_* variables. */
+  cli(args: string[], opts?: {input?: string; timeoutMs?: number; env?: Record<string, string>}): CliResult
+  /** Starts netkit in the host without waiting (signals sent with `kill` reach netkit itself). */
+  cliStart(args: string[]): ChildProcess
+  /** Runs a program in the host; throws on a non-zero exit. */
+  sh(file: string, args: string[], input?: string): string
+  /** `ip -j [-n ns] ...` in the host, parsed (ns: one of the host's own namespaces). */
+  ipj(args: string[], ns?: string): any[]
+  /** Ends every process of the host and removes its /etc entries. */
+  stop(): void
+}
+
+const booted = new Map<string, SimHost>()
+
+/** The environment netkit gets in a host: the machine's, less every NETKIT_* variable. */
+function hostEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('NETKIT_')) env[k] = v
+  if (BINARY && BINARY_PATH) env.PATH = BINARY_PATH
+  return {...env, ...extra}
+}
+
+const netkitArgv = (args: string[]): string[] => (BINARY ? [BINARY, ...args] : [process.execPath, BIN, ...args])
+
+function childOf(pid: number): number | undefined {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+    return kids.length ? Number(kids[0]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function waitSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+/**
+ * Makes the namespace `ns` (already made, e.g. by hosts.ts makeNs) a host and
+ * starts its PID 1. Registered for teardown at exit, even when a test fails.
+ */
+export function bootHost(ns: string): SimHost {
+  const etc = join('/etc/netns', ns)
+  if (existsSync(etc)) throw new Error(`${etc} exists: is ${ns} a host already?`)
+  mkdirSync(join(etc, 'netkit'), {recursive: true})
+  cpSync('/etc/iproute2', join(etc, 'iproute2'), {recursive: true})
+  // `ip netns exec` can bind /etc/netns/NS/netkit only over a directory that exists.
+  mkdirSync('/etc/netkit', {recursive: true})
+
+  const init = spawn(
+    'ip',
+    ['netns', 'exec', ns, 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', '--uts', 'sh', '-c', `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/lock && hostname ${ns} && exec sleep infinity`],
+    {detached: true, stdio: 'ignore'},
+  )
+  init.unref()
+  // PID 1 of the host is unshare's child; it is ready once it runs `sleep`.
+  let pid: number | undefined
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline) {
+    const kid = init.pid === undefined ? undefined : childOf(init.pid)
+    if (kid !== undefined) {
+      try {
+        if (readFileSync(`/proc/${kid}/cmdline`, 'utf8').startsWith('sleep')) {
+          pid = kid
+          break
+        }
+      } catch {
+        // not yet
+      }
+    }
+    waitSync(20)
+  }
+  if (pid === undefined) {
+    if (init.pid) spawnSync('kill', ['-KILL', String(init.pid)])
+    rmSync(etc, {recursive: true, force: true})
+    throw new Error(`host ${ns} did not start`)
+  }
+  const root = `/proc/${pid}/root`
+  // The host sees its own /etc entries (not the machine's).
+  if (statSync(join(root, 'etc/netkit')).ino !== statSync(join(etc, 'netkit')).ino) throw new Error(`host ${ns} does not see ${etc}/netkit as /etc/netkit`)
+
+  const enter = (argv: string[]) => ['-t', String(pid), '-m', '-p', '-n', '-u', '--', ...argv]
+  const host: SimHost = {
+    ns,
+    pid,
+    configDir: join(etc, 'netkit'),
+    iproute2Dir: join(etc, 'iproute2'),
+    stateDir: join(root, 'run/netkit'),
+    cli(args, opts = {}) {
+      const r = spawnSync('nsenter', enter(netkitArgv(args)), {encoding: 'utf8', input: opts.input, env: hostEnv(opts.env), timeout: opts.timeoutMs ?? 90_000})
+      let json: unknown
+      try {
+        json = JSON.parse(r.stdout)
+      } catch {
+        json = undefined
+      }
+      return {code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json}
+    },
+    cliStart(args) {
+      const child = spawn('nsenter', enter(netkitArgv(args)), {stdio: 'pipe', env: hostEnv()})
+      // nsenter forks netkit into the host's PID namespace and does not pass signals on: send them to netkit.
+      const kill = child.kill.bind(child)
+      child.kill = (sig?: NodeJS.Signals | number) => {
+        const inner = child.pid === undefined ? undefined : childOf(child.pid)
+        if (inner === undefined) return kill(sig)
+        try {
+          process.kill(inner, sig ?? 'SIGTERM')
+          return true
+        } catch {
+          return false
+        }
+      }
+      return child
+    },
+    sh(file, args, input) {
+      return sh('nsenter', enter([file, ...args]), input)
+    },
+    ipj(args, inner) {
+      const out = host.sh('ip', [...(inner ? ['-n', inner] : []), '-j', ...args])
+      return out.trim() ? JSON.parse(out) : []
+    },
+    stop() {
+      booted.delete(ns)
+      spawnSync('kill', ['-KILL', String(pid)])
+      if (init.pid) spawnSync('kill', ['-KILL', String(init.pid)])
+      for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) waitSync(20)
+      rmSync(etc, {recursive: true, force: true})
+    },
+  }
+  booted.set(ns, host)
+  return host
+}
+
+/** Every host still up (for teardown). */
+export function stopAllHosts(): void {
+  for (const h of [...booted.values()]) h.stop()
+}
+
+process.on('exit', stopAllHosts)
