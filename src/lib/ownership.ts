@@ -11,6 +11,9 @@
 import {closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {netkitProtoNames} from './iproute2/tables.js'
+import {NETKIT_PROTO, NETKIT_PROTO_NAME} from './marks.js'
+
 export const ROOT_SCOPE = '@root'
 
 export type OwnedKind = 'netns' | 'addr' | 'xfrm-state' | 'xfrm-policy' | 'sysctl' | 'applied'
@@ -173,13 +176,9 @@ export function owns(scope: string, kind: OwnedKind, key: string): boolean {
   return Boolean(load().scopes[scope]?.[kind]?.[key])
 }
 
-/** The routing protocol number netkit puts on its routes, rules and proxy neighbours. */
-export const NETKIT_PROTO = 178
-export const NETKIT_PROTO_NAME = 'netkit'
-/** The alias netkit puts on links it creates. */
-export const NETKIT_ALIAS = 'netkit'
+export {NETKIT_ALIAS, NETKIT_PROTO, NETKIT_PROTO_NAME} from './marks.js'
 
 /** True if an `ip -j` "protocol" field is netkit's (by number, or by name once rt_protos.d names it). */
 export function isNetkitProto(p: unknown): boolean {
-  return p === NETKIT_PROTO_NAME || p === String(NETKIT_PROTO) || p === NETKIT_PROTO
+  return p === NETKIT_PROTO || (typeof p === 'string' && (p === NETKIT_PROTO_NAME || p === String(NETKIT_PROTO) || netkitProtoNames().has(p)))
 }

@@ -51,6 +51,8 @@ export interface SimHost {
   sh(file: string, args: string[], input?: string): string
   /** `ip -j [-n ns] ...` in the host, parsed (ns: one of the host's own namespaces). */
   ipj(args: string[], ns?: string): any[]
+  /** The host's processes but its PID 1, as "pid comm" (for "nothing is left running"). */
+  processes(): string[]
   /** Ends every process of the host and removes its /etc entries. */
   stop(): void
 }
@@ -163,6 +165,19 @@ export function bootHost(ns: string): SimHost {
     ipj(args, inner) {
       const out = host.sh('ip', [...(inner ? ['-n', inner] : []), '-j', ...args])
       return out.trim() ? JSON.parse(out) : []
+    },
+    processes() {
+      const pids = sh('ip', ['netns', 'pids', ns]).split('\n').filter(Boolean).map(Number)
+      return pids
+        .filter((p) => p !== pid && p !== init.pid)
+        .map((p) => {
+          try {
+            return `${p} ${readFileSync(`/proc/${p}/comm`, 'utf8').trim()}`
+          } catch {
+            return `${p} ?`
+          }
+        })
+        .filter((l) => !l.endsWith(' ?'))
     },
     stop() {
       booted.delete(ns)

@@ -12,15 +12,26 @@ import {join} from 'node:path'
 
 import {NetkitError, UsageError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
-import {NETKIT_PROTO, NETKIT_PROTO_NAME} from '../ownership.js'
+import {NETKIT_PROTO, NETKIT_PROTO_NAME} from '../marks.js'
 import * as v from '../validate.js'
 
 export const SYSTEM_IPROUTE2 = '/etc/iproute2'
+/** Where newer iproute2 keeps its default name files (read when /etc/iproute2 has no copy). */
+const USR_IPROUTE2 = ['/usr/share/iproute2', '/usr/lib/iproute2']
 const BUILTIN: Record<string, number> = {default: 253, main: 254, local: 255}
 
-/** The number of a table as `ip -j` prints it ("main", "100"). */
-export function tableNumber(t: string | undefined, otherwise: number): number {
-  return t === undefined ? otherwise : (BUILTIN[t] ?? Number(t))
+/**
+ * The number of a table as `ip -j` prints it: a number ("100"), a built-in name
+ * ("main") or any name the rt_tables files give it ("vpn", once netkit or the
+ * operator named table 173). `ip` prints a name wherever one is registered.
+ */
+export function tableNumber(t: string | number | undefined, otherwise: number): number {
+  if (t === undefined) return otherwise
+  if (typeof t === 'number') return t
+  if (/^(0x[0-9a-f]+|\d+)$/i.test(t)) return Number(t)
+  const id = BUILTIN[t] ?? listTables().find((r) => r.name === t)?.id
+  if (id === undefined) throw new NetkitError('E_INTERNAL', `ip named a routing table "${t}" that no rt_tables file names`, {fix: `check ${SYSTEM_IPROUTE2}/rt_tables and rt_tables.d/*.conf`})
+  return id
 }
 
 export function iproute2Dir(): string {
@@ -68,10 +79,12 @@ export function listTables(): TableRow[] {
 
 function readTables(): TableRow[] {
   const rows: TableRow[] = Object.entries(BUILTIN).map(([name, id]) => ({name, id, owned: false, source: 'built in'}))
-  const sys = join(SYSTEM_IPROUTE2, 'rt_tables')
-  rows.push(...parse(read(sys), sys, false).filter((r) => !(r.name in BUILTIN) && r.id !== 0))
+  for (const base of [SYSTEM_IPROUTE2, ...USR_IPROUTE2]) {
+    const sys = join(base, 'rt_tables')
+    for (const r of parse(read(sys), sys, false)) if (!(r.name in BUILTIN) && r.id !== 0) rows.push(r)
+  }
   const mine = netkitTablesFile()
-  for (const dir of new Set([join(SYSTEM_IPROUTE2, 'rt_tables.d'), join(iproute2Dir(), 'rt_tables.d')])) {
+  for (const dir of new Set([join(SYSTEM_IPROUTE2, 'rt_tables.d'), ...USR_IPROUTE2.map((d) => join(d, 'rt_tables.d')), join(iproute2Dir(), 'rt_tables.d')])) {
     let files: string[] = []
     try {
       files = readdirSync(dir).filter((f) => f.endsWith('.conf')).sort()
@@ -81,10 +94,10 @@ function readTables(): TableRow[] {
     for (const f of files) {
       const p = join(dir, f)
       if (p === mine) continue
-      rows.push(...parse(read(p), p, false))
+      for (const r of parse(read(p), p, false)) rows.push(r)
     }
   }
-  rows.push(...parse(read(mine), mine, true))
+  for (const r of parse(read(mine), mine, true)) rows.push(r)
   const seen = new Set<string>()
   return rows.filter((r) => (seen.has(r.name) ? false : (seen.add(r.name), true)))
 }
@@ -139,4 +152,28 @@ export function ensureProtoName(opts: {dryRun?: boolean} = {}): void {
   } catch {
     // Read-only /etc: the number still works.
   }
+}
+
+let protoNames: Set<string> | undefined
+
+/**
+ * Every way `ip -j` may print netkit's protocol: its number, "netkit", and any
+ * other name an rt_protos file gives 178 on this host (ip prints the name it
+ * finds, not the one netkit registered).
+ */
+export function netkitProtoNames(): Set<string> {
+  if (protoNames) return protoNames
+  const names = new Set([String(NETKIT_PROTO), NETKIT_PROTO_NAME])
+  const files: string[] = []
+  for (const base of new Set([SYSTEM_IPROUTE2, ...USR_IPROUTE2, iproute2Dir()])) {
+    files.push(join(base, 'rt_protos'))
+    try {
+      for (const f of readdirSync(join(base, 'rt_protos.d')).filter((f) => f.endsWith('.conf'))) files.push(join(base, 'rt_protos.d', f))
+    } catch {
+      // no such directory
+    }
+  }
+  for (const f of files) for (const r of parse(read(f), f, false)) if (r.id === NETKIT_PROTO) names.add(r.name)
+  protoNames = names
+  return names
 }
