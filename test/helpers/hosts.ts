@@ -82,8 +82,8 @@ export function ipj(ns: string, args: string[]): any[] {
   return out.trim() ? JSON.parse(out) : []
 }
 
-/** A dump of a namespace's state, for "nothing changed" comparisons. */
-export function dump(ns: string): string {
+/** A dump of a namespace's state, for "nothing changed" comparisons (`run`: how to run `ip`, e.g. inside a simulated host). */
+export function dump(ns: string, run: (file: string, args: string[]) => string = sh): string {
   const parts = [
     ['-d', 'link', 'show'],
     ['addr', 'show'],
@@ -92,9 +92,9 @@ export function dump(ns: string): string {
     ['rule', 'show'],
     ['neigh', 'show', 'proxy'],
   ]
-    .map((a) => sh('ip', ['-n', ns, '-j', ...a]).replaceAll('"tentative":true,', '')) // IPv6 DAD finishing is not a change
+    .map((a) => run('ip', ['-n', ns, '-j', ...a]).replaceAll('"tentative":true,', '')) // IPv6 DAD finishing is not a change
     .map((out) => out.replace(/"[a-z_]*timer":[0-9.]+/g, '"timer":0')) // a bridge's timers tick
-  parts.push(sh('ip', ['-n', ns, 'xfrm', 'policy']), sh('ip', ['-n', ns, 'xfrm', 'state']))
+  parts.push(run('ip', ['-n', ns, 'xfrm', 'policy']), run('ip', ['-n', ns, 'xfrm', 'state']))
   return parts.join('\n')
 }
 

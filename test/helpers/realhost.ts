@@ -27,7 +27,9 @@ import {cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync} from 'nod
 import {join} from 'node:path'
 
 import {BIN, type CliResult} from './cli.js'
-import {sh} from './hosts.js'
+import {after, before} from 'node:test'
+
+import {dump, makeNs, nsName, sh} from './hosts.js'
 
 const BINARY = process.env.NETKIT_BIN
 const BINARY_PATH = process.env.NETKIT_BIN_PATH
@@ -197,3 +199,44 @@ export function stopAllHosts(): void {
 }
 
 process.on('exit', stopAllHosts)
+
+/**
+ * One simulated host for a whole test file (booted before its tests, stopped
+ * after), with the helpers of hosts.ts bound to it: namespaces are made inside
+ * the host (its own /run/netns), `ip` and other programs run inside it, and
+ * netkit runs there with its defaults. Tests written against hosts.ts's
+ * helpers and `--netns` keep their shape.
+ */
+export function hostForFile(tag: string) {
+  let h: SimHost | undefined
+  before(() => {
+    h = bootHost(makeNs(tag))
+  })
+  after(() => h?.stop())
+  const host = (): SimHost => {
+    if (!h) throw new Error('the simulated host is not booted yet (use it inside a test)')
+    return h
+  }
+  const run = (file: string, args: string[], input?: string) => host().sh(file, args, input)
+  return {
+    host,
+    /** netkit in the host: `nk('link', 'list', '--netns', A)`. */
+    nk: (...args: string[]) => host().cli(args),
+    cli: (args: string[], opts?: {input?: string; timeoutMs?: number}) => host().cli(args, opts),
+    sh: run,
+    tryRun(file: string, args: string[]): {code: number; stdout: string; stderr: string} {
+      const r = spawnSync('nsenter', ['-t', String(host().pid), '-m', '-p', '-n', '-u', '--', file, ...args], {encoding: 'utf8'})
+      return {code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr}
+    },
+    ipj: (ns: string, args: string[]) => host().ipj(args, ns),
+    dump: (ns: string) => dump(ns, run),
+    /** A namespace inside the host, lo up, no IPv6 DAD (as hosts.ts makeNs). */
+    makeNs(t: string): string {
+      const name = nsName(t)
+      run('ip', ['netns', 'add', name])
+      run('ip', ['-n', name, 'link', 'set', 'lo', 'up'])
+      run('ip', ['netns', 'exec', name, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'])
+      return name
+    },
+  }
+}

@@ -3,15 +3,15 @@
  * Everything is read back with `ip -j -d link`, as a user would check it.
  */
 import assert from 'node:assert/strict'
-import {after, describe, it} from 'node:test'
+import {describe, it} from 'node:test'
 
-import {cli, type CliResult} from '../helpers/cli.js'
-import {dump, ipj, isolatedEnv, makeNs, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
+import type {CliResult} from '../helpers/cli.js'
+import {skipUnlessRoot} from '../helpers/hosts.js'
+import {hostForFile} from '../helpers/realhost.js'
 
 describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
-  const iso = isolatedEnv()
-  after(iso.cleanup)
-  const nk = (...args: string[]) => cli(args, {env: iso.env})
+  // One simulated host (realhost.ts): netkit runs there with its defaults; the test's namespaces are the host's own.
+  const {nk, sh, tryRun, ipj, dump, makeNs} = hostForFile('lk')
   const ok = (r: CliResult, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}`)
   const link = (ns: string, name: string) => ipj(ns, ['-d', 'link', 'show', name])[0]
   const exists = (ns: string, name: string) => tryRun('ip', ['-n', ns, 'link', 'show', name]).code === 0

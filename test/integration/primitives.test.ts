@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict'
-import {readFileSync, statSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {cli} from '../helpers/cli.js'
-import {dump, ipj, isolatedEnv, makeNs, sh, skipUnlessRoot, tryRun} from '../helpers/hosts.js'
-
-const rxPackets = (ns: string, dev: string): number => ipj(ns, ['-s', 'link', 'show', dev])[0].stats64.rx.packets
+import {skipUnlessRoot} from '../helpers/hosts.js'
+import {hostForFile} from '../helpers/realhost.js'
 
 describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
-  const iso = isolatedEnv()
-  after(iso.cleanup)
-  const env = iso.env
-  const nk = (...args: string[]) => cli(args, {env})
+  // One simulated host (realhost.ts): netkit runs there with its defaults; the test's namespaces are the host's own.
+  const H = hostForFile('pr')
+  const {nk, sh, tryRun, ipj, dump, makeNs} = H
+  const rxPackets = (ns: string, dev: string): number => ipj(ns, ['-s', 'link', 'show', dev])[0].stats64.rx.packets
+  const scratch = mkdtempSync(join(tmpdir(), 'netkit-test-'))
+  after(() => rmSync(scratch, {recursive: true, force: true}))
 
   it('links: veth (peer in another namespace), bridge, vxlan, macvlan; idempotent, conflicts named, foreign links left alone', () => {
     const A = makeNs('la')
@@ -98,7 +99,7 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     sh('ip', ['netns', 'exec', P, 'sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=0'])
     assert.equal(nk('proxyarp', 'enable', 'vp', '--netns', P).code, 0)
     assert.equal(nk('proxyarp', 'add', '10.9.0.50', '--dev', 'vp', '--netns', P).code, 0)
-    assert.equal(ipj(P, ['neigh', 'show', 'proxy'])[0].protocol, '178')
+    assert.equal(ipj(P, ['neigh', 'show', 'proxy'])[0].protocol, 'netkit', 'ip names netkit\'s protocol on a host where netkit registered it')
     const pl = nk('proxyarp', 'list', '--json', '--netns', P).json.result
     assert.deepEqual(pl, {interfaces: ['vp'], entries: [{address: '10.9.0.50', dev: 'vp', owned: true}]})
     sh('ip', ['netns', 'exec', Q, 'ping', '-c', '1', '-W', '2', '10.9.0.50'])
@@ -154,13 +155,13 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     sh('ip', ['-n', R, 'addr', 'add', '10.77.0.1/32', 'dev', 'lo'])
     assert.equal(nk('route', 'add', '198.51.100.7/32', '--via', '10.10.1.2', '--netns', R).code, 0)
     assert.equal(nk('table', 'add', 'viay', '142').code, 0)
-    const tfile = join(env.NETKIT_IPROUTE2_DIR, 'rt_tables.d', 'netkit.conf')
+    const tfile = join(H.host().iproute2Dir, 'rt_tables.d', 'netkit.conf')
     assert.match(readFileSync(tfile, 'utf8'), /^142\tviay$/m)
     assert.equal(statSync(tfile).mode & 0o777, 0o644)
     let r = nk('route', 'add', '198.51.100.7/32', '--via', '10.10.2.2', '--dev', 'rY', '--table', 'viay', '--netns', R)
     assert.equal(r.code, 0, r.stderr)
     const inTable = ipj(R, ['route', 'show', 'table', '142'])
-    assert.deepEqual(inTable.map((x: any) => [x.dst, x.gateway, x.dev, x.protocol]), [['198.51.100.7', '10.10.2.2', 'rY', '178']])
+    assert.deepEqual(inTable.map((x: any) => [x.dst, x.gateway, x.dev, x.protocol]), [['198.51.100.7', '10.10.2.2', 'rY', 'netkit']])
     r = nk('route', 'add', '198.51.100.7/32', '--via', '10.10.1.2', '--table', 'viay', '--netns', R)
     assert.equal(r.code, 1)
     assert.match(r.stderr, /already exists and goes via 10\.10\.2\.2 dev rY; delete it first, or pass --replace/)
@@ -173,7 +174,7 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
 
     r = nk('rule', 'add', '--from', '10.77.0.1/32', '--table', 'viay', '--netns', R)
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === '178').map((x: any) => [x.priority, x.src, x.table]), [[1000, '10.77.0.1', '142']])
+    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === 'netkit').map((x: any) => [x.priority, x.src, x.table]), [[1000, '10.77.0.1', 'viay']])
     assert.match(nk('rule', 'add', '--from', '10.77.0.1/32', '--table', 'viay', '--netns', R).stdout, /already exists; nothing to do/)
     x0 = rxPackets(X, 'up0')
     y0 = rxPackets(Y, 'up0')
@@ -185,7 +186,7 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.deepEqual(routes.map((x: any) => [x.dst, x.table, x.tableName]).sort(), [['198.51.100.7/32', 142, 'viay'], ['198.51.100.7/32', 254, 'main']])
     assert.equal(nk('rule', 'del', '--from', '10.77.0.1/32', '--table', 'viay', '--netns', R).code, 0)
     assert.equal(nk('route', 'del', '198.51.100.7/32', '--table', 'viay', '--netns', R).code, 0)
-    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === '178'), [])
+    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === 'netkit'), [])
 
     // A /0 is the default route (and "from all" for a rule), as the kernel shows them: a re-run is a no-op, del finds it.
     sh('ip', ['-n', R, '-6', 'addr', 'add', 'fd00:77::1/64', 'dev', 'rX', 'nodad'])
@@ -201,7 +202,7 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(nk('rule', 'add', '--from', '0.0.0.0/0', '--table', 'viay', '--priority', '3000', '--netns', R).code, 0)
     assert.match(nk('rule', 'add', '--from', '0.0.0.0/0', '--table', 'viay', '--priority', '3000', '--netns', R).stdout, /already exists; nothing to do/)
     assert.equal(nk('rule', 'del', '--from', '0.0.0.0/0', '--table', 'viay', '--priority', '3000', '--netns', R).code, 0)
-    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === '178'), [])
+    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === 'netkit'), [])
 
     sh('ip', ['-n', R, 'route', 'add', '203.0.113.0/24', 'via', '10.10.1.2'])
     r = nk('route', 'del', '203.0.113.0/24', '--netns', R)
@@ -234,7 +235,7 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.match(sh('ip', ['-n', N, 'xfrm', 'policy', 'list']), /10\.3\.0\.0\/24/, 'the foreign policy stays')
     assert.equal(nk('xfrm', 'policy', 'del', '--src', '10.1.0.0/24', '--dst', '10.2.0.0/24', '--dir', 'out', '--mark', '0x5/0xff', '--netns', N).code, 0)
 
-    const key = join(env.NETKIT_CONFIG_DIR, '..', 'sa.hex')
+    const key = join(scratch, 'sa.hex')
     const hexKey = 'a1'.repeat(36)
     writeFileSync(key, `0x${hexKey}\n`, {mode: 0o600})
     const before = dump(N)
@@ -280,11 +281,11 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
   it('bad input exits 2 with one line, and changes nothing', () => {
     const N = makeNs('bad')
     sh('ip', ['-n', N, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e1'])
-    const weak = join(env.NETKIT_CONFIG_DIR, '..', 'weak.hex')
+    const weak = join(scratch, 'weak.hex')
     writeFileSync(weak, `0x${'b2'.repeat(36)}\n`, {mode: 0o644})
-    const short = join(env.NETKIT_CONFIG_DIR, '..', 'short.hex')
+    const short = join(scratch, 'short.hex')
     writeFileSync(short, '0xabcd\n', {mode: 0o600})
-    const empty = join(env.NETKIT_CONFIG_DIR, '..', 'empty.hex')
+    const empty = join(scratch, 'empty.hex')
     writeFileSync(empty, '', {mode: 0o600})
     const sa = ['xfrm', 'state', 'add', '--src', '192.0.2.1', '--dst', '192.0.2.2', '--aead', 'rfc4106(gcm(aes))']
     const cases: string[][] = [

@@ -10,6 +10,7 @@ import type {Runner} from '../runner.js'
 import {getSysctls, resolveKey, setSysctl} from '../sysctl.js'
 import type {Address} from '../validate.js'
 import {ipJsonProbe, requireLink} from './json.js'
+import {ensureProtoName} from './tables.js'
 
 interface IpNeigh {
   dst: string
@@ -33,6 +34,7 @@ export async function addProxy(runner: Runner, ip: Address, dev: string): Promis
   await requireLink(runner, dev)
   const found = (await listProxies(runner)).find((p) => p.address === ip.ip && p.dev === dev)
   if (found) return false
+  ensureProtoName({dryRun: runner.dryRun})
   await runner.batch([{args: ['neigh', 'add', 'proxy', ip.ip, 'dev', dev, 'protocol', String(NETKIT_PROTO)], object: `proxy entry ${ip.ip} on ${dev}`}])
   return true
 }

@@ -4,6 +4,7 @@
  * --table (as Cilium routes its WireGuard traffic). All in one `ip -batch`.
  */
 import {NetkitError} from '../errors.js'
+import {ensureProtoName} from '../iproute2/tables.js'
 import {NETKIT_PROTO} from '../ownership.js'
 import type {Step} from '../plan.js'
 import type {BatchLine} from '../runner.js'
@@ -41,6 +42,7 @@ export function routeSteps(def: TunnelDef, ctx: TunnelContext, dev: string, via?
       title: `route ${def.remoteSubnets.join(', ')} through ${dev}${def.table === undefined ? '' : ` (table ${def.table})`}`,
       apply: async () => {
         await refuseTakeover(def, ctx, dev)
+        ensureProtoName({dryRun: ctx.runner.dryRun})
         await ctx.runner.batch([...routeLines(def, dev, 'replace', via), ...ruleLines(def, 'add')])
       },
       undo: async () => removeRoutes(def, ctx, dev),
