@@ -12,6 +12,7 @@ import {Command, Interfaces} from '@oclif/core'
 import {ExitCode, NetkitError, UsageError} from './errors.js'
 import * as f from './flags.js'
 import {netnsExists} from './iproute2/netns.js'
+import {lockHost} from './lock.js'
 import {type ChangeOutcome, type Column, renderTable} from './output.js'
 import {Runner} from './runner.js'
 import {phase} from './timing.js'
@@ -31,6 +32,7 @@ export abstract class NetkitCommand extends Command {
   }
 
   private runnerMade?: Runner
+  private releaseLock?: () => void
 
   /**
    * oclif reads a missing argument from piped standard input: "echo x | netkit
@@ -40,6 +42,39 @@ export abstract class NetkitCommand extends Command {
   protected override async init(): Promise<void> {
     for (const arg of Object.values(this.ctor.args ?? {})) (arg as {ignoreStdin?: boolean}).ignoreStdin = true
     await super.init()
+    await this.lockIfChanging()
+  }
+
+  /**
+   * A command that changes the host holds the host's lock (lock.ts) from
+   * before its first read to its end: one discipline for every mutating
+   * command, so two at once never plan against each other. Dry runs and reads
+   * take no lock. apply refuses at once while another change runs (it may be
+   * an apply --try waiting minutes for its answer); the others wait a while.
+   */
+  private async lockIfChanging(): Promise<void> {
+    const rule = this.id ? CHANGES_HOST[this.id] : undefined
+    if (!rule) return
+    let flags: Record<string, unknown>
+    let args: Record<string, unknown>
+    try {
+      ;({flags, args} = await this.parse(this.ctor))
+    } catch {
+      return // bad input: run() reports it, and changes nothing
+    }
+    if (flags['dry-run'] || (typeof rule === 'function' && !rule(flags))) return
+    const what = ['netkit', ...this.id!.split(':'), ...Object.values(args).filter((a) => typeof a === 'string'), ...(flags.netns ? [`--netns ${flags.netns}`] : [])].join(' ')
+    const json = this.jsonEnabled()
+    this.releaseLock = await lockHost(what, {
+      waitMs: this.id === 'apply' ? 0 : LOCK_WAIT_MS,
+      onWait: (holder) => json || process.stderr.write(`waiting for another netkit command to finish (${holder})\n`),
+    })
+    process.once('exit', () => this.releaseLock?.())
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    this.releaseLock?.()
+    return super.finally(err)
   }
 
   /**
@@ -116,6 +151,17 @@ export abstract class NetkitCommand extends Command {
     }
   }
 }
+
+/** How long a changing command waits for another to finish before it is refused (E_BUSY, naming the holder). */
+const LOCK_WAIT_MS = 60_000
+
+/** The commands that change the host (and take its lock), by oclif id; a function says when, from the flags. */
+export const CHANGES_HOST: Record<string, true | ((flags: Record<string, unknown>) => boolean)> = Object.fromEntries([
+  ...['addr', 'bridge', 'link', 'ns', 'proxyarp', 'route', 'rule', 'table', 'xfrm:policy', 'xfrm:state', 'tunnel'].flatMap((topic) => ['add', 'del'].map((verb) => [`${topic}:${verb}`, true])),
+  ...['bridge:attach', 'bridge:detach', 'link:set', 'proxyarp:enable', 'proxyarp:disable', 'sysctl:set', 'sysctl:restore'].map((id) => [id, true]),
+  ...['tunnel:up', 'tunnel:down', 'tunnel:pubkey', 'apply', 'wizard', 'lab:up', 'lab:down'].map((id) => [id, true]),
+  ['doctor', (flags: Record<string, unknown>) => Boolean(flags.fix)],
+])
 
 const IRREGULAR: Record<string, string> = {set: 'set', put: 'put', run: 'ran', make: 'made', bring: 'brought', take: 'took'}
 

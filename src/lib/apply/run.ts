@@ -14,6 +14,7 @@ import {availableParallelism} from 'node:os'
 import {NetkitError, UsageError} from '../errors.js'
 import {configDir, writeSecretFile} from '../files.js'
 import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
+import {lockHost} from '../lock.js'
 import {addTable, delTable, ensureProtoName, netkitTablesFile} from '../iproute2/tables.js'
 import {requireEsp} from '../iproute2/xfrm.js'
 import {getSysctls} from '../sysctl.js'
@@ -24,7 +25,6 @@ import {phase} from '../timing.js'
 import {addTunnel, delTunnel, downTunnel, upTunnel} from '../tunnel/service.js'
 import {scopeDir} from '../tunnel/store.js'
 import {KINDS, LinkObj, type Obj, type RouteObj, settingsOnly, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
-import {lockApply} from './lock.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
 import {appliedIn, appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, notBack, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
 
@@ -410,9 +410,12 @@ export interface ApplyOptions {
   timeoutMs?: number
 }
 
-/** Plans and applies a host file, with the host's apply lock held from the plan to the end (lock.ts); a dry run takes no lock. */
+/**
+ * Plans and applies a host file, with the host's lock held from the plan to the end (../lock.ts: the
+ * command holds it already; lab and tests that call this directly take it here); a dry run takes no lock.
+ */
 export async function applyHost(runner: Runner, input: HostInput, opts: ApplyOptions = {}): Promise<ApplyResult> {
-  const release = runner.dryRun ? undefined : lockApply(`${input.source === 'stdin' ? 'a file on standard input' : input.source}${where(runner.netns ?? undefined)}`)
+  const release = runner.dryRun ? undefined : await lockHost(`netkit apply ${input.source === 'stdin' ? 'of a file on standard input' : input.source}${where(runner.netns ?? undefined)}`)
   try {
     return await applyLocked(runner, input, opts)
   } finally {
