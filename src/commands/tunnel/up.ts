@@ -15,7 +15,7 @@ export default class TunnelUp extends NetkitCommand {
   static override args = {name: Args.string({description: 'tunnel name'})}
   static override flags = {
     'dry-run': f.dryRun,
-    all: Flags.boolean({summary: 'Every defined tunnel, in every namespace.'}),
+    all: Flags.boolean({summary: 'Every defined tunnel: in every namespace, or with --netns only in that one.'}),
     timeout,
     'no-wait': noWait,
   }
@@ -26,7 +26,9 @@ export default class TunnelUp extends NetkitCommand {
     if (args.name && flags.all) throw new UsageError('give a tunnel name or --all, not both', 'see "netkit tunnel up --help"')
     const runner = this.makeRunner(flags)
     const defs = flags.all
-      ? listScopes(configDir()).flatMap((s) => listDefs(s.dir))
+      ? listScopes(configDir())
+          .filter((s) => flags.netns === undefined || s.netns === flags.netns)
+          .flatMap((s) => listDefs(s.dir))
       : [requireDef(configDir(), args.name!, flags.netns)]
     const results = []
     let failed = 0
