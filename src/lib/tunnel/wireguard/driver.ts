@@ -171,6 +171,39 @@ export const wireguardDriver: TunnelDriver = {
     const mtu = def.mtu ?? ((await underlayTo(r, def.remote))?.mtu ?? 1500) - WG_OVERHEAD
     const allowed = allowedIps(def)
     const confPath = wgConfPath(ctx.configDir, w.ifname)
+    let made = false
+    /** Makes the device (kernel or wireguard-go) and marks it as netkit's. */
+    const createDevice = async () => {
+      const alias = {args: ['link', 'set', w.ifname, 'alias', NETKIT_ALIAS], object: `WireGuard device ${w.ifname}`}
+      if (ctx.datapath === 'kernel') {
+        await r.batch([{args: ['link', 'add', w.ifname, 'type', 'wireguard'], object: `WireGuard device ${w.ifname}`}, alias])
+        return
+      }
+      const tun = tunSupport()
+      if (!tun.present) throw new NetkitError('E_NO_TUN', `wireguard-go needs a TUN device: ${tun.how}`, {fix: 'modprobe tun, or use a kernel with the WireGuard module'})
+      const argv = ['wireguard-go', '-f', w.ifname]
+      const inv: Invocation = def.netns
+        ? {tool: 'unshare', args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv], object: `wireguard-go for ${w.ifname}`}
+        : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
+      const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error'}})
+      // A dry run starts nothing: the rest is printed.
+      if (pid === undefined) return void (await r.batch([alias]))
+      const ready = await waitFor(async () => (await readLink(ctx, w.ifname)) !== undefined || !daemonAlive(goRef(def)), 5000, 50)
+      if (!ready || !(await readLink(ctx, w.ifname))) {
+        throw new NetkitError('E_DAEMON', `wireguard-go did not create ${w.ifname}`, {
+          fix: 'check that wireguard-go is installed (apt-get install wireguard-go) and that /dev/net/tun works; run with --verbose for its log',
+          detail: logTail(def),
+        })
+      }
+      await r.batch([alias])
+    }
+    /** Stops the daemon and deletes the device this add made (whether or not it got its mark). */
+    const removeDevice = async () => {
+      await stopDaemon(r, goRef(def), 2000).catch(() => {})
+      // What it logged is in the error already (E_DAEMON's detail): an undone add leaves no file.
+      if (!r.dryRun) rmSync(daemonLog(goRef(def)), {force: true})
+      if (await readLink(ctx, w.ifname)) await r.batch([{args: ['link', 'del', w.ifname], object: `WireGuard device ${w.ifname}`}]).catch(() => {})
+    }
 
     const steps: Step[] = [
       {
@@ -196,39 +229,17 @@ export const wireguardDriver: TunnelDriver = {
               fix: existing.ifalias === NETKIT_ALIAS ? `it is a netkit leftover: remove it with "netkit doctor --fix" or "ip link del ${w.ifname}"` : 'it is not netkit\'s: rename or remove it, or choose another tunnel name',
             })
           }
-          if (ctx.datapath === 'kernel') {
-            await r.batch([
-              {args: ['link', 'add', w.ifname, 'type', 'wireguard'], object: `WireGuard device ${w.ifname}`},
-              {args: ['link', 'set', w.ifname, 'alias', NETKIT_ALIAS], object: `WireGuard device ${w.ifname}`},
-            ])
-            return
+          // From here on the device and its daemon are ours, marked or not yet: a failure in this step takes them away too.
+          made = !existing
+          try {
+            await createDevice()
+          } catch (error) {
+            if (made && !r.dryRun) await removeDevice()
+            throw error
           }
-          const tun = tunSupport()
-          if (!tun.present) throw new NetkitError('E_NO_TUN', `wireguard-go needs a TUN device: ${tun.how}`, {fix: 'modprobe tun, or use a kernel with the WireGuard module'})
-          const argv = ['wireguard-go', '-f', w.ifname]
-          const inv: Invocation = def.netns
-            ? {tool: 'unshare', args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv], object: `wireguard-go for ${w.ifname}`}
-            : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
-          const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error'}})
-          const alias = {args: ['link', 'set', w.ifname, 'alias', NETKIT_ALIAS], object: `WireGuard device ${w.ifname}`}
-          // A dry run starts nothing: the rest is printed.
-          if (pid === undefined) return void (await r.batch([alias]))
-          const ready = await waitFor(async () => (await readLink(ctx, w.ifname)) !== undefined || !daemonAlive(goRef(def)), 5000, 50)
-          if (!ready || !(await readLink(ctx, w.ifname))) {
-            await stopDaemon(r, goRef(def), 1000).catch(() => {})
-            throw new NetkitError('E_DAEMON', `wireguard-go did not create ${w.ifname}`, {
-              fix: 'check that wireguard-go is installed (apt-get install wireguard-go) and that /dev/net/tun works; run with --verbose for its log',
-              detail: logTail(def),
-            })
-          }
-          await r.batch([alias])
         },
         undo: async () => {
-          await stopDaemon(r, goRef(def), 2000).catch(() => {})
-          // What it logged is in the error already (E_DAEMON's detail): an undone add leaves no file.
-          if (!r.dryRun) rmSync(daemonLog(goRef(def)), {force: true})
-          const link = await readLink(ctx, w.ifname)
-          if (link?.ifalias === NETKIT_ALIAS) await r.batch([{args: ['link', 'del', w.ifname]}]).catch(() => {})
+          if (made) await removeDevice()
         },
       },
       {
