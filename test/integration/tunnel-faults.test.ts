@@ -46,4 +46,42 @@ exec ${IP} "$@"
     assert.equal(hA.cli(['tunnel', 'del', 'wa']).code, 0)
     assert.deepEqual(hA.processes(), [])
   })
+
+  it('WireGuard --replace whose new tunnel cannot be made brings the old one back, running, with its old definition', async () => {
+    const {hA, hB} = twoHosts('fr')
+    const ka = hA.cli(['tunnel', 'pubkey', 'wr']).stdout.trim()
+    const kb = hB.cli(['tunnel', 'pubkey', 'wr']).stdout.trim()
+    const add = (h: typeof hA, peer: string, remote: string, address: string, extra: string[] = [], env?: Record<string, string>) =>
+      h.cli(['tunnel', 'add', 'wr', '--type', 'wireguard', '--remote', remote, '--peer-public-key', peer, '--address', address, '--timeout', '10', ...extra], env ? {env} : {})
+    assert.equal(add(hA, kb, '192.0.2.2', '10.99.0.1/24', ['--no-wait']).code, 0)
+    const b = add(hB, ka, '192.0.2.1', '10.99.0.2/24')
+    assert.equal(b.code, 0, b.stderr)
+    // wireguard-go fails once (the new tunnel's start), then works (the old one's comeback).
+    const bin2 = mkdtempSync(join(tmpdir(), 'netkit-faults-'))
+    after(() => rmSync(bin2, {recursive: true, force: true}))
+    const once = join(bin2, 'wg-once')
+    writeFileSync(join(bin2, 'wireguard-go'), `#!/bin/sh\nif [ ! -e ${once} ]; then : > ${once}; echo 'failed to create TUN device' >&2; exit 1; fi\nexec /usr/bin/wireguard-go "$@"\n`)
+    chmodSync(join(bin2, 'wireguard-go'), 0o755)
+    const r = add(hA, kb, '192.0.2.2', '10.99.0.5/24', ['--replace', '--no-wait'], {PATH: `${bin2}:${process.env.PATH}`})
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /^error: wireguard-go did not create wg-wr/m)
+    const show = hA.cli(['tunnel', 'show', 'wr', '--json']).json.result
+    assert.equal(show.tunnel?.wireguard?.address ?? show.definition?.wireguard?.address ?? JSON.stringify(show).match(/"address":"([^"]+)"/)?.[1], '10.99.0.1/24', 'the stored definition is the old one')
+    assert.ok(await pingFrom(hA, '10.99.0.2'), 'the old tunnel carries traffic again')
+    assert.deepEqual(hA.cli(['tunnel', 'list', '--json']).json.result.map((t: any) => [t.name, t.state]), [['wr', 'up']])
+    for (const h of [hA, hB]) assert.equal(h.cli(['tunnel', 'del', 'wr']).code, 0)
+  })
 })
+
+/** Pings from inside a host until it answers (bounded). */
+async function pingFrom(h: {sh: (f: string, a: string[]) => string}, target: string): Promise<boolean> {
+  for (let i = 0; i < 20; i++) {
+    try {
+      h.sh('ping', ['-c', '1', '-W', '1', target])
+      return true
+    } catch {
+      await new Promise((r) => setTimeout(r, 300))
+    }
+  }
+  return false
+}

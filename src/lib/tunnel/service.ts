@@ -70,9 +70,6 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
       throw new NetkitError('E_CONFLICT', `tunnel ${def.name} already exists with a different definition (${fields.join(', ')})`, {
         fix: 'pass --replace to replace it, or delete it first with "netkit tunnel del"',
       })
-    } else {
-      await driver.down(existing, ctx)
-      if (ctx.runner.dryRun) ctx.replacing = true
     }
   }
 
@@ -80,6 +77,7 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   await requireUnderlay(ctx.runner, def.remote, def.name)
 
   const steps: Step[] = []
+  if (existing && !(sameDef(existing, def) && pskSame)) steps.push(replaceStep(existing, ctx, opts))
   if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner.dryRun))
   steps.push(...(await hostSteps(def, ctx)), ...(await driver.up(def, ctx)))
   steps.push({
@@ -87,8 +85,10 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
     apply: async () => {
       if (!ctx.runner.dryRun) saveDef(dir, def)
     },
+    // A replaced tunnel gets its old definition back, so what is stored is what runs.
     undo: async () => {
-      if (!existing) removeDef(dir, def.name)
+      if (existing) saveDef(dir, existing)
+      else removeDef(dir, def.name)
     },
   })
   const result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
@@ -103,18 +103,42 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   }
 }
 
+/**
+ * `--replace`: the old tunnel goes down first; if the new one cannot be made,
+ * the undo brings the old one back up, running as before (the save step's
+ * undo has put its definition back by then).
+ */
+function replaceStep(old: TunnelDef, ctx: TunnelContext, opts: ServiceOptions): Step {
+  return {
+    title: `take down the old tunnel ${old.name}`,
+    apply: async () => {
+      await driverFor(old.type).down(old, ctx)
+      if (ctx.runner.dryRun) ctx.replacing = true
+    },
+    undo: async () => {
+      const back = await contextFor(old, {...opts, wait: false})
+      await runPlan([...(await hostSteps(old, back)), ...(await driverFor(old.type).up(old, back))], {runner: back.runner})
+    },
+  }
+}
+
 function pskStep(path: string, psk: Secret, dryRun: boolean): Step {
-  let created = false
+  let before: string | undefined
+  let written = false
   return {
     title: 'store the pre-shared key (mode 0600)',
     apply: async () => {
       if (dryRun) return
-      if (existsSync(path) && readSecretFile(path, 'PSK file') === psk.value) return false
-      created = !existsSync(path)
+      before = existsSync(path) ? readSecretFile(path, 'PSK file') : undefined
+      if (before === psk.value) return false
       writeSecretFile(path, psk.value + '\n')
+      written = true
     },
+    // The key the tunnel had before (a --replace with a new key that failed), or none.
     undo: async () => {
-      if (created) rmSync(path, {force: true})
+      if (!written) return
+      if (before === undefined) rmSync(path, {force: true})
+      else writeSecretFile(path, before + '\n')
     },
   }
 }
