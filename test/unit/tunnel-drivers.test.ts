@@ -95,13 +95,13 @@ describe('tunnel routes', () => {
     const {routeSteps} = await import('../../src/lib/tunnel/routes.js')
     const rec = new Recorder()
     const runner = rec.runner({netns: 'h1'})
-    const def = {name: 't6', table: 120, remoteSubnets: ['10.2.0.0/24', 'fd02::/64']} as never
-    const [step] = routeSteps(def, {runner} as never, 'wg-t6')
+    const def = {name: 't6', type: 'wireguard', table: 120, remoteSubnets: ['10.2.0.0/24', 'fd02::/64'], wireguard: {ifname: 'wg-t6'}} as never
+    const [step] = routeSteps(def, {runner, configDir: '/nonexistent/netkit'} as never, 'wg-t6')
     await step.apply()
     assert.deepEqual(rec.calls.map((c) => [c.args.join(' '), c.input]), [
-      // What carries the subnets now (another device's route would be taken over: refused).
-      ['-n h1 -j route show table 120', undefined],
-      ['-n h1 -j -6 route show table 120', undefined],
+      // What carries the subnets now, in every table (another device's route would be taken over: refused).
+      ['-n h1 -N -j route show table all', undefined],
+      ['-n h1 -N -j -6 route show table all', undefined],
       ['-n h1 -batch -', 'route replace 10.2.0.0/24 dev wg-t6 proto 178 table 120\nroute replace fd02::/64 dev wg-t6 proto 178 table 120\nrule add to 10.2.0.0/24 table 120 priority 1000 protocol 178\n'],
       ['-n h1 -6 -batch -', 'rule add to fd02::/64 table 120 priority 1000 protocol 178\n'],
     ])
