@@ -107,11 +107,12 @@ export const saState: Check = {
 }
 
 /**
- * One IKE SA per peer. Two established ones for one connection (both ends
- * started one at once, as netkit's tunnels did before one end was made the
- * initiator) each carry a CHILD_SA, and only one carries the traffic: a warning,
- * with the swanctl command that ends the extra ones (the one whose CHILD_SAs
- * carried the most is kept).
+ * One IKE SA per peer. Two established ones for one connection each carry
+ * CHILD_SAs, and only one carries the traffic. netkit's own configuration
+ * cannot make them (one end starts, unique = replace settles the rest), so
+ * they come from a configuration an older netkit loaded, where both ends
+ * started one: a warning, and the fix loads netkit's configuration again
+ * (down and up of the tunnels that share the connection).
  */
 export const duplicateSas: Check = {
   id: 'ipsec.duplicates',
@@ -122,7 +123,6 @@ export const duplicateSas: Check = {
     if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
     const sas = await sasOf(ctx)
     if (!sas) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
-    const socket = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns).socket
     const out: Finding[] = []
     const seen = new Set<string>()
     for (const t of tunnels) {
@@ -136,14 +136,12 @@ export const duplicateSas: Check = {
         out.push(finding(this, 'ok', {subject: names.join(', '), evidence}))
         continue
       }
-      const carried = (s: IkeSa) => s.children.reduce((n, c) => n + c.bytesIn + c.bytesOut, 0)
-      const keep = [...established].sort((a, b) => carried(b) - carried(a) || (a.established ?? 0) - (b.established ?? 0))[0]
-      const extra = established.filter((s) => s !== keep)
+      const ns = nsFlag(ctx)
       out.push(finding(this, 'warn', {
         subject: names.join(', '),
         evidence,
-        reason: `${established.length} IKE SAs with ${t.remote} for tunnel${names.length > 1 ? 's' : ''} ${names.join(', ')}, each with its CHILD_SAs: only one carries the traffic, the other${extra.length > 1 ? 's' : ''} only rekey${extra.length > 1 ? '' : 's'} (both ends started one)`,
-        fix: extra.map((s) => `swanctl --terminate --ike-id ${s.uniqueId ?? '?'} --uri unix://${socket}`).join(' && '),
+        reason: `${established.length} IKE SAs with ${t.remote} for tunnel${names.length > 1 ? 's' : ''} ${names.join(', ')}, each with its CHILD_SAs: only one carries the traffic (both ends started one, as a configuration from an older netkit does; do the same on ${t.remote} if it has one)`,
+        fix: [...names.map((n) => `netkit tunnel down ${n}${ns}`), ...names.map((n) => `netkit tunnel up ${n}${ns}`)].join(' && '),
       }))
     }
     return out
