@@ -327,8 +327,10 @@ export const ipsecDriver: TunnelDriver = {
           if (peerStarts(def, libipsec)) {
             // The peer starts the SA; a peer set up before this host retries every few seconds. But one that knocked
             // while this charon had no connection yet was told NO_PROPOSAL_CHOSEN, and does not try again.
+            // Nor does one whose CHILD_SA for this tunnel this host refused over an IKE SA they already share (added there first).
             const knocked = charonLogSince(scope, charonStart).includes(`no IKE config found for ${def.local}...${def.remote}`)
-            if (!knocked && (await watch(Math.min(15_000, ctx.timeoutMs / 2)))) return false
+            const shared = (await sas()).some((s) => s.state === 'ESTABLISHED')
+            if (!knocked && !shared && (await watch(Math.min(15_000, ctx.timeoutMs / 2)))) return false
             // It has not: it was not set up yet (or was refused while this charon had no connection), or it holds an SA
             // this host lost when it restarted. Start it from here then, unless the peer is at it right now.
             if ((await sas()).some((s) => s.state === 'CONNECTING')) {
