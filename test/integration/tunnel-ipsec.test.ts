@@ -34,7 +34,7 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.equal(b.json.result.state, 'up', 'the second host waited for the CHILD_SA')
     assert.ok(!JSON.stringify(b.json).includes('battery'), 'no PSK in --json')
 
-    const guard = ipj(A, ['route', 'show', 'table', 'main', 'type', 'unreachable'])
+    const guard = ipj(A, ['-N', 'route', 'show', 'table', 'main', 'type', 'unreachable'])
     assert.deepEqual(guard.map((r: any) => [r.dst, r.protocol]), [['10.2.0.0/24', '178']], 'a guard route: nothing leaves in clear while there is no SA')
     const cap = await captureDuring(A, 'u0', ['10.1.0.2', '10.2.0.2'], async () => {
       assert.ok(await pingUntil(CA, '10.2.0.2'), 'container A reaches container B through the tunnel')

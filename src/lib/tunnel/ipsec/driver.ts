@@ -340,7 +340,7 @@ export const ipsecDriver: TunnelDriver = {
           }
           const res = await swanctl(r, scope, ['--initiate', '--ike', ike, '--child', conn, '--timeout', String(Math.max(1, Math.round(left() / 1000)))], {timeoutMs: left() + 5000})
           if (res.exitCode === 0 && (await installed())) return false
-          const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr))
+          const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && (/timeout/i.test(res.stdout + res.stderr) || Date.now() >= deadline - 500))
           return fail(`${res.stdout}\n${res.stderr}\n${charonLogSince(scope, logStart) || charonLogTail(scope, 20)}`, timedOut)
         },
       })
