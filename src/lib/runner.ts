@@ -373,9 +373,10 @@ export class Runner {
 
   private failure(inv: Invocation, r: ExecResult): NetkitError {
     const stderr = this.redact(r.stderr.replace(/\nCommand failed -:\d+\s*$/, '').trim())
+    const [tool, args] = unwrapTool(inv.tool, inv.args.map(String))
     return translateFailure({
-      tool: inv.tool,
-      args: inv.args.map(String),
+      tool,
+      args,
       object: inv.object,
       netns: inv.netns === undefined ? this.netns : inv.netns ?? undefined,
       command: this.display(inv),
@@ -384,6 +385,29 @@ export class Runner {
       timedOut: r.timedOut,
     })
   }
+}
+
+/** nsenter's options that take a value (the rest are flags). */
+const NSENTER_VALUE = new Set(['-t', '--target', '-S', '--setuid', '-G', '--setgid', '-w', '--wd', '-r', '--root'])
+/** unshare's options that take a value. */
+const UNSHARE_VALUE = new Set(['--propagation', '--setgroups', '--map-user', '--map-group', '--map-users', '--map-groups', '-R', '--root', '-w', '--wd', '-S', '--setuid', '-G', '--setgid'])
+
+/**
+ * The tool a wrapper runs, and its arguments: \`nsenter -t PID -m wg set ...\`
+ * is \`wg set ...\`; \`unshare --mount ... sh -c SCRIPT NAME wireguard-go ...\` (the
+ * fixed scripts that exec "$@") is \`wireguard-go ...\`. A failure is the
+ * tool's, and is said in its name (the full command stays on the error).
+ */
+export function unwrapTool(tool: string, args: string[]): [string, string[]] {
+  const values = tool === 'nsenter' ? NSENTER_VALUE : tool === 'unshare' ? UNSHARE_VALUE : undefined
+  if (!values) return [tool, args]
+  let i = 0
+  while (i < args.length && args[i].startsWith('-')) i += values.has(args[i]) ? 2 : 1
+  if (i >= args.length) return [tool, args]
+  const [inner, rest] = [args[i], args.slice(i + 1)]
+  // sh -c SCRIPT $0 ARGV...: the script execs its arguments.
+  if (inner === 'sh' && rest[0] === '-c' && rest.length >= 4) return unwrapTool(rest[3], rest.slice(4))
+  return unwrapTool(inner, rest)
 }
 
 export interface BatchError extends NetkitError {

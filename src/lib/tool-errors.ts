@@ -33,6 +33,13 @@ const has = (word: string) => (f: ToolFailure) => f.args.includes(word)
 
 const RULES: Rule[] = [
   {
+    // A wrapper (ip netns exec, nsenter) that could not start the tool: it is missing, not some object.
+    code: 'E_TOOL_MISSING',
+    match: /(?:failed to execute|exec of) "?([^":\s]+)"?(?: failed)?: No such file or directory/i,
+    message: (_f, m) => `${m[1]} is not installed`,
+    fix: (_f, m) => (PACKAGES[m[1]] ? `apt-get install --no-install-recommends ${PACKAGES[m[1]]}` : `install the package that provides ${m[1]} (see "netkit doctor")`),
+  },
+  {
     code: 'E_NO_ESP',
     match: /Requested type not found|Protocol not supported/i,
     when: (f) => f.args.includes('xfrm') && f.args.includes('state'),

@@ -242,3 +242,12 @@ export function firstHost(cidr: string): string {
   bytes[bytes.length - 1] += 1
   return ipaddr.fromByteArray(bytes).toString()
 }
+
+/** Orders two addresses of one family as numbers (negative: a is lower). */
+export function compareAddresses(a: string, b: string): number {
+  const x = ipaddr.parse(a).toByteArray()
+  const y = ipaddr.parse(b).toByteArray()
+  if (x.length !== y.length) return x.length - y.length
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i]
+  return 0
+}

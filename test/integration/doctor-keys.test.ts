@@ -110,7 +110,7 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
 
   it('the SA torn down by the peer: charon brings it back by itself (kernel-libipsec cannot trap), and the doctor is clean again', async () => {
     const sock = join(config, 'netns', w.B, 'ipsec', 'charon.vici')
-    sh('swanctl', ['--terminate', '--ike', 'netkit-site', '--timeout', '5', '--uri', `unix://${sock}`])
+    sh('swanctl', ['--terminate', '--ike', 'netkit-192_0_2_2-192_0_2_1', '--timeout', '5', '--uri', `unix://${sock}`])
     // A restarts on the peer's DELETE (close_action); were that lost, dead peer detection (30 s) would.
     assert.ok(await pingUntil(w.CA, '10.2.0.2', 45), 'traffic flows again')
     assert.deepEqual(failed(doctor('--tunnel', 'site')), [])

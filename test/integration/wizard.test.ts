@@ -6,6 +6,7 @@ import {after, describe, it} from 'node:test'
 
 import {load} from 'js-yaml'
 
+import {rawEvents} from '../../src/lib/tunnel/ipsec/vici.js'
 import {cli} from '../helpers/cli.js'
 import {filesUnder, isolatedEnv, skipUnlessRoot} from '../helpers/hosts.js'
 import {KEY, Session} from '../helpers/pty.js'
@@ -166,7 +167,8 @@ describe('netkit wizard: every configuration it can produce loads into a real ch
   const loadedConns = (ns: string): string[] => {
     const sock = join(env.NETKIT_CONFIG_DIR, 'netns', ns, 'ipsec', 'charon.vici')
     const out = execFileSync('swanctl', ['--list-conns', '--raw', '--uri', `unix://${sock}`], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']})
-    return [...out.matchAll(/^list-conn event \{(\S+) \{/gm)].map((m) => m[1]).sort()
+    // The tunnels: each is a child of the IKE connection to its peer.
+    return rawEvents(out, 'list-conn').flatMap((ev) => Object.values(ev).flatMap((c) => Object.keys(((c as any).children ?? {}) as object))).sort()
   }
   const run = (ns: string, yaml: string) => {
     const f = join(work, `${ns}.yaml`)

@@ -74,6 +74,23 @@ describe('runner', () => {
     })
   })
 
+  it('says which tool failed when a wrapper ran it (nsenter, unshare), not the wrapper', async () => {
+    const rec = new Recorder()
+      .on('persistent-keepalive', {exitCode: 1, stderr: 'Unable to modify interface: Resource temporarily unavailable\n'})
+      .on('wireguard-go', {exitCode: 1, stderr: 'ERROR: (wg-x) Failed to create TUN device\n'})
+      .on('nosuchtool', {exitCode: 127, stderr: 'nsenter: failed to execute nosuchtool: No such file or directory\n'})
+    const r = rec.runner({netns: 'n1'})
+    const failure = async (args: string[], tool = 'nsenter') => (await r.run({tool, args, object: 'WireGuard device wg-x'}).then(() => assert.fail('no error'), (e) => e)) as NetkitError
+    const wg = await failure(['-t', '4242', '-m', 'wg', 'set', 'wg-x', 'peer', 'K=', 'persistent-keepalive', '0'])
+    assert.equal(wg.what, 'wg failed on WireGuard device wg-x: Unable to modify interface: Resource temporarily unavailable')
+    assert.match(wg.command ?? '', /^ip netns exec n1 nsenter -t 4242 -m wg set/, 'the full command stays on the error')
+    const go = await failure(['--mount', '--propagation', 'private', 'sh', '-c', 'mount ... && exec "$@"', 'netkit-wg', 'wireguard-go', '-f', 'wg-x'], 'unshare')
+    assert.match(go.what, /^wireguard-go failed on WireGuard device wg-x: ERROR/)
+    const missing = await failure(['-t', '4242', '-m', 'nosuchtool', 'show'])
+    assert.equal(missing.code, 'E_TOOL_MISSING')
+    assert.equal(missing.what, 'nosuchtool is not installed')
+  })
+
   it('reports which batch line failed', async () => {
     const rec = new Recorder().on('-batch', {exitCode: 1, stderr: 'Error: Nexthop has invalid gateway.\nCommand failed -:2\n'})
     const r = rec.runner()

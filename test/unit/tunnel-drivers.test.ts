@@ -3,7 +3,7 @@ import {describe, it} from 'node:test'
 
 import {defineTunnel} from '../../src/lib/tunnel/define.js'
 import {initiateFailure, parseListSas, parseViciRaw} from '../../src/lib/tunnel/ipsec/vici.js'
-import {renderConnection, swanctlSecret, trafficSelectors} from '../../src/lib/tunnel/ipsec/driver.js'
+import {effectiveStartAction, ikeName, initiates, peerStarts, renderConnection, swanctlSecret, trafficSelectors} from '../../src/lib/tunnel/ipsec/driver.js'
 import {allowedIps, parseWgDump} from '../../src/lib/tunnel/wireguard/driver.js'
 import {generatePrivateKey, publicKeyOf} from '../../src/lib/tunnel/wireguard/keys.js'
 import {Recorder} from '../helpers/recorder.js'
@@ -63,6 +63,40 @@ describe('ipsec driver pieces', () => {
   })
 })
 
+describe('ipsec: one IKE SA per pair of hosts', () => {
+  const def = (local: string, remote: string, startAction: 'trap' | 'start' | 'none' = 'trap', ids?: [string, string]) =>
+    ({name: 't', type: 'ipsec', local, remote, localSubnets: ['10.1.0.0/24'], remoteSubnets: ['10.2.0.0/24'], ipsec: {startAction, localId: ids?.[0] ?? local, remoteId: ids?.[1] ?? remote}}) as never
+
+  it('only the end with the lower address starts the SA; the other answers (a trap on the kernel path)', () => {
+    assert.equal(initiates(def('192.0.2.1', '192.0.2.2')), true)
+    assert.equal(initiates(def('192.0.2.10', '192.0.2.9')), false, 'as numbers, not as text')
+    assert.equal(initiates(def('2001:db8::1', '2001:db8::1:0')), true)
+    const table = (local: string, remote: string) =>
+      (['trap', 'start', 'none'] as const).map((a) => [a, effectiveStartAction(def(local, remote, a), true), effectiveStartAction(def(local, remote, a), false), peerStarts(def(local, remote, a), true), peerStarts(def(local, remote, a), false)])
+    // [asked, on kernel-libipsec, on the kernel path, the peer starts it (libipsec), (kernel)]
+    assert.deepEqual(table('192.0.2.1', '192.0.2.2'), [['trap', 'start', 'trap', false, false], ['start', 'start', 'start', false, false], ['none', 'none', 'none', false, false]])
+    assert.deepEqual(table('192.0.2.2', '192.0.2.1'), [['trap', 'none', 'trap', true, false], ['start', 'none', 'trap', true, true], ['none', 'none', 'none', false, false]])
+  })
+
+  it('the tunnels between two hosts share one IKE connection, named for the pair (and the identities, when they are not the addresses)', async () => {
+    assert.equal(ikeName(def('192.0.2.1', '192.0.2.2')), 'netkit-192_0_2_1-192_0_2_2')
+    assert.equal(ikeName(def('2001:db8::1', '2001:db8::2')), 'netkit-2001_db8__1-2001_db8__2')
+    assert.match(ikeName(def('192.0.2.1', '192.0.2.2', 'trap', ['a.example', 'b.example'])), /^netkit-192_0_2_1-192_0_2_2-[0-9a-f]{8}$/)
+    assert.notEqual(ikeName(def('192.0.2.1', '192.0.2.2', 'trap', ['a.example', 'b.example'])), ikeName(def('192.0.2.1', '192.0.2.2', 'trap', ['a.example', 'c.example'])))
+    process.env.NETKIT_TEMPLATES_DIR ??= new URL('../../../templates', import.meta.url).pathname
+    const rec = new Recorder().on('route get', {stdout: '[{"dev":"u0","prefsrc":"192.0.2.2"}]'})
+    const {def: answering} = await defineTunnel({name: 'site2', type: 'ipsec', remote: '192.0.2.1', localSubnet: ['10.2.9.0/24'], remoteSubnet: ['10.1.9.0/24']}, rec.runner())
+    const text = await renderConnection(answering, 'correct horse battery staple', false, true)
+    assert.match(text, /^ {2}netkit-192_0_2_2-192_0_2_1 \{$/m, 'the shared IKE connection')
+    assert.match(text, /^ {4}unique = replace$/m, 'a newer IKE SA replaces an older one')
+    assert.match(text, /^ {6}netkit-site2 \{$/m, 'the tunnel\'s own child')
+    assert.match(text, /start_action = none\n/, 'the higher address answers')
+    assert.match(text, /dpd_action = clear\n/)
+    assert.doesNotMatch(text, /keyingtries|close_action/)
+    assert.match(text, /^ {2}ike-netkit-192_0_2_2-192_0_2_1 \{$/m, 'one secret for the connection')
+  })
+})
+
 describe('wireguard driver pieces', () => {
   it('makes keys wg agrees with (RFC 7748 test vector)', () => {
     // RFC 7748 section 6.1: Alice's private and public key.
@@ -95,13 +129,13 @@ describe('tunnel routes', () => {
     const {routeSteps} = await import('../../src/lib/tunnel/routes.js')
     const rec = new Recorder()
     const runner = rec.runner({netns: 'h1'})
-    const def = {name: 't6', table: 120, remoteSubnets: ['10.2.0.0/24', 'fd02::/64']} as never
-    const [step] = routeSteps(def, {runner} as never, 'wg-t6')
+    const def = {name: 't6', type: 'wireguard', table: 120, remoteSubnets: ['10.2.0.0/24', 'fd02::/64'], wireguard: {ifname: 'wg-t6'}} as never
+    const [step] = routeSteps(def, {runner, configDir: '/nonexistent/netkit'} as never, 'wg-t6')
     await step.apply()
     assert.deepEqual(rec.calls.map((c) => [c.args.join(' '), c.input]), [
-      // What carries the subnets now (another device's route would be taken over: refused).
-      ['-n h1 -j route show table 120', undefined],
-      ['-n h1 -j -6 route show table 120', undefined],
+      // What carries the subnets now, in every table (another device's route would be taken over: refused).
+      ['-n h1 -N -j route show table all', undefined],
+      ['-n h1 -N -j -6 route show table all', undefined],
       ['-n h1 -batch -', 'route replace 10.2.0.0/24 dev wg-t6 proto 178 table 120\nroute replace fd02::/64 dev wg-t6 proto 178 table 120\nrule add to 10.2.0.0/24 table 120 priority 1000 protocol 178\n'],
       ['-n h1 -6 -batch -', 'rule add to fd02::/64 table 120 priority 1000 protocol 178\n'],
     ])

@@ -8,6 +8,7 @@ import {ensureProtoName} from '../iproute2/tables.js'
 import {NETKIT_PROTO} from '../ownership.js'
 import type {Step} from '../plan.js'
 import type {BatchLine} from '../runner.js'
+import {listDefs} from './store.js'
 import type {TunnelContext, TunnelDef} from './types.js'
 
 /** The priority of the rules netkit adds for tunnel tables (before main at 32766). */
@@ -41,7 +42,7 @@ export function routeSteps(def: TunnelDef, ctx: TunnelContext, dev: string, via?
     {
       title: `route ${def.remoteSubnets.join(', ')} through ${dev}${def.table === undefined ? '' : ` (table ${def.table})`}`,
       apply: async () => {
-        await refuseTakeover(def, ctx, dev)
+        await refuseTakeover(def, ctx)
         ensureProtoName({dryRun: ctx.runner.dryRun})
         await ctx.runner.batch([...routeLines(def, dev, 'replace', via), ...ruleLines(def, 'add')])
       },
@@ -50,24 +51,73 @@ export function routeSteps(def: TunnelDef, ctx: TunnelContext, dev: string, via?
   ]
 }
 
+/** charon's routing table (kernel-libipsec and the kernel data path alike). */
+export const CHARON_TABLE = 220
+
+/** The device a tunnel's routes go by (IPsec: charon's TUN device on kernel-libipsec; on the kernel path its routes are in table 220). */
+export function tunnelDevice(def: TunnelDef): string | undefined {
+  return def.wireguard?.ifname ?? def.vxlan?.ifname ?? (def.type === 'ipsec' ? 'ipsec0' : undefined)
+}
+
+interface RouteRow {
+  dst: string
+  dev?: string
+  gateway?: string
+  type?: string
+  table?: string
+  protocol?: string
+}
+
 /**
- * "route replace" would silently take a remote subnet's route from whatever
- * carries it now (another tunnel: its traffic would then leave by this one,
- * perhaps unencrypted). A route to the same subnet in the same table by
- * another device is an error, before anything changes.
+ * A remote subnet that something else carries is not taken over, whatever
+ * the table and whatever the type of either tunnel. "route replace" would
+ * silently take it in the tunnel's own table, and a route in another table
+ * wins or loses by the rules' order (charon's table 220 comes before main,
+ * a --table's rule before main too): either way one tunnel's traffic would
+ * leave by the other, perhaps unencrypted. Refused before anything changes:
+ *  - a route to the subnet in the tunnel's own table by another device;
+ *  - a tunnel's route to it in any other table (netkit's protocol, or charon's table 220);
+ *  - another tunnel of the namespace defined to carry it (an IPsec tunnel
+ *    without an SA has no route yet, only its guard).
+ * Two IPsec tunnels may carry the same subnet: two gateways to one site,
+ * and charon routes by whichever has the SA.
  */
-async function refuseTakeover(def: TunnelDef, ctx: TunnelContext, dev: string): Promise<void> {
-  const table = String(def.table ?? 254)
-  const reads = await Promise.all([[], ['-6']].map((family) => ctx.runner.probe({tool: 'ip', args: ['-j', ...family, 'route', 'show', 'table', table]})))
-  const rows = reads.flatMap((x) => (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as {dst: string; dev?: string; gateway?: string; type?: string}[]) : []))
+export async function refuseTakeover(def: TunnelDef, ctx: TunnelContext): Promise<void> {
+  if (def.remoteSubnets.length === 0) return
+  const ipsec = def.type === 'ipsec'
+  const dev = tunnelDevice(def)
+  const table = String(ipsec ? CHARON_TABLE : def.table ?? 254)
+  // -N: tables and protocols as numbers, whatever names /etc/iproute2 gives them.
+  const reads = await Promise.all([[], ['-6']].map((family) => ctx.runner.probe({tool: 'ip', args: ['-N', '-j', ...family, 'route', 'show', 'table', 'all']})))
+  const rows = reads.flatMap((x) => (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as RouteRow[]) : []))
+  const others = listDefs(ctx.configDir).filter((o) => o.name !== def.name)
+  const ns = ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''
+  const fix = (owner: string | undefined, subnet: string, sameTable: boolean) =>
+    owner
+      ? `remove tunnel ${owner} first ("netkit tunnel del ${owner}${ns}"), or let one tunnel carry ${subnet}`
+      : `remove that route first${sameTable && !ipsec ? `, or give tunnel ${def.name} a table of its own (--table N)` : ''}`
   for (const subnet of def.remoteSubnets) {
     const host = subnet.includes(':') ? '/128' : '/32'
-    const other = rows.find((x) => (x.dst === subnet || `${x.dst}${host}` === subnet) && (!x.type || x.type === 'unicast') && x.dev !== dev)
-    if (!other) continue
-    const owner = /^(wg|vx)-(.+)$/.exec(other.dev ?? '')?.[2]
-    throw new NetkitError('E_CONFLICT', `route ${subnet}${def.table === undefined ? '' : ` in table ${table}`} already goes ${other.gateway ? `via ${other.gateway} ` : ''}dev ${other.dev}${owner ? ` (tunnel ${owner})` : ''}: tunnel ${def.name} would take it over`, {
-      fix: `remove that ${owner ? 'tunnel' : 'route'} first, or give tunnel ${def.name} a table of its own (--table N)`,
+    const other = rows.find((x) => {
+      if ((x.dst !== subnet && `${x.dst}${host}` !== subnet) || (x.type && x.type !== '1')) return false
+      const t = x.table ?? '254'
+      // IPsec's own: charon's table and device.
+      if (ipsec && (t === String(CHARON_TABLE) || x.dev === dev)) return false
+      if (t === table) return x.dev !== dev
+      return x.protocol === '178' || t === String(CHARON_TABLE)
     })
+    if (other) {
+      const t = other.table ?? '254'
+      const owner = (t === String(CHARON_TABLE) || other.dev === 'ipsec0' ? others.find((o) => o.type === 'ipsec' && o.remoteSubnets.includes(subnet)) : others.find((o) => tunnelDevice(o) === other.dev))?.name ??
+        /^(wg|vx)-(.+)$/.exec(other.dev ?? '')?.[2]
+      throw new NetkitError('E_CONFLICT', `route ${subnet}${t === '254' ? '' : ` in table ${t}`} already goes ${other.gateway ? `via ${other.gateway} ` : ''}dev ${other.dev}${owner ? ` (tunnel ${owner})` : ''}: tunnel ${def.name} would take it over`, {
+        fix: fix(owner, subnet, t === table),
+      })
+    }
+    const carrier = others.find((o) => o.remoteSubnets.includes(subnet) && !(ipsec && o.type === 'ipsec'))
+    if (carrier) {
+      throw new NetkitError('E_CONFLICT', `tunnel ${carrier.name} (${carrier.type}) already carries ${subnet}: tunnel ${def.name} would take it over`, {fix: fix(carrier.name, subnet, false)})
+    }
   }
 }
 

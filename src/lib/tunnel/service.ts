@@ -17,6 +17,7 @@ import {driverFor} from './registry.js'
 import {diffDefs, listDefs, listScopes, loadDef, pskPath, removeDef, sameDef, saveDef, scopeDir} from './store.js'
 import type {TunnelContext, TunnelDef, TunnelStatus} from './types.js'
 import {hostSteps, restoreHost} from './host.js'
+import {refuseTakeover} from './routes.js'
 import {requireUnderlay} from './underlay.js'
 import {tunnelName} from './define.js'
 import {ensureKeyPair} from './wireguard/keys.js'
@@ -59,8 +60,9 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   const pskFile = pskPath(dir, def.name)
   const pskSame = !opts.psk || (existsSync(pskFile) && readSecretFile(pskFile, 'PSK file') === opts.psk.value)
 
+  const replacing = Boolean(existing && !(sameDef(existing, def) && pskSame))
   if (existing) {
-    if (sameDef(existing, def) && pskSame) {
+    if (!replacing) {
       const status = await driver.status(existing, ctx)
       if (status.state !== 'down') {
         return {changed: false, summary: `tunnel ${def.name} is already set up (${status.state})`, datapath: ctx.datapath, datapathReason: ctx.datapathReason, steps: []}
@@ -73,8 +75,14 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
     }
   }
 
-  // Nothing can work without a path to the peer: say so before changing anything.
+  // Nothing can work without a path to the peer, nor by taking another tunnel's subnets: say so before changing anything.
   await requireUnderlay(ctx.runner, def.remote, def.name)
+  await refuseTakeover(def, ctx)
+  await driver.check?.(def, ctx, opts.psk?.value)
+  if (existing && replacing) {
+    await driver.down(existing, ctx)
+    if (ctx.runner.dryRun) ctx.replacing = true
+  }
 
   const steps: Step[] = []
   if (existing && !(sameDef(existing, def) && pskSame)) steps.push(replaceStep(existing, ctx, opts))

@@ -109,6 +109,12 @@ export interface TunnelContext {
 
 export interface TunnelDriver {
   type: TunnelType
+  /**
+   * Checks against the host and the namespace's other tunnels that need no
+   * change, before anything changes (a UsageError or NetkitError). `psk`: the
+   * pre-shared key the tunnel will have, if it is given now.
+   */
+  check?(def: TunnelDef, ctx: TunnelContext, psk?: string): Promise<void>
   /** The steps that bring the tunnel up on this host, each with its undo. */
   up(def: TunnelDef, ctx: TunnelContext): Promise<Step[]>
   /** Removes every runtime object the tunnel made (keeps the definition and secrets). Idempotent. */

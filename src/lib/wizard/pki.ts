@@ -6,10 +6,17 @@
  * the CA certificate, are what the person copies to the peer.
  */
 import {existsSync, readdirSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 
 import {writeFileAtomic, writeSecretFile} from '../files.js'
 import type {Runner} from '../runner.js'
+import type {TunnelDef} from '../tunnel/types.js'
+
+/** Where the wizard keeps what it makes, in a scope (the root namespace's config directory, or a namespace's). */
+export const pkiDir = (scopeDir: string) => join(scopeDir, 'pki')
+/** This host's key and certificate are host.*; a peer's are named after its tunnel. */
+const HOST = 'host'
+const peerBase = (tunnel: string) => `${tunnel}-peer`
 
 export interface Issued {
   ca: string
@@ -51,7 +58,7 @@ async function issue(runner: Runner, dir: string, base: string, ip: string): Pro
   return {cert, key}
 }
 
-export async function issueCertificates(runner: Runner, dir: string, me: {name: string; ip: string}, peers: {name: string; ip: string}[]): Promise<Issued> {
+export async function issueCertificates(runner: Runner, dir: string, me: {name: typeof HOST; ip: string}, peers: {name: string; ip: string}[]): Promise<Issued> {
   made.length = 0
   await keyFile(runner, join(dir, 'ca.key'))
   const ca = join(dir, 'ca.crt')
@@ -64,7 +71,7 @@ export async function issueCertificates(runner: Runner, dir: string, me: {name: 
   }
   const mine = await issue(runner, dir, me.name, me.ip)
   const out: Issued = {ca, ...mine, peers: [], created: made}
-  for (const p of peers) out.peers.push({name: p.name, ...(await issue(runner, dir, `${p.name}-peer`, p.ip))})
+  for (const p of peers) out.peers.push({name: p.name, ...(await issue(runner, dir, peerBase(p.name), p.ip))})
   return out
 }
 
@@ -76,4 +83,31 @@ export function removeIssued(issued: Issued | undefined, dir: string): void {
   } catch {
     // not there
   }
+}
+
+/** True if the tunnel authenticates with what the wizard made in this scope. */
+function usesIssued(def: TunnelDef, dir: string): boolean {
+  const i = def.ipsec
+  return Boolean(i && [i.cert, i.key, i.ca].some((f) => f !== undefined && dirname(resolve(f)) === resolve(dir)))
+}
+
+/**
+ * The files the wizard made for a tunnel that is being deleted: the peer's key
+ * and certificate (named after the tunnel), and this host's and the CA's once
+ * no other tunnel of the scope uses them. Nothing for a tunnel whose
+ * certificates the person gave (they are not netkit's).
+ */
+export function issuedFor(def: TunnelDef, scopeDir: string, others: TunnelDef[]): string[] {
+  const dir = pkiDir(scopeDir)
+  if (!usesIssued(def, dir)) return []
+  const files = [`${peerBase(def.name)}.key`, `${peerBase(def.name)}.crt`]
+  if (!others.some((o) => o.name !== def.name && usesIssued(o, dir))) files.push(`${HOST}.key`, `${HOST}.crt`, 'ca.key', 'ca.crt')
+  return files.map((f) => join(dir, f))
+}
+
+/** Removes what the wizard made for a deleted tunnel (issuedFor), and pki/ once it is empty. */
+export function removeIssuedFor(def: TunnelDef, scopeDir: string, others: TunnelDef[]): void {
+  const files = issuedFor(def, scopeDir, others)
+  if (files.length === 0) return
+  removeIssued({ca: '', cert: '', key: '', peers: [], created: files}, pkiDir(scopeDir))
 }

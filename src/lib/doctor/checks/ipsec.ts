@@ -10,7 +10,7 @@ import {join} from 'node:path'
 
 import {weakAlgorithms} from '../../tunnel/define.js'
 import {charonPid, charonScope, charonUsesLibipsec, swanctl} from '../../tunnel/ipsec/charon.js'
-import {connName, effectiveStartAction} from '../../tunnel/ipsec/driver.js'
+import {connName, effectiveStartAction, ikeName, initiates} from '../../tunnel/ipsec/driver.js'
 import {type IkeSa, parseListSas} from '../../tunnel/ipsec/vici.js'
 import {pskPath, scopeDir} from '../../tunnel/store.js'
 import type {TunnelDef} from '../../tunnel/types.js'
@@ -19,6 +19,11 @@ import {type Check, type DoctorContext, type Finding, finding, nsFlag} from '../
 import {secretFileFindings} from './secrets.js'
 
 const ipsecTunnels = (ctx: DoctorContext) => ctx.tunnels.filter((t) => t.type === 'ipsec')
+
+/** A tunnel's IKE SAs (its connection's, shared with the tunnels to the same peer), each with only this tunnel's CHILD_SAs. */
+function tunnelSas(sas: Map<string, IkeSa[]> | undefined, t: TunnelDef): IkeSa[] {
+  return (sas?.get(ikeName(t)) ?? []).map((s) => ({...s, children: s.children.filter((c) => c.name === connName(t))}))
+}
 
 /** The SAs of each tunnel, read once per doctor run (one swanctl per charon). */
 const cache = new WeakMap<DoctorContext, Promise<Map<string, IkeSa[]> | undefined>>()
@@ -69,16 +74,20 @@ export const saState: Check = {
     const libipsec = Boolean(charonUsesLibipsec(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)))
     const out: Finding[] = []
     for (const t of tunnels) {
-      const list = sas.get(connName(t)) ?? []
-      const ike = list.find((s) => s.state === 'ESTABLISHED')
+      const list = tunnelSas(sas, t)
+      const ike = list.find((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED')) ?? list.find((s) => s.state === 'ESTABLISHED')
       const child = ike?.children.find((c) => c.state === 'INSTALLED')
       const evidence = {tunnel: t.name, ikeSas: list.map((s) => ({state: s.state, rekeyTime: s.rekeyTime ?? null, children: s.children.map((c) => ({state: c.state, rekeyTime: c.rekeyTime ?? null, lifeTime: c.lifeTime ?? null}))}))}
       if (!ike || !child) {
-        const trap = effectiveStartAction(t, libipsec) === 'trap'
-        out.push(finding(this, trap && list.length === 0 ? 'warn' : 'fail', {
+        const action = effectiveStartAction(t, libipsec)
+        const trap = action === 'trap'
+        const answering = action === 'none' && t.ipsec!.startAction !== 'none' && !initiates(t)
+        out.push(finding(this, (trap || answering) && list.length === 0 ? 'warn' : 'fail', {
           subject: t.name,
           evidence,
-          reason: !ike ? `no established IKE SA with ${t.remote}${trap ? ' (start action trap: the first packet to the remote subnets starts it)' : ' although charon keeps initiating: the peer does not answer or refuses'}` : 'the IKE SA is up but no CHILD_SA is installed: traffic is not protected',
+          reason: !ike
+            ? `no established IKE SA with ${t.remote}${trap ? ' (start action trap: the first packet to the remote subnets starts it)' : answering ? ` (${t.remote} starts it, being the end with the lower address, and has not: is the tunnel set up there?)` : action === 'none' ? ' (start action none: nothing starts it but "tunnel up")' : ' although charon keeps initiating: the peer does not answer or refuses'}`
+            : 'the IKE SA is up but no CHILD_SA is installed: traffic is not protected',
           fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}, and "netkit tunnel show ${t.name}${nsFlag(ctx)}" for the SA state`,
         }))
         continue
@@ -97,6 +106,48 @@ export const saState: Check = {
   },
 }
 
+/**
+ * One IKE SA per peer. Two established ones for one connection each carry
+ * CHILD_SAs, and only one carries the traffic. netkit's own configuration
+ * cannot make them (one end starts, unique = replace settles the rest), so
+ * they come from a configuration an older netkit loaded, where both ends
+ * started one: a warning, and the fix loads netkit's configuration again
+ * (down and up of the tunnels that share the connection).
+ */
+export const duplicateSas: Check = {
+  id: 'ipsec.duplicates',
+  title: 'One IKE SA per peer',
+  group: 'ipsec',
+  async run(ctx) {
+    const tunnels = ipsecTunnels(ctx)
+    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+    const sas = await sasOf(ctx)
+    if (!sas) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
+    const out: Finding[] = []
+    const seen = new Set<string>()
+    for (const t of tunnels) {
+      const ike = ikeName(t)
+      if (seen.has(ike)) continue
+      seen.add(ike)
+      const names = tunnels.filter((o) => ikeName(o) === ike).map((o) => o.name)
+      const established = (sas.get(ike) ?? []).filter((s) => s.state === 'ESTABLISHED')
+      const evidence = {connection: ike, tunnels: names, ikeSas: established.map((s) => ({uniqueId: s.uniqueId ?? null, initiator: s.initiator, established: s.established ?? null, children: s.children.map((c) => ({name: c.name, state: c.state, bytesIn: c.bytesIn, bytesOut: c.bytesOut}))}))}
+      if (established.length <= 1) {
+        out.push(finding(this, 'ok', {subject: names.join(', '), evidence}))
+        continue
+      }
+      const ns = nsFlag(ctx)
+      out.push(finding(this, 'warn', {
+        subject: names.join(', '),
+        evidence,
+        reason: `${established.length} IKE SAs with ${t.remote} for tunnel${names.length > 1 ? 's' : ''} ${names.join(', ')}, each with its CHILD_SAs: only one carries the traffic (both ends started one, as a configuration from an older netkit does; do the same on ${t.remote} if it has one)`,
+        fix: [...names.map((n) => `netkit tunnel down ${n}${ns}`), ...names.map((n) => `netkit tunnel up ${n}${ns}`)].join(' && '),
+      }))
+    }
+    return out
+  },
+}
+
 export const selectors: Check = {
   id: 'ipsec.selectors',
   title: 'Traffic selectors match the configured subnets',
@@ -107,7 +158,7 @@ export const selectors: Check = {
     const sas = await sasOf(ctx)
     const out: Finding[] = []
     for (const t of tunnels) {
-      const child = (sas?.get(connName(t)) ?? []).flatMap((s) => s.children).find((c) => c.state === 'INSTALLED')
+      const child = tunnelSas(sas, t).flatMap((s) => s.children).find((c) => c.state === 'INSTALLED')
       if (!child) {
         out.push(finding(this, 'skip', {subject: t.name, reason: 'no CHILD_SA installed (see ipsec.sa)'}))
         continue
@@ -137,7 +188,7 @@ export const algorithms: Check = {
     const out: Finding[] = []
     for (const t of tunnels) {
       const configured = [...weakAlgorithms(t.ipsec!.proposals), ...weakAlgorithms(t.ipsec!.espProposals)]
-      const inUse = (sas?.get(connName(t)) ?? []).flatMap((s) => [s.encrAlg, s.integAlg, s.prfAlg, s.dhGroup, ...s.children.flatMap((c) => [c.encrAlg, c.integAlg, c.dhGroup])]).filter((a): a is string => Boolean(a && WEAK_NEGOTIATED.test(a)))
+      const inUse = tunnelSas(sas, t).flatMap((s) => [s.encrAlg, s.integAlg, s.prfAlg, s.dhGroup, ...s.children.flatMap((c) => [c.encrAlg, c.integAlg, c.dhGroup])]).filter((a): a is string => Boolean(a && WEAK_NEGOTIATED.test(a)))
       const weak = [...new Set([...configured, ...inUse])]
       out.push(finding(this, weak.length ? 'fail' : 'ok', {
         subject: t.name,
@@ -218,4 +269,4 @@ export const localAddress: Check = {
   },
 }
 
-export const ipsecChecks: Check[] = [charonRunning, saState, selectors, algorithms, ipsecSecrets, spdSad, localAddress]
+export const ipsecChecks: Check[] = [charonRunning, saState, duplicateSas, selectors, algorithms, ipsecSecrets, spdSad, localAddress]

@@ -5,10 +5,21 @@
  * until the CHILD_SA is installed, or says why it could not be (authentication,
  * proposals, traffic selectors, an unreachable peer).
  *
+ * One IKE SA per pair of hosts: the tunnels of a namespace between the same
+ * two addresses and identities are children of one IKE connection (each
+ * tunnel's file adds its child to it; swanctl merges sections of one name),
+ * so a second subnet pair needs nothing more than the first. Only one end
+ * starts the IKE SA by itself: the one with the lower address (the other
+ * answers, and on kernel-libipsec waits for it; on the kernel data path it
+ * keeps its trap). Both ends starting at once is what made two IKE SAs per
+ * tunnel; charon's `unique = replace` settles any later duplicate (a peer that
+ * restarted, an initiate by hand) on the newest.
+ *
  * The data path is the kernel's XFRM where the kernel has ESP, and strongSwan's
  * kernel-libipsec (a TUN device, ESP in UDP 4500) where it has not. charon
  * installs the policies and the routes to the remote subnets itself (table 220).
  */
+import {createHash} from 'node:crypto'
 import {existsSync, rmSync, symlinkSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
@@ -20,12 +31,42 @@ import {NETKIT_PROTO} from '../../ownership.js'
 import type {Step} from '../../plan.js'
 import type {BatchLine} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
+import {compareAddresses} from '../../validate.js'
+import {removeIssuedFor} from '../../wizard/pki.js'
 import {listDefs, pskPath} from '../store.js'
 import type {IpsecDef, TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {charonLogSince, charonLogSize, charonLogTail, charonPid, charonUsesLibipsec, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
-import {initiateFailure, parseListSas} from './vici.js'
+import {type IkeSa, initiateFailure, parseListSas} from './vici.js'
 
+/** The tunnel's CHILD_SA configuration: netkit-NAME. */
 export const connName = (def: TunnelDef) => `netkit-${def.name}`
+
+/**
+ * The IKE connection a tunnel belongs to, shared by every tunnel of the
+ * namespace between the same two addresses with the same identities:
+ * netkit-LOCAL-REMOTE (separators as _), and a digest of the identities when
+ * they are not the addresses.
+ */
+export function ikeName(def: TunnelDef): string {
+  const i = def.ipsec!
+  const tag = (ip: string) => ip.replace(/[^0-9A-Za-z]/g, '_')
+  const ids = i.localId === def.local && i.remoteId === def.remote ? '' : `-${createHash('sha256').update(`${i.localId}\0${i.remoteId}`).digest('hex').slice(0, 8)}`
+  return `netkit-${tag(def.local)}-${tag(def.remote)}${ids}`
+}
+
+/** The other tunnels of the namespace that share this one's IKE connection. */
+export function siblings(def: TunnelDef, scopeDir: string): TunnelDef[] {
+  const ike = ikeName(def)
+  return listDefs(scopeDir).filter((o) => o.type === 'ipsec' && o.name !== def.name && ikeName(o) === ike)
+}
+
+/** The end that starts the IKE SA by itself: the one with the lower address (the peer, running netkit, agrees). */
+export function initiates(def: TunnelDef): boolean {
+  return compareAddresses(def.local, def.remote) < 0
+}
+
+/** What must be the same for tunnels that share one IKE SA (the IKE connection's settings). */
+const IKE_SETTINGS: [keyof IpsecDef, string][] = [['auth', '--cert/--psk-file'], ['cert', '--cert'], ['key', '--key'], ['ca', '--ca'], ['proposals', '--proposals'], ['dpdDelay', '--dpd']]
 
 /** The metric of the guard routes: the highest, so that any real route wins. */
 export const GUARD_METRIC = 4_294_967_295
@@ -50,20 +91,33 @@ export function trafficSelectors(def: TunnelDef): {localTs: string[]; remoteTs: 
 }
 
 /**
- * The start action charon really gets. kernel-libipsec cannot trap (it routes
- * through its TUN device only once an SA exists), so there a "trap" tunnel is
- * started and kept up instead (keyingtries 0, close and DPD restart), and
- * guard routes keep packets from leaving in clear meanwhile.
+ * The start action charon really gets. Only the initiating end (the lower
+ * address) starts the SA by itself; the other answers: it keeps a trap on the
+ * kernel data path, and waits on kernel-libipsec. kernel-libipsec cannot trap
+ * (it routes through its TUN device only once an SA exists), so there the
+ * initiator's "trap" tunnel is started and kept up instead (keyingtries 0,
+ * close and DPD restart), and guard routes keep packets from leaving in clear
+ * meanwhile. "none" is none on both ends.
  */
 export function effectiveStartAction(def: TunnelDef, libipsec: boolean): IpsecDef['startAction'] {
   const a = def.ipsec!.startAction
-  return libipsec && a === 'trap' ? 'start' : a
+  if (a === 'none') return 'none'
+  if (!initiates(def)) return libipsec ? 'none' : 'trap'
+  return libipsec ? 'start' : a
+}
+
+/** True if the peer starts the SA by itself (this end answers): it is the initiator and its start action is start. */
+export function peerStarts(def: TunnelDef, libipsec: boolean): boolean {
+  const a = def.ipsec!.startAction
+  return !initiates(def) && a !== 'none' && (libipsec || a === 'start')
 }
 
 export async function renderConnection(def: TunnelDef, psk: string | undefined, encap: boolean, libipsec = false): Promise<string> {
   const i = def.ipsec!
+  const startAction = effectiveStartAction(def, libipsec)
   return renderTemplate('strongswan/connection.conf.eta', {
     name: def.name,
+    ike: ikeName(def),
     conn: connName(def),
     local: def.local,
     remote: def.remote,
@@ -71,7 +125,10 @@ export async function renderConnection(def: TunnelDef, psk: string | undefined, 
     espProposals: i.espProposals,
     dpdDelay: i.dpdDelay,
     rekeyTime: i.rekeyTime,
-    startAction: effectiveStartAction(def, libipsec),
+    startAction,
+    answers: peerStarts(def, libipsec),
+    // After a dead peer: the initiator starts again, a trap waits for traffic, an answering end lets it go.
+    dpdAction: startAction === 'start' ? 'restart' : startAction === 'trap' ? 'trap' : 'clear',
     encap,
     auth: i.auth === 'psk' ? 'psk' : 'pubkey',
     localId: i.localId,
@@ -84,10 +141,20 @@ export async function renderConnection(def: TunnelDef, psk: string | undefined, 
   })
 }
 
-async function unload(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): Promise<void> {
+/** This tunnel's SAs: the IKE SAs of its connection, each with only this tunnel's CHILD_SAs. */
+async function tunnelSas(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): Promise<IkeSa[]> {
   const conn = connName(def)
+  const sas = parseListSas((await swanctl(ctx.runner, scope, ['--list-sas', '--ike', ikeName(def), '--raw'])).stdout)
+  return sas.map((s) => ({...s, children: s.children.filter((c) => c.name === conn)}))
+}
+
+async function unload(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): Promise<void> {
+  const loaded = new Set(loadedTunnels(scope))
+  const shared = siblings(def, ctx.configDir).some((o) => loaded.has(o.name))
   if (charonPid(scope) !== undefined || ctx.runner.dryRun) {
-    await swanctl(ctx.runner, scope, ['--terminate', '--ike', conn, '--force', '--timeout', '5'], {change: true}).catch(() => {})
+    // The IKE SA carries the other tunnels' children too: only this tunnel's CHILD_SAs go.
+    const what = shared ? ['--child', connName(def)] : ['--ike', ikeName(def), '--force']
+    await swanctl(ctx.runner, scope, ['--terminate', ...what, '--timeout', '5'], {change: true}).catch(() => {})
   }
   if (!ctx.runner.dryRun) {
     rmSync(confPath(scope, def), {force: true})
@@ -155,25 +222,40 @@ export const ipsecDriver: TunnelDriver = {
     return {datapath: 'kernel', reason: `the kernel's XFRM and ESP (${esp.how})`}
   },
 
+  async check(def: TunnelDef, ctx: TunnelContext, psk?: string): Promise<void> {
+    if (ctx.datapath === 'userspace' && def.localSubnets.length === 0 && def.remoteSubnets.length === 0) {
+      throw new UsageError('host-to-host IPsec needs the kernel data path: with kernel-libipsec the route to the peer would carry IKE itself', 'give --local-subnet and --remote-subnet (site to site), or run on a kernel with ESP')
+    }
+    // The tunnels between two hosts share one IKE SA: they must agree on what it is made with.
+    const mine = def.ipsec!
+    const pskOf = (d: TunnelDef) => (existsSync(pskPath(ctx.configDir, d.name)) ? readSecretFile(pskPath(ctx.configDir, d.name), 'PSK file') : undefined)
+    const ownPsk = psk ?? pskOf(def)
+    for (const o of siblings(def, ctx.configDir)) {
+      const theirs = o.ipsec!
+      const differ = IKE_SETTINGS.filter(([k]) => mine[k] !== theirs[k]).map(([, flag]) => flag)
+      if (mine.auth === 'psk' && theirs.auth === 'psk' && ownPsk !== undefined && ownPsk !== pskOf(o)) differ.push('--psk-file')
+      if (differ.length > 0) {
+        const flags = [...new Set(differ)].join(', ')
+        throw new UsageError(`tunnel ${o.name} already joins ${mine.localId} and ${mine.remoteId}, and the tunnels between two hosts share one IKE SA: this one differs in ${flags}`, `give tunnel ${def.name} the same ${flags} as ${o.name}${differ.includes('--psk-file') ? ` (its key is in ${pskPath(ctx.configDir, o.name)})` : ''}, or other identities (--local-id, --remote-id)`)
+      }
+    }
+  },
+
   async up(def: TunnelDef, ctx: TunnelContext): Promise<Step[]> {
     const r = ctx.runner
     const scope = charonScope(ctx.configDir, def.netns)
     const conn = connName(def)
+    const ike = ikeName(def)
     const libipsec = ctx.datapath === 'userspace'
     let started = false
     let logStart = 0
-    const twin = listDefs(ctx.configDir).find((o) => o.type === 'ipsec' && o.name !== def.name && o.ipsec!.localId === def.ipsec!.localId && o.ipsec!.remoteId === def.ipsec!.remoteId)
-    if (twin) {
-      throw new UsageError(`tunnel ${twin.name} already joins ${def.ipsec!.localId} and ${def.ipsec!.remoteId}: charon could not tell the two apart`, `add the subnets to ${twin.name} (repeat --local-subnet/--remote-subnet, with --replace), or give this one other identities (--local-id, --remote-id)`)
-    }
-    if (libipsec && def.localSubnets.length === 0 && def.remoteSubnets.length === 0) {
-      throw new UsageError('host-to-host IPsec needs the kernel data path: with kernel-libipsec the route to the peer would carry IKE itself', 'give --local-subnet and --remote-subnet (site to site), or run on a kernel with ESP')
-    }
+    let charonStart = 0
     const steps: Step[] = [
       {
         title: `start the charon of ${def.netns ? `namespace ${def.netns}` : 'this host'} (${libipsec ? 'kernel-libipsec' : 'kernel XFRM'})`,
         apply: async () => {
           if (libipsec && !tunSupport().present) throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
+          charonStart = charonLogSize(scope)
           started = await ensureCharon(r, scope, libipsec)
           return started
         },
@@ -221,28 +303,45 @@ export const ipsecDriver: TunnelDriver = {
         title: `negotiate with ${def.remote} and wait for the CHILD_SA`,
         apply: async () => {
           if (r.dryRun) return false
+          const deadline = Date.now() + ctx.timeoutMs
+          const left = () => Math.max(1000, deadline - Date.now())
           const seconds = Math.max(1, Math.round(ctx.timeoutMs / 1000))
-          const installed = async () => parseListSas((await swanctl(r, scope, ['--list-sas', '--ike', conn, '--raw'])).stdout).flatMap((s) => s.children).some((c) => c.name === conn && c.state === 'INSTALLED')
+          const sas = async () => tunnelSas(def, ctx, scope)
+          const installed = async () => (await sas()).some((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED'))
           const fail = (log: string, timedOut: boolean): never => {
             const why = timedOut && !/notify error|AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE|MAC mismatched|authentication of .* failed/.test(log) ? initiateFailure('timeout') : initiateFailure(log)
             throw new NetkitError(`E_IKE_${why.kind.toUpperCase()}`, `tunnel ${def.name}: ${why.message}${why.kind === 'unreachable' ? ` within ${seconds}s` : ''}`, {fix: why.fix, detail: r.redact(log)})
           }
-          if (effectiveStartAction(def, libipsec) === 'start') {
-            // charon initiates by itself on load: watch it, and its log for a refusal.
-            const refused = /received (AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE)|MAC mismatched|authentication of '.*' with .* failed|no acceptable proposal|failed to establish CHILD_SA/
-            let log = ''
-            const ok = await waitFor(async () => {
-              if (await installed()) return true
-              log = charonLogSince(scope, logStart)
-              return refused.test(log)
-            }, ctx.timeoutMs, 200)
-            if (ok && (await installed())) return false
-            fail(charonLogSince(scope, logStart) || log, !ok)
+          // charon initiates by itself (on load), or the peer does: watch, and the log for a refusal.
+          const refused = /received (AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE)|MAC mismatched|authentication of '.*' with .* failed|no acceptable proposal|failed to establish CHILD_SA|traffic selectors .* unacceptable|no matching CHILD_SA config/
+          const watch = async (ms: number): Promise<boolean> => {
+            const ok = await waitFor(async () => (await installed()) || refused.test(charonLogSince(scope, logStart)), ms, 200)
+            if (ok && (await installed())) return true
+            if (ok) fail(charonLogSince(scope, logStart), false)
+            return false
           }
-          const res = await swanctl(r, scope, ['--initiate', '--ike', conn, '--child', conn, '--timeout', String(seconds)], {timeoutMs: ctx.timeoutMs + 5000})
+          if (effectiveStartAction(def, libipsec) === 'start') {
+            if (await watch(ctx.timeoutMs)) return false
+            return fail(charonLogSince(scope, logStart), true)
+          }
+          if (peerStarts(def, libipsec)) {
+            // The peer starts the SA; a peer set up before this host retries every few seconds. But one that knocked
+            // while this charon had no connection yet was told NO_PROPOSAL_CHOSEN, and does not try again.
+            // Nor does one whose CHILD_SA for this tunnel this host refused over an IKE SA they already share (added there first).
+            const knocked = charonLogSince(scope, charonStart).includes(`no IKE config found for ${def.local}...${def.remote}`)
+            const shared = (await sas()).some((s) => s.state === 'ESTABLISHED')
+            if (!knocked && !shared && (await watch(Math.min(15_000, ctx.timeoutMs / 2)))) return false
+            // It has not: it was not set up yet (or was refused while this charon had no connection), or it holds an SA
+            // this host lost when it restarted. Start it from here then, unless the peer is at it right now.
+            if ((await sas()).some((s) => s.state === 'CONNECTING')) {
+              if (await watch(left())) return false
+              return fail(charonLogSince(scope, logStart), true)
+            }
+          }
+          const res = await swanctl(r, scope, ['--initiate', '--ike', ike, '--child', conn, '--timeout', String(Math.max(1, Math.round(left() / 1000)))], {timeoutMs: left() + 5000})
           if (res.exitCode === 0 && (await installed())) return false
-          const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr))
-          return fail(`${res.stdout}\n${res.stderr}\n${charonLogTail(scope, 20)}`, timedOut)
+          const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && (/timeout/i.test(res.stdout + res.stderr) || Date.now() >= deadline - 500))
+          return fail(`${res.stdout}\n${res.stderr}\n${charonLogSince(scope, logStart) || charonLogTail(scope, 20)}`, timedOut)
         },
       })
     }
@@ -256,6 +355,12 @@ export const ipsecDriver: TunnelDriver = {
     if (def.remoteSubnets.some((s) => guards.stdout.includes(`"${s}"`))) await removeGuards(def, ctx)
   },
 
+  async purge(def: TunnelDef, ctx: TunnelContext): Promise<void> {
+    if (ctx.runner.dryRun) return
+    // The certificates the wizard made for this tunnel (and, with the last such tunnel, its CA and this host's).
+    removeIssuedFor(def, ctx.configDir, listDefs(ctx.configDir).filter((o) => o.name !== def.name))
+  },
+
   async status(def: TunnelDef, ctx: TunnelContext): Promise<TunnelStatus> {
     const scope = charonScope(ctx.configDir, def.netns)
     const conn = connName(def)
@@ -264,10 +369,11 @@ export const ipsecDriver: TunnelDriver = {
     const libipsec = charonUsesLibipsec(scope)
     const datapath = libipsec === undefined ? ctx.datapath : libipsec ? 'userspace' : 'kernel'
     if (pid === undefined || !loaded) {
-      return {state: 'down', datapath, details: {charon: pid === undefined ? 'not running' : 'running', connection: conn, loaded, ikeSas: []}}
+      return {state: 'down', datapath, details: {charon: pid === undefined ? 'not running' : 'running', connection: ikeName(def), child: conn, loaded, ikeSas: []}}
     }
-    const sas = parseListSas((await swanctl(ctx.runner, scope, ['--list-sas', '--ike', conn, '--raw'])).stdout)
-    const ike = sas.find((s) => s.state === 'ESTABLISHED')
+    // The IKE SAs of the connection (shared with the tunnels to the same peer), each with this tunnel's CHILD_SAs only.
+    const sas = await tunnelSas(def, ctx, scope)
+    const ike = sas.find((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED')) ?? sas.find((s) => s.state === 'ESTABLISHED')
     const child = ike?.children.find((c) => c.state === 'INSTALLED')
     const now = Date.now()
     return {
@@ -276,9 +382,11 @@ export const ipsecDriver: TunnelDriver = {
       ...(ike?.established !== undefined ? {since: new Date(now - ike.established * 1000).toISOString()} : {}),
       details: {
         charon: {pid, socket: scope.socket},
-        connection: conn,
+        connection: ikeName(def),
+        child: conn,
         config: confPath(scope, def),
         startAction: def.ipsec!.startAction,
+        initiator: initiates(def),
         ikeSas: sas.map((s) => ({
           ...s,
           rekeyAt: s.rekeyTime !== undefined ? new Date(now + s.rekeyTime * 1000).toISOString() : null,

@@ -95,6 +95,8 @@ export interface ChildSa {
 
 export interface IkeSa {
   name: string
+  /** charon's number for the IKE SA (swanctl --terminate --ike-id). */
+  uniqueId?: number
   state: string
   localHost?: string
   remoteHost?: string
@@ -126,6 +128,7 @@ export function parseListSas(text: string): IkeSa[] {
       const children = (typeof v['child-sas'] === 'object' && !Array.isArray(v['child-sas']) ? Object.values(v['child-sas'] as ViciSection) : []) as ViciSection[]
       out.push({
         name,
+        uniqueId: num(v.uniqueid),
         state: str(v.state) ?? 'UNKNOWN',
         localHost: str(v['local-host']),
         remoteHost: str(v['remote-host']),

@@ -293,14 +293,15 @@ export const wireguardDriver: TunnelDriver = {
         apply: async () => {
           if (r.dryRun) return false
           // A handshake needs a packet to send: a keepalive every second until it is done.
-          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', w.peerPublicKey, 'persistent-keepalive', '1']))
+          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', w.peerPublicKey, 'persistent-keepalive', '1'], {object: `WireGuard device ${w.ifname}`}))
           const ok = await waitFor(async () => (await latestHandshake(def, ctx)) > 0, ctx.timeoutMs, 200)
-          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', w.peerPublicKey, 'persistent-keepalive', '0'])).catch(() => {})
           if (!ok) {
             throw new NetkitError('E_NO_HANDSHAKE', `no WireGuard handshake with ${w.endpoint} within ${Math.round(ctx.timeoutMs / 1000)}s`, {
               fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}${def.netns ? ` --netns ${def.netns}` : ''}" here with the peer's --peer-public-key, and back), or UDP ${w.endpoint.replace(/^.*:/, '')} is blocked`,
             })
           }
+          // Back to no keepalive, as asked. If wg cannot, the tunnel is not what was asked (a packet every second): an error, and the plan undoes it.
+          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', w.peerPublicKey, 'persistent-keepalive', '0'], {object: `WireGuard device ${w.ifname}`}))
           return false
         },
       })
