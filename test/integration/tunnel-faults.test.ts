@@ -9,7 +9,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {dump, skipUnlessRoot} from '../helpers/hosts.js'
+import {exitOf, stderrUntil} from '../helpers/cli.js'
+import {dump, filesUnder, skipUnlessRoot} from '../helpers/hosts.js'
 import {twoHosts} from '../helpers/topology.js'
 
 const IP = '/usr/sbin/ip'
@@ -71,6 +72,41 @@ exec ${IP} "$@"
     assert.deepEqual(hA.cli(['tunnel', 'list', '--json']).json.result.map((t: any) => [t.name, t.state]), [['wr', 'up']])
     for (const h of [hA, hB]) assert.equal(h.cli(['tunnel', 'del', 'wr']).code, 0)
   })
+})
+
+describe('tunnel add killed (kill -9) at any moment (integration)', {skip: skipUnlessRoot}, () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'netkit-test-'))
+  after(() => rmSync(scratch, {recursive: true, force: true}))
+  const psk = join(scratch, 'site.psk')
+  writeFileSync(psk, 'correct horse battery staple 2026\n', {mode: 0o600})
+  const cases: [string, string[], RegExp][] = [
+    ['WireGuard, as wireguard-go starts', ['--type', 'wireguard', '--peer-public-key', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', '--address', '10.99.0.1/24', '--remote-subnet', '10.2.0.0/24'], /\[#\] wireguard-go /],
+    ['WireGuard, as the peer is set', ['--type', 'wireguard', '--peer-public-key', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', '--address', '10.99.0.1/24', '--remote-subnet', '10.2.0.0/24'], /\[#\] wg set /],
+    ['WireGuard, as its route goes in', ['--type', 'wireguard', '--peer-public-key', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', '--address', '10.99.0.1/24', '--remote-subnet', '10.2.0.0/24'], /\[#\] ip .*route replace/],
+    ['IPsec, as charon starts', ['--type', 'ipsec', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24'], /\[#\] .*charon/],
+    ['IPsec, as the connection is loaded', ['--type', 'ipsec', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24'], /\[#\] swanctl .*--load/],
+  ]
+  for (const [what, flags, moment] of cases) {
+    it(`${what}: "tunnel del" then removes everything it made, and a re-run converges`, async () => {
+      const {A, hA} = twoHosts('k9')
+      const before = dump(A)
+      const child = hA.cliStart(['tunnel', 'add', 'kt', '--remote', '192.0.2.2', '--no-wait', ...flags])
+      const exited = exitOf(child)
+      await stderrUntil(child, moment)
+      child.kill('SIGKILL')
+      await exited
+      assert.ok(hA.cli(['tunnel', 'list', '--json']).json.result.some((t: any) => t.name === 'kt'), 'the half-made tunnel is known')
+      const del = hA.cli(['tunnel', 'del', 'kt'])
+      assert.equal(del.code, 0, del.stderr)
+      assert.equal(dump(A), before, 'links, addresses, routes, rules, xfrm as before')
+      assert.deepEqual(hA.processes(), [], 'no daemon left')
+      assert.deepEqual(filesUnder(hA.configDir).filter((f) => !f.endsWith('.key') && !f.endsWith('.pub')), [], 'no config left')
+      const again = hA.cli(['tunnel', 'add', 'kt', '--remote', '192.0.2.2', '--no-wait', ...flags])
+      assert.equal(again.code, 0, again.stderr)
+      assert.equal(hA.cli(['tunnel', 'del', 'kt']).code, 0)
+      assert.deepEqual(hA.processes(), [])
+    })
+  }
 })
 
 /** Pings from inside a host until it answers (bounded). */

@@ -86,8 +86,8 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
 
   const steps: Step[] = []
   if (existing && !(sameDef(existing, def) && pskSame)) steps.push(replaceStep(existing, ctx, opts))
-  if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner.dryRun))
-  steps.push(...(await hostSteps(def, ctx)), ...(await driver.up(def, ctx)))
+  // Written ahead: the definition is stored before anything of the tunnel exists, so that whatever a
+  // kill -9 leaves half made is a tunnel that "tunnel del", "tunnel up" and the doctor know.
   steps.push({
     title: 'save the tunnel definition',
     apply: async () => {
@@ -99,6 +99,8 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
       else removeDef(dir, def.name)
     },
   })
+  if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner.dryRun))
+  steps.push(...(await hostSteps(def, ctx)), ...(await driver.up(def, ctx)))
   const result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
   const state = ctx.runner.dryRun ? undefined : (await driver.status(def, ctx)).state
   return {

@@ -351,6 +351,8 @@ export const ipsecDriver: TunnelDriver = {
   async down(def: TunnelDef, ctx: TunnelContext): Promise<void> {
     const scope = charonScope(ctx.configDir, def.netns)
     if (existsSync(confPath(scope, def)) || charonPid(scope) !== undefined) await unload(def, ctx, scope)
+    // No charon and no other tunnel: what an add killed as charon started left (its strongswan.conf) goes too.
+    else if (loadedTunnels(scope).filter((n) => n !== def.name).length === 0) await stopCharon(ctx.runner, scope)
     const guards = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'show', 'table', 'main', 'proto', String(NETKIT_PROTO), 'type', 'unreachable']})
     if (def.remoteSubnets.some((s) => guards.stdout.includes(`"${s}"`))) await removeGuards(def, ctx)
   },
