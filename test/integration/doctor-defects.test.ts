@@ -10,7 +10,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {cli} from '../helpers/cli.js'
+import {cli, exitOf, stderrUntil} from '../helpers/cli.js'
 import {isolatedEnv, makeNs, sh, skipUnlessRoot} from '../helpers/hosts.js'
 import {KEY, Session} from '../helpers/pty.js'
 import {bootHost, type SimHost} from '../helpers/realhost.js'
@@ -180,7 +180,7 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
     h.stop()
   })
 
-  it('nothing left behind: an undone add, a refused add, del in a namespace and the namespace gone, the sysctls of ipsec0', () => {
+  it('nothing left behind: an undone add, a refused add, an interrupted wizard, del in a namespace and the namespace gone, the sysctls of ipsec0', async () => {
     const h = bootHost(makeNs('dl'))
     const {n1} = innerPair(h, 'lb')
     const noEmpty = (what: string) => assert.deepEqual([...emptyDirsUnder(h.configDir), ...emptyDirsUnder(h.stateDir)], [], `no empty directory after ${what}`)
@@ -199,6 +199,16 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
     assert.match(r.stderr, /a link named wg-wr already exists/)
     noEmpty('a refused tunnel add')
     h.sh('ip', ['-n', n1, 'link', 'del', 'wg-wr'])
+
+    // The wizard interrupted (Ctrl-C) while its tunnel waits for the peer: undone, its generated key and directories gone.
+    const answers = join(work, 'wc.yaml')
+    writeFileSync(answers, 'role: site-to-site\nname: wc\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: psk-generate}\n')
+    const wiz = h.cliStart(['wizard', '--netns', n1, '--answers', answers, '--wait', '--timeout', '30'])
+    await stderrUntil(wiz, /swanctl --load-all/)
+    await new Promise((res) => setTimeout(res, 500))
+    wiz.kill('SIGINT')
+    assert.notEqual(await exitOf(wiz), 0)
+    noEmpty('a wizard interrupted while it applies')
 
     // Tunnels in a namespace, a sysctl of charon's ipsec0 set through netkit, then del and the namespace removed.
     r = h.cli(['tunnel', 'add', 'ia', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--netns', n1, '--no-wait'])
