@@ -7,7 +7,7 @@
 import {existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {writeFileAtomic} from './files.js'
+import {pruneEmptyDirs, writeFileAtomic} from './files.js'
 import {NETNS_DIR} from './iproute2/netns.js'
 import {scopeOf, stateDir} from './ownership.js'
 import {signalled} from './plan.js'
@@ -45,6 +45,19 @@ function sameNetns(pid: number, netns?: string): boolean {
   }
 }
 
+/** Whether a pid is (still) a live process whose command line contains `match`, in that network namespace. */
+export function processIs(pid: number, match: string, netns?: string): boolean {
+  if (!Number.isInteger(pid) || pid <= 1) return false
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+    if (!cmdline.includes(match) || state === 'Z') return false
+  } catch {
+    return false
+  }
+  return sameNetns(pid, netns)
+}
+
 /** The pid of a running daemon netkit started, or undefined. */
 export function daemonPid(ref: DaemonRef): number | undefined {
   let pid: number
@@ -53,15 +66,39 @@ export function daemonPid(ref: DaemonRef): number | undefined {
   } catch {
     return undefined
   }
-  if (!Number.isInteger(pid) || pid <= 1) return undefined
+  return processIs(pid, ref.match, ref.netns) ? pid : undefined
+}
+
+/** The program a daemon name stands for ("wireguard-go.wg-t1": wireguard-go; "charon"). */
+export function daemonMatch(name: string): string {
+  return name.split('.')[0]
+}
+
+/** The daemons netkit recorded in a namespace (a pid file each), with the pid when it still runs. */
+export function recordedDaemons(netns?: string): {ref: DaemonRef; pid?: number}[] {
+  let files: string[] = []
   try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-    const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
-    if (!cmdline.includes(ref.match) || state === 'Z') return undefined
+    files = readdirSync(join(stateDir(), 'daemons', scopeOf(netns))).filter((f) => f.endsWith('.pid'))
   } catch {
-    return undefined
+    return []
   }
-  return sameNetns(pid, ref.netns) ? pid : undefined
+  return files.sort().map((f) => {
+    const name = f.slice(0, -4)
+    const ref = {netns, name, match: daemonMatch(name)}
+    return {ref, pid: daemonPid(ref)}
+  })
+}
+
+/** Removes a daemon's pid file and log (it is stopped), and the namespace's daemons directory once it is empty. */
+export function forgetDaemon(ref: DaemonRef): void {
+  rmSync(pidFile(ref), {force: true})
+  rmSync(daemonLog(ref), {force: true})
+  pruneDaemonDir(ref.netns)
+}
+
+/** Removes a namespace's daemons directory (and daemons/ itself) once nothing is left in it. */
+export function pruneDaemonDir(netns?: string): void {
+  pruneEmptyDirs(join(stateDir(), 'daemons', scopeOf(netns)), stateDir())
 }
 
 /**
@@ -91,18 +128,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Stops a daemon netkit started (TERM, then KILL after a grace period). False if it was not running. */
 export async function stopDaemon(runner: Runner, ref: DaemonRef, graceMs = 5000): Promise<boolean> {
   const pid = daemonPid(ref)
-  if (pid === undefined) {
-    if (!runner.dryRun) rmSync(pidFile(ref), {force: true})
-    return false
+  if (pid !== undefined) await stopProcess(runner, pid, ref.match, ref.netns, graceMs)
+  if (!runner.dryRun) {
+    rmSync(pidFile(ref), {force: true})
+    pruneDaemonDir(ref.netns)
   }
-  await runner.run({tool: 'kill', args: ['-TERM', String(pid)], netns: null, object: `${ref.match} (pid ${pid})`})
-  if (runner.dryRun) return true
+  return pid !== undefined
+}
+
+/** Stops a process (TERM, then KILL after a grace period) while it is still `match` in that namespace. */
+export async function stopProcess(runner: Runner, pid: number, match: string, netns: string | undefined, graceMs = 5000): Promise<void> {
+  const alive = () => processIs(pid, match, netns)
+  await runner.run({tool: 'kill', args: ['-TERM', String(pid)], netns: null, object: `${match} (pid ${pid})`})
+  if (runner.dryRun) return
   const deadline = Date.now() + graceMs
-  while (Date.now() < deadline && daemonPid(ref) !== undefined) await sleep(50)
-  if (daemonPid(ref) !== undefined) await runner.run({tool: 'kill', args: ['-KILL', String(pid)], netns: null, object: `${ref.match} (pid ${pid})`}).catch(() => {})
-  for (let i = 0; i < 40 && existsSync(`/proc/${pid}`) && daemonPid(ref) !== undefined; i++) await sleep(50)
-  rmSync(pidFile(ref), {force: true})
-  return true
+  while (Date.now() < deadline && alive()) await sleep(50)
+  if (alive()) await runner.run({tool: 'kill', args: ['-KILL', String(pid)], netns: null, object: `${match} (pid ${pid})`}).catch(() => {})
+  for (let i = 0; i < 40 && existsSync(`/proc/${pid}`) && alive(); i++) await sleep(50)
 }
 
 /** Waits (bounded) until a condition holds. Resolves true when it did. */
@@ -114,6 +156,18 @@ export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs:
     if (Date.now() >= deadline || signalled()) return false
     await sleep(stepMs)
   }
+}
+
+/** The wireguard-go processes of a namespace, whoever started them, with the device each serves (the last word of its command line). */
+export function wireguardGoProcesses(netns?: string): {pid: number; ifname: string}[] {
+  return processesNamed(['wireguard-go'], netns).flatMap((pid) => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+      return argv.length > 1 ? [{pid, ifname: argv.at(-1)!}] : []
+    } catch {
+      return []
+    }
+  })
 }
 
 /** Pids of processes named `comm` (any of them) in a network namespace, whoever started them. */

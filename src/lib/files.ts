@@ -3,8 +3,8 @@
  * target, fsync, rename), secrets with mode 0600 in a 0700 directory, so a
  * reader never sees half a file and nobody else can read a key.
  */
-import {closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync} from 'node:fs'
-import {dirname, join} from 'node:path'
+import {closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync} from 'node:fs'
+import {dirname, join, resolve, sep} from 'node:path'
 
 import {UsageError} from './errors.js'
 
@@ -61,4 +61,40 @@ export function fileMode(path: string): number | undefined {
   } catch {
     return undefined
   }
+}
+
+/**
+ * Removes `dir` if it is empty, then each parent left empty, up to (not
+ * including) `stop`: netkit leaves no empty directory behind. A directory
+ * outside `stop`, or one that is not empty, is kept.
+ */
+export function pruneEmptyDirs(dir: string, stop: string): void {
+  const top = resolve(stop)
+  for (let d = resolve(dir); d.startsWith(top + sep); d = dirname(d)) {
+    try {
+      rmdirSync(d)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return
+    }
+  }
+}
+
+/** Removes `dir` when nothing but empty directories is left in it, then each parent left empty, up to `stop`. */
+export function pruneTree(dir: string, stop: string): void {
+  const onlyDirs = (d: string): boolean => {
+    try {
+      return readdirSync(d, {withFileTypes: true}).every((e) => e.isDirectory() && onlyDirs(join(d, e.name)))
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ENOENT'
+    }
+  }
+  if (!onlyDirs(dir)) return
+  rmSync(dir, {recursive: true, force: true})
+  pruneEmptyDirs(dirname(dir), stop)
+}
+
+/** Removes a file (if there), and the directories it leaves empty up to `stop`. */
+export function removeFile(path: string, stop: string): void {
+  rmSync(path, {force: true})
+  pruneEmptyDirs(dirname(path), stop)
 }

@@ -17,7 +17,7 @@ import {closeSync, mkdirSync, openSync, rmSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {NetkitError} from './errors.js'
-import {writeSecretFile} from './files.js'
+import {removeFile, writeSecretFile} from './files.js'
 import {stateDir} from './ownership.js'
 import {translateFailure} from './tool-errors.js'
 
@@ -335,7 +335,7 @@ export class Runner {
     try {
       return await fn(path)
     } finally {
-      if (!this.dryRun) rmSync(path, {force: true})
+      if (!this.dryRun) removeFile(path, stateDir())
     }
   }
 

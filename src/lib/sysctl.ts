@@ -59,6 +59,25 @@ export function resolveKey(input: string): SysctlKey {
   throw new UsageError(`unknown sysctl "${input}"`, `use a short name (${SHORT_NAMES.join(', ')}; per interface as rp_filter.eth0), or a net.* key such as net/ipv4/conf/eth0/rp_filter`)
 }
 
+/** The name "netkit sysctl set" takes for a slash path: the short one where there is one (ip_forward, send_redirects.eth0), else the path. */
+export function shortName(path: string): string {
+  for (const [short, s] of Object.entries(SHORT)) if (!s.perIf && s.path === path) return short
+  for (const [short, s] of Object.entries(SHORT)) {
+    if (!s.perIf) continue
+    const [head, tail] = s.path.split('{if}')
+    if (path.startsWith(head) && path.endsWith(tail) && path.length > head.length + tail.length) {
+      const ifname = path.slice(head.length, path.length - tail.length)
+      if (!ifname.includes('/')) return `${short}.${ifname}`
+    }
+  }
+  return path
+}
+
+/** The command that sets a key where it was read: runnable as printed, in that namespace. */
+export function setCommand(path: string, value: string, netns?: string | null): string {
+  return `netkit sysctl set ${shortName(path)} ${value}${netns ? ` --netns ${netns}` : ''}`
+}
+
 export function checkValue(key: SysctlKey, value: string): string {
   const val = value.trim()
   if (key.values && !key.values.includes(val)) throw new UsageError(`${key.name} cannot be ${JSON.stringify(value)}`, `use one of ${key.values.join(', ')}`)
@@ -104,6 +123,30 @@ export async function ownedSysctls(runner: Runner): Promise<OwnedSysctl[]> {
   // One read; should a key be gone (its interface deleted), each on its own, the gone one as "?".
   const values = await getSysctls(runner, keys).catch(() => Promise.all(keys.map((k) => getSysctls(runner, [k]).then(([x]) => x, () => '?'))))
   return keys.map((k, i) => ({key: k.name, value: values[i], original: String(rec[k.path].meta?.original ?? '')}))
+}
+
+/** The interface of a per-interface key (net/ipv4/conf/eth0/rp_filter: eth0; all and default: none). */
+function interfaceOf(path: string): string | undefined {
+  const m = /^net\/ipv[46]\/(?:conf|neigh)\/([^/]+)\//.exec(path)
+  return m && m[1] !== 'all' && m[1] !== 'default' ? m[1] : undefined
+}
+
+/**
+ * Forgets the recorded keys of interfaces that are gone (a tunnel's device,
+ * charon's ipsec0): the key went with its interface, there is nothing to put
+ * back, and a new interface of that name starts from the defaults.
+ */
+export async function forgetGoneInterfaces(runner: Runner): Promise<string[]> {
+  if (runner.dryRun) return []
+  const scope = scopeOf(runner.netns)
+  const keys = Object.keys(owned(scope, 'sysctl')).filter((p) => interfaceOf(p) !== undefined)
+  if (keys.length === 0) return []
+  const r = await runner.probe({tool: 'ip', args: ['-j', 'link', 'show']})
+  if (r.exitCode !== 0) return []
+  const present = new Set((JSON.parse(r.stdout || '[]') as {ifname: string}[]).map((l) => l.ifname))
+  const gone = keys.filter((p) => !present.has(interfaceOf(p)!))
+  for (const p of gone) release(scope, 'sysctl', p)
+  return gone
 }
 
 /** Puts back the value a key had before netkit changed it, and forgets it. False if netkit never changed it. */

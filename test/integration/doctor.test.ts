@@ -47,9 +47,9 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
     sysctl(w.A, 'net.ipv4.ip_forward=0')
     const r = doctor()
     assert.equal(r.code, 1)
-    // Turning forwarding off makes the kernel accept redirects again (all.accept_redirects=1):
-    // that follows from it, and doctor says so.
-    assert.deepEqual(problems(r.json), ['fail host.forwarding IPv4', 'fail host.redirects accept_redirects (vx-ov)', 'fail host.redirects accept_redirects (u0)'])
+    // Turning forwarding off makes the kernel accept redirects again (all.accept_redirects=1), and
+    // turning it on again turns them off: one problem, one fix.
+    assert.deepEqual(problems(r.json), ['fail host.forwarding IPv4'])
     const f = r.json.result.checks.find((c: any) => c.id === 'host.forwarding' && c.result === 'fail')
     assert.equal(f.fix, `netkit sysctl set ip_forward 1 --netns ${w.A}`, 'the fix names the namespace it is for')
     assert.equal(f.evidence['net.ipv4.ip_forward'], '0')
@@ -61,18 +61,25 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(recorded?.original, '0', 'the fix is recorded: "netkit sysctl restore" can put it back')
   })
 
-  it('redirects on: host.redirects fails for that interface only', () => {
-    sysctl(w.A, 'net.ipv4.conf.u0.send_redirects=1')
+  it('redirects: a forwarding host that accepts them fails host.redirects with the fix; sending them is no matter for a tunnel with its own device', () => {
+    sysctl(w.A, 'net.ipv4.conf.all.accept_redirects=1')
     const r = doctor('--check', 'host.redirects')
-    assert.deepEqual(problems(r.json), ['fail host.redirects send_redirects (u0)'])
+    assert.deepEqual(problems(r.json), ['fail host.redirects accept_redirects (all)'])
+    assert.equal(r.json.result.checks[0].fix, `netkit sysctl set accept_redirects.all 0 --netns ${w.A}`)
+    sysctl(w.A, 'net.ipv4.conf.all.accept_redirects=0')
+    // The VXLAN tunnel forwards between c0 and vx-ov, never out of the interface a packet came in on: no redirect to send.
+    sysctl(w.A, 'net.ipv4.conf.u0.send_redirects=1')
+    assert.deepEqual(problems(doctor('--check', 'host.redirects').json), [])
     sysctl(w.A, 'net.ipv4.conf.u0.send_redirects=0')
   })
 
-  it('strict rp_filter on all: fails for the tunnel interfaces, since the kernel takes the larger value', () => {
+  it('strict rp_filter on all: fails once, naming the tunnel interfaces (the kernel takes the larger value)', () => {
     sysctl(w.A, 'net.ipv4.conf.all.rp_filter=1')
     const r = doctor('--check', 'host.rp_filter')
-    assert.deepEqual(problems(r.json).sort(), ['fail host.rp_filter u0', 'fail host.rp_filter vx-ov'])
-    assert.match(r.json.result.checks.find((c: any) => c.result === 'fail').fix, /rp_filter.all 2/)
+    assert.deepEqual(problems(r.json).sort(), ['fail host.rp_filter all'])
+    const f = r.json.result.checks.find((c: any) => c.result === 'fail')
+    assert.equal(f.fix, `netkit sysctl set rp_filter.all 2 --netns ${w.A}`)
+    assert.match(f.reason, /on vx-ov, u0$/)
     sysctl(w.A, 'net.ipv4.conf.all.rp_filter=0')
   })
 

@@ -5,6 +5,7 @@
  */
 import {UsageError} from '../errors.js'
 import type {Runner} from '../runner.js'
+import {tunnelHostSettings} from '../tunnel/host.js'
 import {listDefs, scopeDir} from '../tunnel/store.js'
 import {CHECKS} from './registry.js'
 import type {DoctorContext, Finding} from './types.js'
@@ -51,6 +52,7 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
       }
       return map
     }),
+    hostSettings: memo(async () => Promise.all(tunnels.map(async (t) => ({tunnel: t.name, settings: await tunnelHostSettings(t, opts.runner, scopeDir(opts.configDir, netns))})))),
     links: memo(async () => JSON.parse(await opts.runner.read({tool: 'ip', args: ['-j', 'link', 'show']}))),
   }
 }
@@ -76,7 +78,12 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   return {findings, summary}
 }
 
-/** The remedies a --fix would apply (failures and warnings that have one). */
+/** The remedies a --fix would apply (failures and warnings that have one), each command once. */
 export function remedies(report: DoctorReport): Finding[] {
-  return report.findings.filter((f) => (f.result === 'fail' || f.result === 'warn') && f.remedy)
+  const seen = new Set<string>()
+  return report.findings.filter((f) => {
+    if ((f.result !== 'fail' && f.result !== 'warn') || !f.remedy || seen.has(f.remedy.describe)) return false
+    seen.add(f.remedy.describe)
+    return true
+  })
 }

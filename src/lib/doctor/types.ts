@@ -5,12 +5,17 @@
  * leftover netkit owns) carry it as `remedy`, which `doctor --fix` runs.
  */
 import type {Runner} from '../runner.js'
+import type {HostSetting} from '../tunnel/host.js'
 import type {TunnelDef} from '../tunnel/types.js'
 
 export type Verdict = 'ok' | 'warn' | 'fail' | 'skip'
 
 export interface Remedy {
-  /** What it will do, shown before asking. */
+  /**
+   * What it will do, shown before asking: the command, runnable as printed and
+   * acting where the check looked (--netns). Two remedies that describe the
+   * same command are one.
+   */
   describe: string
   apply: (runner: Runner) => Promise<void>
 }
@@ -41,6 +46,8 @@ export interface DoctorContext {
   sysctls: () => Promise<Map<string, string>>
   /** --probe: send traffic through each tunnel and capture on the underlay. */
   probe: boolean
+  /** The host settings each checked tunnel needs (tunnel/host.ts: what "tunnel add" makes), read once. */
+  hostSettings: () => Promise<{tunnel: string; settings: HostSetting[]}[]>
   /** `ip -j link show`, read once. */
   links: () => Promise<{ifname: string; mtu?: number; operstate?: string; flags?: string[]; ifalias?: string}[]>
 }
@@ -59,4 +66,9 @@ export function finding(check: Check, result: Verdict, fields: Partial<Finding> 
 /** " --netns NS" when the doctor looks inside a namespace, for the fixes it prints. */
 export function nsFlag(ctx: DoctorContext): string {
   return ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''
+}
+
+/** "ip" or "ip -n NS": iproute2 as a fix line runs it where the doctor looked. */
+export function ipIn(ctx: DoctorContext): string {
+  return ctx.runner.netns ? `ip -n ${ctx.runner.netns}` : 'ip'
 }

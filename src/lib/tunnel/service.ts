@@ -5,14 +5,16 @@
  * host settings a routed tunnel needs (forwarding, proxy ARP), and the
  * choice of data path.
  */
-import {existsSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {existsSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {NetkitError, UsageError} from '../errors.js'
-import {readSecretFile, writeSecretFile} from '../files.js'
+import {pruneDaemonDir} from '../daemons.js'
+import {pruneEmptyDirs, pruneTree, readSecretFile, writeSecretFile} from '../files.js'
 import {release, scopeOf} from '../ownership.js'
 import {runPlan, type Step} from '../plan.js'
 import type {Runner, Secret} from '../runner.js'
+import {forgetGoneInterfaces} from '../sysctl.js'
 import {driverFor} from './registry.js'
 import {diffDefs, listDefs, listScopes, loadDef, pskPath, removeDef, sameDef, saveDef, scopeDir} from './store.js'
 import type {TunnelContext, TunnelDef, TunnelStatus} from './types.js'
@@ -101,7 +103,14 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   })
   if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner.dryRun))
   steps.push(...(await hostSteps(def, ctx)), ...(await driver.up(def, ctx)))
-  const result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
+  let result
+  try {
+    result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
+  } catch (error) {
+    // Undone (a failure, a refusal, a signal): the directories its files were written to go too.
+    if (!ctx.runner.dryRun) tidyScope(opts.configDir, def.netns)
+    throw error
+  }
   const state = ctx.runner.dryRun ? undefined : (await driver.status(def, ctx)).state
   return {
     changed: true,
@@ -185,25 +194,25 @@ export async function delTunnel(def: TunnelDef, opts: ServiceOptions): Promise<v
   const others = listDefs(dir).filter((d) => d.name !== def.name)
   await restoreHost(def, ctx, others)
   if (ctx.runner.dryRun) return
+  // The keys of its device (or of charon's ipsec0) went with it: nothing to put back.
+  await forgetGoneInterfaces(ctx.runner)
   for (const ext of ['psk', 'key', 'pub']) rmSync(`${dir}/secrets/${def.name}.${ext}`, {force: true})
   removeDef(dir, def.name)
   // Made by apply or not, it is gone: apply no longer has it to remove.
   release(scopeOf(def.netns), 'applied', `tunnel:${def.name}`)
-  pruneScope(opts.configDir, def.netns)
+  tidyScope(opts.configDir, def.netns)
 }
 
-/** Removes a namespace's scope directory once nothing is left in it. */
-function pruneScope(configDir: string, netns?: string): void {
-  if (!netns) return
+/**
+ * Removes the directories of a scope that nothing is left in (secrets/,
+ * tunnels/, wireguard/, then a namespace's own directory), and its daemons
+ * directory under the state directory: netkit leaves no empty directory.
+ */
+export function tidyScope(configDir: string, netns?: string): void {
   const dir = scopeDir(configDir, netns)
-  const empty = (d: string): boolean => {
-    try {
-      return readdirSync(d).every((e) => statSync(join(d, e)).isDirectory() && empty(join(d, e)))
-    } catch {
-      return true
-    }
-  }
-  if (empty(dir)) rmSync(dir, {recursive: true, force: true})
+  for (const sub of ['secrets', 'tunnels', 'wireguard']) pruneEmptyDirs(join(dir, sub), configDir)
+  if (netns) pruneTree(dir, configDir)
+  pruneDaemonDir(netns)
 }
 
 export interface TunnelRow {

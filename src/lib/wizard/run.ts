@@ -8,7 +8,7 @@
  */
 import {join} from 'node:path'
 
-import {runDoctor} from '../doctor/run.js'
+import {remedies, runDoctor} from '../doctor/run.js'
 import type {Finding} from '../doctor/types.js'
 import {NetkitError, UsageError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
@@ -16,7 +16,7 @@ import {Runner} from '../runner.js'
 import {defineTunnel} from '../tunnel/define.js'
 import {charonScope} from '../tunnel/ipsec/charon.js'
 import {ipsecDriver, renderConnection, swanctlSecret} from '../tunnel/ipsec/driver.js'
-import {addTunnel} from '../tunnel/service.js'
+import {addTunnel, tidyScope} from '../tunnel/service.js'
 import {diffDefs, loadDef, pskPath, sameDef, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
 import {type Answers, answersToYaml, peerAnswers, readAnswersFile} from './answers.js'
@@ -85,9 +85,11 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
   const report = await runDoctor({runner, configDir: opts.configDir})
   const problems = report.findings.filter((f) => HOST_GROUPS.has(f.group) && (f.result === 'fail' || f.result === 'warn'))
   for (const f of problems) log(`${f.result === 'fail' ? 'problem' : 'note'}: ${f.title}${f.subject ? ` [${f.subject}]` : ''}: ${f.reason ?? ''}${f.fix ? ` (fix: ${f.fix})` : ''}`)
-  const fixable = problems.filter((f): f is Finding & {remedy: NonNullable<Finding['remedy']>} => Boolean(f.remedy))
+  // Each fix once (two findings may share one), each naming where it acts.
+  const fixable = remedies({...report, findings: problems}) as (Finding & {remedy: NonNullable<Finding['remedy']>})[]
   if (fixable.length && opts.interactive && !opts.yes) {
-    if (await prompt({name: 'value', type: 'confirm', message: `Apply the safe fixes (${fixable.map((f) => f.remedy.describe).join('; ')})?`, default: true})) {
+    const where = runner.netns ? ` in namespace ${runner.netns}` : ''
+    if (await prompt({name: 'value', type: 'confirm', message: `Apply the safe fixes${where} (${fixable.map((f) => f.remedy.describe).join('; ')})?`, default: true})) {
       for (const f of fixable) await f.remedy.apply(runner)
     }
   }
@@ -176,10 +178,12 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     }
     if (decision === 'cancel') {
       removeIssued(issued, pkiDir)
+      tidyScope(opts.configDir, runner.netns ?? undefined)
       return result
     }
     if (decision === 'save') {
       removeIssued(issued, pkiDir)
+      tidyScope(opts.configDir, runner.netns ?? undefined)
       if (!opts.saveAnswers && opts.answersFile === undefined && !runner.dryRun) {
         const path = join(process.cwd(), `netkit-wizard-${answers.name ?? 'mesh'}.yaml`)
         writeFileAtomic(path, answersToYaml(answers), 0o644)
@@ -211,6 +215,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     return result
   } catch (error) {
     removeIssued(issued, pkiDir)
+    tidyScope(opts.configDir, runner.netns ?? undefined)
     throw error
   }
 }

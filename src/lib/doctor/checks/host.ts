@@ -3,18 +3,18 @@
  * strict reverse-path filtering, src_valid_mark for fwmark routing, proxy ARP.
  */
 import type {Runner} from '../../runner.js'
+import {setCommand} from '../../sysctl.js'
+import type {SettingKind} from '../../tunnel/host.js'
 import type {TunnelDef} from '../../tunnel/types.js'
-import {type Check, type DoctorContext, type Finding, finding, nsFlag, type Remedy} from '../types.js'
+import {type Check, type DoctorContext, type Finding, finding, type Remedy} from '../types.js'
 
-const routed = (t: TunnelDef) => t.localSubnets.length > 0 || t.remoteSubnets.length > 0
-
-/** A fix through "netkit sysctl set": the value it replaces is recorded, so "netkit sysctl restore" puts it back. */
-function setSysctl(key: string, value: string): Remedy {
+/** A fix through "netkit sysctl set", as printed (with --netns where the check looked): the value it replaces is recorded, so "netkit sysctl restore" puts it back. */
+function setSysctl(ctx: DoctorContext, path: string, value: string): Remedy {
   return {
-    describe: `sysctl -w ${key}=${value}`,
+    describe: setCommand(path, value, ctx.runner.netns),
     apply: async (runner: Runner) => {
       const {resolveKey, setSysctl: set} = await import('../../sysctl.js')
-      await set(runner, resolveKey(key.replaceAll('.', '/')), value)
+      await set(runner, resolveKey(path), value)
     },
   }
 }
@@ -28,27 +28,43 @@ export function tunnelDevices(t: TunnelDef): string[] {
   return out
 }
 
+/** The host settings the checked tunnels need (tunnel/host.ts, what "tunnel add" makes), each with the tunnels that need it. */
+async function needed(ctx: DoctorContext, kind: SettingKind): Promise<{path: string; value: string; why: string; tunnels: string[]}[]> {
+  const byPath = new Map<string, {path: string; value: string; why: string; tunnels: string[]}>()
+  for (const {tunnel, settings} of await ctx.hostSettings()) {
+    for (const s of settings.filter((x) => x.kind === kind)) {
+      const e = byPath.get(s.path) ?? {path: s.path, value: s.value, why: s.why, tunnels: []}
+      e.tunnels.push(tunnel)
+      byPath.set(s.path, e)
+    }
+  }
+  return [...byPath.values()]
+}
+
+const dotted = (path: string) => path.replaceAll('/', '.')
+
 export const forwarding: Check = {
   id: 'host.forwarding',
   title: 'IP forwarding',
   group: 'host',
   async run(ctx) {
     const s = await ctx.sysctls()
-    const needs = ctx.tunnels.filter(routed)
+    const needs = await needed(ctx, 'forwarding')
     const out: Finding[] = []
-    const v6 = needs.some((t) => [...t.localSubnets, ...t.remoteSubnets].some((n) => n.includes(':')))
-    for (const [key, family, needed] of [['net.ipv4.ip_forward', 'IPv4', needs.length > 0], ['net.ipv6.conf.all.forwarding', 'IPv6', v6]] as const) {
+    for (const [path, family] of [['net/ipv4/ip_forward', 'IPv4'], ['net/ipv6/conf/all/forwarding', 'IPv6']] as const) {
+      const key = dotted(path)
+      const need = needs.find((n) => n.path === path)
       const value = s.get(key)
-      const evidence = {[key]: value ?? null, tunnels: needs.map((t) => t.name)}
+      const evidence = {[key]: value ?? null, tunnels: need?.tunnels ?? []}
       if (value === '1') out.push(finding(this, 'ok', {subject: family, evidence}))
-      else if (!needed) out.push(finding(this, 'skip', {subject: family, reason: `no tunnel routes ${family} subnets here`, evidence}))
+      else if (!need) out.push(finding(this, 'skip', {subject: family, reason: `no tunnel routes ${family} subnets here`, evidence}))
       else {
         out.push(finding(this, 'fail', {
           subject: family,
-          reason: `${family} forwarding is off, so traffic between the tunnel and the subnets behind it is dropped (${needs.map((t) => t.name).join(', ')})`,
-          fix: `netkit sysctl set ${key === 'net.ipv4.ip_forward' ? 'ip_forward' : 'ip6_forward'} 1${nsFlag(ctx)}`,
+          reason: `${family} forwarding is off, so traffic between the tunnel and the subnets behind it is dropped (${need.tunnels.join(', ')})`,
+          fix: setCommand(path, '1', ctx.runner.netns),
           evidence,
-          remedy: setSysctl(key, '1'),
+          remedy: setSysctl(ctx, path, '1'),
         }))
       }
     }
@@ -62,43 +78,33 @@ export const redirects: Check = {
   group: 'host',
   async run(ctx) {
     const s = await ctx.sysctls()
-    const devs = [...new Set(ctx.tunnels.flatMap(tunnelDevices))].filter((d) => s.has(`net.ipv4.conf.${d}.send_redirects`))
-    const severity = ctx.tunnels.length > 0 ? 'fail' : 'warn'
+    const needs = await needed(ctx, 'redirects')
+    if (needs.length === 0) return [finding(this, 'skip', {reason: 'no tunnel here routes subnets (a host that forwards nothing sends no redirects)', evidence: {}})]
     const out: Finding[] = []
-    const val = (conf: string, knob: string) => s.get(`net.ipv4.conf.${conf}.${knob}`) === '1'
-    // What the kernel applies: send_redirects is "all OR interface"; accept_redirects is
-    // "all AND interface" on a forwarding interface and "all OR interface" otherwise.
-    const effective = (conf: string, knob: 'send_redirects' | 'accept_redirects'): boolean => {
-      if (conf === 'all' || conf === 'default') return val(conf, knob)
-      if (knob === 'accept_redirects' && val(conf, 'forwarding')) return val('all', knob) && val(conf, knob)
-      return val('all', knob) || val(conf, knob)
-    }
-    for (const knob of ['send_redirects', 'accept_redirects'] as const) {
-      // "default" matters for send_redirects (new devices inherit it and "all" is OR-ed in);
-      // accepted redirects are governed by "all" on a forwarding host.
-      const subjects = devs.length > 0 ? (knob === 'send_redirects' ? [...devs, 'default'] : devs) : ['all', 'default']
-      for (const conf of subjects) {
-        const evidence = {[`net.ipv4.conf.all.${knob}`]: s.get(`net.ipv4.conf.all.${knob}`) ?? null, [`net.ipv4.conf.${conf}.${knob}`]: s.get(`net.ipv4.conf.${conf}.${knob}`) ?? null}
-        if (!effective(conf, knob)) {
-          out.push(finding(this, 'ok', {subject: `${knob} (${conf})`, evidence}))
-          continue
-        }
-        const culprits = ['all', conf].filter((c, i, a) => a.indexOf(c) === i && val(c, knob))
-        out.push(finding(this, severity, {
-          subject: `${knob} (${conf})`,
-          reason: knob === 'send_redirects'
-            ? `${conf} sends ICMP redirects: a host routing into a tunnel tells peers to bypass it`
-            : `${conf} accepts ICMP redirects: a forged or bogus redirect can steer traffic around the tunnel`,
-          fix: culprits.map((c) => `netkit sysctl set ${knob}.${c} 0`).join(' && '),
-          evidence,
-          remedy: {
-            describe: culprits.map((c) => `sysctl -w net.ipv4.conf.${c}.${knob}=0`).join('; '),
-            apply: async (runner) => {
-              for (const c of culprits) await setSysctl(`net.ipv4.conf.${c}.${knob}`, '0').apply(runner)
-            },
-          },
-        }))
+    for (const n of needs) {
+      const key = dotted(n.path)
+      const [, conf, knob] = /^net\/ipv4\/conf\/(.+)\/([a-z_]+)$/.exec(n.path) ?? [, key, key]
+      const subject = `${knob} (${conf})`
+      const value = s.get(key)
+      const evidence = {[key]: value ?? null, tunnels: n.tunnels}
+      if (knob === 'accept_redirects' && s.get('net.ipv4.ip_forward') !== '1') {
+        // Turning forwarding on turns accepting redirects off (the kernel does it): host.forwarding's fix is the one.
+        out.push(finding(this, 'skip', {subject, reason: 'forwarding is off (see host.forwarding); turning it on turns accepting redirects off', evidence}))
+        continue
       }
+      if (value === n.value) {
+        out.push(finding(this, 'ok', {subject, evidence}))
+        continue
+      }
+      out.push(finding(this, 'fail', {
+        subject,
+        reason: knob === 'send_redirects'
+          ? `${conf} sends ICMP redirects (${n.why}; tunnels ${n.tunnels.join(', ')})`
+          : `the host forwards (tunnels ${n.tunnels.join(', ')}) but accepts ICMP redirects: a forged one can steer traffic around the tunnel`,
+        fix: setCommand(n.path, n.value, ctx.runner.netns),
+        evidence,
+        remedy: setSysctl(ctx, n.path, n.value),
+      }))
     }
     return out
   },
@@ -112,29 +118,49 @@ export const rpFilter: Check = {
     const s = await ctx.sysctls()
     const devs = [...new Set(ctx.tunnels.flatMap(tunnelDevices))]
     const all = Number(s.get('net.ipv4.conf.all.rp_filter') ?? 0)
+    const allPath = 'net/ipv4/conf/all/rp_filter'
     if (devs.length === 0) {
       return [finding(this, all === 1 ? 'warn' : 'ok', {
         subject: 'all',
-        ...(all === 1 ? {reason: 'strict reverse-path filtering (all=1) drops traffic that arrives through a tunnel but is routed back another way', fix: `netkit sysctl set rp_filter.all 2${nsFlag(ctx)}`} : {}),
+        ...(all === 1 ? {reason: 'strict reverse-path filtering (all=1) drops traffic that arrives through a tunnel but is routed back another way', fix: setCommand(allPath, '2', ctx.runner.netns)} : {}),
         evidence: {'net.ipv4.conf.all.rp_filter': all},
       })]
     }
-    return devs.map((dev) => {
+    const out: Finding[] = []
+    const strictByAll: string[] = []
+    for (const dev of devs) {
       const own = Number(s.get(`net.ipv4.conf.${dev}.rp_filter`) ?? NaN)
       const evidence = {'net.ipv4.conf.all.rp_filter': all, [`net.ipv4.conf.${dev}.rp_filter`]: Number.isNaN(own) ? null : own}
-      if (Number.isNaN(own)) return finding(this, 'skip', {subject: dev, reason: `${dev} does not exist (yet)`, evidence})
+      if (Number.isNaN(own)) {
+        out.push(finding(this, 'skip', {subject: dev, reason: `${dev} does not exist (yet)`, evidence}))
+        continue
+      }
       // The kernel applies the larger of "all" and the interface's own value.
       const effective = Math.max(all, own)
-      if (effective !== 1) return finding(this, 'ok', {subject: dev, evidence: {...evidence, effective}})
-      const fixKey = all === 1 ? 'all' : dev
-      return finding(this, 'fail', {
-        subject: dev,
-        reason: `strict reverse-path filtering on ${dev} (effective 1: the larger of all=${all} and ${dev}=${own}) drops tunnel traffic whose return route differs`,
-        fix: `netkit sysctl set rp_filter.${fixKey} 2${nsFlag(ctx)}`,
-        evidence: {...evidence, effective},
-        remedy: setSysctl(`net.ipv4.conf.${fixKey}.rp_filter`, '2'),
-      })
-    })
+      if (effective !== 1) out.push(finding(this, 'ok', {subject: dev, evidence: {...evidence, effective}}))
+      else if (all === 1) strictByAll.push(dev)
+      else {
+        const path = `net/ipv4/conf/${dev}/rp_filter`
+        out.push(finding(this, 'fail', {
+          subject: dev,
+          reason: `strict reverse-path filtering on ${dev} (rp_filter 1) drops tunnel traffic whose return route differs`,
+          fix: setCommand(path, '2', ctx.runner.netns),
+          evidence: {...evidence, effective},
+          remedy: setSysctl(ctx, path, '2'),
+        }))
+      }
+    }
+    // "all" makes it strict everywhere: one finding, one fix.
+    if (strictByAll.length) {
+      out.push(finding(this, 'fail', {
+        subject: 'all',
+        reason: `strict reverse-path filtering on all (rp_filter 1; the kernel applies the larger of all and the interface's value) drops tunnel traffic whose return route differs, on ${strictByAll.join(', ')}`,
+        fix: setCommand(allPath, '2', ctx.runner.netns),
+        evidence: {'net.ipv4.conf.all.rp_filter': all, interfaces: strictByAll},
+        remedy: setSysctl(ctx, allPath, '2'),
+      }))
+    }
+    return out
   },
 }
 
@@ -146,13 +172,14 @@ export const srcValidMark: Check = {
     const marked = ctx.tunnels.filter((t) => t.wireguard?.fwmark !== undefined && t.table !== undefined)
     const s = await ctx.sysctls()
     const value = s.get('net.ipv4.conf.all.src_valid_mark')
+    const path = 'net/ipv4/conf/all/src_valid_mark'
     if (marked.length === 0) return [finding(this, 'skip', {reason: 'no tunnel routes by firewall mark', evidence: {'net.ipv4.conf.all.src_valid_mark': value ?? null}})]
     if (value === '1') return [finding(this, 'ok', {evidence: {'net.ipv4.conf.all.src_valid_mark': value}})]
     return [finding(this, 'fail', {
       reason: `fwmark routing is used (${marked.map((t) => t.name).join(', ')}) but src_valid_mark is off, so reverse-path checks ignore the mark`,
-      fix: `netkit sysctl set src_valid_mark.all 1${nsFlag(ctx)}`,
+      fix: setCommand(path, '1', ctx.runner.netns),
       evidence: {'net.ipv4.conf.all.src_valid_mark': value ?? null},
-      remedy: setSysctl('net.ipv4.conf.all.src_valid_mark', '1'),
+      remedy: setSysctl(ctx, path, '1'),
     })]
   },
 }
@@ -162,19 +189,20 @@ export const proxyArp: Check = {
   title: 'Proxy ARP where a tunnel asks for it',
   group: 'host',
   async run(ctx) {
-    const wanted = ctx.tunnels.filter((t) => t.proxyArp)
+    const wanted = await needed(ctx, 'proxy_arp')
     if (wanted.length === 0) return [finding(this, 'skip', {reason: 'no tunnel uses --proxy-arp', evidence: {}})]
     const s = await ctx.sysctls()
-    return wanted.map((t) => {
-      const key = `net.ipv4.conf.${t.proxyArp}.proxy_arp`
+    return wanted.map((n) => {
+      const ifname = n.path.split('/')[3]
+      const key = dotted(n.path)
       const value = s.get(key)
-      if (value === '1') return finding(this, 'ok', {subject: t.proxyArp, evidence: {[key]: value}})
+      if (value === n.value) return finding(this, 'ok', {subject: ifname, evidence: {[key]: value}})
       return finding(this, 'fail', {
-        subject: t.proxyArp,
-        reason: `tunnel ${t.name} needs ${t.proxyArp} to answer ARP for remote addresses, but proxy_arp is ${value ?? 'missing (no such interface)'}`,
-        fix: `netkit proxyarp enable ${t.proxyArp}${nsFlag(ctx)}`,
+        subject: ifname,
+        reason: `tunnel${n.tunnels.length > 1 ? 's' : ''} ${n.tunnels.join(', ')} need${n.tunnels.length > 1 ? '' : 's'} ${ifname} to answer ARP for remote addresses, but proxy_arp is ${value ?? 'missing (no such interface)'}`,
+        fix: value === undefined ? `give the tunnel an interface that exists (--proxy-arp), or create ${ifname}` : setCommand(n.path, n.value, ctx.runner.netns),
         evidence: {[key]: value ?? null},
-        ...(value === undefined ? {} : {remedy: setSysctl(key, '1')}),
+        ...(value === undefined ? {} : {remedy: setSysctl(ctx, n.path, n.value)}),
       })
     })
   },

@@ -57,7 +57,7 @@ export const charonRunning: Check = {
     return [finding(this, 'fail', {
       evidence,
       reason: pid === undefined ? `the charon of ${ctx.runner.netns ? `namespace ${ctx.runner.netns}` : 'this host'} is not running: tunnels ${names.join(', ')} are down` : `charon (pid ${pid}) does not answer on ${scope.socket}`,
-      fix: `netkit tunnel up ${names[0]}${nsFlag(ctx)}${names.length > 1 ? ' (and the others, or: netkit tunnel up --all)' : ''}`,
+      fix: names.map((n) => `netkit tunnel up ${n}${nsFlag(ctx)}`).join(' && '),
     })]
   },
 }
@@ -236,7 +236,7 @@ export const spdSad: Check = {
     const ok = noState.length === 0 && noPolicy.length === 0
     return [finding(this, ok ? 'ok' : 'warn', {
       evidence: {policyReqids: [...policyReqids], stateReqids: [...stateReqids]},
-      ...(ok ? {} : {reason: `${noState.length ? `outbound policies without a state (reqid ${noState.join(', ')}): their packets are dropped or trapped` : ''}${noState.length && noPolicy.length ? '; ' : ''}${noPolicy.length ? `states no policy uses (reqid ${noPolicy.join(', ')})` : ''}`, fix: 'netkit tunnel up the tunnel concerned (or "netkit doctor --check ipsec.sa" to find it)'}),
+      ...(ok ? {} : {reason: `${noState.length ? `outbound policies without a state (reqid ${noState.join(', ')}): their packets are dropped or trapped` : ''}${noState.length && noPolicy.length ? '; ' : ''}${noPolicy.length ? `states no policy uses (reqid ${noPolicy.join(', ')})` : ''}`, fix: `bring the tunnel concerned up again (${ipsecTunnels(ctx).map((t) => `netkit tunnel up ${t.name}${nsFlag(ctx)}`).join(', or ')}; "netkit doctor --check ipsec.sa${nsFlag(ctx)}" says which)`}),
     })]
   },
 }
@@ -261,7 +261,7 @@ export const localAddress: Check = {
         out.push(finding(this, has ? 'ok' : 'fail', {
           subject: `${t.name} ${subnet}`,
           evidence: {subnet, address: has ? `${has.ip} on ${has.ifname}` : null},
-          ...(has ? {} : {reason: `no address of this host lies in ${subnet}: with kernel-libipsec charon answers TS_UNACCEPTABLE and the tunnel never carries ${subnet}`, fix: `give the interface that leads to ${subnet} an address in it (netkit addr add IF ADDRESS/PREFIX${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''})`}),
+          ...(has ? {} : {reason: `no address of this host lies in ${subnet}: with kernel-libipsec charon answers TS_UNACCEPTABLE and the tunnel never carries ${subnet}`, fix: `give the interface that leads to ${subnet} an address in it (netkit addr add IF ADDRESS/PREFIX${nsFlag(ctx)})`}),
         }))
       }
     }

@@ -1,12 +1,144 @@
 /**
- * Leftovers: tunnel objects netkit owns that no tunnel definition accounts
- * for (after a crash or a hand edit), and definitions whose objects are gone.
+ * Leftovers: what netkit made that no tunnel definition accounts for (after a
+ * crash, a kill or a hand edit): daemons it started and lost track of, tunnel
+ * links and routes; and definitions whose objects are gone.
  */
-import type {Runner} from '../../runner.js'
+import {existsSync, rmSync} from 'node:fs'
+
+import {forgetDaemon, processIs, recordedDaemons, stopProcess, wireguardGoProcesses} from '../../daemons.js'
 import {NETKIT_ALIAS, NETKIT_PROTO} from '../../ownership.js'
-import {type Check, type Finding, finding} from '../types.js'
+import type {Runner} from '../../runner.js'
+import {charonScope, stopCharon} from '../../tunnel/ipsec/charon.js'
+import {tidyScope} from '../../tunnel/service.js'
+import {scopeDir} from '../../tunnel/store.js'
+import {wgConfPath} from '../../tunnel/wireguard/driver.js'
+import {type Check, type DoctorContext, type Finding, finding, nsFlag} from '../types.js'
 
 const TUNNEL_DEV = /^(wg|vx)-/
+
+async function linkNamed(runner: Runner, ifname: string): Promise<{ifname: string; ifalias?: string} | undefined> {
+  const r = await runner.probe({tool: 'ip', args: ['-j', 'link', 'show', 'dev', ifname]})
+  if (r.exitCode !== 0) return undefined
+  return (JSON.parse(r.stdout || '[]') as {ifname: string; ifalias?: string}[])[0]
+}
+
+/** Deletes a link netkit made, if it is (still) there. */
+async function delOwnLink(runner: Runner, ifname: string): Promise<void> {
+  const l = await linkNamed(runner, ifname)
+  if (l?.ifalias === NETKIT_ALIAS) await runner.run({tool: 'ip', args: ['link', 'del', ifname], object: `link ${ifname}`})
+}
+
+interface Orphan {
+  /** What it is, for the finding's subject: "wireguard-go wg-t1", "charon". */
+  subject: string
+  /** The program (what its command line holds). */
+  program: 'wireguard-go' | 'charon'
+  pid: number
+  /** The device it serves, which goes with it. */
+  device?: string
+  reason: string
+  stop: (runner: Runner) => Promise<void>
+}
+
+/** The daemons netkit started here that no tunnel definition accounts for. */
+async function orphans(ctx: DoctorContext): Promise<Orphan[]> {
+  const netns = ctx.runner.netns ?? undefined
+  const dir = scopeDir(ctx.configDir, netns)
+  const knownDevs = new Set(ctx.allTunnels.flatMap((t) => (t.wireguard ? [t.wireguard.ifname] : [])))
+  const hasIpsec = ctx.allTunnels.some((t) => t.type === 'ipsec')
+  const out: Orphan[] = []
+  const recorded = recordedDaemons(netns)
+  for (const {ref, pid} of recorded) {
+    if (pid === undefined) continue
+    if (ref.match === 'wireguard-go') {
+      const ifname = ref.name.slice('wireguard-go.'.length)
+      if (knownDevs.has(ifname)) continue
+      out.push({
+        subject: `wireguard-go ${ifname}`,
+        program: 'wireguard-go',
+        pid,
+        device: ifname,
+        reason: `wireguard-go (pid ${pid}) for ${ifname} runs, started by netkit, but no tunnel here has ${ifname} (its definition is gone)`,
+        stop: async (runner) => {
+          await stopProcess(runner, pid, ref.match, netns, 2000)
+          await delOwnLink(runner, ifname)
+          if (!runner.dryRun) {
+            forgetDaemon(ref)
+            rmSync(wgConfPath(dir, ifname), {force: true})
+            tidyScope(ctx.configDir, netns)
+          }
+        },
+      })
+    } else if (ref.match === 'charon' && !hasIpsec) {
+      out.push({
+        subject: 'charon',
+        program: 'charon',
+        pid,
+        reason: `charon (pid ${pid}), started by netkit, runs with no IPsec tunnel defined here (their definitions are gone): it may still hold SAs, routes and ipsec0`,
+        stop: async (runner) => {
+          const scope = charonScope(dir, netns)
+          await stopCharon(runner, scope)
+          if (!runner.dryRun) {
+            // No IPsec tunnel is defined here: what is left of the charon's files belonged to the lost ones.
+            if (existsSync(scope.dir)) rmSync(scope.dir, {recursive: true, force: true})
+            forgetDaemon(ref)
+            tidyScope(ctx.configDir, netns)
+          }
+        },
+      })
+    }
+  }
+  // A wireguard-go with a device netkit made, but no pid file (lost before it was written, or removed).
+  const tracked = new Set(recorded.map((d) => d.pid).filter((p) => p !== undefined))
+  const links = await ctx.links()
+  for (const {pid, ifname} of wireguardGoProcesses(netns)) {
+    if (tracked.has(pid) || knownDevs.has(ifname)) continue
+    if (links.find((l) => l.ifname === ifname)?.ifalias !== NETKIT_ALIAS) continue
+    out.push({
+      subject: `wireguard-go ${ifname}`,
+      program: 'wireguard-go',
+      pid,
+      device: ifname,
+      reason: `wireguard-go (pid ${pid}) runs for ${ifname}, a device netkit made, but no tunnel here has ${ifname} and netkit has no record of the process`,
+      stop: async (runner) => {
+        await stopProcess(runner, pid, 'wireguard-go', netns, 2000)
+        await delOwnLink(runner, ifname)
+      },
+    })
+  }
+  return out
+}
+
+/** Memo per doctor run: both checks below need them. */
+const orphanCache = new WeakMap<DoctorContext, Promise<Orphan[]>>()
+const orphansOf = (ctx: DoctorContext) => {
+  if (!orphanCache.has(ctx)) orphanCache.set(ctx, orphans(ctx))
+  return orphanCache.get(ctx)!
+}
+
+export const daemons: Check = {
+  id: 'leftovers.daemons',
+  title: 'No daemon netkit started and lost track of',
+  group: 'leftovers',
+  async run(ctx) {
+    const found = await orphansOf(ctx)
+    if (found.length === 0) return [finding(this, 'ok', {evidence: {daemons: recordedDaemons(ctx.runner.netns ?? undefined).map((d) => ({name: d.ref.name, pid: d.pid ?? null}))}})]
+    return found.map((o) => finding(this, 'fail', {
+      subject: o.subject,
+      reason: o.reason,
+      fix: `netkit doctor --fix --check ${this.id}${nsFlag(ctx)}`,
+      evidence: {pid: o.pid},
+      remedy: {
+        describe: `kill -TERM ${o.pid}${o.device ? ` && netkit link del ${o.device}${nsFlag(ctx)}` : ''}`,
+        apply: async (runner: Runner) => {
+          // Still that process? (pids are reused.)
+          if (!processIs(o.pid, o.program, ctx.runner.netns ?? undefined)) return
+          await o.stop(runner)
+        },
+      },
+    }))
+  },
+}
 
 export const leftovers: Check = {
   id: 'leftovers.tunnel-objects',
@@ -15,33 +147,35 @@ export const leftovers: Check = {
   async run(ctx) {
     const links = await ctx.links()
     const known = new Set(ctx.allTunnels.flatMap((t) => [t.wireguard?.ifname, t.vxlan?.ifname].filter(Boolean) as string[]))
+    // A device an orphaned daemon serves is leftovers.daemons's: stopping the daemon removes it.
+    const served = new Set((await orphansOf(ctx)).map((o) => o.device).filter(Boolean))
+    const ns = nsFlag(ctx)
     const out: Finding[] = []
     for (const l of links) {
-      if (!TUNNEL_DEV.test(l.ifname) || l.ifalias !== NETKIT_ALIAS || known.has(l.ifname)) continue
+      if (!TUNNEL_DEV.test(l.ifname) || l.ifalias !== NETKIT_ALIAS || known.has(l.ifname) || served.has(l.ifname)) continue
       out.push(finding(this, 'warn', {
         subject: l.ifname,
         reason: `link ${l.ifname} was made by a netkit tunnel that no longer exists`,
-        fix: `netkit link del ${l.ifname}`,
+        fix: `netkit link del ${l.ifname}${ns}`,
         evidence: {ifname: l.ifname, alias: l.ifalias},
         remedy: {
-          describe: `ip link del ${l.ifname}`,
-          apply: async (runner: Runner) => {
-            await runner.run({tool: 'ip', args: ['link', 'del', l.ifname], object: `link ${l.ifname}`})
-          },
+          describe: `netkit link del ${l.ifname}${ns}`,
+          apply: async (runner: Runner) => delOwnLink(runner, l.ifname),
         },
       }))
     }
     // Routes with netkit's protocol through a tunnel device that is not known.
-    const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'show', 'table', 'all', 'proto', String(NETKIT_PROTO)]})
-    const routes = r.exitCode === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as {dst: string; dev?: string; table?: string}[]) : []
+    const r = await ctx.runner.probe({tool: 'ip', args: ['-N', '-j', 'route', 'show', 'table', 'all', 'proto', String(NETKIT_PROTO)]})
+    const routes = r.exitCode === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as {dst: string; dev?: string; table?: string | number}[]) : []
     for (const route of routes) {
       if (!route.dev || !TUNNEL_DEV.test(route.dev) || known.has(route.dev) || links.some((l) => l.ifname === route.dev)) continue
-      out.push(finding(this, 'warn', {subject: `route ${route.dst}`, reason: `route ${route.dst} points to ${route.dev}, which is gone`, fix: `netkit route del ${route.dst}`, evidence: route}))
+      const table = route.table !== undefined && String(route.table) !== '254' && String(route.table) !== 'main' ? ` --table ${route.table}` : ''
+      out.push(finding(this, 'warn', {subject: `route ${route.dst}`, reason: `route ${route.dst} points to ${route.dev}, which is gone`, fix: `netkit route del ${route.dst}${table}${ns}`, evidence: route}))
     }
     for (const t of ctx.tunnels) {
       const dev = t.wireguard?.ifname ?? t.vxlan?.ifname
       if (dev && !links.some((l) => l.ifname === dev)) {
-        out.push(finding(this, 'warn', {subject: t.name, reason: `tunnel ${t.name} is defined but its device ${dev} is missing (down, or lost after a reboot)`, fix: `netkit tunnel up ${t.name}${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''}`, evidence: {tunnel: t.name, dev}}))
+        out.push(finding(this, 'warn', {subject: t.name, reason: `tunnel ${t.name} is defined but its device ${dev} is missing (down, or lost after a reboot)`, fix: `netkit tunnel up ${t.name}${ns}`, evidence: {tunnel: t.name, dev}}))
       }
     }
     if (out.length === 0) out.push(finding(this, 'ok', {evidence: {tunnels: ctx.tunnels.length}}))
@@ -49,4 +183,4 @@ export const leftovers: Check = {
   },
 }
 
-export const leftoverChecks = [leftovers]
+export const leftoverChecks = [daemons, leftovers]

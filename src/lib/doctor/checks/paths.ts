@@ -7,7 +7,7 @@ import {underlayTo} from '../../tunnel/underlay.js'
 import {probe} from './probe.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import * as v from '../../validate.js'
-import {type Check, type Finding, finding, nsFlag} from '../types.js'
+import {type Check, type Finding, finding, ipIn, nsFlag} from '../types.js'
 
 /** The device a tunnel's traffic should leave by (kernel IPsec has none: policies catch it). */
 function tunnelDevice(t: TunnelDef): string | undefined {
@@ -59,7 +59,7 @@ export const routesIntoTunnel: Check = {
           out.push(finding(this, hasPolicy ? 'ok' : 'fail', {
             subject: `${t.name} ${subnet}`,
             evidence: {...evidence, outPolicy: hasPolicy},
-            ...(hasPolicy ? {} : {reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'} and no outbound IPsec policy or ipsec0 route covers it: it would go in clear or nowhere`, fix: `netkit tunnel up ${t.name}${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''}`}),
+            ...(hasPolicy ? {} : {reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'} and no outbound IPsec policy or ipsec0 route covers it: it would go in clear or nowhere`, fix: `netkit tunnel up ${t.name}${ns}`}),
           }))
           continue
         }
@@ -130,7 +130,7 @@ export const underlayCheck: Check = {
       out.push(finding(this, u ? 'ok' : 'fail', {
         subject: t.name,
         evidence: {remote: t.remote, dev: u?.dev ?? null},
-        ...(u ? {} : {reason: `there is no route to the peer ${t.remote} over a link that is up: tunnel ${t.name} carries nothing`, fix: `bring the underlay up, and check "ip route get ${t.remote}"${ctx.runner.netns ? ` in namespace ${ctx.runner.netns}` : ''}`}),
+        ...(u ? {} : {reason: `there is no route to the peer ${t.remote} over a link that is up: tunnel ${t.name} carries nothing`, fix: `bring the underlay up, and check it with: ${ipIn(ctx)} route get ${t.remote}`}),
       }))
     }
     if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel here', evidence: {}}))

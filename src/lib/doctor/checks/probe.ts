@@ -7,7 +7,7 @@
 
 import type {TunnelDef} from '../../tunnel/types.js'
 import * as v from '../../validate.js'
-import {type Check, type Finding, finding} from '../types.js'
+import {type Check, type Finding, finding, ipIn, nsFlag} from '../types.js'
 
 interface AddrLink {
   addr_info?: {family: string; local: string}[]
@@ -45,7 +45,7 @@ export const probe: Check = {
         dev = undefined
       }
       if (!dev) {
-        out.push(finding(this, 'fail', {subject: t.name, reason: `no route to the peer ${t.remote}: nothing can cross`, fix: `check the underlay ("ip route get ${t.remote}")`}))
+        out.push(finding(this, 'fail', {subject: t.name, reason: `no route to the peer ${t.remote}: nothing can cross`, fix: `check the underlay (${ipIn(ctx)} route get ${t.remote})`}))
         continue
       }
       const cap = ctx.runner.probe({tool: 'timeout', args: ['5', 'tcpdump', '-lnni', dev, '-c', '30', 'host', t.remote], timeoutMs: 8000})
@@ -57,11 +57,11 @@ export const probe: Check = {
       const encapsulated = lines.filter((l) => ENCAP[t.type].test(l))
       const evidence = {tunnel: t.name, underlay: dev, from: src, to: target, answered: ping.exitCode === 0, captured: lines.length, encapsulated: encapsulated.length, inClear: clear.length, sample: lines.slice(0, 4)}
       if (t.type === 'vxlan') {
-        out.push(finding(this, encapsulated.length ? 'warn' : 'fail', {subject: t.name, evidence, reason: encapsulated.length ? 'VXLAN carries the traffic, in clear: it does not encrypt' : 'nothing crossed the underlay', fix: encapsulated.length ? 'use --type ipsec or wireguard for traffic that must stay private' : `netkit tunnel show ${t.name}`}))
+        out.push(finding(this, encapsulated.length ? 'warn' : 'fail', {subject: t.name, evidence, reason: encapsulated.length ? 'VXLAN carries the traffic, in clear: it does not encrypt' : 'nothing crossed the underlay', fix: encapsulated.length ? 'use --type ipsec or wireguard for traffic that must stay private' : `netkit tunnel show ${t.name}${nsFlag(ctx)}`}))
       } else if (clear.length) {
-        out.push(finding(this, 'fail', {subject: t.name, evidence, reason: `${clear.length} packet(s) with the inner addresses crossed ${dev} in clear`, fix: `netkit tunnel up ${t.name}${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''}, and check the policies ("netkit doctor --check ipsec.spd-sad")`}))
+        out.push(finding(this, 'fail', {subject: t.name, evidence, reason: `${clear.length} packet(s) with the inner addresses crossed ${dev} in clear`, fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}, and check the policies (netkit doctor --check ipsec.spd-sad${nsFlag(ctx)})`}))
       } else if (encapsulated.length === 0) {
-        out.push(finding(this, 'fail', {subject: t.name, evidence, reason: `the probe to ${target} put nothing on ${dev}: the tunnel carries no traffic`, fix: `netkit tunnel show ${t.name}${ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''}`}))
+        out.push(finding(this, 'fail', {subject: t.name, evidence, reason: `the probe to ${target} put nothing on ${dev}: the tunnel carries no traffic`, fix: `netkit tunnel show ${t.name}${nsFlag(ctx)}`}))
       } else {
         out.push(finding(this, 'ok', {subject: t.name, evidence}))
       }
