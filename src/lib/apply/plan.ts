@@ -93,21 +93,25 @@ export function appliedKey(o: {kind: Kind; key: string}): string {
   return `${o.kind}:${o.key}`
 }
 
+const linkObj = (l: ScopeFile['links'][number]) => new LinkObj({name: l.name, kind: l.type, peer: l.peer, peerNetns: l.peerNetns, vni: l.vni, remote: l.remote?.ip, group: l.group?.ip, dev: l.dev, port: l.port, parent: l.parent, mode: l.mode, mtu: l.mtu, master: l.master, up: l.up})
+
+function routeObj(r: ScopeFile['routes'][number], tableOf: (t?: string) => number): RouteObj {
+  const d = r.to
+  const family: v.Family = d === 'default' ? (r.via?.family ?? 4) : d.family
+  return new RouteObj({dst: v.dstText(d), family, via: r.via?.ip, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src?.ip})
+}
+
 /** The objects one namespace's part of the file describes (addresses were parsed by the schema). */
 export async function scopeObjects(s: ScopeFile, tables: Record<string, number>, runner: Runner, netns: string | undefined, at: string): Promise<Obj[]> {
   const out: Obj[] = []
   const tableOf = (t?: string) => (t === undefined ? 254 : (tables[t] ?? resolveTable(t)))
-  for (const l of s.links) out.push(new LinkObj({name: l.name, kind: l.type, peer: l.peer, peerNetns: l.peerNetns, vni: l.vni, remote: l.remote?.ip, group: l.group?.ip, dev: l.dev, port: l.port, parent: l.parent, mode: l.mode, mtu: l.mtu, master: l.master, up: l.up}))
+  for (const l of s.links) out.push(linkObj(l))
   for (const a of s.addresses) out.push(new AddrObj(a.dev, a.address.cidr))
   for (const [k, value] of Object.entries(s.sysctls)) {
     const key = resolveKey(k)
     out.push(new SysctlObj(key.path, checkValue(key, value)))
   }
-  for (const r of s.routes) {
-    const d = r.to
-    const family: v.Family = d === 'default' ? (r.via?.family ?? 4) : d.family
-    out.push(new RouteObj({dst: v.dstText(d), family, via: r.via?.ip, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src?.ip}))
-  }
+  for (const r of s.routes) out.push(routeObj(r, tableOf))
   // A /0 is "all", as the kernel reports it.
   const net = (c?: v.Cidr) => (c && c.prefix > 0 ? c.cidr : undefined)
   for (const r of s.rules) out.push(new RuleObj({family: r.family ?? r.from?.family ?? r.to?.family ?? 4, from: net(r.from), to: net(r.to), fwmark: r.fwmark, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
@@ -189,10 +193,12 @@ export async function desiredScopes(runner: Runner, f: HostFile): Promise<Scope[
   const top = scopeOf(runner.netns)
   // Several applies can record in one namespace (one run there, others that list it in their files): each sees its own.
   const applied = appliedIn(top, null)
+  await checkDevices(runner, f)
   const root: Scope = {runner, ledger: top, desired: [], fresh: false, applied, owner: null}
   for (const [name, id] of Object.entries(f.tables)) root.desired.push(new TableObj(name, id))
   for (const name of Object.keys(f.namespaces)) root.desired.push(new NetnsObj(name))
-  root.desired.push(...(await scopeObjects(f, f.tables, runner, runner.netns ?? undefined, '')))
+  // One at a time: a spread of a file's hundreds of thousands of routes overflows the stack.
+  for (const o of await scopeObjects(f, f.tables, runner, runner.netns ?? undefined, '')) root.desired.push(o)
   const scopes = [root]
   const named = new Set(Object.keys(f.namespaces))
   for (const [name, s] of Object.entries(f.namespaces)) {
@@ -231,29 +237,39 @@ function once(scope: Scope): void {
 /**
  * Every device the file's objects sit on is in the file or on the host (a
  * tunnel's device is made by its tunnel): a name that is neither is bad input,
- * found before anything changes.
+ * found before anything changes, and before a big file's objects are made.
  */
-function checkDevices(scope: Scope, read: LiveRead, movedIn: string[]): void {
-  const have = new Set<string>(['lo', ...movedIn])
-  if (read.ip.length) for (const l of JSON.parse(read.ip[0]) as {ifname: string}[]) have.add(l.ifname)
-  for (const o of scope.desired) {
-    if (o instanceof LinkObj) {
-      have.add(o.spec.name)
-      if (o.spec.kind === 'veth' && !o.spec.peerNetns && o.spec.peer) have.add(o.spec.peer)
-    }
+async function checkDevices(runner: Runner, f: HostFile): Promise<void> {
+  const scopes: [string | undefined, ScopeFile][] = [[undefined, f]]
+  for (const [name, s] of Object.entries(f.namespaces)) scopes.push([name, s])
+  // A veth's far end, moved into another of the file's namespaces, is a device there.
+  const movedIn = new Map<string, string[]>()
+  for (const [, s] of scopes) for (const l of s.links) {
+    if (l.type !== 'veth' || !l.peerNetns || !l.peer) continue
+    if (!movedIn.has(l.peerNetns)) movedIn.set(l.peerNetns, [])
+    movedIn.get(l.peerNetns)!.push(l.peer)
   }
-  const where = scope.runner.netns ? `namespace ${scope.runner.netns}` : 'this host'
-  const need = (dev: string | undefined, what: string) => {
-    if (dev && !have.has(dev) && !TUNNEL_DEV.test(dev)) throw new UsageError(`the file's ${what} needs link ${dev}, which is neither in the file nor on ${where}`, `add ${dev} to the file's links, or correct the name`, 'E_FILE')
-  }
-  for (const o of scope.desired) {
-    if (o instanceof AddrObj || o instanceof ProxyObj) need(o.dev, o.desc)
-    else if (o instanceof RouteObj) need(o.r.dev, o.desc)
-    else if (o instanceof LinkObj) {
-      need(o.spec.master, `the bridge port ${o.spec.name}`)
-      need(o.spec.kind === 'vxlan' ? o.spec.dev : undefined, o.desc)
-      need(o.spec.kind === 'macvlan' ? o.spec.parent : undefined, o.desc)
+  for (const [name, s] of scopes) {
+    const r = name ? runner.in(name) : runner
+    const have = new Set<string>(name ? movedIn.get(name) : [])
+    have.add('lo')
+    if (!name || netnsExists(name)) for (const l of await ipJsonProbe<{ifname: string}>(r, ['link', 'show'])) have.add(l.ifname)
+    for (const l of s.links) {
+      have.add(l.name)
+      if (l.type === 'veth' && !l.peerNetns && l.peer) have.add(l.peer)
     }
+    const where = r.netns ? `namespace ${r.netns}` : 'this host'
+    const need = (dev: string | undefined, what: () => string) => {
+      if (dev && !have.has(dev) && !TUNNEL_DEV.test(dev)) throw new UsageError(`the file's ${what()} needs link ${dev}, which is neither in the file nor on ${where}`, `add ${dev} to the file's links, or correct the name`, 'E_FILE')
+    }
+    for (const l of s.links) {
+      need(l.master, () => `the bridge port ${l.name}`)
+      need(l.type === 'vxlan' ? l.dev : undefined, () => linkObj(l).desc)
+      need(l.type === 'macvlan' ? l.parent : undefined, () => linkObj(l).desc)
+    }
+    for (const a of s.addresses) need(a.dev, () => new AddrObj(a.dev, a.address.cidr).desc)
+    for (const rt of s.routes) need(rt.dev, () => routeObj(rt, (t) => (t === undefined ? 254 : (f.tables[t] ?? resolveTable(t)))).desc)
+    for (const p of s.proxyArp) need(p.dev, () => new ProxyObj(p.address.ip, p.dev).desc)
   }
 }
 
@@ -372,7 +388,9 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
     changes.push({action: 'remove', kind: d.kind, desc: d.desc, netns, live: h.object, why: `${h.because} deletes it`, again: true})
     changes.push({action: 'add', kind: d.kind, desc: d.desc, netns, desired: d, why: `made again after ${h.because}`, again: true})
   }
-  changes.splice(0, changes.length, ...order(changes))
+  const ordered = order(changes)
+  changes.length = 0
+  for (const c of ordered) changes.push(c)
   return remade
 }
 
@@ -493,7 +511,7 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
   const out: Obj[] = []
   for (const t of read.tables) out.push(new TableObj(t.name, t.id, t.owned))
   const mine = read.netns.length ? owned(ROOT_SCOPE, 'netns') : {}
-  for (const n of read.netns) out.push(new NetnsObj(n, Boolean(mine[n])))
+  for (const n of read.netns) out.push(new NetnsObj(n, Object.hasOwn(mine, n)))
   if (read.recipe.fresh) return out
   const [links, addrs, routes, rules4, neigh, ids, rules6] = read.ip.map((t) => JSON.parse(t) as unknown[])
   const nsById = new Map((ids as {nsid: number; name?: string}[]).map((i) => [i.nsid, i.name]))
@@ -539,7 +557,7 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
       const t = p.tmpls[0]
       const [mv, mm] = (p.mark ?? '').split('/')
       const mark = p.mark ? {value: Number(mv), mask: Number(mm)} : undefined
-      const o = new PolicyObj({src: p.src, dst: p.dst, family: p.src.includes(':') ? 6 : 4, dir: p.dir, tmplSrc: t?.src, tmplDst: t?.dst, proto: 'esp', mode: (t?.mode as 'tunnel') ?? 'tunnel', reqid: t?.reqid, priority: p.priority, mark, action: p.action}, p.mark)
+      const o = new PolicyObj({src: p.src, dst: p.dst, family: p.src.includes(':') ? 6 : 4, dir: p.dir, tmplSrc: t?.src, tmplDst: t?.dst, proto: 'esp', mode: (t?.mode as 'tunnel') ?? 'tunnel', reqid: t?.reqid || undefined, priority: p.priority, mark, action: p.action}, p.mark)
       o.owned = Boolean(ledger[o.key])
       out.push(o)
     }
@@ -667,9 +685,6 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
     return reuse(r) ?? readLive(s.runner, r)
   }))
   phase('live read')
-  // A veth's far end, moved into another of the file's namespaces, is a device there.
-  const movedIn = (netns?: string) => scopes.flatMap((sc) => sc.desired.flatMap((o) => (o instanceof LinkObj && o.spec.peerNetns && o.spec.peerNetns === netns && o.spec.peer ? [o.spec.peer] : [])))
-  scopes.forEach((s, i) => checkDevices(s, reads[i], movedIn(s.netns)))
   const changes: Change[] = []
   const foreign: Foreign[] = []
   let unchanged = 0
@@ -679,8 +694,8 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
     lives.push(live)
     const r = compareScope(s, live)
     await keepSecondaries(s, live, r.changes)
-    changes.push(...r.changes)
-    foreign.push(...r.foreign)
+    for (const c of r.changes) changes.push(c)
+    for (const x of r.foreign) foreign.push(x)
     unchanged += r.unchanged
   }
   refuseUnknowable(scopes, reads, changes)
