@@ -17,7 +17,7 @@ import {netnsExists, NETNS_DIR} from '../iproute2/netns.js'
 import type {IpRoute} from '../iproute2/route.js'
 import type {IpRule} from '../iproute2/rule.js'
 import {listTables, resolveTable, type TableRow, tableNumber} from '../iproute2/tables.js'
-import {stateKeyArgs} from '../iproute2/xfrm.js'
+import {requireEsp, stateKeyArgs} from '../iproute2/xfrm.js'
 import {keyDigest, parsePolicies, parseStates, stateKeys} from '../iproute2/xfrm-parse.js'
 import {isNetkitProto, ledgerScopes, ledgerText, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
 import {type Runner, Secret} from '../runner.js'
@@ -315,6 +315,15 @@ function refuseUnknowable(scopes: Scope[], reads: LiveRead[], changes: Change[])
       if (!made && !scope.fresh) throw new UsageError(`sysctls: ${path.replaceAll('/', '.')} does not exist${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''}`, dev ? `check the name, and that link ${dev} is there or in the file` : 'check the name (netkit sysctl get NAME)', 'E_FILE')
     }
   }
+}
+
+/**
+ * What this kernel cannot hold, refused by the plan itself, so that `diff`
+ * and `--dry-run` say what the real apply would: SAs need the kernel's ESP
+ * (modules are machine-wide, so one look answers for every namespace).
+ */
+async function refuseUnsupported(scopes: Scope[], changes: Change[]): Promise<void> {
+  if (changes.some((c) => c.kind === 'xfrm-state' && c.action !== 'remove')) await requireEsp(scopes[0].runner)
 }
 
 /**
@@ -699,6 +708,7 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
     unchanged += r.unchanged
   }
   refuseUnknowable(scopes, reads, changes)
+  await refuseUnsupported(scopes, changes)
   unchanged -= collateral(scopes, lives, reads, changes)
   await namePeers(scopes, reads, changes)
   return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}, before: lives}

@@ -16,7 +16,6 @@ import {configDir, writeSecretFile} from '../files.js'
 import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
 import {lockHost} from '../lock.js'
 import {addTable, delTable, ensureProtoName, netkitTablesFile} from '../iproute2/tables.js'
-import {requireEsp} from '../iproute2/xfrm.js'
 import {getSysctls} from '../sysctl.js'
 import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
 import {Interruption, rollback, runPlan, type Step} from '../plan.js'
@@ -433,8 +432,6 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
     if (plan.memo) result.memo = true
     return result
   }
-  // SAs need the kernel's ESP: without it, a clear error before anything changes.
-  if (!runner.dryRun) for (const s of plan.scopes) if (plan.changes.some((c) => c.netns === s.netns && c.kind === 'xfrm-state' && c.action !== 'remove')) await requireEsp(s.runner)
   // Name netkit's protocol for iproute2, so `ip route` says "proto netkit" for what apply makes.
   ensureProtoName({dryRun: runner.dryRun})
   // The value a sysctl had before apply first set it, in that namespace.
