@@ -375,7 +375,14 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
   if (hit.length === 0) return 0
   const wanted = (h: (typeof hit)[number]) => scopes[h.scope].desired.find((d) => d.id === h.object.id)
   // What the file does not keep (another tool's, or netkit's but not the file's), or keeps on something that will not be there: refused.
-  const lost = hit.filter((h) => !wanted(h) || !h.again)
+  // Once each: a route can go both with its link and with the address its gateway is reached through.
+  const named = new Set<string>()
+  const lost = hit.filter((h) => {
+    const id = `${h.scope}|${h.object.id}`
+    if ((wanted(h) && h.again) || named.has(id)) return false
+    named.add(id)
+    return true
+  })
   if (lost.length) {
     const list = lost.slice(0, 3).map((h) => `${h.object.desc}${where(h.scope)} (${wanted(h) ? 'the file keeps it' : h.object.owned || scopes[h.scope].applied[h.object.id] ? "netkit's" : "not netkit's"})`).join(', ')
     throw new NetkitError('E_CONFLICT', `${lost[0].because} would also delete ${list}${lost.length > 3 ? ` and ${lost.length - 3} more` : ''}: the kernel deletes them with it, and netkit would not put them back`, {
