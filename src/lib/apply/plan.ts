@@ -724,23 +724,34 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
 const KEPT_KINDS = new Set<Kind>(['link', 'addr', 'route', 'rule', 'proxy', 'xfrm-policy'])
 
 /**
- * After an undo: what was there when the plan was made and is not there now
- * (what the kernel deleted along with something, and no undo could bring
- * back). Empty when the host is back as it was; an error then says it.
+ * After an undo, the state read back and compared with the state the plan
+ * was made from: `missing`, what was there and is not now (deleted by the
+ * kernel along with something, or an undo line that failed); `left`, what the
+ * plan added and is still there (an undo line that failed or never ran).
+ * Both empty when the host is back as it was; an error then says it.
  */
-export async function notBack(plan: Plan): Promise<string[]> {
-  const out: string[] = []
+export async function undoOutcome(plan: Plan): Promise<{missing: string[]; left: string[]}> {
+  const missing: string[] = []
+  const left: string[] = []
   for (const [i, s] of plan.scopes.entries()) {
     const before = (plan.before?.[i] ?? []).filter((o) => !o.auto && KEPT_KINDS.has(o.kind))
-    if (before.length === 0) continue
+    const added = plan.changes.filter((c) => c.netns === s.netns && c.action === 'add' && KEPT_KINDS.has(c.kind))
     const where = s.runner.netns ? ` in namespace ${s.runner.netns}` : ''
     if (s.netns && !netnsExists(s.netns)) {
-      out.push(`namespace ${s.netns} (with ${before.length} objects)`)
+      if (before.length) missing.push(`namespace ${s.netns} (with ${before.length} objects)`)
       continue
     }
+    if (s.fresh) {
+      // A namespace the plan made, there still.
+      left.push(`namespace ${s.netns}`)
+      continue
+    }
+    if (before.length === 0 && added.length === 0) continue
     const now = new Set(objectsOf(await readLive(s.runner, recipeOf({...s, fresh: false})), s).map((o) => o.id))
-    for (const o of before) if (!now.has(o.id)) out.push(`${o.desc}${where}`)
+    for (const o of before) if (!now.has(o.id)) missing.push(`${o.desc}${where}`)
+    const was = new Set(before.map((o) => o.id))
+    for (const c of added) if (now.has(c.desired!.id) && !was.has(c.desired!.id)) left.push(`${c.desc}${where}`)
   }
-  return out
+  return {missing, left}
 }
 
