@@ -552,7 +552,7 @@ async function sayWhatStayedGone(plan: Plan, failed: UndoFailures, error?: unkno
     ...(left.length ? [`undoing could not remove ${list(left)}, which the change made`] : []),
   ]
   throw new UndoIncomplete(cause?.code ?? 'E_UNDO_INCOMPLETE', `${cause ? `${cause.what}; ` : ''}${parts.join('; ')}`, {
-    fix: 'put them back, or remove them, by hand ("netkit diff -f FILE" of the earlier file shows what differs)',
+    fix: `${missing.length ? 'put them back' : 'remove them'}${missing.length && left.length ? ', or remove them,' : ''} by hand ("netkit diff -f FILE" of the earlier file shows what differs)`,
     detail: [cause?.detail, failed.length ? `undo steps that failed: ${failed.slice(0, 10).join('; ')}` : undefined].filter(Boolean).join('\n') || undefined,
     command: cause?.command,
   })
