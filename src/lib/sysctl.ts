@@ -41,7 +41,7 @@ export function resolveKey(input: string): SysctlKey {
   const dot = raw.indexOf('.')
   const short = dot < 0 ? raw : raw.slice(0, dot)
   const ifname = dot < 0 ? undefined : raw.slice(dot + 1)
-  const s = SHORT[short]
+  const s = Object.hasOwn(SHORT, short) ? SHORT[short] : undefined
   if (s) {
     if (s.perIf) {
       const i = ifname ?? 'all'

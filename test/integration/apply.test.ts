@@ -174,13 +174,13 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
   }
   const KEY = '0x' + 'ab'.repeat(36)
 
-  it('SAs on a kernel without ESP: the dry run shows them redacted; apply refuses before changing anything', {skip: hasKernelEsp ? 'the kernel has ESP' : false}, () => {
+  it('SAs on a kernel without ESP: the dry run refuses them as apply does, before changing anything', {skip: hasKernelEsp ? 'the kernel has ESP' : false}, () => {
     const N = makeNs('ae')
     const f = saFile(N, KEY)
     const before = dump(N)
-    const dry = nk(['apply', '-f', f, '--netns', N, '--dry-run'])
-    assert.equal(dry.code, 0, dry.stderr)
-    assert.match(dry.stdout, /xfrm state add src 192\.0\.2\.1 dst 192\.0\.2\.2 proto esp spi 0x1000 mode tunnel reqid 7 aead 'rfc4106\(gcm\(aes\)\)' <redacted> 128/)
+    const dry = nk(['apply', '-f', f, '--netns', N, '--dry-run', '--json'])
+    assert.equal(dry.code, 1, dry.stdout + dry.stderr)
+    assert.equal(dry.json.error.code, 'E_NO_ESP')
     const r = nk(['apply', '-f', f, '--netns', N, '--json'])
     assert.equal(r.code, 1, r.stdout + r.stderr)
     assert.equal(r.json.error.code, 'E_NO_ESP')
@@ -191,6 +191,10 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
   it('SAs on a kernel with ESP: made, verified, a new key replaces the SA, exported with its key file, removed', {skip: hasKernelEsp ? false : 'this kernel has no ESP (CONFIG_INET_ESP)'}, () => {
     const N = makeNs('ae')
     const f = saFile(N, KEY)
+    const dry = nk(['apply', '-f', f, '--netns', N, '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.match(dry.stdout, /xfrm state add src 192\.0\.2\.1 dst 192\.0\.2\.2 proto esp spi 0x1000 mode tunnel reqid 7 aead 'rfc4106\(gcm\(aes\)\)' <redacted> 128/)
+    assert.ok(!(dry.stdout + dry.stderr).includes('abababab'), 'the dry run shows the key redacted')
     assert.equal(nk(['apply', '-f', f, '--netns', N]).code, 0)
     assert.match(sh('ip', ['-n', N, 'xfrm', 'state']), /spi 0x00001000 reqid 7 mode tunnel[\s\S]*rfc4106\(gcm\(aes\)\)/)
     assert.match(nk(['apply', '-f', f, '--netns', N]).stdout, /already matches/)

@@ -58,12 +58,19 @@ async function exportScope(runner: Runner, ledger: string, netns: string | undef
   const ofTunnel = (o: Obj) => (o.kind === 'link' && TUNNEL_DEV.test(o.key)) || ((o.kind === 'route' || o.kind === 'addr') && o.auto) || tunnelRule(o, defs)
   const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && o.kind !== 'table' && !ofTunnel(o))
   const seen = new Set<string>()
-  // A veth pair is one entry (one end makes both): the end in a bridge, which carries more.
-  mine.sort((a, b) => Number(Boolean(b.kind === 'link' && b.attrs.master)) - Number(Boolean(a.kind === 'link' && a.attrs.master)))
+  // A veth pair is one entry (one end makes both). The end apply made it from (its record is in
+  // this scope's ledger, by that end's name) is the one written, so that applying the export finds
+  // the pair exactly as apply recorded it; of a pair made otherwise ("netkit link add"), the end in
+  // a bridge, which carries more.
+  const made = (o: Obj) => Boolean(applied[appliedKey(o)])
+  mine.sort((a, b) => Number(b.kind === 'link' && made(b)) - Number(a.kind === 'link' && made(a)) || Number(Boolean(b.kind === 'link' && b.attrs.master)) - Number(Boolean(a.kind === 'link' && a.attrs.master)))
   const pairs = mine.filter((o) => {
     if (o.kind !== 'link' || o.attrs.type !== 'veth') return true
-    // The far end of a pair made from another namespace is that namespace's (and inside a file's namespace, the end is the outer scope's).
-    if (o.attrs.peerNetns && (inner || String(o.attrs.peerNetns).startsWith('netnsid '))) return false
+    if (o.attrs.peerNetns) {
+      // The far end of a pair made from another namespace is that namespace's (inside a file's namespace, the end is the outer scope's).
+      if (made(o)) return !String(o.attrs.peerNetns).startsWith('netnsid ')
+      return !inner && !String(o.attrs.peerNetns).startsWith('netnsid ')
+    }
     if (seen.has(o.key)) return false
     seen.add(String(o.attrs.peer))
     return true

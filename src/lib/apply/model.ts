@@ -7,7 +7,7 @@
  * keeps only its spec; its lines, description and file entry are made when
  * asked for (most objects are only ever compared).
  */
-import {addArgs, bridgeMtuArgs, type LinkSpec} from '../iproute2/link.js'
+import {addArgs, bridgeMtuArgs, type LinkSpec, liveSpec} from '../iproute2/link.js'
 import type {IpLink} from '../iproute2/json.js'
 import {dstWord, routeArgs, type RouteSpec} from '../iproute2/route.js'
 import {markText as ruleMark, type RuleSpec, selectorArgs} from '../iproute2/rule.js'
@@ -129,25 +129,16 @@ export class LinkObj extends Obj {
   }
 }
 
-/** A live link as an object (undefined for kinds apply does not manage). `netnsName` names the namespace of a veth's other end. */
+/** A live link as an object (undefined for kinds apply does not manage), read by link.ts's one parser. `netnsName` names the namespace of a veth's other end. */
 export function liveLink(l: IpLink, netnsName: (id: number) => string | undefined = () => undefined): LinkObj | undefined {
-  const kind = l.linkinfo?.info_kind
-  if (kind !== 'veth' && kind !== 'bridge' && kind !== 'vxlan' && kind !== 'macvlan') return undefined
-  const d = (l.linkinfo?.info_data ?? {}) as Record<string, unknown>
-  const elsewhere = kind === 'veth' && l.link_netnsid !== undefined
-  return new LinkObj(
-    {
-      name: l.ifname,
-      kind,
-      ...(kind === 'veth' ? (elsewhere ? {peerNetns: netnsName(l.link_netnsid!) ?? `netnsid ${l.link_netnsid}`, peerIndex: l.link_index} : {peer: l.link}) : {}),
-      ...(kind === 'vxlan' ? {vni: d.id as number, remote: d.remote as string | undefined, group: d.group as string | undefined, dev: l.link, port: d.port as number} : {}),
-      ...(kind === 'macvlan' ? {parent: l.link, mode: d.mode as LinkSpec['mode']} : {}),
-      mtu: l.mtu,
-      master: l.master,
-      up: Boolean(l.flags?.includes('UP')),
-    },
-    l.ifalias === NETKIT_ALIAS,
-  )
+  const s = liveSpec(l, netnsName)
+  if (!s) return undefined
+  const {peerNetnsid, ...spec} = s
+  // A veth's other end in an unnamed namespace: named by its id (export leaves those out).
+  if (peerNetnsid !== undefined && spec.peerNetns === undefined) spec.peerNetns = `netnsid ${peerNetnsid}`
+  // A peer here is known by name; the index only counts for an end elsewhere.
+  if (peerNetnsid === undefined) delete spec.peerIndex
+  return new LinkObj(spec, l.ifalias === NETKIT_ALIAS)
 }
 
 export class AddrObj extends Obj {
@@ -316,7 +307,8 @@ export class PolicyObj extends Obj {
 
   get attrs(): Attrs {
     const p = this.p
-    return {priority: p.priority, action: p.action, tmpl: p.tmplSrc ? `${p.tmplSrc}>${p.tmplDst} ${p.mode} ${p.reqid ?? ''}` : ''}
+    // No reqid is the kernel's reqid 0 (as `ip xfrm policy` prints it).
+    return {priority: p.priority, action: p.action, tmpl: p.tmplSrc ? `${p.tmplSrc}>${p.tmplDst} ${p.mode} ${p.reqid ?? 0}` : ''}
   }
 
   get desc(): string {

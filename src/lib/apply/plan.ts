@@ -17,7 +17,7 @@ import {netnsExists, NETNS_DIR} from '../iproute2/netns.js'
 import type {IpRoute} from '../iproute2/route.js'
 import type {IpRule} from '../iproute2/rule.js'
 import {listTables, resolveTable, type TableRow, tableNumber} from '../iproute2/tables.js'
-import {stateKeyArgs} from '../iproute2/xfrm.js'
+import {requireEsp, stateKeyArgs} from '../iproute2/xfrm.js'
 import {keyDigest, parsePolicies, parseStates, stateKeys} from '../iproute2/xfrm-parse.js'
 import {isNetkitProto, ledgerScopes, ledgerText, type OwnedEntry, owned, ROOT_SCOPE, scopeOf} from '../ownership.js'
 import {type Runner, Secret} from '../runner.js'
@@ -93,21 +93,25 @@ export function appliedKey(o: {kind: Kind; key: string}): string {
   return `${o.kind}:${o.key}`
 }
 
+const linkObj = (l: ScopeFile['links'][number]) => new LinkObj({name: l.name, kind: l.type, peer: l.peer, peerNetns: l.peerNetns, vni: l.vni, remote: l.remote?.ip, group: l.group?.ip, dev: l.dev, port: l.port, parent: l.parent, mode: l.mode, mtu: l.mtu, master: l.master, up: l.up})
+
+function routeObj(r: ScopeFile['routes'][number], tableOf: (t?: string) => number): RouteObj {
+  const d = r.to
+  const family: v.Family = d === 'default' ? (r.via?.family ?? 4) : d.family
+  return new RouteObj({dst: v.dstText(d), family, via: r.via?.ip, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src?.ip})
+}
+
 /** The objects one namespace's part of the file describes (addresses were parsed by the schema). */
 export async function scopeObjects(s: ScopeFile, tables: Record<string, number>, runner: Runner, netns: string | undefined, at: string): Promise<Obj[]> {
   const out: Obj[] = []
   const tableOf = (t?: string) => (t === undefined ? 254 : (tables[t] ?? resolveTable(t)))
-  for (const l of s.links) out.push(new LinkObj({name: l.name, kind: l.type, peer: l.peer, peerNetns: l.peerNetns, vni: l.vni, remote: l.remote?.ip, group: l.group?.ip, dev: l.dev, port: l.port, parent: l.parent, mode: l.mode, mtu: l.mtu, master: l.master, up: l.up}))
+  for (const l of s.links) out.push(linkObj(l))
   for (const a of s.addresses) out.push(new AddrObj(a.dev, a.address.cidr))
   for (const [k, value] of Object.entries(s.sysctls)) {
     const key = resolveKey(k)
     out.push(new SysctlObj(key.path, checkValue(key, value)))
   }
-  for (const r of s.routes) {
-    const d = r.to
-    const family: v.Family = d === 'default' ? (r.via?.family ?? 4) : d.family
-    out.push(new RouteObj({dst: v.dstText(d), family, via: r.via?.ip, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src?.ip}))
-  }
+  for (const r of s.routes) out.push(routeObj(r, tableOf))
   // A /0 is "all", as the kernel reports it.
   const net = (c?: v.Cidr) => (c && c.prefix > 0 ? c.cidr : undefined)
   for (const r of s.rules) out.push(new RuleObj({family: r.family ?? r.from?.family ?? r.to?.family ?? 4, from: net(r.from), to: net(r.to), fwmark: r.fwmark, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
@@ -189,10 +193,12 @@ export async function desiredScopes(runner: Runner, f: HostFile): Promise<Scope[
   const top = scopeOf(runner.netns)
   // Several applies can record in one namespace (one run there, others that list it in their files): each sees its own.
   const applied = appliedIn(top, null)
+  await checkDevices(runner, f)
   const root: Scope = {runner, ledger: top, desired: [], fresh: false, applied, owner: null}
   for (const [name, id] of Object.entries(f.tables)) root.desired.push(new TableObj(name, id))
   for (const name of Object.keys(f.namespaces)) root.desired.push(new NetnsObj(name))
-  root.desired.push(...(await scopeObjects(f, f.tables, runner, runner.netns ?? undefined, '')))
+  // One at a time: a spread of a file's hundreds of thousands of routes overflows the stack.
+  for (const o of await scopeObjects(f, f.tables, runner, runner.netns ?? undefined, '')) root.desired.push(o)
   const scopes = [root]
   const named = new Set(Object.keys(f.namespaces))
   for (const [name, s] of Object.entries(f.namespaces)) {
@@ -231,29 +237,39 @@ function once(scope: Scope): void {
 /**
  * Every device the file's objects sit on is in the file or on the host (a
  * tunnel's device is made by its tunnel): a name that is neither is bad input,
- * found before anything changes.
+ * found before anything changes, and before a big file's objects are made.
  */
-function checkDevices(scope: Scope, read: LiveRead, movedIn: string[]): void {
-  const have = new Set<string>(['lo', ...movedIn])
-  if (read.ip.length) for (const l of JSON.parse(read.ip[0]) as {ifname: string}[]) have.add(l.ifname)
-  for (const o of scope.desired) {
-    if (o instanceof LinkObj) {
-      have.add(o.spec.name)
-      if (o.spec.kind === 'veth' && !o.spec.peerNetns && o.spec.peer) have.add(o.spec.peer)
-    }
+async function checkDevices(runner: Runner, f: HostFile): Promise<void> {
+  const scopes: [string | undefined, ScopeFile][] = [[undefined, f]]
+  for (const [name, s] of Object.entries(f.namespaces)) scopes.push([name, s])
+  // A veth's far end, moved into another of the file's namespaces, is a device there.
+  const movedIn = new Map<string, string[]>()
+  for (const [, s] of scopes) for (const l of s.links) {
+    if (l.type !== 'veth' || !l.peerNetns || !l.peer) continue
+    if (!movedIn.has(l.peerNetns)) movedIn.set(l.peerNetns, [])
+    movedIn.get(l.peerNetns)!.push(l.peer)
   }
-  const where = scope.runner.netns ? `namespace ${scope.runner.netns}` : 'this host'
-  const need = (dev: string | undefined, what: string) => {
-    if (dev && !have.has(dev) && !TUNNEL_DEV.test(dev)) throw new UsageError(`the file's ${what} needs link ${dev}, which is neither in the file nor on ${where}`, `add ${dev} to the file's links, or correct the name`, 'E_FILE')
-  }
-  for (const o of scope.desired) {
-    if (o instanceof AddrObj || o instanceof ProxyObj) need(o.dev, o.desc)
-    else if (o instanceof RouteObj) need(o.r.dev, o.desc)
-    else if (o instanceof LinkObj) {
-      need(o.spec.master, `the bridge port ${o.spec.name}`)
-      need(o.spec.kind === 'vxlan' ? o.spec.dev : undefined, o.desc)
-      need(o.spec.kind === 'macvlan' ? o.spec.parent : undefined, o.desc)
+  for (const [name, s] of scopes) {
+    const r = name ? runner.in(name) : runner
+    const have = new Set<string>(name ? movedIn.get(name) : [])
+    have.add('lo')
+    if (!name || netnsExists(name)) for (const l of await ipJsonProbe<{ifname: string}>(r, ['link', 'show'])) have.add(l.ifname)
+    for (const l of s.links) {
+      have.add(l.name)
+      if (l.type === 'veth' && !l.peerNetns && l.peer) have.add(l.peer)
     }
+    const where = r.netns ? `namespace ${r.netns}` : 'this host'
+    const need = (dev: string | undefined, what: () => string) => {
+      if (dev && !have.has(dev) && !TUNNEL_DEV.test(dev)) throw new UsageError(`the file's ${what()} needs link ${dev}, which is neither in the file nor on ${where}`, `add ${dev} to the file's links, or correct the name`, 'E_FILE')
+    }
+    for (const l of s.links) {
+      need(l.master, () => `the bridge port ${l.name}`)
+      need(l.type === 'vxlan' ? l.dev : undefined, () => linkObj(l).desc)
+      need(l.type === 'macvlan' ? l.parent : undefined, () => linkObj(l).desc)
+    }
+    for (const a of s.addresses) need(a.dev, () => new AddrObj(a.dev, a.address.cidr).desc)
+    for (const rt of s.routes) need(rt.dev, () => routeObj(rt, (t) => (t === undefined ? 254 : (f.tables[t] ?? resolveTable(t)))).desc)
+    for (const p of s.proxyArp) need(p.dev, () => new ProxyObj(p.address.ip, p.dev).desc)
   }
 }
 
@@ -299,6 +315,15 @@ function refuseUnknowable(scopes: Scope[], reads: LiveRead[], changes: Change[])
       if (!made && !scope.fresh) throw new UsageError(`sysctls: ${path.replaceAll('/', '.')} does not exist${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''}`, dev ? `check the name, and that link ${dev} is there or in the file` : 'check the name (netkit sysctl get NAME)', 'E_FILE')
     }
   }
+}
+
+/**
+ * What this kernel cannot hold, refused by the plan itself, so that `diff`
+ * and `--dry-run` say what the real apply would: SAs need the kernel's ESP
+ * (modules are machine-wide, so one look answers for every namespace).
+ */
+async function refuseUnsupported(scopes: Scope[], changes: Change[]): Promise<void> {
+  if (changes.some((c) => c.kind === 'xfrm-state' && c.action !== 'remove')) await requireEsp(scopes[0].runner)
 }
 
 /**
@@ -350,7 +375,14 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
   if (hit.length === 0) return 0
   const wanted = (h: (typeof hit)[number]) => scopes[h.scope].desired.find((d) => d.id === h.object.id)
   // What the file does not keep (another tool's, or netkit's but not the file's), or keeps on something that will not be there: refused.
-  const lost = hit.filter((h) => !wanted(h) || !h.again)
+  // Once each: a route can go both with its link and with the address its gateway is reached through.
+  const named = new Set<string>()
+  const lost = hit.filter((h) => {
+    const id = `${h.scope}|${h.object.id}`
+    if ((wanted(h) && h.again) || named.has(id)) return false
+    named.add(id)
+    return true
+  })
   if (lost.length) {
     const list = lost.slice(0, 3).map((h) => `${h.object.desc}${where(h.scope)} (${wanted(h) ? 'the file keeps it' : h.object.owned || scopes[h.scope].applied[h.object.id] ? "netkit's" : "not netkit's"})`).join(', ')
     throw new NetkitError('E_CONFLICT', `${lost[0].because} would also delete ${list}${lost.length > 3 ? ` and ${lost.length - 3} more` : ''}: the kernel deletes them with it, and netkit would not put them back`, {
@@ -372,7 +404,9 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
     changes.push({action: 'remove', kind: d.kind, desc: d.desc, netns, live: h.object, why: `${h.because} deletes it`, again: true})
     changes.push({action: 'add', kind: d.kind, desc: d.desc, netns, desired: d, why: `made again after ${h.because}`, again: true})
   }
-  changes.splice(0, changes.length, ...order(changes))
+  const ordered = order(changes)
+  changes.length = 0
+  for (const c of ordered) changes.push(c)
   return remade
 }
 
@@ -493,7 +527,7 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
   const out: Obj[] = []
   for (const t of read.tables) out.push(new TableObj(t.name, t.id, t.owned))
   const mine = read.netns.length ? owned(ROOT_SCOPE, 'netns') : {}
-  for (const n of read.netns) out.push(new NetnsObj(n, Boolean(mine[n])))
+  for (const n of read.netns) out.push(new NetnsObj(n, Object.hasOwn(mine, n)))
   if (read.recipe.fresh) return out
   const [links, addrs, routes, rules4, neigh, ids, rules6] = read.ip.map((t) => JSON.parse(t) as unknown[])
   const nsById = new Map((ids as {nsid: number; name?: string}[]).map((i) => [i.nsid, i.name]))
@@ -539,7 +573,7 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
       const t = p.tmpls[0]
       const [mv, mm] = (p.mark ?? '').split('/')
       const mark = p.mark ? {value: Number(mv), mask: Number(mm)} : undefined
-      const o = new PolicyObj({src: p.src, dst: p.dst, family: p.src.includes(':') ? 6 : 4, dir: p.dir, tmplSrc: t?.src, tmplDst: t?.dst, proto: 'esp', mode: (t?.mode as 'tunnel') ?? 'tunnel', reqid: t?.reqid, priority: p.priority, mark, action: p.action}, p.mark)
+      const o = new PolicyObj({src: p.src, dst: p.dst, family: p.src.includes(':') ? 6 : 4, dir: p.dir, tmplSrc: t?.src, tmplDst: t?.dst, proto: 'esp', mode: (t?.mode as 'tunnel') ?? 'tunnel', reqid: t?.reqid || undefined, priority: p.priority, mark, action: p.action}, p.mark)
       o.owned = Boolean(ledger[o.key])
       out.push(o)
     }
@@ -667,9 +701,6 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
     return reuse(r) ?? readLive(s.runner, r)
   }))
   phase('live read')
-  // A veth's far end, moved into another of the file's namespaces, is a device there.
-  const movedIn = (netns?: string) => scopes.flatMap((sc) => sc.desired.flatMap((o) => (o instanceof LinkObj && o.spec.peerNetns && o.spec.peerNetns === netns && o.spec.peer ? [o.spec.peer] : [])))
-  scopes.forEach((s, i) => checkDevices(s, reads[i], movedIn(s.netns)))
   const changes: Change[] = []
   const foreign: Foreign[] = []
   let unchanged = 0
@@ -679,11 +710,12 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
     lives.push(live)
     const r = compareScope(s, live)
     await keepSecondaries(s, live, r.changes)
-    changes.push(...r.changes)
-    foreign.push(...r.foreign)
+    for (const c of r.changes) changes.push(c)
+    for (const x of r.foreign) foreign.push(x)
     unchanged += r.unchanged
   }
   refuseUnknowable(scopes, reads, changes)
+  await refuseUnsupported(scopes, changes)
   unchanged -= collateral(scopes, lives, reads, changes)
   await namePeers(scopes, reads, changes)
   return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}, before: lives}
@@ -692,23 +724,34 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
 const KEPT_KINDS = new Set<Kind>(['link', 'addr', 'route', 'rule', 'proxy', 'xfrm-policy'])
 
 /**
- * After an undo: what was there when the plan was made and is not there now
- * (what the kernel deleted along with something, and no undo could bring
- * back). Empty when the host is back as it was; an error then says it.
+ * After an undo, the state read back and compared with the state the plan
+ * was made from: `missing`, what was there and is not now (deleted by the
+ * kernel along with something, or an undo line that failed); `left`, what the
+ * plan added and is still there (an undo line that failed or never ran).
+ * Both empty when the host is back as it was; an error then says it.
  */
-export async function notBack(plan: Plan): Promise<string[]> {
-  const out: string[] = []
+export async function undoOutcome(plan: Plan): Promise<{missing: string[]; left: string[]}> {
+  const missing: string[] = []
+  const left: string[] = []
   for (const [i, s] of plan.scopes.entries()) {
     const before = (plan.before?.[i] ?? []).filter((o) => !o.auto && KEPT_KINDS.has(o.kind))
-    if (before.length === 0) continue
+    const added = plan.changes.filter((c) => c.netns === s.netns && c.action === 'add' && KEPT_KINDS.has(c.kind))
     const where = s.runner.netns ? ` in namespace ${s.runner.netns}` : ''
     if (s.netns && !netnsExists(s.netns)) {
-      out.push(`namespace ${s.netns} (with ${before.length} objects)`)
+      if (before.length) missing.push(`namespace ${s.netns} (with ${before.length} objects)`)
       continue
     }
+    if (s.fresh) {
+      // A namespace the plan made, there still.
+      left.push(`namespace ${s.netns}`)
+      continue
+    }
+    if (before.length === 0 && added.length === 0) continue
     const now = new Set(objectsOf(await readLive(s.runner, recipeOf({...s, fresh: false})), s).map((o) => o.id))
-    for (const o of before) if (!now.has(o.id)) out.push(`${o.desc}${where}`)
+    for (const o of before) if (!now.has(o.id)) missing.push(`${o.desc}${where}`)
+    const was = new Set(before.map((o) => o.id))
+    for (const c of added) if (now.has(c.desired!.id) && !was.has(c.desired!.id)) left.push(`${c.desc}${where}`)
   }
-  return out
+  return {missing, left}
 }
 

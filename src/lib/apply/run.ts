@@ -16,17 +16,16 @@ import {configDir, writeSecretFile} from '../files.js'
 import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
 import {lockHost} from '../lock.js'
 import {addTable, delTable, ensureProtoName, netkitTablesFile} from '../iproute2/tables.js'
-import {requireEsp} from '../iproute2/xfrm.js'
 import {getSysctls} from '../sysctl.js'
 import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
 import {Interruption, rollback, runPlan, type Step} from '../plan.js'
-import {type BatchLine, type Runner, Secret} from '../runner.js'
+import {type BatchError, type BatchLine, type Runner, Secret} from '../runner.js'
 import {phase} from '../timing.js'
 import {addTunnel, delTunnel, downTunnel, upTunnel} from '../tunnel/service.js'
 import {scopeDir} from '../tunnel/store.js'
 import {KINDS, LinkObj, type Obj, type RouteObj, settingsOnly, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
-import {appliedIn, appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, notBack, objectsOf, type Plan, readLive, recipeOf, type Scope} from './plan.js'
+import {appliedIn, appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope, undoOutcome} from './plan.js'
 
 /** A host file as read: its text, where it came from (its name says YAML or JSON), and the netkit version reading it. */
 export interface HostInput {
@@ -160,13 +159,49 @@ function inverse(c: Change, runner: Runner): Op[] {
   return [{runner, lines: d!.del}, ...linkAdd(l!, runner)]
 }
 
-/** Runs ops in order, with consecutive iproute2 lines of one namespace in one `ip -batch -`. */
-async function runOps(ops: Op[], opts: {force?: boolean} = {}): Promise<void> {
+/**
+ * iproute2 commands that end a whole `ip -batch` when they fail, `-force` or
+ * not (ip exits at once: the lines after them never run, and no line number
+ * is printed). An undo runs each of them on its own.
+ */
+const ENDS_BATCH = new Set(['xfrm', 'neigh'])
+
+/** What failed while undoing: the object and what the tool said. */
+export type UndoFailures = string[]
+
+const failure = (l: BatchLine | undefined, error: unknown) => `${l?.object ?? 'a change'}: ${error instanceof NetkitError ? error.what : error instanceof Error ? error.message : String(error)}`
+
+/**
+ * Lines of an undo, in order, each one's result known: xfrm and neigh lines
+ * each in its own `ip -batch -`, the lines between them in one `ip -force
+ * -batch -` (which goes on past lines that fail: what they undo may never
+ * have happened). Nothing fails; what did is added to `failed`.
+ */
+export async function undoLines(runner: Runner, lines: BatchLine[], failed: UndoFailures): Promise<void> {
+  let run: BatchLine[] = []
+  const go = async () => {
+    const batch = run
+    run = []
+    if (batch.length) await runner.batch(batch, undefined, {force: true}).catch((error) => failed.push(failure(batch[(error as Partial<BatchError>).failedIndex ?? 0], error)))
+  }
+  for (const l of lines) {
+    if (!ENDS_BATCH.has(String(l.args[0]))) {
+      run.push(l)
+      continue
+    }
+    await go()
+    await runner.batch([l]).catch((error) => failed.push(failure(l, error)))
+  }
+  await go()
+}
+
+/** Runs ops in order, with consecutive iproute2 lines of one namespace in one `ip -batch -`; undoing (`failed` given), past what fails. */
+async function runOps(ops: Op[], opts: {failed?: UndoFailures} = {}): Promise<void> {
   let pending: BatchLine[] = []
   let on: Runner | undefined
+  const force = opts.failed !== undefined
   const flush = async () => {
-    // Undoing (force) goes on past lines that fail: what they undo may never have happened.
-    if (pending.length && on) await (opts.force ? on.batch(pending, undefined, opts).catch(() => undefined) : on.batch(pending, undefined, opts))
+    if (pending.length && on) await (opts.failed ? undoLines(on, pending, opts.failed) : on.batch(pending))
     pending = []
   }
   for (const op of ops) {
@@ -183,7 +218,7 @@ async function runOps(ops: Op[], opts: {force?: boolean} = {}): Promise<void> {
         if (value !== undefined) op.found(value)
       }
       const p = op.runner.run({tool: 'sysctl', args: ['-q', '-w', `${op.sysctl.path}=${op.sysctl.value}`], object: `sysctl ${op.sysctl.path.replaceAll('/', '.')}`})
-      await (opts.force ? p.catch(() => undefined) : p)
+      await (opts.failed ? p.catch((error) => opts.failed!.push(failure({args: [], object: `sysctl ${op.sysctl.path.replaceAll('/', '.')}`}, error))) : p)
     } else {
       try {
         if (op.table.del) {
@@ -195,7 +230,8 @@ async function runOps(ops: Op[], opts: {force?: boolean} = {}): Promise<void> {
           addTable(op.table.add.name, op.table.add.id, {dryRun: op.runner.dryRun})
         }
       } catch (error) {
-        if (!opts.force) throw error
+        if (!force) throw error
+        opts.failed!.push(failure({args: [], object: `table ${op.table.del ?? op.table.add?.name}`}, error))
       }
     }
   }
@@ -293,18 +329,19 @@ async function runChanges(changes: Change[], scope: Scope, original: (path: stri
 }
 
 /** A step that runs iproute2/sysctl/table changes and, failing halfway, undoes them all (forced) before it fails. */
-function batchStep(title: string, changes: Change[], scope: Scope, original: (path: string) => string | undefined): Step {
+function batchStep(title: string, changes: Change[], scope: Scope, original: (path: string) => string | undefined, failed: UndoFailures): Step {
+  const undo = () => runOps(changes.slice().reverse().flatMap((c) => inverse(c, scope.runner)), {failed})
   return {
     title,
     apply: async () => {
       try {
         await runChanges(changes, scope, original)
       } catch (error) {
-        if (!scope.runner.dryRun) await runOps(changes.slice().reverse().flatMap((c) => inverse(c, scope.runner)), {force: true})
+        if (!scope.runner.dryRun) await undo()
         throw error
       }
     },
-    undo: async () => runOps(changes.slice().reverse().flatMap((c) => inverse(c, scope.runner)), {force: true}),
+    undo,
   }
 }
 
@@ -356,14 +393,14 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
 }
 
 /** The plan as steps: tunnels and contents removed, namespaces removed and made, contents made, tunnels set up. */
-function planSteps(plan: Plan, originalIn: (s: Scope) => (path: string) => string | undefined, timeoutMs: number): Step[] {
+function planSteps(plan: Plan, originalIn: (s: Scope) => (path: string) => string | undefined, timeoutMs: number, failed: UndoFailures): Step[] {
   const steps: Step[] = []
   const [root] = plan.scopes
   const of = (s: Scope) => plan.changes.filter((c) => c.netns === s.netns)
   for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action === 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
   for (const s of plan.scopes.slice().reverse()) {
     const rm = of(s).filter((c) => c.action === 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns')
-    if (rm.length) steps.push(batchStep(`remove ${count(rm.length, 'object')}${where(s.netns)}`, rm, s, originalIn(s)))
+    if (rm.length) steps.push(batchStep(`remove ${count(rm.length, 'object')}${where(s.netns)}`, rm, s, originalIn(s), failed))
   }
   for (const c of of(root).filter((c) => c.kind === 'netns')) {
     const name = (c.desired ?? c.live)!.key
@@ -375,7 +412,7 @@ function planSteps(plan: Plan, originalIn: (s: Scope) => (path: string) => strin
   for (const links of [true, false]) {
     for (const s of plan.scopes) {
       const mk = of(s).filter((c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns' && (ORDER[c.kind] <= ORDER.link) === links)
-      if (mk.length) steps.push(batchStep(`make ${count(mk.length, links ? 'link change' : 'change')}${where(s.netns)}`, mk, s, originalIn(s)))
+      if (mk.length) steps.push(batchStep(`make ${count(mk.length, links ? 'link change' : 'change')}${where(s.netns)}`, mk, s, originalIn(s), failed))
     }
   }
   for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action !== 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
@@ -433,13 +470,13 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
     if (plan.memo) result.memo = true
     return result
   }
-  // SAs need the kernel's ESP: without it, a clear error before anything changes.
-  if (!runner.dryRun) for (const s of plan.scopes) if (plan.changes.some((c) => c.netns === s.netns && c.kind === 'xfrm-state' && c.action !== 'remove')) await requireEsp(s.runner)
   // Name netkit's protocol for iproute2, so `ip route` says "proto netkit" for what apply makes.
   ensureProtoName({dryRun: runner.dryRun})
   // The value a sysctl had before apply first set it, in that namespace.
   const originalIn = (s: Scope) => (path: string) => s.applied[`sysctl:${path}`]?.meta?.original as string | undefined
-  const steps = planSteps(plan, originalIn, opts.timeoutMs ?? 30_000)
+  // What failed while undoing (said if the host is not back as it was).
+  const failed: UndoFailures = []
+  const steps = planSteps(plan, originalIn, opts.timeoutMs ?? 30_000, failed)
   const done: Step[] = []
   // A dry run has nothing to undo (and undoing would only print more commands).
   const tracked = steps.map((s) => ({...s, ...(runner.dryRun ? {undo: undefined} : {}), apply: async () => {
@@ -482,7 +519,7 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
       const ok = await undoing(opts.confirm ? opts.confirm(opts.trySeconds, watch.fired) : Promise.resolve(false))
       if (!ok) {
         await undoAll()
-        await sayWhatStayedGone(plan)
+        await sayWhatStayedGone(plan, failed)
         result.kept = false
         return result
       }
@@ -492,7 +529,7 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
     return result
   } catch (error) {
     // Undone by now (by the plan, or above): said so only if the host is back as it was.
-    if (!runner.dryRun && !(error instanceof UndoIncomplete)) await sayWhatStayedGone(plan, error)
+    if (!runner.dryRun && !(error instanceof UndoIncomplete)) await sayWhatStayedGone(plan, failed, error)
     throw error
   } finally {
     watch.dispose()
@@ -500,17 +537,23 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
 }
 
 /**
- * After an undo, what did not come back (the kernel deleted it along with
- * something the change removed) is said, with the error that caused the undo:
- * "undone" is claimed only when it is true.
+ * After an undo, the host is read back: what did not come back (the kernel
+ * deleted it along with something the change removed, or putting it back
+ * failed) and what the change made and the undo could not remove are said,
+ * with the error that caused the undo: "undone" is claimed only when it is true.
  */
-async function sayWhatStayedGone(plan: Plan, error?: unknown): Promise<void> {
-  const lost = await notBack(plan).catch(() => [])
-  if (lost.length === 0) return
+async function sayWhatStayedGone(plan: Plan, failed: UndoFailures, error?: unknown): Promise<void> {
+  const {missing, left} = await undoOutcome(plan).catch(() => ({missing: [] as string[], left: [] as string[]}))
+  if (missing.length === 0 && left.length === 0) return
   const cause = error instanceof NetkitError ? error : undefined
-  throw new UndoIncomplete(cause?.code ?? 'E_UNDO_INCOMPLETE', `${cause ? `${cause.what}; ` : ''}undoing could not bring back ${lost.slice(0, 5).join(', ')}${lost.length > 5 ? ` and ${lost.length - 5} more` : ''} (the kernel deleted ${lost.length === 1 ? 'it' : 'them'} along with something the change removed)`, {
-    fix: 'put them back by hand ("netkit diff -f FILE" of the earlier file shows what differs)',
-    detail: cause?.detail,
+  const list = (xs: string[]) => `${xs.slice(0, 5).join(', ')}${xs.length > 5 ? ` and ${xs.length - 5} more` : ''}`
+  const parts = [
+    ...(missing.length ? [`undoing could not bring back ${list(missing)} (${failed.length ? 'putting it back failed, or ' : ''}the kernel deleted ${missing.length === 1 ? 'it' : 'them'} along with something the change removed)`] : []),
+    ...(left.length ? [`undoing could not remove ${list(left)}, which the change made`] : []),
+  ]
+  throw new UndoIncomplete(cause?.code ?? 'E_UNDO_INCOMPLETE', `${cause ? `${cause.what}; ` : ''}${parts.join('; ')}`, {
+    fix: `${missing.length ? 'put them back' : 'remove them'}${missing.length && left.length ? ', or remove them,' : ''} by hand ("netkit diff -f FILE" of the earlier file shows what differs)`,
+    detail: [cause?.detail, failed.length ? `undo steps that failed: ${failed.slice(0, 10).join('; ')}` : undefined].filter(Boolean).join('\n') || undefined,
     command: cause?.command,
   })
 }

@@ -26,6 +26,58 @@ const parsed = <T>(fn: (s: string) => T) =>
     }
   })
 
+/**
+ * A list checked entry by entry, stopping at the first bad one: a file of a
+ * million bad entries gets its one error at once (an array schema would
+ * collect a million issues first).
+ */
+function list<T extends z.ZodType>(item: T) {
+  return z.array(z.unknown()).transform((xs, ctx) => {
+    const out: z.output<T>[] = new Array(xs.length)
+    for (let i = 0; i < xs.length; i++) {
+      const r = item.safeParse(xs[i])
+      if (!r.success) {
+        const issue = r.error.issues[0]
+        ctx.addIssue({...issue, path: [i, ...issue.path], continue: false} as Parameters<typeof ctx.addIssue>[0])
+        return z.NEVER
+      }
+      out[i] = r.data
+    }
+    return out
+  })
+}
+
+/**
+ * A map (NAME: VALUE) as an object without a prototype, every key checked by
+ * `key`: "__proto__", "constructor" or "toString" is a name like any other
+ * (or bad input), never an object's inner workings. Stops at the first bad entry.
+ */
+function map<V extends z.ZodType>(key: z.ZodType<string>, value: V) {
+  return z
+    .custom<Record<string, unknown>>((x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'Invalid input: expected a map (NAME: VALUE)')
+    .transform((obj, ctx) => {
+      const out = Object.create(null) as Record<string, z.output<V>>
+      for (const k of Object.keys(obj)) {
+        const kr = key.safeParse(k)
+        if (!kr.success) {
+          ctx.addIssue({code: 'custom', path: [k], message: kr.error.issues[0].message, input: k, continue: false})
+          return z.NEVER
+        }
+        const vr = value.safeParse(obj[k])
+        if (!vr.success) {
+          const issue = vr.error.issues[0]
+          ctx.addIssue({...issue, path: [k, ...issue.path], continue: false} as Parameters<typeof ctx.addIssue>[0])
+          return z.NEVER
+        }
+        out[k] = vr.data
+      }
+      return out
+    })
+}
+
+/** An empty map (no prototype), for a map the file leaves out. */
+const none = <T>() => Object.create(null) as Record<string, T>
+
 const ifname = parsed((s) => v.ifname(s))
 const ip = parsed((s) => v.ipAddress(s))
 const net = parsed((s) => v.network(s))
@@ -76,8 +128,8 @@ const Tunnel = z.strictObject({
   type: z.enum(['ipsec', 'wireguard', 'vxlan']),
   remote: ip,
   local: ip.optional(),
-  localSubnets: z.array(net).default([]),
-  remoteSubnets: z.array(net).default([]),
+  localSubnets: list(net).default([]),
+  remoteSubnets: list(net).default([]),
   table: u32.min(1).optional(),
   proxyArp: ifname.optional(),
   mtu: z.number().int().min(68).max(65535).optional(),
@@ -130,24 +182,44 @@ const State = z.strictObject({
   auth: keyed.optional(),
 })
 
-const netnsKey = z.string().refine((s) => /^[A-Za-z0-9_.-]{1,64}$/.test(s) && s !== '.' && s !== '..', "a namespace name: 1 to 64 letters, digits, '.', '-' or '_'")
+const netnsKey = z
+  .string()
+  .refine((s) => /^[A-Za-z0-9_.-]{1,64}$/.test(s) && s !== '.' && s !== '..', "a namespace name: 1 to 64 letters, digits, '.', '-' or '_'")
+  // A key that JSON and YAML readers (and netkit's ledger) take for an object's prototype.
+  .refine((s) => s !== '__proto__', '"__proto__" cannot name a namespace: pick another name')
 
 const tunnelName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,11}$/, 'a tunnel name: a letter, then up to 11 letters, digits, - or _')
 
 /** What one namespace holds (the file's top level, or one entry of `namespaces`). */
 const scopeShape = {
-  links: z.array(Link).default([]),
-  addresses: z.array(z.strictObject({dev: ifname, address: cidrAddr})).default([]),
-  routes: z.array(Route).default([]),
-  rules: z.array(Rule).default([]),
-  sysctls: z.record(z.string(), z.union([z.string(), z.number()]).transform(String)).default({}),
-  proxyArp: z.array(z.strictObject({address: ip, dev: ifname})).default([]),
-  xfrmPolicies: z.array(Policy).default([]),
-  xfrmStates: z.array(State).default([]),
-  tunnels: z.record(tunnelName, Tunnel).default({}),
+  links: list(Link).default([]),
+  addresses: list(z.strictObject({dev: ifname, address: cidrAddr})).default([]),
+  routes: list(Route).default([]),
+  rules: list(Rule).default([]),
+  sysctls: map(z.string(), z.union([z.string(), z.number()]).transform(String)).default(none),
+  proxyArp: list(z.strictObject({address: ip, dev: ifname})).default([]),
+  xfrmPolicies: list(Policy).default([]),
+  xfrmStates: list(State).default([]),
+  tunnels: map(tunnelName, Tunnel).default(none),
 }
 
 type Issue = {path: (string | number)[]; message: string}
+
+const FOUND = Symbol('found')
+
+/** Runs checks until the first issue (only the first is reported: a file of a million bad entries must not make a million issues). */
+function firstIssue(ctx: {addIssue: (i: {code: 'custom'; path: (string | number)[]; message: string}) => void; issues?: unknown[]}, checks: (add: (i: Issue) => void) => void): void {
+  // An entry already found bad: these checks would only read what is not there.
+  if (ctx.issues?.length) return
+  try {
+    checks((i) => {
+      ctx.addIssue({code: 'custom', ...i})
+      throw FOUND
+    })
+  } catch (error) {
+    if (error !== FOUND) throw error
+  }
+}
 
 /** Checks that need more than one field. */
 function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof Route>[]; rules: z.output<typeof Rule>[]; sysctls: Record<string, string>; xfrmPolicies: z.output<typeof Policy>[]; xfrmStates: z.output<typeof State>[]; tunnels: Record<string, z.output<typeof Tunnel>>}, prefix: (string | number)[], add: (i: Issue) => void): void {
@@ -191,36 +263,36 @@ function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof
   }
 }
 
-const Scope = z.strictObject(scopeShape).superRefine((s, ctx) => scopeChecks(s, [], (i) => ctx.addIssue({code: 'custom', ...i})))
+const Scope = z.strictObject(scopeShape).superRefine((s, ctx) => firstIssue(ctx, (add) => scopeChecks(s, [], add)))
 
 export const HostFileSchema = z
   .strictObject({
     /** Required: a file that lost its content (an empty pipe, a truncated copy) must not read as "nothing", which would remove all that apply made. */
     version: z.literal(1, {error: (i) => (i.input === undefined ? 'missing: a host file starts with "version: 1"' : 'netkit reads version 1 host files')}),
     /** Named routing tables: machine-wide names (iproute2's rt_tables.d), used by every namespace. */
-    tables: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'a table name: letters, digits, - or _'), z.number().int().min(1).max(0x7fff_ffff)).default({}),
+    tables: map(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'a table name: letters, digits, - or _'), z.number().int().min(1).max(0x7fff_ffff)).default(none),
     /** Namespaces netkit creates (and removes when they leave the file), each with what it holds. */
-    namespaces: z.record(netnsKey, Scope.nullable().transform((s) => s ?? Scope.parse({}))).default({}),
+    namespaces: map(netnsKey, Scope.nullable().transform((s) => s ?? Scope.parse({}))).default(none),
     ...scopeShape,
   })
-  .superRefine((f, ctx) => {
-    scopeChecks(f, [], (i) => ctx.addIssue({code: 'custom', ...i}))
+  .superRefine((f, ctx) => firstIssue(ctx, (add) => {
+    scopeChecks(f, [], add)
     // The kernel's own tables keep their names and numbers; a number has one name.
     const ids = new Map<number, string>()
     for (const [name, id] of Object.entries(f.tables)) {
-      if (['default', 'main', 'local', 'unspec'].includes(name)) ctx.addIssue({code: 'custom', path: ['tables', name], message: `"${name}" is the kernel's own table: use it by that name, without listing it`})
-      else if (id === 253 || id === 254 || id === 255) ctx.addIssue({code: 'custom', path: ['tables', name], message: `table ${id} is the kernel's own (default, main, local): pick another number`})
-      else if (ids.has(id)) ctx.addIssue({code: 'custom', path: ['tables', name], message: `table ${id} is also named ${ids.get(id)}: a number has one name`})
+      if (['default', 'main', 'local', 'unspec'].includes(name)) add({path: ['tables', name], message: `"${name}" is the kernel's own table: use it by that name, without listing it`})
+      else if (id === 253 || id === 254 || id === 255) add({path: ['tables', name], message: `table ${id} is the kernel's own (default, main, local): pick another number`})
+      else if (ids.has(id)) add({path: ['tables', name], message: `table ${id} is also named ${ids.get(id)}: a number has one name`})
       ids.set(id, name)
     }
     const names = new Set(Object.keys(f.namespaces))
     const check = (links: z.output<typeof Link>[], prefix: (string | number)[]) =>
       links.forEach((l, i) => {
-        if (l.peerNetns && !names.has(l.peerNetns)) ctx.addIssue({code: 'custom', path: [...prefix, 'links', i, 'peerNetns'], message: `namespace ${l.peerNetns} is not in this file's namespaces`})
+        if (l.peerNetns && !names.has(l.peerNetns)) add({path: [...prefix, 'links', i, 'peerNetns'], message: `namespace ${l.peerNetns} is not in this file's namespaces`})
       })
     check(f.links, [])
     for (const [ns, s] of Object.entries(f.namespaces)) check(s.links, ['namespaces', ns])
-  })
+  }))
 
 export type HostFile = z.output<typeof HostFileSchema>
 export type ScopeFile = z.output<typeof Scope>

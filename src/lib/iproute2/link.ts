@@ -135,12 +135,45 @@ export interface RemotePeer {
   link?: IpLink
 }
 
+/** A live link as the spec that makes it: what `ip -j -d link` says, read in one place. */
+export interface LiveLinkSpec extends LinkSpec {
+  master?: string
+  /** veth: the other end is in another namespace (its id here; `peerNetns` is its name, when known). */
+  peerNetnsid?: number
+  /** veth: the other end's ifindex (in its own namespace when peerNetnsid is set). */
+  peerIndex?: number
+}
+
+/**
+ * The one reading of a live link of a kind netkit makes (undefined for other
+ * kinds): a VXLAN's underlay is info_data.link (the top-level "link" is only
+ * there for links with a parent), its remote and group info_data's remote(6)
+ * and group(6). `link list`, `link add` and `apply` all read links through it. Pure.
+ */
+export function liveSpec(l: IpLink, netnsName: (id: number) => string | undefined = () => undefined): LiveLinkSpec | undefined {
+  const kind = l.linkinfo?.info_kind
+  if (!(LINK_KINDS as readonly string[]).includes(kind ?? '')) return undefined
+  const d = (l.linkinfo?.info_data ?? {}) as Record<string, unknown>
+  const str = (x: unknown) => (typeof x === 'string' ? x : undefined)
+  const num = (x: unknown) => (typeof x === 'number' ? x : undefined)
+  const spec: LiveLinkSpec = {name: l.ifname, kind: kind as LinkKind, mtu: l.mtu, master: l.master, up: isUp(l)}
+  if (kind === 'veth') {
+    if (l.link_netnsid !== undefined && l.link === undefined) Object.assign(spec, {peerNetns: netnsName(l.link_netnsid), peerNetnsid: l.link_netnsid, peerIndex: l.link_index})
+    else Object.assign(spec, {peer: l.link, peerIndex: l.link_index})
+  } else if (kind === 'vxlan') {
+    Object.assign(spec, {vni: num(d.id), remote: str(d.remote ?? d.remote6), group: str(d.group ?? d.group6), dev: str(d.link ?? l.link), port: num(d.port)})
+  } else if (kind === 'macvlan') {
+    Object.assign(spec, {parent: l.link, mode: str(d.mode) as MacvlanMode | undefined})
+  }
+  return spec
+}
+
 /** What differs between a link that exists and the one asked for (empty: the same). Pure. */
 export function linkDiff(l: IpLink, spec: LinkSpec, remote: RemotePeer = {}): string[] {
   const out: string[] = []
   const kind = l.linkinfo?.info_kind
   if (kind !== spec.kind) return [`it is ${kind ? `a ${kind}` : 'a plain device'}, not a ${spec.kind}`]
-  const d = (l.linkinfo?.info_data ?? {}) as Record<string, unknown>
+  const live = liveSpec(l)!
   if (spec.kind === 'veth') {
     if (!spec.peerNetns) {
       if (l.link_netnsid !== undefined && l.link === undefined) out.push(`its peer is in ${remote.netns ? `namespace ${remote.netns}` : 'another namespace'}, not here`)
@@ -154,18 +187,16 @@ export function linkDiff(l: IpLink, spec: LinkSpec, remote: RemotePeer = {}): st
     }
   }
   if (spec.kind === 'vxlan') {
-    const remoteIp = (d.remote ?? d.remote6) as string | undefined
-    const group = (d.group ?? d.group6) as string | undefined
-    if (d.id !== spec.vni) out.push(`VNI ${String(d.id)}, not ${spec.vni}`)
+    const {vni, remote: remoteIp, group, port, dev} = live
+    if (vni !== spec.vni) out.push(`VNI ${String(vni)}, not ${spec.vni}`)
     if ((spec.remote ?? null) !== (remoteIp ?? null)) out.push(`remote ${remoteIp ?? 'none'}, not ${spec.remote ?? 'none'}`)
     if ((spec.group ?? null) !== (group ?? null)) out.push(`group ${group ?? 'none'}, not ${spec.group ?? 'none'}`)
-    if (d.port !== (spec.port ?? VXLAN_PORT)) out.push(`port ${String(d.port)}, not ${spec.port ?? VXLAN_PORT}`)
-    const dev = (d.link ?? l.link) as string | undefined
+    if (port !== (spec.port ?? VXLAN_PORT)) out.push(`port ${String(port)}, not ${spec.port ?? VXLAN_PORT}`)
     if (dev !== spec.dev) out.push(`device ${dev ?? 'none'}, not ${spec.dev}`)
   }
   if (spec.kind === 'macvlan') {
-    if (l.link !== spec.parent) out.push(`parent ${l.link ?? 'none'}, not ${spec.parent}`)
-    if (d.mode !== (spec.mode ?? 'bridge')) out.push(`mode ${String(d.mode)}, not ${spec.mode ?? 'bridge'}`)
+    if (live.parent !== spec.parent) out.push(`parent ${live.parent ?? 'none'}, not ${spec.parent}`)
+    if (live.mode !== (spec.mode ?? 'bridge')) out.push(`mode ${String(live.mode)}, not ${spec.mode ?? 'bridge'}`)
   }
   if (spec.mtu !== undefined && l.mtu !== spec.mtu) out.push(`MTU ${l.mtu}, not ${spec.mtu}`)
   return out
@@ -412,8 +443,7 @@ export interface LinkRow {
 /** A live link as a row. Pure. */
 export function linkRow(l: IpLink, nsNames: Map<number, string> = new Map()): LinkRow {
   const kind = l.linkinfo?.info_kind
-  const d = (l.linkinfo?.info_data ?? {}) as Record<string, unknown>
-  const str = (v: unknown) => (typeof v === 'string' ? v : null)
+  const s = liveSpec(l, (id) => nsNames.get(id))
   return {
     name: l.ifname,
     type: kind ?? (l.ifname === 'lo' ? 'loopback' : 'device'),
@@ -423,14 +453,14 @@ export function linkRow(l: IpLink, nsNames: Map<number, string> = new Map()): Li
     mac: l.address ?? null,
     master: l.master ?? null,
     owned: isOwned(l),
-    peer: kind === 'veth' ? (l.link ?? null) : null,
-    peerNetns: kind === 'veth' && l.link === undefined && l.link_netnsid !== undefined ? (nsNames.get(l.link_netnsid) ?? null) : null,
-    lower: kind === 'vxlan' ? str(d.link) : kind === 'macvlan' ? (l.link ?? null) : null,
-    vni: kind === 'vxlan' && typeof d.id === 'number' ? d.id : null,
-    remote: kind === 'vxlan' ? str(d.remote ?? d.remote6) : null,
-    group: kind === 'vxlan' ? str(d.group ?? d.group6) : null,
-    port: kind === 'vxlan' && typeof d.port === 'number' ? d.port : null,
-    mode: kind === 'macvlan' ? str(d.mode) : null,
+    peer: s?.peer ?? null,
+    peerNetns: s?.peerNetns ?? null,
+    lower: s?.dev ?? s?.parent ?? null,
+    vni: s?.vni ?? null,
+    remote: s?.remote ?? null,
+    group: s?.group ?? null,
+    port: s?.port ?? null,
+    mode: s?.mode ?? null,
   }
 }
 

@@ -29,7 +29,7 @@ export function tableNumber(t: string | number | undefined, otherwise: number): 
   if (t === undefined) return otherwise
   if (typeof t === 'number') return t
   if (/^(0x[0-9a-f]+|\d+)$/i.test(t)) return Number(t)
-  const id = BUILTIN[t] ?? listTables().find((r) => r.name === t)?.id
+  const id = (Object.hasOwn(BUILTIN, t) ? BUILTIN[t] : undefined) ?? listTables().find((r) => r.name === t)?.id
   if (id === undefined) throw new NetkitError('E_INTERNAL', `ip named a routing table "${t}" that no rt_tables file names`, {fix: `check ${SYSTEM_IPROUTE2}/rt_tables and rt_tables.d/*.conf`})
   return id
 }
@@ -81,7 +81,7 @@ function readTables(): TableRow[] {
   const rows: TableRow[] = Object.entries(BUILTIN).map(([name, id]) => ({name, id, owned: false, source: 'built in'}))
   for (const base of [SYSTEM_IPROUTE2, ...USR_IPROUTE2]) {
     const sys = join(base, 'rt_tables')
-    for (const r of parse(read(sys), sys, false)) if (!(r.name in BUILTIN) && r.id !== 0) rows.push(r)
+    for (const r of parse(read(sys), sys, false)) if (!Object.hasOwn(BUILTIN, r.name) && r.id !== 0) rows.push(r)
   }
   const mine = netkitTablesFile()
   for (const dir of new Set([join(SYSTEM_IPROUTE2, 'rt_tables.d'), ...USR_IPROUTE2.map((d) => join(d, 'rt_tables.d')), join(iproute2Dir(), 'rt_tables.d')])) {
