@@ -63,7 +63,7 @@ export abstract class NetkitCommand extends Command {
       return // bad input: run() reports it, and changes nothing
     }
     if (flags['dry-run'] || (typeof rule === 'function' && !rule(flags))) return
-    const what = ['netkit', ...this.id!.split(':'), ...Object.values(args).filter((a) => typeof a === 'string'), ...(flags.netns ? [`--netns ${flags.netns}`] : [])].join(' ')
+    const what = ['netkit', ...this.id!.split(':'), ...Object.values(args).filter((a) => typeof a === 'string'), ...(typeof flags.file === 'string' ? [`-f ${flags.file}`] : []), ...(flags.netns ? [`--netns ${flags.netns}`] : [])].join(' ')
     const json = this.jsonEnabled()
     this.releaseLock = await lockHost(what, {
       waitMs: this.id === 'apply' ? 0 : LOCK_WAIT_MS,
