@@ -15,7 +15,7 @@ export const isRoot = process.getuid?.() === 0
 export const skipUnlessRoot = isRoot ? false : 'needs root (network namespaces)'
 
 export function sh(file: string, args: string[], input?: string): string {
-  return execFileSync(file, args, {encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe']})
+  return execFileSync(file, args, {encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024})
 }
 
 export function tryRun(file: string, args: string[]): {code: number; stdout: string; stderr: string} {

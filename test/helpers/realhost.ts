@@ -136,7 +136,7 @@ export function bootHost(ns: string): SimHost {
     iproute2Dir: join(etc, 'iproute2'),
     stateDir: join(root, 'run/netkit'),
     cli(args, opts = {}) {
-      const r = spawnSync('nsenter', enter(netkitArgv(args)), {encoding: 'utf8', input: opts.input, env: hostEnv(opts.env), timeout: opts.timeoutMs ?? 90_000})
+      const r = spawnSync('nsenter', enter(netkitArgv(args)), {encoding: 'utf8', input: opts.input, env: hostEnv(opts.env), timeout: opts.timeoutMs ?? 90_000, maxBuffer: 256 * 1024 * 1024})
       let json: unknown
       try {
         json = JSON.parse(r.stdout)

@@ -9,7 +9,7 @@ import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {exitOf, stderrUntil} from '../helpers/cli.js'
-import {ipj, skipUnlessRoot} from '../helpers/hosts.js'
+import {ipj, sh, skipUnlessRoot} from '../helpers/hosts.js'
 import {twoHosts} from '../helpers/topology.js'
 
 describe('a signal at the apply --try prompt (integration)', {skip: skipUnlessRoot}, () => {
@@ -41,4 +41,33 @@ describe('a signal at the apply --try prompt (integration)', {skip: skipUnlessRo
       assert.match(hA.cli(['diff', '-f', '-'], {input: file('10.99.0.1/24')}).stdout, /the host matches/)
     })
   }
+
+  it('kill -9 half way through a 20,000-route apply: the re-run converges, and a one-route file then leaves exactly one route', async () => {
+    const {A, hA} = twoHosts('gk')
+    const routes = Array.from({length: 20_000}, (_, i) => `  - {to: 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32, dev: br0}`)
+    const big = join(scratch, 'big.yaml')
+    writeFileSync(big, `version: 1\nlinks: [{name: br0, type: bridge, up: true}]\nroutes:\n${routes.join('\n')}\n`)
+    const child = hA.cliStart(['apply', '-f', big])
+    const exited = exitOf(child)
+    const netkitRoutes = () => ipj(A, ['route', 'show', 'table', 'main']).filter((r: any) => r.protocol === 'netkit' || r.protocol === '178').length
+    // Killed while the kernel takes the routes in: some are made, not all.
+    let seen = 0
+    for (let i = 0; i < 3000 && seen === 0; i++) {
+      seen = Number(sh('sh', ['-c', `ip -n ${A} route show proto 178 | wc -l`]).trim())
+      if (seen === 0) await new Promise((r) => setTimeout(r, 5))
+    }
+    child.kill('SIGKILL')
+    await exited
+    const left = netkitRoutes()
+    assert.ok(left > 0, 'some routes were made before the kill')
+    const again = hA.cli(['apply', '-f', big], {timeoutMs: 120_000})
+    assert.equal(again.code, 0, again.stderr.slice(-500))
+    assert.equal(netkitRoutes(), 20_000, `the re-run converges (${left} routes were left by the killed run)`)
+    const one = join(scratch, 'one.yaml')
+    writeFileSync(one, 'version: 1\nlinks: [{name: br0, type: bridge, up: true}]\nroutes:\n  - {to: 10.100.0.0/32, dev: br0}\n')
+    const small = hA.cli(['apply', '-f', one], {timeoutMs: 120_000})
+    assert.equal(small.code, 0, small.stderr.slice(-500))
+    assert.equal(netkitRoutes(), 1, 'exactly the one route of the file is left')
+    assert.match(hA.cli(['diff', '-f', one]).stdout, /the host matches/)
+  })
 })

@@ -488,6 +488,10 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
   const prior = new Set(plan.changes.filter((c) => c.action === 'change' && plan.scopes.find((s) => s.netns === c.netns)?.applied[appliedKey(c.desired!)]))
   // From the first change to the end of a --try, a signal (Ctrl-C, a kill, the SSH session closing) undoes everything.
   const watch = new Interruption()
+  // Written ahead: what the change will make is apply's in the ledger before the kernel has it, so that
+  // after a kill -9 half way the next apply knows it for its own (and removes it when the file drops it).
+  const making = plan.changes.filter((c) => c.action !== 'remove')
+  if (!runner.dryRun) record(plan.scopes, making)
   try {
     await runPlan(tracked, {runner, progress: opts.progress ?? 'none', interruption: watch})
     phase('changed')
@@ -528,6 +532,8 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
     remember(scopeOf(runner.netns), fileDigest(input.text, input.source, input.version), plan, reads, foreign)
     return result
   } catch (error) {
+    // The plan undid its steps: what was claimed ahead is not apply's after all.
+    if (!runner.dryRun && !result.rolledBack) record(plan.scopes, making, {prior})
     // Undone by now (by the plan, or above): said so only if the host is back as it was.
     if (!runner.dryRun && !(error instanceof UndoIncomplete)) await sayWhatStayedGone(plan, failed, error)
     throw error
