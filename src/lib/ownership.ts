@@ -64,6 +64,12 @@ function load(): LedgerFile {
 
 function save(data: LedgerFile): void {
   const path = ledgerPath()
+  // Nothing owned: no file (an undone change leaves no trace).
+  if (Object.keys(data.scopes).length === 0) {
+    rmSync(path, {force: true})
+    cache = undefined
+    return
+  }
   mkdirSync(stateDir(), {recursive: true, mode: 0o700})
   const tmp = `${path}.${process.pid}.tmp`
   // One line: apply records tens of thousands of objects, and nobody edits this file by hand.
