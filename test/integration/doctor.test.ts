@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import {after, before, describe, it} from 'node:test'
+import {before, describe, it} from 'node:test'
 
-import {cli} from '../helpers/cli.js'
-import {isolatedEnv, sh, skipUnlessRoot} from '../helpers/hosts.js'
-import {type TwoSites, twoSites} from '../helpers/topology.js'
+import {sh, skipUnlessRoot} from '../helpers/hosts.js'
+import {innerNs} from '../helpers/inner.js'
+import type {SimHost} from '../helpers/realhost.js'
+import {type TwoHosts, twoHosts} from '../helpers/topology.js'
 
 /** The findings of a doctor run that are not ok or skip. */
 function problems(json: any): string[] {
@@ -11,14 +12,13 @@ function problems(json: any): string[] {
 }
 
 describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
-  const iso = isolatedEnv()
-  const env = iso.env
-  let w: TwoSites
-  const doctor = (...args: string[]) => cli(['doctor', '--netns', w.A, '--json', ...args], {env})
+  // A and B are simulated hosts (test/helpers/realhost.ts): netkit runs in them with its defaults.
+  let w: TwoHosts
+  const doctor = (...args: string[]) => w.hA.cli(['doctor', '--json', ...args])
   const sysctl = (ns: string, kv: string) => sh('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', kv])
 
   before(() => {
-    w = twoSites('dr')
+    w = twoHosts('dr')
     // A clean host: redirects off everywhere that matters.
     for (const ns of [w.A, w.B]) {
       for (const conf of ['all', 'default', 'u0']) {
@@ -26,16 +26,14 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
         sysctl(ns, `net.ipv4.conf.${conf}.accept_redirects=0`)
       }
     }
-    const add = (ns: string, remote: string, addr: string, peer: string, rs: string, ls: string) =>
-      cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', remote, '--vni', '7', '--address', addr, '--peer-address', peer, '--local-subnet', ls, '--remote-subnet', rs, '--netns', ns], {env})
-    assert.equal(add(w.A, '192.0.2.2', '10.9.0.1/24', '10.9.0.2', '10.2.0.0/24', '10.1.0.0/24').code, 0)
-    assert.equal(add(w.B, '192.0.2.1', '10.9.0.2/24', '10.9.0.1', '10.1.0.0/24', '10.2.0.0/24').code, 0)
+    const add = (h: SimHost, remote: string, addr: string, peer: string, rs: string, ls: string) =>
+      h.cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', remote, '--vni', '7', '--address', addr, '--peer-address', peer, '--local-subnet', ls, '--remote-subnet', rs])
+    for (const r of [add(w.hA, '192.0.2.2', '10.9.0.1/24', '10.9.0.2', '10.2.0.0/24', '10.1.0.0/24'), add(w.hB, '192.0.2.1', '10.9.0.2/24', '10.9.0.1', '10.1.0.0/24', '10.2.0.0/24')]) assert.equal(r.code, 0, r.stderr)
     for (const conf of ['vx-ov']) {
       sysctl(w.A, `net.ipv4.conf.${conf}.send_redirects=0`)
       sysctl(w.A, `net.ipv4.conf.${conf}.accept_redirects=0`)
     }
   })
-  after(iso.cleanup)
 
   it('passes on a healthy host', () => {
     const r = doctor()
@@ -51,13 +49,13 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
     // turning it on again turns them off: one problem, one fix.
     assert.deepEqual(problems(r.json), ['fail host.forwarding IPv4'])
     const f = r.json.result.checks.find((c: any) => c.id === 'host.forwarding' && c.result === 'fail')
-    assert.equal(f.fix, `netkit sysctl set ip_forward 1 --netns ${w.A}`, 'the fix names the namespace it is for')
+    assert.equal(f.fix, 'netkit sysctl set ip_forward 1', 'the fix acts where the check looked: the host itself')
     assert.equal(f.evidence['net.ipv4.ip_forward'], '0')
     const fixed = doctor('--fix', '--yes')
     assert.equal(fixed.code, 0, fixed.stdout)
     assert.deepEqual(problems(fixed.json), [])
     assert.equal(sh('ip', ['netns', 'exec', w.A, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim(), '1')
-    const recorded = cli(['sysctl', 'list', '--json', '--netns', w.A], {env}).json.result.find((x: any) => x.key === 'net.ipv4.ip_forward')
+    const recorded = w.hA.cli(['sysctl', 'list', '--json']).json.result.find((x: any) => x.key === 'net.ipv4.ip_forward')
     assert.equal(recorded?.original, '0', 'the fix is recorded: "netkit sysctl restore" can put it back')
   })
 
@@ -125,7 +123,32 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
   it('bad usage exits 2', () => {
     assert.equal(doctor('--check', 'no.such.check').code, 2)
     assert.equal(doctor('--tunnel', 'nope').code, 2)
-    const noTty = cli(['doctor', '--netns', w.A, '--fix'], {env})
+    const noTty = w.hA.cli(['doctor', '--fix'])
     assert.ok(noTty.code === 2 || noTty.code === 0, 'without a TTY --fix asks for --yes (or has nothing to fix)')
+  })
+
+  it('a namespace the host manages (--netns): the fix names it, and --fix repairs it, not the host', () => {
+    const X = innerNs(w.hA, 'drx')
+    w.hA.sh('ip', ['link', 'add', 'xu0', 'type', 'veth', 'peer', 'name', 'u0', 'netns', X])
+    w.hA.sh('ip', ['link', 'set', 'xu0', 'up'])
+    w.hA.sh('ip', ['-n', X, 'addr', 'add', '192.0.2.1/24', 'dev', 'u0'])
+    w.hA.sh('ip', ['-n', X, 'link', 'set', 'u0', 'up'])
+    const t = w.hA.cli(['tunnel', 'add', 'ox', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '8', '--address', '10.8.0.1/24', '--peer-address', '10.8.0.2', '--remote-subnet', '10.2.0.0/24', '--netns', X])
+    assert.equal(t.code, 0, t.stderr)
+    w.hA.sh('ip', ['netns', 'exec', X, 'sysctl', '-qw', 'net.ipv4.ip_forward=0'])
+    sysctl(w.A, 'net.ipv4.ip_forward=0')
+    try {
+      const r = w.hA.cli(['doctor', '--netns', X, '--json', '--check', 'host.forwarding'])
+      assert.equal(r.code, 1, r.stderr)
+      const f = r.json.result.checks.find((c: any) => c.id === 'host.forwarding' && c.result === 'fail')
+      assert.equal(f?.fix, `netkit sysctl set ip_forward 1 --netns ${X}`, 'the fix names the namespace it is for')
+      const fixed = w.hA.cli(['doctor', '--netns', X, '--json', '--check', 'host.forwarding', '--fix', '--yes'])
+      assert.equal(fixed.code, 0, fixed.stdout + fixed.stderr)
+      assert.equal(w.hA.sh('ip', ['netns', 'exec', X, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim(), '1', 'the namespace is repaired')
+      assert.equal(sh('ip', ['netns', 'exec', w.A, 'sysctl', '-n', 'net.ipv4.ip_forward']).trim(), '0', 'the host itself is not touched')
+    } finally {
+      sysctl(w.A, 'net.ipv4.ip_forward=1')
+      assert.equal(w.hA.cli(['tunnel', 'del', 'ox', '--netns', X]).code, 0)
+    }
   })
 })
