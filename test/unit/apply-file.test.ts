@@ -83,6 +83,11 @@ describe('the state digest behind the no-op shortcut', () => {
     assert.equal(digestOf([read([br(298.5), addr(300), '[{"dst":"fd00::/64","expires":298}]'])]), digestOf([read([br(12.04), addr(297), '[{"dst":"fd00::/64","expires":3}]'])]))
   })
 
+  it('ignores an IPv6 address finishing duplicate address detection (a link that just came up)', () => {
+    const ll = (tentative: boolean) => `[{"ifname":"d0","addr_info":[{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link",${tentative ? '"tentative":true,' : ''}"valid_life_time":4294967295}]}]`
+    assert.equal(digestOf([read([br(1), ll(true)])]), digestOf([read([br(1), ll(false)])]))
+  })
+
   it('sees every other difference', () => {
     const base = digestOf([read([br(1), addr(300)])])
     assert.notEqual(digestOf([read([br(1, 1400), addr(300)])]), base, 'an MTU')

@@ -456,7 +456,9 @@ export interface LiveRead {
   tunnels: {def: TunnelDef; fingerprint: string; running: boolean}[]
 }
 
-const IP_READS = ['link show', 'addr show', 'route show table all', 'rule show', 'neigh show proxy', 'netns list-id']
+// Routes: only unicast ones are compared; the kernel's local-table entries come and go by themselves (an IPv6
+// address gets its local route only once duplicate address detection ends).
+const IP_READS = ['link show', 'addr show', 'route show table all type unicast', 'rule show', 'neigh show proxy', 'netns list-id']
 // `neigh show proxy` without a family shows both; `rule show` only IPv4.
 const IP6_READS = ['rule show']
 
@@ -500,8 +502,12 @@ export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<Live
   return out
 }
 
-/** Fields of `ip -j -d` output that count down by themselves (bridge timers, address lifetimes, route expiry), none of which apply compares. */
-const VOLATILE = /"(?:\w+_timer|valid_life_time|preferred_life_time|expires)":[\d.]+,?/g
+/**
+ * What in `ip -j -d` output changes by itself, none of which apply compares: what counts down (bridge timers,
+ * address lifetimes, route expiry) and an IPv6 address's "tentative" (until duplicate address detection ends,
+ * a second or so after a link comes up on a host that does DAD).
+ */
+const VOLATILE = /"(?:\w+_timer|valid_life_time|preferred_life_time|expires)":[\d.]+,?|"tentative":true,?/g
 
 /**
  * A digest of what was read and of the ledger (whole: cheaper to digest as
