@@ -1,11 +1,13 @@
 /**
  * Drives netkit through a pseudo-terminal (node-pty), as a person would:
  * keystrokes in, screen text out. The screen is the terminal output with
- * ANSI sequences removed.
+ * ANSI sequences removed. In a simulated host (realhost.ts) the terminal runs
+ * nsenter into the host, which runs netkit there on the same terminal.
  */
 import {createRequire} from 'node:module'
 
 import {BIN} from './cli.js'
+import type {SimHost} from './realhost.js'
 
 const require = createRequire(import.meta.url)
 
@@ -17,10 +19,18 @@ export class Session {
   private readonly done: Promise<number>
   private readonly term: {write(s: string): void; kill(sig?: string): void; onData(cb: (d: string) => void): void; onExit(cb: (e: {exitCode: number}) => void): void}
 
-  constructor(args: string[], env: Record<string, string>) {
+  /** netkit with `args` on a new terminal inside simulated host `host` (realhost.ts): its defaults, no NETKIT_* variables. */
+  static inHost(host: SimHost, args: string[]): Session {
+    return new Session(args, {}, host)
+  }
+
+  /** netkit with `args` on a new terminal, on this machine with `env` added (or in `host`: see inHost). */
+  constructor(args: string[], env: Record<string, string> = {}, host?: SimHost) {
     const pty = require('node-pty') as typeof import('node-pty')
-    const [file, argv] = process.env.NETKIT_BIN ? [process.env.NETKIT_BIN, args] : [process.execPath, [BIN, ...args]]
-    this.term = pty.spawn(file, argv, {name: 'xterm-256color', cols: 160, rows: 50, env: {...process.env, ...env, CI: ''} as Record<string, string>})
+    const run = host
+      ? host.command(args, {...env, CI: ''})
+      : {file: process.env.NETKIT_BIN ?? process.execPath, args: process.env.NETKIT_BIN ? args : [BIN, ...args], env: {...process.env, ...env, CI: ''}}
+    this.term = pty.spawn(run.file, run.args, {name: 'xterm-256color', cols: 160, rows: 50, env: run.env as Record<string, string>})
     this.term.onData((d) => (this.raw += d))
     this.done = new Promise((resolve) => this.term.onExit((e) => resolve((this.exit = e.exitCode))))
   }

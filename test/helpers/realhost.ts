@@ -47,6 +47,8 @@ export interface SimHost {
   stateDir: string
   /** Runs netkit in the host, with its defaults and no NETKIT_* variables. */
   cli(args: string[], opts?: {input?: string; timeoutMs?: number; env?: Record<string, string>}): CliResult
+  /** How to run netkit in the host from a program that spawns it itself (a pseudo-terminal): file, arguments and environment. */
+  command(args: string[], env?: Record<string, string>): {file: string; args: string[]; env: NodeJS.ProcessEnv}
   /** Starts netkit in the host without waiting (signals sent with `kill` reach netkit itself). */
   cliStart(args: string[]): ChildProcess
   /** Runs a program in the host; throws on a non-zero exit. */
@@ -144,6 +146,9 @@ export function bootHost(ns: string): SimHost {
         json = undefined
       }
       return {code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json}
+    },
+    command(args, env) {
+      return {file: 'nsenter', args: enter(netkitArgv(args)), env: hostEnv(env)}
     },
     cliStart(args) {
       const child = spawn('nsenter', enter(netkitArgv(args)), {stdio: 'pipe', env: hostEnv()})
