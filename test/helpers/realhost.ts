@@ -23,7 +23,7 @@
  * caller's (hosts.ts makes and removes it).
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {BIN, type CliResult} from './cli.js'
@@ -55,7 +55,7 @@ export interface SimHost {
   sh(file: string, args: string[], input?: string): string
   /** `ip -j [-n ns] ...` in the host, parsed (ns: one of the host's own namespaces). */
   ipj(args: string[], ns?: string): any[]
-  /** The host's processes but its PID 1, as "pid comm" (for "nothing is left running"). */
+  /** The host's processes but its PID 1 (in any of its namespaces), as "pid comm" with the host's pids (for "nothing is left running"). */
   processes(): string[]
   /** Ends every process of the host and removes its /etc entries. */
   stop(): void
@@ -174,12 +174,16 @@ export function bootHost(ns: string): SimHost {
       return out.trim() ? JSON.parse(out) : []
     },
     processes() {
-      const pids = sh('ip', ['netns', 'pids', ns]).split('\n').filter(Boolean).map(Number)
-      return pids
-        .filter((p) => p !== pid && p !== init.pid)
+      // Every process in the host's PID namespace (also those in namespaces of its own, as a lab's daemons), as the
+      // host's /proc lists them. Zombies are not running: PID 1 (`sleep`) never reaps the daemons it inherits.
+      const proc = join(root, 'proc')
+      return readdirSync(proc)
+        .filter((p) => /^\d+$/.test(p) && p !== '1')
         .map((p) => {
           try {
-            return `${p} ${readFileSync(`/proc/${p}/comm`, 'utf8').trim()}`
+            const stat = readFileSync(join(proc, p, 'stat'), 'utf8')
+            if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return `${p} ?`
+            return `${p} ${readFileSync(join(proc, p, 'comm'), 'utf8').trim()}`
           } catch {
             return `${p} ?`
           }
