@@ -190,3 +190,21 @@ export function processesNamed(comms: string[], netns?: string): number[] {
   }
   return out
 }
+
+/**
+ * A daemon netkit started whose pid file was never written (netkit was killed
+ * between starting it and recording it), found by the mark netkit put in its
+ * environment, and recorded now, so that del, down and the doctor know it.
+ */
+export function adoptDaemon(ref: DaemonRef, comms: string[], envMark: string): number | undefined {
+  for (const pid of processesNamed(comms, ref.netns)) {
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(envMark)) continue
+      writeFileAtomic(pidFile(ref), `${pid}\n`, 0o600, 0o700)
+      return pid
+    } catch {
+      // gone meanwhile, or not readable
+    }
+  }
+  return undefined
+}

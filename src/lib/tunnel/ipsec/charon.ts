@@ -10,7 +10,7 @@
 import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
-import {daemonAlive, daemonLog, daemonPid, type DaemonRef, processesNamed, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
+import {adoptDaemon, daemonAlive, daemonLog, daemonPid, type DaemonRef, processesNamed, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
 import {NetkitError} from '../../errors.js'
 import {writeFileAtomic} from '../../files.js'
 import type {ExecResult, Runner} from '../../runner.js'
@@ -69,7 +69,8 @@ export function charonRef(netns?: string): DaemonRef {
 }
 
 export function charonPid(scope: CharonScope): number | undefined {
-  return daemonPid(charonRef(scope.netns))
+  // The charon netkit started carries its strongswan.conf in its environment: one whose pid was never recorded is still ours.
+  return daemonPid(charonRef(scope.netns)) ?? adoptDaemon(charonRef(scope.netns), ['charon'], `STRONGSWAN_CONF=${scope.strongswanConf}`)
 }
 
 export function charonLogTail(scope: CharonScope, lines = 12): string {

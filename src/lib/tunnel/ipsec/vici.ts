@@ -178,13 +178,13 @@ export type IkeFailure = 'auth' | 'proposal' | 'ts' | 'unreachable' | 'unknown'
  * person can act on.
  */
 export function initiateFailure(log: string): {kind: IkeFailure; message: string; fix: string} {
-  if (/AUTHENTICATION_FAILED|MAC mismatched|authentication of .* failed|no shared key found|verification of .* failed/i.test(log)) {
+  if (/AUTHENTICATION_FAILED|MAC mismatched|authentication of .* failed|no shared key found|verification of .* failed|no trusted .* public key found|no issuer certificate found|constraint check failed/i.test(log)) {
     return {kind: 'auth', message: 'authentication failed: the peer did not accept this host\'s credentials (or the other way round)', fix: 'use the same pre-shared key on both hosts (or certificates from the CA the peer trusts), and matching --local-id/--remote-id'}
   }
   if (/NO_PROPOSAL_CHOSEN|no acceptable proposal|no proposal found/i.test(log)) {
     return {kind: 'proposal', message: 'no acceptable proposal: the two hosts share no algorithms (or the peer has no matching tunnel)', fix: 'give both hosts the same --proposals and --esp-proposals, and check that the peer has run "netkit tunnel add" for this tunnel'}
   }
-  if (/TS_UNACCEPTABLE|traffic selectors .* unacceptable|no acceptable traffic selectors/i.test(log)) {
+  if (/TS_UNACCEPTABLE|traffic selectors .* unacceptable|no acceptable traffic selectors|no matching CHILD_SA config/i.test(log)) {
     return {kind: 'ts', message: 'the peer refused the traffic selectors: its subnets do not mirror this host\'s', fix: 'this host\'s --local-subnet must be the peer\'s --remote-subnet, and the other way round'}
   }
   if (/retransmit|giving up|timeout|peer not responding|unable to resolve|no route|Network is unreachable/i.test(log)) {
