@@ -475,6 +475,12 @@ export function linkRow(l: IpLink, nsNames: Map<number, string> = new Map()): Li
   }
 }
 
+/** A link type as the kernel names kinds (veth, bridge, vxlan, tun, ...), or "loopback"/"device". */
+export function linkType(value: string): string {
+  if (!/^[a-z][a-z0-9_-]{0,15}$/.test(value)) throw new UsageError(`link type "${value}" is not a link type`, 'give a kind such as veth, bridge, vxlan, macvlan, tun, loopback or device')
+  return value
+}
+
 export async function listLinks(runner: Runner, opts: {owned?: boolean; kind?: string} = {}): Promise<LinkRow[]> {
   const links = await readLinks(runner)
   const names = links.some((l) => l.link_netnsid !== undefined && l.link === undefined) ? await netnsIds(runner) : new Map<number, string>()

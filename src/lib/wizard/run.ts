@@ -149,9 +149,9 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
   if (!opts.answersFile && !opts.interactive) {
     throw new UsageError('the wizard needs a terminal to ask its questions', 'pass --answers FILE (YAML or JSON) to run it without prompts', 'E_NO_TTY')
   }
-  const ability = await hostAbility(runner)
   // An answers file is checked whole before anything is printed, run or made: bad input is one error line.
   const fromFile = opts.answersFile ? readAnswersFile(opts.answersFile) : undefined
+  const ability = await hostAbility(runner)
   let checked = fromFile ? await checkAnswers(fromFile, runner, ability, opts) : undefined
 
   // 1. The host first: what is missing, and the safe fixes.
