@@ -17,10 +17,16 @@ export class Session {
   private readonly done: Promise<number>
   private readonly term: {write(s: string): void; kill(sig?: string): void; onData(cb: (d: string) => void): void; onExit(cb: (e: {exitCode: number}) => void): void}
 
-  constructor(args: string[], env: Record<string, string>) {
+  /** `host`: run netkit inside that simulated host (test/helpers/realhost.ts), with its defaults (no NETKIT_* variables). */
+  constructor(args: string[], env: Record<string, string>, opts: {host?: {pid: number}} = {}) {
     const pty = require('node-pty') as typeof import('node-pty')
-    const [file, argv] = process.env.NETKIT_BIN ? [process.env.NETKIT_BIN, args] : [process.execPath, [BIN, ...args]]
-    this.term = pty.spawn(file, argv, {name: 'xterm-256color', cols: 160, rows: 50, env: {...process.env, ...env, CI: ''} as Record<string, string>})
+    let [file, argv] = process.env.NETKIT_BIN ? [process.env.NETKIT_BIN, args] : [process.execPath, [BIN, ...args]]
+    let base: Record<string, string | undefined> = process.env
+    if (opts.host) {
+      ;[file, argv] = ['nsenter', ['-t', String(opts.host.pid), '-m', '-p', '-n', '-u', '--', file, ...argv]]
+      base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NETKIT_')))
+    }
+    this.term = pty.spawn(file, argv, {name: 'xterm-256color', cols: 160, rows: 50, env: {...base, ...env, CI: ''} as Record<string, string>})
     this.term.onData((d) => (this.raw += d))
     this.done = new Promise((resolve) => this.term.onExit((e) => resolve((this.exit = e.exitCode))))
   }
