@@ -32,7 +32,7 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     const peerFile = join(work, 'peer.yaml')
     const s = new Session(['wizard', '--netns', A, '--peer-answers', peerFile, '--save-answers', join(work, 'mine.yaml')], env)
     await skipFixOffer(s)
-    await s.answer(/What are you setting up\?/, KEY.down + KEY.enter)
+    await s.answer(/What are you setting up\?/, `2${KEY.enter}`)
     await s.answer(/Peer's address:/, `192.0.2.300${KEY.enter}`)
     await s.waitFor(/not an IP address/)
     s.send(KEY.backspace.repeat(11) + `192.0.2.2${KEY.enter}`)
@@ -81,7 +81,7 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     const {A} = twoSites('wc')
     const s = new Session(['wizard', '--netns', A], env)
     await skipFixOffer(s)
-    await s.answer(/What are you setting up\?/, KEY.down + KEY.enter)
+    await s.answer(/What are you setting up\?/, `2${KEY.enter}`)
     await s.answer(/Peer's address:/, '192.0.')
     s.send(KEY.ctrlC)
     assert.notEqual(await s.exitCode(), 0)
@@ -95,7 +95,7 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     const saved = join(work, 'mesh.yaml')
     const s = new Session(['wizard', '--netns', A, '--save-answers', saved], env)
     await skipFixOffer(s)
-    await s.answer(/What are you setting up\?/, KEY.down + KEY.down + KEY.enter)
+    await s.answer(/What are you setting up\?/, `3${KEY.enter}`)
     await s.answer(/This host's address/, KEY.enter)
     await s.answer(/Subnets behind this host/, KEY.enter)
     await s.answer(/Peer 1 address:/, `192.0.2.2${KEY.enter}`)
@@ -120,7 +120,14 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
 
     const h = new Session(['wizard', '--netns', A], env)
     await skipFixOffer(h)
-    await h.answer(/What are you setting up\?/, KEY.enter)
+    if (!existsSync('/sys/module/esp4')) {
+      // Host to host is not offered without ESP in the kernel (wizard-defects.test.ts); the rest is the same for site to site.
+      await h.waitFor(/host to host \(this host and one peer\) \(not on this host: it needs ESP in the kernel/)
+      h.send(KEY.ctrlC)
+      await h.exitCode()
+      return
+    }
+    await h.answer(/What are you setting up\?/, `1${KEY.enter}`)
     await h.answer(/Peer's address:/, `192.0.2.2${KEY.enter}`)
     await h.answer(/Name for this tunnel:/, KEY.enter)
     await h.answer(/This host's address/, KEY.enter)
@@ -220,7 +227,7 @@ describe('netkit wizard: every configuration it can produce loads into a real ch
       assert.equal(cli(['tunnel', 'del', 'h', '--netns', A], {env}).code, 0)
     } else {
       assert.equal(r.code, 2)
-      assert.match(r.json.error.message, /host-to-host IPsec needs the kernel data path/)
+      assert.match(r.json.error.message, /host to host needs ESP in the kernel/)
       assert.deepEqual(filesUnder(join(env.NETKIT_CONFIG_DIR, 'netns', A)), [])
     }
   })
