@@ -168,7 +168,7 @@ describe('wizard defects (issue 14, integration, simulated hosts)', {skip: skipU
     } else {
       assert.equal(r.code, 2, r.stdout + r.stderr)
       const line = oneErrorLine(r.stderr)
-      assert.match(line, /^tunnel hb already connects 192\.0\.2\.1 and 192\.0\.2\.2, and charon cannot tell two tunnels between the same two addresses apart; to add subnets, run the wizard for hb/)
+      assert.match(line, /^tunnel hb already connects 192\.0\.2\.1 and 192\.0\.2\.2, and tunnels between the same two hosts share one IKE SA: these answers differ from it in the pre-shared key; authenticate with its pre-shared key: auth \{method: psk-file, pskFile: \/etc\/netkit\/secrets\/hb\.psk\}/)
       assert.doesNotMatch(line, CLI_FLAGS)
       assert.equal(r.stdout, '', 'no review')
       assert.deepEqual(leftovers(hA), before, 'nothing written or started')

@@ -21,6 +21,14 @@ const FLAGS: [RegExp, string][] = [
   [/--dpd(?![\w-])/g, 'the dead peer detection interval (dpd)'],
 ]
 
+/** The settings tunnels sharing an IKE SA must agree on, as the driver names them, in the wizard's words. */
+const SETTINGS: Record<string, string> = {
+  '--cert/--psk-file': 'the authentication method (auth.method)',
+  '--psk-file': 'the pre-shared key',
+  '--proposals': 'the security profile (profile)',
+  '--dpd': 'the dead peer detection interval (dpd)',
+}
+
 export function wizardWords(text: string): string {
   return FLAGS.reduce((t, [re, words]) => t.replace(re, words), text)
 }
@@ -40,12 +48,15 @@ export function hostToHostRefusal(why: string, peer?: string): UsageError {
 /** An error from the tunnel code, reworded for a person using the wizard (same code and exit status). */
 export function inWizardTerms(error: unknown): unknown {
   if (!(error instanceof NetkitError)) return error
-  const twin = /^tunnel (\S+) already joins (\S+) and (\S+): charon could not tell the two apart/.exec(error.what)
-  if (twin) {
-    const [, other, a, b] = twin
+  // Tunnels between the same two hosts share one IKE SA, so they must be made alike (tunnel/ipsec/driver.ts).
+  const sibling = /^tunnel (\S+) already joins (\S+) and (\S+), and the tunnels between two hosts share one IKE SA: this one differs in (.+)$/.exec(error.what)
+  if (sibling) {
+    const [, other, a, b, differ] = sibling
+    const key = /its key is in (\S+?)\)/.exec(error.fix ?? '')?.[1]
+    const what = differ.split(', ').map((flag) => SETTINGS[flag] ?? wizardWords(flag))
     return new UsageError(
-      `tunnel ${other} already connects ${a} and ${b}, and charon cannot tell two tunnels between the same two addresses apart`,
-      `to add subnets, run the wizard for ${other} (the same name) with the subnets of both, and let it replace ${other}; or delete ${other} first ("netkit tunnel del ${other}")`,
+      `tunnel ${other} already connects ${a} and ${b}, and tunnels between the same two hosts share one IKE SA: these answers differ from it in ${[...new Set(what)].join(', ')}`,
+      key ? `authenticate with its pre-shared key: auth {method: psk-file, pskFile: ${key}} (in the questions: "a pre-shared key from a file", ${key})` : `answer as for ${other} (${[...new Set(what)].join(', ')})`,
       'E_ANSWERS',
     )
   }
