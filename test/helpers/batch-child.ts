@@ -22,9 +22,11 @@ const runJs = new URL('../../../bin/run.js', import.meta.url).href
 const {loadBundle} = (await import(new URL('../../../bin/load.js', import.meta.url).href)) as {loadBundle: (f: string) => {exports: any}}
 const {exports: nk} = loadBundle(fileURLToPath(new URL('../../bundle/netkit.cjs', import.meta.url)))
 
-// Each command adds its listeners to the same two streams: not a leak here, and a warning would land in a case's stderr.
+// Each command adds its listeners to the same streams and process (a CLI runs one command): not a leak here,
+// and the warning would land in a case's stderr.
 process.stdout.setMaxListeners(0)
 process.stderr.setMaxListeners(0)
+process.setMaxListeners(0)
 const realOut = process.stdout.write.bind(process.stdout)
 const realErr = process.stderr.write.bind(process.stderr)
 const capture = (sink: (s: string) => void): Write =>
