@@ -9,7 +9,7 @@
  */
 import {Command, Interfaces} from '@oclif/core'
 
-import {ExitCode, NetkitError, UsageError} from './errors.js'
+import {ExitCode, NetkitError, quoteControl, UsageError} from './errors.js'
 import * as f from './flags.js'
 import {netnsExists} from './iproute2/netns.js'
 import {lockHost} from './lock.js'
@@ -116,7 +116,7 @@ export abstract class NetkitCommand extends Command {
 
   /** A warning for people: one line on stderr (not in --json output). */
   protected warnLine(message: string): void {
-    if (!this.jsonEnabled()) process.stderr.write(`warning: ${message}\n`)
+    if (!this.jsonEnabled()) process.stderr.write(`warning: ${quoteControl(message)}\n`)
   }
 
   /** Prints rows as a table for people; the rows themselves are the --json result. */
@@ -142,6 +142,7 @@ export abstract class NetkitCommand extends Command {
       this.logJson({ok: false, error: e.toJSON()})
       return
     }
+    // One line, whatever the message holds (NetkitError quotes control characters); the rest only with --verbose.
     process.stderr.write(`error: ${e.line}\n`)
     const verbose = this.argv.includes('--verbose') || this.runnerMade?.verbose
     if (verbose) {

@@ -12,6 +12,21 @@ export const ExitCode = {
 
 export type ExitStatus = (typeof ExitCode)[keyof typeof ExitCode]
 
+/**
+ * Characters that would break the one error line or fool the terminal that
+ * shows it: C0 and C1 controls (newline, tab, ESC, NUL, ...), DEL, the line
+ * and paragraph separators, and the bidirectional formatting marks (which
+ * reorder what is shown after them). Printable unicode stays as it is.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const NAMED: Record<string, string> = {'\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e', '\u0000': '\\0'}
+
+/** A text safe to print on one line: every control character written as an escape (\n, \t, \e, \x7f, \u202e). */
+export function quoteControl(text: string): string {
+  return text.replace(UNSAFE, (c) => NAMED[c] ?? (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))
+}
+
 export interface NetkitErrorOptions {
   /** What the user should do about it, one line. */
   fix?: string
@@ -32,12 +47,13 @@ export class NetkitError extends Error {
   /** The message as made (oclif may decorate `message` when a flag parser throws). */
   readonly what: string
 
+  /** The message and the fix are kept on one line, with control characters quoted (quoteControl): a value echoed in them cannot break or forge lines. */
   constructor(code: string, message: string, opts: NetkitErrorOptions = {}) {
-    super(message, opts.cause === undefined ? undefined : {cause: opts.cause})
+    super(quoteControl(message), opts.cause === undefined ? undefined : {cause: opts.cause})
     this.name = 'NetkitError'
-    this.what = message
+    this.what = quoteControl(message)
     this.code = code
-    this.fix = opts.fix
+    this.fix = opts.fix === undefined ? undefined : quoteControl(opts.fix)
     this.detail = opts.detail
     this.command = opts.command
     this.exit = opts.exit ?? ExitCode.failed

@@ -257,7 +257,7 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     const fwd = sh('ip', ['netns', 'exec', N, 'sysctl', '-n', 'net.ipv4.ip_forward'])
     const cases: [string[], RegExp][] = [
       [['link', 'add', 'br9', '--type', 'bridge'], /link add br9 type bridge/],
-      [['link', 'set', 'd0', '--mtu', '1400', '--up'], /link set d0 mtu 1400 up/],
+      [['link', 'set', 'd0', '--mtu', '1400', '--up', '--force'], /link set d0 mtu 1400 up/], // d0 is not netkit's (made by ip above)
       [['bridge', 'add', 'br9'], /link add br9 type bridge/],
       [['addr', 'add', 'd0', '10.8.0.1/24'], /addr add 10\.8\.0\.1\/24 dev d0/],
       [['route', 'add', '10.7.0.0/24', '--dev', 'd0'], /route add 10\.7\.0\.0\/24 dev d0 proto 178 table 254/],

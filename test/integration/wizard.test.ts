@@ -32,7 +32,7 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     const peerFile = join(work, 'peer.yaml')
     const s = Session.inHost(hA, ['wizard', '--peer-answers', peerFile, '--save-answers', join(work, 'mine.yaml')])
     await skipFixOffer(s)
-    await s.answer(/What are you setting up\?/, KEY.down + KEY.enter)
+    await s.answer(/What are you setting up\?/, `2${KEY.enter}`)
     await s.answer(/Peer's address:/, `192.0.2.300${KEY.enter}`)
     await s.waitFor(/not an IP address/)
     s.send(KEY.backspace.repeat(11) + `192.0.2.2${KEY.enter}`)
@@ -81,7 +81,7 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     const {hA} = twoHosts('wc')
     const s = Session.inHost(hA, ['wizard'])
     await skipFixOffer(s)
-    await s.answer(/What are you setting up\?/, KEY.down + KEY.enter)
+    await s.answer(/What are you setting up\?/, `2${KEY.enter}`)
     await s.answer(/Peer's address:/, '192.0.')
     s.send(KEY.ctrlC)
     assert.notEqual(await s.exitCode(), 0)
@@ -95,7 +95,7 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     const saved = join(work, 'mesh.yaml')
     const s = Session.inHost(hA, ['wizard', '--save-answers', saved])
     await skipFixOffer(s)
-    await s.answer(/What are you setting up\?/, KEY.down + KEY.down + KEY.enter)
+    await s.answer(/What are you setting up\?/, `3${KEY.enter}`)
     await s.answer(/This host's address/, KEY.enter)
     await s.answer(/Subnets behind this host/, KEY.enter)
     await s.answer(/Peer 1 address:/, `192.0.2.2${KEY.enter}`)
@@ -120,7 +120,14 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
 
     const h = Session.inHost(hA, ['wizard'])
     await skipFixOffer(h)
-    await h.answer(/What are you setting up\?/, KEY.enter)
+    if (!existsSync('/sys/module/esp4')) {
+      // Host to host is not offered without ESP in the kernel (wizard-defects.test.ts); the rest is the same for site to site.
+      await h.waitFor(/host to host \(this host and one peer\) \(not on this host: it needs ESP in the kernel/)
+      h.send(KEY.ctrlC)
+      await h.exitCode()
+      return
+    }
+    await h.answer(/What are you setting up\?/, `1${KEY.enter}`)
     await h.answer(/Peer's address:/, `192.0.2.2${KEY.enter}`)
     await h.answer(/Name for this tunnel:/, KEY.enter)
     await h.answer(/This host's address/, KEY.enter)
@@ -228,7 +235,7 @@ describe('netkit wizard: every configuration it can produce loads into a real ch
       assert.equal(hA.cli(['tunnel', 'del', 'h']).code, 0)
     } else {
       assert.equal(r.code, 2)
-      assert.match(r.json.error.message, /host-to-host IPsec needs the kernel data path/)
+      assert.match(r.json.error.message, /host to host needs ESP in the kernel/)
       assert.deepEqual(filesUnder(hA.configDir), [])
     }
   })

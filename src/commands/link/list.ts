@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {NetkitCommand} from '../../lib/base-command.js'
 import * as f from '../../lib/flags.js'
-import {type LinkRow, listLinks} from '../../lib/iproute2/link.js'
+import {linkType, type LinkRow, listLinks} from '../../lib/iproute2/link.js'
 
 export default class LinkList extends NetkitCommand {
   static override summary = 'List links.'
@@ -13,7 +13,7 @@ export default class LinkList extends NetkitCommand {
   owned: carries the "netkit" alias; peer: a veth's other end when in the same namespace; peerNetns: the namespace of a veth's other end when elsewhere;
   lower: a vxlan's underlay device or a macvlan's parent; vni, remote, group, port: vxlan; mode: macvlan.`
   static override examples = ['<%= config.bin %> link list', '<%= config.bin %> link list --owned --type veth --json']
-  static override flags = {owned: f.owned, type: Flags.string({summary: 'Only links of this type (veth, bridge, vxlan, macvlan, tun, ...).'})}
+  static override flags = {owned: f.owned, type: Flags.string({summary: 'Only links of this type (veth, bridge, vxlan, macvlan, tun, ...).', parse: async (s) => linkType(s)})}
 
   async run(): Promise<LinkRow[]> {
     const {flags} = await this.parse(LinkList)

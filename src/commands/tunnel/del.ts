@@ -1,15 +1,14 @@
-import {Args} from '@oclif/core'
-
 import {NetkitCommand} from '../../lib/base-command.js'
 import * as f from '../../lib/flags.js'
 import {configDir} from '../../lib/files.js'
+import {tunnelNameArg} from '../../lib/tunnel/flags.js'
 import {delTunnel} from '../../lib/tunnel/service.js'
 import {loadDef, scopeDir} from '../../lib/tunnel/store.js'
 
 export default class TunnelDel extends NetkitCommand {
   static override summary = 'Remove a tunnel: every object it made, its secrets and its definition, and nothing else.'
   static override examples = ['<%= config.bin %> tunnel del site-b', '<%= config.bin %> tunnel del site-b --netns router1 --dry-run']
-  static override args = {name: Args.string({description: 'tunnel name', required: true})}
+  static override args = {name: tunnelNameArg('tunnel name')}
   static override flags = {'dry-run': f.dryRun}
 
   async run(): Promise<unknown> {

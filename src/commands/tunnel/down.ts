@@ -1,14 +1,13 @@
-import {Args} from '@oclif/core'
-
 import {NetkitCommand} from '../../lib/base-command.js'
 import * as f from '../../lib/flags.js'
 import {configDir} from '../../lib/files.js'
+import {tunnelNameArg} from '../../lib/tunnel/flags.js'
 import {downTunnel, requireDef} from '../../lib/tunnel/service.js'
 
 export default class TunnelDown extends NetkitCommand {
   static override summary = 'Take a tunnel down, keeping its definition (for "tunnel up").'
   static override examples = ['<%= config.bin %> tunnel down site-b']
-  static override args = {name: Args.string({description: 'tunnel name', required: true})}
+  static override args = {name: tunnelNameArg('tunnel name')}
   static override flags = {'dry-run': f.dryRun}
 
   async run(): Promise<unknown> {

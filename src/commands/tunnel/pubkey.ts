@@ -1,7 +1,6 @@
-import {Args} from '@oclif/core'
-
 import {NetkitCommand} from '../../lib/base-command.js'
 import {configDir} from '../../lib/files.js'
+import {tunnelNameArg} from '../../lib/tunnel/flags.js'
 import {tunnelPublicKey} from '../../lib/tunnel/service.js'
 
 export default class TunnelPubkey extends NetkitCommand {
@@ -10,7 +9,7 @@ export default class TunnelPubkey extends NetkitCommand {
   on host A: netkit tunnel pubkey b > a.pub   (give a.pub to B as --peer-public-key)
 The private key stays in the netkit config directory (secrets/NAME.key, mode 0600) and is never printed.`
   static override examples = ['<%= config.bin %> tunnel pubkey node2', '<%= config.bin %> tunnel pubkey node2 --netns hostA --json']
-  static override args = {name: Args.string({description: 'tunnel name (it need not be added yet)', required: true})}
+  static override args = {name: tunnelNameArg('tunnel name (it need not be added yet)')}
 
   async run(): Promise<{name: string; netns: string | null; publicKey: string; created: boolean}> {
     const {args, flags} = await this.parse(TunnelPubkey)

@@ -1,13 +1,12 @@
-import {Args} from '@oclif/core'
-
 import {NetkitCommand} from '../../lib/base-command.js'
 import {configDir} from '../../lib/files.js'
+import {tunnelNameArg} from '../../lib/tunnel/flags.js'
 import {requireDef, tunnelStatus} from '../../lib/tunnel/service.js'
 
 export default class TunnelShow extends NetkitCommand {
   static override summary = 'Everything about one tunnel: definition, state, SAs or handshake, traffic.'
   static override examples = ['<%= config.bin %> tunnel show site-b', '<%= config.bin %> tunnel show site-b --json']
-  static override args = {name: Args.string({description: 'tunnel name', required: true})}
+  static override args = {name: tunnelNameArg('tunnel name')}
 
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(TunnelShow)

@@ -1,18 +1,18 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import {NetkitCommand} from '../../lib/base-command.js'
 import {UsageError} from '../../lib/errors.js'
 import * as f from '../../lib/flags.js'
 import {configDir} from '../../lib/files.js'
 import {progressMode} from '../../lib/plan.js'
-import {noWait, timeout} from '../../lib/tunnel/flags.js'
+import {noWait, optionalTunnelNameArg, timeout} from '../../lib/tunnel/flags.js'
 import {requireDef, upTunnel} from '../../lib/tunnel/service.js'
 import {listDefs, listScopes} from '../../lib/tunnel/store.js'
 
 export default class TunnelUp extends NetkitCommand {
   static override summary = 'Bring a defined tunnel up (or all of them, for boot: --all does not wait for peers).'
   static override examples = ['<%= config.bin %> tunnel up site-b', '<%= config.bin %> tunnel up --all']
-  static override args = {name: Args.string({description: 'tunnel name'})}
+  static override args = {name: optionalTunnelNameArg('tunnel name')}
   static override flags = {
     'dry-run': f.dryRun,
     all: Flags.boolean({summary: 'Every defined tunnel: in every namespace, or with --netns only in that one.'}),

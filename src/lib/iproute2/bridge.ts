@@ -6,7 +6,7 @@
 import {NetkitError, UsageError} from '../errors.js'
 import type {BatchLine, Runner} from '../runner.js'
 import {type IpLink, readLinks} from './json.js'
-import {addLink, type AddResult, delLink, inNs, isOwned, mustExist} from './link.js'
+import {addLink, type AddResult, delLink, inNs, isOwned, mustExist, refuseForeign} from './link.js'
 
 export interface BridgeRow {
   name: string
@@ -25,9 +25,13 @@ export async function delBridge(runner: Runner, name: string, opts: {force?: boo
   return delLink(runner, name, {force: opts.force, kind: 'bridge'})
 }
 
-/** The line that attaches ifname to bridge, or none when it already is a port of it. E_CONFLICT if it is a port elsewhere (unless forced). Pure. */
+/**
+ * The line that attaches ifname to bridge, or none when it already is a port of it. E_CONFLICT if it is a port elsewhere,
+ * and a refusal (exit 2) if netkit did not make it, unless forced. Pure.
+ */
 export function planAttach(br: IpLink, l: IpLink, opts: {force?: boolean; netns?: string | null} = {}): BatchLine[] {
   if (l.master === br.ifname) return []
+  refuseForeign(l, 'attach', opts.force)
   if (l.master && !opts.force) {
     throw new NetkitError('E_CONFLICT', `link ${l.ifname} is already a port of ${l.master}`, {fix: `detach it first ("netkit bridge detach ${l.ifname}${opts.netns ? ` --netns ${opts.netns}` : ''}"), or pass --force to move it to ${br.ifname}`})
   }
@@ -45,10 +49,11 @@ export async function attach(runner: Runner, bridge: string, ifname: string, opt
   return true
 }
 
-/** Takes ifname out of its bridge. False when it is in none. */
-export async function detach(runner: Runner, ifname: string): Promise<{changed: boolean; bridge?: string}> {
+/** Takes ifname out of its bridge. False when it is in none. A link netkit did not make is refused (exit 2) unless forced. */
+export async function detach(runner: Runner, ifname: string, opts: {force?: boolean} = {}): Promise<{changed: boolean; bridge?: string}> {
   const l = await mustExist(runner, ifname)
   if (!l.master) return {changed: false}
+  refuseForeign(l, 'detach', opts.force)
   await runner.batch([{args: ['link', 'set', ifname, 'nomaster'], object: `link ${ifname}`}])
   return {changed: true, bridge: l.master}
 }

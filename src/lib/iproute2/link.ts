@@ -46,6 +46,16 @@ const nsFlag = (r: Runner): string => (r.netns ? ` --netns ${r.netns}` : '')
 const isUp = (l: IpLink): boolean => Boolean(l.flags?.includes('UP'))
 export const isOwned = (l: IpLink): boolean => l.ifalias === NETKIT_ALIAS
 
+/**
+ * netkit changes only the links it made: any change to another tool's link
+ * (delete, up or down, MTU, bridge, namespace) is refused as bad input (exit 2),
+ * before anything runs, unless forced. `verb` is what would be done to it.
+ */
+export function refuseForeign(l: IpLink, verb: string, force?: boolean): void {
+  if (isOwned(l) || force) return
+  throw new UsageError(`link ${l.ifname} was not created by netkit`, `netkit leaves other tools' links alone; pass --force to ${verb} it anyway`, 'E_NOT_OWNED')
+}
+
 /** A link the user named must exist: otherwise it is bad input (exit 2), and nothing changes. */
 export async function mustExist(runner: Runner, name: string, role?: string): Promise<IpLink> {
   const l = await readLink(runner, name)
@@ -318,6 +328,8 @@ export interface LinkChange {
   nomaster?: boolean
   /** Move the link to this namespace. */
   toNetns?: string
+  /** Change it even if netkit did not make it. */
+  force?: boolean
 }
 
 /** The `ip link set` lines that bring a live link to what was asked (empty: nothing differs). Pure. */
@@ -385,6 +397,7 @@ export async function setLink(runner: Runner, name: string, change: LinkChange):
   }
   const lines = planSet(l, change, {move})
   if (lines.length === 0) return {changed: false, netns: here.netns}
+  refuseForeign(l, 'change', change.force)
   try {
     await here.batch(lines)
   } catch (error) {
@@ -403,9 +416,7 @@ export async function delLink(runner: Runner, name: string, opts: {force?: boole
   if (opts.kind && l.linkinfo?.info_kind !== opts.kind) {
     throw new UsageError(`link ${name} is ${l.linkinfo?.info_kind ? `a ${l.linkinfo.info_kind}` : 'a plain device'}, not a ${opts.kind}`, `use "netkit link del ${name}" for other links`)
   }
-  if (!isOwned(l) && !opts.force) {
-    throw new UsageError(`link ${name} was not created by netkit`, 'netkit leaves other tools\' links alone; pass --force to delete it anyway', 'E_NOT_OWNED')
-  }
+  refuseForeign(l, 'delete', opts.force)
   await runner.batch([{args: ['link', 'del', name], object: `link ${name}`}])
   return true
 }
@@ -462,6 +473,12 @@ export function linkRow(l: IpLink, nsNames: Map<number, string> = new Map()): Li
     port: s?.port ?? null,
     mode: s?.mode ?? null,
   }
+}
+
+/** A link type as the kernel names kinds (veth, bridge, vxlan, tun, ...), or "loopback"/"device". */
+export function linkType(value: string): string {
+  if (!/^[a-z][a-z0-9_-]{0,15}$/.test(value)) throw new UsageError(`link type "${value}" is not a link type`, 'give a kind such as veth, bridge, vxlan, macvlan, tun, loopback or device')
+  return value
 }
 
 export async function listLinks(runner: Runner, opts: {owned?: boolean; kind?: string} = {}): Promise<LinkRow[]> {

@@ -122,8 +122,13 @@ function writeMine(rows: TableRow[]): void {
   writeFileAtomic(netkitTablesFile(), `# Routing table names managed by netkit ("netkit table add|del"). Do not edit.\n${body}${body ? '\n' : ''}`)
 }
 
-export function addTable(name: string, id: number, opts: {dryRun?: boolean} = {}): boolean {
+/** A name netkit can give a table (and so the only kind it can remove). */
+export function checkTableName(name: string): void {
   if (!/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(name)) throw new UsageError(`table name "${name}" is not valid`, 'use up to 32 letters, digits, - or _, starting with a letter')
+}
+
+export function addTable(name: string, id: number, opts: {dryRun?: boolean} = {}): boolean {
+  checkTableName(name)
   if (id < 1 || id > 0x7fff_ffff || id === 253 || id === 254 || id === 255) throw new UsageError(`table id ${id} cannot be used`, 'pick a number from 1 to 2147483647 other than 253, 254 and 255')
   const all = listTables()
   const byName = all.find((t) => t.name === name)
@@ -136,6 +141,7 @@ export function addTable(name: string, id: number, opts: {dryRun?: boolean} = {}
 }
 
 export function delTable(name: string, opts: {dryRun?: boolean} = {}): boolean {
+  checkTableName(name)
   const row = listTables().find((t) => t.name === name)
   if (!row) return false
   if (!row.owned) throw new UsageError(`table name ${name} is not netkit's (${row.source})`, 'netkit only removes the names it added', 'E_NOT_OWNED')

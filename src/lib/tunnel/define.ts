@@ -5,6 +5,7 @@
  * underlay device from the route to the peer).
  */
 import {randomBytes} from 'node:crypto'
+import {statSync} from 'node:fs'
 
 import {UsageError} from '../errors.js'
 import {readSecretFile} from '../files.js'
@@ -80,6 +81,14 @@ export function tunnelName(value: string): string {
   return value
 }
 
+const isFile = (path: string): boolean => {
+  try {
+    return statSync(path).isFile()
+  } catch {
+    return false
+  }
+}
+
 const PROPOSAL = /^[a-z0-9_-]+(,[a-z0-9_-]+)*$/i
 const WEAK = /(^|[-_,])(null|3des|des|md5|sha1|modp768|modp1024|modp1536)($|[-_,])/i
 
@@ -125,6 +134,9 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
       if (!input.cert || !input.key || !input.ca) throw new UsageError('X.509 authentication needs --cert, --key and --ca together', 'give all three, or none for a pre-shared key')
       if (input.pskFile) throw new UsageError('--psk-file and --cert cannot be used together', 'choose a pre-shared key or certificates')
       readSecretFile(input.key, '--key')
+      for (const [flag, path] of [['--cert', input.cert], ['--ca', input.ca]] as const) {
+        if (!isFile(path)) throw new UsageError(`${flag} ${path} is not a file that exists`, 'give the path of the PEM certificate')
+      }
     } else if (input.pskFile) {
       const psk = readSecretFile(input.pskFile, '--psk-file')
       if (psk.length < 16) throw new UsageError(`the PSK in ${input.pskFile} is ${psk.length} characters long`, 'use at least 16 (netkit makes a 256-bit one when --psk-file is not given)')
@@ -137,7 +149,9 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
       runner.addSecret(psk)
     }
     for (const [flag, value] of [['--proposals', input.proposals], ['--esp-proposals', input.espProposals]] as const) {
-      if (value !== undefined && !PROPOSAL.test(value)) throw new UsageError(`${flag} "${value}" is not a proposal list`, 'write it like aes256gcm16-prfsha384-x25519 (comma-separated)')
+      if (value !== undefined && (!PROPOSAL.test(value) || value.length > 1000 || value.split(/[-,]/).some((t) => t.length > 32))) {
+        throw new UsageError(`${flag} "${value}" is not a proposal list`, 'write it like aes256gcm16-prfsha384-x25519 (comma-separated)')
+      }
     }
     for (const [flag, value] of [['--local-id', input.localId], ['--remote-id', input.remoteId]] as const) {
       if (value !== undefined && (!/^[\x20-\x7e]{1,255}$/.test(value) || /["\\]/.test(value))) {

@@ -1,8 +1,13 @@
 /** Flags shared by the tunnel commands. */
-import {Flags} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import * as f from '../flags.js'
 import * as v from '../validate.js'
+import {tunnelName} from './define.js'
+
+/** A tunnel name argument, checked before anything runs (a name "tunnel add" would refuse names no tunnel). */
+export const tunnelNameArg = (description: string) => Args.string({description, required: true, parse: async (s) => tunnelName(s)})
+export const optionalTunnelNameArg = (description: string) => Args.string({description, parse: async (s) => tunnelName(s)})
 
 export const timeout = Flags.custom<number>({
   summary: 'Seconds to wait for the tunnel to come up (SA installed) before giving up and undoing.',

@@ -1,7 +1,10 @@
 /**
  * The wizard's answers: what the prompts collect, what `--answers FILE`
  * (YAML or JSON) provides, and what `--save-answers` writes (never a
- * secret). Validated with zod; an error names the field.
+ * secret). Validated with zod, every map strict (an unknown key, `__proto__`
+ * and `constructor` included, is refused by name); an error names the field.
+ * Everything that can be checked from the answers alone is checked here,
+ * before the wizard runs anything.
  */
 import {readFileSync} from 'node:fs'
 
@@ -29,14 +32,14 @@ const network = z.string().superRefine((s, ctx) => {
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,11}$/i, 'use 1 to 12 letters, digits, - or _')
 
-export const PeerSchema = z.object({
+export const PeerSchema = z.strictObject({
   name,
   address: ip,
   subnets: z.array(network).default([]),
 })
 
 export const AnswersSchema = z
-  .object({
+  .strictObject({
     version: z.literal(1).default(1),
     role: z.enum(['host-to-host', 'site-to-site', 'mesh']),
     /** Tunnel name (host-to-host, site-to-site). */
@@ -49,11 +52,11 @@ export const AnswersSchema = z
     /** Mesh: every other host. */
     peers: z.array(PeerSchema).default([]),
     auth: z.discriminatedUnion('method', [
-      z.object({method: z.literal('psk-generate')}),
-      z.object({method: z.literal('psk-file'), pskFile: z.string().min(1)}),
-      z.object({method: z.literal('x509'), cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1)}),
+      z.strictObject({method: z.literal('psk-generate')}),
+      z.strictObject({method: z.literal('psk-file'), pskFile: z.string().min(1)}),
+      z.strictObject({method: z.literal('x509'), cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1)}),
       /** A new CA and certificates for this host and its peers, made here with strongSwan's pki. */
-      z.object({method: z.literal('x509-generate')}),
+      z.strictObject({method: z.literal('x509-generate')}),
     ]),
     profile: z.enum(['secure', 'compat']).default('secure'),
     /** CHILD_SA rekey time, seconds. */
@@ -69,6 +72,23 @@ export const AnswersSchema = z
     } else if (a.peers.length === 0) {
       ctx.addIssue({code: 'custom', path: ['peers'], message: 'a mesh needs at least one peer'})
     }
+    // The two ends of each tunnel: one family, two addresses (as "tunnel add" checks them, in the answers' words).
+    const ends: [string, string | undefined][] = a.role === 'mesh' ? a.peers.map((p, i) => [`peers.${i}.address`, p.address]) : [['remote', a.remote]]
+    for (const [path, remote] of ends) {
+      if (!remote) continue
+      try {
+        const [l, r] = [v.ipAddress(a.local), v.ipAddress(remote)]
+        if (l.family !== r.family) ctx.addIssue({code: 'custom', path: path.split('.'), message: `${r.ip} is IPv${r.family} and this host's address (local) ${l.ip} is IPv${l.family}: use addresses of one family`})
+        else if (l.ip === r.ip) ctx.addIssue({code: 'custom', path: path.split('.'), message: `${r.ip} is this host's own address (local): give the peer's address`})
+      } catch {
+        // already reported as invalid
+      }
+    }
+    const seen = new Map<string, number>()
+    a.peers.forEach((p, i) => {
+      if (seen.has(p.name)) ctx.addIssue({code: 'custom', path: ['peers', i, 'name'], message: `${p.name} is also the name of peer ${seen.get(p.name)! + 1}: give each peer its own name`})
+      seen.set(p.name, i)
+    })
     if (a.role === 'site-to-site') {
       if (a.localSubnets.length === 0) ctx.addIssue({code: 'custom', path: ['localSubnets'], message: 'site to site needs the subnets behind this host'})
       if (a.remoteSubnets.length === 0) ctx.addIssue({code: 'custom', path: ['remoteSubnets'], message: 'site to site needs the subnets behind the peer'})
@@ -87,11 +107,16 @@ export const AnswersSchema = z
 
 export type Answers = z.infer<typeof AnswersSchema>
 
-/** Validates answers; the first problem becomes a UsageError naming the field. */
+/** Validates answers; the first problem becomes a UsageError naming the field (or the unknown key). */
 export function validateAnswers(data: unknown, source = 'answers'): Answers {
   const r = AnswersSchema.safeParse(data)
   if (r.success) return r.data
   const issue = r.error.issues[0]
+  if (issue.code === 'unrecognized_keys') {
+    const at = issue.path.length ? ` in ${issue.path.join('.')}` : ''
+    const keys = issue.keys.map((k) => `"${k}"`).join(', ')
+    throw new UsageError(`${source}: unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}${at}`, 'remove it, or check its spelling (see "netkit wizard --help" for the answers file)', 'E_ANSWERS')
+  }
   const field = issue.path.length ? issue.path.join('.') : '(top level)'
   throw new UsageError(`${source}: ${field}: ${issue.message}`, 'fix that field (see "netkit wizard --help" for the answers file)', 'E_ANSWERS')
 }

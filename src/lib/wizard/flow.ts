@@ -11,6 +11,7 @@ import * as v from '../validate.js'
 import type {Answers} from './answers.js'
 import {localAddressFor, localSubnets} from './facts.js'
 import {PROFILES} from './plan.js'
+import type {HostAbility} from './run.js'
 
 type Prompt = (q: Record<string, unknown>) => Promise<unknown>
 
@@ -40,14 +41,29 @@ const validSecretFile = (path: string): true | string => {
 
 const validFile = (path: string): true | string => (existsSync(path) ? true : `${path} does not exist`)
 
-export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string) => void): Promise<Answers> {
+/** A second address for the same tunnel: of the same family as the first, and not the same. */
+const otherEnd = (s: string, first: string | undefined, what: string, firstWhat: string): true | string =>
+  check(() => {
+    const a = v.ipAddress(s, what)
+    if (!first) return
+    const b = v.ipAddress(first)
+    v.sameFamily(a, b, `${what} ${a.ip} and ${firstWhat} ${b.ip}`)
+    if (a.ip === b.ip) throw new UsageError(`${what} ${a.ip} is ${firstWhat}`, 'give another address')
+  })
+
+/** Asks the questions. Only what this host can do is offered: host to host, when it cannot, is shown with the reason and cannot be chosen. */
+export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string) => void, ability: HostAbility = {hostToHost: true}): Promise<Answers> {
   const ask = async <T>(q: Record<string, unknown>): Promise<T> => (await prompt({name: 'value', ...q})) as T
 
   const role = await ask<Answers['role']>({
     type: 'select',
     message: 'What are you setting up?',
     choices: [
-      {name: 'host to host (this host and one peer)', value: 'host-to-host'},
+      {
+        name: 'host to host (this host and one peer)',
+        value: 'host-to-host',
+        ...(ability.hostToHost === true ? {} : {disabled: `(not on this host: it needs ESP in the kernel, and this host has only ${ability.hostToHost}; choose site to site)`}),
+      },
       {name: 'site to site (subnets behind each side)', value: 'site-to-site'},
       {name: 'a host joining a mesh of several peers', value: 'mesh'},
     ],
@@ -62,7 +78,7 @@ export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string
     answers.name = await ask<string>({type: 'input', message: 'Name for this tunnel:', default: `peer-${answers.remote!.split(/[.:]/).pop()}`.slice(0, 12), validate: (s: string) => /^[a-z0-9][a-z0-9_-]{0,11}$/i.test(s) || 'use 1 to 12 letters, digits, - or _'})
   }
   const local = (await localAddressFor(runner, answers.remote)) ?? ''
-  answers.local = v.ipAddress(await ask<string>({type: 'input', message: "This host's address (the tunnel's local end):", default: local || undefined, validate: (s: string) => check(() => v.ipAddress(s, 'local address'))})).ip
+  answers.local = v.ipAddress(await ask<string>({type: 'input', message: "This host's address (the tunnel's local end):", default: local || undefined, validate: (s: string) => otherEnd(s, answers.remote, 'local address', "the peer's address")})).ip
 
   if (role !== 'host-to-host') {
     const found = await localSubnets(runner, answers.local)
@@ -82,9 +98,25 @@ export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string
   }
   if (role === 'mesh') {
     for (;;) {
-      const address = v.ipAddress(await ask<string>({type: 'input', message: `Peer ${answers.peers!.length + 1} address:`, validate: (s: string) => check(() => v.ipAddress(s, 'peer address'))})).ip
-      const name = await ask<string>({type: 'input', message: 'Its name:', default: `peer-${address.split(/[.:]/).pop()}`.slice(0, 12), validate: (s: string) => /^[a-z0-9][a-z0-9_-]{0,11}$/i.test(s) || 'use 1 to 12 letters, digits, - or _'})
-      const subnets = list(await ask<string>({type: 'input', message: 'Subnets behind it (comma-separated, empty for none):', default: '', validate: validNetworks}))
+      const address = v.ipAddress(await ask<string>({type: 'input', message: `Peer ${answers.peers!.length + 1} address:`, validate: (s: string) => otherEnd(s, answers.local, 'peer address', "this host's address")})).ip
+      const taken = new Set(answers.peers!.map((p) => p.name))
+      const name = await ask<string>({
+        type: 'input',
+        message: 'Its name:',
+        default: `peer-${address.split(/[.:]/).pop()}`.slice(0, 12),
+        validate: (s: string) => (taken.has(s) ? `${s} is the name of another peer` : /^[a-z0-9][a-z0-9_-]{0,11}$/i.test(s) || 'use 1 to 12 letters, digits, - or _'),
+      })
+      const needSubnets = ability.hostToHost !== true && (answers.localSubnets ?? []).length === 0
+      const subnets = list(await ask<string>({
+        type: 'input',
+        message: `Subnets behind it (comma-separated${needSubnets ? '' : ', empty for none'}):`,
+        default: '',
+        validate: (s: string) => {
+          const ok = validNetworks(s)
+          if (ok !== true) return ok
+          return !needSubnets || list(s).length > 0 || `give at least one: this host has no subnets behind it, and without ESP in the kernel (${ability.hostToHost}) a tunnel needs subnets on one side`
+        },
+      }))
       answers.peers!.push({name, address, subnets})
       if (!(await ask<boolean>({type: 'confirm', message: 'Add another peer?', default: false}))) break
     }

@@ -10,19 +10,20 @@ import {join} from 'node:path'
 
 import {remedies, runDoctor} from '../doctor/run.js'
 import type {Finding} from '../doctor/types.js'
-import {NetkitError, UsageError} from '../errors.js'
+import {ExitCode, NetkitError, UsageError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
 import {Runner} from '../runner.js'
-import {defineTunnel} from '../tunnel/define.js'
+import {type Defined, defineTunnel} from '../tunnel/define.js'
 import {charonScope} from '../tunnel/ipsec/charon.js'
 import {ipsecDriver, renderConnection, swanctlSecret} from '../tunnel/ipsec/driver.js'
 import {addTunnel, tidyScope} from '../tunnel/service.js'
 import {diffDefs, loadDef, pskPath, sameDef, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
-import {type Answers, answersToYaml, peerAnswers, readAnswersFile} from './answers.js'
+import {type Answers, answersToYaml, peerAnswers, readAnswersFile, validateAnswers} from './answers.js'
 import {askAnswers} from './flow.js'
 import {type Issued, issueCertificates, removeIssued} from './pki.js'
 import {tunnelInputs} from './plan.js'
+import {hostToHostRefusal, inWizardTerms} from './terms.js'
 
 export type Prompt = (q: Record<string, unknown>) => Promise<unknown>
 
@@ -73,13 +74,85 @@ async function inquirerPrompt(q: Record<string, unknown>): Promise<unknown> {
   return r[String(q.name)]
 }
 
+/** What this host can set up: host to host needs ESP in the kernel (on kernel-libipsec the route to the peer would carry IKE itself). */
+export interface HostAbility {
+  /** true, or why not (what the host has instead). */
+  hostToHost: true | string
+}
+
+async function hostAbility(runner: Runner): Promise<HostAbility> {
+  const {datapath} = await ipsecDriver.datapath({runner}, 'auto')
+  return {hostToHost: datapath === 'kernel' ? true : "strongSwan's kernel-libipsec (no ESP in the kernel)"}
+}
+
+type Defs = Defined[]
+
+/** The tunnels the answers make, defined and checked as "tunnel add" checks them; a refusal in the wizard's words. */
+async function defineAll(answers: Answers, runner: Runner, ability: HostAbility): Promise<Defs> {
+  const inputs = tunnelInputs(answers, runner.netns)
+  if (ability.hostToHost !== true) {
+    for (const input of inputs) {
+      if (!input.localSubnet?.length && !input.remoteSubnet?.length) throw hostToHostRefusal(ability.hostToHost, answers.role === 'mesh' ? input.name : undefined)
+    }
+  }
+  const defs: Defs = []
+  for (const input of inputs) defs.push(await defineTunnel(input, runner))
+  return defs
+}
+
+/**
+ * What "tunnel add" would run for these tunnels, from a dry run. A refusal
+ * (bad input: exit 2) is thrown; any other failure (a peer not reachable yet)
+ * ends the list and is said in the review, where the real run will stop too.
+ */
+async function dryRunAll(defs: Defs, runner: Runner, opts: WizardOptions): Promise<{commands: string[]; stopped?: string}> {
+  const dry = new Runner({netns: runner.netns, dryRun: true, sink: () => {}})
+  const commands: string[] = []
+  for (const {def, psk} of defs) {
+    const d = dry.in(runner.netns ?? null)
+    try {
+      await addTunnel(def, {runner: d, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: true})
+    } catch (error) {
+      if (!(error instanceof NetkitError) || error.exit === ExitCode.usage) throw error
+      return {commands: [...new Set([...commands, ...d.journal])], stopped: (inWizardTerms(error) as NetkitError).line}
+    }
+    commands.push(...d.journal)
+  }
+  return {commands: [...new Set(commands)]}
+}
+
+/**
+ * Everything the answers ask for, checked before anything runs or is made:
+ * the tunnels defined (files read, addresses and subnets checked) and a dry
+ * run of "tunnel add" (what this host can do, what is in the way). For
+ * x509-generate the certificates are not made yet: the check uses a
+ * generated key in their place (the auth method changes nothing it checks).
+ */
+async function checkAnswers(answers: Answers, runner: Runner, ability: HostAbility, opts: WizardOptions): Promise<{defs?: Defs; commands: string[]; stopped?: string}> {
+  const generate = answers.auth.method === 'x509-generate'
+  const defs = await defineAll(generate ? {...answers, auth: {method: 'psk-generate'}} : answers, runner, ability)
+  const run = await dryRunAll(defs, runner, opts)
+  return {...run, defs: generate ? undefined : defs}
+}
+
 export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
+  try {
+    return await wizard(opts)
+  } catch (error) {
+    throw inWizardTerms(error)
+  }
+}
+
+async function wizard(opts: WizardOptions): Promise<WizardResult> {
   const {runner, log} = opts
   const prompt = opts.prompt ?? inquirerPrompt
   if (!opts.answersFile && !opts.interactive) {
     throw new UsageError('the wizard needs a terminal to ask its questions', 'pass --answers FILE (YAML or JSON) to run it without prompts', 'E_NO_TTY')
   }
+  // An answers file is checked whole before anything is printed, run or made: bad input is one error line.
   const fromFile = opts.answersFile ? readAnswersFile(opts.answersFile) : undefined
+  const ability = await hostAbility(runner)
+  let checked = fromFile ? await checkAnswers(fromFile, runner, ability, opts) : undefined
 
   // 1. The host first: what is missing, and the safe fixes.
   const report = await runDoctor({runner, configDir: opts.configDir})
@@ -94,8 +167,9 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     }
   }
 
-  // 2. The answers.
-  const answers = fromFile ?? (await askAnswers(runner, prompt, log))
+  // 2. The answers (checked as they are typed, then as a whole).
+  const answers = fromFile ?? validateAnswers(await askAnswers(runner, prompt, log, ability), 'your answers')
+  checked ??= await checkAnswers(answers, runner, ability, opts)
   if (opts.saveAnswers && !runner.dryRun) writeFileAtomic(opts.saveAnswers, answersToYaml(answers), 0o644)
 
   // 3. The review: the exact files (secrets redacted) and commands.
@@ -103,17 +177,17 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
   const pkiDir = join(scope, 'pki')
   let issued: Issued | undefined
   try {
-    let effective: Answers = answers
-    if (answers.auth.method === 'x509-generate') {
-      // The certificates are made before the review, as files of their own (mode 0600 keys); in a dry run only shown.
+    let defs: Defs
+    let planned: {commands: string[]; stopped?: string} = checked
+    if (checked.defs) {
+      defs = checked.defs
+    } else {
+      // x509-generate: the certificates are made now, after every check, as files of their own (mode 0600 keys); in a dry run only shown.
       const peers = answers.role === 'mesh' ? answers.peers.map((p) => ({name: p.name, ip: p.address})) : [{name: answers.name!, ip: answers.remote!}]
       issued = await issueCertificates(runner, pkiDir, {name: 'host', ip: answers.local}, peers)
-      effective = {...answers, auth: {method: 'x509', cert: issued.cert, key: issued.key, ca: issued.ca}}
-    }
-    const defs: {def: TunnelDef; psk?: {value: string}; pskGenerated?: boolean}[] = []
-    for (const input of tunnelInputs(effective, runner.netns)) {
-      if (runner.dryRun && issued) continue
-      defs.push(await defineTunnel(input, runner))
+      const effective: Answers = {...answers, auth: {method: 'x509', cert: issued.cert, key: issued.key, ca: issued.ca}}
+      defs = runner.dryRun ? [] : await defineAll(effective, runner, ability)
+      if (!runner.dryRun) planned = await dryRunAll(defs, runner, opts)
     }
     const files: ReviewItem[] = []
     for (const {def, psk} of defs) {
@@ -128,14 +202,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
         replaces: existing && !sameDef(existing, def) ? diffDefs(existing, def) : null,
       })
     }
-    const dry = new Runner({netns: runner.netns, dryRun: true, sink: () => {}})
-    const commands: string[] = []
-    for (const {def, psk} of defs) {
-      const d = dry.in(runner.netns ?? null)
-      await addTunnel(def, {runner: d, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: true}).catch(() => {})
-      commands.push(...d.journal)
-    }
-    const dedup = [...new Set(commands)]
+    const dedup = planned.commands
     log('')
     log('review: netkit will write')
     for (const f of files) {
@@ -145,6 +212,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     }
     log('and run')
     for (const c of dedup) log(`  ${c}`)
+    if (planned.stopped) log(`  (the run would stop here: ${planned.stopped})`)
     log('')
 
     let decision: WizardResult['decision'] = answers.apply ? 'apply' : 'save'
