@@ -338,7 +338,7 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     const second = h.cli(['apply', '-f', f2, '--netns', M, '--json'])
     assert.equal(second.code, 1, second.stdout + second.stderr)
     assert.equal(second.json.error.code, 'E_BUSY')
-    assert.equal(second.json.error.message, `another netkit command is changing this host (pid ${firstPid}: netkit apply, since ${second.json.error.message.match(/since (\S+) UTC/)[1]} UTC)`)
+    assert.equal(second.json.error.message, `another netkit command is changing this host (pid ${firstPid}: netkit apply -f ${f1}, since ${second.json.error.message.match(/since (\S+) UTC/)[1]} UTC)`)
     assert.equal(dump(M, h.sh), before, 'the second changed nothing')
     assert.equal(h.cli(['diff', '-f', f2, '--netns', M]).code, 0, 'diff reads on (it takes no lock)')
     assert.equal(h.cli(['apply', '-f', f2, '--netns', M, '--dry-run']).code, 0, 'nor does a dry run')

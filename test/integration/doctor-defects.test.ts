@@ -11,7 +11,8 @@ import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {cli, exitOf, stderrUntil} from '../helpers/cli.js'
-import {isolatedEnv, makeNs, sh, skipUnlessRoot} from '../helpers/hosts.js'
+import {makeNs, sh, skipUnlessRoot} from '../helpers/hosts.js'
+import {innerNs} from '../helpers/inner.js'
 import {KEY, Session} from '../helpers/pty.js'
 import {bootHost, type SimHost} from '../helpers/realhost.js'
 import {twoHosts, twoSites} from '../helpers/topology.js'
@@ -271,19 +272,21 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
 })
 
 describe('the wizard\'s safe fixes (integration, through a pseudo-terminal)', {skip: skipUnlessRoot}, () => {
-  const iso = isolatedEnv()
-  after(iso.cleanup)
-  const env = iso.env
-
   it('names the namespace, lists each fix once, and a Ctrl-C leaves no directory behind', async () => {
-    const {A} = twoSites('dw')
+    // A simulated host managing namespace A (--netns), with an underlay to the peer there.
+    const h = bootHost(makeNs('dw'))
+    const A = innerNs(h, 'dwa')
+    h.sh('ip', ['-n', A, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u1'])
+    h.sh('ip', ['-n', A, 'addr', 'add', '192.0.2.1/24', 'dev', 'u0'])
+    h.sh('ip', ['-n', A, 'link', 'set', 'u0', 'up'])
+    h.sh('ip', ['-n', A, 'link', 'set', 'u1', 'up'])
     // A tunnel routing subnets, then the host broken under it: forwarding off, strict rp_filter on all (two tunnel interfaces).
     const stranger = 'HIQs3R6cHsZKKRI7AnUnGH2gBcNZbjmr+F7Kb6L/t1k='
-    const r = cli(['tunnel', 'add', 'wz', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.94.0.1/24', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--netns', A, '--no-wait'], {env})
+    const r = h.cli(['tunnel', 'add', 'wz', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.94.0.1/24', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--netns', A, '--no-wait'])
     assert.equal(r.code, 0, r.stderr)
-    sh('ip', ['netns', 'exec', A, 'sysctl', '-qw', 'net.ipv4.ip_forward=0', 'net.ipv4.conf.all.rp_filter=1'])
+    h.sh('ip', ['netns', 'exec', A, 'sysctl', '-qw', 'net.ipv4.ip_forward=0', 'net.ipv4.conf.all.rp_filter=1'])
 
-    const s = new Session(['wizard', '--netns', A], env)
+    const s = Session.inHost(h, ['wizard', '--netns', A])
     await s.waitFor(/Apply the safe fixes[^?]*\?/)
     const offer = /Apply the safe fixes([^?]*)\?/.exec(s.screen)![1].replace(/\n/g, ' ')
     assert.match(offer, new RegExp(`^ in namespace ${A} \\(`), offer)
@@ -291,11 +294,12 @@ describe('the wizard\'s safe fixes (integration, through a pseudo-terminal)', {s
     assert.deepEqual(listed.filter((f, i) => listed.indexOf(f) !== i), [], `each fix once: ${offer}`)
     for (const f of listed) assert.match(f, new RegExp(`--netns ${A}$`), f)
     s.send(`n${KEY.enter}`)
-    await s.answer(/What are you setting up\?/, KEY.down + KEY.enter)
+    await s.answer(/What are you setting up\?/, `2${KEY.enter}`)
     await s.answer(/Peer's address:/, '192.0.')
     s.send(KEY.ctrlC)
     assert.notEqual(await s.exitCode(), 0)
-    assert.equal(cli(['tunnel', 'del', 'wz', '--netns', A], {env}).code, 0)
-    assert.deepEqual([...emptyDirsUnder(env.NETKIT_CONFIG_DIR), ...emptyDirsUnder(env.NETKIT_STATE_DIR)], [], 'no empty directory left')
+    assert.equal(h.cli(['tunnel', 'del', 'wz', '--netns', A]).code, 0)
+    assert.deepEqual([...emptyDirsUnder(h.configDir), ...emptyDirsUnder(h.stateDir)], [], 'no empty directory left')
+    h.stop()
   })
 })

@@ -490,7 +490,8 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
   const watch = new Interruption()
   // Written ahead: what the change will make is apply's in the ledger before the kernel has it, so that
   // after a kill -9 half way the next apply knows it for its own (and removes it when the file drops it).
-  const making = plan.changes.filter((c) => c.action !== 'remove')
+  // (Not sysctls: their claim keeps the value from before, read just before apply sets it.)
+  const making = plan.changes.filter((c) => c.action !== 'remove' && c.kind !== 'sysctl')
   if (!runner.dryRun) record(plan.scopes, making)
   try {
     await runPlan(tracked, {runner, progress: opts.progress ?? 'none', interruption: watch})
