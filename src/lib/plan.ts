@@ -40,8 +40,12 @@ export class Interrupted extends NetkitError {
 /** Ctrl-C, a kill, and a closed terminal or SSH session (the lock-out that `apply --try` guards against). */
 const active = new Set<Interruption>()
 
+/** How many undos run now: their own waits (a daemon brought back) are not cut short by the signal that started them. */
+let undoing = 0
+
 /** Whether a signal came while the host is being changed: long waits (a handshake, a daemon) stop early and let the undo run. */
 export function signalled(): boolean {
+  if (undoing > 0) return false
   for (const w of active) if (w.signal) return true
   return false
 }
@@ -147,13 +151,18 @@ export async function runPlan(steps: Step[], opts: PlanOptions): Promise<PlanRes
 /** Undoes the given steps in reverse order; returns the messages of undo steps that failed. */
 export async function rollback(done: Step[]): Promise<string[]> {
   const errors: string[] = []
-  for (const step of [...done].reverse()) {
-    if (!step.undo) continue
-    try {
-      await step.undo()
-    } catch (error) {
-      errors.push(`${step.title}: ${error instanceof NetkitError ? error.what : error instanceof Error ? error.message : String(error)}`)
+  undoing++
+  try {
+    for (const step of [...done].reverse()) {
+      if (!step.undo) continue
+      try {
+        await step.undo()
+      } catch (error) {
+        errors.push(`${step.title}: ${error instanceof NetkitError ? error.what : error instanceof Error ? error.message : String(error)}`)
+      }
     }
+  } finally {
+    undoing--
   }
   return errors
 }
