@@ -94,6 +94,8 @@ export function dump(ns: string, run: (file: string, args: string[]) => string =
   ]
     .map((a) => run('ip', ['-n', ns, '-j', ...a]).replaceAll('"tentative":true,', '')) // IPv6 DAD finishing is not a change
     .map((out) => out.replace(/"[a-z_]*timer":[0-9.]+/g, '"timer":0')) // a bridge's timers tick
+    // The local route of a link-local address appears when its duplicate address detection ends (not a change either).
+    .map((out) => out.replace(/\{"type":"local","dst":"fe80::[^{}]*\},?/g, '').replace(/,\]/g, ']'))
   parts.push(run('ip', ['-n', ns, 'xfrm', 'policy']), run('ip', ['-n', ns, 'xfrm', 'state']))
   return parts.join('\n')
 }
