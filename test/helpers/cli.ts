@@ -28,6 +28,11 @@ export function cli(args: string[], opts: {env?: Record<string, string>; input?:
     env: {...process.env, ...(BINARY && BINARY_PATH ? {PATH: BINARY_PATH} : {}), ...opts.env},
     timeout: opts.timeoutMs ?? 60_000,
   })
+  return cliResult(r)
+}
+
+/** What a finished netkit run printed, with stdout parsed when it is JSON. */
+export function cliResult(r: {status: number | null; stdout: string; stderr: string}): CliResult {
   let json: unknown
   try {
     json = JSON.parse(r.stdout)

@@ -26,10 +26,11 @@ import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {BIN, type CliResult} from './cli.js'
+import {BIN, cliResult, type CliResult} from './cli.js'
 import {after, before} from 'node:test'
 
-import {dump, makeNs, nsName, sh} from './hosts.js'
+import {dump, makeNs, sh} from './hosts.js'
+import {innerNs} from './inner.js'
 
 const BINARY = process.env.NETKIT_BIN
 const BINARY_PATH = process.env.NETKIT_BIN_PATH
@@ -138,14 +139,7 @@ export function bootHost(ns: string): SimHost {
     iproute2Dir: join(etc, 'iproute2'),
     stateDir: join(root, 'run/netkit'),
     cli(args, opts = {}) {
-      const r = spawnSync('nsenter', enter(netkitArgv(args)), {encoding: 'utf8', input: opts.input, env: hostEnv(opts.env), timeout: opts.timeoutMs ?? 90_000, maxBuffer: 256 * 1024 * 1024})
-      let json: unknown
-      try {
-        json = JSON.parse(r.stdout)
-      } catch {
-        json = undefined
-      }
-      return {code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json}
+      return cliResult(spawnSync('nsenter', enter(netkitArgv(args)), {encoding: 'utf8', input: opts.input, env: hostEnv(opts.env), timeout: opts.timeoutMs ?? 90_000, maxBuffer: 256 * 1024 * 1024}))
     },
     command(args, env) {
       return {file: 'nsenter', args: enter(netkitArgv(args)), env: hostEnv(env)}
@@ -240,12 +234,6 @@ export function hostForFile(tag: string) {
     ipj: (ns: string, args: string[]) => host().ipj(args, ns),
     dump: (ns: string) => dump(ns, run),
     /** A namespace inside the host, lo up, no IPv6 DAD (as hosts.ts makeNs). */
-    makeNs(t: string): string {
-      const name = nsName(t)
-      run('ip', ['netns', 'add', name])
-      run('ip', ['-n', name, 'link', 'set', 'lo', 'up'])
-      run('ip', ['netns', 'exec', name, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'])
-      return name
-    },
+    makeNs: (t: string): string => innerNs(host(), t),
   }
 }
