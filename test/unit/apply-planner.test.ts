@@ -1,0 +1,164 @@
+/**
+ * The apply planner (desired state, live read, guards, comparison) on a host
+ * recorded from a real namespace (fixtures/apply-host.ts), without root: for
+ * every object kind an add, a change, a no-op and a delete, and each guard's
+ * refusal. The recorded host holds what this file applied:
+ *   table fxvpn 100; bridge br0 with 10.1.0.1/24; veth v0 (peer v1) on br0;
+ *   route 10.2.0.0/24 via 10.1.0.254; default dev br0 in fxvpn; rule from
+ *   10.1.0.0/24 to fxvpn (priority 1000); proxy 10.1.0.50 on br0; an out
+ *   policy 10.1.0.0/24 -> 10.2.0.0/24 (reqid 7)
+ * and what netkit did not make: a veth eth9/eth9p with 192.0.2.1/24, route
+ * 10.3.0.0/24 dev eth9 (static), route 10.6.0.0/24 dev br0 (static), a rule
+ * from 10.9.0.0/24 to table 100 (priority 2000).
+ */
+import assert from 'node:assert/strict'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, beforeEach, describe, it} from 'node:test'
+
+import {planHost} from '../../src/lib/apply/run.js'
+import {NetkitError} from '../../src/lib/errors.js'
+import {recordMany, ROOT_SCOPE} from '../../src/lib/ownership.js'
+import {IP4_READS, IP6_READS, XFRM_POLICIES} from './fixtures/apply-host.js'
+import {Recorder} from '../helpers/recorder.js'
+
+const APPLIED = `version: 1
+tables: {fxvpn: 100}
+links:
+  - {name: br0, type: bridge}
+  - {name: v0, type: veth, peer: v1, master: br0}
+addresses: [{dev: br0, address: 10.1.0.1/24}]
+routes:
+  - {to: 10.2.0.0/24, via: 10.1.0.254}
+  - {to: default, dev: br0, table: fxvpn}
+rules: [{from: 10.1.0.0/24, table: fxvpn}]
+proxyArp: [{address: 10.1.0.50, dev: br0}]
+xfrmPolicies:
+  - {src: 10.1.0.0/24, dst: 10.2.0.0/24, dir: out, tmplSrc: 192.0.2.1, tmplDst: 192.0.2.2, reqid: 7}
+`
+
+/** The ledger apply wrote for that file (recorded with the fixture). */
+const LEDGER = ['table:fxvpn', 'link:br0', 'link:v0', 'addr:br0 10.1.0.1/24', 'route:254 10.2.0.0/24 0', 'route:100 default 0', 'rule:4 1000 10.1.0.0/24 all - - -', 'proxy:10.1.0.50 br0', 'xfrm-policy:10.1.0.0/24 10.2.0.0/24 out -']
+
+/** The file with `edit` applied to its text. */
+const file = (edit: (text: string) => string = (t) => t) => ({text: edit(APPLIED), source: 'host.yaml', version: 'test'})
+
+function host(): Recorder {
+  return new Recorder()
+    .on(/-d -j -batch -/, {stdout: `${IP4_READS.join('\n')}\n`})
+    .on(/-6 -d -j -batch -/, {stdout: `${IP6_READS.join('\n')}\n`})
+    .on('xfrm policy list', {stdout: XFRM_POLICIES})
+}
+
+async function plan(edit?: (text: string) => string) {
+  const p = await planHost(host().runner(), file(edit))
+  return p.changes.map((c) => `${c.action} ${c.desc}`)
+}
+
+async function refusal(edit: (text: string) => string): Promise<NetkitError> {
+  try {
+    await planHost(host().runner(), file(edit))
+  } catch (error) {
+    assert.ok(error instanceof NetkitError, String(error))
+    return error
+  }
+  assert.fail('the plan was not refused')
+}
+
+describe('the apply planner on a recorded host', () => {
+  let dir = ''
+  const saved = {...process.env}
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'netkit-planner-'))
+    Object.assign(process.env, {NETKIT_STATE_DIR: join(dir, 'state'), NETKIT_CONFIG_DIR: join(dir, 'config'), NETKIT_IPROUTE2_DIR: join(dir, 'iproute2')})
+    mkdirSync(join(dir, 'iproute2', 'rt_tables.d'), {recursive: true})
+    writeFileSync(join(dir, 'iproute2', 'rt_tables.d', 'netkit.conf'), '100\tfxvpn\n')
+  })
+  beforeEach(() => {
+    rmSync(join(dir, 'state'), {recursive: true, force: true})
+    recordMany(ROOT_SCOPE, [...LEDGER.map((key) => ({kind: 'applied' as const, key})), {kind: 'addr', key: 'br0 10.1.0.1/24'}, {kind: 'xfrm-policy', key: '10.1.0.0/24 10.2.0.0/24 out -'}], [])
+  })
+  after(() => {
+    process.env = saved
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('the file as applied: no change of any kind', async () => {
+    assert.deepEqual(await plan(), [])
+  })
+
+  it('adds one of each kind', async () => {
+    const changes = await plan((t) =>
+      t
+        .replace('tables: {fxvpn: 100}', 'tables: {fxvpn: 100, fxb: 101}')
+        .replace('  - {name: v0,', '  - {name: br1, type: bridge}\n  - {name: v0,')
+        .replace('addresses: [', 'addresses: [{dev: br1, address: 10.7.0.1/24}, ')
+        .replace('routes:\n', 'routes:\n  - {to: 10.4.0.0/24, via: 10.1.0.254}\n')
+        .replace('rules: [', 'rules: [{from: 10.1.1.0/24, table: fxb}, ')
+        .replace('proxyArp: [', 'proxyArp: [{address: 10.1.0.51, dev: br0}, ')
+        .replace('xfrmPolicies:\n', 'xfrmPolicies:\n  - {src: 10.2.0.0/24, dst: 10.1.0.0/24, dir: in, tmplSrc: 192.0.2.2, tmplDst: 192.0.2.1, reqid: 7}\n'),
+    )
+    assert.deepEqual(changes.filter((c) => !c.startsWith('add ')), [], 'only additions')
+    for (const what of ['table fxb', 'br1', '10.7.0.1/24', '10.4.0.0/24', '10.1.1.0/24', '10.1.0.51', '10.2.0.0/24 -> 10.1.0.0/24']) {
+      assert.ok(changes.some((c) => c.includes(what)), `${what} is added: ${changes.join('; ')}`)
+    }
+    assert.equal(changes.length, 7)
+  })
+
+  it('changes each kind that can change in place', async () => {
+    const changes = await plan((t) =>
+      t
+        .replace('{name: br0, type: bridge}', '{name: br0, type: bridge, mtu: 1400}')
+        .replace('{to: 10.2.0.0/24, via: 10.1.0.254}', '{to: 10.2.0.0/24, via: 10.1.0.253}')
+        .replace('reqid: 7}', 'reqid: 7, priority: 1700}'),
+    )
+    assert.deepEqual(changes.map((c) => c.split(' ')[0]), ['change', 'change', 'change'], changes.join('; '))
+    for (const what of ['link br0', 'route 10.2.0.0/24', 'policy 10.1.0.0/24 -> 10.2.0.0/24']) assert.ok(changes.some((c) => c.includes(what)), `${what} changes: ${changes.join('; ')}`)
+  })
+
+  it('removes what it made and the file no longer lists, one of each kind', async () => {
+    const changes = await plan((t) =>
+      t
+        .replace('tables: {fxvpn: 100}\n', '')
+        .replace('  - {to: default, dev: br0, table: fxvpn}\n', '')
+        .replace('rules: [{from: 10.1.0.0/24, table: fxvpn}]\n', '')
+        .replace('proxyArp: [{address: 10.1.0.50, dev: br0}]\n', '')
+        .replace(/xfrmPolicies:\n.*\n/, '')
+        .replace('  - {name: v0, type: veth, peer: v1, master: br0}\n', ''),
+    )
+    assert.deepEqual(changes.filter((c) => !c.startsWith('remove ')), [], `only removals: ${changes.join('; ')}`)
+    for (const what of ['fxvpn', 'v0', 'default', '10.1.0.0/24', '10.1.0.50', '10.1.0.0/24 -> 10.2.0.0/24']) {
+      assert.ok(changes.some((c) => c.includes(what)), `${what} is removed: ${changes.join('; ')}`)
+    }
+  })
+
+  it('never removes what it did not make: the foreign objects are not in any plan', async () => {
+    // Everything but br0 (which carries a foreign route, see the guard below) goes.
+    const changes = await plan(() => 'version: 1\nlinks: [{name: br0, type: bridge}]\n')
+    assert.ok(changes.length >= 8, changes.join('; '))
+    for (const foreign of ['eth9', '192.0.2.1/24', '10.3.0.0/24', '10.6.0.0/24', '10.9.0.0/24']) {
+      assert.ok(!changes.some((c) => c.includes(foreign)), `${foreign} is left alone: ${changes.join('; ')}`)
+    }
+  })
+
+  it('guard: an object of another tool in the way is a conflict that names it, before anything changes', async () => {
+    const route = await refusal((t) => t.replace('routes:\n', 'routes:\n  - {to: 10.3.0.0/24, via: 10.1.0.254}\n'))
+    assert.equal(route.code, 'E_CONFLICT')
+    assert.match(route.message, /10\.3\.0\.0\/24/)
+    const link = await refusal((t) => t.replace('  - {name: v0,', '  - {name: eth9, type: bridge}\n  - {name: v0,'))
+    assert.equal(link.code, 'E_CONFLICT')
+    assert.match(link.message, /eth9/)
+  })
+
+  it("guard: removing a link refuses to take another tool's route on it along", async () => {
+    // An empty file removes all apply made, br0 with it: the kernel would take 10.6.0.0/24 (static) along.
+    const e = await refusal(() => 'version: 1\n')
+    assert.equal(e.code, 'E_CONFLICT')
+    assert.match(e.message, /10\.6\.0\.0\/24/)
+  })
+
+  it('guard: a device that is neither in the file nor on the host is bad input', async () => {
+    await assert.rejects(planHost(host().runner(), file((t) => t.replace('routes:\n', 'routes:\n  - {to: 10.8.0.0/24, dev: nosuch0}\n'))), /nosuch0/)
+  })
+})
