@@ -208,6 +208,28 @@ export class Runner {
     return r
   }
 
+  /**
+   * The same runner (and its namespaces, through in()) with each distinct read
+   * run once: a second identical query gets the first one's result. For one
+   * command that reads a consistent snapshot from several modules and changes
+   * nothing (metrics); never for a command that reads again after a change.
+   */
+  withReadCache(): Runner {
+    const inner = this.readExec
+    const cache = new Map<string, Promise<ExecResult>>()
+    const cached: Executor = (file, args, opts) => {
+      if (opts.input !== undefined) return inner(file, args, opts)
+      const key = JSON.stringify([file, args, opts.env ?? null])
+      let p = cache.get(key)
+      if (!p) cache.set(key, (p = inner(file, args, opts)))
+      return p
+    }
+    const r = new Runner({netns: this.netns, dryRun: this.dryRun, verbose: this.verbose, exec: this.exec, readExec: cached, spawn: this.spawner, sink: this.sink})
+    ;(r as {journal: string[]}).journal = this.journal
+    for (const s of this.secrets) r.secrets.add(s)
+    return r
+  }
+
   /** Registers a string that must be redacted from anything shown. */
   addSecret(value: string): void {
     if (value.length >= 4) this.secrets.add(value)
