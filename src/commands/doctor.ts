@@ -5,6 +5,7 @@ import {UsageError} from '../lib/errors.js'
 import {configDir} from '../lib/files.js'
 import {remedies, runDoctor, type DoctorReport} from '../lib/doctor/run.js'
 import type {Finding} from '../lib/doctor/types.js'
+import {confirm, interactive} from '../lib/prompt.js'
 
 export default class Doctor extends NetkitCommand {
   static override summary = 'Check forwarding, redirects, rp_filter, kernel support, tools and tunnel state, and say how to fix what is wrong.'
@@ -30,11 +31,9 @@ export default class Doctor extends NetkitCommand {
       const todo = remedies(report)
       if (todo.length > 0) {
         if (!flags.yes && !flags['dry-run']) {
-          if (!process.stdin.isTTY || this.jsonEnabled()) throw new UsageError('--fix needs confirmation', 'pass --yes to apply the fixes without asking')
+          if (!interactive(this.jsonEnabled())) throw new UsageError('--fix needs confirmation', 'pass --yes to apply the fixes without asking')
           process.stderr.write(`netkit will:\n${todo.map((f) => `  ${f.remedy!.describe}`).join('\n')}\n`)
-          const {default: inquirer} = await import('inquirer')
-          const {ok} = await inquirer.prompt([{type: 'confirm', name: 'ok', message: 'Apply these fixes?', default: false}])
-          if (!ok) throw new UsageError('nothing was changed', 'run again with --fix when ready')
+          if (!(await confirm('Apply these fixes?'))) throw new UsageError('nothing was changed', 'run again with --fix when ready')
         }
         for (const f of todo) {
           await f.remedy!.apply(runner)

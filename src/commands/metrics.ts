@@ -29,7 +29,7 @@ With -o the file is replaced atomically (mode 0644) and nothing is printed: poin
     if (flags.output) checkOutputPath(flags.output)
     const snap = await collect({runner, configDir: configDir(), scopes: flags['all-netns'] ? 'all' : [flags.netns], doctor: flags.doctor})
     for (const scope of snap.scopes) {
-      for (const t of scope.tunnels) if (t.error) this.warnLine(`tunnel ${t.def.name}${scope.netns ? ` (namespace ${scope.netns})` : ''} could not be read, reported down: ${t.error}`)
+      for (const t of scope.tunnels) if (t.error) this.warning(`tunnel ${t.def.name}${scope.netns ? ` (namespace ${scope.netns})` : ''} could not be read, reported down: ${t.error}`)
     }
     const families = toFamilies(snap)
     const text = renderExposition(families)

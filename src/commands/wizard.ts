@@ -4,6 +4,7 @@ import {NetkitCommand} from '../lib/base-command.js'
 import {NetkitError} from '../lib/errors.js'
 import * as f from '../lib/flags.js'
 import {configDir} from '../lib/files.js'
+import {interactive} from '../lib/prompt.js'
 import {timeout} from '../lib/tunnel/flags.js'
 import type {WizardResult} from '../lib/wizard/run.js'
 
@@ -43,7 +44,7 @@ Without a terminal (or with --json) it never prompts: give --answers FILE (YAML 
         answersFile: flags.answers,
         saveAnswers: flags['save-answers'],
         peerAnswersFile: flags['peer-answers'],
-        interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY) && !json && !flags.answers,
+        interactive: interactive(json) && !flags.answers,
         yes: flags.yes || Boolean(flags.answers),
         wait: Boolean(flags.wait),
         replace: Boolean(flags.replace),

@@ -4,8 +4,10 @@
  * exit-code policy (0 done, 1 failed, 2 bad input or usage).
  *
  * JSON envelope (stable):
- *   success: {"ok": true, "result": ...}
- *   failure: {"ok": false, "error": {"code", "message", "fix"?, "exitCode", "command"?, "detail"?}}
+ *   success: {"ok": true, "result": ..., "warnings": [...]}
+ *   failure: {"ok": false, "error": {"code", "message", "fix"?, "exitCode", "command"?, "detail"?}, "warnings": [...]}
+ * `warnings` is always there (empty when none): what a person sees as
+ * "warning: ..." lines on stderr, a script reads there.
  */
 import {Command, Interfaces} from '@oclif/core'
 
@@ -32,6 +34,7 @@ export abstract class NetkitCommand extends Command {
   }
 
   private runnerMade?: Runner
+  private readonly warnings: string[] = []
   private releaseLock?: () => void
 
   /**
@@ -93,6 +96,7 @@ export abstract class NetkitCommand extends Command {
       dryRun,
       verbose: Boolean(flags.verbose),
       sink: json ? undefined : dryRun ? (l) => process.stdout.write(`${l}\n`) : (l) => process.stderr.write(`${l}\n`),
+      warn: (message) => this.warning(message),
     })
     return this.runnerMade
   }
@@ -114,9 +118,15 @@ export abstract class NetkitCommand extends Command {
     return out
   }
 
-  /** A warning for people: one line on stderr (not in --json output). */
-  protected warnLine(message: string): void {
-    if (!this.jsonEnabled()) process.stderr.write(`warning: ${quoteControl(message)}\n`)
+  /**
+   * A warning: one line on stderr for people ("warning: ..."), and an entry of
+   * the envelope's `warnings` for scripts. Library code warns through its
+   * runner (`runner.warn`), which lands here.
+   */
+  protected warning(message: string): void {
+    const line = quoteControl(message)
+    this.warnings.push(line)
+    if (!this.jsonEnabled()) process.stderr.write(`warning: ${line}\n`)
   }
 
   /** Prints rows as a table for people; the rows themselves are the --json result. */
@@ -132,14 +142,14 @@ export abstract class NetkitCommand extends Command {
   }
 
   override toSuccessJson(result: unknown): unknown {
-    return {ok: true, result}
+    return {ok: true, result, warnings: this.warnings}
   }
 
   override async catch(err: Error & {oclif?: {exit?: number}; code?: string}): Promise<never | void> {
     const e = asNetkitError(err)
     process.exitCode = e.exit
     if (this.jsonEnabled()) {
-      this.logJson({ok: false, error: e.toJSON()})
+      this.logJson({ok: false, error: e.toJSON(), warnings: this.warnings})
       return
     }
     // One line, whatever the message holds (NetkitError quotes control characters); the rest only with --verbose.

@@ -82,6 +82,8 @@ export interface RunnerOptions {
   verbose?: boolean
   /** Where the audit echo ("[#] ip ...") and dry-run lines go. */
   sink?: (line: string) => void
+  /** Where warnings go (the command prints them and puts them in the --json envelope). */
+  warn?: (message: string) => void
   exec?: Executor
   /** For read-only queries (default: a lean child_process executor). */
   readExec?: Executor
@@ -174,10 +176,13 @@ export class Runner {
   readonly verbose: boolean
   /** Every mutation, as displayed (redacted), in order: the audit log and the --json "commands". */
   readonly journal: string[] = []
+  /** Every warning library code gave through warn(), redacted, in order. */
+  readonly warnings: string[] = []
   private readonly exec: Executor
   private readonly readExec: Executor
   private readonly spawner: Spawner
   private readonly sink: (line: string) => void
+  private readonly onWarn: (message: string) => void
   private readonly secrets = new Set<string>()
 
   constructor(opts: RunnerOptions = {}) {
@@ -189,6 +194,7 @@ export class Runner {
     this.readExec = opts.readExec ?? (opts.exec ? opts.exec : realReadExecutor)
     this.spawner = opts.spawn ?? realSpawner
     this.sink = opts.sink ?? (() => {})
+    this.onWarn = opts.warn ?? (() => {})
   }
 
   /** A runner for the same settings in another namespace (null: the root namespace). */
@@ -201,9 +207,11 @@ export class Runner {
       readExec: this.readExec,
       spawn: this.spawner,
       sink: this.sink,
+      warn: this.onWarn,
     })
     // Share the journal and secrets so one command has one audit log.
     ;(r as {journal: string[]}).journal = this.journal
+    ;(r as {warnings: string[]}).warnings = this.warnings
     for (const s of this.secrets) r.secrets.add(s)
     return r
   }
@@ -224,10 +232,18 @@ export class Runner {
       if (!p) cache.set(key, (p = inner(file, args, opts)))
       return p
     }
-    const r = new Runner({netns: this.netns, dryRun: this.dryRun, verbose: this.verbose, exec: this.exec, readExec: cached, spawn: this.spawner, sink: this.sink})
+    const r = new Runner({netns: this.netns, dryRun: this.dryRun, verbose: this.verbose, exec: this.exec, readExec: cached, spawn: this.spawner, sink: this.sink, warn: this.onWarn})
     ;(r as {journal: string[]}).journal = this.journal
+    ;(r as {warnings: string[]}).warnings = this.warnings
     for (const s of this.secrets) r.secrets.add(s)
     return r
+  }
+
+  /** A warning for the user (one line): shown on stderr and in the --json envelope's warnings, secrets redacted. */
+  warn(message: string): void {
+    const line = this.redact(message)
+    this.warnings.push(line)
+    this.onWarn(line)
   }
 
   /** Registers a string that must be redacted from anything shown. */

@@ -18,6 +18,11 @@ describe('netkit tunnel --type vxlan (integration)', {skip: skipUnlessRoot}, () 
     assert.match(a.stderr, /warning: VXLAN does not encrypt/)
     const b = add(hB, '192.0.2.1', '10.9.0.2/24', '10.9.0.1', '10.1.0.0/24', '10.2.0.0/24')
     assert.equal(b.code, 0, b.stderr)
+    // Scripts get the warning too: in the envelope, not only on stderr.
+    const quiet = hB.cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', '192.0.2.1', '--vni', '42', '--address', '10.9.0.2/24', '--peer-address', '10.9.0.1', '--local-subnet', '10.2.0.0/24', '--remote-subnet', '10.1.0.0/24', '--json'])
+    assert.equal(quiet.code, 0, quiet.stderr)
+    assert.equal(quiet.stderr, '', 'nothing on stderr with --json')
+    assert.match(quiet.json.warnings.join('\n'), /^VXLAN does not encrypt/)
 
     assert.ok(await pingUntil(CA, '10.2.0.2'), 'container A reaches container B through the tunnel')
 

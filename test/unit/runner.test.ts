@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {NetkitError} from '../../src/lib/errors.js'
-import {Secret} from '../../src/lib/runner.js'
+import {Runner, Secret} from '../../src/lib/runner.js'
 import {Recorder} from '../helpers/recorder.js'
 
 describe('runner', () => {
@@ -114,5 +114,13 @@ describe('runner', () => {
       assert.match(e.line, /userspace/)
       return true
     })
+  })
+  it('warn: redacts secrets, reaches the command and is shared by runners of other namespaces', () => {
+    const seen: string[] = []
+    const r = new Runner({warn: (m) => seen.push(m)})
+    r.addSecret('s3cr3t-key')
+    r.in('other').warn('the key s3cr3t-key is weak')
+    assert.deepEqual(seen, ['the key <redacted> is weak'])
+    assert.deepEqual(r.warnings, ['the key <redacted> is weak'])
   })
 })

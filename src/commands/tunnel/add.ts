@@ -60,7 +60,7 @@ export default class TunnelAdd extends NetkitCommand {
       },
       runner,
     )
-    if (def.type === 'vxlan') this.warnLine('VXLAN does not encrypt: anyone on the path between the hosts can read and inject its traffic. Use --type ipsec or wireguard for anything that must stay private.')
+    if (def.type === 'vxlan') this.warning('VXLAN does not encrypt: anyone on the path between the hosts can read and inject its traffic. Use --type ipsec or wireguard for anything that must stay private.')
     const result = await addTunnel(def, {
       runner,
       configDir: configDir(),

@@ -14,17 +14,18 @@ import {LINK_KINDS, MACVLAN_MODES} from '../iproute2/link.js'
 import {checkValue, resolveKey} from '../sysctl.js'
 import * as v from '../validate.js'
 import {parseYaml} from '../yaml.js'
+import {kindOf} from './schema-kinds.js'
 
 /** A string checked (and normalized) by one of validate.ts's parsers: its message becomes the issue at that path. */
-const parsed = <T>(fn: (s: string) => T) =>
-  z.string().transform((s, ctx) => {
+const parsed = <T>(fn: (s: string) => T, type: string) =>
+  kindOf({type}, z.string().transform((s, ctx) => {
     try {
       return fn(s)
     } catch (error) {
       ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.what : String(error), input: s})
       return z.NEVER
     }
-  })
+  }))
 
 /**
  * A list checked entry by entry, stopping at the first bad one: a file of a
@@ -32,7 +33,7 @@ const parsed = <T>(fn: (s: string) => T) =>
  * collect a million issues first).
  */
 function list<T extends z.ZodType>(item: T) {
-  return z.array(z.unknown()).transform((xs, ctx) => {
+  return kindOf({type: 'list', item}, z.array(z.unknown()).transform((xs, ctx) => {
     const out: z.output<T>[] = new Array(xs.length)
     for (let i = 0; i < xs.length; i++) {
       const r = item.safeParse(xs[i])
@@ -44,7 +45,7 @@ function list<T extends z.ZodType>(item: T) {
       out[i] = r.data
     }
     return out
-  })
+  }))
 }
 
 /**
@@ -53,7 +54,7 @@ function list<T extends z.ZodType>(item: T) {
  * (or bad input), never an object's inner workings. Stops at the first bad entry.
  */
 function map<V extends z.ZodType>(key: z.ZodType<string>, value: V) {
-  return z
+  return kindOf({type: 'map', value}, z
     .custom<Record<string, unknown>>((x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'Invalid input: expected a map (NAME: VALUE)')
     .transform((obj, ctx) => {
       const out = Object.create(null) as Record<string, z.output<V>>
@@ -72,55 +73,71 @@ function map<V extends z.ZodType>(key: z.ZodType<string>, value: V) {
         out[k] = vr.data
       }
       return out
-    })
+    }))
 }
 
 /** An empty map (no prototype), for a map the file leaves out. */
 const none = <T>() => Object.create(null) as Record<string, T>
 
-const ifname = parsed((s) => v.ifname(s))
-const ip = parsed((s) => v.ipAddress(s))
-const net = parsed((s) => v.network(s))
-const dest = parsed((s) => v.routeDestination(s))
-const cidrAddr = parsed((s) => v.interfaceAddress(s))
-const fwmark = parsed((s) => v.mark(s))
+const ifname = parsed((s) => v.ifname(s), 'interface name')
+const ip = parsed((s) => v.ipAddress(s), 'IP address')
+const net = parsed((s) => v.network(s), 'network (CIDR)')
+const dest = parsed((s) => v.routeDestination(s), '"default" or a network (CIDR)')
+const cidrAddr = parsed((s) => v.interfaceAddress(s), 'address/prefix')
+const fwmark = parsed((s) => v.mark(s), 'mark (V or V/MASK)')
 const u32 = z.number().int().min(0).max(v.U32_MAX)
-const table = z.union([z.string().min(1), z.number().int().min(1)]).transform(String)
+const table = kindOf({type: 'table name or number'}, z.union([z.string().min(1), z.number().int().min(1)]).transform(String))
 const port = z.number().int().min(1).max(65535)
 
 const Link = z.strictObject({
-  name: ifname,
-  type: z.enum(LINK_KINDS),
-  peer: ifname.optional(),
+  name: ifname.describe('the link'),
+  type: z.enum(LINK_KINDS).describe('its kind'),
+  peer: ifname.optional().describe("veth: the other end's name"),
   /** The namespace (one of this file's) the veth's peer end goes into. */
-  peerNetns: parsed((s) => v.netnsName(s)).optional(),
-  vni: z.number().int().min(1).max(16_777_215).optional(),
-  remote: ip.optional(),
-  group: ip.optional(),
-  dev: ifname.optional(),
-  port: port.optional(),
-  parent: ifname.optional(),
-  mode: z.enum(MACVLAN_MODES).optional(),
-  mtu: z.number().int().min(68).max(65535).optional(),
-  master: ifname.optional(),
-  up: z.boolean().default(true),
+  peerNetns: parsed((s) => v.netnsName(s), 'namespace name').optional().describe("veth: the namespace (one of this file's) the other end goes into"),
+  vni: z.number().int().min(1).max(16_777_215).optional().describe('vxlan: the VXLAN network identifier'),
+  remote: ip.optional().describe('vxlan: the one remote end (or group)'),
+  group: ip.optional().describe('vxlan: the multicast group (or remote)'),
+  dev: ifname.optional().describe('vxlan: the underlay device'),
+  port: port.optional().describe('vxlan: the UDP port (default 4789)'),
+  parent: ifname.optional().describe('macvlan: the parent device'),
+  mode: z.enum(MACVLAN_MODES).optional().describe('macvlan: its mode'),
+  mtu: z.number().int().min(68).max(65535).optional().describe('the MTU (default: what the kernel gives)'),
+  master: ifname.optional().describe('the bridge this link is a port of'),
+  up: z.boolean().default(true).describe('whether the link is up'),
 })
 
-const Route = z.strictObject({to: dest, via: ip.optional(), dev: ifname.optional(), table: table.optional(), metric: u32.optional(), src: ip.optional()})
+const Route = z.strictObject({
+  to: dest.describe('the destination'),
+  via: ip.optional().describe('the gateway (a route needs via or dev)'),
+  dev: ifname.optional().describe('the device'),
+  table: table.optional().describe('the routing table (default main)'),
+  metric: u32.optional().describe('the metric'),
+  src: ip.optional().describe("the source address (one of this host's)"),
+})
 
-const Rule = z.strictObject({family: z.union([z.literal(4), z.literal(6)]).optional(), from: net.optional(), to: net.optional(), fwmark: fwmark.optional(), iif: ifname.optional(), oif: ifname.optional(), table, priority: z.number().int().min(1).max(32765).default(1000)})
+const Rule = z.strictObject({
+  family: z.union([z.literal(4), z.literal(6)]).optional().describe('IPv4 or IPv6, for a rule with no address (only fwmark, iif or oif)'),
+  from: net.optional().describe('source selector'),
+  to: net.optional().describe('destination selector'),
+  fwmark: fwmark.optional().describe('firewall mark selector'),
+  iif: ifname.optional().describe('incoming interface selector'),
+  oif: ifname.optional().describe('outgoing interface selector'),
+  table: table.describe('the table to look up'),
+  priority: z.number().int().min(1).max(32765).default(1000).describe('the rule priority (lower first)'),
+})
 
 const Policy = z.strictObject({
-  src: net,
-  dst: net,
-  dir: z.enum(['in', 'out', 'fwd']),
-  tmplSrc: ip.optional(),
-  tmplDst: ip.optional(),
-  mode: z.enum(['tunnel', 'transport']).default('tunnel'),
-  reqid: u32.optional(),
-  priority: u32.default(1780),
-  mark: fwmark.optional(),
-  action: z.enum(['allow', 'block']).default('allow'),
+  src: net.describe('source selector'),
+  dst: net.describe('destination selector'),
+  dir: z.enum(['in', 'out', 'fwd']).describe('direction'),
+  tmplSrc: ip.optional().describe('template: the outer source (the tunnel end here)'),
+  tmplDst: ip.optional().describe('template: the outer destination (the tunnel end there)'),
+  mode: z.enum(['tunnel', 'transport']).default('tunnel').describe('template mode'),
+  reqid: u32.optional().describe('template reqid, matching the SA'),
+  priority: u32.default(1780).describe('policy priority (lower first)'),
+  mark: fwmark.optional().describe('mark selector'),
+  action: z.enum(['allow', 'block']).default('allow').describe('allow (through the template) or block'),
 })
 
 /** A tunnel, as `netkit tunnel add` takes it (the name is its key; the namespace is the one it is listed in). */
@@ -160,12 +177,12 @@ const Tunnel = z.strictObject({
   peerAddress: ip.optional(),
 })
 
-const keyed = z.strictObject({alg: z.string().min(1), keyFile: z.string().min(1)})
+const keyed = z.strictObject({alg: z.string().min(1).describe("the algorithm, as ip xfrm names it"), keyFile: z.string().min(1).describe('the key file (hex, mode 0600)')})
 
 /** An SA (SAD entry). Keys only from files (hex, mode 0600): they reach ip on stdin and are never shown. */
 const State = z.strictObject({
-  src: ip,
-  dst: ip,
+  src: ip.describe('outer source'),
+  dst: ip.describe('outer destination'),
   spi: z.union([z.number().int(), z.string()]).transform((x, ctx) => {
     try {
       return v.spi(String(x))
@@ -173,13 +190,13 @@ const State = z.strictObject({
       ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.what : String(error), input: x})
       return z.NEVER
     }
-  }),
-  mode: z.enum(['tunnel', 'transport']).default('tunnel'),
-  reqid: u32.optional(),
-  mark: fwmark.optional(),
-  aead: z.strictObject({alg: z.string().min(1), keyFile: z.string().min(1), icv: z.number().int().default(128)}).optional(),
-  enc: keyed.optional(),
-  auth: keyed.optional(),
+  }).describe('the SPI (decimal or 0x hex)'),
+  mode: z.enum(['tunnel', 'transport']).default('tunnel').describe('SA mode'),
+  reqid: u32.optional().describe('the reqid policies refer to'),
+  mark: fwmark.optional().describe('mark'),
+  aead: z.strictObject({alg: z.string().min(1).describe('the AEAD algorithm, e.g. rfc4106(gcm(aes))'), keyFile: z.string().min(1).describe('the key file (hex, mode 0600)'), icv: z.number().int().default(128).describe('ICV length in bits')}).optional().describe('an AEAD (or enc and auth)'),
+  enc: keyed.optional().describe('encryption (with auth)'),
+  auth: keyed.optional().describe('authentication (with enc)'),
 })
 
 const netnsKey = z
@@ -192,15 +209,15 @@ const tunnelName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,11}$/, 'a tunnel n
 
 /** What one namespace holds (the file's top level, or one entry of `namespaces`). */
 const scopeShape = {
-  links: list(Link).default([]),
-  addresses: list(z.strictObject({dev: ifname, address: cidrAddr})).default([]),
-  routes: list(Route).default([]),
-  rules: list(Rule).default([]),
-  sysctls: map(z.string(), z.union([z.string(), z.number()]).transform(String)).default(none),
-  proxyArp: list(z.strictObject({address: ip, dev: ifname})).default([]),
-  xfrmPolicies: list(Policy).default([]),
-  xfrmStates: list(State).default([]),
-  tunnels: map(tunnelName, Tunnel).default(none),
+  links: list(Link).default([]).describe('links netkit makes: veth, bridge, vxlan, macvlan'),
+  addresses: list(z.strictObject({dev: ifname.describe('the interface'), address: cidrAddr.describe('the address with its prefix')})).default([]).describe('interface addresses'),
+  routes: list(Route).default([]).describe('routes (protocol netkit)'),
+  rules: list(Rule).default([]).describe('policy rules (protocol netkit)'),
+  sysctls: map(z.string(), z.union([z.string(), z.number()]).transform(String)).default(none).describe('network sysctls, by the names "netkit sysctl set" takes'),
+  proxyArp: list(z.strictObject({address: ip.describe('the address to answer for'), dev: ifname.describe('the interface to answer on')})).default([]).describe('proxy ARP entries'),
+  xfrmPolicies: list(Policy).default([]).describe('IPsec policies (the SPD)'),
+  xfrmStates: list(State).default([]).describe('IPsec SAs (the SAD); keys only from files'),
+  tunnels: map(tunnelName, Tunnel).default(none).describe('tunnels, as "netkit tunnel add" makes them; NAME is the tunnel name'),
 }
 
 type Issue = {path: (string | number)[]; message: string}
@@ -268,11 +285,11 @@ const Scope = z.strictObject(scopeShape).superRefine((s, ctx) => firstIssue(ctx,
 export const HostFileSchema = z
   .strictObject({
     /** Required: a file that lost its content (an empty pipe, a truncated copy) must not read as "nothing", which would remove all that apply made. */
-    version: z.literal(1, {error: (i) => (i.input === undefined ? 'missing: a host file starts with "version: 1"' : 'netkit reads version 1 host files')}),
+    version: z.literal(1, {error: (i) => (i.input === undefined ? 'missing: a host file starts with "version: 1"' : 'netkit reads version 1 host files')}).describe('the format version; a file without it is refused (an empty file must not mean "remove everything")'),
     /** Named routing tables: machine-wide names (iproute2's rt_tables.d), used by every namespace. */
-    tables: map(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'a table name: letters, digits, - or _'), z.number().int().min(1).max(0x7fff_ffff)).default(none),
+    tables: map(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'a table name: letters, digits, - or _'), z.number().int().min(1).max(0x7fff_ffff)).default(none).describe("named routing tables (machine-wide: iproute2's rt_tables.d), NAME: number"),
     /** Namespaces netkit creates (and removes when they leave the file), each with what it holds. */
-    namespaces: map(netnsKey, Scope.nullable().transform((s) => s ?? Scope.parse({}))).default(none),
+    namespaces: map(netnsKey, Scope.nullable().transform((s) => s ?? Scope.parse({}))).default(none).describe('namespaces netkit makes (and removes when they leave the file), each with what it holds'),
     ...scopeShape,
   })
   .superRefine((f, ctx) => firstIssue(ctx, (add) => {

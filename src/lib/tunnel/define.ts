@@ -153,6 +153,8 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
         throw new UsageError(`${flag} "${value}" is not a proposal list`, 'write it like aes256gcm16-prfsha384-x25519 (comma-separated)')
       }
     }
+    const weak = [...new Set([input.proposals, input.espProposals].flatMap((p) => (p ? weakAlgorithms(p) : [])))]
+    if (weak.length) runner.warn(`weak algorithms in the proposals (${weak.join(', ')}): use them only for a peer that cannot do better (the defaults are AEAD with Curve25519)`)
     for (const [flag, value] of [['--local-id', input.localId], ['--remote-id', input.remoteId]] as const) {
       if (value !== undefined && (!/^[\x20-\x7e]{1,255}$/.test(value) || /["\\]/.test(value))) {
         throw new UsageError(`${flag} "${value}" is not a usable IKE identity`, 'use an address, a FQDN, user@fqdn or a DN, without quotes or backslashes')

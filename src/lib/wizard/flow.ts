@@ -1,5 +1,5 @@
 /**
- * The wizard's questions (inquirer), in the order a person answers them:
+ * The wizard's questions (asked through prompt.ts), in the order a person answers them:
  * role, addresses, authentication, security profile. Every answer is
  * validated as it is typed; defaults come from the host.
  */

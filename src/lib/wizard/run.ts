@@ -12,6 +12,7 @@ import {remedies, runDoctor} from '../doctor/run.js'
 import type {Finding} from '../doctor/types.js'
 import {ExitCode, NetkitError, UsageError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
+import {ask} from '../prompt.js'
 import {Runner} from '../runner.js'
 import {type Defined, defineTunnel} from '../tunnel/define.js'
 import {charonScope} from '../tunnel/ipsec/charon.js'
@@ -67,12 +68,6 @@ export interface WizardResult {
 }
 
 const HOST_GROUPS = new Set(['host', 'kernel', 'tools'])
-
-async function inquirerPrompt(q: Record<string, unknown>): Promise<unknown> {
-  const {default: inquirer} = await import('inquirer')
-  const r = (await inquirer.prompt([q as never])) as Record<string, unknown>
-  return r[String(q.name)]
-}
 
 /** What this host can set up: host to host needs ESP in the kernel (on kernel-libipsec the route to the peer would carry IKE itself). */
 export interface HostAbility {
@@ -145,7 +140,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
 
 async function wizard(opts: WizardOptions): Promise<WizardResult> {
   const {runner, log} = opts
-  const prompt = opts.prompt ?? inquirerPrompt
+  const prompt = opts.prompt ?? ((q: Record<string, unknown>) => ask({...q, name: String(q.name)}))
   if (!opts.answersFile && !opts.interactive) {
     throw new UsageError('the wizard needs a terminal to ask its questions', 'pass --answers FILE (YAML or JSON) to run it without prompts', 'E_NO_TTY')
   }
