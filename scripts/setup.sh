@@ -8,6 +8,7 @@ pkgs=(
   iproute2 procps kmod iputils-ping tcpdump iperf3 # host plumbing, proof of traffic
   strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins # IPsec
   wireguard-tools wireguard-go # WireGuard (kernel module or userspace)
+  prometheus # promtool, which checks netkit metrics' output in the tests (no smaller Debian package ships it)
 )
 missing=()
 for p in "${pkgs[@]}"; do

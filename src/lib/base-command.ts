@@ -166,7 +166,11 @@ export abstract class NetkitCommand extends Command {
 /** How long a changing command waits for another to finish before it is refused (E_BUSY, naming the holder). */
 const LOCK_WAIT_MS = 60_000
 
-/** The commands that change the host (and take its lock), by oclif id; a function says when, from the flags. */
+/**
+ * The commands that change the host (and take its lock), by oclif id; a function says when, from the flags.
+ * Not here, as reads: every list/show, diff, export, doctor without --fix, and metrics (its -o file is its
+ * output, written atomically, not host state).
+ */
 export const CHANGES_HOST: Record<string, true | ((flags: Record<string, unknown>) => boolean)> = Object.fromEntries([
   ...['addr', 'bridge', 'link', 'ns', 'proxyarp', 'route', 'rule', 'table', 'xfrm:policy', 'xfrm:state', 'tunnel'].flatMap((topic) => ['add', 'del'].map((verb) => [`${topic}:${verb}`, true])),
   ...['bridge:attach', 'bridge:detach', 'link:set', 'proxyarp:enable', 'proxyarp:disable', 'sysctl:set', 'sysctl:restore'].map((id) => [id, true]),

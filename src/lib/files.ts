@@ -3,7 +3,7 @@
  * target, fsync, rename), secrets with mode 0600 in a 0700 directory, so a
  * reader never sees half a file and nobody else can read a key.
  */
-import {closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync} from 'node:fs'
+import {closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync} from 'node:fs'
 import {dirname, join, resolve, sep} from 'node:path'
 
 import {UsageError} from './errors.js'
@@ -17,6 +17,8 @@ export function writeFileAtomic(path: string, content: string, mode = 0o644, dir
   const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`)
   const fd = openSync(tmp, 'w', mode)
   try {
+    // Exactly this mode, whatever the umask (a 0644 file another user's reader needs, a 0600 secret).
+    fchmodSync(fd, mode)
     writeSync(fd, content)
     fsyncSync(fd)
   } finally {

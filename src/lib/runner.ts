@@ -216,6 +216,29 @@ export class Runner {
     return r
   }
 
+  /**
+   * The same runner (and its namespaces, through in()) with each distinct read
+   * run once: a second identical query gets the first one's result. For one
+   * command that reads a consistent snapshot from several modules and changes
+   * nothing (metrics); never for a command that reads again after a change.
+   */
+  withReadCache(): Runner {
+    const inner = this.readExec
+    const cache = new Map<string, Promise<ExecResult>>()
+    const cached: Executor = (file, args, opts) => {
+      if (opts.input !== undefined) return inner(file, args, opts)
+      const key = JSON.stringify([file, args, opts.env ?? null])
+      let p = cache.get(key)
+      if (!p) cache.set(key, (p = inner(file, args, opts)))
+      return p
+    }
+    const r = new Runner({netns: this.netns, dryRun: this.dryRun, verbose: this.verbose, exec: this.exec, readExec: cached, spawn: this.spawner, sink: this.sink, warn: this.onWarn})
+    ;(r as {journal: string[]}).journal = this.journal
+    ;(r as {warnings: string[]}).warnings = this.warnings
+    for (const s of this.secrets) r.secrets.add(s)
+    return r
+  }
+
   /** A warning for the user (one line): shown on stderr and in the --json envelope's warnings, secrets redacted. */
   warn(message: string): void {
     const line = this.redact(message)
