@@ -161,4 +161,14 @@ describe('the apply planner on a recorded host', () => {
   it('guard: a device that is neither in the file nor on the host is bad input', async () => {
     await assert.rejects(planHost(host().runner(), file((t) => t.replace('routes:\n', 'routes:\n  - {to: 10.8.0.0/24, dev: nosuch0}\n'))), /nosuch0/)
   })
+  it('a read that fails is an error, never an empty host; a host without IPv6 has no IPv6 rules', async () => {
+    // ip ends a batch at a failing command: apply then reads one by one to find it.
+    const broken = host()
+      .on(/-d -j -batch -/, {exitCode: 1, stderr: 'Error: something broke'})
+      .on(/ip -d -j link show/, {exitCode: 1, stderr: 'Cannot open network namespace "gone": No such file or directory'})
+    await assert.rejects(planHost(broken.runner(), file()), (e: unknown) => e instanceof NetkitError && /link show/.test(`${e.message} ${e.command ?? ''}`))
+    const noIpv6 = host().on(/-6 -d -j -batch -/, {exitCode: 2, stderr: 'RTNETLINK answers: Address family not supported by protocol'})
+    noIpv6.on(/-6 -d -j rule show/, {exitCode: 2, stderr: 'RTNETLINK answers: Address family not supported by protocol'})
+    assert.deepEqual((await planHost(noIpv6.runner(), file())).changes, [])
+  })
 })

@@ -628,7 +628,18 @@ async function ipJsonBatch(runner: Runner, global: string[], commands: string[])
   const r = await runner.probe({tool: 'ip', args: [...global, '-j', '-batch', '-'], input: commands.join('\n') + '\n'})
   const lines = r.stdout.split('\n').filter((l) => l.startsWith('['))
   if (r.exitCode === 0 && lines.length === commands.length) return lines
-  return Promise.all(commands.map(async (c) => JSON.stringify(await ipJsonProbe<unknown>(runner, [...global, ...c.split(' ')]))))
+  // One read failed: find which, one at a time. A host without IPv6 has no IPv6 rules (nothing to compare);
+  // any other failure (a namespace gone, ip refusing) is an error, never "nothing there", which would plan
+  // to make everything again or to remove nothing.
+  return Promise.all(
+    commands.map(async (c) => {
+      const inv = {tool: 'ip', args: [...global, '-j', ...c.split(' ')]}
+      const one = await runner.probe(inv)
+      if (one.exitCode === 0) return one.stdout.trim() || '[]'
+      if (global.includes('-6') && /address family not supported/i.test(one.stderr)) return '[]'
+      return runner.read(inv)
+    }),
+  )
 }
 
 const ORDER: Record<Kind, number> = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Kind, number>
