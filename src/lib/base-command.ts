@@ -158,7 +158,7 @@ export abstract class NetkitCommand extends Command {
     if (verbose) {
       if (e.command) process.stderr.write(`  command: ${e.command}\n`)
       if (e.detail) process.stderr.write(`  ${e.command?.split(' ')[0] ?? 'tool'} said: ${e.detail.replaceAll('\n', '\n    ')}\n`)
-      if (!(err instanceof NetkitError) && err.stack) process.stderr.write(`${err.stack}\n`)
+      if (e.code === 'E_INTERNAL' && err.stack) process.stderr.write(`${err.stack}\n`)
     }
   }
 }
