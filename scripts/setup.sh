@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything netkit needs on a fresh Debian 12 machine (run as root):
-# the tools it wraps, the tools its tests use, and its npm dependencies.
+# the tools it wraps, the tools its tests use, and its npm dependencies; then it builds netkit
+# and puts `netkit` on PATH (scripts/install-cli.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,7 @@ pkgs=(
   iproute2 procps kmod iputils-ping tcpdump iperf3 # host plumbing, proof of traffic
   strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins # IPsec
   wireguard-tools wireguard-go # WireGuard (kernel module or userspace)
+  systemd # systemd-analyze verifies netkit's boot unit
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -27,3 +29,4 @@ if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versio
 fi
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
+bash scripts/install-cli.sh
