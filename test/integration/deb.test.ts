@@ -62,6 +62,8 @@ describe('the netkit Debian package (integration)', {skip: skipUnlessRoot || (DE
     assert.match(help.stdout, /^USAGE\n {2}\$ netkit \[COMMAND\]$/m)
     const version = installed(['--version'])
     assert.match(version.stdout, new RegExp(`^netkit/${JSON.parse(readFileSync('package.json', 'utf8')).version} linux-`))
+    // The unit "netkit service install" would write runs the binary itself (no node: it is the single binary).
+    assert.match(installed(['service', 'unit']).stdout, /^ExecStart=\/usr\/bin\/netkit service boot$/m)
     const doctor = installed(['doctor', '--json'])
     assert.ok(doctor.json?.ok, doctor.stdout + doctor.stderr)
     assert.ok(doctor.json.result.checks.length > 0)

@@ -6,6 +6,7 @@
  * bin/run.js.
  */
 import {realpathSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import {isAbsolute, join} from 'node:path'
 
 import {UsageError} from '../errors.js'
@@ -20,18 +21,24 @@ export function unitPath(root = '/'): string {
   return join(root, 'etc/systemd/system', UNIT_NAME)
 }
 
-async function runningAsSingleBinary(): Promise<boolean> {
+/**
+ * Whether this is the single binary. node:sea is asked through require: the bundle runs in a
+ * vm.Script there, where a dynamic import() of a builtin fails. Before Node 20.12 (no node:sea),
+ * the binary is told by its argv: a script runs as [node, script], the binary as [binary, binary].
+ */
+function runningAsSingleBinary(): boolean {
   try {
-    const sea = (await import('node:sea')) as {isSea?: () => boolean}
-    return Boolean(sea.isSea?.())
+    const sea = createRequire(import.meta.url)('node:sea') as {isSea?: () => boolean}
+    if (typeof sea.isSea === 'function') return sea.isSea()
   } catch {
-    return false
+    // no node:sea
   }
+  return process.argv[1] === process.execPath
 }
 
 /** The command that runs this netkit, as absolute paths: the single binary, or node and bin/run.js (symlinks resolved). */
 export async function thisNetkit(): Promise<string[]> {
-  if (await runningAsSingleBinary()) return [process.execPath]
+  if (runningAsSingleBinary()) return [process.execPath]
   return [process.execPath, realpathSync(process.argv[1])]
 }
 
