@@ -7,6 +7,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {cliResult, type CliResult} from '../helpers/cli.js'
 import {nsName, skipUnlessRoot} from '../helpers/hosts.js'
+import {innerNs} from '../helpers/inner.js'
 import type {SimHost} from '../helpers/realhost.js'
 import {pingUntil, twoHosts, type TwoHosts} from '../helpers/topology.js'
 
@@ -163,6 +164,25 @@ tunnels:
     assert.equal(again.json.result.hostFile.changed, false)
     assert.deepEqual(again.json.result.tunnels.map((t: any) => [t.name, t.changed]).sort(), [['site', false], ['wg1', false]])
     assert.deepEqual(again.json.result.commands, [])
+  })
+
+  it('a tunnel whose namespace nothing made again is reported in one line, and every other tunnel still comes up', () => {
+    const h = w.hB
+    const X = innerNs(h, 'gone')
+    h.sh('ip', ['-n', X, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u1'])
+    h.sh('ip', ['-n', X, 'addr', 'add', '192.0.2.1/24', 'dev', 'u0'])
+    h.sh('ip', ['-n', X, 'link', 'set', 'u0', 'up'])
+    const add = h.cli(['tunnel', 'add', 'v1', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '7', '--address', '10.9.0.1/24', '--netns', X])
+    assert.equal(add.code, 0, add.stderr)
+    h.sh('ip', ['netns', 'del', X])
+    // and wireguard-go died: boot brings wg1 back
+    h.sh('kill', ['-KILL', ...h.processes().filter((p) => p.endsWith(' wireguard-go')).map((p) => p.split(' ')[0])])
+    waitUntil('wg-wg1 is gone', () => spawnSync('ip', ['-n', w.B, 'link', 'show', 'wg-wg1']).status !== 0)
+    const r = h.cli(['service', 'boot'])
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, new RegExp(`^error: tunnel v1 \\(namespace ${X}\\): its namespace ${X} does not exist; make it before netkit's boot \\(list it in /etc/netkit/host\\.yaml, or "netkit ns add ${X}"\\)$`, 'm'))
+    assert.match(r.stdout, /^brought up tunnel wg1 /m, 'the others still come up')
+    assert.match(r.stdout, /^tunnel site is already set up \(up\); nothing to do$/m)
   })
 
   it('install writes the unit where systemd is not PID 1 and says so; again is a no-op; uninstall removes only netkit\'s own file', () => {
