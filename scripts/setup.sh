@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything netkit needs on a fresh Debian 12 machine (run as root):
-# the tools it wraps, the tools its tests use, and its npm dependencies.
+# the tools it wraps, the tools its tests use, and its npm dependencies; then it builds netkit
+# and puts `netkit` on PATH (scripts/install-cli.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ pkgs=(
   strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins # IPsec
   wireguard-tools wireguard-go # WireGuard (kernel module or userspace)
   prometheus # promtool, which checks netkit metrics' output in the tests (no smaller Debian package ships it)
+  systemd # systemd-analyze verifies netkit's boot unit
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -28,3 +30,4 @@ if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versio
 fi
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
+bash scripts/install-cli.sh

@@ -176,6 +176,7 @@ export const CHANGES_HOST: Record<string, true | ((flags: Record<string, unknown
   ...['bridge:attach', 'bridge:detach', 'link:set', 'proxyarp:enable', 'proxyarp:disable', 'sysctl:set', 'sysctl:restore'].map((id) => [id, true]),
   ...['tunnel:up', 'tunnel:down', 'tunnel:pubkey', 'apply', 'wizard', 'lab:up', 'lab:down'].map((id) => [id, true]),
   ['doctor', (flags: Record<string, unknown>) => Boolean(flags.fix)],
+  ...['service:boot', 'service:install', 'service:uninstall'].map((id) => [id, true]),
 ])
 
 const IRREGULAR: Record<string, string> = {set: 'set', put: 'put', run: 'ran', make: 'made', bring: 'brought', take: 'took'}

@@ -7,7 +7,7 @@ import {configDir} from '../../lib/files.js'
 import {progressMode} from '../../lib/plan.js'
 import {noWait, optionalTunnelNameArg, timeout} from '../../lib/tunnel/flags.js'
 import {requireDef, upTunnel} from '../../lib/tunnel/service.js'
-import {listDefs, listScopes} from '../../lib/tunnel/store.js'
+import {upAllTunnels} from '../../lib/tunnel/up-all.js'
 
 export default class TunnelUp extends NetkitCommand {
   static override summary = 'Bring a defined tunnel up (or all of them, for boot: --all does not wait for peers).'
@@ -25,27 +25,16 @@ export default class TunnelUp extends NetkitCommand {
     if (!args.name && !flags.all) throw new UsageError('name a tunnel or pass --all', 'see "netkit tunnel list"')
     if (args.name && flags.all) throw new UsageError('give a tunnel name or --all, not both', 'see "netkit tunnel up --help"')
     const runner = this.makeRunner(flags)
-    const defs = flags.all
-      ? listScopes(configDir())
-          .filter((s) => flags.netns === undefined || s.netns === flags.netns)
-          .flatMap((s) => listDefs(s.dir))
-      : [requireDef(configDir(), args.name!, flags.netns)]
-    const results = []
-    let failed = 0
-    for (const def of defs) {
-      try {
-        const r = await upTunnel(def, {runner, configDir: configDir(), timeoutMs: flags.timeout * 1000, progress: progressMode(this.jsonEnabled()), wait: !flags.all && !flags['no-wait']})
-        results.push({name: def.name, netns: def.netns ?? null, changed: r.changed, summary: r.summary})
-        if (!this.jsonEnabled()) this.log(r.changed ? r.summary : `${r.summary}; nothing to do`)
-      } catch (error) {
-        if (!flags.all) throw error
-        failed++
-        const message = error instanceof Error ? error.message : String(error)
-        results.push({name: def.name, netns: def.netns ?? null, changed: false, error: message})
-        if (!this.jsonEnabled()) process.stderr.write(`error: tunnel ${def.name}: ${message}\n`)
-      }
+    const json = this.jsonEnabled()
+    const opts = {runner, configDir: configDir(), timeoutMs: flags.timeout * 1000, progress: progressMode(json)}
+    if (flags.all) {
+      const {tunnels, failed} = await upAllTunnels({...opts, netns: flags.netns, log: (l) => json || this.log(l), warn: (l) => json || process.stderr.write(`${l}\n`)})
+      if (failed) process.exitCode = 1
+      return {tunnels, dryRun: runner.dryRun, commands: [...runner.journal]}
     }
-    if (failed) process.exitCode = 1
-    return {tunnels: results, dryRun: runner.dryRun, commands: [...runner.journal]}
+    const def = requireDef(configDir(), args.name!, flags.netns)
+    const r = await upTunnel(def, {...opts, wait: !flags['no-wait']})
+    if (!json) this.log(r.changed ? r.summary : `${r.summary}; nothing to do`)
+    return {tunnels: [{name: def.name, netns: def.netns ?? null, changed: r.changed, summary: r.summary}], dryRun: runner.dryRun, commands: [...runner.journal]}
   }
 }
