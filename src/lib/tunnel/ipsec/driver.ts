@@ -40,6 +40,7 @@ import {removeIssuedFor} from '../../wizard/pki.js'
 import {listDefs, pskPath} from '../store.js'
 import type {IpsecDef, TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {charonLogSince, charonLogSize, charonLogTail, charonPid, charonUsesLibipsec, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
+import {parseSettings} from './settings.js'
 import {describeSystem, findSystemCharon, SYSTEM_SWANCTL_DIR, SystemLog, systemConfPath, syncConnections, type SystemCharon, systemInitiate, systemKeyLink, systemPlugins, systemSas, systemTerminate, systemTunnels} from './system.js'
 import {type IkeSa, initiateFailure, parseListSas} from './vici.js'
 
@@ -186,7 +187,7 @@ async function systemUnload(def: TunnelDef, ctx: TunnelContext, sys: SystemCharo
     rmSync(systemConfPath(sys, def.name), {force: true})
     rmSync(keyLink, {force: true})
   }
-  await syncConnections(ctx.runner, sys, [ike], {unloadKeys: key && def.ipsec!.key ? [def.ipsec!.key] : []})
+  await syncConnections(ctx.runner, sys, [ike], {unloadKeys: key && def.ipsec!.key ? [def.ipsec!.key] : [], without: def.name})
 }
 
 async function unload(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): Promise<void> {
@@ -359,19 +360,23 @@ function systemSteps(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon): Ste
       apply: async () => {
         if (!r.dryRun) log = await SystemLog.open(sys)
         try {
-          if (!r.dryRun) {
+          const abs = (p?: string) => (p ? resolve(p) : undefined)
+          const shown = {...def, ipsec: {...def.ipsec!, cert: abs(def.ipsec!.cert), ca: abs(def.ipsec!.ca)}}
+          r.note(`write ${file} (mode 0600)`)
+          if (r.dryRun) {
+            // Shown as it would be loaded, with a stand-in for the key (the key file may not be written yet).
+            await syncConnections(r, sys, [ike], {extra: parseSettings(await renderConnection(shown, def.ipsec!.auth === 'psk' ? 'dry-run' : undefined, false, libipsec))})
+          } else {
             const psk = def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
             if (psk) r.addSecret(psk)
             if (psk) r.addSecret(swanctlSecret(psk))
-            const abs = (p?: string) => (p ? resolve(p) : undefined)
-            const shown = {...def, ipsec: {...def.ipsec!, cert: abs(def.ipsec!.cert), ca: abs(def.ipsec!.ca)}}
             writeSecretFile(file, await renderConnection(shown, psk, false, libipsec))
             if (def.ipsec!.key) {
               rmSync(systemKeyLink(sys, def.name), {force: true})
               symlinkSync(resolve(def.ipsec!.key), systemKeyLink(sys, def.name))
             }
+            await syncConnections(r, sys, [ike])
           }
-          await syncConnections(r, sys, [ike])
           if (!ctx.wait) log?.close()
         } catch (error) {
           // A refused file goes too: the operator's next "swanctl --load-all" would stumble on it.

@@ -132,3 +132,13 @@ export function section(tree: Settings, path: string): Settings | undefined {
   }
   return isSection(cur) ? cur : undefined
 }
+
+/** Merges `from` into `into` (sections merged, values replaced), as a later file does. */
+export function mergeSettings(into: Settings, from: Settings): Settings {
+  for (const [k, v] of Object.entries(from)) {
+    const cur = into[k]
+    if (isSection(v) && isSection(cur)) mergeSettings(cur, v)
+    else into[k] = isSection(v) ? mergeSettings({}, v) : v
+  }
+  return into
+}

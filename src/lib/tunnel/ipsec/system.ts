@@ -25,7 +25,7 @@ import {isAbsolute, join} from 'node:path'
 import {charonRef} from './charon.js'
 import {daemonPid, processesNamed} from '../../daemons.js'
 import type {Runner} from '../../runner.js'
-import {parseSettings, readSettings, section, setting, type Settings} from './settings.js'
+import {mergeSettings, parseSettings, readSettings, section, setting, type Settings} from './settings.js'
 import {type ControlResult, getConns, getShared, ViciSession, initiate, listSas, loadConn, loadKey, loadShared, stats, terminate, unloadConn, unloadKey, unloadShared, withVici} from './vici-client.js'
 import type {IkeSa} from './vici.js'
 import type {ViciInput} from './vici-wire.js'
@@ -123,9 +123,9 @@ export function systemTunnels(sys: Pick<SystemCharon, 'confD'>): string[] {
 }
 
 /** netkit's files merged as swanctl merges them (the tunnels to one peer add their children to one connection). */
-export function netkitConfig(sys: Pick<SystemCharon, 'confD'>): Settings {
+export function netkitConfig(sys: Pick<SystemCharon, 'confD'>, without?: string): Settings {
   const tree: Settings = {}
-  for (const t of systemTunnels(sys)) {
+  for (const t of systemTunnels(sys).filter((n) => n !== without)) {
     try {
       parseSettings(readFileSync(systemConfPath(sys, t), 'utf8'), undefined, tree)
     } catch {
@@ -200,8 +200,10 @@ export interface SystemLoad {
  * child to it), or, with no file left, unloaded; likewise its shared secret
  * and the tunnels' private keys. Only netkit's names are touched.
  */
-export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: string[], opts: {unloadKeys?: string[]} = {}): Promise<SystemLoad> {
-  const tree = netkitConfig(sys)
+export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: string[], opts: {unloadKeys?: string[]; without?: string; extra?: Settings} = {}): Promise<SystemLoad> {
+  // `without`: a tunnel whose file is going (still there in a dry run); `extra`: one whose file is not written yet (a dry run).
+  const tree = netkitConfig(sys, opts.without)
+  if (opts.extra) mergeSettings(tree, opts.extra)
   const result: SystemLoad = {loaded: [], unloaded: []}
   const plan: {command: string; what: string; run: (s: ViciSession) => Promise<void>}[] = []
   const loadedShared = new Set<string>()
@@ -213,7 +215,7 @@ export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: s
     if (conn) {
       const secret = sec ? secretOf(secretName, sec) : undefined
       if (secret) {
-        runner.addSecret(secret.data.toString('utf8'))
+        if (!runner.dryRun) runner.addSecret(secret.data.toString('utf8'))
         plan.push({command: 'load-shared', what: `${secretName} (${secret.owners.join(', ')})`, run: async (s) => loadShared(s, secret)})
         loadedShared.add(secretName)
       }
@@ -233,7 +235,7 @@ export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: s
     }
   }
   // Private keys: the tunnels' links in /etc/swanctl/private (load-key is idempotent and says the key's id).
-  const keys = systemTunnels(sys).map((t) => systemKeyLink(sys, t)).filter((f) => existsSync(f))
+  const keys = systemTunnels(sys).filter((t) => t !== opts.without).map((t) => systemKeyLink(sys, t)).filter((f) => existsSync(f))
   for (const f of keys) plan.push({command: 'load-key', what: f, run: async (s) => void (await loadKey(s, 'any', readFileSync(f)))})
   for (const f of opts.unloadKeys ?? []) {
     plan.push({
