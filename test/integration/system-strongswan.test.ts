@@ -18,7 +18,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {getConns, getShared, listSas, withVici} from '../../src/lib/tunnel/ipsec/vici-client.js'
+import {getConns, getShared, listSas, unloadConn, withVici} from '../../src/lib/tunnel/ipsec/vici-client.js'
 import {makeNs, sh, skipUnlessRoot} from '../helpers/hosts.js'
 import {bootHost, type SimHost} from '../helpers/realhost.js'
 
@@ -198,7 +198,7 @@ describe('netkit on a host that runs strongSwan itself (integration)', {skip: sk
     assert.ok((await withVici(viciA, getConns)).includes('netkit-198_51_100_1-198_51_100_2'), 'the operator\'s reload loads netkit\'s file too')
   })
 
-  it('--replace, down and up touch only netkit\'s connection', async () => {
+  it('--replace, down and up touch only netkit\'s connection; up loads it again after a strongSwan restart dropped it', async () => {
     const r = add(hA, '198.51.100.2', '10.3.0.0/24', '10.4.0.0/24', ['--dpd', '20', '--replace'])
     assert.equal(r.code, 0, r.stderr)
     assert.match(readFileSync(file(), 'utf8'), /dpd_delay = 20s/)
@@ -212,6 +212,18 @@ describe('netkit on a host that runs strongSwan itself (integration)', {skip: sk
     assert.equal(up.code, 0, up.stderr)
     assert.ok(await pings(hA, '10.3.0.1', '10.4.0.1', 20), 'netkit\'s tunnel carries traffic after up')
     await operatorIntact('after up')
+
+    // strongSwan restarted without loading netkit's files: the doctor says so, and "tunnel up" loads them again.
+    await withVici(viciA, (s) => unloadConn(s, 'netkit-198_51_100_1-198_51_100_2'))
+    const doc = hA.cli(['doctor', '--check', 'ipsec.charon', '--json']).json.result.checks[0]
+    assert.equal(doc.result, 'fail', JSON.stringify(doc))
+    assert.match(doc.reason, /does not hold the connection of tunnel site/)
+    assert.equal(doc.fix, 'netkit tunnel up site')
+    const again = hA.cli(['tunnel', 'up', 'site', '--timeout', '20'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.doesNotMatch(again.stdout, /nothing to do/)
+    assert.ok(await pings(hA, '10.3.0.1', '10.4.0.1', 20), 'netkit\'s tunnel carries traffic again')
+    await operatorIntact('after the doctor\'s fix')
   })
 
   it('del removes netkit\'s connection, secret and file, and nothing of the operator\'s', async () => {

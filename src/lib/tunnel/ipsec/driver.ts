@@ -41,7 +41,7 @@ import {listDefs, pskPath} from '../store.js'
 import type {IpsecDef, TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {charonLogSince, charonLogSize, charonLogTail, charonPid, charonUsesLibipsec, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
 import {parseSettings} from './settings.js'
-import {describeSystem, findSystemCharon, SYSTEM_SWANCTL_DIR, SystemLog, systemConfPath, syncConnections, type SystemCharon, systemInitiate, systemKeyLink, systemPlugins, systemSas, systemTerminate, systemTunnels} from './system.js'
+import {describeSystem, findSystemCharon, SYSTEM_SWANCTL_DIR, SystemLog, systemConfPath, syncConnections, type SystemCharon, systemConns, systemInitiate, systemKeyLink, systemPlugins, systemSas, systemTerminate, systemTunnels} from './system.js'
 import {type IkeSa, initiateFailure, parseListSas} from './vici.js'
 
 /** The tunnel's CHILD_SA configuration: netkit-NAME. */
@@ -541,7 +541,7 @@ export const ipsecDriver: TunnelDriver = {
     const scope = charonScope(ctx.configDir, def.netns)
     const sys = systemCharonFor(def, ctx.configDir)
     if (sys) {
-      if (existsSync(systemConfPath(sys, def.name))) await systemUnload(def, ctx, sys)
+      if (existsSync(systemConfPath(sys, def.name)) || ((await systemConns(sys)) ?? []).includes(ikeName(def))) await systemUnload(def, ctx, sys)
     } else {
       if (existsSync(confPath(scope, def)) || charonPid(scope) !== undefined) await unload(def, ctx, scope)
       // No charon and no other tunnel: what an add killed as charon started left (its strongswan.conf) goes too.
@@ -569,7 +569,8 @@ export const ipsecDriver: TunnelDriver = {
     const sys = systemCharonFor(def, ctx.configDir)
     const pid = sys ? sys.pid : charonPid(scope)
     const file = sys ? systemConfPath(sys, def.name) : confPath(scope, def)
-    const loaded = existsSync(file)
+    // In the host's charon, the file is not enough: a restart of strongSwan that did not load it has dropped the connection.
+    const loaded = existsSync(file) && (!sys || ((await systemConns(sys)) ?? []).includes(ikeName(def)))
     const libipsec = sys ? undefined : charonUsesLibipsec(scope)
     const datapath = libipsec === undefined ? ctx.datapath : libipsec ? 'userspace' : 'kernel'
     const charon = sys ? {pid: sys.pid, program: sys.program, socket: sys.socket, system: true} : {pid, socket: scope.socket}
