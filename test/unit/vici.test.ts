@@ -11,7 +11,8 @@ import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {parseSettings, readSettings, section, setting} from '../../src/lib/tunnel/ipsec/settings.js'
-import {connMessage, secretData, secretOf, viciSocketOf} from '../../src/lib/tunnel/ipsec/system.js'
+import {Runner} from '../../src/lib/runner.js'
+import {connMessage, secretData, secretOf, syncConnections, type SystemCharon, viciSocketOf} from '../../src/lib/tunnel/ipsec/system.js'
 import {parseListSas} from '../../src/lib/tunnel/ipsec/vici.js'
 import {getConns, getShared, initiate, listSas, loadConn, loadShared, unloadConn, ViciError, ViciSession, withVici} from '../../src/lib/tunnel/ipsec/vici-client.js'
 import {decodeMessage, decodePacket, encodeMessage, encodePacket, PACKET, type Packet, PacketReader, type ViciInput} from '../../src/lib/tunnel/ipsec/vici-wire.js'
@@ -245,5 +246,66 @@ describe('VICI session', () => {
 
   it('cannot connect where no charon listens, and says where it looked', async () => {
     await assert.rejects(ViciSession.connect('unix:///nonexistent/charon.vici', 500), /cannot connect to the VICI socket \/nonexistent\/charon.vici: ENOENT/)
+  })
+})
+
+describe('netkit in the host\'s charon (syncConnections)', () => {
+  const tunnelFile = (child: string, ts: string) => `# Written by netkit for tunnel ${child}
+connections {
+  netkit-peer {
+    version = 2
+    local_addrs = 192.0.2.1
+    remote_addrs = 192.0.2.2
+    children {
+      netkit-${child} {
+        local_ts = ${ts}
+      }
+    }
+  }
+}
+secrets {
+  ike-netkit-peer {
+    id-local = "192.0.2.1"
+    id-remote = "192.0.2.2"
+    secret = 0sdG9wIHNlY3JldCBrZXkgb2YgbmV0a2l0
+  }
+}
+`
+
+  it('loads a connection from every tunnel file that adds to it, unloads it with its secret after the last, and names nothing but netkit\'s', async () => {
+    const charon = fakeCharon((name) => (name === 'get-shared' ? {response: {keys: ['ike-office', 'ike-netkit-peer']}} : {response: {success: 'yes'}}))
+    const dir = mkdtempSync(join(tmpdir(), 'netkit-swanctl-'))
+    after(() => rmSync(dir, {recursive: true, force: true}))
+    const sys: SystemCharon = {pid: 1, program: 'charon-systemd', conf: '/etc/strongswan.conf', socket: charon.path, swanctlDir: dir, confD: join(dir, 'conf.d')}
+    mkdirSync(sys.confD)
+    writeFileSync(join(sys.confD, 'office.conf'), 'connections { office { version = 2 } }\n')
+    writeFileSync(join(sys.confD, 'netkit-a.conf'), tunnelFile('a', '10.1.0.0/24'))
+    writeFileSync(join(sys.confD, 'netkit-b.conf'), tunnelFile('b', '10.3.0.0/24'))
+    const shown: string[] = []
+    const runner = new Runner({sink: (l) => shown.push(l)})
+
+    await syncConnections(runner, sys, ['netkit-peer'])
+    let load = charon.seen.filter((p) => p.name === 'load-conn').at(-1)!.message!['netkit-peer'] as Record<string, any>
+    assert.deepEqual(Object.keys(load.children), ['netkit-a', 'netkit-b'], 'both tunnels\' children, as swanctl merges the files')
+    const shared = charon.seen.find((p) => p.name === 'load-shared')!.message!
+    assert.deepEqual(shared, {id: 'ike-netkit-peer', type: 'ike', data: 'top secret key of netkit', owners: ['192.0.2.1', '192.0.2.2']})
+
+    // Tunnel a goes (in a dry run its file is still there: "without" leaves it out).
+    await syncConnections(runner, sys, ['netkit-peer'], {without: 'a'})
+    load = charon.seen.filter((p) => p.name === 'load-conn').at(-1)!.message!['netkit-peer'] as Record<string, any>
+    assert.deepEqual(Object.keys(load.children), ['netkit-b'])
+
+    rmSync(join(sys.confD, 'netkit-a.conf'))
+    rmSync(join(sys.confD, 'netkit-b.conf'))
+    const before = charon.seen.length
+    await syncConnections(runner, sys, ['netkit-peer'])
+    assert.deepEqual(charon.seen.slice(before).map((p) => [p.name, p.message]), [['unload-conn', {name: 'netkit-peer'}], ['get-shared', undefined], ['unload-shared', {id: 'ike-netkit-peer'}]])
+
+    const named = charon.seen.flatMap((p) => [p.message?.name, p.message?.id, ...Object.keys(p.message ?? {}).filter((k) => k.startsWith('netkit') || k === 'office')]).filter((n): n is string => typeof n === 'string')
+    assert.ok(named.every((n) => n.startsWith('netkit-') || n.startsWith('ike-netkit-')), `only netkit's names: ${named.join(', ')}`)
+    assert.ok(!charon.seen.some((p) => ['clear-creds', 'load-all', 'unload-key'].includes(p.name ?? '')), 'nothing wholesale')
+    assert.ok(shown.every((l) => !l.includes('top secret')), 'the key is never shown')
+    assert.ok(shown.includes(`[#] vici load-conn netkit-peer (unix://${charon.path})`), shown.join('\n'))
+    await assert.rejects(syncConnections(runner, sys, ['office']), /not a netkit connection/)
   })
 })
