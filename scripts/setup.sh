@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 pkgs=(
   iproute2 procps kmod iputils-ping tcpdump iperf3 # host plumbing, proof of traffic
   strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins # IPsec
+  charon-systemd # tests: a host's own strongSwan, as strongswan.service runs it
   wireguard-tools wireguard-go # WireGuard (kernel module or userspace)
   prometheus # promtool, which checks netkit metrics' output in the tests (no smaller Debian package ships it)
   systemd # systemd-analyze verifies netkit's boot unit

@@ -90,12 +90,16 @@ function waitSync(ms: number): void {
 /**
  * Makes the namespace `ns` (already made, e.g. by hosts.ts makeNs) a host and
  * starts its PID 1. Registered for teardown at exit, even when a test fails.
+ * `etc`: writes more of the host's own /etc into the folder given (each entry
+ * is bound over the machine's /etc/<entry>, which must exist).
  */
-export function bootHost(ns: string): SimHost {
+export function bootHost(ns: string, opts: {etc?: (etcDir: string) => void} = {}): SimHost {
   const etc = join('/etc/netns', ns)
   if (existsSync(etc)) throw new Error(`${etc} exists: is ${ns} a host already?`)
   mkdirSync(join(etc, 'netkit'), {recursive: true})
   cpSync('/etc/iproute2', join(etc, 'iproute2'), {recursive: true})
+  // More of the host's own /etc (e.g. its strongswan.conf and /etc/swanctl): entries made in /etc/netns/NS before it boots.
+  opts.etc?.(etc)
   // `ip netns exec` can bind /etc/netns/NS/netkit only over a directory that exists.
   mkdirSync('/etc/netkit', {recursive: true})
 

@@ -15,8 +15,7 @@ import {writeFileAtomic} from '../files.js'
 import {ask} from '../prompt.js'
 import {Runner} from '../runner.js'
 import {type Defined, defineTunnel} from '../tunnel/define.js'
-import {charonScope} from '../tunnel/ipsec/charon.js'
-import {ipsecDriver, renderConnection, swanctlSecret} from '../tunnel/ipsec/driver.js'
+import {connectionFile, ipsecDriver, renderConnection, swanctlSecret} from '../tunnel/ipsec/driver.js'
 import {addTunnel, tidyScope} from '../tunnel/service.js'
 import {diffDefs, loadDef, pskPath, sameDef, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
@@ -192,7 +191,7 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
       const existing = loadDef(scope, def.name)
       files.push({
         tunnel: def.name,
-        file: join(charonScope(scope, runner.netns).confD, `${def.name}.conf`),
+        file: connectionFile(def, scope),
         content: shown.replace(swanctlSecret('PLACEHOLDER-PSK'), '<redacted>'),
         replaces: existing && !sameDef(existing, def) ? diffDefs(existing, def) : null,
       })

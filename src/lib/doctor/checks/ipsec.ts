@@ -4,13 +4,16 @@
  * rekeying is not overdue and expiry not near; the negotiated selectors are
  * the configured subnets; no weak algorithm is configured or in use; the
  * secret files are mode 0600; and (kernel data path) SPD and SAD agree.
+ *
+ * The charon looked at is the one the tunnels are in: netkit's own, or the
+ * host's strongSwan (system.ts), read over its VICI socket; the findings say which.
  */
 import {existsSync} from 'node:fs'
-import {join} from 'node:path'
 
 import {weakAlgorithms} from '../../tunnel/define.js'
 import {charonPid, charonScope, charonUsesLibipsec, swanctl} from '../../tunnel/ipsec/charon.js'
-import {connName, effectiveStartAction, ikeName, initiates} from '../../tunnel/ipsec/driver.js'
+import {connectionFile, connName, effectiveStartAction, ikeName, initiates} from '../../tunnel/ipsec/driver.js'
+import {describeSystem, findSystemCharon, type SystemCharon, systemConns, systemPlugins, systemSas} from '../../tunnel/ipsec/system.js'
 import {type IkeSa, parseListSas} from '../../tunnel/ipsec/vici.js'
 import {pskPath, scopeDir} from '../../tunnel/store.js'
 import type {TunnelDef} from '../../tunnel/types.js'
@@ -25,17 +28,42 @@ function tunnelSas(sas: Map<string, IkeSa[]> | undefined, t: TunnelDef): IkeSa[]
   return (sas?.get(ikeName(t)) ?? []).map((s) => ({...s, children: s.children.filter((c) => c.name === connName(t))}))
 }
 
-/** The SAs of each tunnel, read once per doctor run (one swanctl per charon). */
+/** The host's own charon, when the tunnels here are in it (the root namespace, and netkit runs no charon of its own there). */
+function systemOf(ctx: DoctorContext): SystemCharon | undefined {
+  if (ctx.runner.netns) return undefined
+  if (charonPid(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)) !== undefined) return undefined
+  return findSystemCharon()
+}
+
+/** Whether the charon the tunnels are in runs kernel-libipsec (undefined: no charon). */
+async function usesLibipsec(ctx: DoctorContext): Promise<boolean | undefined> {
+  const sys = systemOf(ctx)
+  if (sys) {
+    const plugins = await systemPlugins(sys)
+    return plugins ? plugins.includes('kernel-libipsec') : undefined
+  }
+  return charonUsesLibipsec(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns))
+}
+
+/** The SAs of each tunnel, read once per doctor run (one swanctl, or one VICI list-sas, per charon). */
 const cache = new WeakMap<DoctorContext, Promise<Map<string, IkeSa[]> | undefined>>()
 function sasOf(ctx: DoctorContext): Promise<Map<string, IkeSa[]> | undefined> {
   if (!cache.has(ctx)) {
     cache.set(ctx, (async () => {
       const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
-      if (charonPid(scope) === undefined) return undefined
-      const r = await swanctl(ctx.runner, scope, ['--list-sas', '--raw'], {timeoutMs: 5000})
-      if (r.exitCode !== 0) return undefined
+      const sys = systemOf(ctx)
+      let sas: IkeSa[] | undefined
+      if (sys) {
+        sas = await systemSas(sys)
+      } else {
+        if (charonPid(scope) === undefined) return undefined
+        const r = await swanctl(ctx.runner, scope, ['--list-sas', '--raw'], {timeoutMs: 5000})
+        if (r.exitCode !== 0) return undefined
+        sas = parseListSas(r.stdout)
+      }
+      if (!sas) return undefined
       const by = new Map<string, IkeSa[]>()
-      for (const sa of parseListSas(r.stdout)) by.set(sa.name, [...(by.get(sa.name) ?? []), sa])
+      for (const sa of sas) by.set(sa.name, [...(by.get(sa.name) ?? []), sa])
       return by
     })())
   }
@@ -48,11 +76,13 @@ export const charonRunning: Check = {
   group: 'ipsec',
   async run(ctx) {
     if (ipsecTunnels(ctx).length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+    const sys = systemOf(ctx)
+    if (sys) return systemCharonFindings(this, ctx, sys, (await sasOf(ctx)) !== undefined)
     const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
     const pid = charonPid(scope)
     const sas = await sasOf(ctx)
-    const evidence = {pid: pid ?? null, socket: scope.socket, answers: sas !== undefined}
-    if (pid !== undefined && sas !== undefined) return [finding(this, 'ok', {evidence})]
+    const evidence = {charon: 'netkit', pid: pid ?? null, socket: scope.socket, answers: sas !== undefined}
+    if (pid !== undefined && sas !== undefined) return [finding(this, 'ok', {evidence, reason: `netkit's charon of ${ctx.runner.netns ? `namespace ${ctx.runner.netns}` : 'this host'}, pid ${pid}`})]
     const names = ipsecTunnels(ctx).map((t) => t.name)
     return [finding(this, 'fail', {
       evidence,
@@ -60,6 +90,35 @@ export const charonRunning: Check = {
       fix: names.map((n) => `netkit tunnel up ${n}${nsFlag(ctx)}`).join(' && '),
     })]
   },
+}
+
+/**
+ * The host's own charon: it answers on its VICI socket, and holds netkit's
+ * connections (an operator's `swanctl --load-all` with netkit's files moved
+ * away, or a restart of strongSwan without them, would have dropped them).
+ */
+async function systemCharonFindings(check: Check, ctx: DoctorContext, sys: SystemCharon, answers: boolean): Promise<Finding[]> {
+  const which = describeSystem(sys)
+  const names = ipsecTunnels(ctx).map((t) => t.name)
+  const up = names.map((n) => `netkit tunnel up ${n}`).join(' && ')
+  if (!answers) {
+    return [finding(check, 'fail', {
+      subject: 'system charon',
+      evidence: {charon: 'system', program: sys.program, pid: sys.pid, socket: sys.socket, answers: false},
+      reason: `${which} does not answer on its VICI socket: tunnels ${names.join(', ')} cannot be read or brought up`,
+      fix: `check strongSwan (systemctl status strongswan) and that its vici plugin is loaded; then ${up}`,
+    })]
+  }
+  const conns = (await systemConns(sys)) ?? []
+  const missing = ipsecTunnels(ctx).filter((t) => !conns.includes(ikeName(t)))
+  const evidence = {charon: 'system', program: sys.program, pid: sys.pid, socket: sys.socket, answers: true, loaded: conns.filter((c) => c.startsWith('netkit-'))}
+  if (missing.length === 0) return [finding(check, 'ok', {subject: 'system charon', evidence, reason: which})]
+  return [finding(check, 'fail', {
+    subject: 'system charon',
+    evidence,
+    reason: `${which} answers but does not hold the connection of tunnel${missing.length > 1 ? 's' : ''} ${missing.map((t) => t.name).join(', ')} (was strongSwan restarted, or its files in /etc/swanctl/conf.d moved?)`,
+    fix: missing.map((t) => `netkit tunnel up ${t.name}`).join(' && '),
+  })]
 }
 
 export const saState: Check = {
@@ -71,7 +130,7 @@ export const saState: Check = {
     if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
     const sas = await sasOf(ctx)
     if (!sas) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
-    const libipsec = Boolean(charonUsesLibipsec(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)))
+    const libipsec = Boolean(await usesLibipsec(ctx))
     const out: Finding[] = []
     for (const t of tunnels) {
       const list = tunnelSas(sas, t)
@@ -208,10 +267,9 @@ export const ipsecSecrets: Check = {
     const tunnels = ipsecTunnels(ctx)
     if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
     const dir = scopeDir(ctx.configDir, ctx.runner.netns)
-    const scope = charonScope(dir, ctx.runner.netns)
     const files = tunnels.flatMap((t: TunnelDef) => [
       {path: pskPath(dir, t.name), what: 'the pre-shared key file'},
-      {path: join(scope.confD, `${t.name}.conf`), what: 'the swanctl connection (it holds the key)'},
+      {path: connectionFile(t, dir), what: 'the swanctl connection (it holds the key)'},
       ...(t.ipsec?.key ? [{path: t.ipsec.key, what: 'the private key'}] : []),
     ]).filter((f) => existsSync(f.path))
     const out = secretFileFindings(this, files)
@@ -249,7 +307,7 @@ export const localAddress: Check = {
   async run(ctx) {
     const tunnels = ipsecTunnels(ctx).filter((t) => t.localSubnets.length > 0)
     if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no site-to-site IPsec tunnel here'})]
-    const libipsec = charonUsesLibipsec(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns))
+    const libipsec = await usesLibipsec(ctx)
     if (libipsec === undefined) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
     if (!libipsec) return [finding(this, 'skip', {reason: 'the kernel data path does not need one'})]
     const links = JSON.parse(await ctx.runner.read({tool: 'ip', args: ['-j', 'addr', 'show']})) as {ifname: string; addr_info?: {family: string; local: string}[]}[]

@@ -18,9 +18,13 @@
  * The data path is the kernel's XFRM where the kernel has ESP, and strongSwan's
  * kernel-libipsec (a TUN device, ESP in UDP 4500) where it has not. charon
  * installs the policies and the routes to the remote subnets itself (table 220).
+ *
+ * Where the host runs strongSwan itself (a charon netkit did not start, in the
+ * root namespace), netkit's tunnels go into that charon, over VICI, with their
+ * files in /etc/swanctl/conf.d (system.ts); the data path is what it runs.
  */
 import {createHash} from 'node:crypto'
-import {existsSync, rmSync, symlinkSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, symlinkSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
 import {waitFor} from '../../daemons.js'
@@ -36,6 +40,8 @@ import {removeIssuedFor} from '../../wizard/pki.js'
 import {listDefs, pskPath} from '../store.js'
 import type {IpsecDef, TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {charonLogSince, charonLogSize, charonLogTail, charonPid, charonUsesLibipsec, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
+import {parseSettings} from './settings.js'
+import {describeSystem, findSystemCharon, SYSTEM_SWANCTL_DIR, SystemLog, systemConfPath, syncConnections, type SystemCharon, systemConns, systemInitiate, systemKeyLink, systemPlugins, systemSas, systemTerminate, systemTunnels} from './system.js'
 import {type IkeSa, initiateFailure, parseListSas} from './vici.js'
 
 /** The tunnel's CHILD_SA configuration: netkit-NAME. */
@@ -73,6 +79,22 @@ export const GUARD_METRIC = 4_294_967_295
 
 function confPath(scope: CharonScope, def: TunnelDef): string {
   return join(scope.confD, `${def.name}.conf`)
+}
+
+/**
+ * The host's own charon, when this tunnel goes into it: a root-namespace
+ * tunnel, and a charon netkit did not start runs there (and none of netkit's).
+ */
+export function systemCharonFor(def: TunnelDef, configDir: string): SystemCharon | undefined {
+  if (def.netns) return undefined
+  if (charonPid(charonScope(configDir, def.netns)) !== undefined) return undefined
+  return findSystemCharon(def.netns)
+}
+
+/** The file a tunnel's connection is written to: in the host's strongSwan, or in netkit's own charon's directory. */
+export function connectionFile(def: TunnelDef, configDir: string): string {
+  const sys = systemCharonFor(def, configDir)
+  return sys ? systemConfPath(sys, def.name) : confPath(charonScope(configDir, def.netns), def)
 }
 
 /** A PSK as swanctl.conf wants it: strongSwan's own 0s (base64) and 0x (hex) forms as they are, anything else encoded. */
@@ -142,10 +164,30 @@ export async function renderConnection(def: TunnelDef, psk: string | undefined, 
 }
 
 /** This tunnel's SAs: the IKE SAs of its connection, each with only this tunnel's CHILD_SAs. */
-async function tunnelSas(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): Promise<IkeSa[]> {
+async function tunnelSas(def: TunnelDef, ctx: TunnelContext, scope: CharonScope, sys?: SystemCharon): Promise<IkeSa[]> {
   const conn = connName(def)
-  const sas = parseListSas((await swanctl(ctx.runner, scope, ['--list-sas', '--ike', ikeName(def), '--raw'])).stdout)
+  const sas = sys ? ((await systemSas(sys, ikeName(def))) ?? []) : parseListSas((await swanctl(ctx.runner, scope, ['--list-sas', '--ike', ikeName(def), '--raw'])).stdout)
   return sas.map((s) => ({...s, children: s.children.filter((c) => c.name === conn)}))
+}
+
+/**
+ * Takes a tunnel out of the host's charon: its CHILD_SAs (or, the last tunnel
+ * to that peer, its IKE SAs) go, its file and key link go, and its connection
+ * is loaded again from the files left (the other tunnels' children) or
+ * unloaded with its secret. The operator's connections are not touched.
+ */
+async function systemUnload(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon): Promise<void> {
+  const ike = ikeName(def)
+  const loaded = new Set(systemTunnels(sys))
+  const shared = siblings(def, ctx.configDir).some((o) => loaded.has(o.name))
+  await systemTerminate(ctx.runner, sys, shared ? {child: connName(def)} : {ike})
+  const keyLink = systemKeyLink(sys, def.name)
+  const key = existsSync(keyLink) ? resolve(keyLink) : undefined
+  if (!ctx.runner.dryRun) {
+    rmSync(systemConfPath(sys, def.name), {force: true})
+    rmSync(keyLink, {force: true})
+  }
+  await syncConnections(ctx.runner, sys, [ike], {unloadKeys: key && def.ipsec!.key ? [def.ipsec!.key] : [], without: def.name})
 }
 
 async function unload(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): Promise<void> {
@@ -201,12 +243,183 @@ function guardStep(def: TunnelDef, ctx: TunnelContext): Step {
  * first would let the other's packets leave in clear while it has no SA.
  */
 async function removeGuards(def: TunnelDef, ctx: TunnelContext): Promise<void> {
-  const loaded = new Set(loadedTunnels(charonScope(ctx.configDir, def.netns)))
+  const sys = systemCharonFor(def, ctx.configDir)
+  const loaded = new Set(sys ? systemTunnels(sys) : loadedTunnels(charonScope(ctx.configDir, def.netns)))
   // ctx.configDir is the namespace's own directory (its tunnels, its charon).
   const others = listDefs(ctx.configDir).filter((o) => o.type === 'ipsec' && o.name !== def.name && loaded.has(o.name))
   const shared = new Set(others.flatMap((o) => o.remoteSubnets))
   const lines = guardLines({...def, remoteSubnets: def.remoteSubnets.filter((s) => !shared.has(s))}, 'del')
   if (lines.length) await ctx.runner.batch(lines, undefined, {force: true}).catch(() => {})
+}
+
+/**
+ * What a tunnel needs of the host's charon, checked before anything changes:
+ * netkit never stops, restarts or reconfigures it, so what it lacks is said,
+ * with the fix, and nothing is done.
+ */
+async function checkSystem(def: TunnelDef, sys: SystemCharon, ctx: TunnelContext): Promise<void> {
+  const plugins = await systemPlugins(sys)
+  const noRestart = 'netkit never restarts a charon it did not start'
+  const elsewhere = 'or give the tunnel a namespace of its own with --netns (netkit runs its own charon there)'
+  if (plugins === undefined) {
+    throw new UsageError(`${describeSystem(sys)} does not answer on its VICI socket, and netkit loads its tunnels into it over VICI`, `load its vici plugin (load = yes in /etc/strongswan.d/charon/vici.conf) and restart strongSwan (${noRestart}), ${elsewhere}`, 'E_SYSTEM_CHARON')
+  }
+  const libipsec = plugins.includes('kernel-libipsec')
+  const esp = await espSupport(ctx.runner)
+  if (!libipsec && !esp.present) {
+    throw new UsageError(`${describeSystem(sys)} runs without kernel-libipsec, and this kernel has no ESP (${esp.how}): it cannot carry IPsec traffic here`, `set "load = yes" in /etc/strongswan.d/charon/kernel-libipsec.conf and restart strongSwan (systemctl restart strongswan; ${noRestart}), ${elsewhere}`, 'E_SYSTEM_CHARON')
+  }
+  if (def.datapath === 'kernel' && libipsec) {
+    throw new UsageError(`--datapath kernel: ${describeSystem(sys)} runs kernel-libipsec (the userspace data path)`, `use --datapath auto or userspace, ${elsewhere}`, 'E_SYSTEM_CHARON')
+  }
+  if (def.datapath === 'userspace' && !libipsec) {
+    throw new UsageError(`--datapath userspace: ${describeSystem(sys)} does not run kernel-libipsec`, `use --datapath auto or kernel, ${elsewhere}`, 'E_SYSTEM_CHARON')
+  }
+  const file = systemConfPath(sys, def.name)
+  if (existsSync(file) && !readFileSync(file, 'utf8').startsWith('# Written by netkit')) {
+    throw new UsageError(`${file} exists and netkit did not write it`, 'move that file away, or give the tunnel another name', 'E_CONFLICT')
+  }
+}
+
+/** How the wait step reads a charon: its SAs, what it logged, and how to start the SA. */
+interface CharonIo {
+  sas(): Promise<IkeSa[]>
+  /** What charon logged since the connection was loaded. */
+  log(): string
+  /** Whether the peer knocked (and was refused) before this tunnel's connection existed. */
+  knocked(): boolean
+  initiate(seconds: number, timeoutMs: number): Promise<{ok: boolean; timedOut: boolean; text: string}>
+}
+
+/** Negotiate (or wait for the peer to) and wait until the CHILD_SA is installed, or say why not. */
+function waitStep(def: TunnelDef, ctx: TunnelContext, libipsec: boolean, io: CharonIo): Step {
+  const r = ctx.runner
+  return {
+    title: `negotiate with ${def.remote} and wait for the CHILD_SA`,
+    apply: async () => {
+      if (r.dryRun) return false
+      const deadline = Date.now() + ctx.timeoutMs
+      const left = () => Math.max(1000, deadline - Date.now())
+      const seconds = Math.max(1, Math.round(ctx.timeoutMs / 1000))
+      const installed = async () => (await io.sas()).some((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED'))
+      const fail = (log: string, timedOut: boolean): never => {
+        const why = timedOut && !/notify error|AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE|MAC mismatched|authentication of .* failed/.test(log) ? initiateFailure('timeout') : initiateFailure(log)
+        throw new NetkitError(`E_IKE_${why.kind.toUpperCase()}`, `tunnel ${def.name}: ${why.message}${why.kind === 'unreachable' ? ` within ${seconds}s` : ''}`, {fix: why.fix, detail: r.redact(log)})
+      }
+      // charon initiates by itself (on load), or the peer does: watch, and the log for a refusal.
+      const refused = /received (AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE)|MAC mismatched|authentication of '.*' with .* failed|no acceptable proposal|failed to establish CHILD_SA|traffic selectors .* unacceptable|no matching CHILD_SA config/
+      const watch = async (ms: number): Promise<boolean> => {
+        const ok = await waitFor(async () => (await installed()) || refused.test(io.log()), ms, 200)
+        if (ok && (await installed())) return true
+        if (ok) fail(io.log(), false)
+        return false
+      }
+      if (effectiveStartAction(def, libipsec) === 'start') {
+        if (await watch(ctx.timeoutMs)) return false
+        return fail(io.log(), true)
+      }
+      if (peerStarts(def, libipsec)) {
+        // The peer starts the SA; a peer set up before this host retries every few seconds. But one that knocked
+        // while this charon had no connection yet was told NO_PROPOSAL_CHOSEN, and does not try again.
+        // Nor does one whose CHILD_SA for this tunnel this host refused over an IKE SA they already share (added there first).
+        const shared = (await io.sas()).some((s) => s.state === 'ESTABLISHED')
+        if (!io.knocked() && !shared && (await watch(Math.min(15_000, ctx.timeoutMs / 2)))) return false
+        // It has not: it was not set up yet (or was refused while this charon had no connection), or it holds an SA
+        // this host lost when it restarted. Start it from here then, unless the peer is at it right now.
+        if ((await io.sas()).some((s) => s.state === 'CONNECTING')) {
+          if (await watch(left())) return false
+          return fail(io.log(), true)
+        }
+      }
+      const res = await io.initiate(Math.max(1, Math.round(left() / 1000)), left())
+      if (res.ok && (await installed())) return false
+      return fail(res.text, res.timedOut || (!res.ok && Date.now() >= deadline - 500))
+    },
+  }
+}
+
+/** The steps of a tunnel in the host's own charon: nothing is started; its connection is loaded over VICI. */
+function systemSteps(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon): Step[] {
+  const r = ctx.runner
+  const conn = connName(def)
+  const ike = ikeName(def)
+  const libipsec = ctx.datapath === 'userspace'
+  const file = systemConfPath(sys, def.name)
+  let log: SystemLog | undefined
+  const steps: Step[] = [
+    {
+      title: `use ${describeSystem(sys)}`,
+      apply: async () => {
+        if (libipsec && !tunSupport().present) throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
+        if (!r.dryRun && (await systemPlugins(sys)) === undefined) throw new NetkitError('E_SYSTEM_CHARON', `${describeSystem(sys)} does not answer on its VICI socket`, {fix: 'check that strongSwan runs (systemctl status strongswan)'})
+        return false
+      },
+    },
+    {
+      title: `load connection ${conn} into it (${file}, mode 0600)`,
+      apply: async () => {
+        if (!r.dryRun) log = await SystemLog.open(sys)
+        try {
+          const abs = (p?: string) => (p ? resolve(p) : undefined)
+          const shown = {...def, ipsec: {...def.ipsec!, cert: abs(def.ipsec!.cert), ca: abs(def.ipsec!.ca)}}
+          r.note(`write ${file} (mode 0600)`)
+          if (r.dryRun) {
+            // Shown as it would be loaded, with a stand-in for the key (the key file may not be written yet).
+            await syncConnections(r, sys, [ike], {extra: parseSettings(await renderConnection(shown, def.ipsec!.auth === 'psk' ? 'dry-run' : undefined, false, libipsec))})
+          } else {
+            const psk = def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
+            if (psk) r.addSecret(psk)
+            if (psk) r.addSecret(swanctlSecret(psk))
+            writeSecretFile(file, await renderConnection(shown, psk, false, libipsec))
+            if (def.ipsec!.key) {
+              rmSync(systemKeyLink(sys, def.name), {force: true})
+              symlinkSync(resolve(def.ipsec!.key), systemKeyLink(sys, def.name))
+            }
+            await syncConnections(r, sys, [ike])
+          }
+          if (!ctx.wait) log?.close()
+        } catch (error) {
+          // A refused file goes too: the operator's next "swanctl --load-all" would stumble on it.
+          await systemUnload(def, ctx, sys).catch(() => {})
+          log?.close()
+          const e = error as Error
+          if (e instanceof NetkitError) throw e
+          throw new NetkitError('E_IKE_CONFIG', `${describeSystem(sys)} did not load connection ${conn}: ${r.redact(e.message)}`, {fix: 'run with --verbose; check the tunnel\'s settings (proposals, certificates)'})
+        }
+      },
+      undo: async () => {
+        log?.close()
+        await systemUnload(def, ctx, sys)
+      },
+    },
+  ]
+  if (libipsec) steps.push(guardStep(def, ctx))
+  if (ctx.wait) {
+    const wait = waitStep(def, ctx, libipsec, {
+      sas: async () => tunnelSas(def, ctx, charonScope(ctx.configDir, def.netns), sys),
+      log: () => log?.text() ?? '',
+      knocked: () => false,
+      initiate: async (_seconds, timeoutMs) => {
+        try {
+          const res = await systemInitiate(r, sys, ike, conn, timeoutMs)
+          return {ok: res.ok, timedOut: /timeout/i.test(res.errmsg ?? ''), text: `${res.errmsg ?? ''}\n${res.log.join('\n')}\n${log?.text() ?? ''}`}
+        } catch (error) {
+          return {ok: false, timedOut: /within/.test((error as Error).message), text: `${(error as Error).message}\n${log?.text() ?? ''}`}
+        }
+      },
+    })
+    steps.push({
+      ...wait,
+      apply: async () => {
+        try {
+          return await wait.apply()
+        } finally {
+          log?.close()
+        }
+      },
+    })
+  }
+  return steps
 }
 
 export const ipsecDriver: TunnelDriver = {
@@ -217,12 +430,21 @@ export const ipsecDriver: TunnelDriver = {
     if (choice === 'kernel' && !esp.present) {
       throw new UsageError(`--datapath kernel: this kernel has no ESP (CONFIG_INET_ESP; ${esp.how})`, 'use --datapath auto or userspace (strongSwan\'s kernel-libipsec)')
     }
+    // The host's own charon decides: kernel-libipsec, when it loaded it, takes over from the kernel's XFRM.
+    const sys = runner.netns ? undefined : findSystemCharon()
+    const plugins = sys ? await systemPlugins(sys) : undefined
+    if (sys && plugins) {
+      if (plugins.includes('kernel-libipsec')) return {datapath: 'userspace', reason: `strongSwan's kernel-libipsec, which ${describeSystem(sys)} runs`}
+      return {datapath: esp.present ? 'kernel' : 'userspace', reason: esp.present ? `the kernel's XFRM and ESP, through ${describeSystem(sys)}` : `none: ${describeSystem(sys)} runs without kernel-libipsec and this kernel has no ESP (${esp.how})`}
+    }
     if (choice === 'userspace') return {datapath: 'userspace', reason: 'strongSwan\'s kernel-libipsec, as asked with --datapath userspace'}
     if (!esp.present) return {datapath: 'userspace', reason: `strongSwan's kernel-libipsec (ESP in UDP 4500 through a TUN device): this kernel has no ESP (${esp.how})`}
     return {datapath: 'kernel', reason: `the kernel's XFRM and ESP (${esp.how})`}
   },
 
   async check(def: TunnelDef, ctx: TunnelContext, psk?: string): Promise<void> {
+    const sys = systemCharonFor(def, ctx.configDir)
+    if (sys) await checkSystem(def, sys, ctx)
     if (ctx.datapath === 'userspace' && def.localSubnets.length === 0 && def.remoteSubnets.length === 0) {
       throw new UsageError('host-to-host IPsec needs the kernel data path: with kernel-libipsec the route to the peer would carry IKE itself', 'give --local-subnet and --remote-subnet (site to site), or run on a kernel with ESP')
     }
@@ -242,6 +464,8 @@ export const ipsecDriver: TunnelDriver = {
   },
 
   async up(def: TunnelDef, ctx: TunnelContext): Promise<Step[]> {
+    const sys = systemCharonFor(def, ctx.configDir)
+    if (sys) return systemSteps(def, ctx, sys)
     const r = ctx.runner
     const scope = charonScope(ctx.configDir, def.netns)
     const conn = connName(def)
@@ -299,60 +523,36 @@ export const ipsecDriver: TunnelDriver = {
     }
     if (libipsec) steps.push(guardStep(def, ctx))
     if (ctx.wait) {
-      steps.push({
-        title: `negotiate with ${def.remote} and wait for the CHILD_SA`,
-        apply: async () => {
-          if (r.dryRun) return false
-          const deadline = Date.now() + ctx.timeoutMs
-          const left = () => Math.max(1000, deadline - Date.now())
-          const seconds = Math.max(1, Math.round(ctx.timeoutMs / 1000))
-          const sas = async () => tunnelSas(def, ctx, scope)
-          const installed = async () => (await sas()).some((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED'))
-          const fail = (log: string, timedOut: boolean): never => {
-            const why = timedOut && !/notify error|AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE|MAC mismatched|authentication of .* failed/.test(log) ? initiateFailure('timeout') : initiateFailure(log)
-            throw new NetkitError(`E_IKE_${why.kind.toUpperCase()}`, `tunnel ${def.name}: ${why.message}${why.kind === 'unreachable' ? ` within ${seconds}s` : ''}`, {fix: why.fix, detail: r.redact(log)})
-          }
-          // charon initiates by itself (on load), or the peer does: watch, and the log for a refusal.
-          const refused = /received (AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE)|MAC mismatched|authentication of '.*' with .* failed|no acceptable proposal|failed to establish CHILD_SA|traffic selectors .* unacceptable|no matching CHILD_SA config/
-          const watch = async (ms: number): Promise<boolean> => {
-            const ok = await waitFor(async () => (await installed()) || refused.test(charonLogSince(scope, logStart)), ms, 200)
-            if (ok && (await installed())) return true
-            if (ok) fail(charonLogSince(scope, logStart), false)
-            return false
-          }
-          if (effectiveStartAction(def, libipsec) === 'start') {
-            if (await watch(ctx.timeoutMs)) return false
-            return fail(charonLogSince(scope, logStart), true)
-          }
-          if (peerStarts(def, libipsec)) {
-            // The peer starts the SA; a peer set up before this host retries every few seconds. But one that knocked
-            // while this charon had no connection yet was told NO_PROPOSAL_CHOSEN, and does not try again.
-            // Nor does one whose CHILD_SA for this tunnel this host refused over an IKE SA they already share (added there first).
-            const knocked = charonLogSince(scope, charonStart).includes(`no IKE config found for ${def.local}...${def.remote}`)
-            const shared = (await sas()).some((s) => s.state === 'ESTABLISHED')
-            if (!knocked && !shared && (await watch(Math.min(15_000, ctx.timeoutMs / 2)))) return false
-            // It has not: it was not set up yet (or was refused while this charon had no connection), or it holds an SA
-            // this host lost when it restarted. Start it from here then, unless the peer is at it right now.
-            if ((await sas()).some((s) => s.state === 'CONNECTING')) {
-              if (await watch(left())) return false
-              return fail(charonLogSince(scope, logStart), true)
-            }
-          }
-          const res = await swanctl(r, scope, ['--initiate', '--ike', ike, '--child', conn, '--timeout', String(Math.max(1, Math.round(left() / 1000)))], {timeoutMs: left() + 5000})
-          if (res.exitCode === 0 && (await installed())) return false
-          const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && (/timeout/i.test(res.stdout + res.stderr) || Date.now() >= deadline - 500))
-          return fail(`${res.stdout}\n${res.stderr}\n${charonLogSince(scope, logStart) || charonLogTail(scope, 20)}`, timedOut)
+      steps.push(waitStep(def, ctx, libipsec, {
+        sas: async () => tunnelSas(def, ctx, scope),
+        log: () => charonLogSince(scope, logStart),
+        knocked: () => charonLogSince(scope, charonStart).includes(`no IKE config found for ${def.local}...${def.remote}`),
+        initiate: async (seconds, timeoutMs) => {
+          const res = await swanctl(r, scope, ['--initiate', '--ike', ike, '--child', conn, '--timeout', String(seconds)], {timeoutMs: timeoutMs + 5000})
+          const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr))
+          return {ok: res.exitCode === 0, timedOut, text: `${res.stdout}\n${res.stderr}\n${charonLogSince(scope, logStart) || charonLogTail(scope, 20)}`}
         },
-      })
+      }))
     }
     return steps
   },
 
   async down(def: TunnelDef, ctx: TunnelContext): Promise<void> {
     const scope = charonScope(ctx.configDir, def.netns)
-    if (existsSync(confPath(scope, def)) || charonPid(scope) !== undefined) await unload(def, ctx, scope)
-    // No charon and no other tunnel: what an add killed as charon started left (its strongswan.conf) goes too.
-    else if (loadedTunnels(scope).filter((n) => n !== def.name).length === 0) await stopCharon(ctx.runner, scope)
+    const sys = systemCharonFor(def, ctx.configDir)
+    if (sys) {
+      if (existsSync(systemConfPath(sys, def.name)) || ((await systemConns(sys)) ?? []).includes(ikeName(def))) await systemUnload(def, ctx, sys)
+    } else {
+      if (existsSync(confPath(scope, def)) || charonPid(scope) !== undefined) await unload(def, ctx, scope)
+      // No charon and no other tunnel: what an add killed as charon started left (its strongswan.conf) goes too.
+      else if (loadedTunnels(scope).filter((n) => n !== def.name).length === 0) await stopCharon(ctx.runner, scope)
+      // Its file in the host's strongSwan, from when that ran (it has stopped since): nothing holds it now.
+      const stale = systemConfPath({confD: join(SYSTEM_SWANCTL_DIR, 'conf.d')}, def.name)
+      if (!def.netns && !ctx.runner.dryRun && existsSync(stale) && readFileSync(stale, 'utf8').startsWith('# Written by netkit')) {
+        rmSync(stale, {force: true})
+        rmSync(systemKeyLink({swanctlDir: SYSTEM_SWANCTL_DIR}, def.name), {force: true})
+      }
+    }
     const guards = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'show', 'table', 'main', 'proto', String(NETKIT_PROTO), 'type', 'unreachable']})
     if (def.remoteSubnets.some((s) => guards.stdout.includes(`"${s}"`))) await removeGuards(def, ctx)
   },
@@ -366,15 +566,19 @@ export const ipsecDriver: TunnelDriver = {
   async status(def: TunnelDef, ctx: TunnelContext): Promise<TunnelStatus> {
     const scope = charonScope(ctx.configDir, def.netns)
     const conn = connName(def)
-    const pid = charonPid(scope)
-    const loaded = existsSync(confPath(scope, def))
-    const libipsec = charonUsesLibipsec(scope)
+    const sys = systemCharonFor(def, ctx.configDir)
+    const pid = sys ? sys.pid : charonPid(scope)
+    const file = sys ? systemConfPath(sys, def.name) : confPath(scope, def)
+    // In the host's charon, the file is not enough: a restart of strongSwan that did not load it has dropped the connection.
+    const loaded = existsSync(file) && (!sys || ((await systemConns(sys)) ?? []).includes(ikeName(def)))
+    const libipsec = sys ? undefined : charonUsesLibipsec(scope)
     const datapath = libipsec === undefined ? ctx.datapath : libipsec ? 'userspace' : 'kernel'
+    const charon = sys ? {pid: sys.pid, program: sys.program, socket: sys.socket, system: true} : {pid, socket: scope.socket}
     if (pid === undefined || !loaded) {
       return {state: 'down', datapath, details: {charon: pid === undefined ? 'not running' : 'running', connection: ikeName(def), child: conn, loaded, ikeSas: []}}
     }
     // The IKE SAs of the connection (shared with the tunnels to the same peer), each with this tunnel's CHILD_SAs only.
-    const sas = await tunnelSas(def, ctx, scope)
+    const sas = await tunnelSas(def, ctx, scope, sys)
     const ike = sas.find((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED')) ?? sas.find((s) => s.state === 'ESTABLISHED')
     const child = ike?.children.find((c) => c.state === 'INSTALLED')
     const now = Date.now()
@@ -383,10 +587,10 @@ export const ipsecDriver: TunnelDriver = {
       datapath,
       ...(ike?.established !== undefined ? {since: new Date(now - ike.established * 1000).toISOString()} : {}),
       details: {
-        charon: {pid, socket: scope.socket},
+        charon,
         connection: ikeName(def),
         child: conn,
-        config: confPath(scope, def),
+        config: file,
         startAction: def.ipsec!.startAction,
         initiator: initiates(def),
         ikeSas: sas.map((s) => ({

@@ -1,7 +1,9 @@
 /**
- * Reading charon through swanctl. `swanctl --raw` prints each VICI message on
- * one line as `name event {key=value list=[a b] section {...}}`: that is what
- * netkit parses, never the human listing (it changes between versions).
+ * Reading charon's VICI messages: from `swanctl --raw`, which prints each on
+ * one line as `name event {key=value list=[a b] section {...}}` (netkit parses
+ * that, never the human listing: it changes between versions), or decoded
+ * from the socket itself (vici-wire.ts, vici-client.ts). Both give the same
+ * sections, and the same IkeSa shapes.
  */
 
 export type ViciValue = string | string[] | ViciSection
@@ -121,8 +123,13 @@ const list = (v: ViciValue | undefined): string[] => (Array.isArray(v) ? v : typ
 
 /** The IKE SAs in `swanctl --list-sas --raw` output. */
 export function parseListSas(text: string): IkeSa[] {
+  return ikeSasFrom(rawEvents(text, 'list-sa'))
+}
+
+/** The IKE SAs in list-sa event messages (from `--raw` text or from the socket). */
+export function ikeSasFrom(events: ViciSection[]): IkeSa[] {
   const out: IkeSa[] = []
-  for (const ev of rawEvents(text, 'list-sa')) {
+  for (const ev of events) {
     for (const [name, v] of Object.entries(ev)) {
       if (typeof v !== 'object' || Array.isArray(v)) continue
       const children = (typeof v['child-sas'] === 'object' && !Array.isArray(v['child-sas']) ? Object.values(v['child-sas'] as ViciSection) : []) as ViciSection[]

@@ -1,0 +1,334 @@
+/**
+ * The host's own strongSwan: a charon netkit did not start, running in the
+ * host's root namespace (Debian's strongswan.service runs charon-systemd;
+ * older set-ups run `ipsec start`, the starter with charon), usually with the
+ * operator's own VPNs loaded.
+ *
+ * netkit uses it as it is, and touches only what is its own:
+ * - it speaks VICI on that charon's socket (the default, or the one its
+ *   strongswan.conf sets), never swanctl --load-all/--load-conns/--load-creds,
+ *   which would unload every connection and secret not in the files they read;
+ * - it keeps one file per tunnel where that strongSwan reads its
+ *   configuration, /etc/swanctl/conf.d/netkit-TUNNEL.conf (mode 0600), so an
+ *   operator's `swanctl --load-all` (a `systemctl reload strongswan`) loads
+ *   netkit's tunnels along with the rest;
+ * - it loads and unloads its connections (netkit-*) and secrets (ike-netkit-*)
+ *   by name, from those files;
+ * - it never stops, restarts or reconfigures that charon: what it lacks is
+ *   said, with the fix, before anything changes.
+ *
+ * Tunnels in a namespace of their own (--netns) keep netkit's own charon there.
+ */
+import {existsSync, readdirSync, readFileSync, realpathSync} from 'node:fs'
+import {isAbsolute, join} from 'node:path'
+
+import {charonRef} from './charon.js'
+import {daemonPid, processesNamed} from '../../daemons.js'
+import type {Runner} from '../../runner.js'
+import {mergeSettings, parseSettings, readSettings, section, setting, type Settings} from './settings.js'
+import {type ControlResult, getConns, getShared, ViciSession, initiate, listSas, loadConn, loadKey, loadShared, stats, terminate, unloadConn, unloadKey, unloadShared, withVici} from './vici-client.js'
+import type {IkeSa} from './vici.js'
+import type {ViciInput} from './vici-wire.js'
+
+/** Where the host's strongSwan reads swanctl.conf (swanctl's and charon-systemd's default). */
+export const SYSTEM_SWANCTL_DIR = '/etc/swanctl'
+const DEFAULT_STRONGSWAN_CONF = '/etc/strongswan.conf'
+const DEFAULT_VICI = '/var/run/charon.vici'
+/** The prefix of every file, connection and secret netkit keeps in the host's strongSwan. */
+export const SYSTEM_PREFIX = 'netkit-'
+
+export interface SystemCharon {
+  pid: number
+  /** charon-systemd, or charon (the starter's). */
+  program: string
+  /** The strongswan.conf it reads. */
+  conf: string
+  /** Its VICI socket (a path). */
+  socket: string
+  /** Where its swanctl configuration lives, and where netkit's files go. */
+  swanctlDir: string
+  confD: string
+}
+
+/** "the system charon (charon-systemd, pid 812, /var/run/charon.vici)": which charon netkit looked at. */
+export function describeSystem(sys: SystemCharon): string {
+  return `the system charon (${sys.program}, pid ${sys.pid}, ${sys.socket})`
+}
+
+function environOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+  } catch {
+    return []
+  }
+}
+
+/** A charon netkit started: its strongswan.conf (in its environment) is one netkit wrote. */
+function startedByNetkit(pid: number): boolean {
+  const conf = environOf(pid).find((e) => e.startsWith('STRONGSWAN_CONF='))?.slice('STRONGSWAN_CONF='.length)
+  if (!conf) return false
+  try {
+    return readFileSync(conf, 'utf8').startsWith('# Written by netkit')
+  } catch {
+    return false
+  }
+}
+
+/** The VICI socket a charon serves, as its strongswan.conf sets it (charon-systemd reads its own section, then charon's). */
+export function viciSocketOf(tree: Settings, program: string): string {
+  const uri = (program !== 'charon' ? setting(tree, `${program}.plugins.vici.socket`) : undefined) ?? setting(tree, 'charon.plugins.vici.socket') ?? `unix://${DEFAULT_VICI}`
+  return uri.replace(/^unix:\/\//, '')
+}
+
+/**
+ * The host's own charon, if one runs in the root namespace and netkit did not
+ * start it. Always undefined for a --netns namespace (netkit runs its own there).
+ */
+export function findSystemCharon(netns?: string): SystemCharon | undefined {
+  if (netns) return undefined
+  const ours = daemonPid(charonRef())
+  const pids = processesNamed(['charon-systemd', 'charon'], undefined).filter((p) => p !== ours && !startedByNetkit(p))
+  if (pids.length === 0) return undefined
+  const pid = pids.sort((a, b) => a - b)[0]
+  let program = 'charon'
+  try {
+    program = readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+  } catch {
+    // gone meanwhile: described as charon
+  }
+  const conf = environOf(pid).find((e) => e.startsWith('STRONGSWAN_CONF='))?.slice('STRONGSWAN_CONF='.length) || DEFAULT_STRONGSWAN_CONF
+  return {pid, program, conf, socket: viciSocketOf(readSettings(conf), program), swanctlDir: SYSTEM_SWANCTL_DIR, confD: join(SYSTEM_SWANCTL_DIR, 'conf.d')}
+}
+
+/** netkit's file for a tunnel in the host's strongSwan. */
+export function systemConfPath(sys: Pick<SystemCharon, 'confD'>, tunnel: string): string {
+  return join(sys.confD, `${SYSTEM_PREFIX}${tunnel}.conf`)
+}
+
+/** Where a tunnel's private key is linked from, so that the operator's `swanctl --load-all` loads it too. */
+export function systemKeyLink(sys: Pick<SystemCharon, 'swanctlDir'>, tunnel: string): string {
+  return join(sys.swanctlDir, 'private', `${SYSTEM_PREFIX}${tunnel}.key`)
+}
+
+/** The tunnels netkit has files for in the host's strongSwan. */
+export function systemTunnels(sys: Pick<SystemCharon, 'confD'>): string[] {
+  try {
+    return readdirSync(sys.confD)
+      .filter((f) => f.startsWith(SYSTEM_PREFIX) && f.endsWith('.conf'))
+      .map((f) => f.slice(SYSTEM_PREFIX.length, -5))
+      .sort()
+  } catch {
+    return []
+  }
+}
+
+/** netkit's files merged as swanctl merges them (the tunnels to one peer add their children to one connection). */
+export function netkitConfig(sys: Pick<SystemCharon, 'confD'>, without?: string): Settings {
+  const tree: Settings = {}
+  for (const t of systemTunnels(sys).filter((n) => n !== without)) {
+    try {
+      parseSettings(readFileSync(systemConfPath(sys, t), 'utf8'), undefined, tree)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return tree
+}
+
+/** swanctl.conf keys that are comma-separated lists in a load-conn message. */
+const LIST_KEYS = new Set(['local_addrs', 'remote_addrs', 'proposals', 'esp_proposals', 'ah_proposals', 'local_ts', 'remote_ts', 'vips', 'pools', 'groups', 'cert_policy'])
+/** swanctl.conf keys that name files whose contents go in the message, and where relative names are looked for. */
+const FILE_KEYS: Record<string, string> = {certs: 'x509', cacerts: 'x509ca', pubkeys: 'pubkey'}
+
+const splitList = (v: string) => v.split(/[,\s]+/).filter(Boolean)
+
+/**
+ * A connection section of swanctl.conf as load-conn wants it (as swanctl
+ * translates it): lists split, certificate files read.
+ */
+export function connMessage(conn: Settings, swanctlDir = SYSTEM_SWANCTL_DIR): ViciInput {
+  const out: ViciInput = {}
+  for (const [key, v] of Object.entries(conn)) {
+    if (typeof v === 'object') {
+      out[key] = connMessage(v, swanctlDir)
+    } else if (LIST_KEYS.has(key)) {
+      out[key] = splitList(v)
+    } else if (key in FILE_KEYS) {
+      out[key] = splitList(v).map((f) => {
+        if (/^0x/i.test(f)) return Buffer.from(f.slice(2), 'hex')
+        if (/^0s/i.test(f)) return Buffer.from(f.slice(2), 'base64')
+        return readFileSync(isAbsolute(f) ? f : join(swanctlDir, FILE_KEYS[key], f))
+      })
+    } else {
+      out[key] = v
+    }
+  }
+  return out
+}
+
+/** A secret as swanctl.conf writes it: 0x (hex), 0s (base64), or the text itself. */
+export function secretData(value: string): Buffer {
+  if (/^0x/i.test(value)) return Buffer.from(value.slice(2), 'hex')
+  if (/^0s/i.test(value)) return Buffer.from(value.slice(2), 'base64')
+  return Buffer.from(value, 'utf8')
+}
+
+/** The shared secret of a secrets section (`ike-NAME { id-local = ..., secret = ... }`), identified by the section's name as swanctl does. */
+export function secretOf(name: string, sec: Settings): {id: string; type: 'ike'; data: Buffer; owners: string[]} | undefined {
+  const value = sec.secret
+  if (typeof value !== 'string') return undefined
+  const owners = Object.entries(sec)
+    .filter(([k, v]) => k.startsWith('id') && typeof v === 'string')
+    .map(([, v]) => v as string)
+  return {id: name, type: 'ike', data: secretData(value), owners}
+}
+
+/** The VICI commands netkit sends, as shown (never a secret). */
+export function shownVici(sys: SystemCharon, command: string, what: string): string {
+  return `vici ${command} ${what} (unix://${sys.socket})`
+}
+
+export interface SystemLoad {
+  /** The connections loaded (or unloaded: their last tunnel went). */
+  loaded: string[]
+  unloaded: string[]
+}
+
+/**
+ * Makes the host's charon hold exactly what netkit's files say for the given
+ * IKE connections: each is loaded from the files (all the tunnels that add a
+ * child to it), or, with no file left, unloaded; likewise its shared secret
+ * and the tunnels' private keys. Only netkit's names are touched.
+ */
+export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: string[], opts: {unloadKeys?: string[]; without?: string; extra?: Settings} = {}): Promise<SystemLoad> {
+  // `without`: a tunnel whose file is going (still there in a dry run); `extra`: one whose file is not written yet (a dry run).
+  const tree = netkitConfig(sys, opts.without)
+  if (opts.extra) mergeSettings(tree, opts.extra)
+  const result: SystemLoad = {loaded: [], unloaded: []}
+  const plan: {command: string; what: string; run: (s: ViciSession) => Promise<void>}[] = []
+  const loadedShared = new Set<string>()
+  for (const ike of ikes) {
+    if (!ike.startsWith(SYSTEM_PREFIX)) throw new Error(`internal error: ${ike} is not a netkit connection`)
+    const conn = section(tree, `connections.${ike}`)
+    const secretName = `ike-${ike}`
+    const sec = section(tree, `secrets.${secretName}`)
+    if (conn) {
+      const secret = sec ? secretOf(secretName, sec) : undefined
+      if (secret) {
+        if (!runner.dryRun) runner.addSecret(secret.data.toString('utf8'))
+        plan.push({command: 'load-shared', what: `${secretName} (${secret.owners.join(', ')})`, run: async (s) => loadShared(s, secret)})
+        loadedShared.add(secretName)
+      }
+      const msg = connMessage(conn, sys.swanctlDir)
+      plan.push({command: 'load-conn', what: ike, run: async (s) => loadConn(s, ike, msg)})
+      result.loaded.push(ike)
+    } else {
+      plan.push({command: 'unload-conn', what: ike, run: async (s) => unloadConn(s, ike).catch(() => {})})
+      result.unloaded.push(ike)
+      plan.push({
+        command: 'unload-shared',
+        what: secretName,
+        run: async (s) => {
+          if ((await getShared(s)).includes(secretName)) await unloadShared(s, secretName)
+        },
+      })
+    }
+  }
+  // Private keys: the tunnels' links in /etc/swanctl/private (load-key is idempotent and says the key's id).
+  const keys = systemTunnels(sys).filter((t) => t !== opts.without).map((t) => systemKeyLink(sys, t)).filter((f) => existsSync(f))
+  for (const f of keys) plan.push({command: 'load-key', what: f, run: async (s) => void (await loadKey(s, 'any', readFileSync(f)))})
+  for (const f of opts.unloadKeys ?? []) {
+    plan.push({
+      command: 'unload-key',
+      what: f,
+      run: async (s) => {
+        // The id is the key's: load it to learn it (a no-op if it is loaded), then unload it, unless another netkit tunnel uses the same key.
+        const data = readFileSync(f)
+        if (keys.some((k) => realpathSync(k) === realpathSync(f))) return
+        const id = await loadKey(s, 'any', data)
+        if (id) await unloadKey(s, id)
+      },
+    })
+  }
+  for (const p of plan) runner.note(shownVici(sys, p.command, p.what))
+  if (runner.dryRun || plan.length === 0) return result
+  await withVici(sys.socket, async (s) => {
+    for (const p of plan) await p.run(s)
+  })
+  return result
+}
+
+/** The IKE SAs of one connection (or all) in the host's charon; undefined if it does not answer. */
+export async function systemSas(sys: SystemCharon, ike?: string): Promise<IkeSa[] | undefined> {
+  try {
+    return await withVici(sys.socket, async (s) => listSas(s, ike))
+  } catch {
+    return undefined
+  }
+}
+
+/** The plugins the host's charon loaded; undefined if it does not answer on its socket. */
+export async function systemPlugins(sys: SystemCharon): Promise<string[] | undefined> {
+  try {
+    const st = await withVici(sys.socket, stats, 3000)
+    return Array.isArray(st.plugins) ? st.plugins : []
+  } catch {
+    return undefined
+  }
+}
+
+export async function systemInitiate(runner: Runner, sys: SystemCharon, ike: string, child: string, timeoutMs: number): Promise<ControlResult> {
+  runner.note(shownVici(sys, 'initiate', `${ike}/${child}`))
+  if (runner.dryRun) return {ok: true, log: []}
+  return withVici(sys.socket, async (s) => initiate(s, {ike, child, timeoutMs}), 5000)
+}
+
+/** Terminates a tunnel's CHILD_SAs (by name), or every IKE_SA of its connection (the last tunnel to that peer). */
+export async function systemTerminate(runner: Runner, sys: SystemCharon, what: {child?: string; ike?: string}): Promise<void> {
+  runner.note(shownVici(sys, 'terminate', what.child ?? what.ike ?? ''))
+  if (runner.dryRun) return
+  await withVici(sys.socket, async (s) => void (await terminate(s, {...what, force: what.ike !== undefined, timeoutMs: 5000})), 5000).catch(() => {})
+}
+
+/**
+ * What the host's charon logs, from now on (its `log` events): netkit reads a
+ * refusal (authentication, proposals, selectors) there as it reads its own
+ * charon's log file.
+ */
+export class SystemLog {
+  private lines: string[] = []
+  private session: ViciSession | undefined
+
+  static async open(sys: SystemCharon): Promise<SystemLog> {
+    const log = new SystemLog()
+    try {
+      log.session = await ViciSession.connect(sys.socket, 3000)
+      await log.session.on('log', (m) => {
+        if (typeof m.msg === 'string') log.lines.push(m.msg)
+        if (log.lines.length > 5000) log.lines.splice(0, 1000)
+      })
+    } catch {
+      log.session?.close()
+      log.session = undefined
+    }
+    return log
+  }
+
+  text(): string {
+    return this.lines.join('\n')
+  }
+
+  close(): void {
+    this.session?.close()
+    this.session = undefined
+  }
+}
+
+/** The connections loaded over VICI in the host's charon; undefined if it does not answer. */
+export async function systemConns(sys: SystemCharon): Promise<string[] | undefined> {
+  try {
+    return await withVici(sys.socket, getConns, 3000)
+  } catch {
+    return undefined
+  }
+}
