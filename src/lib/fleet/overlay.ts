@@ -48,7 +48,8 @@ export function readAssignments(text: string | undefined, source: string): Map<s
 
 export function writeAssignments(inv: Inventory, a: Assignment): string {
   const hosts: Record<string, string> = {}
-  for (const h of inv.hosts) hosts[h.name] = a.addresses.get(h.name)!
+  // By name: the record does not change when the inventory is only reordered.
+  for (const name of inv.hosts.map((h) => h.name).sort()) hosts[name] = a.addresses.get(name)!
   return `# Overlay addresses assigned by "netkit fleet render": read back at each render so that they stay stable.\n# Keep this file with the inventory. Removing it may renumber hosts.\n${toYaml({version: 1, pool: inv.pool.cidr, hosts})}`
 }
 
