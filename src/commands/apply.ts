@@ -68,6 +68,8 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     })
     // Not confirmed in time: the change did not stick, and a script (apply --try && ...) must know.
     if (!result.kept) process.exitCode = 1
+    // The host has moved on: what became of an earlier detached change is no longer news for --confirm.
+    else if (result.changed && !runner.dryRun) (await import('../lib/apply/pending.js')).clearOutcome()
     if (!json) {
       if (!result.changed) this.log(`the host already matches ${hostFileName(flags.file)} (${result.unchanged} objects${result.memo ? ', exactly as the last verified apply left them' : ''}); nothing to do`)
       else if (runner.dryRun) process.stderr.write(`dry run: ${countChanges(result.changes.length)}; nothing was changed\n`)

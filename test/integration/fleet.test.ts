@@ -54,7 +54,7 @@ describe('fleet render and commit-confirm on simulated hosts (integration)', {sk
     const deadline = Date.now() + seconds * 1000
     for (let i = 0; i < seconds * 3 && Date.now() < deadline; i++) {
       try {
-        h(from).sh('ping', ['-c', '1', '-W', '1', '-I', overlay(from), overlay(to)])
+        h(from).sh('ping', ['-c', '1', '-W', '1', overlay(to)])
         return true
       } catch {
         await sleep(250)
