@@ -83,6 +83,7 @@ describe('fleet render and commit-confirm on simulated hosts (integration)', {sk
     const again = h('a').cli(['diff', '-f', '/etc/netkit/fleet/host.yaml', '--json'])
     assert.equal(again.code, 0)
     assert.deepEqual(again.json.result.changes, [], 'the bundle is applied: nothing left to change')
+    assert.equal(again.json.result.changed, false)
   })
 
   /** Host a's bundle with one more address on lo: the change the commit-confirm tests make. */
