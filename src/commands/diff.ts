@@ -6,7 +6,7 @@ const FOREIGN_SHOWN = 20
 
 export default class Diff extends NetkitCommand {
   static override summary = 'Show what "netkit apply -f FILE" would add, change and remove, in order.'
-  static override description = 'Also lists what is here and neither netkit\'s nor in the file (links, addresses, routes, rules, proxy entries; not what the kernel makes by itself, like connected routes): apply leaves those alone. --json: {changes: [{action, kind, object, netns?, why?}], unchanged, foreign: [{kind, object, netns?}]}. Exit status 0 either way.'
+  static override description = 'Also lists what is here and neither netkit\'s nor in the file (links, addresses, routes, rules, proxy entries; not what the kernel makes by itself, like connected routes): apply leaves those alone. --json: {changed (whether apply would change anything), changes: [{action, kind, object, netns?, why?}], unchanged, foreign: [{kind, object, netns?}]}. Exit status 0 either way.'
   static override examples = ['<%= config.bin %> diff -f host.yaml', '<%= config.bin %> diff -f host.yaml --netns hostA --json']
   static override flags = {file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON), or - for standard input.', required: true})}
 
@@ -25,6 +25,6 @@ export default class Diff extends NetkitCommand {
       for (const f of shown) this.log(`  ${f.object}${f.netns ? ` in namespace ${f.netns}` : ''}`)
       if (plan.foreign.length > shown.length) this.log(`  ... and ${plan.foreign.length - shown.length} more (--json lists them all)`)
     }
-    return {changes, unchanged: plan.unchanged, foreign: plan.foreign}
+    return {changed: changes.length > 0, changes, unchanged: plan.unchanged, foreign: plan.foreign}
   }
 }

@@ -440,8 +440,8 @@ async function verify(plan: Plan, record: () => void): Promise<{left: Change[]; 
 
 export interface ApplyOptions {
   trySeconds?: number
-  /** Asks whether to keep the change (--try); `interrupted` settles when a signal comes first. */
-  confirm?: (seconds: number, interrupted: Promise<unknown>) => Promise<boolean>
+  /** Asks whether to keep the change (--try); `interrupted` settles when a signal comes first; `result`: the change, applied and verified. */
+  confirm?: (seconds: number, interrupted: Promise<unknown>, result: ApplyResult) => Promise<boolean>
   log?: (l: string) => void
   progress?: 'tty' | 'simple' | 'none'
   timeoutMs?: number
@@ -521,7 +521,7 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
     result.verified = true
     if (opts.trySeconds !== undefined) {
       opts.log?.(`applied; keeping it only if you confirm within ${opts.trySeconds} s`)
-      const ok = await undoing(opts.confirm ? opts.confirm(opts.trySeconds, watch.fired) : Promise.resolve(false))
+      const ok = await undoing(opts.confirm ? opts.confirm(opts.trySeconds, watch.fired, result) : Promise.resolve(false))
       if (!ok) {
         await undoAll()
         await sayWhatStayedGone(plan, failed)

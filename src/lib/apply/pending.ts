@@ -1,0 +1,256 @@
+/**
+ * Commit-confirm for automation: `apply -f FILE --try SECONDS --detach`,
+ * `apply --confirm`, `apply --rollback` (as `netplan try` and Junos `commit
+ * confirmed`; docs/apply-confirm.md).
+ *
+ * The waiter is the process that applied. `--detach` starts netkit again as
+ * a child in a session of its own (setsid: the SSH session closing sends it
+ * no hangup), its output to a log in the state directory; the child takes the
+ * host lock, applies, verifies, and then waits for the answer exactly as the
+ * interactive --try does, with its undo in memory: the same undo as every
+ * failed apply, not a second one rebuilt from a journal (an undo replayed from
+ * disk would have to store what the kernel deleted along with a change, the
+ * tunnels' keys as they were, the sysctls' values before, and would be a
+ * second code path to keep right). Once the change is verified the child
+ * tells the starting process (a pipe on its fd 3), which prints and exits 0.
+ *
+ * The answer reaches the waiter as a file in the state directory
+ * (apply-answer: "confirm" or "rollback"), which it polls; no answer within
+ * SECONDS, or SIGTERM/SIGINT/SIGHUP sent to it, and it undoes the change. The
+ * waiter records what became of the change (apply-outcome.json) before it lets
+ * go of the lock, so `--confirm` can say "confirmed" or "too late: undone".
+ *
+ * What this does not survive: the waiter killed with SIGKILL, or the machine
+ * rebooting, while the change is pending (then nothing undoes the change; at
+ * a reboot the kernel state is gone anyway). `--confirm` and `--rollback` then
+ * say that the waiter is gone.
+ */
+import {spawn} from 'node:child_process'
+import {closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import {join} from 'node:path'
+
+import {NetkitError} from '../errors.js'
+import {writeFileAtomic} from '../files.js'
+import {startOf} from '../lock.js'
+import {stateDir} from '../ownership.js'
+
+export interface PendingRecord {
+  pid: number
+  started: string
+  file: string
+  since: string
+  deadline: string
+  seconds: number
+  changes: number
+  log: string
+}
+
+export type OutcomeKind = 'confirmed' | 'rolled back' | 'expired' | 'interrupted' | 'failed'
+
+export interface OutcomeRecord {
+  pid: number
+  file: string
+  outcome: OutcomeKind
+  at: string
+  changes: number
+  /** What went wrong (outcome "failed"), or the signal (outcome "interrupted"). */
+  detail?: string
+}
+
+export const pendingPath = () => join(stateDir(), 'apply-pending.json')
+export const answerPath = () => join(stateDir(), 'apply-answer')
+export const outcomePath = () => join(stateDir(), 'apply-outcome.json')
+export const detachedLog = () => join(stateDir(), 'apply-detached.log')
+
+function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T
+  } catch {
+    return undefined
+  }
+}
+
+export const readPending = () => readJson<PendingRecord>(pendingPath())
+export const readOutcome = () => readJson<OutcomeRecord>(outcomePath())
+
+/** Whether the process is the one recorded (same start time) and still runs (not a zombie waiting to be reaped). */
+export function running(pid: number, started: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return state !== 'Z' && state !== 'X' && startOf(pid) === started
+  } catch {
+    return false
+  }
+}
+
+/* ---------- the waiter (the detached child) ---------- */
+
+/** Tells the starting process (fd 3, a pipe) once, then closes it. Nothing to tell it to when there is no pipe. */
+let told = false
+export function tellStarter(message: unknown): void {
+  if (told) return
+  told = true
+  try {
+    writeSync(3, `${JSON.stringify(message)}\n`)
+    closeSync(3)
+  } catch {
+    // started by hand, without the pipe
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * The waiter's confirmation: records the pending change, tells the starter,
+ * then waits for an answer file, the deadline or a signal. `why` is told what
+ * decided.
+ */
+export function waitForAnswer(info: {file: string; changes: number; report: Record<string, unknown>}, why: (w: OutcomeKind) => void) {
+  return async (seconds: number, interrupted: Promise<unknown>): Promise<boolean> => {
+    rmSync(answerPath(), {force: true})
+    const since = new Date()
+    const record: PendingRecord = {pid: process.pid, started: startOf(process.pid) ?? '', file: info.file, since: since.toISOString(), deadline: new Date(since.getTime() + seconds * 1000).toISOString(), seconds, changes: info.changes, log: detachedLog()}
+    writeFileAtomic(pendingPath(), `${JSON.stringify(record)}\n`, 0o600, 0o700)
+    process.stderr.write(`pending: waiting up to ${seconds} s for "netkit apply --confirm" or "--rollback"\n`)
+    tellStarter({pending: true, ...info.report, pid: record.pid, deadline: record.deadline, seconds, log: record.log})
+    let signalled = false
+    void interrupted.then(() => (signalled = true))
+    const end = since.getTime() + seconds * 1000
+    while (Date.now() < end && !signalled) {
+      let answer: string | undefined
+      try {
+        answer = readFileSync(answerPath(), 'utf8').trim()
+      } catch {
+        answer = undefined
+      }
+      if (answer === 'confirm' || answer === 'rollback') {
+        why(answer === 'confirm' ? 'confirmed' : 'rolled back')
+        process.stderr.write(`${answer === 'confirm' ? 'confirmed: keeping the change' : 'rollback asked for: undoing the change'}\n`)
+        return answer === 'confirm'
+      }
+      await Promise.race([sleep(Math.min(200, Math.max(0, end - Date.now()))), interrupted])
+    }
+    why(signalled ? 'interrupted' : 'expired')
+    process.stderr.write(`${signalled ? 'interrupted' : `not confirmed within ${seconds} s`}: undoing the change\n`)
+    return false
+  }
+}
+
+/** The waiter's last word: what became of the change; the pending record and any answer are removed. */
+export function finish(outcome: Omit<OutcomeRecord, 'pid' | 'at'>): void {
+  writeFileAtomic(outcomePath(), `${JSON.stringify({pid: process.pid, at: new Date().toISOString(), ...outcome})}\n`, 0o600, 0o700)
+  const p = readPending()
+  if (p?.pid === process.pid) rmSync(pendingPath(), {force: true})
+  rmSync(answerPath(), {force: true})
+}
+
+/* ---------- confirm and rollback (any later netkit) ---------- */
+
+export interface AnswerResult {
+  pending: false
+  /** What was asked: confirm or rollback. */
+  asked: 'confirm' | 'rollback'
+  /** What became of the change: confirmed, rolled back, expired (undone: not confirmed in time), interrupted, failed; none: nothing was pending. */
+  outcome: OutcomeKind | 'none'
+  file?: string
+  changes?: number
+  at?: string
+  detail?: string
+  /** The change the last detached apply made, when nothing was pending (for "nothing to confirm"). */
+  last?: OutcomeRecord
+}
+
+/**
+ * Gives the pending change its answer and waits (bounded) until the waiter
+ * has acted on it and let go of the host lock. Nothing pending: says what
+ * became of the last one.
+ */
+export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeoutMs?: number} = {}): Promise<AnswerResult> {
+  const p = readPending()
+  if (!p) {
+    const last = readOutcome()
+    return {pending: false, asked, outcome: 'none', ...(last ? {last} : {})}
+  }
+  if (!running(p.pid, p.started)) {
+    // The waiter died without a word (SIGKILL, OOM): nobody holds the undo any more.
+    const last = readOutcome()
+    if (last?.pid === p.pid) return {pending: false, asked, outcome: 'none', last}
+    rmSync(pendingPath(), {force: true})
+    throw new NetkitError('E_WAITER_GONE', `the waiter of the change from ${p.file} (pid ${p.pid}) is gone without confirming or undoing it: the change is still in place`, {
+      fix: asked === 'rollback' ? `nothing can undo it now: apply the earlier file ("netkit apply -f OLD_FILE"); see ${p.log}` : `it stays as it is (check it with "netkit diff -f ${p.file}"); see ${p.log}`,
+    })
+  }
+  writeFileAtomic(answerPath(), `${asked}\n`, 0o600, 0o700)
+  const deadline = Date.now() + (opts.timeoutMs ?? 180_000)
+  while (Date.now() < deadline && running(p.pid, p.started)) await sleep(100)
+  const out = readOutcome()
+  if (!out || out.pid !== p.pid) {
+    if (running(p.pid, p.started)) throw new NetkitError('E_TIMEOUT', `the waiter (pid ${p.pid}) has not finished acting on the ${asked} yet`, {fix: `see ${p.log}, and run "netkit apply --${asked}" again to see what became of it`})
+    throw new NetkitError('E_WAITER_GONE', `the waiter (pid ${p.pid}) ended without saying what became of the change from ${p.file}`, {fix: `see ${p.log} and check with "netkit diff -f ${p.file}"`})
+  }
+  return {pending: false, asked, outcome: out.outcome, file: out.file, changes: out.changes, at: out.at, ...(out.detail ? {detail: out.detail} : {})}
+}
+
+/** Forgets the last outcome (a new detached apply starts). */
+export function clearOutcome(): void {
+  rmSync(outcomePath(), {force: true})
+}
+
+/* ---------- the starting process ---------- */
+
+/** How to run this same netkit again: the single binary runs itself; under node, node runs the same script. */
+function self(): {file: string; args: string[]} {
+  let sea = false
+  try {
+    sea = (createRequire(import.meta.url)('node:sea') as {isSea: () => boolean}).isSea()
+  } catch {
+    sea = false
+  }
+  return sea ? {file: process.execPath, args: []} : {file: process.execPath, args: [...process.execArgv, process.argv[1]]}
+}
+
+/**
+ * Starts the waiter: this netkit again with `args` (the same command line and
+ * `--waiter`), in a session of its own, stdin from /dev/null, stdout and
+ * stderr to the log. Resolves with what it tells on fd 3 (the change pending,
+ * nothing to do, or its error); rejects if it ends without a word.
+ */
+export async function startWaiter(args: string[], timeoutMs = 600_000): Promise<Record<string, unknown>> {
+  mkdirSync(stateDir(), {recursive: true, mode: 0o700})
+  const log = openSync(detachedLog(), 'w', 0o600)
+  const {file, args: pre} = self()
+  const child = spawn(file, [...pre, ...args, '--waiter'], {detached: true, stdio: ['ignore', log, log, 'pipe'], env: process.env})
+  closeSync(log)
+  const pipe = child.stdio[3] as NodeJS.ReadableStream
+  let text = ''
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new NetkitError('E_TIMEOUT', `the detached apply (pid ${child.pid}) said nothing within ${timeoutMs / 1000} s`, {fix: `see ${detachedLog()}`})), timeoutMs)
+    let settled = false
+    const done = (r: Error | Record<string, unknown>) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      pipe.removeAllListeners()
+      // The waiter lives on: this process must not wait for it.
+      child.unref()
+      ;(pipe as unknown as {destroy?: () => void}).destroy?.()
+      if (r instanceof Error) reject(r)
+      else resolve(r)
+    }
+    pipe.setEncoding('utf8')
+    pipe.on('data', (d: string) => {
+      text += d
+      const nl = text.indexOf('\n')
+      if (nl < 0) return
+      try {
+        done(JSON.parse(text.slice(0, nl)) as Record<string, unknown>)
+      } catch {
+        done(new NetkitError('E_INTERNAL', 'the detached apply sent an unreadable report', {fix: `see ${detachedLog()}`}))
+      }
+    })
+    pipe.on('end', () => done(new NetkitError('E_WAITER_GONE', `the detached apply (pid ${child.pid}) ended without a report`, {fix: `see ${detachedLog()}`})))
+    child.on('error', (e) => done(new NetkitError('E_INTERNAL', `cannot start the detached apply: ${e.message}`)))
+  })
+}
