@@ -32,7 +32,7 @@ import {join} from 'node:path'
 
 import {NetkitError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
-import {startOf} from '../lock.js'
+import {lockPath, startOf} from '../lock.js'
 import {stateDir} from '../ownership.js'
 
 export interface PendingRecord {
@@ -184,10 +184,12 @@ export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeou
   }
   writeFileAtomic(answerPath(), `${asked}\n`, 0o600, 0o700)
   const deadline = Date.now() + (opts.timeoutMs ?? 180_000)
-  while (Date.now() < deadline && running(p.pid, p.started)) await sleep(100)
+  // Done when the waiter has ended, or has said what became of the change and let go of the host lock.
+  const done = () => !running(p.pid, p.started) || (readOutcome()?.pid === p.pid && readJson<{pid?: number}>(lockPath())?.pid !== p.pid)
+  while (Date.now() < deadline && !done()) await sleep(100)
   const out = readOutcome()
   if (!out || out.pid !== p.pid) {
-    if (running(p.pid, p.started)) throw new NetkitError('E_TIMEOUT', `the waiter (pid ${p.pid}) has not finished acting on the ${asked} yet`, {fix: `see ${p.log}, and run "netkit apply --${asked}" again to see what became of it`})
+    if (!done()) throw new NetkitError('E_TIMEOUT', `the waiter (pid ${p.pid}) has not finished acting on the ${asked} yet`, {fix: `see ${p.log}, and run "netkit apply --${asked}" again to see what became of it`})
     throw new NetkitError('E_WAITER_GONE', `the waiter (pid ${p.pid}) ended without saying what became of the change from ${p.file}`, {fix: `see ${p.log} and check with "netkit diff -f ${p.file}"`})
   }
   return {pending: false, asked, outcome: out.outcome, file: out.file, changes: out.changes, at: out.at, ...(out.detail ? {detail: out.detail} : {})}

@@ -210,6 +210,7 @@ export function parseInventory(text: string, source: string): Inventory {
   if (entries.length === 0) fail({path: ['hosts'], message: 'no hosts: list at least one'})
   for (const name of entries) {
     if (!rule.re.test(name)) fail({path: ['hosts', name], message: `"${name}" is not a usable host name: ${rule.rule}`})
+    if (name === 'overlay.yaml') fail({path: ['hosts', name], message: 'the render keeps its overlay record under that name: pick another host name'})
     const hr = Host.safeParse(top.hosts[name] ?? {})
     if (!hr.success) fail({...hr.error.issues[0], path: ['hosts', name, ...hr.error.issues[0].path]} as Issue)
     const h = hr.data!
