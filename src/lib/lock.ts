@@ -35,12 +35,15 @@ export const lockPath = (): string => join(stateDir(), 'netkit.lock')
 /** A lock file with no readable holder younger than this may be one being written (by an older netkit): wait for it. */
 const UNREADABLE_GRACE_MS = 3000
 
-/** When process `pid` started (undefined: there is no such process). */
+/** When process `pid` started (undefined: there is no such process, or it has ended and is a zombie). */
 export function startOf(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name (field 2) may hold spaces and parentheses: count from the last ")".
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // A zombie has ended: it only waits for its parent (or an init that does not reap) to collect it.
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined
+    return fields[19]
   } catch {
     return undefined
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -80,5 +80,18 @@ describe('the host lock', () => {
     for (const id of Object.keys(CHANGES_HOST)) assert.ok(id in manifest.commands, `${id} is a command`)
     assert.equal((CHANGES_HOST.doctor as (f: object) => boolean)({fix: true}), true)
     assert.equal((CHANGES_HOST.doctor as (f: object) => boolean)({}), false)
+  })
+  it('a holder that has ended but is not reaped yet (a zombie) holds nothing', async () => {
+    // sh starts a short sleep, then becomes a long one that never collects it: the short one stays a zombie.
+    const sh = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5'], {stdio: ['ignore', 'pipe', 'ignore']})
+    const pid = Number(await new Promise<string>((resolve) => sh.stdout!.once('data', (d) => resolve(String(d)))))
+    try {
+      assert.ok(startOf(pid) !== undefined, 'running at first')
+      await new Promise((r) => setTimeout(r, 500))
+      assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /, 'a zombie now')
+      assert.equal(startOf(pid), undefined)
+    } finally {
+      sh.kill('SIGKILL')
+    }
   })
 })
