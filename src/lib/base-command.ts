@@ -159,7 +159,7 @@ const LOCK_WAIT_MS = 60_000
 /** The commands that change the host (and take its lock), by oclif id; a function says when, from the flags. */
 export const CHANGES_HOST: Record<string, true | ((flags: Record<string, unknown>) => boolean)> = Object.fromEntries([
   ...['addr', 'bridge', 'link', 'ns', 'proxyarp', 'route', 'rule', 'table', 'xfrm:policy', 'xfrm:state', 'tunnel'].flatMap((topic) => ['add', 'del'].map((verb) => [`${topic}:${verb}`, true])),
-  ...['bridge:attach', 'bridge:detach', 'link:set', 'proxyarp:enable', 'proxyarp:disable', 'sysctl:set', 'sysctl:restore'].map((id) => [id, true]),
+  ...['bridge:attach', 'bridge:detach', 'link:set', 'proxyarp:enable', 'proxyarp:disable', 'sysctl:set', 'sysctl:restore', 'tunnel:peer:add', 'tunnel:peer:del'].map((id) => [id, true]),
   ...['tunnel:up', 'tunnel:down', 'tunnel:pubkey', 'apply', 'wizard', 'lab:up', 'lab:down'].map((id) => [id, true]),
   ['doctor', (flags: Record<string, unknown>) => Boolean(flags.fix)],
 ])
