@@ -241,7 +241,7 @@ function defineInterface(input: TunnelInput, name: string): TunnelDef {
   const address = input.address ? v.interfaceAddress(input.address, '--address').cidr : undefined
   const peers: Record<string, WgPeer> = {}
   for (const [peer, p] of Object.entries(input.peers ?? {})) peers[peerName(peer)] = checkPeer(p, `peer ${peer}`)
-  checkPeerSet(peers, {localSubnets, wireguard: {address}})
+  checkPeerSet(peers, {localSubnets})
   const def: TunnelDef = {
     version: 1,
     name,

@@ -18,7 +18,7 @@ import {forgetGoneInterfaces} from '../sysctl.js'
 import {driverFor} from './registry.js'
 import {diffDefs, listDefs, listScopes, loadDef, pskPath, removeDef, sameDef, saveDef, scopeDir} from './store.js'
 import type {TunnelContext, TunnelDef, TunnelStatus} from './types.js'
-import {hostSteps, restoreHost} from './host.js'
+import {hostSettings, hostSteps, restoreHost} from './host.js'
 import {refuseTakeover} from './routes.js'
 import {requireUnderlay} from './underlay.js'
 import {tunnelName} from './define.js'
@@ -331,10 +331,13 @@ export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, op
       },
     },
   ]
-  if (!down) steps.push(...(await hostSteps(next, ctx)), ...peerSteps(onDevice, next, ctx))
+  // The host settings follow what the tunnel routes (forwarding for subnets): looked at only when that changes.
+  const facts = {datapath: ctx.datapath}
+  const settingsChange = canonical(hostSettings(def, facts)) !== canonical(hostSettings(next, facts))
+  if (!down) steps.push(...(settingsChange ? await hostSteps(next, ctx) : []), ...peerSteps(onDevice, next, ctx))
   const result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
   // Settings only the removed peers' routes needed go back (as "tunnel del" does for a tunnel).
-  if (!down) await restoreHost(def, ctx, [next, ...listDefs(dir).filter((d) => d.name !== def.name)])
+  if (!down && settingsChange) await restoreHost(def, ctx, [next, ...listDefs(dir).filter((d) => d.name !== def.name)])
   return {changed: true, down, summary: `set the peers of tunnel ${def.name}`, steps: result.changed}
 }
 

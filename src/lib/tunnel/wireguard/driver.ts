@@ -24,6 +24,7 @@ import {NETKIT_ALIAS} from '../../ownership.js'
 import type {Step} from '../../plan.js'
 import {type Invocation, Secret} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
+import {ensureProtoName} from '../../iproute2/tables.js'
 import {addRoutes, removeRoutes, routeSteps} from '../routes.js'
 import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {underlayTo} from '../underlay.js'
@@ -222,8 +223,19 @@ export function peerSteps(before: TunnelDef, after: TunnelDef, ctx: TunnelContex
       },
     })
   }
+  // (Whether another tunnel has them was asked before anything changed: service.ts setPeers.)
   if (added.length) {
-    for (const s of routeSteps({...after, remoteSubnets: added}, ctx, dev)) steps.push({...s, apply: async () => (running ? s.apply() : false)})
+    steps.push({
+      title: `route ${added.join(', ')} through ${dev}`,
+      apply: async () => {
+        if (!running) return false
+        ensureProtoName({dryRun: r.dryRun})
+        await addRoutes({...after, remoteSubnets: added}, ctx, dev)
+      },
+      undo: async () => {
+        if (running) await removeRoutes({...after, remoteSubnets: added}, ctx, dev)
+      },
+    })
   }
   steps.push({
     title: `write ${wgConfPath(ctx.configDir, dev)}`,

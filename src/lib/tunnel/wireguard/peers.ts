@@ -86,21 +86,23 @@ export function checkPeer(input: PeerInput, what: string): WgPeer {
 }
 
 /** The peers of one interface together: distinct keys, allowed-ips that overlap no other peer's nor a local subnet. */
-export function checkPeerSet(peers: Record<string, WgPeer>, def: Pick<TunnelDef, 'localSubnets'> & {wireguard?: {address?: string}}): void {
-  const list = Object.entries(peers)
-  for (const [i, [name, p]] of list.entries()) {
-    for (const [other, q] of list.slice(i + 1)) {
-      if (p.publicKey === q.publicKey) throw new UsageError(`peers ${name} and ${other} have the same public key`, 'each peer has its own key ("netkit tunnel pubkey" on each host)')
-      for (const a of p.allowedIps) {
-        const b = q.allowedIps.find((x) => v.overlaps(a, x))
-        if (b) throw new UsageError(`peer ${name}: allowed-ip ${a} overlaps ${b} of peer ${other}`, 'give each peer distinct allowed-ips (WireGuard sends each address to one peer)')
-      }
-    }
-    for (const a of p.allowedIps) {
-      const l = def.localSubnets.find((x) => v.overlaps(a, x))
-      if (l) throw new UsageError(`peer ${name}: allowed-ip ${a} overlaps the local subnet ${l}`, 'a peer\'s allowed-ips are behind the peer, not behind this host')
-    }
+export function checkPeerSet(peers: Record<string, WgPeer>, def: Pick<TunnelDef, 'localSubnets'>): void {
+  const keys = new Map<string, string>()
+  for (const [name, p] of Object.entries(peers)) {
+    const other = keys.get(p.publicKey)
+    if (other !== undefined) throw new UsageError(`peers ${other} and ${name} have the same public key`, 'each peer has its own key ("netkit tunnel pubkey" on each host)')
+    keys.set(p.publicKey, name)
   }
+  const nets = [
+    ...def.localSubnets.map((cidr) => ({cidr, peer: undefined as string | undefined})),
+    ...Object.entries(peers).flatMap(([peer, p]) => p.allowedIps.map((cidr) => ({cidr, peer}))),
+  ]
+  const hit = v.firstOverlap(nets)
+  if (!hit) return
+  const [a, b] = hit[0].peer === undefined ? [hit[1], hit[0]] : hit
+  if (a.peer === undefined) throw new UsageError(`--local-subnet ${a.cidr} overlaps ${b.cidr}`, 'list each local subnet once')
+  if (b.peer === undefined) throw new UsageError(`peer ${a.peer}: allowed-ip ${a.cidr} overlaps the local subnet ${b.cidr}`, 'a peer\'s allowed-ips are behind the peer, not behind this host')
+  throw new UsageError(`peer ${b.peer}: allowed-ip ${b.cidr} overlaps ${a.cidr} of peer ${a.peer}`, 'give each peer distinct allowed-ips (WireGuard sends each address to one peer)')
 }
 
 /** The allowed-ips netkit routes into the tunnel: those outside the tunnel's own prefix (the address's connected route covers the rest). */
