@@ -496,7 +496,7 @@ export class PeerObj extends Obj {
     readonly tunnel: string,
     readonly name: string,
     readonly peer: WgPeer,
-    /** The peer as text, with its PSK file's digest (peers.ts peerFingerprint). */
+    /** The peer as text (peers.ts peerFingerprint). */
     readonly fingerprint: string,
     owned = true,
     /** Live: whether the device has it. Desired: true. */

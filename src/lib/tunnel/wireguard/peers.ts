@@ -4,7 +4,6 @@
  * here as an interface with one peer named after the tunnel. Peers are
  * checked here (once, before anything runs) and compared here.
  */
-import {createHash} from 'node:crypto'
 import {isAbsolute, resolve} from 'node:path'
 
 import {UsageError} from '../../errors.js'
@@ -161,17 +160,12 @@ export function interfaceOnly(def: TunnelDef): TunnelDef {
   return {...def, remoteSubnets: [], wireguard: {...def.wireguard!, peers: {}}}
 }
 
-/** A peer as text, with a digest of its PSK file's content (a new key is a change; the key itself is never shown). */
+/**
+ * A peer as apply compares it. A PSK is compared by the path of its file (wg
+ * reads it there when the peer is set): new key, new file name.
+ */
 export function peerFingerprint(p: WgPeer): string {
-  let psk = ''
-  if (p.pskFile) {
-    try {
-      psk = ` psk:${createHash('sha256').update(readSecretFile(p.pskFile, 'PSK file')).digest('hex').slice(0, 16)}`
-    } catch {
-      psk = ' psk:unreadable'
-    }
-  }
-  return `${canonical(p)}${psk}`
+  return canonical(p)
 }
 
 const bare = ({name: _name, ...p}: NamedPeer): string => canonical(p)
