@@ -7,7 +7,7 @@ import {progressMode} from '../../../lib/plan.js'
 import * as v from '../../../lib/validate.js'
 import {tunnelNameArg} from '../../../lib/tunnel/flags.js'
 import {addPeer, requireInterface} from '../../../lib/tunnel/service.js'
-import {peerName} from '../../../lib/tunnel/wireguard/peers.js'
+import {checkPeer, peerName} from '../../../lib/tunnel/wireguard/peers.js'
 
 export default class TunnelPeerAdd extends NetkitCommand {
   static override summary = 'Add a peer to a WireGuard interface, or change one (--replace), without touching its other peers.'
@@ -33,8 +33,11 @@ export default class TunnelPeerAdd extends NetkitCommand {
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(TunnelPeerAdd)
     const runner = this.makeRunner(flags)
+    const input = {publicKey: flags['public-key'], allowedIps: flags['allowed-ips'], endpoint: flags.endpoint, keepalive: flags.keepalive, pskFile: flags['psk-file']}
+    // Every value checked before anything is looked up.
+    checkPeer(input, `peer ${args.peer}`)
     const def = requireInterface(configDir(), args.tunnel, flags.netns)
-    const r = await addPeer(def, args.peer, {publicKey: flags['public-key'], allowedIps: flags['allowed-ips'], endpoint: flags.endpoint, keepalive: flags.keepalive, pskFile: flags['psk-file']}, {
+    const r = await addPeer(def, args.peer, input, {
       runner,
       configDir: configDir(),
       progress: progressMode(this.jsonEnabled()),
