@@ -173,7 +173,7 @@ const LOCK_WAIT_MS = 60_000
  */
 export const CHANGES_HOST: Record<string, true | ((flags: Record<string, unknown>) => boolean)> = Object.fromEntries([
   ...['addr', 'bridge', 'link', 'ns', 'proxyarp', 'route', 'rule', 'table', 'xfrm:policy', 'xfrm:state', 'tunnel'].flatMap((topic) => ['add', 'del'].map((verb) => [`${topic}:${verb}`, true])),
-  ...['bridge:attach', 'bridge:detach', 'link:set', 'proxyarp:enable', 'proxyarp:disable', 'sysctl:set', 'sysctl:restore'].map((id) => [id, true]),
+  ...['bridge:attach', 'bridge:detach', 'link:set', 'proxyarp:enable', 'proxyarp:disable', 'sysctl:set', 'sysctl:restore', 'tunnel:peer:add', 'tunnel:peer:del'].map((id) => [id, true]),
   ...['tunnel:up', 'tunnel:down', 'tunnel:pubkey', 'wizard', 'lab:up', 'lab:down'].map((id) => [id, true]),
   // apply --confirm/--rollback answer the waiter that holds the lock; apply --try --detach leaves the lock to that waiter.
   ['apply', (flags: Record<string, unknown>) => !flags.confirm && !flags.rollback && !(flags.detach && !flags.waiter)],

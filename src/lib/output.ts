@@ -32,3 +32,11 @@ export interface ChangeOutcome {
   /** The exact commands, redacted, in order. */
   commands: string[]
 }
+
+/** An age in seconds as "12s ago", "3m 4s ago", "2h 5m ago" (null: "never"). */
+export function ago(s: number | null): string {
+  if (s === null) return 'never'
+  if (s < 60) return `${s}s ago`
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s ago`
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m ago`
+}

@@ -206,6 +206,29 @@ export function overlaps(a: string, b: string): boolean {
   return pa[0].match(pb) || pb[0].match(pa)
 }
 
+/**
+ * Two of the networks that overlap (the first found), or undefined: sorted by
+ * start, in O(n log n), for lists of thousands (a mesh's allowed-ips).
+ */
+export function firstOverlap<T extends {cidr: string}>(items: T[]): [T, T] | undefined {
+  const spans = items.map((item) => {
+    const [addr, len] = ipaddr.parseCIDR(item.cidr)
+    const bytes = addr.toByteArray()
+    let start = 0n
+    for (const b of bytes) start = (start << 8n) | BigInt(b)
+    const size = 1n << BigInt(bytes.length * 8 - len)
+    start -= start % size
+    return {item, family: bytes.length, start, end: start + size - 1n}
+  })
+  spans.sort((a, b) => a.family - b.family || (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
+  let widest: (typeof spans)[number] | undefined
+  for (const s of spans) {
+    if (widest && widest.family === s.family && s.start <= widest.end) return [widest.item, s.item]
+    if (!widest || widest.family !== s.family || s.end > widest.end) widest = s
+  }
+  return undefined
+}
+
 /** True if the address lies in the network. */
 export function contains(net: string, ip: string): boolean {
   const n = ipaddr.parseCIDR(net)

@@ -119,3 +119,42 @@ export function twoHosts(tag = 's'): TwoHosts {
   const w = twoSites(tag)
   return {...w, hA: bootHost(w.A), hB: bootHost(w.B)}
 }
+
+export interface UnderlayHost {
+  /** The network namespace (also reachable from outside with `ip -n`). */
+  ns: string
+  /** The namespace as a simulated host (realhost.ts): netkit runs in it with its defaults. */
+  host: SimHost
+  /** Its address on the underlay, 192.0.2.<i + 1> (interface u0). */
+  address: string
+}
+
+/**
+ * N simulated hosts on one underlay: a bridge in a namespace of its own (the
+ * "switch"), one veth into each host (u0, 192.0.2.1, .2, ...). Removed by
+ * hosts.ts's and realhost.ts's cleanup, even when a test fails.
+ */
+export function hosts(n: number, tag = 'm'): {wan: string; hosts: UnderlayHost[]} {
+  if (n < 1 || n > 200) throw new Error(`hosts(${n}): 1 to 200`)
+  const wan = makeNs(`${tag}w`)
+  const ip = (ns: string, ...args: string[]) => sh('ip', ['-n', ns, ...args])
+  ip(wan, 'link', 'add', 'br0', 'type', 'bridge')
+  ip(wan, 'link', 'set', 'br0', 'up')
+  const out: UnderlayHost[] = []
+  for (let i = 0; i < n; i++) {
+    const ns = makeNs(`${tag}${i + 1}`)
+    const address = `192.0.2.${i + 1}`
+    ip(wan, 'link', 'add', `p${i + 1}`, 'type', 'veth', 'peer', 'name', 'u0', 'netns', ns)
+    ip(wan, 'link', 'set', `p${i + 1}`, 'master', 'br0', 'up')
+    ip(ns, 'addr', 'add', `${address}/24`, 'dev', 'u0')
+    ip(ns, 'link', 'set', 'u0', 'up')
+    out.push({ns, host: bootHost(ns), address})
+  }
+  // Bounded wait until every underlay link has its carrier.
+  const deadline = Date.now() + 5000
+  while (Date.now() < deadline) {
+    if (out.every((h) => sh('ip', ['-n', h.ns, '-j', 'link', 'show', 'u0']).includes('"operstate":"UP"'))) break
+    sh('sleep', ['0.05'])
+  }
+  return {wan, hosts: out}
+}

@@ -151,6 +151,9 @@ function templates(dir: string): Record<string, string[][]> {
     'tunnel:show': [['tunnel', 'show', 'zqt']],
     'tunnel:pubkey': [['tunnel', 'pubkey', 'zqn']],
     'tunnel:list': [['tunnel', 'list']],
+    'tunnel:peer:add': [['tunnel', 'peer', 'add', 'zqw', 'zqp', '--public-key', 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=', '--allowed-ips', '10.97.0.2/32,10.3.0.0/24', '--endpoint', '198.51.100.2:51820', '--keepalive', '25', '--psk-file', join(dir, 'wg.psk')]],
+    'tunnel:peer:del': [['tunnel', 'peer', 'del', 'zqw', 'zqp']],
+    'tunnel:peer:list': [['tunnel', 'peer', 'list', 'zqw']],
     wizard: [['wizard', '--answers', join(dir, 'ok.yaml'), '--timeout', '5']],
   }
 }
@@ -238,6 +241,7 @@ describe('hostile input is refused: exit 2, one quoted error line, the host as b
     writeFileSync(join(dir, 'key'), '0x' + '11'.repeat(32) + '\n', {mode: 0o600})
     writeFileSync(join(dir, 'k.psk'), 'a pre-shared key of some length\n', {mode: 0o600})
     writeFileSync(join(dir, 'aead.key'), '0x' + '22'.repeat(36) + '\n', {mode: 0o600})
+    writeFileSync(join(dir, 'wg.psk'), 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=\n', {mode: 0o600})
     for (const f of ['c.crt', 'ca.crt']) writeFileSync(join(dir, f), '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n')
     chmodSync(join(dir, 'key'), 0o600)
     writeFileSync(join(dir, 'ok.yaml'), 'role: site-to-site\nname: zqw\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: psk-generate}\napply: false\n')
@@ -248,6 +252,7 @@ describe('hostile input is refused: exit 2, one quoted error line, the host as b
       ['table', 'add', 'vpn', '173'],
       ['ns', 'add', 'zqns'],
       ['tunnel', 'add', 'zqt', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '7', '--dev', 'e0'],
+      ['tunnel', 'add', 'zqw', '--type', 'wireguard', '--address', '10.97.0.1/24'],
     ]) {
       const r = h.cli(c)
       assert.equal(r.code, 0, `${c.join(' ')}: ${r.stderr}`)

@@ -75,7 +75,7 @@ describe('the host lock', () => {
 
   it('every command is classed: those that change the host take the lock, the rest only read', () => {
     const manifest = JSON.parse(readFileSync(fileURLToPath(new URL('../../../oclif.manifest.json', import.meta.url)), 'utf8'))
-    const reads = ['addr:list', 'autocomplete', 'bridge:list', 'diff', 'export', 'fleet:render', 'help', 'lab:status', 'link:list', 'metrics', 'ns:exec', 'ns:list', 'proxyarp:list', 'route:list', 'rule:list', 'service:status', 'service:unit', 'sysctl:get', 'sysctl:list', 'table:list', 'tunnel:list', 'tunnel:show', 'xfrm:policy:list', 'xfrm:state:list']
+    const reads = ['addr:list', 'autocomplete', 'bridge:list', 'diff', 'export', 'fleet:render', 'help', 'lab:status', 'link:list', 'metrics', 'ns:exec', 'ns:list', 'proxyarp:list', 'route:list', 'rule:list', 'service:status', 'service:unit', 'sysctl:get', 'sysctl:list', 'table:list', 'tunnel:list', 'tunnel:peer:list', 'tunnel:show', 'xfrm:policy:list', 'xfrm:state:list']
     for (const id of Object.keys(manifest.commands)) assert.ok(Boolean(CHANGES_HOST[id]) !== reads.includes(id), `${id}: in exactly one of CHANGES_HOST and the read-only list`)
     for (const id of Object.keys(CHANGES_HOST)) assert.ok(id in manifest.commands, `${id} is a command`)
     assert.equal((CHANGES_HOST.doctor as (f: object) => boolean)({fix: true}), true)

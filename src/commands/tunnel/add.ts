@@ -11,10 +11,13 @@ import type {DatapathChoice, TunnelType} from '../../lib/tunnel/types.js'
 
 export default class TunnelAdd extends NetkitCommand {
   static override summary = 'Set up a tunnel to another host (IPsec, WireGuard or VXLAN).'
-  static override description = `Run it on both hosts: first with --no-wait on the host whose peer is not set up yet, then on the peer, which waits until the tunnel is proven up (SA installed, handshake done) or fails and undoes everything within --timeout. Routes to the remote subnets go through the tunnel; with --table they go into that table, with a policy rule. Each step is undone if a later one fails (or on Ctrl-C). Re-running it with the same definition is a no-op.`
+  static override description = `A WireGuard tunnel without --remote is an interface with peers by name (one key pair, one listen port, one device): add and remove them with "netkit tunnel peer add|del", one at a time, without touching the others. Re-running "tunnel add" for it keeps its peers.
+
+With --remote, run it on both hosts: first with --no-wait on the host whose peer is not set up yet, then on the peer, which waits until the tunnel is proven up (SA installed, handshake done) or fails and undoes everything within --timeout. Routes to the remote subnets go through the tunnel; with --table they go into that table, with a policy rule. Each step is undone if a later one fails (or on Ctrl-C). Re-running it with the same definition is a no-op.`
   static override examples = [
     '<%= config.bin %> tunnel add site-b --type ipsec --remote 198.51.100.2 --local-subnet 10.1.0.0/24 --remote-subnet 10.2.0.0/24 --psk-file /root/site-b.psk',
     '<%= config.bin %> tunnel add node2 --type wireguard --remote 192.0.2.2 --peer-public-key "$(ssh node2 netkit tunnel pubkey node1)" --remote-subnet 10.2.0.0/24',
+    '<%= config.bin %> tunnel add mesh --type wireguard --address 10.99.0.1/24 --listen-port 51820   # an interface: then "tunnel peer add mesh PEER ..."',
     '<%= config.bin %> tunnel add ov1 --type vxlan --remote 192.0.2.2 --vni 42 --address 10.9.0.1/24',
   ]
   static override args = {name: Args.string({description: 'tunnel name (up to 12 characters)', required: true})}
@@ -67,6 +70,7 @@ export default class TunnelAdd extends NetkitCommand {
       timeoutMs: flags.timeout * 1000,
       progress: progressMode(this.jsonEnabled()),
       replace: flags.replace,
+      keepPeers: true,
       wait: !flags['no-wait'],
       psk,
     })

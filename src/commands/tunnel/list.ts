@@ -15,7 +15,7 @@ export default class TunnelList extends NetkitCommand {
       {header: 'NETNS', get: (r) => r.netns},
       {header: 'TYPE', get: (r) => r.type},
       {header: 'LOCAL', get: (r) => r.local},
-      {header: 'REMOTE', get: (r) => r.remote},
+      {header: 'REMOTE', get: (r) => r.remote ?? (r.peers === null ? null : `${r.peers} peer${r.peers === 1 ? '' : 's'}`)},
       {header: 'STATE', get: (r) => r.state},
       {header: 'DATAPATH', get: (r) => r.datapath},
       {header: 'SINCE', get: (r) => r.since},

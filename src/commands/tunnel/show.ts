@@ -2,6 +2,8 @@ import {NetkitCommand} from '../../lib/base-command.js'
 import {configDir} from '../../lib/files.js'
 import {tunnelNameArg} from '../../lib/tunnel/flags.js'
 import {requireDef, tunnelStatus} from '../../lib/tunnel/service.js'
+import type {PeerState} from '../../lib/tunnel/wireguard/driver.js'
+import {ago} from '../../lib/output.js'
 
 export default class TunnelShow extends NetkitCommand {
   static override summary = 'Everything about one tunnel: definition, state, SAs or handshake, traffic.'
@@ -19,11 +21,21 @@ export default class TunnelShow extends NetkitCommand {
         `tunnel ${def.name} (${def.type})${def.netns ? ` in namespace ${def.netns}` : ''}`,
         `  state:     ${status.state}${status.since ? ` since ${status.since}` : ''}`,
         `  data path: ${status.datapath}`,
-        `  local:     ${def.local}${def.localSubnets.length ? ` (${def.localSubnets.join(', ')})` : ''}`,
-        `  remote:    ${def.remote}${def.remoteSubnets.length ? ` (${def.remoteSubnets.join(', ')})` : ''}`,
+        ...(def.remote ? [
+          `  local:     ${def.local}${def.localSubnets.length ? ` (${def.localSubnets.join(', ')})` : ''}`,
+          `  remote:    ${def.remote}${def.remoteSubnets.length ? ` (${def.remoteSubnets.join(', ')})` : ''}`,
+        ] : def.localSubnets.length ? [`  local subnets: ${def.localSubnets.join(', ')}`] : []),
       ]
       if (def.table !== undefined) lines.push(`  table:     ${def.table}`)
-      lines.push(...flatten(status.details, '  '))
+      const {peers, ...details} = status.details as {peers?: PeerState[]}
+      lines.push(...flatten(details, '  '))
+      // A WireGuard interface's peers, a line each (the one-peer form's is "peer" above).
+      if (peers && !('peer' in details)) {
+        lines.push(`  peers:     ${peers.length === 0 ? 'none yet ("netkit tunnel peer add")' : peers.length}`)
+        for (const p of peers) {
+          lines.push(`    ${p.name}: ${p.endpoint ?? 'no endpoint'}, allowed ${p.allowedIps.join(', ')}, handshake ${p.present ? ago(p.handshakeAgeSeconds) : '- (not on the device)'}, rx ${p.rxBytes} B, tx ${p.txBytes} B`)
+        }
+      }
       this.log(lines.join('\n'))
     }
     return result

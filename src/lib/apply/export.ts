@@ -15,14 +15,16 @@ import type {Runner} from '../runner.js'
 import {TUNNEL_RULE_PRIORITY} from '../tunnel/routes.js'
 import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
+import {isInterface, peersOf} from '../tunnel/wireguard/peers.js'
 import {clean, LinkObj, type Obj, type RuleObj, type SysctlObj, TUNNEL_DEV} from './model.js'
 import {appliedKey, liveObjects} from './plan.js'
 
 /** A tunnel's definition as a host file's tunnel entry (the options of `tunnel add`; a PSK as the path of the file that holds it). */
 export function tunnelEntry(def: TunnelDef, dir: string): Record<string, unknown> {
-  const e: Record<string, unknown> = {type: def.type, local: def.local, remote: def.remote}
+  const e: Record<string, unknown> = clean({type: def.type, local: def.local, remote: def.remote})
   if (def.localSubnets.length) e.localSubnets = def.localSubnets
-  if (def.remoteSubnets.length) e.remoteSubnets = def.remoteSubnets
+  // A WireGuard interface's routes are its peers' allowed-ips.
+  if (def.remoteSubnets.length && !isInterface(def)) e.remoteSubnets = def.remoteSubnets
   Object.assign(e, clean({table: def.table, proxyArp: def.proxyArp, mtu: def.mtu, datapath: def.datapath === 'auto' ? undefined : def.datapath}))
   if (def.ipsec) {
     const i = def.ipsec
@@ -32,6 +34,7 @@ export function tunnelEntry(def: TunnelDef, dir: string): Record<string, unknown
   if (def.wireguard) {
     const w = def.wireguard
     Object.assign(e, clean({listenPort: w.listenPort, peerPublicKey: w.peerPublicKey, endpoint: w.endpoint, address: w.address, keepalive: w.keepalive, fwmark: w.fwmark}))
+    if (w.peers) e.peers = Object.fromEntries(peersOf(def).map(({name, ...p}) => [name, clean({...p})]))
   }
   if (def.vxlan) {
     const x = def.vxlan
@@ -56,7 +59,7 @@ async function exportScope(runner: Runner, ledger: string, netns: string | undef
   const live = await liveObjects({runner, ledger, desired: [], fresh: false, applied, ...(inner ? {netns} : {})}, {all: true})
   // A tunnel's device, and the addresses and routes on it (objectsOf marks those as made by something else).
   const ofTunnel = (o: Obj) => (o.kind === 'link' && TUNNEL_DEV.test(o.key)) || ((o.kind === 'route' || o.kind === 'addr') && o.auto) || tunnelRule(o, defs)
-  const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && o.kind !== 'table' && !ofTunnel(o))
+  const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && o.kind !== 'wg-peer' && o.kind !== 'table' && !ofTunnel(o))
   const seen = new Set<string>()
   // A veth pair is one entry (one end makes both). The end apply made it from (its record is in
   // this scope's ledger, by that end's name) is the one written, so that applying the export finds

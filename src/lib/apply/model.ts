@@ -14,12 +14,12 @@ import {markText as ruleMark, type RuleSpec, selectorArgs} from '../iproute2/rul
 import {policyArgs, type PolicySpec, stateAddArgs, stateDelArgs, stateKey, type StateSpec} from '../iproute2/xfrm.js'
 import {NETKIT_ALIAS, NETKIT_PROTO} from '../ownership.js'
 import type {Arg, BatchLine, Secret} from '../runner.js'
-import type {TunnelDef} from '../tunnel/types.js'
+import type {TunnelDef, WgPeer} from '../tunnel/types.js'
 
 /** Devices that belong to tunnels ("netkit tunnel" manages them; apply and export leave them to it). */
 export const TUNNEL_DEV = /^(wg-|vx-|ipsec\d)/
 
-export const KINDS = ['netns', 'table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy', 'xfrm-state', 'tunnel'] as const
+export const KINDS = ['netns', 'table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy', 'xfrm-state', 'tunnel', 'wg-peer'] as const
 export type Kind = (typeof KINDS)[number]
 
 type Attrs = Record<string, string | number | boolean | undefined>
@@ -479,6 +479,38 @@ export class TunnelObj extends Obj {
 
   get desc(): string {
     return `${this.def.type} tunnel ${this.def.name}`
+  }
+}
+
+/**
+ * A peer of a WireGuard interface (a tunnel without `remote`): added, changed
+ * and removed one at a time (its tunnel's device is not made again), compared
+ * by its definition and whether the device has it.
+ */
+export class PeerObj extends Obj {
+  get kind() {
+    return 'wg-peer' as const
+  }
+
+  constructor(
+    readonly tunnel: string,
+    readonly name: string,
+    readonly peer: WgPeer,
+    /** The peer as text (peers.ts peerFingerprint). */
+    readonly fingerprint: string,
+    owned = true,
+    /** Live: whether the device has it. Desired: true. */
+    readonly running = true,
+  ) {
+    super(`${tunnel} ${name}`, owned)
+  }
+
+  get attrs(): Attrs {
+    return {definition: this.fingerprint, runtime: this.running ? 'running' : 'down'}
+  }
+
+  get desc(): string {
+    return `peer ${this.name} of WireGuard tunnel ${this.tunnel}`
   }
 }
 

@@ -23,13 +23,15 @@ import {isNetkitProto, ledgerScopes, ledgerText, type OwnedEntry, owned, ROOT_SC
 import {type Runner, Secret} from '../runner.js'
 import {checkValue, getSysctls, resolveKey} from '../sysctl.js'
 import {defineTunnel} from '../tunnel/define.js'
+import {interfaceOnly, isInterface, peerFingerprint, peersOf} from '../tunnel/wireguard/peers.js'
+import type {PeerState} from '../tunnel/wireguard/driver.js'
 import {tunnelStatus} from '../tunnel/service.js'
 import {canonical, listDefs, pskPath, scopeDir} from '../tunnel/store.js'
-import type {TunnelDef} from '../tunnel/types.js'
+import type {TunnelDef, WgPeer} from '../tunnel/types.js'
 import {phase} from '../timing.js'
 import * as v from '../validate.js'
 import {
-  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PolicyObj, ProxyObj, RouteObj, RuleObj, settingsOnly, StateObj, SysctlObj, TableObj, TUNNEL_DEV, TunnelObj, xfrmMark,
+  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PeerObj, PolicyObj, ProxyObj, RouteObj, RuleObj, settingsOnly, StateObj, SysctlObj, TableObj, TUNNEL_DEV, TunnelObj, xfrmMark,
 } from './model.js'
 import type {HostFile, ScopeFile, TunnelEntry} from './schema.js'
 
@@ -120,7 +122,7 @@ export async function scopeObjects(s: ScopeFile, tables: Record<string, number>,
     out.push(new PolicyObj({src: p.src.cidr, dst: p.dst.cidr, family: p.src.family, dir: p.dir, tmplSrc: p.tmplSrc?.ip, tmplDst: p.tmplDst?.ip, proto: 'esp', mode: p.mode, reqid: p.reqid, priority: p.priority, mark: p.mark, action: p.action}, xfrmMark(p.mark)))
   }
   s.xfrmStates.forEach((x, i) => out.push(stateObj(x, runner, `${at}xfrmStates.${i}`)))
-  for (const [name, t] of Object.entries(s.tunnels)) out.push(await tunnelObj(name, {...fromFile(s, t), ...t}, runner, netns, `${at}tunnels.${name}`))
+  for (const [name, t] of Object.entries(s.tunnels)) for (const o of await tunnelObjs(name, {...fromFile(s, t), ...t}, runner, netns, `${at}tunnels.${name}`)) out.push(o)
   return out
 }
 
@@ -132,12 +134,13 @@ export async function scopeObjects(s: ScopeFile, tables: Record<string, number>,
  * says what the host will be. Nothing found: the kernel's route decides.
  */
 function fromFile(s: ScopeFile, t: TunnelEntry): {local?: TunnelEntry['local']; dev?: string} {
-  if (t.local && (t.type !== 'vxlan' || t.dev)) return {}
+  if (!t.remote || (t.local && (t.type !== 'vxlan' || t.dev))) return {}
   const remote = t.remote.ip
-  const onLink = (ip: string) => s.addresses.find((a) => a.address.family === t.remote.family && v.contains(v.networkOf(a.address.cidr), ip))
+  const family = t.remote.family
+  const onLink = (ip: string) => s.addresses.find((a) => a.address.family === family && v.contains(v.networkOf(a.address.cidr), ip))
   let a = onLink(remote)
   if (!a) {
-    const covers = (to: (typeof s.routes)[number]['to']) => (to === 'default' ? true : to.family === t.remote.family && v.contains(to.cidr, remote))
+    const covers = (to: (typeof s.routes)[number]['to']) => (to === 'default' ? true : to.family === family && v.contains(to.cidr, remote))
     const gw = s.routes.filter((r) => r.via && r.table === undefined && covers(r.to)).sort((x, y) => (y.to === 'default' ? 0 : y.to.prefix) - (x.to === 'default' ? 0 : x.to.prefix))[0]
     if (gw?.via) a = onLink(gw.via.ip)
   }
@@ -162,14 +165,20 @@ function stateObj(x: ScopeFile['xfrmStates'][number], runner: Runner, at: string
   }
 }
 
-/** A tunnel entry through the same checks as `netkit tunnel add`; an error names its place in the file. */
-async function tunnelObj(name: string, t: TunnelEntry, runner: Runner, netns: string | undefined, at: string): Promise<TunnelObj> {
+/**
+ * A tunnel entry through the same checks as `netkit tunnel add`; an error
+ * names its place in the file. A WireGuard interface is the tunnel (compared
+ * without its peers) and one object per peer.
+ */
+async function tunnelObjs(name: string, t: TunnelEntry, runner: Runner, netns: string | undefined, at: string): Promise<Obj[]> {
   try {
+    const peers = t.peers ? Object.fromEntries(Object.entries(t.peers).map(([k, p]) => [k, {...p, allowedIps: p.allowedIps.map((n) => n.cidr)}])) : undefined
     const {def, psk} = await defineTunnel(
-      {...t, name, netns, local: t.local?.ip, remote: t.remote.ip, localSubnet: t.localSubnets.map((n) => n.cidr), remoteSubnet: t.remoteSubnets.map((n) => n.cidr), address: t.address?.cidr, peerAddress: t.peerAddress?.ip, dev: t.dev},
+      {...t, name, netns, local: t.local?.ip, remote: t.remote?.ip, localSubnet: t.localSubnets.map((n) => n.cidr), remoteSubnet: t.remoteSubnets.map((n) => n.cidr), address: t.address?.cidr, peerAddress: t.peerAddress?.ip, dev: t.dev, peers},
       runner,
     )
-    return new TunnelObj(def, fingerprint(def, psk?.value), psk)
+    if (!isInterface(def)) return [new TunnelObj(def, fingerprint(def, psk?.value), psk)]
+    return [new TunnelObj(def, fingerprint(interfaceOnly(def))), ...peersOf(def).map(({name: peer, ...p}) => new PeerObj(name, peer, p, peerFingerprint(p)))]
   } catch (error) {
     if (error instanceof UsageError) throw new UsageError(`host file: ${at}: ${fileWords(error.what)}`, error.fix ? fileWords(error.fix) : 'fix that entry', 'E_FILE')
     throw error
@@ -453,7 +462,7 @@ export interface LiveRead {
   tables: TableRow[]
   netns: string[]
   sysctls: (string | undefined)[]
-  tunnels: {def: TunnelDef; fingerprint: string; running: boolean}[]
+  tunnels: {def: TunnelDef; fingerprint: string; running: boolean; peers?: {name: string; peer: WgPeer; fingerprint: string; running: boolean}[]}[]
 }
 
 // Routes: only unicast ones are compared; the kernel's local-table entries come and go by themselves (an IPv6
@@ -467,7 +476,7 @@ export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
   const kinds = new Set<string>(desired.map((d) => d.kind))
   for (const k of Object.keys(applied)) kinds.add(k.slice(0, k.indexOf(':')))
   const sysctls = [...new Set([...desired.filter((d) => d.kind === 'sysctl').map((d) => d.key), ...Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))])]
-  return {...(scope.netns ? {netns: scope.netns} : {}), fresh: scope.fresh, xfrm: Boolean(opts.all) || kinds.has('xfrm-policy'), ...(opts.all || kinds.has('xfrm-state') ? {sad: true} : {}), sysctls, tunnels: Boolean(opts.all) || kinds.has('tunnel')}
+  return {...(scope.netns ? {netns: scope.netns} : {}), fresh: scope.fresh, xfrm: Boolean(opts.all) || kinds.has('xfrm-policy'), ...(opts.all || kinds.has('xfrm-state') ? {sad: true} : {}), sysctls, tunnels: Boolean(opts.all) || kinds.has('tunnel') || kinds.has('wg-peer')}
 }
 
 /** Everything a scope's comparison depends on, read (processes in parallel), nothing parsed yet. */
@@ -495,8 +504,12 @@ export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<Live
     out.tunnels = await Promise.all(listDefs(dir).map(async (def) => {
       const file = pskPath(dir, def.name)
       const psk = existsSync(file) ? readSecretFile(file, 'PSK file') : undefined
-      const {state} = await tunnelStatus(def, {runner, configDir: configDir()})
-      return {def, fingerprint: fingerprint(def, psk), running: state !== 'down'}
+      const {state, details} = await tunnelStatus(def, {runner, configDir: configDir()})
+      if (!isInterface(def)) return {def, fingerprint: fingerprint(def, psk), running: state !== 'down'}
+      // An interface: the tunnel without its peers, and each peer with whether the device has it.
+      const present = new Set(((details.peers ?? []) as PeerState[]).filter((p) => p.present).map((p) => p.name))
+      const peers = peersOf(def).map(({name, ...p}) => ({name, peer: p, fingerprint: peerFingerprint(p), running: present.has(name)}))
+      return {def, fingerprint: fingerprint(interfaceOnly(def)), running: state !== 'down', peers}
     }))
   }
   return out
@@ -523,7 +536,7 @@ export function digestOf(reads: LiveRead[]): string {
     h.update(r.xfrm).update('\0')
     // The SAD's text holds keys: only its digest goes in (as part of this one).
     h.update(r.sad).update('\0')
-    h.update(JSON.stringify([r.tables, r.netns, r.sysctls, r.tunnels.map((t) => [t.fingerprint, t.running])]))
+    h.update(JSON.stringify([r.tables, r.netns, r.sysctls, r.tunnels.map((t) => [t.fingerprint, t.running, t.peers?.map((p) => [p.name, p.fingerprint, p.running])])]))
   }
   return h.digest('hex')
 }
@@ -599,7 +612,10 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
     }
   }
   for (const [i, value] of read.sysctls.entries()) if (value !== undefined) out.push(new SysctlObj(read.recipe.sysctls[i], value))
-  for (const t of read.tunnels) out.push(new TunnelObj(t.def, t.fingerprint, undefined, Boolean(scope.applied[`tunnel:${t.def.name}`]), t.running))
+  for (const t of read.tunnels) {
+    out.push(new TunnelObj(t.def, t.fingerprint, undefined, Boolean(scope.applied[`tunnel:${t.def.name}`]), t.running))
+    for (const p of t.peers ?? []) out.push(new PeerObj(t.def.name, p.name, p.peer, p.fingerprint, Boolean(scope.applied[`wg-peer:${t.def.name} ${p.name}`]), p.running))
+  }
   return out
 }
 
@@ -676,7 +692,7 @@ export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unc
       continue
     }
     // A tunnel is netkit's own (its store): one that is only down is brought up whoever made it.
-    const mine = d.kind === 'sysctl' || Boolean(applied[k]) || (d.kind === 'table' && l.owned) || (d.kind === 'tunnel' && diff.length === 1 && diff[0] === 'it is down')
+    const mine = d.kind === 'sysctl' || Boolean(applied[k]) || (d.kind === 'table' && l.owned) || ((d.kind === 'tunnel' || d.kind === 'wg-peer') && diff.length === 1 && diff[0] === 'it is down')
     if (!mine) {
       throw new NetkitError('E_CONFLICT', `${l.desc}${netns ? ` in namespace ${netns}` : ''} is there and differs from the file (${diff.join('; ')}), and netkit's apply did not make it`, {fix: 'netkit never changes objects it did not make: remove or rename it, or change the file to match'})
     }

@@ -21,9 +21,11 @@ import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
 import {Interruption, rollback, runPlan, type Step} from '../plan.js'
 import {type BatchError, type BatchLine, type Runner, Secret} from '../runner.js'
 import {phase} from '../timing.js'
-import {addTunnel, delTunnel, downTunnel, upTunnel} from '../tunnel/service.js'
+import {addTunnel, delTunnel, downTunnel, requireDef, setPeers, upTunnel} from '../tunnel/service.js'
+import type {TunnelDef, WgPeer} from '../tunnel/types.js'
+import {checkPeerSet, isInterface, withPeers} from '../tunnel/wireguard/peers.js'
 import {scopeDir} from '../tunnel/store.js'
-import {KINDS, LinkObj, type Obj, type RouteObj, settingsOnly, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
+import {KINDS, LinkObj, type Obj, type PeerObj, type RouteObj, settingsOnly, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
 import {appliedIn, appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope, undoOutcome} from './plan.js'
 
@@ -386,9 +388,49 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
     title: `replace ${d!.desc}${where(c.netns)} (${c.why})`,
     apply: async () => {
       kept = secretsOf(dir, l!.def.name)
-      await addTunnel(d!.def, {...svc, replace: true, psk: d!.psk})
+      await addTunnel(keepForeignPeers(d!.def, l!.def, scope), {...svc, replace: true, psk: d!.psk})
     },
     undo: restore,
+  }
+}
+
+/** A WireGuard interface made again keeps the peers apply did not make (added with "tunnel peer add"): apply never removes those. */
+function keepForeignPeers(def: TunnelDef, live: TunnelDef, scope: Scope): TunnelDef {
+  if (!isInterface(def) || !isInterface(live)) return def
+  const foreign = Object.entries(live.wireguard!.peers!).filter(([name]) => !def.wireguard!.peers![name] && !scope.applied[`wg-peer:${def.name} ${name}`])
+  return foreign.length ? withPeers(def, {...Object.fromEntries(foreign), ...def.wireguard!.peers!}) : def
+}
+
+/**
+ * The peer changes of one WireGuard interface, in one step: one `wg set` that
+ * names only those peers (tunnel/service.ts setPeers), made against the peers
+ * the tunnel has when the step runs. `covered`: the plan makes or removes the
+ * tunnel as a whole, its peers with it (nothing to do here, nothing to undo).
+ */
+function peerStep(tunnel: string, changes: Change[], scope: Scope, covered: boolean): Step {
+  const netns = scope.netns ?? scope.runner.netns ?? undefined
+  const svc = {runner: scope.runner, configDir: configDir(), progress: 'none' as const, wait: false}
+  const n = (a: Change['action']) => changes.filter((c) => c.action === a).length
+  const what = [['add', n('add')], ['change', n('change')], ['remove', n('remove')]].filter(([, k]) => k).map(([a, k]) => `${a} ${count(k as number, 'peer')}`).join(', ')
+  let before: Record<string, WgPeer> | undefined
+  return {
+    title: `${what} of WireGuard tunnel ${tunnel}${where(netns)}`,
+    apply: async () => {
+      if (covered) return false
+      const def = requireDef(configDir(), tunnel, netns)
+      before = def.wireguard!.peers ?? {}
+      const next = {...before}
+      for (const c of changes) {
+        if (c.action === 'remove') delete next[(c.live as PeerObj).name]
+        else next[(c.desired as PeerObj).name] = (c.desired as PeerObj).peer
+      }
+      checkPeerSet(next, def)
+      return (await setPeers(def, next, svc)).changed
+    },
+    undo: async () => {
+      if (covered || !before) return
+      await setPeers(requireDef(configDir(), tunnel, netns), before, svc)
+    },
   }
 }
 
@@ -399,7 +441,7 @@ function planSteps(plan: Plan, originalIn: (s: Scope) => (path: string) => strin
   const of = (s: Scope) => plan.changes.filter((c) => c.netns === s.netns)
   for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action === 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
   for (const s of plan.scopes.slice().reverse()) {
-    const rm = of(s).filter((c) => c.action === 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns')
+    const rm = of(s).filter((c) => c.action === 'remove' && c.kind !== 'tunnel' && c.kind !== 'wg-peer' && c.kind !== 'netns')
     if (rm.length) steps.push(batchStep(`remove ${count(rm.length, 'object')}${where(s.netns)}`, rm, s, originalIn(s), failed))
   }
   for (const c of of(root).filter((c) => c.kind === 'netns')) {
@@ -411,11 +453,24 @@ function planSteps(plan: Plan, originalIn: (s: Scope) => (path: string) => strin
   // Every namespace's links first: a veth made from one namespace puts its far end in another, where the file may put addresses on it.
   for (const links of [true, false]) {
     for (const s of plan.scopes) {
-      const mk = of(s).filter((c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'netns' && (ORDER[c.kind] <= ORDER.link) === links)
+      const mk = of(s).filter((c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'wg-peer' && c.kind !== 'netns' && (ORDER[c.kind] <= ORDER.link) === links)
       if (mk.length) steps.push(batchStep(`make ${count(mk.length, links ? 'link change' : 'change')}${where(s.netns)}`, mk, s, originalIn(s), failed))
     }
   }
   for (const s of plan.scopes) for (const c of of(s)) if (c.kind === 'tunnel' && c.action !== 'remove') steps.push(tunnelSteps(c, s, timeoutMs))
+  // A WireGuard interface's peers, one step per tunnel (after the tunnel is up).
+  for (const s of plan.scopes) {
+    const byTunnel = new Map<string, Change[]>()
+    for (const c of of(s)) {
+      if (c.kind !== 'wg-peer') continue
+      const t = ((c.desired ?? c.live) as PeerObj).tunnel
+      byTunnel.set(t, [...(byTunnel.get(t) ?? []), c])
+    }
+    for (const [t, cs] of byTunnel) {
+      const whole = of(s).find((c) => c.kind === 'tunnel' && (c.desired ?? c.live)!.key === t)
+      steps.push(peerStep(t, cs, s, Boolean(whole && (whole.action !== 'change' || whole.why !== 'it is down'))))
+    }
+  }
   return steps
 }
 

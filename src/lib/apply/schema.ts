@@ -140,10 +140,25 @@ const Policy = z.strictObject({
   action: z.enum(['allow', 'block']).default('allow').describe('allow (through the template) or block'),
 })
 
-/** A tunnel, as `netkit tunnel add` takes it (the name is its key; the namespace is the one it is listed in). */
+/** A WireGuard interface's peer, as `netkit tunnel peer add` takes it (the name is its key). */
+const Peer = z.strictObject({
+  publicKey: z.string().min(1),
+  endpoint: z.string().min(1).optional(),
+  allowedIps: list(net).refine((xs) => xs.length > 0, 'a peer needs at least one allowed-ip'),
+  keepalive: z.number().int().min(1).max(65535).optional(),
+  pskFile: z.string().min(1).optional(),
+})
+
+const peerKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a peer name: 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit (a host name)")
+
+/**
+ * A tunnel, as `netkit tunnel add` takes it (the name is its key; the
+ * namespace is the one it is listed in). A WireGuard tunnel without `remote`
+ * is an interface with `peers` by name.
+ */
 const Tunnel = z.strictObject({
   type: z.enum(['ipsec', 'wireguard', 'vxlan']),
-  remote: ip,
+  remote: ip.optional(),
   local: ip.optional(),
   localSubnets: list(net).default([]),
   remoteSubnets: list(net).default([]),
@@ -170,6 +185,8 @@ const Tunnel = z.strictObject({
   address: cidrAddr.optional(),
   keepalive: z.number().int().min(1).max(65535).optional(),
   fwmark: u32.min(1).optional(),
+  /** A WireGuard interface's peers by name (`peers:` with none, or `{}`: an interface without peers yet). */
+  peers: map(peerKey, Peer).nullable().transform((x) => x ?? none<z.output<typeof Peer>>()).optional(),
   // vxlan
   vni: z.number().int().min(1).max(16_777_215).optional(),
   port: port.optional(),
@@ -275,7 +292,10 @@ function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof
   for (const [name, t] of Object.entries(s.tunnels)) {
     const at = [...prefix, 'tunnels', name]
     if (t.type === 'ipsec' && !t.pskFile && !t.cert) add({path: at, message: 'an IPsec tunnel in a host file needs pskFile (the same key on both hosts) or cert, key and ca'})
-    if (t.type === 'wireguard' && !t.peerPublicKey) add({path: [...at, 'peerPublicKey'], message: 'a WireGuard tunnel needs the peer\'s public key ("netkit tunnel pubkey NAME" on the peer)'})
+    if (t.type !== 'wireguard' && !t.remote) add({path: [...at, 'remote'], message: `${t.type === 'ipsec' ? 'an IPsec' : 'a VXLAN'} tunnel needs remote (the peer host's underlay address)`})
+    if (t.type !== 'wireguard' && t.peers) add({path: [...at, 'peers'], message: 'only a WireGuard tunnel has peers by name'})
+    if (t.type === 'wireguard' && t.remote && t.peers) add({path: [...at, 'peers'], message: 'a WireGuard tunnel has remote and peerPublicKey (one peer) or peers (by name), not both'})
+    if (t.type === 'wireguard' && t.remote && !t.peerPublicKey) add({path: [...at, 'peerPublicKey'], message: 'a WireGuard tunnel with remote needs the peer\'s public key ("netkit tunnel pubkey NAME" on the peer), or leave out remote and list peers'})
     if (t.type === 'vxlan' && t.vni === undefined) add({path: [...at, 'vni'], message: 'a VXLAN tunnel needs vni'})
   }
 }

@@ -107,8 +107,30 @@ function pairAddress(base: number, a: LabHost, b: LabHost): {address: string; pe
 const NAME_PREFIX: Record<LabType, string> = {ipsec: 'ip', wireguard: 'wg', vxlan: 'vx'}
 const OVERLAY_BASE: Record<LabType, number> = {ipsec: 64, wireguard: 65, vxlan: 66}
 
+/**
+ * WireGuard in the lab: one interface per host ("mesh", device wg-mesh), with
+ * every other host as a peer, as a fleet runs it: one key pair, one listen
+ * port and one wireguard-go per host. Host N is 100.65.0.N on it.
+ */
+export const LAB_WG_TUNNEL = 'mesh'
+const WG_PORT = 51820
+const wgAddress = (h: LabHost) => `100.${OVERLAY_BASE.wireguard}.0.${h.index}`
+
+/** Host a's WireGuard interface with every other host as a peer (`keyOf`: a host's public key). */
+function meshInput(carriesSubnets: boolean, a: LabHost, hosts: LabHost[], keyOf: (h: LabHost) => string): TunnelInput {
+  const peers = Object.fromEntries(hosts.filter((b) => b !== a).map((b) => [`h${b.index}`, {
+    publicKey: keyOf(b),
+    endpoint: `${b.underlay}:${WG_PORT}`,
+    allowedIps: [`${wgAddress(b)}/32`, ...(carriesSubnets ? [b.subnet] : [])],
+  }]))
+  return {name: LAB_WG_TUNNEL, type: 'wireguard', netns: a.host, address: `${wgAddress(a)}/24`, listenPort: WG_PORT, ...(carriesSubnets ? {localSubnet: [a.subnet]} : {}), peers}
+}
+
+/** How many tunnels the lab has: a pair each for IPsec and VXLAN, one interface per host for WireGuard. */
+const tunnelCount = (types: LabType[], hosts: number) => types.reduce((n, t) => n + (t === 'wireguard' ? hosts : hosts * (hosts - 1)), 0)
+
 /** The inputs for the tunnel of one type from host a to host b. */
-function tunnelInput(type: LabType, carriesSubnets: boolean, a: LabHost, b: LabHost, peerKey?: string): TunnelInput {
+function tunnelInput(type: LabType, carriesSubnets: boolean, a: LabHost, b: LabHost): TunnelInput {
   const subnets = carriesSubnets ? {localSubnet: [a.subnet], remoteSubnet: [b.subnet]} : {}
   const base = {name: `${NAME_PREFIX[type]}-h${b.index}`, type, netns: a.host, local: a.underlay, remote: b.underlay, ...subnets}
   const overlay = pairAddress(OVERLAY_BASE[type], a, b)
@@ -117,17 +139,15 @@ function tunnelInput(type: LabType, carriesSubnets: boolean, a: LabHost, b: LabH
     const hi = Math.max(a.index, b.index)
     return {...base, vni: lo * 100 + hi, address: overlay.address, peerAddress: overlay.peer}
   }
-  if (type === 'wireguard') {
-    // One interface per peer: its listen port says which peer it is for.
-    return {...base, peerPublicKey: peerKey, address: overlay.address, listenPort: 51820 + b.index, endpoint: `${b.underlay}:${51820 + a.index}`}
-  }
+  if (type === 'wireguard') throw new Error('internal error: WireGuard in the lab is one interface per host (meshInput)')
   if (!carriesSubnets) throw new UsageError('in the lab, IPsec carries the container subnets: list it first', 'e.g. --type ipsec,wireguard')
   return base
 }
 
 /** What proves a tunnel of this type carries traffic: a ping from the container (subnets) or the host (overlay). */
 function target(type: LabType, carriesSubnets: boolean, a: LabHost, b: LabHost): {from: string; to: string} {
-  return carriesSubnets ? {from: a.container, to: b.containerIp} : {from: a.host, to: pairAddress(OVERLAY_BASE[type], b, a).address.split('/')[0]}
+  if (carriesSubnets) return {from: a.container, to: b.containerIp}
+  return {from: a.host, to: type === 'wireguard' ? wgAddress(b) : pairAddress(OVERLAY_BASE[type], b, a).address.split('/')[0]}
 }
 
 async function pingUntil(runner: Runner, ns: string, target: string, deadline: number): Promise<boolean> {
@@ -154,15 +174,25 @@ async function dryRun(opts: LabOptions, t0: number): Promise<LabReport> {
   let n = 0
   const commands: string[] = []
   for (const [ti, type] of opts.types.entries()) {
+    if (type === 'wireguard') {
+      for (const a of hosts) {
+        const i = meshInput(ti === 0, a, hosts, (b) => `$(netkit tunnel pubkey ${LAB_WG_TUNNEL} --netns ${b.host})`)
+        commands.push(['netkit', 'tunnel', 'add', LAB_WG_TUNNEL, '--type', 'wireguard', '--netns', a.host, '--address', i.address!, '--listen-port', String(WG_PORT), ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x])].join(' '))
+        n++
+        for (const [peer, p] of Object.entries(i.peers!)) {
+          commands.push(['netkit', 'tunnel', 'peer', 'add', LAB_WG_TUNNEL, peer, '--netns', a.host, '--public-key', `"${p.publicKey}"`, '--allowed-ips', p.allowedIps!.join(','), '--endpoint', p.endpoint!].join(' '))
+        }
+      }
+      continue
+    }
     for (const a of hosts) {
       for (const b of hosts) {
         if (a === b) continue
-        const i = tunnelInput(type, ti === 0, a, b, type === 'wireguard' ? '$(netkit tunnel pubkey ' + `${NAME_PREFIX[type]}-h${a.index} --netns ${b.host})` : undefined)
+        const i = tunnelInput(type, ti === 0, a, b)
         const args = ['netkit', 'tunnel', 'add', i.name, '--type', type, '--netns', a.host, '--local', i.local!, '--remote', i.remote, ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]), ...(i.remoteSubnet ?? []).flatMap((x) => ['--remote-subnet', x])]
         if (i.address) args.push('--address', i.address)
         if (i.peerAddress) args.push('--peer-address', i.peerAddress)
         if (i.vni) args.push('--vni', String(i.vni))
-        if (i.listenPort) args.push('--listen-port', String(i.listenPort), '--endpoint', i.endpoint!, '--peer-public-key', `"${i.peerPublicKey}"`)
         if (a.index < b.index) args.push('--no-wait')
         commands.push(args.join(' '))
         n++
@@ -175,13 +205,13 @@ async function dryRun(opts: LabOptions, t0: number): Promise<LabReport> {
 export async function labUp(opts: LabOptions): Promise<LabReport> {
   const t0 = Date.now()
   if (opts.hosts < 2 || opts.hosts > MAX_HOSTS) throw new UsageError(`--hosts ${opts.hosts} is out of range`, `give 2 to ${MAX_HOSTS}`)
-  opts.types.forEach((t, i) => tunnelInput(t, i === 0, labHost(1), labHost(2), 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='))
+  opts.types.forEach((t, i) => (t === 'wireguard' ? undefined : tunnelInput(t, i === 0, labHost(1), labHost(2))))
   const {runner, log} = opts
   if (existingLab(opts)) {
     log(`the lab is up already (${opts.hosts} hosts, ${opts.types.join(', ')}): nothing to build; proving it again`)
     const hosts = Array.from({length: opts.hosts}, (_, i) => labHost(i + 1))
     if (runner.dryRun) return {hosts, types: opts.types, tunnels: 0, pairs: [], captures: [], doctor: [], seconds: 0, alreadyUp: true, commands: []}
-    return {...(await prove(opts, hosts)), hosts, types: opts.types, tunnels: hosts.length * (hosts.length - 1) * opts.types.length, seconds: (Date.now() - t0) / 1000, alreadyUp: true}
+    return {...(await prove(opts, hosts)), hosts, types: opts.types, tunnels: tunnelCount(opts.types, hosts.length), seconds: (Date.now() - t0) / 1000, alreadyUp: true}
   }
   log(`building ${opts.hosts} hosts on an underlay, each with a container`)
   if (runner.dryRun) return dryRun(opts, t0)
@@ -196,14 +226,25 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
 
     for (const [ti, type] of opts.types.entries()) {
       const carries = ti === 0
+      if (type === 'wireguard') {
+        // One interface per host, every other host a peer: the keys first (each host makes its own), then each host's interface.
+        const keys = new Map(hosts.map((h) => [h, tunnelPublicKey(opts.configDir, LAB_WG_TUNNEL, h.host, false).publicKey]))
+        for (const a of hosts) {
+          const {def} = await defineTunnel(meshInput(carries, a, hosts, (b) => keys.get(b)!), runner.in(a.host))
+          await addTunnel(def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', wait: false})
+          tunnels += 1
+          watch.check()
+        }
+        log(`added ${hosts.length} WireGuard interfaces, one per host with the ${hosts.length - 1} others as peers (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`)
+        continue
+      }
       // Each pair: the lower host first, without waiting; the higher one waits until the tunnel is proven up.
       for (const a of hosts) {
         for (const b of hosts) {
           if (a.index >= b.index) continue
-          const keyOf = (h: LabHost, peer: LabHost) => (type === 'wireguard' ? tunnelPublicKey(opts.configDir, `${NAME_PREFIX[type]}-h${peer.index}`, h.host, false).publicKey : undefined)
-          const first = await defineTunnel(tunnelInput(type, carries, a, b, keyOf(b, a)), runner.in(a.host))
+          const first = await defineTunnel(tunnelInput(type, carries, a, b), runner.in(a.host))
           await addTunnel(first.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: false})
-          const second = await defineTunnel(tunnelInput(type, carries, b, a, keyOf(a, b)), runner.in(b.host))
+          const second = await defineTunnel(tunnelInput(type, carries, b, a), runner.in(b.host))
           await addTunnel(second.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: true})
           tunnels += 2
           watch.check()
@@ -250,7 +291,7 @@ async function prove(opts: LabOptions, hosts: LabHost[]): Promise<Pick<LabReport
 /** Pings a -> b through one tunnel type while capturing on a's underlay; says whether any inner address crossed in clear. */
 async function captureProof(runner: Runner, type: LabType, carries: boolean, a: LabHost, b: LabHost): Promise<CaptureResult> {
   const t = target(type, carries, a, b)
-  const src = carries ? a.containerIp : pairAddress(OVERLAY_BASE[type], a, b).address.split('/')[0]
+  const src = carries ? a.containerIp : type === 'wireguard' ? wgAddress(a) : pairAddress(OVERLAY_BASE[type], a, b).address.split('/')[0]
   // Not the noise around the data: the underlay is IPv4, so no ARP and no IPv6 (neighbour discovery, MLD
   // reports behind a hop-by-hop header), and no IKE (port 500, and 4500 with the zero non-ESP marker).
   const filter = 'ip and not udp port 500 and not (udp port 4500 and udp[8:4] = 0)'

@@ -12,7 +12,8 @@ import {readSecretFile} from '../files.js'
 import {Secret, type Runner} from '../runner.js'
 import * as v from '../validate.js'
 import {defaultEspProposals, defaultIkeProposals} from './ipsec/algorithms.js'
-import type {DatapathChoice, IpsecDef, TunnelDef, TunnelType} from './types.js'
+import type {DatapathChoice, IpsecDef, TunnelDef, TunnelType, WgPeer} from './types.js'
+import {checkPeer, checkPeerSet, endpoint as checkEndpoint, peerName, type PeerInput, wgKey, withPeers} from './wireguard/peers.js'
 
 export const DEFAULT_WG_PORT = 51820
 export const DEFAULT_VXLAN_PORT = 4789
@@ -22,7 +23,8 @@ export interface TunnelInput {
   type: TunnelType
   netns?: string
   local?: string
-  remote: string
+  /** The peer host. A WireGuard tunnel without it is an interface with peers by name (`peers`, or "tunnel peer add" later). */
+  remote?: string
   localSubnet?: string[]
   remoteSubnet?: string[]
   table?: number
@@ -48,6 +50,8 @@ export interface TunnelInput {
   address?: string
   keepalive?: number
   fwmark?: number
+  /** WireGuard interface form: its peers by name (a host file's `peers`). */
+  peers?: Record<string, PeerInput>
   // vxlan
   vni?: number
   port?: number
@@ -94,6 +98,11 @@ const WEAK = /(^|[-_,])(null|3des|des|md5|sha1|modp768|modp1024|modp1536)($|[-_,
 
 export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<Defined> {
   const name = tunnelName(input.name)
+  if (input.remote === undefined) {
+    if (input.type === 'wireguard') return {def: defineInterface(input, name)}
+    throw new UsageError(`${input.type === 'ipsec' ? 'an IPsec' : 'a VXLAN'} tunnel needs --remote`, "give the peer host's underlay address with --remote")
+  }
+  if (input.peers !== undefined) throw new UsageError('peers and --remote cannot be used together', 'a WireGuard tunnel with --remote has that one peer; for an interface with peers by name, leave out --remote')
   const remote = v.ipAddress(input.remote, '--remote')
   const route = await routeTo(runner, remote.ip)
   let local: v.Address
@@ -175,17 +184,13 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
       startAction: input.startAction ?? 'trap',
     }
   } else if (input.type === 'wireguard') {
-    if (!input.peerPublicKey) throw new UsageError('a WireGuard tunnel needs --peer-public-key', 'get it on the peer with "netkit tunnel pubkey NAME"')
-    const key = input.peerPublicKey.trim()
-    if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(key)) throw new UsageError('--peer-public-key is not a WireGuard key', 'it is 44 characters of base64, as printed by "netkit tunnel pubkey" or "wg pubkey"')
+    if (!input.peerPublicKey) throw new UsageError('a WireGuard tunnel with --remote needs --peer-public-key', 'get it on the peer with "netkit tunnel pubkey NAME" (or leave out --remote for an interface with peers by name)')
+    const key = wgKey(input.peerPublicKey, '--peer-public-key')
     if (!input.address && remoteSubnets.length === 0) {
       throw new UsageError('a WireGuard tunnel needs --address (its own address in the tunnel) or --remote-subnet', 'e.g. --address 10.99.0.1/24 here and --address 10.99.0.2/24 on the peer')
     }
     const listenPort = input.listenPort ?? DEFAULT_WG_PORT
-    let endpoint = input.endpoint ?? `${remote.family === 6 ? `[${remote.ip}]` : remote.ip}:${listenPort}`
-    const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(endpoint)
-    if (!m) throw new UsageError(`--endpoint "${endpoint}" is not HOST:PORT`, 'write it like 192.0.2.2:51820')
-    endpoint = `${m[1].startsWith('[') ? `[${v.ipAddress(m[1].slice(1, -1), '--endpoint').ip}]` : v.ipAddress(m[1], '--endpoint').ip}:${v.port(m[2], '--endpoint port')}`
+    const endpoint = checkEndpoint(input.endpoint ?? `${remote.family === 6 ? `[${remote.ip}]` : remote.ip}:${listenPort}`)
     def.wireguard = {
       ifname: v.ifname(`wg-${name}`),
       listenPort,
@@ -219,6 +224,46 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
   return out
 }
 
+/**
+ * A WireGuard interface with peers by name (no --remote): one key pair, one
+ * listen port, one device. Its routes are its peers' allowed-ips outside its
+ * own prefix (peers.ts).
+ */
+function defineInterface(input: TunnelInput, name: string): TunnelDef {
+  const refuse = (flag: string, fix: string) => {
+    throw new UsageError(`${flag} is for a tunnel with one peer (--remote)`, fix)
+  }
+  if (input.peerPublicKey !== undefined) refuse('--peer-public-key', 'give --remote too, or add the peer with "netkit tunnel peer add NAME PEER --public-key KEY --allowed-ips ..."')
+  if (input.endpoint !== undefined) refuse('--endpoint', 'each peer has its own: "netkit tunnel peer add NAME PEER --endpoint HOST:PORT ..."')
+  if (input.keepalive !== undefined) refuse('--keepalive', 'each peer has its own: "netkit tunnel peer add NAME PEER --keepalive N ..."')
+  if ((input.remoteSubnet ?? []).length > 0) refuse('--remote-subnet', "list the subnets behind each peer in its allowed-ips (they are routed into the tunnel)")
+  if (input.local !== undefined) refuse('--local', 'leave it out: WireGuard answers on every address (--listen-port)')
+  const localSubnets = (input.localSubnet ?? []).map((s) => v.network(s, '--local-subnet').cidr)
+  if (input.proxyArp) v.ifname(input.proxyArp, '--proxy-arp interface')
+  const address = input.address ? v.interfaceAddress(input.address, '--address').cidr : undefined
+  const peers: Record<string, WgPeer> = {}
+  for (const [peer, p] of Object.entries(input.peers ?? {})) peers[peerName(peer)] = checkPeer(p, `peer ${peer}`)
+  checkPeerSet(peers, {localSubnets})
+  const def: TunnelDef = {
+    version: 1,
+    name,
+    type: 'wireguard',
+    ...(input.netns ? {netns: input.netns} : {}),
+    localSubnets,
+    remoteSubnets: [],
+    ...(input.table === undefined ? {} : {table: input.table}),
+    ...(input.proxyArp ? {proxyArp: input.proxyArp} : {}),
+    ...(input.mtu === undefined ? {} : {mtu: input.mtu}),
+    datapath: input.datapath ?? 'auto',
+    wireguard: {
+      ifname: v.ifname(`wg-${name}`),
+      listenPort: input.listenPort ?? DEFAULT_WG_PORT,
+      ...(address ? {address} : {}),
+      ...(input.fwmark === undefined ? {} : {fwmark: input.fwmark}),
+    },
+  }
+  return withPeers(def, peers)
+}
 
 /** Weak algorithms in a proposal list (for warnings and the doctor). */
 export function weakAlgorithms(proposals: string): string[] {

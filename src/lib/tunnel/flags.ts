@@ -24,7 +24,7 @@ export const addFlags = {
   'dry-run': f.dryRun,
   type: Flags.string({summary: 'Tunnel type.', options: ['ipsec', 'wireguard', 'vxlan'], required: true}),
   local: Flags.string({summary: 'Local underlay address (default: the source address of the route to --remote).'}),
-  remote: Flags.string({summary: 'The peer host\'s underlay address.', required: true}),
+  remote: Flags.string({summary: 'The peer host\'s underlay address (required, but for a WireGuard interface with peers by name: leave it out and add them with "tunnel peer add").'}),
   'local-subnet': Flags.string({summary: 'A subnet behind this host (repeatable).', multiple: true}),
   'remote-subnet': Flags.string({summary: 'A subnet behind the peer (repeatable).', multiple: true}),
   table: Flags.custom<number>({summary: 'Put the routes to the remote subnets in this table (number), with a policy rule.', parse: async (s) => v.integer(s, '--table', 1, v.U32_MAX)})(),

@@ -91,6 +91,7 @@ export function kernelFollows(path: string, value: string): Record<string, strin
 /** The underlay device: the one the route to the peer leaves by. */
 async function underlayOf(def: TunnelDef, runner: Runner): Promise<string | undefined> {
   if (def.vxlan) return def.vxlan.dev
+  if (!def.remote) return undefined
   const r = await runner.probe({tool: 'ip', args: ['-j', 'route', 'get', def.remote]})
   try {
     return (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev

@@ -121,6 +121,11 @@ export async function refuseTakeover(def: TunnelDef, ctx: TunnelContext): Promis
   }
 }
 
+/** Puts the tunnel's routes and rules (back) in place, without the takeover check (an undo). */
+export async function addRoutes(def: TunnelDef, ctx: TunnelContext, dev: string): Promise<void> {
+  if (def.remoteSubnets.length) await ctx.runner.batch([...routeLines(def, dev, 'replace'), ...ruleLines(def, 'add')])
+}
+
 /** Removes the tunnel's routes and rules; what is already gone is fine. */
 export async function removeRoutes(def: TunnelDef, ctx: TunnelContext, dev: string): Promise<void> {
   // One process: -force goes on past lines whose object is already gone.

@@ -18,11 +18,15 @@ import {forgetGoneInterfaces} from '../sysctl.js'
 import {driverFor} from './registry.js'
 import {diffDefs, listDefs, listScopes, loadDef, pskPath, removeDef, sameDef, saveDef, scopeDir} from './store.js'
 import type {TunnelContext, TunnelDef, TunnelStatus} from './types.js'
-import {hostSteps, restoreHost} from './host.js'
+import {hostSettings, hostSteps, restoreHost} from './host.js'
 import {refuseTakeover} from './routes.js'
 import {requireUnderlay} from './underlay.js'
 import {tunnelName} from './define.js'
 import {ensureKeyPair} from './wireguard/keys.js'
+import {peerSteps} from './wireguard/driver.js'
+import {canonical} from './store.js'
+import {checkPeer, checkPeerSet, isInterface, peerName, type PeerInput, peersOf, withPeers} from './wireguard/peers.js'
+import type {WgPeer} from './types.js'
 
 export interface ServiceOptions {
   runner: Runner
@@ -54,11 +58,13 @@ async function contextFor(def: TunnelDef, opts: ServiceOptions): Promise<TunnelC
  * Adds a tunnel. Identical definition already up: a no-op. Identical but
  * down: brings it up. Different: an error unless `replace`.
  */
-export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?: boolean; psk?: Secret}): Promise<AddResult> {
+export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?: boolean; psk?: Secret; keepPeers?: boolean}): Promise<AddResult> {
   const dir = scopeDir(opts.configDir, def.netns)
   const driver = driverFor(def.type)
   const ctx = await contextFor(def, opts)
   const existing = loadDef(dir, def.name)
+  // "tunnel add" of a WireGuard interface says nothing of its peers ("tunnel peer add" does): those it has stay.
+  if (opts.keepPeers && existing && isInterface(existing) && isInterface(def)) def = withPeers(def, existing.wireguard!.peers!)
   const pskFile = pskPath(dir, def.name)
   const pskSame = !opts.psk || (existsSync(pskFile) && readSecretFile(pskFile, 'PSK file') === opts.psk.value)
 
@@ -78,7 +84,8 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   }
 
   // Nothing can work without a path to the peer, nor by taking another tunnel's subnets: say so before changing anything.
-  await requireUnderlay(ctx.runner, def.remote, def.name)
+  // (A WireGuard interface has peers instead: one that cannot be reached now is reached when it can.)
+  if (def.remote) await requireUnderlay(ctx.runner, def.remote, def.name)
   await refuseTakeover(def, ctx)
   await driver.check?.(def, ctx, opts.psk?.value)
   if (existing && replacing) {
@@ -219,8 +226,11 @@ export interface TunnelRow {
   name: string
   netns: string | null
   type: string
-  local: string
-  remote: string
+  /** The underlay addresses (null for a WireGuard interface with peers). */
+  local: string | null
+  remote: string | null
+  /** A WireGuard interface's number of peers (null for the other tunnels). */
+  peers: number | null
   state: TunnelStatus['state']
   datapath: string
   since: string | null
@@ -248,8 +258,9 @@ export async function listTunnels(opts: ServiceOptions & {netns?: string}): Prom
         name: def.name,
         netns: def.netns ?? null,
         type: def.type,
-        local: def.local,
-        remote: def.remote,
+        local: def.local ?? null,
+        remote: def.remote ?? null,
+        peers: isInterface(def) ? Object.keys(def.wireguard!.peers!).length : null,
         state: st.state,
         datapath: st.datapath,
         since: st.since ?? null,
@@ -267,4 +278,88 @@ export function tunnelPublicKey(configDir: string, name: string, netns?: string,
   if (def && def.type !== 'wireguard') throw new UsageError(`tunnel ${name} is a ${def.type} tunnel, which has no public key`, 'pubkey is for WireGuard tunnels')
   const k = ensureKeyPair(scopeDir(configDir, netns), name, {dryRun})
   return {publicKey: k.publicKey, created: k.created}
+}
+
+export interface PeerResult {
+  changed: boolean
+  summary: string
+  /** The tunnel's device is not there: the definition changed, the device gets the peers when the tunnel comes up. */
+  down: boolean
+  steps: string[]
+}
+
+/** A tunnel that takes peers by name: a WireGuard interface (made without --remote). */
+export function requireInterface(configDir: string, name: string, netns?: string): TunnelDef {
+  const def = requireDef(configDir, name, netns)
+  if (def.type !== 'wireguard') throw new UsageError(`tunnel ${name} is a ${def.type} tunnel, which has no peers by name`, 'peers are for WireGuard interfaces ("netkit tunnel add NAME --type wireguard" without --remote)')
+  if (!isInterface(def)) {
+    throw new UsageError(`tunnel ${name} has its one peer given by --remote`, `make a WireGuard interface without --remote for peers by name ("netkit tunnel del ${name}", then "netkit tunnel add ${name} --type wireguard --address ..." and "netkit tunnel peer add")`)
+  }
+  return def
+}
+
+/**
+ * Takes a WireGuard interface's peers to `peers`: one `wg set` that names only
+ * the peers that change (and their routes, and the host settings the new
+ * routes need), so the device is not restarted and the other peers' sessions
+ * go on. The definition is stored first; a failure undoes it all. A peer the
+ * device lost (removed behind netkit's back) is set again. `def`: the stored
+ * definition.
+ */
+export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, opts: ServiceOptions): Promise<PeerResult> {
+  const dir = scopeDir(opts.configDir, def.netns)
+  const ctx = await contextFor(def, opts)
+  const next = withPeers(def, peers)
+  const status = await driverFor('wireguard').status(def, ctx)
+  const down = status.state === 'down'
+  // What the device has (by key): the change is made against that.
+  const present = new Set(((status.details.peers ?? []) as {publicKey: string; present: boolean}[]).filter((p) => p.present).map((p) => p.publicKey))
+  const onDevice = down ? def : withPeers(def, Object.fromEntries(Object.entries(def.wireguard!.peers!).filter(([, p]) => present.has(p.publicKey))))
+  const missing = peersOf(next).filter((p) => !down && !present.has(p.publicKey))
+  if (canonical(def) === canonical(next) && missing.length === 0) return {changed: false, down, summary: 'nothing to change', steps: []}
+  // A route another tunnel (or something else) has is not taken over: said before anything changes.
+  const newRoutes = next.remoteSubnets.filter((s) => !def.remoteSubnets.includes(s))
+  if (newRoutes.length) await refuseTakeover({...next, remoteSubnets: newRoutes}, ctx)
+  const steps: Step[] = [
+    {
+      title: 'save the tunnel definition',
+      apply: async () => {
+        if (!ctx.runner.dryRun) saveDef(dir, next)
+      },
+      undo: async () => {
+        if (!ctx.runner.dryRun) saveDef(dir, def)
+      },
+    },
+  ]
+  // The host settings follow what the tunnel routes (forwarding for subnets): looked at only when that changes.
+  const facts = {datapath: ctx.datapath}
+  const settingsChange = canonical(hostSettings(def, facts)) !== canonical(hostSettings(next, facts))
+  if (!down) steps.push(...(settingsChange ? await hostSteps(next, ctx) : []), ...peerSteps(onDevice, next, ctx))
+  const result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
+  // Settings only the removed peers' routes needed go back (as "tunnel del" does for a tunnel).
+  if (!down && settingsChange) await restoreHost(def, ctx, [next, ...listDefs(dir).filter((d) => d.name !== def.name)])
+  return {changed: true, down, summary: `set the peers of tunnel ${def.name}`, steps: result.changed}
+}
+
+/** `tunnel peer add`: a new peer, or (with `replace`) a peer changed in place. */
+export async function addPeer(def: TunnelDef, name: string, input: PeerInput, opts: ServiceOptions & {replace?: boolean}): Promise<PeerResult & {peer: WgPeer}> {
+  peerName(name)
+  const peer = checkPeer(input, `peer ${name}`)
+  const peers = {...def.wireguard!.peers!}
+  const old = peers[name]
+  if (old && canonical(old) !== canonical(peer) && !opts.replace) {
+    const fields = (Object.keys({...old, ...peer}) as (keyof WgPeer)[]).filter((k) => canonical(old[k]) !== canonical(peer[k]))
+    throw new NetkitError('E_CONFLICT', `tunnel ${def.name} has a peer ${name} with a different definition (${fields.join(', ')})`, {fix: 'pass --replace to change it (only that peer is touched), or remove it first with "netkit tunnel peer del"'})
+  }
+  peers[name] = peer
+  checkPeerSet(peers, def)
+  return {...(await setPeers(def, peers, opts)), peer}
+}
+
+/** `tunnel peer del`: the peer and its routes go; an absent one is a no-op. */
+export async function delPeer(def: TunnelDef, name: string, opts: ServiceOptions): Promise<PeerResult> {
+  const peers = {...def.wireguard!.peers!}
+  if (!peers[name]) return {changed: false, down: false, summary: `tunnel ${def.name} has no peer ${name}`, steps: []}
+  delete peers[name]
+  return setPeers(def, peers, opts)
 }

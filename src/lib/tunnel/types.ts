@@ -10,14 +10,39 @@ export type TunnelType = 'ipsec' | 'wireguard' | 'vxlan'
 export type Datapath = 'kernel' | 'userspace'
 export type DatapathChoice = 'auto' | Datapath
 
+/** One peer of a WireGuard interface. */
+export interface WgPeer {
+  /** The peer's public key (base64, 32 bytes). */
+  publicKey: string
+  /** host:port; none for a peer that only connects in (behind NAT). */
+  endpoint?: string
+  /** What the peer may send from, and what goes to it (CIDRs, normalized). */
+  allowedIps: string[]
+  keepalive?: number
+  /** A file holding the pre-shared key (mode 0600), read by `wg` itself. */
+  pskFile?: string
+}
+
+/**
+ * A WireGuard tunnel. Two forms, one device each:
+ * - one peer, given by --remote (and --peer-public-key, --endpoint): the
+ *   original form, with `peerPublicKey` and `endpoint`;
+ * - an interface with `peers` by name (no --remote), changed one peer at a
+ *   time (`tunnel peer add|del`, or apply). Its `remoteSubnets` are derived
+ *   from the peers (every allowed-ip outside the tunnel's own prefix), so
+ *   routes, takeover checks and host settings work as for the first form.
+ * wireguard/peers.ts sees both as a list of peers.
+ */
 export interface WireguardDef {
   /** The device name (unique on the machine for wireguard-go): default "wg-" + tunnel name. */
   ifname: string
   listenPort: number
-  /** The peer's public key (base64, 32 bytes). */
-  peerPublicKey: string
-  /** host:port of the peer; default remote:listenPort. */
-  endpoint: string
+  /** One-peer form: the peer's public key (base64, 32 bytes). */
+  peerPublicKey?: string
+  /** One-peer form: host:port of the peer; default remote:listenPort. */
+  endpoint?: string
+  /** Interface form: the peers by name. */
+  peers?: Record<string, WgPeer>
   /** The tunnel device's own address, CIDR (optional for pure site-to-site). */
   address?: string
   keepalive?: number
@@ -61,8 +86,9 @@ export interface TunnelDef {
   name: string
   type: TunnelType
   netns?: string
-  local: string
-  remote: string
+  /** The underlay addresses; a WireGuard interface with peers has none (each peer has its endpoint). */
+  local?: string
+  remote?: string
   localSubnets: string[]
   remoteSubnets: string[]
   /** Routing table (number) for the remote subnets, with a policy rule; undefined: main. */

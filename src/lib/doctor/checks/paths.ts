@@ -8,6 +8,7 @@ import {probe} from './probe.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import * as v from '../../validate.js'
 import {type Check, type Finding, finding, ipIn, nsFlag} from '../types.js'
+import {tunnelEnds} from '../../tunnel/wireguard/peers.js'
 
 /** The device a tunnel's traffic should leave by (kernel IPsec has none: policies catch it). */
 function tunnelDevice(t: TunnelDef): string | undefined {
@@ -89,7 +90,13 @@ export const mtu: Check = {
       const dev = tunnelDevice(t) ?? (t.type === 'ipsec' && byName.has('ipsec0') ? 'ipsec0' : undefined)
       if (!dev) continue
       const link = byName.get(dev)
-      const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', t.remote]})
+      // A WireGuard interface: the path to its first peer with an endpoint stands for all (they leave by the same device as a rule).
+      const end = tunnelEnds(t)[0]
+      if (!end) {
+        out.push(finding(this, 'skip', {subject: t.name, reason: 'no peer with an endpoint to measure the underlay toward', evidence: {dev}}))
+        continue
+      }
+      const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', end.remote]})
       let underlay: string | undefined
       try {
         underlay = (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
@@ -126,12 +133,14 @@ export const underlayCheck: Check = {
   async run(ctx) {
     const out: Finding[] = []
     for (const t of ctx.tunnels) {
-      const u = await underlayTo(ctx.runner, t.remote)
-      out.push(finding(this, u ? 'ok' : 'fail', {
-        subject: t.name,
-        evidence: {remote: t.remote, dev: u?.dev ?? null},
-        ...(u ? {} : {reason: `there is no route to the peer ${t.remote} over a link that is up: tunnel ${t.name} carries nothing`, fix: `bring the underlay up, and check it with: ${ipIn(ctx)} route get ${t.remote}`}),
-      }))
+      for (const end of tunnelEnds(t)) {
+        const u = await underlayTo(ctx.runner, end.remote)
+        out.push(finding(this, u ? 'ok' : 'fail', {
+          subject: end.subject,
+          evidence: {remote: end.remote, dev: u?.dev ?? null},
+          ...(u ? {} : {reason: `there is no route to the peer ${end.remote} over a link that is up: tunnel ${t.name} carries nothing${end.peer ? ` to peer ${end.peer}` : ''}`, fix: `bring the underlay up, and check it with: ${ipIn(ctx)} route get ${end.remote}`}),
+        }))
+      }
     }
     if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel here', evidence: {}}))
     return out

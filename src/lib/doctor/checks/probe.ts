@@ -8,6 +8,7 @@
 import type {TunnelDef} from '../../tunnel/types.js'
 import * as v from '../../validate.js'
 import {type Check, type Finding, finding, ipIn, nsFlag} from '../types.js'
+import {peersOf, tunnelEnds} from '../../tunnel/wireguard/peers.js'
 
 interface AddrLink {
   addr_info?: {family: string; local: string}[]
@@ -37,7 +38,13 @@ export const probe: Check = {
         continue
       }
       const target = v.firstHost(subnet)
-      const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', t.remote]})
+      // A WireGuard interface: the peer whose allowed-ips hold the subnet.
+      const remote = t.remote ?? tunnelEnds(t).find((e) => peersOf(t).find((p) => p.name === e.peer)?.allowedIps.includes(subnet))?.remote
+      if (!remote) {
+        out.push(finding(this, 'skip', {subject: t.name, reason: `the peer behind ${subnet} has no endpoint here to capture toward`}))
+        continue
+      }
+      const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', remote]})
       let dev: string | undefined
       try {
         dev = (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
@@ -45,10 +52,10 @@ export const probe: Check = {
         dev = undefined
       }
       if (!dev) {
-        out.push(finding(this, 'fail', {subject: t.name, reason: `no route to the peer ${t.remote}: nothing can cross`, fix: `check the underlay (${ipIn(ctx)} route get ${t.remote})`}))
+        out.push(finding(this, 'fail', {subject: t.name, reason: `no route to the peer ${remote}: nothing can cross`, fix: `check the underlay (${ipIn(ctx)} route get ${remote})`}))
         continue
       }
-      const cap = ctx.runner.probe({tool: 'timeout', args: ['5', 'tcpdump', '-lnni', dev, '-c', '30', 'host', t.remote], timeoutMs: 8000})
+      const cap = ctx.runner.probe({tool: 'timeout', args: ['5', 'tcpdump', '-lnni', dev, '-c', '30', 'host', remote], timeoutMs: 8000})
       await new Promise((res) => setTimeout(res, 700))
       const ping = await ctx.runner.probe({tool: 'ping', args: ['-c', '3', '-i', '0.2', '-W', '1', '-I', src, target], timeoutMs: 8000})
       const lines = (await cap).stdout.split('\n').filter((l) => l.trim())

@@ -57,7 +57,7 @@ export function ikeName(def: TunnelDef): string {
   const i = def.ipsec!
   const tag = (ip: string) => ip.replace(/[^0-9A-Za-z]/g, '_')
   const ids = i.localId === def.local && i.remoteId === def.remote ? '' : `-${createHash('sha256').update(`${i.localId}\0${i.remoteId}`).digest('hex').slice(0, 8)}`
-  return `netkit-${tag(def.local)}-${tag(def.remote)}${ids}`
+  return `netkit-${tag(def.local!)}-${tag(def.remote!)}${ids}`
 }
 
 /** The other tunnels of the namespace that share this one's IKE connection. */
@@ -68,7 +68,7 @@ export function siblings(def: TunnelDef, scopeDir: string): TunnelDef[] {
 
 /** The end that starts the IKE SA by itself: the one with the lower address (the peer, running netkit, agrees). */
 export function initiates(def: TunnelDef): boolean {
-  return compareAddresses(def.local, def.remote) < 0
+  return compareAddresses(def.local!, def.remote!) < 0
 }
 
 /** What must be the same for tunnels that share one IKE SA (the IKE connection's settings). */
@@ -107,8 +107,8 @@ export function swanctlSecret(psk: string): string {
 export function trafficSelectors(def: TunnelDef): {localTs: string[]; remoteTs: string[]} {
   const host = (ip: string) => `${ip}/${ip.includes(':') ? 128 : 32}`
   return {
-    localTs: def.localSubnets.length > 0 ? def.localSubnets : [host(def.local)],
-    remoteTs: def.remoteSubnets.length > 0 ? def.remoteSubnets : [host(def.remote)],
+    localTs: def.localSubnets.length > 0 ? def.localSubnets : [host(def.local!)],
+    remoteTs: def.remoteSubnets.length > 0 ? def.remoteSubnets : [host(def.remote!)],
   }
 }
 

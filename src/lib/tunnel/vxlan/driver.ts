@@ -46,7 +46,7 @@ export const vxlanDriver: TunnelDriver = {
             })
           }
           const lines = [
-            {args: ['link', 'add', v.ifname, 'type', 'vxlan', 'id', String(v.vni), 'remote', def.remote, 'local', def.local, 'dstport', String(v.port), 'dev', v.dev], object: `vxlan link ${v.ifname}`},
+            {args: ['link', 'add', v.ifname, 'type', 'vxlan', 'id', String(v.vni), 'remote', def.remote!, 'local', def.local!, 'dstport', String(v.port), 'dev', v.dev], object: `vxlan link ${v.ifname}`},
             {args: ['link', 'set', v.ifname, 'alias', NETKIT_ALIAS, ...(def.mtu ? ['mtu', String(def.mtu)] : [])], object: `vxlan link ${v.ifname}`},
           ]
           if (v.address) lines.push({args: ['addr', 'add', v.address, 'dev', v.ifname], object: `address ${v.address}`})

@@ -24,11 +24,12 @@ import {NETKIT_ALIAS} from '../../ownership.js'
 import type {Step} from '../../plan.js'
 import {type Invocation, Secret} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
-import {networkOf} from '../../validate.js'
-import {removeRoutes, routeSteps} from '../routes.js'
+import {ensureProtoName} from '../../iproute2/tables.js'
+import {addRoutes, removeRoutes, routeSteps} from '../routes.js'
 import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {underlayTo} from '../underlay.js'
 import {ensureKeyPair, readPrivateKey, wgKeyPath} from './keys.js'
+import {isInterface, type NamedPeer, onePeerAllowedIps, peerSetArgs, peersOf} from './peers.js'
 
 /** Outer IPv6 (40) + UDP (8) + WireGuard (32): what wg-quick subtracts. */
 export const WG_OVERHEAD = 80
@@ -59,15 +60,42 @@ export function wgConfPath(scopeDir: string, ifname: string): string {
   return join(scopeDir, 'wireguard', `${ifname}.conf`)
 }
 
-/** What the peer may send from, and what goes to it: its subnets and the tunnel's own network. */
+/** What the peers may send from, and what goes to them: every peer's allowed-ips. */
 export function allowedIps(def: TunnelDef): string[] {
-  const out = [...def.remoteSubnets]
-  const a = def.wireguard?.address
-  if (a) {
-    const net = networkOf(a)
-    if (!out.includes(net)) out.push(net)
-  }
-  return out
+  return isInterface(def) ? peersOf(def).flatMap((p) => p.allowedIps) : onePeerAllowedIps(def)
+}
+
+/**
+ * The device's MTU: the underlay's less WireGuard's overhead. The one-peer
+ * form takes the underlay toward its peer; an interface, whose peers come and
+ * go, the device of the default route (1500 without one), as wg-quick does.
+ */
+async function deviceMtu(def: TunnelDef, ctx: TunnelContext): Promise<number> {
+  if (def.mtu) return def.mtu
+  if (def.remote) return ((await underlayTo(ctx.runner, def.remote))?.mtu ?? 1500) - WG_OVERHEAD
+  const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'show', 'default']})
+  const dev = r.exitCode === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev : undefined
+  const link = dev ? await readLink(ctx, dev) : undefined
+  return (link?.mtu ?? 1500) - WG_OVERHEAD
+}
+
+/** The wg-quick config of the tunnel (mode 0600: it holds the private key, and the peers' PSKs). */
+async function writeConf(def: TunnelDef, ctx: TunnelContext, privateKey: string, mtu: number): Promise<void> {
+  const w = def.wireguard!
+  const peers = peersOf(def).map((p) => {
+    let psk: string | undefined
+    if (p.pskFile) {
+      try {
+        psk = readFileSync(p.pskFile, 'utf8').trim()
+        ctx.runner.addSecret(psk)
+      } catch {
+        psk = undefined
+      }
+    }
+    return {...p, psk}
+  })
+  const text = await renderTemplate('wireguard/wg-quick.conf.eta', {name: def.name, privateKey, listenPort: w.listenPort, address: w.address, mtu, fwmark: w.fwmark, peers, named: isInterface(def)})
+  writeSecretFile(wgConfPath(ctx.configDir, w.ifname), text)
 }
 
 async function readLink(ctx: TunnelContext, ifname: string): Promise<LinkJson | undefined> {
@@ -150,6 +178,81 @@ async function latestHandshake(def: TunnelDef, ctx: TunnelContext): Promise<numb
   return dump?.peers.find((p) => p.publicKey === def.wireguard!.peerPublicKey)?.latestHandshake ?? 0
 }
 
+/**
+ * The steps that take a running tunnel's peers from `before` to `after`
+ * (definitions of the same device): one `wg set` that names only the peers
+ * that change, and their routes. Other peers, and their sessions, are not
+ * touched; the device is not restarted. A tunnel whose device is not there
+ * (down) gets its peers when it comes up: nothing runs here.
+ */
+export function peerSteps(before: TunnelDef, after: TunnelDef, ctx: TunnelContext): Step[] {
+  const w = after.wireguard!
+  const r = ctx.runner
+  const dev = w.ifname
+  const there = async () => Boolean(await readLink(ctx, dev)) || r.dryRun
+  const gone = before.remoteSubnets.filter((s) => !after.remoteSubnets.includes(s))
+  const added = after.remoteSubnets.filter((s) => !before.remoteSubnets.includes(s))
+  const set = async (from: NamedPeer[], to: NamedPeer[]) => {
+    const args = peerSetArgs(from, to)
+    if (args.length) await r.run(wg(after, ctx, ['set', dev, ...args], {object: `WireGuard device ${dev}`}))
+    return args.length > 0
+  }
+  let running = false
+  const steps: Step[] = [
+    {
+      title: `set the changed peers of ${dev}`,
+      apply: async () => {
+        running = await there()
+        if (!running) return false
+        return set(peersOf(before), peersOf(after))
+      },
+      undo: async () => {
+        if (running) await set(peersOf(after), peersOf(before))
+      },
+    },
+  ]
+  if (gone.length) {
+    steps.push({
+      title: `remove the routes to ${gone.join(', ')}`,
+      apply: async () => {
+        if (!running) return false
+        await removeRoutes({...before, remoteSubnets: gone}, ctx, dev)
+      },
+      undo: async () => {
+        if (running) await addRoutes({...before, remoteSubnets: gone}, ctx, dev)
+      },
+    })
+  }
+  // (Whether another tunnel has them was asked before anything changed: service.ts setPeers.)
+  if (added.length) {
+    steps.push({
+      title: `route ${added.join(', ')} through ${dev}`,
+      apply: async () => {
+        if (!running) return false
+        ensureProtoName({dryRun: r.dryRun})
+        await addRoutes({...after, remoteSubnets: added}, ctx, dev)
+      },
+      undo: async () => {
+        if (running) await removeRoutes({...after, remoteSubnets: added}, ctx, dev)
+      },
+    })
+  }
+  steps.push({
+    title: `write ${wgConfPath(ctx.configDir, dev)}`,
+    apply: async () => {
+      if (r.dryRun || !running) return false
+      const key = readPrivateKey(ctx.configDir, after.name)
+      if (key) await writeConf(after, ctx, key, (await readLink(ctx, dev))?.mtu ?? (await deviceMtu(after, ctx)))
+    },
+    undo: async () => {
+      if (r.dryRun || !running) return
+      const key = readPrivateKey(ctx.configDir, before.name)
+      if (key) await writeConf(before, ctx, key, (await readLink(ctx, dev))?.mtu ?? (await deviceMtu(before, ctx)))
+    },
+  })
+  return steps
+}
+
 export const wireguardDriver: TunnelDriver = {
   type: 'wireguard',
 
@@ -168,8 +271,8 @@ export const wireguardDriver: TunnelDriver = {
     const r = ctx.runner
     let privateKey = ''
     let keyCreated = false
-    const mtu = def.mtu ?? ((await underlayTo(r, def.remote))?.mtu ?? 1500) - WG_OVERHEAD
-    const allowed = allowedIps(def)
+    const mtu = await deviceMtu(def, ctx)
+    const peers = peersOf(def)
     const confPath = wgConfPath(ctx.configDir, w.ifname)
     let made = false
     /** Makes the device (kernel or wireguard-go) and marks it as netkit's. */
@@ -243,13 +346,12 @@ export const wireguardDriver: TunnelDriver = {
         },
       },
       {
-        title: `configure ${w.ifname}: key, listen port ${w.listenPort}, peer ${w.endpoint}`,
+        title: `configure ${w.ifname}: key, listen port ${w.listenPort}, ${isInterface(def) ? `${peers.length} peer${peers.length === 1 ? '' : 's'}` : `peer ${w.endpoint}`}`,
         apply: async () => {
           await r.withSecretFile(new Secret(`${privateKey}\n`), async (keyFile) => {
             const args = ['set', w.ifname, 'listen-port', String(w.listenPort), 'private-key', keyFile]
             if (w.fwmark) args.push('fwmark', String(w.fwmark))
-            args.push('peer', w.peerPublicKey, 'endpoint', w.endpoint, 'allowed-ips', allowed.join(','))
-            if (w.keepalive) args.push('persistent-keepalive', String(w.keepalive))
+            args.push(...peerSetArgs([], peers))
             await r.run(wg(def, ctx, args, {object: `WireGuard device ${w.ifname}`}))
           })
         },
@@ -268,40 +370,31 @@ export const wireguardDriver: TunnelDriver = {
         title: `write ${confPath} (wg-quick format, mode 0600)`,
         apply: async () => {
           if (r.dryRun) return
-          const text = await renderTemplate('wireguard/wg-quick.conf.eta', {
-            name: def.name,
-            privateKey,
-            listenPort: w.listenPort,
-            address: w.address,
-            mtu,
-            fwmark: w.fwmark,
-            peerPublicKey: w.peerPublicKey,
-            endpoint: w.endpoint,
-            allowedIps: allowed,
-            keepalive: w.keepalive,
-          })
-          writeSecretFile(confPath, text)
+          await writeConf(def, ctx, privateKey, mtu)
         },
         undo: async () => {
           if (!r.dryRun) rmSync(confPath, {force: true})
         },
       },
     ]
-    if (ctx.wait) {
+    // An interface's peers come and go (and are often not set up yet): nothing to wait for.
+    if (ctx.wait && !isInterface(def)) {
+      const peerKey = w.peerPublicKey!
+      const ep = w.endpoint!
       steps.push({
-        title: `wait for the handshake with ${w.endpoint}`,
+        title: `wait for the handshake with ${ep}`,
         apply: async () => {
           if (r.dryRun) return false
           // A handshake needs a packet to send: a keepalive every second until it is done.
-          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', w.peerPublicKey, 'persistent-keepalive', '1'], {object: `WireGuard device ${w.ifname}`}))
+          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', peerKey, 'persistent-keepalive', '1'], {object: `WireGuard device ${w.ifname}`}))
           const ok = await waitFor(async () => (await latestHandshake(def, ctx)) > 0, ctx.timeoutMs, 200)
           if (!ok) {
-            throw new NetkitError('E_NO_HANDSHAKE', `no WireGuard handshake with ${w.endpoint} within ${Math.round(ctx.timeoutMs / 1000)}s`, {
-              fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}${def.netns ? ` --netns ${def.netns}` : ''}" here with the peer's --peer-public-key, and back), or UDP ${w.endpoint.replace(/^.*:/, '')} is blocked`,
+            throw new NetkitError('E_NO_HANDSHAKE', `no WireGuard handshake with ${ep} within ${Math.round(ctx.timeoutMs / 1000)}s`, {
+              fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}${def.netns ? ` --netns ${def.netns}` : ''}" here with the peer's --peer-public-key, and back), or UDP ${ep.replace(/^.*:/, '')} is blocked`,
             })
           }
           // Back to no keepalive, as asked. If wg cannot, the tunnel is not what was asked (a packet every second): an error, and the plan undoes it.
-          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', w.peerPublicKey, 'persistent-keepalive', '0'], {object: `WireGuard device ${w.ifname}`}))
+          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', peerKey, 'persistent-keepalive', '0'], {object: `WireGuard device ${w.ifname}`}))
           return false
         },
       })
@@ -335,33 +428,58 @@ export const wireguardDriver: TunnelDriver = {
     const pid = daemonPid(goRef(def))
     const datapath = link?.linkinfo?.info_kind === 'wireguard' ? 'kernel' : link || pid ? 'userspace' : ctx.datapath
     const dump = link ? await readDump(def, ctx) : undefined
-    const peer = dump?.peers.find((p) => p.publicKey === w.peerPublicKey)
     const now = Math.floor(Date.now() / 1000)
-    const hs = peer?.latestHandshake ?? 0
+    const live = new Map((dump?.peers ?? []).map((p) => [p.publicKey, p]))
+    const peers = peersOf(def).map((p) => peerState(p, live.get(p.publicKey), now))
     const up = Boolean(link?.flags?.includes('UP'))
+    const common = {
+      ifname: w.ifname,
+      publicKey: dump?.publicKey ?? null,
+      listenPort: dump?.listenPort ?? w.listenPort,
+    }
+    const tail = {
+      mtu: link?.mtu ?? null,
+      wireguardGoPid: pid ?? null,
+      config: existsSync(wgConfPath(ctx.configDir, w.ifname)) ? wgConfPath(ctx.configDir, w.ifname) : null,
+    }
+    if (isInterface(def)) {
+      const latest = Math.max(0, ...(dump?.peers ?? []).map((p) => p.latestHandshake))
+      return {
+        state: !up ? 'down' : peers.length === 0 || latest > 0 ? 'up' : 'connecting',
+        datapath,
+        ...(latest > 0 ? {since: new Date(latest * 1000).toISOString()} : {}),
+        details: {...common, address: w.address ?? null, peers, ...tail},
+      }
+    }
+    const peer = live.get(w.peerPublicKey!)
+    const hs = peer?.latestHandshake ?? 0
+    const {name: _name, present: _present, ...one} = peers[0]
     return {
       state: !up ? 'down' : hs > 0 ? 'up' : 'connecting',
       datapath,
       ...(hs > 0 ? {since: new Date(hs * 1000).toISOString()} : {}),
-      details: {
-        ifname: w.ifname,
-        publicKey: dump?.publicKey ?? null,
-        listenPort: dump?.listenPort ?? w.listenPort,
-        peer: {
-          publicKey: w.peerPublicKey,
-          endpoint: peer?.endpoint ?? w.endpoint,
-          allowedIps: peer?.allowedIps ?? allowedIps(def),
-          latestHandshake: hs > 0 ? new Date(hs * 1000).toISOString() : null,
-          handshakeAgeSeconds: hs > 0 ? now - hs : null,
-          sessionCurrent: hs > 0 && now - hs < REJECT_AFTER_TIME,
-          rxBytes: peer?.rxBytes ?? 0,
-          txBytes: peer?.txBytes ?? 0,
-          keepalive: peer?.keepalive ?? null,
-        },
-        mtu: link?.mtu ?? null,
-        wireguardGoPid: pid ?? null,
-        config: existsSync(wgConfPath(ctx.configDir, w.ifname)) ? wgConfPath(ctx.configDir, w.ifname) : null,
-      },
+      details: {...common, peer: one, peers, ...tail},
     }
   },
 }
+
+/** A peer as `tunnel show` and the doctor report it: as defined, with what the device says of it. */
+export function peerState(p: NamedPeer, live: WgPeerState | undefined, now: number) {
+  const hs = live?.latestHandshake ?? 0
+  return {
+    name: p.name,
+    publicKey: p.publicKey,
+    endpoint: live?.endpoint ?? p.endpoint ?? null,
+    allowedIps: live?.allowedIps ?? p.allowedIps,
+    latestHandshake: hs > 0 ? new Date(hs * 1000).toISOString() : null,
+    handshakeAgeSeconds: hs > 0 ? now - hs : null,
+    sessionCurrent: hs > 0 && now - hs < REJECT_AFTER_TIME,
+    rxBytes: live?.rxBytes ?? 0,
+    txBytes: live?.txBytes ?? 0,
+    keepalive: live?.keepalive ?? p.keepalive ?? null,
+    /** Whether the device has the peer (false: the device is down, or the peer was removed behind netkit's back). */
+    present: live !== undefined,
+  }
+}
+
+export type PeerState = ReturnType<typeof peerState>
