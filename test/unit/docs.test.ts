@@ -18,4 +18,10 @@ describe('generated reference pages', () => {
   it('docs/doctor-checks.md lists the registry (run "node scripts/gen-docs.mjs" after adding a check)', () => {
     assert.equal(page('doctor-checks.md'), doctorChecksReference())
   })
+  it('every field of the host file is described', () => {
+    const bare = hostFileReference()
+      .split('\n')
+      .filter((l) => /^\| `/.test(l) && / \|$/.test(l) && l.split('|').at(-2)!.trim() === '')
+    assert.deepEqual(bare, [])
+  })
 })

@@ -142,11 +142,11 @@ const Policy = z.strictObject({
 
 /** A WireGuard interface's peer, as `netkit tunnel peer add` takes it (the name is its key). */
 const Peer = z.strictObject({
-  publicKey: z.string().min(1),
-  endpoint: z.string().min(1).optional(),
-  allowedIps: list(net).refine((xs) => xs.length > 0, 'a peer needs at least one allowed-ip'),
-  keepalive: z.number().int().min(1).max(65535).optional(),
-  pskFile: z.string().min(1).optional(),
+  publicKey: z.string().min(1).describe("the peer's public key (netkit tunnel pubkey NAME there)"),
+  endpoint: z.string().min(1).optional().describe('host:port where the peer listens (none: the peer connects here)'),
+  allowedIps: kindOf({type: 'list', item: net}, list(net).refine((xs) => xs.length > 0, 'a peer needs at least one allowed-ip')).describe('what the peer may send and is routed to it (netkit routes each one outside the tunnel address prefix)'),
+  keepalive: z.number().int().min(1).max(65535).optional().describe('persistent keepalive in seconds'),
+  pskFile: z.string().min(1).optional().describe('a pre-shared key file (mode 0600)'),
 })
 
 const peerKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a peer name: 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit (a host name)")
@@ -157,41 +157,41 @@ const peerKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a peer na
  * is an interface with `peers` by name.
  */
 const Tunnel = z.strictObject({
-  type: z.enum(['ipsec', 'wireguard', 'vxlan']),
-  remote: ip.optional(),
-  local: ip.optional(),
-  localSubnets: list(net).default([]),
-  remoteSubnets: list(net).default([]),
-  table: u32.min(1).optional(),
-  proxyArp: ifname.optional(),
-  mtu: z.number().int().min(68).max(65535).optional(),
-  datapath: z.enum(['auto', 'kernel', 'userspace']).default('auto'),
+  type: z.enum(['ipsec', 'wireguard', 'vxlan']).describe('the tunnel type'),
+  remote: ip.optional().describe('the peer host (a WireGuard interface with peers has none)'),
+  local: ip.optional().describe("this host's underlay address (default: the file's or the kernel's address towards remote)"),
+  localSubnets: list(net).default([]).describe('subnets behind this host'),
+  remoteSubnets: list(net).default([]).describe('subnets behind the peer, routed through the tunnel'),
+  table: u32.min(1).optional().describe('routing table for the remote subnets, with a policy rule (default main)'),
+  proxyArp: ifname.optional().describe('answer ARP on this interface for remote addresses'),
+  mtu: z.number().int().min(68).max(65535).optional().describe('the tunnel MTU'),
+  datapath: z.enum(['auto', 'kernel', 'userspace']).default('auto').describe('kernel, userspace, or auto (the kernel where it can)'),
   // ipsec
-  pskFile: z.string().min(1).optional(),
-  cert: z.string().min(1).optional(),
-  key: z.string().min(1).optional(),
-  ca: z.string().min(1).optional(),
-  localId: z.string().min(1).optional(),
-  remoteId: z.string().min(1).optional(),
-  proposals: z.string().min(1).optional(),
-  espProposals: z.string().min(1).optional(),
-  dpd: z.number().int().min(0).max(86_400).optional(),
-  rekeyTime: z.number().int().min(60).max(604_800).optional(),
-  startAction: z.enum(['trap', 'start', 'none']).optional(),
+  pskFile: z.string().min(1).optional().describe('IPsec: the pre-shared key file (mode 0600), the same on both hosts'),
+  cert: z.string().min(1).optional().describe("IPsec X.509: this host's certificate"),
+  key: z.string().min(1).optional().describe('IPsec X.509: its private key (mode 0600)'),
+  ca: z.string().min(1).optional().describe('IPsec X.509: the CA certificate'),
+  localId: z.string().min(1).optional().describe("IPsec: this host's IKE identity (default its address)"),
+  remoteId: z.string().min(1).optional().describe("IPsec: the peer's IKE identity (default its address)"),
+  proposals: z.string().min(1).optional().describe('IPsec: IKE proposals, swanctl syntax (default AEAD with Curve25519)'),
+  espProposals: z.string().min(1).optional().describe('IPsec: ESP proposals, swanctl syntax'),
+  dpd: z.number().int().min(0).max(86_400).optional().describe('IPsec: dead peer detection interval in seconds (0: off)'),
+  rekeyTime: z.number().int().min(60).max(604_800).optional().describe('IPsec: CHILD_SA rekey time in seconds'),
+  startAction: z.enum(['trap', 'start', 'none']).optional().describe('IPsec: trap (default: nothing in clear before the SA), start or none'),
   // wireguard
-  listenPort: port.optional(),
-  peerPublicKey: z.string().optional(),
-  endpoint: z.string().optional(),
-  address: cidrAddr.optional(),
-  keepalive: z.number().int().min(1).max(65535).optional(),
-  fwmark: u32.min(1).optional(),
+  listenPort: port.optional().describe('WireGuard: the UDP port this host listens on'),
+  peerPublicKey: z.string().optional().describe("WireGuard, one peer: the peer's public key"),
+  endpoint: z.string().optional().describe("WireGuard, one peer: host:port of the peer (default remote:listenPort)"),
+  address: cidrAddr.optional().describe("the tunnel device's own address"),
+  keepalive: z.number().int().min(1).max(65535).optional().describe('WireGuard, one peer: persistent keepalive in seconds'),
+  fwmark: u32.min(1).optional().describe('WireGuard: the fwmark of its own packets'),
   /** A WireGuard interface's peers by name (`peers:` with none, or `{}`: an interface without peers yet). */
-  peers: map(peerKey, Peer).nullable().transform((x) => x ?? none<z.output<typeof Peer>>()).optional(),
+  peers: map(peerKey, Peer).nullable().transform((x) => x ?? none<z.output<typeof Peer>>()).optional().describe('WireGuard interface: its peers by name (instead of remote)'),
   // vxlan
-  vni: z.number().int().min(1).max(16_777_215).optional(),
-  port: port.optional(),
-  dev: ifname.optional(),
-  peerAddress: ip.optional(),
+  vni: z.number().int().min(1).max(16_777_215).optional().describe('VXLAN: the network identifier'),
+  port: port.optional().describe('VXLAN: the UDP port'),
+  dev: ifname.optional().describe('VXLAN: the underlay device'),
+  peerAddress: ip.optional().describe("VXLAN: the peer's address on the link (the gateway to the remote subnets)"),
 })
 
 const keyed = z.strictObject({alg: z.string().min(1).describe("the algorithm, as ip xfrm names it"), keyFile: z.string().min(1).describe('the key file (hex, mode 0600)')})
