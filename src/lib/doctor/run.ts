@@ -61,7 +61,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   if (opts.check && !CHECKS.some((c) => c.id === opts.check)) {
     throw new UsageError(`there is no check ${opts.check}`, `the checks are: ${CHECKS.map((c) => c.id).join(', ')}`)
   }
-  const ctx = makeContext(opts)
+  // Each state (a daemon's, the kernel's) is read once per run and shared by every check; --fix runs the doctor again, with a fresh read.
+  const ctx = makeContext({...opts, runner: opts.runner.withReadCache()})
   const checks = CHECKS.filter((c) => !opts.check || c.id === opts.check)
   const results = await Promise.all(
     checks.map(async (c) => {
