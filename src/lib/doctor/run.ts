@@ -7,6 +7,9 @@ import {UsageError} from '../errors.js'
 import type {Runner} from '../runner.js'
 import {tunnelHostSettings} from '../tunnel/host.js'
 import {listDefs, scopeDir} from '../tunnel/store.js'
+import {type RouteGet, routesTo} from '../tunnel/underlay.js'
+import {tunnelEnds} from '../tunnel/wireguard/peers.js'
+import {firstHost} from '../validate.js'
 import {CHECKS} from './registry.js'
 import type {DoctorContext, Finding} from './types.js'
 
@@ -36,8 +39,20 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
     tunnels = tunnels.filter((t) => t.name === opts.tunnel)
     if (tunnels.length === 0) throw new UsageError(`there is no tunnel ${opts.tunnel}${netns ? ` in namespace ${netns}` : ''}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
   }
+  // Every destination the checks route: the peers and the first host of each remote subnet.
+  const routes = memo(async () => routesTo(opts.runner, [...new Set(tunnels.flatMap((t) => [...tunnelEnds(t).map((e) => e.remote), ...t.remoteSubnets.map((s) => firstHost(s))]))]))
   return {
     runner: opts.runner,
+    routeTo: async (dst) => {
+      const known = await routes()
+      if (known.has(dst)) return known.get(dst)
+      const r = await opts.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', dst]})
+      try {
+        return r.exitCode === 0 ? (JSON.parse(r.stdout) as RouteGet[])[0] : undefined
+      } catch {
+        return undefined
+      }
+    },
     configDir: opts.configDir,
     tunnels,
     allTunnels,
