@@ -427,10 +427,7 @@ export class Runner {
   private async spawn(inv: Invocation, readOnly = false): Promise<ExecResult> {
     const [file, args] = this.argv(inv)
     const input = inv.input instanceof Secret ? inv.input.value : inv.input
-    const t0 = performance.now() // HPTRACE
-    const res = await (readOnly ? this.readExec : this.exec)(file, args, {input, env: inv.env, timeoutMs: inv.timeoutMs, detached: inv.detached}) // HPTRACE
-    if (process.env.HPTRACE) process.stderr.write(`HPTRACE ${t0.toFixed(0)} +${(performance.now() - t0).toFixed(0)} ${file} ${args.join(' ')}\n`) // HPTRACE
-    return res // HPTRACE
+    return (readOnly ? this.readExec : this.exec)(file, args, {input, env: inv.env, timeoutMs: inv.timeoutMs, detached: inv.detached})
   }
 
   private failure(inv: Invocation, r: ExecResult): NetkitError {
