@@ -184,6 +184,8 @@ export class Runner {
   private readonly sink: (line: string) => void
   private readonly onWarn: (message: string) => void
   private readonly secrets = new Set<string>()
+  /** withReadCache(): values read once per run (memo()), shared with the runners of other namespaces made by in(). */
+  private shared?: Map<string, Promise<unknown>>
 
   constructor(opts: RunnerOptions = {}) {
     this.netns = opts.netns
@@ -213,7 +215,25 @@ export class Runner {
     ;(r as {journal: string[]}).journal = this.journal
     ;(r as {warnings: string[]}).warnings = this.warnings
     for (const s of this.secrets) r.secrets.add(s)
+    r.shared = this.shared
     return r
+  }
+
+  /**
+   * With the read cache (withReadCache()): `fn`'s result once per run for each
+   * key (a state read by other means than a tool: a VICI socket, a parsed
+   * dump every tunnel filters). Without it: `fn` every time.
+   */
+  memo<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    if (!this.shared) return fn()
+    let p = this.shared.get(key) as Promise<T> | undefined
+    if (!p) this.shared.set(key, (p = fn()))
+    return p
+  }
+
+  /** Whether reads are cached (withReadCache()): a caller can then read everything once and filter. */
+  get cachesReads(): boolean {
+    return this.shared !== undefined
   }
 
   /**
@@ -236,6 +256,7 @@ export class Runner {
     ;(r as {journal: string[]}).journal = this.journal
     ;(r as {warnings: string[]}).warnings = this.warnings
     for (const s of this.secrets) r.secrets.add(s)
+    r.shared = new Map()
     return r
   }
 

@@ -7,6 +7,9 @@ import {UsageError} from '../errors.js'
 import type {Runner} from '../runner.js'
 import {tunnelHostSettings} from '../tunnel/host.js'
 import {listDefs, scopeDir} from '../tunnel/store.js'
+import {type RouteGet, routesTo} from '../tunnel/underlay.js'
+import {tunnelEnds} from '../tunnel/wireguard/peers.js'
+import {firstHost} from '../validate.js'
 import {CHECKS} from './registry.js'
 import type {DoctorContext, Finding} from './types.js'
 
@@ -36,8 +39,20 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
     tunnels = tunnels.filter((t) => t.name === opts.tunnel)
     if (tunnels.length === 0) throw new UsageError(`there is no tunnel ${opts.tunnel}${netns ? ` in namespace ${netns}` : ''}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
   }
+  // Every destination the checks route: the peers and the first host of each remote subnet.
+  const routes = memo(async () => routesTo(opts.runner, [...new Set(tunnels.flatMap((t) => [...tunnelEnds(t).map((e) => e.remote), ...t.remoteSubnets.map((s) => firstHost(s))]))]))
   return {
     runner: opts.runner,
+    routeTo: async (dst) => {
+      const known = await routes()
+      if (known.has(dst)) return known.get(dst)
+      const r = await opts.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', dst]})
+      try {
+        return r.exitCode === 0 ? (JSON.parse(r.stdout) as RouteGet[])[0] : undefined
+      } catch {
+        return undefined
+      }
+    },
     configDir: opts.configDir,
     tunnels,
     allTunnels,
@@ -61,7 +76,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   if (opts.check && !CHECKS.some((c) => c.id === opts.check)) {
     throw new UsageError(`there is no check ${opts.check}`, `the checks are: ${CHECKS.map((c) => c.id).join(', ')}`)
   }
-  const ctx = makeContext(opts)
+  // Each state (a daemon's, the kernel's) is read once per run and shared by every check; --fix runs the doctor again, with a fresh read.
+  const ctx = makeContext({...opts, runner: opts.runner.withReadCache()})
   const checks = CHECKS.filter((c) => !opts.check || c.id === opts.check)
   const results = await Promise.all(
     checks.map(async (c) => {

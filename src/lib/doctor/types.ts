@@ -7,6 +7,7 @@
 import type {Runner} from '../runner.js'
 import type {HostSetting} from '../tunnel/host.js'
 import type {TunnelDef} from '../tunnel/types.js'
+import type {RouteGet} from '../tunnel/underlay.js'
 
 export type Verdict = 'ok' | 'warn' | 'fail' | 'skip'
 
@@ -48,6 +49,8 @@ export interface DoctorContext {
   probe: boolean
   /** The host settings each checked tunnel needs (tunnel/host.ts: what "tunnel add" makes), read once. */
   hostSettings: () => Promise<{tunnel: string; settings: HostSetting[]}[]>
+  /** `ip -j route get DST` (undefined: no route), every tunnel's peers and remote subnets read in one `ip -batch`. */
+  routeTo: (dst: string) => Promise<RouteGet | undefined>
   /** `ip -j link show`, read once. */
   links: () => Promise<{ifname: string; mtu?: number; operstate?: string; flags?: string[]; ifalias?: string}[]>
 }

@@ -251,9 +251,11 @@ export async function tunnelStatus(def: TunnelDef, opts: ServiceOptions): Promis
 export async function listTunnels(opts: ServiceOptions & {netns?: string}): Promise<TunnelRow[]> {
   const scopes = listScopes(opts.configDir).filter((s) => opts.netns === undefined || s.netns === opts.netns)
   const defs = scopes.flatMap((s) => listDefs(s.dir))
+  // One snapshot for all tunnels: each daemon's and the kernel's state is read once and every tunnel filters it.
+  const read = {...opts, runner: opts.runner.cachesReads ? opts.runner : opts.runner.withReadCache()}
   return Promise.all(
     defs.map(async (def) => {
-      const st = await tunnelStatus(def, opts)
+      const st = await tunnelStatus(def, read)
       return {
         name: def.name,
         netns: def.netns ?? null,

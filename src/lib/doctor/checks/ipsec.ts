@@ -12,8 +12,8 @@ import {existsSync} from 'node:fs'
 
 import {weakAlgorithms} from '../../tunnel/define.js'
 import {charonPid, charonScope, charonUsesLibipsec, swanctl} from '../../tunnel/ipsec/charon.js'
-import {connectionFile, connName, effectiveStartAction, ikeName, initiates} from '../../tunnel/ipsec/driver.js'
-import {describeSystem, findSystemCharon, type SystemCharon, systemConns, systemPlugins, systemSas} from '../../tunnel/ipsec/system.js'
+import {connectionFile, connName, effectiveStartAction, ikeName, initiates, loadedConns} from '../../tunnel/ipsec/driver.js'
+import {describeSystem, findSystemCharon, type SystemCharon, systemPlugins, systemSas} from '../../tunnel/ipsec/system.js'
 import {type IkeSa, parseListSas} from '../../tunnel/ipsec/vici.js'
 import {pskPath, scopeDir} from '../../tunnel/store.js'
 import type {TunnelDef} from '../../tunnel/types.js'
@@ -39,7 +39,7 @@ function systemOf(ctx: DoctorContext): SystemCharon | undefined {
 async function usesLibipsec(ctx: DoctorContext): Promise<boolean | undefined> {
   const sys = systemOf(ctx)
   if (sys) {
-    const plugins = await systemPlugins(sys)
+    const plugins = await ctx.runner.memo(`vici stats ${sys.socket}`, () => systemPlugins(sys))
     return plugins ? plugins.includes('kernel-libipsec') : undefined
   }
   return charonUsesLibipsec(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns))
@@ -54,9 +54,10 @@ function sasOf(ctx: DoctorContext): Promise<Map<string, IkeSa[]> | undefined> {
       const sys = systemOf(ctx)
       let sas: IkeSa[] | undefined
       if (sys) {
-        sas = await systemSas(sys)
+        sas = await ctx.runner.memo(`vici list-sas ${sys.socket}`, () => systemSas(sys))
       } else {
         if (charonPid(scope) === undefined) return undefined
+        // The same query as the tunnels' status (charonSas): one swanctl for the run.
         const r = await swanctl(ctx.runner, scope, ['--list-sas', '--raw'], {timeoutMs: 5000})
         if (r.exitCode !== 0) return undefined
         sas = parseListSas(r.stdout)
@@ -109,7 +110,7 @@ async function systemCharonFindings(check: Check, ctx: DoctorContext, sys: Syste
       fix: `check strongSwan (systemctl status strongswan) and that its vici plugin is loaded; then ${up}`,
     })]
   }
-  const conns = (await systemConns(sys)) ?? []
+  const conns = (await loadedConns(ctx.runner, sys)) ?? []
   const missing = ipsecTunnels(ctx).filter((t) => !conns.includes(ikeName(t)))
   const evidence = {charon: 'system', program: sys.program, pid: sys.pid, socket: sys.socket, answers: true, loaded: conns.filter((c) => c.startsWith('netkit-'))}
   if (missing.length === 0) return [finding(check, 'ok', {subject: 'system charon', evidence, reason: which})]

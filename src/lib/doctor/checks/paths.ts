@@ -3,7 +3,7 @@
  * leaves room for the encapsulation on the underlay.
  */
 import {tunnelStatus} from '../../tunnel/service.js'
-import {underlayTo} from '../../tunnel/underlay.js'
+import {underlayOf} from '../../tunnel/underlay.js'
 import {probe} from './probe.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import * as v from '../../validate.js'
@@ -31,13 +31,7 @@ export const routesIntoTunnel: Check = {
       const dev = tunnelDevice(t) ?? (t.type === 'ipsec' ? 'ipsec0' : undefined)
       for (const subnet of t.remoteSubnets) {
         const probe = v.firstHost(subnet)
-        const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', probe]})
-        let got: {dev?: string; table?: string} = {}
-        try {
-          got = (JSON.parse(r.stdout) as {dev?: string}[])[0] ?? {}
-        } catch {
-          got = {}
-        }
+        const got = (await ctx.routeTo(probe)) ?? {}
         const evidence = {tunnel: t.name, subnet, probe, dev: got.dev ?? null, expected: dev ?? null}
         const ns = nsFlag(ctx)
         // Kernel IPsec: the route may use the underlay; an outbound policy (a trap before the SA) encrypts.
@@ -96,13 +90,7 @@ export const mtu: Check = {
         out.push(finding(this, 'skip', {subject: t.name, reason: 'no peer with an endpoint to measure the underlay toward', evidence: {dev}}))
         continue
       }
-      const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', end.remote]})
-      let underlay: string | undefined
-      try {
-        underlay = (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
-      } catch {
-        underlay = undefined
-      }
+      const underlay = (await ctx.routeTo(end.remote))?.dev
       const under = underlay ? byName.get(underlay) : undefined
       if (underlay && ctx.tunnels.some((o) => tunnelDevice(o) === underlay)) {
         out.push(finding(this, 'skip', {subject: t.name, reason: `the route to the peer goes through the tunnel device ${underlay} (see wireguard.endpoint-route)`, evidence: {dev, underlay}}))
@@ -132,9 +120,10 @@ export const underlayCheck: Check = {
   group: 'paths',
   async run(ctx) {
     const out: Finding[] = []
+    const links = new Map((await ctx.links()).map((l) => [l.ifname, l]))
     for (const t of ctx.tunnels) {
       for (const end of tunnelEnds(t)) {
-        const u = await underlayTo(ctx.runner, end.remote)
+        const u = underlayOf(await ctx.routeTo(end.remote), (dev) => links.get(dev))
         out.push(finding(this, u ? 'ok' : 'fail', {
           subject: end.subject,
           evidence: {remote: end.remote, dev: u?.dev ?? null},

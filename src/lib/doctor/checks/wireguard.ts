@@ -110,12 +110,16 @@ export const endpointLoop: Check = {
       const ends = isInterface(t) ? tunnelEnds(t) : [{subject: t.name, remote: endpointHost(t.wireguard!.endpoint!)}]
       for (const end of ends) {
         const host = end.remote
-        const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', host, ...(t.wireguard!.fwmark ? ['mark', String(t.wireguard!.fwmark)] : [])]})
         let dev: string | undefined
-        try {
-          dev = (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
-        } catch {
-          dev = undefined
+        if (t.wireguard!.fwmark) {
+          const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', host, 'mark', String(t.wireguard!.fwmark)]})
+          try {
+            dev = (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
+          } catch {
+            dev = undefined
+          }
+        } else {
+          dev = (await ctx.routeTo(host))?.dev
         }
         const loop = dev !== undefined && devices.has(dev)
         out.push(finding(this, loop ? 'fail' : 'ok', {

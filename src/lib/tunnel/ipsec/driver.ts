@@ -33,7 +33,7 @@ import {readSecretFile, writeSecretFile} from '../../files.js'
 import {espSupport, tunSupport} from '../../kernel.js'
 import {NETKIT_PROTO} from '../../ownership.js'
 import type {Step} from '../../plan.js'
-import type {BatchLine} from '../../runner.js'
+import type {BatchLine, Runner} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
 import {compareAddresses} from '../../validate.js'
 import {removeIssuedFor} from '../../wizard/pki.js'
@@ -166,8 +166,24 @@ export async function renderConnection(def: TunnelDef, psk: string | undefined, 
 /** This tunnel's SAs: the IKE SAs of its connection, each with only this tunnel's CHILD_SAs. */
 async function tunnelSas(def: TunnelDef, ctx: TunnelContext, scope: CharonScope, sys?: SystemCharon): Promise<IkeSa[]> {
   const conn = connName(def)
-  const sas = sys ? ((await systemSas(sys, ikeName(def))) ?? []) : parseListSas((await swanctl(ctx.runner, scope, ['--list-sas', '--ike', ikeName(def), '--raw'])).stdout)
-  return sas.map((s) => ({...s, children: s.children.filter((c) => c.name === conn)}))
+  const ike = ikeName(def)
+  const all = await charonSas(ctx.runner, scope, sys)
+  return all.filter((s) => s.name === ike).map((s) => ({...s, children: s.children.filter((c) => c.name === conn)}))
+}
+
+/**
+ * Every IKE SA of the charon the tunnels of a scope are in: one list-sas for
+ * all of them, which each tunnel filters (so that `tunnel list` and the
+ * doctor, with the runner's read cache, ask charon once).
+ */
+export async function charonSas(runner: Runner, scope: CharonScope, sys?: SystemCharon): Promise<IkeSa[]> {
+  if (sys) return (await runner.memo(`vici list-sas ${sys.socket}`, () => systemSas(sys))) ?? []
+  return parseListSas((await swanctl(runner, scope, ['--list-sas', '--raw'])).stdout)
+}
+
+/** The connections loaded in the host's charon (undefined: it does not answer), read once per run with the read cache. */
+export function loadedConns(runner: Runner, sys: SystemCharon): Promise<string[] | undefined> {
+  return runner.memo(`vici get-conns ${sys.socket}`, () => systemConns(sys))
 }
 
 /**
@@ -432,7 +448,7 @@ export const ipsecDriver: TunnelDriver = {
     }
     // The host's own charon decides: kernel-libipsec, when it loaded it, takes over from the kernel's XFRM.
     const sys = runner.netns ? undefined : findSystemCharon()
-    const plugins = sys ? await systemPlugins(sys) : undefined
+    const plugins = sys ? await runner.memo(`vici stats ${sys.socket}`, () => systemPlugins(sys)) : undefined
     if (sys && plugins) {
       if (plugins.includes('kernel-libipsec')) return {datapath: 'userspace', reason: `strongSwan's kernel-libipsec, which ${describeSystem(sys)} runs`}
       return {datapath: esp.present ? 'kernel' : 'userspace', reason: esp.present ? `the kernel's XFRM and ESP, through ${describeSystem(sys)}` : `none: ${describeSystem(sys)} runs without kernel-libipsec and this kernel has no ESP (${esp.how})`}
@@ -570,7 +586,7 @@ export const ipsecDriver: TunnelDriver = {
     const pid = sys ? sys.pid : charonPid(scope)
     const file = sys ? systemConfPath(sys, def.name) : confPath(scope, def)
     // In the host's charon, the file is not enough: a restart of strongSwan that did not load it has dropped the connection.
-    const loaded = existsSync(file) && (!sys || ((await systemConns(sys)) ?? []).includes(ikeName(def)))
+    const loaded = existsSync(file) && (!sys || ((await loadedConns(ctx.runner, sys)) ?? []).includes(ikeName(def)))
     const libipsec = sys ? undefined : charonUsesLibipsec(scope)
     const datapath = libipsec === undefined ? ctx.datapath : libipsec ? 'userspace' : 'kernel'
     const charon = sys ? {pid: sys.pid, program: sys.program, socket: sys.socket, system: true} : {pid, socket: scope.socket}

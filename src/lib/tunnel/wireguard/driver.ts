@@ -99,6 +99,11 @@ async function writeConf(def: TunnelDef, ctx: TunnelContext, privateKey: string,
 }
 
 async function readLink(ctx: TunnelContext, ifname: string): Promise<LinkJson | undefined> {
+  // With the read cache (tunnel list, the doctor): one `ip -j -d link show` for every tunnel of the namespace.
+  if (ctx.runner.cachesReads) {
+    const all = await ctx.runner.probe({tool: 'ip', args: ['-j', '-d', 'link', 'show']})
+    if (all.exitCode === 0) return (JSON.parse(all.stdout) as LinkJson[]).find((l) => l.ifname === ifname)
+  }
   const r = await ctx.runner.probe({tool: 'ip', args: ['-j', '-d', 'link', 'show', 'dev', ifname]})
   if (r.exitCode !== 0) return undefined
   return (JSON.parse(r.stdout) as LinkJson[])[0]
@@ -169,8 +174,27 @@ export function parseWgDump(text: string): WgDump | undefined {
 }
 
 async function readDump(def: TunnelDef, ctx: TunnelContext): Promise<WgDump | undefined> {
-  const r = await ctx.runner.probe(wg(def, ctx, ['show', def.wireguard!.ifname, 'dump']))
+  const inv = wg(def, ctx, ['show', def.wireguard!.ifname, 'dump'])
+  // With the read cache (tunnel list, the doctor), one `wg show all dump` serves every device `wg` reaches from here.
+  if (ctx.runner.cachesReads && inv.tool === 'wg') {
+    const all = await ctx.runner.probe({tool: 'wg', args: ['show', 'all', 'dump']})
+    const mine = all.exitCode === 0 ? splitAllDump(all.stdout).get(def.wireguard!.ifname) : undefined
+    if (mine) return parseWgDump(mine)
+  }
+  const r = await ctx.runner.probe(inv)
   return r.exitCode === 0 ? parseWgDump(r.stdout) : undefined
+}
+
+/** `wg show all dump` as the `wg show IF dump` text of each device (its lines start with the device's name). */
+export function splitAllDump(text: string): Map<string, string> {
+  const by = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    const tab = line.indexOf('\t')
+    if (tab <= 0) continue
+    const dev = line.slice(0, tab)
+    by.set(dev, (by.get(dev) ?? '') + line.slice(tab + 1) + '\n')
+  }
+  return by
 }
 
 async function latestHandshake(def: TunnelDef, ctx: TunnelContext): Promise<number> {
