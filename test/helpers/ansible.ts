@@ -159,7 +159,7 @@ ssh_args = -o ControlMaster=auto -o ControlPersist=120s ${sshArgs}
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 400_000)
     const code: number = await new Promise((resolve) => child.once('exit', (c) => resolve(c ?? -1)))
     clearTimeout(timer)
     let report: any = {results: [], stats: {}}
