@@ -19,6 +19,20 @@ import {captureDuring} from '../helpers/topology.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** A dump (hosts.ts) with each list in a fixed order: the same state read in any order compares equal. */
+const sorted = (d: string) =>
+  d
+    .split('\n')
+    .map((l) => {
+      try {
+        const v = JSON.parse(l)
+        return Array.isArray(v) ? JSON.stringify(v.map((x) => JSON.stringify(x)).sort()) : l
+      } catch {
+        return l
+      }
+    })
+    .join('\n')
+
 describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip: skipUnlessRoot || skipUnlessAnsible}, () => {
   let world: SshWorld
   let ctl: ReturnType<typeof controller>
@@ -64,7 +78,8 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
   after(() => world?.stop())
 
   it('builds a WireGuard full mesh: binary installed, keys gathered into pubkeys.yaml, every pair pings, only ciphertext on the underlay', async () => {
-    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}))
+    // Two batches: a and b, then c (which checks it reaches them before it confirms).
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}), ['-e', 'netkit_serial=2'])
     assert.equal(run.code, 0, explain(run))
     for (const n of ['a', 'b', 'c']) {
       assert.ok(existsSync(join(host(n).home, 'bin/netkit')), `netkit installed on ${n}`)
@@ -78,9 +93,9 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     // The verify play ran on every host: doctor and pings.
     for (const n of ['a', 'b', 'c']) assert.ok(run.results[n].some((r) => /Every pair pings/.test(r.task) && !r.failed), `verified on ${n}`)
 
-    const overlay = (load(readFileSync(join(fleetDir(), 'out/overlay.yaml'), 'utf8')) as any) ?? {}
-    const addrs = JSON.stringify(overlay).match(/10\.99\.0\.\d+/g) ?? []
-    assert.equal(addrs.length, 3, `three overlay addresses in overlay.yaml: ${JSON.stringify(overlay)}`)
+    const overlay = load(readFileSync(join(fleetDir(), 'out/overlay.yaml'), 'utf8')) as {hosts: Record<string, string>}
+    const addrs = Object.values(overlay.hosts)
+    assert.deepEqual(Object.keys(overlay.hosts).sort(), ['a', 'b', 'c'])
     const cap = await captureDuring(world.underlay, 'br0', addrs, async () => {
       for (const to of addrs) host('a').sh('ping', ['-c', '2', '-i', '0.2', '-W', '1', to])
     })
@@ -89,26 +104,26 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
   })
 
   it('a re-run with nothing changed reports changed=0 on every host', async () => {
-    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}))
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}), ['-e', 'netkit_serial=100%'])
     assert.equal(run.code, 0, explain(run))
     assert.deepEqual(changedHosts(run), [], `changed tasks: ${JSON.stringify(Object.fromEntries(['a', 'b', 'c'].map((h) => [h, run.changedTasks(h)])))}`)
   })
 
   it('a change not confirmed (--skip-tags netkit_confirm) is undone on every host by itself', async () => {
-    world.add('d')
     const before = Object.fromEntries(['a', 'b', 'c'].map((n) => [n, dump(host(n).ns)]))
-    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}, d: {}}, {netkit_try_seconds: 6}), ['--skip-tags', 'netkit_confirm,netkit_verify', '-e', 'netkit_serial=100%'])
+    const keepalive = (n: string) => host(n).sh('wg', ['show', 'wg-mesh', 'persistent-keepalive']).split('\n').filter(Boolean).map((l) => l.split('\t')[1])
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}, {netkit_keepalive: 25, netkit_try_seconds: 5}), ['--skip-tags', 'netkit_check,netkit_confirm,netkit_verify', '-e', 'netkit_serial=100%'])
     assert.equal(run.code, 0, explain(run))
-    assert.deepEqual(changedHosts(run), ['a', 'b', 'c', 'd'])
-    for (const n of ['a', 'b', 'c', 'd']) await until(`${n}'s waiter to undo its change`, () => !existsSync(pendingFile(n)), 30)
+    assert.deepEqual(changedHosts(run), ['a', 'b', 'c'])
+    for (const n of ['a', 'b', 'c']) await until(`${n}'s waiter to undo its change`, () => !existsSync(pendingFile(n)), 40)
     for (const n of ['a', 'b', 'c']) {
-      assert.deepEqual(wgPeers(n), ['a', 'b', 'c'].filter((p) => p !== n), `${n} is back to its peers before`)
+      assert.deepEqual(keepalive(n), ['off', 'off'], `${n}'s peers are back to no keepalive`)
       assert.equal(dump(host(n).ns), before[n], `${n} is as before`)
     }
-    assert.deepEqual(host('d').ipj(['link', 'show', 'wg-mesh']).length, 0, 'd has no tunnel')
   })
 
   it('a host that stops answering mid-rollout stops the rollout: earlier batches confirmed, it undoes its own change, later hosts untouched', async () => {
+    world.add('d')
     const before = Object.fromEntries(['b', 'c', 'd'].map((n) => [n, dump(host(n).ns)]))
     // b's own check cuts its management link: the controller loses it between apply and confirm.
     const inv = inventory({a: {}, b: {netkit_check_command: 'ip link set m0 down'}, c: {}, d: {}}, {netkit_try_seconds: 8})
@@ -122,7 +137,8 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
       await until('b to undo its change by itself', () => !existsSync(pendingFile('b')), 40)
       host('b').setManagement(true)
       await until('b\'s management link to be up', () => host('b').ipj(['link', 'show', 'm0'])[0]?.operstate === 'UP', 10)
-      for (const n of ['b', 'c', 'd']) assert.equal(dump(host(n).ns), before[n], `${n} is as before`)
+      // (b's management link went down and up: its routes are listed in another order, not changed.)
+      for (const n of ['b', 'c', 'd']) assert.equal(sorted(dump(host(n).ns)), sorted(before[n]), `${n} is as before`)
     } finally {
       host('b').setManagement(true)
     }
@@ -131,7 +147,7 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
   it('the fourth host joins: only it and the peers that lacked it change, their sessions kept', async () => {
     const wgPid = (n: string) => host(n).processes().find((p) => p.endsWith(' wireguard-go'))
     const pids = Object.fromEntries(['a', 'b', 'c'].map((n) => [n, wgPid(n)]))
-    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}, d: {}}))
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}, d: {}}), ['-e', 'netkit_serial=100%'])
     assert.equal(run.code, 0, explain(run))
     assert.deepEqual(changedHosts(run), ['b', 'c', 'd'], 'a has d already (confirmed in the stopped rollout)')
     for (const n of ['a', 'b', 'c', 'd']) assert.deepEqual(wgPeers(n), ['a', 'b', 'c', 'd'].filter((p) => p !== n))
@@ -139,10 +155,10 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
   })
 
   it('a host marked netkit_state: absent leaves: its tunnel is removed, every peer drops it', async () => {
-    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {netkit_state: 'absent'}, d: {}}))
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {netkit_state: 'absent'}, d: {}}), ['-e', 'netkit_serial=100%'])
     assert.equal(run.code, 0, explain(run))
     for (const n of ['a', 'b', 'd']) assert.deepEqual(wgPeers(n), ['a', 'b', 'd'].filter((p) => p !== n))
-    assert.equal(host('c').ipj(['link', 'show', 'wg-mesh']).length, 0, 'c has no tunnel')
+    assert.equal(host('c').ipj(['link', 'show']).filter((l: any) => l.ifname === 'wg-mesh').length, 0, 'c has no tunnel')
     assert.deepEqual(host('c').processes().filter((p) => p.endsWith('wireguard-go')), [])
     const keys = load(readFileSync(join(fleetDir(), 'pubkeys.yaml'), 'utf8')) as Record<string, string>
     assert.deepEqual(Object.keys(keys).sort(), ['a', 'b', 'd'])
