@@ -12,6 +12,7 @@ pkgs=(
   wireguard-tools wireguard-go # WireGuard (kernel module or userspace)
   prometheus # promtool, which checks netkit metrics' output in the tests (no smaller Debian package ships it)
   systemd # systemd-analyze verifies netkit's boot unit
+  ansible-core openssh-server # the Ansible role's tests: Ansible as the controller, an sshd per simulated host
 )
 missing=()
 for p in "${pkgs[@]}"; do

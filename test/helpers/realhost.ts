@@ -87,36 +87,55 @@ function waitSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
+export interface BootOptions {
+  /** Writes more of the host's own /etc before it boots: called with /etc/netns/NS (e.g. an "ssh" folder there is the host's /etc/ssh). */
+  etc?: (dir: string) => void
+  /** Shell commands run in the host (its own mount namespace, /run already its own) before its PID 1 starts: extra mounts, directories. */
+  setup?: string
+  /**
+   * The host's PID 1, program and arguments (default `sleep infinity`). A program that reaps
+   * the orphans it inherits (sshd does) keeps exited detached processes from lingering as zombies.
+   */
+  init?: string[]
+}
+
 /**
  * Makes the namespace `ns` (already made, e.g. by hosts.ts makeNs) a host and
  * starts its PID 1. Registered for teardown at exit, even when a test fails.
  * `etc`: writes more of the host's own /etc into the folder given (each entry
  * is bound over the machine's /etc/<entry>, which must exist).
  */
-export function bootHost(ns: string, opts: {etc?: (etcDir: string) => void} = {}): SimHost {
+export function bootHost(ns: string, opts: BootOptions = {}): SimHost {
   const etc = join('/etc/netns', ns)
   if (existsSync(etc)) throw new Error(`${etc} exists: is ${ns} a host already?`)
   mkdirSync(join(etc, 'netkit'), {recursive: true})
   cpSync('/etc/iproute2', join(etc, 'iproute2'), {recursive: true})
-  // More of the host's own /etc (e.g. its strongswan.conf and /etc/swanctl): entries made in /etc/netns/NS before it boots.
-  opts.etc?.(etc)
   // `ip netns exec` can bind /etc/netns/NS/netkit only over a directory that exists.
   mkdirSync('/etc/netkit', {recursive: true})
+  // More of the host's own /etc (e.g. its strongswan.conf and /etc/swanctl, or /etc/ssh): entries made in /etc/netns/NS before it boots.
+  try {
+    opts.etc?.(etc)
+  } catch (error) {
+    rmSync(etc, {recursive: true, force: true})
+    throw error
+  }
 
+  const program = opts.init ?? ['sleep', 'infinity']
+  const setup = opts.setup ? ` && ${opts.setup}` : ''
   const init = spawn(
     'ip',
-    ['netns', 'exec', ns, 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', '--uts', 'sh', '-c', `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/lock && hostname ${ns} && exec sleep infinity`],
+    ['netns', 'exec', ns, 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', '--uts', 'sh', '-c', `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/lock && hostname ${ns}${setup} && exec "$@"`, 'sh', ...program],
     {detached: true, stdio: 'ignore'},
   )
   init.unref()
-  // PID 1 of the host is unshare's child; it is ready once it runs `sleep`.
+  // PID 1 of the host is unshare's child; it is ready once it runs its program.
   let pid: number | undefined
   const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
     const kid = init.pid === undefined ? undefined : childOf(init.pid)
     if (kid !== undefined) {
       try {
-        if (readFileSync(`/proc/${kid}/cmdline`, 'utf8').startsWith('sleep')) {
+        if (readFileSync(`/proc/${kid}/cmdline`, 'utf8').startsWith(`${program[0]}\0`)) {
           pid = kid
           break
         }

@@ -1,0 +1,167 @@
+/**
+ * The Ansible role (ansible/roles/netkit_mesh, through ansible/site.yml) on
+ * real Ansible against simulated hosts reached by ssh (test/helpers/sshhost.ts):
+ * the controller is the root namespace, each host a namespace with its own
+ * sshd, /root, /run, /etc/netkit and PID 1, joined by an underlay bridge.
+ * One world for the whole file; the tests run in order and build on each other.
+ */
+import assert from 'node:assert/strict'
+import {existsSync, readFileSync, readdirSync} from 'node:fs'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {load} from 'js-yaml'
+
+import {controller, explain, type PlaybookRun, skipUnlessAnsible} from '../helpers/ansible.js'
+import {dump, filesUnder, skipUnlessRoot} from '../helpers/hosts.js'
+import {type SshHost, sshWorld, type SshWorld} from '../helpers/sshhost.js'
+import {captureDuring} from '../helpers/topology.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A dump (hosts.ts) with each list in a fixed order: the same state read in any order compares equal. */
+const sorted = (d: string) =>
+  d
+    .split('\n')
+    .map((l) => {
+      try {
+        const v = JSON.parse(l)
+        return Array.isArray(v) ? JSON.stringify(v.map((x) => JSON.stringify(x)).sort()) : l
+      } catch {
+        return l
+      }
+    })
+    .join('\n')
+
+describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip: skipUnlessRoot || skipUnlessAnsible}, () => {
+  let world: SshWorld
+  let ctl: ReturnType<typeof controller>
+  const host = (name: string): SshHost => {
+    const h = world.hosts.find((x) => x.name === name)
+    if (!h) throw new Error(`no host ${name}`)
+    return h
+  }
+  /** The inventory: these hosts (name -> extra host vars), a WireGuard full mesh unless `vars` says otherwise. */
+  const inventory = (hosts: Record<string, Record<string, unknown>>, vars: Record<string, unknown> = {}) =>
+    ctl.inventory('mesh', Object.fromEntries(Object.entries(hosts).map(([n, v]) => [n, ctl.hostVars(n, v)])), {netkit_bin: '/root/bin/netkit', netkit_try_seconds: 60, netkit_check_timeout: 20, ...vars})
+  const fleetDir = () => join(ctl.dir, 'fleet-mesh')
+  /** The names of the peers on a host's WireGuard interface, by their public keys in pubkeys.yaml. */
+  const wgPeers = (name: string): string[] => {
+    const keys = load(readFileSync(join(fleetDir(), 'pubkeys.yaml'), 'utf8')) as Record<string, string>
+    const byKey = new Map(Object.entries(keys).map(([n, k]) => [k, n]))
+    return host(name)
+      .sh('wg', ['show', 'wg-mesh', 'peers'])
+      .split('\n')
+      .filter(Boolean)
+      .map((k) => byKey.get(k) ?? k)
+      .sort()
+  }
+  const pendingFile = (name: string) => join(host(name).stateDir, 'apply-pending.json')
+  async function until(what: string, fn: () => boolean, seconds: number): Promise<void> {
+    const deadline = Date.now() + seconds * 1000
+    for (let i = 0; i < seconds * 5 && Date.now() < deadline; i++) {
+      if (fn()) return
+      await sleep(200)
+    }
+    assert.fail(`timed out waiting for ${what}`)
+  }
+  const changedHosts = (run: PlaybookRun) =>
+    Object.entries(run.stats)
+      .filter(([, s]) => s.changed > 0)
+      .map(([h]) => h)
+      .sort()
+
+  before(() => {
+    world = sshWorld('ha', ['a', 'b', 'c'])
+    ctl = controller(world)
+  })
+  after(() => world?.stop())
+
+  it('builds a WireGuard full mesh: binary installed, keys gathered into pubkeys.yaml, every pair pings, only ciphertext on the underlay', async () => {
+    // Two batches: a and b, then c (which checks it reaches them before it confirms).
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}), ['-e', 'netkit_serial=2'])
+    assert.equal(run.code, 0, explain(run))
+    for (const n of ['a', 'b', 'c']) {
+      assert.ok(existsSync(join(host(n).home, 'bin/netkit')), `netkit installed on ${n}`)
+      assert.deepEqual(wgPeers(n), ['a', 'b', 'c'].filter((p) => p !== n), `${n} has the two others as peers`)
+    }
+    // pubkeys.yaml: each host's own public key; no private key ever reached the controller.
+    const keys = load(readFileSync(join(fleetDir(), 'pubkeys.yaml'), 'utf8')) as Record<string, string>
+    for (const n of ['a', 'b', 'c']) assert.equal(keys[n], host(n).cli(['tunnel', 'pubkey', 'mesh']).stdout.trim())
+    const privates = ['a', 'b', 'c'].map((n) => readFileSync(join(host(n).configDir, 'secrets/mesh.key'), 'utf8').trim())
+    for (const f of filesUnder(ctl.dir)) for (const k of privates) assert.ok(!readFileSync(f, 'utf8').includes(k), `no private key in ${f}`)
+    // The verify play ran on every host: doctor and pings.
+    for (const n of ['a', 'b', 'c']) assert.ok(run.results[n].some((r) => /Every pair pings/.test(r.task) && !r.failed), `verified on ${n}`)
+
+    const overlay = load(readFileSync(join(fleetDir(), 'out/overlay.yaml'), 'utf8')) as {hosts: Record<string, string>}
+    const addrs = Object.values(overlay.hosts)
+    assert.deepEqual(Object.keys(overlay.hosts).sort(), ['a', 'b', 'c'])
+    const cap = await captureDuring(world.underlay, 'br0', addrs, async () => {
+      for (const to of addrs) host('a').sh('ping', ['-c', '2', '-i', '0.2', '-W', '1', to])
+    })
+    assert.deepEqual(cap.clear, [], 'no overlay address crosses the underlay in clear')
+    assert.ok(cap.lines.some((l) => /192\.0\.2\.\d+\.51820 > 192\.0\.2\.\d+\.51820: UDP/.test(l)), `WireGuard on the wire:\n${cap.lines.slice(0, 5).join('\n')}`)
+  })
+
+  it('a re-run with nothing changed reports changed=0 on every host', async () => {
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}), ['-e', 'netkit_serial=100%'])
+    assert.equal(run.code, 0, explain(run))
+    assert.deepEqual(changedHosts(run), [], `changed tasks: ${JSON.stringify(Object.fromEntries(['a', 'b', 'c'].map((h) => [h, run.changedTasks(h)])))}`)
+  })
+
+  it('a change not confirmed (--skip-tags netkit_confirm) is undone on every host by itself', async () => {
+    const before = Object.fromEntries(['a', 'b', 'c'].map((n) => [n, dump(host(n).ns)]))
+    const keepalive = (n: string) => host(n).sh('wg', ['show', 'wg-mesh', 'persistent-keepalive']).split('\n').filter(Boolean).map((l) => l.split('\t')[1])
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}, {netkit_keepalive: 25, netkit_try_seconds: 5}), ['--skip-tags', 'netkit_check,netkit_confirm,netkit_verify', '-e', 'netkit_serial=100%'])
+    assert.equal(run.code, 0, explain(run))
+    assert.deepEqual(changedHosts(run), ['a', 'b', 'c'])
+    for (const n of ['a', 'b', 'c']) await until(`${n}'s waiter to undo its change`, () => !existsSync(pendingFile(n)), 40)
+    for (const n of ['a', 'b', 'c']) {
+      assert.deepEqual(keepalive(n), ['off', 'off'], `${n}'s peers are back to no keepalive`)
+      assert.equal(dump(host(n).ns), before[n], `${n} is as before`)
+    }
+  })
+
+  it('a host that stops answering mid-rollout stops the rollout: earlier batches confirmed, it undoes its own change, later hosts untouched', async () => {
+    world.add('d')
+    const before = Object.fromEntries(['b', 'c', 'd'].map((n) => [n, dump(host(n).ns)]))
+    // b's own check cuts its management link: the controller loses it between apply and confirm.
+    const inv = inventory({a: {}, b: {netkit_check_command: 'ip link set m0 down'}, c: {}, d: {}}, {netkit_try_seconds: 8})
+    try {
+      const run = await ctl.playbook(inv, ['-e', 'netkit_serial=1'])
+      assert.notEqual(run.code, 0, explain(run))
+      assert.equal(run.stats.b?.unreachable, 1, explain(run))
+      assert.deepEqual(wgPeers('a'), ['b', 'c', 'd'], 'a (the first batch) is confirmed with d')
+      assert.ok(!existsSync(pendingFile('a')), 'nothing pending on a')
+      for (const n of ['c', 'd']) assert.ok(!run.results[n].some((r) => /Apply|Copy this host/.test(r.task)), `the rollout never reached ${n}`)
+      await until('b to undo its change by itself', () => !existsSync(pendingFile('b')), 40)
+      host('b').setManagement(true)
+      await until('b\'s management link to be up', () => host('b').ipj(['link', 'show', 'm0'])[0]?.operstate === 'UP', 10)
+      // (b's management link went down and up: its routes are listed in another order, not changed.)
+      for (const n of ['b', 'c', 'd']) assert.equal(sorted(dump(host(n).ns)), sorted(before[n]), `${n} is as before`)
+    } finally {
+      host('b').setManagement(true)
+    }
+  })
+
+  it('the fourth host joins: only it and the peers that lacked it change, their sessions kept', async () => {
+    const wgPid = (n: string) => host(n).processes().find((p) => p.endsWith(' wireguard-go'))
+    const pids = Object.fromEntries(['a', 'b', 'c'].map((n) => [n, wgPid(n)]))
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}, d: {}}), ['-e', 'netkit_serial=100%'])
+    assert.equal(run.code, 0, explain(run))
+    assert.deepEqual(changedHosts(run), ['b', 'c', 'd'], 'a has d already (confirmed in the stopped rollout)')
+    for (const n of ['a', 'b', 'c', 'd']) assert.deepEqual(wgPeers(n), ['a', 'b', 'c', 'd'].filter((p) => p !== n))
+    for (const n of ['a', 'b', 'c']) assert.equal(wgPid(n), pids[n], `${n}'s data path was not restarted`)
+  })
+
+  it('a host marked netkit_state: absent leaves: its tunnel is removed, every peer drops it', async () => {
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {netkit_state: 'absent'}, d: {}}), ['-e', 'netkit_serial=100%'])
+    assert.equal(run.code, 0, explain(run))
+    for (const n of ['a', 'b', 'd']) assert.deepEqual(wgPeers(n), ['a', 'b', 'd'].filter((p) => p !== n))
+    assert.equal(host('c').ipj(['link', 'show']).filter((l: any) => l.ifname === 'wg-mesh').length, 0, 'c has no tunnel')
+    assert.deepEqual(host('c').processes().filter((p) => p.endsWith('wireguard-go')), [])
+    const keys = load(readFileSync(join(fleetDir(), 'pubkeys.yaml'), 'utf8')) as Record<string, string>
+    assert.deepEqual(Object.keys(keys).sort(), ['a', 'b', 'd'])
+    assert.ok(!readdirSync(join(fleetDir(), 'out')).includes('c'), 'no bundle for c')
+  })
+})
