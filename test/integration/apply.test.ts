@@ -279,6 +279,18 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.match(h.cli(['diff', '-f', f1]).stdout, /the host matches/)
   })
 
+  it('an undone apply keeps the WireGuard key pair "tunnel pubkey" made before it (a fleet has its public key)', () => {
+    const h = host('ak')
+    const before = h.cli(['tunnel', 'pubkey', 'mesh'])
+    assert.equal(before.code, 0, before.stderr)
+    const f = file('k.yaml', 'version: 1\ntunnels:\n  mesh: {type: wireguard, address: 10.98.0.1/24, listenPort: 51900, peers: {}}\n')
+    const r = h.cli(['apply', '-f', f, '--try', '1', '--json'], {input: ''})
+    assert.equal(r.code, 1, r.stderr)
+    assert.equal(r.json.result.rolledBack, true)
+    assert.deepEqual(h.cli(['tunnel', 'list', '--json']).json.result, [], 'the tunnel is gone')
+    assert.equal(h.cli(['tunnel', 'pubkey', 'mesh']).stdout, before.stdout, 'the same key pair')
+  })
+
   it('a signal while --try waits (Ctrl-C; a hangup with the terminal gone, as when SSH drops) undoes the change', async () => {
     const h = host('as')
     const N = h.ns

@@ -368,7 +368,19 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
     await addTunnel(l!.def, {...svc, replace: true, ...(psk ? {psk: new Secret(psk.trim())} : {})})
   }
   if (c.action === 'add') {
-    return {title: `set up ${d!.desc}${where(c.netns)}`, apply: async () => void (await addTunnel(d!.def, {...svc, psk: d!.psk})), undo: async () => delTunnel(d!.def, svc)}
+    return {
+      title: `set up ${d!.desc}${where(c.netns)}`,
+      apply: async () => {
+        // Keys that were there before (a WireGuard key pair "tunnel pubkey" made, whose public half a
+        // fleet has gathered) stay when the add is undone: the next run must not make a new one.
+        kept = secretsOf(dir, d!.def.name)
+        await addTunnel(d!.def, {...svc, psk: d!.psk})
+      },
+      undo: async () => {
+        await delTunnel(d!.def, svc)
+        for (const [p, text] of kept) writeSecretFile(p, text)
+      },
+    }
   }
   if (c.action === 'remove') {
     return {
