@@ -255,6 +255,25 @@ describe('netkit on a host that runs strongSwan itself (integration)', {skip: sk
       assert.deepEqual(await withVici(vici, getConns), [], 'nothing loaded')
       assert.deepEqual(sh('ls', [join('/etc/netns', D, 'swanctl', 'conf.d')]).trim(), '', 'no file written')
       assert.deepEqual(hD.cli(['tunnel', 'list', '--json']).json.result, [], 'no tunnel defined')
+
+      // apply, diff and apply --dry-run of a host file with such a tunnel (and an address before it): refused up front, nothing changed.
+      const hostFile = join(dir, 'hostD.yaml')
+      writeFileSync(hostFile, `version: 1
+addresses:
+  - {dev: u0, address: 203.0.113.9/24}
+tunnels:
+  site: {type: ipsec, remote: 203.0.113.2, localSubnets: [10.5.0.0/24], remoteSubnets: [10.6.0.0/24], pskFile: ${pskFile}}
+`)
+      for (const args of [['diff', '-f', hostFile], ['apply', '-f', hostFile, '--dry-run'], ['apply', '-f', hostFile]]) {
+        const res = hD.cli(args)
+        assert.equal(res.code, 2, `${args.join(' ')}: ${res.stdout}${res.stderr}`)
+        assert.match(res.stderr, /tunnels\.site: the system charon \(charon-systemd, pid \d+, .*\) runs without kernel-libipsec/, args.join(' '))
+        assert.doesNotMatch(res.stderr, /undo|undid|203\.0\.113\.9/, `${args.join(' ')}: refused before any step`)
+      }
+      assert.deepEqual(hD.ipj(['-4', 'addr', 'show', 'dev', 'u0'])[0].addr_info.map((a: any) => a.local), ['203.0.113.1'], 'apply added no address')
+      assert.deepEqual(await withVici(vici, getConns), [], 'apply loaded nothing')
+      assert.deepEqual(sh('ls', [join('/etc/netns', D, 'swanctl', 'conf.d')]).trim(), '', 'apply wrote no file')
+      assert.deepEqual(hD.cli(['tunnel', 'list', '--json']).json.result, [], 'apply defined no tunnel')
     } finally {
       hD.stop()
     }

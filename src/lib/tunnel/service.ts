@@ -51,6 +51,17 @@ async function contextFor(def: TunnelDef, opts: ServiceOptions): Promise<TunnelC
 }
 
 /**
+ * What the host cannot give a tunnel, whatever else changes (the data path it
+ * asks for, what the host's own charon lacks): refused before anything
+ * changes. `tunnel add` says it through its driver's check; apply's plan
+ * (and so diff and --dry-run) asks here for each tunnel it would set up.
+ */
+export async function refuseUnfit(def: TunnelDef, opts: ServiceOptions & {inFile?: boolean}): Promise<void> {
+  const ctx = await contextFor(def, opts)
+  await driverFor(def.type).hostCheck?.(def, ctx, {inFile: opts.inFile})
+}
+
+/**
  * Adds a tunnel. Identical definition already up: a no-op. Identical but
  * down: brings it up. Different: an error unless `replace`.
  */
