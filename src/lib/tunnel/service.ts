@@ -126,7 +126,7 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   return {
     changed: true,
     state,
-    summary: `${existing ? 'brought up' : 'added'} tunnel ${def.name} (${def.type}, ${ctx.datapath} data path${state === 'connecting' ? ', waiting for the peer' : ''})`,
+    summary: `${ctx.runner.dryRun ? (existing ? 'would bring up' : 'would add') : existing ? 'brought up' : 'added'} tunnel ${def.name} (${def.type}, ${ctx.datapath} data path${state === 'connecting' ? ', waiting for the peer' : ''})`,
     datapath: ctx.datapath,
     datapathReason: ctx.datapathReason,
     steps: result.changed,
