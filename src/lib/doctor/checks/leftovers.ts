@@ -206,8 +206,11 @@ export const systemStrongswan: Check = {
     const files = {confD: join(SYSTEM_SWANCTL_DIR, 'conf.d'), swanctlDir: SYSTEM_SWANCTL_DIR}
     const stray = strayTunnels(files, defined)
     // The host's charon, unless netkit runs its own here (then the tunnels are in that one).
-    const sys: SystemCharon | undefined = charonPid(charonScope(scopeDir(ctx.configDir, undefined), undefined)) === undefined ? findSystemCharon() : undefined
-    const loaded = sys ? ((await systemConns(sys)) ?? []) : []
+    const found = charonPid(charonScope(scopeDir(ctx.configDir, undefined), undefined)) === undefined ? findSystemCharon() : undefined
+    const answer = found ? await systemConns(found) : undefined
+    // One that does not answer on VICI holds nothing netkit can unload (ipsec.charon says so): only the files go.
+    const sys: SystemCharon | undefined = answer ? found : undefined
+    const loaded = answer ?? []
     const inFiles = new Set(stray.flatMap((t) => t.ikes))
     const conns = loaded.filter((c) => c.startsWith(SYSTEM_PREFIX) && !kept.has(c) && !inFiles.has(c))
     const fix = `netkit doctor --fix --check ${this.id}`

@@ -236,9 +236,11 @@ export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: s
     }
   }
   // Private keys: the tunnels' links in /etc/swanctl/private (load-key is idempotent and says the key's id).
+  // Loaded before the connections: one that starts at once (start_action = start) needs its key for IKE_AUTH,
+  // a round trip after load-conn, and a key loaded later loses that race on a busy host (as swanctl --load-all loads credentials first).
   const gone = new Set([opts.without ?? []].flat())
   const keys = systemTunnels(sys).filter((t) => !gone.has(t)).map((t) => systemKeyLink(sys, t)).filter((f) => existsSync(f))
-  for (const f of keys) plan.push({command: 'load-key', what: f, run: async (s) => void (await loadKey(s, 'any', readFileSync(f)))})
+  plan.unshift(...keys.map((f) => ({command: 'load-key', what: f, run: async (s: ViciSession) => void (await loadKey(s, 'any', readFileSync(f)))})))
   for (const f of opts.unloadKeys ?? []) {
     plan.push({
       command: 'unload-key',
