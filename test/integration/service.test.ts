@@ -143,6 +143,24 @@ tunnels:
     }
     assert.equal(hA.sh('sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), boot.A.sysctls['net.ipv4.ip_forward'], 'forwarding is as at boot')
 
+    // What the boot would do, without doing it: the commands on stdout, what each part would change on stderr.
+    const dry = hA.cli(['service', 'boot', '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.match(dry.stdout, /^ip netns add \S*app\S*$/m, 'the host file\'s commands')
+    assert.equal(dry.stdout.match(/^wireguard-go -f wg-wg1 /gm)?.length, 1, `the WireGuard tunnel's, once (the host file sets it up): ${dry.stdout}`)
+    assert.match(dry.stdout, /^swanctl --load-all .*netkit/m, 'the IPsec tunnel\'s')
+    assert.match(dry.stderr, /^dry run: would apply \/etc\/netkit\/host\.yaml \(\d+ changes\); nothing was changed$/m)
+    assert.match(dry.stderr, /^tunnel wg1: set up by \/etc\/netkit\/host\.yaml \(above\)$/m)
+    assert.match(dry.stderr, /^dry run: would bring up tunnel site \(ipsec, userspace data path\); nothing was changed$/m)
+    assert.doesNotMatch(dry.stdout + dry.stderr, /^(applied|brought up|added) /m, 'nothing is said to be done')
+    assert.deepEqual(hA.processes(), [], 'the dry run started no daemon')
+    assert.ok(spawnSync('ip', ['-n', A, 'link', 'show', 'app0']).status !== 0, 'nor made the host file\'s links')
+    assert.deepEqual(hA.ipj(['link', 'show']).filter((l: any) => l.ifalias === 'netkit' || /^(wg-|ipsec)/.test(l.ifname)).map((l: any) => l.ifname), [], 'nor any tunnel device')
+    assert.deepEqual(hA.sh('ls', ['-A', '/run']).split('\n').filter(Boolean), ['lock'], '/run is as the reboot left it (no ledger, no lock file)')
+    assert.deepEqual(readSysctls(hA), boot.A.sysctls, 'no sysctl set')
+    assert.equal(rules(hA), boot.A.rules, 'no rule added')
+    assert.deepEqual(states(hA), ['site ipsec down', 'wg1 wireguard down'])
+
     // The unit's command, as systemd runs it: B first (no host file), then A.
     const b = runAsSystemd(hB, execStart(hB.cli(['service', 'unit']).stdout))
     assert.equal(b.code, 0, b.stderr)

@@ -9,16 +9,20 @@
  * netkit adds, replaces, takes down and up, and deletes its tunnel A-C there;
  * after each step the operator's connection and secret are still loaded, its
  * IKE SA is the same one (never torn down), traffic flows through it, and
- * netkit's tunnel carries traffic. A host whose charon lacks kernel-libipsec
- * (this kernel has no ESP) is refused before anything changes.
+ * netkit's tunnel carries traffic. A tunnel with certificates works there too,
+ * and what is left of it once its definition is gone (its files, its
+ * connection, its key) is found and removed by the doctor. A host whose charon
+ * lacks kernel-libipsec (this kernel has no ESP) is refused before anything
+ * changes, by tunnel add and by apply.
  */
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {getConns, getShared, listSas, unloadConn, withVici} from '../../src/lib/tunnel/ipsec/vici-client.js'
+import {getConns, getShared, listSas, loadConn, unloadConn, withVici} from '../../src/lib/tunnel/ipsec/vici-client.js'
 import {makeNs, sh, skipUnlessRoot} from '../helpers/hosts.js'
 import {bootHost, type SimHost} from '../helpers/realhost.js'
 
@@ -238,6 +242,59 @@ describe('netkit on a host that runs strongSwan itself (integration)', {skip: sk
     assert.equal(hC.cli(['tunnel', 'del', 'site']).code, 0)
   })
 
+  it('X.509: a certificate tunnel in the system charon carries traffic beside the operator\'s VPN; with its definition gone, doctor --fix unloads and removes only netkit\'s', async () => {
+    // A CA and a certificate for each end, made with strongSwan's pki, outside /etc (the hosts see /tmp as the machine has it).
+    const p = (name: string) => join(dir, name)
+    const gen = (key: string) => writeFileSync(p(key), execFileSync('pki', ['--gen', '--type', 'ed25519', '--outform', 'pem']), {mode: 0o600})
+    gen('ca.key')
+    writeFileSync(p('ca.crt'), execFileSync('pki', ['--self', '--ca', '--lifetime', '30', '--in', p('ca.key'), '--type', 'ed25519', '--dn', 'CN=netkit test CA', '--outform', 'pem']))
+    for (const [host, ip] of [['a', '198.51.100.1'], ['c', '198.51.100.2']]) {
+      gen(`${host}.key`)
+      const pub = execFileSync('pki', ['--pub', '--in', p(`${host}.key`)])
+      writeFileSync(p(`${host}.crt`), execFileSync('pki', ['--issue', '--lifetime', '30', '--cacert', p('ca.crt'), '--cakey', p('ca.key'), '--dn', `CN=${ip}`, '--san', ip, '--outform', 'pem'], {input: pub}))
+    }
+    const x509 = (h: SimHost, host: string, remote: string, local: string, remoteSubnet: string, extra: string[] = []) =>
+      h.cli(['tunnel', 'add', 'site', '--type', 'ipsec', '--remote', remote, '--cert', p(`${host}.crt`), '--key', p(`${host}.key`), '--ca', p('ca.crt'), '--local-subnet', local, '--remote-subnet', remoteSubnet, '--timeout', '20', ...extra])
+    const etc = join('/etc/netns', hA.ns, 'swanctl')
+    // A file of the operator's that happens to carry netkit's prefix: never netkit's to remove.
+    const mine = join(etc, 'conf.d', 'netkit-mine.conf')
+    writeFileSync(mine, '# the operator\'s own file\n', {mode: 0o600})
+
+    const c = x509(hC, 'c', '198.51.100.1', '10.4.0.0/24', '10.3.0.0/24', ['--no-wait'])
+    assert.equal(c.code, 0, c.stderr)
+    const a = x509(hA, 'a', '198.51.100.2', '10.3.0.0/24', '10.4.0.0/24')
+    assert.equal(a.code, 0, a.stderr)
+    assert.ok(await pings(hA, '10.3.0.1', '10.4.0.1'), 'the certificate tunnel carries traffic')
+    await operatorIntact('after the X.509 add')
+    assert.ok(lstatSync(join(etc, 'private', 'netkit-site.key')).isSymbolicLink(), 'the key is linked where that strongSwan loads keys from')
+    assert.doesNotMatch(readFileSync(file(), 'utf8'), /PRIVATE KEY/, 'the key stays in its own file')
+    const keys = async () => withVici(viciA, async (s) => (await s.request('get-keys')).response.keys ?? [])
+    assert.equal((await keys()).length, 1, 'the system charon holds the tunnel\'s private key')
+
+    // The definition goes by hand (a wiped /etc/netkit); and a connection of netkit's without any file is loaded.
+    rmSync(join(hA.configDir, 'tunnels', 'site.json'))
+    const stray = {version: '2', local_addrs: ['198.51.100.1'], remote_addrs: ['203.0.113.77'], local: {auth: 'psk'}, remote: {auth: 'psk'}, children: {'netkit-stray': {local_ts: ['10.9.0.0/24'], remote_ts: ['10.8.0.0/24']}}}
+    await withVici(viciA, (s) => loadConn(s, 'netkit-stray', stray))
+    const doc = hA.cli(['doctor', '--check', 'leftovers.system-strongswan', '--json']).json.result.checks
+    assert.deepEqual(doc.map((f: any) => [f.result, f.subject]), [['warn', 'netkit-site'], ['warn', 'netkit-stray']], JSON.stringify(doc))
+    assert.match(doc[0].reason, /netkit-site\.conf and .*netkit-site\.key are netkit's, for tunnel site, which is no longer defined, and the system charon \(charon-systemd.*\) still holds its connection netkit-198_51_100_1-198_51_100_2/)
+    assert.equal(doc[0].fix, 'netkit doctor --fix --check leftovers.system-strongswan')
+
+    const fix = hA.cli(['doctor', '--fix', '--yes', '--check', 'leftovers.system-strongswan'])
+    assert.equal(fix.code, 0, fix.stdout + fix.stderr)
+    assert.ok(!existsSync(file()) && !existsSync(join(etc, 'private', 'netkit-site.key')), 'netkit\'s file and key link are gone')
+    assert.equal(readFileSync(mine, 'utf8'), '# the operator\'s own file\n', 'the operator\'s file is untouched')
+    const {conns, shared} = await withVici(viciA, async (s) => ({conns: await getConns(s), shared: await getShared(s)}))
+    assert.deepEqual(conns, ['office'], 'netkit\'s connections are unloaded, the operator\'s kept')
+    assert.deepEqual(shared, ['ike-office'])
+    assert.deepEqual(await keys(), [], 'the tunnel\'s private key is unloaded')
+    assert.ok(!(await withVici(viciA, (s) => listSas(s))).some((sa) => sa.name.startsWith('netkit-')), 'netkit\'s SA is gone')
+    await operatorIntact('after doctor --fix of the leftovers')
+    assert.equal(hA.cli(['doctor', '--check', 'leftovers.system-strongswan', '--json']).json.result.checks[0].result, 'ok')
+    rmSync(mine)
+    assert.equal(hC.cli(['tunnel', 'del', 'site']).code, 0)
+  })
+
   it('a system charon without kernel-libipsec on a kernel without ESP: one line with the fix, exit 2, nothing changed', async (t) => {
     if (existsSync('/sys/module/esp4')) return t.skip('this kernel has ESP: the system charon needs no kernel-libipsec')
     const D = makeNs('hvD')
@@ -255,6 +312,25 @@ describe('netkit on a host that runs strongSwan itself (integration)', {skip: sk
       assert.deepEqual(await withVici(vici, getConns), [], 'nothing loaded')
       assert.deepEqual(sh('ls', [join('/etc/netns', D, 'swanctl', 'conf.d')]).trim(), '', 'no file written')
       assert.deepEqual(hD.cli(['tunnel', 'list', '--json']).json.result, [], 'no tunnel defined')
+
+      // apply, diff and apply --dry-run of a host file with such a tunnel (and an address before it): refused up front, nothing changed.
+      const hostFile = join(dir, 'hostD.yaml')
+      writeFileSync(hostFile, `version: 1
+addresses:
+  - {dev: u0, address: 203.0.113.9/24}
+tunnels:
+  site: {type: ipsec, remote: 203.0.113.2, localSubnets: [10.5.0.0/24], remoteSubnets: [10.6.0.0/24], pskFile: ${pskFile}}
+`)
+      for (const args of [['diff', '-f', hostFile], ['apply', '-f', hostFile, '--dry-run'], ['apply', '-f', hostFile]]) {
+        const res = hD.cli(args)
+        assert.equal(res.code, 2, `${args.join(' ')}: ${res.stdout}${res.stderr}`)
+        assert.match(res.stderr, /tunnels\.site: the system charon \(charon-systemd, pid \d+, .*\) runs without kernel-libipsec/, args.join(' '))
+        assert.doesNotMatch(res.stderr, /undo|undid|203\.0\.113\.9/, `${args.join(' ')}: refused before any step`)
+      }
+      assert.deepEqual(hD.ipj(['-4', 'addr', 'show', 'dev', 'u0'])[0].addr_info.map((a: any) => a.local), ['203.0.113.1'], 'apply added no address')
+      assert.deepEqual(await withVici(vici, getConns), [], 'apply loaded nothing')
+      assert.deepEqual(sh('ls', [join('/etc/netns', D, 'swanctl', 'conf.d')]).trim(), '', 'apply wrote no file')
+      assert.deepEqual(hD.cli(['tunnel', 'list', '--json']).json.result, [], 'apply defined no tunnel')
     } finally {
       hD.stop()
     }

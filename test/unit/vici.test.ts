@@ -4,7 +4,7 @@
  * session against a fake charon on a unix socket.
  */
 import assert from 'node:assert/strict'
-import {mkdtempSync, mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -307,5 +307,19 @@ secrets {
     assert.ok(shown.every((l) => !l.includes('top secret')), 'the key is never shown')
     assert.ok(shown.includes(`[#] vici load-conn netkit-peer (unix://${charon.path})`), shown.join('\n'))
     await assert.rejects(syncConnections(runner, sys, ['office']), /not a netkit connection/)
+  })
+
+  it('loads a tunnel\'s private key before its connection: one that starts at once needs it for IKE_AUTH', async () => {
+    const charon = fakeCharon(() => ({response: {success: 'yes', id: 'a1b2'}}))
+    const dir = mkdtempSync(join(tmpdir(), 'netkit-swanctl-'))
+    after(() => rmSync(dir, {recursive: true, force: true}))
+    const sys: SystemCharon = {pid: 1, program: 'charon-systemd', conf: '/etc/strongswan.conf', socket: charon.path, swanctlDir: dir, confD: join(dir, 'conf.d')}
+    mkdirSync(sys.confD)
+    mkdirSync(join(dir, 'private'))
+    writeFileSync(join(sys.confD, 'netkit-a.conf'), tunnelFile('a', '10.1.0.0/24').replace(/secrets \{[^]*$/, ''))
+    writeFileSync(join(dir, 'a.key'), '-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n', {mode: 0o600})
+    symlinkSync(join(dir, 'a.key'), join(dir, 'private', 'netkit-a.key'))
+    await syncConnections(new Runner({sink: () => {}}), sys, ['netkit-peer'])
+    assert.deepEqual(charon.seen.map((p) => p.name).filter((n) => n === 'load-key' || n === 'load-conn'), ['load-key', 'load-conn'])
   })
 })

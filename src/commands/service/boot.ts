@@ -21,7 +21,8 @@ export default class ServiceBoot extends NetkitCommand {
       configDir: configDir(),
       version: this.config.version,
       progress: progressMode(json),
-      log: (l) => json || this.log(l),
+      // In a dry run stdout carries only the commands; what each part would do goes to stderr.
+      log: (l) => json || (runner.dryRun ? process.stderr.write(`${l}\n`) : this.log(l)),
       warn: (l) => json || process.stderr.write(`${l}\n`),
     })
     if (r.failed) process.exitCode = 1

@@ -7,7 +7,7 @@ import {configDir} from '../../lib/files.js'
 import {progressMode} from '../../lib/plan.js'
 import {noWait, optionalTunnelNameArg, timeout} from '../../lib/tunnel/flags.js'
 import {requireDef, upTunnel} from '../../lib/tunnel/service.js'
-import {upAllTunnels} from '../../lib/tunnel/up-all.js'
+import {upAllTunnels, upLine} from '../../lib/tunnel/up-all.js'
 
 export default class TunnelUp extends NetkitCommand {
   static override summary = 'Bring a defined tunnel up (or all of them, for boot: --all does not wait for peers).'
@@ -28,13 +28,17 @@ export default class TunnelUp extends NetkitCommand {
     const json = this.jsonEnabled()
     const opts = {runner, configDir: configDir(), timeoutMs: flags.timeout * 1000, progress: progressMode(json)}
     if (flags.all) {
-      const {tunnels, failed} = await upAllTunnels({...opts, netns: flags.netns, log: (l) => json || this.log(l), warn: (l) => json || process.stderr.write(`${l}\n`)})
+      // In a dry run stdout carries only the commands; what each tunnel would do goes to stderr.
+      const {tunnels, failed} = await upAllTunnels({...opts, netns: flags.netns, log: (l) => json || (runner.dryRun ? process.stderr.write(`${l}\n`) : this.log(l)), warn: (l) => json || process.stderr.write(`${l}\n`)})
       if (failed) process.exitCode = 1
       return {tunnels, dryRun: runner.dryRun, commands: [...runner.journal]}
     }
     const def = requireDef(configDir(), args.name!, flags.netns)
     const r = await upTunnel(def, {...opts, wait: !flags['no-wait']})
-    if (!json) this.log(r.changed ? r.summary : `${r.summary}; nothing to do`)
+    if (!json) {
+      if (runner.dryRun) process.stderr.write(`${upLine(r, true)}\n`)
+      else this.log(upLine(r, false))
+    }
     return {tunnels: [{name: def.name, netns: def.netns ?? null, changed: r.changed, summary: r.summary}], dryRun: runner.dryRun, commands: [...runner.journal]}
   }
 }

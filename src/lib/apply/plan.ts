@@ -25,7 +25,7 @@ import {checkValue, getSysctls, resolveKey} from '../sysctl.js'
 import {defineTunnel} from '../tunnel/define.js'
 import {interfaceOnly, isInterface, peerFingerprint, peersOf} from '../tunnel/wireguard/peers.js'
 import type {PeerState} from '../tunnel/wireguard/driver.js'
-import {tunnelStatus} from '../tunnel/service.js'
+import {refuseUnfit, tunnelStatus} from '../tunnel/service.js'
 import {canonical, listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef, WgPeer} from '../tunnel/types.js'
 import {phase} from '../timing.js'
@@ -327,12 +327,27 @@ function refuseUnknowable(scopes: Scope[], reads: LiveRead[], changes: Change[])
 }
 
 /**
- * What this kernel cannot hold, refused by the plan itself, so that `diff`
- * and `--dry-run` say what the real apply would: SAs need the kernel's ESP
- * (modules are machine-wide, so one look answers for every namespace).
+ * What this host cannot hold, refused by the plan itself, so that `diff`
+ * and `--dry-run` say what the real apply would, and apply changes nothing:
+ * SAs need the kernel's ESP (modules are machine-wide, so one look answers
+ * for every namespace); a tunnel the plan sets up needs what it cannot be
+ * given (its data path; the host's own charon's plugins, which netkit never
+ * changes), as `tunnel add` refuses it.
  */
 async function refuseUnsupported(scopes: Scope[], changes: Change[]): Promise<void> {
   if (changes.some((c) => c.kind === 'xfrm-state' && c.action !== 'remove')) await requireEsp(scopes[0].runner)
+  for (const c of changes) {
+    if (c.kind !== 'tunnel' || c.action === 'remove') continue
+    const def = (c.desired as TunnelObj).def
+    const scope = scopes.find((s) => s.netns === c.netns)!
+    try {
+      await refuseUnfit(def, {runner: scope.runner, configDir: configDir(), inFile: true})
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error
+      const at = `${c.netns ? `namespaces.${c.netns}.` : ''}tunnels.${def.name}`
+      throw new UsageError(`host file: ${at}: ${fileWords(error.what)}`, error.fix ? fileWords(error.fix) : 'fix that entry', error.code)
+    }
+  }
 }
 
 /**

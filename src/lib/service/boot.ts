@@ -12,6 +12,7 @@ import {join} from 'node:path'
 
 import {NetkitError} from '../errors.js'
 import type {Runner} from '../runner.js'
+import type {TunnelDef} from '../tunnel/types.js'
 import {upAllTunnels, type UpRow} from '../tunnel/up-all.js'
 
 export interface BootOptions {
@@ -38,21 +39,26 @@ export async function bootNetkit(opts: BootOptions): Promise<BootResult> {
   const path = bootHostFile(opts.configDir)
   const hostFile: BootResult['hostFile'] = {path, present: existsSync(path)}
   let failed = 0
+  const byFile = new Set<string>()
   if (hostFile.present) {
     try {
       const {applyHost, readHostText} = await import('../apply/run.js')
       const r = await applyHost(runner, {...readHostText(path), version: opts.version}, {progress: opts.progress, log: warn})
       hostFile.changed = r.changed
       hostFile.changes = r.changes.length
+      const n = `${r.changes.length} change${r.changes.length === 1 ? '' : 's'}`
       if (!r.changed) log(`the host already matches ${path}; nothing to do`)
-      else log(`${runner.dryRun ? 'would apply' : 'applied'} ${path} (${r.changes.length} change${r.changes.length === 1 ? '' : 's'}${runner.dryRun ? '' : ', verified'})`)
+      else log(runner.dryRun ? `dry run: would apply ${path} (${n}); nothing was changed` : `applied ${path} (${n}, verified)`)
+      // A dry run leaves the file's tunnels as they are: "tunnel up --all" would plan them again, which the real apply has done.
+      if (runner.dryRun) for (const c of r.changes) if (c.kind === 'tunnel') byFile.add(`${c.netns ?? ''} ${c.object}`)
     } catch (error) {
       failed++
       hostFile.error = error instanceof NetkitError ? error.line : String((error as Error).message ?? error)
       warn(`error: ${path}: ${hostFile.error}`)
     }
   }
-  const up = await upAllTunnels({runner, configDir: opts.configDir, progress: opts.progress, log, warn})
+  const skip = (def: TunnelDef) => (byFile.has(`${def.netns ?? ''} ${def.type} tunnel ${def.name}`) ? `tunnel ${def.name}: set up by ${path} (above)` : undefined)
+  const up = await upAllTunnels({runner, configDir: opts.configDir, progress: opts.progress, log, warn, skip})
   if (!hostFile.present && up.tunnels.length === 0) log(`no tunnels defined and no ${path}; nothing to do`)
   return {hostFile, tunnels: up.tunnels, failed: failed + up.failed}
 }

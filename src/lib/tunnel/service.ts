@@ -55,6 +55,17 @@ async function contextFor(def: TunnelDef, opts: ServiceOptions): Promise<TunnelC
 }
 
 /**
+ * What the host cannot give a tunnel, whatever else changes (the data path it
+ * asks for, what the host's own charon lacks): refused before anything
+ * changes. `tunnel add` says it through its driver's check; apply's plan
+ * (and so diff and --dry-run) asks here for each tunnel it would set up.
+ */
+export async function refuseUnfit(def: TunnelDef, opts: ServiceOptions & {inFile?: boolean}): Promise<void> {
+  const ctx = await contextFor(def, opts)
+  await driverFor(def.type).hostCheck?.(def, ctx, {inFile: opts.inFile})
+}
+
+/**
  * Adds a tunnel. Identical definition already up: a no-op. Identical but
  * down: brings it up. Different: an error unless `replace`.
  */
@@ -122,7 +133,7 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   return {
     changed: true,
     state,
-    summary: `${existing ? 'brought up' : 'added'} tunnel ${def.name} (${def.type}, ${ctx.datapath} data path${state === 'connecting' ? ', waiting for the peer' : ''})`,
+    summary: `${ctx.runner.dryRun ? (existing ? 'would bring up' : 'would add') : existing ? 'brought up' : 'added'} tunnel ${def.name} (${def.type}, ${ctx.datapath} data path${state === 'connecting' ? ', waiting for the peer' : ''})`,
     datapath: ctx.datapath,
     datapathReason: ctx.datapathReason,
     steps: result.changed,

@@ -141,6 +141,13 @@ export interface TunnelDriver {
    * pre-shared key the tunnel will have, if it is given now.
    */
   check?(def: TunnelDef, ctx: TunnelContext, psk?: string): Promise<void>
+  /**
+   * What the host must offer the tunnel that no change netkit makes can give
+   * it (the host's own charon and its plugins): part of check(), and what
+   * apply's plan checks for each tunnel it sets up, before anything changes.
+   * `inFile`: the fix in a host file's words rather than tunnel add's flags.
+   */
+  hostCheck?(def: TunnelDef, ctx: TunnelContext, opts?: {inFile?: boolean}): Promise<void>
   /** The steps that bring the tunnel up on this host, each with its undo. */
   up(def: TunnelDef, ctx: TunnelContext): Promise<Step[]>
   /** Removes every runtime object the tunnel made (keeps the definition and secrets). Idempotent. */

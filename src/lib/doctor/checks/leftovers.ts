@@ -1,14 +1,18 @@
 /**
  * Leftovers: what netkit made that no tunnel definition accounts for (after a
  * crash, a kill or a hand edit): daemons it started and lost track of, tunnel
- * links and routes; and definitions whose objects are gone.
+ * links and routes, its files and connections in the host's own strongSwan;
+ * and definitions whose objects are gone.
  */
 import {existsSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
 
 import {forgetDaemon, processIs, recordedDaemons, stopProcess, wireguardGoProcesses} from '../../daemons.js'
 import {NETKIT_ALIAS, NETKIT_PROTO} from '../../ownership.js'
 import type {Runner} from '../../runner.js'
-import {charonScope, stopCharon} from '../../tunnel/ipsec/charon.js'
+import {charonPid, charonScope, stopCharon} from '../../tunnel/ipsec/charon.js'
+import {ikeName} from '../../tunnel/ipsec/driver.js'
+import {describeSystem, findSystemCharon, removeStray, shownVici, strayTunnels, SYSTEM_PREFIX, SYSTEM_SWANCTL_DIR, type SystemCharon, systemConns} from '../../tunnel/ipsec/system.js'
 import {tidyScope} from '../../tunnel/service.js'
 import {scopeDir} from '../../tunnel/store.js'
 import {wgConfPath} from '../../tunnel/wireguard/driver.js'
@@ -183,4 +187,64 @@ export const leftovers: Check = {
   },
 }
 
-export const leftoverChecks = [daemons, leftovers]
+/**
+ * netkit's part of the host's own strongSwan (tunnel/ipsec/system.ts) that no
+ * tunnel defined here accounts for: its files in /etc/swanctl (which that
+ * strongSwan loads again at its next reload), and its connections (netkit-*)
+ * still loaded in the system charon. --fix unloads them by name and removes
+ * the files; the operator's files and connections are never touched.
+ */
+export const systemStrongswan: Check = {
+  id: 'leftovers.system-strongswan',
+  title: 'No netkit file or connection in the host\'s strongSwan without its tunnel',
+  group: 'leftovers',
+  async run(ctx) {
+    if (ctx.runner.netns) return [finding(this, 'skip', {reason: 'the host\'s own strongSwan is in the root namespace'})]
+    const ipsec = ctx.allTunnels.filter((t) => t.type === 'ipsec')
+    const defined = new Set(ipsec.map((t) => t.name))
+    const kept = new Set(ipsec.map((t) => ikeName(t)))
+    const files = {confD: join(SYSTEM_SWANCTL_DIR, 'conf.d'), swanctlDir: SYSTEM_SWANCTL_DIR}
+    const stray = strayTunnels(files, defined)
+    // The host's charon, unless netkit runs its own here (then the tunnels are in that one).
+    const found = charonPid(charonScope(scopeDir(ctx.configDir, undefined), undefined)) === undefined ? findSystemCharon() : undefined
+    const answer = found ? await systemConns(found) : undefined
+    // One that does not answer on VICI holds nothing netkit can unload (ipsec.charon says so): only the files go.
+    const sys: SystemCharon | undefined = answer ? found : undefined
+    const loaded = answer ?? []
+    const inFiles = new Set(stray.flatMap((t) => t.ikes))
+    const conns = loaded.filter((c) => c.startsWith(SYSTEM_PREFIX) && !kept.has(c) && !inFiles.has(c))
+    const fix = `netkit doctor --fix --check ${this.id}`
+    const unloads = (ikes: string[]) => (sys ? ikes.filter((i) => loaded.includes(i)).map((i) => `${shownVici(sys, kept.has(i) ? 'load-conn' : 'unload-conn', i)}`) : [])
+    const out: Finding[] = []
+    for (const t of stray) {
+      const paths = [t.conf, t.key].filter(Boolean) as string[]
+      const held = sys ? t.ikes.filter((i) => loaded.includes(i)) : []
+      out.push(finding(this, 'warn', {
+        subject: `netkit-${t.tunnel}`,
+        reason: `${paths.join(' and ')} ${paths.length > 1 ? 'are' : 'is'} netkit's, for tunnel ${t.tunnel}, which is no longer defined${held.length ? `, and ${describeSystem(sys!)} still holds its connection ${held.join(', ')}` : ''}: strongSwan loads ${paths.length > 1 ? 'them' : 'it'} again at its next reload`,
+        fix,
+        evidence: {tunnel: t.tunnel, files: paths, connections: t.ikes, loaded: held},
+        remedy: {
+          describe: [`rm -f ${paths.join(' ')}`, ...unloads(t.ikes)].join(' && '),
+          apply: async (runner: Runner) => removeStray(runner, sys, {tunnels: [t], conns: []}, loaded, kept),
+        },
+      }))
+    }
+    for (const c of conns) {
+      out.push(finding(this, 'warn', {
+        subject: c,
+        reason: `${describeSystem(sys!)} holds netkit's connection ${c}, which no tunnel defined here uses (its definition and file are gone)`,
+        fix,
+        evidence: {connection: c, charon: {program: sys!.program, pid: sys!.pid, socket: sys!.socket}},
+        remedy: {
+          describe: unloads([c]).join(' && '),
+          apply: async (runner: Runner) => removeStray(runner, sys, {tunnels: [], conns: [c]}, loaded, kept),
+        },
+      }))
+    }
+    if (out.length === 0) out.push(finding(this, 'ok', {evidence: {charon: sys ? {program: sys.program, pid: sys.pid} : null, loaded: loaded.filter((c) => c.startsWith(SYSTEM_PREFIX))}}))
+    return out
+  },
+}
+
+export const leftoverChecks = [daemons, leftovers, systemStrongswan]

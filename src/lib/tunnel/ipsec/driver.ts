@@ -273,10 +273,10 @@ async function removeGuards(def: TunnelDef, ctx: TunnelContext): Promise<void> {
  * netkit never stops, restarts or reconfigures it, so what it lacks is said,
  * with the fix, and nothing is done.
  */
-async function checkSystem(def: TunnelDef, sys: SystemCharon, ctx: TunnelContext): Promise<void> {
+async function checkSystem(def: TunnelDef, sys: SystemCharon, ctx: TunnelContext, inFile = false): Promise<void> {
   const plugins = await systemPlugins(sys)
   const noRestart = 'netkit never restarts a charon it did not start'
-  const elsewhere = 'or give the tunnel a namespace of its own with --netns (netkit runs its own charon there)'
+  const elsewhere = inFile ? 'or put the tunnel under one of the file\'s namespaces (namespaces.NAME.tunnels: netkit runs its own charon there)' : 'or give the tunnel a namespace of its own with --netns (netkit runs its own charon there)'
   if (plugins === undefined) {
     throw new UsageError(`${describeSystem(sys)} does not answer on its VICI socket, and netkit loads its tunnels into it over VICI`, `load its vici plugin (load = yes in /etc/strongswan.d/charon/vici.conf) and restart strongSwan (${noRestart}), ${elsewhere}`, 'E_SYSTEM_CHARON')
   }
@@ -458,9 +458,13 @@ export const ipsecDriver: TunnelDriver = {
     return {datapath: 'kernel', reason: `the kernel's XFRM and ESP (${esp.how})`}
   },
 
-  async check(def: TunnelDef, ctx: TunnelContext, psk?: string): Promise<void> {
+  async hostCheck(def: TunnelDef, ctx: TunnelContext, opts: {inFile?: boolean} = {}): Promise<void> {
     const sys = systemCharonFor(def, ctx.configDir)
-    if (sys) await checkSystem(def, sys, ctx)
+    if (sys) await checkSystem(def, sys, ctx, opts.inFile)
+  },
+
+  async check(def: TunnelDef, ctx: TunnelContext, psk?: string): Promise<void> {
+    await ipsecDriver.hostCheck!(def, ctx)
     if (ctx.datapath === 'userspace' && def.localSubnets.length === 0 && def.remoteSubnets.length === 0) {
       throw new UsageError('host-to-host IPsec needs the kernel data path: with kernel-libipsec the route to the peer would carry IKE itself', 'give --local-subnet and --remote-subnet (site to site), or run on a kernel with ESP')
     }

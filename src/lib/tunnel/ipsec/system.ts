@@ -19,7 +19,7 @@
  *
  * Tunnels in a namespace of their own (--netns) keep netkit's own charon there.
  */
-import {existsSync, readdirSync, readFileSync, realpathSync} from 'node:fs'
+import {existsSync, lstatSync, readdirSync, readFileSync, realpathSync, rmSync} from 'node:fs'
 import {isAbsolute, join} from 'node:path'
 
 import {charonRef} from './charon.js'
@@ -123,9 +123,10 @@ export function systemTunnels(sys: Pick<SystemCharon, 'confD'>): string[] {
 }
 
 /** netkit's files merged as swanctl merges them (the tunnels to one peer add their children to one connection). */
-export function netkitConfig(sys: Pick<SystemCharon, 'confD'>, without?: string): Settings {
+export function netkitConfig(sys: Pick<SystemCharon, 'confD'>, without?: string | string[]): Settings {
   const tree: Settings = {}
-  for (const t of systemTunnels(sys).filter((n) => n !== without)) {
+  const gone = new Set([without ?? []].flat())
+  for (const t of systemTunnels(sys).filter((n) => !gone.has(n))) {
     try {
       parseSettings(readFileSync(systemConfPath(sys, t), 'utf8'), undefined, tree)
     } catch {
@@ -200,8 +201,8 @@ export interface SystemLoad {
  * child to it), or, with no file left, unloaded; likewise its shared secret
  * and the tunnels' private keys. Only netkit's names are touched.
  */
-export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: string[], opts: {unloadKeys?: string[]; without?: string; extra?: Settings} = {}): Promise<SystemLoad> {
-  // `without`: a tunnel whose file is going (still there in a dry run); `extra`: one whose file is not written yet (a dry run).
+export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: string[], opts: {unloadKeys?: string[]; without?: string | string[]; extra?: Settings} = {}): Promise<SystemLoad> {
+  // `without`: tunnels whose files are going (still there in a dry run); `extra`: one whose file is not written yet (a dry run).
   const tree = netkitConfig(sys, opts.without)
   if (opts.extra) mergeSettings(tree, opts.extra)
   const result: SystemLoad = {loaded: [], unloaded: []}
@@ -235,8 +236,11 @@ export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: s
     }
   }
   // Private keys: the tunnels' links in /etc/swanctl/private (load-key is idempotent and says the key's id).
-  const keys = systemTunnels(sys).filter((t) => t !== opts.without).map((t) => systemKeyLink(sys, t)).filter((f) => existsSync(f))
-  for (const f of keys) plan.push({command: 'load-key', what: f, run: async (s) => void (await loadKey(s, 'any', readFileSync(f)))})
+  // Loaded before the connections: one that starts at once (start_action = start) needs its key for IKE_AUTH,
+  // a round trip after load-conn, and a key loaded later loses that race on a busy host (as swanctl --load-all loads credentials first).
+  const gone = new Set([opts.without ?? []].flat())
+  const keys = systemTunnels(sys).filter((t) => !gone.has(t)).map((t) => systemKeyLink(sys, t)).filter((f) => existsSync(f))
+  plan.unshift(...keys.map((f) => ({command: 'load-key', what: f, run: async (s: ViciSession) => void (await loadKey(s, 'any', readFileSync(f)))})))
   for (const f of opts.unloadKeys ?? []) {
     plan.push({
       command: 'unload-key',
@@ -331,4 +335,94 @@ export async function systemConns(sys: SystemCharon): Promise<string[] | undefin
   } catch {
     return undefined
   }
+}
+
+/** What netkit left of a tunnel in the host's strongSwan: its connection file (one netkit wrote) and its key link, and the IKE connections the file adds to. */
+export interface StrayTunnel {
+  tunnel: string
+  conf?: string
+  key?: string
+  ikes: string[]
+}
+
+/** The first line of every connection file netkit writes. */
+const NETKIT_HEADER = '# Written by netkit'
+
+/**
+ * netkit's files in the host's strongSwan whose tunnel is not in `defined`:
+ * conf.d/netkit-T.conf that netkit wrote (its first line says so), and
+ * private/netkit-T.key, the symbolic link netkit makes to a tunnel's key.
+ * A file the operator wrote is never netkit's, whatever its name.
+ */
+export function strayTunnels(sys: Pick<SystemCharon, 'confD' | 'swanctlDir'>, defined: Set<string>): StrayTunnel[] {
+  const by = new Map<string, StrayTunnel>()
+  const of = (t: string) => by.get(t) ?? by.set(t, {tunnel: t, ikes: []}).get(t)!
+  for (const t of systemTunnels(sys)) {
+    if (defined.has(t)) continue
+    const conf = systemConfPath(sys, t)
+    let text = ''
+    try {
+      text = readFileSync(conf, 'utf8')
+    } catch {
+      continue
+    }
+    if (!text.startsWith(NETKIT_HEADER)) continue
+    let ikes: string[] = []
+    try {
+      ikes = Object.keys(section(parseSettings(text), 'connections') ?? {}).filter((c) => c.startsWith(SYSTEM_PREFIX))
+    } catch {
+      // a file swanctl could not read either: it goes all the same
+    }
+    Object.assign(of(t), {conf, ikes})
+  }
+  let keys: string[] = []
+  try {
+    keys = readdirSync(join(sys.swanctlDir, 'private')).filter((f) => f.startsWith(SYSTEM_PREFIX) && f.endsWith('.key'))
+  } catch {
+    // no private directory
+  }
+  for (const f of keys) {
+    const t = f.slice(SYSTEM_PREFIX.length, -4)
+    const link = systemKeyLink(sys, t)
+    if (defined.has(t)) continue
+    try {
+      if (!lstatSync(link).isSymbolicLink()) continue
+    } catch {
+      continue
+    }
+    of(t).key = link
+  }
+  return [...by.values()].sort((a, b) => a.tunnel.localeCompare(b.tunnel))
+}
+
+/**
+ * Takes netkit's leftovers out of the host's strongSwan, by netkit's names
+ * only: the SAs of the stray connections (a connection a defined tunnel
+ * still shares loses only the gone tunnels' CHILD_SAs), the stray tunnels'
+ * files, then each loaded connection involved loaded again from the files
+ * left or, with none, unloaded with its secret and the gone tunnels' keys.
+ * `sys`: the host's charon, when one runs; `loaded`: the connections it holds;
+ * `kept`: the connections of the tunnels defined here.
+ */
+export async function removeStray(runner: Runner, sys: SystemCharon | undefined, stray: {tunnels: StrayTunnel[]; conns: string[]}, loaded: string[], kept: Set<string>): Promise<void> {
+  const isLoaded = new Set(loaded)
+  const ikes = [...new Set([...stray.conns, ...stray.tunnels.flatMap((t) => t.ikes)])].filter((i) => i.startsWith(SYSTEM_PREFIX) && isLoaded.has(i))
+  const keyFiles: string[] = []
+  for (const t of stray.tunnels) {
+    if (!t.key) continue
+    try {
+      keyFiles.push(realpathSync(t.key))
+    } catch {
+      // a link to a key that is gone: nothing was loaded from it
+    }
+  }
+  if (sys) {
+    for (const ike of ikes.filter((i) => !kept.has(i))) await systemTerminate(runner, sys, {ike})
+    for (const t of stray.tunnels.filter((x) => x.ikes.some((i) => kept.has(i) && isLoaded.has(i)))) await systemTerminate(runner, sys, {child: `${SYSTEM_PREFIX}${t.tunnel}`})
+  }
+  for (const f of stray.tunnels.flatMap((t) => [t.conf, t.key]).filter((x): x is string => Boolean(x))) {
+    runner.note(`rm ${f}`)
+    if (!runner.dryRun) rmSync(f, {force: true})
+  }
+  if (sys && (ikes.length > 0 || keyFiles.length > 0)) await syncConnections(runner, sys, ikes, {unloadKeys: keyFiles, without: stray.tunnels.map((t) => t.tunnel)})
 }
