@@ -48,6 +48,19 @@ exec ${IP} "$@"
     assert.deepEqual(hA.processes(), [])
   })
 
+  it('--replace takes the old tunnel down once, as a step of the plan (a signal or a failure there is undone): its dry run prints that once', () => {
+    const {hA} = twoHosts('fo')
+    const add = (address: string, extra: string[] = []) => hA.cli(['tunnel', 'add', 'wo', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', '--address', address, '--remote-subnet', '10.2.0.0/24', '--no-wait', ...extra])
+    assert.equal(add('10.99.0.1/24').code, 0)
+    const dry = add('10.99.0.5/24', ['--replace', '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
+    const lines = dry.stdout.split('\n')
+    for (const down of [/^kill -TERM \d+$/, /^ip route del 10\.2\.0\.0\/24 dev wg-wo /]) {
+      assert.equal(lines.filter((l) => down.test(l)).length, 1, `once: ${down}\n${dry.stdout}`)
+    }
+    assert.equal(hA.cli(['tunnel', 'del', 'wo']).code, 0)
+  })
+
   it('WireGuard --replace whose new tunnel cannot be made brings the old one back, running, with its old definition', async () => {
     const {hA, hB} = twoHosts('fr')
     const ka = hA.cli(['tunnel', 'pubkey', 'wr']).stdout.trim()

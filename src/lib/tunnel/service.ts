@@ -81,13 +81,10 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   await requireUnderlay(ctx.runner, def.remote, def.name)
   await refuseTakeover(def, ctx)
   await driver.check?.(def, ctx, opts.psk?.value)
-  if (existing && replacing) {
-    await driver.down(existing, ctx)
-    if (ctx.runner.dryRun) ctx.replacing = true
-  }
 
   const steps: Step[] = []
-  if (existing && !(sameDef(existing, def) && pskSame)) steps.push(replaceStep(existing, ctx, opts))
+  // The old tunnel goes down in the plan only: there a failure or a signal brings it back.
+  if (existing && replacing) steps.push(replaceStep(existing, ctx, opts))
   // Written ahead: the definition is stored before anything of the tunnel exists, so that whatever a
   // kill -9 leaves half made is a tunnel that "tunnel del", "tunnel up" and the doctor know.
   steps.push({
