@@ -79,9 +79,10 @@ export const scenarios: Scenario[] = [
     suite: true,
     run(kit) {
       const {hA} = twoHosts('fr')
-      const old = wgAdd('fr', '192.0.2.2', PEER, '10.99.0.1/24', ['--remote-subnet', '10.2.0.0/24', '--no-wait'])
+      // Its routes in a table of its own, with a policy rule: rules stay when their device goes, routes do not.
+      const old = wgAdd('fr', '192.0.2.2', PEER, '10.99.0.1/24', ['--remote-subnet', '10.2.0.0/24', '--table', '120', '--no-wait'])
       ok(hA, old)
-      const replace = wgAdd('fr', '192.0.2.2', PEER, '10.99.0.5/24', ['--remote-subnet', '10.3.0.0/24', '--no-wait', '--replace'])
+      const replace = wgAdd('fr', '192.0.2.2', PEER, '10.99.0.5/24', ['--remote-subnet', '10.3.0.0/24', '--table', '121', '--no-wait', '--replace'])
       return sweep(hA, kit, (env) => hA.cli(replace, {env}), {reset: () => ok(hA, [...old, '--replace'])})
     },
   },
@@ -130,6 +131,21 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'tunnel add and --replace (IPsec, next to another tunnel: charon keeps running)',
+    suite: false,
+    run(kit) {
+      const {hA} = twoHosts('fn')
+      kit.intoHost(hA)
+      ok(hA, ipsecAdd('other', '192.0.2.2', '10.1.7.0/24', '10.2.7.0/24', ['--no-wait']))
+      const add = ipsecAdd('fn', '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait'])
+      const a = sweep(hA, kit, (env) => hA.cli(add, {env}), {reset: () => ok(hA, ['tunnel', 'del', 'fn'])})
+      ok(hA, add)
+      const replace = ipsecAdd('fn', '192.0.2.2', '10.1.0.0/24', '10.3.0.0/24', ['--no-wait', '--replace'])
+      const r = sweep(hA, kit, (env) => hA.cli(replace, {env}), {reset: () => ok(hA, [...add, '--replace'])})
+      return {failing: a.failing + r.failing, tolerated: a.tolerated + r.tolerated, notRestored: [...a.notRestored, ...r.notRestored], calls: a.calls + r.calls, tools: [...a.tools, ...r.tools], aborted: a.aborted ?? r.aborted}
+    },
+  },
+  {
     name: 'tunnel add --replace (IPsec, second host: the old tunnel comes back with its SA)',
     suite: false,
     run(kit) {
@@ -149,7 +165,8 @@ export const scenarios: Scenario[] = [
     run(kit) {
       const {hA} = twoHosts('fa')
       const {f1, empty} = applyFiles()
-      // Nothing, as apply leaves it: an empty file applied (its memo of the host is there, as after any apply).
+      // Nothing, as apply leaves it after the file was applied and emptied again (its memo of the host is there, as after any apply).
+      ok(hA, ['apply', '-f', f1])
       ok(hA, ['apply', '-f', empty])
       return sweep(hA, kit, (env) => hA.cli(['apply', '-f', f1], {env}), {reset: () => ok(hA, ['apply', '-f', empty])})
     },

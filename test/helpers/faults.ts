@@ -8,7 +8,8 @@
  * opens its VICI socket. `sweep` runs a command once cleanly, then for N = 1,
  * 2, ... up to its number of changing calls, and after each run compares a
  * full dump of the host (links, addresses, routes in every table, rules, proxy
- * entries, xfrm, the sysctls netkit touches, processes, netkit's files) with
+ * entries, xfrm, the sysctls netkit touches, processes, the connections charon
+ * has loaded, netkit's files) with
  * the one taken before: a failing run must leave the host exactly as it was,
  * and a run that went through in spite of its fault exactly as a clean run.
  */
@@ -125,6 +126,24 @@ exec ${join(charonDir, 'real', 'charon')} "$@"
 
 const SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding', 'net.ipv4.conf.all.accept_redirects', 'net.ipv4.conf.all.send_redirects', 'net.ipv4.conf.default.send_redirects', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.all.proxy_arp']
 
+/**
+ * What the host's charon runs (netkit's, on its socket): its connections and
+ * their children with their settings, so that a stored definition that
+ * differs from what charon has loaded is seen, not only files and the kernel.
+ */
+function charonConfig(h: SimHost): string {
+  if (!existsSync(join(h.configDir, 'ipsec', 'charon.vici'))) return 'no charon socket'
+  let out: string
+  try {
+    out = h.sh('swanctl', ['--list-conns', '--raw', '--uri', 'unix:///etc/netkit/ipsec/charon.vici'])
+  } catch {
+    return 'a charon socket nothing answers on'
+  }
+  const conns = [...out.matchAll(/(netkit-\S+) \{(local_addrs=[^{}]*?) local-1/g)].map((m) => `connection ${m[1]}: ${m[2]}`)
+  const children = [...out.matchAll(/(netkit-\S+) \{(mode=[^{}]*)\}/g)].map((m) => `child ${m[1]}: ${m[2]}`)
+  return [...conns, ...children].sort().join('\n')
+}
+
 /** Everything a failing run must leave as it found it, in a host. */
 export function hostState(h: SimHost): string {
   const files = (root: string) =>
@@ -153,6 +172,7 @@ export function hostState(h: SimHost): string {
     .join('\n')
   return [
     links,
+    charonConfig(h),
     h.sh('sysctl', SYSCTLS).trim(),
     h.processes().map((p) => p.replace(/^\d+ /, '')).sort().join(','),
     files(h.configDir).join('\n'),
@@ -224,8 +244,14 @@ export function sweep(h: SimHost, kit: FaultKit, run: (env: Record<string, strin
       result.notRestored.push({n, fault, exit: r.code, error: r.stderr.split('\n').find((l) => l.startsWith('error:')) ?? r.stderr.slice(-200), changed: lineDiff(want, after)})
     }
     if (r.code === 0 || after !== want) {
-      opts.reset()
-      const back = settled(h, start, opts.settleMs)
+      let back: string
+      try {
+        opts.reset()
+        back = settled(h, start, opts.settleMs)
+      } catch (error) {
+        result.aborted = `after call ${n} (${fault}) failed, the reset failed: ${String((error as Error).message).split('\n').filter((l) => l.startsWith('error:') || !l.startsWith('[')).join(' ').slice(0, 600)}`
+        break
+      }
       if (back !== start) {
         result.aborted = `after call ${n} (${fault}) failed, even the reset left: ${lineDiff(start, back).join('; ')}`
         break

@@ -125,14 +125,21 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
  * undo has put its definition back by then).
  */
 function replaceStep(old: TunnelDef, ctx: TunnelContext, opts: ServiceOptions): Step {
+  let halfDown = false
   return {
     title: `take down the old tunnel ${old.name}`,
+    // Half taken down (a route that would not go): it comes back up all the same.
+    undoIfFailed: true,
     apply: async () => {
+      halfDown = true
       await driverFor(old.type).down(old, ctx)
+      halfDown = false
       if (ctx.runner.dryRun) ctx.replacing = true
     },
     undo: async () => {
       const back = await contextFor(old, {...opts, wait: false})
+      // What is still up of it goes first (its device, its daemon), so that it is made again whole.
+      if (halfDown) await driverFor(old.type).down(old, back).catch(() => {})
       await runPlan([...(await hostSteps(old, back)), ...(await driverFor(old.type).up(old, back))], {runner: back.runner})
     },
   }
