@@ -152,6 +152,19 @@ describe('tunnel add killed (kill -9) at any moment (integration)', {skip: skipU
     ['IPsec, as charon starts', ['--type', 'ipsec', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24'], /\[#\] .*charon/],
     ['IPsec, as the connection is loaded', ['--type', 'ipsec', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24'], /\[#\] swanctl .*--load/],
   ]
+  it('WireGuard killed between starting wireguard-go and recording it: "tunnel del" finds it by its mark and stops it, its device goes', () => {
+    const {A, hA} = twoHosts('kp')
+    const before = dump(A)
+    assert.equal(hA.cli(['tunnel', 'add', 'kp', '--remote', '192.0.2.2', '--no-wait', ...cases[0][1]]).code, 0)
+    // What such a kill leaves: wireguard-go runs, its pid file was never written, nor its device marked.
+    rmSync(join(hA.stateDir, 'daemons', '@root', 'wireguard-go.wg-kp.pid'))
+    hA.sh('ip', ['link', 'set', 'dev', 'wg-kp', 'alias', ''])
+    assert.equal(hA.ipj(['link', 'show', 'dev', 'wg-kp'])[0]?.ifalias, undefined)
+    assert.equal(hA.cli(['tunnel', 'del', 'kp']).code, 0)
+    assert.deepEqual(hA.processes(), [], 'no wireguard-go left')
+    assert.equal(dump(A), before, 'no device left')
+  })
+
   for (const [what, flags, moment] of cases) {
     it(`${what}: "tunnel del" then removes everything it made, and a re-run converges`, async () => {
       const {A, hA} = twoHosts('k9')
