@@ -201,6 +201,8 @@ export interface SweepResult {
   calls: number
   /** The tools of those calls, in order. */
   tools: string[]
+  /** Runs where charon's start, instead of failing, ran without ever opening VICI (opts.charonHang). */
+  charonHangs: number
   /** Why the sweep stopped early: a run left the host so that even the reset could not bring it back. */
   aborted?: string
 }
@@ -231,10 +233,11 @@ export function sweep(h: SimHost, kit: FaultKit, run: (env: Record<string, strin
   opts.reset()
   const now = settled(h, start, opts.settleMs)
   if (now !== start) throw new Error(`the reset after the clean run did not bring the host back to its starting state:\n${lineDiff(start, now).join('\n')}`)
-  const result: SweepResult = {failing: 0, tolerated: 0, notRestored: [], calls, tools}
+  const result: SweepResult = {failing: 0, tolerated: 0, notRestored: [], calls, tools, charonHangs: 0}
   const cases = [...tools.map((_, i) => ({n: i + 1, hang: false})), ...(opts.charonHang ? tools.flatMap((t, i) => (t === 'charon' ? [{n: i + 1, hang: true}] : [])) : [])]
   for (const {n, hang} of cases) {
     const r = run(kit.env(n, {charon: hang ? 'hang' : 'exit'}))
+    if (hang) result.charonHangs++
     const fault = `${tools[n - 1]}${hang ? ' (hangs without VICI)' : ''}`
     const want = r.code === 0 ? done : start
     if (r.code === 0) result.tolerated++

@@ -55,8 +55,9 @@ function goRef(def: TunnelDef): DaemonRef {
   return {netns: def.netns, name: `wireguard-go.${def.wireguard!.ifname}`, match: 'wireguard-go'}
 }
 
-/** The mark netkit puts in the environment of the wireguard-go it starts for a device. */
-const goMark = (def: TunnelDef) => `NETKIT_WIREGUARD_GO=${def.wireguard!.ifname}`
+/** The mark netkit puts in the environment of the wireguard-go it starts: this variable, set to its device's name. */
+const GO_MARK = 'NETKIT_WIREGUARD_GO'
+const goMark = (def: TunnelDef) => `${GO_MARK}=${def.wireguard!.ifname}`
 
 /**
  * The pid of this tunnel's wireguard-go: recorded, or one netkit started and
@@ -197,8 +198,7 @@ export const wireguardDriver: TunnelDriver = {
       const inv: Invocation = def.netns
         ? {tool: 'unshare', args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv], object: `wireguard-go for ${w.ifname}`}
         : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
-      const [markName, markValue] = goMark(def).split('=')
-      const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error', [markName]: markValue}})
+      const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error', [GO_MARK]: w.ifname}})
       // A dry run starts nothing: the rest is printed.
       if (pid === undefined) return void (await r.batch([alias]))
       const ready = await waitFor(async () => (await readLink(ctx, w.ifname)) !== undefined || !daemonAlive(goRef(def)), 5000, 50)
@@ -325,7 +325,7 @@ export const wireguardDriver: TunnelDriver = {
   async down(def: TunnelDef, ctx: TunnelContext): Promise<void> {
     const w = def.wireguard!
     await removeRoutes(def, ctx, w.ifname)
-    goPid(def)
+    goPid(def) // one never recorded is recorded now, and stopped
     await stopDaemon(ctx.runner, goRef(def))
     const link = await readLink(ctx, w.ifname)
     if (link && link.ifalias === NETKIT_ALIAS) await ctx.runner.batch([{args: ['link', 'del', w.ifname], object: `WireGuard device ${w.ifname}`}])
