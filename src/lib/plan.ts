@@ -14,6 +14,8 @@ export interface Step {
   apply: () => Promise<boolean | void>
   /** Undoes what apply did. Must tolerate the object being already gone. */
   undo?: () => Promise<void>
+  /** apply may fail half way (several changes): its undo then runs too, and copes with any point it stopped at. */
+  undoIfFailed?: boolean
 }
 
 export interface PlanOptions {
@@ -102,7 +104,13 @@ export async function runPlan(steps: Step[], opts: PlanOptions): Promise<PlanRes
 
   const runStep = async (step: Step) => {
     watch.check()
-    const changed = await step.apply()
+    let changed
+    try {
+      changed = await step.apply()
+    } catch (error) {
+      if (step.undoIfFailed) done.push(step)
+      throw error
+    }
     if (changed === false) {
       result.unchanged.push(step.title)
     } else {

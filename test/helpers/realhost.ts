@@ -51,7 +51,7 @@ export interface SimHost {
   /** How to run netkit in the host from a program that spawns it itself (a pseudo-terminal): file, arguments and environment. */
   command(args: string[], env?: Record<string, string>): {file: string; args: string[]; env: NodeJS.ProcessEnv}
   /** Starts netkit in the host without waiting (signals sent with `kill` reach netkit itself). */
-  cliStart(args: string[]): ChildProcess
+  cliStart(args: string[], opts?: {env?: Record<string, string>}): ChildProcess
   /** Runs a program in the host; throws on a non-zero exit. */
   sh(file: string, args: string[], input?: string): string
   /** `ip -j [-n ns] ...` in the host, parsed (ns: one of the host's own namespaces). */
@@ -167,8 +167,8 @@ export function bootHost(ns: string, opts: BootOptions = {}): SimHost {
     command(args, env) {
       return {file: 'nsenter', args: enter(netkitArgv(args)), env: hostEnv(env)}
     },
-    cliStart(args) {
-      const child = spawn('nsenter', enter(netkitArgv(args)), {stdio: 'pipe', env: hostEnv()})
+    cliStart(args, opts = {}) {
+      const child = spawn('nsenter', enter(netkitArgv(args)), {stdio: 'pipe', env: hostEnv(opts.env)})
       // nsenter forks netkit into the host's PID namespace and does not pass signals on: send them to netkit.
       const kill = child.kill.bind(child)
       child.kill = (sig?: NodeJS.Signals | number) => {

@@ -10,6 +10,7 @@ import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {exitOf, stderrUntil} from '../helpers/cli.js'
+import {hostState} from '../helpers/faults.js'
 import {dump, filesUnder, skipUnlessRoot} from '../helpers/hosts.js'
 import {twoHosts} from '../helpers/topology.js'
 
@@ -18,6 +19,27 @@ const IP = '/usr/sbin/ip'
 describe('tunnel add when a change fails half way (integration)', {skip: skipUnlessRoot}, () => {
   const bin = mkdtempSync(join(tmpdir(), 'netkit-faults-'))
   after(() => rmSync(bin, {recursive: true, force: true}))
+  const psk = join(bin, 'site.psk')
+  writeFileSync(psk, 'correct horse battery staple 2026\n', {mode: 0o600})
+  /** A directory with an `ip` that fails, once, the first batch holding `line` (as a kernel refusing it would). */
+  const failOnce = (line: string): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'netkit-faults-'))
+    after(() => rmSync(dir, {recursive: true, force: true}))
+    writeFileSync(
+      join(dir, 'ip'),
+      `#!/bin/sh
+case " $* " in
+  *" -batch "*)
+    input=$(cat)
+    if [ ! -e ${dir}/once ]; then case "$input" in *"${line}"*) : > ${dir}/once; echo 'RTNETLINK answers: Operation not permitted' >&2; echo 'Command failed -:1' >&2; exit 2 ;; esac; fi
+    printf '%s\\n' "$input" | exec ${IP} "$@" ;;
+esac
+exec ${IP} "$@"
+`,
+    )
+    chmodSync(join(dir, 'ip'), 0o755)
+    return dir
+  }
   // Fails an `ip -batch` whose lines mark a WireGuard device as netkit's (the step after wireguard-go made it).
   writeFileSync(
     join(bin, 'ip'),
@@ -46,6 +68,50 @@ exec ${IP} "$@"
     assert.equal(again.code, 0, `a re-run without the fault works: ${again.stderr}`)
     assert.equal(hA.cli(['tunnel', 'del', 'wa']).code, 0)
     assert.deepEqual(hA.processes(), [])
+  })
+
+  it('--replace takes the old tunnel down once, as a step of the plan (a signal or a failure there is undone): its dry run prints that once', () => {
+    const {hA} = twoHosts('fo')
+    const add = (address: string, extra: string[] = []) => hA.cli(['tunnel', 'add', 'wo', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', '--address', address, '--remote-subnet', '10.2.0.0/24', '--no-wait', ...extra])
+    assert.equal(add('10.99.0.1/24').code, 0)
+    const dry = add('10.99.0.5/24', ['--replace', '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
+    const lines = dry.stdout.split('\n')
+    for (const down of [/^kill -TERM \d+$/, /^ip route del 10\.2\.0\.0\/24 dev wg-wo /]) {
+      assert.equal(lines.filter((l) => down.test(l)).length, 1, `once: ${down}\n${dry.stdout}`)
+    }
+    assert.equal(hA.cli(['tunnel', 'del', 'wo']).code, 0)
+  })
+
+  it('WireGuard --replace with --table whose old rule will not go: an error, and the old tunnel back as it was (the rule was left in silence, sending the subnet to the old table)', () => {
+    const {hA} = twoHosts('fl')
+    const add = (subnet: string, table: string, extra: string[] = [], env?: Record<string, string>) =>
+      hA.cli(['tunnel', 'add', 'wl', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', '--address', '10.99.0.1/24', '--remote-subnet', subnet, '--table', table, '--no-wait', ...extra], env ? {env} : {})
+    assert.equal(add('10.2.0.0/24', '120').code, 0)
+    const before = hostState(hA)
+    // ip fails the batch that deletes the old tunnel's rule (as a kernel refusing it would), once.
+    const bin3 = failOnce('rule del to 10.2.0.0/24')
+    const r = add('10.3.0.0/24', '121', ['--replace'], {PATH: `${bin3}:${process.env.PATH}`})
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /^error: .*rule to 10\.2\.0\.0\/24 table 120/m)
+    assert.equal(hostState(hA), before, 'the old tunnel, its route and its rule, as before; no rule of the new one')
+    assert.equal(hA.cli(['tunnel', 'del', 'wl']).code, 0)
+    assert.deepEqual(hA.ipj(['rule', 'show']).filter((x: any) => x.priority === 1000), [], 'no rule left')
+  })
+
+  it('IPsec --replace whose old guard route will not go: an error, and the old tunnel back as it was (the guard was left in silence, a black hole for the old subnet)', () => {
+    const {hA} = twoHosts('fg')
+    const add = (subnet: string, extra: string[] = [], env?: Record<string, string>) =>
+      hA.cli(['tunnel', 'add', 'ig', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', subnet, '--no-wait', ...extra], env ? {env} : {})
+    assert.equal(add('10.2.0.0/24').code, 0)
+    const before = hostState(hA)
+    const bin4 = failOnce('route del unreachable 10.2.0.0/24')
+    const r = add('10.3.0.0/24', ['--replace'], {PATH: `${bin4}:${process.env.PATH}`})
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /^error: .*guard route 10\.2\.0\.0\/24/m)
+    assert.equal(hostState(hA), before, 'the old tunnel (charon, its connection, its guard route) as before; nothing of the new one')
+    assert.equal(hA.cli(['tunnel', 'del', 'ig']).code, 0)
+    assert.deepEqual(hA.ipj(['route', 'show', 'proto', '178']), [], 'no guard route left')
   })
 
   it('WireGuard --replace whose new tunnel cannot be made brings the old one back, running, with its old definition', async () => {
@@ -86,6 +152,19 @@ describe('tunnel add killed (kill -9) at any moment (integration)', {skip: skipU
     ['IPsec, as charon starts', ['--type', 'ipsec', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24'], /\[#\] .*charon/],
     ['IPsec, as the connection is loaded', ['--type', 'ipsec', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24'], /\[#\] swanctl .*--load/],
   ]
+  it('WireGuard killed between starting wireguard-go and recording it: "tunnel del" finds it by its mark and stops it, its device goes', () => {
+    const {A, hA} = twoHosts('kp')
+    const before = dump(A)
+    assert.equal(hA.cli(['tunnel', 'add', 'kp', '--remote', '192.0.2.2', '--no-wait', ...cases[0][1]]).code, 0)
+    // What such a kill leaves: wireguard-go runs, its pid file was never written, nor its device marked.
+    rmSync(join(hA.stateDir, 'daemons', '@root', 'wireguard-go.wg-kp.pid'))
+    hA.sh('ip', ['link', 'set', 'dev', 'wg-kp', 'alias', ''])
+    assert.equal(hA.ipj(['link', 'show', 'dev', 'wg-kp'])[0]?.ifalias, undefined)
+    assert.equal(hA.cli(['tunnel', 'del', 'kp']).code, 0)
+    assert.deepEqual(hA.processes(), [], 'no wireguard-go left')
+    assert.equal(dump(A), before, 'no device left')
+  })
+
   for (const [what, flags, moment] of cases) {
     it(`${what}: "tunnel del" then removes everything it made, and a re-run converges`, async () => {
       const {A, hA} = twoHosts('k9')

@@ -126,8 +126,39 @@ export async function addRoutes(def: TunnelDef, ctx: TunnelContext, dev: string)
   if (def.remoteSubnets.length) await ctx.runner.batch([...routeLines(def, dev, 'replace'), ...ruleLines(def, 'add')])
 }
 
-/** Removes the tunnel's routes and rules; what is already gone is fine. */
+/**
+ * Removes the tunnel's routes and rules. What is already gone is fine (read
+ * first, so only what is there is deleted); one that is there and cannot be
+ * removed is an error, not a rule left behind in silence (a rule outlives its
+ * device, and would send the subnet into a table that a --replace moved away from).
+ */
 export async function removeRoutes(def: TunnelDef, ctx: TunnelContext, dev: string): Promise<void> {
-  // One process: -force goes on past lines whose object is already gone.
-  await ctx.runner.batch([...ruleLines(def, 'del'), ...routeLines(def, dev, 'del')], undefined, {force: true}).catch(() => {})
+  if (def.remoteSubnets.length === 0) return
+  const there = await routesAndRulesThere(def, ctx, dev)
+  const lines = [...ruleLines(def, 'del'), ...routeLines(def, dev, 'del')].filter((l) => there.has(`${l.args[0]} ${l.args[2] === 'to' ? l.args[3] : l.args[2]}`))
+  if (lines.length > 0) await ctx.runner.batch(lines)
+}
+
+/** Which of the tunnel's rules ("rule SUBNET") and routes ("route SUBNET") are there now. */
+async function routesAndRulesThere(def: TunnelDef, ctx: TunnelContext, dev: string): Promise<Set<string>> {
+  const table = String(def.table ?? 254)
+  const there = new Set<string>()
+  const read = async (args: string[]) => {
+    const r = await ctx.runner.probe({tool: 'ip', args: ['-N', '-j', ...args]})
+    try {
+      return r.exitCode === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>[]) : []
+    } catch {
+      return []
+    }
+  }
+  // ip prints a host route or rule without its prefix length.
+  const cidr = (dst: unknown, len: unknown) => (String(dst).includes('/') ? String(dst) : `${dst}/${len ?? (String(dst).includes(':') ? 128 : 32)}`)
+  for (const family of ['-4', '-6']) {
+    for (const r of await read([family, 'route', 'show', 'table', table, 'proto', String(NETKIT_PROTO)])) if (r.dev === dev) there.add(`route ${cidr(r.dst, undefined)}`)
+    if (def.table === undefined) continue
+    for (const r of await read([family, 'rule', 'show'])) {
+      if (r.dst !== undefined && String(r.table) === table && r.priority === TUNNEL_RULE_PRIORITY && String(r.protocol) === String(NETKIT_PROTO)) there.add(`rule ${cidr(r.dst, r.dstlen)}`)
+    }
+  }
+  return there
 }

@@ -99,13 +99,10 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   if (def.remote) await requireUnderlay(ctx.runner, def.remote, def.name)
   await refuseTakeover(def, ctx)
   await driver.check?.(def, ctx, opts.psk?.value)
-  if (existing && replacing) {
-    await driver.down(existing, ctx)
-    if (ctx.runner.dryRun) ctx.replacing = true
-  }
 
   const steps: Step[] = []
-  if (existing && !(sameDef(existing, def) && pskSame)) steps.push(replaceStep(existing, ctx, opts))
+  // The old tunnel goes down in the plan only: there a failure or a signal brings it back.
+  if (existing && replacing) steps.push(replaceStep(existing, ctx, opts))
   // Written ahead: the definition is stored before anything of the tunnel exists, so that whatever a
   // kill -9 leaves half made is a tunnel that "tunnel del", "tunnel up" and the doctor know.
   steps.push({
@@ -146,14 +143,21 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
  * undo has put its definition back by then).
  */
 function replaceStep(old: TunnelDef, ctx: TunnelContext, opts: ServiceOptions): Step {
+  let halfDown = false
   return {
     title: `take down the old tunnel ${old.name}`,
+    // Half taken down (a route that would not go): it comes back up all the same.
+    undoIfFailed: true,
     apply: async () => {
+      halfDown = true
       await driverFor(old.type).down(old, ctx)
+      halfDown = false
       if (ctx.runner.dryRun) ctx.replacing = true
     },
     undo: async () => {
       const back = await contextFor(old, {...opts, wait: false})
+      // What is still up of it goes first (its device, its daemon), so that it is made again whole.
+      if (halfDown) await driverFor(old.type).down(old, back).catch(() => {})
       await runPlan([...(await hostSteps(old, back)), ...(await driverFor(old.type).up(old, back))], {runner: back.runner})
     },
   }

@@ -264,8 +264,25 @@ async function removeGuards(def: TunnelDef, ctx: TunnelContext): Promise<void> {
   // ctx.configDir is the namespace's own directory (its tunnels, its charon).
   const others = listDefs(ctx.configDir).filter((o) => o.type === 'ipsec' && o.name !== def.name && loaded.has(o.name))
   const shared = new Set(others.flatMap((o) => o.remoteSubnets))
-  const lines = guardLines({...def, remoteSubnets: def.remoteSubnets.filter((s) => !shared.has(s))}, 'del')
-  if (lines.length) await ctx.runner.batch(lines, undefined, {force: true}).catch(() => {})
+  // Only those there (an undone add may not have made them): a guard that cannot be removed is an error, not a route left behind.
+  const present = await guardsPresent(ctx)
+  const lines = guardLines({...def, remoteSubnets: def.remoteSubnets.filter((s) => !shared.has(s) && present.has(s))}, 'del')
+  if (lines.length) await ctx.runner.batch(lines)
+}
+
+/** The remote subnets (IPv4 and IPv6) that have a guard route now. */
+async function guardsPresent(ctx: TunnelContext): Promise<Set<string>> {
+  const present = new Set<string>()
+  for (const family of ['-4', '-6']) {
+    const r = await ctx.runner.probe({tool: 'ip', args: [family, '-j', 'route', 'show', 'table', 'main', 'proto', String(NETKIT_PROTO), 'type', 'unreachable']})
+    try {
+      // ip prints a host route without its prefix length.
+      for (const g of JSON.parse(r.stdout || '[]') as {dst: string; metric?: number}[]) if (g.metric === GUARD_METRIC) present.add(g.dst.includes('/') ? g.dst : `${g.dst}/${family === '-6' ? 128 : 32}`)
+    } catch {
+      // nothing readable: no guard
+    }
+  }
+  return present
 }
 
 /**
@@ -573,8 +590,7 @@ export const ipsecDriver: TunnelDriver = {
         rmSync(systemKeyLink({swanctlDir: SYSTEM_SWANCTL_DIR}, def.name), {force: true})
       }
     }
-    const guards = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'show', 'table', 'main', 'proto', String(NETKIT_PROTO), 'type', 'unreachable']})
-    if (def.remoteSubnets.some((s) => guards.stdout.includes(`"${s}"`))) await removeGuards(def, ctx)
+    await removeGuards(def, ctx)
   },
 
   async purge(def: TunnelDef, ctx: TunnelContext): Promise<void> {

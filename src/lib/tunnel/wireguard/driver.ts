@@ -16,7 +16,7 @@
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {daemonAlive, daemonLog, daemonPid, type DaemonRef, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
+import {adoptDaemon, daemonAlive, daemonLog, daemonPid, type DaemonRef, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
 import {NetkitError, UsageError} from '../../errors.js'
 import {writeSecretFile} from '../../files.js'
 import {tunSupport, wireguardSupport} from '../../kernel.js'
@@ -54,6 +54,19 @@ interface LinkJson {
 
 function goRef(def: TunnelDef): DaemonRef {
   return {netns: def.netns, name: `wireguard-go.${def.wireguard!.ifname}`, match: 'wireguard-go'}
+}
+
+/** The mark netkit puts in the environment of the wireguard-go it starts: this variable, set to its device's name. */
+const GO_MARK = 'NETKIT_WIREGUARD_GO'
+const goMark = (def: TunnelDef) => `${GO_MARK}=${def.wireguard!.ifname}`
+
+/**
+ * The pid of this tunnel's wireguard-go: recorded, or one netkit started and
+ * never recorded (killed between its start and its pid file), found by its
+ * mark and recorded now, so that down and del stop it.
+ */
+function goPid(def: TunnelDef): number | undefined {
+  return daemonPid(goRef(def)) ?? adoptDaemon(goRef(def), ['wireguard-go'], goMark(def))
 }
 
 export function wgConfPath(scopeDir: string, ifname: string): string {
@@ -312,7 +325,7 @@ export const wireguardDriver: TunnelDriver = {
       const inv: Invocation = def.netns
         ? {tool: 'unshare', args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv], object: `wireguard-go for ${w.ifname}`}
         : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
-      const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error'}})
+      const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error', [GO_MARK]: w.ifname}})
       // A dry run starts nothing: the rest is printed.
       if (pid === undefined) return void (await r.batch([alias]))
       const ready = await waitFor(async () => (await readLink(ctx, w.ifname)) !== undefined || !daemonAlive(goRef(def)), 5000, 50)
@@ -429,6 +442,7 @@ export const wireguardDriver: TunnelDriver = {
   async down(def: TunnelDef, ctx: TunnelContext): Promise<void> {
     const w = def.wireguard!
     await removeRoutes(def, ctx, w.ifname)
+    goPid(def) // one never recorded is recorded now, and stopped
     await stopDaemon(ctx.runner, goRef(def))
     const link = await readLink(ctx, w.ifname)
     if (link && link.ifalias === NETKIT_ALIAS) await ctx.runner.batch([{args: ['link', 'del', w.ifname], object: `WireGuard device ${w.ifname}`}])
@@ -449,7 +463,7 @@ export const wireguardDriver: TunnelDriver = {
       // An unreadable or too open key file is the doctor's business (wireguard.keys), not status's.
     }
     const link = await readLink(ctx, w.ifname)
-    const pid = daemonPid(goRef(def))
+    const pid = goPid(def)
     const datapath = link?.linkinfo?.info_kind === 'wireguard' ? 'kernel' : link || pid ? 'userspace' : ctx.datapath
     const dump = link ? await readDump(def, ctx) : undefined
     const now = Math.floor(Date.now() / 1000)
