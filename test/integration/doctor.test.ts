@@ -98,6 +98,9 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(r.code, 1)
     assert.deepEqual(problems(r.json), ['fail paths.underlay ov'])
     assert.match(r.json.result.checks[0].reason, /no route to the peer 192\.0\.2\.2 over a link that is up/)
+    // The kernel reports the link up (operstate) up to a second after "link set up" (linkwatch): as an operator would, wait for it.
+    const deadline = Date.now() + 5000
+    while (JSON.parse(sh('ip', ['-n', w.A, '-j', 'link', 'show', 'u0']))[0].operstate !== 'UP' && Date.now() < deadline) sh('sleep', ['0.1'])
     assert.deepEqual(problems(doctor('--check', 'paths.underlay').json), [])
   })
 

@@ -366,7 +366,14 @@ function waitStep(def: TunnelDef, ctx: TunnelContext, libipsec: boolean, io: Cha
       }
       const res = await io.initiate(Math.max(1, Math.round(left() / 1000)), left())
       if (res.ok && (await installed())) return false
-      return fail(res.text, res.timedOut || (!res.ok && Date.now() >= deadline - 500))
+      // charon may log why (the peer's AUTHENTICATION_FAILED, a certificate it does not trust) a moment after
+      // swanctl returns: read its log again before saying only "failed".
+      let text = res.text
+      if (initiateFailure(text).kind === 'unknown') {
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+        text = `${text}\n${io.log()}`
+      }
+      return fail(text, res.timedOut || (!res.ok && Date.now() >= deadline - 500))
     },
   }
 }
