@@ -31,8 +31,18 @@ function builtin(): string {
   return builtinCache.get(rel)!
 }
 
+/** What modprobe said, per module list, for this process (modules are machine-wide; asked once per command, not per tunnel). */
+const probed = new Map<string, Promise<Support>>()
+
 /** Whether a kernel module (any of the names) is available. */
-export async function moduleSupport(runner: Runner, names: string[]): Promise<Support> {
+export function moduleSupport(runner: Runner, names: string[]): Promise<Support> {
+  if (!runner.real) return findModule(runner, names)
+  const key = names.join(',')
+  if (!probed.has(key)) probed.set(key, findModule(runner, names))
+  return probed.get(key)!
+}
+
+async function findModule(runner: Runner, names: string[]): Promise<Support> {
   for (const name of names) {
     if (existsSync(`/sys/module/${name}`)) return {present: true, how: `module ${name} is loaded`}
     if (new RegExp(`/${name}\\.ko(\\.[a-z]+)?$`, 'm').test(builtin())) return {present: true, how: `${name} is built into the kernel`}

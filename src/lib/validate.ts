@@ -206,20 +206,35 @@ export function overlaps(a: string, b: string): boolean {
   return pa[0].match(pb) || pb[0].match(pa)
 }
 
+/** The addresses a CIDR covers, as numbers (family: 4 or 16, the address length in bytes). IPv4 without ipaddr.js: thousands at a time. */
+export function span(cidr: string): {family: number; start: bigint; end: bigint} {
+  const slash = cidr.indexOf('/')
+  const q = dottedQuad(slash < 0 ? cidr : cidr.slice(0, slash))
+  let start: bigint
+  let bits: number
+  let len: number
+  if (q >= 0) {
+    start = BigInt(q)
+    bits = 32
+    len = slash < 0 ? 32 : Number(cidr.slice(slash + 1))
+  } else {
+    const [addr, l] = ipaddr.parseCIDR(cidr)
+    start = 0n
+    for (const b of addr.toByteArray()) start = (start << 8n) | BigInt(b)
+    bits = addr.kind() === 'ipv4' ? 32 : 128
+    len = l
+  }
+  const size = 1n << BigInt(bits - len)
+  start -= start % size
+  return {family: bits / 8, start, end: start + size - 1n}
+}
+
 /**
  * Two of the networks that overlap (the first found), or undefined: sorted by
  * start, in O(n log n), for lists of thousands (a mesh's allowed-ips).
  */
 export function firstOverlap<T extends {cidr: string}>(items: T[]): [T, T] | undefined {
-  const spans = items.map((item) => {
-    const [addr, len] = ipaddr.parseCIDR(item.cidr)
-    const bytes = addr.toByteArray()
-    let start = 0n
-    for (const b of bytes) start = (start << 8n) | BigInt(b)
-    const size = 1n << BigInt(bytes.length * 8 - len)
-    start -= start % size
-    return {item, family: bytes.length, start, end: start + size - 1n}
-  })
+  const spans = items.map((item) => ({item, ...span(item.cidr)}))
   spans.sort((a, b) => a.family - b.family || (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
   let widest: (typeof spans)[number] | undefined
   for (const s of spans) {

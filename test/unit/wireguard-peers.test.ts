@@ -161,3 +161,17 @@ describe('WireGuard peers: a change runs one wg set and its routes (recorded)', 
     assert.deepEqual(loadDef(config, 'mesh')!.remoteSubnets, ['10.2.0.0/24', '10.3.0.0/24', '10.4.0.0/24'])
   })
 })
+
+describe('a peer that routes everything', () => {
+  it('does not take over the host\'s default route ("default" is 0.0.0.0/0)', async () => {
+    const {def} = await defineTunnel({name: 'mesh', type: 'wireguard', address: '10.99.0.1/24', peers: {hub: {publicKey: K[0], endpoint: '192.0.2.9:51820', allowedIps: ['0.0.0.0/0']}}}, new Recorder().runner())
+    assert.deepEqual(def.remoteSubnets, ['0.0.0.0/0'])
+    const rec = new Recorder().on(/route show table all$/, {stdout: '[{"dst":"default","gateway":"192.0.2.254","dev":"eth0","protocol":"3"}]'}).on('-6 route show table all', {stdout: '[]'})
+    const {refuseTakeover} = await import('../../src/lib/tunnel/routes.js')
+    await assert.rejects(refuseTakeover(def, {runner: rec.runner(), configDir: join(tmpdir(), 'netkit-none'), datapath: 'userspace', datapathReason: '', timeoutMs: 1000, wait: false}), (e: unknown) => {
+      assert.ok(e instanceof NetkitError && e.code === 'E_CONFLICT')
+      assert.match(e.what, /^route 0\.0\.0\.0\/0 already goes via 192\.0\.2\.254 dev eth0: tunnel mesh would take it over/)
+      return true
+    })
+  })
+})

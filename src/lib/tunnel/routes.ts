@@ -89,7 +89,8 @@ export async function refuseTakeover(def: TunnelDef, ctx: TunnelContext): Promis
   const table = String(ipsec ? CHARON_TABLE : def.table ?? 254)
   // -N: tables and protocols as numbers, whatever names /etc/iproute2 gives them.
   const reads = await Promise.all([[], ['-6']].map((family) => ctx.runner.probe({tool: 'ip', args: ['-N', '-j', ...family, 'route', 'show', 'table', 'all']})))
-  const rows = reads.flatMap((x) => (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as RouteRow[]) : []))
+  // "default" is 0.0.0.0/0 (::/0): a tunnel that routes everything must not take the host's default route over either.
+  const rows = reads.flatMap((x, i) => (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as RouteRow[]) : []).map((r) => (r.dst === 'default' ? {...r, dst: i === 0 ? '0.0.0.0/0' : '::/0'} : r)))
   const others = listDefs(ctx.configDir).filter((o) => o.name !== def.name)
   const ns = ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''
   const fix = (owner: string | undefined, subnet: string, sameTable: boolean) =>

@@ -351,7 +351,8 @@ export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, op
   // The host settings follow what the tunnel routes (forwarding for subnets): looked at only when that changes.
   const facts = {datapath: ctx.datapath}
   const settingsChange = canonical(hostSettings(def, facts)) !== canonical(hostSettings(next, facts))
-  if (!down) steps.push(...(settingsChange ? await hostSteps(next, ctx) : []), ...peerSteps(onDevice, next, ctx))
+  const mtu = (status.details.mtu as number | null) ?? 1420
+  if (!down) steps.push(...(settingsChange ? await hostSteps(next, ctx) : []), ...peerSteps(onDevice, next, ctx, mtu))
   const result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
   // Settings only the removed peers' routes needed go back (as "tunnel del" does for a tunnel).
   if (!down && settingsChange) await restoreHost(def, ctx, [next, ...listDefs(dir).filter((d) => d.name !== def.name)])

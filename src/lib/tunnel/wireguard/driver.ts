@@ -217,16 +217,15 @@ async function latestHandshake(def: TunnelDef, ctx: TunnelContext): Promise<numb
 
 /**
  * The steps that take a running tunnel's peers from `before` to `after`
- * (definitions of the same device): one `wg set` that names only the peers
- * that change, and their routes. Other peers, and their sessions, are not
- * touched; the device is not restarted. A tunnel whose device is not there
- * (down) gets its peers when it comes up: nothing runs here.
+ * (definitions of the same device, which is up: the caller read it, and its
+ * MTU): one `wg set` that names only the peers that change, and their routes.
+ * Other peers, and their sessions, are not touched; the device is not
+ * restarted. (A tunnel that is down gets its peers when it comes up.)
  */
-export function peerSteps(before: TunnelDef, after: TunnelDef, ctx: TunnelContext): Step[] {
+export function peerSteps(before: TunnelDef, after: TunnelDef, ctx: TunnelContext, mtu: number): Step[] {
   const w = after.wireguard!
   const r = ctx.runner
   const dev = w.ifname
-  const there = async () => Boolean(await readLink(ctx, dev)) || r.dryRun
   const gone = before.remoteSubnets.filter((s) => !after.remoteSubnets.includes(s))
   const added = after.remoteSubnets.filter((s) => !before.remoteSubnets.includes(s))
   const set = async (from: NamedPeer[], to: NamedPeer[]) => {
@@ -234,30 +233,23 @@ export function peerSteps(before: TunnelDef, after: TunnelDef, ctx: TunnelContex
     if (args.length) await r.run(wg(after, ctx, ['set', dev, ...args], {object: `WireGuard device ${dev}`}))
     return args.length > 0
   }
-  let running = false
+  const conf = async (def: TunnelDef) => {
+    if (r.dryRun) return
+    const key = readPrivateKey(ctx.configDir, def.name)
+    if (key) await writeConf(def, ctx, key, mtu)
+  }
   const steps: Step[] = [
     {
       title: `set the changed peers of ${dev}`,
-      apply: async () => {
-        running = await there()
-        if (!running) return false
-        return set(peersOf(before), peersOf(after))
-      },
-      undo: async () => {
-        if (running) await set(peersOf(after), peersOf(before))
-      },
+      apply: async () => set(peersOf(before), peersOf(after)),
+      undo: async () => void (await set(peersOf(after), peersOf(before))),
     },
   ]
   if (gone.length) {
     steps.push({
       title: `remove the routes to ${gone.join(', ')}`,
-      apply: async () => {
-        if (!running) return false
-        await removeRoutes({...before, remoteSubnets: gone}, ctx, dev)
-      },
-      undo: async () => {
-        if (running) await addRoutes({...before, remoteSubnets: gone}, ctx, dev)
-      },
+      apply: async () => removeRoutes({...before, remoteSubnets: gone}, ctx, dev),
+      undo: async () => addRoutes({...before, remoteSubnets: gone}, ctx, dev),
     })
   }
   // (Whether another tunnel has them was asked before anything changed: service.ts setPeers.)
@@ -265,28 +257,13 @@ export function peerSteps(before: TunnelDef, after: TunnelDef, ctx: TunnelContex
     steps.push({
       title: `route ${added.join(', ')} through ${dev}`,
       apply: async () => {
-        if (!running) return false
         ensureProtoName({dryRun: r.dryRun})
         await addRoutes({...after, remoteSubnets: added}, ctx, dev)
       },
-      undo: async () => {
-        if (running) await removeRoutes({...after, remoteSubnets: added}, ctx, dev)
-      },
+      undo: async () => removeRoutes({...after, remoteSubnets: added}, ctx, dev),
     })
   }
-  steps.push({
-    title: `write ${wgConfPath(ctx.configDir, dev)}`,
-    apply: async () => {
-      if (r.dryRun || !running) return false
-      const key = readPrivateKey(ctx.configDir, after.name)
-      if (key) await writeConf(after, ctx, key, (await readLink(ctx, dev))?.mtu ?? (await deviceMtu(after, ctx)))
-    },
-    undo: async () => {
-      if (r.dryRun || !running) return
-      const key = readPrivateKey(ctx.configDir, before.name)
-      if (key) await writeConf(before, ctx, key, (await readLink(ctx, dev))?.mtu ?? (await deviceMtu(before, ctx)))
-    },
-  })
+  steps.push({title: `write ${wgConfPath(ctx.configDir, dev)}`, apply: async () => conf(after), undo: async () => conf(before)})
   return steps
 }
 

@@ -62,10 +62,8 @@ export function checkPeer(input: PeerInput, what: string): WgPeer {
     const publicKey = wgKey(input.publicKey, '--public-key')
     const allowedIps = (input.allowedIps ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean).map((s) => v.network(s, '--allowed-ips').cidr)
     if (allowedIps.length === 0) throw new UsageError('--allowed-ips is missing', 'give the addresses the peer sends from, e.g. --allowed-ips 10.99.0.2/32,10.2.0.0/24')
-    for (const [i, a] of allowedIps.entries()) {
-      const b = allowedIps.slice(i + 1).find((x) => v.overlaps(a, x))
-      if (b) throw new UsageError(`--allowed-ips lists ${a} and ${b}, which overlap`, 'list each network once')
-    }
+    const twice = v.firstOverlap(allowedIps.map((cidr) => ({cidr})))
+    if (twice) throw new UsageError(`--allowed-ips lists ${twice[0].cidr} and ${twice[1].cidr}, which overlap`, 'list each network once')
     if (input.keepalive !== undefined && (!Number.isInteger(input.keepalive) || input.keepalive < 1 || input.keepalive > 65535)) throw new UsageError(`--keepalive ${input.keepalive} is out of range`, 'give 1 to 65535 seconds')
     let pskFile: string | undefined
     if (input.pskFile !== undefined) {
@@ -106,16 +104,16 @@ export function checkPeerSet(peers: Record<string, WgPeer>, def: Pick<TunnelDef,
 
 /** The allowed-ips netkit routes into the tunnel: those outside the tunnel's own prefix (the address's connected route covers the rest). */
 export function routedIps(peers: Record<string, WgPeer>, address?: string): string[] {
-  const own = address ? v.networkOf(address) : undefined
-  const out: string[] = []
+  const own = address ? v.span(address) : undefined
+  const out = new Set<string>()
   for (const name of Object.keys(peers).sort()) {
     for (const a of peers[name].allowedIps) {
-      const host = a.split('/')[0]
-      const inside = own !== undefined && v.contains(own, host) && Number(a.split('/')[1]) >= Number(own.split('/')[1])
-      if (!inside && !out.includes(a)) out.push(a)
+      const s = v.span(a)
+      const inside = own !== undefined && s.family === own.family && s.start >= own.start && s.end <= own.end
+      if (!inside) out.add(a)
     }
   }
-  return out
+  return [...out]
 }
 
 /** The definition with these peers (and the routes they need). */
