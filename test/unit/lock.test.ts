@@ -83,11 +83,11 @@ describe('the host lock', () => {
   })
   it('a holder that has ended but is not reaped yet (a zombie) holds nothing', async () => {
     // sh starts a short sleep, then becomes a long one that never collects it: the short one stays a zombie.
-    const sh = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5'], {stdio: ['ignore', 'pipe', 'ignore']})
+    const sh = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 8'], {stdio: ['ignore', 'pipe', 'ignore']})
     const pid = Number(await new Promise<string>((resolve) => sh.stdout!.once('data', (d) => resolve(String(d)))))
     try {
       assert.ok(startOf(pid) !== undefined, 'running at first')
-      await new Promise((r) => setTimeout(r, 500))
+      await new Promise((r) => setTimeout(r, 1500))
       assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /, 'a zombie now')
       assert.equal(startOf(pid), undefined)
     } finally {
