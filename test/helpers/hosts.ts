@@ -25,8 +25,12 @@ export function tryRun(file: string, args: string[]): {code: number; stdout: str
 
 /** A fresh unique namespace name (not created). Short, so derived link names stay under 15 characters. */
 export function nsName(tag: string): string {
-  counter += 1
-  return `nkt${process.pid % 10000}${tag}${counter}`
+  // A run killed earlier (its process id reused now) may have left a namespace or /etc/netns entry of this name.
+  for (;;) {
+    counter += 1
+    const name = `nkt${process.pid % 10000}${tag}${counter}`
+    if (!existsSync(`/run/netns/${name}`) && !existsSync(`/etc/netns/${name}`)) return name
+  }
 }
 
 /** Creates a namespace with lo up, registered for removal. */

@@ -23,7 +23,7 @@
  * caller's (hosts.ts makes and removes it).
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {BIN, cliResult, type CliResult} from './cli.js'
@@ -97,6 +97,8 @@ export interface BootOptions {
    * the orphans it inherits (sshd does) keeps exited detached processes from lingering as zombies.
    */
   init?: string[]
+  /** A file that gets PID 1's standard output and error (default: discarded), e.g. a daemon's own log for a failure message. */
+  log?: string
 }
 
 /**
@@ -122,11 +124,13 @@ export function bootHost(ns: string, opts: BootOptions = {}): SimHost {
 
   const program = opts.init ?? ['sleep', 'infinity']
   const setup = opts.setup ? ` && ${opts.setup}` : ''
+  const logFd = opts.log ? openSync(opts.log, 'a') : undefined
   const init = spawn(
     'ip',
     ['netns', 'exec', ns, 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', '--uts', 'sh', '-c', `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/lock && hostname ${ns}${setup} && exec "$@"`, 'sh', ...program],
-    {detached: true, stdio: 'ignore'},
+    {detached: true, stdio: logFd === undefined ? 'ignore' : ['ignore', logFd, logFd]},
   )
+  if (logFd !== undefined) closeSync(logFd)
   init.unref()
   // PID 1 of the host is unshare's child; it is ready once it runs its program.
   let pid: number | undefined

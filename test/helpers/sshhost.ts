@@ -68,18 +68,35 @@ function managementBase(): number {
   const used = new Set<string>()
   const out = sh('ip', ['-j', '-4', 'addr', 'show'])
   for (const l of JSON.parse(out) as any[]) for (const a of l.addr_info ?? []) used.add(a.local)
+  // Prefixes the machine already routes (other than a default route): a block inside or around one is not free.
+  const routed: Array<[number, number]> = []
+  for (const r of JSON.parse(sh('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])) as any[]) {
+    if (!r.dst || r.dst === 'default' || r.type === 'broadcast' || r.type === 'local') continue
+    const [addr, len] = String(r.dst).split('/')
+    const bits = len === undefined ? 32 : Number(len)
+    const n = ipNumber(addr)
+    if (Number.isNaN(n)) continue
+    const size = 2 ** (32 - bits)
+    routed.push([n - (n % size), size])
+  }
+  const overlaps = (base: number, size: number) => routed.some(([b, s]) => b < base + size && base < b + s)
   const start = process.pid % 128
   for (let i = 0; i < 128; i++) {
     const slot = (start + i) % 128
     const base = (198 << 24) + (18 << 16) + slot * 1024
+    if (overlaps(base, 1024)) continue
     let free = true
     for (let k = 0; k < 1024 && free; k += 4) if (used.has(ipString(base + k + 1))) free = false
     if (free) return base
   }
-  throw new Error('no free 198.18.0.0/15 block for management links')
+  throw new Error('no free 198.18.0.0/15 block for management links (every /22 holds an address or a route of this machine)')
 }
 
 const ipString = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.')
+const ipNumber = (a: string) => {
+  const p = a.split('.').map(Number)
+  return p.length === 4 && p.every((x) => x >= 0 && x <= 255) ? ((p[0] << 24) >>> 0) + (p[1] << 16) + (p[2] << 8) + p[3] : Number.NaN
+}
 
 const SSHD_CONFIG = (listen: string) => `# a simulated host's sshd (test/helpers/sshhost.ts)
 ListenAddress ${listen}
@@ -162,8 +179,11 @@ export function sshWorld(tag: string, names: string[], opts: {subnet?: string} =
     mkdirSync(join(home, '.ssh'), {recursive: true, mode: 0o700})
     chmodSync(home, 0o700)
     writeFileSync(join(home, '.ssh', 'authorized_keys'), pub, {mode: 0o600})
+    mkdirSync(join(dir, 'logs'), {recursive: true})
+    const sshdLog = join(dir, 'logs', `sshd-${name}.log`)
     const sim = bootHost(ns, {
       etc: etcSsh,
+      log: sshdLog,
       setup: `mount --bind ${home} /root && mkdir -p -m 0755 /run/sshd && hostname ${name}`,
       init: ['/usr/sbin/sshd', '-D', '-e'],
     })
@@ -187,13 +207,18 @@ export function sshWorld(tag: string, names: string[], opts: {subnet?: string} =
       removeNs(ns)
       rmSync(join(dir, 'hosts', name), {recursive: true, force: true})
     }
-    // sshd answers (bounded).
-    const deadline = Date.now() + 10_000
+    // sshd answers (bounded; generous, for a loaded machine).
+    const deadline = Date.now() + 30_000
     for (;;) {
-      const r = host.ssh('true', 5000)
+      const r = host.ssh('true', 10_000)
       if (r.code === 0) break
-      if (Date.now() > deadline) throw new Error(`host ${name}: sshd does not answer on ${mgmt}: ${r.stderr}`)
-      sh('sleep', ['0.1'])
+      if (Date.now() > deadline) {
+        const said = tryRun('cat', [sshdLog]).stdout.trim().split('\n').slice(-10).join(' | ')
+        const routes = tryRun('ip', ['-4', 'route', 'get', mgmt]).stdout.trim()
+        host.stop()
+        throw new Error(`host ${name}: sshd does not answer on ${mgmt} (ssh said: ${r.stderr.trim() || `exit ${r.code}`}; sshd said: ${said || 'nothing'}; route: ${routes})`)
+      }
+      sh('sleep', ['0.2'])
     }
     hosts.push(host)
     return host

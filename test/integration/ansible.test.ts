@@ -72,7 +72,13 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
       .sort()
 
   before(() => {
-    world = sshWorld('ha', ['a', 'b', 'c'])
+    try {
+      world = sshWorld('ha', ['a', 'b', 'c'])
+    } catch (error) {
+      // Said in the output (a hook's failure is easy to lose among the cancelled tests), then once more from scratch.
+      console.error(`# the simulated hosts did not come up, trying again once: ${(error as Error).message}`)
+      world = sshWorld('ha', ['a', 'b', 'c'])
+    }
     ctl = controller(world)
   })
   after(() => world?.stop())
