@@ -15,6 +15,7 @@ import {release, scopeOf} from '../ownership.js'
 import {runPlan, type Step} from '../plan.js'
 import type {Runner, Secret} from '../runner.js'
 import {forgetGoneInterfaces} from '../sysctl.js'
+import {phase} from '../timing.js'
 import {driverFor} from './registry.js'
 import {diffDefs, listDefs, listScopes, loadDef, pskPath, removeDef, sameDef, saveDef, scopeDir} from './store.js'
 import type {TunnelContext, TunnelDef, TunnelStatus} from './types.js'
@@ -324,10 +325,12 @@ export function requireInterface(configDir: string, name: string, netns?: string
  * definition.
  */
 export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, opts: ServiceOptions): Promise<PeerResult> {
+  phase('peers: defined')
   const dir = scopeDir(opts.configDir, def.netns)
   const ctx = await contextFor(def, opts)
   const next = withPeers(def, peers)
   const status = await driverFor('wireguard').status(def, ctx)
+  phase('peers: device read')
   const down = status.state === 'down'
   // What the device has (by key): the change is made against that.
   const present = new Set(((status.details.peers ?? []) as {publicKey: string; present: boolean}[]).filter((p) => p.present).map((p) => p.publicKey))
@@ -337,6 +340,7 @@ export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, op
   // A route another tunnel (or something else) has is not taken over: said before anything changes.
   const newRoutes = next.remoteSubnets.filter((s) => !def.remoteSubnets.includes(s))
   if (newRoutes.length) await refuseTakeover({...next, remoteSubnets: newRoutes}, ctx)
+  phase('peers: routes checked')
   const steps: Step[] = [
     {
       title: 'save the tunnel definition',
@@ -354,6 +358,7 @@ export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, op
   const mtu = (status.details.mtu as number | null) ?? 1420
   if (!down) steps.push(...(settingsChange ? await hostSteps(next, ctx) : []), ...peerSteps(onDevice, next, ctx, mtu))
   const result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
+  phase('peers: changed')
   // Settings only the removed peers' routes needed go back (as "tunnel del" does for a tunnel).
   if (!down && settingsChange) await restoreHost(def, ctx, [next, ...listDefs(dir).filter((d) => d.name !== def.name)])
   return {changed: true, down, summary: `set the peers of tunnel ${def.name}`, steps: result.changed}

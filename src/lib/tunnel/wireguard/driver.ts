@@ -439,10 +439,11 @@ export const wireguardDriver: TunnelDriver = {
     } catch {
       // An unreadable or too open key file is the doctor's business (wireguard.keys), not status's.
     }
-    const link = await readLink(ctx, w.ifname)
+    // Both at once (a dump without the device fails, and is not used).
+    const [link, read] = await Promise.all([readLink(ctx, w.ifname), readDump(def, ctx)])
     const pid = goPid(def)
     const datapath = link?.linkinfo?.info_kind === 'wireguard' ? 'kernel' : link || pid ? 'userspace' : ctx.datapath
-    const dump = link ? await readDump(def, ctx) : undefined
+    const dump = link ? read : undefined
     const now = Math.floor(Date.now() / 1000)
     const live = new Map((dump?.peers ?? []).map((p) => [p.publicKey, p]))
     const peers = peersOf(def).map((p) => peerState(p, live.get(p.publicKey), now))
