@@ -61,8 +61,19 @@ try {
     for (const l of sample) execFileSync('ip', ['-n', NS, ...l.split(' ')])
   })
   const naive = (naiveSample * (ROUTES + POLICIES)) / sample.length
-  const doc = {version: 1, routes: Array.from({length: ROUTES}, (_, i) => ({to: route(i), dev: 'v0'})), xfrmPolicies: Array.from({length: POLICIES}, (_, i) => ({src: pol(i)[0], dst: pol(i)[1], dir: 'out'}))}
-  const yaml = ['version: 1', 'routes:', ...doc.routes.map((r) => `  - {to: ${r.to}, dev: v0}`), 'xfrmPolicies:', ...doc.xfrmPolicies.map((p) => `  - {src: ${p.src}, dst: ${p.dst}, dir: out}`)].join('\n') + '\n'
+  const doc = {
+    version: 1,
+    routes: Array.from({length: ROUTES}, (_, i) => ({to: route(i), dev: 'v0'})),
+    xfrmPolicies: Array.from({length: POLICIES}, (_, i) => ({src: pol(i)[0], dst: pol(i)[1], dir: 'out'})),
+  }
+  const yaml =
+    [
+      'version: 1',
+      'routes:',
+      ...doc.routes.map((r) => `  - {to: ${r.to}, dev: v0}`),
+      'xfrmPolicies:',
+      ...doc.xfrmPolicies.map((p) => `  - {src: ${p.src}, dst: ${p.dst}, dir: out}`),
+    ].join('\n') + '\n'
   const FORMAT = process.env.FORMAT ?? 'json'
   const file = join(dir, `host.${FORMAT}`)
   writeFileSync(file, FORMAT === 'json' ? JSON.stringify(doc) : yaml)
@@ -94,11 +105,17 @@ try {
   console.log(`${ROUTES} routes + ${POLICIES} SPD entries (${n} objects) into a fresh namespace, host file in ${FORMAT} (FORMAT=yaml|json)`)
   console.log(`  floor, one ip -batch:            ${floor.toFixed(2)} s`)
   console.log(`  naive, one ip per object:        ${naive.toFixed(1)} s (measured on ${sample.length}, scaled)`)
-  console.log(`  yardstick, the least a Node.js program does (parse, ${Math.min(availableParallelism(), 4)} ip -batch, read back; no validation, plan, ledger or undo):`)
+  console.log(
+    `  yardstick, the least a Node.js program does (parse, ${Math.min(availableParallelism(), 4)} ip -batch, read back; no validation, plan, ledger or undo):`,
+  )
   console.log(`                                   ${yardstick.toFixed(2)} s = ${(yardstick / floor).toFixed(2)}x the floor`)
   console.log(`  netkit apply (independent lines over ${Math.min(availableParallelism(), 4)} ip -batch processes, one per CPU):`)
-  console.log(`                                   ${apply.toFixed(2)} s = ${(apply / floor).toFixed(2)}x the floor (target <= 1.5x: ${apply <= 1.5 * floor ? 'met' : 'NOT met'}); ${first.changes.length} changes, verified: ${first.verified}`)
-  console.log(`  netkit apply again (no-op):      ${again.toFixed(2)} s = ${(again / apply).toFixed(2)} of the first (target <= 0.33: ${again <= apply / 3 ? 'met' : 'NOT met'}); changed: ${second.changed}`)
+  console.log(
+    `                                   ${apply.toFixed(2)} s = ${(apply / floor).toFixed(2)}x the floor (target <= 1.5x: ${apply <= 1.5 * floor ? 'met' : 'NOT met'}); ${first.changes.length} changes, verified: ${first.verified}`,
+  )
+  console.log(
+    `  netkit apply again (no-op):      ${again.toFixed(2)} s = ${(again / apply).toFixed(2)} of the first (target <= 0.33: ${again <= apply / 3 ? 'met' : 'NOT met'}); changed: ${second.changed}`,
+  )
   console.log(`  netkit diff:                     ${diff.toFixed(2)} s (target < 1 s: ${diff < 1 ? 'met' : 'NOT met'})`)
   console.log(`  without the memo (the state's digest unknown), the whole comparison:`)
   console.log(`    apply again (no-op):           ${full.toFixed(2)} s = ${(full / apply).toFixed(2)} of the first`)

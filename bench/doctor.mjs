@@ -34,7 +34,9 @@ try {
   }
   times.sort((a, b) => a - b)
   const median = times[Math.floor(times.length / 2)]
-  console.log(`doctor on a host with ${tunnels} tunnels: ${median.toFixed(3)} s (median of ${runs}; ${summary.ok} ok, ${summary.warn} warn, ${summary.fail} fail, ${summary.skip} skip) — target < 1 s: ${median < 1 ? 'met' : 'NOT met'}`)
+  console.log(
+    `doctor on a host with ${tunnels} tunnels: ${median.toFixed(3)} s (median of ${runs}; ${summary.ok} ok, ${summary.warn} warn, ${summary.fail} fail, ${summary.skip} skip) — target < 1 s: ${median < 1 ? 'met' : 'NOT met'}`,
+  )
 } finally {
   netkit('lab', 'down')
   rmSync(dir, {recursive: true, force: true})

@@ -17,8 +17,15 @@ let failing = 0
 let notRestored = 0
 let broken = false
 for (const [file, env] of runs) {
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', file], {encoding: 'utf8', env: {...process.env, ...env}, maxBuffer: 64 * 1024 * 1024})
-  const lines = (r.stdout ?? '').split('\n').filter((l) => l.includes('# faults: ')).map((l) => l.replace(/^\s*#\s*faults: /, ''))
+  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', file], {
+    encoding: 'utf8',
+    env: {...process.env, ...env},
+    maxBuffer: 64 * 1024 * 1024,
+  })
+  const lines = (r.stdout ?? '')
+    .split('\n')
+    .filter((l) => l.includes('# faults: '))
+    .map((l) => l.replace(/^\s*#\s*faults: /, ''))
   for (const l of lines) {
     console.log(l)
     const f = /failing runs (\d+)/.exec(l)
@@ -28,7 +35,11 @@ for (const [file, env] of runs) {
   }
   if (r.status !== 0) {
     broken = true
-    const why = (r.stdout ?? '').split('\n').filter((l) => /^\s*not ok|error: /.test(l)).slice(0, 12).join('\n')
+    const why = (r.stdout ?? '')
+      .split('\n')
+      .filter((l) => /^\s*not ok|error: /.test(l))
+      .slice(0, 12)
+      .join('\n')
     console.error(`${file} failed (exit ${r.status}):\n${why}\nsee: node --test ${file}`)
   }
 }

@@ -50,7 +50,12 @@ for (const n of sizes) {
     const boot = (Date.now() - t0) / 1000
     const ctl = controller(world)
     // The hosts share /usr with the machine: every host "installs" the same shared netkit (its checksum matches: no copy).
-    const inventory = (list) => ctl.inventory('bench', Object.fromEntries(list.map((x) => [x, ctl.hostVars(x)])), {netkit_bin: ctl.netkit, netkit_check_timeout: 60, netkit_verify_timeout: 60})
+    const inventory = (list) =>
+      ctl.inventory('bench', Object.fromEntries(list.map((x) => [x, ctl.hostVars(x)])), {
+        netkit_bin: ctl.netkit,
+        netkit_check_timeout: 60,
+        netkit_verify_timeout: 60,
+      })
     const args = ['-e', `netkit_serial=${serial}`]
     const mesh = await ctl.playbook(inventory(names), args, {timeoutMs: 900_000})
     if (mesh.code !== 0) throw new Error(`the mesh of ${n} did not come up:\n${explain(mesh)}`)

@@ -24,7 +24,9 @@ try {
   const r = up.json.result
   const daemons = h.processes().filter((p) => p.endsWith(' wireguard-go')).length
   const ok = r.pairs.filter((p) => p.ping).length
-  console.log(`${type}: ${hosts} hosts, ${r.tunnels} tunnels, ${ok}/${r.pairs.length} pairs ping, every pair pinging after ${seconds.toFixed(1)} s; ${daemons} wireguard-go processes; doctor fails ${r.doctor.map((d) => d.fail).join(',')}`)
+  console.log(
+    `${type}: ${hosts} hosts, ${r.tunnels} tunnels, ${ok}/${r.pairs.length} pairs ping, every pair pinging after ${seconds.toFixed(1)} s; ${daemons} wireguard-go processes; doctor fails ${r.doctor.map((d) => d.fail).join(',')}`,
+  )
   const down = h.cli(['lab', 'down'], {timeoutMs: 300_000})
   if (down.code !== 0) throw new Error(`lab down failed: ${down.stderr.slice(-500)}`)
 } finally {

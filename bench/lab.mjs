@@ -20,7 +20,11 @@ const env = {...process.env, NETKIT_STATE_DIR: join(dir, 'state'), NETKIT_CONFIG
 try {
   for (const type of types) {
     const t0 = Date.now()
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, bin, 'lab', 'up', '--hosts', String(hosts), '--type', type, '--json'], {env, encoding: 'utf8', maxBuffer: 1 << 26})
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, bin, 'lab', 'up', '--hosts', String(hosts), '--type', type, '--json'], {
+      env,
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    })
     const seconds = (Date.now() - t0) / 1000
     const peakKb = Number(r.stderr.trim().split('\n').pop())
     let report
@@ -32,7 +36,9 @@ try {
       continue
     }
     const ok = report.pairs.filter((p) => p.ping).length
-    console.log(`${type}: ${hosts} hosts, ${report.tunnels} tunnels, ${ok}/${report.pairs.length} pairs ping, every pair pinging after ${seconds.toFixed(1)} s; netkit peak memory ${(peakKb / 1024).toFixed(0)} MiB`)
+    console.log(
+      `${type}: ${hosts} hosts, ${report.tunnels} tunnels, ${ok}/${report.pairs.length} pairs ping, every pair pinging after ${seconds.toFixed(1)} s; netkit peak memory ${(peakKb / 1024).toFixed(0)} MiB`,
+    )
     spawnSync(process.execPath, [bin, 'lab', 'down'], {env})
   }
 } finally {

@@ -39,10 +39,40 @@ try {
   const t0 = Date.now()
   for (let i = 1; i <= perType; i++) {
     sh('ip', '-n', ns, 'addr', 'add', `10.1.${i}.1/24`, 'dev', 'br0')
-    const r = host.cli(['tunnel', 'add', `ips${i}`, '--type', 'ipsec', '--remote', `192.0.2.${10 + i}`, '--psk-file', '/etc/netkit/bench.psk', '--local-subnet', `10.1.${i}.0/24`, '--remote-subnet', `10.2.${i}.0/24`, '--no-wait'])
+    const r = host.cli([
+      'tunnel',
+      'add',
+      `ips${i}`,
+      '--type',
+      'ipsec',
+      '--remote',
+      `192.0.2.${10 + i}`,
+      '--psk-file',
+      '/etc/netkit/bench.psk',
+      '--local-subnet',
+      `10.1.${i}.0/24`,
+      '--remote-subnet',
+      `10.2.${i}.0/24`,
+      '--no-wait',
+    ])
     if (r.code !== 0) throw new Error(`tunnel add ips${i}: ${r.stderr}`)
     const key = spawnSync('sh', ['-c', 'wg genkey | wg pubkey'], {encoding: 'utf8'}).stdout.trim()
-    const w = host.cli(['tunnel', 'add', `wg${i}`, '--type', 'wireguard', '--remote', `192.0.2.${100 + i}`, '--listen-port', String(51000 + i), '--peer-public-key', key, '--address', `10.99.${i}.1/24`, '--no-wait'])
+    const w = host.cli([
+      'tunnel',
+      'add',
+      `wg${i}`,
+      '--type',
+      'wireguard',
+      '--remote',
+      `192.0.2.${100 + i}`,
+      '--listen-port',
+      String(51000 + i),
+      '--peer-public-key',
+      key,
+      '--address',
+      `10.99.${i}.1/24`,
+      '--no-wait',
+    ])
     if (w.code !== 0) throw new Error(`tunnel add wg${i}: ${w.stderr}`)
   }
   const count = host.cli(['tunnel', 'list', '--json']).json.result.length
@@ -62,7 +92,9 @@ try {
   console.log(`tunnel list, ${count} tunnels: ${list.s.toFixed(3)} s (median of ${runs}) — target < 0.5 s: ${list.s < 0.5 ? 'met' : 'NOT met'}`)
   const doctor = median(['doctor', '--json'])
   const sum = doctor.last.json?.result?.summary ?? {}
-  console.log(`doctor, ${count} tunnels: ${doctor.s.toFixed(3)} s (median of ${runs}; ${sum.ok} ok, ${sum.warn} warn, ${sum.fail} fail) — target < 1 s: ${doctor.s < 1 ? 'met' : 'NOT met'}`)
+  console.log(
+    `doctor, ${count} tunnels: ${doctor.s.toFixed(3)} s (median of ${runs}; ${sum.ok} ok, ${sum.warn} warn, ${sum.fail} fail) — target < 1 s: ${doctor.s < 1 ? 'met' : 'NOT met'}`,
+  )
 } finally {
   host.stop()
   spawnSync('ip', ['netns', 'del', ns])

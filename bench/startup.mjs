@@ -36,7 +36,11 @@ console.log(`node -e 0: ${base.toFixed(3)} s (median of ${runs})`)
 const {existsSync} = await import('node:fs')
 const runs_ = cases.map(([name, args, target]) => [name, process.execPath, args, target])
 if (existsSync(binary)) {
-  runs_.push(['binary --version', binary, ['--version'], 1.5], ['binary route list', binary, ['route', 'list'], 2], ['binary tunnel list', binary, ['tunnel', 'list'], 2])
+  runs_.push(
+    ['binary --version', binary, ['--version'], 1.5],
+    ['binary route list', binary, ['route', 'list'], 2],
+    ['binary tunnel list', binary, ['tunnel', 'list'], 2],
+  )
 }
 for (const [name, file, args, target] of runs_) {
   const t = median(file, args)

@@ -42,7 +42,10 @@ function world() {
   ip('-n', 'nkbench-a', 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u0', 'netns', 'nkbench-b')
   ip('-n', 'nkbench-a', 'addr', 'add', '192.0.2.1/24', 'dev', 'u0')
   ip('-n', 'nkbench-b', 'addr', 'add', '192.0.2.2/24', 'dev', 'u0')
-  for (const [h, c, net] of [['nkbench-a', 'nkbench-ca', '10.1.0'], ['nkbench-b', 'nkbench-cb', '10.2.0']]) {
+  for (const [h, c, net] of [
+    ['nkbench-a', 'nkbench-ca', '10.1.0'],
+    ['nkbench-b', 'nkbench-cb', '10.2.0'],
+  ]) {
     ip('-n', h, 'link', 'set', 'u0', 'up')
     ip('-n', h, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c)
     ip('-n', h, 'addr', 'add', `${net}.1/24`, 'dev', 'c0')
@@ -90,8 +93,10 @@ const add = (ns, remote, extra) => netkit('tunnel', 'add', 'bench', '--remote', 
 const cases = [['wireguard', [], null]]
 const plugins = '/usr/lib/ipsec/plugins'
 const has = (p) => existsSync(`${plugins}/libstrongswan-${p}.so`)
-if (has('chapoly') || has('openssl')) cases.push(['ipsec chacha20poly1305', ['--proposals', 'chacha20poly1305-prfsha256-x25519', '--esp-proposals', 'chacha20poly1305-x25519'], null])
-if (has('gcm') || has('openssl')) cases.push(['ipsec aes256gcm16', ['--proposals', 'aes256gcm16-prfsha384-x25519', '--esp-proposals', 'aes256gcm16-x25519'], null])
+if (has('chapoly') || has('openssl'))
+  cases.push(['ipsec chacha20poly1305', ['--proposals', 'chacha20poly1305-prfsha256-x25519', '--esp-proposals', 'chacha20poly1305-x25519'], null])
+if (has('gcm') || has('openssl'))
+  cases.push(['ipsec aes256gcm16', ['--proposals', 'aes256gcm16-prfsha384-x25519', '--esp-proposals', 'aes256gcm16-x25519'], null])
 cases.push(['ipsec aes256-sha256 (CBC)', ['--proposals', 'aes256-sha256-x25519', '--esp-proposals', 'aes256-sha256-x25519'], null])
 cases.push(['ipsec aes128-sha256 (CBC)', ['--proposals', 'aes128-sha256-x25519', '--esp-proposals', 'aes128-sha256-x25519'], null])
 
@@ -119,7 +124,9 @@ try {
     const ok = firstPing(30_000)
     const setup = (Date.now() - t0) / 1000
     const gbps = ok ? iperf('nkbench-cb', '10.2.0.2', 'nkbench-ca') : NaN
-    console.log(`${name.padEnd(34)}${(ok ? `${setup.toFixed(2)} s` : 'no ping').padEnd(38)}${(gbps * 1000).toFixed(0).padStart(6)} Mbit/s   ${((gbps / bare) * 100).toFixed(1)}%`)
+    console.log(
+      `${name.padEnd(34)}${(ok ? `${setup.toFixed(2)} s` : 'no ping').padEnd(38)}${(gbps * 1000).toFixed(0).padStart(6)} Mbit/s   ${((gbps / bare) * 100).toFixed(1)}%`,
+    )
     for (const ns of ['nkbench-a', 'nkbench-b']) netkit('tunnel', 'del', 'bench', '--netns', ns)
   }
 } finally {

@@ -114,7 +114,9 @@ try {
   const p = peer(N)
   const cliAdd = best(() => {
     netkit(['tunnel', 'peer', 'del', 'mesh', p.name])
-    return time(() => netkit(['tunnel', 'peer', 'add', 'mesh', p.name, '--public-key', p.key, '--allowed-ips', `${p.overlay},${p.subnet}`, '--endpoint', p.endpoint]))
+    return time(() =>
+      netkit(['tunnel', 'peer', 'add', 'mesh', p.name, '--public-key', p.key, '--allowed-ips', `${p.overlay},${p.subnet}`, '--endpoint', p.endpoint]),
+    )
   })
   const cliDel = best(() => {
     netkit(['tunnel', 'peer', 'add', 'mesh', p.name, '--public-key', p.key, '--allowed-ips', `${p.overlay},${p.subnet}`, '--endpoint', p.endpoint])
@@ -131,7 +133,9 @@ try {
   console.log(`  tunnel peer del (one):              ${f(cliDel)}`)
   console.log(`  re-apply, nothing to change:        ${f(noop)}`)
   console.log(`  (netkit start-up alone, tunnel list: ${f(start)})`)
-  console.log(`  wireguard-go memory (VmRSS): 0 peers ${mib(rss0)}, 1 peer ${mib(rss1)}, ${N} peers ${mib(rssN)} (${((rssN - rss1) / Math.max(1, N - 1)).toFixed(1)} KiB per peer)`)
+  console.log(
+    `  wireguard-go memory (VmRSS): 0 peers ${mib(rss0)}, 1 peer ${mib(rss1)}, ${N} peers ${mib(rssN)} (${((rssN - rss1) / Math.max(1, N - 1)).toFixed(1)} KiB per peer)`,
+  )
 } finally {
   spawnSync(process.execPath, [bin, 'apply', '-f', '-', '--netns', NS], {env, input: 'version: 1\n'})
   spawnSync('ip', ['netns', 'del', NS])

@@ -55,5 +55,9 @@ execFileSync(process.execPath, ['--experimental-sea-config', join(work, 'sea-con
 
 copyFileSync(process.execPath, out)
 chmodSync(out, 0o755)
-execFileSync(join(root, 'node_modules/.bin/postject'), [out, 'NODE_SEA_BLOB', join(work, 'netkit.blob'), '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], {stdio: ['ignore', 'ignore', 'inherit']})
+execFileSync(
+  join(root, 'node_modules/.bin/postject'),
+  [out, 'NODE_SEA_BLOB', join(work, 'netkit.blob'), '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
+  {stdio: ['ignore', 'ignore', 'inherit']},
+)
 console.log(`built ${relative(process.cwd(), out)} (${(statSync(out).size / 1048576).toFixed(0)} MiB): copy this one file to a host and run it`)

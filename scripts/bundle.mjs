@@ -31,8 +31,14 @@ const files = walk(commandsDir).sort()
 // at start-up; esbuild keeps a required ESM module uninitialised until the require runs.
 const entries = []
 files.forEach((file) => {
-  const id = relative(commandsDir, file).replace(/\.js$/, '').split('/').filter((s) => s !== 'index').join(':')
-  entries.push(`Object.defineProperty(COMMANDS, ${JSON.stringify(id)}, {enumerable: true, configurable: true, get: () => require(${JSON.stringify(file)}).default})`)
+  const id = relative(commandsDir, file)
+    .replace(/\.js$/, '')
+    .split('/')
+    .filter((s) => s !== 'index')
+    .join(':')
+  entries.push(
+    `Object.defineProperty(COMMANDS, ${JSON.stringify(id)}, {enumerable: true, configurable: true, get: () => require(${JSON.stringify(file)}).default})`,
+  )
 })
 const entry = `export {execute, run, flush, handle, settings} from '@oclif/core'
 export const COMMANDS = {}

@@ -10,7 +10,8 @@ import * as f from '../lib/flags.js'
 import * as v from '../lib/validate.js'
 
 export default class Apply extends NetkitCommand {
-  static override summary = 'Make the host match a file: namespaces, tables, links, addresses, sysctls, routes, rules, proxy ARP, xfrm policies and SAs, tunnels.'
+  static override summary =
+    'Make the host match a file: namespaces, tables, links, addresses, sysctls, routes, rules, proxy ARP, xfrm policies and SAs, tunnels.'
   static override description = `Compares the file with the live state and changes only the difference (each namespace's iproute2 changes in one "ip -batch -", namespaces and tunnels through netkit's own services, with progress), then reads the state back and verifies it. Any failure, or a failed verification, undoes everything (the host is as before). Objects a previous apply made and the file no longer lists are removed; objects netkit did not make are never touched (one in the way is an error). --dry-run prints the plan's commands. --try SECONDS keeps the change only if you confirm in time (type "y" and Enter; not confirmed, it is undone and apply exits 1), so a change made over SSH cannot lock you out; until the change is kept, Ctrl-C, a kill or a hangup (the SSH session closing) undoes it. One apply runs at a time on a host: another is refused while one plans, changes or waits for --try (diff and --dry-run take no lock).
 
 For automation (commit-confirm, like "netplan try" and Junos "commit confirmed"): --try SECONDS --detach applies and verifies, then leaves the change to a waiter of its own (its own session: it survives the SSH session closing; it holds the host lock) and exits 0 at once, saying the change is pending. "netkit apply --confirm" (any later session) keeps it; "netkit apply --rollback" undoes it now; no confirmation within SECONDS, and it is undone. --confirm with nothing pending says so and exits 0 (a re-run is harmless), but exits 1 when the last detached change was undone for want of a confirmation. A file that needs no change leaves no waiter. --json of each: {pending: bool, ...}. The waiter's log: /run/netkit/apply-detached.log. See docs/apply-confirm.md.
@@ -18,12 +19,25 @@ For automation (commit-confirm, like "netplan try" and Junos "commit confirmed")
 File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|bridge|vxlan|macvlan, peer, peerNetns, vni, remote, group, dev, port, parent, mode, mtu, master, up}]; addresses: [{dev, address}]; sysctls: {KEY: VALUE}; routes: [{to, via, dev, table, metric, src}]; rules: [{from, to, fwmark, iif, oif, table, priority, family: 4|6 (for a rule without from/to)}]; proxyArp: [{address, dev}]; xfrmPolicies: [{src, dst, dir, tmplSrc, tmplDst, mode, reqid, priority, mark, action}]; xfrmStates: [{src, dst, spi, mode, reqid, mark, aead: {alg, keyFile, icv} | enc: {alg, keyFile} with auth: {alg, keyFile}}] (keys only from files, hex, mode 0600; on stdin to ip, never shown; a kernel without ESP refuses before anything changes); tunnels: {NAME: {type: ipsec|wireguard|vxlan, remote, local, localSubnets, remoteSubnets, ... the options of "netkit tunnel add" in camelCase; ipsec needs pskFile or cert/key/ca}}; namespaces: {NAME: {links, addresses, routes, rules, sysctls, proxyArp, xfrmPolicies, xfrmStates, tunnels}} (namespaces apply creates, and removes with their contents when they leave the file). A tunnel without "local" takes the file's own address towards its peer; one that is down (daemon or device gone) is brought up again. Tunnels are set up without waiting for the peer: check them with "netkit tunnel list" or "netkit doctor".
 
 Re-applying an unchanged file to a host exactly as the last verified apply left it is known from digests of the file and of the state read (nothing parsed or compared); any difference and everything is compared. NETKIT_TIMING=1 prints the time of each phase.`
-  static override examples = ['<%= config.bin %> apply -f host.yaml', '<%= config.bin %> apply -f host.yaml --netns hostA --dry-run', '<%= config.bin %> apply -f host.yaml --try 60', '<%= config.bin %> apply -f host.yaml --try 120 --detach', '<%= config.bin %> apply --confirm', '<%= config.bin %> apply --rollback']
+  static override examples = [
+    '<%= config.bin %> apply -f host.yaml',
+    '<%= config.bin %> apply -f host.yaml --netns hostA --dry-run',
+    '<%= config.bin %> apply -f host.yaml --try 60',
+    '<%= config.bin %> apply -f host.yaml --try 120 --detach',
+    '<%= config.bin %> apply --confirm',
+    '<%= config.bin %> apply --rollback',
+  ]
   static override flags = {
     file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON), or - for standard input.'}),
     'dry-run': f.dryRun,
-    try: Flags.custom<number>({summary: 'Roll back by itself unless confirmed within this many seconds.', parse: async (s) => v.integer(s, '--try', 1, 3600)})(),
-    detach: Flags.boolean({summary: 'With --try: leave the change to a waiter of its own (it survives the SSH session) and exit at once; confirm with --confirm.', dependsOn: ['try']}),
+    try: Flags.custom<number>({
+      summary: 'Roll back by itself unless confirmed within this many seconds.',
+      parse: async (s) => v.integer(s, '--try', 1, 3600),
+    })(),
+    detach: Flags.boolean({
+      summary: 'With --try: leave the change to a waiter of its own (it survives the SSH session) and exit at once; confirm with --confirm.',
+      dependsOn: ['try'],
+    }),
     confirm: Flags.boolean({summary: 'Keep the change a "--try --detach" left pending.', exclusive: ['rollback', 'file', 'try', 'detach', 'dry-run']}),
     rollback: Flags.boolean({summary: 'Undo the change a "--try --detach" left pending, now.', exclusive: ['confirm', 'file', 'try', 'detach', 'dry-run']}),
     waiter: Flags.boolean({hidden: true, summary: 'Internal: the detached waiter of --try --detach.'}),
@@ -50,10 +64,15 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     phase('command')
     const {flags} = await this.parse(Apply)
     if (flags.confirm || flags.rollback) return this.answer(flags.confirm ? 'confirm' : 'rollback')
-    if (flags.file === undefined) throw new UsageError('missing the host file', 'give it with -f FILE (or run "netkit apply --confirm" / "--rollback" for a pending change)')
+    if (flags.file === undefined)
+      throw new UsageError('missing the host file', 'give it with -f FILE (or run "netkit apply --confirm" / "--rollback" for a pending change)')
     const {applyHost, hostFileName, readHostText} = await import('../lib/apply/run.js')
     if (flags.try !== undefined && flags['dry-run']) throw new UsageError('--try and --dry-run together', 'choose one')
-    if (flags.try !== undefined && flags.file === '-') throw new UsageError('--try with the file on standard input', flags.detach ? 'the detached waiter reads the file itself: give it by its path' : '--try reads your confirmation there: give the file by its path')
+    if (flags.try !== undefined && flags.file === '-')
+      throw new UsageError(
+        '--try with the file on standard input',
+        flags.detach ? 'the detached waiter reads the file itself: give it by its path' : '--try reads your confirmation there: give the file by its path',
+      )
     const file = {...readHostText(flags.file), version: this.config.version}
     if (flags.detach && !flags.waiter) return this.detach(flags.file, flags.try!)
     if (flags.waiter) return this.wait(file, flags)
@@ -71,12 +90,18 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     // The host has moved on: what became of an earlier detached change is no longer news for --confirm.
     else if (result.changed && !runner.dryRun) (await import('../lib/apply/pending.js')).clearOutcome()
     if (!json) {
-      if (!result.changed) this.log(`the host already matches ${hostFileName(flags.file)} (${result.unchanged} objects${result.memo ? ', exactly as the last verified apply left them' : ''}); nothing to do`)
+      if (!result.changed)
+        this.log(
+          `the host already matches ${hostFileName(flags.file)} (${result.unchanged} objects${result.memo ? ', exactly as the last verified apply left them' : ''}); nothing to do`,
+        )
       else if (runner.dryRun) process.stderr.write(`dry run: ${countChanges(result.changes.length)}; nothing was changed\n`)
       else if (!result.kept) this.log(`not confirmed in time: rolled back ${countChanges(result.changes.length)}; the host is as before`)
       else this.log(`applied ${countChanges(result.changes.length)} (${summary(result.changes)}), verified`)
       const n = result.foreign.length
-      if (n && !runner.dryRun) this.log(`left alone: ${n} object${n === 1 ? '' : 's'} here that ${n === 1 ? 'is' : 'are'} neither netkit's nor in the file ("netkit diff" of the same file lists them)`)
+      if (n && !runner.dryRun)
+        this.log(
+          `left alone: ${n} object${n === 1 ? '' : 's'} here that ${n === 1 ? 'is' : 'are'} neither netkit's nor in the file ("netkit diff" of the same file lists them)`,
+        )
     }
     return {...result, dryRun: runner.dryRun, commands: [...runner.journal]}
   }
@@ -95,7 +120,9 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     if (!this.jsonEnabled()) {
       if (!r.pending) this.log(`the host already matches ${hostFileName(file)} (${r.unchanged} objects); nothing to do, nothing to confirm`)
       else {
-        this.log(`applied ${countChanges(r.changes.length)} (${summary(r.changes)}), verified; PENDING: run "netkit apply --confirm" within ${seconds} s to keep it, or "netkit apply --rollback" to undo it now`)
+        this.log(
+          `applied ${countChanges(r.changes.length)} (${summary(r.changes)}), verified; PENDING: run "netkit apply --confirm" within ${seconds} s to keep it, or "netkit apply --rollback" to undo it now`,
+        )
         process.stderr.write(`not confirmed by ${r.deadline?.slice(11, 19)} UTC, it is undone (waiter pid ${r.pid}, log ${r.log})\n`)
       }
     }
@@ -138,17 +165,39 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
       const last = r.last
       // A change that was undone because nobody confirmed it in time must not read as confirmed.
       if (asked === 'confirm' && last && last.outcome !== 'confirmed' && last.outcome !== 'rolled back') {
-        throw new NetkitError('E_NOT_PENDING', `nothing to confirm: the change from ${last.file} was undone at ${when(last.at)} (${describeOutcome(last.outcome, last.detail)})`, {fix: `apply it again (netkit apply -f ${last.file} --try SECONDS --detach) and confirm in time`})
+        throw new NetkitError(
+          'E_NOT_PENDING',
+          `nothing to confirm: the change from ${last.file} was undone at ${when(last.at)} (${describeOutcome(last.outcome, last.detail)})`,
+          {fix: `apply it again (netkit apply -f ${last.file} --try SECONDS --detach) and confirm in time`},
+        )
       }
-      if (!json) this.log(`nothing to ${asked === 'confirm' ? 'confirm' : 'roll back'}: no change is pending${last ? ` (the last, from ${last.file}, was ${last.outcome} at ${when(last.at)})` : ''}`)
+      if (!json)
+        this.log(
+          `nothing to ${asked === 'confirm' ? 'confirm' : 'roll back'}: no change is pending${last ? ` (the last, from ${last.file}, was ${last.outcome} at ${when(last.at)})` : ''}`,
+        )
       return r
     }
     if (asked === 'confirm' && r.outcome !== 'confirmed') {
-      throw new NetkitError('E_NOT_PENDING', `too late to confirm: the change from ${r.file} was undone at ${when(r.at)} (${describeOutcome(r.outcome, r.detail)})`, {fix: `apply it again (netkit apply -f ${r.file} --try SECONDS --detach) and confirm in time`})
+      throw new NetkitError(
+        'E_NOT_PENDING',
+        `too late to confirm: the change from ${r.file} was undone at ${when(r.at)} (${describeOutcome(r.outcome, r.detail)})`,
+        {fix: `apply it again (netkit apply -f ${r.file} --try SECONDS --detach) and confirm in time`},
+      )
     }
-    if (asked === 'rollback' && r.outcome === 'confirmed') throw new NetkitError('E_NOT_PENDING', `too late to roll back: the change from ${r.file} was confirmed at ${when(r.at)}`, {fix: 'apply the earlier file to go back'})
-    if (asked === 'rollback' && r.outcome === 'failed') throw new NetkitError('E_UNDO_INCOMPLETE', `undoing the change from ${r.file}: ${r.detail}`, {fix: 'see the log in the state directory (apply-detached.log)'})
-    if (!json) this.log(r.outcome === 'confirmed' ? `confirmed: keeping ${countChanges(r.changes ?? 0)} from ${r.file}` : `${asked === 'rollback' ? 'rolled back' : 'undone'}: ${countChanges(r.changes ?? 0)} from ${r.file}; the host is as before`)
+    if (asked === 'rollback' && r.outcome === 'confirmed')
+      throw new NetkitError('E_NOT_PENDING', `too late to roll back: the change from ${r.file} was confirmed at ${when(r.at)}`, {
+        fix: 'apply the earlier file to go back',
+      })
+    if (asked === 'rollback' && r.outcome === 'failed')
+      throw new NetkitError('E_UNDO_INCOMPLETE', `undoing the change from ${r.file}: ${r.detail}`, {
+        fix: 'see the log in the state directory (apply-detached.log)',
+      })
+    if (!json)
+      this.log(
+        r.outcome === 'confirmed'
+          ? `confirmed: keeping ${countChanges(r.changes ?? 0)} from ${r.file}`
+          : `${asked === 'rollback' ? 'rolled back' : 'undone'}: ${countChanges(r.changes ?? 0)} from ${r.file}; the host is as before`,
+      )
     return r
   }
 }

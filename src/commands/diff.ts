@@ -6,7 +6,8 @@ const FOREIGN_SHOWN = 20
 
 export default class Diff extends NetkitCommand {
   static override summary = 'Show what "netkit apply -f FILE" would add, change and remove, in order.'
-  static override description = 'Also lists what is here and neither netkit\'s nor in the file (links, addresses, routes, rules, proxy entries; not what the kernel makes by itself, like connected routes): apply leaves those alone. --json: {changed (whether apply would change anything), changes: [{action, kind, object, netns?, why?}], unchanged, foreign: [{kind, object, netns?}]}. Exit status 0 either way.'
+  static override description =
+    "Also lists what is here and neither netkit's nor in the file (links, addresses, routes, rules, proxy entries; not what the kernel makes by itself, like connected routes): apply leaves those alone. --json: {changed (whether apply would change anything), changes: [{action, kind, object, netns?, why?}], unchanged, foreign: [{kind, object, netns?}]}. Exit status 0 either way."
   static override examples = ['<%= config.bin %> diff -f host.yaml', '<%= config.bin %> diff -f host.yaml --netns hostA --json']
   static override flags = {file: Flags.string({char: 'f', summary: 'The host file (YAML or JSON), or - for standard input.', required: true})}
 
@@ -19,7 +20,10 @@ export default class Diff extends NetkitCommand {
     const changes = describePlan(plan)
     if (!this.jsonEnabled()) {
       if (changes.length === 0) this.log(`the host matches ${hostFileName(flags.file)} (${plan.unchanged} objects)`)
-      for (const c of changes) this.log(`${c.action === 'add' ? '+' : c.action === 'remove' ? '-' : '~'} ${c.object}${c.netns ? ` in namespace ${c.netns}` : ''}${c.why ? ` (${c.why})` : ''}`)
+      for (const c of changes)
+        this.log(
+          `${c.action === 'add' ? '+' : c.action === 'remove' ? '-' : '~'} ${c.object}${c.netns ? ` in namespace ${c.netns}` : ''}${c.why ? ` (${c.why})` : ''}`,
+        )
       const shown = plan.foreign.slice(0, FOREIGN_SHOWN)
       if (shown.length) this.log(`left alone, not netkit's and not in the file: ${plan.foreign.length} object${plan.foreign.length === 1 ? '' : 's'}`)
       for (const f of shown) this.log(`  ${f.object}${f.netns ? ` in namespace ${f.netns}` : ''}`)

@@ -10,12 +10,19 @@ import {confirm, interactive} from '../lib/prompt.js'
 export default class Doctor extends NetkitCommand {
   static override summary = 'Check forwarding, redirects, rp_filter, kernel support, tools and tunnel state, and say how to fix what is wrong.'
   static override description = 'Exit status: 0 when nothing failed, 1 when a check failed (with --strict, a warning too), 2 for bad usage.'
-  static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --netns router1 --tunnel site-b', '<%= config.bin %> doctor --fix --yes', '<%= config.bin %> doctor --json']
+  static override examples = [
+    '<%= config.bin %> doctor',
+    '<%= config.bin %> doctor --netns router1 --tunnel site-b',
+    '<%= config.bin %> doctor --fix --yes',
+    '<%= config.bin %> doctor --json',
+  ]
   static override flags = {
     tunnel: Flags.string({summary: 'Only the checks about this tunnel (and the host).'}),
     check: Flags.string({summary: 'Run one check, by id (e.g. host.rp_filter).'}),
     strict: Flags.boolean({summary: 'Warnings fail too.'}),
-    probe: Flags.boolean({summary: 'Prove the data path: ping through each tunnel and capture on the underlay (fails if anything crosses in clear, or nothing at all).'}),
+    probe: Flags.boolean({
+      summary: 'Prove the data path: ping through each tunnel and capture on the underlay (fails if anything crosses in clear, or nothing at all).',
+    }),
     fix: Flags.boolean({summary: 'Apply the safe fixes (sysctls, file modes, netkit leftovers), then check again.'}),
     yes: Flags.boolean({summary: 'With --fix: do not ask.'}),
     'dry-run': Flags.boolean({summary: 'With --fix: print the fix commands and change nothing.'}),

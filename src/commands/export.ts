@@ -9,7 +9,8 @@ import {writeFileAtomic} from '../lib/files.js'
 
 export default class Export extends NetkitCommand {
   static override summary = 'Write netkit\'s own state (what apply and the primitives made) as a host file for "netkit apply".'
-  static override description = 'Links with the netkit alias, addresses in the ledger, routes, rules and proxy entries with protocol netkit, xfrm policies netkit added, its table names, the sysctls apply set, tunnels (as "tunnels" entries: a PSK by the path of the file that holds it, never the key), and the namespaces netkit made from here ("namespaces", each with its own objects and tunnels; from the root namespace also those "netkit ns add" made). A tunnel\'s own device, addresses, routes and rules come with the tunnel. Applying the file on this host is a no-op. YAML, or JSON with --json.'
+  static override description =
+    'Links with the netkit alias, addresses in the ledger, routes, rules and proxy entries with protocol netkit, xfrm policies netkit added, its table names, the sysctls apply set, tunnels (as "tunnels" entries: a PSK by the path of the file that holds it, never the key), and the namespaces netkit made from here ("namespaces", each with its own objects and tunnels; from the root namespace also those "netkit ns add" made). A tunnel\'s own device, addresses, routes and rules come with the tunnel. Applying the file on this host is a no-op. YAML, or JSON with --json.'
   static override examples = ['<%= config.bin %> export > host.yaml', '<%= config.bin %> export --netns hostA -o hostA.yaml']
   static override flags = {output: Flags.string({char: 'o', summary: 'Write to this file instead of stdout.'})}
 

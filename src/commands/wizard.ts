@@ -61,13 +61,19 @@ Without a terminal (or with --json) it never prompts: give --answers FILE (YAML 
       if (result.decision === 'cancel') this.log('cancelled: nothing was written')
       else if (result.decision === 'save') this.log(`saved the answers${flags['save-answers'] ? ` to ${flags['save-answers']}` : ''}; nothing else was written`)
       else {
-        for (const a of result.applied) this.log(`tunnel ${a.tunnel}: ${!a.changed ? 'already set up as the answers say; nothing to do' : a.state ?? 'would be set up'} (${a.datapath} data path)`)
+        for (const a of result.applied)
+          this.log(
+            `tunnel ${a.tunnel}: ${!a.changed ? 'already set up as the answers say; nothing to do' : (a.state ?? 'would be set up')} (${a.datapath} data path)`,
+          )
         if (result.doctor) this.log(`doctor: ${result.doctor.fail} failed, ${result.doctor.warn} warnings`)
         if (result.certificates) {
-          this.log(`certificates: a new CA (${result.certificates.ca}); copy it and each peer's certificate and key (mode 0600) to that peer over a secure channel:`)
+          this.log(
+            `certificates: a new CA (${result.certificates.ca}); copy it and each peer's certificate and key (mode 0600) to that peer over a secure channel:`,
+          )
           for (const p of result.certificates.peers) this.log(`  ${p.name}: ${p.cert} ${p.key}`)
         }
-        for (const p of result.pskFiles) this.log(`the generated pre-shared key is in ${p} (mode 0600): copy it to the peer over a secure channel (scp), as the file its answers name`)
+        for (const p of result.pskFiles)
+          this.log(`the generated pre-shared key is in ${p} (mode 0600): copy it to the peer over a secure channel (scp), as the file its answers name`)
         if (result.peerAnswers) {
           if (flags['peer-answers']) this.log(`the other side: netkit wizard --answers ${flags['peer-answers']} --wait`)
           else this.log(`the other side: save this as peer.yaml there and run "netkit wizard --answers peer.yaml --wait"\n${result.peerAnswers}`)

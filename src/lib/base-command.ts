@@ -66,7 +66,13 @@ export abstract class NetkitCommand extends Command {
       return // bad input: run() reports it, and changes nothing
     }
     if (flags['dry-run'] || (typeof rule === 'function' && !rule(flags))) return
-    const what = ['netkit', ...this.id!.split(':'), ...Object.values(args).filter((a) => typeof a === 'string'), ...(typeof flags.file === 'string' ? [`-f ${flags.file}`] : []), ...(flags.netns ? [`--netns ${flags.netns}`] : [])].join(' ')
+    const what = [
+      'netkit',
+      ...this.id!.split(':'),
+      ...Object.values(args).filter((a) => typeof a === 'string'),
+      ...(typeof flags.file === 'string' ? [`-f ${flags.file}`] : []),
+      ...(flags.netns ? [`--netns ${flags.netns}`] : []),
+    ].join(' ')
     const json = this.jsonEnabled()
     this.releaseLock = await lockHost(what, {
       waitMs: this.id === 'apply' ? 0 : LOCK_WAIT_MS,
@@ -86,7 +92,11 @@ export abstract class NetkitCommand extends Command {
    */
   protected makeRunner(flags: CommonFlags, opts: {global?: boolean} = {}): Runner {
     if (flags.netns && !netnsExists(flags.netns)) {
-      throw new UsageError(`network namespace ${flags.netns} does not exist`, `create it with "netkit ns add ${flags.netns}" or check "netkit ns list"`, 'E_NO_NETNS')
+      throw new UsageError(
+        `network namespace ${flags.netns} does not exist`,
+        `create it with "netkit ns add ${flags.netns}" or check "netkit ns list"`,
+        'E_NO_NETNS',
+      )
     }
     const json = this.jsonEnabled()
     const dryRun = Boolean(flags['dry-run'])
@@ -172,8 +182,20 @@ const LOCK_WAIT_MS = 60_000
  * output, written atomically, not host state).
  */
 export const CHANGES_HOST: Record<string, true | ((flags: Record<string, unknown>) => boolean)> = Object.fromEntries([
-  ...['addr', 'bridge', 'link', 'ns', 'proxyarp', 'route', 'rule', 'table', 'xfrm:policy', 'xfrm:state', 'tunnel'].flatMap((topic) => ['add', 'del'].map((verb) => [`${topic}:${verb}`, true])),
-  ...['bridge:attach', 'bridge:detach', 'link:set', 'proxyarp:enable', 'proxyarp:disable', 'sysctl:set', 'sysctl:restore', 'tunnel:peer:add', 'tunnel:peer:del'].map((id) => [id, true]),
+  ...['addr', 'bridge', 'link', 'ns', 'proxyarp', 'route', 'rule', 'table', 'xfrm:policy', 'xfrm:state', 'tunnel'].flatMap((topic) =>
+    ['add', 'del'].map((verb) => [`${topic}:${verb}`, true]),
+  ),
+  ...[
+    'bridge:attach',
+    'bridge:detach',
+    'link:set',
+    'proxyarp:enable',
+    'proxyarp:disable',
+    'sysctl:set',
+    'sysctl:restore',
+    'tunnel:peer:add',
+    'tunnel:peer:del',
+  ].map((id) => [id, true]),
   ...['tunnel:up', 'tunnel:down', 'tunnel:pubkey', 'wizard', 'lab:up', 'lab:down'].map((id) => [id, true]),
   // apply --confirm/--rollback answer the waiter that holds the lock; apply --try --detach leaves the lock to that waiter.
   ['apply', (flags: Record<string, unknown>) => !flags.confirm && !flags.rollback && !(flags.detach && !flags.waiter)],
@@ -194,7 +216,11 @@ export function pastTense(verb: string): string {
 export function asNetkitError(err: Error & {oclif?: {exit?: number}; code?: string}): NetkitError {
   if (err instanceof NetkitError) return err
   const raw = String(err.message ?? err)
-  if (err.oclif?.exit === ExitCode.usage || err.oclif?.exit === 2 || /^(Missing|Unexpected|Nonexistent|Expected|Parsing|The following|Flag --|Only one|--\S+=)/.test(raw)) {
+  if (
+    err.oclif?.exit === ExitCode.usage ||
+    err.oclif?.exit === 2 ||
+    /^(Missing|Unexpected|Nonexistent|Expected|Parsing|The following|Flag --|Only one|--\S+=)/.test(raw)
+  ) {
     const line = raw
       .replace(/\nSee more help with --help/g, '')
       .replace(/^The following errors? occurred:\s*/, '')

@@ -24,7 +24,11 @@ const NAMED: Record<string, string> = {'\n': '\\n', '\r': '\\r', '\t': '\\t', '\
 
 /** A text safe to print on one line: every control character written as an escape (\n, \t, \e, \x7f, \u202e). */
 export function quoteControl(text: string): string {
-  return text.replace(UNSAFE, (c) => NAMED[c] ?? (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))
+  return text.replace(
+    UNSAFE,
+    (c) =>
+      NAMED[c] ?? (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  )
 }
 
 export interface NetkitErrorOptions {

@@ -34,5 +34,6 @@ export const u32 = (what: string, min = 0) => Flags.custom<number>({parse: async
 
 export const ifnameArg = (description: string) => Args.string({parse: async (s) => v.ifname(s), description, required: true})
 export const netnsArg = (description: string) => Args.string({parse: async (s) => v.netnsName(s), description, required: true})
-export const interfaceAddressArg = (description: string) => Args.custom<v.Cidr>({parse: async (s) => v.interfaceAddress(s, 'address')})({description, required: true})
+export const interfaceAddressArg = (description: string) =>
+  Args.custom<v.Cidr>({parse: async (s) => v.interfaceAddress(s, 'address')})({description, required: true})
 export const ipArg = (description: string) => Args.custom<v.Address>({parse: async (s) => v.ipAddress(s)})({description, required: true})

@@ -64,7 +64,9 @@ export function wireguardSupport(runner: Runner): Promise<Support> {
 }
 
 export function tunSupport(): Support {
-  return existsSync('/dev/net/tun') ? {present: true, how: '/dev/net/tun exists'} : {present: false, how: '/dev/net/tun is missing (CONFIG_TUN, or the device node)'}
+  return existsSync('/dev/net/tun')
+    ? {present: true, how: '/dev/net/tun exists'}
+    : {present: false, how: '/dev/net/tun is missing (CONFIG_TUN, or the device node)'}
 }
 
 /** XFRM netlink answers: `ip xfrm policy count` reads the SPD size. */

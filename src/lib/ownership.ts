@@ -120,7 +120,11 @@ export function claim(scope: string, kind: OwnedKind, key: string, meta?: Record
 }
 
 /** Many claims and releases in one write of the ledger (apply records thousands at once). */
-export function recordMany(scope: string, claims: {kind: OwnedKind; key: string; meta?: Record<string, unknown>}[], releases: {kind: OwnedKind; key: string}[]): void {
+export function recordMany(
+  scope: string,
+  claims: {kind: OwnedKind; key: string; meta?: Record<string, unknown>}[],
+  releases: {kind: OwnedKind; key: string}[],
+): void {
   if (claims.length === 0 && releases.length === 0) return
   withLock((data) => {
     const s = (data.scopes[scope] ??= {})

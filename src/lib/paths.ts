@@ -24,7 +24,7 @@ export function packageRoot(): string {
     }
     dir = dirname(dir)
   }
-  throw new Error('internal error: cannot find netkit\'s package root')
+  throw new Error("internal error: cannot find netkit's package root")
 }
 
 /** The templates netkit renders configs from (NETKIT_TEMPLATES_DIR overrides, for development). */

@@ -35,7 +35,11 @@ export interface PlanResult {
 
 export class Interrupted extends NetkitError {
   constructor(signal?: NodeJS.Signals) {
-    super('E_INTERRUPTED', signal === 'SIGHUP' ? 'interrupted (SIGHUP: the terminal or SSH session closed)' : `interrupted${signal && signal !== 'SIGINT' ? ` (${signal})` : ''}`, {fix: 'what was already done has been undone; run the command again when ready'})
+    super(
+      'E_INTERRUPTED',
+      signal === 'SIGHUP' ? 'interrupted (SIGHUP: the terminal or SSH session closed)' : `interrupted${signal && signal !== 'SIGINT' ? ` (${signal})` : ''}`,
+      {fix: 'what was already done has been undone; run the command again when ready'},
+    )
   }
 }
 

@@ -252,7 +252,16 @@ export class Runner {
       if (!p) cache.set(key, (p = inner(file, args, opts)))
       return p
     }
-    const r = new Runner({netns: this.netns, dryRun: this.dryRun, verbose: this.verbose, exec: this.exec, readExec: cached, spawn: this.spawner, sink: this.sink, warn: this.onWarn})
+    const r = new Runner({
+      netns: this.netns,
+      dryRun: this.dryRun,
+      verbose: this.verbose,
+      exec: this.exec,
+      readExec: cached,
+      spawn: this.spawner,
+      sink: this.sink,
+      warn: this.onWarn,
+    })
     ;(r as {journal: string[]}).journal = this.journal
     ;(r as {warnings: string[]}).warnings = this.warnings
     for (const s of this.secrets) r.secrets.add(s)
@@ -285,7 +294,7 @@ export class Runner {
 
   /** The argv that is really executed. Refuses to put a Secret on it. */
   argv(inv: Invocation): [string, string[]] {
-    const ns = inv.netns === undefined ? this.netns : inv.netns ?? undefined
+    const ns = inv.netns === undefined ? this.netns : (inv.netns ?? undefined)
     const args = inv.args.map((a) => {
       if (a instanceof Secret) {
         throw new Error(`internal error: a secret was about to be put on the argv of ${inv.tool}`)
@@ -299,7 +308,7 @@ export class Runner {
 
   /** How a command is shown to people: shell-quoted, secrets redacted. */
   display(inv: Invocation): string {
-    const ns = inv.netns === undefined ? this.netns : inv.netns ?? undefined
+    const ns = inv.netns === undefined ? this.netns : (inv.netns ?? undefined)
     const shown = inv.args.map((a) => (a instanceof Secret ? REDACTED : shellQuote(this.redact(a))))
     const prefix = !ns ? [inv.tool] : inv.tool === 'ip' ? ['ip', '-n', shellQuote(ns)] : ['ip', 'netns', 'exec', shellQuote(ns), inv.tool]
     let line = [...prefix, ...shown].join(' ')
@@ -342,7 +351,11 @@ export class Runner {
     const six = lines.filter((l) => l.family === 6)
     if (six.length > 0 && six.length < lines.length) {
       // A batch line cannot carry -6: those lines go in a second process, after the others.
-      await this.batch(lines.filter((l) => l.family !== 6), netns, opts)
+      await this.batch(
+        lines.filter((l) => l.family !== 6),
+        netns,
+        opts,
+      )
       try {
         await this.batch(six, netns, opts)
       } catch (error) {
@@ -442,7 +455,7 @@ export class Runner {
       tool,
       args,
       object: inv.object,
-      netns: inv.netns === undefined ? this.netns : inv.netns ?? undefined,
+      netns: inv.netns === undefined ? this.netns : (inv.netns ?? undefined),
       command: this.display(inv),
       exitCode: r.exitCode,
       stderr,
@@ -454,7 +467,22 @@ export class Runner {
 /** nsenter's options that take a value (the rest are flags). */
 const NSENTER_VALUE = new Set(['-t', '--target', '-S', '--setuid', '-G', '--setgid', '-w', '--wd', '-r', '--root'])
 /** unshare's options that take a value. */
-const UNSHARE_VALUE = new Set(['--propagation', '--setgroups', '--map-user', '--map-group', '--map-users', '--map-groups', '-R', '--root', '-w', '--wd', '-S', '--setuid', '-G', '--setgid'])
+const UNSHARE_VALUE = new Set([
+  '--propagation',
+  '--setgroups',
+  '--map-user',
+  '--map-group',
+  '--map-users',
+  '--map-groups',
+  '-R',
+  '--root',
+  '-w',
+  '--wd',
+  '-S',
+  '--setuid',
+  '-G',
+  '--setgid',
+])
 
 /**
  * The tool a wrapper runs, and its arguments: \`nsenter -t PID -m wg set ...\`

@@ -56,7 +56,10 @@ export function resolveKey(input: string): SysctlKey {
     const path = raw.includes('/') ? raw.replace(/^\/proc\/sys\//, '') : raw.replaceAll('.', '/')
     return {path, name: path.replaceAll('/', '.')}
   }
-  throw new UsageError(`unknown sysctl "${input}"`, `use a short name (${SHORT_NAMES.join(', ')}; per interface as rp_filter.eth0), or a net.* key such as net/ipv4/conf/eth0/rp_filter`)
+  throw new UsageError(
+    `unknown sysctl "${input}"`,
+    `use a short name (${SHORT_NAMES.join(', ')}; per interface as rp_filter.eth0), or a net.* key such as net/ipv4/conf/eth0/rp_filter`,
+  )
 }
 
 /** The name "netkit sysctl set" takes for a slash path: the short one where there is one (ip_forward, send_redirects.eth0), else the path. */
@@ -90,9 +93,16 @@ export async function getSysctls(runner: Runner, keys: SysctlKey[]): Promise<str
   const r = await runner.probe({tool: 'sysctl', args: ['-n', ...keys.map((k) => k.path)]})
   if (r.exitCode !== 0) {
     const missing = /cannot stat \/proc\/sys\/(\S+?):/.exec(r.stderr)?.[1]
-    throw new UsageError(`sysctl ${missing ? missing.replaceAll('/', '.') : keys.map((k) => k.name).join(' ')} does not exist${runner.netns ? ` in namespace ${runner.netns}` : ''}`, 'check the name (and that the interface exists)', 'E_NO_SYSCTL')
+    throw new UsageError(
+      `sysctl ${missing ? missing.replaceAll('/', '.') : keys.map((k) => k.name).join(' ')} does not exist${runner.netns ? ` in namespace ${runner.netns}` : ''}`,
+      'check the name (and that the interface exists)',
+      'E_NO_SYSCTL',
+    )
   }
-  return r.stdout.split('\n').slice(0, keys.length).map((s) => s.trim())
+  return r.stdout
+    .split('\n')
+    .slice(0, keys.length)
+    .map((s) => s.trim())
 }
 
 /** Sets a key (recording its original value the first time). False when it already had the value. */
@@ -121,7 +131,16 @@ export async function ownedSysctls(runner: Runner): Promise<OwnedSysctl[]> {
   const keys = ownedSysctlKeys(runner)
   if (keys.length === 0) return []
   // One read; should a key be gone (its interface deleted), each on its own, the gone one as "?".
-  const values = await getSysctls(runner, keys).catch(() => Promise.all(keys.map((k) => getSysctls(runner, [k]).then(([x]) => x, () => '?'))))
+  const values = await getSysctls(runner, keys).catch(() =>
+    Promise.all(
+      keys.map((k) =>
+        getSysctls(runner, [k]).then(
+          ([x]) => x,
+          () => '?',
+        ),
+      ),
+    ),
+  )
   return keys.map((k, i) => ({key: k.name, value: values[i], original: String(rec[k.path].meta?.original ?? '')}))
 }
 

@@ -37,7 +37,8 @@ const RULES: Rule[] = [
     code: 'E_TOOL_MISSING',
     match: /(?:failed to execute|exec of) "?([^":\s]+)"?(?: failed)?: No such file or directory/i,
     message: (_f, m) => `${m[1]} is not installed`,
-    fix: (_f, m) => (PACKAGES[m[1]] ? `apt-get install --no-install-recommends ${PACKAGES[m[1]]}` : `install the package that provides ${m[1]} (see "netkit doctor")`),
+    fix: (_f, m) =>
+      PACKAGES[m[1]] ? `apt-get install --no-install-recommends ${PACKAGES[m[1]]}` : `install the package that provides ${m[1]} (see "netkit doctor")`,
   },
   {
     code: 'E_NO_ESP',
@@ -135,20 +136,25 @@ const RULES: Rule[] = [
     // "loading connection 'x' failed: invalid value for: proposals, config discarded"
     match: /loading connection [^\n]* failed(?:: invalid value for: ([A-Za-z_]+))?|invalid value for: ([A-Za-z_]+)|parsing [^\n]* failed/i,
     exit: ExitCode.usage,
-    message: (f, m) => `charon refused ${what(f, 'the connection')}${m[1] ?? m[2] ? `: its ${(m[1] ?? m[2]).replace(/_/g, ' ')} setting is not valid` : ' as invalid'}${inNs(f)}`,
-    fix: (_f, m) => (/proposals/.test(m[1] ?? m[2] ?? '') ? 'give proposals strongSwan knows, e.g. aes256gcm16-prfsha256-ecp256 (see "swanctl --list-algs")' : 'check the tunnel\'s options (run with --verbose for what swanctl said)'),
+    message: (f, m) =>
+      `charon refused ${what(f, 'the connection')}${(m[1] ?? m[2]) ? `: its ${(m[1] ?? m[2]).replace(/_/g, ' ')} setting is not valid` : ' as invalid'}${inNs(f)}`,
+    fix: (_f, m) =>
+      /proposals/.test(m[1] ?? m[2] ?? '')
+        ? 'give proposals strongSwan knows, e.g. aes256gcm16-prfsha256-ecp256 (see "swanctl --list-algs")'
+        : "check the tunnel's options (run with --verbose for what swanctl said)",
   },
   {
     code: 'E_INVALID',
     match: /Invalid argument|invalid|Error: argument .* is wrong|Garbage instead of arguments|is not a valid/i,
     message: (f) => `the kernel refused ${what(f, 'the request')} as invalid${inNs(f)}`,
-    fix: () => 'check the values (run with --verbose to see the tool\'s own words)',
+    fix: () => "check the values (run with --verbose to see the tool's own words)",
   },
   {
     code: 'E_TOOL_MISSING',
     match: /command not found|ENOENT/i,
     message: (f) => `${f.tool} is not installed`,
-    fix: (f) => (PACKAGES[f.tool] ? `apt-get install --no-install-recommends ${PACKAGES[f.tool]}` : `install the package that provides ${f.tool} (see "netkit doctor")`),
+    fix: (f) =>
+      PACKAGES[f.tool] ? `apt-get install --no-install-recommends ${PACKAGES[f.tool]}` : `install the package that provides ${f.tool} (see "netkit doctor")`,
   },
 ]
 

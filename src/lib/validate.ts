@@ -16,20 +16,14 @@ export function ifname(value: string, what = 'interface name'): string {
     throw new UsageError(`${what} "${value}" is ${value.length} characters long; Linux allows at most 15`, 'choose a shorter name')
   }
   if (!NAME_CHARS.test(value) || value === '.' || value === '..') {
-    throw new UsageError(
-      `${what} "${value}" has characters Linux or netkit does not allow`,
-      "use only letters, digits, '.', '-' and '_'",
-    )
+    throw new UsageError(`${what} "${value}" has characters Linux or netkit does not allow`, "use only letters, digits, '.', '-' and '_'")
   }
   return value
 }
 
 export function netnsName(value: string): string {
   if (value.length === 0 || value.length > 64 || !NAME_CHARS.test(value) || value === '.' || value === '..') {
-    throw new UsageError(
-      `network namespace name "${value}" is not valid`,
-      "use 1 to 64 letters, digits, '.', '-' or '_'",
-    )
+    throw new UsageError(`network namespace name "${value}" is not valid`, "use 1 to 64 letters, digits, '.', '-' or '_'")
   }
   return value
 }
@@ -81,7 +75,8 @@ const quadText = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 2
 export function ipAddress(value: string, what = 'address'): Address {
   const v = value.trim()
   if (dottedQuad(v) >= 0) return {ip: v, family: 4}
-  if (!v.includes(':') || !ipaddr.IPv6.isValid(v) || v.includes('%')) throw new UsageError(`${what} "${value}" is not an IP address`, 'write it like 192.0.2.1 or 2001:db8::1')
+  if (!v.includes(':') || !ipaddr.IPv6.isValid(v) || v.includes('%'))
+    throw new UsageError(`${what} "${value}" is not an IP address`, 'write it like 192.0.2.1 or 2001:db8::1')
   return {ip: ipaddr.IPv6.parse(v).toString(), family: 6}
 }
 
@@ -121,10 +116,7 @@ export function network(value: string, what = 'network'): Cidr {
   }
   const base = ipaddr.IPv6.networkAddressFromCIDR(c.cidr).toString()
   if (base !== c.ip) {
-    throw new UsageError(
-      `${what} "${value}" has host bits set`,
-      `did you mean ${base}/${c.prefix}? (a network has zero host bits)`,
-    )
+    throw new UsageError(`${what} "${value}" has host bits set`, `did you mean ${base}/${c.prefix}? (a network has zero host bits)`)
   }
   return c
 }
@@ -134,7 +126,10 @@ export function interfaceAddress(value: string, what = 'address'): Cidr {
   const c = parseCidr(value, what)
   const range = ipaddr.parse(c.ip).range()
   if (range === 'unspecified' || range === 'multicast' || c.prefix === 0) {
-    throw new UsageError(`${what} "${value}" cannot be an interface's address (${c.prefix === 0 ? 'a /0 holds every address' : `it is ${range === 'unspecified' ? 'the unspecified address' : 'a multicast address'}`})`, 'give the host address with its subnet prefix, e.g. 10.1.0.1/24')
+    throw new UsageError(
+      `${what} "${value}" cannot be an interface's address (${c.prefix === 0 ? 'a /0 holds every address' : `it is ${range === 'unspecified' ? 'the unspecified address' : 'a multicast address'}`})`,
+      'give the host address with its subnet prefix, e.g. 10.1.0.1/24',
+    )
   }
   return c
 }
@@ -261,14 +256,19 @@ export function networkOf(cidr: string): string {
 /** A multicast group address (VXLAN --group). */
 export function multicast(value: string, what = 'group'): Address {
   const a = ipAddress(value, what)
-  if (ipaddr.parse(a.ip).range() !== 'multicast') throw new UsageError(`${what} ${value} is not a multicast address`, 'use an address in 224.0.0.0/4 (IPv4) or ff00::/8 (IPv6), or --remote for a unicast peer')
+  if (ipaddr.parse(a.ip).range() !== 'multicast')
+    throw new UsageError(
+      `${what} ${value} is not a multicast address`,
+      'use an address in 224.0.0.0/4 (IPv4) or ff00::/8 (IPv6), or --remote for a unicast peer',
+    )
   return a
 }
 
 /** A unicast address (VXLAN --remote): not a multicast group. */
 export function unicast(value: string, what = 'address'): Address {
   const a = ipAddress(value, what)
-  if (ipaddr.parse(a.ip).range() === 'multicast') throw new UsageError(`${what} ${value} is a multicast address`, 'use --group for a multicast group, or give the peer\'s unicast address')
+  if (ipaddr.parse(a.ip).range() === 'multicast')
+    throw new UsageError(`${what} ${value} is a multicast address`, "use --group for a multicast group, or give the peer's unicast address")
   return a
 }
 

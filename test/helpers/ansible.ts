@@ -152,7 +152,14 @@ ssh_args = -o ControlMaster=auto -o ControlPersist=120s ${sshArgs}
     const started = Date.now()
     const record = join(dir, `run-${++runs}.json`)
     const child = spawn('ansible-playbook', ['-i', inv, opts.playbook ?? join(ANSIBLE_DIR, 'site.yml'), ...args], {
-      env: {...process.env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg'), ANSIBLE_HOME: join(dir, 'home'), ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', NETKIT_TEST_RECORD: record},
+      env: {
+        ...process.env,
+        ANSIBLE_CONFIG: join(dir, 'ansible.cfg'),
+        ANSIBLE_HOME: join(dir, 'home'),
+        ANSIBLE_NOCOLOR: '1',
+        ANSIBLE_FORCE_COLOR: '0',
+        NETKIT_TEST_RECORD: record,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -170,7 +177,15 @@ ssh_args = -o ControlMaster=auto -o ControlPersist=120s ${sshArgs}
     }
     const results: Record<string, TaskResult[]> = {}
     for (const r of report.results ?? []) {
-      ;(results[r.host] ??= []).push({task: r.task, changed: r.changed, failed: r.status === 'failed', skipped: r.status === 'skipped', unreachable: r.status === 'unreachable', msg: r.msg, stdout: r.stdout})
+      ;(results[r.host] ??= []).push({
+        task: r.task,
+        changed: r.changed,
+        failed: r.status === 'failed',
+        skipped: r.status === 'skipped',
+        unreachable: r.status === 'unreachable',
+        msg: r.msg,
+        stdout: r.stdout,
+      })
     }
     return {
       code,
@@ -190,8 +205,10 @@ ssh_args = -o ControlMaster=auto -o ControlPersist=120s ${sshArgs}
 /** A short account of a playbook run for assertion messages: the recap and every failure. */
 export function explain(run: PlaybookRun): string {
   const lines = [`exit ${run.code} after ${run.seconds.toFixed(1)} s`]
-  for (const [h, s] of Object.entries(run.stats)) lines.push(`${h}: ok=${s.ok} changed=${s.changed} failed=${s.failures} unreachable=${s.unreachable} rescued=${s.rescued}`)
-  for (const [h, rs] of Object.entries(run.results)) for (const r of rs) if (r.failed || r.unreachable) lines.push(`${h} [${r.task}]: ${r.msg ?? ''} ${r.stdout ?? ''}`.trim())
+  for (const [h, s] of Object.entries(run.stats))
+    lines.push(`${h}: ok=${s.ok} changed=${s.changed} failed=${s.failures} unreachable=${s.unreachable} rescued=${s.rescued}`)
+  for (const [h, rs] of Object.entries(run.results))
+    for (const r of rs) if (r.failed || r.unreachable) lines.push(`${h} [${r.task}]: ${r.msg ?? ''} ${r.stdout ?? ''}`.trim())
   if (!Object.keys(run.stats).length) lines.push(run.stdout.slice(-3000), run.stderr.slice(-3000))
   return lines.join('\n')
 }

@@ -34,10 +34,11 @@ writeFileSync(psk, 'correct horse battery staple 2026\n', {mode: 0o600})
 function keep(h: SimHost): () => void {
   const saved = filesUnder(h.configDir).map((f) => ({f, text: readFileSync(f), mode: statSync(f).mode & 0o777}))
   return () => {
-    for (const {f, text, mode} of saved) if (!existsSync(f)) {
-      mkdirSync(dirname(f), {recursive: true, mode: 0o700})
-      writeFileSync(f, text, {mode})
-    }
+    for (const {f, text, mode} of saved)
+      if (!existsSync(f)) {
+        mkdirSync(dirname(f), {recursive: true, mode: 0o700})
+        writeFileSync(f, text, {mode})
+      }
   }
 }
 
@@ -47,8 +48,36 @@ const ok = (h: SimHost, args: string[]) => {
   if (r.code !== 0) throw new Error(`netkit ${args.join(' ')} failed in ${h.ns}: ${r.stderr.slice(-600)}`)
 }
 
-const wgAdd = (name: string, remote: string, peer: string, address: string, extra: string[] = []) => ['tunnel', 'add', name, '--type', 'wireguard', '--remote', remote, '--peer-public-key', peer, '--address', address, ...extra]
-const ipsecAdd = (name: string, remote: string, local: string, rem: string, extra: string[] = []) => ['tunnel', 'add', name, '--type', 'ipsec', '--remote', remote, '--psk-file', psk, '--local-subnet', local, '--remote-subnet', rem, ...extra]
+const wgAdd = (name: string, remote: string, peer: string, address: string, extra: string[] = []) => [
+  'tunnel',
+  'add',
+  name,
+  '--type',
+  'wireguard',
+  '--remote',
+  remote,
+  '--peer-public-key',
+  peer,
+  '--address',
+  address,
+  ...extra,
+]
+const ipsecAdd = (name: string, remote: string, local: string, rem: string, extra: string[] = []) => [
+  'tunnel',
+  'add',
+  name,
+  '--type',
+  'ipsec',
+  '--remote',
+  remote,
+  '--psk-file',
+  psk,
+  '--local-subnet',
+  local,
+  '--remote-subnet',
+  rem,
+  ...extra,
+]
 
 export const scenarios: Scenario[] = [
   {
@@ -143,7 +172,15 @@ export const scenarios: Scenario[] = [
       ok(hA, add)
       const replace = ipsecAdd('fn', '192.0.2.2', '10.1.0.0/24', '10.3.0.0/24', ['--no-wait', '--replace'])
       const r = sweep(hA, kit, (env) => hA.cli(replace, {env}), {reset: () => ok(hA, [...add, '--replace'])})
-      return {failing: a.failing + r.failing, tolerated: a.tolerated + r.tolerated, notRestored: [...a.notRestored, ...r.notRestored], calls: a.calls + r.calls, tools: [...a.tools, ...r.tools], charonHangs: a.charonHangs + r.charonHangs, aborted: a.aborted ?? r.aborted}
+      return {
+        failing: a.failing + r.failing,
+        tolerated: a.tolerated + r.tolerated,
+        notRestored: [...a.notRestored, ...r.notRestored],
+        calls: a.calls + r.calls,
+        tools: [...a.tools, ...r.tools],
+        charonHangs: a.charonHangs + r.charonHangs,
+        aborted: a.aborted ?? r.aborted,
+      }
     },
   },
   {
@@ -188,28 +225,34 @@ function applyFiles(): {f1: string; f2: string; empty: string} {
   const f1 = join(scratch, 'f1.yaml')
   const f2 = join(scratch, 'f2.yaml')
   const empty = join(scratch, 'empty.yaml')
-  writeFileSync(f1, [
-    'version: 1',
-    'tables: {fvpn: 171}',
-    // The MTU the other file changes, said here, so that applying this file after it sets it back.
-    'links: [{name: br0, type: bridge, up: true, mtu: 1500}, {name: v0, type: veth, peer: v1, up: true}]',
-    'addresses: [{dev: br0, address: 10.5.0.1/24}]',
-    'routes: [{to: 10.8.0.0/24, dev: br0}, {to: 10.9.0.0/24, dev: br0, table: fvpn}]',
-    'rules: [{from: 10.5.0.0/24, table: fvpn, priority: 1500}]',
-    'proxyArp: [{address: 10.5.0.50, dev: br0}]',
-    'sysctls: {ip_forward: 1}',
-    '',
-  ].join('\n'))
-  writeFileSync(f2, [
-    'version: 1',
-    'tables: {fvpn: 171}',
-    'links: [{name: br0, type: bridge, up: true, mtu: 1400}, {name: v2, type: veth, peer: v3, up: true}]',
-    'addresses: [{dev: br0, address: 10.5.0.1/24}, {dev: v2, address: 10.6.0.1/24}]',
-    'routes: [{to: 10.8.1.0/24, dev: br0}, {to: 10.9.0.0/24, dev: br0, table: fvpn}]',
-    'rules: [{from: 10.6.0.0/24, table: fvpn, priority: 1501}]',
-    'proxyArp: [{address: 10.5.0.51, dev: br0}]',
-    '',
-  ].join('\n'))
+  writeFileSync(
+    f1,
+    [
+      'version: 1',
+      'tables: {fvpn: 171}',
+      // The MTU the other file changes, said here, so that applying this file after it sets it back.
+      'links: [{name: br0, type: bridge, up: true, mtu: 1500}, {name: v0, type: veth, peer: v1, up: true}]',
+      'addresses: [{dev: br0, address: 10.5.0.1/24}]',
+      'routes: [{to: 10.8.0.0/24, dev: br0}, {to: 10.9.0.0/24, dev: br0, table: fvpn}]',
+      'rules: [{from: 10.5.0.0/24, table: fvpn, priority: 1500}]',
+      'proxyArp: [{address: 10.5.0.50, dev: br0}]',
+      'sysctls: {ip_forward: 1}',
+      '',
+    ].join('\n'),
+  )
+  writeFileSync(
+    f2,
+    [
+      'version: 1',
+      'tables: {fvpn: 171}',
+      'links: [{name: br0, type: bridge, up: true, mtu: 1400}, {name: v2, type: veth, peer: v3, up: true}]',
+      'addresses: [{dev: br0, address: 10.5.0.1/24}, {dev: v2, address: 10.6.0.1/24}]',
+      'routes: [{to: 10.8.1.0/24, dev: br0}, {to: 10.9.0.0/24, dev: br0, table: fvpn}]',
+      'rules: [{from: 10.6.0.0/24, table: fvpn, priority: 1501}]',
+      'proxyArp: [{address: 10.5.0.51, dev: br0}]',
+      '',
+    ].join('\n'),
+  )
   writeFileSync(empty, 'version: 1\n')
   return {f1, f2, empty}
 }

@@ -114,7 +114,13 @@ exec ${join(charonDir, 'real', 'charon')} "$@"
       return {PATH: `${dir}:${process.env.PATH}`, FAULT_AT: String(n), FAULT_CHARON: opts.charon ?? 'exit', FAULT_CHARON_START: String(opts.charonStart ?? 0)}
     },
     calls: () => (existsSync(count) ? Number(readFileSync(count, 'utf8').trim() || 0) : 0),
-    tools: () => (existsSync(`${count}.log`) ? readFileSync(`${count}.log`, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[1]) : []),
+    tools: () =>
+      existsSync(`${count}.log`)
+        ? readFileSync(`${count}.log`, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => l.split(' ')[1])
+        : [],
     intoHost: (h) => {
       if (!hasCharon || hosts.has(h.pid)) return
       h.sh('mount', ['--bind', wrapper, CHARON_PATH])
@@ -124,7 +130,15 @@ exec ${join(charonDir, 'real', 'charon')} "$@"
   }
 }
 
-const SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding', 'net.ipv4.conf.all.accept_redirects', 'net.ipv4.conf.all.send_redirects', 'net.ipv4.conf.default.send_redirects', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.all.proxy_arp']
+const SYSCTLS = [
+  'net.ipv4.ip_forward',
+  'net.ipv6.conf.all.forwarding',
+  'net.ipv4.conf.all.accept_redirects',
+  'net.ipv4.conf.all.send_redirects',
+  'net.ipv4.conf.default.send_redirects',
+  'net.ipv4.conf.all.rp_filter',
+  'net.ipv4.conf.all.proxy_arp',
+]
 
 /**
  * What the host's charon runs (netkit's, on its socket): its connections and
@@ -155,8 +169,16 @@ export function hostState(h: SimHost): string {
   // A link the undo made again is the same link to a user: only its index, MAC, link-local address and place in the list differ.
   const VOLATILE = new Set(['ifindex', 'link_index', 'address', 'broadcast', 'perm_address', 'link_netnsid'])
   const scrub = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(scrub).filter((x) => !(x && typeof x === 'object' && String((x as {local?: string}).local ?? (x as {dst?: string}).dst ?? '').startsWith('fe80:')))
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !VOLATILE.has(k)).map(([k, x]) => [k, scrub(x)]))
+    if (Array.isArray(v))
+      return v
+        .map(scrub)
+        .filter((x) => !(x && typeof x === 'object' && String((x as {local?: string}).local ?? (x as {dst?: string}).dst ?? '').startsWith('fe80:')))
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.entries(v)
+          .filter(([k]) => !VOLATILE.has(k))
+          .map(([k, x]) => [k, scrub(x)]),
+      )
     return v
   }
   const links = dump(h.ns)
@@ -164,7 +186,10 @@ export function hostState(h: SimHost): string {
     .map((line) => {
       if (!line.startsWith('[')) return line
       try {
-        return (scrub(JSON.parse(line)) as unknown[]).map((o) => JSON.stringify(o)).sort().join('\n')
+        return (scrub(JSON.parse(line)) as unknown[])
+          .map((o) => JSON.stringify(o))
+          .sort()
+          .join('\n')
       } catch {
         return line
       }
@@ -174,7 +199,11 @@ export function hostState(h: SimHost): string {
     links,
     charonConfig(h),
     h.sh('sysctl', SYSCTLS).trim(),
-    h.processes().map((p) => p.replace(/^\d+ /, '')).sort().join(','),
+    h
+      .processes()
+      .map((p) => p.replace(/^\d+ /, ''))
+      .sort()
+      .join(','),
     files(h.configDir).join('\n'),
     files(h.stateDir).join('\n'),
   ].join('\n--\n')
@@ -234,7 +263,10 @@ export function sweep(h: SimHost, kit: FaultKit, run: (env: Record<string, strin
   const now = settled(h, start, opts.settleMs)
   if (now !== start) throw new Error(`the reset after the clean run did not bring the host back to its starting state:\n${lineDiff(start, now).join('\n')}`)
   const result: SweepResult = {failing: 0, tolerated: 0, notRestored: [], calls, tools, charonHangs: 0}
-  const cases = [...tools.map((_, i) => ({n: i + 1, hang: false})), ...(opts.charonHang ? tools.flatMap((t, i) => (t === 'charon' ? [{n: i + 1, hang: true}] : [])) : [])]
+  const cases = [
+    ...tools.map((_, i) => ({n: i + 1, hang: false})),
+    ...(opts.charonHang ? tools.flatMap((t, i) => (t === 'charon' ? [{n: i + 1, hang: true}] : [])) : []),
+  ]
   for (const {n, hang} of cases) {
     const r = run(kit.env(n, {charon: hang ? 'hang' : 'exit'}))
     if (hang) result.charonHangs++
@@ -244,7 +276,13 @@ export function sweep(h: SimHost, kit: FaultKit, run: (env: Record<string, strin
     else result.failing++
     const after = settled(h, want, opts.settleMs)
     if (after !== want) {
-      result.notRestored.push({n, fault, exit: r.code, error: r.stderr.split('\n').find((l) => l.startsWith('error:')) ?? r.stderr.slice(-200), changed: lineDiff(want, after)})
+      result.notRestored.push({
+        n,
+        fault,
+        exit: r.code,
+        error: r.stderr.split('\n').find((l) => l.startsWith('error:')) ?? r.stderr.slice(-200),
+        changed: lineDiff(want, after),
+      })
     }
     if (r.code === 0 || after !== want) {
       let back: string
@@ -252,7 +290,11 @@ export function sweep(h: SimHost, kit: FaultKit, run: (env: Record<string, strin
         opts.reset()
         back = settled(h, start, opts.settleMs)
       } catch (error) {
-        result.aborted = `after call ${n} (${fault}) failed, the reset failed: ${String((error as Error).message).split('\n').filter((l) => l.startsWith('error:') || !l.startsWith('[')).join(' ').slice(0, 600)}`
+        result.aborted = `after call ${n} (${fault}) failed, the reset failed: ${String((error as Error).message)
+          .split('\n')
+          .filter((l) => l.startsWith('error:') || !l.startsWith('['))
+          .join(' ')
+          .slice(0, 600)}`
         break
       }
       if (back !== start) {
@@ -279,5 +321,14 @@ function lineDiff(before: string, after: string): string[] {
   const split = (t: string) => t.split(/\n|(?<=\}),(?=\{)/)
   const b = new Set(split(before))
   const a = new Set(split(after))
-  return [...[...a].filter((l) => !b.has(l)).slice(0, 4).map((l) => `+ ${l.slice(0, 300)}`), ...[...b].filter((l) => !a.has(l)).slice(0, 4).map((l) => `- ${l.slice(0, 300)}`)]
+  return [
+    ...[...a]
+      .filter((l) => !b.has(l))
+      .slice(0, 4)
+      .map((l) => `+ ${l.slice(0, 300)}`),
+    ...[...b]
+      .filter((l) => !a.has(l))
+      .slice(0, 4)
+      .map((l) => `- ${l.slice(0, 300)}`),
+  ]
 }

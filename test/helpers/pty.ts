@@ -17,7 +17,12 @@ export class Session {
   private raw = ''
   private exit?: number
   private readonly done: Promise<number>
-  private readonly term: {write(s: string): void; kill(sig?: string): void; onData(cb: (d: string) => void): void; onExit(cb: (e: {exitCode: number}) => void): void}
+  private readonly term: {
+    write(s: string): void
+    kill(sig?: string): void
+    onData(cb: (d: string) => void): void
+    onExit(cb: (e: {exitCode: number}) => void): void
+  }
 
   /** netkit with `args` on a new terminal inside simulated host `host` (realhost.ts): its defaults, no NETKIT_* variables. */
   static inHost(host: SimHost, args: string[]): Session {

@@ -127,7 +127,25 @@ export function bootHost(ns: string, opts: BootOptions = {}): SimHost {
   const logFd = opts.log ? openSync(opts.log, 'a') : undefined
   const init = spawn(
     'ip',
-    ['netns', 'exec', ns, 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', '--uts', 'sh', '-c', `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/lock && hostname ${ns}${setup} && exec "$@"`, 'sh', ...program],
+    [
+      'netns',
+      'exec',
+      ns,
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      '--pid',
+      '--fork',
+      '--kill-child',
+      '--mount-proc',
+      '--uts',
+      'sh',
+      '-c',
+      `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/lock && hostname ${ns}${setup} && exec "$@"`,
+      'sh',
+      ...program,
+    ],
     {detached: true, stdio: logFd === undefined ? 'ignore' : ['ignore', logFd, logFd]},
   )
   if (logFd !== undefined) closeSync(logFd)
@@ -166,7 +184,15 @@ export function bootHost(ns: string, opts: BootOptions = {}): SimHost {
     iproute2Dir: join(etc, 'iproute2'),
     stateDir: join(root, 'run/netkit'),
     cli(args, opts = {}) {
-      return cliResult(spawnSync('nsenter', enter(netkitArgv(args)), {encoding: 'utf8', input: opts.input, env: hostEnv(opts.env), timeout: opts.timeoutMs ?? 90_000, maxBuffer: 256 * 1024 * 1024}))
+      return cliResult(
+        spawnSync('nsenter', enter(netkitArgv(args)), {
+          encoding: 'utf8',
+          input: opts.input,
+          env: hostEnv(opts.env),
+          timeout: opts.timeoutMs ?? 90_000,
+          maxBuffer: 256 * 1024 * 1024,
+        }),
+      )
     },
     command(args, env) {
       return {file: 'nsenter', args: enter(netkitArgv(args)), env: hostEnv(env)}

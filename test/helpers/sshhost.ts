@@ -136,15 +136,24 @@ export function sshWorld(tag: string, names: string[], opts: {subnet?: string} =
   sh('ip', ['-n', underlay, 'link', 'add', 'br0', 'type', 'bridge'])
   sh('ip', ['-n', underlay, 'link', 'set', 'br0', 'up'])
   const sshArgs = [
-    '-i', key,
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=5',
-    '-o', 'ServerAliveInterval=2',
-    '-o', 'ServerAliveCountMax=3',
-    '-o', 'BatchMode=yes',
+    '-i',
+    key,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'ServerAliveInterval=2',
+    '-o',
+    'ServerAliveCountMax=3',
+    '-o',
+    'BatchMode=yes',
   ]
   let index = 0
   const hosts: SshHost[] = []
@@ -216,7 +225,9 @@ export function sshWorld(tag: string, names: string[], opts: {subnet?: string} =
         const said = tryRun('cat', [sshdLog]).stdout.trim().split('\n').slice(-10).join(' | ')
         const routes = tryRun('ip', ['-4', 'route', 'get', mgmt]).stdout.trim()
         host.stop()
-        throw new Error(`host ${name}: sshd does not answer on ${mgmt} (ssh said: ${r.stderr.trim() || `exit ${r.code}`}; sshd said: ${said || 'nothing'}; route: ${routes})`)
+        throw new Error(
+          `host ${name}: sshd does not answer on ${mgmt} (ssh said: ${r.stderr.trim() || `exit ${r.code}`}; sshd said: ${said || 'nothing'}; route: ${routes})`,
+        )
       }
       sh('sleep', ['0.2'])
     }

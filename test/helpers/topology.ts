@@ -31,7 +31,10 @@ export function twoSites(tag = 's'): TwoSites {
   ip(A, 'link', 'set', 'u0', 'up')
   ip(B, 'link', 'set', 'u0', 'up')
   // a container behind each host
-  for (const [host, ctr, net] of [[A, CA, '10.1.0'], [B, CB, '10.2.0']] as const) {
+  for (const [host, ctr, net] of [
+    [A, CA, '10.1.0'],
+    [B, CB, '10.2.0'],
+  ] as const) {
     ip(host, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ctr)
     ip(host, 'addr', 'add', `${net}.1/24`, 'dev', 'c0')
     ip(host, 'link', 'set', 'c0', 'up')
@@ -40,7 +43,14 @@ export function twoSites(tag = 's'): TwoSites {
     ip(ctr, 'route', 'add', 'default', 'via', `${net}.1`)
   }
   // Wait (bounded) until every link has its carrier, so "before" dumps are of a settled world.
-  const links: [string, string][] = [[A, 'u0'], [B, 'u0'], [A, 'c0'], [B, 'c0'], [CA, 'eth0'], [CB, 'eth0']]
+  const links: [string, string][] = [
+    [A, 'u0'],
+    [B, 'u0'],
+    [A, 'c0'],
+    [B, 'c0'],
+    [CA, 'eth0'],
+    [CB, 'eth0'],
+  ]
   const deadline = Date.now() + 3000
   while (Date.now() < deadline) {
     const pending = links.filter(([ns, dev]) => !sh('ip', ['-n', ns, '-j', 'link', 'show', dev]).includes('"operstate":"UP"'))
@@ -76,7 +86,9 @@ export interface Capture {
  */
 export async function captureDuring(ns: string, dev: string, inner: string[], during: () => Promise<unknown>): Promise<Capture> {
   const {spawn} = await import('node:child_process')
-  const child = spawn('ip', ['netns', 'exec', ns, 'timeout', '15', 'tcpdump', '-lnni', dev, 'not', 'arp', 'and', 'not', 'icmp6'], {stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn('ip', ['netns', 'exec', ns, 'timeout', '15', 'tcpdump', '-lnni', dev, 'not', 'arp', 'and', 'not', 'icmp6'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   let err = ''
   child.stdout.on('data', (d) => (out += d))

@@ -43,7 +43,12 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
   }
   /** The inventory: these hosts (name -> extra host vars), a WireGuard full mesh unless `vars` says otherwise. */
   const inventory = (hosts: Record<string, Record<string, unknown>>, vars: Record<string, unknown> = {}) =>
-    ctl.inventory('mesh', Object.fromEntries(Object.entries(hosts).map(([n, v]) => [n, ctl.hostVars(n, v)])), {netkit_bin: '/root/bin/netkit', netkit_try_seconds: 60, netkit_check_timeout: 20, ...vars})
+    ctl.inventory('mesh', Object.fromEntries(Object.entries(hosts).map(([n, v]) => [n, ctl.hostVars(n, v)])), {
+      netkit_bin: '/root/bin/netkit',
+      netkit_try_seconds: 60,
+      netkit_check_timeout: 20,
+      ...vars,
+    })
   const fleetDir = () => join(ctl.dir, 'fleet-mesh')
   /** The names of the peers on a host's WireGuard interface, by their public keys in pubkeys.yaml. */
   const wgPeers = (name: string): string[] => {
@@ -89,7 +94,11 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     assert.equal(run.code, 0, explain(run))
     for (const n of ['a', 'b', 'c']) {
       assert.ok(existsSync(join(host(n).home, 'bin/netkit')), `netkit installed on ${n}`)
-      assert.deepEqual(wgPeers(n), ['a', 'b', 'c'].filter((p) => p !== n), `${n} has the two others as peers`)
+      assert.deepEqual(
+        wgPeers(n),
+        ['a', 'b', 'c'].filter((p) => p !== n),
+        `${n} has the two others as peers`,
+      )
     }
     // pubkeys.yaml: each host's own public key; no private key ever reached the controller.
     const keys = load(readFileSync(join(fleetDir(), 'pubkeys.yaml'), 'utf8')) as Record<string, string>
@@ -97,7 +106,11 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     const privates = ['a', 'b', 'c'].map((n) => readFileSync(join(host(n).configDir, 'secrets/mesh.key'), 'utf8').trim())
     for (const f of filesUnder(ctl.dir)) for (const k of privates) assert.ok(!readFileSync(f, 'utf8').includes(k), `no private key in ${f}`)
     // The verify play ran on every host: doctor and pings.
-    for (const n of ['a', 'b', 'c']) assert.ok(run.results[n].some((r) => /Every pair pings/.test(r.task) && !r.failed), `verified on ${n}`)
+    for (const n of ['a', 'b', 'c'])
+      assert.ok(
+        run.results[n].some((r) => /Every pair pings/.test(r.task) && !r.failed),
+        `verified on ${n}`,
+      )
 
     const overlay = load(readFileSync(join(fleetDir(), 'out/overlay.yaml'), 'utf8')) as {hosts: Record<string, string>}
     const addrs = Object.values(overlay.hosts)
@@ -106,7 +119,10 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
       for (const to of addrs) host('a').sh('ping', ['-c', '2', '-i', '0.2', '-W', '1', to])
     })
     assert.deepEqual(cap.clear, [], 'no overlay address crosses the underlay in clear')
-    assert.ok(cap.lines.some((l) => /192\.0\.2\.\d+\.51820 > 192\.0\.2\.\d+\.51820: UDP/.test(l)), `WireGuard on the wire:\n${cap.lines.slice(0, 5).join('\n')}`)
+    assert.ok(
+      cap.lines.some((l) => /192\.0\.2\.\d+\.51820 > 192\.0\.2\.\d+\.51820: UDP/.test(l)),
+      `WireGuard on the wire:\n${cap.lines.slice(0, 5).join('\n')}`,
+    )
   })
 
   it('a re-run with nothing changed reports changed=0 on every host', async () => {
@@ -117,8 +133,18 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
 
   it('a change not confirmed (--skip-tags netkit_confirm) is undone on every host by itself', async () => {
     const before = Object.fromEntries(['a', 'b', 'c'].map((n) => [n, dump(host(n).ns)]))
-    const keepalive = (n: string) => host(n).sh('wg', ['show', 'wg-mesh', 'persistent-keepalive']).split('\n').filter(Boolean).map((l) => l.split('\t')[1])
-    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}, {netkit_keepalive: 25, netkit_try_seconds: 5}), ['--skip-tags', 'netkit_check,netkit_confirm,netkit_verify', '-e', 'netkit_serial=100%'])
+    const keepalive = (n: string) =>
+      host(n)
+        .sh('wg', ['show', 'wg-mesh', 'persistent-keepalive'])
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t')[1])
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}, {netkit_keepalive: 25, netkit_try_seconds: 5}), [
+      '--skip-tags',
+      'netkit_check,netkit_confirm,netkit_verify',
+      '-e',
+      'netkit_serial=100%',
+    ])
     assert.equal(run.code, 0, explain(run))
     assert.deepEqual(changedHosts(run), ['a', 'b', 'c'])
     for (const n of ['a', 'b', 'c']) await until(`${n}'s waiter to undo its change`, () => !existsSync(pendingFile(n)), 40)
@@ -142,7 +168,7 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
       for (const n of ['c', 'd']) assert.ok(!run.results[n].some((r) => /Apply|Copy this host/.test(r.task)), `the rollout never reached ${n}`)
       await until('b to undo its change by itself', () => !existsSync(pendingFile('b')), 40)
       host('b').setManagement(true)
-      await until('b\'s management link to be up', () => host('b').ipj(['link', 'show', 'm0'])[0]?.operstate === 'UP', 10)
+      await until("b's management link to be up", () => host('b').ipj(['link', 'show', 'm0'])[0]?.operstate === 'UP', 10)
       // (b's management link went down and up: its routes are listed in another order, not changed.)
       for (const n of ['b', 'c', 'd']) assert.equal(sorted(dump(host(n).ns)), sorted(before[n]), `${n} is as before`)
     } finally {
@@ -151,21 +177,43 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
   })
 
   it('the fourth host joins: only it and the peers that lacked it change, their sessions kept', async () => {
-    const wgPid = (n: string) => host(n).processes().find((p) => p.endsWith(' wireguard-go'))
+    const wgPid = (n: string) =>
+      host(n)
+        .processes()
+        .find((p) => p.endsWith(' wireguard-go'))
     const pids = Object.fromEntries(['a', 'b', 'c'].map((n) => [n, wgPid(n)]))
     const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}, d: {}}), ['-e', 'netkit_serial=100%'])
     assert.equal(run.code, 0, explain(run))
     assert.deepEqual(changedHosts(run), ['b', 'c', 'd'], 'a has d already (confirmed in the stopped rollout)')
-    for (const n of ['a', 'b', 'c', 'd']) assert.deepEqual(wgPeers(n), ['a', 'b', 'c', 'd'].filter((p) => p !== n))
+    for (const n of ['a', 'b', 'c', 'd'])
+      assert.deepEqual(
+        wgPeers(n),
+        ['a', 'b', 'c', 'd'].filter((p) => p !== n),
+      )
     for (const n of ['a', 'b', 'c']) assert.equal(wgPid(n), pids[n], `${n}'s data path was not restarted`)
   })
 
   it('a host marked netkit_state: absent leaves: its tunnel is removed, every peer drops it', async () => {
     const run = await ctl.playbook(inventory({a: {}, b: {}, c: {netkit_state: 'absent'}, d: {}}), ['-e', 'netkit_serial=100%'])
     assert.equal(run.code, 0, explain(run))
-    for (const n of ['a', 'b', 'd']) assert.deepEqual(wgPeers(n), ['a', 'b', 'd'].filter((p) => p !== n))
-    assert.equal(host('c').ipj(['link', 'show']).filter((l: any) => l.ifname === 'wg-mesh').length, 0, 'c has no tunnel')
-    assert.deepEqual(host('c').processes().filter((p) => p.endsWith('wireguard-go')), [])
+    for (const n of ['a', 'b', 'd'])
+      assert.deepEqual(
+        wgPeers(n),
+        ['a', 'b', 'd'].filter((p) => p !== n),
+      )
+    assert.equal(
+      host('c')
+        .ipj(['link', 'show'])
+        .filter((l: any) => l.ifname === 'wg-mesh').length,
+      0,
+      'c has no tunnel',
+    )
+    assert.deepEqual(
+      host('c')
+        .processes()
+        .filter((p) => p.endsWith('wireguard-go')),
+      [],
+    )
     const keys = load(readFileSync(join(fleetDir(), 'pubkeys.yaml'), 'utf8')) as Record<string, string>
     assert.deepEqual(Object.keys(keys).sort(), ['a', 'b', 'd'])
     assert.ok(!readdirSync(join(fleetDir(), 'out')).includes('c'), 'no bundle for c')

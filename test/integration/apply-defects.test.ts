@@ -56,16 +56,22 @@ describe('apply, diff and export on a real host: defects of issues 14 and 15', {
 
   it('makes a VXLAN link and an xfrm policy with a template but no reqid, verifies them, and re-applies as a no-op', () => {
     const h = hostWithUnderlay('dv')
-    const f = file('vx.yaml', `version: 1
+    const f = file(
+      'vx.yaml',
+      `version: 1
 links: [{name: vx0, type: vxlan, vni: 42, remote: 192.0.2.2, dev: u0}]
 xfrmPolicies: [{src: 10.60.0.0/24, dst: 10.65.0.0/24, dir: out, tmplSrc: 192.0.2.1, tmplDst: 192.0.2.2}]
-`)
+`,
+    )
     const a = h.cli(['apply', '-f', f, '--json'])
     assert.equal(a.code, 0, a.stdout + a.stderr)
     assert.equal(a.json.result.verified, true)
     const [vx] = h.ipj(['-d', 'link', 'show', 'vx0'])
     assert.deepEqual([vx.linkinfo.info_data.id, vx.linkinfo.info_data.remote, vx.linkinfo.info_data.link, vx.ifalias], [42, '192.0.2.2', 'u0', 'netkit'])
-    assert.match(h.sh('ip', ['xfrm', 'policy']), /src 10\.60\.0\.0\/24 dst 10\.65\.0\.0\/24 \n\tdir out priority 1780 [^\n]*\n\ttmpl src 192\.0\.2\.1 dst 192\.0\.2\.2\n\t\tproto esp reqid 0 mode tunnel/)
+    assert.match(
+      h.sh('ip', ['xfrm', 'policy']),
+      /src 10\.60\.0\.0\/24 dst 10\.65\.0\.0\/24 \n\tdir out priority 1780 [^\n]*\n\ttmpl src 192\.0\.2\.1 dst 192\.0\.2\.2\n\t\tproto esp reqid 0 mode tunnel/,
+    )
     const again = h.cli(['apply', '-f', f, '--json'])
     assert.equal(again.code, 0, again.stdout + again.stderr)
     assert.equal(again.json.result.changed, false, 'a re-run finds both as the file says')
@@ -88,7 +94,11 @@ xfrmPolicies: [{src: 10.60.0.0/24, dst: 10.65.0.0/24, dir: out, tmplSrc: 192.0.2
     assert.match(a, /^applied 200001 changes \(200001 added, 0 changed, 0 removed\), verified\nexit 0\n$/, readFileSync(log, 'utf8').slice(-2000))
     assert.equal(Number(h.sh('sh', ['-c', 'ip route show table main proto 178 | wc -l']).trim()), 200_000)
     const again = apply()
-    assert.match(again, /^the host already matches \S+ \(200001 objects, exactly as the last verified apply left them\); nothing to do\nexit 0\n$/, readFileSync(log, 'utf8').slice(-2000))
+    assert.match(
+      again,
+      /^the host already matches \S+ \(200001 objects, exactly as the last verified apply left them\); nothing to do\nexit 0\n$/,
+      readFileSync(log, 'utf8').slice(-2000),
+    )
     h.stop()
   })
 
@@ -103,17 +113,26 @@ xfrmPolicies: [{src: 10.60.0.0/24, dst: 10.65.0.0/24, dir: out, tmplSrc: 192.0.2
     const r1 = h.cli(['diff', '-f', f1], {timeoutMs: 120_000})
     const took1 = Date.now() - t0
     assert.equal(r1.code, 2, r1.stderr.slice(0, 500))
-    assert.equal(oneErrorLine(r1.stderr), "error: the file's route 10.100.0.0/32 needs link nosuch0, which is neither in the file nor on this host; add nosuch0 to the file's links, or correct the name")
+    assert.equal(
+      oneErrorLine(r1.stderr),
+      "error: the file's route 10.100.0.0/32 needs link nosuch0, which is neither in the file nor on this host; add nosuch0 to the file's links, or correct the name",
+    )
     assert.ok(took1 < 20_000, `${took1} ms`)
     // 50 MB of routes that are each bad: the first one is named, at once.
-    const bad = JSON.stringify({version: 1, routes: Array.from({length: 1_450_000}, (_, i) => ({to: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/24`, dev: 'u0'}))})
+    const bad = JSON.stringify({
+      version: 1,
+      routes: Array.from({length: 1_450_000}, (_, i) => ({to: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/24`, dev: 'u0'})),
+    })
     assert.ok(bad.length > 50_000_000, `${bad.length} bytes`)
     const f2 = file('bad.json', bad)
     t0 = Date.now()
     const r2 = h.cli(['apply', '-f', f2], {timeoutMs: 120_000})
     const took2 = Date.now() - t0
     assert.equal(r2.code, 2)
-    assert.equal(oneErrorLine(r2.stderr), `error: ${f2}: routes.1.to: route destination "10.0.0.1/24" has host bits set; fix that entry (see "netkit apply --help")`)
+    assert.equal(
+      oneErrorLine(r2.stderr),
+      `error: ${f2}: routes.1.to: route destination "10.0.0.1/24" has host bits set; fix that entry (see "netkit apply --help")`,
+    )
     assert.ok(took2 < 20_000, `${took2} ms`)
     assert.equal(snapshot(h), before, 'nothing changed')
     h.stop()
@@ -124,9 +143,28 @@ xfrmPolicies: [{src: 10.60.0.0/24, dst: 10.65.0.0/24, dir: out, tmplSrc: 192.0.2
     const KEYS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty']
     // Each map of schema.ts, with an entry valid but for its key, what apply then makes, and how to see it.
     const MAPS: {map: string; value: unknown; ok: string[]; made: (key: string) => boolean}[] = [
-      {map: 'tables', value: 7, ok: ['constructor', 'toString', 'hasOwnProperty'], made: (k) => h.cli(['table', 'list', '--json']).json.result.some((t: any) => t.name === k && t.id === 7)},
-      {map: 'namespaces', value: {routes: [{to: '10.9.0.0/24', dev: 'lo'}]}, ok: ['constructor', 'toString', 'hasOwnProperty'], made: (k) => h.sh('ip', ['netns', 'list']).split('\n').some((l) => l.split(' ')[0] === k) && h.ipj(['route', 'show', '10.9.0.0/24'], k).length === 1},
-      {map: 'tunnels', value: {type: 'vxlan', remote: '192.0.2.2', vni: 5}, ok: ['constructor', 'toString'], made: (k) => h.ipj(['link', 'show']).some((l: any) => l.ifname === `vx-${k}`)},
+      {
+        map: 'tables',
+        value: 7,
+        ok: ['constructor', 'toString', 'hasOwnProperty'],
+        made: (k) => h.cli(['table', 'list', '--json']).json.result.some((t: any) => t.name === k && t.id === 7),
+      },
+      {
+        map: 'namespaces',
+        value: {routes: [{to: '10.9.0.0/24', dev: 'lo'}]},
+        ok: ['constructor', 'toString', 'hasOwnProperty'],
+        made: (k) =>
+          h
+            .sh('ip', ['netns', 'list'])
+            .split('\n')
+            .some((l) => l.split(' ')[0] === k) && h.ipj(['route', 'show', '10.9.0.0/24'], k).length === 1,
+      },
+      {
+        map: 'tunnels',
+        value: {type: 'vxlan', remote: '192.0.2.2', vni: 5},
+        ok: ['constructor', 'toString'],
+        made: (k) => h.ipj(['link', 'show']).some((l: any) => l.ifname === `vx-${k}`),
+      },
       {map: 'sysctls', value: '1', ok: [], made: () => false},
     ]
     for (const {map, value, ok, made} of MAPS) {
@@ -158,7 +196,9 @@ xfrmPolicies: [{src: 10.60.0.0/24, dst: 10.65.0.0/24, dir: out, tmplSrc: 192.0.2
 
   it('export of a host apply built with veths (one end in a namespace of the file, both ends local, one inside a namespace) diffs as no change and applies as a no-op', () => {
     const h = hostWithUnderlay('de')
-    const f = file('veths.yaml', `version: 1
+    const f = file(
+      'veths.yaml',
+      `version: 1
 namespaces:
   c1:
     links: [{name: x1, type: veth, peer: x2, peerNetns: c2}]
@@ -172,7 +212,8 @@ links:
   - {name: vb0, type: veth, peer: vb1, master: br0}
 addresses: [{dev: wan0, address: 10.7.0.1/24}, {dev: vc0, address: 10.6.0.1/24}]
 routes: [{to: 10.8.0.0/24, via: 10.7.0.2}]
-`)
+`,
+    )
     const a = h.cli(['apply', '-f', f])
     assert.equal(a.code, 0, a.stderr)
     const ex = h.cli(['export'])
@@ -191,36 +232,47 @@ routes: [{to: 10.8.0.0/24, via: 10.7.0.2}]
     h.stop()
   })
 
-  it('diff, apply --dry-run and apply refuse SAs alike on a kernel without ESP, and change nothing', {skip: espHere ? 'this kernel has ESP: the SAs would be made' : false}, () => {
-    const h = hostWithUnderlay('ds')
-    const key = (name: string, bytes: number) => {
-      const p = join(dir, name)
-      writeFileSync(p, `${'ab'.repeat(bytes)}\n`)
-      chmodSync(p, 0o600)
-      return p
-    }
-    const enc = key('sa.enc', 16)
-    const auth = key('sa.auth', 32)
-    const f = file('sa.yaml', `version: 1
+  it(
+    'diff, apply --dry-run and apply refuse SAs alike on a kernel without ESP, and change nothing',
+    {skip: espHere ? 'this kernel has ESP: the SAs would be made' : false},
+    () => {
+      const h = hostWithUnderlay('ds')
+      const key = (name: string, bytes: number) => {
+        const p = join(dir, name)
+        writeFileSync(p, `${'ab'.repeat(bytes)}\n`)
+        chmodSync(p, 0o600)
+        return p
+      }
+      const enc = key('sa.enc', 16)
+      const auth = key('sa.auth', 32)
+      const f = file(
+        'sa.yaml',
+        `version: 1
 xfrmStates:
   - {src: 192.0.2.1, dst: 192.0.2.2, spi: 0x100, enc: {alg: "cbc(aes)", keyFile: ${enc}}, auth: {alg: "hmac(sha256)", keyFile: ${auth}}}
   - {src: 192.0.2.2, dst: 192.0.2.1, spi: 0x101, enc: {alg: "cbc(aes)", keyFile: ${enc}}, auth: {alg: "hmac(sha256)", keyFile: ${auth}}}
-`)
-    const before = snapshot(h)
-    const runs = [['diff', '-f', f], ['apply', '--dry-run', '-f', f], ['apply', '-f', f]].map((args) => ({args, r: h.cli(args)}))
-    const real = runs[2].r
-    assert.equal(real.code, 1)
-    const said = oneErrorLine(real.stderr)
-    assert.match(said, /^error: the kernel has no ESP support \(CONFIG_INET_ESP\), so it cannot hold this SA; /)
-    for (const {args, r} of runs) {
-      assert.equal(r.code, real.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
-      assert.equal(oneErrorLine(r.stderr), said, args.join(' '))
-      assert.doesNotMatch(r.stdout, /change/, `${args.join(' ')} promises nothing`)
-    }
-    assert.equal(snapshot(h), before, 'nothing changed')
-    assert.equal(h.sh('ip', ['xfrm', 'state']), '')
-    h.stop()
-  })
+`,
+      )
+      const before = snapshot(h)
+      const runs = [
+        ['diff', '-f', f],
+        ['apply', '--dry-run', '-f', f],
+        ['apply', '-f', f],
+      ].map((args) => ({args, r: h.cli(args)}))
+      const real = runs[2].r
+      assert.equal(real.code, 1)
+      const said = oneErrorLine(real.stderr)
+      assert.match(said, /^error: the kernel has no ESP support \(CONFIG_INET_ESP\), so it cannot hold this SA; /)
+      for (const {args, r} of runs) {
+        assert.equal(r.code, real.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
+        assert.equal(oneErrorLine(r.stderr), said, args.join(' '))
+        assert.doesNotMatch(r.stdout, /change/, `${args.join(' ')} promises nothing`)
+      }
+      assert.equal(snapshot(h), before, 'nothing changed')
+      assert.equal(h.sh('ip', ['xfrm', 'state']), '')
+      h.stop()
+    },
+  )
 
   it('a plan refused for what the kernel would delete names each object once', () => {
     const h = bootHost(makeNs('dc'))
@@ -246,16 +298,22 @@ xfrmStates:
     const ipPath = sh('sh', ['-c', 'command -v ip']).trim()
     const wrap = join(dir, 'wrap')
     sh('mkdir', ['-p', wrap])
-    writeFileSync(join(wrap, 'ip'), `#!/bin/sh
+    writeFileSync(
+      join(wrap, 'ip'),
+      `#!/bin/sh
 for a in "$@"; do [ "$a" = -batch ] && batch=1; done
 if [ -n "$batch" ]; then
   sed 's/^neigh add proxy 10\\.5\\.0\\.53 dev [^ ]*/neigh add proxy 10.5.0.53 dev nkmissing0/' | ${ipPath} "$@"
   exit $?
 fi
 exec ${ipPath} "$@"
-`)
+`,
+    )
     chmodSync(join(wrap, 'ip'), 0o755)
-    const f = file('u.yaml', 'version: 1\nroutes: [{to: 10.8.1.0/24, dev: d0}, {to: 10.8.2.0/24, dev: d0}]\nproxyArp: [{address: 10.5.0.52, dev: d0}, {address: 10.5.0.53, dev: d0}]\n')
+    const f = file(
+      'u.yaml',
+      'version: 1\nroutes: [{to: 10.8.1.0/24, dev: d0}, {to: 10.8.2.0/24, dev: d0}]\nproxyArp: [{address: 10.5.0.52, dev: d0}, {address: 10.5.0.53, dev: d0}]\n',
+    )
     const before = snapshot(h)
     const r = h.cli(['apply', '-f', f], {env: {PATH: `${wrap}:${process.env.PATH}`}})
     assert.notEqual(r.code, 0, r.stdout + r.stderr)

@@ -47,7 +47,13 @@ async function pingIn(h: SimHost, ns: string, target: string, seconds = 15): Pro
 /** The pid of a process started with h.cliStart as the host sees it (what netkit itself reports). */
 function hostPidOf(child: ChildProcess): number {
   const kid = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]
-  return Number(/^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${kid}/status`, 'utf8'))![1].trim().split(/\s+/).at(-1))
+  return Number(
+    /^NSpid:\s+(.*)$/m
+      .exec(readFileSync(`/proc/${kid}/status`, 'utf8'))![1]
+      .trim()
+      .split(/\s+/)
+      .at(-1),
+  )
 }
 
 /** The host's netkit ledger has no record left (missing counts as empty). */
@@ -89,7 +95,12 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(a.json.result.verified, true)
     assert.equal(h.ipj(['-d', 'link', 'show', 'v0'])[0].master, 'br0')
     assert.equal(h.ipj(['route', 'show', 'table', '120'])[0].dst, '10.3.0.0/24')
-    assert.deepEqual(ipn(h, ['rule', 'show']).filter((r: any) => r.protocol === '178').map((r: any) => [r.src, r.table]), [['10.1.0.0', '120']])
+    assert.deepEqual(
+      ipn(h, ['rule', 'show'])
+        .filter((r: any) => r.protocol === '178')
+        .map((r: any) => [r.src, r.table]),
+      [['10.1.0.0', '120']],
+    )
     assert.equal(h.ipj(['neigh', 'show', 'proxy'])[0].dst, '10.1.0.50')
     assert.match(h.sh('ip', ['xfrm', 'policy']), /reqid 3 mode tunnel/)
     assert.equal(h.sh('sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), '1')
@@ -101,14 +112,24 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
 
     // A foreign route next to ours is never touched.
     h.sh('ip', ['route', 'add', '10.9.0.0/24', 'dev', 'br0'])
-    const f2 = file('h2.yaml', HOST.replace('{name: v0, type: veth, peer: v1, master: br0}', '{name: v0, type: veth, peer: v1, master: br0, mtu: 1400}').replace(/proxyArp:\n.*\n/, ''))
+    const f2 = file(
+      'h2.yaml',
+      HOST.replace('{name: v0, type: veth, peer: v1, master: br0}', '{name: v0, type: veth, peer: v1, master: br0, mtu: 1400}').replace(/proxyArp:\n.*\n/, ''),
+    )
     const e = h.cli(['apply', '-f', f2, '--json'])
     assert.equal(e.code, 0, e.stdout + e.stderr)
-    assert.deepEqual(e.json.result.changes.map((c: any) => [c.action, c.object]).sort(), [['change', 'veth link v0'], ['remove', 'proxy entry 10.1.0.50 on br0']])
+    assert.deepEqual(e.json.result.changes.map((c: any) => [c.action, c.object]).sort(), [
+      ['change', 'veth link v0'],
+      ['remove', 'proxy entry 10.1.0.50 on br0'],
+    ])
     assert.equal(h.ipj(['link', 'show', 'v0'])[0].mtu, 1400)
     assert.deepEqual(h.ipj(['neigh', 'show', 'proxy']), [])
     assert.equal(h.ipj(['route', 'show', '10.9.0.0/24']).length, 1, 'the foreign route stays')
-    assert.deepEqual(e.json.result.foreign, [{kind: 'route', object: 'route 10.9.0.0/24'}], 'and is reported (not the routes the kernel made for the addresses)')
+    assert.deepEqual(
+      e.json.result.foreign,
+      [{kind: 'route', object: 'route 10.9.0.0/24'}],
+      'and is reported (not the routes the kernel made for the addresses)',
+    )
     assert.match(h.cli(['diff', '-f', f2]).stdout, /left alone, not netkit's and not in the file: 1 object\n  route 10\.9\.0\.0\/24/)
 
     // export writes netkit's state as a host file that makes the same host elsewhere.
@@ -148,13 +169,19 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     h.sh('ip', ['route', 'del', '10.2.0.0/24'])
     const healed = apply()
     assert.equal(healed.memo, undefined)
-    assert.deepEqual(healed.changes.map((c: any) => [c.action, c.object]), [['add', 'route 10.2.0.0/24']])
+    assert.deepEqual(
+      healed.changes.map((c: any) => [c.action, c.object]),
+      [['add', 'route 10.2.0.0/24']],
+    )
     assert.equal(h.ipj(['route', 'show', '10.2.0.0/24']).length, 1)
     assert.equal(apply().memo, true)
 
     // A sysctl changed behind its back is put back.
     h.sh('sysctl', ['-qw', 'net.ipv4.ip_forward=0'])
-    assert.deepEqual(apply().changes.map((c: any) => [c.action, c.kind]), [['change', 'sysctl']])
+    assert.deepEqual(
+      apply().changes.map((c: any) => [c.action, c.kind]),
+      [['change', 'sysctl']],
+    )
     assert.equal(h.sh('sysctl', ['-n', 'net.ipv4.ip_forward']).trim(), '1')
 
     // A foreign route: compared again, nothing to do, and the next run is known again.
@@ -169,7 +196,10 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
 
     // A namespace the file makes, deleted behind its back: made again (its reads fail, and the comparison runs).
     const C = nsName('aq')
-    writeFileSync(f1, `version: 1\nnamespaces:\n  ${C}:\n    links: [{name: d0, type: bridge}]\n    xfrmPolicies: [{src: 10.1.0.0/24, dst: 10.2.0.0/24, dir: out}]\n`)
+    writeFileSync(
+      f1,
+      `version: 1\nnamespaces:\n  ${C}:\n    links: [{name: d0, type: bridge}]\n    xfrmPolicies: [{src: 10.1.0.0/24, dst: 10.2.0.0/24, dir: out}]\n`,
+    )
     // Without br0 in the file, br0 would go, and the kernel would take the foreign route on it: refused, nothing changed.
     const beforeRefusal = dump(N)
     const refused = h.cli(['apply', '-f', f1])
@@ -182,21 +212,40 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(apply().memo, true)
     h.sh('ip', ['netns', 'del', C])
     const back = apply()
-    assert.deepEqual(back.changes.map((c: any) => c.action), ['add', 'add', 'add'])
+    assert.deepEqual(
+      back.changes.map((c: any) => c.action),
+      ['add', 'add', 'add'],
+    )
     assert.equal(h.ipj(['link', 'show', 'd0'], C).length, 1)
   })
 
   it('IPv6 rules, with an address or only a mark, are made with ip -6, verified, exported and removed', () => {
     const h = host('a6')
-    const f = file('r6.yaml', 'version: 1\ntables: {vpn6: 121}\nrules:\n  - {from: "fd00::/64", table: vpn6}\n  - {family: 6, fwmark: "0x5", table: vpn6, priority: 900}\n  - {fwmark: "0x5", table: vpn6, priority: 900}\n')
+    const f = file(
+      'r6.yaml',
+      'version: 1\ntables: {vpn6: 121}\nrules:\n  - {from: "fd00::/64", table: vpn6}\n  - {family: 6, fwmark: "0x5", table: vpn6, priority: 900}\n  - {fwmark: "0x5", table: vpn6, priority: 900}\n',
+    )
     const r = h.cli(['apply', '-f', f, '--json'])
     assert.equal(r.code, 0, r.stdout + r.stderr)
     assert.equal(r.json.result.verified, true)
-    const mine = (args: string[]) => ipn(h, args).filter((x: any) => x.protocol === '178').map((x: any) => [x.src, x.fwmark, x.table])
-    assert.deepEqual(mine(['-6', 'rule', 'show']), [['all', '0x5', '121'], ['fd00::', undefined, '121']])
+    const mine = (args: string[]) =>
+      ipn(h, args)
+        .filter((x: any) => x.protocol === '178')
+        .map((x: any) => [x.src, x.fwmark, x.table])
+    assert.deepEqual(mine(['-6', 'rule', 'show']), [
+      ['all', '0x5', '121'],
+      ['fd00::', undefined, '121'],
+    ])
     assert.deepEqual(mine(['rule', 'show']), [['all', '0x5', '121']])
     const ex = h.cli(['export', '--json']).json.result
-    assert.deepEqual(ex.rules.map((x: any) => [x.family, x.from, x.fwmark]).sort(), [[6, undefined, '0x5'], [undefined, 'fd00::/64', undefined], [undefined, undefined, '0x5']].sort())
+    assert.deepEqual(
+      ex.rules.map((x: any) => [x.family, x.from, x.fwmark]).sort(),
+      [
+        [6, undefined, '0x5'],
+        [undefined, 'fd00::/64', undefined],
+        [undefined, undefined, '0x5'],
+      ].sort(),
+    )
     assert.equal(h.cli(['apply', '-f', file('none6.yaml', 'version: 1\n')]).code, 0)
     assert.deepEqual([mine(['-6', 'rule', 'show']), mine(['rule', 'show'])], [[], []])
   })
@@ -205,44 +254,61 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
   const saFile = (N: string, key: string) => {
     const k = join(dir, `${N}.hex`)
     writeFileSync(k, `${key}\n`, {mode: 0o600})
-    return file(`${N}-sa.yaml`, `version: 1\nroutes: [{to: 10.7.0.0/24, dev: lo}]\nxfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 0x1000, reqid: 7, aead: {alg: "rfc4106(gcm(aes))", keyFile: ${k}}}\n`)
+    return file(
+      `${N}-sa.yaml`,
+      `version: 1\nroutes: [{to: 10.7.0.0/24, dev: lo}]\nxfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 0x1000, reqid: 7, aead: {alg: "rfc4106(gcm(aes))", keyFile: ${k}}}\n`,
+    )
   }
   const KEY = '0x' + 'ab'.repeat(36)
 
-  it('SAs on a kernel without ESP: the dry run refuses them as apply does, before changing anything', {skip: hasKernelEsp ? 'the kernel has ESP' : false}, () => {
-    const h = host('ae')
-    const N = h.ns
-    const f = saFile(N, KEY)
-    const before = dump(N)
-    const dry = h.cli(['apply', '-f', f, '--dry-run', '--json'])
-    assert.equal(dry.code, 1, dry.stdout + dry.stderr)
-    assert.equal(dry.json.error.code, 'E_NO_ESP')
-    const r = h.cli(['apply', '-f', f, '--json'])
-    assert.equal(r.code, 1, r.stdout + r.stderr)
-    assert.equal(r.json.error.code, 'E_NO_ESP')
-    assert.equal(dump(N), before, 'nothing changed, not even the route before it')
-    assert.ok(![dry.stdout, dry.stderr, r.stdout, r.stderr].join('').includes('abababab'), 'the key is never shown')
-  })
+  it(
+    'SAs on a kernel without ESP: the dry run refuses them as apply does, before changing anything',
+    {skip: hasKernelEsp ? 'the kernel has ESP' : false},
+    () => {
+      const h = host('ae')
+      const N = h.ns
+      const f = saFile(N, KEY)
+      const before = dump(N)
+      const dry = h.cli(['apply', '-f', f, '--dry-run', '--json'])
+      assert.equal(dry.code, 1, dry.stdout + dry.stderr)
+      assert.equal(dry.json.error.code, 'E_NO_ESP')
+      const r = h.cli(['apply', '-f', f, '--json'])
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.equal(r.json.error.code, 'E_NO_ESP')
+      assert.equal(dump(N), before, 'nothing changed, not even the route before it')
+      assert.ok(![dry.stdout, dry.stderr, r.stdout, r.stderr].join('').includes('abababab'), 'the key is never shown')
+    },
+  )
 
-  it('SAs on a kernel with ESP: made, verified, a new key replaces the SA, exported with its key file, removed', {skip: hasKernelEsp ? false : 'this kernel has no ESP (CONFIG_INET_ESP)'}, () => {
-    const h = host('ae')
-    const N = h.ns
-    const f = saFile(N, KEY)
-    const dry = h.cli(['apply', '-f', f, '--dry-run'])
-    assert.equal(dry.code, 0, dry.stderr)
-    assert.match(dry.stdout, /xfrm state add src 192\.0\.2\.1 dst 192\.0\.2\.2 proto esp spi 0x1000 mode tunnel reqid 7 aead 'rfc4106\(gcm\(aes\)\)' <redacted> 128/)
-    assert.ok(!(dry.stdout + dry.stderr).includes('abababab'), 'the dry run shows the key redacted')
-    assert.equal(h.cli(['apply', '-f', f]).code, 0)
-    assert.match(h.sh('ip', ['xfrm', 'state']), /spi 0x00001000 reqid 7 mode tunnel[\s\S]*rfc4106\(gcm\(aes\)\)/)
-    assert.match(h.cli(['apply', '-f', f]).stdout, /already matches/)
-    const g = saFile(N, '0x' + 'cd'.repeat(36))
-    const c = h.cli(['apply', '-f', g, '--json'])
-    assert.deepEqual(c.json.result.changes.map((x: any) => [x.action, x.why]), [['change', 'its key differs']])
-    assert.match(h.sh('ip', ['xfrm', 'state']), /0xcdcdcdcd/)
-    assert.match(h.cli(['export']).stdout, new RegExp(`keyFile: ${join(dir, N)}\\.hex`))
-    assert.equal(h.cli(['apply', '-f', file('none-sa.yaml', 'version: 1\n')]).code, 0)
-    assert.equal(h.sh('ip', ['xfrm', 'state']).trim(), '')
-  })
+  it(
+    'SAs on a kernel with ESP: made, verified, a new key replaces the SA, exported with its key file, removed',
+    {skip: hasKernelEsp ? false : 'this kernel has no ESP (CONFIG_INET_ESP)'},
+    () => {
+      const h = host('ae')
+      const N = h.ns
+      const f = saFile(N, KEY)
+      const dry = h.cli(['apply', '-f', f, '--dry-run'])
+      assert.equal(dry.code, 0, dry.stderr)
+      assert.match(
+        dry.stdout,
+        /xfrm state add src 192\.0\.2\.1 dst 192\.0\.2\.2 proto esp spi 0x1000 mode tunnel reqid 7 aead 'rfc4106\(gcm\(aes\)\)' <redacted> 128/,
+      )
+      assert.ok(!(dry.stdout + dry.stderr).includes('abababab'), 'the dry run shows the key redacted')
+      assert.equal(h.cli(['apply', '-f', f]).code, 0)
+      assert.match(h.sh('ip', ['xfrm', 'state']), /spi 0x00001000 reqid 7 mode tunnel[\s\S]*rfc4106\(gcm\(aes\)\)/)
+      assert.match(h.cli(['apply', '-f', f]).stdout, /already matches/)
+      const g = saFile(N, '0x' + 'cd'.repeat(36))
+      const c = h.cli(['apply', '-f', g, '--json'])
+      assert.deepEqual(
+        c.json.result.changes.map((x: any) => [x.action, x.why]),
+        [['change', 'its key differs']],
+      )
+      assert.match(h.sh('ip', ['xfrm', 'state']), /0xcdcdcdcd/)
+      assert.match(h.cli(['export']).stdout, new RegExp(`keyFile: ${join(dir, N)}\\.hex`))
+      assert.equal(h.cli(['apply', '-f', file('none-sa.yaml', 'version: 1\n')]).code, 0)
+      assert.equal(h.sh('ip', ['xfrm', 'state']).trim(), '')
+    },
+  )
 
   it('a failure halfway leaves the host exactly as before', () => {
     const h = host('af')
@@ -251,7 +317,13 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(h.cli(['apply', '-f', f1]).code, 0)
     const before = dump(N)
     const fwd = h.sh('sysctl', ['-n', 'net.ipv4.ip_forward'])
-    const bad = file('f2.yaml', HOST.replace('{ip_forward: 1}', '{ip_forward: 0}').replace('  - {to: 10.3.0.0/24, dev: br0, table: vpn}\n', '  - {to: 10.3.0.0/24, dev: br0, table: vpn}\n  - {to: 10.4.0.0/24, via: 10.99.0.1}\n'))
+    const bad = file(
+      'f2.yaml',
+      HOST.replace('{ip_forward: 1}', '{ip_forward: 0}').replace(
+        '  - {to: 10.3.0.0/24, dev: br0, table: vpn}\n',
+        '  - {to: 10.3.0.0/24, dev: br0, table: vpn}\n  - {to: 10.4.0.0/24, via: 10.99.0.1}\n',
+      ),
+    )
     const r = h.cli(['apply', '-f', bad])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /^error: the gateway of route 10\.4\.0\.0\/24 is not reachable/m)
@@ -297,7 +369,10 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     const f1 = file('s1.yaml', HOST)
     const before = dump(N)
     const fwd = h.sh('sysctl', ['-n', 'net.ipv4.ip_forward'])
-    for (const [signal, gone] of [['SIGINT', false], ['SIGHUP', true]] as const) {
+    for (const [signal, gone] of [
+      ['SIGINT', false],
+      ['SIGHUP', true],
+    ] as const) {
       const child = h.cliStart(['apply', '-f', f1, '--try', '60'])
       const exited = exitOf(child)
       const err = stderrUntil(child, /keep these changes\?/)
@@ -330,7 +405,10 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     h.sh('ip', ['route', 'del', '10.77.0.0/24', 'dev', 'lo'])
     child.kill('SIGINT')
     assert.equal(await exited, 1)
-    assert.match(err, /^error: interrupted; undoing could not bring back route 10\.77\.0\.0\/24 \(the kernel deleted it along with something the change removed\); put them back by hand/m)
+    assert.match(
+      err,
+      /^error: interrupted; undoing could not bring back route 10\.77\.0\.0\/24 \(the kernel deleted it along with something the change removed\); put them back by hand/m,
+    )
     assert.notEqual(tryIn(h, 'ip', ['link', 'show', 'g0']).code, 0, 'the change itself was undone')
   })
 
@@ -350,7 +428,10 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     const second = h.cli(['apply', '-f', f2, '--netns', M, '--json'])
     assert.equal(second.code, 1, second.stdout + second.stderr)
     assert.equal(second.json.error.code, 'E_BUSY')
-    assert.equal(second.json.error.message, `another netkit command is changing this host (pid ${firstPid}: netkit apply -f ${f1}, since ${second.json.error.message.match(/since (\S+) UTC/)[1]} UTC)`)
+    assert.equal(
+      second.json.error.message,
+      `another netkit command is changing this host (pid ${firstPid}: netkit apply -f ${f1}, since ${second.json.error.message.match(/since (\S+) UTC/)[1]} UTC)`,
+    )
     assert.equal(dump(M, h.sh), before, 'the second changed nothing')
     assert.equal(h.cli(['diff', '-f', f2, '--netns', M]).code, 0, 'diff reads on (it takes no lock)')
     assert.equal(h.cli(['apply', '-f', f2, '--netns', M, '--dry-run']).code, 0, 'nor does a dry run')
@@ -389,7 +470,10 @@ describe('netkit apply and diff (integration)', {skip: skipUnlessRoot}, () => {
     const h = host('ak')
     const N = h.ns
     const C = nsName('al')
-    const hostFile = (addr: string, withVeth = true) => file('k.yaml', `version: 1
+    const hostFile = (addr: string, withVeth = true) =>
+      file(
+        'k.yaml',
+        `version: 1
 links:
   - {name: br0, type: bridge}
 ${withVeth ? `  - {name: c0, type: veth, peer: eth0, peerNetns: ${C}}\n` : ''}addresses: [{dev: br0, address: ${addr}}]
@@ -397,24 +481,42 @@ routes: [{to: 10.2.0.0/24, via: 10.1.0.254}]
 namespaces:
   ${C}:
     addresses: ${withVeth ? '[{dev: eth0, address: 10.8.0.2/24}]' : '[]'}
-`)
+`,
+      )
     assert.equal(h.cli(['apply', '-f', hostFile('10.1.0.1/24')]).code, 0)
     // Renumbering br0 within its subnet: the route through it, which the file keeps, is taken away first and made again after.
     const renumbered = h.cli(['apply', '-f', hostFile('10.1.0.5/24'), '--json'])
     assert.equal(renumbered.code, 0, renumbered.stdout + renumbered.stderr)
-    assert.deepEqual(renumbered.json.result.changes.map((c: any) => `${c.action} ${c.object}`), ['remove route 10.2.0.0/24', 'remove address 10.1.0.1/24 on br0', 'add address 10.1.0.5/24 on br0', 'add route 10.2.0.0/24'])
+    assert.deepEqual(
+      renumbered.json.result.changes.map((c: any) => `${c.action} ${c.object}`),
+      ['remove route 10.2.0.0/24', 'remove address 10.1.0.1/24 on br0', 'add address 10.1.0.5/24 on br0', 'add route 10.2.0.0/24'],
+    )
     assert.equal(h.ipj(['route', 'show', '10.2.0.0/24'])[0]?.gateway, '10.1.0.254')
     assert.match(h.cli(['diff', '-f', hostFile('10.1.0.5/24')]).stdout, /the host matches/)
     const before = [dump(N), dump(C, h.sh)]
     // The veth goes but the file keeps the address on its far end (in the other namespace).
-    const r = h.cli(['apply', '-f', file('k2.yaml', `version: 1\nlinks: [{name: br0, type: bridge}]\naddresses: [{dev: br0, address: 10.1.0.1/24}]\nroutes: [{to: 10.2.0.0/24, via: 10.1.0.254}]\nnamespaces:\n  ${C}:\n    addresses: [{dev: eth0, address: 10.8.0.2/24}]\n`)])
+    const r = h.cli([
+      'apply',
+      '-f',
+      file(
+        'k2.yaml',
+        `version: 1\nlinks: [{name: br0, type: bridge}]\naddresses: [{dev: br0, address: 10.1.0.1/24}]\nroutes: [{to: 10.2.0.0/24, via: 10.1.0.254}]\nnamespaces:\n  ${C}:\n    addresses: [{dev: eth0, address: 10.8.0.2/24}]\n`,
+      ),
+    ])
     assert.equal(r.code, 1, r.stderr)
-    assert.match(r.stderr, new RegExp(`^error: removing veth link c0 would also delete address 10\\.8\\.0\\.2/24 on eth0 in namespace ${C} \\(the file keeps it\\)`, 'm'))
+    assert.match(
+      r.stderr,
+      new RegExp(`^error: removing veth link c0 would also delete address 10\\.8\\.0\\.2/24 on eth0 in namespace ${C} \\(the file keeps it\\)`, 'm'),
+    )
     assert.deepEqual([dump(N), dump(C, h.sh)], before, 'nothing changed')
     assert.equal(h.cli(['apply', '-f', hostFile('10.1.0.1/24', false)]).code, 0, 'without the veth and what was on it: fine')
     assert.equal(h.ipj(['route', 'show', '10.2.0.0/24'])[0]?.gateway, '10.1.0.254', 'renumbered back, the route made again')
     // A veth made again (its peer's name changes): its address and the route through it come back with it.
-    const pair = (peer: string) => file('p.yaml', `version: 1\nlinks: [{name: va, type: veth, peer: ${peer}}]\naddresses: [{dev: va, address: 10.7.0.1/24}]\nroutes: [{to: 10.8.0.0/24, via: 10.7.0.2}]\n`)
+    const pair = (peer: string) =>
+      file(
+        'p.yaml',
+        `version: 1\nlinks: [{name: va, type: veth, peer: ${peer}}]\naddresses: [{dev: va, address: 10.7.0.1/24}]\nroutes: [{to: 10.8.0.0/24, via: 10.7.0.2}]\n`,
+      )
     assert.equal(h.cli(['apply', '-f', pair('vb')]).code, 0)
     const again = h.cli(['apply', '-f', pair('vc')])
     assert.equal(again.code, 0, again.stderr)
@@ -442,7 +544,10 @@ namespaces:
   it("a veth made from a later namespace of the file carries an earlier namespace's address on its far end", () => {
     const h = host('aw')
     const [X, Y] = [nsName('ax'), nsName('ay')]
-    const f = file('w.yaml', `version: 1\nnamespaces:\n  ${X}:\n    addresses: [{dev: ua, address: 10.6.0.1/24}]\n  ${Y}:\n    links: [{name: ub, type: veth, peer: ua, peerNetns: ${X}}]\n    addresses: [{dev: ub, address: 10.6.0.2/24}]\n`)
+    const f = file(
+      'w.yaml',
+      `version: 1\nnamespaces:\n  ${X}:\n    addresses: [{dev: ua, address: 10.6.0.1/24}]\n  ${Y}:\n    links: [{name: ub, type: veth, peer: ua, peerNetns: ${X}}]\n    addresses: [{dev: ub, address: 10.6.0.2/24}]\n`,
+    )
     const r = h.cli(['apply', '-f', f])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(h.sh('ip', ['netns', 'exec', Y, 'ping', '-c', '1', '-W', '2', '10.6.0.1']).includes('1 received'), true)
@@ -452,7 +557,11 @@ namespaces:
   it("a bridge keeps the file's MTU when its ports join, and a veth's MTU change reaches both ends", () => {
     const h = host('am')
     const C = nsName('an')
-    const f = (mtu: number) => file('mtu.yaml', `version: 1\nlinks:\n  - {name: br0, type: bridge, mtu: 1400}\n  - {name: vx, type: veth, peer: vb, master: br0}\n  - {name: c0, type: veth, peer: eth0, peerNetns: ${C}, mtu: ${mtu}}\nnamespaces:\n  ${C}: {}\n`)
+    const f = (mtu: number) =>
+      file(
+        'mtu.yaml',
+        `version: 1\nlinks:\n  - {name: br0, type: bridge, mtu: 1400}\n  - {name: vx, type: veth, peer: vb, master: br0}\n  - {name: c0, type: veth, peer: eth0, peerNetns: ${C}, mtu: ${mtu}}\nnamespaces:\n  ${C}: {}\n`,
+      )
     const r = h.cli(['apply', '-f', f(1500)])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(h.ipj(['link', 'show', 'br0'])[0].mtu, 1400)
@@ -485,11 +594,18 @@ namespaces:
     h.sh('ip', ['netns', 'add', X])
     const f1 = file('h1x.yaml', `version: 1\nnamespaces:\n  ${X}:\n    links: [{name: d0, type: bridge}]\n    routes: [{to: 10.45.0.0/24, dev: d0}]\n`)
     assert.equal(h.cli(['apply', '-f', f1]).code, 0)
-    assert.equal(h.cli(['apply', '-f', file('other.yaml', 'version: 1\nlinks: [{name: d1, type: bridge}]\n'), '--netns', X]).code, 0, 'another apply, run in that namespace')
+    assert.equal(
+      h.cli(['apply', '-f', file('other.yaml', 'version: 1\nlinks: [{name: d1, type: bridge}]\n'), '--netns', X]).code,
+      0,
+      'another apply, run in that namespace',
+    )
     assert.equal(h.ipj(['link', 'show', 'd0'], X).length, 1, "and that apply leaves d0 alone: it is the first apply's")
     const r = h.cli(['apply', '-f', file('h2x.yaml', 'version: 1\n'), '--json'])
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(r.json.result.changes.map((c: any) => [c.action, c.object, c.netns]).sort(), [['remove', 'bridge link d0', X], ['remove', 'route 10.45.0.0/24', X]])
+    assert.deepEqual(r.json.result.changes.map((c: any) => [c.action, c.object, c.netns]).sort(), [
+      ['remove', 'bridge link d0', X],
+      ['remove', 'route 10.45.0.0/24', X],
+    ])
     assert.notEqual(tryIn(h, 'ip', ['-n', X, 'link', 'show', 'd0']).code, 0, 'd0 is gone')
     assert.equal(h.ipj(['link', 'show', 'd1'], X).length, 1, "the other apply's d1 stays")
     assert.match(h.cli(['apply', '-f', file('h2x.yaml', 'version: 1\n')]).stdout, /already matches/)
@@ -526,7 +642,10 @@ tunnels:
     const a = hA.cli(['apply', '-f', fa, '--json'])
     assert.equal(a.code, 0, a.stdout + a.stderr)
     assert.equal(a.json.result.verified, true)
-    assert.deepEqual(a.json.result.changes.map((c: any) => `${c.action} ${c.kind}${c.netns ? ' in ' + c.netns : ''}`).sort(), ['add addr', `add addr in ${ctr[A]}`, 'add link', 'add netns', `add route in ${ctr[A]}`, 'change sysctl', 'add tunnel'].sort())
+    assert.deepEqual(
+      a.json.result.changes.map((c: any) => `${c.action} ${c.kind}${c.netns ? ' in ' + c.netns : ''}`).sort(),
+      ['add addr', `add addr in ${ctr[A]}`, 'add link', 'add netns', `add route in ${ctr[A]}`, 'change sysctl', 'add tunnel'].sort(),
+    )
     assert.ok(!JSON.stringify(a.json).includes(sh('cat', [keyFileA]).trim()), 'no private key in --json')
     const b = hB.cli(['apply', '-f', fb])
     assert.equal(b.code, 0, b.stdout + b.stderr)
@@ -545,7 +664,10 @@ tunnels:
     assert.deepEqual(doc.namespaces[ctr[A]], {addresses: [{dev: 'eth0', address: '10.1.0.2/24'}], routes: [{to: 'default', via: '10.1.0.1', dev: 'eth0'}]})
     assert.deepEqual(doc.links, [{name: 'c0', type: 'veth', peer: 'eth0', peerNetns: ctr[A], mtu: 1500, up: true}])
     assert.deepEqual(Object.keys(doc.tunnels), ['t1'])
-    assert.deepEqual([doc.tunnels.t1.type, doc.tunnels.t1.remote, doc.tunnels.t1.peerPublicKey, doc.tunnels.t1.address], ['wireguard', '192.0.2.2', kb, '10.99.0.1/24'])
+    assert.deepEqual(
+      [doc.tunnels.t1.type, doc.tunnels.t1.remote, doc.tunnels.t1.peerPublicKey, doc.tunnels.t1.address],
+      ['wireguard', '192.0.2.2', kb, '10.99.0.1/24'],
+    )
     assert.equal(JSON.stringify(doc).includes(sh('cat', [keyFileA]).trim()), false, 'no private key in the export')
     assert.equal(JSON.stringify(doc).includes('wg-t1'), false, "the tunnel's device, address and routes come with the tunnel")
     const yamlOut = hA.cli(['export'])
@@ -556,7 +678,10 @@ tunnels:
     // A tunnel that is down (device and daemon gone, definition kept) is brought up by the same file.
     assert.equal(hA.cli(['tunnel', 'down', 't1']).code, 0)
     const down = hA.cli(['diff', '-f', fa, '--json'])
-    assert.deepEqual(down.json.result.changes.map((c: any) => [c.action, c.object, c.why]), [['change', 'wireguard tunnel t1', 'it is down']])
+    assert.deepEqual(
+      down.json.result.changes.map((c: any) => [c.action, c.object, c.why]),
+      [['change', 'wireguard tunnel t1', 'it is down']],
+    )
     const up = hA.cli(['apply', '-f', fa])
     assert.equal(up.code, 0, up.stdout + up.stderr)
     assert.match(up.stdout, /applied 1 change \(0 added, 1 changed, 0 removed\), verified/)
@@ -585,7 +710,10 @@ tunnels:
     const f = file('x.yaml', 'version: 1\nlinks:\n  - {name: br0, type: bridge, mtu: 1500}\n')
     const r = h.cli(['apply', '-f', f])
     assert.equal(r.code, 1)
-    assert.match(r.stderr, /^error: bridge link br0 is there and differs from the file \(mtu 1280, not 1500; up false, not true\), and netkit's apply did not make it/)
+    assert.match(
+      r.stderr,
+      /^error: bridge link br0 is there and differs from the file \(mtu 1280, not 1500; up false, not true\), and netkit's apply did not make it/,
+    )
     assert.equal(dump(N), before)
     for (const [text, re] of [
       ['routes:\n  - {to: 10.2.0.1/24, dev: lo}\n', /routes\.0\.to: .*host bits set/],
@@ -593,13 +721,22 @@ tunnels:
       ['rules:\n  - {table: 100}\n', /rules\.0: a rule needs a selector/],
       ['bogus: 1\n', /Unrecognized key/],
       ['rules:\n  - {family: 4, from: "fd00::/64", table: 100}\n', /rules\.0: family, from and to disagree/],
-      ['xfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 4096, aead: {alg: x, keyFile: k}, enc: {alg: y, keyFile: k}}\n', /xfrmStates\.0: an SA needs aead .*, or enc and auth/],
+      [
+        'xfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 4096, aead: {alg: x, keyFile: k}, enc: {alg: y, keyFile: k}}\n',
+        /xfrmStates\.0: an SA needs aead .*, or enc and auth/,
+      ],
       ['xfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 16, aead: {alg: x, keyFile: k}}\n', /xfrmStates\.0\.spi: SPI/],
       ['sysctls: {ip_forward: 5}\n', /sysctls\.ip_forward: net\.ipv4\.ip_forward cannot be "5"/],
       ['links:\n  - {name: d1, type: bridge}\n  - {name: d1, type: veth, peer: d2}\n', /^error: the file lists veth link d1 twice/m],
       ['routes:\n  - {to: 10.2.0.0/24, dev: br0}\n  - {to: 10.2.0.0/24, via: 10.9.0.1}\n', /^error: the file lists route 10\.2\.0\.0\/24 twice/m],
-      ['addresses: [{dev: nope0, address: 10.0.0.1/24}]\n', /^error: the file's address 10\.0\.0\.1\/24 on nope0 needs link nope0, which is neither in the file nor on this host; add nope0 to the file's links/m],
-      ['namespaces:\n  x1:\n    routes: [{to: default, dev: eth9}]\n', /^error: the file's route default needs link eth9, which is neither in the file nor on namespace x1/m],
+      [
+        'addresses: [{dev: nope0, address: 10.0.0.1/24}]\n',
+        /^error: the file's address 10\.0\.0\.1\/24 on nope0 needs link nope0, which is neither in the file nor on this host; add nope0 to the file's links/m,
+      ],
+      [
+        'namespaces:\n  x1:\n    routes: [{to: default, dev: eth9}]\n',
+        /^error: the file's route default needs link eth9, which is neither in the file nor on namespace x1/m,
+      ],
       ['tables: {main: 100}\n', /tables\.main: "main" is the kernel's own table/],
       ['tables: {t1: 254}\n', /tables\.t1: table 254 is the kernel's own/],
       ['tables: {t1: 1100, t2: 1100}\n', /tables\.t2: table 1100 is also named t1/],

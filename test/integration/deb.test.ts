@@ -16,14 +16,25 @@ import {makeNs, skipUnlessRoot} from '../helpers/hosts.js'
 import {bootHost, type SimHost} from '../helpers/realhost.js'
 
 const DEB = process.env.NETKIT_DEB
-const apt = (...args: string[]) => spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', ...args], {encoding: 'utf8', env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}, timeout: 600_000})
+const apt = (...args: string[]) =>
+  spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', ...args], {
+    encoding: 'utf8',
+    env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'},
+    timeout: 600_000,
+  })
 
 describe('the netkit Debian package (integration)', {skip: skipUnlessRoot || (DEB ? false : 'set NETKIT_DEB to a .deb (scripts/test-deb.sh)')}, () => {
   let h: SimHost
   // The binary unpacks itself into the caller's cache directory: a private one, not the machine's /root/.cache.
   const cache = mkdtempSync(join(tmpdir(), 'netkit-deb-cache-'))
   const installed = (args: string[]): CliResult =>
-    cliResult(spawnSync('nsenter', ['-t', String(h.pid), '-m', '-p', '-n', '-u', '--', '/usr/bin/netkit', ...args], {encoding: 'utf8', env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', XDG_CACHE_HOME: cache}, timeout: 60_000}))
+    cliResult(
+      spawnSync('nsenter', ['-t', String(h.pid), '-m', '-p', '-n', '-u', '--', '/usr/bin/netkit', ...args], {
+        encoding: 'utf8',
+        env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', XDG_CACHE_HOME: cache},
+        timeout: 60_000,
+      }),
+    )
 
   before(() => {
     assert.equal(spawnSync('dpkg-query', ['-W', 'netkit']).status, 1, 'netkit is not installed as a package before the test')
@@ -46,7 +57,14 @@ describe('the netkit Debian package (integration)', {skip: skipUnlessRoot || (DE
     assert.match(fields[2], /strongswan-swanctl/)
     assert.match(fields[2], /wireguard-tools/)
     const files = spawnSync('dpkg', ['-L', 'netkit'], {encoding: 'utf8'}).stdout.split('\n')
-    for (const f of ['/usr/bin/netkit', '/lib/systemd/system/netkit.service', '/usr/share/bash-completion/completions/netkit', '/usr/share/zsh/vendor-completions/_netkit', '/usr/share/doc/netkit/copyright', '/usr/share/doc/netkit/boot.md']) {
+    for (const f of [
+      '/usr/bin/netkit',
+      '/lib/systemd/system/netkit.service',
+      '/usr/share/bash-completion/completions/netkit',
+      '/usr/share/zsh/vendor-completions/_netkit',
+      '/usr/share/doc/netkit/copyright',
+      '/usr/share/doc/netkit/boot.md',
+    ]) {
       assert.ok(files.includes(f), `${f} in the package`)
     }
     const unit = readFileSync('/lib/systemd/system/netkit.service', 'utf8')

@@ -39,14 +39,20 @@ function emptyDirsUnder(dir: string): string[] {
 
 /** The findings that failed or warned, as "result id subject". */
 function problems(json: any): string[] {
-  return json.result.checks.filter((c: any) => c.result === 'fail' || c.result === 'warn').map((c: any) => `${c.result} ${c.id}${c.subject ? ` ${c.subject}` : ''}`)
+  return json.result.checks
+    .filter((c: any) => c.result === 'fail' || c.result === 'warn')
+    .map((c: any) => `${c.result} ${c.id}${c.subject ? ` ${c.subject}` : ''}`)
 }
 
 /** What a doctor run failed on, for a message. */
 const failures = (json: any) => json?.result?.checks?.filter((c: any) => c.result === 'fail').map((c: any) => `${c.id} ${c.subject ?? ''}: ${c.reason}`) ?? []
 
 /** The sysctl changes a run echoed ("[#] ..." on stderr) or a dry run printed (on stdout). */
-const sysctlLines = (text: string) => text.split('\n').map((l) => l.replace(/^\[#\] /, '')).filter((l) => /^(ip netns exec \S+ )?sysctl -q -w /.test(l))
+const sysctlLines = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.replace(/^\[#\] /, ''))
+    .filter((l) => /^(ip netns exec \S+ )?sysctl -q -w /.test(l))
 
 /** netkit command lines inside a fix line (up to a quote, comma, parenthesis, "&&" or ";"). */
 function netkitCommands(fix: string): string[] {
@@ -61,7 +67,10 @@ function innerPair(h: SimHost, tag: string): {n1: string; n2: string} {
     h.sh('ip', ['-n', n, 'link', 'set', 'lo', 'up'])
   }
   h.sh('ip', ['-n', n1, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u0', 'netns', n2])
-  for (const [n, ip, lan] of [[n1, '192.0.2.1', '10.1.0.1'], [n2, '192.0.2.2', '10.2.0.1']]) {
+  for (const [n, ip, lan] of [
+    [n1, '192.0.2.1', '10.1.0.1'],
+    [n2, '192.0.2.2', '10.2.0.1'],
+  ]) {
     h.sh('ip', ['-n', n, 'addr', 'add', `${ip}/24`, 'dev', 'u0'])
     h.sh('ip', ['-n', n, 'link', 'set', 'u0', 'up'])
     h.sh('ip', ['-n', n, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'c1'])
@@ -85,10 +94,46 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
     }
     const keys = (h: SimHost, name: string) => h.cli(['tunnel', 'pubkey', name]).stdout.trim()
     const wg = (h: SimHost, peer: SimHost, remote: string, address: string, extra: string[]) =>
-      h.cli(['tunnel', 'add', 'wa', '--type', 'wireguard', '--remote', remote, '--peer-public-key', keys(peer, 'wa'), '--address', address, '--timeout', '15', ...extra])
+      h.cli([
+        'tunnel',
+        'add',
+        'wa',
+        '--type',
+        'wireguard',
+        '--remote',
+        remote,
+        '--peer-public-key',
+        keys(peer, 'wa'),
+        '--address',
+        address,
+        '--timeout',
+        '15',
+        ...extra,
+      ])
     const ipsec = (h: SimHost, remote: string, local: string, rs: string, extra: string[]) =>
-      h.cli(['tunnel', 'add', 'ia', '--type', 'ipsec', '--remote', remote, '--psk-file', psk, '--local-subnet', local, '--remote-subnet', rs, '--timeout', '20', ...extra])
-    const owned = (h: SimHost) => h.cli(['sysctl', 'list', '--json']).json.result.map((r: any) => r.key).sort()
+      h.cli([
+        'tunnel',
+        'add',
+        'ia',
+        '--type',
+        'ipsec',
+        '--remote',
+        remote,
+        '--psk-file',
+        psk,
+        '--local-subnet',
+        local,
+        '--remote-subnet',
+        rs,
+        '--timeout',
+        '20',
+        ...extra,
+      ])
+    const owned = (h: SimHost) =>
+      h
+        .cli(['sysctl', 'list', '--json'])
+        .json.result.map((r: any) => r.key)
+        .sort()
 
     // WireGuard with only its address: host to host, nothing to forward.
     let r = wg(hA, hB, '192.0.2.2', '10.99.0.1/24', ['--no-wait'])
@@ -138,13 +183,89 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
     const k1 = h.cli(['tunnel', 'pubkey', 'wa', '--netns', n1]).stdout.trim()
     const k2 = h.cli(['tunnel', 'pubkey', 'wa', '--netns', n2]).stdout.trim()
     // A WireGuard tunnel routing subnets, with its peer; an IPsec tunnel whose peer never comes; a VXLAN tunnel with proxy ARP.
-    let r = h.cli(['tunnel', 'add', 'wa', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', k2, '--address', '10.99.0.1/24', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--netns', n1, '--no-wait'])
+    let r = h.cli([
+      'tunnel',
+      'add',
+      'wa',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      k2,
+      '--address',
+      '10.99.0.1/24',
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--netns',
+      n1,
+      '--no-wait',
+    ])
     assert.equal(r.code, 0, r.stderr)
-    r = h.cli(['tunnel', 'add', 'wa', '--type', 'wireguard', '--remote', '192.0.2.1', '--peer-public-key', k1, '--address', '10.99.0.2/24', '--local-subnet', '10.2.0.0/24', '--remote-subnet', '10.1.0.0/24', '--netns', n2, '--timeout', '15'])
+    r = h.cli([
+      'tunnel',
+      'add',
+      'wa',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.1',
+      '--peer-public-key',
+      k1,
+      '--address',
+      '10.99.0.2/24',
+      '--local-subnet',
+      '10.2.0.0/24',
+      '--remote-subnet',
+      '10.1.0.0/24',
+      '--netns',
+      n2,
+      '--timeout',
+      '15',
+    ])
     assert.equal(r.code, 0, r.stderr)
-    r = h.cli(['tunnel', 'add', 'ib', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.3.0.0/24', '--netns', n1, '--no-wait'])
+    r = h.cli([
+      'tunnel',
+      'add',
+      'ib',
+      '--type',
+      'ipsec',
+      '--remote',
+      '192.0.2.2',
+      '--psk-file',
+      psk,
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.3.0.0/24',
+      '--netns',
+      n1,
+      '--no-wait',
+    ])
     assert.equal(r.code, 0, r.stderr)
-    r = h.cli(['tunnel', 'add', 'vb', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '9', '--address', '10.98.0.1/24', '--peer-address', '10.98.0.2', '--remote-subnet', '10.4.0.0/24', '--proxy-arp', 'c0', '--netns', n1])
+    r = h.cli([
+      'tunnel',
+      'add',
+      'vb',
+      '--type',
+      'vxlan',
+      '--remote',
+      '192.0.2.2',
+      '--vni',
+      '9',
+      '--address',
+      '10.98.0.1/24',
+      '--peer-address',
+      '10.98.0.2',
+      '--remote-subnet',
+      '10.4.0.0/24',
+      '--proxy-arp',
+      'c0',
+      '--netns',
+      n1,
+    ])
     assert.equal(r.code, 0, r.stderr)
     // Then break it: forwarding off, strict reverse-path filtering everywhere, redirects on, proxy ARP off, a leftover link.
     const set = (kv: string) => h.sh('ip', ['netns', 'exec', n1, 'sysctl', '-qw', kv])
@@ -162,14 +283,22 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
     const commands = fixes.flatMap(netkitCommands)
     assert.ok(commands.length >= 5, `the broken namespace gives fixes to check: ${fixes.join(' | ')}`)
     for (const c of commands) assert.match(c, new RegExp(`--netns ${n1}( |$)`), `"${c}" acts where the doctor looked`)
-    assert.deepEqual(fixes.filter((f, i) => fixes.indexOf(f) !== i), [], 'no fix line is listed twice')
+    assert.deepEqual(
+      fixes.filter((f, i) => fixes.indexOf(f) !== i),
+      [],
+      'no fix line is listed twice',
+    )
     assert.ok(problems(d.json).includes('fail host.forwarding IPv4'))
     assert.ok(problems(d.json).includes('fail host.rp_filter all'))
 
     const dry = h.cli(['doctor', '--netns', n1, '--fix', '--dry-run'])
     const would = /would fix \(dry run, nothing was changed\): (.*)/.exec(dry.stdout)?.[1].split('; ') ?? []
     assert.ok(would.length >= 4, dry.stdout)
-    assert.deepEqual(would.filter((f, i) => would.indexOf(f) !== i), [], 'each fix once')
+    assert.deepEqual(
+      would.filter((f, i) => would.indexOf(f) !== i),
+      [],
+      'each fix once',
+    )
     for (const c of would.flatMap(netkitCommands)) assert.match(c, new RegExp(`--netns ${n1}( |$)`))
 
     // Pasted as printed, the sysctl fixes act in the namespace (and not in the host's own).
@@ -188,14 +317,45 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
     const stranger = 'HIQs3R6cHsZKKRI7AnUnGH2gBcNZbjmr+F7Kb6L/t1k='
 
     // Undone: no peer answers within the timeout; the key and the config it wrote go, and so do their directories.
-    let r = h.cli(['tunnel', 'add', 'wu', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.97.0.1/24', '--netns', n1, '--timeout', '2'])
+    let r = h.cli([
+      'tunnel',
+      'add',
+      'wu',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      stranger,
+      '--address',
+      '10.97.0.1/24',
+      '--netns',
+      n1,
+      '--timeout',
+      '2',
+    ])
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, /no WireGuard handshake/)
     noEmpty('an undone tunnel add')
 
     // Refused: a link of that name is someone else's.
     h.sh('ip', ['-n', n1, 'link', 'add', 'wg-wr', 'type', 'veth', 'peer', 'name', 'wr-peer'])
-    r = h.cli(['tunnel', 'add', 'wr', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.97.0.1/24', '--netns', n1, '--no-wait'])
+    r = h.cli([
+      'tunnel',
+      'add',
+      'wr',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      stranger,
+      '--address',
+      '10.97.0.1/24',
+      '--netns',
+      n1,
+      '--no-wait',
+    ])
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, /a link named wg-wr already exists/)
     noEmpty('a refused tunnel add')
@@ -203,7 +363,10 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
 
     // The wizard interrupted (Ctrl-C) while its tunnel waits for the peer: undone, its generated key and directories gone.
     const answers = join(work, 'wc.yaml')
-    writeFileSync(answers, 'role: site-to-site\nname: wc\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: psk-generate}\n')
+    writeFileSync(
+      answers,
+      'role: site-to-site\nname: wc\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: psk-generate}\n',
+    )
     const wiz = h.cliStart(['wizard', '--netns', n1, '--answers', answers, '--wait', '--timeout', '30'])
     await stderrUntil(wiz, /swanctl --load-all/)
     await new Promise((res) => setTimeout(res, 500))
@@ -212,9 +375,41 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
     noEmpty('a wizard interrupted while it applies')
 
     // Tunnels in a namespace, a sysctl of charon's ipsec0 set through netkit, then del and the namespace removed.
-    r = h.cli(['tunnel', 'add', 'ia', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--netns', n1, '--no-wait'])
+    r = h.cli([
+      'tunnel',
+      'add',
+      'ia',
+      '--type',
+      'ipsec',
+      '--remote',
+      '192.0.2.2',
+      '--psk-file',
+      psk,
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--netns',
+      n1,
+      '--no-wait',
+    ])
     assert.equal(r.code, 0, r.stderr)
-    r = h.cli(['tunnel', 'add', 'wd', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.96.0.1/24', '--netns', n1, '--no-wait'])
+    r = h.cli([
+      'tunnel',
+      'add',
+      'wd',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      stranger,
+      '--address',
+      '10.96.0.1/24',
+      '--netns',
+      n1,
+      '--no-wait',
+    ])
     assert.equal(r.code, 0, r.stderr)
     for (let i = 0; i < 50 && h.sh('ip', ['-n', n1, 'link']).indexOf('ipsec0') < 0; i++) h.sh('sleep', ['0.1'])
     r = h.cli(['sysctl', 'set', 'accept_redirects.ipsec0', '0', '--netns', n1])
@@ -235,10 +430,46 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
     const {n1} = innerPair(h, 'or')
     const stranger = 'HIQs3R6cHsZKKRI7AnUnGH2gBcNZbjmr+F7Kb6L/t1k='
     const links = () => h.ipj(['link', 'show'], n1).map((l: any) => l.ifname)
-    const comms = () => h.processes().map((p) => p.split(' ')[1]).sort()
-    let r = h.cli(['tunnel', 'add', 'wo', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.95.0.1/24', '--netns', n1, '--no-wait'])
+    const comms = () =>
+      h
+        .processes()
+        .map((p) => p.split(' ')[1])
+        .sort()
+    let r = h.cli([
+      'tunnel',
+      'add',
+      'wo',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      stranger,
+      '--address',
+      '10.95.0.1/24',
+      '--netns',
+      n1,
+      '--no-wait',
+    ])
     assert.equal(r.code, 0, r.stderr)
-    r = h.cli(['tunnel', 'add', 'io', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--netns', n1, '--no-wait'])
+    r = h.cli([
+      'tunnel',
+      'add',
+      'io',
+      '--type',
+      'ipsec',
+      '--remote',
+      '192.0.2.2',
+      '--psk-file',
+      psk,
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--netns',
+      n1,
+      '--no-wait',
+    ])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(h.cli(['doctor', '--netns', n1, '--check', 'leftovers.daemons']).code, 0, 'tunnels it knows are not orphans')
     // The definitions are lost (a hand edit, a crash before they were saved).
@@ -246,19 +477,43 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
 
     const d = h.cli(['doctor', '--netns', n1, '--json'])
     assert.equal(d.code, 1)
-    assert.deepEqual(problems(d.json).filter((p) => p.includes('leftovers')).sort(), ['fail leftovers.daemons charon', 'fail leftovers.daemons wireguard-go wg-wo'])
+    assert.deepEqual(
+      problems(d.json)
+        .filter((p) => p.includes('leftovers'))
+        .sort(),
+      ['fail leftovers.daemons charon', 'fail leftovers.daemons wireguard-go wg-wo'],
+    )
     const f = d.json.result.checks.find((c: any) => c.id === 'leftovers.daemons' && c.result === 'fail')
     assert.equal(f.fix, `netkit doctor --fix --check leftovers.daemons --netns ${n1}`)
     assert.ok(f.fixable)
 
     const fixed = h.cli(['doctor', '--netns', n1, '--fix', '--yes', '--json'])
-    assert.equal(fixed.json.result.checks.filter((c: any) => c.id.startsWith('leftovers.') && (c.result === 'warn' || c.result === 'fail')).length, 0, JSON.stringify(fixed.json.result.fixed))
+    assert.equal(
+      fixed.json.result.checks.filter((c: any) => c.id.startsWith('leftovers.') && (c.result === 'warn' || c.result === 'fail')).length,
+      0,
+      JSON.stringify(fixed.json.result.fixed),
+    )
     assert.deepEqual(comms(), [], 'wireguard-go and charon are stopped')
     assert.ok(!links().includes('wg-wo') && !links().includes('ipsec0'), `devices gone: ${links()}`)
     assert.ok(!existsSync(join(h.stateDir, 'daemons', `ns:${n1}`)), 'their pid files and logs too')
 
     // A wireguard-go with a device netkit made, and no record at all (no pid file, no definition).
-    r = h.cli(['tunnel', 'add', 'wp', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.93.0.1/24', '--netns', n1, '--no-wait'])
+    r = h.cli([
+      'tunnel',
+      'add',
+      'wp',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      stranger,
+      '--address',
+      '10.93.0.1/24',
+      '--netns',
+      n1,
+      '--no-wait',
+    ])
     assert.equal(r.code, 0, r.stderr)
     rmSync(join(h.configDir, 'netns', n1, 'tunnels', 'wp.json'))
     rmSync(join(h.stateDir, 'daemons', `ns:${n1}`, 'wireguard-go.wg-wp.pid'))
@@ -271,7 +526,7 @@ describe('doctor defects (integration, on simulated hosts)', {skip: skipUnlessRo
   })
 })
 
-describe('the wizard\'s safe fixes (integration, through a pseudo-terminal)', {skip: skipUnlessRoot}, () => {
+describe("the wizard's safe fixes (integration, through a pseudo-terminal)", {skip: skipUnlessRoot}, () => {
   it('names the namespace, lists each fix once, and a Ctrl-C leaves no directory behind', async () => {
     // A simulated host managing namespace A (--netns), with an underlay to the peer there.
     const h = bootHost(makeNs('dw'))
@@ -282,7 +537,26 @@ describe('the wizard\'s safe fixes (integration, through a pseudo-terminal)', {s
     h.sh('ip', ['-n', A, 'link', 'set', 'u1', 'up'])
     // A tunnel routing subnets, then the host broken under it: forwarding off, strict rp_filter on all (two tunnel interfaces).
     const stranger = 'HIQs3R6cHsZKKRI7AnUnGH2gBcNZbjmr+F7Kb6L/t1k='
-    const r = h.cli(['tunnel', 'add', 'wz', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.94.0.1/24', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--netns', A, '--no-wait'])
+    const r = h.cli([
+      'tunnel',
+      'add',
+      'wz',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      stranger,
+      '--address',
+      '10.94.0.1/24',
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--netns',
+      A,
+      '--no-wait',
+    ])
     assert.equal(r.code, 0, r.stderr)
     h.sh('ip', ['netns', 'exec', A, 'sysctl', '-qw', 'net.ipv4.ip_forward=0', 'net.ipv4.conf.all.rp_filter=1'])
 
@@ -291,7 +565,11 @@ describe('the wizard\'s safe fixes (integration, through a pseudo-terminal)', {s
     const offer = /Apply the safe fixes([^?]*)\?/.exec(s.screen)![1].replace(/\n/g, ' ')
     assert.match(offer, new RegExp(`^ in namespace ${A} \\(`), offer)
     const listed = /\((.*)\)$/.exec(offer.trim())![1].split('; ')
-    assert.deepEqual(listed.filter((f, i) => listed.indexOf(f) !== i), [], `each fix once: ${offer}`)
+    assert.deepEqual(
+      listed.filter((f, i) => listed.indexOf(f) !== i),
+      [],
+      `each fix once: ${offer}`,
+    )
     for (const f of listed) assert.match(f, new RegExp(`--netns ${A}$`), f)
     s.send(`n${KEY.enter}`)
     await s.answer(/What are you setting up\?/, `2${KEY.enter}`)

@@ -25,11 +25,14 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
   before(() => {
     writeFileSync(psk, 'doctor test pre-shared key 0001\n', {mode: 0o600})
     w = twoHosts('dk')
-    const ip = (h: SimHost, remote: string, l: string, r: string, extra: string[]) => h.cli(['tunnel', 'add', 'site', '--type', 'ipsec', '--remote', remote, '--psk-file', psk, '--local-subnet', l, '--remote-subnet', r, ...extra])
-    for (const r of [ip(w.hA, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait']), ip(w.hB, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', [])]) assert.equal(r.code, 0, r.stderr)
+    const ip = (h: SimHost, remote: string, l: string, r: string, extra: string[]) =>
+      h.cli(['tunnel', 'add', 'site', '--type', 'ipsec', '--remote', remote, '--psk-file', psk, '--local-subnet', l, '--remote-subnet', r, ...extra])
+    for (const r of [ip(w.hA, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait']), ip(w.hB, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', [])])
+      assert.equal(r.code, 0, r.stderr)
     const ka = w.hA.cli(['tunnel', 'pubkey', 'ov']).stdout.trim()
     const kb = w.hB.cli(['tunnel', 'pubkey', 'ov']).stdout.trim()
-    const wg = (h: SimHost, remote: string, key: string, addr: string, extra: string[]) => h.cli(['tunnel', 'add', 'ov', '--type', 'wireguard', '--remote', remote, '--peer-public-key', key, '--address', addr, '--keepalive', '5', ...extra])
+    const wg = (h: SimHost, remote: string, key: string, addr: string, extra: string[]) =>
+      h.cli(['tunnel', 'add', 'ov', '--type', 'wireguard', '--remote', remote, '--peer-public-key', key, '--address', addr, '--keepalive', '5', ...extra])
     for (const r of [wg(w.hA, '192.0.2.2', kb, '10.99.0.1/24', ['--no-wait']), wg(w.hB, '192.0.2.1', ka, '10.99.0.2/24', [])]) assert.equal(r.code, 0, r.stderr)
   })
   after(() => rmSync(dir, {recursive: true, force: true}))
@@ -38,7 +41,19 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
     const r = doctor()
     assert.equal(r.code, 0, JSON.stringify(failed(r)))
     const ids = r.json.result.checks.filter((c: any) => /^(ipsec|wireguard)\./.test(c.id) && c.result === 'ok').map((c: any) => c.id)
-    for (const id of ['ipsec.charon', 'ipsec.sa', 'ipsec.selectors', 'ipsec.algorithms', 'ipsec.secrets', 'ipsec.local-address', 'wireguard.handshake', 'wireguard.endpoint-route', 'wireguard.allowed-ips', 'wireguard.keys']) assert.ok(ids.includes(id), `${id} ok`)
+    for (const id of [
+      'ipsec.charon',
+      'ipsec.sa',
+      'ipsec.selectors',
+      'ipsec.algorithms',
+      'ipsec.secrets',
+      'ipsec.local-address',
+      'wireguard.handshake',
+      'wireguard.endpoint-route',
+      'wireguard.allowed-ips',
+      'wireguard.keys',
+    ])
+      assert.ok(ids.includes(id), `${id} ok`)
     const sa = r.json.result.checks.find((c: any) => c.id === 'ipsec.sa')
     assert.equal(sa.evidence.ikeSas[0].state, 'ESTABLISHED')
   })
@@ -79,7 +94,22 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
 
   it('a WireGuard peer with a wrong key never completes a handshake: wireguard.handshake fails', () => {
     const stranger = w.hB.cli(['tunnel', 'pubkey', 'nobody']).stdout.trim()
-    const add = w.hA.cli(['tunnel', 'add', 'wx', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', stranger, '--address', '10.98.0.1/24', '--listen-port', '51900', '--no-wait'])
+    const add = w.hA.cli([
+      'tunnel',
+      'add',
+      'wx',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      stranger,
+      '--address',
+      '10.98.0.1/24',
+      '--listen-port',
+      '51900',
+      '--no-wait',
+    ])
     assert.equal(add.code, 0, add.stderr)
     try {
       const r = doctor('--tunnel', 'wx')
@@ -96,12 +126,37 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
     const h = bootHost(makeNs('dq'))
     const [X, Y] = [innerNs(h, 'dqx'), innerNs(h, 'dqy')]
     h.sh('ip', ['-n', X, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u0', 'netns', Y])
-    for (const [ns, underlay, inside] of [[X, '192.0.2.1/24', '10.1.0.1/32'], [Y, '192.0.2.2/24', '10.2.0.1/32']]) {
+    for (const [ns, underlay, inside] of [
+      [X, '192.0.2.1/24', '10.1.0.1/32'],
+      [Y, '192.0.2.2/24', '10.2.0.1/32'],
+    ]) {
       h.sh('ip', ['-n', ns, 'addr', 'add', underlay, 'dev', 'u0'])
       h.sh('ip', ['-n', ns, 'link', 'set', 'u0', 'up'])
       h.sh('ip', ['-n', ns, 'addr', 'add', inside, 'dev', 'lo'])
     }
-    const weak = (ns: string, remote: string, l: string, r: string, extra: string[]) => h.cli(['tunnel', 'add', 'weak', '--type', 'ipsec', '--remote', remote, '--psk-file', psk, '--local-subnet', l, '--remote-subnet', r, '--proposals', 'aes128-sha1-modp1024', '--esp-proposals', 'aes128-sha1-modp1024', '--netns', ns, ...extra])
+    const weak = (ns: string, remote: string, l: string, r: string, extra: string[]) =>
+      h.cli([
+        'tunnel',
+        'add',
+        'weak',
+        '--type',
+        'ipsec',
+        '--remote',
+        remote,
+        '--psk-file',
+        psk,
+        '--local-subnet',
+        l,
+        '--remote-subnet',
+        r,
+        '--proposals',
+        'aes128-sha1-modp1024',
+        '--esp-proposals',
+        'aes128-sha1-modp1024',
+        '--netns',
+        ns,
+        ...extra,
+      ])
     const a = weak(X, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait'])
     assert.equal(a.code, 0, a.stderr)
     const b = weak(Y, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', [])
@@ -111,7 +166,10 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
       assert.deepEqual(failed(r), ['ipsec.algorithms'])
       const f = r.json.result.checks.find((c: any) => c.id === 'ipsec.algorithms' && c.result === 'fail')
       assert.match(f.reason, /sha1.*modp1024/)
-      assert.ok(f.evidence.weak.some((a: string) => /HMAC_SHA1|MODP_1024/.test(a)), 'the negotiated algorithms are named too')
+      assert.ok(
+        f.evidence.weak.some((a: string) => /HMAC_SHA1|MODP_1024/.test(a)),
+        'the negotiated algorithms are named too',
+      )
     } finally {
       for (const ns of [Y, X]) assert.equal(h.cli(['tunnel', 'del', 'weak', '--netns', ns]).code, 0)
       h.stop()
@@ -147,7 +205,7 @@ describe('netkit doctor: IPsec and WireGuard key state (integration)', {skip: sk
     const r = doctor()
     assert.equal(r.code, 1)
     assert.deepEqual(failed(r), ['ipsec.charon'], 'only the charon (the routes it carried are skipped: no SA)')
-    assert.equal(r.json.result.checks.find((c: any) => c.id === 'ipsec.charon').fix, 'netkit tunnel up site', 'the host\'s own command')
+    assert.equal(r.json.result.checks.find((c: any) => c.id === 'ipsec.charon').fix, 'netkit tunnel up site', "the host's own command")
     const up = w.hA.cli(['tunnel', 'up', 'site'])
     assert.equal(up.code, 0, up.stderr)
     assert.deepEqual(failed(doctor()), [])

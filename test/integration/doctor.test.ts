@@ -8,7 +8,9 @@ import {type TwoHosts, twoHosts} from '../helpers/topology.js'
 
 /** The findings of a doctor run that are not ok or skip. */
 function problems(json: any): string[] {
-  return json.result.checks.filter((c: any) => c.result === 'fail' || c.result === 'warn').map((c: any) => `${c.result} ${c.id}${c.subject ? ` ${c.subject}` : ''}`)
+  return json.result.checks
+    .filter((c: any) => c.result === 'fail' || c.result === 'warn')
+    .map((c: any) => `${c.result} ${c.id}${c.subject ? ` ${c.subject}` : ''}`)
 }
 
 describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
@@ -27,8 +29,30 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
       }
     }
     const add = (h: SimHost, remote: string, addr: string, peer: string, rs: string, ls: string) =>
-      h.cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', remote, '--vni', '7', '--address', addr, '--peer-address', peer, '--local-subnet', ls, '--remote-subnet', rs])
-    for (const r of [add(w.hA, '192.0.2.2', '10.9.0.1/24', '10.9.0.2', '10.2.0.0/24', '10.1.0.0/24'), add(w.hB, '192.0.2.1', '10.9.0.2/24', '10.9.0.1', '10.1.0.0/24', '10.2.0.0/24')]) assert.equal(r.code, 0, r.stderr)
+      h.cli([
+        'tunnel',
+        'add',
+        'ov',
+        '--type',
+        'vxlan',
+        '--remote',
+        remote,
+        '--vni',
+        '7',
+        '--address',
+        addr,
+        '--peer-address',
+        peer,
+        '--local-subnet',
+        ls,
+        '--remote-subnet',
+        rs,
+      ])
+    for (const r of [
+      add(w.hA, '192.0.2.2', '10.9.0.1/24', '10.9.0.2', '10.2.0.0/24', '10.1.0.0/24'),
+      add(w.hB, '192.0.2.1', '10.9.0.2/24', '10.9.0.1', '10.1.0.0/24', '10.2.0.0/24'),
+    ])
+      assert.equal(r.code, 0, r.stderr)
     for (const conf of ['vx-ov']) {
       sysctl(w.A, `net.ipv4.conf.${conf}.send_redirects=0`)
       sysctl(w.A, `net.ipv4.conf.${conf}.accept_redirects=0`)
@@ -120,7 +144,10 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(doctor('--check', 'leftovers.tunnel-objects', '--strict').code, 1, '--strict fails on warnings')
     const fixed = doctor('--check', 'leftovers.tunnel-objects', '--fix', '--yes')
     assert.deepEqual(problems(fixed.json), [])
-    assert.equal(JSON.parse(sh('ip', ['-n', w.A, '-j', 'link', 'show'])).some((l: any) => l.ifname === 'vx-gone'), false)
+    assert.equal(
+      JSON.parse(sh('ip', ['-n', w.A, '-j', 'link', 'show'])).some((l: any) => l.ifname === 'vx-gone'),
+      false,
+    )
   })
 
   it('bad usage exits 2', () => {
@@ -136,7 +163,25 @@ describe('netkit doctor (integration)', {skip: skipUnlessRoot}, () => {
     w.hA.sh('ip', ['link', 'set', 'xu0', 'up'])
     w.hA.sh('ip', ['-n', X, 'addr', 'add', '192.0.2.1/24', 'dev', 'u0'])
     w.hA.sh('ip', ['-n', X, 'link', 'set', 'u0', 'up'])
-    const t = w.hA.cli(['tunnel', 'add', 'ox', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '8', '--address', '10.8.0.1/24', '--peer-address', '10.8.0.2', '--remote-subnet', '10.2.0.0/24', '--netns', X])
+    const t = w.hA.cli([
+      'tunnel',
+      'add',
+      'ox',
+      '--type',
+      'vxlan',
+      '--remote',
+      '192.0.2.2',
+      '--vni',
+      '8',
+      '--address',
+      '10.8.0.1/24',
+      '--peer-address',
+      '10.8.0.2',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--netns',
+      X,
+    ])
     assert.equal(t.code, 0, t.stderr)
     w.hA.sh('ip', ['netns', 'exec', X, 'sysctl', '-qw', 'net.ipv4.ip_forward=0'])
     sysctl(w.A, 'net.ipv4.ip_forward=0')

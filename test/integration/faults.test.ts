@@ -24,7 +24,8 @@ describe('fault injection: a failure at any changing call leaves the host as bef
     it(s.name, (t) => {
       const r = s.run(kit)
       t.diagnostic(`faults: ${figures(s.name, r)}`)
-      for (const x of r.notRestored) t.diagnostic(`faults:   not restored after call ${x.n} (${x.fault}) failed, exit ${x.exit}, ${x.error}: ${x.changed.join(' | ')}`)
+      for (const x of r.notRestored)
+        t.diagnostic(`faults:   not restored after call ${x.n} (${x.fault}) failed, exit ${x.exit}, ${x.error}: ${x.changed.join(' | ')}`)
       assert.ok(r.calls > 0, 'the wrappers saw its changing calls')
       assert.equal(r.aborted, undefined)
       assert.deepEqual(r.notRestored, [], 'every failing run left the host as before')

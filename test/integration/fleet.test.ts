@@ -48,7 +48,10 @@ describe('fleet render and commit-confirm on simulated hosts (integration)', {sk
   })
 
   const overlay = (name: string) => `10.99.0.${NAMES.indexOf(name) + 1}`
-  const loAddrs = (name: string) => h(name).ipj(['-4', 'addr', 'show', 'dev', 'lo'])[0].addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)
+  const loAddrs = (name: string) =>
+    h(name)
+      .ipj(['-4', 'addr', 'show', 'dev', 'lo'])[0]
+      .addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)
 
   async function pings(from: string, to: string, seconds = 20): Promise<boolean> {
     const deadline = Date.now() + seconds * 1000
@@ -65,10 +68,16 @@ describe('fleet render and commit-confirm on simulated hosts (integration)', {sk
 
   it('renders an IPsec full mesh of 3 hosts; each applies its own bundle; every pair pings over the overlay', async () => {
     const inventory = join(scratch, 'fleet.yaml')
-    writeFileSync(inventory, `version: 1\ntype: ipsec\ntopology: full-mesh\npool: 10.99.0.0/24\nhosts:\n${NAMES.map((n, i) => `  ${n}: {address: 192.0.2.${i + 1}}`).join('\n')}\n`)
+    writeFileSync(
+      inventory,
+      `version: 1\ntype: ipsec\ntopology: full-mesh\npool: 10.99.0.0/24\nhosts:\n${NAMES.map((n, i) => `  ${n}: {address: 192.0.2.${i + 1}}`).join('\n')}\n`,
+    )
     const r = cli(['fleet', 'render', '-i', inventory, '-o', out, '--json'])
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(r.json.result.hosts.map((x: any) => [x.name, x.overlay]), NAMES.map((n) => [n, overlay(n)]))
+    assert.deepEqual(
+      r.json.result.hosts.map((x: any) => [x.name, x.overlay]),
+      NAMES.map((n) => [n, overlay(n)]),
+    )
     assert.doesNotMatch(r.stdout, /0s[A-Za-z0-9+/]{43}=/, 'no key in the output')
     for (const name of NAMES) {
       // As Ansible's copy would: the bundle to the host's /etc/netkit/fleet, keys kept 0600.
@@ -99,7 +108,11 @@ describe('fleet render and commit-confirm on simulated hosts (integration)', {sk
     const run = h('a').command(args)
     const at = run.args.indexOf('--')
     const argv = run.args.slice(at + 1)
-    const child = spawn(run.file, [...run.args.slice(0, at + 1), 'sh', '-c', '"$@"; echo "exit $?"; exec sleep 60', 'sh', ...argv], {detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: run.env})
+    const child = spawn(run.file, [...run.args.slice(0, at + 1), 'sh', '-c', '"$@"; echo "exit $?"; exec sleep 60', 'sh', ...argv], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: run.env,
+    })
     let text = ''
     child.stdout!.on('data', (d) => (text += d))
     child.stderr!.on('data', (d) => (text += d))
@@ -135,7 +148,12 @@ describe('fleet render and commit-confirm on simulated hosts (integration)', {sk
     await sleep(700)
     assert.ok(loAddrs('a').includes(EXTRA), 'the change stays after the session closed')
     const waiter = JSON.parse(readFileSync(pendingFile(), 'utf8'))
-    assert.ok(h('a').processes().some((p) => p.startsWith(`${waiter.pid} `)), 'its waiter runs')
+    assert.ok(
+      h('a')
+        .processes()
+        .some((p) => p.startsWith(`${waiter.pid} `)),
+      'its waiter runs',
+    )
     // While it waits, it holds the host lock.
     const busy = h('a').cli(['apply', '-f', '/etc/netkit/fleet/host.yaml'])
     assert.equal(busy.code, 1)

@@ -38,7 +38,9 @@ interface ManifestCommand {
   args: Record<string, {required?: boolean}>
   flags: Record<string, ManifestFlag>
 }
-const manifest = JSON.parse(readFileSync(fileURLToPath(new URL('../../../oclif.manifest.json', import.meta.url)), 'utf8')) as {commands: Record<string, ManifestCommand>}
+const manifest = JSON.parse(readFileSync(fileURLToPath(new URL('../../../oclif.manifest.json', import.meta.url)), 'utf8')) as {
+  commands: Record<string, ManifestCommand>
+}
 
 /** Every hostile value starts with "zq": a refusal that echoes the value shows it. */
 const HOSTILE: [string, string][] = [
@@ -90,7 +92,23 @@ function templates(dir: string): Record<string, string[][]> {
   const key = join(dir, 'key')
   const psk = join(dir, 'k.psk')
   // The peer 198.51.100.2 has no route here: a tunnel add that accepts its input stops there, before changing anything.
-  const ipsec = ['tunnel', 'add', 'zqn', '--type', 'ipsec', '--remote', '198.51.100.2', '--local', '192.0.2.1', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--timeout', '5']
+  const ipsec = [
+    'tunnel',
+    'add',
+    'zqn',
+    '--type',
+    'ipsec',
+    '--remote',
+    '198.51.100.2',
+    '--local',
+    '192.0.2.1',
+    '--local-subnet',
+    '10.1.0.0/24',
+    '--remote-subnet',
+    '10.2.0.0/24',
+    '--timeout',
+    '5',
+  ]
   return {
     'ns:add': [['ns', 'add', 'zqok']],
     'ns:del': [['ns', 'del', 'zqns']],
@@ -102,7 +120,11 @@ function templates(dir: string): Record<string, string[][]> {
       ['link', 'add', 'zq0', '--type', 'macvlan', '--parent', 'e0', '--mode', 'bridge'],
     ],
     'link:del': [['link', 'del', 'zq0']],
-    'link:set': [['link', 'set', 'e0', '--mtu', '1400'], ['link', 'set', 'e0', '--master', 'br0'], ['link', 'set', 'e1', '--to-netns', 'zqns']],
+    'link:set': [
+      ['link', 'set', 'e0', '--mtu', '1400'],
+      ['link', 'set', 'e0', '--master', 'br0'],
+      ['link', 'set', 'e1', '--to-netns', 'zqns'],
+    ],
     'link:list': [['link', 'list', '--type', 'veth']],
     'bridge:add': [['bridge', 'add', 'zqbr', '--mtu', '1400']],
     'bridge:attach': [['bridge', 'attach', 'br0', 'e0']],
@@ -115,8 +137,12 @@ function templates(dir: string): Record<string, string[][]> {
     'route:add': [['route', 'add', '10.78.0.0/24', '--via', '192.0.2.2', '--dev', 'e0', '--table', 'vpn', '--metric', '5', '--src', '192.0.2.1']],
     'route:del': [['route', 'del', '10.78.0.0/24', '--via', '192.0.2.2', '--dev', 'e0', '--table', 'vpn', '--metric', '5', '--src', '192.0.2.1']],
     'route:list': [['route', 'list', '--table', 'vpn']],
-    'rule:add': [['rule', 'add', '--from', '10.1.0.0/24', '--to', '10.2.0.0/24', '--fwmark', '0x10', '--iif', 'e0', '--oif', 'e1', '--table', 'vpn', '--priority', '1000']],
-    'rule:del': [['rule', 'del', '--from', '10.1.0.0/24', '--to', '10.2.0.0/24', '--fwmark', '0x10', '--iif', 'e0', '--oif', 'e1', '--table', 'vpn', '--priority', '1000']],
+    'rule:add': [
+      ['rule', 'add', '--from', '10.1.0.0/24', '--to', '10.2.0.0/24', '--fwmark', '0x10', '--iif', 'e0', '--oif', 'e1', '--table', 'vpn', '--priority', '1000'],
+    ],
+    'rule:del': [
+      ['rule', 'del', '--from', '10.1.0.0/24', '--to', '10.2.0.0/24', '--fwmark', '0x10', '--iif', 'e0', '--oif', 'e1', '--table', 'vpn', '--priority', '1000'],
+    ],
     'rule:list': [['rule', 'list']],
     'table:add': [['table', 'add', 'zqt', '174']],
     'table:del': [['table', 'del', 'zqt']],
@@ -130,20 +156,160 @@ function templates(dir: string): Record<string, string[][]> {
     'sysctl:set': [['sysctl', 'set', 'ip_forward', '0']],
     'sysctl:list': [['sysctl', 'list']],
     'sysctl:restore': [['sysctl', 'restore', 'ip_forward']],
-    'xfrm:policy:add': [['xfrm', 'policy', 'add', '--src', '10.1.0.0/24', '--dst', '10.2.0.0/24', '--dir', 'out', '--tmpl-src', '192.0.2.1', '--tmpl-dst', '192.0.2.2', '--mode', 'tunnel', '--reqid', '1', '--priority', '100', '--mark', '0x1', '--action', 'allow']],
+    'xfrm:policy:add': [
+      [
+        'xfrm',
+        'policy',
+        'add',
+        '--src',
+        '10.1.0.0/24',
+        '--dst',
+        '10.2.0.0/24',
+        '--dir',
+        'out',
+        '--tmpl-src',
+        '192.0.2.1',
+        '--tmpl-dst',
+        '192.0.2.2',
+        '--mode',
+        'tunnel',
+        '--reqid',
+        '1',
+        '--priority',
+        '100',
+        '--mark',
+        '0x1',
+        '--action',
+        'allow',
+      ],
+    ],
     'xfrm:policy:del': [['xfrm', 'policy', 'del', '--src', '10.1.0.0/24', '--dst', '10.2.0.0/24', '--dir', 'out', '--mark', '0x1']],
     'xfrm:policy:list': [['xfrm', 'policy', 'list', '--dir', 'out']],
     'xfrm:state:add': [
-      ['xfrm', 'state', 'add', '--src', '192.0.2.1', '--dst', '192.0.2.2', '--spi', '0x100', '--mode', 'tunnel', '--reqid', '1', '--mark', '0x1', '--enc', 'cbc(aes)', '--enc-key-file', key, '--auth', 'hmac(sha256)', '--auth-key-file', key],
-      ['xfrm', 'state', 'add', '--src', '192.0.2.1', '--dst', '192.0.2.2', '--spi', '0x100', '--aead', 'rfc4106(gcm(aes))', '--aead-key-file', join(dir, 'aead.key'), '--icv', '128'],
+      [
+        'xfrm',
+        'state',
+        'add',
+        '--src',
+        '192.0.2.1',
+        '--dst',
+        '192.0.2.2',
+        '--spi',
+        '0x100',
+        '--mode',
+        'tunnel',
+        '--reqid',
+        '1',
+        '--mark',
+        '0x1',
+        '--enc',
+        'cbc(aes)',
+        '--enc-key-file',
+        key,
+        '--auth',
+        'hmac(sha256)',
+        '--auth-key-file',
+        key,
+      ],
+      [
+        'xfrm',
+        'state',
+        'add',
+        '--src',
+        '192.0.2.1',
+        '--dst',
+        '192.0.2.2',
+        '--spi',
+        '0x100',
+        '--aead',
+        'rfc4106(gcm(aes))',
+        '--aead-key-file',
+        join(dir, 'aead.key'),
+        '--icv',
+        '128',
+      ],
     ],
     'xfrm:state:del': [['xfrm', 'state', 'del', '--src', '192.0.2.1', '--dst', '192.0.2.2', '--spi', '0x100']],
     'xfrm:state:list': [['xfrm', 'state', 'list']],
     'tunnel:add': [
-      [...ipsec, '--local-id', 'a.example', '--remote-id', 'b.example', '--psk-file', psk, '--proposals', 'aes256-sha256-x25519', '--esp-proposals', 'aes256-sha256-x25519', '--dpd', '30', '--rekey-time', '3600', '--start-action', 'trap', '--datapath', 'auto', '--mtu', '1400'],
+      [
+        ...ipsec,
+        '--local-id',
+        'a.example',
+        '--remote-id',
+        'b.example',
+        '--psk-file',
+        psk,
+        '--proposals',
+        'aes256-sha256-x25519',
+        '--esp-proposals',
+        'aes256-sha256-x25519',
+        '--dpd',
+        '30',
+        '--rekey-time',
+        '3600',
+        '--start-action',
+        'trap',
+        '--datapath',
+        'auto',
+        '--mtu',
+        '1400',
+      ],
       [...ipsec, '--cert', join(dir, 'c.crt'), '--key', key, '--ca', join(dir, 'ca.crt')],
-      ['tunnel', 'add', 'zqn', '--type', 'wireguard', '--remote', '198.51.100.2', '--local', '192.0.2.1', '--peer-public-key', 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=', '--endpoint', '198.51.100.2:51820', '--address', '10.99.0.1/24', '--listen-port', '51820', '--keepalive', '25', '--fwmark', '0x10', '--table', '100', '--timeout', '5'],
-      ['tunnel', 'add', 'zqn', '--type', 'vxlan', '--remote', '198.51.100.2', '--local', '192.0.2.1', '--vni', '5', '--dev', 'e0', '--address', '10.98.0.1/24', '--peer-address', '10.98.0.2', '--port', '4789', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--proxy-arp', 'br0'],
+      [
+        'tunnel',
+        'add',
+        'zqn',
+        '--type',
+        'wireguard',
+        '--remote',
+        '198.51.100.2',
+        '--local',
+        '192.0.2.1',
+        '--peer-public-key',
+        'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=',
+        '--endpoint',
+        '198.51.100.2:51820',
+        '--address',
+        '10.99.0.1/24',
+        '--listen-port',
+        '51820',
+        '--keepalive',
+        '25',
+        '--fwmark',
+        '0x10',
+        '--table',
+        '100',
+        '--timeout',
+        '5',
+      ],
+      [
+        'tunnel',
+        'add',
+        'zqn',
+        '--type',
+        'vxlan',
+        '--remote',
+        '198.51.100.2',
+        '--local',
+        '192.0.2.1',
+        '--vni',
+        '5',
+        '--dev',
+        'e0',
+        '--address',
+        '10.98.0.1/24',
+        '--peer-address',
+        '10.98.0.2',
+        '--port',
+        '4789',
+        '--local-subnet',
+        '10.1.0.0/24',
+        '--remote-subnet',
+        '10.2.0.0/24',
+        '--proxy-arp',
+        'br0',
+      ],
     ],
     'tunnel:del': [['tunnel', 'del', 'zqt']],
     'tunnel:down': [['tunnel', 'down', 'zqt']],
@@ -151,7 +317,25 @@ function templates(dir: string): Record<string, string[][]> {
     'tunnel:show': [['tunnel', 'show', 'zqt']],
     'tunnel:pubkey': [['tunnel', 'pubkey', 'zqn']],
     'tunnel:list': [['tunnel', 'list']],
-    'tunnel:peer:add': [['tunnel', 'peer', 'add', 'zqw', 'zqp', '--public-key', 'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=', '--allowed-ips', '10.97.0.2/32,10.3.0.0/24', '--endpoint', '198.51.100.2:51820', '--keepalive', '25', '--psk-file', join(dir, 'wg.psk')]],
+    'tunnel:peer:add': [
+      [
+        'tunnel',
+        'peer',
+        'add',
+        'zqw',
+        'zqp',
+        '--public-key',
+        'yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=',
+        '--allowed-ips',
+        '10.97.0.2/32,10.3.0.0/24',
+        '--endpoint',
+        '198.51.100.2:51820',
+        '--keepalive',
+        '25',
+        '--psk-file',
+        join(dir, 'wg.psk'),
+      ],
+    ],
     'tunnel:peer:del': [['tunnel', 'peer', 'del', 'zqw', 'zqp']],
     'tunnel:peer:list': [['tunnel', 'peer', 'list', 'zqw']],
     wizard: [['wizard', '--answers', join(dir, 'ok.yaml'), '--timeout', '5']],
@@ -195,7 +379,10 @@ export function hostileCases(dir: string): Case[] {
       const at = form.indexOf(`--${name}`)
       // A flag the form lacks goes before a "--" (after it, it would be the command's own argument, as in ns exec).
       const end = form.includes('--') ? form.indexOf('--') : form.length
-      slots.push({slot: `--${name}`, make: (v) => (at >= 0 ? form.map((x, i) => (i === at + 1 ? v : x)) : [...form.slice(0, end), `--${name}`, v, ...form.slice(end)])})
+      slots.push({
+        slot: `--${name}`,
+        make: (v) => (at >= 0 ? form.map((x, i) => (i === at + 1 ? v : x)) : [...form.slice(0, end), `--${name}`, v, ...form.slice(end)]),
+      })
     }
     for (const {slot, make} of slots) for (const [kind, value] of HOSTILE) cases.push({command: id.replaceAll(':', ' '), slot, kind, argv: make(value)})
   }
@@ -214,7 +401,8 @@ export function judge(c: {command?: string; slot: string; kind?: string}, r: Cli
   if (accepted) return undefined
   // The refusal is about the value: it shows the value (all start with "zq") or names the slot.
   const name = c.slot.replace(/^<|>$/g, '')
-  if (!line.includes('zq') && !line.includes(c.slot) && !line.toLowerCase().includes(name.replaceAll('-', ' '))) return `the refusal names neither the value nor ${c.slot}: ${JSON.stringify(line.slice(0, 300))}`
+  if (!line.includes('zq') && !line.includes(c.slot) && !line.toLowerCase().includes(name.replaceAll('-', ' ')))
+    return `the refusal names neither the value nor ${c.slot}: ${JSON.stringify(line.slice(0, 300))}`
   return undefined
 }
 
@@ -222,7 +410,10 @@ export function judge(c: {command?: string; slot: string; kind?: string}, r: Cli
 function hostState(h: SimHost, cwd: string): Record<string, string | string[]> {
   return {
     kernel: dump(h.ns),
-    sysctls: h.sh('sh', ['-c', 'grep -rs . /proc/sys/net/ipv4/conf /proc/sys/net/ipv6/conf /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding || true']),
+    sysctls: h.sh('sh', [
+      '-c',
+      'grep -rs . /proc/sys/net/ipv4/conf /proc/sys/net/ipv6/conf /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding || true',
+    ]),
     files: [h.configDir, h.iproute2Dir, h.stateDir, cwd].flatMap((d) => filesUnder(d).map((f) => `${f} ${readFileSync(f).length}`)).sort(),
     processes: h.processes().map((p) => p.replace(/^\d+ /, '')),
     namespaces: h.sh('ip', ['netns', 'list']),
@@ -244,7 +435,10 @@ describe('hostile input is refused: exit 2, one quoted error line, the host as b
     writeFileSync(join(dir, 'wg.psk'), 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=\n', {mode: 0o600})
     for (const f of ['c.crt', 'ca.crt']) writeFileSync(join(dir, f), '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n')
     chmodSync(join(dir, 'key'), 0o600)
-    writeFileSync(join(dir, 'ok.yaml'), 'role: site-to-site\nname: zqw\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: psk-generate}\napply: false\n')
+    writeFileSync(
+      join(dir, 'ok.yaml'),
+      'role: site-to-site\nname: zqw\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: psk-generate}\napply: false\n',
+    )
     for (const c of [
       ['link', 'add', 'e0', '--type', 'veth', '--peer', 'e1', '--up'],
       ['bridge', 'add', 'br0'],
@@ -263,14 +457,19 @@ describe('hostile input is refused: exit 2, one quoted error line, the host as b
     if (dir) rmSync(dir, {recursive: true, force: true})
   })
 
-  it('every template command line is valid as it is (so a refusal below is the hostile value\'s)', () => {
+  it("every template command line is valid as it is (so a refusal below is the hostile value's)", () => {
     const tpl = templates(dir)
     const lines = Object.entries(tpl).flatMap(([id, forms]) =>
-      forms.map((f) => (manifest.commands[id]?.flags['dry-run'] ? [...f, '--dry-run'] : f)).filter((f) => f.includes('--dry-run') || /^(list|get|show)$/.test(f[1]) || f[0] === 'wizard' || f[1] === 'exec'),
+      forms
+        .map((f) => (manifest.commands[id]?.flags['dry-run'] ? [...f, '--dry-run'] : f))
+        .filter((f) => f.includes('--dry-run') || /^(list|get|show)$/.test(f[1]) || f[0] === 'wizard' || f[1] === 'exec'),
     )
     const before = hostState(h, cwd)
     const results = cliBatch(lines, {host: h, cwd})
-    const bad = lines.map((l, i) => [l.join(' '), results[i]] as const).filter(([, r]) => r.code === 2).map(([l, r]) => `${l}: ${r.stderr.trim()}`)
+    const bad = lines
+      .map((l, i) => [l.join(' '), results[i]] as const)
+      .filter(([, r]) => r.code === 2)
+      .map(([l, r]) => `${l}: ${r.stderr.trim()}`)
     assert.deepEqual(bad, [])
     assert.deepEqual(hostState(h, cwd), before, 'dry runs and reads change nothing')
   })
@@ -280,7 +479,10 @@ describe('hostile input is refused: exit 2, one quoted error line, the host as b
     assert.ok(cases.length > 1000, `${cases.length} cases`)
     const failures = new Map<string, {kinds: string[]; why: string}>()
     const before = hostState(h, cwd)
-    const results = cliBatch(cases.map((c) => c.argv), {host: h, cwd})
+    const results = cliBatch(
+      cases.map((c) => c.argv),
+      {host: h, cwd},
+    )
     cases.forEach((c, i) => {
       const why = judge(c, results[i])
       if (!why) return
@@ -292,28 +494,71 @@ describe('hostile input is refused: exit 2, one quoted error line, the host as b
     assert.deepEqual(report, [], `${[...failures.values()].reduce((n, f) => n + f.kinds.length, 0)} of ${cases.length} cases failed`)
     const afterState = hostState(h, cwd)
     const changed = Object.keys(before).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(afterState[k]))
-    assert.deepEqual(changed, [], `the host changed; the cases not refused: ${cases.filter((_, i) => results[i].code !== 2).map((c) => `${c.command} ${c.slot} (${c.kind})`).join(', ')}`)
+    assert.deepEqual(
+      changed,
+      [],
+      `the host changed; the cases not refused: ${cases
+        .filter((_, i) => results[i].code !== 2)
+        .map((c) => `${c.command} ${c.slot} (${c.kind})`)
+        .join(', ')}`,
+    )
     assert.deepEqual(afterState, before)
   })
 
   it('the fast path answers as the real CLI does (a sample, one per kind of value)', () => {
     const cases = hostileCases(dir)
     const commands = [...new Set(cases.map((c) => c.command))]
-    const sample = HOSTILE.map(([kind], i) => cases.filter((c) => c.kind === kind && c.command === commands[(i * 7) % commands.length])[0] ?? cases.find((c) => c.kind === kind)!)
-    const batch = cliBatch(sample.map((c) => c.argv), {host: h, cwd})
+    const sample = HOSTILE.map(
+      ([kind], i) => cases.filter((c) => c.kind === kind && c.command === commands[(i * 7) % commands.length])[0] ?? cases.find((c) => c.kind === kind)!,
+    )
+    const batch = cliBatch(
+      sample.map((c) => c.argv),
+      {host: h, cwd},
+    )
     sample.forEach((c, i) => {
       const real = h.cli(c.argv)
-      assert.deepEqual({code: batch[i].code, stdout: batch[i].stdout, stderr: batch[i].stderr}, {code: real.code, stdout: real.stdout, stderr: real.stderr}, `${c.command} ${c.slot} (${c.kind})`)
+      assert.deepEqual(
+        {code: batch[i].code, stdout: batch[i].stdout, stderr: batch[i].stderr},
+        {code: real.code, stdout: real.stdout, stderr: real.stderr},
+        `${c.command} ${c.slot} (${c.kind})`,
+      )
     })
   })
 
-  it('the wizard\'s answers file: every field with every hostile value (NUL included), and __proto__ and constructor keys in every map', () => {
-    const base = {role: 'site-to-site', name: 'zqw', local: '192.0.2.1', remote: '192.0.2.2', localSubnets: ['10.1.0.0/24'], remoteSubnets: ['10.2.0.0/24'], auth: {method: 'psk-generate'}, profile: 'secure', rekeyTime: 3600, dpd: 30, apply: false}
-    const mesh = {role: 'mesh', local: '192.0.2.1', localSubnets: ['10.1.0.0/24'], peers: [{name: 'east', address: '192.0.2.2', subnets: ['10.2.0.0/24']}], auth: {method: 'psk-generate'}, apply: false}
+  it("the wizard's answers file: every field with every hostile value (NUL included), and __proto__ and constructor keys in every map", () => {
+    const base = {
+      role: 'site-to-site',
+      name: 'zqw',
+      local: '192.0.2.1',
+      remote: '192.0.2.2',
+      localSubnets: ['10.1.0.0/24'],
+      remoteSubnets: ['10.2.0.0/24'],
+      auth: {method: 'psk-generate'},
+      profile: 'secure',
+      rekeyTime: 3600,
+      dpd: 30,
+      apply: false,
+    }
+    const mesh = {
+      role: 'mesh',
+      local: '192.0.2.1',
+      localSubnets: ['10.1.0.0/24'],
+      peers: [{name: 'east', address: '192.0.2.2', subnets: ['10.2.0.0/24']}],
+      auth: {method: 'psk-generate'},
+      apply: false,
+    }
     const variants: [string, Record<string, unknown>, string[]][] = [
-      ['site', base, ['role', 'name', 'local', 'remote', 'localSubnets.0', 'remoteSubnets.0', 'auth.method', 'profile', 'rekeyTime', 'dpd', 'version', 'apply']],
+      [
+        'site',
+        base,
+        ['role', 'name', 'local', 'remote', 'localSubnets.0', 'remoteSubnets.0', 'auth.method', 'profile', 'rekeyTime', 'dpd', 'version', 'apply'],
+      ],
       ['psk-file', {...base, auth: {method: 'psk-file', pskFile: join(dir, 'k.psk')}}, ['auth.pskFile']],
-      ['x509', {...base, auth: {method: 'x509', cert: join(dir, 'c.crt'), key: join(dir, 'key'), ca: join(dir, 'ca.crt')}}, ['auth.cert', 'auth.key', 'auth.ca']],
+      [
+        'x509',
+        {...base, auth: {method: 'x509', cert: join(dir, 'c.crt'), key: join(dir, 'key'), ca: join(dir, 'ca.crt')}},
+        ['auth.cert', 'auth.key', 'auth.ca'],
+      ],
       ['mesh', mesh, ['peers.0.name', 'peers.0.address', 'peers.0.subnets.0']],
     ]
     const set = (obj: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> => {
@@ -332,7 +577,9 @@ describe('hostile input is refused: exit 2, one quoted error line, the host as b
       files.push({what, path})
     }
     for (const [name, answers, fields] of variants) {
-      for (const field of fields) for (const [kind, value] of [...HOSTILE, ['NUL', 'zq\u0000x'] as [string, string]]) add(`${name} ${field} (${kind})`, JSON.stringify(set(answers, field, value)))
+      for (const field of fields)
+        for (const [kind, value] of [...HOSTILE, ['NUL', 'zq\u0000x'] as [string, string]])
+          add(`${name} ${field} (${kind})`, JSON.stringify(set(answers, field, value)))
       // Prototype keys, in every map of the file, in JSON and in YAML (js-yaml and JSON.parse treat __proto__ differently).
       for (const map of ['', 'auth', ...(name === 'mesh' ? ['peers.0'] : [])]) {
         for (const key of ['__proto__', 'constructor', 'prototype']) {
@@ -347,8 +594,14 @@ describe('hostile input is refused: exit 2, one quoted error line, the host as b
       }
     }
     const before = hostState(h, cwd)
-    const results = cliBatch(files.map((f) => ['wizard', '--answers', f.path]), {host: h, cwd})
-    const failures = files.map((f, i) => [f, judge({slot: 'answers'}, results[i])] as const).filter(([, why]) => why).map(([f, why]) => `${f.what}: ${why}`)
+    const results = cliBatch(
+      files.map((f) => ['wizard', '--answers', f.path]),
+      {host: h, cwd},
+    )
+    const failures = files
+      .map((f, i) => [f, judge({slot: 'answers'}, results[i])] as const)
+      .filter(([, why]) => why)
+      .map(([f, why]) => `${f.what}: ${why}`)
     assert.deepEqual(failures.slice(0, 40), [], `${failures.length} of ${files.length} answers files were not refused as they should be`)
     assert.deepEqual(hostState(h, cwd), before, 'nothing changed')
     assert.deepEqual(readdirSync(cwd), [])

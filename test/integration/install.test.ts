@@ -37,7 +37,9 @@ describe('scripts/install-cli.sh: netkit on PATH after the set-up', () => {
   it('installs bash completion where bash-completion looks, and it completes', () => {
     const file = join(prefix, 'share/bash-completion/completions/netkit')
     assert.match(readFileSync(file, 'utf8'), /^complete -o default -F _netkit_complete netkit$/m)
-    const out = spawnSync('bash', ['-c', `source ${file}; COMP_WORDS=(netkit tun); COMP_CWORD=1; _netkit_complete; echo "\${COMPREPLY[*]}"`], {encoding: 'utf8'})
+    const out = spawnSync('bash', ['-c', `source ${file}; COMP_WORDS=(netkit tun); COMP_CWORD=1; _netkit_complete; echo "\${COMPREPLY[*]}"`], {
+      encoding: 'utf8',
+    })
     assert.equal(out.stdout.trim(), 'tunnel')
   })
 

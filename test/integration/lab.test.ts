@@ -7,7 +7,11 @@ import {filesUnder, makeNs, skipUnlessRoot} from '../helpers/hosts.js'
 import {bootHost, type SimHost} from '../helpers/realhost.js'
 
 /** The lab's namespaces in host h (its own /run/netns: a lab up on this machine is not seen, nor touched). */
-const labNamespaces = (h: SimHost) => h.sh('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith('nklab-'))
+const labNamespaces = (h: SimHost) =>
+  h
+    .sh('ip', ['netns', 'list'])
+    .split('\n')
+    .filter((l) => l.startsWith('nklab-'))
 
 describe('netkit lab (integration)', {skip: skipUnlessRoot}, () => {
   // Each test runs the lab inside one simulated host (test/helpers/realhost.ts): netkit with its defaults, as on a machine.
@@ -22,10 +26,27 @@ describe('netkit lab (integration)', {skip: skipUnlessRoot}, () => {
     // IPsec: a tunnel per pair and end (6); WireGuard: one interface per host, the others its peers (3).
     assert.equal(r.tunnels, 9)
     assert.equal(r.pairs.length, 12)
-    assert.deepEqual(r.pairs.filter((p: any) => !p.ping), [], 'every pair pings')
-    assert.deepEqual(r.captures.map((c: any) => [c.type, c.clear, c.packets > 0]), [['ipsec', false, true], ['wireguard', false, true]])
-    assert.ok(r.captures[0].sample.some((l: string) => /UDP-encap: ESP/.test(l)), r.captures[0].sample.join('\n'))
-    assert.deepEqual(r.doctor.map((d: any) => d.fail), [0, 0, 0], 'the doctor finds nothing failed')
+    assert.deepEqual(
+      r.pairs.filter((p: any) => !p.ping),
+      [],
+      'every pair pings',
+    )
+    assert.deepEqual(
+      r.captures.map((c: any) => [c.type, c.clear, c.packets > 0]),
+      [
+        ['ipsec', false, true],
+        ['wireguard', false, true],
+      ],
+    )
+    assert.ok(
+      r.captures[0].sample.some((l: string) => /UDP-encap: ESP/.test(l)),
+      r.captures[0].sample.join('\n'),
+    )
+    assert.deepEqual(
+      r.doctor.map((d: any) => d.fail),
+      [0, 0, 0],
+      'the doctor finds nothing failed',
+    )
 
     const list = h.cli(['tunnel', 'list', '--json']).json.result
     assert.equal(list.length, 9)
@@ -35,7 +56,11 @@ describe('netkit lab (integration)', {skip: skipUnlessRoot}, () => {
     const again = h.cli(['lab', 'up', '--hosts', '3', '--json'], {timeoutMs: 300_000})
     assert.equal(again.code, 0, again.stderr)
     assert.equal(again.json.result.alreadyUp, true)
-    assert.deepEqual(again.json.result.pairs.filter((p: any) => !p.ping), [], 'every pair pings again')
+    assert.deepEqual(
+      again.json.result.pairs.filter((p: any) => !p.ping),
+      [],
+      'every pair pings again',
+    )
     assert.equal(again.stderr.includes('[#]'), false, 'nothing was run that changes the host')
     const other = h.cli(['lab', 'up', '--hosts', '2'])
     assert.equal(other.code, 1)

@@ -29,16 +29,46 @@ const up = (h: SimHost, name: string) => (link(h, name).flags as string[]).inclu
 const ROWS: Row[] = [
   {args: ['bridge', 'attach', 'nbr', 'f0'], verb: 'attach', link: 'f0', forced: (h) => assert.equal(link(h, 'f0').master, 'nbr')},
   {args: ['bridge', 'attach', 'fbr', 'f0'], verb: 'attach', link: 'f0', forced: (h) => assert.equal(link(h, 'f0').master, 'fbr')},
-  {args: ['bridge', 'detach', 'f0'], verb: 'detach', link: 'f0', setup: [['link', 'set', 'f0', 'master', 'fbr']], forced: (h) => assert.equal(link(h, 'f0').master, undefined)},
+  {
+    args: ['bridge', 'detach', 'f0'],
+    verb: 'detach',
+    link: 'f0',
+    setup: [['link', 'set', 'f0', 'master', 'fbr']],
+    forced: (h) => assert.equal(link(h, 'f0').master, undefined),
+  },
   {args: ['link', 'set', 'f0', '--down'], verb: 'change', link: 'f0', setup: [['link', 'set', 'f0', 'up']], forced: (h) => assert.equal(up(h, 'f0'), false)},
   {args: ['link', 'set', 'f0', '--up'], verb: 'change', link: 'f0', setup: [['link', 'set', 'f0', 'down']], forced: (h) => assert.equal(up(h, 'f0'), true)},
   {args: ['link', 'set', 'f0', '--mtu', '1400'], verb: 'change', link: 'f0', forced: (h) => assert.equal(link(h, 'f0').mtu, 1400)},
   {args: ['link', 'set', 'fbr', '--mtu', '1400'], verb: 'change', link: 'fbr', forced: (h) => assert.equal(link(h, 'fbr').mtu, 1400)},
   {args: ['link', 'set', 'f0', '--master', 'nbr'], verb: 'change', link: 'f0', forced: (h) => assert.equal(link(h, 'f0').master, 'nbr')},
-  {args: ['link', 'set', 'f0', '--nomaster'], verb: 'change', link: 'f0', setup: [['link', 'set', 'f0', 'master', 'fbr']], forced: (h) => assert.equal(link(h, 'f0').master, undefined)},
+  {
+    args: ['link', 'set', 'f0', '--nomaster'],
+    verb: 'change',
+    link: 'f0',
+    setup: [['link', 'set', 'f0', 'master', 'fbr']],
+    forced: (h) => assert.equal(link(h, 'f0').master, undefined),
+  },
   {args: ['link', 'set', 'f1', '--to-netns', 'inner'], verb: 'change', link: 'f1', forced: (h) => assert.equal(link(h, 'f1', 'inner').ifname, 'f1')},
-  {args: ['link', 'del', 'f0'], verb: 'delete', link: 'f0', forced: (h) => assert.equal(h.ipj(['link', 'show']).some((l: any) => l.ifname === 'f0'), false)},
-  {args: ['bridge', 'del', 'fbr'], verb: 'delete', link: 'fbr', forced: (h) => assert.equal(h.ipj(['link', 'show']).some((l: any) => l.ifname === 'fbr'), false)},
+  {
+    args: ['link', 'del', 'f0'],
+    verb: 'delete',
+    link: 'f0',
+    forced: (h) =>
+      assert.equal(
+        h.ipj(['link', 'show']).some((l: any) => l.ifname === 'f0'),
+        false,
+      ),
+  },
+  {
+    args: ['bridge', 'del', 'fbr'],
+    verb: 'delete',
+    link: 'fbr',
+    forced: (h) =>
+      assert.equal(
+        h.ipj(['link', 'show']).some((l: any) => l.ifname === 'fbr'),
+        false,
+      ),
+  },
 ]
 
 describe('links netkit did not create are changed only with --force (integration, simulated host)', {skip: skipUnlessRoot}, () => {
@@ -67,7 +97,10 @@ describe('links netkit did not create are changed only with --force (integration
       for (const extra of [[], ['--dry-run']]) {
         const r = h.cli([...row.args, ...extra])
         assert.equal(r.code, 2, `${[...row.args, ...extra].join(' ')}: ${r.stdout}${r.stderr}`)
-        assert.equal(r.stderr, `error: link ${row.link} was not created by netkit; netkit leaves other tools' links alone; pass --force to ${row.verb} it anyway\n`)
+        assert.equal(
+          r.stderr,
+          `error: link ${row.link} was not created by netkit; netkit leaves other tools' links alone; pass --force to ${row.verb} it anyway\n`,
+        )
         assert.equal(r.stdout, '')
         assert.deepEqual(state(), before, 'nothing changed')
       }
@@ -89,10 +122,18 @@ describe('links netkit did not create are changed only with --force (integration
     assert.equal(dump(h.ns), before)
   })
 
-  it('netkit\'s own links need no --force', () => {
+  it("netkit's own links need no --force", () => {
     world()
     assert.equal(h.cli(['link', 'add', 'n0', '--type', 'veth', '--peer', 'n1']).code, 0)
-    for (const args of [['bridge', 'attach', 'nbr', 'n0'], ['bridge', 'detach', 'n0'], ['bridge', 'attach', 'fbr', 'n0'], ['bridge', 'detach', 'n0'], ['link', 'set', 'n0', '--mtu', '1400', '--up'], ['link', 'set', 'n0', '--down'], ['link', 'del', 'n0']]) {
+    for (const args of [
+      ['bridge', 'attach', 'nbr', 'n0'],
+      ['bridge', 'detach', 'n0'],
+      ['bridge', 'attach', 'fbr', 'n0'],
+      ['bridge', 'detach', 'n0'],
+      ['link', 'set', 'n0', '--mtu', '1400', '--up'],
+      ['link', 'set', 'n0', '--down'],
+      ['link', 'del', 'n0'],
+    ]) {
       const r = h.cli(args)
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
     }

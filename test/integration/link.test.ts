@@ -47,13 +47,18 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     const A = makeNs('va')
     const B = makeNs('vb')
     const add = ['link', 'add', 'v0', '--type', 'veth', '--peer', 'v1', '--peer-netns', B, '--up', '--mtu', '1400', '--netns', A]
-    dryRun(add, [
-      `ip -n ${A} link add v0 mtu 1400 type veth peer name v1 mtu 1400 netns ${B}`,
-      `ip -n ${A} link set v0 alias netkit`,
-      `ip -n ${A} link set v0 up`,
-      `ip -n ${B} link set v1 alias netkit`,
-      `ip -n ${B} link set v1 up`,
-    ], A, B)
+    dryRun(
+      add,
+      [
+        `ip -n ${A} link add v0 mtu 1400 type veth peer name v1 mtu 1400 netns ${B}`,
+        `ip -n ${A} link set v0 alias netkit`,
+        `ip -n ${A} link set v0 up`,
+        `ip -n ${B} link set v1 alias netkit`,
+        `ip -n ${B} link set v1 up`,
+      ],
+      A,
+      B,
+    )
     const r = nk(...add)
     ok(r, 'add')
     assert.match(r.stdout, /^added veth link v0\n$/)
@@ -61,7 +66,7 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     const v1 = link(B, 'v1')
     assert.deepEqual([v0.linkinfo.info_kind, v0.ifalias, v0.mtu], ['veth', 'netkit', 1400])
     assert.deepEqual([v1.linkinfo.info_kind, v1.ifalias, v1.mtu], ['veth', 'netkit', 1400], 'both ends are marked, with the MTU')
-    assert.deepEqual([v0.link_index, v1.link_index], [v1.ifindex, v0.ifindex], 'they are each other\'s peer')
+    assert.deepEqual([v0.link_index, v1.link_index], [v1.ifindex, v0.ifindex], "they are each other's peer")
     assert.ok(isUp(A, 'v0') && isUp(B, 'v1'))
 
     nothingToDo(nk(...add), 're-add')
@@ -74,10 +79,27 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(exists(A, 'v2'), false)
 
     const rows = nk('link', 'list', '--json', '--netns', A).json.result
-    assert.deepEqual(rows.find((x: any) => x.name === 'v0'), {
-      name: 'v0', type: 'veth', state: v0.operstate, up: true, mtu: 1400, mac: v0.address, master: null, owned: true,
-      peer: null, peerNetns: B, lower: null, vni: null, remote: null, group: null, port: null, mode: null,
-    })
+    assert.deepEqual(
+      rows.find((x: any) => x.name === 'v0'),
+      {
+        name: 'v0',
+        type: 'veth',
+        state: v0.operstate,
+        up: true,
+        mtu: 1400,
+        mac: v0.address,
+        master: null,
+        owned: true,
+        peer: null,
+        peerNetns: B,
+        lower: null,
+        vni: null,
+        remote: null,
+        group: null,
+        port: null,
+        mode: null,
+      },
+    )
     const table = nk('link', 'list', '--owned', '--netns', A)
     ok(table, 'list')
     assert.match(table.stdout, /^NAME +TYPE +STATE +MTU +MAC +MASTER +OWNER *\n/)
@@ -90,7 +112,11 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
   it('bridge: link add and bridge add, attach, detach (idempotent, conflict unless --force), list, del', () => {
     const A = makeNs('br')
     ok(nk('link', 'add', 'p0', '--type', 'veth', '--peer', 'p1', '--netns', A), 'ports')
-    dryRun(['link', 'add', 'br0', '--type', 'bridge', '--up', '--netns', A], [`ip -n ${A} link add br0 type bridge`, `ip -n ${A} link set br0 alias netkit`, `ip -n ${A} link set br0 up`], A)
+    dryRun(
+      ['link', 'add', 'br0', '--type', 'bridge', '--up', '--netns', A],
+      [`ip -n ${A} link add br0 type bridge`, `ip -n ${A} link set br0 alias netkit`, `ip -n ${A} link set br0 up`],
+      A,
+    )
     ok(nk('link', 'add', 'br0', '--type', 'bridge', '--up', '--netns', A), 'add br0')
     assert.deepEqual([link(A, 'br0').linkinfo.info_kind, link(A, 'br0').ifalias, isUp(A, 'br0')], ['bridge', 'netkit', true])
     nothingToDo(nk('link', 'add', 'br0', '--type', 'bridge', '--netns', A), 're-add')
@@ -120,8 +146,14 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
       {name: 'br1', owned: true, state: link(A, 'br1').operstate, ports: ['p0']},
     ])
     sh('ip', ['-n', A, 'link', 'add', 'fbr', 'type', 'bridge'])
-    assert.deepEqual(nk('bridge', 'list', '--owned', '--json', '--netns', A).json.result.map((b: any) => b.name), ['br0', 'br1'])
-    assert.match(nk('bridge', 'list', '--netns', A).stdout, /^NAME +STATE +OWNER +PORTS *\nbr0 +\S+ +netkit +p1 *\nbr1 +\S+ +netkit +p0 *\nfbr +\S+ +- +- *\n?$/)
+    assert.deepEqual(
+      nk('bridge', 'list', '--owned', '--json', '--netns', A).json.result.map((b: any) => b.name),
+      ['br0', 'br1'],
+    )
+    assert.match(
+      nk('bridge', 'list', '--netns', A).stdout,
+      /^NAME +STATE +OWNER +PORTS *\nbr0 +\S+ +netkit +p1 *\nbr1 +\S+ +netkit +p0 *\nfbr +\S+ +- +- *\n?$/,
+    )
 
     dryRun(['bridge', 'detach', 'p0', '--netns', A], [`ip -n ${A} link set p0 nomaster`], A)
     ok(nk('bridge', 'detach', 'p0', '--netns', A), 'detach')
@@ -152,10 +184,17 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     ok(nk(...add), 'add')
     const vx = link(A, 'vx42')
     assert.deepEqual([vx.linkinfo.info_kind, vx.ifalias], ['vxlan', 'netkit'])
-    assert.deepEqual([vx.linkinfo.info_data.id, vx.linkinfo.info_data.remote, vx.linkinfo.info_data.port, vx.linkinfo.info_data.link], [42, '192.0.2.2', 4789, 'u0'])
+    assert.deepEqual(
+      [vx.linkinfo.info_data.id, vx.linkinfo.info_data.remote, vx.linkinfo.info_data.port, vx.linkinfo.info_data.link],
+      [42, '192.0.2.2', 4789, 'u0'],
+    )
     nothingToDo(nk(...add), 're-add')
     conflict(nk('link', 'add', 'vx42', '--type', 'vxlan', '--vni', '43', '--remote', '192.0.2.2', '--dev', 'u0', '--netns', A), 'vx42', /VNI 42, not 43/)
-    conflict(nk('link', 'add', 'vx42', '--type', 'vxlan', '--vni', '42', '--remote', '192.0.2.3', '--dev', 'u0', '--port', '4790', '--netns', A), 'vx42', /remote 192\.0\.2\.2, not 192\.0\.2\.3; port 4789, not 4790/)
+    conflict(
+      nk('link', 'add', 'vx42', '--type', 'vxlan', '--vni', '42', '--remote', '192.0.2.3', '--dev', 'u0', '--port', '4790', '--netns', A),
+      'vx42',
+      /remote 192\.0\.2\.2, not 192\.0\.2\.3; port 4789, not 4790/,
+    )
     assert.equal(link(A, 'vx42').linkinfo.info_data.id, 42, 'the conflict changed nothing')
 
     const up = nk(...add, '--up')
@@ -267,7 +306,7 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(dump(A), before)
     assert.deepEqual(nk('link', 'list', '--owned', '--json', '--netns', A).json.result, [])
     const same = nk('link', 'add', 'f0', '--type', 'veth', '--peer', 'f1', '--netns', A)
-    nothingToDo(same, 'the same link, not netkit\'s')
+    nothingToDo(same, "the same link, not netkit's")
     assert.equal(same.stdout, 'veth link f0 (not created by netkit) already exists; nothing to do\n')
     assert.equal(link(A, 'f0').ifalias, undefined, 'not claimed by a re-add')
     ok(nk('link', 'del', 'f0', '--force', '--netns', A), 'del --force')
@@ -286,7 +325,10 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
       [['link', 'add', 'b0', '--type', 'dummy'], /^error: /],
       [['link', 'add', 'v9', '--type', 'veth'], /needs --peer NAME/],
       [['link', 'add', 'v9', '--type', 'veth', '--peer', 'a-name-of-16-chr'], /at most 15/],
-      [['link', 'add', 'v9', '--type', 'veth', '--peer', 'v8', '--peer-netns', 'nkt-no-such-ns'], /network namespace nkt-no-such-ns \(--peer-netns\) does not exist/],
+      [
+        ['link', 'add', 'v9', '--type', 'veth', '--peer', 'v8', '--peer-netns', 'nkt-no-such-ns'],
+        /network namespace nkt-no-such-ns \(--peer-netns\) does not exist/,
+      ],
       [vx('0', '--remote', '192.0.2.2', '--dev', 'e0'), /VNI 0 is out of range/],
       [vx('16777216', '--remote', '192.0.2.2', '--dev', 'e0'), /VNI 16777216 is out of range/],
       [vx('5', '--dev', 'e0'), /exactly one of --remote IP and --group IP/],
@@ -294,7 +336,10 @@ describe('netkit link and bridge (integration)', {skip: skipUnlessRoot}, () => {
       [vx('5', '--group', '192.0.2.2', '--dev', 'e0'), /not a multicast address/],
       [vx('5', '--remote', '239.1.1.1', '--dev', 'e0'), /is a multicast address/],
       [vx('5', '--remote', '192.0.2.2'), /needs --dev IF/],
-      [vx('5', '--remote', '192.0.2.2', '--dev', 'nope0'), /^error: link nope0 \(the --dev of the VXLAN\) does not exist in namespace \S+; see "netkit link list --netns \S+"\n$/],
+      [
+        vx('5', '--remote', '192.0.2.2', '--dev', 'nope0'),
+        /^error: link nope0 \(the --dev of the VXLAN\) does not exist in namespace \S+; see "netkit link list --netns \S+"\n$/,
+      ],
       [vx('5', '--remote', '192.0.2.2', '--dev', 'e0', '--port', '70000'), /out of range/],
       [['link', 'add', 'mv1', '--type', 'macvlan', '--parent', 'nope0'], /^error: link nope0 \(the --parent of the macvlan\) does not exist/],
       [['link', 'add', 'mv1', '--type', 'macvlan'], /needs --parent IF/],

@@ -25,7 +25,8 @@ function parse(text: string): Line[] {
       const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(l)
       assert.ok(m, `a sample line: ${l}`)
       const labels: Record<string, string> = {}
-      for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v.replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c))
+      for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+        labels[k] = v.replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c))
       return {name: m[1], labels, value: Number(m[3])}
     })
 }
@@ -43,7 +44,17 @@ function promtool(text: string): {code: number | null; out: string} {
 }
 
 /** The CHILD_SA of tunnel "site" and its IKE SA as `swanctl --list-sas` (the human listing) shows them. */
-function swanctlListing(text: string): {ike: string; child: string; bytesIn: number; packetsIn: number; bytesOut: number; packetsOut: number; rekey: number; ikeRekey: number; expires: number} {
+function swanctlListing(text: string): {
+  ike: string
+  child: string
+  bytesIn: number
+  packetsIn: number
+  bytesOut: number
+  packetsOut: number
+  rekey: number
+  ikeRekey: number
+  expires: number
+} {
   const ike = /^netkit-[^:]+: #\d+, (\w+), IKEv2/m.exec(text)
   const ikeRekey = /^ {2}established \d+s ago, rekeying in (\d+)s/m.exec(text)
   const child = /^ {2}netkit-site: #\d+, reqid \d+, (\w+),/m.exec(text)
@@ -52,7 +63,17 @@ function swanctlListing(text: string): {ike: string; child: string; bytesIn: num
   const i = dir('in')
   const o = dir('out')
   assert.ok(ike && ikeRekey && child && times && i && o, `swanctl --list-sas as expected:\n${text}`)
-  return {ike: ike[1], child: child[1], bytesIn: Number(i[1]), packetsIn: Number(i[2]), bytesOut: Number(o[1]), packetsOut: Number(o[2]), rekey: Number(times[1]), ikeRekey: Number(ikeRekey[1]), expires: Number(times[2])}
+  return {
+    ike: ike[1],
+    child: child[1],
+    bytesIn: Number(i[1]),
+    packetsIn: Number(i[2]),
+    bytesOut: Number(o[1]),
+    packetsOut: Number(o[2]),
+    rekey: Number(times[1]),
+    ikeRekey: Number(ikeRekey[1]),
+    expires: Number(times[2]),
+  }
 }
 
 describe('netkit metrics (integration)', {skip: skipUnlessRoot}, () => {
@@ -71,14 +92,34 @@ describe('netkit metrics (integration)', {skip: skipUnlessRoot}, () => {
     hA = w.hA
     const ka = w.hA.cli(['tunnel', 'pubkey', 'wg1']).stdout.trim()
     const kb = w.hB.cli(['tunnel', 'pubkey', 'wg1']).stdout.trim()
-    const wg = (h: SimHost, remote: string, key: string, address: string, extra: string[]) => h.cli(['tunnel', 'add', 'wg1', '--type', 'wireguard', '--remote', remote, '--peer-public-key', key, '--address', address, '--timeout', '15', ...extra])
-    const ipsec = (h: SimHost, remote: string, local: string, remoteSubnet: string, extra: string[]) => h.cli(['tunnel', 'add', 'site', '--type', 'ipsec', '--remote', remote, '--psk-file', pskFile, '--local-subnet', local, '--remote-subnet', remoteSubnet, '--timeout', '20', ...extra])
+    const wg = (h: SimHost, remote: string, key: string, address: string, extra: string[]) =>
+      h.cli(['tunnel', 'add', 'wg1', '--type', 'wireguard', '--remote', remote, '--peer-public-key', key, '--address', address, '--timeout', '15', ...extra])
+    const ipsec = (h: SimHost, remote: string, local: string, remoteSubnet: string, extra: string[]) =>
+      h.cli([
+        'tunnel',
+        'add',
+        'site',
+        '--type',
+        'ipsec',
+        '--remote',
+        remote,
+        '--psk-file',
+        pskFile,
+        '--local-subnet',
+        local,
+        '--remote-subnet',
+        remoteSubnet,
+        '--timeout',
+        '20',
+        ...extra,
+      ])
     for (const r of [
       wg(w.hA, '192.0.2.2', kb, '10.99.0.1/24', ['--no-wait']),
       wg(w.hB, '192.0.2.1', ka, '10.99.0.2/24', []),
       ipsec(w.hA, '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait']),
       ipsec(w.hB, '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', []),
-    ]) assert.equal(r.code, 0, r.stderr)
+    ])
+      assert.equal(r.code, 0, r.stderr)
     assert.ok(await pingUntil(w.A, '10.99.0.2'), 'A reaches B through WireGuard')
     assert.ok(await pingUntil(w.CA, '10.2.0.2'), 'container A reaches container B through IPsec')
   })
@@ -101,14 +142,17 @@ describe('netkit metrics (integration)', {skip: skipUnlessRoot}, () => {
     assert.fail('the state kept changing while it was read')
   }
 
-  it('prints metrics that promtool accepts: every tunnel up, its data path, and the doctor\'s checks as the doctor says', () => {
+  it("prints metrics that promtool accepts: every tunnel up, its data path, and the doctor's checks as the doctor says", () => {
     const r = hA.cli(['metrics'])
     assert.equal(r.code, 0, r.stderr)
     const check = promtool(r.stdout)
     assert.equal(check.code, 0, `promtool check metrics (apt-get install prometheus):\n${check.out}\n${r.stdout}`)
     assert.equal(check.out, '', 'no lint message either')
     const lines = parse(r.stdout)
-    for (const [tunnel, type] of [['wg1', 'wireguard'], ['site', 'ipsec']]) {
+    for (const [tunnel, type] of [
+      ['wg1', 'wireguard'],
+      ['site', 'ipsec'],
+    ]) {
       assert.equal(value(lines, 'netkit_tunnel_up', {tunnel, type, netns: ''}), 1, `${tunnel} up`)
       assert.equal(value(lines, 'netkit_tunnel_state', {tunnel, state: 'up'}), 1)
       assert.equal(value(lines, 'netkit_tunnel_state', {tunnel, state: 'down'}), 0)
@@ -129,7 +173,10 @@ describe('netkit metrics (integration)', {skip: skipUnlessRoot}, () => {
     const bare = hA.cli(['metrics', '--all-netns', '--no-doctor'])
     assert.equal(bare.code, 0, bare.stderr)
     assert.ok(!bare.stdout.includes('netkit_doctor_'), 'no doctor metrics')
-    assert.deepEqual(parse(bare.stdout).filter((l) => l.name === 'netkit_tunnel_up'), lines.filter((l) => l.name === 'netkit_tunnel_up'))
+    assert.deepEqual(
+      parse(bare.stdout).filter((l) => l.name === 'netkit_tunnel_up'),
+      lines.filter((l) => l.name === 'netkit_tunnel_up'),
+    )
     const json = hA.cli(['metrics', '--json']).json
     assert.equal(json.ok, true)
     const up = json.result.metrics.find((f: any) => f.name === 'netkit_tunnel_up')
@@ -143,7 +190,10 @@ describe('netkit metrics (integration)', {skip: skipUnlessRoot}, () => {
     assert.ok(Number(handshake) > 0 && Number(rx) > 0 && Number(tx) > 0, 'a handshake and traffic')
     assert.equal(value(lines, 'netkit_wireguard_peer_last_handshake_timestamp_seconds', labels), Number(handshake))
     const age = value(lines, 'netkit_wireguard_peer_last_handshake_age_seconds', labels)!
-    assert.ok(age >= t0 - Number(handshake) && age <= t1 - Number(handshake), `age ${age}: read between ${t0 - Number(handshake)} and ${t1 - Number(handshake)}`)
+    assert.ok(
+      age >= t0 - Number(handshake) && age <= t1 - Number(handshake),
+      `age ${age}: read between ${t0 - Number(handshake)} and ${t1 - Number(handshake)}`,
+    )
     assert.equal(value(lines, 'netkit_wireguard_peer_receive_bytes_total', labels), Number(rx))
     assert.equal(value(lines, 'netkit_wireguard_peer_transmit_bytes_total', labels), Number(tx))
     assert.equal(lines.filter((l) => l.name === 'netkit_wireguard_peer_receive_bytes_total').length, 1, 'one peer')
@@ -151,7 +201,15 @@ describe('netkit metrics (integration)', {skip: skipUnlessRoot}, () => {
 
   it('IPsec metrics agree with swanctl --list-sas', () => {
     // The seconds to rekey count down: compared within a margin, and not part of "nothing moved".
-    const {lines, tool: sa, t0, t1} = consistent(() => swanctlListing(hA.sh('swanctl', ['--list-sas', '--uri', sock])), (s) => ({...s, rekey: 0, ikeRekey: 0, expires: 0}))
+    const {
+      lines,
+      tool: sa,
+      t0,
+      t1,
+    } = consistent(
+      () => swanctlListing(hA.sh('swanctl', ['--list-sas', '--uri', sock])),
+      (s) => ({...s, rekey: 0, ikeRekey: 0, expires: 0}),
+    )
     const base = {tunnel: 'site', netns: ''}
     assert.deepEqual([sa.ike, sa.child], ['ESTABLISHED', 'INSTALLED'])
     assert.equal(value(lines, 'netkit_ipsec_ike_sas', {...base, state: 'ESTABLISHED'}), 1)
@@ -190,7 +248,7 @@ describe('netkit metrics (integration)', {skip: skipUnlessRoot}, () => {
     const text = readFileSync(file, 'utf8')
     assert.equal(promtool(text).code, 0)
     assert.equal(value(parse(text), 'netkit_tunnel_up', {tunnel: 'site'}), 1)
-    assert.equal(statSync(file).mode & 0o777, 0o644, 'readable by node_exporter\'s own user')
+    assert.equal(statSync(file).mode & 0o777, 0o644, "readable by node_exporter's own user")
     assert.deepEqual(readdirSync(out), ['netkit.prom'], 'no temporary file left')
 
     const bad = hA.cli(['metrics', '-o', join(out, 'missing', 'netkit.prom')])

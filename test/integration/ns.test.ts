@@ -10,7 +10,7 @@ describe('netkit ns (integration)', {skip: skipUnlessRoot}, () => {
   const {cli, tryRun} = H
 
   it('adds a namespace with lo up, is idempotent, lists it as owned, and deletes it', () => {
-    const name = (nsName('ns'))
+    const name = nsName('ns')
     const add = cli(['ns', 'add', name])
     assert.equal(add.code, 0, add.stderr)
     assert.match(add.stdout, /added network namespace/)
@@ -25,7 +25,10 @@ describe('netkit ns (integration)', {skip: skipUnlessRoot}, () => {
     const list = cli(['ns', 'list', '--owned', '--json'])
     assert.equal(list.code, 0)
     assert.ok(list.json.ok)
-    assert.deepEqual(list.json.result.filter((r: any) => r.name === name), [{name, id: null, owned: true}])
+    assert.deepEqual(
+      list.json.result.filter((r: any) => r.name === name),
+      [{name, id: null, owned: true}],
+    )
 
     const dry = cli(['ns', 'del', name, '--dry-run'])
     assert.equal(dry.stdout, `ip netns del ${name}\n`)
@@ -40,7 +43,7 @@ describe('netkit ns (integration)', {skip: skipUnlessRoot}, () => {
   })
 
   it('refuses to delete a namespace where processes still run (they would keep it alive, unnamed)', async () => {
-    const name = (nsName('bz'))
+    const name = nsName('bz')
     assert.equal(cli(['ns', 'add', name]).code, 0)
     const {spawn} = await import('node:child_process')
     const child = spawn('nsenter', ['-t', String(H.host().pid), '-m', '-p', '-n', '-u', '--', 'ip', 'netns', 'exec', name, 'sleep', '60'], {stdio: 'ignore'})
@@ -59,7 +62,7 @@ describe('netkit ns (integration)', {skip: skipUnlessRoot}, () => {
   })
 
   it('refuses to delete a namespace it did not create, exit 2, and leaves it', () => {
-    const name = (nsName('fx'))
+    const name = nsName('fx')
     tryRun('ip', ['netns', 'add', name])
     const del = cli(['ns', 'del', name])
     assert.equal(del.code, 2)
@@ -68,7 +71,7 @@ describe('netkit ns (integration)', {skip: skipUnlessRoot}, () => {
   })
 
   it('takes arguments only from the command line, never from piped standard input', () => {
-    const name = (nsName('in'))
+    const name = nsName('in')
     const r = cli(['ns', 'add'], {input: `${name}\n`})
     assert.equal(r.code, 2)
     assert.match(r.stderr, /^error: Missing 1 required arg: name/)

@@ -31,7 +31,10 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(nk('bridge', 'add', 'br0', '--netns', A).code, 0)
     assert.equal(nk('bridge', 'attach', 'br0', 'v0', '--netns', A).code, 0)
     assert.match(nk('bridge', 'attach', 'br0', 'v0', '--netns', A).stdout, /already a port of br0; nothing to do/)
-    assert.deepEqual(nk('bridge', 'list', '--json', '--netns', A).json.result, [{name: 'br0', state: 'UP', owned: true, ports: ['v0']}].map((b) => ({...b, state: ipj(A, ['link', 'show', 'br0'])[0].operstate})))
+    assert.deepEqual(
+      nk('bridge', 'list', '--json', '--netns', A).json.result,
+      [{name: 'br0', state: 'UP', owned: true, ports: ['v0']}].map((b) => ({...b, state: ipj(A, ['link', 'show', 'br0'])[0].operstate})),
+    )
     r = nk('link', 'set', 'v0', '--mtu', '1400', '--master', 'br0', '--netns', A)
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual([ipj(A, ['link', 'show', 'v0'])[0].mtu, ipj(A, ['link', 'show', 'v0'])[0].master], [1400, 'br0'])
@@ -52,9 +55,13 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.equal(r.code, 0, r.stderr)
     assert.equal(ipj(A, ['-d', 'link', 'show', 'mv0'])[0].linkinfo.info_data.mode, 'bridge')
 
-
     const list = nk('link', 'list', '--owned', '--json', '--netns', A).json.result
-    assert.deepEqual(list.map((l: any) => [l.name, l.type]).sort(), [['br0', 'bridge'], ['mv0', 'macvlan'], ['v0', 'veth'], ['vx42', 'vxlan']])
+    assert.deepEqual(list.map((l: any) => [l.name, l.type]).sort(), [
+      ['br0', 'bridge'],
+      ['mv0', 'macvlan'],
+      ['v0', 'veth'],
+      ['vx42', 'vxlan'],
+    ])
 
     const dry = nk('link', 'del', 'vx42', '--dry-run', '--netns', A)
     assert.equal(dry.stdout, `ip -n ${A} link del vx42\n`)
@@ -83,7 +90,10 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.match(r.stderr, /already has 10\.9\.0\.1\/24, with another prefix/)
     sh('ip', ['-n', Q, 'addr', 'add', '10.9.0.2/24', 'dev', 'vq'])
     const addrs = nk('addr', 'list', 'vp', '--json', '--netns', P).json.result
-    assert.deepEqual(addrs.filter((a: any) => a.family === 4), [{ifname: 'vp', address: '10.9.0.1', prefixlen: 24, cidr: '10.9.0.1/24', family: 4, scope: 'global', secondary: false, owned: true}])
+    assert.deepEqual(
+      addrs.filter((a: any) => a.family === 4),
+      [{ifname: 'vp', address: '10.9.0.1', prefixlen: 24, cidr: '10.9.0.1/24', family: 4, scope: 'global', secondary: false, owned: true}],
+    )
 
     // sysctl inside the namespace, the root namespace untouched
     const rootFwd = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()
@@ -99,16 +109,21 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     sh('ip', ['netns', 'exec', P, 'sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=0'])
     assert.equal(nk('proxyarp', 'enable', 'vp', '--netns', P).code, 0)
     assert.equal(nk('proxyarp', 'add', '10.9.0.50', '--dev', 'vp', '--netns', P).code, 0)
-    assert.equal(ipj(P, ['neigh', 'show', 'proxy'])[0].protocol, 'netkit', 'ip names netkit\'s protocol on a host where netkit registered it')
+    assert.equal(ipj(P, ['neigh', 'show', 'proxy'])[0].protocol, 'netkit', "ip names netkit's protocol on a host where netkit registered it")
     const pl = nk('proxyarp', 'list', '--json', '--netns', P).json.result
     assert.deepEqual(pl, {interfaces: ['vp'], entries: [{address: '10.9.0.50', dev: 'vp', owned: true}]})
     sh('ip', ['netns', 'exec', Q, 'ping', '-c', '1', '-W', '2', '10.9.0.50'])
     const mac = ipj(P, ['link', 'show', 'vp'])[0].address
-    assert.equal(ipj(Q, ['neigh', 'show', '10.9.0.50'])[0].lladdr, mac, 'Q learned P\'s MAC for 10.9.0.50')
+    assert.equal(ipj(Q, ['neigh', 'show', '10.9.0.50'])[0].lladdr, mac, "Q learned P's MAC for 10.9.0.50")
 
     // An IPv6 entry is listed once (ip shows both families without -4/-6).
     assert.equal(nk('proxyarp', 'add', '2001:db8::5', '--dev', 'vp', '--netns', P).code, 0)
-    assert.deepEqual(nk('proxyarp', 'list', '--json', '--netns', P).json.result.entries.map((e: any) => e.address).sort(), ['10.9.0.50', '2001:db8::5'])
+    assert.deepEqual(
+      nk('proxyarp', 'list', '--json', '--netns', P)
+        .json.result.entries.map((e: any) => e.address)
+        .sort(),
+      ['10.9.0.50', '2001:db8::5'],
+    )
     assert.equal(nk('proxyarp', 'del', '2001:db8::5', '--dev', 'vp', '--netns', P).code, 0)
     assert.equal(nk('proxyarp', 'del', '10.9.0.50', '--dev', 'vp', '--netns', P).code, 0)
     // An interface name with a dot (a VLAN-style name), and one deleted after its setting was changed.
@@ -132,7 +147,11 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     r = nk('addr', 'del', 'vp', '10.9.0.1/24', '--netns', P)
     assert.equal(r.code, 2, r.stderr)
     assert.match(r.stderr, /^error: deleting 10\.9\.0\.1\/24 on vp would delete 10\.9\.0\.7\/24 too .*promote_secondaries/)
-    assert.deepEqual(ipj(P, ['-4', 'addr', 'show', 'vp'])[0].addr_info.map((a: any) => a.local), ['10.9.0.1', '10.9.0.7'], 'both still there')
+    assert.deepEqual(
+      ipj(P, ['-4', 'addr', 'show', 'vp'])[0].addr_info.map((a: any) => a.local),
+      ['10.9.0.1', '10.9.0.7'],
+      'both still there',
+    )
     sh('ip', ['-n', P, 'addr', 'del', '10.9.0.7/24', 'dev', 'vp'])
     assert.equal(nk('addr', 'del', 'vp', '10.9.0.1/24', '--netns', P).code, 0)
     r = nk('addr', 'del', 'vq', '10.9.0.2/24', '--netns', Q)
@@ -143,7 +162,10 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     const R = makeNs('rr')
     const X = makeNs('rx')
     const Y = makeNs('ry')
-    for (const [peer, dev, net] of [[X, 'rX', '10.10.1'], [Y, 'rY', '10.10.2']] as const) {
+    for (const [peer, dev, net] of [
+      [X, 'rX', '10.10.1'],
+      [Y, 'rY', '10.10.2'],
+    ] as const) {
       sh('ip', ['-n', R, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', 'up0', 'netns', peer])
       sh('ip', ['-n', R, 'addr', 'add', `${net}.1/24`, 'dev', dev])
       sh('ip', ['-n', R, 'link', 'set', dev, 'up'])
@@ -161,7 +183,10 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     let r = nk('route', 'add', '198.51.100.7/32', '--via', '10.10.2.2', '--dev', 'rY', '--table', 'viay', '--netns', R)
     assert.equal(r.code, 0, r.stderr)
     const inTable = ipj(R, ['route', 'show', 'table', '142'])
-    assert.deepEqual(inTable.map((x: any) => [x.dst, x.gateway, x.dev, x.protocol]), [['198.51.100.7', '10.10.2.2', 'rY', 'netkit']])
+    assert.deepEqual(
+      inTable.map((x: any) => [x.dst, x.gateway, x.dev, x.protocol]),
+      [['198.51.100.7', '10.10.2.2', 'rY', 'netkit']],
+    )
     r = nk('route', 'add', '198.51.100.7/32', '--via', '10.10.1.2', '--table', 'viay', '--netns', R)
     assert.equal(r.code, 1)
     assert.match(r.stderr, /already exists and goes via 10\.10\.2\.2 dev rY; delete it first, or pass --replace/)
@@ -174,7 +199,12 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
 
     r = nk('rule', 'add', '--from', '10.77.0.1/32', '--table', 'viay', '--netns', R)
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === 'netkit').map((x: any) => [x.priority, x.src, x.table]), [[1000, '10.77.0.1', 'viay']])
+    assert.deepEqual(
+      ipj(R, ['rule', 'show'])
+        .filter((x: any) => x.protocol === 'netkit')
+        .map((x: any) => [x.priority, x.src, x.table]),
+      [[1000, '10.77.0.1', 'viay']],
+    )
     assert.match(nk('rule', 'add', '--from', '10.77.0.1/32', '--table', 'viay', '--netns', R).stdout, /already exists; nothing to do/)
     x0 = rxPackets(X, 'up0')
     y0 = rxPackets(Y, 'up0')
@@ -183,26 +213,50 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     assert.ok(rxPackets(X, 'up0') - x0 < 3, 'and not by rX')
 
     const routes = nk('route', 'list', '--table', 'all', '--owned', '--json', '--netns', R).json.result
-    assert.deepEqual(routes.map((x: any) => [x.dst, x.table, x.tableName]).sort(), [['198.51.100.7/32', 142, 'viay'], ['198.51.100.7/32', 254, 'main']])
+    assert.deepEqual(routes.map((x: any) => [x.dst, x.table, x.tableName]).sort(), [
+      ['198.51.100.7/32', 142, 'viay'],
+      ['198.51.100.7/32', 254, 'main'],
+    ])
     assert.equal(nk('rule', 'del', '--from', '10.77.0.1/32', '--table', 'viay', '--netns', R).code, 0)
     assert.equal(nk('route', 'del', '198.51.100.7/32', '--table', 'viay', '--netns', R).code, 0)
-    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === 'netkit'), [])
+    assert.deepEqual(
+      ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === 'netkit'),
+      [],
+    )
 
     // A /0 is the default route (and "from all" for a rule), as the kernel shows them: a re-run is a no-op, del finds it.
     sh('ip', ['-n', R, '-6', 'addr', 'add', 'fd00:77::1/64', 'dev', 'rX', 'nodad'])
-    for (const [dest, via] of [['0.0.0.0/0', '10.10.1.2'], ['::/0', 'fd00:77::2']]) {
+    for (const [dest, via] of [
+      ['0.0.0.0/0', '10.10.1.2'],
+      ['::/0', 'fd00:77::2'],
+    ]) {
       assert.equal(nk('route', 'add', dest, '--via', via, '--table', 'viay', '--netns', R).code, 0)
       assert.match(nk('route', 'add', dest, '--via', via, '--table', 'viay', '--netns', R).stdout, /already .*nothing to do/)
     }
-    assert.deepEqual(nk('route', 'list', '--table', 'viay', '--json', '--netns', R).json.result.map((x: any) => [x.dst, x.family, x.via]).sort(), [['default', 4, '10.10.1.2'], ['default', 6, 'fd00:77::2']])
+    assert.deepEqual(
+      nk('route', 'list', '--table', 'viay', '--json', '--netns', R)
+        .json.result.map((x: any) => [x.dst, x.family, x.via])
+        .sort(),
+      [
+        ['default', 4, '10.10.1.2'],
+        ['default', 6, 'fd00:77::2'],
+      ],
+    )
     assert.equal(nk('route', 'del', '::/0', '--table', 'viay', '--netns', R).code, 0)
-    assert.deepEqual(nk('route', 'list', '--table', 'viay', '--json', '--netns', R).json.result.map((x: any) => [x.dst, x.family]), [['default', 4]], 'only the IPv6 default went')
+    assert.deepEqual(
+      nk('route', 'list', '--table', 'viay', '--json', '--netns', R).json.result.map((x: any) => [x.dst, x.family]),
+      [['default', 4]],
+      'only the IPv6 default went',
+    )
     assert.equal(nk('route', 'del', '0.0.0.0/0', '--table', 'viay', '--netns', R).code, 0)
     assert.deepEqual(nk('route', 'list', '--table', 'viay', '--json', '--netns', R).json.result, [])
     assert.equal(nk('rule', 'add', '--from', '0.0.0.0/0', '--table', 'viay', '--priority', '3000', '--netns', R).code, 0)
     assert.match(nk('rule', 'add', '--from', '0.0.0.0/0', '--table', 'viay', '--priority', '3000', '--netns', R).stdout, /already exists; nothing to do/)
     assert.equal(nk('rule', 'del', '--from', '0.0.0.0/0', '--table', 'viay', '--priority', '3000', '--netns', R).code, 0)
-    assert.deepEqual(ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === 'netkit'), [])
+    assert.deepEqual(
+      ipj(R, ['rule', 'show']).filter((x: any) => x.protocol === 'netkit'),
+      [],
+    )
 
     sh('ip', ['-n', R, 'route', 'add', '203.0.113.0/24', 'via', '10.10.1.2'])
     r = nk('route', 'del', '203.0.113.0/24', '--netns', R)
@@ -218,14 +272,49 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
 
   it('xfrm: policies made, read back, idempotent, foreign ones left; an SA on a kernel without ESP fails cleanly and leaks no key', () => {
     const N = makeNs('xf')
-    const pol = ['xfrm', 'policy', 'add', '--src', '10.1.0.0/24', '--dst', '10.2.0.0/24', '--dir', 'out', '--tmpl-src', '192.0.2.1', '--tmpl-dst', '192.0.2.2', '--reqid', '7', '--mark', '0x5/0xff', '--netns', N]
+    const pol = [
+      'xfrm',
+      'policy',
+      'add',
+      '--src',
+      '10.1.0.0/24',
+      '--dst',
+      '10.2.0.0/24',
+      '--dir',
+      'out',
+      '--tmpl-src',
+      '192.0.2.1',
+      '--tmpl-dst',
+      '192.0.2.2',
+      '--reqid',
+      '7',
+      '--mark',
+      '0x5/0xff',
+      '--netns',
+      N,
+    ]
     let r = nk(...pol)
     assert.equal(r.code, 0, r.stderr)
     const text = sh('ip', ['-n', N, 'xfrm', 'policy', 'list'])
-    assert.match(text, /src 10\.1\.0\.0\/24 dst 10\.2\.0\.0\/24 \n\tdir out priority 1780 ptype main \n\tmark 0x5\/0xff \n\ttmpl src 192\.0\.2\.1 dst 192\.0\.2\.2\n\t\tproto esp reqid 7 mode tunnel/)
+    assert.match(
+      text,
+      /src 10\.1\.0\.0\/24 dst 10\.2\.0\.0\/24 \n\tdir out priority 1780 ptype main \n\tmark 0x5\/0xff \n\ttmpl src 192\.0\.2\.1 dst 192\.0\.2\.2\n\t\tproto esp reqid 7 mode tunnel/,
+    )
     assert.match(nk(...pol).stdout, /already exists; nothing to do/)
     const list = nk('xfrm', 'policy', 'list', '--json', '--netns', N).json.result
-    assert.deepEqual(list, [{src: '10.1.0.0/24', dst: '10.2.0.0/24', dir: 'out', priority: 1780, action: 'allow', ptype: 'main', mark: '0x5/0xff', tmpls: [{src: '192.0.2.1', dst: '192.0.2.2', proto: 'esp', reqid: 7, mode: 'tunnel'}], owned: true}])
+    assert.deepEqual(list, [
+      {
+        src: '10.1.0.0/24',
+        dst: '10.2.0.0/24',
+        dir: 'out',
+        priority: 1780,
+        action: 'allow',
+        ptype: 'main',
+        mark: '0x5/0xff',
+        tmpls: [{src: '192.0.2.1', dst: '192.0.2.2', proto: 'esp', reqid: 7, mode: 'tunnel'}],
+        owned: true,
+      },
+    ])
     r = nk('xfrm', 'policy', 'add', '--src', '10.1.0.0/24', '--dst', '10.2.0.0/24', '--dir', 'out', '--mark', '0x5/0xff', '--action', 'block', '--netns', N)
     assert.equal(r.code, 1)
     assert.match(r.stderr, /already exists .*pass --replace/)
@@ -240,7 +329,28 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
     writeFileSync(key, `0x${hexKey}\n`, {mode: 0o600})
     const before = dump(N)
     for (const extra of [[], ['--verbose'], ['--json'], ['--dry-run']]) {
-      r = nk('xfrm', 'state', 'add', '--src', '192.0.2.1', '--dst', '192.0.2.2', '--spi', '0x1000', '--aead', 'rfc4106(gcm(aes))', '--aead-key-file', key, '--icv', '128', '--reqid', '7', '--netns', N, ...extra)
+      r = nk(
+        'xfrm',
+        'state',
+        'add',
+        '--src',
+        '192.0.2.1',
+        '--dst',
+        '192.0.2.2',
+        '--spi',
+        '0x1000',
+        '--aead',
+        'rfc4106(gcm(aes))',
+        '--aead-key-file',
+        key,
+        '--icv',
+        '128',
+        '--reqid',
+        '7',
+        '--netns',
+        N,
+        ...extra,
+      )
       assert.ok(!(r.stdout + r.stderr).includes(hexKey), `the key is not shown (${extra.join(' ')})`)
       if (extra[0] === '--dry-run') continue
       assert.equal(r.code, 1, r.stderr)
@@ -265,7 +375,10 @@ describe('netkit host primitives (integration)', {skip: skipUnlessRoot}, () => {
       [['proxyarp', 'add', '10.8.0.50', '--dev', 'd0'], /neigh add proxy 10\.8\.0\.50 dev d0 protocol 178/],
       [['proxyarp', 'enable', 'd0'], /sysctl -q -w net\/ipv4\/conf\/d0\/proxy_arp=1/],
       [['sysctl', 'set', 'ip_forward', '1'], /sysctl -q -w net\/ipv4\/ip_forward=1/],
-      [['xfrm', 'policy', 'add', '--src', '10.8.0.0/24', '--dst', '10.9.0.0/24', '--dir', 'out'], /xfrm policy add src 10\.8\.0\.0\/24 dst 10\.9\.0\.0\/24 dir out/],
+      [
+        ['xfrm', 'policy', 'add', '--src', '10.8.0.0/24', '--dst', '10.9.0.0/24', '--dir', 'out'],
+        /xfrm policy add src 10\.8\.0\.0\/24 dst 10\.9\.0\.0\/24 dir out/,
+      ],
     ]
     for (const [args, re] of cases) {
       const r = nk(...args, '--netns', N, '--dry-run')

@@ -55,7 +55,11 @@ function reboot(h: SimHost, boot: {sysctls: Record<string, string>; rules: strin
   h.sh('sh', ['-c', 'umount -l /run && mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/lock'])
   for (const fam of ['-4', '-6']) {
     h.sh('ip', [fam, 'route', 'flush', 'table', 'all', 'proto', '178'])
-    for (const line of h.sh('ip', [fam, 'rule', 'show']).split('\n').filter((l) => l && !boot.rules.includes(l))) h.sh('ip', [fam, 'rule', 'del', 'pref', line.split(':')[0]])
+    for (const line of h
+      .sh('ip', [fam, 'rule', 'show'])
+      .split('\n')
+      .filter((l) => l && !boot.rules.includes(l)))
+      h.sh('ip', [fam, 'rule', 'del', 'pref', line.split(':')[0]])
   }
   for (const [k, v] of Object.entries(boot.sysctls)) h.sh('sysctl', ['-qw', `${k}=${v}`])
   assert.equal(rules(h), boot.rules, 'the rules are as at boot')
@@ -88,7 +92,7 @@ describe('netkit at boot: service boot, install, uninstall (integration)', {skip
     assert.notEqual(spawnSync('systemd-analyze', ['verify', file]).status, 0)
   })
 
-  it('a reboot takes the tunnels, the daemons, /run and host.yaml\'s namespace; the unit\'s command brings everything back and traffic flows', async () => {
+  it("a reboot takes the tunnels, the daemons, /run and host.yaml's namespace; the unit's command brings everything back and traffic flows", async () => {
     const {A, B, CA, hA, hB} = w
     const boot = {A: {sysctls: readSysctls(hA), rules: rules(hA)}, B: {sysctls: readSysctls(hB), rules: rules(hB)}}
     // Host A keeps /etc/netkit/host.yaml: a namespace "app" behind a veth, and the WireGuard tunnel.
@@ -96,7 +100,9 @@ describe('netkit at boot: service boot, install, uninstall (integration)', {skip
     const ka = hA.cli(['tunnel', 'pubkey', 'wg1']).stdout.trim()
     const kb = hB.cli(['tunnel', 'pubkey', 'wg1']).stdout.trim()
     const app = nsName('app')
-    writeFileSync(join(hA.configDir, 'host.yaml'), `version: 1
+    writeFileSync(
+      join(hA.configDir, 'host.yaml'),
+      `version: 1
 links: [{name: app0, type: veth, peer: eth0, peerNetns: ${app}}]
 addresses: [{dev: app0, address: 10.11.0.1/24}]
 namespaces:
@@ -105,27 +111,70 @@ namespaces:
     routes: [{to: default, via: 10.11.0.1}]
 tunnels:
   wg1: {type: wireguard, remote: 192.0.2.2, address: 10.99.0.1/24, localSubnets: [10.1.0.0/24], remoteSubnets: [10.2.0.0/24], peerPublicKey: "${kb}"}
-`)
+`,
+    )
     hB.sh('ip', ['addr', 'add', '10.12.0.1/24', 'dev', 'c0'])
     const ipsec = (h: SimHost, remote: string, local: string, far: string, wait: boolean) =>
-      h.cli(['tunnel', 'add', 'site', '--type', 'ipsec', '--remote', remote, '--local-subnet', local, '--remote-subnet', far, '--psk-file', psk, ...(wait ? ['--timeout', '30'] : ['--no-wait'])])
+      h.cli([
+        'tunnel',
+        'add',
+        'site',
+        '--type',
+        'ipsec',
+        '--remote',
+        remote,
+        '--local-subnet',
+        local,
+        '--remote-subnet',
+        far,
+        '--psk-file',
+        psk,
+        ...(wait ? ['--timeout', '30'] : ['--no-wait']),
+      ])
 
     // The first boot of both, with the unit's own command (there is nothing of netkit's yet but A's host file).
     const unitA = execStart(hA.cli(['service', 'unit']).stdout)
     const first = runAsSystemd(hA, unitA)
     assert.equal(first.code, 0, first.stderr)
     assert.match(first.stdout, /^applied \/etc\/netkit\/host\.yaml \(\d+ changes, verified\)$/m)
-    for (const r of [ipsec(hA, '192.0.2.2', '10.11.0.0/24', '10.12.0.0/24', false), ipsec(hB, '192.0.2.1', '10.12.0.0/24', '10.11.0.0/24', true), hB.cli(['tunnel', 'add', 'wg1', '--type', 'wireguard', '--remote', '192.0.2.1', '--peer-public-key', ka, '--address', '10.99.0.2/24', '--local-subnet', '10.2.0.0/24', '--remote-subnet', '10.1.0.0/24', '--no-wait'])]) {
+    for (const r of [
+      ipsec(hA, '192.0.2.2', '10.11.0.0/24', '10.12.0.0/24', false),
+      ipsec(hB, '192.0.2.1', '10.12.0.0/24', '10.11.0.0/24', true),
+      hB.cli([
+        'tunnel',
+        'add',
+        'wg1',
+        '--type',
+        'wireguard',
+        '--remote',
+        '192.0.2.1',
+        '--peer-public-key',
+        ka,
+        '--address',
+        '10.99.0.2/24',
+        '--local-subnet',
+        '10.2.0.0/24',
+        '--remote-subnet',
+        '10.1.0.0/24',
+        '--no-wait',
+      ]),
+    ]) {
       assert.equal(r.code, 0, r.stderr)
     }
-    const states = (h: SimHost) => h.cli(['tunnel', 'list', '--json']).json.result.map((r: any) => `${r.name} ${r.type} ${r.state}`).sort()
+    const states = (h: SimHost) =>
+      h
+        .cli(['tunnel', 'list', '--json'])
+        .json.result.map((r: any) => `${r.name} ${r.type} ${r.state}`)
+        .sort()
     const traffic = async (why: string) => {
       // Both peers set up at about the same time (at boot, neither waits): allow IKE a few retransmits.
       const deadline = Date.now() + 40_000
-      while (Date.now() < deadline && !(states(hA).includes('site ipsec up') && states(hB).includes('site ipsec up'))) await new Promise((r) => setTimeout(r, 500))
+      while (Date.now() < deadline && !(states(hA).includes('site ipsec up') && states(hB).includes('site ipsec up')))
+        await new Promise((r) => setTimeout(r, 500))
       assert.ok(await pingUntil(CA, '10.2.0.2', 20), `WireGuard carries container A to container B ${why}`)
       let ok = false
-      for (let i = 0; i < 20 && !ok && Date.now() < deadline + 20_000; i++) ok = hA.sh('sh', ['-c', `ip netns exec ${app} ping -c 1 -W 1 10.12.0.1 >/dev/null && echo ok || true`]).includes('ok')
+      for (let i = 0; i < 20 && !ok && Date.now() < deadline + 20_000; i++)
+        ok = hA.sh('sh', ['-c', `ip netns exec ${app} ping -c 1 -W 1 10.12.0.1 >/dev/null && echo ok || true`]).includes('ok')
       assert.ok(ok, `IPsec carries host.yaml's namespace on A to B ${why}: ${states(hA)} / ${states(hB)}`)
     }
     await traffic('before the reboot')
@@ -134,10 +183,20 @@ tunnels:
     // The reboot of both hosts.
     reboot(hA, boot.A)
     reboot(hB, boot.B)
-    waitUntil('the kernel freed host.yaml\'s namespace and its veth', () => spawnSync('ip', ['-n', A, 'link', 'show', 'app0']).status !== 0)
-    for (const [ns, h] of [[A, hA], [B, hB]] as const) {
+    waitUntil("the kernel freed host.yaml's namespace and its veth", () => spawnSync('ip', ['-n', A, 'link', 'show', 'app0']).status !== 0)
+    for (const [ns, h] of [
+      [A, hA],
+      [B, hB],
+    ] as const) {
       assert.deepEqual(h.processes(), [], `no daemon runs on ${ns}`)
-      assert.deepEqual(h.ipj(['link', 'show']).filter((l: any) => l.ifalias === 'netkit' || /^(wg-|ipsec)/.test(l.ifname)).map((l: any) => l.ifname), [], `no tunnel device on ${ns}`)
+      assert.deepEqual(
+        h
+          .ipj(['link', 'show'])
+          .filter((l: any) => l.ifalias === 'netkit' || /^(wg-|ipsec)/.test(l.ifname))
+          .map((l: any) => l.ifname),
+        [],
+        `no tunnel device on ${ns}`,
+      )
       assert.deepEqual(h.sh('ls', ['-A', '/run']).split('\n').filter(Boolean), ['lock'], `${ns}'s /run is empty`)
       assert.deepEqual(states(h), ['site ipsec down', 'wg1 wireguard down'])
     }
@@ -146,16 +205,23 @@ tunnels:
     // What the boot would do, without doing it: the commands on stdout, what each part would change on stderr.
     const dry = hA.cli(['service', 'boot', '--dry-run'])
     assert.equal(dry.code, 0, dry.stderr)
-    assert.match(dry.stdout, /^ip netns add \S*app\S*$/m, 'the host file\'s commands')
+    assert.match(dry.stdout, /^ip netns add \S*app\S*$/m, "the host file's commands")
     assert.equal(dry.stdout.match(/^wireguard-go -f wg-wg1 /gm)?.length, 1, `the WireGuard tunnel's, once (the host file sets it up): ${dry.stdout}`)
-    assert.match(dry.stdout, /^swanctl --load-all .*netkit/m, 'the IPsec tunnel\'s')
+    assert.match(dry.stdout, /^swanctl --load-all .*netkit/m, "the IPsec tunnel's")
     assert.match(dry.stderr, /^dry run: would apply \/etc\/netkit\/host\.yaml \(\d+ changes\); nothing was changed$/m)
     assert.match(dry.stderr, /^tunnel wg1: set up by \/etc\/netkit\/host\.yaml \(above\)$/m)
     assert.match(dry.stderr, /^dry run: would bring up tunnel site \(ipsec, userspace data path\); nothing was changed$/m)
     assert.doesNotMatch(dry.stdout + dry.stderr, /^(applied|brought up|added) /m, 'nothing is said to be done')
     assert.deepEqual(hA.processes(), [], 'the dry run started no daemon')
-    assert.ok(spawnSync('ip', ['-n', A, 'link', 'show', 'app0']).status !== 0, 'nor made the host file\'s links')
-    assert.deepEqual(hA.ipj(['link', 'show']).filter((l: any) => l.ifalias === 'netkit' || /^(wg-|ipsec)/.test(l.ifname)).map((l: any) => l.ifname), [], 'nor any tunnel device')
+    assert.ok(spawnSync('ip', ['-n', A, 'link', 'show', 'app0']).status !== 0, "nor made the host file's links")
+    assert.deepEqual(
+      hA
+        .ipj(['link', 'show'])
+        .filter((l: any) => l.ifalias === 'netkit' || /^(wg-|ipsec)/.test(l.ifname))
+        .map((l: any) => l.ifname),
+      [],
+      'nor any tunnel device',
+    )
     assert.deepEqual(hA.sh('ls', ['-A', '/run']).split('\n').filter(Boolean), ['lock'], '/run is as the reboot left it (no ledger, no lock file)')
     assert.deepEqual(readSysctls(hA), boot.A.sysctls, 'no sysctl set')
     assert.equal(rules(hA), boot.A.rules, 'no rule added')
@@ -180,7 +246,10 @@ tunnels:
     const again = runAsSystemd(hA, [...unitA, '--json'])
     assert.equal(again.code, 0, again.stderr)
     assert.equal(again.json.result.hostFile.changed, false)
-    assert.deepEqual(again.json.result.tunnels.map((t: any) => [t.name, t.changed]).sort(), [['site', false], ['wg1', false]])
+    assert.deepEqual(again.json.result.tunnels.map((t: any) => [t.name, t.changed]).sort(), [
+      ['site', false],
+      ['wg1', false],
+    ])
     assert.deepEqual(again.json.result.commands, [])
   })
 
@@ -194,20 +263,32 @@ tunnels:
     assert.equal(add.code, 0, add.stderr)
     h.sh('ip', ['netns', 'del', X])
     // and wireguard-go died: boot brings wg1 back
-    h.sh('kill', ['-KILL', ...h.processes().filter((p) => p.endsWith(' wireguard-go')).map((p) => p.split(' ')[0])])
+    h.sh('kill', [
+      '-KILL',
+      ...h
+        .processes()
+        .filter((p) => p.endsWith(' wireguard-go'))
+        .map((p) => p.split(' ')[0]),
+    ])
     waitUntil('wg-wg1 is gone', () => spawnSync('ip', ['-n', w.B, 'link', 'show', 'wg-wg1']).status !== 0)
     const r = h.cli(['service', 'boot'])
     assert.equal(r.code, 1, r.stderr)
-    assert.match(r.stderr, new RegExp(`^error: tunnel v1 \\(namespace ${X}\\): its namespace ${X} does not exist; make it before netkit's boot \\(list it in /etc/netkit/host\\.yaml, or "netkit ns add ${X}"\\)$`, 'm'))
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^error: tunnel v1 \\(namespace ${X}\\): its namespace ${X} does not exist; make it before netkit's boot \\(list it in /etc/netkit/host\\.yaml, or "netkit ns add ${X}"\\)$`,
+        'm',
+      ),
+    )
     assert.match(r.stdout, /^brought up tunnel wg1 /m, 'the others still come up')
     assert.match(r.stdout, /^tunnel site is already set up \(up\); nothing to do$/m)
   })
 
-  it('install writes the unit where systemd is not PID 1 and says so; again is a no-op; uninstall removes only netkit\'s own file', () => {
+  it("install writes the unit where systemd is not PID 1 and says so; again is a no-op; uninstall removes only netkit's own file", () => {
     // A's /etc/systemd/system, private to the host (its mount namespace does not propagate to the machine).
     const h = w.hA
     h.sh('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', '/etc/systemd/system'])
-    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(' /etc/systemd/system '), 'the machine does not see the host\'s mount')
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(' /etc/systemd/system '), "the machine does not see the host's mount")
     const unit = '/etc/systemd/system/netkit.service'
     const cat = () => h.sh('sh', ['-c', `cat ${unit} 2>/dev/null || true`])
 
@@ -219,7 +300,10 @@ tunnels:
     const r = h.cli(['service', 'install'])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.stdout, `installed netkit.service (${unit})\n`)
-    assert.match(r.stderr, /^note: systemd is not running here \(PID 1 is sleep\): the unit is installed but not enabled; .*"systemctl enable netkit\.service"/m)
+    assert.match(
+      r.stderr,
+      /^note: systemd is not running here \(PID 1 is sleep\): the unit is installed but not enabled; .*"systemctl enable netkit\.service"/m,
+    )
     assert.doesNotMatch(r.stderr, /^\[#\] systemctl/m, 'systemd is not told anything')
     assert.equal(cat(), h.cli(['service', 'unit']).stdout)
     assert.equal(h.sh('stat', ['-c', '%a', unit]).trim(), '644')
@@ -250,7 +334,7 @@ tunnels:
     assert.equal(h.cli(['service', 'boot', '--netns', 'x']).code, 2)
   })
 
-  it('install --root enables the unit in an image\'s tree with systemctl --root, and uninstall disables it', () => {
+  it("install --root enables the unit in an image's tree with systemctl --root, and uninstall disables it", () => {
     const root = mkdtempSync(join(tmpdir(), 'netkit-image-'))
     try {
       const r = w.hA.cli(['service', 'install', '--root', root, '--bin', '/usr/bin/netkit'])

@@ -32,7 +32,24 @@ function container(host: string, dev: string, net: string): string {
 }
 
 const ipsecAdd = (h: SimHost, name: string, remote: string, local: string, remoteSubnet: string, extra: string[] = []) =>
-  h.cli(['tunnel', 'add', name, '--type', 'ipsec', '--remote', remote, '--psk-file', pskFile, '--local-subnet', local, '--remote-subnet', remoteSubnet, '--timeout', '30', ...extra])
+  h.cli([
+    'tunnel',
+    'add',
+    name,
+    '--type',
+    'ipsec',
+    '--remote',
+    remote,
+    '--psk-file',
+    pskFile,
+    '--local-subnet',
+    local,
+    '--remote-subnet',
+    remoteSubnet,
+    '--timeout',
+    '30',
+    ...extra,
+  ])
 
 /** tunnel show --json's IKE SAs, as [state, [child state...]]. */
 const sasOf = (h: SimHost, name: string) => {
@@ -79,7 +96,10 @@ describe('tunnel defects (issue 14) on real hosts', {skip: skipUnlessRoot}, () =
     for (const h of [hA, hB]) assert.deepEqual(sasOf(h, 'site'), [['ESTABLISHED', ['INSTALLED']]], `one IKE SA after the restart on ${h.ns}`)
     for (const h of [hA, hB]) {
       const doc = h.cli(['doctor', '--json']).json.result.checks.filter((c: any) => c.id === 'ipsec.duplicates')
-      assert.deepEqual(doc.map((c: any) => c.result), ['ok'])
+      assert.deepEqual(
+        doc.map((c: any) => c.result),
+        ['ok'],
+      )
     }
 
     // Duplicates as a configuration from an older netkit made them (no uniqueness policy, both ends starting): loaded on
@@ -130,7 +150,8 @@ describe('tunnel defects (issue 14) on real hosts', {skip: skipUnlessRoot}, () =
     assert.ok(await pingUntil(CA, '10.2.0.2'), 'the first pair carries traffic')
     assert.ok(await pingUntil(CA2, '10.2.9.2'), 'the second pair carries traffic')
     for (const h of [hA, hB]) {
-      for (const t of ['site', 'site2']) assert.deepEqual(sasOf(h, t), [['ESTABLISHED', ['INSTALLED']]], `${t} on ${h.ns}: one IKE SA (shared), its own CHILD_SA`)
+      for (const t of ['site', 'site2'])
+        assert.deepEqual(sasOf(h, t), [['ESTABLISHED', ['INSTALLED']]], `${t} on ${h.ns}: one IKE SA (shared), its own CHILD_SA`)
     }
 
     for (const h of [hA, hB]) assert.equal(h.cli(['tunnel', 'del', 'site2']).code, 0)
@@ -145,12 +166,27 @@ describe('tunnel defects (issue 14) on real hosts', {skip: skipUnlessRoot}, () =
     }
   })
 
-  it('a subnet an IPsec tunnel carries (charon\'s table 220, or no route yet) is refused to a WireGuard tunnel, and the other way round; nothing changes', async () => {
+  it("a subnet an IPsec tunnel carries (charon's table 220, or no route yet) is refused to a WireGuard tunnel, and the other way round; nothing changes", async () => {
     const {A, CA, hA, hB} = twoHosts('d3')
     assert.equal(ipsecAdd(hA, 'hb', '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait']).code, 0)
     const key = sh('wg', ['pubkey'], sh('wg', ['genkey']))
     const wg = (name: string, subnet: string) =>
-      hA.cli(['tunnel', 'add', name, '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', key.trim(), '--listen-port', '51821', '--remote-subnet', subnet, '--no-wait'])
+      hA.cli([
+        'tunnel',
+        'add',
+        name,
+        '--type',
+        'wireguard',
+        '--remote',
+        '192.0.2.2',
+        '--peer-public-key',
+        key.trim(),
+        '--listen-port',
+        '51821',
+        '--remote-subnet',
+        subnet,
+        '--no-wait',
+      ])
     const refused = (r: {code: number; stderr: string}, re: RegExp) => {
       assert.equal(r.code, 1, r.stderr)
       assert.match(r.stderr, re)
@@ -173,12 +209,19 @@ describe('tunnel defects (issue 14) on real hosts', {skip: skipUnlessRoot}, () =
     assert.match(r.stderr, /remove tunnel hb first \("netkit tunnel del hb"\)/)
     assert.deepEqual(state(), before, 'nothing changed')
     const doctor = hA.cli(['doctor', '--json']).json.result.checks.filter((c: any) => c.id === 'paths.routes')
-    assert.deepEqual(doctor.map((c: any) => c.result), ['ok'], 'and the doctor is content')
+    assert.deepEqual(
+      doctor.map((c: any) => c.result),
+      ['ok'],
+      'and the doctor is content',
+    )
 
     // The other way round: a subnet a WireGuard tunnel carries is refused to an IPsec tunnel.
     assert.equal(wg('wb3', '10.2.7.0/24').code, 0)
     before = state()
-    refused(ipsecAdd(hA, 'hb2', '192.0.2.2', '10.1.0.0/24', '10.2.7.0/24', ['--no-wait']), /^error: route 10\.2\.7\.0\/24 already goes dev wg-wb3 \(tunnel wb3\): tunnel hb2 would take it over/m)
+    refused(
+      ipsecAdd(hA, 'hb2', '192.0.2.2', '10.1.0.0/24', '10.2.7.0/24', ['--no-wait']),
+      /^error: route 10\.2\.7\.0\/24 already goes dev wg-wb3 \(tunnel wb3\): tunnel hb2 would take it over/m,
+    )
     assert.deepEqual(state(), before, 'nothing changed')
     for (const t of ['wb3', 'hb']) assert.equal(hA.cli(['tunnel', 'del', t]).code, 0)
     assert.equal(hB.cli(['tunnel', 'del', 'hb']).code, 0)
@@ -187,18 +230,24 @@ describe('tunnel defects (issue 14) on real hosts', {skip: skipUnlessRoot}, () =
   it('tunnel del removes the certificates the wizard made for that tunnel, and only those', () => {
     const {hA} = twoHosts('d4')
     const answers = join(work, 'mesh.yaml')
-    writeFileSync(answers, 'role: mesh\nlocal: 192.0.2.1\nlocalSubnets: [10.1.0.0/24]\npeers:\n  - {name: east, address: 192.0.2.2, subnets: [10.2.0.0/24]}\n  - {name: west, address: 192.0.2.3, subnets: [10.3.0.0/24]}\nauth: {method: x509-generate}\n')
+    writeFileSync(
+      answers,
+      'role: mesh\nlocal: 192.0.2.1\nlocalSubnets: [10.1.0.0/24]\npeers:\n  - {name: east, address: 192.0.2.2, subnets: [10.2.0.0/24]}\n  - {name: west, address: 192.0.2.3, subnets: [10.3.0.0/24]}\nauth: {method: x509-generate}\n',
+    )
     const r = hA.cli(['wizard', '--answers', answers, '--json'])
     assert.equal(r.code, 0, r.stdout + r.stderr)
-    const pki = () => filesUnder(join(hA.configDir, 'pki')).map((f) => f.slice(join(hA.configDir, 'pki').length + 1)).sort()
+    const pki = () =>
+      filesUnder(join(hA.configDir, 'pki'))
+        .map((f) => f.slice(join(hA.configDir, 'pki').length + 1))
+        .sort()
     assert.deepEqual(pki(), ['ca.crt', 'ca.key', 'east-peer.crt', 'east-peer.key', 'host.crt', 'host.key', 'west-peer.crt', 'west-peer.key'])
     // A key of the operator's own in the same scope is not netkit's to remove.
     const own = join(hA.configDir, 'mine.key')
-    writeFileSync(own, 'not netkit\'s\n', {mode: 0o600})
+    writeFileSync(own, "not netkit's\n", {mode: 0o600})
     assert.equal(hA.cli(['tunnel', 'del', 'east']).code, 0)
-    assert.deepEqual(pki(), ['ca.crt', 'ca.key', 'host.crt', 'host.key', 'west-peer.crt', 'west-peer.key'], 'east\'s are gone; what west still uses stays')
+    assert.deepEqual(pki(), ['ca.crt', 'ca.key', 'host.crt', 'host.key', 'west-peer.crt', 'west-peer.key'], "east's are gone; what west still uses stays")
     assert.equal(hA.cli(['tunnel', 'del', 'west']).code, 0)
-    assert.deepEqual(filesUnder(hA.configDir), [own], 'with the last tunnel, the CA and this host\'s go too')
+    assert.deepEqual(filesUnder(hA.configDir), [own], "with the last tunnel, the CA and this host's go too")
   })
 
   it('WireGuard: a failed "wg set ... persistent-keepalive 0" fails the add in wg\'s name, and the add is undone', () => {
@@ -206,12 +255,17 @@ describe('tunnel defects (issue 14) on real hosts', {skip: skipUnlessRoot}, () =
     // A wg that cannot take the keepalive back (everything else it does as wg does).
     const bin = join(work, 'bin')
     sh('mkdir', ['-p', bin])
-    writeFileSync(join(bin, 'wg'), '#!/bin/sh\ncase "$*" in *"persistent-keepalive 0"*) echo "Unable to modify interface: Resource temporarily unavailable" >&2; exit 1;; esac\nexec /usr/bin/wg "$@"\n')
+    writeFileSync(
+      join(bin, 'wg'),
+      '#!/bin/sh\ncase "$*" in *"persistent-keepalive 0"*) echo "Unable to modify interface: Resource temporarily unavailable" >&2; exit 1;; esac\nexec /usr/bin/wg "$@"\n',
+    )
     chmodSync(join(bin, 'wg'), 0o755)
     const ka = hA.cli(['tunnel', 'pubkey', 'wk']).stdout.trim()
     const kb = hB.cli(['tunnel', 'pubkey', 'wk']).stdout.trim()
     const add = (h: SimHost, remote: string, key: string, address: string, extra: string[] = [], env?: Record<string, string>) =>
-      h.cli(['tunnel', 'add', 'wk', '--type', 'wireguard', '--remote', remote, '--peer-public-key', key, '--address', address, '--timeout', '10', ...extra], {env})
+      h.cli(['tunnel', 'add', 'wk', '--type', 'wireguard', '--remote', remote, '--peer-public-key', key, '--address', address, '--timeout', '10', ...extra], {
+        env,
+      })
     assert.equal(add(hB, '192.0.2.1', ka, '10.99.0.2/24', ['--no-wait']).code, 0)
     const before = dump(A)
     const r = add(hA, '192.0.2.2', kb, '10.99.0.1/24', [], {PATH: `${bin}:${process.env.PATH}`})

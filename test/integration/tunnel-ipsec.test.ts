@@ -12,7 +12,6 @@ import {captureDuring, pingUntil, twoHosts} from '../helpers/topology.js'
 
 const hasKernelEsp = existsSync('/sys/module/esp4')
 
-
 describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () => {
   // A and B are simulated hosts (test/helpers/realhost.ts): netkit runs in them with its defaults.
   // PSK and host files lie outside /etc and /run, which the hosts see as the machine has them.
@@ -24,7 +23,22 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
   writeFileSync(wrongPsk, 'not the same key at all, sorry\n', {mode: 0o600})
 
   const add = (h: SimHost, remote: string, local: string, remoteSubnet: string, extra: string[] = []) =>
-    h.cli(['tunnel', 'add', 'site', '--type', 'ipsec', '--remote', remote, '--local-subnet', local, '--remote-subnet', remoteSubnet, ...(extra.includes('--psk-file') ? [] : ['--psk-file', pskFile]), ...(extra.includes('--timeout') ? [] : ['--timeout', '15']), ...extra])
+    h.cli([
+      'tunnel',
+      'add',
+      'site',
+      '--type',
+      'ipsec',
+      '--remote',
+      remote,
+      '--local-subnet',
+      local,
+      '--remote-subnet',
+      remoteSubnet,
+      ...(extra.includes('--psk-file') ? [] : ['--psk-file', pskFile]),
+      ...(extra.includes('--timeout') ? [] : ['--timeout', '15']),
+      ...extra,
+    ])
 
   it('joins two sites through charon with kernel-libipsec, ESP on the wire, and del leaves nothing', async () => {
     const {A, B, CA, CB, hA, hB} = twoHosts('ip')
@@ -37,13 +51,20 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.ok(!JSON.stringify(b.json).includes('battery'), 'no PSK in --json')
 
     const guard = ipj(A, ['-N', 'route', 'show', 'table', 'main', 'type', 'unreachable'])
-    assert.deepEqual(guard.map((r: any) => [r.dst, r.protocol]), [['10.2.0.0/24', '178']], 'a guard route: nothing leaves in clear while there is no SA')
+    assert.deepEqual(
+      guard.map((r: any) => [r.dst, r.protocol]),
+      [['10.2.0.0/24', '178']],
+      'a guard route: nothing leaves in clear while there is no SA',
+    )
     const cap = await captureDuring(A, 'u0', ['10.1.0.2', '10.2.0.2'], async () => {
       assert.ok(await pingUntil(CA, '10.2.0.2'), 'container A reaches container B through the tunnel')
       sh('ip', ['netns', 'exec', CB, 'ping', '-c', '2', '-i', '0.2', '-W', '1', '10.1.0.2'])
     })
     assert.deepEqual(cap.clear, [], 'no inner address crosses the underlay in clear')
-    assert.ok(cap.lines.some((l) => /\.4500 > .*\.4500: UDP-encap: ESP\(spi=0x[0-9a-f]+/.test(l)), `ESP in UDP 4500 on the wire:\n${cap.lines.slice(0, 5).join('\n')}`)
+    assert.ok(
+      cap.lines.some((l) => /\.4500 > .*\.4500: UDP-encap: ESP\(spi=0x[0-9a-f]+/.test(l)),
+      `ESP in UDP 4500 on the wire:\n${cap.lines.slice(0, 5).join('\n')}`,
+    )
 
     const shown = hB.cli(['tunnel', 'show', 'site']).stdout
     assert.doesNotMatch(shown, /\[object Object\]/)
@@ -59,7 +80,10 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.match(child.rekeyAt, /^\d{4}-/)
     assert.match(child.expiresAt, /^\d{4}-/)
     const list = hA.cli(['tunnel', 'list', '--json'])
-    assert.deepEqual(list.json.result.map((r: any) => [r.name, r.type, r.state, r.datapath]), [['site', 'ipsec', 'up', 'userspace']])
+    assert.deepEqual(
+      list.json.result.map((r: any) => [r.name, r.type, r.state, r.datapath]),
+      [['site', 'ipsec', 'up', 'userspace']],
+    )
 
     const conf = join(hA.configDir, 'ipsec', 'swanctl', 'conf.d', 'site.conf')
     assert.equal(statSync(conf).mode & 0o777, 0o600)
@@ -70,12 +94,15 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.equal(again.code, 0, again.stderr)
     assert.match(again.stdout, /already set up \(up\); nothing to do/)
 
-    for (const [ns, h] of [[A, hA], [B, hB]] as const) {
+    for (const [ns, h] of [
+      [A, hA],
+      [B, hB],
+    ] as const) {
       const del = h.cli(['tunnel', 'del', 'site'])
       assert.equal(del.code, 0, del.stderr)
       assert.deepEqual(h.processes(), [], 'no charon left')
       assert.notEqual(tryRun('ip', ['-n', ns, 'link', 'show', 'ipsec0']).code, 0, 'the TUN device is gone')
-      assert.deepEqual(ipj(ns, ['route', 'show', 'table', '220']), [], 'charon\'s routes are gone')
+      assert.deepEqual(ipj(ns, ['route', 'show', 'table', '220']), [], "charon's routes are gone")
       assert.deepEqual(ipj(ns, ['route', 'show', 'table', 'all', 'proto', '178']), [], 'the guard routes are gone')
       assert.equal(sh('ip', ['-n', ns, 'xfrm', 'policy']), '', 'no xfrm policy left')
       assert.equal(sh('ip', ['-n', ns, 'xfrm', 'state']), '', 'no xfrm state left')
@@ -97,12 +124,42 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.equal(dump(B), before, 'B is exactly as before')
     assert.deepEqual(hB.processes(), [], 'charon stopped')
     assert.deepEqual(filesUnder(hB.configDir), [], 'no config or secret left')
-    const twin = hA.cli(['tunnel', 'add', 'site2', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', pskFile, '--local-subnet', '10.1.9.0/24', '--remote-subnet', '10.2.9.0/24', '--no-wait'])
+    const twin = hA.cli([
+      'tunnel',
+      'add',
+      'site2',
+      '--type',
+      'ipsec',
+      '--remote',
+      '192.0.2.2',
+      '--psk-file',
+      pskFile,
+      '--local-subnet',
+      '10.1.9.0/24',
+      '--remote-subnet',
+      '10.2.9.0/24',
+      '--no-wait',
+    ])
     assert.equal(twin.code, 0, `a second subnet pair to the same peer shares its IKE connection: ${twin.stderr}`)
     assert.equal(hA.cli(['tunnel', 'del', 'site2']).code, 0)
     // A second gateway to the same remote subnet shares the guard route: deleting one tunnel leaves the other's guard.
     const guards = () => ipj(A, ['route', 'show', 'table', 'main', 'type', 'unreachable']).map((r: any) => r.dst)
-    const second = hA.cli(['tunnel', 'add', 'gw2', '--type', 'ipsec', '--remote', '192.0.2.3', '--psk-file', pskFile, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--no-wait'])
+    const second = hA.cli([
+      'tunnel',
+      'add',
+      'gw2',
+      '--type',
+      'ipsec',
+      '--remote',
+      '192.0.2.3',
+      '--psk-file',
+      pskFile,
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--no-wait',
+    ])
     assert.equal(second.code, 0, second.stderr)
     assert.equal(hA.cli(['tunnel', 'del', 'gw2']).code, 0)
     assert.deepEqual(guards(), ['10.2.0.0/24'], 'tunnel site still has its guard: nothing to 10.2.0.0/24 leaves in clear')
@@ -114,13 +171,20 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     sh('ip', ['-n', A, 'route', 'del', 'unreachable', '10.2.0.0/24', 'metric', '4294967295'])
     const routes = () => hA.cli(['doctor', '--json']).json.result.checks.filter((c: any) => c.id === 'paths.routes')
     const leak = routes()
-    assert.deepEqual(leak.map((c: any) => c.result), ['fail'])
+    assert.deepEqual(
+      leak.map((c: any) => c.result),
+      ['fail'],
+    )
     assert.match(leak[0].reason, /no SA, and traffic to 10\.2\.0\.0\/24 leaves by u0 in clear/)
     assert.equal(leak[0].fix, 'netkit tunnel down site && netkit tunnel up site')
     assert.equal(hA.cli(['tunnel', 'down', 'site']).code, 0)
     assert.equal(hA.cli(['tunnel', 'up', 'site', '--no-wait']).code, 0)
     assert.deepEqual(guards(), ['10.2.0.0/24'])
-    assert.deepEqual(routes().map((c: any) => c.result), ['skip'], 'mended: nothing leaves while there is no SA')
+    assert.deepEqual(
+      routes().map((c: any) => c.result),
+      ['skip'],
+      'mended: nothing leaves while there is no SA',
+    )
     assert.equal(hA.cli(['tunnel', 'del', 'site']).code, 0)
     assert.deepEqual(guards(), [], 'the last tunnel to 10.2.0.0/24 takes it')
   })
@@ -131,7 +195,10 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     writeFileSync(newPsk, 'a brand new key for the site 2026\n', {mode: 0o600})
     const host = (psk: string, extra = '') => {
       const f = join(dir, 'aq.yaml')
-      writeFileSync(f, `version: 1\ntunnels:\n  s1: {type: ipsec, local: 192.0.2.1, remote: 192.0.2.2, pskFile: ${psk}, localSubnets: [10.1.0.0/24], remoteSubnets: [10.2.0.0/24]}\n${extra}`)
+      writeFileSync(
+        f,
+        `version: 1\ntunnels:\n  s1: {type: ipsec, local: 192.0.2.1, remote: 192.0.2.2, pskFile: ${psk}, localSubnets: [10.1.0.0/24], remoteSubnets: [10.2.0.0/24]}\n${extra}`,
+      )
       return f
     }
     const first = hA.cli(['apply', '-f', host(pskFile)])
@@ -139,7 +206,14 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     const conf = join(hA.configDir, 'ipsec', 'swanctl', 'conf.d', 's1.conf')
     const before = readFileSync(conf, 'utf8')
     // s1's key changes, then s2 cannot be set up (its peer has no route): everything is undone.
-    const r = hA.cli(['apply', '-f', host(newPsk, '  s2: {type: ipsec, local: 192.0.2.1, remote: 198.51.100.9, pskFile: ' + pskFile + ', localSubnets: [10.1.1.0/24], remoteSubnets: [10.9.0.0/24]}\n')])
+    const r = hA.cli([
+      'apply',
+      '-f',
+      host(
+        newPsk,
+        '  s2: {type: ipsec, local: 192.0.2.1, remote: 198.51.100.9, pskFile: ' + pskFile + ', localSubnets: [10.1.1.0/24], remoteSubnets: [10.9.0.0/24]}\n',
+      ),
+    ])
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, /unreachable/)
     assert.equal(readFileSync(conf, 'utf8'), before, "charon's connection has the old key again")
@@ -166,7 +240,26 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     hA.sh('ip', ['-n', X, 'addr', 'add', '10.1.0.1/32', 'dev', 'lo'])
     const before = dumpIn(hA, X)
     const beforeHost = dump(hA.ns)
-    const r = hA.cli(['tunnel', 'add', 'bad', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', pskFile, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--proposals', 'aes128-sha256-modp9999', '--netns', X, '--no-wait'])
+    const r = hA.cli([
+      'tunnel',
+      'add',
+      'bad',
+      '--type',
+      'ipsec',
+      '--remote',
+      '192.0.2.2',
+      '--psk-file',
+      pskFile,
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--proposals',
+      'aes128-sha256-modp9999',
+      '--netns',
+      X,
+      '--no-wait',
+    ])
     assert.equal(r.code, 2, r.stderr)
     assert.match(r.stderr, /^error: charon refused connection netkit-bad: its proposals setting is not valid/m)
     assert.equal(dumpIn(hA, X), before)
@@ -177,7 +270,17 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
     assert.equal(ok.code, 0, `the next tunnel loads: ${ok.stderr}`)
     assert.equal(pidsIn(hA, X).length > 0, true, 'charon runs in the namespace')
     // processes() lists the host's whole PID namespace: the ones in the host's own network namespace are those `ip netns pids` names, less its PID 1.
-    assert.deepEqual(sh('ip', ['netns', 'pids', hA.ns]).split('\n').filter(Boolean).map(Number).filter((p) => p !== hA.pid && !readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('unshare')).map((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim()).filter((c) => c === 'charon'), [], 'and not in the host itself')
+    assert.deepEqual(
+      sh('ip', ['netns', 'pids', hA.ns])
+        .split('\n')
+        .filter(Boolean)
+        .map(Number)
+        .filter((p) => p !== hA.pid && !readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('unshare'))
+        .map((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim())
+        .filter((c) => c === 'charon'),
+      [],
+      'and not in the host itself',
+    )
     assert.equal(hA.cli(['tunnel', 'del', 'site', '--netns', X]).code, 0)
     assert.deepEqual(pidsIn(hA, X), [], 'charon stopped')
     assert.deepEqual(filesUnder(join(hA.configDir, 'netns', X)), [], 'nothing left')
@@ -225,47 +328,129 @@ describe('netkit tunnel --type ipsec (integration)', {skip: skipUnlessRoot}, () 
   })
 })
 
-describe('netkit tunnel --type ipsec with X.509 certificates (integration)', {skip: skipUnlessRoot || (existsSync('/usr/bin/pki') ? false : 'strongSwan pki is not installed')}, () => {
-  // Certificates and keys lie outside /etc and /run, which the hosts see as the machine has them.
-  const dir = mkdtempSync(join(tmpdir(), 'netkit-x509-'))
-  after(() => rmSync(dir, {recursive: true, force: true}))
-  const pki = join(dir, 'pki')
+describe(
+  'netkit tunnel --type ipsec with X.509 certificates (integration)',
+  {skip: skipUnlessRoot || (existsSync('/usr/bin/pki') ? false : 'strongSwan pki is not installed')},
+  () => {
+    // Certificates and keys lie outside /etc and /run, which the hosts see as the machine has them.
+    const dir = mkdtempSync(join(tmpdir(), 'netkit-x509-'))
+    after(() => rmSync(dir, {recursive: true, force: true}))
+    const pki = join(dir, 'pki')
 
-  it('two sites authenticate with certificates from one CA, and a certificate from another CA is refused', async () => {
-    mkdirSync(pki, {recursive: true, mode: 0o700})
-    const p = (name: string) => join(pki, name)
-    const gen = (key: string) => writeFileSync(p(key), execFileSync('pki', ['--gen', '--type', 'ed25519', '--outform', 'pem']), {mode: 0o600})
-    gen('ca.key')
-    writeFileSync(p('ca.crt'), execFileSync('pki', ['--self', '--ca', '--lifetime', '30', '--in', p('ca.key'), '--type', 'ed25519', '--dn', 'CN=netkit test CA', '--outform', 'pem']))
-    for (const [host, ip] of [['a', '192.0.2.1'], ['b', '192.0.2.2']]) {
-      gen(`${host}.key`)
-      const pub = execFileSync('pki', ['--pub', '--in', p(`${host}.key`)])
-      writeFileSync(p(`${host}.crt`), execFileSync('pki', ['--issue', '--lifetime', '30', '--cacert', p('ca.crt'), '--cakey', p('ca.key'), '--dn', `CN=${ip}`, '--san', ip, '--outform', 'pem'], {input: pub}))
-    }
-    const {B, CA, hA, hB} = twoHosts('ix')
-    const add = (h: SimHost, host: string, remote: string, l: string, r: string, extra: string[] = []) =>
-      h.cli(['tunnel', 'add', 'x', '--type', 'ipsec', '--remote', remote, '--cert', p(`${host}.crt`), '--key', p(`${host}.key`), '--ca', p('ca.crt'), '--local-subnet', l, '--remote-subnet', r, '--timeout', '15', ...extra])
-    const a = add(hA, 'a', '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait'])
-    assert.equal(a.code, 0, a.stderr)
-    const b = add(hB, 'b', '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', ['--json'])
-    assert.equal(b.code, 0, b.stdout + b.stderr)
-    assert.equal(b.json.result.state, 'up')
-    assert.ok(await pingUntil(CA, '10.2.0.2'), 'container A reaches container B')
-    assert.ok(!readFileSync(join(hA.configDir, 'ipsec', 'swanctl', 'conf.d', 'x.conf'), 'utf8').includes('PRIVATE KEY'), 'the key stays in its own file')
-    assert.equal(hB.cli(['tunnel', 'del', 'x']).code, 0)
+    it('two sites authenticate with certificates from one CA, and a certificate from another CA is refused', async () => {
+      mkdirSync(pki, {recursive: true, mode: 0o700})
+      const p = (name: string) => join(pki, name)
+      const gen = (key: string) => writeFileSync(p(key), execFileSync('pki', ['--gen', '--type', 'ed25519', '--outform', 'pem']), {mode: 0o600})
+      gen('ca.key')
+      writeFileSync(
+        p('ca.crt'),
+        execFileSync('pki', ['--self', '--ca', '--lifetime', '30', '--in', p('ca.key'), '--type', 'ed25519', '--dn', 'CN=netkit test CA', '--outform', 'pem']),
+      )
+      for (const [host, ip] of [
+        ['a', '192.0.2.1'],
+        ['b', '192.0.2.2'],
+      ]) {
+        gen(`${host}.key`)
+        const pub = execFileSync('pki', ['--pub', '--in', p(`${host}.key`)])
+        writeFileSync(
+          p(`${host}.crt`),
+          execFileSync(
+            'pki',
+            ['--issue', '--lifetime', '30', '--cacert', p('ca.crt'), '--cakey', p('ca.key'), '--dn', `CN=${ip}`, '--san', ip, '--outform', 'pem'],
+            {input: pub},
+          ),
+        )
+      }
+      const {B, CA, hA, hB} = twoHosts('ix')
+      const add = (h: SimHost, host: string, remote: string, l: string, r: string, extra: string[] = []) =>
+        h.cli([
+          'tunnel',
+          'add',
+          'x',
+          '--type',
+          'ipsec',
+          '--remote',
+          remote,
+          '--cert',
+          p(`${host}.crt`),
+          '--key',
+          p(`${host}.key`),
+          '--ca',
+          p('ca.crt'),
+          '--local-subnet',
+          l,
+          '--remote-subnet',
+          r,
+          '--timeout',
+          '15',
+          ...extra,
+        ])
+      const a = add(hA, 'a', '192.0.2.2', '10.1.0.0/24', '10.2.0.0/24', ['--no-wait'])
+      assert.equal(a.code, 0, a.stderr)
+      const b = add(hB, 'b', '192.0.2.1', '10.2.0.0/24', '10.1.0.0/24', ['--json'])
+      assert.equal(b.code, 0, b.stdout + b.stderr)
+      assert.equal(b.json.result.state, 'up')
+      assert.ok(await pingUntil(CA, '10.2.0.2'), 'container A reaches container B')
+      assert.ok(!readFileSync(join(hA.configDir, 'ipsec', 'swanctl', 'conf.d', 'x.conf'), 'utf8').includes('PRIVATE KEY'), 'the key stays in its own file')
+      assert.equal(hB.cli(['tunnel', 'del', 'x']).code, 0)
 
-    // B with a certificate from a CA that A does not trust: refused, rolled back.
-    gen('rogue-ca.key')
-    writeFileSync(p('rogue-ca.crt'), execFileSync('pki', ['--self', '--ca', '--lifetime', '30', '--in', p('rogue-ca.key'), '--type', 'ed25519', '--dn', 'CN=rogue CA', '--outform', 'pem']))
-    gen('rogue.key')
-    const pub = execFileSync('pki', ['--pub', '--in', p('rogue.key')])
-    writeFileSync(p('b-rogue.crt'), execFileSync('pki', ['--issue', '--lifetime', '30', '--cacert', p('rogue-ca.crt'), '--cakey', p('rogue-ca.key'), '--dn', 'CN=192.0.2.2', '--san', '192.0.2.2', '--outform', 'pem'], {input: pub}))
-    const before = dump(B)
-    const r = hB.cli(['tunnel', 'add', 'x', '--type', 'ipsec', '--remote', '192.0.2.1', '--cert', p('b-rogue.crt'), '--key', p('rogue.key'), '--ca', p('ca.crt'), '--local-subnet', '10.2.0.0/24', '--remote-subnet', '10.1.0.0/24', '--timeout', '10'])
-    assert.equal(r.code, 1)
-    assert.match(r.stderr, /^error: tunnel x: authentication failed/m)
-    assert.equal(dump(B), before)
-    assert.deepEqual(hB.processes(), [])
-    assert.equal(hA.cli(['tunnel', 'del', 'x']).code, 0)
-  })
-})
+      // B with a certificate from a CA that A does not trust: refused, rolled back.
+      gen('rogue-ca.key')
+      writeFileSync(
+        p('rogue-ca.crt'),
+        execFileSync('pki', ['--self', '--ca', '--lifetime', '30', '--in', p('rogue-ca.key'), '--type', 'ed25519', '--dn', 'CN=rogue CA', '--outform', 'pem']),
+      )
+      gen('rogue.key')
+      const pub = execFileSync('pki', ['--pub', '--in', p('rogue.key')])
+      writeFileSync(
+        p('b-rogue.crt'),
+        execFileSync(
+          'pki',
+          [
+            '--issue',
+            '--lifetime',
+            '30',
+            '--cacert',
+            p('rogue-ca.crt'),
+            '--cakey',
+            p('rogue-ca.key'),
+            '--dn',
+            'CN=192.0.2.2',
+            '--san',
+            '192.0.2.2',
+            '--outform',
+            'pem',
+          ],
+          {input: pub},
+        ),
+      )
+      const before = dump(B)
+      const r = hB.cli([
+        'tunnel',
+        'add',
+        'x',
+        '--type',
+        'ipsec',
+        '--remote',
+        '192.0.2.1',
+        '--cert',
+        p('b-rogue.crt'),
+        '--key',
+        p('rogue.key'),
+        '--ca',
+        p('ca.crt'),
+        '--local-subnet',
+        '10.2.0.0/24',
+        '--remote-subnet',
+        '10.1.0.0/24',
+        '--timeout',
+        '10',
+      ])
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, /^error: tunnel x: authentication failed/m)
+      assert.equal(dump(B), before)
+      assert.deepEqual(hB.processes(), [])
+      assert.equal(hA.cli(['tunnel', 'del', 'x']).code, 0)
+    })
+  },
+)

@@ -25,10 +25,16 @@ describe('tunnel commands act only where they are told (integration)', {skip: sk
     assert.doesNotMatch(dry.stdout, new RegExp(`ip -n ${Y} `), 'nothing in the other namespace')
     const up = nk('tunnel', 'up', '--all', '--netns', X, '--json')
     assert.equal(up.code, 0, up.stderr)
-    assert.deepEqual(up.json.result.tunnels.map((t: any) => t.netns), [X])
+    assert.deepEqual(
+      up.json.result.tunnels.map((t: any) => t.netns),
+      [X],
+    )
     assert.equal(ipj(X, ['link', 'show']).filter((l: any) => l.ifname === 'vx-v1').length, 1)
-    assert.equal(ipj(Y, ['link', 'show']).filter((l: any) => l.ifname === 'vx-v1').length, 0, 'Y\'s tunnel stays down')
+    assert.equal(ipj(Y, ['link', 'show']).filter((l: any) => l.ifname === 'vx-v1').length, 0, "Y's tunnel stays down")
     const all = nk('tunnel', 'up', '--all', '--json')
-    assert.deepEqual(all.json.result.tunnels.map((t: any) => [t.netns, t.changed]).sort(), [[X, false], [Y, true]])
+    assert.deepEqual(all.json.result.tunnels.map((t: any) => [t.netns, t.changed]).sort(), [
+      [X, false],
+      [Y, true],
+    ])
   })
 })

@@ -11,7 +11,25 @@ describe('netkit tunnel --type vxlan (integration)', {skip: skipUnlessRoot}, () 
   it('joins two sites, is idempotent, shows up in list and show, and del removes all of it', async () => {
     const {A, B, CA, hA, hB} = twoHosts('vx')
     const add = (h: SimHost, remote: string, addr: string, peer: string, remoteSubnet: string, localSubnet: string) =>
-      h.cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', remote, '--vni', '42', '--address', addr, '--peer-address', peer, '--local-subnet', localSubnet, '--remote-subnet', remoteSubnet])
+      h.cli([
+        'tunnel',
+        'add',
+        'ov',
+        '--type',
+        'vxlan',
+        '--remote',
+        remote,
+        '--vni',
+        '42',
+        '--address',
+        addr,
+        '--peer-address',
+        peer,
+        '--local-subnet',
+        localSubnet,
+        '--remote-subnet',
+        remoteSubnet,
+      ])
 
     const a = add(hA, '192.0.2.2', '10.9.0.1/24', '10.9.0.2', '10.2.0.0/24', '10.1.0.0/24')
     assert.equal(a.code, 0, a.stderr)
@@ -19,7 +37,26 @@ describe('netkit tunnel --type vxlan (integration)', {skip: skipUnlessRoot}, () 
     const b = add(hB, '192.0.2.1', '10.9.0.2/24', '10.9.0.1', '10.1.0.0/24', '10.2.0.0/24')
     assert.equal(b.code, 0, b.stderr)
     // Scripts get the warning too: in the envelope, not only on stderr.
-    const quiet = hB.cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', '192.0.2.1', '--vni', '42', '--address', '10.9.0.2/24', '--peer-address', '10.9.0.1', '--local-subnet', '10.2.0.0/24', '--remote-subnet', '10.1.0.0/24', '--json'])
+    const quiet = hB.cli([
+      'tunnel',
+      'add',
+      'ov',
+      '--type',
+      'vxlan',
+      '--remote',
+      '192.0.2.1',
+      '--vni',
+      '42',
+      '--address',
+      '10.9.0.2/24',
+      '--peer-address',
+      '10.9.0.1',
+      '--local-subnet',
+      '10.2.0.0/24',
+      '--remote-subnet',
+      '10.1.0.0/24',
+      '--json',
+    ])
     assert.equal(quiet.code, 0, quiet.stderr)
     assert.equal(quiet.stderr, '', 'nothing on stderr with --json')
     assert.match(quiet.json.warnings.join('\n'), /^VXLAN does not encrypt/)
@@ -40,25 +77,67 @@ describe('netkit tunnel --type vxlan (integration)', {skip: skipUnlessRoot}, () 
     const conflict = hA.cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '43'])
     assert.equal(conflict.code, 1)
     assert.match(conflict.stderr, /different definition \(.*vxlan\.vni.*\)/)
-    const dryReplace = hA.cli(['tunnel', 'add', 'ov', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '43', '--address', '10.9.0.1/24', '--peer-address', '10.9.0.2', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--replace', '--dry-run'])
+    const dryReplace = hA.cli([
+      'tunnel',
+      'add',
+      'ov',
+      '--type',
+      'vxlan',
+      '--remote',
+      '192.0.2.2',
+      '--vni',
+      '43',
+      '--address',
+      '10.9.0.1/24',
+      '--peer-address',
+      '10.9.0.2',
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--replace',
+      '--dry-run',
+    ])
     assert.equal(dryReplace.code, 0, dryReplace.stderr)
     assert.match(dryReplace.stdout, /link del vx-ov[\s\S]*link add vx-ov type vxlan id 43/)
     assert.equal(ipj(A, ['-d', 'link', 'show', 'vx-ov'])[0].linkinfo.info_data.id, 42, 'a dry run of --replace changes nothing')
 
     // A second tunnel to the same remote subnet would take its route (and its traffic): refused, nothing changed.
     const before = dump(A)
-    const takeover = hA.cli(['tunnel', 'add', 'ov2', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '44', '--address', '10.10.0.1/24', '--peer-address', '10.10.0.2', '--remote-subnet', '10.2.0.0/24'])
+    const takeover = hA.cli([
+      'tunnel',
+      'add',
+      'ov2',
+      '--type',
+      'vxlan',
+      '--remote',
+      '192.0.2.2',
+      '--vni',
+      '44',
+      '--address',
+      '10.10.0.1/24',
+      '--peer-address',
+      '10.10.0.2',
+      '--remote-subnet',
+      '10.2.0.0/24',
+    ])
     assert.equal(takeover.code, 1, takeover.stderr)
     assert.match(takeover.stderr, /^error: route 10\.2\.0\.0\/24 already goes via 10\.9\.0\.2 dev vx-ov \(tunnel ov\): tunnel ov2 would take it over/m)
     assert.equal(dump(A), before)
     assert.equal(ipj(A, ['route', 'show', '10.2.0.0/24'])[0]?.dev, 'vx-ov')
 
     const list = hA.cli(['tunnel', 'list', '--json'])
-    assert.deepEqual(list.json.result.map((r: any) => [r.name, r.type, r.state, r.datapath]), [['ov', 'vxlan', 'up', 'kernel']])
+    assert.deepEqual(
+      list.json.result.map((r: any) => [r.name, r.type, r.state, r.datapath]),
+      [['ov', 'vxlan', 'up', 'kernel']],
+    )
     const show = hA.cli(['tunnel', 'show', 'ov', '--json'])
     assert.equal(show.json.result.status.details.vni, 42)
 
-    for (const [ns, h] of [[A, hA], [B, hB]] as const) {
+    for (const [ns, h] of [
+      [A, hA],
+      [B, hB],
+    ] as const) {
       const del = h.cli(['tunnel', 'del', 'ov'])
       assert.equal(del.code, 0, del.stderr)
       assert.deepEqual(ipj(ns, ['link', 'show', 'type', 'vxlan']), [])
@@ -80,7 +159,25 @@ describe('netkit tunnel --type vxlan (integration)', {skip: skipUnlessRoot}, () 
     const before = dumpIn(hA, X)
     const beforeHost = dump(hA.ns)
     const fwd = hA.sh('ip', ['netns', 'exec', X, 'sysctl', '-n', 'net.ipv4.ip_forward'])
-    const r = hA.cli(['tunnel', 'add', 't1', '--type', 'vxlan', '--remote', '192.0.2.2', '--vni', '42', '--address', '10.9.0.1/24', '--peer-address', '10.9.0.2', '--remote-subnet', '10.2.0.0/24', '--netns', X])
+    const r = hA.cli([
+      'tunnel',
+      'add',
+      't1',
+      '--type',
+      'vxlan',
+      '--remote',
+      '192.0.2.2',
+      '--vni',
+      '42',
+      '--address',
+      '10.9.0.1/24',
+      '--peer-address',
+      '10.9.0.2',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--netns',
+      X,
+    ])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /error: a link named vx-t1 already exists .*not netkit's/)
     assert.equal(dumpIn(hA, X), before, 'the namespace is as it was')

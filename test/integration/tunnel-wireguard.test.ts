@@ -10,11 +10,28 @@ import {captureDuring, pingUntil, twoHosts} from '../helpers/topology.js'
 
 const hasWireguardModule = existsSync('/sys/module/wireguard')
 
-
 describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot}, () => {
   // A and B are simulated hosts (test/helpers/realhost.ts): netkit runs in them with its defaults.
   const add = (h: SimHost, remote: string, peerKey: string, address: string, local: string, remoteSubnet: string, extra: string[] = []) =>
-    h.cli(['tunnel', 'add', 'wg1', '--type', 'wireguard', '--remote', remote, '--peer-public-key', peerKey, '--address', address, '--local-subnet', local, '--remote-subnet', remoteSubnet, ...(extra.includes('--timeout') ? [] : ['--timeout', '10']), ...extra])
+    h.cli([
+      'tunnel',
+      'add',
+      'wg1',
+      '--type',
+      'wireguard',
+      '--remote',
+      remote,
+      '--peer-public-key',
+      peerKey,
+      '--address',
+      address,
+      '--local-subnet',
+      local,
+      '--remote-subnet',
+      remoteSubnet,
+      ...(extra.includes('--timeout') ? [] : ['--timeout', '10']),
+      ...extra,
+    ])
 
   it('joins two sites through wireguard-go, encrypted on the wire, and del leaves nothing', async () => {
     const {A, B, CA, CB, hA, hB} = twoHosts('wg')
@@ -42,7 +59,10 @@ describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot},
       sh('ip', ['netns', 'exec', CB, 'ping', '-c', '2', '-i', '0.2', '-W', '1', '10.1.0.2'])
     })
     assert.deepEqual(cap.clear, [], 'no inner address crosses the underlay in clear')
-    assert.ok(cap.lines.some((l) => /192\.0\.2\.\d\.51820 > 192\.0\.2\.\d\.51820: UDP/.test(l)), `WireGuard packets on the wire:\n${cap.lines.slice(0, 5).join('\n')}`)
+    assert.ok(
+      cap.lines.some((l) => /192\.0\.2\.\d\.51820 > 192\.0\.2\.\d\.51820: UDP/.test(l)),
+      `WireGuard packets on the wire:\n${cap.lines.slice(0, 5).join('\n')}`,
+    )
 
     const link = ipj(A, ['-d', 'link', 'show', 'wg-wg1'])[0]
     assert.equal(link.ifalias, 'netkit')
@@ -51,7 +71,10 @@ describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot},
     assert.equal(ipj(A, ['route', 'show', '10.2.0.0/24'])[0]?.dev, 'wg-wg1')
 
     const list = hA.cli(['tunnel', 'list', '--json'])
-    assert.deepEqual(list.json.result.map((r: any) => [r.name, r.type, r.state, r.datapath]), [['wg1', 'wireguard', 'up', 'userspace']])
+    assert.deepEqual(
+      list.json.result.map((r: any) => [r.name, r.type, r.state, r.datapath]),
+      [['wg1', 'wireguard', 'up', 'userspace']],
+    )
     const show = hA.cli(['tunnel', 'show', 'wg1', '--json']).json.result.status
     assert.equal(show.details.peer.publicKey, kb.stdout.trim())
     assert.ok(show.details.peer.handshakeAgeSeconds < 60)
@@ -66,7 +89,10 @@ describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot},
     assert.equal(again.code, 0)
     assert.match(again.stdout, /already set up \(up\); nothing to do/)
 
-    for (const [ns, h] of [[A, hA], [B, hB]] as const) {
+    for (const [ns, h] of [
+      [A, hA],
+      [B, hB],
+    ] as const) {
       const del = h.cli(['tunnel', 'del', 'wg1'])
       assert.equal(del.code, 0, del.stderr)
       assert.notEqual(tryRun('ip', ['-n', ns, 'link', 'show', 'wg-wg1']).code, 0, 'the device is gone')
@@ -103,7 +129,23 @@ describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot},
     const {B, hA, hB} = twoHosts('wi')
     const key = hB.cli(['tunnel', 'pubkey', 'wg1']).stdout.trim()
     const before = dump(B)
-    const child = hB.cliStart(['tunnel', 'add', 'wg1', '--type', 'wireguard', '--remote', '192.0.2.1', '--peer-public-key', key, '--address', '10.99.0.2/24', '--remote-subnet', '10.1.0.0/24', '--timeout', '60'])
+    const child = hB.cliStart([
+      'tunnel',
+      'add',
+      'wg1',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.1',
+      '--peer-public-key',
+      key,
+      '--address',
+      '10.99.0.2/24',
+      '--remote-subnet',
+      '10.1.0.0/24',
+      '--timeout',
+      '60',
+    ])
     const exited = exitOf(child)
     let err = ''
     child.stderr!.on('data', (d: Buffer) => (err += d))
@@ -133,9 +175,26 @@ describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot},
   it('--dry-run prints the commands, with the key redacted, and changes nothing', () => {
     const {A, hA, hB} = twoHosts('wd')
     const before = dump(A)
-    const r = hA.cli(['tunnel', 'add', 'wg1', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', '--address', '10.99.0.1/24', '--dry-run'])
+    const r = hA.cli([
+      'tunnel',
+      'add',
+      'wg1',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=',
+      '--address',
+      '10.99.0.1/24',
+      '--dry-run',
+    ])
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /^wireguard-go -f wg-wg1 >> \/run\/netkit\/daemons\/@root\/wireguard-go\.wg-wg1\.log 2>&1 &\n.*link set wg-wg1 alias netkit\n/m, 'in the host itself, wireguard-go runs as it is (its socket in the host\'s /run/wireguard)')
+    assert.match(
+      r.stdout,
+      /^wireguard-go -f wg-wg1 >> \/run\/netkit\/daemons\/@root\/wireguard-go\.wg-wg1\.log 2>&1 &\n.*link set wg-wg1 alias netkit\n/m,
+      "in the host itself, wireguard-go runs as it is (its socket in the host's /run/wireguard)",
+    )
     assert.match(r.stdout, /wg set wg-wg1 listen-port 51820 private-key \S+ peer hq97/)
     assert.equal(dump(A), before)
     assert.deepEqual(hA.processes(), [])
@@ -155,7 +214,21 @@ describe('netkit tunnel --type wireguard (integration)', {skip: skipUnlessRoot},
 
   it('--datapath kernel without the module is bad input (exit 2)', {skip: hasWireguardModule ? 'the kernel has the module' : false}, () => {
     const {A, hA, hB} = twoHosts('wm')
-    const r = hA.cli(['tunnel', 'add', 'wg1', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', '--address', '10.99.0.1/24', '--datapath', 'kernel'])
+    const r = hA.cli([
+      'tunnel',
+      'add',
+      'wg1',
+      '--type',
+      'wireguard',
+      '--remote',
+      '192.0.2.2',
+      '--peer-public-key',
+      'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=',
+      '--address',
+      '10.99.0.1/24',
+      '--datapath',
+      'kernel',
+    ])
     assert.equal(r.code, 2)
     assert.match(r.stderr, /^error: --datapath kernel: this kernel has no WireGuard module/)
   })

@@ -31,8 +31,39 @@ describe('a signal while tunnel add waits (integration)', {skip: skipUnlessRoot}
   const psk = join(scratch, 'site.psk')
   writeFileSync(psk, 'correct horse battery staple 2026\n', {mode: 0o600})
   const PEER = 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4='
-  const ipsec = ['tunnel', 'add', 'sa', '--type', 'ipsec', '--remote', '192.0.2.2', '--psk-file', psk, '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--timeout', '40']
-  const wg = (address: string, extra: string[] = []) => ['tunnel', 'add', 'hs', '--type', 'wireguard', '--remote', '192.0.2.2', '--peer-public-key', PEER, '--address', address, '--remote-subnet', '10.2.0.0/24', ...extra]
+  const ipsec = [
+    'tunnel',
+    'add',
+    'sa',
+    '--type',
+    'ipsec',
+    '--remote',
+    '192.0.2.2',
+    '--psk-file',
+    psk,
+    '--local-subnet',
+    '10.1.0.0/24',
+    '--remote-subnet',
+    '10.2.0.0/24',
+    '--timeout',
+    '40',
+  ]
+  const wg = (address: string, extra: string[] = []) => [
+    'tunnel',
+    'add',
+    'hs',
+    '--type',
+    'wireguard',
+    '--remote',
+    '192.0.2.2',
+    '--peer-public-key',
+    PEER,
+    '--address',
+    address,
+    '--remote-subnet',
+    '10.2.0.0/24',
+    ...extra,
+  ]
 
   /** Starts a command, waits until it is in the wait `moment` names (and a little longer), signals it; returns its exit code. */
   async function signalAt(child: ChildProcess, moment: RegExp, signal: NodeJS.Signals): Promise<{code: number; stderr: string}> {
@@ -49,7 +80,8 @@ describe('a signal while tunnel add waits (integration)', {skip: skipUnlessRoot}
    * Each wait, with a signal each. The three signals are one handler (plan.ts's Interruption): the suite
    * rotates them over the waits; SIGNALS_ALL=1 (bench/faults.mjs) runs every wait with every signal.
    */
-  const rounds: NodeJS.Signals[][] = process.env.SIGNALS_ALL === '1' ? SIGNALS.map((s) => [s, s, s, s, s]) : [['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGINT', 'SIGTERM']]
+  const rounds: NodeJS.Signals[][] =
+    process.env.SIGNALS_ALL === '1' ? SIGNALS.map((s) => [s, s, s, s, s]) : [['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGINT', 'SIGTERM']]
   for (const [sa, vici, lock, handshake, replace] of rounds) {
     it(`${sa} waiting for the SA, ${vici} for charon's VICI, ${lock} for the lock, ${handshake} for the handshake, ${replace} for the replaced tunnel's handshake`, async (t) => {
       const {hA} = twoHosts(`w${sa.slice(3, 5).toLowerCase()}${replace.slice(3, 5).toLowerCase()}`)
@@ -63,7 +95,10 @@ describe('a signal while tunnel add waits (integration)', {skip: skipUnlessRoot}
         if (hostState(hA) !== want) notRestored.push(what)
         assert.equal(hostState(hA), want, `${what}: the host is as before`)
       }
-      const report = () => t.diagnostic(`faults: signals (${[...new Set([sa, vici, lock, handshake, replace])].join(', ')}) during each wait of tunnel add: failing runs ${runs} (each ended by its signal), runs not restored ${notRestored.length}${notRestored.length ? ` (${notRestored.join('; ')})` : ''}`)
+      const report = () =>
+        t.diagnostic(
+          `faults: signals (${[...new Set([sa, vici, lock, handshake, replace])].join(', ')}) during each wait of tunnel add: failing runs ${runs} (each ended by its signal), runs not restored ${notRestored.length}${notRestored.length ? ` (${notRestored.join('; ')})` : ''}`,
+        )
 
       try {
         // The IPsec SA (the peer never answers).

@@ -52,27 +52,34 @@ describe('wizard defects (issue 14, integration, simulated hosts)', {skip: skipU
     return f
   }
 
-  it('on kernel-libipsec host to host is not offered (the choice says why), and the security profile is labelled with what the file holds', {skip: hasEsp ? 'this kernel has ESP: host to host is offered' : false}, async () => {
-    const {hA} = twoHosts('wdc')
-    const s = Session.inHost(hA, ['wizard'])
-    try {
-      await converse(s, hA)
-    } finally {
-      // A failed assertion must not leave the wizard waiting at a prompt (the test process would never end).
+  it(
+    'on kernel-libipsec host to host is not offered (the choice says why), and the security profile is labelled with what the file holds',
+    {skip: hasEsp ? 'this kernel has ESP: host to host is offered' : false},
+    async () => {
+      const {hA} = twoHosts('wdc')
+      const s = Session.inHost(hA, ['wizard'])
       try {
-        s.send(KEY.ctrlC)
-      } catch {
-        // it has ended
+        await converse(s, hA)
+      } finally {
+        // A failed assertion must not leave the wizard waiting at a prompt (the test process would never end).
+        try {
+          s.send(KEY.ctrlC)
+        } catch {
+          // it has ended
+        }
+        await s.exitCode(5000)
       }
-      await s.exitCode(5000)
-    }
-  })
+    },
+  )
 
   async function converse(s: Session, hA: SimHost): Promise<void> {
     await skipFixOffer(s)
     await s.waitFor(/What are you setting up\?[\s\S]*mesh/)
     // The terminal wraps long lines: read the screen as one line.
-    assert.match(s.screen.replace(/\s*\n/g, ' '), /host to host \(this host and one peer\) \(not on this host: it needs ESP in the kernel, and this host has only strongSwan's kernel-libipsec \(no ESP in the kernel\); choose site to site\)/)
+    assert.match(
+      s.screen.replace(/\s*\n/g, ' '),
+      /host to host \(this host and one peer\) \(not on this host: it needs ESP in the kernel, and this host has only strongSwan's kernel-libipsec \(no ESP in the kernel\); choose site to site\)/,
+    )
     // "1" would pick the first choice: it cannot be picked, and Enter takes site to site (its questions follow).
     s.send(`1${KEY.enter}`)
     await s.answer(/Peer's address:/, `192.0.2.2${KEY.enter}`)
@@ -101,23 +108,43 @@ describe('wizard defects (issue 14, integration, simulated hosts)', {skip: skipU
     assert.deepEqual(leftovers(hA), {files: [], processes: []})
   }
 
-  it('an answers file for host to host on kernel-libipsec: exit 2 before anything runs, one line, in the wizard\'s words', {skip: hasEsp ? 'this kernel has ESP: host to host works' : false}, () => {
-    const {hA} = twoHosts('wdh')
-    const r = hA.cli(['wizard', '--answers', answers('h2h.yaml', 'role: host-to-host\nname: h\nlocal: 192.0.2.1\nremote: 192.0.2.2\nauth: {method: psk-generate}\n')])
-    assert.equal(r.code, 2, r.stdout + r.stderr)
-    const line = oneErrorLine(r.stderr)
-    assert.match(line, /^host to host needs ESP in the kernel, and this host has only strongSwan's kernel-libipsec .*; choose site to site \(role site-to-site\), with the subnets behind each side \(localSubnets, remoteSubnets\)$/)
-    assert.doesNotMatch(line, CLI_FLAGS)
-    assert.equal(r.stdout, '', 'no review')
-    assert.deepEqual(leftovers(hA), {files: [], processes: []})
-  })
+  it(
+    "an answers file for host to host on kernel-libipsec: exit 2 before anything runs, one line, in the wizard's words",
+    {skip: hasEsp ? 'this kernel has ESP: host to host works' : false},
+    () => {
+      const {hA} = twoHosts('wdh')
+      const r = hA.cli([
+        'wizard',
+        '--answers',
+        answers('h2h.yaml', 'role: host-to-host\nname: h\nlocal: 192.0.2.1\nremote: 192.0.2.2\nauth: {method: psk-generate}\n'),
+      ])
+      assert.equal(r.code, 2, r.stdout + r.stderr)
+      const line = oneErrorLine(r.stderr)
+      assert.match(
+        line,
+        /^host to host needs ESP in the kernel, and this host has only strongSwan's kernel-libipsec .*; choose site to site \(role site-to-site\), with the subnets behind each side \(localSubnets, remoteSubnets\)$/,
+      )
+      assert.doesNotMatch(line, CLI_FLAGS)
+      assert.equal(r.stdout, '', 'no review')
+      assert.deepEqual(leftovers(hA), {files: [], processes: []})
+    },
+  )
 
   it('x509-generate with answers that cannot work: refused before pki runs (no key made, no note, one line even with --verbose)', () => {
     const {hA} = twoHosts('wdx')
     for (const [text, re] of [
-      ['role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 2001:db8::2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: x509-generate}\n', /remote: 2001:db8::2 is IPv6 and this host's address \(local\) 192\.0\.2\.1 is IPv4: use addresses of one family/],
-      ['role: mesh\nlocal: 192.0.2.1\nlocalSubnets: [10.1.0.0/24]\npeers: [{name: e, address: 192.0.2.2}, {name: e, address: 192.0.2.3}]\nauth: {method: x509-generate}\n', /peers\.1\.name: e is also the name of peer 1/],
-      ['role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.1\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: x509-generate}\n', /remote: 192\.0\.2\.1 is this host's own address/],
+      [
+        'role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 2001:db8::2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: x509-generate}\n',
+        /remote: 2001:db8::2 is IPv6 and this host's address \(local\) 192\.0\.2\.1 is IPv4: use addresses of one family/,
+      ],
+      [
+        'role: mesh\nlocal: 192.0.2.1\nlocalSubnets: [10.1.0.0/24]\npeers: [{name: e, address: 192.0.2.2}, {name: e, address: 192.0.2.3}]\nauth: {method: x509-generate}\n',
+        /peers\.1\.name: e is also the name of peer 1/,
+      ],
+      [
+        'role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.1\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: x509-generate}\n',
+        /remote: 192\.0\.2\.1 is this host's own address/,
+      ],
     ] as const) {
       const r = hA.cli(['wizard', '--answers', answers('x.yaml', text), '--verbose'])
       assert.equal(r.code, 2, r.stderr)
@@ -134,7 +161,10 @@ describe('wizard defects (issue 14, integration, simulated hosts)', {skip: skipU
       [`${base}auth: {method: psk-generate}\nextra_field: 1\n`, /^\S+k\.yaml: unknown key "extra_field"; remove it/],
       [`${base}auth: {method: psk-generate, pskFile: /x}\n`, /unknown key "pskFile" in auth/],
       [`${base}auth: {method: psk-generate}\nremoteSubnet: [10.3.0.0/24]\n`, /unknown key "remoteSubnet"/],
-      [`${base.replace('role: site-to-site', 'role: mesh')}auth: {method: psk-generate}\npeers: [{name: e, address: 192.0.2.2, subnet: [10.2.0.0/24]}]\n`, /unknown key "subnet" in peers\.0/],
+      [
+        `${base.replace('role: site-to-site', 'role: mesh')}auth: {method: psk-generate}\npeers: [{name: e, address: 192.0.2.2, subnet: [10.2.0.0/24]}]\n`,
+        /unknown key "subnet" in peers\.0/,
+      ],
     ] as const) {
       const r = hA.cli(['wizard', '--answers', answers('k.yaml', text)])
       assert.equal(r.code, 2, r.stdout + r.stderr)
@@ -147,20 +177,73 @@ describe('wizard defects (issue 14, integration, simulated hosts)', {skip: skipU
 
   it('a value with a newline is quoted on the one error line', () => {
     const {hA} = twoHosts('wdq')
-    const r = hA.cli(['tunnel', 'add', 'x', '--type', 'ipsec', '--remote', '192.0.2.2', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--local-id', 'a"b\n}', '--verbose'])
+    const r = hA.cli([
+      'tunnel',
+      'add',
+      'x',
+      '--type',
+      'ipsec',
+      '--remote',
+      '192.0.2.2',
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--local-id',
+      'a"b\n}',
+      '--verbose',
+    ])
     assert.equal(r.code, 2)
-    assert.equal(r.stderr, 'error: --local-id "a"b\\n}" is not a usable IKE identity; use an address, a FQDN, user@fqdn or a DN, without quotes or backslashes\n')
-    const w = hA.cli(['wizard', '--answers', answers('n.json', JSON.stringify({role: 'site-to-site', name: 's', local: '192.0.2.1', remote: '192.0.2.2', localSubnets: ['10.1.0.0/24'], remoteSubnets: ['10.2.0.0/24'], auth: {method: 'psk-file', pskFile: '/nowhere\nerror: forged'}}))])
+    assert.equal(
+      r.stderr,
+      'error: --local-id "a"b\\n}" is not a usable IKE identity; use an address, a FQDN, user@fqdn or a DN, without quotes or backslashes\n',
+    )
+    const w = hA.cli([
+      'wizard',
+      '--answers',
+      answers(
+        'n.json',
+        JSON.stringify({
+          role: 'site-to-site',
+          name: 's',
+          local: '192.0.2.1',
+          remote: '192.0.2.2',
+          localSubnets: ['10.1.0.0/24'],
+          remoteSubnets: ['10.2.0.0/24'],
+          auth: {method: 'psk-file', pskFile: '/nowhere\nerror: forged'},
+        }),
+      ),
+    ])
     assert.equal(w.code, 2)
     assert.match(oneErrorLine(w.stderr), /^the PSK file \(auth\.pskFile\) \/nowhere\\nerror: forged does not exist/)
   })
 
-  it('a second tunnel between the same two addresses: refused before the review, in the wizard\'s words', async (t) => {
+  it("a second tunnel between the same two addresses: refused before the review, in the wizard's words", async (t) => {
     const {hA} = twoHosts('wdt')
-    const first = hA.cli(['tunnel', 'add', 'hb', '--type', 'ipsec', '--remote', '192.0.2.2', '--local-subnet', '10.1.0.0/24', '--remote-subnet', '10.2.0.0/24', '--no-wait'])
+    const first = hA.cli([
+      'tunnel',
+      'add',
+      'hb',
+      '--type',
+      'ipsec',
+      '--remote',
+      '192.0.2.2',
+      '--local-subnet',
+      '10.1.0.0/24',
+      '--remote-subnet',
+      '10.2.0.0/24',
+      '--no-wait',
+    ])
     assert.equal(first.code, 0, first.stderr)
     const before = leftovers(hA)
-    const r = hA.cli(['wizard', '--answers', answers('t.yaml', 'role: site-to-site\nname: hc\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.3.0.0/24]\nauth: {method: psk-generate}\n')])
+    const r = hA.cli([
+      'wizard',
+      '--answers',
+      answers(
+        't.yaml',
+        'role: site-to-site\nname: hc\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.3.0.0/24]\nauth: {method: psk-generate}\n',
+      ),
+    ])
     t.diagnostic(`the wizard answered: exit ${r.code}: ${r.stderr.trim()}`)
     if (r.code === 0) {
       // charon tells two tunnels between the same hosts apart now: nothing to refuse.
@@ -168,7 +251,10 @@ describe('wizard defects (issue 14, integration, simulated hosts)', {skip: skipU
     } else {
       assert.equal(r.code, 2, r.stdout + r.stderr)
       const line = oneErrorLine(r.stderr)
-      assert.match(line, /^tunnel hb already connects 192\.0\.2\.1 and 192\.0\.2\.2, and tunnels between the same two hosts share one IKE SA: these answers differ from it in the pre-shared key; authenticate with its pre-shared key: auth \{method: psk-file, pskFile: \/etc\/netkit\/secrets\/hb\.psk\}/)
+      assert.match(
+        line,
+        /^tunnel hb already connects 192\.0\.2\.1 and 192\.0\.2\.2, and tunnels between the same two hosts share one IKE SA: these answers differ from it in the pre-shared key; authenticate with its pre-shared key: auth \{method: psk-file, pskFile: \/etc\/netkit\/secrets\/hb\.psk\}/,
+      )
       assert.doesNotMatch(line, CLI_FLAGS)
       assert.equal(r.stdout, '', 'no review')
       assert.deepEqual(leftovers(hA), before, 'nothing written or started')

@@ -15,7 +15,6 @@ import {pingUntil, twoHosts} from '../helpers/topology.js'
 
 const parseYaml = (text: string): any => load(text)
 
-
 /** Declines the safe-fix offer when it appears, so the tests change only what the wizard applies. */
 async function skipFixOffer(s: Session): Promise<void> {
   await s.waitFor(/Apply the safe fixes|What are you setting up\?/)
@@ -66,7 +65,10 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     writeFileSync(peerFile, readFileSync(peerFile, 'utf8').replace(peer.auth.pskFile, psk))
     const b = hB.cli(['wizard', '--answers', peerFile, '--wait', '--json'])
     assert.equal(b.code, 0, b.stderr)
-    assert.deepEqual(b.json.result.applied.map((x: any) => [x.tunnel, x.state]), [['site', 'up']])
+    assert.deepEqual(
+      b.json.result.applied.map((x: any) => [x.tunnel, x.state]),
+      [['site', 'up']],
+    )
     const rerun = hB.cli(['wizard', '--answers', peerFile, '--wait'])
     assert.equal(rerun.code, 0, rerun.stderr)
     assert.match(rerun.stdout, /tunnel site: already set up as the answers say; nothing to do/, 'a re-run says it is a no-op')
@@ -114,7 +116,10 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     await s.answer(/Go ahead\?/, KEY.down + KEY.enter)
     assert.equal(await s.exitCode(), 0, s.screen.slice(-2000))
     const m = parseYaml(readFileSync(saved, 'utf8'))
-    assert.deepEqual(m.peers, [{name: 'east', address: '192.0.2.2', subnets: ['10.2.0.0/24']}, {name: 'west', address: '192.0.2.3', subnets: ['10.3.0.0/24']}])
+    assert.deepEqual(m.peers, [
+      {name: 'east', address: '192.0.2.2', subnets: ['10.2.0.0/24']},
+      {name: 'west', address: '192.0.2.3', subnets: ['10.3.0.0/24']},
+    ])
     assert.equal(m.profile, 'compat')
     assert.deepEqual(filesUnder(hA.configDir), [], 'save only: nothing else written')
 
@@ -150,7 +155,10 @@ describe('netkit wizard (integration, through a pseudo-terminal)', {skip: skipUn
     assert.match(r.stderr, /^error: the wizard needs a terminal .*--answers FILE/)
     const bad = join(work, 'bad.yaml')
     for (const [text, re] of [
-      ['role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.2\nauth: {method: psk-generate}\nremoteSubnets: [10.2.0.0/24]\n', /localSubnets: site to site needs the subnets behind this host/],
+      [
+        'role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.2\nauth: {method: psk-generate}\nremoteSubnets: [10.2.0.0/24]\n',
+        /localSubnets: site to site needs the subnets behind this host/,
+      ],
       ['role: host-to-host\nname: s\nlocal: 192.0.2.300\nremote: 192.0.2.2\nauth: {method: psk-generate}\n', /local: not an IP address/],
       ['role: host-to-host\nname: s\nlocal: 192.0.2.1\nauth: {method: psk-generate}\n', /remote: required for this role/],
       ['role: sideways\n', /role: /],
@@ -173,7 +181,9 @@ describe('netkit wizard: every configuration it can produce loads into a real ch
   const loadedConns = (h: SimHost): string[] => {
     const out = h.sh('swanctl', ['--list-conns', '--raw', '--uri', 'unix:///etc/netkit/ipsec/charon.vici'])
     // The tunnels: each is a child of the IKE connection to its peer.
-    return rawEvents(out, 'list-conn').flatMap((ev) => Object.values(ev).flatMap((c) => Object.keys(((c as any).children ?? {}) as object))).sort()
+    return rawEvents(out, 'list-conn')
+      .flatMap((ev) => Object.values(ev).flatMap((c) => Object.keys(((c as any).children ?? {}) as object)))
+      .sort()
   }
   const run = (h: SimHost, yaml: string) => {
     const f = join(work, `${h.ns}.yaml`)
@@ -185,15 +195,21 @@ describe('netkit wizard: every configuration it can produce loads into a real ch
     const {hA} = twoHosts('la')
     const psk = join(work, 'k.psk')
     writeFileSync(psk, 'a pre-shared key of some length\n', {mode: 0o600})
-    const r = run(hA, `role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: psk-file, pskFile: ${psk}}\nprofile: compat\n`)
+    const r = run(
+      hA,
+      `role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: psk-file, pskFile: ${psk}}\nprofile: compat\n`,
+    )
     assert.equal(r.code, 0, r.stdout + r.stderr)
     assert.deepEqual(loadedConns(hA), ['netkit-s'])
     assert.equal(hA.cli(['tunnel', 'del', 's']).code, 0)
   })
 
-  it('site to site with certificates made here (pki): a CA, this host\'s and the peer\'s', () => {
+  it("site to site with certificates made here (pki): a CA, this host's and the peer's", () => {
     const {CA, hA, hB} = twoHosts('lx')
-    const r = run(hA, 'role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: x509-generate}\n')
+    const r = run(
+      hA,
+      'role: site-to-site\nname: s\nlocal: 192.0.2.1\nremote: 192.0.2.2\nlocalSubnets: [10.1.0.0/24]\nremoteSubnets: [10.2.0.0/24]\nauth: {method: x509-generate}\n',
+    )
     assert.equal(r.code, 0, r.stdout + r.stderr)
     assert.deepEqual(loadedConns(hA), ['netkit-s'])
     const certs = r.json.result.certificates
@@ -210,7 +226,10 @@ describe('netkit wizard: every configuration it can produce loads into a real ch
       return to
     }
     const peer = parseYaml(r.json.result.peerAnswers)
-    const b = run(hB, `${r.json.result.peerAnswers.replace(peer.auth.cert, copied(certs.peers[0].cert)).replace(peer.auth.key, copied(certs.peers[0].key)).replace(peer.auth.ca, copied(certs.ca))}`)
+    const b = run(
+      hB,
+      `${r.json.result.peerAnswers.replace(peer.auth.cert, copied(certs.peers[0].cert)).replace(peer.auth.key, copied(certs.peers[0].key)).replace(peer.auth.ca, copied(certs.ca))}`,
+    )
     assert.equal(b.code, 0, b.stdout + b.stderr)
     return pingUntil(CA, '10.2.0.2', 20).then((ok) => {
       assert.ok(ok, 'the certificates made here authenticate both sides')
@@ -220,7 +239,10 @@ describe('netkit wizard: every configuration it can produce loads into a real ch
 
   it('a host joining a mesh of two peers', () => {
     const {hA} = twoHosts('lm')
-    const r = run(hA, 'role: mesh\nlocal: 192.0.2.1\nlocalSubnets: [10.1.0.0/24]\npeers:\n  - {name: east, address: 192.0.2.2, subnets: [10.2.0.0/24]}\n  - {name: west, address: 192.0.2.3, subnets: [10.3.0.0/24]}\nauth: {method: psk-generate}\n')
+    const r = run(
+      hA,
+      'role: mesh\nlocal: 192.0.2.1\nlocalSubnets: [10.1.0.0/24]\npeers:\n  - {name: east, address: 192.0.2.2, subnets: [10.2.0.0/24]}\n  - {name: west, address: 192.0.2.3, subnets: [10.3.0.0/24]}\nauth: {method: psk-generate}\n',
+    )
     assert.equal(r.code, 0, r.stdout + r.stderr)
     assert.deepEqual(loadedConns(hA), ['netkit-east', 'netkit-west'])
     for (const t of ['east', 'west']) assert.equal(hA.cli(['tunnel', 'del', t]).code, 0)

@@ -28,8 +28,23 @@ describe('apply --confirm / --rollback', () => {
 
   it('a waiter killed without a word (kill -9): said, and its record is dropped', async () => {
     const dead = spawnSync('true').pid!
-    writeFileSync(pendingPath(), JSON.stringify({pid: dead, started: '1', file: '/etc/netkit/fleet/host.yaml', since: '', deadline: '', seconds: 60, changes: 2, log: join(dir, 'apply-detached.log')}))
-    await assert.rejects(answerPending('rollback'), (e: any) => e.code === 'E_WAITER_GONE' && /is gone without confirming or undoing it: the change is still in place/.test(e.message))
+    writeFileSync(
+      pendingPath(),
+      JSON.stringify({
+        pid: dead,
+        started: '1',
+        file: '/etc/netkit/fleet/host.yaml',
+        since: '',
+        deadline: '',
+        seconds: 60,
+        changes: 2,
+        log: join(dir, 'apply-detached.log'),
+      }),
+    )
+    await assert.rejects(
+      answerPending('rollback'),
+      (e: any) => e.code === 'E_WAITER_GONE' && /is gone without confirming or undoing it: the change is still in place/.test(e.message),
+    )
     assert.equal(existsSync(pendingPath()), false)
   })
 
@@ -39,7 +54,13 @@ describe('apply --confirm / --rollback', () => {
   })
 
   it('refuses what cannot be meant, exit 2: --detach without --try, --confirm with a file, no file at all', () => {
-    for (const args of [['apply', '-f', 'x.yaml', '--detach'], ['apply', '--confirm', '-f', 'x.yaml'], ['apply', '--confirm', '--rollback'], ['apply'], ['apply', '-f', '-', '--try', '5', '--detach']]) {
+    for (const args of [
+      ['apply', '-f', 'x.yaml', '--detach'],
+      ['apply', '--confirm', '-f', 'x.yaml'],
+      ['apply', '--confirm', '--rollback'],
+      ['apply'],
+      ['apply', '-f', '-', '--try', '5', '--detach'],
+    ]) {
       const r = cli(args, {env, input: ''})
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)

@@ -29,7 +29,11 @@ describe('apply reads live objects as the kernel prints them', () => {
   it('a VXLAN link: the underlay is info_data.link (there is no top-level link), as link list reads it', () => {
     // `ip -j -d link show vx0` of "ip link add vx0 type vxlan id 42 remote 192.0.2.2 dev u0 dstport 4789" (iproute2 6.1).
     const live: IpLink = {
-      ifindex: 5, ifname: 'vx0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, ifalias: 'netkit',
+      ifindex: 5,
+      ifname: 'vx0',
+      flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
+      mtu: 1450,
+      ifalias: 'netkit',
       linkinfo: {info_kind: 'vxlan', info_data: {id: 42, remote: '192.0.2.2', link: 'u0', port_range: {low: 0, high: 0}, port: 4789, learning: true, ttl: 0}},
     }
     const desired = new LinkObj({name: 'vx0', kind: 'vxlan', vni: 42, remote: '192.0.2.2', dev: 'u0', up: true})
@@ -42,10 +46,23 @@ describe('apply reads live objects as the kernel prints them', () => {
     assert.equal(six.spec.remote, '2001:db8::2')
   })
 
-  it('an xfrm policy with a template and no reqid is the kernel\'s reqid 0', () => {
-    const [p] = parsePolicies('src 10.60.0.0/24 dst 10.65.0.0/24 \n\tdir out priority 1780 ptype main \n\ttmpl src 192.0.2.1 dst 192.0.2.2\n\t\tproto esp reqid 0 mode tunnel\n')
+  it("an xfrm policy with a template and no reqid is the kernel's reqid 0", () => {
+    const [p] = parsePolicies(
+      'src 10.60.0.0/24 dst 10.65.0.0/24 \n\tdir out priority 1780 ptype main \n\ttmpl src 192.0.2.1 dst 192.0.2.2\n\t\tproto esp reqid 0 mode tunnel\n',
+    )
     const t = p.tmpls[0]
-    const spec = {src: '10.60.0.0/24', dst: '10.65.0.0/24', family: 4 as const, dir: 'out' as const, tmplSrc: '192.0.2.1', tmplDst: '192.0.2.2', proto: 'esp' as const, mode: 'tunnel' as const, priority: 1780, action: 'allow' as const}
+    const spec = {
+      src: '10.60.0.0/24',
+      dst: '10.65.0.0/24',
+      family: 4 as const,
+      dir: 'out' as const,
+      tmplSrc: '192.0.2.1',
+      tmplDst: '192.0.2.2',
+      proto: 'esp' as const,
+      mode: 'tunnel' as const,
+      priority: 1780,
+      action: 'allow' as const,
+    }
     const live = new PolicyObj({...spec, reqid: t.reqid || undefined}, undefined)
     assert.deepEqual(differences(new PolicyObj(spec, undefined), live), [])
     assert.deepEqual(differences(new PolicyObj({...spec, reqid: 0}, undefined), live), [], 'reqid: 0 says the same')
@@ -68,7 +85,12 @@ describe('the maps of a host file', () => {
   const EXPECT: Record<string, (RegExp | 'ok')[]> = {
     tables: [/^h\.json: tables\.__proto__: a table name/, 'ok', 'ok', 'ok'],
     namespaces: [/^h\.json: namespaces\.__proto__: "__proto__" cannot name a namespace/, 'ok', 'ok', 'ok'],
-    tunnels: [/^h\.json: (namespaces\.c1\.)?tunnels\.__proto__: a tunnel name/, 'ok', 'ok', /^h\.json: (namespaces\.c1\.)?tunnels\.hasOwnProperty: a tunnel name/],
+    tunnels: [
+      /^h\.json: (namespaces\.c1\.)?tunnels\.__proto__: a tunnel name/,
+      'ok',
+      'ok',
+      /^h\.json: (namespaces\.c1\.)?tunnels\.hasOwnProperty: a tunnel name/,
+    ],
     sysctls: KEYS.map((k) => new RegExp(`^h\\.json: (namespaces\\.c1\\.)?sysctls\\.${k}: unknown sysctl "${k}"$`)),
   }
 
@@ -87,7 +109,11 @@ describe('the maps of a host file', () => {
             assert.equal(Object.getPrototypeOf(m), null, `${what}: a map without a prototype`)
             assert.deepEqual(Object.keys(m), [key], what)
           } else {
-            assert.match(fails(() => parseHostFile(text, 'h.json')), want, what)
+            assert.match(
+              fails(() => parseHostFile(text, 'h.json')),
+              want,
+              what,
+            )
           }
         }
       }
@@ -106,14 +132,19 @@ describe('the maps of a host file', () => {
     const routes = Array.from({length: 1_000_000}, (_, i) => ({to: `10.${(i >> 8) & 255}.${i & 255}.1/24`, dev: 'd0'}))
     const text = JSON.stringify({version: 1, routes})
     const t0 = Date.now()
-    assert.match(fails(() => parseHostFile(text, 'h.json')), /^h\.json: routes\.0\.to: route destination "10\.0\.0\.1\/24" has host bits set/)
+    assert.match(
+      fails(() => parseHostFile(text, 'h.json')),
+      /^h\.json: routes\.0\.to: route destination "10\.0\.0\.1\/24" has host bits set/,
+    )
     assert.ok(Date.now() - t0 < 10_000, `${Date.now() - t0} ms`)
   })
 })
 
 describe('undo lines', () => {
   it('an xfrm or neigh line runs on its own (ip ends a -force batch at the first of them that fails): every later line still runs, and what failed is said', async () => {
-    const rec = new Recorder().on(/-batch/, (c) => (/^neigh del proxy 10\.5\.0\.52/m.test(c.input ?? '') ? {exitCode: 2, stderr: 'RTNETLINK answers: No such file or directory\n'} : {}))
+    const rec = new Recorder().on(/-batch/, (c) =>
+      /^neigh del proxy 10\.5\.0\.52/m.test(c.input ?? '') ? {exitCode: 2, stderr: 'RTNETLINK answers: No such file or directory\n'} : {},
+    )
     const failed: string[] = []
     await undoLines(
       rec.runner({netns: 'n1'}),

@@ -39,7 +39,17 @@ xfrmPolicies:
 `
 
 /** The ledger apply wrote for that file (recorded with the fixture). */
-const LEDGER = ['table:fxvpn', 'link:br0', 'link:v0', 'addr:br0 10.1.0.1/24', 'route:254 10.2.0.0/24 0', 'route:100 default 0', 'rule:4 1000 10.1.0.0/24 all - - -', 'proxy:10.1.0.50 br0', 'xfrm-policy:10.1.0.0/24 10.2.0.0/24 out -']
+const LEDGER = [
+  'table:fxvpn',
+  'link:br0',
+  'link:v0',
+  'addr:br0 10.1.0.1/24',
+  'route:254 10.2.0.0/24 0',
+  'route:100 default 0',
+  'rule:4 1000 10.1.0.0/24 all - - -',
+  'proxy:10.1.0.50 br0',
+  'xfrm-policy:10.1.0.0/24 10.2.0.0/24 out -',
+]
 
 /** The file with `edit` applied to its text. */
 const file = (edit: (text: string) => string = (t) => t) => ({text: edit(APPLIED), source: 'host.yaml', version: 'test'})
@@ -77,7 +87,15 @@ describe('the apply planner on a recorded host', () => {
   })
   beforeEach(() => {
     rmSync(join(dir, 'state'), {recursive: true, force: true})
-    recordMany(ROOT_SCOPE, [...LEDGER.map((key) => ({kind: 'applied' as const, key})), {kind: 'addr', key: 'br0 10.1.0.1/24'}, {kind: 'xfrm-policy', key: '10.1.0.0/24 10.2.0.0/24 out -'}], [])
+    recordMany(
+      ROOT_SCOPE,
+      [
+        ...LEDGER.map((key) => ({kind: 'applied' as const, key})),
+        {kind: 'addr', key: 'br0 10.1.0.1/24'},
+        {kind: 'xfrm-policy', key: '10.1.0.0/24 10.2.0.0/24 out -'},
+      ],
+      [],
+    )
   })
   after(() => {
     process.env = saved
@@ -99,9 +117,16 @@ describe('the apply planner on a recorded host', () => {
         .replace('proxyArp: [', 'proxyArp: [{address: 10.1.0.51, dev: br0}, ')
         .replace('xfrmPolicies:\n', 'xfrmPolicies:\n  - {src: 10.2.0.0/24, dst: 10.1.0.0/24, dir: in, tmplSrc: 192.0.2.2, tmplDst: 192.0.2.1, reqid: 7}\n'),
     )
-    assert.deepEqual(changes.filter((c) => !c.startsWith('add ')), [], 'only additions')
+    assert.deepEqual(
+      changes.filter((c) => !c.startsWith('add ')),
+      [],
+      'only additions',
+    )
     for (const what of ['table fxb', 'br1', '10.7.0.1/24', '10.4.0.0/24', '10.1.1.0/24', '10.1.0.51', '10.2.0.0/24 -> 10.1.0.0/24']) {
-      assert.ok(changes.some((c) => c.includes(what)), `${what} is added: ${changes.join('; ')}`)
+      assert.ok(
+        changes.some((c) => c.includes(what)),
+        `${what} is added: ${changes.join('; ')}`,
+      )
     }
     assert.equal(changes.length, 7)
   })
@@ -113,8 +138,16 @@ describe('the apply planner on a recorded host', () => {
         .replace('{to: 10.2.0.0/24, via: 10.1.0.254}', '{to: 10.2.0.0/24, via: 10.1.0.253}')
         .replace('reqid: 7}', 'reqid: 7, priority: 1700}'),
     )
-    assert.deepEqual(changes.map((c) => c.split(' ')[0]), ['change', 'change', 'change'], changes.join('; '))
-    for (const what of ['link br0', 'route 10.2.0.0/24', 'policy 10.1.0.0/24 -> 10.2.0.0/24']) assert.ok(changes.some((c) => c.includes(what)), `${what} changes: ${changes.join('; ')}`)
+    assert.deepEqual(
+      changes.map((c) => c.split(' ')[0]),
+      ['change', 'change', 'change'],
+      changes.join('; '),
+    )
+    for (const what of ['link br0', 'route 10.2.0.0/24', 'policy 10.1.0.0/24 -> 10.2.0.0/24'])
+      assert.ok(
+        changes.some((c) => c.includes(what)),
+        `${what} changes: ${changes.join('; ')}`,
+      )
   })
 
   it('removes what it made and the file no longer lists, one of each kind', async () => {
@@ -127,9 +160,16 @@ describe('the apply planner on a recorded host', () => {
         .replace(/xfrmPolicies:\n.*\n/, '')
         .replace('  - {name: v0, type: veth, peer: v1, master: br0}\n', ''),
     )
-    assert.deepEqual(changes.filter((c) => !c.startsWith('remove ')), [], `only removals: ${changes.join('; ')}`)
+    assert.deepEqual(
+      changes.filter((c) => !c.startsWith('remove ')),
+      [],
+      `only removals: ${changes.join('; ')}`,
+    )
     for (const what of ['fxvpn', 'v0', 'default', '10.1.0.0/24', '10.1.0.50', '10.1.0.0/24 -> 10.2.0.0/24']) {
-      assert.ok(changes.some((c) => c.includes(what)), `${what} is removed: ${changes.join('; ')}`)
+      assert.ok(
+        changes.some((c) => c.includes(what)),
+        `${what} is removed: ${changes.join('; ')}`,
+      )
     }
   })
 
@@ -159,7 +199,13 @@ describe('the apply planner on a recorded host', () => {
   })
 
   it('guard: a device that is neither in the file nor on the host is bad input', async () => {
-    await assert.rejects(planHost(host().runner(), file((t) => t.replace('routes:\n', 'routes:\n  - {to: 10.8.0.0/24, dev: nosuch0}\n'))), /nosuch0/)
+    await assert.rejects(
+      planHost(
+        host().runner(),
+        file((t) => t.replace('routes:\n', 'routes:\n  - {to: 10.8.0.0/24, dev: nosuch0}\n')),
+      ),
+      /nosuch0/,
+    )
   })
   it('a read that fails is an error, never an empty host; a host without IPv6 has no IPv6 rules', async () => {
     // ip ends a batch at a failing command: apply then reads one by one to find it.

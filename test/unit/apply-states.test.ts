@@ -46,30 +46,58 @@ describe('SAs (xfrmStates) in a host file', () => {
   it('adds an SA with its key on stdin only, <redacted> wherever it is shown', async () => {
     // The kernel holds the SA once ip has added it (so that the read-back verifies it).
     let added = false
-    const rec = host('', new Recorder().on(/-batch -$/, (call) => ((added ||= Boolean(call.input?.includes('xfrm state add'))), {})))
+    const rec = host(
+      '',
+      new Recorder().on(/-batch -$/, (call) => ((added ||= Boolean(call.input?.includes('xfrm state add'))), {})),
+    )
     rec.on('xfrm state list', () => ({stdout: added ? sad(KEY) : ''}))
     const runner = rec.runner()
     const r = await applyHost(runner, input(file))
-    assert.deepEqual(r.changes.map((c) => [c.action, c.object]), [['add', 'SA 192.0.2.1 -> 192.0.2.2 spi 0x1000']])
+    assert.deepEqual(
+      r.changes.map((c) => [c.action, c.object]),
+      [['add', 'SA 192.0.2.1 -> 192.0.2.2 spi 0x1000']],
+    )
     const batch = rec.calls.find((c) => c.input?.includes('xfrm state add'))!
     assert.ok(batch.input!.includes(KEY.slice(2)), 'the key reaches ip on stdin')
-    assert.ok(rec.calls.every((c) => !c.args.join(' ').includes(KEY.slice(2))), 'and never an argv')
-    assert.deepEqual(runner.journal, ['ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x1000 mode tunnel reqid 1 aead \'rfc4106(gcm(aes))\' <redacted> 128'])
+    assert.ok(
+      rec.calls.every((c) => !c.args.join(' ').includes(KEY.slice(2))),
+      'and never an argv',
+    )
+    assert.deepEqual(runner.journal, [
+      "ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x1000 mode tunnel reqid 1 aead 'rfc4106(gcm(aes))' <redacted> 128",
+    ])
     assert.ok(!JSON.stringify(r).includes(KEY.slice(2)))
   })
 
   it('the same SA with the same key is unchanged; another key in the file is a change (delete and add)', async () => {
-    recordMany(ROOT_SCOPE, [{kind: 'applied', key: 'xfrm-state:192.0.2.1 192.0.2.2 0x00001000'}, {kind: 'xfrm-state', key: '192.0.2.1 192.0.2.2 0x00001000'}], [])
+    recordMany(
+      ROOT_SCOPE,
+      [
+        {kind: 'applied', key: 'xfrm-state:192.0.2.1 192.0.2.2 0x00001000'},
+        {kind: 'xfrm-state', key: '192.0.2.1 192.0.2.2 0x00001000'},
+      ],
+      [],
+    )
     assert.deepEqual((await planHost(host(sad(KEY)).runner(), input(file))).changes, [])
     const plan = await planHost(host(sad(OTHER)).runner(), input(file))
-    assert.deepEqual(plan.changes.map((c) => [c.action, c.desc, c.why]), [['change', 'SA 192.0.2.1 -> 192.0.2.2 spi 0x1000', 'its key differs']])
+    assert.deepEqual(
+      plan.changes.map((c) => [c.action, c.desc, c.why]),
+      [['change', 'SA 192.0.2.1 -> 192.0.2.2 spi 0x1000', 'its key differs']],
+    )
     assert.ok(!plan.changes[0].why!.includes('cd'), 'the reason does not show the key')
     // Undo puts back the SA as it was: the live key, read from the kernel, as a Secret.
     assert.ok(plan.changes[0].live!.add[0].args.some((a) => typeof a !== 'string' && (a as {value: string}).value === OTHER))
   })
 
   it('a foreign SA in the way is a conflict; a key file that does not fit the algorithm is bad input naming the entry', async () => {
-    recordMany(ROOT_SCOPE, [], [{kind: 'applied', key: 'xfrm-state:192.0.2.1 192.0.2.2 0x00001000'}, {kind: 'xfrm-state', key: '192.0.2.1 192.0.2.2 0x00001000'}])
+    recordMany(
+      ROOT_SCOPE,
+      [],
+      [
+        {kind: 'applied', key: 'xfrm-state:192.0.2.1 192.0.2.2 0x00001000'},
+        {kind: 'xfrm-state', key: '192.0.2.1 192.0.2.2 0x00001000'},
+      ],
+    )
     await assert.rejects(planHost(host(sad(OTHER)).runner(), input(file)), (e: unknown) => e instanceof NetkitError && e.code === 'E_CONFLICT')
     writeFileSync(keyFile, '0x1234\n', {mode: 0o600})
     await assert.rejects(planHost(host('').runner(), input(file)), (e: unknown) => {

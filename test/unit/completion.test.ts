@@ -8,7 +8,13 @@ import {describe, it} from 'node:test'
 import {bashCompletion} from '../../src/lib/completion.js'
 
 const commands = [
-  {id: 'tunnel:add', flags: [{name: 'type', type: 'option' as const}, {name: 'remote', type: 'option' as const}]},
+  {
+    id: 'tunnel:add',
+    flags: [
+      {name: 'type', type: 'option' as const},
+      {name: 'remote', type: 'option' as const},
+    ],
+  },
   {id: 'tunnel:list', flags: [{name: 'json', type: 'boolean' as const}]},
   {id: 'ns:add', flags: [{name: 'dry-run', type: 'boolean' as const}]},
 ]

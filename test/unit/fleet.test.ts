@@ -25,7 +25,12 @@ const host = (name: string, i: number, more = '') => `${name}: {address: 192.0.2
 const key = (i: number) => `${Buffer.alloc(32, i).toString('base64')}`
 
 function render(text: string, out: string, opts: {pubkeys?: string; dryRun?: boolean} = {}): RenderResult {
-  return renderFleet({inventory: {text, source: 'fleet.yaml'}, ...(opts.pubkeys === undefined ? {} : {pubkeys: {text: opts.pubkeys, source: 'pubkeys.yaml'}}), outDir: out, dryRun: opts.dryRun})
+  return renderFleet({
+    inventory: {text, source: 'fleet.yaml'},
+    ...(opts.pubkeys === undefined ? {} : {pubkeys: {text: opts.pubkeys, source: 'pubkeys.yaml'}}),
+    outDir: out,
+    dryRun: opts.dryRun,
+  })
 }
 
 /** The one error line of a bad inventory (a UsageError: exit 2). */
@@ -61,9 +66,15 @@ describe('fleet inventory', () => {
     const cases: [string, RegExp][] = [
       [ipsecInv([host('a', 1), host('b', 2), 'a: {address: 192.0.2.3}']), /^fleet\.yaml: hosts\.a: listed twice \(line 7\)$/],
       [ipsecInv([host('a', 1), host('b', 1)]), /^fleet\.yaml: hosts\.b\.address: 192\.0\.2\.1 is also host a's address$/],
-      [ipsecInv([host('a', 1, ', overlay: 10.99.0.5'), host('b', 2, ', overlay: 10.99.0.5')]), /^fleet\.yaml: hosts\.b\.overlay: 10\.99\.0\.5 is also host a's overlay address$/],
+      [
+        ipsecInv([host('a', 1, ', overlay: 10.99.0.5'), host('b', 2, ', overlay: 10.99.0.5')]),
+        /^fleet\.yaml: hosts\.b\.overlay: 10\.99\.0\.5 is also host a's overlay address$/,
+      ],
       [ipsecInv([host('a', 1, ', overlay: 10.98.0.5')]), /^fleet\.yaml: hosts\.a\.overlay: 10\.98\.0\.5 is not a host address of the pool 10\.99\.0\.0\/24$/],
-      [ipsecInv([host('a', 1, ', subnets: [10.1.0.0/24]'), host('b', 2, ', subnets: [10.2.0.0/24, 10.1.0.128/25]')]), /^fleet\.yaml: hosts\.b\.subnets\.1: 10\.1\.0\.128\/25 overlaps host a's subnet 10\.1\.0\.0\/24$/],
+      [
+        ipsecInv([host('a', 1, ', subnets: [10.1.0.0/24]'), host('b', 2, ', subnets: [10.2.0.0/24, 10.1.0.128/25]')]),
+        /^fleet\.yaml: hosts\.b\.subnets\.1: 10\.1\.0\.128\/25 overlaps host a's subnet 10\.1\.0\.0\/24$/,
+      ],
       [ipsecInv([host('a', 1, ', subnets: [10.99.0.0/16]')]), /^fleet\.yaml: hosts\.a\.subnets\.0: 10\.99\.0\.0\/16 overlaps the pool 10\.99\.0\.0\/24$/],
       [ipsecInv([host('a', 1, ', subnets: [10.1.0.1/24]')]), /^fleet\.yaml: hosts\.a\.subnets\.0: subnet "10\.1\.0\.1\/24" has host bits set$/],
       [ipsecInv([host('a', 1), 'b: {address: 10.99.0.7}']), /^fleet\.yaml: hosts\.b\.address: 10\.99\.0\.7 is inside the pool 10\.99\.0\.0\/24/],
@@ -75,11 +86,18 @@ describe('fleet inventory', () => {
       [ipsecInv([host('a', 1), host('b', 2)], '\ntopology: hub-and-spoke'), /^fleet\.yaml: hubs: hub-and-spoke needs hubs/],
       [ipsecInv([host('a', 1), host('b', 2)], '\nhubs: [a]'), /^fleet\.yaml: hubs: hubs are for topology: hub-and-spoke/],
       [ipsecInv([host('a', 1), 'b: {address: "2001:db8::2"}']), /^fleet\.yaml: hosts\.b\.address: 2001:db8::2 is IPv6 and host a's is IPv4/],
-      [inventory('type: ipsec\npool: 10.99.0.0/30', [host('a', 1), host('b', 2), host('c', 3)]), /^fleet\.yaml: pool: 10\.99\.0\.0\/30 has no address left for host c \(2 addresses for 3 hosts\)$/],
+      [
+        inventory('type: ipsec\npool: 10.99.0.0/30', [host('a', 1), host('b', 2), host('c', 3)]),
+        /^fleet\.yaml: pool: 10\.99\.0\.0\/30 has no address left for host c \(2 addresses for 3 hosts\)$/,
+      ],
       [inventory('type: gre\npool: 10.99.0.0/24', [host('a', 1)]), /^fleet\.yaml: type: /],
       ['version: 2\n', /^fleet\.yaml: version: netkit reads version 1 inventories$/],
     ]
-    for (const [text, re] of cases) assert.match(refused(() => render(text, fresh())), re)
+    for (const [text, re] of cases)
+      assert.match(
+        refused(() => render(text, fresh())),
+        re,
+      )
     // Nothing was written for any of them.
     assert.deepEqual(readdirSync(root), [])
   })
@@ -87,10 +105,22 @@ describe('fleet inventory', () => {
   it('WireGuard: a host missing from pubkeys.yaml is an error naming it, never a smaller mesh', () => {
     const text = inventory('type: wireguard\npool: 10.99.0.0/24', [host('a', 1), host('b', 2), host('c', 3)])
     const out = fresh()
-    assert.match(refused(() => render(text, out, {pubkeys: `a: "${key(1)}"\nb: "${key(2)}"\n`})), /^pubkeys\.yaml: host c has no public key$/)
-    assert.match(refused(() => render(text, out)), /needs --pubkeys/)
-    assert.match(refused(() => render(text, out, {pubkeys: `a: "${key(1)}"\nb: "${key(2)}"\nc: "${key(1)}"\n`})), /^pubkeys\.yaml: c: the same public key as host a$/)
-    assert.match(refused(() => render(text, out, {pubkeys: `a: "${key(1)}"\nb: "${key(2)}"\nc: nope\n`})), /^pubkeys\.yaml: c: not a WireGuard public key$/)
+    assert.match(
+      refused(() => render(text, out, {pubkeys: `a: "${key(1)}"\nb: "${key(2)}"\n`})),
+      /^pubkeys\.yaml: host c has no public key$/,
+    )
+    assert.match(
+      refused(() => render(text, out)),
+      /needs --pubkeys/,
+    )
+    assert.match(
+      refused(() => render(text, out, {pubkeys: `a: "${key(1)}"\nb: "${key(2)}"\nc: "${key(1)}"\n`})),
+      /^pubkeys\.yaml: c: the same public key as host a$/,
+    )
+    assert.match(
+      refused(() => render(text, out, {pubkeys: `a: "${key(1)}"\nb: "${key(2)}"\nc: nope\n`})),
+      /^pubkeys\.yaml: c: not a WireGuard public key$/,
+    )
     assert.equal(existsSync(out), false)
   })
 
@@ -115,7 +145,13 @@ describe('fleet inventory', () => {
     assert.equal(joined.hosts.find((x) => x.name === 'h12')?.overlay, '10.99.0.5')
     // A host given its own address keeps it; the pool skips it.
     const inv = parseInventory(ipsecInv([host('a', 1), host('b', 2, ', overlay: 10.99.0.1')]), 'f')
-    assert.deepEqual([...assignOverlay(inv, new Map()).addresses], [['a', '10.99.0.2'], ['b', '10.99.0.1']])
+    assert.deepEqual(
+      [...assignOverlay(inv, new Map()).addresses],
+      [
+        ['a', '10.99.0.2'],
+        ['b', '10.99.0.1'],
+      ],
+    )
   })
 
   it('re-rendering an unchanged inventory leaves every file byte-identical (and untouched)', () => {
@@ -132,7 +168,7 @@ describe('fleet inventory', () => {
     assert.equal(render(ipsecInv([host('c', 3), host('b', 2), host('a', 1, ', subnets: [10.1.0.0/24]')]), out).changed, false)
   })
 
-  it('IPsec: one key per pair, the same on both ends, 0600 in a 0700 folder, kept across renders; a removed host takes its bundle and its peers\' references with it', () => {
+  it("IPsec: one key per pair, the same on both ends, 0600 in a 0700 folder, kept across renders; a removed host takes its bundle and its peers' references with it", () => {
     const out = fresh()
     const r = render(ipsecInv([host('a', 1), host('b', 2), host('c', 3)]), out)
     const psk = (h: string, p: string) => readFileSync(join(out, h, 'secrets', `${p}.psk`), 'utf8')
@@ -148,24 +184,42 @@ describe('fleet inventory', () => {
     const a = parseHostFile(readFileSync(join(out, 'a/host.yaml'), 'utf8'), 'a/host.yaml')
     assert.deepEqual(Object.keys(a.tunnels), ['b', 'c'])
     assert.equal(a.tunnels.b.pskFile, '/etc/netkit/fleet/secrets/b.psk')
-    assert.deepEqual(a.tunnels.b.localSubnets.map((x) => x.cidr), ['10.99.0.1/32'])
-    assert.deepEqual(a.tunnels.b.remoteSubnets.map((x) => x.cidr), ['10.99.0.2/32'])
-    assert.deepEqual(a.addresses.map((x) => [x.dev, x.address.cidr]), [['lo', '10.99.0.1/32']])
+    assert.deepEqual(
+      a.tunnels.b.localSubnets.map((x) => x.cidr),
+      ['10.99.0.1/32'],
+    )
+    assert.deepEqual(
+      a.tunnels.b.remoteSubnets.map((x) => x.cidr),
+      ['10.99.0.2/32'],
+    )
+    assert.deepEqual(
+      a.addresses.map((x) => [x.dev, x.address.cidr]),
+      [['lo', '10.99.0.1/32']],
+    )
 
     const ab = psk('a', 'b')
     const gone = render(ipsecInv([host('a', 1), host('b', 2)]), out)
     assert.equal(psk('a', 'b'), ab, 'kept')
-    assert.equal(existsSync(join(out, 'c')), false, 'c\'s bundle is removed')
+    assert.equal(existsSync(join(out, 'c')), false, "c's bundle is removed")
     assert.equal(existsSync(join(out, 'a/secrets/c.psk')), false)
     assert.doesNotMatch(readFileSync(join(out, 'a/host.yaml'), 'utf8'), /\bc:|192\.0\.2\.3/)
-    assert.deepEqual(gone.files.filter((f) => f.action === 'remove').map((f) => f.path.slice(out.length)).sort(), ['/a/secrets/c.psk', '/b/secrets/c.psk', '/c'])
+    assert.deepEqual(
+      gone.files
+        .filter((f) => f.action === 'remove')
+        .map((f) => f.path.slice(out.length))
+        .sort(),
+      ['/a/secrets/c.psk', '/b/secrets/c.psk', '/c'],
+    )
     // One end's copy lost: the other end's is used again.
     rmSync(join(out, 'b'), {recursive: true})
     render(ipsecInv([host('a', 1), host('b', 2)]), out)
     assert.equal(psk('b', 'a'), ab)
     // Two different keys for one pair: which one is in use cannot be known.
     writeFileSync(join(out, 'b/secrets/a.psk'), '0sAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n', {mode: 0o600})
-    assert.throws(() => render(ipsecInv([host('a', 1), host('b', 2)]), out), (e: NetkitError) => e.code === 'E_CONFLICT' && e.exit === 1 && /the keys of the pair a-b differ/.test(e.what))
+    assert.throws(
+      () => render(ipsecInv([host('a', 1), host('b', 2)]), out),
+      (e: NetkitError) => e.code === 'E_CONFLICT' && e.exit === 1 && /the keys of the pair a-b differ/.test(e.what),
+    )
   })
 
   it('--dry-run writes nothing and shows no key', () => {
@@ -173,10 +227,19 @@ describe('fleet inventory', () => {
     const r = render(ipsecInv([host('a', 1), host('b', 2)]), out, {dryRun: true})
     assert.equal(existsSync(out), false)
     assert.equal(r.dryRun, true)
-    assert.deepEqual(r.files.map((f) => [f.path.slice(out.length), f.action]), [['/overlay.yaml', 'create'], ['/a/host.yaml', 'create'], ['/b/host.yaml', 'create'], ['/a/secrets/b.psk', 'create'], ['/b/secrets/a.psk', 'create']])
+    assert.deepEqual(
+      r.files.map((f) => [f.path.slice(out.length), f.action]),
+      [
+        ['/overlay.yaml', 'create'],
+        ['/a/host.yaml', 'create'],
+        ['/b/host.yaml', 'create'],
+        ['/a/secrets/b.psk', 'create'],
+        ['/b/secrets/a.psk', 'create'],
+      ],
+    )
   })
 
-  it('WireGuard full mesh: one interface per host with a peer per other host (the contract\'s shape); no private key anywhere', () => {
+  it("WireGuard full mesh: one interface per host with a peer per other host (the contract's shape); no private key anywhere", () => {
     const out = fresh()
     const text = inventory('type: wireguard\npool: 10.99.0.0/24\nkeepalive: 25', [host('a', 1, ', subnets: [10.1.0.0/24]'), host('b', 2), host('c', 3)])
     render(text, out, {pubkeys: `a: "${key(1)}"\nb: "${key(2)}"\nc: "${key(3)}"\nold: "${key(9)}"\n`})
@@ -199,7 +262,12 @@ describe('fleet inventory', () => {
 
   it('hub-and-spoke: spokes peer with the hubs only, and reach each other through the first hub, which forwards', () => {
     const out = fresh()
-    const text = inventory('type: wireguard\ntopology: hub-and-spoke\nhubs: [h1, h2]\npool: 10.99.0.0/24', [host('h1', 1), host('h2', 2), host('s1', 3, ', subnets: [10.3.0.0/24]'), host('s2', 4)])
+    const text = inventory('type: wireguard\ntopology: hub-and-spoke\nhubs: [h1, h2]\npool: 10.99.0.0/24', [
+      host('h1', 1),
+      host('h2', 2),
+      host('s1', 3, ', subnets: [10.3.0.0/24]'),
+      host('s2', 4),
+    ])
     render(text, out, {pubkeys: ['h1', 'h2', 's1', 's2'].map((h, i) => `${h}: "${key(i + 1)}"`).join('\n')})
     const peers = (h: string) => hostFile(out, h).tunnels.mesh.peers
     assert.deepEqual(Object.keys(peers('s1')), ['h1', 'h2'])
@@ -213,7 +281,10 @@ describe('fleet inventory', () => {
 
     // IPsec: each end's traffic selectors are the other end's, mirrored.
     const out2 = fresh()
-    render(ipsecInv([host('h1', 1), host('h2', 2), host('s1', 3, ', subnets: [10.3.0.0/24]'), host('s2', 4)], '\ntopology: hub-and-spoke\nhubs: [h1, h2]'), out2)
+    render(
+      ipsecInv([host('h1', 1), host('h2', 2), host('s1', 3, ', subnets: [10.3.0.0/24]'), host('s2', 4)], '\ntopology: hub-and-spoke\nhubs: [h1, h2]'),
+      out2,
+    )
     for (const a of ['h1', 'h2', 's1', 's2']) {
       for (const [p, t] of Object.entries(hostFile(out2, a).tunnels) as [string, any][]) {
         const back = hostFile(out2, p).tunnels[a]

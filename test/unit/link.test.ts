@@ -14,7 +14,19 @@ import {NetkitError} from '../../src/lib/errors.js'
 import {attach, bridgeRows, detach, listBridges, planAttach} from '../../src/lib/iproute2/bridge.js'
 import type {IpLink} from '../../src/lib/iproute2/json.js'
 import {
-  addArgs, addBatches, addLink, checkChange, checkSpec, decideAdd, delLink, linkDiff, linkRow, type LinkSpec, listLinks, planSet, setLink,
+  addArgs,
+  addBatches,
+  addLink,
+  checkChange,
+  checkSpec,
+  decideAdd,
+  delLink,
+  linkDiff,
+  linkRow,
+  type LinkSpec,
+  listLinks,
+  planSet,
+  setLink,
 } from '../../src/lib/iproute2/link.js'
 import {Recorder} from '../helpers/recorder.js'
 import {LINKS_A, LINKS_B, NSIDS_A} from './fixtures/ip-link.js'
@@ -54,10 +66,53 @@ async function rejects(p: Promise<unknown>, code: string, exit: number, message:
 describe('link: the commands built for each type', () => {
   it('ip link add arguments', () => {
     assert.deepEqual(addArgs({name: 'v0', kind: 'veth', peer: 'v1'}), ['link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'])
-    assert.deepEqual(addArgs({name: 'v0', kind: 'veth', peer: 'v1', peerNetns: 'hostB', mtu: 1400}), ['link', 'add', 'v0', 'mtu', '1400', 'type', 'veth', 'peer', 'name', 'v1', 'mtu', '1400', 'netns', 'hostB'])
+    assert.deepEqual(addArgs({name: 'v0', kind: 'veth', peer: 'v1', peerNetns: 'hostB', mtu: 1400}), [
+      'link',
+      'add',
+      'v0',
+      'mtu',
+      '1400',
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'v1',
+      'mtu',
+      '1400',
+      'netns',
+      'hostB',
+    ])
     assert.deepEqual(addArgs({name: 'br0', kind: 'bridge'}), ['link', 'add', 'br0', 'type', 'bridge'])
-    assert.deepEqual(addArgs({name: 'vx1', kind: 'vxlan', vni: 1, remote: '192.0.2.2', dev: 'eth0'}), ['link', 'add', 'vx1', 'type', 'vxlan', 'id', '1', 'remote', '192.0.2.2', 'dev', 'eth0', 'dstport', '4789'])
-    assert.deepEqual(addArgs({name: 'vx1', kind: 'vxlan', vni: 16_777_215, group: '239.1.1.1', dev: 'eth0', port: 8472}), ['link', 'add', 'vx1', 'type', 'vxlan', 'id', '16777215', 'group', '239.1.1.1', 'dev', 'eth0', 'dstport', '8472'])
+    assert.deepEqual(addArgs({name: 'vx1', kind: 'vxlan', vni: 1, remote: '192.0.2.2', dev: 'eth0'}), [
+      'link',
+      'add',
+      'vx1',
+      'type',
+      'vxlan',
+      'id',
+      '1',
+      'remote',
+      '192.0.2.2',
+      'dev',
+      'eth0',
+      'dstport',
+      '4789',
+    ])
+    assert.deepEqual(addArgs({name: 'vx1', kind: 'vxlan', vni: 16_777_215, group: '239.1.1.1', dev: 'eth0', port: 8472}), [
+      'link',
+      'add',
+      'vx1',
+      'type',
+      'vxlan',
+      'id',
+      '16777215',
+      'group',
+      '239.1.1.1',
+      'dev',
+      'eth0',
+      'dstport',
+      '8472',
+    ])
     assert.deepEqual(addArgs({name: 'mv0', kind: 'macvlan', parent: 'eth0'}), ['link', 'add', 'mv0', 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge'])
     assert.deepEqual(addArgs({name: 'mv0', kind: 'macvlan', parent: 'eth0', mode: 'vepa'}).slice(-2), ['mode', 'vepa'])
   })
@@ -67,23 +122,26 @@ describe('link: the commands built for each type', () => {
     const r = rec.runner({netns: 'hostA'})
     const one = addBatches(r, {name: 'va', kind: 'veth', peer: 'vb', up: true})
     assert.equal(one.length, 1)
-    assert.deepEqual(one[0][1].map((l) => l.args.join(' ')), [
-      'link add va type veth peer name vb',
-      'link set va alias netkit',
-      'link set vb alias netkit',
-      'link set va up',
-      'link set vb up',
-    ])
+    assert.deepEqual(
+      one[0][1].map((l) => l.args.join(' ')),
+      ['link add va type veth peer name vb', 'link set va alias netkit', 'link set vb alias netkit', 'link set va up', 'link set vb up'],
+    )
     const two = addBatches(r, {name: 'va', kind: 'veth', peer: 'vb', peerNetns: 'hostB', up: true})
-    assert.deepEqual(two.map(([runner, lines]) => [runner.netns, lines.map((l) => l.args.join(' '))]), [
-      ['hostA', ['link add va type veth peer name vb netns hostB', 'link set va alias netkit', 'link set va up']],
-      ['hostB', ['link set vb alias netkit', 'link set vb up']],
-    ])
+    assert.deepEqual(
+      two.map(([runner, lines]) => [runner.netns, lines.map((l) => l.args.join(' '))]),
+      [
+        ['hostA', ['link add va type veth peer name vb netns hostB', 'link set va alias netkit', 'link set va up']],
+        ['hostB', ['link set vb alias netkit', 'link set vb up']],
+      ],
+    )
   })
 
-  it('addLink sends exactly one ip -batch for a new link, in the runner\'s namespace', async () => {
+  it("addLink sends exactly one ip -batch for a new link, in the runner's namespace", async () => {
     for (const [spec, script] of [
-      [{name: 'vx9', kind: 'vxlan', vni: 9, remote: '192.0.2.9', dev: 'v2', up: true}, 'link add vx9 type vxlan id 9 remote 192.0.2.9 dev v2 dstport 4789\nlink set vx9 alias netkit\nlink set vx9 up\n'],
+      [
+        {name: 'vx9', kind: 'vxlan', vni: 9, remote: '192.0.2.9', dev: 'v2', up: true},
+        'link add vx9 type vxlan id 9 remote 192.0.2.9 dev v2 dstport 4789\nlink set vx9 alias netkit\nlink set vx9 up\n',
+      ],
       [{name: 'mv9', kind: 'macvlan', parent: 'v2', mode: 'passthru'}, 'link add mv9 link v2 type macvlan mode passthru\nlink set mv9 alias netkit\n'],
       // A bridge's MTU is set after it is made: given to "link add", it would yield to its first port's.
       [{name: 'br9', kind: 'bridge', mtu: 9000}, 'link add br9 type bridge\nlink set br9 mtu 9000\nlink set br9 alias netkit\n'],
@@ -103,9 +161,15 @@ describe('link: the commands built for each type', () => {
   })
 
   it('undoes the link when a later line of the batch fails, and not when the add itself failed', async () => {
-    let rec = host({batch: (input) => (input.startsWith('link add') ? {exitCode: 1, stderr: 'RTNETLINK answers: Operation not permitted\nCommand failed -:2'} : {exitCode: 0})})
+    let rec = host({
+      batch: (input) =>
+        input.startsWith('link add') ? {exitCode: 1, stderr: 'RTNETLINK answers: Operation not permitted\nCommand failed -:2'} : {exitCode: 0},
+    })
     await assert.rejects(addLink(rec.runner({netns: 'hostA'}), {name: 'br9', kind: 'bridge'}))
-    assert.deepEqual(mutations(rec).map((m) => m.script), ['link add br9 type bridge\nlink set br9 alias netkit\n', 'link del br9\n'])
+    assert.deepEqual(
+      mutations(rec).map((m) => m.script),
+      ['link add br9 type bridge\nlink set br9 alias netkit\n', 'link del br9\n'],
+    )
     rec = host({batch: () => ({exitCode: 2, stderr: 'RTNETLINK answers: Operation not supported\nCommand failed -:1'})})
     await assert.rejects(addLink(rec.runner({netns: 'hostA'}), {name: 'br9', kind: 'bridge'}))
     assert.equal(mutations(rec).length, 1, 'nothing was made, nothing to undo')
@@ -123,7 +187,15 @@ describe('link: parsing ip -j -d link', () => {
     assert.deepEqual(pick('v0', 'type', 'owned', 'up', 'peer', 'peerNetns'), {type: 'veth', owned: true, up: true, peer: null, peerNetns: 'hostB'})
     assert.deepEqual(pick('v2', 'peer', 'mtu', 'master'), {peer: 'v3', mtu: 1400, master: null})
     assert.deepEqual(pick('v3', 'peer', 'mtu', 'master'), {peer: 'v2', mtu: 1400, master: 'br0'})
-    assert.deepEqual(pick('vx42', 'type', 'vni', 'remote', 'group', 'port', 'lower', 'owned'), {type: 'vxlan', vni: 42, remote: '192.0.2.2', group: null, port: 4789, lower: 'v2', owned: true})
+    assert.deepEqual(pick('vx42', 'type', 'vni', 'remote', 'group', 'port', 'lower', 'owned'), {
+      type: 'vxlan',
+      vni: 42,
+      remote: '192.0.2.2',
+      group: null,
+      port: 4789,
+      lower: 'v2',
+      owned: true,
+    })
     assert.deepEqual(pick('vx43', 'vni', 'remote', 'group', 'port', 'owned'), {vni: 43, remote: null, group: '239.1.1.1', port: 8472, owned: false})
     assert.deepEqual(pick('vx6', 'remote'), {remote: '2001:db8::2'})
     assert.deepEqual(pick('mv0', 'type', 'mode', 'lower', 'mtu'), {type: 'macvlan', mode: 'private', lower: 'v2', mtu: 1400})
@@ -131,11 +203,17 @@ describe('link: parsing ip -j -d link', () => {
     assert.match(String(rows.v0.mac), /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/)
   })
 
-  it('listLinks filters by owner and type and names a veth peer\'s namespace', async () => {
+  it("listLinks filters by owner and type and names a veth peer's namespace", async () => {
     const rec = host()
     const r = rec.runner({netns: 'hostA'})
-    assert.deepEqual((await listLinks(r, {owned: true})).map((x) => x.name), ['v0', 'v3', 'v2', 'br0', 'vx42', 'vx6', 'mv0'])
-    assert.deepEqual((await listLinks(r, {kind: 'vxlan'})).map((x) => x.name), ['vx42', 'vx43', 'vx6'])
+    assert.deepEqual(
+      (await listLinks(r, {owned: true})).map((x) => x.name),
+      ['v0', 'v3', 'v2', 'br0', 'vx42', 'vx6', 'mv0'],
+    )
+    assert.deepEqual(
+      (await listLinks(r, {kind: 'vxlan'})).map((x) => x.name),
+      ['vx42', 'vx43', 'vx6'],
+    )
     assert.equal((await listLinks(r)).find((x) => x.name === 'v0')!.peerNetns, 'hostB')
   })
 
@@ -144,7 +222,10 @@ describe('link: parsing ip -j -d link', () => {
       {name: 'br0', owned: true, state: get(A, 'br0').operstate, ports: ['v3']},
       {name: 'foreign0', owned: false, state: 'DOWN', ports: []},
     ])
-    assert.deepEqual((await listBridges(host().runner({netns: 'hostA'}), {owned: true})).map((b) => b.name), ['br0'])
+    assert.deepEqual(
+      (await listBridges(host().runner({netns: 'hostA'}), {owned: true})).map((b) => b.name),
+      ['br0'],
+    )
   })
 })
 
@@ -169,7 +250,9 @@ describe('link: idempotence and conflicts', () => {
     assert.deepEqual(linkDiff(get(A, 'v0'), spec, {netns: 'hostC'}), ['its peer is in namespace hostC, not in hostB'])
     assert.deepEqual(linkDiff(get(A, 'v0'), {...spec, peer: 'v9'}, {netns: 'hostB', link: undefined}), ['its peer in namespace hostB is not v9'])
     assert.deepEqual(linkDiff(get(A, 'v0'), {name: 'v0', kind: 'veth', peer: 'v1'}, {netns: 'hostB'}), ['its peer is in namespace hostB, not here'])
-    assert.deepEqual(linkDiff(get(A, 'v2'), {name: 'v2', kind: 'veth', peer: 'v3', peerNetns: 'hostB'}), ['its peer is v3 in this namespace, not v3 in namespace hostB'])
+    assert.deepEqual(linkDiff(get(A, 'v2'), {name: 'v2', kind: 'veth', peer: 'v3', peerNetns: 'hostB'}), [
+      'its peer is v3 in this namespace, not v3 in namespace hostB',
+    ])
   })
 
   it('an identical link that is down is brought up when --up is asked', () => {
@@ -179,10 +262,20 @@ describe('link: idempotence and conflicts', () => {
   it('a different link is a conflict that says what differs', () => {
     const diff = (n: string, spec: LinkSpec) => linkDiff(get(A, n), spec)
     assert.deepEqual(diff('vx42', {name: 'vx42', kind: 'vxlan', vni: 43, remote: '192.0.2.3', dev: 'v0', port: 4790}), [
-      'VNI 42, not 43', 'remote 192.0.2.2, not 192.0.2.3', 'port 4789, not 4790', 'device v2, not v0',
+      'VNI 42, not 43',
+      'remote 192.0.2.2, not 192.0.2.3',
+      'port 4789, not 4790',
+      'device v2, not v0',
     ])
-    assert.deepEqual(diff('vx43', {name: 'vx43', kind: 'vxlan', vni: 43, remote: '192.0.2.2', dev: 'v2', port: 8472}), ['remote none, not 192.0.2.2', 'group 239.1.1.1, not none'])
-    assert.deepEqual(diff('mv0', {name: 'mv0', kind: 'macvlan', parent: 'v3', mode: 'bridge', mtu: 1500}), ['parent v2, not v3', 'mode private, not bridge', 'MTU 1400, not 1500'])
+    assert.deepEqual(diff('vx43', {name: 'vx43', kind: 'vxlan', vni: 43, remote: '192.0.2.2', dev: 'v2', port: 8472}), [
+      'remote none, not 192.0.2.2',
+      'group 239.1.1.1, not none',
+    ])
+    assert.deepEqual(diff('mv0', {name: 'mv0', kind: 'macvlan', parent: 'v3', mode: 'bridge', mtu: 1500}), [
+      'parent v2, not v3',
+      'mode private, not bridge',
+      'MTU 1400, not 1500',
+    ])
     assert.deepEqual(diff('v2', {name: 'v2', kind: 'veth', peer: 'v9'}), ['its peer is v3, not v9'])
     assert.deepEqual(diff('br0', {name: 'br0', kind: 'vxlan', vni: 1, remote: '192.0.2.1', dev: 'v2'}), ['it is a bridge, not a vxlan'])
     assert.equal(decideAdd(get(A, 'lo'), {name: 'lo', kind: 'bridge'}).action, 'conflict')
@@ -195,10 +288,25 @@ describe('link: idempotence and conflicts', () => {
       assert.deepEqual(mutations(rec), [])
     }
     let rec = host()
-    const e = await rejects(addLink(rec.runner({netns: 'hostA'}), {name: 'vx42', kind: 'vxlan', vni: 7, remote: '192.0.2.2', dev: 'v2'}), 'E_CONFLICT', 1, /^link vx42 already exists in namespace hostA and differs: VNI 42, not 7; delete it first \("netkit link del vx42 --netns hostA"\)/)
+    const e = await rejects(
+      addLink(rec.runner({netns: 'hostA'}), {name: 'vx42', kind: 'vxlan', vni: 7, remote: '192.0.2.2', dev: 'v2'}),
+      'E_CONFLICT',
+      1,
+      /^link vx42 already exists in namespace hostA and differs: VNI 42, not 7; delete it first \("netkit link del vx42 --netns hostA"\)/,
+    )
     assert.doesNotMatch(e.line, /--force/)
-    await rejects(addLink(rec.runner({netns: 'hostA'}), {name: 'foreign0', kind: 'vxlan', vni: 7, remote: '192.0.2.2', dev: 'v2'}), 'E_CONFLICT', 1, /link foreign0 .*it is a bridge, not a vxlan; .*--force/)
-    await rejects(addLink(rec.runner({netns: 'hostA'}), {name: 'vnew', kind: 'veth', peer: 'v2'}), 'E_CONFLICT', 1, /^link v2 \(the --peer\) already exists in namespace hostA/)
+    await rejects(
+      addLink(rec.runner({netns: 'hostA'}), {name: 'foreign0', kind: 'vxlan', vni: 7, remote: '192.0.2.2', dev: 'v2'}),
+      'E_CONFLICT',
+      1,
+      /link foreign0 .*it is a bridge, not a vxlan; .*--force/,
+    )
+    await rejects(
+      addLink(rec.runner({netns: 'hostA'}), {name: 'vnew', kind: 'veth', peer: 'v2'}),
+      'E_CONFLICT',
+      1,
+      /^link v2 \(the --peer\) already exists in namespace hostA/,
+    )
     assert.deepEqual(mutations(rec), [])
     rec = host()
     assert.deepEqual(await addLink(rec.runner({netns: 'hostA'}), {...same[2][1], up: true}), {outcome: 'brought-up', owned: true})
@@ -226,16 +334,30 @@ describe('link: validation (exit 2, nothing read or changed)', () => {
   ]
   it('refuses bad combinations', () => {
     for (const [spec, message] of bad) {
-      assert.throws(() => checkSpec(spec), (e: NetkitError) => e.exit === 2 && message.test(e.line), JSON.stringify(spec))
+      assert.throws(
+        () => checkSpec(spec),
+        (e: NetkitError) => e.exit === 2 && message.test(e.line),
+        JSON.stringify(spec),
+      )
     }
   })
 
   it('refuses a missing lower device or namespace before any change', async () => {
     const rec = host()
     const r = rec.runner({netns: 'hostA'})
-    await rejects(addLink(r, {name: 'vx1', kind: 'vxlan', vni: 5, remote: '192.0.2.2', dev: 'nope0'}), 'E_NO_LINK', 2, /^link nope0 \(the --dev of the VXLAN\) does not exist in namespace hostA; see "netkit link list --netns hostA"$/)
+    await rejects(
+      addLink(r, {name: 'vx1', kind: 'vxlan', vni: 5, remote: '192.0.2.2', dev: 'nope0'}),
+      'E_NO_LINK',
+      2,
+      /^link nope0 \(the --dev of the VXLAN\) does not exist in namespace hostA; see "netkit link list --netns hostA"$/,
+    )
     await rejects(addLink(r, {name: 'mv1', kind: 'macvlan', parent: 'nope0'}), 'E_NO_LINK', 2, /^link nope0 \(the --parent of the macvlan\) does not exist/)
-    await rejects(addLink(r, {name: 'va', kind: 'veth', peer: 'vb', peerNetns: 'nkt-no-such-ns-x'}), 'E_NO_NETNS', 2, /^network namespace nkt-no-such-ns-x \(--peer-netns\) does not exist/)
+    await rejects(
+      addLink(r, {name: 'va', kind: 'veth', peer: 'vb', peerNetns: 'nkt-no-such-ns-x'}),
+      'E_NO_NETNS',
+      2,
+      /^network namespace nkt-no-such-ns-x \(--peer-netns\) does not exist/,
+    )
     assert.deepEqual(mutations(rec), [])
   })
 })
@@ -244,12 +366,24 @@ describe('link set and del', () => {
   it('plans only what differs', () => {
     const v3 = get(A, 'v3')
     assert.deepEqual(planSet(v3, {mtu: 1400, master: 'br0'}), [])
-    assert.deepEqual(planSet(v3, {mtu: 1500, master: 'br0', up: true}).map((l) => l.args.join(' ')), ['link set v3 mtu 1500 up'])
-    assert.deepEqual(planSet(v3, {nomaster: true, down: true}).map((l) => l.args.join(' ')), ['link set v3 nomaster'])
-    assert.deepEqual(planSet(get(A, 'v0'), {down: true}).map((l) => l.args.join(' ')), ['link set v0 down'])
+    assert.deepEqual(
+      planSet(v3, {mtu: 1500, master: 'br0', up: true}).map((l) => l.args.join(' ')),
+      ['link set v3 mtu 1500 up'],
+    )
+    assert.deepEqual(
+      planSet(v3, {nomaster: true, down: true}).map((l) => l.args.join(' ')),
+      ['link set v3 nomaster'],
+    )
+    assert.deepEqual(
+      planSet(get(A, 'v0'), {down: true}).map((l) => l.args.join(' ')),
+      ['link set v0 down'],
+    )
     assert.deepEqual(planSet(get(A, 'v0'), {up: true}), [])
     // A moved link arrives down: --up is sent with the move even if it is up now.
-    assert.deepEqual(planSet(get(A, 'v0'), {toNetns: 'hostC', up: true}, {move: true}).map((l) => l.args.join(' ')), ['link set v0 netns hostC up'])
+    assert.deepEqual(
+      planSet(get(A, 'v0'), {toNetns: 'hostC', up: true}, {move: true}).map((l) => l.args.join(' ')),
+      ['link set v0 netns hostC up'],
+    )
   })
 
   it('refuses contradictions and empty changes', () => {
@@ -260,7 +394,10 @@ describe('link set and del', () => {
       [{master: 'v3'}, /its own master/],
       [{toNetns: 'x', master: 'br0'}, /cannot be combined with --to-netns/],
     ] as const) {
-      assert.throws(() => checkChange('v3', change), (e: NetkitError) => e.exit === 2 && message.test(e.line))
+      assert.throws(
+        () => checkChange('v3', change),
+        (e: NetkitError) => e.exit === 2 && message.test(e.line),
+      )
     }
   })
 
@@ -271,13 +408,18 @@ describe('link set and del', () => {
     assert.deepEqual(await setLink(r, 'v2', {mtu: 1450, master: 'br0', up: true}), {changed: true, netns: 'hostA'})
     assert.deepEqual(mutations(rec), [{ns: 'hostA', script: 'link set v2 mtu 1450 master br0 up\n'}])
     rec = host()
-    await rejects(setLink(rec.runner({netns: 'hostA'}), 'nope0', {up: true}), 'E_NO_LINK', 2, /^link nope0 does not exist in namespace hostA; see "netkit link list --netns hostA"$/)
+    await rejects(
+      setLink(rec.runner({netns: 'hostA'}), 'nope0', {up: true}),
+      'E_NO_LINK',
+      2,
+      /^link nope0 does not exist in namespace hostA; see "netkit link list --netns hostA"$/,
+    )
     await rejects(setLink(rec.runner({netns: 'hostA'}), 'v2', {master: 'nobr'}), 'E_NO_LINK', 2, /^link nobr \(the --master\) does not exist/)
     await rejects(setLink(rec.runner({netns: 'hostA'}), 'v2', {master: 'vx42'}), 'E_USAGE', 2, /^link vx42 is not a bridge/)
     assert.deepEqual(mutations(rec), [])
   })
 
-  it('delLink: netkit\'s link goes, a foreign one is refused unless forced, an absent one is a no-op', async () => {
+  it("delLink: netkit's link goes, a foreign one is refused unless forced, an absent one is a no-op", async () => {
     const rec = host()
     const r = rec.runner({netns: 'hostA'})
     assert.equal(await delLink(r, 'vx42'), true)
@@ -285,17 +427,32 @@ describe('link set and del', () => {
     assert.equal(await delLink(r, 'vx43', {force: true}), true)
     assert.equal(await delLink(r, 'gone0'), false)
     await rejects(delLink(r, 'v2', {kind: 'bridge'}), 'E_USAGE', 2, /^link v2 is a veth, not a bridge/)
-    assert.deepEqual(mutations(rec).map((m) => m.script), ['link del vx42\n', 'link del vx43\n'])
+    assert.deepEqual(
+      mutations(rec).map((m) => m.script),
+      ['link del vx42\n', 'link del vx43\n'],
+    )
   })
 })
 
 describe('bridge attach and detach', () => {
   it('attach: already there is a no-op, elsewhere is a conflict unless forced', () => {
     assert.deepEqual(planAttach(get(A, 'br0'), get(A, 'v3')), [])
-    assert.deepEqual(planAttach(get(A, 'br0'), get(A, 'v2')).map((l) => l.args.join(' ')), ['link set v2 master br0'])
-    assert.throws(() => planAttach(get(A, 'foreign0'), get(A, 'v3')), (e: NetkitError) => e.code === 'E_CONFLICT' && e.exit === 1 && /^link v3 is already a port of br0; .*--force/.test(e.line))
-    assert.deepEqual(planAttach(get(A, 'foreign0'), get(A, 'v3'), {force: true}).map((l) => l.args.join(' ')), ['link set v3 master foreign0'])
-    assert.throws(() => planAttach(get(A, 'foreign0'), get(A, 'v3'), {netns: 'hostA'}), (e: NetkitError) => e.line.includes('"netkit bridge detach v3 --netns hostA"'))
+    assert.deepEqual(
+      planAttach(get(A, 'br0'), get(A, 'v2')).map((l) => l.args.join(' ')),
+      ['link set v2 master br0'],
+    )
+    assert.throws(
+      () => planAttach(get(A, 'foreign0'), get(A, 'v3')),
+      (e: NetkitError) => e.code === 'E_CONFLICT' && e.exit === 1 && /^link v3 is already a port of br0; .*--force/.test(e.line),
+    )
+    assert.deepEqual(
+      planAttach(get(A, 'foreign0'), get(A, 'v3'), {force: true}).map((l) => l.args.join(' ')),
+      ['link set v3 master foreign0'],
+    )
+    assert.throws(
+      () => planAttach(get(A, 'foreign0'), get(A, 'v3'), {netns: 'hostA'}),
+      (e: NetkitError) => e.line.includes('"netkit bridge detach v3 --netns hostA"'),
+    )
   })
 
   it('attach and detach through the runner', async () => {
@@ -308,6 +465,9 @@ describe('bridge attach and detach', () => {
     await rejects(attach(r, 'br0', 'nope0'), 'E_NO_LINK', 2, /^link nope0 does not exist/)
     assert.deepEqual(await detach(r, 'v2'), {changed: false})
     assert.deepEqual(await detach(r, 'v3'), {changed: true, bridge: 'br0'})
-    assert.deepEqual(mutations(rec).map((m) => m.script), ['link set v2 master br0\n', 'link set v3 nomaster\n'])
+    assert.deepEqual(
+      mutations(rec).map((m) => m.script),
+      ['link set v2 master br0\n', 'link set v3 nomaster\n'],
+    )
   })
 })

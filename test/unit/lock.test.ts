@@ -35,8 +35,11 @@ describe('the host lock', () => {
 
   it('refuses at once, naming the holder, while a live process holds it', async () => {
     writeFileSync(lockPath(), JSON.stringify({pid: 1, started: startOf(1), since: '2026-12-01T10:11:12.000Z', what: 'netkit tunnel add site'}))
-    await assert.rejects(lockHost('netkit apply'), (e: any) => e.code === 'E_BUSY' && e.message === 'another netkit command is changing this host (pid 1: netkit tunnel add site, since 10:11:12 UTC)')
-    assert.equal(JSON.parse(readFileSync(lockPath(), 'utf8')).pid, 1, 'the holder\'s lock is left alone')
+    await assert.rejects(
+      lockHost('netkit apply'),
+      (e: any) => e.code === 'E_BUSY' && e.message === 'another netkit command is changing this host (pid 1: netkit tunnel add site, since 10:11:12 UTC)',
+    )
+    assert.equal(JSON.parse(readFileSync(lockPath(), 'utf8')).pid, 1, "the holder's lock is left alone")
     rmSync(lockPath())
   })
 
@@ -51,7 +54,10 @@ describe('the host lock', () => {
   })
 
   it('takes over a lock whose holder is gone (kill -9) or whose pid now belongs to another process', async () => {
-    for (const stale of [{pid: deadPid(), started: '1'}, {pid: 1, started: 'not-when-pid-1-started'}]) {
+    for (const stale of [
+      {pid: deadPid(), started: '1'},
+      {pid: 1, started: 'not-when-pid-1-started'},
+    ]) {
       writeFileSync(lockPath(), JSON.stringify({...stale, since: new Date().toISOString(), what: 'netkit apply'}))
       const release = await lockHost('netkit tunnel add b')
       assert.equal(JSON.parse(readFileSync(lockPath(), 'utf8')).pid, process.pid)
@@ -75,8 +81,35 @@ describe('the host lock', () => {
 
   it('every command is classed: those that change the host take the lock, the rest only read', () => {
     const manifest = JSON.parse(readFileSync(fileURLToPath(new URL('../../../oclif.manifest.json', import.meta.url)), 'utf8'))
-    const reads = ['addr:list', 'autocomplete', 'bridge:list', 'diff', 'export', 'fleet:render', 'help', 'lab:status', 'link:list', 'metrics', 'ns:exec', 'ns:list', 'proxyarp:list', 'route:list', 'rule:list', 'service:status', 'service:unit', 'sysctl:get', 'sysctl:list', 'table:list', 'tunnel:list', 'tunnel:peer:list', 'tunnel:show', 'xfrm:policy:list', 'xfrm:state:list']
-    for (const id of Object.keys(manifest.commands)) assert.ok(Boolean(CHANGES_HOST[id]) !== reads.includes(id), `${id}: in exactly one of CHANGES_HOST and the read-only list`)
+    const reads = [
+      'addr:list',
+      'autocomplete',
+      'bridge:list',
+      'diff',
+      'export',
+      'fleet:render',
+      'help',
+      'lab:status',
+      'link:list',
+      'metrics',
+      'ns:exec',
+      'ns:list',
+      'proxyarp:list',
+      'route:list',
+      'rule:list',
+      'service:status',
+      'service:unit',
+      'sysctl:get',
+      'sysctl:list',
+      'table:list',
+      'tunnel:list',
+      'tunnel:peer:list',
+      'tunnel:show',
+      'xfrm:policy:list',
+      'xfrm:state:list',
+    ]
+    for (const id of Object.keys(manifest.commands))
+      assert.ok(Boolean(CHANGES_HOST[id]) !== reads.includes(id), `${id}: in exactly one of CHANGES_HOST and the read-only list`)
     for (const id of Object.keys(CHANGES_HOST)) assert.ok(id in manifest.commands, `${id} is a command`)
     assert.equal((CHANGES_HOST.doctor as (f: object) => boolean)({fix: true}), true)
     assert.equal((CHANGES_HOST.doctor as (f: object) => boolean)({}), false)

@@ -30,7 +30,10 @@ describe('plan', () => {
 
   it('undoes the steps already done, in reverse, when one fails, and rethrows its error', async () => {
     const log: string[] = []
-    await assert.rejects(runPlan([step('a', log), step('b', log, {noop: true}), step('c', log), step('d', log, {fail: true}), step('e', log)], {runner: new Recorder().runner()}), /d failed/)
+    await assert.rejects(
+      runPlan([step('a', log), step('b', log, {noop: true}), step('c', log), step('d', log, {fail: true}), step('e', log)], {runner: new Recorder().runner()}),
+      /d failed/,
+    )
     assert.deepEqual(log, ['do a', 'do b', 'do c', 'undo c', 'undo a'])
   })
 
@@ -44,10 +47,13 @@ describe('plan', () => {
 
   it('a hangup (the SSH session closing) while a step runs: the step ends, then all is undone and the error says why', async () => {
     const log: string[] = []
-    const hangup: Step = {...step('b', log), apply: async () => {
-      log.push('do b')
-      process.emit('SIGHUP', 'SIGHUP')
-    }}
+    const hangup: Step = {
+      ...step('b', log),
+      apply: async () => {
+        log.push('do b')
+        process.emit('SIGHUP', 'SIGHUP')
+      },
+    }
     await assert.rejects(runPlan([step('a', log), hangup, step('c', log)], {runner: new Recorder().runner()}), (e: NetkitError) => {
       assert.equal(e.code, 'E_INTERRUPTED')
       assert.match(e.message, /SIGHUP: the terminal or SSH session closed/)

@@ -45,14 +45,29 @@ describe('xfrm text parsing', () => {
   it('parses policies: templates, marks, actions, socket policies', () => {
     const p = parsePolicies(POLICIES)
     assert.equal(p.length, 3)
-    assert.deepEqual(p[0], {src: '10.1.0.0/24', dst: '10.2.0.0/24', dir: 'out', priority: 1780, action: 'allow', ptype: 'main', mark: '0x5/0xff', tmpls: [{src: '192.0.2.1', dst: '192.0.2.2', proto: 'esp', reqid: 7, mode: 'tunnel'}]})
+    assert.deepEqual(p[0], {
+      src: '10.1.0.0/24',
+      dst: '10.2.0.0/24',
+      dir: 'out',
+      priority: 1780,
+      action: 'allow',
+      ptype: 'main',
+      mark: '0x5/0xff',
+      tmpls: [{src: '192.0.2.1', dst: '192.0.2.2', proto: 'esp', reqid: 7, mode: 'tunnel'}],
+    })
     assert.deepEqual([p[1].dir, p[1].action, p[1].tmpls], ['in', 'block', []])
     assert.equal(p[2].dir, 'socket-in')
   })
 
   it('parses states and never keeps a key', () => {
     const s = parseStates(STATES)
-    assert.deepEqual(s.map((x) => [x.spi, x.reqid, x.mode, x.mark]), [['0x00001000', 7, 'tunnel', undefined], ['0xc1a2b3c4', 1, 'tunnel', '0x5/0xff']])
+    assert.deepEqual(
+      s.map((x) => [x.spi, x.reqid, x.mode, x.mark]),
+      [
+        ['0x00001000', 7, 'tunnel', undefined],
+        ['0xc1a2b3c4', 1, 'tunnel', '0x5/0xff'],
+      ],
+    )
     assert.deepEqual(s[0].algorithms, ['aead rfc4106(gcm(aes)) 128'])
     assert.deepEqual(s[1].algorithms, ['auth-trunc hmac(sha256) 128', 'enc cbc(aes)'])
     assert.match(s[1].encap!, /espinudp sport 4500/)
@@ -76,10 +91,20 @@ describe('SA keys', () => {
     const key = file('k1', `0x${'ab'.repeat(36)}\n`)
     // Pretend the kernel has ESP.
     rec.on(/modprobe -n -q esp4/, {exitCode: 0})
-    await addState(runner, {src: '192.0.2.1', dst: '192.0.2.2', spi: 0x1000, mode: 'tunnel', reqid: 7, aead: {alg: 'rfc4106(gcm(aes))', keyFile: key, icv: 128}})
+    await addState(runner, {
+      src: '192.0.2.1',
+      dst: '192.0.2.2',
+      spi: 0x1000,
+      mode: 'tunnel',
+      reqid: 7,
+      aead: {alg: 'rfc4106(gcm(aes))', keyFile: key, icv: 128},
+    })
     const batch = rec.calls.find((c) => c.line.includes('-batch'))!
     assert.ok(!batch.line.includes('abab'), 'not on the argv')
-    assert.match(batch.input!, /xfrm state add src 192\.0\.2\.1 dst 192\.0\.2\.2 proto esp spi 0x1000 mode tunnel reqid 7 aead rfc4106\(gcm\(aes\)\) 0x(ab){36} 128/)
+    assert.match(
+      batch.input!,
+      /xfrm state add src 192\.0\.2\.1 dst 192\.0\.2\.2 proto esp spi 0x1000 mode tunnel reqid 7 aead rfc4106\(gcm\(aes\)\) 0x(ab){36} 128/,
+    )
     assert.ok(rec.echoed.every((l) => !l.includes('abab')))
     assert.ok(rec.echoed.some((l) => l.includes('<redacted>')))
   })
@@ -94,7 +119,10 @@ describe('SA keys', () => {
       [join(dir, 'missing'), /does not exist/],
       [file('nothex', 'not a key\n'), /not a hex key/],
     ] as const) {
-      await assert.rejects(addState(runner, {...base, aead: {alg: 'rfc4106(gcm(aes))', keyFile: path, icv: 128}}), (e: Error) => e instanceof UsageError && re.test(e.message))
+      await assert.rejects(
+        addState(runner, {...base, aead: {alg: 'rfc4106(gcm(aes))', keyFile: path, icv: 128}}),
+        (e: Error) => e instanceof UsageError && re.test(e.message),
+      )
     }
   })
 })
@@ -117,7 +145,7 @@ describe('tables, routes and rules', () => {
     rmSync(scratch, {recursive: true, force: true})
     delete process.env.NETKIT_IPROUTE2_DIR
   })
-  it('resolves table names from netkit\'s file and the built-ins', () => {
+  it("resolves table names from netkit's file and the built-ins", () => {
     const dir = join(scratch, 'tables')
     mkdirSync(join(dir, 'rt_tables.d'), {recursive: true})
     writeFileSync(join(dir, 'rt_tables.d', 'netkit.conf'), '# netkit\n142\tvpn\n')
@@ -132,7 +160,7 @@ describe('tables, routes and rules', () => {
     }
   })
 
-  it('adds a route with netkit\'s protocol in one batch, and is a no-op when it is there', async () => {
+  it("adds a route with netkit's protocol in one batch, and is a no-op when it is there", async () => {
     const rec = new Recorder().on('link show dev eth0', {stdout: '[{"ifindex":2,"ifname":"eth0"}]'})
     process.env.NETKIT_IPROUTE2_DIR = join(scratch, 'routes')
     const spec = {dst: '10.2.0.0/24', family: 4 as const, via: '10.1.0.254', dev: 'eth0', table: 100}
@@ -149,8 +177,13 @@ describe('tables, routes and rules', () => {
     const rec = new Recorder()
     const spec = {family: 4 as const, from: '10.1.0.0/24', fwmark: {value: 0x10, mask: 0xff}, table: 100, priority: 1000}
     assert.equal(await addRule(rec.runner(), spec), true)
-    assert.match(rec.calls.find((c) => c.line.includes('-batch'))!.input!, /^rule add from 10\.1\.0\.0\/24 fwmark 0x10\/0xff table 100 priority 1000 protocol 178\n$/)
-    const rec2 = new Recorder().on('-4 rule show', {stdout: '[{"priority":1000,"src":"10.1.0.0","srclen":24,"fwmark":"0x10","fwmask":"0xff","table":"100","protocol":"178"}]'})
+    assert.match(
+      rec.calls.find((c) => c.line.includes('-batch'))!.input!,
+      /^rule add from 10\.1\.0\.0\/24 fwmark 0x10\/0xff table 100 priority 1000 protocol 178\n$/,
+    )
+    const rec2 = new Recorder().on('-4 rule show', {
+      stdout: '[{"priority":1000,"src":"10.1.0.0","srclen":24,"fwmark":"0x10","fwmask":"0xff","table":"100","protocol":"178"}]',
+    })
     assert.equal(await addRule(rec2.runner(), spec), false)
   })
 

@@ -32,11 +32,24 @@ describe('state read once per run', () => {
     const scope = charonScope(conf)
     mkdirSync(scope.confD, {recursive: true})
     for (let i = 1; i <= 3; i++) {
-      const ips = (await defineTunnel({name: `ips${i}`, type: 'ipsec', remote: `192.0.2.1${i}`, localSubnet: [`10.1.${i}.0/24`], remoteSubnet: [`10.2.${i}.0/24`]}, rec.runner())).def
+      const ips = (
+        await defineTunnel(
+          {name: `ips${i}`, type: 'ipsec', remote: `192.0.2.1${i}`, localSubnet: [`10.1.${i}.0/24`], remoteSubnet: [`10.2.${i}.0/24`]},
+          rec.runner(),
+        )
+      ).def
       saveDef(conf, ips)
       writeFileSync(join(scope.confD, `ips${i}.conf`), '# Written by netkit\n')
       const key = '4VvwNdBuspPTokG2EEJt7DXhTD6gM507dQA/iXWVelE='
-      saveDef(conf, (await defineTunnel({name: `wg${i}`, type: 'wireguard', remote: `192.0.2.10${i}`, peerPublicKey: key, address: `10.99.${i}.1/24`, listenPort: 51000 + i}, rec.runner())).def)
+      saveDef(
+        conf,
+        (
+          await defineTunnel(
+            {name: `wg${i}`, type: 'wireguard', remote: `192.0.2.10${i}`, peerPublicKey: key, address: `10.99.${i}.1/24`, listenPort: 51000 + i},
+            rec.runner(),
+          )
+        ).def,
+      )
     }
   })
   after(() => {
@@ -54,7 +67,15 @@ describe('state read once per run', () => {
       .on(/^ip -j addr show/, {stdout: '[]'})
       .on(/^ip -j( -N)? route/, {stdout: '[]'})
       .on('--list-sas', {stdout: [1, 2, 3].map(sa).join('\n') + '\n'})
-      .on('wg show all dump', {stdout: [1, 2, 3].map((i) => `wg-wg${i}\tpriv\tpub${i}\t${51000 + i}\toff\nwg-wg${i}\t4VvwNdBuspPTokG2EEJt7DXhTD6gM507dQA/iXWVelE=\t(none)\t192.0.2.10${i}:51820\t10.99.${i}.0/24\t0\t0\t0\toff`).join('\n') + '\n'})
+      .on('wg show all dump', {
+        stdout:
+          [1, 2, 3]
+            .map(
+              (i) =>
+                `wg-wg${i}\tpriv\tpub${i}\t${51000 + i}\toff\nwg-wg${i}\t4VvwNdBuspPTokG2EEJt7DXhTD6gM507dQA/iXWVelE=\t(none)\t192.0.2.10${i}:51820\t10.99.${i}.0/24\t0\t0\t0\toff`,
+            )
+            .join('\n') + '\n',
+      })
   }
   const count = (rec: Recorder, re: RegExp) => rec.calls.filter((c) => re.test(c.line)).length
 
@@ -62,7 +83,10 @@ describe('state read once per run', () => {
     const rec = recorder()
     const rows = await listTunnels({runner: rec.runner(), configDir: conf})
     assert.equal(rows.length, 6)
-    assert.deepEqual(rows.filter((r) => r.type === 'wireguard').map((r) => r.state), ['connecting', 'connecting', 'connecting'])
+    assert.deepEqual(
+      rows.filter((r) => r.type === 'wireguard').map((r) => r.state),
+      ['connecting', 'connecting', 'connecting'],
+    )
     assert.equal(count(rec, /^wg /), 1, rec.lines.join('\n'))
     assert.equal(count(rec, /^ip -j -d link/), 1, rec.lines.join('\n'))
     assert.equal(count(rec, /modprobe -n -q esp4/), 1)
@@ -84,7 +108,10 @@ describe('state read once per run', () => {
     const runner = rec.runner().withReadCache()
     const scope = charonScope(conf)
     const mine = await Promise.all([1, 2, 3].map(async (i) => (await charonSas(runner, scope)).filter((s) => s.remoteHost === `192.0.2.1${i}`)))
-    assert.deepEqual(mine.map((m) => m.map((s) => s.children[0].name)), [['ips1'], ['ips2'], ['ips3']])
+    assert.deepEqual(
+      mine.map((m) => m.map((s) => s.children[0].name)),
+      [['ips1'], ['ips2'], ['ips3']],
+    )
     assert.equal(count(rec, /^swanctl /), 1)
   })
 })

@@ -37,17 +37,28 @@ describe('runner', () => {
   it('runs lines that need -6 (IPv6 rules) in their own ip -6 -batch, after the others, and shows them as such', async () => {
     const rec = new Recorder().on(/-6 -batch/, {exitCode: 1, stderr: 'Error: Invalid source address.\nCommand failed -:2\n'})
     const r = rec.runner({netns: 'n1'})
-    const lines = [{args: ['rule', 'add', 'from', 'fd00::/64', 'table', '7'], family: 6 as const}, {args: ['route', 'add', '10.0.0.0/24', 'dev', 'a']}, {args: ['rule', 'add', 'fwmark', '0x5', 'table', '7'], family: 6 as const}]
+    const lines = [
+      {args: ['rule', 'add', 'from', 'fd00::/64', 'table', '7'], family: 6 as const},
+      {args: ['route', 'add', '10.0.0.0/24', 'dev', 'a']},
+      {args: ['rule', 'add', 'fwmark', '0x5', 'table', '7'], family: 6 as const},
+    ]
     await assert.rejects(r.batch(lines), (e: unknown) => {
       assert.equal((e as {failedIndex?: number}).failedIndex, 2, 'the index is the failed line in the lines given')
       assert.equal((e as {command?: string}).command, 'ip -n n1 -6 rule add fwmark 0x5 table 7')
       return true
     })
-    assert.deepEqual(rec.calls.map((c) => [c.args.join(' '), c.input]), [
-      ['-n n1 -batch -', 'route add 10.0.0.0/24 dev a\n'],
-      ['-n n1 -6 -batch -', 'rule add from fd00::/64 table 7\nrule add fwmark 0x5 table 7\n'],
+    assert.deepEqual(
+      rec.calls.map((c) => [c.args.join(' '), c.input]),
+      [
+        ['-n n1 -batch -', 'route add 10.0.0.0/24 dev a\n'],
+        ['-n n1 -6 -batch -', 'rule add from fd00::/64 table 7\nrule add fwmark 0x5 table 7\n'],
+      ],
+    )
+    assert.deepEqual(r.journal, [
+      'ip -n n1 route add 10.0.0.0/24 dev a',
+      'ip -n n1 -6 rule add from fd00::/64 table 7',
+      'ip -n n1 -6 rule add fwmark 0x5 table 7',
     ])
-    assert.deepEqual(r.journal, ['ip -n n1 route add 10.0.0.0/24 dev a', 'ip -n n1 -6 rule add from fd00::/64 table 7', 'ip -n n1 -6 rule add fwmark 0x5 table 7'])
   })
 
   it('never puts a secret on an argv: ip with a secret goes through stdin, and it is redacted when shown', async () => {
@@ -80,11 +91,18 @@ describe('runner', () => {
       .on('wireguard-go', {exitCode: 1, stderr: 'ERROR: (wg-x) Failed to create TUN device\n'})
       .on('nosuchtool', {exitCode: 127, stderr: 'nsenter: failed to execute nosuchtool: No such file or directory\n'})
     const r = rec.runner({netns: 'n1'})
-    const failure = async (args: string[], tool = 'nsenter') => (await r.run({tool, args, object: 'WireGuard device wg-x'}).then(() => assert.fail('no error'), (e) => e)) as NetkitError
+    const failure = async (args: string[], tool = 'nsenter') =>
+      (await r.run({tool, args, object: 'WireGuard device wg-x'}).then(
+        () => assert.fail('no error'),
+        (e) => e,
+      )) as NetkitError
     const wg = await failure(['-t', '4242', '-m', 'wg', 'set', 'wg-x', 'peer', 'K=', 'persistent-keepalive', '0'])
     assert.equal(wg.what, 'wg failed on WireGuard device wg-x: Unable to modify interface: Resource temporarily unavailable')
     assert.match(wg.command ?? '', /^ip netns exec n1 nsenter -t 4242 -m wg set/, 'the full command stays on the error')
-    const go = await failure(['--mount', '--propagation', 'private', 'sh', '-c', 'mount ... && exec "$@"', 'netkit-wg', 'wireguard-go', '-f', 'wg-x'], 'unshare')
+    const go = await failure(
+      ['--mount', '--propagation', 'private', 'sh', '-c', 'mount ... && exec "$@"', 'netkit-wg', 'wireguard-go', '-f', 'wg-x'],
+      'unshare',
+    )
     assert.match(go.what, /^wireguard-go failed on WireGuard device wg-x: ERROR/)
     const missing = await failure(['-t', '4242', '-m', 'nosuchtool', 'show'])
     assert.equal(missing.code, 'E_TOOL_MISSING')
@@ -95,7 +113,10 @@ describe('runner', () => {
     const rec = new Recorder().on('-batch', {exitCode: 1, stderr: 'Error: Nexthop has invalid gateway.\nCommand failed -:2\n'})
     const r = rec.runner()
     await assert.rejects(
-      r.batch([{args: ['route', 'add', '10.0.0.0/24', 'dev', 'a'], object: 'first'}, {args: ['route', 'add', '10.1.0.0/24', 'via', '1.2.3.4'], object: 'route 10.1.0.0/24'}]),
+      r.batch([
+        {args: ['route', 'add', '10.0.0.0/24', 'dev', 'a'], object: 'first'},
+        {args: ['route', 'add', '10.1.0.0/24', 'via', '1.2.3.4'], object: 'route 10.1.0.0/24'},
+      ]),
       (e: NetkitError & {failedIndex: number}) => {
         assert.equal(e.failedIndex, 1)
         assert.equal(e.code, 'E_UNREACHABLE_GW')
@@ -108,12 +129,15 @@ describe('runner', () => {
   it('names missing ESP support when an SA cannot be added', async () => {
     const rec = new Recorder().on('-batch', {exitCode: 2, stderr: 'RTNETLINK answers: Requested type not found\nCommand failed -:1\n'})
     const r = rec.runner()
-    await assert.rejects(r.run({tool: 'ip', args: ['xfrm', 'state', 'add', 'proto', 'esp', 'enc', 'cbc(aes)', new Secret('0x0011223344')]}), (e: NetkitError) => {
-      assert.equal(e.code, 'E_NO_ESP')
-      assert.match(e.line, /CONFIG_INET_ESP/)
-      assert.match(e.line, /userspace/)
-      return true
-    })
+    await assert.rejects(
+      r.run({tool: 'ip', args: ['xfrm', 'state', 'add', 'proto', 'esp', 'enc', 'cbc(aes)', new Secret('0x0011223344')]}),
+      (e: NetkitError) => {
+        assert.equal(e.code, 'E_NO_ESP')
+        assert.match(e.line, /CONFIG_INET_ESP/)
+        assert.match(e.line, /userspace/)
+        return true
+      },
+    )
   })
   it('warn: redacts secrets, reaches the command and is shared by runners of other namespaces', () => {
     const seen: string[] = []

@@ -22,7 +22,10 @@ describe('tunnel definitions', () => {
   it('generates a 256-bit PSK when none is given, registers it as a secret, and defaults to secure proposals and trap', async () => {
     const rec = new Recorder().on('route get', {stdout: routeGet})
     const runner = rec.runner()
-    const {def, psk, pskGenerated} = await defineTunnel({name: 'site', type: 'ipsec', remote: '192.0.2.2', localSubnet: ['10.1.0.0/24'], remoteSubnet: ['10.2.0.0/24']}, runner)
+    const {def, psk, pskGenerated} = await defineTunnel(
+      {name: 'site', type: 'ipsec', remote: '192.0.2.2', localSubnet: ['10.1.0.0/24'], remoteSubnet: ['10.2.0.0/24']},
+      runner,
+    )
     assert.ok(pskGenerated)
     assert.equal(Buffer.from(psk!.value.slice(2), 'base64').length, 32)
     assert.equal(runner.redact(`x ${psk!.value} y`), 'x <redacted> y')
@@ -39,7 +42,9 @@ describe('tunnel definitions', () => {
     writeFileSync(file, 'a-long-enough-secret-value\n', {mode: 0o644})
     chmodSync(file, 0o644)
     const rec = new Recorder().on('route get', {stdout: routeGet})
-    await assert.rejects(defineTunnel({name: 's', type: 'ipsec', remote: '192.0.2.2', pskFile: file}, rec.runner()), (e: UsageError) => /can be read by others.*chmod 600/.test(e.line))
+    await assert.rejects(defineTunnel({name: 's', type: 'ipsec', remote: '192.0.2.2', pskFile: file}, rec.runner()), (e: UsageError) =>
+      /can be read by others.*chmod 600/.test(e.line),
+    )
     chmodSync(file, 0o600)
     const {psk} = await defineTunnel({name: 's', type: 'ipsec', remote: '192.0.2.2', pskFile: file}, rec.runner())
     assert.equal(psk!.value, 'a-long-enough-secret-value')
@@ -56,7 +61,10 @@ describe('tunnel definitions', () => {
       [{name: 'x', type: 'ipsec', remote: '192.0.2.2', cert: '/a'}, /--cert, --key and --ca together/],
       [{name: 'x', type: 'wireguard', remote: '192.0.2.2'}, /needs --peer-public-key/],
       [{name: 'x', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: 'abc'}, /not a WireGuard key/],
-      [{name: 'x', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='}, /needs --address .* or --remote-subnet/],
+      [
+        {name: 'x', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='},
+        /needs --address .* or --remote-subnet/,
+      ],
       [{name: 'x', type: 'ipsec', remote: '192.0.2.2', table: 100}, /--table is not available for IPsec/],
       [{name: 'x', type: 'ipsec', remote: '192.0.2.2', localId: 'a"b'}, /not a usable IKE identity/],
       [{name: 'x', type: 'wireguard', remote: '2001:db8::1', peerPublicKey: 'x'}, /mixes IPv4 and IPv6/],
@@ -71,7 +79,10 @@ describe('tunnel definitions', () => {
   it('fills the WireGuard endpoint from the remote and the listen port', async () => {
     const rec = new Recorder().on('route get', {stdout: routeGet})
     const key = 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='
-    const {def} = await defineTunnel({name: 'wg', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: key, listenPort: 51000, address: '10.99.0.1/24'}, rec.runner())
+    const {def} = await defineTunnel(
+      {name: 'wg', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: key, listenPort: 51000, address: '10.99.0.1/24'},
+      rec.runner(),
+    )
     assert.equal(def.wireguard!.endpoint, '192.0.2.2:51000')
     assert.equal(def.wireguard!.ifname, 'wg-wg')
   })

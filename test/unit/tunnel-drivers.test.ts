@@ -43,7 +43,7 @@ describe('ipsec driver pieces', () => {
     assert.equal(initiateFailure('something else').kind, 'unknown')
   })
 
-  it('stores a PSK in strongSwan\'s encoded form, never as typed', () => {
+  it("stores a PSK in strongSwan's encoded form, never as typed", () => {
     assert.equal(swanctlSecret('0sAAECAw=='), '0sAAECAw==')
     assert.equal(swanctlSecret('0xdeadbeef'), '0xdeadbeef')
     assert.equal(swanctlSecret('a "quoted" psk'), `0s${Buffer.from('a "quoted" psk').toString('base64')}`)
@@ -52,7 +52,18 @@ describe('ipsec driver pieces', () => {
   it('renders a connection with mirrored selectors, quoted identities and the secret', async () => {
     process.env.NETKIT_TEMPLATES_DIR ??= new URL('../../../templates', import.meta.url).pathname
     const rec = new Recorder().on('route get', {stdout: '[{"dev":"u0","prefsrc":"192.0.2.1"}]'})
-    const {def} = await defineTunnel({name: 'site', type: 'ipsec', remote: '192.0.2.2', localSubnet: ['10.1.0.0/24'], remoteSubnet: ['10.2.0.0/24'], proposals: 'aes256-sha256-x25519', espProposals: 'aes256-sha256-x25519'}, rec.runner())
+    const {def} = await defineTunnel(
+      {
+        name: 'site',
+        type: 'ipsec',
+        remote: '192.0.2.2',
+        localSubnet: ['10.1.0.0/24'],
+        remoteSubnet: ['10.2.0.0/24'],
+        proposals: 'aes256-sha256-x25519',
+        espProposals: 'aes256-sha256-x25519',
+      },
+      rec.runner(),
+    )
     const text = await renderConnection(def, 'correct horse battery staple', false)
     assert.match(text, /local_ts = 10\.1\.0\.0\/24\n\s+remote_ts = 10\.2\.0\.0\/24/)
     assert.match(text, /id = "192\.0\.2\.1"/)
@@ -65,31 +76,59 @@ describe('ipsec driver pieces', () => {
 
 describe('ipsec: one IKE SA per pair of hosts', () => {
   const def = (local: string, remote: string, startAction: 'trap' | 'start' | 'none' = 'trap', ids?: [string, string]) =>
-    ({name: 't', type: 'ipsec', local, remote, localSubnets: ['10.1.0.0/24'], remoteSubnets: ['10.2.0.0/24'], ipsec: {startAction, localId: ids?.[0] ?? local, remoteId: ids?.[1] ?? remote}}) as never
+    ({
+      name: 't',
+      type: 'ipsec',
+      local,
+      remote,
+      localSubnets: ['10.1.0.0/24'],
+      remoteSubnets: ['10.2.0.0/24'],
+      ipsec: {startAction, localId: ids?.[0] ?? local, remoteId: ids?.[1] ?? remote},
+    }) as never
 
   it('only the end with the lower address starts the SA; the other answers (a trap on the kernel path)', () => {
     assert.equal(initiates(def('192.0.2.1', '192.0.2.2')), true)
     assert.equal(initiates(def('192.0.2.10', '192.0.2.9')), false, 'as numbers, not as text')
     assert.equal(initiates(def('2001:db8::1', '2001:db8::1:0')), true)
     const table = (local: string, remote: string) =>
-      (['trap', 'start', 'none'] as const).map((a) => [a, effectiveStartAction(def(local, remote, a), true), effectiveStartAction(def(local, remote, a), false), peerStarts(def(local, remote, a), true), peerStarts(def(local, remote, a), false)])
+      (['trap', 'start', 'none'] as const).map((a) => [
+        a,
+        effectiveStartAction(def(local, remote, a), true),
+        effectiveStartAction(def(local, remote, a), false),
+        peerStarts(def(local, remote, a), true),
+        peerStarts(def(local, remote, a), false),
+      ])
     // [asked, on kernel-libipsec, on the kernel path, the peer starts it (libipsec), (kernel)]
-    assert.deepEqual(table('192.0.2.1', '192.0.2.2'), [['trap', 'start', 'trap', false, false], ['start', 'start', 'start', false, false], ['none', 'none', 'none', false, false]])
-    assert.deepEqual(table('192.0.2.2', '192.0.2.1'), [['trap', 'none', 'trap', true, false], ['start', 'none', 'trap', true, true], ['none', 'none', 'none', false, false]])
+    assert.deepEqual(table('192.0.2.1', '192.0.2.2'), [
+      ['trap', 'start', 'trap', false, false],
+      ['start', 'start', 'start', false, false],
+      ['none', 'none', 'none', false, false],
+    ])
+    assert.deepEqual(table('192.0.2.2', '192.0.2.1'), [
+      ['trap', 'none', 'trap', true, false],
+      ['start', 'none', 'trap', true, true],
+      ['none', 'none', 'none', false, false],
+    ])
   })
 
   it('the tunnels between two hosts share one IKE connection, named for the pair (and the identities, when they are not the addresses)', async () => {
     assert.equal(ikeName(def('192.0.2.1', '192.0.2.2')), 'netkit-192_0_2_1-192_0_2_2')
     assert.equal(ikeName(def('2001:db8::1', '2001:db8::2')), 'netkit-2001_db8__1-2001_db8__2')
     assert.match(ikeName(def('192.0.2.1', '192.0.2.2', 'trap', ['a.example', 'b.example'])), /^netkit-192_0_2_1-192_0_2_2-[0-9a-f]{8}$/)
-    assert.notEqual(ikeName(def('192.0.2.1', '192.0.2.2', 'trap', ['a.example', 'b.example'])), ikeName(def('192.0.2.1', '192.0.2.2', 'trap', ['a.example', 'c.example'])))
+    assert.notEqual(
+      ikeName(def('192.0.2.1', '192.0.2.2', 'trap', ['a.example', 'b.example'])),
+      ikeName(def('192.0.2.1', '192.0.2.2', 'trap', ['a.example', 'c.example'])),
+    )
     process.env.NETKIT_TEMPLATES_DIR ??= new URL('../../../templates', import.meta.url).pathname
     const rec = new Recorder().on('route get', {stdout: '[{"dev":"u0","prefsrc":"192.0.2.2"}]'})
-    const {def: answering} = await defineTunnel({name: 'site2', type: 'ipsec', remote: '192.0.2.1', localSubnet: ['10.2.9.0/24'], remoteSubnet: ['10.1.9.0/24']}, rec.runner())
+    const {def: answering} = await defineTunnel(
+      {name: 'site2', type: 'ipsec', remote: '192.0.2.1', localSubnet: ['10.2.9.0/24'], remoteSubnet: ['10.1.9.0/24']},
+      rec.runner(),
+    )
     const text = await renderConnection(answering, 'correct horse battery staple', false, true)
     assert.match(text, /^ {2}netkit-192_0_2_2-192_0_2_1 \{$/m, 'the shared IKE connection')
     assert.match(text, /^ {4}unique = replace$/m, 'a newer IKE SA replaces an older one')
-    assert.match(text, /^ {6}netkit-site2 \{$/m, 'the tunnel\'s own child')
+    assert.match(text, /^ {6}netkit-site2 \{$/m, "the tunnel's own child")
     assert.match(text, /start_action = none\n/, 'the higher address answers')
     assert.match(text, /dpd_action = clear\n/)
     assert.doesNotMatch(text, /keyingtries|close_action/)
@@ -114,12 +153,30 @@ describe('wireguard driver pieces', () => {
     assert.ok(!JSON.stringify(d).includes('PRIVATEKEY'))
     assert.equal(d.listenPort, 51820)
     assert.equal(d.fwmark, null)
-    assert.deepEqual(d.peers[0], {publicKey: 'PEER=', endpoint: '192.0.2.2:51820', allowedIps: ['10.2.0.0/24', '10.99.0.0/24'], latestHandshake: 1763827973, rxBytes: 220, txBytes: 308, keepalive: null})
+    assert.deepEqual(d.peers[0], {
+      publicKey: 'PEER=',
+      endpoint: '192.0.2.2:51820',
+      allowedIps: ['10.2.0.0/24', '10.99.0.0/24'],
+      latestHandshake: 1763827973,
+      rxBytes: 220,
+      txBytes: 308,
+      keepalive: null,
+    })
   })
 
   it('allows the remote subnets and the tunnel network', async () => {
     const rec = new Recorder().on('route get', {stdout: '[{"dev":"u0","prefsrc":"192.0.2.1"}]'})
-    const {def} = await defineTunnel({name: 'w', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=', address: '10.99.0.1/24', remoteSubnet: ['10.2.0.0/24']}, rec.runner())
+    const {def} = await defineTunnel(
+      {
+        name: 'w',
+        type: 'wireguard',
+        remote: '192.0.2.2',
+        peerPublicKey: 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=',
+        address: '10.99.0.1/24',
+        remoteSubnet: ['10.2.0.0/24'],
+      },
+      rec.runner(),
+    )
     assert.deepEqual(allowedIps(def), ['10.2.0.0/24', '10.99.0.0/24'])
   })
 })
@@ -132,12 +189,18 @@ describe('tunnel routes', () => {
     const def = {name: 't6', type: 'wireguard', table: 120, remoteSubnets: ['10.2.0.0/24', 'fd02::/64'], wireguard: {ifname: 'wg-t6'}} as never
     const [step] = routeSteps(def, {runner, configDir: '/nonexistent/netkit'} as never, 'wg-t6')
     await step.apply()
-    assert.deepEqual(rec.calls.map((c) => [c.args.join(' '), c.input]), [
-      // What carries the subnets now, in every table (another device's route would be taken over: refused).
-      ['-n h1 -N -j route show table all', undefined],
-      ['-n h1 -N -j -6 route show table all', undefined],
-      ['-n h1 -batch -', 'route replace 10.2.0.0/24 dev wg-t6 proto 178 table 120\nroute replace fd02::/64 dev wg-t6 proto 178 table 120\nrule add to 10.2.0.0/24 table 120 priority 1000 protocol 178\n'],
-      ['-n h1 -6 -batch -', 'rule add to fd02::/64 table 120 priority 1000 protocol 178\n'],
-    ])
+    assert.deepEqual(
+      rec.calls.map((c) => [c.args.join(' '), c.input]),
+      [
+        // What carries the subnets now, in every table (another device's route would be taken over: refused).
+        ['-n h1 -N -j route show table all', undefined],
+        ['-n h1 -N -j -6 route show table all', undefined],
+        [
+          '-n h1 -batch -',
+          'route replace 10.2.0.0/24 dev wg-t6 proto 178 table 120\nroute replace fd02::/64 dev wg-t6 proto 178 table 120\nrule add to 10.2.0.0/24 table 120 priority 1000 protocol 178\n',
+        ],
+        ['-n h1 -6 -batch -', 'rule add to fd02::/64 table 120 priority 1000 protocol 178\n'],
+      ],
+    )
   })
 })

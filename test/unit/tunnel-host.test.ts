@@ -8,13 +8,26 @@ import {hostSettings, hostSteps, kernelFollows} from '../../src/lib/tunnel/host.
 import type {TunnelContext, TunnelDef} from '../../src/lib/tunnel/types.js'
 import {Recorder} from '../helpers/recorder.js'
 
-const base = {version: 1 as const, local: '192.0.2.1', remote: '192.0.2.2', localSubnets: [] as string[], remoteSubnets: [] as string[], datapath: 'auto' as const}
-const wgOnly: TunnelDef = {...base, name: 'wa', type: 'wireguard', wireguard: {ifname: 'wg-wa', listenPort: 51820, peerPublicKey: 'x', endpoint: '192.0.2.2:51820', address: '10.99.0.1/24'}}
+const base = {
+  version: 1 as const,
+  local: '192.0.2.1',
+  remote: '192.0.2.2',
+  localSubnets: [] as string[],
+  remoteSubnets: [] as string[],
+  datapath: 'auto' as const,
+}
+const wgOnly: TunnelDef = {
+  ...base,
+  name: 'wa',
+  type: 'wireguard',
+  wireguard: {ifname: 'wg-wa', listenPort: 51820, peerPublicKey: 'x', endpoint: '192.0.2.2:51820', address: '10.99.0.1/24'},
+}
 const wgSites: TunnelDef = {...wgOnly, localSubnets: ['10.1.0.0/24'], remoteSubnets: ['10.2.0.0/24']}
 const ipsecSites: TunnelDef = {...base, name: 'ia', type: 'ipsec', localSubnets: ['10.1.0.0/24'], remoteSubnets: ['10.2.0.0/24']}
 const v6Sites: TunnelDef = {...wgOnly, localSubnets: ['fd00:1::/64'], remoteSubnets: ['fd00:2::/64']}
 
-const paths = (def: TunnelDef, datapath: 'kernel' | 'userspace', underlay?: string) => hostSettings(def, {datapath, underlay}).map((s) => `${s.path}=${s.value}`)
+const paths = (def: TunnelDef, datapath: 'kernel' | 'userspace', underlay?: string) =>
+  hostSettings(def, {datapath, underlay}).map((s) => `${s.path}=${s.value}`)
 
 describe('what a tunnel needs of its host (tunnel/host.ts)', () => {
   it('a tunnel that routes no subnet needs nothing', () => {
@@ -30,7 +43,12 @@ describe('what a tunnel needs of its host (tunnel/host.ts)', () => {
   })
 
   it('kernel IPsec forwards out of the underlay: send_redirects off on all and on the underlay', () => {
-    assert.deepEqual(paths(ipsecSites, 'kernel', 'u0'), ['net/ipv4/ip_forward=1', 'net/ipv4/conf/all/accept_redirects=0', 'net/ipv4/conf/all/send_redirects=0', 'net/ipv4/conf/u0/send_redirects=0'])
+    assert.deepEqual(paths(ipsecSites, 'kernel', 'u0'), [
+      'net/ipv4/ip_forward=1',
+      'net/ipv4/conf/all/accept_redirects=0',
+      'net/ipv4/conf/all/send_redirects=0',
+      'net/ipv4/conf/u0/send_redirects=0',
+    ])
   })
 
   it('IPv6 subnets: IPv6 forwarding only', () => {
@@ -53,7 +71,10 @@ describe('what a tunnel needs of its host (tunnel/host.ts)', () => {
     const runner = rec.runner({netns: 'ns1', dryRun: true})
     const ctx = {runner, configDir: '/nonexistent', datapath: 'userspace', datapathReason: '', timeoutMs: 1000, wait: false} as TunnelContext
     for (const step of await hostSteps(wgSites, ctx)) await step.apply()
-    assert.deepEqual(runner.journal.filter((l) => l.includes('sysctl')), ['ip netns exec ns1 sysctl -q -w net/ipv4/ip_forward=1'])
+    assert.deepEqual(
+      runner.journal.filter((l) => l.includes('sysctl')),
+      ['ip netns exec ns1 sysctl -q -w net/ipv4/ip_forward=1'],
+    )
   })
 })
 
@@ -69,8 +90,26 @@ describe('fix lines for sysctls', () => {
   })
 
   it('--fix applies each command once, however many findings share it', () => {
-    const f = (subject: string, describe: string): Finding => ({id: 'host.x', title: 'x', group: 'host', result: 'fail', subject, evidence: {}, remedy: {describe, apply: async () => {}}})
-    const report = {findings: [f('a', 'netkit sysctl set rp_filter.all 2 --netns n1'), f('b', 'netkit sysctl set rp_filter.all 2 --netns n1'), f('c', 'netkit sysctl set ip_forward 1 --netns n1')], summary: {ok: 0, warn: 0, fail: 3, skip: 0}}
-    assert.deepEqual(remedies(report).map((x) => x.subject), ['a', 'c'])
+    const f = (subject: string, describe: string): Finding => ({
+      id: 'host.x',
+      title: 'x',
+      group: 'host',
+      result: 'fail',
+      subject,
+      evidence: {},
+      remedy: {describe, apply: async () => {}},
+    })
+    const report = {
+      findings: [
+        f('a', 'netkit sysctl set rp_filter.all 2 --netns n1'),
+        f('b', 'netkit sysctl set rp_filter.all 2 --netns n1'),
+        f('c', 'netkit sysctl set ip_forward 1 --netns n1'),
+      ],
+      summary: {ok: 0, warn: 0, fail: 3, skip: 0},
+    }
+    assert.deepEqual(
+      remedies(report).map((x) => x.subject),
+      ['a', 'c'],
+    )
   })
 })

@@ -14,22 +14,64 @@ import {parseSettings, readSettings, section, setting} from '../../src/lib/tunne
 import {Runner} from '../../src/lib/runner.js'
 import {connMessage, secretData, secretOf, syncConnections, type SystemCharon, viciSocketOf} from '../../src/lib/tunnel/ipsec/system.js'
 import {parseListSas} from '../../src/lib/tunnel/ipsec/vici.js'
-import {getConns, getShared, initiate, listSas, loadConn, loadShared, unloadConn, ViciError, ViciSession, withVici} from '../../src/lib/tunnel/ipsec/vici-client.js'
-import {decodeMessage, decodePacket, encodeMessage, encodePacket, PACKET, type Packet, PacketReader, type ViciInput} from '../../src/lib/tunnel/ipsec/vici-wire.js'
+import {
+  getConns,
+  getShared,
+  initiate,
+  listSas,
+  loadConn,
+  loadShared,
+  unloadConn,
+  ViciError,
+  ViciSession,
+  withVici,
+} from '../../src/lib/tunnel/ipsec/vici-client.js'
+import {
+  decodeMessage,
+  decodePacket,
+  encodeMessage,
+  encodePacket,
+  PACKET,
+  type Packet,
+  PacketReader,
+  type ViciInput,
+} from '../../src/lib/tunnel/ipsec/vici-wire.js'
 import {SWANCTL_GET_CONNS, SWANCTL_LOAD_CONN, SWANCTL_LOAD_SHARED, SWANCTL_PSK} from './fixtures/vici.js'
 
 const bytes = (...parts: (number | string)[]) => Buffer.concat(parts.map((p) => (typeof p === 'number' ? Buffer.from([p]) : Buffer.from(p, 'latin1'))))
 
 // strongSwan's README ("Encoding example"): key1 = value1, section1 { sub-section { key2 = value2 }, list1 = [item1, item2] }
 const README_EXAMPLE = bytes(
-  3, 4, 'key1', 0, 6, 'value1',
-  1, 8, 'section1',
-  1, 11, 'sub-section',
-  3, 4, 'key2', 0, 6, 'value2',
+  3,
+  4,
+  'key1',
+  0,
+  6,
+  'value1',
+  1,
+  8,
+  'section1',
+  1,
+  11,
+  'sub-section',
+  3,
+  4,
+  'key2',
+  0,
+  6,
+  'value2',
   2,
-  4, 5, 'list1',
-  5, 0, 5, 'item1',
-  5, 0, 5, 'item2',
+  4,
+  5,
+  'list1',
+  5,
+  0,
+  5,
+  'item1',
+  5,
+  0,
+  5,
+  'item2',
   6,
   2,
 )
@@ -76,7 +118,10 @@ describe('VICI wire format', () => {
     const reader = new PacketReader()
     const got: Packet[] = []
     for (let i = 0; i < both.length; i += 5) got.push(...reader.push(both.subarray(i, i + 5)))
-    assert.deepEqual(got, [{type: PACKET.EVENT, name: 'log', message: {msg: 'hello'}}, {type: PACKET.CMD_RESPONSE, message: {success: 'yes'}}])
+    assert.deepEqual(got, [
+      {type: PACKET.EVENT, name: 'log', message: {msg: 'hello'}},
+      {type: PACKET.CMD_RESPONSE, message: {success: 'yes'}},
+    ])
     assert.deepEqual(new PacketReader().push(encodePacket(PACKET.EVENT_CONFIRM)), [{type: PACKET.EVENT_CONFIRM}])
   })
 
@@ -86,7 +131,10 @@ describe('VICI wire format', () => {
     assert.deepEqual(encodePacket(PACKET.CMD_REQUEST, 'load-conn', {[ike]: connMessage(section(tree, `connections.${ike}`)!)}), SWANCTL_LOAD_CONN)
     const secret = secretOf(`ike-${ike}`, section(tree, `secrets.ike-${ike}`)!)!
     assert.deepEqual(secret.owners, ['192.0.2.1', '192.0.2.2'])
-    assert.deepEqual(encodePacket(PACKET.CMD_REQUEST, 'load-shared', {id: secret.id, type: secret.type, data: secret.data, owners: secret.owners}), SWANCTL_LOAD_SHARED)
+    assert.deepEqual(
+      encodePacket(PACKET.CMD_REQUEST, 'load-shared', {id: secret.id, type: secret.type, data: secret.data, owners: secret.owners}),
+      SWANCTL_LOAD_SHARED,
+    )
     // and what swanctl sent reads back as the file says
     const conn = decodePacket(SWANCTL_LOAD_CONN.subarray(4)).message![ike] as Record<string, any>
     assert.deepEqual(conn.proposals, ['aes256gcm16-prfsha384-x25519', 'aes256-sha256-modp2048'])
@@ -94,7 +142,7 @@ describe('VICI wire format', () => {
     assert.equal(conn.local.id, '192.0.2.1')
   })
 
-  it('reads secrets in swanctl\'s three forms', () => {
+  it("reads secrets in swanctl's three forms", () => {
     assert.equal(secretData('0sc2VjcmV0').toString(), 'secret')
     assert.equal(secretData('0x736563726574').toString(), 'secret')
     assert.equal(secretData('plain words').toString(), 'plain words')
@@ -120,8 +168,14 @@ describe('strongSwan settings', () => {
     const dir = mkdtempSync(join(tmpdir(), 'netkit-settings-'))
     try {
       mkdirSync(join(dir, 'strongswan.d', 'charon'), {recursive: true})
-      writeFileSync(join(dir, 'strongswan.conf'), 'charon {\n  load_modular = yes # comment\n  plugins {\n    include strongswan.d/charon/*.conf\n  }\n}\ninclude strongswan.d/*.conf\n')
-      writeFileSync(join(dir, 'strongswan.d', 'charon', 'vici.conf'), 'vici {\n  load = yes\n  # socket = unix:///ignored\n  socket = "unix:///run/strongswan/charon.vici"\n}\n')
+      writeFileSync(
+        join(dir, 'strongswan.conf'),
+        'charon {\n  load_modular = yes # comment\n  plugins {\n    include strongswan.d/charon/*.conf\n  }\n}\ninclude strongswan.d/*.conf\n',
+      )
+      writeFileSync(
+        join(dir, 'strongswan.d', 'charon', 'vici.conf'),
+        'vici {\n  load = yes\n  # socket = unix:///ignored\n  socket = "unix:///run/strongswan/charon.vici"\n}\n',
+      )
       writeFileSync(join(dir, 'strongswan.d', 'charon', 'kernel-libipsec.conf'), 'kernel-libipsec { load = no }\n')
       writeFileSync(join(dir, 'strongswan.d', 'charon-systemd.conf'), 'charon-systemd {\n  journal {\n  }\n}\n')
       const tree = readSettings(join(dir, 'strongswan.conf'))
@@ -145,7 +199,9 @@ describe('strongSwan settings', () => {
 })
 
 /** A fake charon: answers each command with `reply(name, message)`, and sends `events` before the reply. */
-function fakeCharon(reply: (name: string, msg: Record<string, unknown>) => {events?: [string, ViciInput][]; response?: ViciInput; unknown?: boolean; silent?: boolean}): {path: string; seen: Packet[]; server: Server} {
+function fakeCharon(
+  reply: (name: string, msg: Record<string, unknown>) => {events?: [string, ViciInput][]; response?: ViciInput; unknown?: boolean; silent?: boolean},
+): {path: string; seen: Packet[]; server: Server} {
   const dir = mkdtempSync(join(tmpdir(), 'netkit-fake-charon-'))
   const path = join(dir, 'charon.vici')
   const seen: Packet[] = []
@@ -205,20 +261,39 @@ describe('VICI session', () => {
     assert.deepEqual(charon.seen[3].message, {id: 'ike-netkit-a', type: 'ike', data: 'k3y', owners: ['192.0.2.1']})
   })
 
-  it('collects streamed events (list-sas, initiate\'s log) and unregisters after', async () => {
-    const sa: ViciInput = {'netkit-x': {uniqueid: '3', state: 'ESTABLISHED', initiator: 'yes', 'child-sas': {'netkit-t-1': {name: 'netkit-t', state: 'INSTALLED', 'bytes-in': '84', 'local-ts': ['10.1.0.0/24'], 'remote-ts': ['10.2.0.0/24']}}}}
+  it("collects streamed events (list-sas, initiate's log) and unregisters after", async () => {
+    const sa: ViciInput = {
+      'netkit-x': {
+        uniqueid: '3',
+        state: 'ESTABLISHED',
+        initiator: 'yes',
+        'child-sas': {'netkit-t-1': {name: 'netkit-t', state: 'INSTALLED', 'bytes-in': '84', 'local-ts': ['10.1.0.0/24'], 'remote-ts': ['10.2.0.0/24']}},
+      },
+    }
     const charon = fakeCharon((name) => {
       if (name === 'list-sas') return {events: [['list-sa', sa]]}
-      if (name === 'initiate') return {events: [['control-log', {group: 'IKE', level: '1', msg: 'establishing CHILD_SA netkit-t'}]], response: {success: 'no', errmsg: 'establishing CHILD_SA \'netkit-t\' failed'}}
+      if (name === 'initiate')
+        return {
+          events: [['control-log', {group: 'IKE', level: '1', msg: 'establishing CHILD_SA netkit-t'}]],
+          response: {success: 'no', errmsg: "establishing CHILD_SA 'netkit-t' failed"},
+        }
       return {response: {}}
     })
     await withVici(charon.path, async (s) => {
       const [ike] = await listSas(s, 'netkit-x')
       assert.equal(ike.name, 'netkit-x')
       assert.equal(ike.uniqueId, 3)
-      assert.deepEqual(ike.children.map((c) => [c.name, c.state, c.bytesIn, c.localTs]), [['netkit-t', 'INSTALLED', 84, ['10.1.0.0/24']]])
+      assert.deepEqual(
+        ike.children.map((c) => [c.name, c.state, c.bytesIn, c.localTs]),
+        [['netkit-t', 'INSTALLED', 84, ['10.1.0.0/24']]],
+      )
       // the same shape as swanctl --raw gives
-      assert.deepEqual(ike, parseListSas(`list-sa event {netkit-x {uniqueid=3 state=ESTABLISHED initiator=yes child-sas {netkit-t-1 {name=netkit-t state=INSTALLED bytes-in=84 local-ts=[10.1.0.0/24] remote-ts=[10.2.0.0/24]}}}}`)[0])
+      assert.deepEqual(
+        ike,
+        parseListSas(
+          `list-sa event {netkit-x {uniqueid=3 state=ESTABLISHED initiator=yes child-sas {netkit-t-1 {name=netkit-t state=INSTALLED bytes-in=84 local-ts=[10.1.0.0/24] remote-ts=[10.2.0.0/24]}}}}`,
+        )[0],
+      )
       const res = await initiate(s, {ike: 'netkit-x', child: 'netkit-t', timeoutMs: 1000})
       assert.equal(res.ok, false)
       assert.match(res.errmsg!, /failed/)
@@ -235,7 +310,10 @@ describe('VICI session', () => {
     const s = await ViciSession.connect(charon.path, 300)
     try {
       await assert.rejects(getShared(s), /does not know the VICI command get-shared/)
-      await assert.rejects(s.on('nosuch', () => {}), /no event nosuch/)
+      await assert.rejects(
+        s.on('nosuch', () => {}),
+        /no event nosuch/,
+      )
       await assert.rejects(s.request('stats'), /did not answer stats within 300 ms/)
       // after a timeout the session cannot tell replies apart: it is not used again
       await assert.rejects(s.request('version'), /abandoned/)
@@ -249,7 +327,7 @@ describe('VICI session', () => {
   })
 })
 
-describe('netkit in the host\'s charon (syncConnections)', () => {
+describe("netkit in the host's charon (syncConnections)", () => {
   const tunnelFile = (child: string, ts: string) => `# Written by netkit for tunnel ${child}
 connections {
   netkit-peer {
@@ -272,11 +350,18 @@ secrets {
 }
 `
 
-  it('loads a connection from every tunnel file that adds to it, unloads it with its secret after the last, and names nothing but netkit\'s', async () => {
+  it("loads a connection from every tunnel file that adds to it, unloads it with its secret after the last, and names nothing but netkit's", async () => {
     const charon = fakeCharon((name) => (name === 'get-shared' ? {response: {keys: ['ike-office', 'ike-netkit-peer']}} : {response: {success: 'yes'}}))
     const dir = mkdtempSync(join(tmpdir(), 'netkit-swanctl-'))
     after(() => rmSync(dir, {recursive: true, force: true}))
-    const sys: SystemCharon = {pid: 1, program: 'charon-systemd', conf: '/etc/strongswan.conf', socket: charon.path, swanctlDir: dir, confD: join(dir, 'conf.d')}
+    const sys: SystemCharon = {
+      pid: 1,
+      program: 'charon-systemd',
+      conf: '/etc/strongswan.conf',
+      socket: charon.path,
+      swanctlDir: dir,
+      confD: join(dir, 'conf.d'),
+    }
     mkdirSync(sys.confD)
     writeFileSync(join(sys.confD, 'office.conf'), 'connections { office { version = 2 } }\n')
     writeFileSync(join(sys.confD, 'netkit-a.conf'), tunnelFile('a', '10.1.0.0/24'))
@@ -286,7 +371,7 @@ secrets {
 
     await syncConnections(runner, sys, ['netkit-peer'])
     let load = charon.seen.filter((p) => p.name === 'load-conn').at(-1)!.message!['netkit-peer'] as Record<string, any>
-    assert.deepEqual(Object.keys(load.children), ['netkit-a', 'netkit-b'], 'both tunnels\' children, as swanctl merges the files')
+    assert.deepEqual(Object.keys(load.children), ['netkit-a', 'netkit-b'], "both tunnels' children, as swanctl merges the files")
     const shared = charon.seen.find((p) => p.name === 'load-shared')!.message!
     assert.deepEqual(shared, {id: 'ike-netkit-peer', type: 'ike', data: 'top secret key of netkit', owners: ['192.0.2.1', '192.0.2.2']})
 
@@ -299,27 +384,52 @@ secrets {
     rmSync(join(sys.confD, 'netkit-b.conf'))
     const before = charon.seen.length
     await syncConnections(runner, sys, ['netkit-peer'])
-    assert.deepEqual(charon.seen.slice(before).map((p) => [p.name, p.message]), [['unload-conn', {name: 'netkit-peer'}], ['get-shared', undefined], ['unload-shared', {id: 'ike-netkit-peer'}]])
+    assert.deepEqual(
+      charon.seen.slice(before).map((p) => [p.name, p.message]),
+      [
+        ['unload-conn', {name: 'netkit-peer'}],
+        ['get-shared', undefined],
+        ['unload-shared', {id: 'ike-netkit-peer'}],
+      ],
+    )
 
-    const named = charon.seen.flatMap((p) => [p.message?.name, p.message?.id, ...Object.keys(p.message ?? {}).filter((k) => k.startsWith('netkit') || k === 'office')]).filter((n): n is string => typeof n === 'string')
-    assert.ok(named.every((n) => n.startsWith('netkit-') || n.startsWith('ike-netkit-')), `only netkit's names: ${named.join(', ')}`)
+    const named = charon.seen
+      .flatMap((p) => [p.message?.name, p.message?.id, ...Object.keys(p.message ?? {}).filter((k) => k.startsWith('netkit') || k === 'office')])
+      .filter((n): n is string => typeof n === 'string')
+    assert.ok(
+      named.every((n) => n.startsWith('netkit-') || n.startsWith('ike-netkit-')),
+      `only netkit's names: ${named.join(', ')}`,
+    )
     assert.ok(!charon.seen.some((p) => ['clear-creds', 'load-all', 'unload-key'].includes(p.name ?? '')), 'nothing wholesale')
-    assert.ok(shown.every((l) => !l.includes('top secret')), 'the key is never shown')
+    assert.ok(
+      shown.every((l) => !l.includes('top secret')),
+      'the key is never shown',
+    )
     assert.ok(shown.includes(`[#] vici load-conn netkit-peer (unix://${charon.path})`), shown.join('\n'))
     await assert.rejects(syncConnections(runner, sys, ['office']), /not a netkit connection/)
   })
 
-  it('loads a tunnel\'s private key before its connection: one that starts at once needs it for IKE_AUTH', async () => {
+  it("loads a tunnel's private key before its connection: one that starts at once needs it for IKE_AUTH", async () => {
     const charon = fakeCharon(() => ({response: {success: 'yes', id: 'a1b2'}}))
     const dir = mkdtempSync(join(tmpdir(), 'netkit-swanctl-'))
     after(() => rmSync(dir, {recursive: true, force: true}))
-    const sys: SystemCharon = {pid: 1, program: 'charon-systemd', conf: '/etc/strongswan.conf', socket: charon.path, swanctlDir: dir, confD: join(dir, 'conf.d')}
+    const sys: SystemCharon = {
+      pid: 1,
+      program: 'charon-systemd',
+      conf: '/etc/strongswan.conf',
+      socket: charon.path,
+      swanctlDir: dir,
+      confD: join(dir, 'conf.d'),
+    }
     mkdirSync(sys.confD)
     mkdirSync(join(dir, 'private'))
     writeFileSync(join(sys.confD, 'netkit-a.conf'), tunnelFile('a', '10.1.0.0/24').replace(/secrets \{[^]*$/, ''))
     writeFileSync(join(dir, 'a.key'), '-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n', {mode: 0o600})
     symlinkSync(join(dir, 'a.key'), join(dir, 'private', 'netkit-a.key'))
     await syncConnections(new Runner({sink: () => {}}), sys, ['netkit-peer'])
-    assert.deepEqual(charon.seen.map((p) => p.name).filter((n) => n === 'load-key' || n === 'load-conn'), ['load-key', 'load-conn'])
+    assert.deepEqual(
+      charon.seen.map((p) => p.name).filter((n) => n === 'load-key' || n === 'load-conn'),
+      ['load-key', 'load-conn'],
+    )
   })
 })

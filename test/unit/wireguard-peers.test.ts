@@ -20,8 +20,19 @@ import type {TunnelDef} from '../../src/lib/tunnel/types.js'
 import {type NamedPeer, peerSetArgs, peersOf, withPeers} from '../../src/lib/tunnel/wireguard/peers.js'
 import {Recorder} from '../helpers/recorder.js'
 
-const K = ['IvFPWvrQfXD1CJRJ5I+TEVdP7aT9eewTvCeP/Cg04Gk=', 'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=', 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=', '6Js2QZnpFsOHqHf3MqK5+iSXW/L5PwxFOxC438i601Q=']
-const peer = (i: number, extra: Partial<NamedPeer> = {}): NamedPeer => ({name: `h${i + 2}`, publicKey: K[i], endpoint: `192.0.2.${i + 2}:51820`, allowedIps: [`10.99.0.${i + 2}/32`, `10.${i + 2}.0.0/24`], ...extra})
+const K = [
+  'IvFPWvrQfXD1CJRJ5I+TEVdP7aT9eewTvCeP/Cg04Gk=',
+  'hq97es4O1JAzBov3N2k/PtbfqQSJD6yyOhRvxekajl4=',
+  'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=',
+  '6Js2QZnpFsOHqHf3MqK5+iSXW/L5PwxFOxC438i601Q=',
+]
+const peer = (i: number, extra: Partial<NamedPeer> = {}): NamedPeer => ({
+  name: `h${i + 2}`,
+  publicKey: K[i],
+  endpoint: `192.0.2.${i + 2}:51820`,
+  allowedIps: [`10.99.0.${i + 2}/32`, `10.${i + 2}.0.0/24`],
+  ...extra,
+})
 
 const usage = async (p: Promise<unknown>, re: RegExp) =>
   assert.rejects(p, (e: unknown) => {
@@ -32,10 +43,14 @@ const usage = async (p: Promise<unknown>, re: RegExp) =>
 
 describe('WireGuard peers: definition', () => {
   const rec = new Recorder()
-  const iface = (peers: Record<string, unknown>, extra = {}) => defineTunnel({name: 'mesh', type: 'wireguard', address: '10.99.0.1/24', peers: peers as never, ...extra}, rec.runner())
+  const iface = (peers: Record<string, unknown>, extra = {}) =>
+    defineTunnel({name: 'mesh', type: 'wireguard', address: '10.99.0.1/24', peers: peers as never, ...extra}, rec.runner())
 
   it('an interface without --remote: peers by name; routes for what lies outside its own prefix', async () => {
-    const {def} = await iface({b: {publicKey: K[1], endpoint: '192.0.2.2:51820', allowedIps: ['10.99.0.2/32', '10.2.0.0/24']}, a: {publicKey: K[0], allowedIps: ['10.99.0.3/32']}})
+    const {def} = await iface({
+      b: {publicKey: K[1], endpoint: '192.0.2.2:51820', allowedIps: ['10.99.0.2/32', '10.2.0.0/24']},
+      a: {publicKey: K[0], allowedIps: ['10.99.0.3/32']},
+    })
     assert.equal(def.remote, undefined)
     assert.deepEqual(Object.keys(def.wireguard!.peers!), ['a', 'b'], 'sorted by name')
     assert.deepEqual(def.remoteSubnets, ['10.2.0.0/24'], 'only what the tunnel address does not cover')
@@ -48,8 +63,14 @@ describe('WireGuard peers: definition', () => {
     await usage(iface({b: {publicKey: 'nope', allowedIps: ['10.2.0.0/24']}}), /^peer b: --public-key is not a WireGuard key/)
     await usage(iface({b: {publicKey: K[1], allowedIps: ['10.2.0.1/24']}}), /^peer b: --allowed-ips .*host bits/)
     await usage(iface({b: {publicKey: K[1], allowedIps: []}}), /^peer b: --allowed-ips is missing/)
-    await usage(iface({b: {publicKey: K[1], allowedIps: ['10.2.0.0/24']}, c: {publicKey: K[2], allowedIps: ['10.2.0.128/25']}}), /^peer c: allowed-ip 10\.2\.0\.128\/25 overlaps 10\.2\.0\.0\/24 of peer b$/)
-    await usage(iface({b: {publicKey: K[1], allowedIps: ['10.2.0.0/24']}, c: {publicKey: K[1], allowedIps: ['10.3.0.0/24']}}), /^peers b and c have the same public key$/)
+    await usage(
+      iface({b: {publicKey: K[1], allowedIps: ['10.2.0.0/24']}, c: {publicKey: K[2], allowedIps: ['10.2.0.128/25']}}),
+      /^peer c: allowed-ip 10\.2\.0\.128\/25 overlaps 10\.2\.0\.0\/24 of peer b$/,
+    )
+    await usage(
+      iface({b: {publicKey: K[1], allowedIps: ['10.2.0.0/24']}, c: {publicKey: K[1], allowedIps: ['10.3.0.0/24']}}),
+      /^peers b and c have the same public key$/,
+    )
     await usage(iface({b: {publicKey: K[1], allowedIps: ['10.1.0.0/16']}}, {localSubnet: ['10.1.2.0/24']}), /overlaps the local subnet 10\.1\.2\.0\/24/)
     await usage(iface({}, {peerPublicKey: K[1]}), /^--peer-public-key is for a tunnel with one peer \(--remote\)/)
     await usage(iface({}, {remoteSubnet: ['10.2.0.0/24']}), /^--remote-subnet is for a tunnel with one peer/)
@@ -58,7 +79,10 @@ describe('WireGuard peers: definition', () => {
 
   it('the one-peer form is a tunnel with one peer, named after the tunnel (stored definitions read as before)', async () => {
     const r = new Recorder().on('route get', {stdout: '[{"dev":"u0","prefsrc":"192.0.2.1"}]'})
-    const {def} = await defineTunnel({name: 'wg1', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: K[1], address: '10.99.0.1/24', remoteSubnet: ['10.2.0.0/24']}, r.runner())
+    const {def} = await defineTunnel(
+      {name: 'wg1', type: 'wireguard', remote: '192.0.2.2', peerPublicKey: K[1], address: '10.99.0.1/24', remoteSubnet: ['10.2.0.0/24']},
+      r.runner(),
+    )
     assert.equal(def.wireguard!.peers, undefined)
     assert.deepEqual(peersOf(def), [{name: 'wg1', publicKey: K[1], endpoint: '192.0.2.2:51820', allowedIps: ['10.2.0.0/24', '10.99.0.0/24']}])
   })
@@ -70,40 +94,86 @@ describe('WireGuard peers: the wg set words', () => {
     const b = peer(1)
     assert.deepEqual(peerSetArgs([a], [a, b]), ['peer', K[1], 'endpoint', '192.0.2.3:51820', 'allowed-ips', '10.99.0.3/32,10.3.0.0/24'])
     assert.deepEqual(peerSetArgs([a, b], [a]), ['peer', K[1], 'remove'])
-    assert.deepEqual(peerSetArgs([a, b], [a, {...b, allowedIps: ['10.99.0.3/32']}]), ['peer', K[1], 'endpoint', '192.0.2.3:51820', 'allowed-ips', '10.99.0.3/32'])
+    assert.deepEqual(peerSetArgs([a, b], [a, {...b, allowedIps: ['10.99.0.3/32']}]), [
+      'peer',
+      K[1],
+      'endpoint',
+      '192.0.2.3:51820',
+      'allowed-ips',
+      '10.99.0.3/32',
+    ])
     assert.deepEqual(peerSetArgs([a, b], [a, b]), [], 'nothing changed, nothing named')
   })
 
   it('a keepalive or PSK that goes is set to none; an endpoint that goes makes the peer again (wg cannot unset it); a PSK goes by its file', () => {
     const a = peer(0, {keepalive: 25, pskFile: '/etc/netkit/fleet/secrets/h2.psk'})
-    assert.deepEqual(peerSetArgs([], [a]), ['peer', K[0], 'preshared-key', '/etc/netkit/fleet/secrets/h2.psk', 'endpoint', '192.0.2.2:51820', 'allowed-ips', '10.99.0.2/32,10.2.0.0/24', 'persistent-keepalive', '25'])
-    assert.deepEqual(peerSetArgs([a], [peer(0)]), ['peer', K[0], 'preshared-key', '/dev/null', 'endpoint', '192.0.2.2:51820', 'allowed-ips', '10.99.0.2/32,10.2.0.0/24', 'persistent-keepalive', '0'])
+    assert.deepEqual(peerSetArgs([], [a]), [
+      'peer',
+      K[0],
+      'preshared-key',
+      '/etc/netkit/fleet/secrets/h2.psk',
+      'endpoint',
+      '192.0.2.2:51820',
+      'allowed-ips',
+      '10.99.0.2/32,10.2.0.0/24',
+      'persistent-keepalive',
+      '25',
+    ])
+    assert.deepEqual(peerSetArgs([a], [peer(0)]), [
+      'peer',
+      K[0],
+      'preshared-key',
+      '/dev/null',
+      'endpoint',
+      '192.0.2.2:51820',
+      'allowed-ips',
+      '10.99.0.2/32,10.2.0.0/24',
+      'persistent-keepalive',
+      '0',
+    ])
     const {endpoint: _e, ...noEndpoint} = peer(0)
     assert.deepEqual(peerSetArgs([peer(0)], [noEndpoint]), ['peer', K[0], 'remove', 'peer', K[0], 'allowed-ips', '10.99.0.2/32,10.2.0.0/24'])
   })
 })
 
 describe('WireGuard peers: apply', () => {
-  const file = (peers: number[], changed?: number) => parseHostFile(`version: 1
+  const file = (peers: number[], changed?: number) =>
+    parseHostFile(
+      `version: 1
 tunnels:
   mesh:
     type: wireguard
     address: 10.99.0.1/24
     peers:${peers.length ? '' : ' {}'}
-${peers.map((i) => {
-  const p = peer(i)
-  return `      ${p.name}: {publicKey: "${p.publicKey}", endpoint: "${p.endpoint}", allowedIps: [${(i === changed ? p.allowedIps.slice(0, 1) : p.allowedIps).join(', ')}]}\n`
-}).join('')}`, 'h.yaml')
+${peers
+  .map((i) => {
+    const p = peer(i)
+    return `      ${p.name}: {publicKey: "${p.publicKey}", endpoint: "${p.endpoint}", allowedIps: [${(i === changed ? p.allowedIps.slice(0, 1) : p.allowedIps).join(', ')}]}\n`
+  })
+  .join('')}`,
+      'h.yaml',
+    )
   const objects = async (peers: number[], changed?: number) => scopeObjects(file(peers, changed), {}, new Recorder().runner(), undefined, '')
   /** What a host has after an apply of `peers`: the same objects, as read back (owned by apply). */
-  const live = async (peers: number[]) => (await objects(peers)).map((o) => (o instanceof PeerObj ? new PeerObj(o.tunnel, o.name, o.peer, o.fingerprint, true, true) : o))
+  const live = async (peers: number[]) =>
+    (await objects(peers)).map((o) => (o instanceof PeerObj ? new PeerObj(o.tunnel, o.name, o.peer, o.fingerprint, true, true) : o))
   const applied = (peers: number[]) => Object.fromEntries([['tunnel:mesh', {}], ...peers.map((i) => [`wg-peer:mesh h${i + 2}`, {}])])
   const plan = async (want: number[], have: number[], opts: {changed?: number; applied?: number[]} = {}) =>
-    compareScope({runner: new Recorder().runner(), ledger: '@root', desired: await objects(want, opts.changed), fresh: false, applied: applied(opts.applied ?? have)}, await live(have)).changes.map((c) => [c.action, c.kind, c.desc])
+    compareScope(
+      {runner: new Recorder().runner(), ledger: '@root', desired: await objects(want, opts.changed), fresh: false, applied: applied(opts.applied ?? have)},
+      await live(have),
+    ).changes.map((c) => [c.action, c.kind, c.desc])
 
   it('a host file interface is the tunnel (without its peers) and one object per peer', async () => {
     const objs = await objects([0, 1])
-    assert.deepEqual(objs.map((o) => [o.kind, o.key]), [['tunnel', 'mesh'], ['wg-peer', 'mesh h2'], ['wg-peer', 'mesh h3']])
+    assert.deepEqual(
+      objs.map((o) => [o.kind, o.key]),
+      [
+        ['tunnel', 'mesh'],
+        ['wg-peer', 'mesh h2'],
+        ['wg-peer', 'mesh h3'],
+      ],
+    )
     const t = objs[0] as TunnelObj
     assert.ok(!t.fingerprint.includes(K[0]), 'the tunnel compares without its peers')
     assert.equal((await objects([0]))[0].cmp.definition, t.cmp.definition, 'another set of peers is the same tunnel')
@@ -154,7 +224,10 @@ describe('WireGuard peers: a change runs one wg set and its routes (recorded)', 
     const r = await setPeers(def, next, {runner: rec.runner(), configDir: config, progress: 'none'})
     assert.equal(r.changed, true)
     const changes = rec.calls.filter((c) => /^(wg set|ip .*-batch)/.test(c.line))
-    assert.deepEqual(changes.map((c) => c.line), ['wg set wg-mesh peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= endpoint 192.0.2.4:51820 allowed-ips 10.99.0.4/32,10.4.0.0/24', 'ip -batch -'])
+    assert.deepEqual(
+      changes.map((c) => c.line),
+      ['wg set wg-mesh peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= endpoint 192.0.2.4:51820 allowed-ips 10.99.0.4/32,10.4.0.0/24', 'ip -batch -'],
+    )
     assert.equal(changes[1].input, 'route replace 10.4.0.0/24 dev wg-mesh proto 178 table 254\n')
     assert.ok(!rec.calls.some((c) => /wireguard-go|link (add|del)|link set/.test(c.line)), 'the device is not made again')
     assert.deepEqual(Object.keys(loadDef(config, 'mesh')!.wireguard!.peers!), ['h2', 'h3', 'h4'])
@@ -164,14 +237,29 @@ describe('WireGuard peers: a change runs one wg set and its routes (recorded)', 
 
 describe('a peer that routes everything', () => {
   it('does not take over the host\'s default route ("default" is 0.0.0.0/0)', async () => {
-    const {def} = await defineTunnel({name: 'mesh', type: 'wireguard', address: '10.99.0.1/24', peers: {hub: {publicKey: K[0], endpoint: '192.0.2.9:51820', allowedIps: ['0.0.0.0/0']}}}, new Recorder().runner())
+    const {def} = await defineTunnel(
+      {name: 'mesh', type: 'wireguard', address: '10.99.0.1/24', peers: {hub: {publicKey: K[0], endpoint: '192.0.2.9:51820', allowedIps: ['0.0.0.0/0']}}},
+      new Recorder().runner(),
+    )
     assert.deepEqual(def.remoteSubnets, ['0.0.0.0/0'])
-    const rec = new Recorder().on(/route show table all$/, {stdout: '[{"dst":"default","gateway":"192.0.2.254","dev":"eth0","protocol":"3"}]'}).on('-6 route show table all', {stdout: '[]'})
+    const rec = new Recorder()
+      .on(/route show table all$/, {stdout: '[{"dst":"default","gateway":"192.0.2.254","dev":"eth0","protocol":"3"}]'})
+      .on('-6 route show table all', {stdout: '[]'})
     const {refuseTakeover} = await import('../../src/lib/tunnel/routes.js')
-    await assert.rejects(refuseTakeover(def, {runner: rec.runner(), configDir: join(tmpdir(), 'netkit-none'), datapath: 'userspace', datapathReason: '', timeoutMs: 1000, wait: false}), (e: unknown) => {
-      assert.ok(e instanceof NetkitError && e.code === 'E_CONFLICT')
-      assert.match(e.what, /^route 0\.0\.0\.0\/0 already goes via 192\.0\.2\.254 dev eth0: tunnel mesh would take it over/)
-      return true
-    })
+    await assert.rejects(
+      refuseTakeover(def, {
+        runner: rec.runner(),
+        configDir: join(tmpdir(), 'netkit-none'),
+        datapath: 'userspace',
+        datapathReason: '',
+        timeoutMs: 1000,
+        wait: false,
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof NetkitError && e.code === 'E_CONFLICT')
+        assert.match(e.what, /^route 0\.0\.0\.0\/0 already goes via 192\.0\.2\.254 dev eth0: tunnel mesh would take it over/)
+        return true
+      },
+    )
   })
 })

@@ -7,7 +7,8 @@ import type {ChangeOutcome} from '../../lib/output.js'
 
 export default class BridgeDel extends NetkitCommand {
   static override summary = 'Delete a bridge that netkit created (its ports stay, detached).'
-  static override description = 'A bridge without the "netkit" alias is refused (exit 2) unless --force; a link that is not a bridge is refused too. An absent bridge is a no-op.'
+  static override description =
+    'A bridge without the "netkit" alias is refused (exit 2) unless --force; a link that is not a bridge is refused too. An absent bridge is a no-op.'
   static override examples = ['<%= config.bin %> bridge del br0']
   static override args = {name: f.ifnameArg('bridge name')}
   static override flags = {'dry-run': f.dryRun, force: Flags.boolean({summary: 'Delete it even if netkit did not create it.'})}

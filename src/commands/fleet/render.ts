@@ -47,11 +47,15 @@ Inventory: version: 1; type: wireguard|ipsec; topology: full-mesh|hub-and-spoke;
       const shown = result.files.filter((f) => f.action !== 'unchanged')
       const verb = (a: string) => (result.dryRun ? `would ${a}` : a === 'create' ? 'created' : a === 'update' ? 'updated' : 'removed')
       for (const f of shown) this.log(`${verb(f.action)} ${f.path}${f.secret ? ' (key, mode 0600)' : ''}`)
-      for (const name of result.assigned) this.log(`${result.dryRun ? 'would assign' : 'assigned'} overlay ${result.hosts.find((h) => h.name === name)?.overlay} to ${name}`)
+      for (const name of result.assigned)
+        this.log(`${result.dryRun ? 'would assign' : 'assigned'} overlay ${result.hosts.find((h) => h.name === name)?.overlay} to ${name}`)
       const unchanged = result.files.length - shown.length
       const hosts = `${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}`
       if (!result.changed) this.log(`${hosts}: every file is up to date in ${result.outDir}; nothing to do`)
-      else this.log(`${result.dryRun ? 'dry run: ' : ''}${hosts}, ${result.type} ${result.topology}: ${shown.length} file${shown.length === 1 ? '' : 's'} ${result.dryRun ? 'to write or remove' : 'written or removed'}, ${unchanged} unchanged${result.dryRun ? '; nothing was written' : ''}`)
+      else
+        this.log(
+          `${result.dryRun ? 'dry run: ' : ''}${hosts}, ${result.type} ${result.topology}: ${shown.length} file${shown.length === 1 ? '' : 's'} ${result.dryRun ? 'to write or remove' : 'written or removed'}, ${unchanged} unchanged${result.dryRun ? '; nothing was written' : ''}`,
+        )
     }
     return result
   }

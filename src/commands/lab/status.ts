@@ -17,13 +17,17 @@ export default class LabStatus extends NetkitCommand {
       if (namespaces.length === 0) this.log('there is no lab (netkit lab up builds one)')
       else {
         this.log(`namespaces: ${namespaces.join(' ')}`)
-        await this.printTable(tunnels, [
-          {header: 'HOST', get: (r) => r.netns},
-          {header: 'TUNNEL', get: (r) => r.name},
-          {header: 'TYPE', get: (r) => r.type},
-          {header: 'STATE', get: (r) => r.state},
-          {header: 'DATAPATH', get: (r) => r.datapath},
-        ], 'no tunnels')
+        await this.printTable(
+          tunnels,
+          [
+            {header: 'HOST', get: (r) => r.netns},
+            {header: 'TUNNEL', get: (r) => r.name},
+            {header: 'TYPE', get: (r) => r.type},
+            {header: 'STATE', get: (r) => r.state},
+            {header: 'DATAPATH', get: (r) => r.datapath},
+          ],
+          'no tunnels',
+        )
       }
     }
     return {up: namespaces.length > 0, namespaces, tunnels}

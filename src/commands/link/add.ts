@@ -7,7 +7,7 @@ import type {ChangeOutcome} from '../../lib/output.js'
 import * as v from '../../lib/validate.js'
 
 export default class LinkAdd extends NetkitCommand {
-  static override summary = 'Create a link: a veth pair, a bridge, a VXLAN or a macvlan (marked as netkit\'s).'
+  static override summary = "Create a link: a veth pair, a bridge, a VXLAN or a macvlan (marked as netkit's)."
   static override description = `Every link netkit creates gets the alias "netkit" (both ends of a veth), which is how "link del" knows its own.
 An existing link with the same name and the same type and parameters is left alone ("already exists; nothing to do"; with --up it is brought up if down); a different one is a conflict (exit 1) naming what differs.
 The link is created, marked and (with --up) brought up in one ip -batch; a veth end in another namespace (--peer-netns) is marked there.`
@@ -24,14 +24,14 @@ The link is created, marked and (with --up) brought up in one ip -batch; a veth 
     peer: f.ifname({summary: 'veth: the name of the other end (required).'}),
     'peer-netns': f.netnsOpt({summary: 'veth: put the other end in this namespace.'}),
     vni: Flags.custom<number>({summary: `vxlan: the VNI (1-${VNI_MAX}, required).`, parse: async (s) => v.integer(s, 'VNI', 1, VNI_MAX)})(),
-    remote: Flags.custom<v.Address>({summary: 'vxlan: the peer\'s unicast address (or --group).', parse: async (s) => v.unicast(s, '--remote')})(),
+    remote: Flags.custom<v.Address>({summary: "vxlan: the peer's unicast address (or --group).", parse: async (s) => v.unicast(s, '--remote')})(),
     group: Flags.custom<v.Address>({summary: 'vxlan: a multicast group (or --remote).', parse: async (s) => v.multicast(s, '--group')})(),
     dev: f.ifname({summary: 'vxlan: the underlay device (required; must exist).'}),
     port: f.port({summary: 'vxlan: the UDP port (default 4789).'}),
     parent: f.ifname({summary: 'macvlan: the parent device (required; must exist).'}),
     mode: Flags.string({summary: 'macvlan: the mode (default bridge).', options: [...MACVLAN_MODES]}),
     mtu: f.mtu({summary: 'MTU of the new link (both ends of a veth).'}),
-    up: Flags.boolean({summary: 'Bring the link (and a veth\'s peer) up.'}),
+    up: Flags.boolean({summary: "Bring the link (and a veth's peer) up."}),
   }
 
   async run(): Promise<ChangeOutcome> {

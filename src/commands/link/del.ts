@@ -7,7 +7,8 @@ import type {ChangeOutcome} from '../../lib/output.js'
 
 export default class LinkDel extends NetkitCommand {
   static override summary = 'Delete a link that netkit created.'
-  static override description = 'A link without the "netkit" alias is refused (exit 2) unless --force. An absent link is a no-op. Deleting one end of a veth pair deletes the other; deleting a bridge detaches its ports.'
+  static override description =
+    'A link without the "netkit" alias is refused (exit 2) unless --force. An absent link is a no-op. Deleting one end of a veth pair deletes the other; deleting a bridge detaches its ports.'
   static override examples = ['<%= config.bin %> link del veth0', '<%= config.bin %> link del eth9 --force']
   static override args = {name: f.ifnameArg('link name')}
   static override flags = {'dry-run': f.dryRun, force: Flags.boolean({summary: 'Delete it even if netkit did not create it.'})}

@@ -13,21 +13,28 @@ export default class LinkList extends NetkitCommand {
   owned: carries the "netkit" alias; peer: a veth's other end when in the same namespace; peerNetns: the namespace of a veth's other end when elsewhere;
   lower: a vxlan's underlay device or a macvlan's parent; vni, remote, group, port: vxlan; mode: macvlan.`
   static override examples = ['<%= config.bin %> link list', '<%= config.bin %> link list --owned --type veth --json']
-  static override flags = {owned: f.owned, type: Flags.string({summary: 'Only links of this type (veth, bridge, vxlan, macvlan, tun, ...).', parse: async (s) => linkType(s)})}
+  static override flags = {
+    owned: f.owned,
+    type: Flags.string({summary: 'Only links of this type (veth, bridge, vxlan, macvlan, tun, ...).', parse: async (s) => linkType(s)}),
+  }
 
   async run(): Promise<LinkRow[]> {
     const {flags} = await this.parse(LinkList)
     const runner = this.makeRunner(flags)
     const rows = await listLinks(runner, {owned: flags.owned, kind: flags.type})
-    await this.printTable(rows, [
-      {header: 'NAME', get: (r) => r.name},
-      {header: 'TYPE', get: (r) => r.type},
-      {header: 'STATE', get: (r) => r.state},
-      {header: 'MTU', get: (r) => r.mtu},
-      {header: 'MAC', get: (r) => r.mac},
-      {header: 'MASTER', get: (r) => r.master},
-      {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
-    ], flags.owned || flags.type ? 'no links match' : 'no links')
+    await this.printTable(
+      rows,
+      [
+        {header: 'NAME', get: (r) => r.name},
+        {header: 'TYPE', get: (r) => r.type},
+        {header: 'STATE', get: (r) => r.state},
+        {header: 'MTU', get: (r) => r.mtu},
+        {header: 'MAC', get: (r) => r.mac},
+        {header: 'MASTER', get: (r) => r.master},
+        {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
+      ],
+      flags.owned || flags.type ? 'no links match' : 'no links',
+    )
     return rows
   }
 }

@@ -29,7 +29,15 @@ export default class LinkSet extends NetkitCommand {
   async run(): Promise<ChangeOutcome> {
     const {args, flags} = await this.parse(LinkSet)
     const runner = this.makeRunner(flags)
-    const r = await setLink(runner, args.name, {up: flags.up, down: flags.down, mtu: flags.mtu, master: flags.master, nomaster: flags.nomaster, toNetns: flags['to-netns'], force: flags.force})
+    const r = await setLink(runner, args.name, {
+      up: flags.up,
+      down: flags.down,
+      mtu: flags.mtu,
+      master: flags.master,
+      nomaster: flags.nomaster,
+      toNetns: flags['to-netns'],
+      force: flags.force,
+    })
     const where = r.netns && r.netns !== runner.netns ? ` (in namespace ${r.netns})` : ''
     return this.outcome(r.changed, {verb: 'change', object: `link ${args.name}${where}`, noop: `link ${args.name}${where} is already as asked`}, runner)
   }

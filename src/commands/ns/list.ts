@@ -11,11 +11,15 @@ export default class NsList extends NetkitCommand {
     const {flags} = await this.parse(NsList)
     const runner = this.makeRunner(flags, {global: true})
     const rows = (await listNetns(runner)).filter((r) => !flags.owned || r.owned)
-    await this.printTable(rows, [
-      {header: 'NAME', get: (r) => r.name},
-      {header: 'ID', get: (r) => r.id},
-      {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
-    ], 'no network namespaces')
+    await this.printTable(
+      rows,
+      [
+        {header: 'NAME', get: (r) => r.name},
+        {header: 'ID', get: (r) => r.id},
+        {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
+      ],
+      'no network namespaces',
+    )
     return rows
   }
 }

@@ -20,6 +20,10 @@ export default class ProxyarpDel extends NetkitCommand {
     const {args, flags} = await this.parse(ProxyarpDel)
     const runner = this.makeRunner(flags)
     const changed = await delProxy(runner, args.ip, flags.dev, {force: flags.force})
-    return this.outcome(changed, {verb: 'remove', object: `proxy entry ${args.ip.ip} on ${flags.dev}`, noop: `there is no proxy entry ${args.ip.ip} on ${flags.dev}`}, runner)
+    return this.outcome(
+      changed,
+      {verb: 'remove', object: `proxy entry ${args.ip.ip} on ${flags.dev}`, noop: `there is no proxy entry ${args.ip.ip} on ${flags.dev}`},
+      runner,
+    )
   }
 }

@@ -13,9 +13,20 @@ export default class ProxyarpList extends NetkitCommand {
     const {flags} = await this.parse(ProxyarpList)
     const runner = this.makeRunner(flags)
     const entries = await listProxies(runner, {owned: flags.owned})
-    const interfaces = await proxyArpInterfaces(runner, (await listLinks(runner)).map((l) => l.name).filter((n) => n !== 'lo' && !n.includes('.')))
+    const interfaces = await proxyArpInterfaces(
+      runner,
+      (await listLinks(runner)).map((l) => l.name).filter((n) => n !== 'lo' && !n.includes('.')),
+    )
     if (!this.jsonEnabled()) this.log(`proxy ARP on: ${interfaces.length ? interfaces.join(' ') : 'no interface'}`)
-    await this.printTable(entries, [{header: 'ADDRESS', get: (r) => r.address}, {header: 'DEV', get: (r) => r.dev}, {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')}], 'no proxy entries')
+    await this.printTable(
+      entries,
+      [
+        {header: 'ADDRESS', get: (r) => r.address},
+        {header: 'DEV', get: (r) => r.dev},
+        {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
+      ],
+      'no proxy entries',
+    )
     return {interfaces, entries}
   }
 }

@@ -16,15 +16,19 @@ export default class RouteList extends NetkitCommand {
     const table = flags.table === 'all' ? 'all' : resolveTable(flags.table)
     const runner = this.makeRunner(flags)
     const rows = await listRoutes(runner, {table, owned: flags.owned})
-    await this.printTable(rows, [
-      {header: 'DEST', get: (r) => r.dst},
-      {header: 'VIA', get: (r) => r.via},
-      {header: 'DEV', get: (r) => r.dev},
-      {header: 'TABLE', get: (r) => r.tableName ?? r.table},
-      {header: 'METRIC', get: (r) => r.metric},
-      {header: 'PROTO', get: (r) => (r.owned ? 'netkit' : r.protocol)},
-      {header: 'SRC', get: (r) => r.src},
-    ], 'no routes')
+    await this.printTable(
+      rows,
+      [
+        {header: 'DEST', get: (r) => r.dst},
+        {header: 'VIA', get: (r) => r.via},
+        {header: 'DEV', get: (r) => r.dev},
+        {header: 'TABLE', get: (r) => r.tableName ?? r.table},
+        {header: 'METRIC', get: (r) => r.metric},
+        {header: 'PROTO', get: (r) => (r.owned ? 'netkit' : r.protocol)},
+        {header: 'SRC', get: (r) => r.src},
+      ],
+      'no routes',
+    )
     return rows
   }
 }

@@ -12,17 +12,21 @@ export default class RuleList extends NetkitCommand {
     const {flags} = await this.parse(RuleList)
     const runner = this.makeRunner(flags)
     const rows = await listRules(runner, {owned: flags.owned})
-    await this.printTable(rows, [
-      {header: 'PRIO', get: (r) => r.priority},
-      {header: 'FAMILY', get: (r) => `ipv${r.family}`},
-      {header: 'FROM', get: (r) => r.from},
-      {header: 'TO', get: (r) => r.to},
-      {header: 'FWMARK', get: (r) => r.fwmark},
-      {header: 'IIF', get: (r) => r.iif},
-      {header: 'OIF', get: (r) => r.oif},
-      {header: 'TABLE', get: (r) => r.tableName ?? r.table},
-      {header: 'PROTO', get: (r) => (r.owned ? 'netkit' : r.protocol)},
-    ], 'no rules')
+    await this.printTable(
+      rows,
+      [
+        {header: 'PRIO', get: (r) => r.priority},
+        {header: 'FAMILY', get: (r) => `ipv${r.family}`},
+        {header: 'FROM', get: (r) => r.from},
+        {header: 'TO', get: (r) => r.to},
+        {header: 'FWMARK', get: (r) => r.fwmark},
+        {header: 'IIF', get: (r) => r.iif},
+        {header: 'OIF', get: (r) => r.oif},
+        {header: 'TABLE', get: (r) => r.tableName ?? r.table},
+        {header: 'PROTO', get: (r) => (r.owned ? 'netkit' : r.protocol)},
+      ],
+      'no rules',
+    )
     return rows
   }
 }

@@ -7,7 +7,8 @@ import {bootNetkit} from '../../lib/service/boot.js'
 
 export default class ServiceBoot extends NetkitCommand {
   static override summary = 'What netkit does at boot: apply /etc/netkit/host.yaml if it is there, then bring every defined tunnel up.'
-  static override description = 'Run by netkit\'s systemd unit ("netkit service install"). The host file goes first (the namespaces it makes are where some tunnels live); then "tunnel up --all": every tunnel in every namespace, without waiting for the peers. One failure does not stop the rest; the exit status is 1 if anything failed.'
+  static override description =
+    'Run by netkit\'s systemd unit ("netkit service install"). The host file goes first (the namespaces it makes are where some tunnels live); then "tunnel up --all": every tunnel in every namespace, without waiting for the peers. One failure does not stop the rest; the exit status is 1 if anything failed.'
   static override examples = ['<%= config.bin %> service boot', '<%= config.bin %> service boot --dry-run']
   static override flags = {'dry-run': f.dryRun}
 

@@ -8,7 +8,7 @@ import {listDefs, listScopes} from '../../lib/tunnel/store.js'
 import {existsSync} from 'node:fs'
 
 export default class ServiceStatus extends NetkitCommand {
-  static override summary = 'Say whether netkit\'s boot unit is installed and enabled, and what it would bring back.'
+  static override summary = "Say whether netkit's boot unit is installed and enabled, and what it would bring back."
   static override examples = ['<%= config.bin %> service status', '<%= config.bin %> service status --json']
   static override flags = {root}
 
@@ -21,7 +21,12 @@ export default class ServiceStatus extends NetkitCommand {
     const tunnels = listScopes(configDir()).flatMap((sc) => listDefs(sc.dir)).length
     const result = {...s, hostFile: {path: hostFile, present: existsSync(hostFile)}, tunnels}
     if (!this.jsonEnabled()) {
-      const unit = {installed: 'installed', outdated: 'installed, but not as this netkit would write it: run "netkit service install" again', absent: 'not installed: run "netkit service install"', foreign: 'not netkit\'s (left alone)'}[s.unit]
+      const unit = {
+        installed: 'installed',
+        outdated: 'installed, but not as this netkit would write it: run "netkit service install" again',
+        absent: 'not installed: run "netkit service install"',
+        foreign: "not netkit's (left alone)",
+      }[s.unit]
       this.log(`unit:      ${s.path}: ${unit}`)
       this.log(`enabled:   ${s.enabled}`)
       this.log(`systemd:   ${s.systemd}`)

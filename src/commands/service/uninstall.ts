@@ -4,7 +4,7 @@ import {refuseNetns, root} from '../../lib/service/flags.js'
 import {report, uninstallService} from '../../lib/service/install.js'
 
 export default class ServiceUninstall extends NetkitCommand {
-  static override summary = 'Disable and remove netkit\'s systemd unit (tunnels stay as they are).'
+  static override summary = "Disable and remove netkit's systemd unit (tunnels stay as they are)."
   static override examples = ['<%= config.bin %> service uninstall', '<%= config.bin %> service uninstall --dry-run']
   static override flags = {'dry-run': f.dryRun, root}
 

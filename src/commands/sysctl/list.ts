@@ -10,7 +10,15 @@ export default class SysctlList extends NetkitCommand {
     const {flags} = await this.parse(SysctlList)
     const runner = this.makeRunner(flags)
     const rows = await ownedSysctls(runner)
-    await this.printTable(rows, [{header: 'KEY', get: (r) => r.key}, {header: 'VALUE', get: (r) => r.value}, {header: 'BEFORE NETKIT', get: (r) => r.original}], 'netkit changed no setting here')
+    await this.printTable(
+      rows,
+      [
+        {header: 'KEY', get: (r) => r.key},
+        {header: 'VALUE', get: (r) => r.value},
+        {header: 'BEFORE NETKIT', get: (r) => r.original},
+      ],
+      'netkit changed no setting here',
+    )
     return rows
   }
 }

@@ -7,7 +7,7 @@ import type {ChangeOutcome} from '../../lib/output.js'
 import * as v from '../../lib/validate.js'
 
 export default class TableAdd extends NetkitCommand {
-  static override summary = 'Name a routing table (kept in netkit\'s own file under rt_tables.d).'
+  static override summary = "Name a routing table (kept in netkit's own file under rt_tables.d)."
   static override description = 'The name then works in "route" and "rule" (--table NAME). Names are machine-wide, like iproute2\'s.'
   static override examples = ['<%= config.bin %> table add vpn 100']
   static override args = {name: Args.string({description: 'table name', required: true}), id: Args.string({description: 'table number', required: true})}

@@ -3,7 +3,7 @@ import * as f from '../../lib/flags.js'
 import {listTables, type TableRow} from '../../lib/iproute2/tables.js'
 
 export default class TableList extends NetkitCommand {
-  static override summary = 'List routing table names: built in, the system\'s, and netkit\'s.'
+  static override summary = "List routing table names: built in, the system's, and netkit's."
   static override description = '--json: [{name, id, owned, source}].'
   static override examples = ['<%= config.bin %> table list', '<%= config.bin %> table list --owned --json']
   static override flags = {owned: f.owned}
@@ -12,7 +12,16 @@ export default class TableList extends NetkitCommand {
     const {flags} = await this.parse(TableList)
     this.makeRunner(flags, {global: true})
     const rows = listTables().filter((r) => !flags.owned || r.owned)
-    await this.printTable(rows, [{header: 'NAME', get: (r) => r.name}, {header: 'ID', get: (r) => r.id}, {header: 'SOURCE', get: (r) => r.source}, {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')}], 'no tables')
+    await this.printTable(
+      rows,
+      [
+        {header: 'NAME', get: (r) => r.name},
+        {header: 'ID', get: (r) => r.id},
+        {header: 'SOURCE', get: (r) => r.source},
+        {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
+      ],
+      'no tables',
+    )
     return rows
   }
 }

@@ -63,7 +63,10 @@ With --remote, run it on both hosts: first with --no-wait on the host whose peer
       },
       runner,
     )
-    if (def.type === 'vxlan') this.warning('VXLAN does not encrypt: anyone on the path between the hosts can read and inject its traffic. Use --type ipsec or wireguard for anything that must stay private.')
+    if (def.type === 'vxlan')
+      this.warning(
+        'VXLAN does not encrypt: anyone on the path between the hosts can read and inject its traffic. Use --type ipsec or wireguard for anything that must stay private.',
+      )
     const result = await addTunnel(def, {
       runner,
       configDir: configDir(),
@@ -78,10 +81,27 @@ With --remote, run it on both hosts: first with --no-wait on the host whose peer
     if (!this.jsonEnabled()) {
       process.stderr.write(`data path: ${result.datapath} (${result.datapathReason})\n`)
       if (pskGenerated && result.changed && !runner.dryRun) {
-        process.stderr.write(`generated a 256-bit pre-shared key in ${pskPath(dir, def.name)} (mode 0600): copy it to the peer over a secure channel and pass it there with --psk-file\n`)
+        process.stderr.write(
+          `generated a 256-bit pre-shared key in ${pskPath(dir, def.name)} (mode 0600): copy it to the peer over a secure channel and pass it there with --psk-file\n`,
+        )
       }
     }
-    const out = this.outcome(result.changed, {verb: 'set up', object: `tunnel ${def.name}${result.state === 'connecting' ? ', waiting for the peer (run the matching "tunnel add" there)' : ''}`, noop: result.summary}, runner)
-    return {...out, state: result.state ?? null, tunnel: def, datapath: result.datapath, datapathReason: result.datapathReason, ...(pskGenerated ? {pskFile: pskPath(dir, def.name)} : {})}
+    const out = this.outcome(
+      result.changed,
+      {
+        verb: 'set up',
+        object: `tunnel ${def.name}${result.state === 'connecting' ? ', waiting for the peer (run the matching "tunnel add" there)' : ''}`,
+        noop: result.summary,
+      },
+      runner,
+    )
+    return {
+      ...out,
+      state: result.state ?? null,
+      tunnel: def,
+      datapath: result.datapath,
+      datapathReason: result.datapathReason,
+      ...(pskGenerated ? {pskFile: pskPath(dir, def.name)} : {}),
+    }
   }
 }

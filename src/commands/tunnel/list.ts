@@ -10,16 +10,20 @@ export default class TunnelList extends NetkitCommand {
     const {flags} = await this.parse(TunnelList)
     const runner = this.makeRunner(flags)
     const rows = await listTunnels({runner, configDir: configDir(), netns: flags.netns})
-    await this.printTable(rows, [
-      {header: 'NAME', get: (r) => r.name},
-      {header: 'NETNS', get: (r) => r.netns},
-      {header: 'TYPE', get: (r) => r.type},
-      {header: 'LOCAL', get: (r) => r.local},
-      {header: 'REMOTE', get: (r) => r.remote ?? (r.peers === null ? null : `${r.peers} peer${r.peers === 1 ? '' : 's'}`)},
-      {header: 'STATE', get: (r) => r.state},
-      {header: 'DATAPATH', get: (r) => r.datapath},
-      {header: 'SINCE', get: (r) => r.since},
-    ], 'no tunnels')
+    await this.printTable(
+      rows,
+      [
+        {header: 'NAME', get: (r) => r.name},
+        {header: 'NETNS', get: (r) => r.netns},
+        {header: 'TYPE', get: (r) => r.type},
+        {header: 'LOCAL', get: (r) => r.local},
+        {header: 'REMOTE', get: (r) => r.remote ?? (r.peers === null ? null : `${r.peers} peer${r.peers === 1 ? '' : 's'}`)},
+        {header: 'STATE', get: (r) => r.state},
+        {header: 'DATAPATH', get: (r) => r.datapath},
+        {header: 'SINCE', get: (r) => r.since},
+      ],
+      'no tunnels',
+    )
     return rows
   }
 }

@@ -21,10 +21,14 @@ export default class TunnelShow extends NetkitCommand {
         `tunnel ${def.name} (${def.type})${def.netns ? ` in namespace ${def.netns}` : ''}`,
         `  state:     ${status.state}${status.since ? ` since ${status.since}` : ''}`,
         `  data path: ${status.datapath}`,
-        ...(def.remote ? [
-          `  local:     ${def.local}${def.localSubnets.length ? ` (${def.localSubnets.join(', ')})` : ''}`,
-          `  remote:    ${def.remote}${def.remoteSubnets.length ? ` (${def.remoteSubnets.join(', ')})` : ''}`,
-        ] : def.localSubnets.length ? [`  local subnets: ${def.localSubnets.join(', ')}`] : []),
+        ...(def.remote
+          ? [
+              `  local:     ${def.local}${def.localSubnets.length ? ` (${def.localSubnets.join(', ')})` : ''}`,
+              `  remote:    ${def.remote}${def.remoteSubnets.length ? ` (${def.remoteSubnets.join(', ')})` : ''}`,
+            ]
+          : def.localSubnets.length
+            ? [`  local subnets: ${def.localSubnets.join(', ')}`]
+            : []),
       ]
       if (def.table !== undefined) lines.push(`  table:     ${def.table}`)
       const {peers, ...details} = status.details as {peers?: PeerState[]}
@@ -33,7 +37,9 @@ export default class TunnelShow extends NetkitCommand {
       if (peers && !('peer' in details)) {
         lines.push(`  peers:     ${peers.length === 0 ? 'none yet ("netkit tunnel peer add")' : peers.length}`)
         for (const p of peers) {
-          lines.push(`    ${p.name}: ${p.endpoint ?? 'no endpoint'}, allowed ${p.allowedIps.join(', ')}, handshake ${p.present ? ago(p.handshakeAgeSeconds) : '- (not on the device)'}, rx ${p.rxBytes} B, tx ${p.txBytes} B`)
+          lines.push(
+            `    ${p.name}: ${p.endpoint ?? 'no endpoint'}, allowed ${p.allowedIps.join(', ')}, handshake ${p.present ? ago(p.handshakeAgeSeconds) : '- (not on the device)'}, rx ${p.rxBytes} B, tx ${p.txBytes} B`,
+          )
         }
       }
       this.log(lines.join('\n'))

@@ -29,7 +29,12 @@ export default class TunnelUp extends NetkitCommand {
     const opts = {runner, configDir: configDir(), timeoutMs: flags.timeout * 1000, progress: progressMode(json)}
     if (flags.all) {
       // In a dry run stdout carries only the commands; what each tunnel would do goes to stderr.
-      const {tunnels, failed} = await upAllTunnels({...opts, netns: flags.netns, log: (l) => json || (runner.dryRun ? process.stderr.write(`${l}\n`) : this.log(l)), warn: (l) => json || process.stderr.write(`${l}\n`)})
+      const {tunnels, failed} = await upAllTunnels({
+        ...opts,
+        netns: flags.netns,
+        log: (l) => json || (runner.dryRun ? process.stderr.write(`${l}\n`) : this.log(l)),
+        warn: (l) => json || process.stderr.write(`${l}\n`),
+      })
       if (failed) process.exitCode = 1
       return {tunnels, dryRun: runner.dryRun, commands: [...runner.journal]}
     }

@@ -29,11 +29,22 @@ export function tunnelEntry(def: TunnelDef, dir: string): Record<string, unknown
   if (def.ipsec) {
     const i = def.ipsec
     Object.assign(e, i.auth === 'psk' ? {pskFile: pskPath(dir, def.name)} : {cert: i.cert, key: i.key, ca: i.ca})
-    Object.assign(e, {localId: i.localId, remoteId: i.remoteId, proposals: i.proposals, espProposals: i.espProposals, dpd: i.dpdDelay, rekeyTime: i.rekeyTime, startAction: i.startAction})
+    Object.assign(e, {
+      localId: i.localId,
+      remoteId: i.remoteId,
+      proposals: i.proposals,
+      espProposals: i.espProposals,
+      dpd: i.dpdDelay,
+      rekeyTime: i.rekeyTime,
+      startAction: i.startAction,
+    })
   }
   if (def.wireguard) {
     const w = def.wireguard
-    Object.assign(e, clean({listenPort: w.listenPort, peerPublicKey: w.peerPublicKey, endpoint: w.endpoint, address: w.address, keepalive: w.keepalive, fwmark: w.fwmark}))
+    Object.assign(
+      e,
+      clean({listenPort: w.listenPort, peerPublicKey: w.peerPublicKey, endpoint: w.endpoint, address: w.address, keepalive: w.keepalive, fwmark: w.fwmark}),
+    )
     if (w.peers) e.peers = Object.fromEntries(peersOf(def).map(({name, ...p}) => [name, clean({...p})]))
   }
   if (def.vxlan) {
@@ -44,7 +55,15 @@ export function tunnelEntry(def: TunnelDef, dir: string): Record<string, unknown
 }
 
 /** The rules a tunnel makes for its table (they come back with the tunnel, so they are not exported on their own). */
-const tunnelRule = (o: Obj, defs: TunnelDef[]) => o.kind === 'rule' && defs.some((d) => d.table !== undefined && o.attrs.table === d.table && d.remoteSubnets.includes(String((o as RuleObj).r.to)) && (o as RuleObj).r.priority === TUNNEL_RULE_PRIORITY)
+const tunnelRule = (o: Obj, defs: TunnelDef[]) =>
+  o.kind === 'rule' &&
+  defs.some(
+    (d) =>
+      d.table !== undefined &&
+      o.attrs.table === d.table &&
+      d.remoteSubnets.includes(String((o as RuleObj).r.to)) &&
+      (o as RuleObj).r.priority === TUNNEL_RULE_PRIORITY,
+  )
 
 /**
  * One namespace's own objects as a host file's scope: what apply or the
@@ -59,14 +78,20 @@ async function exportScope(runner: Runner, ledger: string, netns: string | undef
   const live = await liveObjects({runner, ledger, desired: [], fresh: false, applied, ...(inner ? {netns} : {})}, {all: true})
   // A tunnel's device, and the addresses and routes on it (objectsOf marks those as made by something else).
   const ofTunnel = (o: Obj) => (o.kind === 'link' && TUNNEL_DEV.test(o.key)) || ((o.kind === 'route' || o.kind === 'addr') && o.auto) || tunnelRule(o, defs)
-  const mine = live.filter((o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && o.kind !== 'wg-peer' && o.kind !== 'table' && !ofTunnel(o))
+  const mine = live.filter(
+    (o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && o.kind !== 'wg-peer' && o.kind !== 'table' && !ofTunnel(o),
+  )
   const seen = new Set<string>()
   // A veth pair is one entry (one end makes both). The end apply made it from (its record is in
   // this scope's ledger, by that end's name) is the one written, so that applying the export finds
   // the pair exactly as apply recorded it; of a pair made otherwise ("netkit link add"), the end in
   // a bridge, which carries more.
   const made = (o: Obj) => Boolean(applied[appliedKey(o)])
-  mine.sort((a, b) => Number(b.kind === 'link' && made(b)) - Number(a.kind === 'link' && made(a)) || Number(Boolean(b.kind === 'link' && b.attrs.master)) - Number(Boolean(a.kind === 'link' && a.attrs.master)))
+  mine.sort(
+    (a, b) =>
+      Number(b.kind === 'link' && made(b)) - Number(a.kind === 'link' && made(a)) ||
+      Number(Boolean(b.kind === 'link' && b.attrs.master)) - Number(Boolean(a.kind === 'link' && a.attrs.master)),
+  )
   const pairs = mine.filter((o) => {
     if (o.kind !== 'link' || o.attrs.type !== 'veth') return true
     if (o.attrs.peerNetns) {
@@ -87,11 +112,21 @@ async function exportScope(runner: Runner, ledger: string, netns: string | undef
   }
   const out: Record<string, unknown> = {}
   // An SA goes in only when its key files are known (an SA apply made); the keys never do.
-  for (const [key, kind] of [['links', 'link'], ['addresses', 'addr'], ['routes', 'route'], ['rules', 'rule'], ['proxyArp', 'proxy'], ['xfrmPolicies', 'xfrm-policy'], ['xfrmStates', 'xfrm-state']] as const) {
+  for (const [key, kind] of [
+    ['links', 'link'],
+    ['addresses', 'addr'],
+    ['routes', 'route'],
+    ['rules', 'rule'],
+    ['proxyArp', 'proxy'],
+    ['xfrmPolicies', 'xfrm-policy'],
+    ['xfrmStates', 'xfrm-state'],
+  ] as const) {
     const list = pairs.filter((o) => o.kind === kind).flatMap((o) => o.entry ?? [])
     if (list.length) out[key] = list
   }
-  const sysctls = Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))
+  const sysctls = Object.keys(applied)
+    .filter((k) => k.startsWith('sysctl:'))
+    .map((k) => k.slice(7))
   if (sysctls.length) {
     const values = live.filter((o) => o.kind === 'sysctl') as SysctlObj[]
     out.sysctls = Object.fromEntries(sysctls.map((p) => [p.replaceAll('/', '.'), values.find((o) => o.key === p)?.value]))
@@ -111,11 +146,25 @@ export async function exportHost(runner: Runner): Promise<Record<string, unknown
   const top = scopeOf(runner.netns)
   const applied = owned(top, 'applied')
   const out: Record<string, unknown> = {version: 1}
-  const tables = Object.fromEntries(listTables().filter((t) => t.owned).map((t) => [t.name, t.id]))
+  const tables = Object.fromEntries(
+    listTables()
+      .filter((t) => t.owned)
+      .map((t) => [t.name, t.id]),
+  )
   if (Object.keys(tables).length) out.tables = tables
   Object.assign(out, await exportScope(runner, top, runner.netns ?? undefined, false))
-  const fromApply = Object.keys(applied).filter((k) => k.startsWith('netns:')).map((k) => k.slice(6))
-  const elsewhere = new Set(ledgerScopes().filter((s) => s !== top).flatMap((s) => Object.keys(owned(s, 'applied')).filter((k) => k.startsWith('netns:')).map((k) => k.slice(6))))
+  const fromApply = Object.keys(applied)
+    .filter((k) => k.startsWith('netns:'))
+    .map((k) => k.slice(6))
+  const elsewhere = new Set(
+    ledgerScopes()
+      .filter((s) => s !== top)
+      .flatMap((s) =>
+        Object.keys(owned(s, 'applied'))
+          .filter((k) => k.startsWith('netns:'))
+          .map((k) => k.slice(6)),
+      ),
+  )
   const fromNsAdd = runner.netns ? [] : Object.keys(owned(ROOT_SCOPE, 'netns')).filter((n) => !elsewhere.has(n))
   const names = [...new Set([...fromApply, ...fromNsAdd])].filter((n) => netnsExists(n)).sort()
   if (names.length) {

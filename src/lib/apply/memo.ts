@@ -34,7 +34,10 @@ const memoPath = () => join(stateDir(), 'apply-memo.json')
 
 /** The host file's identity: its text, how it is parsed (YAML or JSON) and netkit's version. */
 export function fileDigest(text: string, source: string, version: string): string {
-  return createHash('sha256').update(`${FORMAT} ${version} ${source.endsWith('.json') ? 'json' : 'yaml'}\0`).update(text).digest('hex')
+  return createHash('sha256')
+    .update(`${FORMAT} ${version} ${source.endsWith('.json') ? 'json' : 'yaml'}\0`)
+    .update(text)
+    .digest('hex')
 }
 
 function loadAll(): Record<string, Memo> {

@@ -89,7 +89,21 @@ export class LinkObj extends Obj {
 
   get attrs(): Attrs {
     const s = this.spec
-    return {type: s.kind, peer: s.peerNetns ? undefined : s.peer, peerNetns: s.peerNetns, vni: s.vni, remote: s.remote, group: s.group, dev: s.dev, port: s.kind === 'vxlan' ? (s.port ?? 4789) : undefined, parent: s.parent, mode: s.kind === 'macvlan' ? (s.mode ?? 'bridge') : undefined, mtu: s.mtu, master: s.master, up: s.up}
+    return {
+      type: s.kind,
+      peer: s.peerNetns ? undefined : s.peer,
+      peerNetns: s.peerNetns,
+      vni: s.vni,
+      remote: s.remote,
+      group: s.group,
+      dev: s.dev,
+      port: s.kind === 'vxlan' ? (s.port ?? 4789) : undefined,
+      parent: s.parent,
+      mode: s.kind === 'macvlan' ? (s.mode ?? 'bridge') : undefined,
+      mtu: s.mtu,
+      master: s.master,
+      up: s.up,
+    }
   }
 
   get desc(): string {
@@ -125,7 +139,22 @@ export class LinkObj extends Obj {
 
   override get entry(): Record<string, unknown> {
     const s = this.spec
-    return clean({name: s.name, type: s.kind, peer: s.peer, peerNetns: s.peerNetns, vni: s.vni, remote: s.remote, group: s.group, dev: s.dev, port: s.kind === 'vxlan' ? s.port : undefined, parent: s.parent, mode: s.kind === 'macvlan' ? s.mode : undefined, mtu: s.mtu, master: s.master, up: s.up})
+    return clean({
+      name: s.name,
+      type: s.kind,
+      peer: s.peer,
+      peerNetns: s.peerNetns,
+      vni: s.vni,
+      remote: s.remote,
+      group: s.group,
+      dev: s.dev,
+      port: s.kind === 'vxlan' ? s.port : undefined,
+      parent: s.parent,
+      mode: s.kind === 'macvlan' ? s.mode : undefined,
+      mtu: s.mtu,
+      master: s.master,
+      up: s.up,
+    })
   }
 }
 
@@ -205,7 +234,12 @@ export class RouteObj extends Obj {
   override get del(): BatchLine[] {
     const r = this.r
     // Only netkit's (protocol 178): undoing an add that failed must not take a foreign route to the same place.
-    return [line(['route', 'del', dstWord(r), ...(r.metric !== undefined ? ['metric', String(r.metric)] : []), 'proto', String(NETKIT_PROTO), 'table', String(r.table)], this.desc)]
+    return [
+      line(
+        ['route', 'del', dstWord(r), ...(r.metric !== undefined ? ['metric', String(r.metric)] : []), 'proto', String(NETKIT_PROTO), 'table', String(r.table)],
+        this.desc,
+      ),
+    ]
   }
 
   override get entry(): Record<string, unknown> {
@@ -241,17 +275,36 @@ export class RuleObj extends Obj {
 
   override get add(): BatchLine[] {
     const r = this.r
-    return [{...line(['rule', 'add', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc), ...this.family6}]
+    return [
+      {
+        ...line(['rule', 'add', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc),
+        ...this.family6,
+      },
+    ]
   }
 
   override get del(): BatchLine[] {
     const r = this.r
-    return [{...line(['rule', 'del', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc), ...this.family6}]
+    return [
+      {
+        ...line(['rule', 'del', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc),
+        ...this.family6,
+      },
+    ]
   }
 
   override get entry(): Record<string, unknown> {
     const r = this.r
-    return clean({family: r.family === 6 && !r.from && !r.to ? 6 : undefined, from: r.from, to: r.to, fwmark: ruleMark(r.fwmark) ?? undefined, iif: r.iif, oif: r.oif, table: r.table, priority: r.priority})
+    return clean({
+      family: r.family === 6 && !r.from && !r.to ? 6 : undefined,
+      from: r.from,
+      to: r.to,
+      fwmark: ruleMark(r.fwmark) ?? undefined,
+      iif: r.iif,
+      oif: r.oif,
+      table: r.table,
+      priority: r.priority,
+    })
   }
 }
 
@@ -321,12 +374,39 @@ export class PolicyObj extends Obj {
 
   override get del(): BatchLine[] {
     const p = this.p
-    return [line(['xfrm', 'policy', 'delete', 'src', p.src, 'dst', p.dst, 'dir', p.dir, ...(p.mark ? ['mark', hex(p.mark.value), 'mask', hex(p.mark.mask ?? 0xffff_ffff)] : [])], this.desc)]
+    return [
+      line(
+        [
+          'xfrm',
+          'policy',
+          'delete',
+          'src',
+          p.src,
+          'dst',
+          p.dst,
+          'dir',
+          p.dir,
+          ...(p.mark ? ['mark', hex(p.mark.value), 'mask', hex(p.mark.mask ?? 0xffff_ffff)] : []),
+        ],
+        this.desc,
+      ),
+    ]
   }
 
   override get entry(): Record<string, unknown> {
     const p = this.p
-    return clean({src: p.src, dst: p.dst, dir: p.dir, tmplSrc: p.tmplSrc, tmplDst: p.tmplDst, mode: p.tmplSrc ? p.mode : undefined, reqid: p.reqid, priority: p.priority, mark: this.mark, action: p.action})
+    return clean({
+      src: p.src,
+      dst: p.dst,
+      dir: p.dir,
+      tmplSrc: p.tmplSrc,
+      tmplDst: p.tmplDst,
+      mode: p.tmplSrc ? p.mode : undefined,
+      reqid: p.reqid,
+      priority: p.priority,
+      mark: this.mark,
+      action: p.action,
+    })
   }
 }
 
@@ -336,7 +416,13 @@ export type StateObjSpec = Omit<StateSpec, 'aead' | 'enc' | 'auth'>
 /** An SA's algorithms as compared: each algorithm's words without its key, in a fixed order (ip prints auth before enc). */
 export const algorithmsText = (args: Arg[]): string =>
   args
-    .reduce<string[][]>((groups, a) => (typeof a === 'string' && /^(aead|enc|auth|auth-trunc|comp)$/.test(a) ? [...groups, [a]] : (typeof a === 'string' && groups.length && groups.at(-1)!.push(a), groups)), [])
+    .reduce<string[][]>(
+      (groups, a) =>
+        typeof a === 'string' && /^(aead|enc|auth|auth-trunc|comp)$/.test(a)
+          ? [...groups, [a]]
+          : (typeof a === 'string' && groups.length && groups.at(-1)!.push(a), groups),
+      [],
+    )
     .map((g) => g.join(' '))
     .sort()
     .join('; ')
@@ -387,7 +473,9 @@ export class StateObj extends Obj {
     if (!f || !this.algs) return undefined
     const words = this.algs.filter((a): a is string => typeof a === 'string')
     const alg = (name: string) => words[words.indexOf(name) + 1]
-    const algo = f.aead ? {aead: {alg: alg('aead'), keyFile: f.aead, icv: Number(words.at(-1))}} : {enc: {alg: alg('enc'), keyFile: f.enc}, auth: {alg: alg('auth-trunc'), keyFile: f.auth}}
+    const algo = f.aead
+      ? {aead: {alg: alg('aead'), keyFile: f.aead, icv: Number(words.at(-1))}}
+      : {enc: {alg: alg('enc'), keyFile: f.enc}, auth: {alg: alg('auth-trunc'), keyFile: f.auth}}
     return clean({src: s.src, dst: s.dst, spi: hex(s.spi), mode: s.mode, reqid: s.reqid, mark: xfrmMark(s.mark), ...algo})
   }
 }
@@ -532,7 +620,9 @@ export function differences(desired: Obj, live: Obj): string[] {
     if (w === undefined) continue
     const h = have[k]
     if (h === w || String(h ?? '') === String(w)) continue
-    out.push(k === 'definition' ? 'its definition differs' : k === 'runtime' ? 'it is down' : k === 'key' ? 'its key differs' : `${k} ${h ?? 'unset'}, not ${w}`)
+    out.push(
+      k === 'definition' ? 'its definition differs' : k === 'runtime' ? 'it is down' : k === 'key' ? 'its key differs' : `${k} ${h ?? 'unset'}, not ${w}`,
+    )
   }
   return out
 }

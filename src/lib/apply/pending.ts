@@ -111,7 +111,16 @@ export function waitForAnswer(info: {file: string; changes: number; report: Reco
   return async (seconds: number, interrupted: Promise<unknown>): Promise<boolean> => {
     rmSync(answerPath(), {force: true})
     const since = new Date()
-    const record: PendingRecord = {pid: process.pid, started: startOf(process.pid) ?? '', file: info.file, since: since.toISOString(), deadline: new Date(since.getTime() + seconds * 1000).toISOString(), seconds, changes: info.changes, log: detachedLog()}
+    const record: PendingRecord = {
+      pid: process.pid,
+      started: startOf(process.pid) ?? '',
+      file: info.file,
+      since: since.toISOString(),
+      deadline: new Date(since.getTime() + seconds * 1000).toISOString(),
+      seconds,
+      changes: info.changes,
+      log: detachedLog(),
+    }
     writeFileAtomic(pendingPath(), `${JSON.stringify(record)}\n`, 0o600, 0o700)
     process.stderr.write(`pending: waiting up to ${seconds} s for "netkit apply --confirm" or "--rollback"\n`)
     tellStarter({pending: true, ...info.report, pid: record.pid, deadline: record.deadline, seconds, log: record.log})
@@ -178,9 +187,16 @@ export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeou
     const last = readOutcome()
     if (last?.pid === p.pid) return {pending: false, asked, outcome: 'none', last}
     rmSync(pendingPath(), {force: true})
-    throw new NetkitError('E_WAITER_GONE', `the waiter of the change from ${p.file} (pid ${p.pid}) is gone without confirming or undoing it: the change is still in place`, {
-      fix: asked === 'rollback' ? `nothing can undo it now: apply the earlier file ("netkit apply -f OLD_FILE"); see ${p.log}` : `it stays as it is (check it with "netkit diff -f ${p.file}"); see ${p.log}`,
-    })
+    throw new NetkitError(
+      'E_WAITER_GONE',
+      `the waiter of the change from ${p.file} (pid ${p.pid}) is gone without confirming or undoing it: the change is still in place`,
+      {
+        fix:
+          asked === 'rollback'
+            ? `nothing can undo it now: apply the earlier file ("netkit apply -f OLD_FILE"); see ${p.log}`
+            : `it stays as it is (check it with "netkit diff -f ${p.file}"); see ${p.log}`,
+      },
+    )
   }
   writeFileAtomic(answerPath(), `${asked}\n`, 0o600, 0o700)
   const deadline = Date.now() + (opts.timeoutMs ?? 180_000)
@@ -189,8 +205,13 @@ export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeou
   while (Date.now() < deadline && !done()) await sleep(100)
   const out = readOutcome()
   if (!out || out.pid !== p.pid) {
-    if (!done()) throw new NetkitError('E_TIMEOUT', `the waiter (pid ${p.pid}) has not finished acting on the ${asked} yet`, {fix: `see ${p.log}, and run "netkit apply --${asked}" again to see what became of it`})
-    throw new NetkitError('E_WAITER_GONE', `the waiter (pid ${p.pid}) ended without saying what became of the change from ${p.file}`, {fix: `see ${p.log} and check with "netkit diff -f ${p.file}"`})
+    if (!done())
+      throw new NetkitError('E_TIMEOUT', `the waiter (pid ${p.pid}) has not finished acting on the ${asked} yet`, {
+        fix: `see ${p.log}, and run "netkit apply --${asked}" again to see what became of it`,
+      })
+    throw new NetkitError('E_WAITER_GONE', `the waiter (pid ${p.pid}) ended without saying what became of the change from ${p.file}`, {
+      fix: `see ${p.log} and check with "netkit diff -f ${p.file}"`,
+    })
   }
   return {pending: false, asked, outcome: out.outcome, file: out.file, changes: out.changes, at: out.at, ...(out.detail ? {detail: out.detail} : {})}
 }
@@ -228,7 +249,11 @@ export async function startWaiter(args: string[], timeoutMs = 600_000): Promise<
   const pipe = child.stdio[3] as NodeJS.ReadableStream
   let text = ''
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new NetkitError('E_TIMEOUT', `the detached apply (pid ${child.pid}) said nothing within ${timeoutMs / 1000} s`, {fix: `see ${detachedLog()}`})), timeoutMs)
+    const timer = setTimeout(
+      () =>
+        done(new NetkitError('E_TIMEOUT', `the detached apply (pid ${child.pid}) said nothing within ${timeoutMs / 1000} s`, {fix: `see ${detachedLog()}`})),
+      timeoutMs,
+    )
     let settled = false
     const done = (r: Error | Record<string, unknown>) => {
       if (settled) return

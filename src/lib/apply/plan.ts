@@ -31,7 +31,26 @@ import type {TunnelDef, WgPeer} from '../tunnel/types.js'
 import {phase} from '../timing.js'
 import * as v from '../validate.js'
 import {
-  AddrObj, differences, KINDS, type Kind, LinkObj, liveLink, NetnsObj, type Obj, PeerObj, PolicyObj, ProxyObj, RouteObj, RuleObj, settingsOnly, StateObj, SysctlObj, TableObj, TUNNEL_DEV, TunnelObj, xfrmMark,
+  AddrObj,
+  differences,
+  KINDS,
+  type Kind,
+  LinkObj,
+  liveLink,
+  NetnsObj,
+  type Obj,
+  PeerObj,
+  PolicyObj,
+  ProxyObj,
+  RouteObj,
+  RuleObj,
+  settingsOnly,
+  StateObj,
+  SysctlObj,
+  TableObj,
+  TUNNEL_DEV,
+  TunnelObj,
+  xfrmMark,
 } from './model.js'
 import type {HostFile, ScopeFile, TunnelEntry} from './schema.js'
 
@@ -95,7 +114,23 @@ export function appliedKey(o: {kind: Kind; key: string}): string {
   return `${o.kind}:${o.key}`
 }
 
-const linkObj = (l: ScopeFile['links'][number]) => new LinkObj({name: l.name, kind: l.type, peer: l.peer, peerNetns: l.peerNetns, vni: l.vni, remote: l.remote?.ip, group: l.group?.ip, dev: l.dev, port: l.port, parent: l.parent, mode: l.mode, mtu: l.mtu, master: l.master, up: l.up})
+const linkObj = (l: ScopeFile['links'][number]) =>
+  new LinkObj({
+    name: l.name,
+    kind: l.type,
+    peer: l.peer,
+    peerNetns: l.peerNetns,
+    vni: l.vni,
+    remote: l.remote?.ip,
+    group: l.group?.ip,
+    dev: l.dev,
+    port: l.port,
+    parent: l.parent,
+    mode: l.mode,
+    mtu: l.mtu,
+    master: l.master,
+    up: l.up,
+  })
 
 function routeObj(r: ScopeFile['routes'][number], tableOf: (t?: string) => number): RouteObj {
   const d = r.to
@@ -116,13 +151,44 @@ export async function scopeObjects(s: ScopeFile, tables: Record<string, number>,
   for (const r of s.routes) out.push(routeObj(r, tableOf))
   // A /0 is "all", as the kernel reports it.
   const net = (c?: v.Cidr) => (c && c.prefix > 0 ? c.cidr : undefined)
-  for (const r of s.rules) out.push(new RuleObj({family: r.family ?? r.from?.family ?? r.to?.family ?? 4, from: net(r.from), to: net(r.to), fwmark: r.fwmark, iif: r.iif, oif: r.oif, table: tableOf(r.table), priority: r.priority}))
+  for (const r of s.rules)
+    out.push(
+      new RuleObj({
+        family: r.family ?? r.from?.family ?? r.to?.family ?? 4,
+        from: net(r.from),
+        to: net(r.to),
+        fwmark: r.fwmark,
+        iif: r.iif,
+        oif: r.oif,
+        table: tableOf(r.table),
+        priority: r.priority,
+      }),
+    )
   for (const p of s.proxyArp) out.push(new ProxyObj(p.address.ip, p.dev))
   for (const p of s.xfrmPolicies) {
-    out.push(new PolicyObj({src: p.src.cidr, dst: p.dst.cidr, family: p.src.family, dir: p.dir, tmplSrc: p.tmplSrc?.ip, tmplDst: p.tmplDst?.ip, proto: 'esp', mode: p.mode, reqid: p.reqid, priority: p.priority, mark: p.mark, action: p.action}, xfrmMark(p.mark)))
+    out.push(
+      new PolicyObj(
+        {
+          src: p.src.cidr,
+          dst: p.dst.cidr,
+          family: p.src.family,
+          dir: p.dir,
+          tmplSrc: p.tmplSrc?.ip,
+          tmplDst: p.tmplDst?.ip,
+          proto: 'esp',
+          mode: p.mode,
+          reqid: p.reqid,
+          priority: p.priority,
+          mark: p.mark,
+          action: p.action,
+        },
+        xfrmMark(p.mark),
+      ),
+    )
   }
   s.xfrmStates.forEach((x, i) => out.push(stateObj(x, runner, `${at}xfrmStates.${i}`)))
-  for (const [name, t] of Object.entries(s.tunnels)) for (const o of await tunnelObjs(name, {...fromFile(s, t), ...t}, runner, netns, `${at}tunnels.${name}`)) out.push(o)
+  for (const [name, t] of Object.entries(s.tunnels))
+    for (const o of await tunnelObjs(name, {...fromFile(s, t), ...t}, runner, netns, `${at}tunnels.${name}`)) out.push(o)
   return out
 }
 
@@ -141,14 +207,24 @@ function fromFile(s: ScopeFile, t: TunnelEntry): {local?: TunnelEntry['local']; 
   let a = onLink(remote)
   if (!a) {
     const covers = (to: (typeof s.routes)[number]['to']) => (to === 'default' ? true : to.family === family && v.contains(to.cidr, remote))
-    const gw = s.routes.filter((r) => r.via && r.table === undefined && covers(r.to)).sort((x, y) => (y.to === 'default' ? 0 : y.to.prefix) - (x.to === 'default' ? 0 : x.to.prefix))[0]
+    const gw = s.routes
+      .filter((r) => r.via && r.table === undefined && covers(r.to))
+      .sort((x, y) => (y.to === 'default' ? 0 : y.to.prefix) - (x.to === 'default' ? 0 : x.to.prefix))[0]
     if (gw?.via) a = onLink(gw.via.ip)
   }
   if (!a) return {}
   return {local: {ip: a.address.ip, family: a.address.family} as TunnelEntry['local'], ...(t.type === 'vxlan' ? {dev: a.dev} : {})}
 }
 
-const STATE_WORDS: Record<string, string> = {aead: 'aead.alg', 'aead-key-file': 'aead.keyFile', icv: 'aead.icv', enc: 'enc.alg', 'enc-key-file': 'enc.keyFile', auth: 'auth.alg', 'auth-key-file': 'auth.keyFile'}
+const STATE_WORDS: Record<string, string> = {
+  aead: 'aead.alg',
+  'aead-key-file': 'aead.keyFile',
+  icv: 'aead.icv',
+  enc: 'enc.alg',
+  'enc-key-file': 'enc.keyFile',
+  auth: 'auth.alg',
+  'auth-key-file': 'auth.keyFile',
+}
 
 /** An SA entry through the same checks as `netkit xfrm state add` (keys read from their files now, registered as secrets). */
 function stateObj(x: ScopeFile['xfrmStates'][number], runner: Runner, at: string): StateObj {
@@ -174,13 +250,26 @@ async function tunnelObjs(name: string, t: TunnelEntry, runner: Runner, netns: s
   try {
     const peers = t.peers ? Object.fromEntries(Object.entries(t.peers).map(([k, p]) => [k, {...p, allowedIps: p.allowedIps.map((n) => n.cidr)}])) : undefined
     const {def, psk} = await defineTunnel(
-      {...t, name, netns, local: t.local?.ip, remote: t.remote?.ip, localSubnet: t.localSubnets.map((n) => n.cidr), remoteSubnet: t.remoteSubnets.map((n) => n.cidr), address: t.address?.cidr, peerAddress: t.peerAddress?.ip, dev: t.dev, peers},
+      {
+        ...t,
+        name,
+        netns,
+        local: t.local?.ip,
+        remote: t.remote?.ip,
+        localSubnet: t.localSubnets.map((n) => n.cidr),
+        remoteSubnet: t.remoteSubnets.map((n) => n.cidr),
+        address: t.address?.cidr,
+        peerAddress: t.peerAddress?.ip,
+        dev: t.dev,
+        peers,
+      },
       runner,
     )
     if (!isInterface(def)) return [new TunnelObj(def, fingerprint(def, psk?.value), psk)]
     return [new TunnelObj(def, fingerprint(interfaceOnly(def))), ...peersOf(def).map(({name: peer, ...p}) => new PeerObj(name, peer, p, peerFingerprint(p)))]
   } catch (error) {
-    if (error instanceof UsageError) throw new UsageError(`host file: ${at}: ${fileWords(error.what)}`, error.fix ? fileWords(error.fix) : 'fix that entry', 'E_FILE')
+    if (error instanceof UsageError)
+      throw new UsageError(`host file: ${at}: ${fileWords(error.what)}`, error.fix ? fileWords(error.fix) : 'fix that entry', 'E_FILE')
     throw error
   }
 }
@@ -189,7 +278,9 @@ const FILE_KEYS: Record<string, string> = {'local-subnet': 'localSubnets', 'remo
 
 /** `tunnel add`'s words in a message about a host file's tunnel entry: --peer-public-key -> peerPublicKey. */
 function fileWords(text: string): string {
-  return text.replace(/--([a-z][a-z-]*)(?: [A-Z]{2,}\b)?/g, (_, f: string) => `"${FILE_KEYS[f] ?? f.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())}"`).replace(/\bpass "/g, 'give "')
+  return text
+    .replace(/--([a-z][a-z-]*)(?: [A-Z]{2,}\b)?/g, (_, f: string) => `"${FILE_KEYS[f] ?? f.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())}"`)
+    .replace(/\bpass "/g, 'give "')
 }
 
 /** A tunnel's definition as text, with a digest of its PSK (a new key is a change; the key itself is never shown). */
@@ -212,7 +303,15 @@ export async function desiredScopes(runner: Runner, f: HostFile): Promise<Scope[
   const named = new Set(Object.keys(f.namespaces))
   for (const [name, s] of Object.entries(f.namespaces)) {
     const r = runner.in(name)
-    scopes.push({netns: name, runner: r, ledger: scopeOf(name), desired: await scopeObjects(s, f.tables, r, name, `namespaces.${name}.`), fresh: !netnsExists(name), applied: appliedIn(scopeOf(name), top), owner: top})
+    scopes.push({
+      netns: name,
+      runner: r,
+      ledger: scopeOf(name),
+      desired: await scopeObjects(s, f.tables, r, name, `namespaces.${name}.`),
+      fresh: !netnsExists(name),
+      applied: appliedIn(scopeOf(name), top),
+      owner: top,
+    })
   }
   for (const sc of scopes) once(sc)
   // Namespaces an earlier apply made and the file no longer lists: their contents go with them.
@@ -238,7 +337,12 @@ export async function desiredScopes(runner: Runner, f: HostFile): Promise<Scope[
 function once(scope: Scope): void {
   const seen = new Set<string>()
   for (const o of scope.desired) {
-    if (seen.has(o.id)) throw new UsageError(`the file lists ${o.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} twice`, 'keep one entry for it (a route is one per table, destination and metric; a rule one per priority and selector)', 'E_FILE')
+    if (seen.has(o.id))
+      throw new UsageError(
+        `the file lists ${o.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} twice`,
+        'keep one entry for it (a route is one per table, destination and metric; a rule one per priority and selector)',
+        'E_FILE',
+      )
     seen.add(o.id)
   }
 }
@@ -253,11 +357,12 @@ async function checkDevices(runner: Runner, f: HostFile): Promise<void> {
   for (const [name, s] of Object.entries(f.namespaces)) scopes.push([name, s])
   // A veth's far end, moved into another of the file's namespaces, is a device there.
   const movedIn = new Map<string, string[]>()
-  for (const [, s] of scopes) for (const l of s.links) {
-    if (l.type !== 'veth' || !l.peerNetns || !l.peer) continue
-    if (!movedIn.has(l.peerNetns)) movedIn.set(l.peerNetns, [])
-    movedIn.get(l.peerNetns)!.push(l.peer)
-  }
+  for (const [, s] of scopes)
+    for (const l of s.links) {
+      if (l.type !== 'veth' || !l.peerNetns || !l.peer) continue
+      if (!movedIn.has(l.peerNetns)) movedIn.set(l.peerNetns, [])
+      movedIn.get(l.peerNetns)!.push(l.peer)
+    }
   for (const [name, s] of scopes) {
     const r = name ? runner.in(name) : runner
     const have = new Set<string>(name ? movedIn.get(name) : [])
@@ -269,7 +374,12 @@ async function checkDevices(runner: Runner, f: HostFile): Promise<void> {
     }
     const where = r.netns ? `namespace ${r.netns}` : 'this host'
     const need = (dev: string | undefined, what: () => string) => {
-      if (dev && !have.has(dev) && !TUNNEL_DEV.test(dev)) throw new UsageError(`the file's ${what()} needs link ${dev}, which is neither in the file nor on ${where}`, `add ${dev} to the file's links, or correct the name`, 'E_FILE')
+      if (dev && !have.has(dev) && !TUNNEL_DEV.test(dev))
+        throw new UsageError(
+          `the file's ${what()} needs link ${dev}, which is neither in the file nor on ${where}`,
+          `add ${dev} to the file's links, or correct the name`,
+          'E_FILE',
+        )
     }
     for (const l of s.links) {
       need(l.master, () => `the bridge port ${l.name}`)
@@ -294,10 +404,16 @@ async function keepSecondaries(scope: Scope, live: Obj[], changes: Change[]): Pr
   for (const c of changes) {
     const a = c.live
     if (!(a instanceof AddrObj) || c.action === 'add' || a.secondary || a.cidr.includes(':')) continue
-    const lost = live.filter((o): o is AddrObj => o instanceof AddrObj && o.secondary && !o.owned && !going.has(o.id) && !o.cidr.includes(':') && subnet(o) === subnet(a))
+    const lost = live.filter(
+      (o): o is AddrObj => o instanceof AddrObj && o.secondary && !o.owned && !going.has(o.id) && !o.cidr.includes(':') && subnet(o) === subnet(a),
+    )
     if (lost.length === 0) continue
     if (!(await promotesSecondaries(scope.runner, a.dev))) {
-      throw new NetkitError('E_CONFLICT', `removing ${a.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} would delete ${lost.map((o) => o.cidr).join(', ')} too (the kernel removes a subnet's secondary addresses with its primary), and netkit did not add ${lost.length === 1 ? 'that one' : 'those'}`, {fix: `keep ${a.cidr} in the file, or remove the others first (or set net/ipv4/conf/${a.dev}/promote_secondaries to 1)`})
+      throw new NetkitError(
+        'E_CONFLICT',
+        `removing ${a.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} would delete ${lost.map((o) => o.cidr).join(', ')} too (the kernel removes a subnet's secondary addresses with its primary), and netkit did not add ${lost.length === 1 ? 'that one' : 'those'}`,
+        {fix: `keep ${a.cidr} in the file, or remove the others first (or set net/ipv4/conf/${a.dev}/promote_secondaries to 1)`},
+      )
     }
   }
 }
@@ -313,15 +429,33 @@ function refuseUnknowable(scopes: Scope[], reads: LiveRead[], changes: Change[])
     if (c.kind === 'table' && c.action === 'add') {
       const t = c.desired as TableObj
       const other = reads[0].tables.find((x) => x.id === t.number && x.name !== t.name && !removing.has(x.name))
-      if (other) throw new UsageError(`tables.${t.name}: table ${t.number} is already named ${other.name} on this host (${other.source})`, `use the name ${other.name}, or another number`, 'E_FILE')
+      if (other)
+        throw new UsageError(
+          `tables.${t.name}: table ${t.number} is already named ${other.name} on this host (${other.source})`,
+          `use the name ${other.name}, or another number`,
+          'E_FILE',
+        )
     }
     if (c.kind === 'sysctl' && c.action === 'add') {
       const scope = scopes.find((s) => s.netns === c.netns)!
       const path = (c.desired as SysctlObj).path
       const dev = /^net\/ipv[46]\/(?:conf|neigh)\/([^/]+)\//.exec(path)?.[1]
       const here = scope.netns ?? scope.runner.netns ?? undefined
-      const made = dev !== undefined && scopes.some((sc) => sc.desired.some((o) => o instanceof LinkObj && (sc === scope ? o.spec.name === dev || (o.spec.peer === dev && !o.spec.peerNetns) : o.spec.peer === dev && o.spec.peerNetns === here)))
-      if (!made && !scope.fresh) throw new UsageError(`sysctls: ${path.replaceAll('/', '.')} does not exist${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''}`, dev ? `check the name, and that link ${dev} is there or in the file` : 'check the name (netkit sysctl get NAME)', 'E_FILE')
+      const made =
+        dev !== undefined &&
+        scopes.some((sc) =>
+          sc.desired.some(
+            (o) =>
+              o instanceof LinkObj &&
+              (sc === scope ? o.spec.name === dev || (o.spec.peer === dev && !o.spec.peerNetns) : o.spec.peer === dev && o.spec.peerNetns === here),
+          ),
+        )
+      if (!made && !scope.fresh)
+        throw new UsageError(
+          `sysctls: ${path.replaceAll('/', '.')} does not exist${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''}`,
+          dev ? `check the name, and that link ${dev} is there or in the file` : 'check the name (netkit sysctl get NAME)',
+          'E_FILE',
+        )
     }
   }
 }
@@ -367,7 +501,9 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
   // `again`: what it sits on is there again afterwards (a link made again, a new address in the subnet), so it can be made again too.
   const hit: {scope: number; object: Obj; because: string; again: boolean}[] = []
   const take = (i: number, because: string, again: boolean, pick: (o: Obj) => boolean) => {
-    for (const o of lives[i] ?? []) if (!o.auto && !removed[i].has(o.id) && (o.kind === 'addr' || o.kind === 'route' || o.kind === 'proxy') && pick(o)) hit.push({scope: i, object: o, because, again})
+    for (const o of lives[i] ?? [])
+      if (!o.auto && !removed[i].has(o.id) && (o.kind === 'addr' || o.kind === 'route' || o.kind === 'proxy') && pick(o))
+        hit.push({scope: i, object: o, because, again})
   }
   const onDev = (dev: string) => (o: Obj) => (o instanceof AddrObj || o instanceof ProxyObj ? o.dev === dev : o instanceof RouteObj && o.r.dev === dev)
   const where = (i: number) => (scopes[i].runner.netns ? ` in namespace ${scopes[i].runner.netns}` : '')
@@ -387,9 +523,19 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
     } else if (l instanceof AddrObj && c.action !== 'add' && !l.cidr.includes(':')) {
       const net = v.networkOf(l.cidr)
       const inNet = (ip?: string) => Boolean(ip && v.contains(net, ip))
-      const others = lives[i].some((o) => o instanceof AddrObj && o.dev === l.dev && o.id !== l.id && !removed[i].has(o.id) && !changes.some((x) => x.live === o) && inNet(o.cidr.split('/')[0]))
+      const others = lives[i].some(
+        (o) =>
+          o instanceof AddrObj &&
+          o.dev === l.dev &&
+          o.id !== l.id &&
+          !removed[i].has(o.id) &&
+          !changes.some((x) => x.live === o) &&
+          inNet(o.cidr.split('/')[0]),
+      )
       // Renumbering: a new address in the same subnet brings the gateways back within reach.
-      const renumbered = changes.some((x) => x.action !== 'remove' && x.netns === c.netns && x.desired instanceof AddrObj && x.desired.dev === l.dev && inNet(x.desired.cidr.split('/')[0]))
+      const renumbered = changes.some(
+        (x) => x.action !== 'remove' && x.netns === c.netns && x.desired instanceof AddrObj && x.desired.dev === l.dev && inNet(x.desired.cidr.split('/')[0]),
+      )
       if (!others) take(i, `removing ${l.desc}${where(i)}`, renumbered, (o) => o instanceof RouteObj && o.r.dev === l.dev && inNet(o.r.via))
     } else if (c.kind === 'netns' && c.action === 'remove') {
       const j = at(l!.key)
@@ -408,10 +554,20 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
     return true
   })
   if (lost.length) {
-    const list = lost.slice(0, 3).map((h) => `${h.object.desc}${where(h.scope)} (${wanted(h) ? 'the file keeps it' : h.object.owned || scopes[h.scope].applied[h.object.id] ? "netkit's" : "not netkit's"})`).join(', ')
-    throw new NetkitError('E_CONFLICT', `${lost[0].because} would also delete ${list}${lost.length > 3 ? ` and ${lost.length - 3} more` : ''}: the kernel deletes them with it, and netkit would not put them back`, {
-      fix: 'remove those first, or keep what they depend on as it is; nothing was changed',
-    })
+    const list = lost
+      .slice(0, 3)
+      .map(
+        (h) =>
+          `${h.object.desc}${where(h.scope)} (${wanted(h) ? 'the file keeps it' : h.object.owned || scopes[h.scope].applied[h.object.id] ? "netkit's" : "not netkit's"})`,
+      )
+      .join(', ')
+    throw new NetkitError(
+      'E_CONFLICT',
+      `${lost[0].because} would also delete ${list}${lost.length > 3 ? ` and ${lost.length - 3} more` : ''}: the kernel deletes them with it, and netkit would not put them back`,
+      {
+        fix: 'remove those first, or keep what they depend on as it is; nothing was changed',
+      },
+    )
   }
   // What the file keeps: taken away before and made again after (and, undoing, in the reverse order).
   const done = new Set<string>()
@@ -444,7 +600,10 @@ async function namePeers(scopes: Scope[], reads: LiveRead[], changes: Change[]):
     const l = c.live
     if (!(l instanceof LinkObj) || c.action === 'add' || !l.spec.peerNetns || l.spec.peer || l.spec.peerIndex === undefined) continue
     const j = scopes.findIndex((s) => (s.runner.netns ?? undefined) === l.spec.peerNetns)
-    const there = j >= 0 && reads[j]?.ip.length ? (JSON.parse(reads[j].ip[0]) as IpLink[]) : await ipJsonProbe<IpLink>(scopes[0].runner.in(l.spec.peerNetns), ['link', 'show']).catch(() => [])
+    const there =
+      j >= 0 && reads[j]?.ip.length
+        ? (JSON.parse(reads[j].ip[0]) as IpLink[])
+        : await ipJsonProbe<IpLink>(scopes[0].runner.in(l.spec.peerNetns), ['link', 'show']).catch(() => [])
     l.spec.peer = there.find((x) => x.ifindex === l.spec.peerIndex)?.ifname
   }
 }
@@ -490,8 +649,22 @@ export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
   const {desired, applied} = scope
   const kinds = new Set<string>(desired.map((d) => d.kind))
   for (const k of Object.keys(applied)) kinds.add(k.slice(0, k.indexOf(':')))
-  const sysctls = [...new Set([...desired.filter((d) => d.kind === 'sysctl').map((d) => d.key), ...Object.keys(applied).filter((k) => k.startsWith('sysctl:')).map((k) => k.slice(7))])]
-  return {...(scope.netns ? {netns: scope.netns} : {}), fresh: scope.fresh, xfrm: Boolean(opts.all) || kinds.has('xfrm-policy'), ...(opts.all || kinds.has('xfrm-state') ? {sad: true} : {}), sysctls, tunnels: Boolean(opts.all) || kinds.has('tunnel') || kinds.has('wg-peer')}
+  const sysctls = [
+    ...new Set([
+      ...desired.filter((d) => d.kind === 'sysctl').map((d) => d.key),
+      ...Object.keys(applied)
+        .filter((k) => k.startsWith('sysctl:'))
+        .map((k) => k.slice(7)),
+    ]),
+  ]
+  return {
+    ...(scope.netns ? {netns: scope.netns} : {}),
+    fresh: scope.fresh,
+    xfrm: Boolean(opts.all) || kinds.has('xfrm-policy'),
+    ...(opts.all || kinds.has('xfrm-state') ? {sad: true} : {}),
+    sysctls,
+    tunnels: Boolean(opts.all) || kinds.has('tunnel') || kinds.has('wg-peer'),
+  }
 }
 
 /** Everything a scope's comparison depends on, read (processes in parallel), nothing parsed yet. */
@@ -516,16 +689,18 @@ export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<Live
   if (recipe.tunnels) {
     const dir = scopeDir(configDir(), recipe.netns ?? runner.netns ?? undefined)
     // Each tunnel's runtime as its driver reads it (swanctl, wg, ip): one that is down is brought up again.
-    out.tunnels = await Promise.all(listDefs(dir).map(async (def) => {
-      const file = pskPath(dir, def.name)
-      const psk = existsSync(file) ? readSecretFile(file, 'PSK file') : undefined
-      const {state, details} = await tunnelStatus(def, {runner, configDir: configDir()})
-      if (!isInterface(def)) return {def, fingerprint: fingerprint(def, psk), running: state !== 'down'}
-      // An interface: the tunnel without its peers, and each peer with whether the device has it.
-      const present = new Set(((details.peers ?? []) as PeerState[]).filter((p) => p.present).map((p) => p.name))
-      const peers = peersOf(def).map(({name, ...p}) => ({name, peer: p, fingerprint: peerFingerprint(p), running: present.has(name)}))
-      return {def, fingerprint: fingerprint(interfaceOnly(def)), running: state !== 'down', peers}
-    }))
+    out.tunnels = await Promise.all(
+      listDefs(dir).map(async (def) => {
+        const file = pskPath(dir, def.name)
+        const psk = existsSync(file) ? readSecretFile(file, 'PSK file') : undefined
+        const {state, details} = await tunnelStatus(def, {runner, configDir: configDir()})
+        if (!isInterface(def)) return {def, fingerprint: fingerprint(def, psk), running: state !== 'down'}
+        // An interface: the tunnel without its peers, and each peer with whether the device has it.
+        const present = new Set(((details.peers ?? []) as PeerState[]).filter((p) => p.present).map((p) => p.name))
+        const peers = peersOf(def).map(({name, ...p}) => ({name, peer: p, fingerprint: peerFingerprint(p), running: present.has(name)}))
+        return {def, fingerprint: fingerprint(interfaceOnly(def)), running: state !== 'down', peers}
+      }),
+    )
   }
   return out
 }
@@ -551,7 +726,9 @@ export function digestOf(reads: LiveRead[]): string {
     h.update(r.xfrm).update('\0')
     // The SAD's text holds keys: only its digest goes in (as part of this one).
     h.update(r.sad).update('\0')
-    h.update(JSON.stringify([r.tables, r.netns, r.sysctls, r.tunnels.map((t) => [t.fingerprint, t.running, t.peers?.map((p) => [p.name, p.fingerprint, p.running])])]))
+    h.update(
+      JSON.stringify([r.tables, r.netns, r.sysctls, r.tunnels.map((t) => [t.fingerprint, t.running, t.peers?.map((p) => [p.name, p.fingerprint, p.running])])]),
+    )
   }
   return h.digest('hex')
 }
@@ -589,11 +766,17 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
     o.auto = r.protocol === 'kernel' || r.protocol === 'ra' || dst.startsWith('fe80:') || TUNNEL_DEV.test(r.dev ?? '')
     out.push(o)
   }
-  for (const [family, rows] of [[4, rules4], [6, rules6]] as const) {
+  for (const [family, rows] of [
+    [4, rules4],
+    [6, rules6],
+  ] as const) {
     for (const r of rows as IpRule[]) {
       const net = (a?: string, len?: number) => (!a || a === 'all' ? undefined : `${a}/${len ?? (family === 6 ? 128 : 32)}`)
       const fwmark = r.fwmark ? v.mark(`${r.fwmark}${r.fwmask ? `/${r.fwmask}` : ''}`) : undefined
-      const o = new RuleObj({family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: tableNumber(r.table, 0), priority: r.priority}, isNetkitProto(r.protocol))
+      const o = new RuleObj(
+        {family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: tableNumber(r.table, 0), priority: r.priority},
+        isNetkitProto(r.protocol),
+      )
       // The kernel's own three: from all lookup local, main, default.
       o.auto = (r.priority === 0 || r.priority === 32766 || r.priority === 32767) && !o.r.from && !o.r.to && !fwmark && !r.iif && !r.oif
       out.push(o)
@@ -607,7 +790,23 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
       const t = p.tmpls[0]
       const [mv, mm] = (p.mark ?? '').split('/')
       const mark = p.mark ? {value: Number(mv), mask: Number(mm)} : undefined
-      const o = new PolicyObj({src: p.src, dst: p.dst, family: p.src.includes(':') ? 6 : 4, dir: p.dir, tmplSrc: t?.src, tmplDst: t?.dst, proto: 'esp', mode: (t?.mode as 'tunnel') ?? 'tunnel', reqid: t?.reqid || undefined, priority: p.priority, mark, action: p.action}, p.mark)
+      const o = new PolicyObj(
+        {
+          src: p.src,
+          dst: p.dst,
+          family: p.src.includes(':') ? 6 : 4,
+          dir: p.dir,
+          tmplSrc: t?.src,
+          tmplDst: t?.dst,
+          proto: 'esp',
+          mode: (t?.mode as 'tunnel') ?? 'tunnel',
+          reqid: t?.reqid || undefined,
+          priority: p.priority,
+          mark,
+          action: p.action,
+        },
+        p.mark,
+      )
       o.owned = Boolean(ledger[o.key])
       out.push(o)
     }
@@ -621,7 +820,14 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
     for (const x of parseStates(read.sad)) {
       if (x.proto !== 'esp') continue
       const [mv, mm] = (x.mark ?? '').split('/')
-      const spec = {src: x.src, dst: x.dst, spi: Number(x.spi), mode: x.mode as 'tunnel', reqid: x.reqid || undefined, mark: x.mark ? {value: Number(mv), mask: Number(mm)} : undefined}
+      const spec = {
+        src: x.src,
+        dst: x.dst,
+        spi: Number(x.spi),
+        mode: x.mode as 'tunnel',
+        reqid: x.reqid || undefined,
+        mark: x.mark ? {value: Number(mv), mask: Number(mm)} : undefined,
+      }
       const k = `${x.src} ${x.dst} ${x.spi}`
       out.push(new StateObj(spec, keys.get(k), x.keyDigest, ledger[k]?.meta?.keyFiles as Record<string, string> | undefined, Boolean(ledger[k])))
     }
@@ -629,7 +835,8 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
   for (const [i, value] of read.sysctls.entries()) if (value !== undefined) out.push(new SysctlObj(read.recipe.sysctls[i], value))
   for (const t of read.tunnels) {
     out.push(new TunnelObj(t.def, t.fingerprint, undefined, Boolean(scope.applied[`tunnel:${t.def.name}`]), t.running))
-    for (const p of t.peers ?? []) out.push(new PeerObj(t.def.name, p.name, p.peer, p.fingerprint, Boolean(scope.applied[`wg-peer:${t.def.name} ${p.name}`]), p.running))
+    for (const p of t.peers ?? [])
+      out.push(new PeerObj(t.def.name, p.name, p.peer, p.fingerprint, Boolean(scope.applied[`wg-peer:${t.def.name} ${p.name}`]), p.running))
   }
   return out
 }
@@ -645,7 +852,14 @@ async function readSysctls(runner: Runner, paths: string[]): Promise<(string | u
   try {
     return await getSysctls(runner, keys)
   } catch {
-    return Promise.all(keys.map((k) => getSysctls(runner, [k]).then(([x]) => x, () => undefined)))
+    return Promise.all(
+      keys.map((k) =>
+        getSysctls(runner, [k]).then(
+          ([x]) => x,
+          () => undefined,
+        ),
+      ),
+    )
   }
 }
 
@@ -707,9 +921,17 @@ export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unc
       continue
     }
     // A tunnel is netkit's own (its store): one that is only down is brought up whoever made it.
-    const mine = d.kind === 'sysctl' || Boolean(applied[k]) || (d.kind === 'table' && l.owned) || ((d.kind === 'tunnel' || d.kind === 'wg-peer') && diff.length === 1 && diff[0] === 'it is down')
+    const mine =
+      d.kind === 'sysctl' ||
+      Boolean(applied[k]) ||
+      (d.kind === 'table' && l.owned) ||
+      ((d.kind === 'tunnel' || d.kind === 'wg-peer') && diff.length === 1 && diff[0] === 'it is down')
     if (!mine) {
-      throw new NetkitError('E_CONFLICT', `${l.desc}${netns ? ` in namespace ${netns}` : ''} is there and differs from the file (${diff.join('; ')}), and netkit's apply did not make it`, {fix: 'netkit never changes objects it did not make: remove or rename it, or change the file to match'})
+      throw new NetkitError(
+        'E_CONFLICT',
+        `${l.desc}${netns ? ` in namespace ${netns}` : ''} is there and differs from the file (${diff.join('; ')}), and netkit's apply did not make it`,
+        {fix: 'netkit never changes objects it did not make: remove or rename it, or change the file to match'},
+      )
     }
     changes.push({action: 'change', kind: d.kind, desc: d.desc, netns, live: l, desired: d, why: diff.join('; ')})
   }
@@ -721,7 +943,8 @@ export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unc
   // Not netkit's, not in the file: reported, never touched.
   const foreign: Foreign[] = []
   for (const o of live) {
-    if (!o.owned && !o.auto && FOREIGN_KINDS.has(o.kind) && !wanted.has(o.id) && !applied[o.id]) foreign.push({kind: o.kind, object: o.desc, ...(netns ? {netns} : {})})
+    if (!o.owned && !o.auto && FOREIGN_KINDS.has(o.kind) && !wanted.has(o.id) && !applied[o.id])
+      foreign.push({kind: o.kind, object: o.desc, ...(netns ? {netns} : {})})
   }
   return {changes: order(changes), unchanged, foreign}
 }
@@ -744,10 +967,12 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
   phase('desired')
   // A read just made with the same recipe (the memo's, which did not match) is not made again.
   const reuse = (r: ReadRecipe) => earlier.find((e) => JSON.stringify(e.recipe) === JSON.stringify(r))
-  const reads = await Promise.all(scopes.map((s) => {
-    const r = recipeOf(s)
-    return reuse(r) ?? readLive(s.runner, r)
-  }))
+  const reads = await Promise.all(
+    scopes.map((s) => {
+      const r = recipeOf(s)
+      return reuse(r) ?? readLive(s.runner, r)
+    }),
+  )
   phase('live read')
   const changes: Change[] = []
   const foreign: Foreign[] = []
@@ -802,4 +1027,3 @@ export async function undoOutcome(plan: Plan): Promise<{missing: string[]; left:
   }
   return {missing, left}
 }
-

@@ -27,7 +27,23 @@ import {checkPeerSet, isInterface, withPeers} from '../tunnel/wireguard/peers.js
 import {scopeDir} from '../tunnel/store.js'
 import {KINDS, LinkObj, type Obj, type PeerObj, type RouteObj, settingsOnly, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
-import {appliedIn, appliedKey, type Change, compareScope, type Foreign, computePlan, desiredScopes, digestOf, type LiveRead, objectsOf, type Plan, readLive, recipeOf, type Scope, undoOutcome} from './plan.js'
+import {
+  appliedIn,
+  appliedKey,
+  type Change,
+  compareScope,
+  type Foreign,
+  computePlan,
+  desiredScopes,
+  digestOf,
+  type LiveRead,
+  objectsOf,
+  type Plan,
+  readLive,
+  recipeOf,
+  type Scope,
+  undoOutcome,
+} from './plan.js'
 
 /** A host file as read: its text, where it came from (its name says YAML or JSON), and the netkit version reading it. */
 export interface HostInput {
@@ -45,7 +61,11 @@ export function readHostText(path: string): {text: string; source: string} {
     // YAML 1.2 reads JSON too, so standard input needs no format.
     return path === '-' ? {text: readFileSync(0, 'utf8'), source: 'stdin'} : {text: readFileSync(path, 'utf8'), source: path}
   } catch {
-    throw new UsageError(`${path === '-' ? 'standard input' : path} cannot be read`, 'give the path of a YAML or JSON host file, or - for standard input', 'E_FILE')
+    throw new UsageError(
+      `${path === '-' ? 'standard input' : path} cannot be read`,
+      'give the path of a YAML or JSON host file, or - for standard input',
+      'E_FILE',
+    )
   }
 }
 
@@ -65,7 +85,8 @@ export async function planHost(runner: Runner, input: HostInput, opts: {remember
       earlier = await Promise.all(memo.recipes.map((r) => readLive(r.netns ? runner.in(r.netns) : runner, r)))
       const digest = digestOf(earlier)
       phase('memo read')
-      if (digest === memo.state) return {scopes: [], changes: [], unchanged: memo.unchanged, foreign: memo.foreign, reads: {recipes: memo.recipes, digest}, memo: true}
+      if (digest === memo.state)
+        return {scopes: [], changes: [], unchanged: memo.unchanged, foreign: memo.foreign, reads: {recipes: memo.recipes, digest}, memo: true}
     } catch {
       // A read that fails now (a namespace gone behind our back): the whole comparison says what is what.
       earlier = []
@@ -91,7 +112,9 @@ function remember(top: string, file: string, plan: Plan, reads: Plan['reads'], f
 }
 
 /** `found`: told the value a sysctl had just before it is set (for one the plan could not read: in a namespace it makes). */
-type Op = {runner: Runner} & ({lines: BatchLine[]} | {sysctl: {path: string; value: string}; found?: (value: string) => void} | {table: {add?: {name: string; id: number}; del?: string}})
+type Op = {runner: Runner} & (
+  {lines: BatchLine[]} | {sysctl: {path: string; value: string}; found?: (value: string) => void} | {table: {add?: {name: string; id: number}; del?: string}}
+)
 
 const sysctlOf = (o: Obj) => ({path: (o as SysctlObj).path, value: (o as SysctlObj).value})
 const tableOf = (o: Obj) => ({name: (o as TableObj).name, id: (o as TableObj).number})
@@ -116,14 +139,16 @@ function forward(c: Change, runner: Runner, original: (path: string) => string |
   if (o.kind === 'table') {
     if (c.action === 'add') return [{runner, table: {add: tableOf(d!)}}]
     if (c.action === 'remove') return [{runner, table: {del: l!.key}}]
-    return [{runner, table: {del: l!.key}}, {runner, table: {add: tableOf(d!)}}]
+    return [
+      {runner, table: {del: l!.key}},
+      {runner, table: {add: tableOf(d!)}},
+    ]
   }
   if (c.action === 'add') return linkAdd(d!, runner)
   if (c.action === 'remove') return [{runner, lines: l!.del}]
   if (o.kind === 'link' && settingsOnly(d!, l!)) return [{runner, lines: linkSet(d!, l!)}, ...peerMtu(d!, l!, runner)]
   return [{runner, lines: l!.del}, ...linkAdd(d!, runner)]
 }
-
 
 /** `ip link set` lines that take link `from` to the settings of `to`. */
 function linkSet(to: Obj, from: Obj, exact = false): BatchLine[] {
@@ -142,7 +167,12 @@ function peerMtu(to: Obj, from: Obj, runner: Runner): Op[] {
   const t = to.attrs
   const spec = (to instanceof LinkObj ? to : from instanceof LinkObj ? from : undefined)?.spec
   if (t.type !== 'veth' || t.mtu === undefined || t.mtu === from.attrs.mtu || !spec?.peer) return []
-  return [{runner: spec.peerNetns ? runner.in(spec.peerNetns) : runner, lines: [{args: ['link', 'set', spec.peer, 'mtu', String(t.mtu)], object: `veth ${spec.peer} (the other end of ${spec.name})`}]}]
+  return [
+    {
+      runner: spec.peerNetns ? runner.in(spec.peerNetns) : runner,
+      lines: [{args: ['link', 'set', spec.peer, 'mtu', String(t.mtu)], object: `veth ${spec.peer} (the other end of ${spec.name})`}],
+    },
+  ]
 }
 
 function inverse(c: Change, runner: Runner): Op[] {
@@ -153,7 +183,10 @@ function inverse(c: Change, runner: Runner): Op[] {
   if (o.kind === 'table') {
     if (c.action === 'add') return [{runner, table: {del: d!.key}}]
     if (c.action === 'remove') return [{runner, table: {add: tableOf(l!)}}]
-    return [{runner, table: {del: d!.key}}, {runner, table: {add: tableOf(l!)}}]
+    return [
+      {runner, table: {del: d!.key}},
+      {runner, table: {add: tableOf(l!)}},
+    ]
   }
   if (c.action === 'add') return [{runner, lines: d!.del}]
   if (c.action === 'remove') return linkAdd(l!, runner)
@@ -171,7 +204,8 @@ const ENDS_BATCH = new Set(['xfrm', 'neigh'])
 /** What failed while undoing: the object and what the tool said. */
 export type UndoFailures = string[]
 
-const failure = (l: BatchLine | undefined, error: unknown) => `${l?.object ?? 'a change'}: ${error instanceof NetkitError ? error.what : error instanceof Error ? error.message : String(error)}`
+const failure = (l: BatchLine | undefined, error: unknown) =>
+  `${l?.object ?? 'a change'}: ${error instanceof NetkitError ? error.what : error instanceof Error ? error.message : String(error)}`
 
 /**
  * Lines of an undo, in order, each one's result known: xfrm and neigh lines
@@ -184,7 +218,8 @@ export async function undoLines(runner: Runner, lines: BatchLine[], failed: Undo
   const go = async () => {
     const batch = run
     run = []
-    if (batch.length) await runner.batch(batch, undefined, {force: true}).catch((error) => failed.push(failure(batch[(error as Partial<BatchError>).failedIndex ?? 0], error)))
+    if (batch.length)
+      await runner.batch(batch, undefined, {force: true}).catch((error) => failed.push(failure(batch[(error as Partial<BatchError>).failedIndex ?? 0], error)))
   }
   for (const l of lines) {
     if (!ENDS_BATCH.has(String(l.args[0]))) {
@@ -219,7 +254,11 @@ async function runOps(ops: Op[], opts: {failed?: UndoFailures} = {}): Promise<vo
         const [value] = await getSysctls(op.runner, [{path: op.sysctl.path, name: op.sysctl.path.replaceAll('/', '.')}]).catch(() => [undefined])
         if (value !== undefined) op.found(value)
       }
-      const p = op.runner.run({tool: 'sysctl', args: ['-q', '-w', `${op.sysctl.path}=${op.sysctl.value}`], object: `sysctl ${op.sysctl.path.replaceAll('/', '.')}`})
+      const p = op.runner.run({
+        tool: 'sysctl',
+        args: ['-q', '-w', `${op.sysctl.path}=${op.sysctl.value}`],
+        object: `sysctl ${op.sysctl.path.replaceAll('/', '.')}`,
+      })
       await (opts.failed ? p.catch((error) => opts.failed!.push(failure({args: [], object: `sysctl ${op.sysctl.path.replaceAll('/', '.')}`}, error))) : p)
     } else {
       try {
@@ -263,9 +302,18 @@ function record(scopes: Scope[], changes: Change[], undo?: {prior: Set<Change>})
       if (undo?.prior.has(c) || c.again) continue
       const o = (c.desired ?? c.live) as Obj
       const k = appliedKey(o)
-      const extra: OwnedKind | undefined = o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : o.kind === 'xfrm-state' ? 'xfrm-state' : undefined
+      const extra: OwnedKind | undefined =
+        o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : o.kind === 'xfrm-state' ? 'xfrm-state' : undefined
       if ((c.action !== 'remove') !== Boolean(undo)) {
-        claims.push({kind: 'applied', key: k, ...(o.kind === 'sysctl' ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : c.before), ...by}} : 'by' in by ? {meta: by} : {})})
+        claims.push({
+          kind: 'applied',
+          key: k,
+          ...(o.kind === 'sysctl'
+            ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : c.before), ...by}}
+            : 'by' in by
+              ? {meta: by}
+              : {}),
+        })
         // An SA's key files go with it in the ledger: export writes them back (the keys themselves never).
         const keyFiles = o.kind === 'xfrm-state' ? (o as StateObj).keyFiles : undefined
         if (extra) claims.push({kind: extra, key: o.key, ...(keyFiles ? {meta: {keyFiles}} : {})})
@@ -303,7 +351,9 @@ const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`
 const PARALLEL_MIN = 2000
 
 /** Changes whose lines depend on no other line of the step: routes without a gateway, xfrm policies and proxy entries. */
-const independent = (c: Change) => (c.action === 'remove' || (c.action === 'add' && !(c.kind === 'route' && (c.desired as RouteObj).r.via))) && (c.kind === 'route' || c.kind === 'xfrm-policy' || c.kind === 'proxy')
+const independent = (c: Change) =>
+  (c.action === 'remove' || (c.action === 'add' && !(c.kind === 'route' && (c.desired as RouteObj).r.via))) &&
+  (c.kind === 'route' || c.kind === 'xfrm-policy' || c.kind === 'proxy')
 
 /**
  * Runs a step's changes in order. When thousands of them are independent
@@ -332,7 +382,14 @@ async function runChanges(changes: Change[], scope: Scope, original: (path: stri
 
 /** A step that runs iproute2/sysctl/table changes and, failing halfway, undoes them all (forced) before it fails. */
 function batchStep(title: string, changes: Change[], scope: Scope, original: (path: string) => string | undefined, failed: UndoFailures): Step {
-  const undo = () => runOps(changes.slice().reverse().flatMap((c) => inverse(c, scope.runner)), {failed})
+  const undo = () =>
+    runOps(
+      changes
+        .slice()
+        .reverse()
+        .flatMap((c) => inverse(c, scope.runner)),
+      {failed},
+    )
   return {
     title,
     apply: async () => {
@@ -351,7 +408,10 @@ const ORDER = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Obj['kin
 
 /** A tunnel's secret files, kept so that undoing its removal brings back the same keys (the peer knows them). */
 function secretsOf(dir: string, name: string): [string, string][] {
-  return ['psk', 'key', 'pub'].map((ext) => `${dir}/secrets/${name}.${ext}`).filter((p) => existsSync(p)).map((p) => [p, readFileSync(p, 'utf8')])
+  return ['psk', 'key', 'pub']
+    .map((ext) => `${dir}/secrets/${name}.${ext}`)
+    .filter((p) => existsSync(p))
+    .map((p) => [p, readFileSync(p, 'utf8')])
 }
 
 function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
@@ -394,7 +454,11 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
   }
   if (c.why === 'it is down') {
     // Only its runtime is missing (a daemon killed, a device deleted): brought up, and down again on undo.
-    return {title: `bring up ${d!.desc}${where(c.netns)} (it is down)`, apply: async () => void (await upTunnel(l!.def, svc)), undo: async () => void (await downTunnel(l!.def, svc))}
+    return {
+      title: `bring up ${d!.desc}${where(c.netns)} (it is down)`,
+      apply: async () => void (await upTunnel(l!.def, svc)),
+      undo: async () => void (await downTunnel(l!.def, svc)),
+    }
   }
   return {
     title: `replace ${d!.desc}${where(c.netns)} (${c.why})`,
@@ -423,7 +487,14 @@ function peerStep(tunnel: string, changes: Change[], scope: Scope, covered: bool
   const netns = scope.netns ?? scope.runner.netns ?? undefined
   const svc = {runner: scope.runner, configDir: configDir(), progress: 'none' as const, wait: false}
   const n = (a: Change['action']) => changes.filter((c) => c.action === a).length
-  const what = [['add', n('add')], ['change', n('change')], ['remove', n('remove')]].filter(([, k]) => k).map(([a, k]) => `${a} ${count(k as number, 'peer')}`).join(', ')
+  const what = [
+    ['add', n('add')],
+    ['change', n('change')],
+    ['remove', n('remove')],
+  ]
+    .filter(([, k]) => k)
+    .map(([a, k]) => `${a} ${count(k as number, 'peer')}`)
+    .join(', ')
   let before: Record<string, WgPeer> | undefined
   return {
     title: `${what} of WireGuard tunnel ${tunnel}${where(netns)}`,
@@ -460,12 +531,16 @@ function planSteps(plan: Plan, originalIn: (s: Scope) => (path: string) => strin
     const name = (c.desired ?? c.live)!.key
     const make = async () => void (await addNetns(root.runner, name))
     const drop = async () => void (await delNetns(root.runner, name, {force: true}))
-    steps.push(c.action === 'remove' ? {title: `remove namespace ${name}`, apply: drop, undo: make} : {title: `create namespace ${name}`, apply: make, undo: drop})
+    steps.push(
+      c.action === 'remove' ? {title: `remove namespace ${name}`, apply: drop, undo: make} : {title: `create namespace ${name}`, apply: make, undo: drop},
+    )
   }
   // Every namespace's links first: a veth made from one namespace puts its far end in another, where the file may put addresses on it.
   for (const links of [true, false]) {
     for (const s of plan.scopes) {
-      const mk = of(s).filter((c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'wg-peer' && c.kind !== 'netns' && (ORDER[c.kind] <= ORDER.link) === links)
+      const mk = of(s).filter(
+        (c) => c.action !== 'remove' && c.kind !== 'tunnel' && c.kind !== 'wg-peer' && c.kind !== 'netns' && ORDER[c.kind] <= ORDER.link === links,
+      )
       if (mk.length) steps.push(batchStep(`make ${count(mk.length, links ? 'link change' : 'change')}${where(s.netns)}`, mk, s, originalIn(s), failed))
     }
   }
@@ -502,7 +577,11 @@ async function verify(plan: Plan, record: () => void): Promise<{left: Change[]; 
   const now = scopes.map((s) => ({...s, fresh: false, applied: appliedIn(s.ledger, s.owner)}))
   const compared = now.map((s, i) => compareScope(s, objectsOf(reads[i], s)))
   phase('v:compared')
-  return {left: compared.flatMap((c) => c.changes), foreign: compared.flatMap((c) => c.foreign), reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}}
+  return {
+    left: compared.flatMap((c) => c.changes),
+    foreign: compared.flatMap((c) => c.foreign),
+    reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)},
+  }
 }
 
 export interface ApplyOptions {
@@ -519,7 +598,9 @@ export interface ApplyOptions {
  * command holds it already; lab and tests that call this directly take it here); a dry run takes no lock.
  */
 export async function applyHost(runner: Runner, input: HostInput, opts: ApplyOptions = {}): Promise<ApplyResult> {
-  const release = runner.dryRun ? undefined : await lockHost(`netkit apply ${input.source === 'stdin' ? 'of a file on standard input' : input.source}${where(runner.netns ?? undefined)}`)
+  const release = runner.dryRun
+    ? undefined
+    : await lockHost(`netkit apply ${input.source === 'stdin' ? 'of a file on standard input' : input.source}${where(runner.netns ?? undefined)}`)
   try {
     return await applyLocked(runner, input, opts)
   } finally {
@@ -531,7 +612,15 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
   phase('file read')
   const plan = await planHost(runner, input, {remember: !runner.dryRun})
   phase('planned')
-  const result: ApplyResult = {changes: describePlan(plan), unchanged: plan.unchanged, foreign: plan.foreign, changed: plan.changes.length > 0, verified: false, rolledBack: false, kept: true}
+  const result: ApplyResult = {
+    changes: describePlan(plan),
+    unchanged: plan.unchanged,
+    foreign: plan.foreign,
+    changed: plan.changes.length > 0,
+    verified: false,
+    rolledBack: false,
+    kept: true,
+  }
   if (plan.changes.length === 0) {
     result.verified = true
     if (plan.memo) result.memo = true
@@ -546,11 +635,15 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
   const steps = planSteps(plan, originalIn, opts.timeoutMs ?? 30_000, failed)
   const done: Step[] = []
   // A dry run has nothing to undo (and undoing would only print more commands).
-  const tracked = steps.map((s) => ({...s, ...(runner.dryRun ? {undo: undefined} : {}), apply: async () => {
-    const r = await s.apply()
-    done.push(s)
-    return r
-  }}))
+  const tracked = steps.map((s) => ({
+    ...s,
+    ...(runner.dryRun ? {undo: undefined} : {}),
+    apply: async () => {
+      const r = await s.apply()
+      done.push(s)
+      return r
+    },
+  }))
   // Read before anything is recorded (the ledger's cache is updated in place).
   const prior = new Set(plan.changes.filter((c) => c.action === 'change' && plan.scopes.find((s) => s.netns === c.netns)?.applied[appliedKey(c.desired!)]))
   // From the first change to the end of a --try, a signal (Ctrl-C, a kill, the SSH session closing) undoes everything.
@@ -583,7 +676,14 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
     phase('verified')
     if (left.length > 0) {
       await undoAll()
-      throw new NetkitError('E_VERIFY', `the host does not match the file after applying: ${left.slice(0, 3).map((c) => `${c.action} ${c.desc}${where(c.netns)}`).join('; ')}`, {fix: 'the change was undone; run "netkit diff -f FILE" and check what else manages these objects'})
+      throw new NetkitError(
+        'E_VERIFY',
+        `the host does not match the file after applying: ${left
+          .slice(0, 3)
+          .map((c) => `${c.action} ${c.desc}${where(c.netns)}`)
+          .join('; ')}`,
+        {fix: 'the change was undone; run "netkit diff -f FILE" and check what else manages these objects'},
+      )
     }
     result.verified = true
     if (opts.trySeconds !== undefined) {
@@ -622,7 +722,11 @@ async function sayWhatStayedGone(plan: Plan, failed: UndoFailures, error?: unkno
   const cause = error instanceof NetkitError ? error : undefined
   const list = (xs: string[]) => `${xs.slice(0, 5).join(', ')}${xs.length > 5 ? ` and ${xs.length - 5} more` : ''}`
   const parts = [
-    ...(missing.length ? [`undoing could not bring back ${list(missing)} (${failed.length ? 'putting it back failed, or ' : ''}the kernel deleted ${missing.length === 1 ? 'it' : 'them'} along with something the change removed)`] : []),
+    ...(missing.length
+      ? [
+          `undoing could not bring back ${list(missing)} (${failed.length ? 'putting it back failed, or ' : ''}the kernel deleted ${missing.length === 1 ? 'it' : 'them'} along with something the change removed)`,
+        ]
+      : []),
     ...(left.length ? [`undoing could not remove ${list(left)}, which the change made`] : []),
   ]
   throw new UndoIncomplete(cause?.code ?? 'E_UNDO_INCOMPLETE', `${cause ? `${cause.what}; ` : ''}${parts.join('; ')}`, {

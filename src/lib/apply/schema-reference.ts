@@ -9,7 +9,16 @@ import type {z} from 'zod/v4'
 import {HostFileSchema} from './schema.js'
 import {schemaKind} from './schema-kinds.js'
 
-type Def = {type: string; innerType?: z.ZodType; defaultValue?: unknown; shape?: Record<string, z.ZodType>; entries?: Record<string, string>; options?: z.ZodType[]; values?: unknown[]; in?: z.ZodType}
+type Def = {
+  type: string
+  innerType?: z.ZodType
+  defaultValue?: unknown
+  shape?: Record<string, z.ZodType>
+  entries?: Record<string, string>
+  options?: z.ZodType[]
+  values?: unknown[]
+  in?: z.ZodType
+}
 type Field = {name: string; type: string; required: boolean; default?: string; description: string; child?: {title: string; schema: z.ZodType}}
 
 const def = (s: z.ZodType) => s._zod.def as unknown as Def
@@ -37,14 +46,19 @@ function describeType(s: z.ZodType): {type: string; object?: z.ZodType; containe
     case 'object':
       return {type: 'entry', object: s}
     case 'enum':
-      return {type: Object.values(d.entries!).map((x) => `\`${x}\``).join(', ')}
+      return {
+        type: Object.values(d.entries!)
+          .map((x) => `\`${x}\``)
+          .join(', '),
+      }
     case 'literal':
       return {type: d.values!.map((x) => `\`${String(x)}\``).join(', ')}
     case 'union':
       return {type: d.options!.map((o) => describeType(o).type).join(' or ')}
     case 'number': {
       const n = s as unknown as {isInt: boolean; minValue: number | null; maxValue: number | null}
-      const range = n.minValue !== null && n.maxValue !== null && Number.isFinite(n.minValue) && Number.isFinite(n.maxValue) ? ` ${n.minValue}-${n.maxValue}` : ''
+      const range =
+        n.minValue !== null && n.maxValue !== null && Number.isFinite(n.minValue) && Number.isFinite(n.maxValue) ? ` ${n.minValue}-${n.maxValue}` : ''
       return {type: `${n.isInt ? 'integer' : 'number'}${range}`}
     }
     default:
@@ -56,7 +70,7 @@ function fields(object: z.ZodType, path: string): Field[] {
   return Object.entries(def(object).shape!).map(([name, s]) => {
     let required = true
     let dflt: string | undefined
-    for (let cur: z.ZodType = s; ; ) {
+    for (let cur: z.ZodType = s; ;) {
       const d = def(cur)
       if (d.type === 'optional' || d.type === 'nullable') required = false
       else if (d.type === 'default') {
@@ -68,14 +82,24 @@ function fields(object: z.ZodType, path: string): Field[] {
     }
     const t = describeType(s)
     const title = `${path}${name}${t.container === 'list' ? '[]' : t.container === 'map' ? '.NAME' : ''}`
-    return {name, type: t.type, required, default: dflt, description: (s as {description?: string}).description ?? '', child: t.object ? {title, schema: t.object} : undefined}
+    return {
+      name,
+      type: t.type,
+      required,
+      default: dflt,
+      description: (s as {description?: string}).description ?? '',
+      child: t.object ? {title, schema: t.object} : undefined,
+    }
   })
 }
 
 function section(title: string, object: z.ZodType, out: string[], seen: Set<object>): void {
   const list = fields(object, title === 'Top level' ? '' : `${title}.`)
   out.push(`## ${title}`, '', '| field | type | required | default | what it is |', '| --- | --- | --- | --- | --- |')
-  for (const f of list) out.push(`| \`${f.name}\` | ${f.type} | ${f.required ? 'yes' : ''} | ${f.default === undefined ? '' : `\`${f.default}\``} | ${f.description.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`)
+  for (const f of list)
+    out.push(
+      `| \`${f.name}\` | ${f.type} | ${f.required ? 'yes' : ''} | ${f.default === undefined ? '' : `\`${f.default}\``} | ${f.description.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
+    )
   out.push('')
   for (const f of list) {
     if (!f.child) continue

@@ -18,14 +18,17 @@ import {kindOf} from './schema-kinds.js'
 
 /** A string checked (and normalized) by one of validate.ts's parsers: its message becomes the issue at that path. */
 const parsed = <T>(fn: (s: string) => T, type: string) =>
-  kindOf({type}, z.string().transform((s, ctx) => {
-    try {
-      return fn(s)
-    } catch (error) {
-      ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.what : String(error), input: s})
-      return z.NEVER
-    }
-  }))
+  kindOf(
+    {type},
+    z.string().transform((s, ctx) => {
+      try {
+        return fn(s)
+      } catch (error) {
+        ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.what : String(error), input: s})
+        return z.NEVER
+      }
+    }),
+  )
 
 /**
  * A list checked entry by entry, stopping at the first bad one: a file of a
@@ -33,19 +36,22 @@ const parsed = <T>(fn: (s: string) => T, type: string) =>
  * collect a million issues first).
  */
 function list<T extends z.ZodType>(item: T) {
-  return kindOf({type: 'list', item}, z.array(z.unknown()).transform((xs, ctx) => {
-    const out: z.output<T>[] = new Array(xs.length)
-    for (let i = 0; i < xs.length; i++) {
-      const r = item.safeParse(xs[i])
-      if (!r.success) {
-        const issue = r.error.issues[0]
-        ctx.addIssue({...issue, path: [i, ...issue.path], continue: false} as Parameters<typeof ctx.addIssue>[0])
-        return z.NEVER
+  return kindOf(
+    {type: 'list', item},
+    z.array(z.unknown()).transform((xs, ctx) => {
+      const out: z.output<T>[] = new Array(xs.length)
+      for (let i = 0; i < xs.length; i++) {
+        const r = item.safeParse(xs[i])
+        if (!r.success) {
+          const issue = r.error.issues[0]
+          ctx.addIssue({...issue, path: [i, ...issue.path], continue: false} as Parameters<typeof ctx.addIssue>[0])
+          return z.NEVER
+        }
+        out[i] = r.data
       }
-      out[i] = r.data
-    }
-    return out
-  }))
+      return out
+    }),
+  )
 }
 
 /**
@@ -54,26 +60,29 @@ function list<T extends z.ZodType>(item: T) {
  * (or bad input), never an object's inner workings. Stops at the first bad entry.
  */
 function map<V extends z.ZodType>(key: z.ZodType<string>, value: V) {
-  return kindOf({type: 'map', value}, z
-    .custom<Record<string, unknown>>((x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'Invalid input: expected a map (NAME: VALUE)')
-    .transform((obj, ctx) => {
-      const out = Object.create(null) as Record<string, z.output<V>>
-      for (const k of Object.keys(obj)) {
-        const kr = key.safeParse(k)
-        if (!kr.success) {
-          ctx.addIssue({code: 'custom', path: [k], message: kr.error.issues[0].message, input: k, continue: false})
-          return z.NEVER
+  return kindOf(
+    {type: 'map', value},
+    z
+      .custom<Record<string, unknown>>((x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'Invalid input: expected a map (NAME: VALUE)')
+      .transform((obj, ctx) => {
+        const out = Object.create(null) as Record<string, z.output<V>>
+        for (const k of Object.keys(obj)) {
+          const kr = key.safeParse(k)
+          if (!kr.success) {
+            ctx.addIssue({code: 'custom', path: [k], message: kr.error.issues[0].message, input: k, continue: false})
+            return z.NEVER
+          }
+          const vr = value.safeParse(obj[k])
+          if (!vr.success) {
+            const issue = vr.error.issues[0]
+            ctx.addIssue({...issue, path: [k, ...issue.path], continue: false} as Parameters<typeof ctx.addIssue>[0])
+            return z.NEVER
+          }
+          out[k] = vr.data
         }
-        const vr = value.safeParse(obj[k])
-        if (!vr.success) {
-          const issue = vr.error.issues[0]
-          ctx.addIssue({...issue, path: [k, ...issue.path], continue: false} as Parameters<typeof ctx.addIssue>[0])
-          return z.NEVER
-        }
-        out[k] = vr.data
-      }
-      return out
-    }))
+        return out
+      }),
+  )
 }
 
 /** An empty map (no prototype), for a map the file leaves out. */
@@ -94,7 +103,9 @@ const Link = z.strictObject({
   type: z.enum(LINK_KINDS).describe('its kind'),
   peer: ifname.optional().describe("veth: the other end's name"),
   /** The namespace (one of this file's) the veth's peer end goes into. */
-  peerNetns: parsed((s) => v.netnsName(s), 'namespace name').optional().describe("veth: the namespace (one of this file's) the other end goes into"),
+  peerNetns: parsed((s) => v.netnsName(s), 'namespace name')
+    .optional()
+    .describe("veth: the namespace (one of this file's) the other end goes into"),
   vni: z.number().int().min(1).max(16_777_215).optional().describe('vxlan: the VXLAN network identifier'),
   remote: ip.optional().describe('vxlan: the one remote end (or group)'),
   group: ip.optional().describe('vxlan: the multicast group (or remote)'),
@@ -117,7 +128,10 @@ const Route = z.strictObject({
 })
 
 const Rule = z.strictObject({
-  family: z.union([z.literal(4), z.literal(6)]).optional().describe('IPv4 or IPv6, for a rule with no address (only fwmark, iif or oif)'),
+  family: z
+    .union([z.literal(4), z.literal(6)])
+    .optional()
+    .describe('IPv4 or IPv6, for a rule with no address (only fwmark, iif or oif)'),
   from: net.optional().describe('source selector'),
   to: net.optional().describe('destination selector'),
   fwmark: fwmark.optional().describe('firewall mark selector'),
@@ -144,12 +158,17 @@ const Policy = z.strictObject({
 const Peer = z.strictObject({
   publicKey: z.string().min(1).describe("the peer's public key (netkit tunnel pubkey NAME there)"),
   endpoint: z.string().min(1).optional().describe('host:port where the peer listens (none: the peer connects here)'),
-  allowedIps: kindOf({type: 'list', item: net}, list(net).refine((xs) => xs.length > 0, 'a peer needs at least one allowed-ip')).describe('what the peer may send and is routed to it (netkit routes each one outside the tunnel address prefix)'),
+  allowedIps: kindOf(
+    {type: 'list', item: net},
+    list(net).refine((xs) => xs.length > 0, 'a peer needs at least one allowed-ip'),
+  ).describe('what the peer may send and is routed to it (netkit routes each one outside the tunnel address prefix)'),
   keepalive: z.number().int().min(1).max(65535).optional().describe('persistent keepalive in seconds'),
   pskFile: z.string().min(1).optional().describe('a pre-shared key file (mode 0600)'),
 })
 
-const peerKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a peer name: 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit (a host name)")
+const peerKey = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a peer name: 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit (a host name)")
 
 /**
  * A tunnel, as `netkit tunnel add` takes it (the name is its key; the
@@ -181,12 +200,16 @@ const Tunnel = z.strictObject({
   // wireguard
   listenPort: port.optional().describe('WireGuard: the UDP port this host listens on'),
   peerPublicKey: z.string().optional().describe("WireGuard, one peer: the peer's public key"),
-  endpoint: z.string().optional().describe("WireGuard, one peer: host:port of the peer (default remote:listenPort)"),
+  endpoint: z.string().optional().describe('WireGuard, one peer: host:port of the peer (default remote:listenPort)'),
   address: cidrAddr.optional().describe("the tunnel device's own address"),
   keepalive: z.number().int().min(1).max(65535).optional().describe('WireGuard, one peer: persistent keepalive in seconds'),
   fwmark: u32.min(1).optional().describe('WireGuard: the fwmark of its own packets'),
   /** A WireGuard interface's peers by name (`peers:` with none, or `{}`: an interface without peers yet). */
-  peers: map(peerKey, Peer).nullable().transform((x) => x ?? none<z.output<typeof Peer>>()).optional().describe('WireGuard interface: its peers by name (instead of remote)'),
+  peers: map(peerKey, Peer)
+    .nullable()
+    .transform((x) => x ?? none<z.output<typeof Peer>>())
+    .optional()
+    .describe('WireGuard interface: its peers by name (instead of remote)'),
   // vxlan
   vni: z.number().int().min(1).max(16_777_215).optional().describe('VXLAN: the network identifier'),
   port: port.optional().describe('VXLAN: the UDP port'),
@@ -194,24 +217,37 @@ const Tunnel = z.strictObject({
   peerAddress: ip.optional().describe("VXLAN: the peer's address on the link (the gateway to the remote subnets)"),
 })
 
-const keyed = z.strictObject({alg: z.string().min(1).describe("the algorithm, as ip xfrm names it"), keyFile: z.string().min(1).describe('the key file (hex, mode 0600)')})
+const keyed = z.strictObject({
+  alg: z.string().min(1).describe('the algorithm, as ip xfrm names it'),
+  keyFile: z.string().min(1).describe('the key file (hex, mode 0600)'),
+})
 
 /** An SA (SAD entry). Keys only from files (hex, mode 0600): they reach ip on stdin and are never shown. */
 const State = z.strictObject({
   src: ip.describe('outer source'),
   dst: ip.describe('outer destination'),
-  spi: z.union([z.number().int(), z.string()]).transform((x, ctx) => {
-    try {
-      return v.spi(String(x))
-    } catch (error) {
-      ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.what : String(error), input: x})
-      return z.NEVER
-    }
-  }).describe('the SPI (decimal or 0x hex)'),
+  spi: z
+    .union([z.number().int(), z.string()])
+    .transform((x, ctx) => {
+      try {
+        return v.spi(String(x))
+      } catch (error) {
+        ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.what : String(error), input: x})
+        return z.NEVER
+      }
+    })
+    .describe('the SPI (decimal or 0x hex)'),
   mode: z.enum(['tunnel', 'transport']).default('tunnel').describe('SA mode'),
   reqid: u32.optional().describe('the reqid policies refer to'),
   mark: fwmark.optional().describe('mark'),
-  aead: z.strictObject({alg: z.string().min(1).describe('the AEAD algorithm, e.g. rfc4106(gcm(aes))'), keyFile: z.string().min(1).describe('the key file (hex, mode 0600)'), icv: z.number().int().default(128).describe('ICV length in bits')}).optional().describe('an AEAD (or enc and auth)'),
+  aead: z
+    .strictObject({
+      alg: z.string().min(1).describe('the AEAD algorithm, e.g. rfc4106(gcm(aes))'),
+      keyFile: z.string().min(1).describe('the key file (hex, mode 0600)'),
+      icv: z.number().int().default(128).describe('ICV length in bits'),
+    })
+    .optional()
+    .describe('an AEAD (or enc and auth)'),
   enc: keyed.optional().describe('encryption (with auth)'),
   auth: keyed.optional().describe('authentication (with enc)'),
 })
@@ -227,11 +263,17 @@ const tunnelName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,11}$/, 'a tunnel n
 /** What one namespace holds (the file's top level, or one entry of `namespaces`). */
 const scopeShape = {
   links: list(Link).default([]).describe('links netkit makes: veth, bridge, vxlan, macvlan'),
-  addresses: list(z.strictObject({dev: ifname.describe('the interface'), address: cidrAddr.describe('the address with its prefix')})).default([]).describe('interface addresses'),
+  addresses: list(z.strictObject({dev: ifname.describe('the interface'), address: cidrAddr.describe('the address with its prefix')}))
+    .default([])
+    .describe('interface addresses'),
   routes: list(Route).default([]).describe('routes (protocol netkit)'),
   rules: list(Rule).default([]).describe('policy rules (protocol netkit)'),
-  sysctls: map(z.string(), z.union([z.string(), z.number()]).transform(String)).default(none).describe('network sysctls, by the names "netkit sysctl set" takes'),
-  proxyArp: list(z.strictObject({address: ip.describe('the address to answer for'), dev: ifname.describe('the interface to answer on')})).default([]).describe('proxy ARP entries'),
+  sysctls: map(z.string(), z.union([z.string(), z.number()]).transform(String))
+    .default(none)
+    .describe('network sysctls, by the names "netkit sysctl set" takes'),
+  proxyArp: list(z.strictObject({address: ip.describe('the address to answer for'), dev: ifname.describe('the interface to answer on')}))
+    .default([])
+    .describe('proxy ARP entries'),
   xfrmPolicies: list(Policy).default([]).describe('IPsec policies (the SPD)'),
   xfrmStates: list(State).default([]).describe('IPsec SAs (the SAD); keys only from files'),
   tunnels: map(tunnelName, Tunnel).default(none).describe('tunnels, as "netkit tunnel add" makes them; NAME is the tunnel name'),
@@ -242,7 +284,10 @@ type Issue = {path: (string | number)[]; message: string}
 const FOUND = Symbol('found')
 
 /** Runs checks until the first issue (only the first is reported: a file of a million bad entries must not make a million issues). */
-function firstIssue(ctx: {addIssue: (i: {code: 'custom'; path: (string | number)[]; message: string}) => void; issues?: unknown[]}, checks: (add: (i: Issue) => void) => void): void {
+function firstIssue(
+  ctx: {addIssue: (i: {code: 'custom'; path: (string | number)[]; message: string}) => void; issues?: unknown[]},
+  checks: (add: (i: Issue) => void) => void,
+): void {
   // An entry already found bad: these checks would only read what is not there.
   if (ctx.issues?.length) return
   try {
@@ -256,7 +301,19 @@ function firstIssue(ctx: {addIssue: (i: {code: 'custom'; path: (string | number)
 }
 
 /** Checks that need more than one field. */
-function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof Route>[]; rules: z.output<typeof Rule>[]; sysctls: Record<string, string>; xfrmPolicies: z.output<typeof Policy>[]; xfrmStates: z.output<typeof State>[]; tunnels: Record<string, z.output<typeof Tunnel>>}, prefix: (string | number)[], add: (i: Issue) => void): void {
+function scopeChecks(
+  s: {
+    links: z.output<typeof Link>[]
+    routes: z.output<typeof Route>[]
+    rules: z.output<typeof Rule>[]
+    sysctls: Record<string, string>
+    xfrmPolicies: z.output<typeof Policy>[]
+    xfrmStates: z.output<typeof State>[]
+    tunnels: Record<string, z.output<typeof Tunnel>>
+  },
+  prefix: (string | number)[],
+  add: (i: Issue) => void,
+): void {
   // The same names and values as "netkit sysctl set" takes.
   for (const [k, value] of Object.entries(s.sysctls)) {
     try {
@@ -266,7 +323,8 @@ function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof
     }
   }
   s.xfrmStates.forEach((x, i) => {
-    if (Boolean(x.aead) === Boolean(x.enc || x.auth) || (!x.aead && !(x.enc && x.auth))) add({path: [...prefix, 'xfrmStates', i], message: 'an SA needs aead (alg, keyFile, icv), or enc and auth (alg, keyFile each)'})
+    if (Boolean(x.aead) === Boolean(x.enc || x.auth) || (!x.aead && !(x.enc && x.auth)))
+      add({path: [...prefix, 'xfrmStates', i], message: 'an SA needs aead (alg, keyFile, icv), or enc and auth (alg, keyFile each)'})
     if (x.src.family !== x.dst.family) add({path: [...prefix, 'xfrmStates', i], message: 'src and dst are of different address families'})
   })
   s.routes.forEach((r, i) => {
@@ -279,23 +337,32 @@ function scopeChecks(s: {links: z.output<typeof Link>[]; routes: z.output<typeof
     if (new Set(fam).size > 1) add({path: [...prefix, 'xfrmPolicies', i], message: 'src and dst (and tmplSrc, tmplDst) are of different address families'})
   })
   s.rules.forEach((r, i) => {
-    if (!r.from && !r.to && !r.fwmark && !r.iif && !r.oif) add({path: [...prefix, 'rules', i], message: 'a rule needs a selector (from, to, fwmark, iif or oif)'})
+    if (!r.from && !r.to && !r.fwmark && !r.iif && !r.oif)
+      add({path: [...prefix, 'rules', i], message: 'a rule needs a selector (from, to, fwmark, iif or oif)'})
     const fam = [r.family, r.from?.family, r.to?.family].filter((f) => f !== undefined)
     if (new Set(fam).size > 1) add({path: [...prefix, 'rules', i], message: 'family, from and to disagree on the address family (IPv4 or IPv6)'})
   })
   s.links.forEach((l, i) => {
     if (l.type === 'veth' && !l.peer) add({path: [...prefix, 'links', i, 'peer'], message: "a veth needs its peer's name"})
     if (l.type !== 'veth' && l.peerNetns) add({path: [...prefix, 'links', i, 'peerNetns'], message: 'only a veth has a peer end to move'})
-    if (l.type === 'vxlan' && (!l.vni || !l.dev || Boolean(l.remote) === Boolean(l.group))) add({path: [...prefix, 'links', i], message: 'a vxlan needs vni, dev and one of remote or group'})
+    if (l.type === 'vxlan' && (!l.vni || !l.dev || Boolean(l.remote) === Boolean(l.group)))
+      add({path: [...prefix, 'links', i], message: 'a vxlan needs vni, dev and one of remote or group'})
     if (l.type === 'macvlan' && !l.parent) add({path: [...prefix, 'links', i, 'parent'], message: 'a macvlan needs its parent'})
   })
   for (const [name, t] of Object.entries(s.tunnels)) {
     const at = [...prefix, 'tunnels', name]
-    if (t.type === 'ipsec' && !t.pskFile && !t.cert) add({path: at, message: 'an IPsec tunnel in a host file needs pskFile (the same key on both hosts) or cert, key and ca'})
-    if (t.type !== 'wireguard' && !t.remote) add({path: [...at, 'remote'], message: `${t.type === 'ipsec' ? 'an IPsec' : 'a VXLAN'} tunnel needs remote (the peer host's underlay address)`})
+    if (t.type === 'ipsec' && !t.pskFile && !t.cert)
+      add({path: at, message: 'an IPsec tunnel in a host file needs pskFile (the same key on both hosts) or cert, key and ca'})
+    if (t.type !== 'wireguard' && !t.remote)
+      add({path: [...at, 'remote'], message: `${t.type === 'ipsec' ? 'an IPsec' : 'a VXLAN'} tunnel needs remote (the peer host's underlay address)`})
     if (t.type !== 'wireguard' && t.peers) add({path: [...at, 'peers'], message: 'only a WireGuard tunnel has peers by name'})
-    if (t.type === 'wireguard' && t.remote && t.peers) add({path: [...at, 'peers'], message: 'a WireGuard tunnel has remote and peerPublicKey (one peer) or peers (by name), not both'})
-    if (t.type === 'wireguard' && t.remote && !t.peerPublicKey) add({path: [...at, 'peerPublicKey'], message: 'a WireGuard tunnel with remote needs the peer\'s public key ("netkit tunnel pubkey NAME" on the peer), or leave out remote and list peers'})
+    if (t.type === 'wireguard' && t.remote && t.peers)
+      add({path: [...at, 'peers'], message: 'a WireGuard tunnel has remote and peerPublicKey (one peer) or peers (by name), not both'})
+    if (t.type === 'wireguard' && t.remote && !t.peerPublicKey)
+      add({
+        path: [...at, 'peerPublicKey'],
+        message: 'a WireGuard tunnel with remote needs the peer\'s public key ("netkit tunnel pubkey NAME" on the peer), or leave out remote and list peers',
+      })
     if (t.type === 'vxlan' && t.vni === undefined) add({path: [...at, 'vni'], message: 'a VXLAN tunnel needs vni'})
   }
 }
@@ -305,31 +372,45 @@ const Scope = z.strictObject(scopeShape).superRefine((s, ctx) => firstIssue(ctx,
 export const HostFileSchema = z
   .strictObject({
     /** Required: a file that lost its content (an empty pipe, a truncated copy) must not read as "nothing", which would remove all that apply made. */
-    version: z.literal(1, {error: (i) => (i.input === undefined ? 'missing: a host file starts with "version: 1"' : 'netkit reads version 1 host files')}).describe('the format version; a file without it is refused (an empty file must not mean "remove everything")'),
+    version: z
+      .literal(1, {error: (i) => (i.input === undefined ? 'missing: a host file starts with "version: 1"' : 'netkit reads version 1 host files')})
+      .describe('the format version; a file without it is refused (an empty file must not mean "remove everything")'),
     /** Named routing tables: machine-wide names (iproute2's rt_tables.d), used by every namespace. */
-    tables: map(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'a table name: letters, digits, - or _'), z.number().int().min(1).max(0x7fff_ffff)).default(none).describe("named routing tables (machine-wide: iproute2's rt_tables.d), NAME: number"),
+    tables: map(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'a table name: letters, digits, - or _'), z.number().int().min(1).max(0x7fff_ffff))
+      .default(none)
+      .describe("named routing tables (machine-wide: iproute2's rt_tables.d), NAME: number"),
     /** Namespaces netkit creates (and removes when they leave the file), each with what it holds. */
-    namespaces: map(netnsKey, Scope.nullable().transform((s) => s ?? Scope.parse({}))).default(none).describe('namespaces netkit makes (and removes when they leave the file), each with what it holds'),
+    namespaces: map(
+      netnsKey,
+      Scope.nullable().transform((s) => s ?? Scope.parse({})),
+    )
+      .default(none)
+      .describe('namespaces netkit makes (and removes when they leave the file), each with what it holds'),
     ...scopeShape,
   })
-  .superRefine((f, ctx) => firstIssue(ctx, (add) => {
-    scopeChecks(f, [], add)
-    // The kernel's own tables keep their names and numbers; a number has one name.
-    const ids = new Map<number, string>()
-    for (const [name, id] of Object.entries(f.tables)) {
-      if (['default', 'main', 'local', 'unspec'].includes(name)) add({path: ['tables', name], message: `"${name}" is the kernel's own table: use it by that name, without listing it`})
-      else if (id === 253 || id === 254 || id === 255) add({path: ['tables', name], message: `table ${id} is the kernel's own (default, main, local): pick another number`})
-      else if (ids.has(id)) add({path: ['tables', name], message: `table ${id} is also named ${ids.get(id)}: a number has one name`})
-      ids.set(id, name)
-    }
-    const names = new Set(Object.keys(f.namespaces))
-    const check = (links: z.output<typeof Link>[], prefix: (string | number)[]) =>
-      links.forEach((l, i) => {
-        if (l.peerNetns && !names.has(l.peerNetns)) add({path: [...prefix, 'links', i, 'peerNetns'], message: `namespace ${l.peerNetns} is not in this file's namespaces`})
-      })
-    check(f.links, [])
-    for (const [ns, s] of Object.entries(f.namespaces)) check(s.links, ['namespaces', ns])
-  }))
+  .superRefine((f, ctx) =>
+    firstIssue(ctx, (add) => {
+      scopeChecks(f, [], add)
+      // The kernel's own tables keep their names and numbers; a number has one name.
+      const ids = new Map<number, string>()
+      for (const [name, id] of Object.entries(f.tables)) {
+        if (['default', 'main', 'local', 'unspec'].includes(name))
+          add({path: ['tables', name], message: `"${name}" is the kernel's own table: use it by that name, without listing it`})
+        else if (id === 253 || id === 254 || id === 255)
+          add({path: ['tables', name], message: `table ${id} is the kernel's own (default, main, local): pick another number`})
+        else if (ids.has(id)) add({path: ['tables', name], message: `table ${id} is also named ${ids.get(id)}: a number has one name`})
+        ids.set(id, name)
+      }
+      const names = new Set(Object.keys(f.namespaces))
+      const check = (links: z.output<typeof Link>[], prefix: (string | number)[]) =>
+        links.forEach((l, i) => {
+          if (l.peerNetns && !names.has(l.peerNetns))
+            add({path: [...prefix, 'links', i, 'peerNetns'], message: `namespace ${l.peerNetns} is not in this file's namespaces`})
+        })
+      check(f.links, [])
+      for (const [ns, s] of Object.entries(f.namespaces)) check(s.links, ['namespaces', ns])
+    }),
+  )
 
 export type HostFile = z.output<typeof HostFileSchema>
 export type ScopeFile = z.output<typeof Scope>
@@ -341,9 +422,18 @@ export function parseHostFile(text: string, source: string): HostFile {
   try {
     data = json ? JSON.parse(text) : parseYaml(text, source)
   } catch (error) {
-    throw new UsageError(`${source} is not valid ${json ? 'JSON' : 'YAML'}: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`, 'fix its syntax', 'E_FILE')
+    throw new UsageError(
+      `${source} is not valid ${json ? 'JSON' : 'YAML'}: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`,
+      'fix its syntax',
+      'E_FILE',
+    )
   }
-  if (data === null || data === undefined) throw new UsageError(`${source} is empty`, 'a host file starts with "version: 1" (a file with only that removes everything an earlier apply made)', 'E_FILE')
+  if (data === null || data === undefined)
+    throw new UsageError(
+      `${source} is empty`,
+      'a host file starts with "version: 1" (a file with only that removes everything an earlier apply made)',
+      'E_FILE',
+    )
   const r = HostFileSchema.safeParse(data)
   if (r.success) return r.data
   const issue = r.error.issues[0]

@@ -37,10 +37,13 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
   let tunnels = allTunnels
   if (opts.tunnel) {
     tunnels = tunnels.filter((t) => t.name === opts.tunnel)
-    if (tunnels.length === 0) throw new UsageError(`there is no tunnel ${opts.tunnel}${netns ? ` in namespace ${netns}` : ''}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
+    if (tunnels.length === 0)
+      throw new UsageError(`there is no tunnel ${opts.tunnel}${netns ? ` in namespace ${netns}` : ''}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
   }
   // Every destination the checks route: the peers and the first host of each remote subnet.
-  const routes = memo(async () => routesTo(opts.runner, [...new Set(tunnels.flatMap((t) => [...tunnelEnds(t).map((e) => e.remote), ...t.remoteSubnets.map((s) => firstHost(s))]))]))
+  const routes = memo(async () =>
+    routesTo(opts.runner, [...new Set(tunnels.flatMap((t) => [...tunnelEnds(t).map((e) => e.remote), ...t.remoteSubnets.map((s) => firstHost(s))]))]),
+  )
   return {
     runner: opts.runner,
     routeTo: async (dst) => {
@@ -67,7 +70,9 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
       }
       return map
     }),
-    hostSettings: memo(async () => Promise.all(tunnels.map(async (t) => ({tunnel: t.name, settings: await tunnelHostSettings(t, opts.runner, scopeDir(opts.configDir, netns))})))),
+    hostSettings: memo(async () =>
+      Promise.all(tunnels.map(async (t) => ({tunnel: t.name, settings: await tunnelHostSettings(t, opts.runner, scopeDir(opts.configDir, netns))}))),
+    ),
     links: memo(async () => JSON.parse(await opts.runner.read({tool: 'ip', args: ['-j', 'link', 'show']}))),
   }
 }
@@ -84,7 +89,17 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       try {
         return await c.run(ctx)
       } catch (error) {
-        return [{id: c.id, title: c.title, group: c.group, result: 'fail' as const, reason: `the check itself failed: ${error instanceof Error ? error.message : String(error)}`, fix: 'run with --verbose', evidence: {}}]
+        return [
+          {
+            id: c.id,
+            title: c.title,
+            group: c.group,
+            result: 'fail' as const,
+            reason: `the check itself failed: ${error instanceof Error ? error.message : String(error)}`,
+            fix: 'run with --verbose',
+            evidence: {},
+          },
+        ]
       }
     }),
   )

@@ -78,7 +78,10 @@ const Schema = z.strictObject({
   type: z.enum(FLEET_TYPES),
   topology: z.enum(TOPOLOGIES).default('full-mesh'),
   hubs: z.array(z.string()).optional(),
-  tunnel: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,11}$/, 'a tunnel name: a letter, then up to 11 letters, digits, - or _').default(DEFAULT_TUNNEL),
+  tunnel: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_-]{0,11}$/, 'a tunnel name: a letter, then up to 11 letters, digits, - or _')
+    .default(DEFAULT_TUNNEL),
   listenPort: z.number().int().min(1).max(65535).default(DEFAULT_LISTEN_PORT),
   pool: parsed((s) => v.network(s, 'the pool')),
   keepalive: z.number().int().min(1).max(65535).optional(),
@@ -109,7 +112,10 @@ export function poolRange(pool: v.Cidr): {first: bigint; last: bigint; bits: num
 }
 
 export function toBig(ip: string): bigint {
-  return ipaddr.parse(ip).toByteArray().reduce((n, b) => (n << 8n) | BigInt(b), 0n)
+  return ipaddr
+    .parse(ip)
+    .toByteArray()
+    .reduce((n, b) => (n << 8n) | BigInt(b), 0n)
 }
 
 export function fromBig(n: bigint, family: v.Family): string {
@@ -135,7 +141,11 @@ function crossChecks(inv: Inventory): void {
   const nets: {net: string; what: string}[] = [{net: inv.pool.cidr, what: `the pool ${inv.pool.cidr}`}]
   for (const h of inv.hosts) {
     const at = hostsAt(h.name)
-    if (h.address.family !== underlayFamily) bad([...at, 'address'], `${h.address.ip} is IPv${h.address.family} and host ${inv.hosts[0].name}'s is IPv${underlayFamily}: the hosts of a fleet reach each other over one address family`)
+    if (h.address.family !== underlayFamily)
+      bad(
+        [...at, 'address'],
+        `${h.address.ip} is IPv${h.address.family} and host ${inv.hosts[0].name}'s is IPv${underlayFamily}: the hosts of a fleet reach each other over one address family`,
+      )
     const other = seenAddress.get(h.address.ip)
     if (other) bad([...at, 'address'], `${h.address.ip} is also host ${other}'s address`)
     seenAddress.set(h.address.ip, h.name)
@@ -214,7 +224,8 @@ export function parseInventory(text: string, source: string): Inventory {
     const hr = Host.safeParse(top.hosts[name] ?? {})
     if (!hr.success) fail({...hr.error.issues[0], path: ['hosts', name, ...hr.error.issues[0].path]} as Issue)
     const h = hr.data!
-    if (h.overlay !== undefined && v.ipAddress(h.overlay).family !== top.pool.family) fail({path: ['hosts', name, 'overlay'], message: `${h.overlay} is not of the pool's address family (${top.pool.cidr})`})
+    if (h.overlay !== undefined && v.ipAddress(h.overlay).family !== top.pool.family)
+      fail({path: ['hosts', name, 'overlay'], message: `${h.overlay} is not of the pool's address family (${top.pool.cidr})`})
     hosts.push({name, address: h.address, subnets: h.subnets, ...(h.overlay === undefined ? {} : {overlay: h.overlay})})
   }
   // Names that differ only in case would be one directory on some file systems, and confuse people everywhere.

@@ -29,18 +29,37 @@ export function readPubkeys(text: string, source: string, hosts: string[], tunne
   } catch (error) {
     throw new UsageError(`${source} is not valid YAML: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`, 'fix its syntax', 'E_FILE')
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new UsageError(`${source} is not a map of host names to public keys`, `write it as "NAME: KEY" lines, each key from "netkit tunnel pubkey ${tunnel}" on that host`, 'E_PUBKEYS')
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new UsageError(
+      `${source} is not a map of host names to public keys`,
+      `write it as "NAME: KEY" lines, each key from "netkit tunnel pubkey ${tunnel}" on that host`,
+      'E_PUBKEYS',
+    )
   const map = data as Record<string, unknown>
   const out = new Map<string, string>()
   const owner = new Map<string, string>()
   for (const host of hosts) {
     if (!Object.hasOwn(map, host) || map[host] === null || map[host] === undefined) {
-      throw new UsageError(`${source}: host ${host} has no public key`, `run "netkit tunnel pubkey ${tunnel}" on ${host} and add "${host}: KEY" to ${source} (the mesh is never rendered without a host)`, 'E_PUBKEYS')
+      throw new UsageError(
+        `${source}: host ${host} has no public key`,
+        `run "netkit tunnel pubkey ${tunnel}" on ${host} and add "${host}: KEY" to ${source} (the mesh is never rendered without a host)`,
+        'E_PUBKEYS',
+      )
     }
     const key = String(map[host]).trim()
-    if (!WG_KEY.test(key)) throw new UsageError(`${source}: ${host}: not a WireGuard public key`, `it is 44 characters of base64, as "netkit tunnel pubkey ${tunnel}" prints on ${host}`, 'E_PUBKEYS')
+    if (!WG_KEY.test(key))
+      throw new UsageError(
+        `${source}: ${host}: not a WireGuard public key`,
+        `it is 44 characters of base64, as "netkit tunnel pubkey ${tunnel}" prints on ${host}`,
+        'E_PUBKEYS',
+      )
     const other = owner.get(key)
-    if (other) throw new UsageError(`${source}: ${host}: the same public key as host ${other}`, `each host makes its own key pair: run "netkit tunnel pubkey ${tunnel}" on ${host} and copy what it prints`, 'E_PUBKEYS')
+    if (other)
+      throw new UsageError(
+        `${source}: ${host}: the same public key as host ${other}`,
+        `each host makes its own key pair: run "netkit tunnel pubkey ${tunnel}" on ${host} and copy what it prints`,
+        'E_PUBKEYS',
+      )
     owner.set(key, host)
     out.set(host, key)
   }
@@ -68,7 +87,9 @@ export function pairPsk(a: {host: string; text?: string; path: string}, b: {host
   const ka = clean(a.text)
   const kb = clean(b.text)
   if (ka && kb && ka !== kb) {
-    throw new NetkitError('E_CONFLICT', `the keys of the pair ${a.host}-${b.host} differ (${a.path} and ${b.path})`, {fix: `remove the one not in use (both ends get the other), or both to make a new key`})
+    throw new NetkitError('E_CONFLICT', `the keys of the pair ${a.host}-${b.host} differ (${a.path} and ${b.path})`, {
+      fix: `remove the one not in use (both ends get the other), or both to make a new key`,
+    })
   }
   const found = ka ?? kb
   return found ? {psk: found, made: false} : {psk: newPsk(), made: true}

@@ -34,13 +34,21 @@ export function readAssignments(text: string | undefined, source: string): Map<s
   }
   const hosts = (data as {hosts?: unknown} | undefined)?.hosts
   if (typeof hosts !== 'object' || hosts === null || Array.isArray(hosts)) {
-    throw new UsageError(`${source} is not an overlay record netkit wrote (no "hosts:" map)`, 'restore it from your copy of the output folder, or remove it to assign addresses afresh (hosts may be renumbered)', 'E_FILE')
+    throw new UsageError(
+      `${source} is not an overlay record netkit wrote (no "hosts:" map)`,
+      'restore it from your copy of the output folder, or remove it to assign addresses afresh (hosts may be renumbered)',
+      'E_FILE',
+    )
   }
   for (const [name, ip] of Object.entries(hosts as Record<string, unknown>)) {
     try {
       out.set(name, v.ipAddress(String(ip)).ip)
     } catch {
-      throw new UsageError(`${source}: hosts.${name}: "${String(ip)}" is not an address`, 'restore the file from your copy, or remove that line (the host gets a new address)', 'E_FILE')
+      throw new UsageError(
+        `${source}: hosts.${name}: "${String(ip)}" is not an address`,
+        'restore the file from your copy, or remove that line (the host gets a new address)',
+        'E_FILE',
+      )
     }
   }
   return out
@@ -82,7 +90,11 @@ export function assignOverlay(inv: Inventory, stored: Map<string, string>, sourc
     while (next <= last && taken.has(next)) next++
     if (next > last) {
       const size = last - first + 1n
-      throw new UsageError(`${source}: pool: ${inv.pool.cidr} has no address left for host ${h.name} (${size} address${size === 1n ? '' : 'es'} for ${inv.hosts.length} hosts)`, 'use a larger pool, or give hosts their overlay address', 'E_INVENTORY')
+      throw new UsageError(
+        `${source}: pool: ${inv.pool.cidr} has no address left for host ${h.name} (${size} address${size === 1n ? '' : 'es'} for ${inv.hosts.length} hosts)`,
+        'use a larger pool, or give hosts their overlay address',
+        'E_INVENTORY',
+      )
     }
     addresses.set(h.name, fromBig(next, inv.pool.family))
     taken.add(next)

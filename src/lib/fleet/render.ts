@@ -72,7 +72,12 @@ function wireguardFile(inv: Inventory, h: HostPlan, overlay: Map<string, string>
   for (const l of h.links) {
     const p = byName.get(l.peer)!
     const ip = p.address.family === 6 ? `[${p.address.ip}]` : p.address.ip
-    peers[l.peer] = {publicKey: keys.get(l.peer), endpoint: `${ip}:${inv.listenPort}`, allowedIps: l.remote, ...(inv.keepalive === undefined ? {} : {keepalive: inv.keepalive})}
+    peers[l.peer] = {
+      publicKey: keys.get(l.peer),
+      endpoint: `${ip}:${inv.listenPort}`,
+      allowedIps: l.remote,
+      ...(inv.keepalive === undefined ? {} : {keepalive: inv.keepalive}),
+    }
   }
   return {
     version: 1,
@@ -86,7 +91,14 @@ function ipsecFile(inv: Inventory, h: HostPlan, overlay: Map<string, string>, ho
   const me = byName.get(h.name)!
   const tunnels: Record<string, unknown> = {}
   for (const l of h.links) {
-    tunnels[l.peer] = {type: 'ipsec', local: me.address.ip, remote: byName.get(l.peer)!.address.ip, localSubnets: l.local, remoteSubnets: l.remote, pskFile: posix.join(hostDir, 'secrets', `${l.peer}.psk`)}
+    tunnels[l.peer] = {
+      type: 'ipsec',
+      local: me.address.ip,
+      remote: byName.get(l.peer)!.address.ip,
+      localSubnets: l.local,
+      remoteSubnets: l.remote,
+      pskFile: posix.join(hostDir, 'secrets', `${l.peer}.psk`),
+    }
   }
   const ip = overlay.get(h.name)!
   return {
@@ -105,7 +117,8 @@ const bundleName = (name: string) => HOST_NAME.wireguard.re.test(name)
 function compute(input: RenderInput): {result: RenderResult; writes: Map<string, Planned>; removes: string[]} {
   const outDir = resolve(input.outDir)
   const hostDir = input.hostDir ?? DEFAULT_HOST_DIR
-  if (!isAbsolute(hostDir) || /[\s"'\\]/.test(hostDir)) throw new UsageError(`--host-dir "${hostDir}" is not an absolute path`, `give the folder the bundles are copied to on the hosts, e.g. ${DEFAULT_HOST_DIR}`)
+  if (!isAbsolute(hostDir) || /[\s"'\\]/.test(hostDir))
+    throw new UsageError(`--host-dir "${hostDir}" is not an absolute path`, `give the folder the bundles are copied to on the hosts, e.g. ${DEFAULT_HOST_DIR}`)
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UsageError(`${outDir} is not a folder`, 'give -o a folder (made if missing)')
   const inv = parseInventory(input.inventory.text, input.inventory.source)
   const overlayPath = join(outDir, OVERLAY_FILE)
@@ -114,7 +127,11 @@ function compute(input: RenderInput): {result: RenderResult; writes: Map<string,
   const names = inv.hosts.map((h) => h.name)
   let keys = new Map<string, string>()
   if (inv.type === 'wireguard') {
-    if (!input.pubkeys) throw new UsageError('a WireGuard fleet needs --pubkeys FILE', `gather each host's key with "netkit tunnel pubkey ${inv.tunnel}" into a file of "NAME: KEY" lines`)
+    if (!input.pubkeys)
+      throw new UsageError(
+        'a WireGuard fleet needs --pubkeys FILE',
+        `gather each host's key with "netkit tunnel pubkey ${inv.tunnel}" into a file of "NAME: KEY" lines`,
+      )
     keys = readPubkeys(input.pubkeys.text, input.pubkeys.source, names, inv.tunnel)
   }
   const plans = plan(inv, assignment.addresses)
@@ -168,7 +185,13 @@ function compute(input: RenderInput): {result: RenderResult; writes: Map<string,
     hostDir,
     type: inv.type,
     topology: inv.topology,
-    hosts: plans.map((h) => ({name: h.name, overlay: assignment.addresses.get(h.name)!, hub: h.hub, peers: h.links.map((l) => l.peer), bundle: join(outDir, h.name)})),
+    hosts: plans.map((h) => ({
+      name: h.name,
+      overlay: assignment.addresses.get(h.name)!,
+      hub: h.hub,
+      peers: h.links.map((l) => l.peer),
+      bundle: join(outDir, h.name),
+    })),
     files,
     assigned: assignment.fresh,
     changed: files.some((f) => f.action !== 'unchanged'),

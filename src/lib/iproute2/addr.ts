@@ -34,10 +34,21 @@ export async function listAddrs(runner: Runner, opts: {ifname?: string; owned?: 
   const links = await ipJson<IpAddrLink>(runner, ['addr', 'show', ...(opts.ifname ? ['dev', opts.ifname] : [])])
   const scope = scopeOf(runner.netns)
   return links
-    .flatMap((l) => (l.addr_info ?? []).map((a) => {
-      const cidr = `${a.local}/${a.prefixlen}`
-      return {ifname: l.ifname, address: a.local, prefixlen: a.prefixlen, cidr, family: (a.family === 'inet6' ? 6 : 4) as 4 | 6, scope: a.scope ?? 'global', secondary: Boolean(a.secondary), owned: owns(scope, 'addr', key(l.ifname, cidr))}
-    }))
+    .flatMap((l) =>
+      (l.addr_info ?? []).map((a) => {
+        const cidr = `${a.local}/${a.prefixlen}`
+        return {
+          ifname: l.ifname,
+          address: a.local,
+          prefixlen: a.prefixlen,
+          cidr,
+          family: (a.family === 'inet6' ? 6 : 4) as 4 | 6,
+          scope: a.scope ?? 'global',
+          secondary: Boolean(a.secondary),
+          owned: owns(scope, 'addr', key(l.ifname, cidr)),
+        }
+      }),
+    )
     .filter((r) => !opts.owned || r.owned)
 }
 
@@ -47,7 +58,9 @@ export async function addAddr(runner: Runner, ifname: string, cidr: Cidr): Promi
   const same = here.find((a) => a.address === cidr.ip)
   if (same && same.prefixlen === cidr.prefix) return false
   if (same) {
-    throw new NetkitError('E_CONFLICT', `${ifname} already has ${same.cidr}, with another prefix than ${cidr.cidr}`, {fix: `delete it first ("netkit addr del ${ifname} ${same.cidr}${same.owned ? '' : ' --force'}")`})
+    throw new NetkitError('E_CONFLICT', `${ifname} already has ${same.cidr}, with another prefix than ${cidr.cidr}`, {
+      fix: `delete it first ("netkit addr del ${ifname} ${same.cidr}${same.owned ? '' : ' --force'}")`,
+    })
   }
   await runner.batch([{args: ['addr', 'add', cidr.cidr, 'dev', ifname], object: `address ${cidr.cidr} on ${ifname}`}])
   if (!runner.dryRun) claim(scopeOf(runner.netns), 'addr', key(ifname, cidr.cidr))
@@ -63,7 +76,12 @@ export async function delAddr(runner: Runner, ifname: string, cidr: Cidr, opts: 
     if (!runner.dryRun) release(scope, 'addr', key(ifname, cidr.cidr))
     return false
   }
-  if (!here.owned && !opts.force) throw new UsageError(`address ${cidr.cidr} on ${ifname} was not added by netkit`, 'netkit leaves other tools\' addresses alone; pass --force to delete it anyway', 'E_NOT_OWNED')
+  if (!here.owned && !opts.force)
+    throw new UsageError(
+      `address ${cidr.cidr} on ${ifname} was not added by netkit`,
+      "netkit leaves other tools' addresses alone; pass --force to delete it anyway",
+      'E_NOT_OWNED',
+    )
   if (!opts.force) await refuseLosingSecondaries(runner, ifname, here, rows)
   await runner.batch([{args: ['addr', 'del', cidr.cidr, 'dev', ifname], object: `address ${cidr.cidr} on ${ifname}`}])
   if (!runner.dryRun) release(scope, 'addr', key(ifname, cidr.cidr))
@@ -79,7 +97,11 @@ async function refuseLosingSecondaries(runner: Runner, ifname: string, primary: 
   if (primary.family !== 4 || primary.secondary) return
   const lost = rows.filter((r) => r.family === 4 && r.secondary && v.networkOf(r.cidr) === v.networkOf(primary.cidr))
   if (lost.length === 0 || (await promotesSecondaries(runner, ifname))) return
-  throw new UsageError(`deleting ${primary.cidr} on ${ifname} would delete ${lost.map((r) => r.cidr).join(', ')} too (the kernel removes the secondary addresses of a subnet with its primary)`, `delete ${lost.length === 1 ? 'that one' : 'those'} first, or set net/ipv4/conf/${ifname}/promote_secondaries to 1, or pass --force`, 'E_SECONDARIES')
+  throw new UsageError(
+    `deleting ${primary.cidr} on ${ifname} would delete ${lost.map((r) => r.cidr).join(', ')} too (the kernel removes the secondary addresses of a subnet with its primary)`,
+    `delete ${lost.length === 1 ? 'that one' : 'those'} first, or set net/ipv4/conf/${ifname}/promote_secondaries to 1, or pass --force`,
+    'E_SECONDARIES',
+  )
 }
 
 /** Whether the link promotes a secondary address when its primary goes (net.ipv4.conf.IF.promote_secondaries). */

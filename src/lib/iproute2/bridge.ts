@@ -33,7 +33,9 @@ export function planAttach(br: IpLink, l: IpLink, opts: {force?: boolean; netns?
   if (l.master === br.ifname) return []
   refuseForeign(l, 'attach', opts.force)
   if (l.master && !opts.force) {
-    throw new NetkitError('E_CONFLICT', `link ${l.ifname} is already a port of ${l.master}`, {fix: `detach it first ("netkit bridge detach ${l.ifname}${opts.netns ? ` --netns ${opts.netns}` : ''}"), or pass --force to move it to ${br.ifname}`})
+    throw new NetkitError('E_CONFLICT', `link ${l.ifname} is already a port of ${l.master}`, {
+      fix: `detach it first ("netkit bridge detach ${l.ifname}${opts.netns ? ` --netns ${opts.netns}` : ''}"), or pass --force to move it to ${br.ifname}`,
+    })
   }
   return [{args: ['link', 'set', l.ifname, 'master', br.ifname], object: `link ${l.ifname}`}]
 }
@@ -66,7 +68,10 @@ export function bridgeRows(links: IpLink[]): BridgeRow[] {
       name: b.ifname,
       owned: isOwned(b),
       state: b.operstate ?? 'UNKNOWN',
-      ports: links.filter((l) => l.master === b.ifname).map((l) => l.ifname).sort(),
+      ports: links
+        .filter((l) => l.master === b.ifname)
+        .map((l) => l.ifname)
+        .sort(),
     }))
 }
 

@@ -45,6 +45,11 @@ export async function readLinks(runner: Runner): Promise<IpLink[]> {
 /** A link the user named must exist: otherwise it is bad input (exit 2), and nothing changes. */
 export async function requireLink(runner: Runner, name: string, what = 'link'): Promise<IpLink> {
   const l = await readLink(runner, name)
-  if (!l) throw new UsageError(`${what} ${name} does not exist${runner.netns ? ` in namespace ${runner.netns}` : ''}`, `check the name with "netkit link list${runner.netns ? ` --netns ${runner.netns}` : ''}"`, 'E_NO_LINK')
+  if (!l)
+    throw new UsageError(
+      `${what} ${name} does not exist${runner.netns ? ` in namespace ${runner.netns}` : ''}`,
+      `check the name with "netkit link list${runner.netns ? ` --netns ${runner.netns}` : ''}"`,
+      'E_NO_LINK',
+    )
   return l
 }

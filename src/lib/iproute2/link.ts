@@ -86,12 +86,15 @@ export function checkSpec(spec: LinkSpec): void {
   switch (spec.kind) {
     case 'veth':
       if (!spec.peer) throw new UsageError('a veth pair needs --peer NAME', `e.g. netkit link add ${spec.name} --type veth --peer ${spec.name}p`)
-      if (spec.peer === spec.name && !spec.peerNetns) throw new UsageError('the two ends of a veth pair need different names', 'give --peer another name, or put it in another namespace with --peer-netns')
+      if (spec.peer === spec.name && !spec.peerNetns)
+        throw new UsageError('the two ends of a veth pair need different names', 'give --peer another name, or put it in another namespace with --peer-netns')
       break
     case 'vxlan':
       if (spec.vni === undefined) throw new UsageError('a VXLAN link needs --vni N', `pick a VNI from 1 to ${VNI_MAX}`)
-      if (spec.vni < 1 || spec.vni > VNI_MAX || !Number.isInteger(spec.vni)) throw new UsageError(`--vni ${spec.vni} is out of range`, `give a whole number from 1 to ${VNI_MAX}`)
-      if (Boolean(spec.remote) === Boolean(spec.group)) throw new UsageError('a VXLAN link needs exactly one of --remote IP and --group IP', 'use --remote for one peer, --group for a multicast group')
+      if (spec.vni < 1 || spec.vni > VNI_MAX || !Number.isInteger(spec.vni))
+        throw new UsageError(`--vni ${spec.vni} is out of range`, `give a whole number from 1 to ${VNI_MAX}`)
+      if (Boolean(spec.remote) === Boolean(spec.group))
+        throw new UsageError('a VXLAN link needs exactly one of --remote IP and --group IP', 'use --remote for one peer, --group for a multicast group')
       if (!spec.dev) throw new UsageError('a VXLAN link needs --dev IF (the underlay device)', 'e.g. --dev eth0')
       if (spec.dev === spec.name) throw new UsageError('a VXLAN link cannot be its own underlay device', 'give another --dev')
       break
@@ -122,7 +125,18 @@ export function addArgs(spec: LinkSpec): string[] {
     case 'bridge':
       return [...head, 'type', 'bridge']
     case 'vxlan':
-      return [...head, 'type', 'vxlan', 'id', String(spec.vni), ...(spec.remote ? ['remote', spec.remote] : ['group', spec.group!]), 'dev', spec.dev!, 'dstport', String(spec.port ?? VXLAN_PORT)]
+      return [
+        ...head,
+        'type',
+        'vxlan',
+        'id',
+        String(spec.vni),
+        ...(spec.remote ? ['remote', spec.remote] : ['group', spec.group!]),
+        'dev',
+        spec.dev!,
+        'dstport',
+        String(spec.port ?? VXLAN_PORT),
+      ]
     case 'macvlan':
       return [...head, 'link', spec.parent!, 'type', 'macvlan', 'mode', spec.mode ?? 'bridge']
   }
@@ -168,7 +182,8 @@ export function liveSpec(l: IpLink, netnsName: (id: number) => string | undefine
   const num = (x: unknown) => (typeof x === 'number' ? x : undefined)
   const spec: LiveLinkSpec = {name: l.ifname, kind: kind as LinkKind, mtu: l.mtu, master: l.master, up: isUp(l)}
   if (kind === 'veth') {
-    if (l.link_netnsid !== undefined && l.link === undefined) Object.assign(spec, {peerNetns: netnsName(l.link_netnsid), peerNetnsid: l.link_netnsid, peerIndex: l.link_index})
+    if (l.link_netnsid !== undefined && l.link === undefined)
+      Object.assign(spec, {peerNetns: netnsName(l.link_netnsid), peerNetnsid: l.link_netnsid, peerIndex: l.link_index})
     else Object.assign(spec, {peer: l.link, peerIndex: l.link_index})
   } else if (kind === 'vxlan') {
     Object.assign(spec, {vni: num(d.id), remote: str(d.remote ?? d.remote6), group: str(d.group ?? d.group6), dev: str(d.link ?? l.link), port: num(d.port)})
@@ -186,7 +201,8 @@ export function linkDiff(l: IpLink, spec: LinkSpec, remote: RemotePeer = {}): st
   const live = liveSpec(l)!
   if (spec.kind === 'veth') {
     if (!spec.peerNetns) {
-      if (l.link_netnsid !== undefined && l.link === undefined) out.push(`its peer is in ${remote.netns ? `namespace ${remote.netns}` : 'another namespace'}, not here`)
+      if (l.link_netnsid !== undefined && l.link === undefined)
+        out.push(`its peer is in ${remote.netns ? `namespace ${remote.netns}` : 'another namespace'}, not here`)
       else if (l.link !== spec.peer) out.push(`its peer is ${l.link ?? 'unknown'}, not ${spec.peer}`)
     } else if (l.link !== undefined) {
       out.push(`its peer is ${l.link} in this namespace, not ${spec.peer} in namespace ${spec.peerNetns}`)
@@ -213,10 +229,7 @@ export function linkDiff(l: IpLink, spec: LinkSpec, remote: RemotePeer = {}): st
 }
 
 export type AddDecision =
-  | {action: 'create'}
-  | {action: 'none'; owned: boolean}
-  | {action: 'up'; owned: boolean}
-  | {action: 'conflict'; reasons: string[]; owned: boolean}
+  {action: 'create'} | {action: 'none'; owned: boolean} | {action: 'up'; owned: boolean} | {action: 'conflict'; reasons: string[]; owned: boolean}
 
 /** Whether to make the link, leave it, only bring it up, or refuse. Pure. */
 export function decideAdd(existing: IpLink | undefined, spec: LinkSpec, remote: RemotePeer = {}): AddDecision {
@@ -233,7 +246,11 @@ export function decideAdd(existing: IpLink | undefined, spec: LinkSpec, remote: 
 export function addBatches(runner: Runner, spec: LinkSpec): [Runner, BatchLine[]][] {
   const object = `link ${spec.name}`
   const peerObject = `link ${spec.peer}`
-  const here: BatchLine[] = [{args: addArgs(spec), object}, ...bridgeMtuArgs(spec).map((args) => ({args, object})), {args: ['link', 'set', spec.name, 'alias', NETKIT_ALIAS], object}]
+  const here: BatchLine[] = [
+    {args: addArgs(spec), object},
+    ...bridgeMtuArgs(spec).map((args) => ({args, object})),
+    {args: ['link', 'set', spec.name, 'alias', NETKIT_ALIAS], object},
+  ]
   const there: BatchLine[] = []
   if (spec.kind === 'veth') (spec.peerNetns ? there : here).push({args: ['link', 'set', spec.peer!, 'alias', NETKIT_ALIAS], object: peerObject})
   if (spec.up) {
@@ -253,7 +270,8 @@ export async function netnsIds(runner: Runner): Promise<Map<number, string>> {
 
 async function remotePeer(runner: Runner, existing: IpLink | undefined, spec: LinkSpec): Promise<RemotePeer> {
   if (!existing || spec.kind !== 'veth') return {}
-  if (existing.link_netnsid === undefined || existing.link !== undefined) return existing.link === spec.peer && !spec.peerNetns ? {link: await readLink(runner, spec.peer!)} : {}
+  if (existing.link_netnsid === undefined || existing.link !== undefined)
+    return existing.link === spec.peer && !spec.peerNetns ? {link: await readLink(runner, spec.peer!)} : {}
   const netns = (await netnsIds(runner)).get(existing.link_netnsid)
   const link = spec.peerNetns && netns === spec.peerNetns ? await readLink(runner.in(spec.peerNetns), spec.peer!) : undefined
   return {netns, link}
@@ -364,7 +382,10 @@ export function checkChange(name: string, change: LinkChange): void {
   if (change.master && change.nomaster) throw new UsageError('--master and --nomaster together', 'choose one')
   if (change.master === name) throw new UsageError(`link ${name} cannot be its own master`, 'give a bridge as --master')
   if (change.toNetns && (change.master || change.nomaster)) {
-    throw new UsageError('--master/--nomaster cannot be combined with --to-netns (a moved link leaves its bridge)', 'move it first, then run "netkit link set NAME --master BR --netns NS"')
+    throw new UsageError(
+      '--master/--nomaster cannot be combined with --to-netns (a moved link leaves its bridge)',
+      'move it first, then run "netkit link set NAME --master BR --netns NS"',
+    )
   }
 }
 
@@ -390,7 +411,8 @@ export async function setLink(runner: Runner, name: string, change: LinkChange):
   if (!l) l = await mustExist(runner, name)
   if (change.master) {
     const m = await mustExist(here, change.master, 'the --master')
-    if (m.linkinfo?.info_kind !== 'bridge') throw new UsageError(`link ${change.master} is not a bridge`, `give a bridge as --master (see "netkit bridge list${nsFlag(here)}")`)
+    if (m.linkinfo?.info_kind !== 'bridge')
+      throw new UsageError(`link ${change.master} is not a bridge`, `give a bridge as --master (see "netkit bridge list${nsFlag(here)}")`)
   }
   if (move && (await readLink(runner.in(change.toNetns!), name))) {
     throw new NetkitError('E_CONFLICT', `namespace ${change.toNetns} already has a link named ${name}`, {fix: 'rename or remove that one first'})
@@ -414,7 +436,10 @@ export async function delLink(runner: Runner, name: string, opts: {force?: boole
   const l = await readLink(runner, name)
   if (!l) return false
   if (opts.kind && l.linkinfo?.info_kind !== opts.kind) {
-    throw new UsageError(`link ${name} is ${l.linkinfo?.info_kind ? `a ${l.linkinfo.info_kind}` : 'a plain device'}, not a ${opts.kind}`, `use "netkit link del ${name}" for other links`)
+    throw new UsageError(
+      `link ${name} is ${l.linkinfo?.info_kind ? `a ${l.linkinfo.info_kind}` : 'a plain device'}, not a ${opts.kind}`,
+      `use "netkit link del ${name}" for other links`,
+    )
   }
   refuseForeign(l, 'delete', opts.force)
   await runner.batch([{args: ['link', 'del', name], object: `link ${name}`}])
@@ -477,7 +502,8 @@ export function linkRow(l: IpLink, nsNames: Map<number, string> = new Map()): Li
 
 /** A link type as the kernel names kinds (veth, bridge, vxlan, tun, ...), or "loopback"/"device". */
 export function linkType(value: string): string {
-  if (!/^[a-z][a-z0-9_-]{0,15}$/.test(value)) throw new UsageError(`link type "${value}" is not a link type`, 'give a kind such as veth, bridge, vxlan, macvlan, tun, loopback or device')
+  if (!/^[a-z][a-z0-9_-]{0,15}$/.test(value))
+    throw new UsageError(`link type "${value}" is not a link type`, 'give a kind such as veth, bridge, vxlan, macvlan, tun, loopback or device')
   return value
 }
 

@@ -43,7 +43,8 @@ export async function delProxy(runner: Runner, ip: Address, dev: string, opts: {
   await requireLink(runner, dev)
   const found = (await listProxies(runner)).find((p) => p.address === ip.ip && p.dev === dev)
   if (!found) return false
-  if (!found.owned && !opts.force) throw new UsageError(`the proxy entry ${ip.ip} on ${dev} was not added by netkit`, 'pass --force to delete it anyway', 'E_NOT_OWNED')
+  if (!found.owned && !opts.force)
+    throw new UsageError(`the proxy entry ${ip.ip} on ${dev} was not added by netkit`, 'pass --force to delete it anyway', 'E_NOT_OWNED')
   await runner.batch([{args: ['neigh', 'del', 'proxy', ip.ip, 'dev', dev], object: `proxy entry ${ip.ip} on ${dev}`}])
   return true
 }
@@ -57,7 +58,9 @@ export async function switchProxyArp(runner: Runner, dev: string, on: boolean): 
 /** Interfaces with proxy_arp on. */
 export async function proxyArpInterfaces(runner: Runner, devs: string[]): Promise<string[]> {
   if (devs.length === 0) return []
-  const values = await getSysctls(runner, devs.map((d) => resolveKey(`proxy_arp.${d}`))).catch(() => devs.map(() => '0'))
+  const values = await getSysctls(
+    runner,
+    devs.map((d) => resolveKey(`proxy_arp.${d}`)),
+  ).catch(() => devs.map(() => '0'))
   return devs.filter((_, i) => values[i] === '1')
 }
-

@@ -68,7 +68,11 @@ export async function delNetns(runner: Runner, name: string, opts: {force?: bool
         return String(p)
       }
     })
-    throw new UsageError(`${pids.length} process${pids.length > 1 ? 'es' : ''} still run in network namespace ${name}: ${names.join(', ')}${pids.length > 4 ? ', ...' : ''}`, `stop them first (for netkit's tunnels: netkit tunnel del NAME --netns ${name}), or pass --force to delete it anyway`, 'E_BUSY')
+    throw new UsageError(
+      `${pids.length} process${pids.length > 1 ? 'es' : ''} still run in network namespace ${name}: ${names.join(', ')}${pids.length > 4 ? ', ...' : ''}`,
+      `stop them first (for netkit's tunnels: netkit tunnel del NAME --netns ${name}), or pass --force to delete it anyway`,
+      'E_BUSY',
+    )
   }
   await runner.run({tool: 'ip', args: ['netns', 'del', name], netns: null, object: `network namespace ${name}`})
   if (!runner.dryRun) {

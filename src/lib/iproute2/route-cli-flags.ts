@@ -20,5 +20,9 @@ export const ruleFlags = {
   iif: f.ifname({summary: 'Incoming interface.'}),
   oif: f.ifname({summary: 'Outgoing interface.'}),
   table: Flags.string({summary: 'Table to look up, by name or number.', required: true}),
-  priority: Flags.custom<number>({summary: `Rule priority (default ${DEFAULT_RULE_PRIORITY}; 1-32765).`, default: DEFAULT_RULE_PRIORITY, parse: async (s) => v.integer(s, '--priority', 1, 32765)})(),
+  priority: Flags.custom<number>({
+    summary: `Rule priority (default ${DEFAULT_RULE_PRIORITY}; 1-32765).`,
+    default: DEFAULT_RULE_PRIORITY,
+    parse: async (s) => v.integer(s, '--priority', 1, 32765),
+  })(),
 }

@@ -43,8 +43,18 @@ export interface RuleFlags {
 
 export function ruleSpec(f: RuleFlags): RuleSpec {
   if (f.from && f.to) v.sameFamily(f.from, f.to, '--from and --to')
-  if (!f.from && !f.to && !f.fwmark && !f.iif && !f.oif) throw new UsageError('a rule needs a selector: --from, --to, --fwmark, --iif or --oif', 'e.g. netkit rule add --from 10.1.0.0/24 --table vpn')
+  if (!f.from && !f.to && !f.fwmark && !f.iif && !f.oif)
+    throw new UsageError('a rule needs a selector: --from, --to, --fwmark, --iif or --oif', 'e.g. netkit rule add --from 10.1.0.0/24 --table vpn')
   // A /0 is "all", as the kernel reports it (and an explicit "from all" is a selector).
   const net = (c?: v.Cidr) => (c && c.prefix > 0 ? c.cidr : undefined)
-  return {family: f.from?.family ?? f.to?.family ?? 4, from: net(f.from), to: net(f.to), fwmark: f.fwmark, iif: f.iif, oif: f.oif, table: resolveTable(f.table), priority: f.priority}
+  return {
+    family: f.from?.family ?? f.to?.family ?? 4,
+    from: net(f.from),
+    to: net(f.to),
+    fwmark: f.fwmark,
+    iif: f.iif,
+    oif: f.oif,
+    table: resolveTable(f.table),
+    priority: f.priority,
+  }
 }

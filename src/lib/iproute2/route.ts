@@ -46,7 +46,6 @@ export interface RouteRow {
   owned: boolean
 }
 
-
 function normDst(dst: string, family: v.Family): string {
   if (dst === 'default') return 'default'
   return dst.includes('/') ? dst : `${dst}/${family === 6 ? 128 : 32}`
@@ -94,7 +93,13 @@ async function validate(runner: Runner, s: RouteSpec): Promise<void> {
 }
 
 function find(rows: RouteRow[], s: RouteSpec): RouteRow | undefined {
-  return rows.find((r) => r.dst === s.dst && r.family === s.family && r.table === s.table && (s.metric === undefined || (r.metric ?? 0) === s.metric || (s.family === 6 && r.metric === s.metric)))
+  return rows.find(
+    (r) =>
+      r.dst === s.dst &&
+      r.family === s.family &&
+      r.table === s.table &&
+      (s.metric === undefined || (r.metric ?? 0) === s.metric || (s.family === 6 && r.metric === s.metric)),
+  )
 }
 
 /** A batch line cannot carry -4/-6: the destination says the family ("::/0" for an IPv6 default). */
@@ -103,7 +108,20 @@ export function dstWord(s: {dst: string; family: v.Family}): string {
 }
 
 export function routeArgs(verb: string, s: RouteSpec): string[] {
-  return ['route', verb, dstWord(s), ...(s.via ? ['via', s.via] : []), ...(s.dev ? ['dev', s.dev] : []), ...(s.src ? ['src', s.src] : []), ...(s.metric !== undefined ? ['metric', String(s.metric)] : []), ...(s.onlink ? ['onlink'] : []), 'proto', String(NETKIT_PROTO), 'table', String(s.table)]
+  return [
+    'route',
+    verb,
+    dstWord(s),
+    ...(s.via ? ['via', s.via] : []),
+    ...(s.dev ? ['dev', s.dev] : []),
+    ...(s.src ? ['src', s.src] : []),
+    ...(s.metric !== undefined ? ['metric', String(s.metric)] : []),
+    ...(s.onlink ? ['onlink'] : []),
+    'proto',
+    String(NETKIT_PROTO),
+    'table',
+    String(s.table),
+  ]
 }
 
 const describe = (s: RouteSpec) => `route ${s.dst}${s.table === 254 ? '' : ` in table ${tableName(s.table) ?? s.table}`}`
@@ -113,21 +131,61 @@ export async function addRoute(runner: Runner, s: RouteSpec, opts: {replace?: bo
   const existing = find(await listRoutes(runner, {table: s.table}), s)
   if (existing && sameRoute(existing, s)) return false
   if (existing && opts.replace && !existing.owned) {
-    throw new UsageError(`${describe(s)} exists and was not made by netkit (protocol ${existing.protocol}): --replace changes only netkit's routes`, `netkit leaves other tools' routes alone; to take it over, run "netkit route del ${s.dst} --force" first`, 'E_NOT_OWNED')
+    throw new UsageError(
+      `${describe(s)} exists and was not made by netkit (protocol ${existing.protocol}): --replace changes only netkit's routes`,
+      `netkit leaves other tools' routes alone; to take it over, run "netkit route del ${s.dst} --force" first`,
+      'E_NOT_OWNED',
+    )
   }
   if (existing && !opts.replace) {
-    throw new NetkitError('E_CONFLICT', `${describe(s)} already exists and goes ${existing.via ? `via ${existing.via} ` : ''}dev ${existing.dev}${existing.owned ? '' : ` (protocol ${existing.protocol}, not netkit's)`}`, {fix: 'delete it first, or pass --replace'})
+    throw new NetkitError(
+      'E_CONFLICT',
+      `${describe(s)} already exists and goes ${existing.via ? `via ${existing.via} ` : ''}dev ${existing.dev}${existing.owned ? '' : ` (protocol ${existing.protocol}, not netkit's)`}`,
+      {fix: 'delete it first, or pass --replace'},
+    )
   }
   ensureProtoName({dryRun: runner.dryRun})
   await runner.batch([{args: routeArgs(existing ? 'replace' : 'add', s), object: describe(s)}])
   return true
 }
 
-export async function delRoute(runner: Runner, s: Omit<RouteSpec, 'via' | 'dev'> & {via?: string; dev?: string}, opts: {force?: boolean} = {}): Promise<boolean> {
+export async function delRoute(
+  runner: Runner,
+  s: Omit<RouteSpec, 'via' | 'dev'> & {via?: string; dev?: string},
+  opts: {force?: boolean} = {},
+): Promise<boolean> {
   if (s.dev) await requireLink(runner, s.dev)
-  const existing = (await listRoutes(runner, {table: s.table})).find((r) => r.dst === s.dst && r.family === s.family && (s.metric === undefined || (r.metric ?? 0) === s.metric) && (!s.via || r.via === s.via) && (!s.dev || r.dev === s.dev))
+  const existing = (await listRoutes(runner, {table: s.table})).find(
+    (r) =>
+      r.dst === s.dst &&
+      r.family === s.family &&
+      (s.metric === undefined || (r.metric ?? 0) === s.metric) &&
+      (!s.via || r.via === s.via) &&
+      (!s.dev || r.dev === s.dev),
+  )
   if (!existing) return false
-  if (!existing.owned && !opts.force) throw new UsageError(`${describe(s as RouteSpec)} was not made by netkit (protocol ${existing.protocol})`, 'netkit leaves other tools\' routes alone; pass --force to delete it anyway', 'E_NOT_OWNED')
-  await runner.batch([{args: ['route', 'del', dstWord(s), ...(existing.via ? ['via', existing.via] : []), ...(existing.dev ? ['dev', existing.dev] : []), ...(existing.metric !== null ? ['metric', String(existing.metric)] : []), 'proto', existing.owned ? String(NETKIT_PROTO) : existing.protocol, 'table', String(s.table)], object: describe(s as RouteSpec)}])
+  if (!existing.owned && !opts.force)
+    throw new UsageError(
+      `${describe(s as RouteSpec)} was not made by netkit (protocol ${existing.protocol})`,
+      "netkit leaves other tools' routes alone; pass --force to delete it anyway",
+      'E_NOT_OWNED',
+    )
+  await runner.batch([
+    {
+      args: [
+        'route',
+        'del',
+        dstWord(s),
+        ...(existing.via ? ['via', existing.via] : []),
+        ...(existing.dev ? ['dev', existing.dev] : []),
+        ...(existing.metric !== null ? ['metric', String(existing.metric)] : []),
+        'proto',
+        existing.owned ? String(NETKIT_PROTO) : existing.protocol,
+        'table',
+        String(s.table),
+      ],
+      object: describe(s as RouteSpec),
+    },
+  ])
   return true
 }

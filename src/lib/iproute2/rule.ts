@@ -82,7 +82,15 @@ export function markText(m?: v.Mark): string | null {
 }
 
 function matches(r: RuleRow, s: RuleSpec): boolean {
-  return r.family === s.family && r.priority === s.priority && r.from === (s.from ?? 'all') && r.to === (s.to ?? 'all') && r.fwmark === markText(s.fwmark) && r.iif === (s.iif ?? null) && r.oif === (s.oif ?? null)
+  return (
+    r.family === s.family &&
+    r.priority === s.priority &&
+    r.from === (s.from ?? 'all') &&
+    r.to === (s.to ?? 'all') &&
+    r.fwmark === markText(s.fwmark) &&
+    r.iif === (s.iif ?? null) &&
+    r.oif === (s.oif ?? null)
+  )
 }
 
 export function selectorArgs(s: RuleSpec): string[] {
@@ -103,11 +111,15 @@ async function change(runner: Runner, s: RuleSpec, args: string[]): Promise<void
 const describe = (s: RuleSpec) => `rule ${[...selectorArgs(s)].join(' ') || 'from all'} priority ${s.priority}`
 
 export async function addRule(runner: Runner, s: RuleSpec): Promise<boolean> {
-  if (s.priority === 0 || s.priority >= 32766) throw new UsageError(`priority ${s.priority} belongs to the kernel's own rules`, 'use a priority from 1 to 32765')
+  if (s.priority === 0 || s.priority >= 32766)
+    throw new UsageError(`priority ${s.priority} belongs to the kernel's own rules`, 'use a priority from 1 to 32765')
   for (const dev of [s.iif, s.oif]) if (dev) await requireLink(runner, dev)
   const existing = (await listRules(runner)).find((r) => matches(r, s))
   if (existing && existing.table === s.table) return false
-  if (existing) throw new NetkitError('E_CONFLICT', `${describe(s)} already exists and looks up table ${existing.tableName ?? existing.table}`, {fix: 'delete it first, or use another --priority'})
+  if (existing)
+    throw new NetkitError('E_CONFLICT', `${describe(s)} already exists and looks up table ${existing.tableName ?? existing.table}`, {
+      fix: 'delete it first, or use another --priority',
+    })
   ensureProtoName({dryRun: runner.dryRun})
   await change(runner, s, ['rule', 'add', ...selectorArgs(s), 'table', String(s.table), 'priority', String(s.priority), 'protocol', String(NETKIT_PROTO)])
   return true
@@ -116,7 +128,8 @@ export async function addRule(runner: Runner, s: RuleSpec): Promise<boolean> {
 export async function delRule(runner: Runner, s: RuleSpec, opts: {force?: boolean} = {}): Promise<boolean> {
   const existing = (await listRules(runner)).find((r) => matches(r, s) && r.table === s.table)
   if (!existing) return false
-  if (!existing.owned && !opts.force) throw new UsageError(`${describe(s)} was not made by netkit (protocol ${existing.protocol})`, 'pass --force to delete it anyway', 'E_NOT_OWNED')
+  if (!existing.owned && !opts.force)
+    throw new UsageError(`${describe(s)} was not made by netkit (protocol ${existing.protocol})`, 'pass --force to delete it anyway', 'E_NOT_OWNED')
   await change(runner, s, ['rule', 'del', ...selectorArgs(s), 'table', String(s.table), 'priority', String(s.priority)])
   return true
 }

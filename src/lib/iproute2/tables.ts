@@ -30,7 +30,10 @@ export function tableNumber(t: string | number | undefined, otherwise: number): 
   if (typeof t === 'number') return t
   if (/^(0x[0-9a-f]+|\d+)$/i.test(t)) return Number(t)
   const id = (Object.hasOwn(BUILTIN, t) ? BUILTIN[t] : undefined) ?? listTables().find((r) => r.name === t)?.id
-  if (id === undefined) throw new NetkitError('E_INTERNAL', `ip named a routing table "${t}" that no rt_tables file names`, {fix: `check ${SYSTEM_IPROUTE2}/rt_tables and rt_tables.d/*.conf`})
+  if (id === undefined)
+    throw new NetkitError('E_INTERNAL', `ip named a routing table "${t}" that no rt_tables file names`, {
+      fix: `check ${SYSTEM_IPROUTE2}/rt_tables and rt_tables.d/*.conf`,
+    })
   return id
 }
 
@@ -87,7 +90,9 @@ function readTables(): TableRow[] {
   for (const dir of new Set([join(SYSTEM_IPROUTE2, 'rt_tables.d'), ...USR_IPROUTE2.map((d) => join(d, 'rt_tables.d')), join(iproute2Dir(), 'rt_tables.d')])) {
     let files: string[] = []
     try {
-      files = readdirSync(dir).filter((f) => f.endsWith('.conf')).sort()
+      files = readdirSync(dir)
+        .filter((f) => f.endsWith('.conf'))
+        .sort()
     } catch {
       continue
     }
@@ -124,18 +129,24 @@ function writeMine(rows: TableRow[]): void {
 
 /** A name netkit can give a table (and so the only kind it can remove). */
 export function checkTableName(name: string): void {
-  if (!/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(name)) throw new UsageError(`table name "${name}" is not valid`, 'use up to 32 letters, digits, - or _, starting with a letter')
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(name))
+    throw new UsageError(`table name "${name}" is not valid`, 'use up to 32 letters, digits, - or _, starting with a letter')
 }
 
 export function addTable(name: string, id: number, opts: {dryRun?: boolean} = {}): boolean {
   checkTableName(name)
-  if (id < 1 || id > 0x7fff_ffff || id === 253 || id === 254 || id === 255) throw new UsageError(`table id ${id} cannot be used`, 'pick a number from 1 to 2147483647 other than 253, 254 and 255')
+  if (id < 1 || id > 0x7fff_ffff || id === 253 || id === 254 || id === 255)
+    throw new UsageError(`table id ${id} cannot be used`, 'pick a number from 1 to 2147483647 other than 253, 254 and 255')
   const all = listTables()
   const byName = all.find((t) => t.name === name)
   if (byName && byName.id === id) return false
-  if (byName) throw new NetkitError('E_CONFLICT', `table name ${name} already means table ${byName.id} (${byName.source})`, {fix: byName.owned ? `delete it first ("netkit table del ${name}")` : 'choose another name'})
+  if (byName)
+    throw new NetkitError('E_CONFLICT', `table name ${name} already means table ${byName.id} (${byName.source})`, {
+      fix: byName.owned ? `delete it first ("netkit table del ${name}")` : 'choose another name',
+    })
   const byId = all.find((t) => t.id === id)
-  if (byId) throw new NetkitError('E_CONFLICT', `table ${id} is already named ${byId.name} (${byId.source})`, {fix: `use the name ${byId.name}, or another number`})
+  if (byId)
+    throw new NetkitError('E_CONFLICT', `table ${id} is already named ${byId.name} (${byId.source})`, {fix: `use the name ${byId.name}, or another number`})
   if (!opts.dryRun) writeMine([...all.filter((t) => t.owned), {name, id, owned: true, source: netkitTablesFile()}])
   return true
 }

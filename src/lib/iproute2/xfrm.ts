@@ -54,16 +54,31 @@ export async function listPolicies(runner: Runner, opts: {owned?: boolean; dir?:
 
 export function samePolicy(p: XfrmPolicy, s: PolicySpec): boolean {
   const t = p.tmpls[0]
-  const tmplOk = s.tmplSrc ? Boolean(t && t.src === s.tmplSrc && t.dst === s.tmplDst && t.mode === s.mode && t.proto === s.proto && (s.reqid === undefined || t.reqid === s.reqid)) : p.tmpls.length === 0
+  const tmplOk = s.tmplSrc
+    ? Boolean(t && t.src === s.tmplSrc && t.dst === s.tmplDst && t.mode === s.mode && t.proto === s.proto && (s.reqid === undefined || t.reqid === s.reqid))
+    : p.tmpls.length === 0
   return p.priority === s.priority && p.action === s.action && tmplOk
 }
 
 export function policyArgs(verb: string, s: PolicySpec): Arg[] {
   return [
-    'xfrm', 'policy', verb, 'src', s.src, 'dst', s.dst, 'dir', s.dir, 'priority', String(s.priority),
+    'xfrm',
+    'policy',
+    verb,
+    'src',
+    s.src,
+    'dst',
+    s.dst,
+    'dir',
+    s.dir,
+    'priority',
+    String(s.priority),
     ...(s.mark ? ['mark', hex(s.mark.value), 'mask', hex(s.mark.mask ?? 0xffff_ffff)] : []),
-    'action', s.action,
-    ...(s.tmplSrc ? ['tmpl', 'src', s.tmplSrc, 'dst', s.tmplDst!, 'proto', s.proto, ...(s.reqid !== undefined ? ['reqid', String(s.reqid)] : []), 'mode', s.mode] : []),
+    'action',
+    s.action,
+    ...(s.tmplSrc
+      ? ['tmpl', 'src', s.tmplSrc, 'dst', s.tmplDst!, 'proto', s.proto, ...(s.reqid !== undefined ? ['reqid', String(s.reqid)] : []), 'mode', s.mode]
+      : []),
   ]
 }
 
@@ -73,9 +88,14 @@ export async function addPolicy(runner: Runner, s: PolicySpec, opts: {replace?: 
   const existing = (await listPolicies(runner)).find((p) => policyKey(p) === key)
   if (existing && samePolicy(existing, s)) return false
   if (existing && !opts.replace) {
-    throw new NetkitError('E_CONFLICT', `an xfrm policy ${s.src} -> ${s.dst} dir ${s.dir}${s.mark ? ` mark ${markText(s.mark)}` : ''} already exists (priority ${existing.priority}, ${existing.action}${existing.tmpls[0] ? `, tmpl ${existing.tmpls[0].src} -> ${existing.tmpls[0].dst}` : ''})${existing.owned ? '' : ', and it is not netkit\'s'}`, {fix: existing.owned ? 'pass --replace to change it, or delete it first' : 'netkit leaves it alone: choose another selector or mark'})
+    throw new NetkitError(
+      'E_CONFLICT',
+      `an xfrm policy ${s.src} -> ${s.dst} dir ${s.dir}${s.mark ? ` mark ${markText(s.mark)}` : ''} already exists (priority ${existing.priority}, ${existing.action}${existing.tmpls[0] ? `, tmpl ${existing.tmpls[0].src} -> ${existing.tmpls[0].dst}` : ''})${existing.owned ? '' : ", and it is not netkit's"}`,
+      {fix: existing.owned ? 'pass --replace to change it, or delete it first' : 'netkit leaves it alone: choose another selector or mark'},
+    )
   }
-  if (existing && !existing.owned) throw new UsageError('the policy in the way is not netkit\'s', 'netkit leaves it alone: choose another selector or mark', 'E_NOT_OWNED')
+  if (existing && !existing.owned)
+    throw new UsageError("the policy in the way is not netkit's", 'netkit leaves it alone: choose another selector or mark', 'E_NOT_OWNED')
   await runner.batch([{args: policyArgs(existing ? 'update' : 'add', s), object: `xfrm policy ${s.src} -> ${s.dst} dir ${s.dir}`}])
   if (!runner.dryRun) claim(scopeOf(runner.netns), 'xfrm-policy', key)
   return true
@@ -89,8 +109,29 @@ export async function delPolicy(runner: Runner, s: {src: string; dst: string; di
     if (!runner.dryRun) release(scope, 'xfrm-policy', key)
     return false
   }
-  if (!existing.owned && !opts.force) throw new UsageError(`the xfrm policy ${s.src} -> ${s.dst} dir ${s.dir} was not made by netkit`, 'netkit leaves other tools\' policies alone (charon\'s, for one); pass --force to delete it anyway', 'E_NOT_OWNED')
-  await runner.batch([{args: ['xfrm', 'policy', 'delete', 'src', s.src, 'dst', s.dst, 'dir', s.dir, ...(s.mark ? ['mark', hex(s.mark.value), 'mask', hex(s.mark.mask ?? 0xffff_ffff)] : [])], object: `xfrm policy ${s.src} -> ${s.dst} dir ${s.dir}`}])
+  if (!existing.owned && !opts.force)
+    throw new UsageError(
+      `the xfrm policy ${s.src} -> ${s.dst} dir ${s.dir} was not made by netkit`,
+      "netkit leaves other tools' policies alone (charon's, for one); pass --force to delete it anyway",
+      'E_NOT_OWNED',
+    )
+  await runner.batch([
+    {
+      args: [
+        'xfrm',
+        'policy',
+        'delete',
+        'src',
+        s.src,
+        'dst',
+        s.dst,
+        'dir',
+        s.dir,
+        ...(s.mark ? ['mark', hex(s.mark.value), 'mask', hex(s.mark.mask ?? 0xffff_ffff)] : []),
+      ],
+      object: `xfrm policy ${s.src} -> ${s.dst} dir ${s.dir}`,
+    },
+  ])
   if (!runner.dryRun) release(scope, 'xfrm-policy', key)
   return true
 }
@@ -118,7 +159,8 @@ export interface StateSpec {
 export function readKey(path: string, what: string, bits?: number[]): Secret {
   const raw = path === '-' ? readFileSync(0, 'utf8').replace(/\r?\n$/, '') : readSecretFile(path, what)
   const hexText = raw.trim().replace(/^0x/i, '')
-  if (!/^[0-9a-f]+$/i.test(hexText) || hexText.length % 2 !== 0) throw new UsageError(`${what} ${path} is not a hex key`, 'write the key as hex, e.g. 0x followed by 64 hex digits for 256 bits')
+  if (!/^[0-9a-f]+$/i.test(hexText) || hexText.length % 2 !== 0)
+    throw new UsageError(`${what} ${path} is not a hex key`, 'write the key as hex, e.g. 0x followed by 64 hex digits for 256 bits')
   const len = hexText.length * 4
   if (bits && !bits.includes(len)) throw new UsageError(`${what} ${path} holds a ${len}-bit key`, `this algorithm takes ${bits.join(', ')} bits`)
   if (!bits && (len < 128 || len > 1024)) throw new UsageError(`${what} ${path} holds a ${len}-bit key`, 'use 128 to 1024 bits (256 for hmac(sha256))')
@@ -132,7 +174,9 @@ export interface StateRow extends XfrmState {
 export async function listStates(runner: Runner, opts: {owned?: boolean} = {}): Promise<StateRow[]> {
   const text = await runner.read({tool: 'ip', args: ['xfrm', 'state', 'list']})
   const scope = scopeOf(runner.netns)
-  return parseStates(text).map((s) => ({...s, owned: owns(scope, 'xfrm-state', stateKey(s))})).filter((s) => !opts.owned || s.owned)
+  return parseStates(text)
+    .map((s) => ({...s, owned: owns(scope, 'xfrm-state', stateKey(s))}))
+    .filter((s) => !opts.owned || s.owned)
 }
 
 /**
@@ -140,9 +184,17 @@ export async function listStates(runner: Runner, opts: {owned?: boolean} = {}): 
  * and checked against the algorithm: Secrets, which reach ip only on stdin.
  * `flag` names the options as the caller's input does (flags, or a host file's keys).
  */
-export function stateKeyArgs(s: StateSpec, flag: (name: 'aead' | 'aead-key-file' | 'icv' | 'enc' | 'enc-key-file' | 'auth' | 'auth-key-file') => string = (n) => `--${n}`): Arg[] {
-  if (!s.aead && !(s.enc && s.auth)) throw new UsageError(`an SA needs ${flag('aead')} with ${flag('aead-key-file')} and ${flag('icv')}, or ${flag('enc')} with ${flag('enc-key-file')} and ${flag('auth')} with ${flag('auth-key-file')}`, `e.g. ${flag('aead')} "rfc4106(gcm(aes))" with a 288-bit key (256 + 32-bit salt) in hex`)
-  if (s.aead && (s.enc || s.auth)) throw new UsageError(`${flag('aead')} cannot be combined with ${flag('enc')}/${flag('auth')}`, 'AEAD does both: choose one form')
+export function stateKeyArgs(
+  s: StateSpec,
+  flag: (name: 'aead' | 'aead-key-file' | 'icv' | 'enc' | 'enc-key-file' | 'auth' | 'auth-key-file') => string = (n) => `--${n}`,
+): Arg[] {
+  if (!s.aead && !(s.enc && s.auth))
+    throw new UsageError(
+      `an SA needs ${flag('aead')} with ${flag('aead-key-file')} and ${flag('icv')}, or ${flag('enc')} with ${flag('enc-key-file')} and ${flag('auth')} with ${flag('auth-key-file')}`,
+      `e.g. ${flag('aead')} "rfc4106(gcm(aes))" with a 288-bit key (256 + 32-bit salt) in hex`,
+    )
+  if (s.aead && (s.enc || s.auth))
+    throw new UsageError(`${flag('aead')} cannot be combined with ${flag('enc')}/${flag('auth')}`, 'AEAD does both: choose one form')
   if (s.aead) {
     const bits = AEAD_BITS[s.aead.alg]
     if (!bits) throw new UsageError(`${flag('aead')} ${s.aead.alg} is not an AEAD netkit knows`, `use one of ${Object.keys(AEAD_BITS).join(', ')}`)
@@ -152,13 +204,39 @@ export function stateKeyArgs(s: StateSpec, flag: (name: 'aead' | 'aead-key-file'
   const eb = ENC_BITS[s.enc!.alg]
   if (!eb) throw new UsageError(`${flag('enc')} ${s.enc!.alg} is not a cipher netkit knows`, `use one of ${Object.keys(ENC_BITS).join(', ')}`)
   const trunc = AUTH_TRUNC[s.auth!.alg]
-  if (!trunc) throw new UsageError(`${flag('auth')} ${s.auth!.alg} is not an integrity algorithm netkit knows`, `use one of ${Object.keys(AUTH_TRUNC).join(', ')}`)
-  return ['enc', s.enc!.alg, readKey(s.enc!.keyFile, flag('enc-key-file'), eb), 'auth-trunc', s.auth!.alg, readKey(s.auth!.keyFile, flag('auth-key-file')), String(trunc)]
+  if (!trunc)
+    throw new UsageError(`${flag('auth')} ${s.auth!.alg} is not an integrity algorithm netkit knows`, `use one of ${Object.keys(AUTH_TRUNC).join(', ')}`)
+  return [
+    'enc',
+    s.enc!.alg,
+    readKey(s.enc!.keyFile, flag('enc-key-file'), eb),
+    'auth-trunc',
+    s.auth!.alg,
+    readKey(s.auth!.keyFile, flag('auth-key-file')),
+    String(trunc),
+  ]
 }
 
 /** `xfrm state add` for an SA, with its key arguments (from stateKeyArgs). */
 export function stateAddArgs(s: Omit<StateSpec, 'aead' | 'enc' | 'auth'>, keys: Arg[]): Arg[] {
-  return ['xfrm', 'state', 'add', 'src', s.src, 'dst', s.dst, 'proto', 'esp', 'spi', hex(s.spi), 'mode', s.mode, ...(s.reqid !== undefined ? ['reqid', String(s.reqid)] : []), ...(s.mark ? ['mark', hex(s.mark.value), 'mask', hex(s.mark.mask ?? 0xffff_ffff)] : []), ...keys]
+  return [
+    'xfrm',
+    'state',
+    'add',
+    'src',
+    s.src,
+    'dst',
+    s.dst,
+    'proto',
+    'esp',
+    'spi',
+    hex(s.spi),
+    'mode',
+    s.mode,
+    ...(s.reqid !== undefined ? ['reqid', String(s.reqid)] : []),
+    ...(s.mark ? ['mark', hex(s.mark.value), 'mask', hex(s.mark.mask ?? 0xffff_ffff)] : []),
+    ...keys,
+  ]
 }
 
 export function stateDelArgs(s: {src: string; dst: string; spi: number}): string[] {
@@ -166,7 +244,8 @@ export function stateDelArgs(s: {src: string; dst: string; spi: number}): string
 }
 
 /** An SA's name in the ledger (the SPI as `ip xfrm` prints it). */
-export const stateKey = (s: {src: string; dst: string; spi: string | number}) => `${s.src} ${s.dst} ${typeof s.spi === 'number' ? `0x${s.spi.toString(16).padStart(8, '0')}` : s.spi}`
+export const stateKey = (s: {src: string; dst: string; spi: string | number}) =>
+  `${s.src} ${s.dst} ${typeof s.spi === 'number' ? `0x${s.spi.toString(16).padStart(8, '0')}` : s.spi}`
 
 export async function addState(runner: Runner, s: StateSpec): Promise<boolean> {
   // Keys first: a bad key file is bad input whatever the kernel can do.
@@ -199,7 +278,12 @@ export async function requireEsp(runner: Runner): Promise<void> {
 export async function delState(runner: Runner, s: {src: string; dst: string; spi: number}, opts: {force?: boolean} = {}): Promise<boolean> {
   const existing = (await listStates(runner)).find((x) => x.src === s.src && x.dst === s.dst && Number(x.spi) === s.spi)
   if (!existing) return false
-  if (!existing.owned && !opts.force) throw new UsageError(`the SA ${s.src} -> ${s.dst} spi ${hex(s.spi)} was not made by netkit`, 'netkit leaves other tools\' SAs alone; pass --force to delete it anyway', 'E_NOT_OWNED')
+  if (!existing.owned && !opts.force)
+    throw new UsageError(
+      `the SA ${s.src} -> ${s.dst} spi ${hex(s.spi)} was not made by netkit`,
+      "netkit leaves other tools' SAs alone; pass --force to delete it anyway",
+      'E_NOT_OWNED',
+    )
   await runner.batch([{args: stateDelArgs(s), object: `SA spi ${hex(s.spi)}`}])
   if (!runner.dryRun) release(scopeOf(runner.netns), 'xfrm-state', stateKey(existing))
   return true

@@ -88,8 +88,14 @@ function existingLab(opts: LabOptions): LabRecord | undefined {
   if (present.length === 0) return undefined
   const rec = readRecord(opts.configDir)
   if (rec && rec.hosts === opts.hosts && rec.types.join(',') === opts.types.join(',')) return rec
-  const what = rec ? `with ${rec.hosts} hosts and ${rec.types.join(',')} tunnels` : `(namespaces ${present.slice(0, 3).join(', ')}${present.length > 3 ? ', ...' : ''}, with no record of how it was built)`
-  throw new NetkitError('E_EXISTS', `a lab is up already ${what}`, {fix: rec ? `run "netkit lab down" first, or "netkit lab up --hosts ${rec.hosts} --type ${rec.types.join(',')}" to prove it again` : 'run "netkit lab down" first'})
+  const what = rec
+    ? `with ${rec.hosts} hosts and ${rec.types.join(',')} tunnels`
+    : `(namespaces ${present.slice(0, 3).join(', ')}${present.length > 3 ? ', ...' : ''}, with no record of how it was built)`
+  throw new NetkitError('E_EXISTS', `a lab is up already ${what}`, {
+    fix: rec
+      ? `run "netkit lab down" first, or "netkit lab up --hosts ${rec.hosts} --type ${rec.types.join(',')}" to prove it again`
+      : 'run "netkit lab down" first',
+  })
 }
 
 function recordPath(configDir: string): string {
@@ -118,12 +124,27 @@ const wgAddress = (h: LabHost) => `100.${OVERLAY_BASE.wireguard}.0.${h.index}`
 
 /** Host a's WireGuard interface with every other host as a peer (`keyOf`: a host's public key). */
 function meshInput(carriesSubnets: boolean, a: LabHost, hosts: LabHost[], keyOf: (h: LabHost) => string): TunnelInput {
-  const peers = Object.fromEntries(hosts.filter((b) => b !== a).map((b) => [`h${b.index}`, {
-    publicKey: keyOf(b),
-    endpoint: `${b.underlay}:${WG_PORT}`,
-    allowedIps: [`${wgAddress(b)}/32`, ...(carriesSubnets ? [b.subnet] : [])],
-  }]))
-  return {name: LAB_WG_TUNNEL, type: 'wireguard', netns: a.host, address: `${wgAddress(a)}/24`, listenPort: WG_PORT, ...(carriesSubnets ? {localSubnet: [a.subnet]} : {}), peers}
+  const peers = Object.fromEntries(
+    hosts
+      .filter((b) => b !== a)
+      .map((b) => [
+        `h${b.index}`,
+        {
+          publicKey: keyOf(b),
+          endpoint: `${b.underlay}:${WG_PORT}`,
+          allowedIps: [`${wgAddress(b)}/32`, ...(carriesSubnets ? [b.subnet] : [])],
+        },
+      ]),
+  )
+  return {
+    name: LAB_WG_TUNNEL,
+    type: 'wireguard',
+    netns: a.host,
+    address: `${wgAddress(a)}/24`,
+    listenPort: WG_PORT,
+    ...(carriesSubnets ? {localSubnet: [a.subnet]} : {}),
+    peers,
+  }
 }
 
 /** How many tunnels the lab has: a pair each for IPsec and VXLAN, one interface per host for WireGuard. */
@@ -160,11 +181,16 @@ async function pingUntil(runner: Runner, ns: string, target: string, deadline: n
 }
 
 export function parseLabTypes(value: string): LabType[] {
-  const types = value.split(',').map((t) => t.trim()).filter(Boolean)
+  const types = value
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)
   for (const t of types) {
-    if (!(LAB_TYPES as readonly string[]).includes(t)) throw new UsageError(`--type ${t} is not a tunnel type`, `use one or more of ${LAB_TYPES.join(', ')}, comma-separated`)
+    if (!(LAB_TYPES as readonly string[]).includes(t))
+      throw new UsageError(`--type ${t} is not a tunnel type`, `use one or more of ${LAB_TYPES.join(', ')}, comma-separated`)
   }
-  if (types.length === 0 || new Set(types).size !== types.length) throw new UsageError(`--type "${value}" is not a list of distinct types`, 'e.g. --type ipsec,wireguard')
+  if (types.length === 0 || new Set(types).size !== types.length)
+    throw new UsageError(`--type "${value}" is not a list of distinct types`, 'e.g. --type ipsec,wireguard')
   return types as LabType[]
 }
 
@@ -177,10 +203,43 @@ async function dryRun(opts: LabOptions, t0: number): Promise<LabReport> {
     if (type === 'wireguard') {
       for (const a of hosts) {
         const i = meshInput(ti === 0, a, hosts, (b) => `$(netkit tunnel pubkey ${LAB_WG_TUNNEL} --netns ${b.host})`)
-        commands.push(['netkit', 'tunnel', 'add', LAB_WG_TUNNEL, '--type', 'wireguard', '--netns', a.host, '--address', i.address!, '--listen-port', String(WG_PORT), ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x])].join(' '))
+        commands.push(
+          [
+            'netkit',
+            'tunnel',
+            'add',
+            LAB_WG_TUNNEL,
+            '--type',
+            'wireguard',
+            '--netns',
+            a.host,
+            '--address',
+            i.address!,
+            '--listen-port',
+            String(WG_PORT),
+            ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]),
+          ].join(' '),
+        )
         n++
         for (const [peer, p] of Object.entries(i.peers!)) {
-          commands.push(['netkit', 'tunnel', 'peer', 'add', LAB_WG_TUNNEL, peer, '--netns', a.host, '--public-key', `"${p.publicKey}"`, '--allowed-ips', p.allowedIps!.join(','), '--endpoint', p.endpoint!].join(' '))
+          commands.push(
+            [
+              'netkit',
+              'tunnel',
+              'peer',
+              'add',
+              LAB_WG_TUNNEL,
+              peer,
+              '--netns',
+              a.host,
+              '--public-key',
+              `"${p.publicKey}"`,
+              '--allowed-ips',
+              p.allowedIps!.join(','),
+              '--endpoint',
+              p.endpoint!,
+            ].join(' '),
+          )
         }
       }
       continue
@@ -189,7 +248,22 @@ async function dryRun(opts: LabOptions, t0: number): Promise<LabReport> {
       for (const b of hosts) {
         if (a === b) continue
         const i = tunnelInput(type, ti === 0, a, b)
-        const args = ['netkit', 'tunnel', 'add', i.name, '--type', type, '--netns', a.host, '--local', i.local!, '--remote', i.remote, ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]), ...(i.remoteSubnet ?? []).flatMap((x) => ['--remote-subnet', x])]
+        const args = [
+          'netkit',
+          'tunnel',
+          'add',
+          i.name,
+          '--type',
+          type,
+          '--netns',
+          a.host,
+          '--local',
+          i.local!,
+          '--remote',
+          i.remote,
+          ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]),
+          ...(i.remoteSubnet ?? []).flatMap((x) => ['--remote-subnet', x]),
+        ]
         if (i.address) args.push('--address', i.address)
         if (i.peerAddress) args.push('--peer-address', i.peerAddress)
         if (i.vni) args.push('--vni', String(i.vni))
@@ -211,7 +285,14 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
     log(`the lab is up already (${opts.hosts} hosts, ${opts.types.join(', ')}): nothing to build; proving it again`)
     const hosts = Array.from({length: opts.hosts}, (_, i) => labHost(i + 1))
     if (runner.dryRun) return {hosts, types: opts.types, tunnels: 0, pairs: [], captures: [], doctor: [], seconds: 0, alreadyUp: true, commands: []}
-    return {...(await prove(opts, hosts)), hosts, types: opts.types, tunnels: tunnelCount(opts.types, hosts.length), seconds: (Date.now() - t0) / 1000, alreadyUp: true}
+    return {
+      ...(await prove(opts, hosts)),
+      hosts,
+      types: opts.types,
+      tunnels: tunnelCount(opts.types, hosts.length),
+      seconds: (Date.now() - t0) / 1000,
+      alreadyUp: true,
+    }
   }
   log(`building ${opts.hosts} hosts on an underlay, each with a container`)
   if (runner.dryRun) return dryRun(opts, t0)
@@ -230,12 +311,17 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
         // One interface per host, every other host a peer: the keys first (each host makes its own), then each host's interface.
         const keys = new Map(hosts.map((h) => [h, tunnelPublicKey(opts.configDir, LAB_WG_TUNNEL, h.host, false).publicKey]))
         for (const a of hosts) {
-          const {def} = await defineTunnel(meshInput(carries, a, hosts, (b) => keys.get(b)!), runner.in(a.host))
+          const {def} = await defineTunnel(
+            meshInput(carries, a, hosts, (b) => keys.get(b)!),
+            runner.in(a.host),
+          )
           await addTunnel(def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', wait: false})
           tunnels += 1
           watch.check()
         }
-        log(`added ${hosts.length} WireGuard interfaces, one per host with the ${hosts.length - 1} others as peers (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`)
+        log(
+          `added ${hosts.length} WireGuard interfaces, one per host with the ${hosts.length - 1} others as peers (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`,
+        )
         continue
       }
       // Each pair: the lower host first, without waiting; the higher one waits until the tunnel is proven up.
@@ -250,7 +336,9 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
           watch.check()
         }
       }
-      log(`added ${hosts.length * (hosts.length - 1)} ${type} tunnels (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`)
+      log(
+        `added ${hosts.length * (hosts.length - 1)} ${type} tunnels (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`,
+      )
     }
   } catch (error) {
     log('removing the lab again (it was not finished)')

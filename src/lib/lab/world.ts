@@ -60,20 +60,24 @@ export async function buildWorld(runner: Runner, count: number): Promise<LabHost
       {args: ['link', 'add', `h${h.index}`, 'type', 'veth', 'peer', 'name', 'wan0', 'netns', h.host], object: `underlay of ${h.host}`},
       {args: ['link', 'set', `h${h.index}`, 'master', 'br-wan', 'up'], object: `underlay of ${h.host}`},
     ])
-    await runner.in(h.host).batch([
-      {args: ['addr', 'add', `${h.underlay}/24`, 'dev', 'wan0']},
-      {args: ['link', 'set', 'wan0', 'up']},
-      {args: ['link', 'add', 'br0', 'type', 'bridge']},
-      {args: ['addr', 'add', `${h.gateway}/24`, 'dev', 'br0']},
-      {args: ['link', 'set', 'br0', 'up']},
-      {args: ['link', 'add', 'vc0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.container]},
-      {args: ['link', 'set', 'vc0', 'master', 'br0', 'up']},
-    ])
-    await runner.in(h.container).batch([
-      {args: ['addr', 'add', `${h.containerIp}/24`, 'dev', 'eth0']},
-      {args: ['link', 'set', 'eth0', 'up']},
-      {args: ['route', 'add', 'default', 'via', h.gateway]},
-    ])
+    await runner
+      .in(h.host)
+      .batch([
+        {args: ['addr', 'add', `${h.underlay}/24`, 'dev', 'wan0']},
+        {args: ['link', 'set', 'wan0', 'up']},
+        {args: ['link', 'add', 'br0', 'type', 'bridge']},
+        {args: ['addr', 'add', `${h.gateway}/24`, 'dev', 'br0']},
+        {args: ['link', 'set', 'br0', 'up']},
+        {args: ['link', 'add', 'vc0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.container]},
+        {args: ['link', 'set', 'vc0', 'master', 'br0', 'up']},
+      ])
+    await runner
+      .in(h.container)
+      .batch([
+        {args: ['addr', 'add', `${h.containerIp}/24`, 'dev', 'eth0']},
+        {args: ['link', 'set', 'eth0', 'up']},
+        {args: ['route', 'add', 'default', 'via', h.gateway]},
+      ])
   }
   return hosts
 }

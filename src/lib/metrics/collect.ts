@@ -124,23 +124,35 @@ export function wireguardPeers(status: TunnelStatus): PeerStatus[] {
 /** The snapshot as metric families (see docs/metrics.md for the list). */
 export function toFamilies(snap: Snapshot): MetricFamily[] {
   const m = new Families()
-  m.def('netkit_tunnel_up', 'gauge', 'Whether the tunnel is up (1: IPsec CHILD_SA installed, WireGuard handshake done, VXLAN device up; 0: connecting or down).')
-  m.def('netkit_tunnel_state', 'gauge', 'The tunnel\'s state: 1 for the state it is in (up, connecting, down), 0 for the others.')
+  m.def(
+    'netkit_tunnel_up',
+    'gauge',
+    'Whether the tunnel is up (1: IPsec CHILD_SA installed, WireGuard handshake done, VXLAN device up; 0: connecting or down).',
+  )
+  m.def('netkit_tunnel_state', 'gauge', "The tunnel's state: 1 for the state it is in (up, connecting, down), 0 for the others.")
   m.def('netkit_tunnel_datapath_info', 'gauge', 'The data path the tunnel uses (kernel or userspace), as the label datapath; always 1.')
   m.def('netkit_wireguard_peer_last_handshake_timestamp_seconds', 'gauge', 'Unix time of the latest handshake with the WireGuard peer (0: never).')
-  m.def('netkit_wireguard_peer_last_handshake_age_seconds', 'gauge', 'Seconds since the latest handshake with the WireGuard peer when the state was read (absent: never).')
+  m.def(
+    'netkit_wireguard_peer_last_handshake_age_seconds',
+    'gauge',
+    'Seconds since the latest handshake with the WireGuard peer when the state was read (absent: never).',
+  )
   m.def('netkit_wireguard_peer_receive_bytes_total', 'counter', 'Bytes received from the WireGuard peer.')
   m.def('netkit_wireguard_peer_transmit_bytes_total', 'counter', 'Bytes sent to the WireGuard peer.')
-  m.def('netkit_ipsec_ike_sas', 'gauge', 'IKE SAs of the tunnel\'s IKE connection in each charon state.')
+  m.def('netkit_ipsec_ike_sas', 'gauge', "IKE SAs of the tunnel's IKE connection in each charon state.")
   m.def('netkit_ipsec_child_sas', 'gauge', 'CHILD_SAs of the tunnel in each charon state.')
   m.def('netkit_ipsec_ike_sa_rekey_seconds', 'gauge', 'Seconds until the established IKE SA is rekeyed (negative: overdue).')
   m.def('netkit_ipsec_child_sa_rekey_seconds', 'gauge', 'Seconds until the installed CHILD_SA is rekeyed (negative: overdue).')
   m.def('netkit_ipsec_child_sa_expire_seconds', 'gauge', 'Seconds until the installed CHILD_SA expires (its hard lifetime).')
-  m.def('netkit_ipsec_receive_bytes_total', 'counter', 'Bytes received on the tunnel\'s CHILD_SAs (they start again from 0 at each rekey).')
-  m.def('netkit_ipsec_transmit_bytes_total', 'counter', 'Bytes sent on the tunnel\'s CHILD_SAs (they start again from 0 at each rekey).')
-  m.def('netkit_ipsec_receive_packets_total', 'counter', 'Packets received on the tunnel\'s CHILD_SAs (they start again from 0 at each rekey).')
-  m.def('netkit_ipsec_transmit_packets_total', 'counter', 'Packets sent on the tunnel\'s CHILD_SAs (they start again from 0 at each rekey).')
-  m.def('netkit_doctor_check_status', 'gauge', 'The doctor\'s verdict per check, the worst of its findings: 0 ok, 1 warn, 2 fail (a check that did not apply is absent).')
+  m.def('netkit_ipsec_receive_bytes_total', 'counter', "Bytes received on the tunnel's CHILD_SAs (they start again from 0 at each rekey).")
+  m.def('netkit_ipsec_transmit_bytes_total', 'counter', "Bytes sent on the tunnel's CHILD_SAs (they start again from 0 at each rekey).")
+  m.def('netkit_ipsec_receive_packets_total', 'counter', "Packets received on the tunnel's CHILD_SAs (they start again from 0 at each rekey).")
+  m.def('netkit_ipsec_transmit_packets_total', 'counter', "Packets sent on the tunnel's CHILD_SAs (they start again from 0 at each rekey).")
+  m.def(
+    'netkit_doctor_check_status',
+    'gauge',
+    "The doctor's verdict per check, the worst of its findings: 0 ok, 1 warn, 2 fail (a check that did not apply is absent).",
+  )
   m.def('netkit_doctor_finding_status', 'gauge', 'The doctor\'s verdict per check and subject (a tunnel, an interface; "" for the host): 0 ok, 1 warn, 2 fail.')
 
   for (const scope of snap.scopes) {
@@ -178,8 +190,16 @@ function ipsecMetrics(m: Families, base: Record<string, string>, status: TunnelS
     for (const s of seen) out.set(s, (out.get(s) ?? 0) + 1)
     return out
   }
-  for (const [state, n] of count(IKE_STATES, sas.map((s) => s.state))) m.add('netkit_ipsec_ike_sas', {...base, state}, n)
-  for (const [state, n] of count(CHILD_STATES, children.map((c) => c.state))) m.add('netkit_ipsec_child_sas', {...base, state}, n)
+  for (const [state, n] of count(
+    IKE_STATES,
+    sas.map((s) => s.state),
+  ))
+    m.add('netkit_ipsec_ike_sas', {...base, state}, n)
+  for (const [state, n] of count(
+    CHILD_STATES,
+    children.map((c) => c.state),
+  ))
+    m.add('netkit_ipsec_child_sas', {...base, state}, n)
   // The SAs that carry the tunnel, chosen as its status chooses them.
   const ike = sas.find((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED')) ?? sas.find((s) => s.state === 'ESTABLISHED')
   const child = ike?.children.find((c) => c.state === 'INSTALLED')
@@ -188,10 +208,26 @@ function ipsecMetrics(m: Families, base: Record<string, string>, status: TunnelS
   if (child?.lifeTime !== undefined) m.add('netkit_ipsec_child_sa_expire_seconds', base, child.lifeTime)
   if (status.state === 'down' && children.length === 0) return
   const sum = (f: (c: ChildSa) => number) => children.reduce((a, c) => a + f(c), 0)
-  m.add('netkit_ipsec_receive_bytes_total', base, sum((c) => c.bytesIn))
-  m.add('netkit_ipsec_transmit_bytes_total', base, sum((c) => c.bytesOut))
-  m.add('netkit_ipsec_receive_packets_total', base, sum((c) => c.packetsIn))
-  m.add('netkit_ipsec_transmit_packets_total', base, sum((c) => c.packetsOut))
+  m.add(
+    'netkit_ipsec_receive_bytes_total',
+    base,
+    sum((c) => c.bytesIn),
+  )
+  m.add(
+    'netkit_ipsec_transmit_bytes_total',
+    base,
+    sum((c) => c.bytesOut),
+  )
+  m.add(
+    'netkit_ipsec_receive_packets_total',
+    base,
+    sum((c) => c.packetsIn),
+  )
+  m.add(
+    'netkit_ipsec_transmit_packets_total',
+    base,
+    sum((c) => c.packetsOut),
+  )
 }
 
 function doctorMetrics(m: Families, netns: string, findings: Finding[]): void {

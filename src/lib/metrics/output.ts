@@ -19,7 +19,10 @@ export function checkOutputPath(path: string): void {
   try {
     st = statSync(dir)
   } catch {
-    throw new UsageError(`-o ${path}: the directory ${dir} does not exist`, `create it first (node_exporter reads the directory given to --collector.textfile.directory)`)
+    throw new UsageError(
+      `-o ${path}: the directory ${dir} does not exist`,
+      `create it first (node_exporter reads the directory given to --collector.textfile.directory)`,
+    )
   }
   if (!st.isDirectory()) throw new UsageError(`-o ${path}: ${dir} is not a directory`, 'give a file path in an existing directory')
   try {

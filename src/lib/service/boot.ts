@@ -57,7 +57,8 @@ export async function bootNetkit(opts: BootOptions): Promise<BootResult> {
       warn(`error: ${path}: ${hostFile.error}`)
     }
   }
-  const skip = (def: TunnelDef) => (byFile.has(`${def.netns ?? ''} ${def.type} tunnel ${def.name}`) ? `tunnel ${def.name}: set up by ${path} (above)` : undefined)
+  const skip = (def: TunnelDef) =>
+    byFile.has(`${def.netns ?? ''} ${def.type} tunnel ${def.name}`) ? `tunnel ${def.name}: set up by ${path} (above)` : undefined
   const up = await upAllTunnels({runner, configDir: opts.configDir, progress: opts.progress, log, warn, skip})
   if (!hostFile.present && up.tunnels.length === 0) log(`no tunnels defined and no ${path}; nothing to do`)
   return {hostFile, tunnels: up.tunnels, failed: failed + up.failed}

@@ -20,5 +20,9 @@ export const bin = Flags.string({summary: 'The netkit executable the unit runs, 
 
 /** The service commands act on the whole host: --netns has no meaning there. */
 export function refuseNetns(flags: {netns?: string}): void {
-  if (flags.netns !== undefined) throw new UsageError('--netns does not apply to the service commands: they act on the whole host', 'leave --netns out (boot brings up the tunnels of every namespace)')
+  if (flags.netns !== undefined)
+    throw new UsageError(
+      '--netns does not apply to the service commands: they act on the whole host',
+      'leave --netns out (boot brings up the tunnels of every namespace)',
+    )
 }

@@ -55,7 +55,9 @@ function readUnit(path: string): string | undefined {
 
 function refuseForeign(path: string, text: string | undefined): void {
   if (text !== undefined && !text.includes(UNIT_MARKER)) {
-    throw new NetkitError('E_CONFLICT', `${path} is not netkit's (it lacks the line "# ${UNIT_MARKER}")`, {fix: 'netkit leaves it alone: move it away first if netkit should install its own'})
+    throw new NetkitError('E_CONFLICT', `${path} is not netkit's (it lacks the line "# ${UNIT_MARKER}")`, {
+      fix: 'netkit leaves it alone: move it away first if netkit should install its own',
+    })
   }
 }
 
@@ -90,7 +92,9 @@ export async function installService(opts: ServiceOptions & {command: string[]})
   const absent = systemdAbsent(root)
   if (absent) {
     enabled = 'not enabled (systemd is not running)'
-    notes.push(`${absent}: the unit ${runner.dryRun ? 'would be' : 'is'} installed but not enabled; on a host that boots with systemd run "systemctl enable ${UNIT_NAME}" (or install into its tree with --root)`)
+    notes.push(
+      `${absent}: the unit ${runner.dryRun ? 'would be' : 'is'} installed but not enabled; on a host that boots with systemd run "systemctl enable ${UNIT_NAME}" (or install into its tree with --root)`,
+    )
   } else {
     if (root === '/' && changed) await runner.run({tool: 'systemctl', args: ['daemon-reload'], netns: null})
     const state = await enabledState(runner, root)
@@ -147,7 +151,8 @@ export interface ServiceStatus {
 export async function serviceStatus(opts: ServiceOptions & {command: string[]}): Promise<ServiceStatus> {
   const path = unitPath(opts.root)
   const current = readUnit(path)
-  const unit = current === undefined ? 'absent' : !current.includes(UNIT_MARKER) ? 'foreign' : current === (await renderUnit(opts.command)) ? 'installed' : 'outdated'
+  const unit =
+    current === undefined ? 'absent' : !current.includes(UNIT_MARKER) ? 'foreign' : current === (await renderUnit(opts.command)) ? 'installed' : 'outdated'
   const enabled = (await enabledState(opts.runner, opts.root)) ?? 'unknown (systemctl is not installed)'
   const systemd = opts.root !== '/' ? `not asked (--root ${opts.root})` : systemdRuns() ? 'running' : `not running (PID 1 is ${pid1()})`
   return {path, unit, enabled, systemd}

@@ -102,7 +102,11 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
     if (input.type === 'wireguard') return {def: defineInterface(input, name)}
     throw new UsageError(`${input.type === 'ipsec' ? 'an IPsec' : 'a VXLAN'} tunnel needs --remote`, "give the peer host's underlay address with --remote")
   }
-  if (input.peers !== undefined) throw new UsageError('peers and --remote cannot be used together', 'a WireGuard tunnel with --remote has that one peer; for an interface with peers by name, leave out --remote')
+  if (input.peers !== undefined)
+    throw new UsageError(
+      'peers and --remote cannot be used together',
+      'a WireGuard tunnel with --remote has that one peer; for an interface with peers by name, leave out --remote',
+    )
   const remote = v.ipAddress(input.remote, '--remote')
   const route = await routeTo(runner, remote.ip)
   let local: v.Address
@@ -140,15 +144,23 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
   if (input.type === 'ipsec') {
     const auth: IpsecDef['auth'] = input.cert || input.key || input.ca ? 'x509' : 'psk'
     if (auth === 'x509') {
-      if (!input.cert || !input.key || !input.ca) throw new UsageError('X.509 authentication needs --cert, --key and --ca together', 'give all three, or none for a pre-shared key')
+      if (!input.cert || !input.key || !input.ca)
+        throw new UsageError('X.509 authentication needs --cert, --key and --ca together', 'give all three, or none for a pre-shared key')
       if (input.pskFile) throw new UsageError('--psk-file and --cert cannot be used together', 'choose a pre-shared key or certificates')
       readSecretFile(input.key, '--key')
-      for (const [flag, path] of [['--cert', input.cert], ['--ca', input.ca]] as const) {
+      for (const [flag, path] of [
+        ['--cert', input.cert],
+        ['--ca', input.ca],
+      ] as const) {
         if (!isFile(path)) throw new UsageError(`${flag} ${path} is not a file that exists`, 'give the path of the PEM certificate')
       }
     } else if (input.pskFile) {
       const psk = readSecretFile(input.pskFile, '--psk-file')
-      if (psk.length < 16) throw new UsageError(`the PSK in ${input.pskFile} is ${psk.length} characters long`, 'use at least 16 (netkit makes a 256-bit one when --psk-file is not given)')
+      if (psk.length < 16)
+        throw new UsageError(
+          `the PSK in ${input.pskFile} is ${psk.length} characters long`,
+          'use at least 16 (netkit makes a 256-bit one when --psk-file is not given)',
+        )
       out.psk = new Secret(psk)
       runner.addSecret(psk)
     } else {
@@ -157,20 +169,32 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
       out.pskGenerated = true
       runner.addSecret(psk)
     }
-    for (const [flag, value] of [['--proposals', input.proposals], ['--esp-proposals', input.espProposals]] as const) {
+    for (const [flag, value] of [
+      ['--proposals', input.proposals],
+      ['--esp-proposals', input.espProposals],
+    ] as const) {
       if (value !== undefined && (!PROPOSAL.test(value) || value.length > 1000 || value.split(/[-,]/).some((t) => t.length > 32))) {
         throw new UsageError(`${flag} "${value}" is not a proposal list`, 'write it like aes256gcm16-prfsha384-x25519 (comma-separated)')
       }
     }
     const weak = [...new Set([input.proposals, input.espProposals].flatMap((p) => (p ? weakAlgorithms(p) : [])))]
-    if (weak.length) runner.warn(`weak algorithms in the proposals (${weak.join(', ')}): use them only for a peer that cannot do better (the defaults are AEAD with Curve25519)`)
-    for (const [flag, value] of [['--local-id', input.localId], ['--remote-id', input.remoteId]] as const) {
+    if (weak.length)
+      runner.warn(
+        `weak algorithms in the proposals (${weak.join(', ')}): use them only for a peer that cannot do better (the defaults are AEAD with Curve25519)`,
+      )
+    for (const [flag, value] of [
+      ['--local-id', input.localId],
+      ['--remote-id', input.remoteId],
+    ] as const) {
       if (value !== undefined && (!/^[\x20-\x7e]{1,255}$/.test(value) || /["\\]/.test(value))) {
         throw new UsageError(`${flag} "${value}" is not a usable IKE identity`, 'use an address, a FQDN, user@fqdn or a DN, without quotes or backslashes')
       }
     }
     if (input.table !== undefined) {
-      throw new UsageError('--table is not available for IPsec tunnels: charon installs the routes to the remote subnets in its own table (220)', 'leave out --table (it applies to wireguard and vxlan tunnels)')
+      throw new UsageError(
+        '--table is not available for IPsec tunnels: charon installs the routes to the remote subnets in its own table (220)',
+        'leave out --table (it applies to wireguard and vxlan tunnels)',
+      )
     }
     def.ipsec = {
       localId: input.localId ?? local.ip,
@@ -184,10 +208,17 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
       startAction: input.startAction ?? 'trap',
     }
   } else if (input.type === 'wireguard') {
-    if (!input.peerPublicKey) throw new UsageError('a WireGuard tunnel with --remote needs --peer-public-key', 'get it on the peer with "netkit tunnel pubkey NAME" (or leave out --remote for an interface with peers by name)')
+    if (!input.peerPublicKey)
+      throw new UsageError(
+        'a WireGuard tunnel with --remote needs --peer-public-key',
+        'get it on the peer with "netkit tunnel pubkey NAME" (or leave out --remote for an interface with peers by name)',
+      )
     const key = wgKey(input.peerPublicKey, '--peer-public-key')
     if (!input.address && remoteSubnets.length === 0) {
-      throw new UsageError('a WireGuard tunnel needs --address (its own address in the tunnel) or --remote-subnet', 'e.g. --address 10.99.0.1/24 here and --address 10.99.0.2/24 on the peer')
+      throw new UsageError(
+        'a WireGuard tunnel needs --address (its own address in the tunnel) or --remote-subnet',
+        'e.g. --address 10.99.0.1/24 here and --address 10.99.0.2/24 on the peer',
+      )
     }
     const listenPort = input.listenPort ?? DEFAULT_WG_PORT
     const endpoint = checkEndpoint(input.endpoint ?? `${remote.family === 6 ? `[${remote.ip}]` : remote.ip}:${listenPort}`)
@@ -207,7 +238,10 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
     const address = input.address ? v.interfaceAddress(input.address, '--address') : undefined
     const peer = input.peerAddress ? v.ipAddress(input.peerAddress, '--peer-address') : undefined
     if (remoteSubnets.length > 0 && (!address || !peer)) {
-      throw new UsageError('a VXLAN tunnel that routes --remote-subnet needs --address and --peer-address', 'give this host\'s address on the VXLAN link and the peer\'s (the gateway to its subnets)')
+      throw new UsageError(
+        'a VXLAN tunnel that routes --remote-subnet needs --address and --peer-address',
+        "give this host's address on the VXLAN link and the peer's (the gateway to its subnets)",
+      )
     }
     if (address && peer && !v.contains(v.networkOf(address.cidr), peer.ip)) {
       throw new UsageError(`--peer-address ${peer.ip} is not on the subnet of --address ${address.cidr}`, 'give the peer an address on the same VXLAN subnet')
@@ -233,10 +267,11 @@ function defineInterface(input: TunnelInput, name: string): TunnelDef {
   const refuse = (flag: string, fix: string) => {
     throw new UsageError(`${flag} is for a tunnel with one peer (--remote)`, fix)
   }
-  if (input.peerPublicKey !== undefined) refuse('--peer-public-key', 'give --remote too, or add the peer with "netkit tunnel peer add NAME PEER --public-key KEY --allowed-ips ..."')
+  if (input.peerPublicKey !== undefined)
+    refuse('--peer-public-key', 'give --remote too, or add the peer with "netkit tunnel peer add NAME PEER --public-key KEY --allowed-ips ..."')
   if (input.endpoint !== undefined) refuse('--endpoint', 'each peer has its own: "netkit tunnel peer add NAME PEER --endpoint HOST:PORT ..."')
   if (input.keepalive !== undefined) refuse('--keepalive', 'each peer has its own: "netkit tunnel peer add NAME PEER --keepalive N ..."')
-  if ((input.remoteSubnet ?? []).length > 0) refuse('--remote-subnet', "list the subnets behind each peer in its allowed-ips (they are routed into the tunnel)")
+  if ((input.remoteSubnet ?? []).length > 0) refuse('--remote-subnet', 'list the subnets behind each peer in its allowed-ips (they are routed into the tunnel)')
   if (input.local !== undefined) refuse('--local', 'leave it out: WireGuard answers on every address (--listen-port)')
   const localSubnets = (input.localSubnet ?? []).map((s) => v.network(s, '--local-subnet').cidr)
   if (input.proxyArp) v.ifname(input.proxyArp, '--proxy-arp interface')

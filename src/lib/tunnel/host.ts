@@ -74,7 +74,8 @@ export function hostSettings(def: TunnelDef, facts: HostFacts): HostSetting[] {
     out.push({kind: 'redirects', path: 'net/ipv4/conf/all/send_redirects', value: '0', why})
     if (facts.underlay) out.push({kind: 'redirects', path: `net/ipv4/conf/${facts.underlay}/send_redirects`, value: '0', why})
   }
-  if (def.proxyArp) out.push({kind: 'proxy_arp', path: `net/ipv4/conf/${def.proxyArp}/proxy_arp`, value: '1', why: `it answers ARP for remote addresses on ${def.proxyArp}`})
+  if (def.proxyArp)
+    out.push({kind: 'proxy_arp', path: `net/ipv4/conf/${def.proxyArp}/proxy_arp`, value: '1', why: `it answers ARP for remote addresses on ${def.proxyArp}`})
   return out
 }
 

@@ -86,11 +86,15 @@ export async function refuseTakeover(def: TunnelDef, ctx: TunnelContext): Promis
   if (def.remoteSubnets.length === 0) return
   const ipsec = def.type === 'ipsec'
   const dev = tunnelDevice(def)
-  const table = String(ipsec ? CHARON_TABLE : def.table ?? 254)
+  const table = String(ipsec ? CHARON_TABLE : (def.table ?? 254))
   // -N: tables and protocols as numbers, whatever names /etc/iproute2 gives them.
   const reads = await Promise.all([[], ['-6']].map((family) => ctx.runner.probe({tool: 'ip', args: ['-N', '-j', ...family, 'route', 'show', 'table', 'all']})))
   // "default" is 0.0.0.0/0 (::/0): a tunnel that routes everything must not take the host's default route over either.
-  const rows = reads.flatMap((x, i) => (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as RouteRow[]) : []).map((r) => (r.dst === 'default' ? {...r, dst: i === 0 ? '0.0.0.0/0' : '::/0'} : r)))
+  const rows = reads.flatMap((x, i) =>
+    (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as RouteRow[]) : []).map((r) =>
+      r.dst === 'default' ? {...r, dst: i === 0 ? '0.0.0.0/0' : '::/0'} : r,
+    ),
+  )
   const others = listDefs(ctx.configDir).filter((o) => o.name !== def.name)
   const ns = ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''
   const fix = (owner: string | undefined, subnet: string, sameTable: boolean) =>
@@ -109,15 +113,24 @@ export async function refuseTakeover(def: TunnelDef, ctx: TunnelContext): Promis
     })
     if (other) {
       const t = other.table ?? '254'
-      const owner = (t === String(CHARON_TABLE) || other.dev === 'ipsec0' ? others.find((o) => o.type === 'ipsec' && o.remoteSubnets.includes(subnet)) : others.find((o) => tunnelDevice(o) === other.dev))?.name ??
-        /^(wg|vx)-(.+)$/.exec(other.dev ?? '')?.[2]
-      throw new NetkitError('E_CONFLICT', `route ${subnet}${t === '254' ? '' : ` in table ${t}`} already goes ${other.gateway ? `via ${other.gateway} ` : ''}dev ${other.dev}${owner ? ` (tunnel ${owner})` : ''}: tunnel ${def.name} would take it over`, {
-        fix: fix(owner, subnet, t === table),
-      })
+      const owner =
+        (t === String(CHARON_TABLE) || other.dev === 'ipsec0'
+          ? others.find((o) => o.type === 'ipsec' && o.remoteSubnets.includes(subnet))
+          : others.find((o) => tunnelDevice(o) === other.dev)
+        )?.name ?? /^(wg|vx)-(.+)$/.exec(other.dev ?? '')?.[2]
+      throw new NetkitError(
+        'E_CONFLICT',
+        `route ${subnet}${t === '254' ? '' : ` in table ${t}`} already goes ${other.gateway ? `via ${other.gateway} ` : ''}dev ${other.dev}${owner ? ` (tunnel ${owner})` : ''}: tunnel ${def.name} would take it over`,
+        {
+          fix: fix(owner, subnet, t === table),
+        },
+      )
     }
     const carrier = others.find((o) => o.remoteSubnets.includes(subnet) && !(ipsec && o.type === 'ipsec'))
     if (carrier) {
-      throw new NetkitError('E_CONFLICT', `tunnel ${carrier.name} (${carrier.type}) already carries ${subnet}: tunnel ${def.name} would take it over`, {fix: fix(carrier.name, subnet, false)})
+      throw new NetkitError('E_CONFLICT', `tunnel ${carrier.name} (${carrier.type}) already carries ${subnet}: tunnel ${def.name} would take it over`, {
+        fix: fix(carrier.name, subnet, false),
+      })
     }
   }
 }
@@ -136,7 +149,9 @@ export async function addRoutes(def: TunnelDef, ctx: TunnelContext, dev: string)
 export async function removeRoutes(def: TunnelDef, ctx: TunnelContext, dev: string): Promise<void> {
   if (def.remoteSubnets.length === 0) return
   const there = await routesAndRulesThere(def, ctx, dev)
-  const lines = [...ruleLines(def, 'del'), ...routeLines(def, dev, 'del')].filter((l) => there.has(`${l.args[0]} ${l.args[2] === 'to' ? l.args[3] : l.args[2]}`))
+  const lines = [...ruleLines(def, 'del'), ...routeLines(def, dev, 'del')].filter((l) =>
+    there.has(`${l.args[0]} ${l.args[2] === 'to' ? l.args[3] : l.args[2]}`),
+  )
   if (lines.length > 0) await ctx.runner.batch(lines)
 }
 
@@ -155,10 +170,12 @@ async function routesAndRulesThere(def: TunnelDef, ctx: TunnelContext, dev: stri
   // ip prints a host route or rule without its prefix length.
   const cidr = (dst: unknown, len: unknown) => (String(dst).includes('/') ? String(dst) : `${dst}/${len ?? (String(dst).includes(':') ? 128 : 32)}`)
   for (const family of ['-4', '-6']) {
-    for (const r of await read([family, 'route', 'show', 'table', table, 'proto', String(NETKIT_PROTO)])) if (r.dev === dev) there.add(`route ${cidr(r.dst, undefined)}`)
+    for (const r of await read([family, 'route', 'show', 'table', table, 'proto', String(NETKIT_PROTO)]))
+      if (r.dev === dev) there.add(`route ${cidr(r.dst, undefined)}`)
     if (def.table === undefined) continue
     for (const r of await read([family, 'rule', 'show'])) {
-      if (r.dst !== undefined && String(r.table) === table && r.priority === TUNNEL_RULE_PRIORITY && String(r.protocol) === String(NETKIT_PROTO)) there.add(`rule ${cidr(r.dst, r.dstlen)}`)
+      if (r.dst !== undefined && String(r.table) === table && r.priority === TUNNEL_RULE_PRIORITY && String(r.protocol) === String(NETKIT_PROTO))
+        there.add(`rule ${cidr(r.dst, r.dstlen)}`)
     }
   }
   return there

@@ -52,7 +52,14 @@ async function contextFor(def: TunnelDef, opts: ServiceOptions): Promise<TunnelC
   const runner = opts.runner.in(def.netns ?? null)
   const driver = driverFor(def.type)
   const {datapath, reason} = await driver.datapath({runner}, def.datapath)
-  return {runner, configDir: scopeDir(opts.configDir, def.netns), datapath, datapathReason: reason, timeoutMs: opts.timeoutMs ?? 30_000, wait: opts.wait ?? true}
+  return {
+    runner,
+    configDir: scopeDir(opts.configDir, def.netns),
+    datapath,
+    datapathReason: reason,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    wait: opts.wait ?? true,
+  }
 }
 
 /**
@@ -85,7 +92,13 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
     if (!replacing) {
       const status = await driver.status(existing, ctx)
       if (status.state !== 'down') {
-        return {changed: false, summary: `tunnel ${def.name} is already set up (${status.state})`, datapath: ctx.datapath, datapathReason: ctx.datapathReason, steps: []}
+        return {
+          changed: false,
+          summary: `tunnel ${def.name} is already set up (${status.state})`,
+          datapath: ctx.datapath,
+          datapathReason: ctx.datapathReason,
+          steps: [],
+        }
       }
     } else if (!opts.replace) {
       const fields = sameDef(existing, def) ? ['psk'] : diffDefs(existing, def)
@@ -158,7 +171,10 @@ function replaceStep(old: TunnelDef, ctx: TunnelContext, opts: ServiceOptions): 
     undo: async () => {
       const back = await contextFor(old, {...opts, wait: false})
       // What is still up of it goes first (its device, its daemon), so that it is made again whole.
-      if (halfDown) await driverFor(old.type).down(old, back).catch(() => {})
+      if (halfDown)
+        await driverFor(old.type)
+          .down(old, back)
+          .catch(() => {})
       await runPlan([...(await hostSteps(old, back)), ...(await driverFor(old.type).up(old, back))], {runner: back.runner})
     },
   }
@@ -293,7 +309,8 @@ export async function listTunnels(opts: ServiceOptions & {netns?: string}): Prom
 export function tunnelPublicKey(configDir: string, name: string, netns?: string, dryRun = false): {publicKey: string; created: boolean} {
   tunnelName(name)
   const def = loadDef(scopeDir(configDir, netns), name)
-  if (def && def.type !== 'wireguard') throw new UsageError(`tunnel ${name} is a ${def.type} tunnel, which has no public key`, 'pubkey is for WireGuard tunnels')
+  if (def && def.type !== 'wireguard')
+    throw new UsageError(`tunnel ${name} is a ${def.type} tunnel, which has no public key`, 'pubkey is for WireGuard tunnels')
   const k = ensureKeyPair(scopeDir(configDir, netns), name, {dryRun})
   return {publicKey: k.publicKey, created: k.created}
 }
@@ -309,9 +326,16 @@ export interface PeerResult {
 /** A tunnel that takes peers by name: a WireGuard interface (made without --remote). */
 export function requireInterface(configDir: string, name: string, netns?: string): TunnelDef {
   const def = requireDef(configDir, name, netns)
-  if (def.type !== 'wireguard') throw new UsageError(`tunnel ${name} is a ${def.type} tunnel, which has no peers by name`, 'peers are for WireGuard interfaces ("netkit tunnel add NAME --type wireguard" without --remote)')
+  if (def.type !== 'wireguard')
+    throw new UsageError(
+      `tunnel ${name} is a ${def.type} tunnel, which has no peers by name`,
+      'peers are for WireGuard interfaces ("netkit tunnel add NAME --type wireguard" without --remote)',
+    )
   if (!isInterface(def)) {
-    throw new UsageError(`tunnel ${name} has its one peer given by --remote`, `make a WireGuard interface without --remote for peers by name ("netkit tunnel del ${name}", then "netkit tunnel add ${name} --type wireguard --address ..." and "netkit tunnel peer add")`)
+    throw new UsageError(
+      `tunnel ${name} has its one peer given by --remote`,
+      `make a WireGuard interface without --remote for peers by name ("netkit tunnel del ${name}", then "netkit tunnel add ${name} --type wireguard --address ..." and "netkit tunnel peer add")`,
+    )
   }
   return def
 }
@@ -365,14 +389,21 @@ export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, op
 }
 
 /** `tunnel peer add`: a new peer, or (with `replace`) a peer changed in place. */
-export async function addPeer(def: TunnelDef, name: string, input: PeerInput, opts: ServiceOptions & {replace?: boolean}): Promise<PeerResult & {peer: WgPeer}> {
+export async function addPeer(
+  def: TunnelDef,
+  name: string,
+  input: PeerInput,
+  opts: ServiceOptions & {replace?: boolean},
+): Promise<PeerResult & {peer: WgPeer}> {
   peerName(name)
   const peer = checkPeer(input, `peer ${name}`)
   const peers = {...def.wireguard!.peers!}
   const old = peers[name]
   if (old && canonical(old) !== canonical(peer) && !opts.replace) {
     const fields = (Object.keys({...old, ...peer}) as (keyof WgPeer)[]).filter((k) => canonical(old[k]) !== canonical(peer[k]))
-    throw new NetkitError('E_CONFLICT', `tunnel ${def.name} has a peer ${name} with a different definition (${fields.join(', ')})`, {fix: 'pass --replace to change it (only that peer is touched), or remove it first with "netkit tunnel peer del"'})
+    throw new NetkitError('E_CONFLICT', `tunnel ${def.name} has a peer ${name} with a different definition (${fields.join(', ')})`, {
+      fix: 'pass --replace to change it (only that peer is touched), or remove it first with "netkit tunnel peer del"',
+    })
   }
   peers[name] = peer
   checkPeerSet(peers, def)

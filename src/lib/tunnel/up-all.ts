@@ -29,7 +29,9 @@ export function upLine(r: {changed: boolean; summary: string}, dryRun: boolean):
  * host file's, which its apply would have brought up already), with the line
  * that says so.
  */
-export async function upAllTunnels(opts: ServiceOptions & {netns?: string; log?: (line: string) => void; warn?: (line: string) => void; skip?: (def: TunnelDef) => string | undefined}): Promise<{tunnels: UpRow[]; failed: number}> {
+export async function upAllTunnels(
+  opts: ServiceOptions & {netns?: string; log?: (line: string) => void; warn?: (line: string) => void; skip?: (def: TunnelDef) => string | undefined},
+): Promise<{tunnels: UpRow[]; failed: number}> {
   const defs = listScopes(opts.configDir)
     .filter((s) => opts.netns === undefined || s.netns === opts.netns)
     .flatMap((s) => listDefs(s.dir))
@@ -46,7 +48,9 @@ export async function upAllTunnels(opts: ServiceOptions & {netns?: string; log?:
     try {
       // A namespace is gone at boot unless something made it again (host.yaml, or the operator's own unit).
       if (def.netns && !netnsExists(def.netns)) {
-        throw new NetkitError('E_NO_NETNS', `its namespace ${def.netns} does not exist`, {fix: `make it before netkit's boot (list it in /etc/netkit/host.yaml, or "netkit ns add ${def.netns}")`})
+        throw new NetkitError('E_NO_NETNS', `its namespace ${def.netns} does not exist`, {
+          fix: `make it before netkit's boot (list it in /etc/netkit/host.yaml, or "netkit ns add ${def.netns}")`,
+        })
       }
       const r = await upTunnel(def, {...opts, wait: false})
       tunnels.push({...row, changed: r.changed, summary: r.summary})

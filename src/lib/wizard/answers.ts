@@ -78,15 +78,26 @@ export const AnswersSchema = z
       if (!remote) continue
       try {
         const [l, r] = [v.ipAddress(a.local), v.ipAddress(remote)]
-        if (l.family !== r.family) ctx.addIssue({code: 'custom', path: path.split('.'), message: `${r.ip} is IPv${r.family} and this host's address (local) ${l.ip} is IPv${l.family}: use addresses of one family`})
-        else if (l.ip === r.ip) ctx.addIssue({code: 'custom', path: path.split('.'), message: `${r.ip} is this host's own address (local): give the peer's address`})
+        if (l.family !== r.family)
+          ctx.addIssue({
+            code: 'custom',
+            path: path.split('.'),
+            message: `${r.ip} is IPv${r.family} and this host's address (local) ${l.ip} is IPv${l.family}: use addresses of one family`,
+          })
+        else if (l.ip === r.ip)
+          ctx.addIssue({code: 'custom', path: path.split('.'), message: `${r.ip} is this host's own address (local): give the peer's address`})
       } catch {
         // already reported as invalid
       }
     }
     const seen = new Map<string, number>()
     a.peers.forEach((p, i) => {
-      if (seen.has(p.name)) ctx.addIssue({code: 'custom', path: ['peers', i, 'name'], message: `${p.name} is also the name of peer ${seen.get(p.name)! + 1}: give each peer its own name`})
+      if (seen.has(p.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['peers', i, 'name'],
+          message: `${p.name} is also the name of peer ${seen.get(p.name)! + 1}: give each peer its own name`,
+        })
       seen.set(p.name, i)
     })
     if (a.role === 'site-to-site') {
@@ -115,7 +126,11 @@ export function validateAnswers(data: unknown, source = 'answers'): Answers {
   if (issue.code === 'unrecognized_keys') {
     const at = issue.path.length ? ` in ${issue.path.join('.')}` : ''
     const keys = issue.keys.map((k) => `"${k}"`).join(', ')
-    throw new UsageError(`${source}: unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}${at}`, 'remove it, or check its spelling (see "netkit wizard --help" for the answers file)', 'E_ANSWERS')
+    throw new UsageError(
+      `${source}: unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}${at}`,
+      'remove it, or check its spelling (see "netkit wizard --help" for the answers file)',
+      'E_ANSWERS',
+    )
   }
   const field = issue.path.length ? issue.path.join('.') : '(top level)'
   throw new UsageError(`${source}: ${field}: ${issue.message}`, 'fix that field (see "netkit wizard --help" for the answers file)', 'E_ANSWERS')
@@ -132,7 +147,11 @@ export function readAnswersFile(path: string): Answers {
   try {
     data = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text, path)
   } catch (error) {
-    throw new UsageError(`answers file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`, 'fix its syntax', 'E_ANSWERS')
+    throw new UsageError(
+      `answers file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`,
+      'fix its syntax',
+      'E_ANSWERS',
+    )
   }
   return validateAnswers(data, path)
 }

@@ -62,7 +62,9 @@ export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string
       {
         name: 'host to host (this host and one peer)',
         value: 'host-to-host',
-        ...(ability.hostToHost === true ? {} : {disabled: `(not on this host: it needs ESP in the kernel, and this host has only ${ability.hostToHost}; choose site to site)`}),
+        ...(ability.hostToHost === true
+          ? {}
+          : {disabled: `(not on this host: it needs ESP in the kernel, and this host has only ${ability.hostToHost}; choose site to site)`}),
       },
       {name: 'site to site (subnets behind each side)', value: 'site-to-site'},
       {name: 'a host joining a mesh of several peers', value: 'mesh'},
@@ -75,48 +77,82 @@ export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string
     answers.remote = v.ipAddress(answers.remote!).ip
     const reach = await runner.probe({tool: 'ping', args: ['-c', '1', '-W', '1', answers.remote!]})
     if (reach.exitCode !== 0) log(`note: ${answers.remote} does not answer ping from here (it may still accept IKE)`)
-    answers.name = await ask<string>({type: 'input', message: 'Name for this tunnel:', default: `peer-${answers.remote!.split(/[.:]/).pop()}`.slice(0, 12), validate: (s: string) => /^[a-z0-9][a-z0-9_-]{0,11}$/i.test(s) || 'use 1 to 12 letters, digits, - or _'})
+    answers.name = await ask<string>({
+      type: 'input',
+      message: 'Name for this tunnel:',
+      default: `peer-${answers.remote!.split(/[.:]/).pop()}`.slice(0, 12),
+      validate: (s: string) => /^[a-z0-9][a-z0-9_-]{0,11}$/i.test(s) || 'use 1 to 12 letters, digits, - or _',
+    })
   }
   const local = (await localAddressFor(runner, answers.remote)) ?? ''
-  answers.local = v.ipAddress(await ask<string>({type: 'input', message: "This host's address (the tunnel's local end):", default: local || undefined, validate: (s: string) => otherEnd(s, answers.remote, 'local address', "the peer's address")})).ip
+  answers.local = v.ipAddress(
+    await ask<string>({
+      type: 'input',
+      message: "This host's address (the tunnel's local end):",
+      default: local || undefined,
+      validate: (s: string) => otherEnd(s, answers.remote, 'local address', "the peer's address"),
+    }),
+  ).ip
 
   if (role !== 'host-to-host') {
     const found = await localSubnets(runner, answers.local)
-    answers.localSubnets = list(await ask<string>({type: 'input', message: 'Subnets behind this host (comma-separated):', default: found.join(', ') || undefined, validate: validNetworks}))
+    answers.localSubnets = list(
+      await ask<string>({
+        type: 'input',
+        message: 'Subnets behind this host (comma-separated):',
+        default: found.join(', ') || undefined,
+        validate: validNetworks,
+      }),
+    )
   }
   if (role === 'site-to-site') {
-    answers.remoteSubnets = list(await ask<string>({
-      type: 'input',
-      message: 'Subnets behind the peer (comma-separated):',
-      validate: (s: string) => {
-        const ok = validNetworks(s)
-        if (ok !== true) return ok
-        for (const r of list(s)) for (const l of answers.localSubnets ?? []) if (v.overlaps(l, r)) return `${r} overlaps local subnet ${l}`
-        return list(s).length > 0 || 'give at least one subnet'
-      },
-    }))
+    answers.remoteSubnets = list(
+      await ask<string>({
+        type: 'input',
+        message: 'Subnets behind the peer (comma-separated):',
+        validate: (s: string) => {
+          const ok = validNetworks(s)
+          if (ok !== true) return ok
+          for (const r of list(s)) for (const l of answers.localSubnets ?? []) if (v.overlaps(l, r)) return `${r} overlaps local subnet ${l}`
+          return list(s).length > 0 || 'give at least one subnet'
+        },
+      }),
+    )
   }
   if (role === 'mesh') {
     for (;;) {
-      const address = v.ipAddress(await ask<string>({type: 'input', message: `Peer ${answers.peers!.length + 1} address:`, validate: (s: string) => otherEnd(s, answers.local, 'peer address', "this host's address")})).ip
+      const address = v.ipAddress(
+        await ask<string>({
+          type: 'input',
+          message: `Peer ${answers.peers!.length + 1} address:`,
+          validate: (s: string) => otherEnd(s, answers.local, 'peer address', "this host's address"),
+        }),
+      ).ip
       const taken = new Set(answers.peers!.map((p) => p.name))
       const name = await ask<string>({
         type: 'input',
         message: 'Its name:',
         default: `peer-${address.split(/[.:]/).pop()}`.slice(0, 12),
-        validate: (s: string) => (taken.has(s) ? `${s} is the name of another peer` : /^[a-z0-9][a-z0-9_-]{0,11}$/i.test(s) || 'use 1 to 12 letters, digits, - or _'),
+        validate: (s: string) =>
+          taken.has(s) ? `${s} is the name of another peer` : /^[a-z0-9][a-z0-9_-]{0,11}$/i.test(s) || 'use 1 to 12 letters, digits, - or _',
       })
       const needSubnets = ability.hostToHost !== true && (answers.localSubnets ?? []).length === 0
-      const subnets = list(await ask<string>({
-        type: 'input',
-        message: `Subnets behind it (comma-separated${needSubnets ? '' : ', empty for none'}):`,
-        default: '',
-        validate: (s: string) => {
-          const ok = validNetworks(s)
-          if (ok !== true) return ok
-          return !needSubnets || list(s).length > 0 || `give at least one: this host has no subnets behind it, and without ESP in the kernel (${ability.hostToHost}) a tunnel needs subnets on one side`
-        },
-      }))
+      const subnets = list(
+        await ask<string>({
+          type: 'input',
+          message: `Subnets behind it (comma-separated${needSubnets ? '' : ', empty for none'}):`,
+          default: '',
+          validate: (s: string) => {
+            const ok = validNetworks(s)
+            if (ok !== true) return ok
+            return (
+              !needSubnets ||
+              list(s).length > 0 ||
+              `give at least one: this host has no subnets behind it, and without ESP in the kernel (${ability.hostToHost}) a tunnel needs subnets on one side`
+            )
+          },
+        }),
+      )
       answers.peers!.push({name, address, subnets})
       if (!(await ask<boolean>({type: 'confirm', message: 'Add another peer?', default: false}))) break
     }
@@ -129,7 +165,7 @@ export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string
       {name: 'a pre-shared key netkit generates (256 bits)', value: 'psk-generate'},
       {name: 'a pre-shared key from a file', value: 'psk-file'},
       {name: 'X.509 certificates I have', value: 'x509'},
-      {name: 'X.509 certificates made here (a new CA, with strongSwan\'s pki)', value: 'x509-generate'},
+      {name: "X.509 certificates made here (a new CA, with strongSwan's pki)", value: 'x509-generate'},
     ],
   })
   if (method === 'psk-file') {
@@ -152,8 +188,22 @@ export async function askAnswers(runner: Runner, prompt: Prompt, log: (l: string
     ],
   })
   if (answers.profile === 'compat') log(`warning: ${PROFILES.compat.warning}`)
-  answers.rekeyTime = Number(await ask<string>({type: 'input', message: 'Rekey the ESP keys every (seconds):', default: '3600', validate: (s: string) => check(() => v.integer(s, 'rekey time', 60, 604800))}))
-  answers.dpd = Number(await ask<string>({type: 'input', message: 'Dead peer detection interval (seconds, 0 for off):', default: '30', validate: (s: string) => check(() => v.integer(s, 'DPD interval', 0, 86400))}))
+  answers.rekeyTime = Number(
+    await ask<string>({
+      type: 'input',
+      message: 'Rekey the ESP keys every (seconds):',
+      default: '3600',
+      validate: (s: string) => check(() => v.integer(s, 'rekey time', 60, 604800)),
+    }),
+  )
+  answers.dpd = Number(
+    await ask<string>({
+      type: 'input',
+      message: 'Dead peer detection interval (seconds, 0 for off):',
+      default: '30',
+      validate: (s: string) => check(() => v.integer(s, 'DPD interval', 0, 86400)),
+    }),
+  )
   answers.version = 1
   answers.apply = true
   return answers as Answers

@@ -49,7 +49,25 @@ async function issue(runner: Runner, dir: string, base: string, ip: string): Pro
   const cert = join(dir, `${base}.crt`)
   await keyFile(runner, key)
   if (!existsSync(cert)) {
-    const pem = await pki(runner, ['--issue', '--in', key, '--type', 'priv', '--cacert', join(dir, 'ca.crt'), '--cakey', join(dir, 'ca.key'), '--dn', `CN=${ip}`, '--san', ip, '--lifetime', '1825', '--outform', 'pem'])
+    const pem = await pki(runner, [
+      '--issue',
+      '--in',
+      key,
+      '--type',
+      'priv',
+      '--cacert',
+      join(dir, 'ca.crt'),
+      '--cakey',
+      join(dir, 'ca.key'),
+      '--dn',
+      `CN=${ip}`,
+      '--san',
+      ip,
+      '--lifetime',
+      '1825',
+      '--outform',
+      'pem',
+    ])
     if (!runner.dryRun) {
       writeFileAtomic(cert, pem, 0o644, 0o700)
       made.push(cert)
@@ -58,12 +76,30 @@ async function issue(runner: Runner, dir: string, base: string, ip: string): Pro
   return {cert, key}
 }
 
-export async function issueCertificates(runner: Runner, dir: string, me: {name: typeof HOST; ip: string}, peers: {name: string; ip: string}[]): Promise<Issued> {
+export async function issueCertificates(
+  runner: Runner,
+  dir: string,
+  me: {name: typeof HOST; ip: string},
+  peers: {name: string; ip: string}[],
+): Promise<Issued> {
   made.length = 0
   await keyFile(runner, join(dir, 'ca.key'))
   const ca = join(dir, 'ca.crt')
   if (!existsSync(ca)) {
-    const pem = await pki(runner, ['--self', '--ca', '--in', join(dir, 'ca.key'), '--type', 'priv', '--dn', `CN=netkit CA of ${me.ip}`, '--lifetime', '3650', '--outform', 'pem'])
+    const pem = await pki(runner, [
+      '--self',
+      '--ca',
+      '--in',
+      join(dir, 'ca.key'),
+      '--type',
+      'priv',
+      '--dn',
+      `CN=netkit CA of ${me.ip}`,
+      '--lifetime',
+      '3650',
+      '--outform',
+      'pem',
+    ])
     if (!runner.dryRun) {
       writeFileAtomic(ca, pem, 0o644, 0o700)
       made.push(ca)

@@ -59,7 +59,8 @@ export const PROFILES = {
   compat: {
     label: `compatibility for old peers (${describeProposals(compat.espProposals, compat.proposals)})`,
     ...compat,
-    warning: 'the compatibility profile allows SHA-1 and finite-field Diffie-Hellman: use it only for peers that cannot do better, and move them to the secure profile',
+    warning:
+      'the compatibility profile allows SHA-1 and finite-field Diffie-Hellman: use it only for peers that cannot do better, and move them to the secure profile',
   },
 } as const
 

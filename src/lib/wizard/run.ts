@@ -86,7 +86,8 @@ async function defineAll(answers: Answers, runner: Runner, ability: HostAbility)
   const inputs = tunnelInputs(answers, runner.netns)
   if (ability.hostToHost !== true) {
     for (const input of inputs) {
-      if (!input.localSubnet?.length && !input.remoteSubnet?.length) throw hostToHostRefusal(ability.hostToHost, answers.role === 'mesh' ? input.name : undefined)
+      if (!input.localSubnet?.length && !input.remoteSubnet?.length)
+        throw hostToHostRefusal(ability.hostToHost, answers.role === 'mesh' ? input.name : undefined)
     }
   }
   const defs: Defs = []
@@ -122,7 +123,12 @@ async function dryRunAll(defs: Defs, runner: Runner, opts: WizardOptions): Promi
  * x509-generate the certificates are not made yet: the check uses a
  * generated key in their place (the auth method changes nothing it checks).
  */
-async function checkAnswers(answers: Answers, runner: Runner, ability: HostAbility, opts: WizardOptions): Promise<{defs?: Defs; commands: string[]; stopped?: string}> {
+async function checkAnswers(
+  answers: Answers,
+  runner: Runner,
+  ability: HostAbility,
+  opts: WizardOptions,
+): Promise<{defs?: Defs; commands: string[]; stopped?: string}> {
   const generate = answers.auth.method === 'x509-generate'
   const defs = await defineAll(generate ? {...answers, auth: {method: 'psk-generate'}} : answers, runner, ability)
   const run = await dryRunAll(defs, runner, opts)
@@ -151,12 +157,20 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
   // 1. The host first: what is missing, and the safe fixes.
   const report = await runDoctor({runner, configDir: opts.configDir})
   const problems = report.findings.filter((f) => HOST_GROUPS.has(f.group) && (f.result === 'fail' || f.result === 'warn'))
-  for (const f of problems) log(`${f.result === 'fail' ? 'problem' : 'note'}: ${f.title}${f.subject ? ` [${f.subject}]` : ''}: ${f.reason ?? ''}${f.fix ? ` (fix: ${f.fix})` : ''}`)
+  for (const f of problems)
+    log(`${f.result === 'fail' ? 'problem' : 'note'}: ${f.title}${f.subject ? ` [${f.subject}]` : ''}: ${f.reason ?? ''}${f.fix ? ` (fix: ${f.fix})` : ''}`)
   // Each fix once (two findings may share one), each naming where it acts.
   const fixable = remedies({...report, findings: problems}) as (Finding & {remedy: NonNullable<Finding['remedy']>})[]
   if (fixable.length && opts.interactive && !opts.yes) {
     const where = runner.netns ? ` in namespace ${runner.netns}` : ''
-    if (await prompt({name: 'value', type: 'confirm', message: `Apply the safe fixes${where} (${fixable.map((f) => f.remedy.describe).join('; ')})?`, default: true})) {
+    if (
+      await prompt({
+        name: 'value',
+        type: 'confirm',
+        message: `Apply the safe fixes${where} (${fixable.map((f) => f.remedy.describe).join('; ')})?`,
+        default: true,
+      })
+    ) {
       for (const f of fixable) await f.remedy.apply(runner)
     }
   }
@@ -224,13 +238,28 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
     }
     const replacing = files.filter((f) => f.replaces)
     if (decision === 'apply' && replacing.length && !opts.replace) {
-      const ok = opts.interactive && !opts.yes && (await prompt({name: 'value', type: 'confirm', message: `Replace the existing tunnel(s) ${replacing.map((f) => f.tunnel).join(', ')}?`, default: false}))
-      if (!ok) throw new NetkitError('E_CONFLICT', `tunnel ${replacing[0].tunnel} already exists with a different definition (${replacing[0].replaces!.join(', ')})`, {fix: 'pass --replace to replace it'})
+      const ok =
+        opts.interactive &&
+        !opts.yes &&
+        (await prompt({
+          name: 'value',
+          type: 'confirm',
+          message: `Replace the existing tunnel(s) ${replacing.map((f) => f.tunnel).join(', ')}?`,
+          default: false,
+        }))
+      if (!ok)
+        throw new NetkitError('E_CONFLICT', `tunnel ${replacing[0].tunnel} already exists with a different definition (${replacing[0].replaces!.join(', ')})`, {
+          fix: 'pass --replace to replace it',
+        })
     }
 
     const result: WizardResult = {
       answers,
-      checks: {fail: problems.filter((p) => p.result === 'fail').length, warn: problems.filter((p) => p.result === 'warn').length, problems: problems.map((p) => ({id: p.id, result: p.result, reason: p.reason, fix: p.fix}))},
+      checks: {
+        fail: problems.filter((p) => p.result === 'fail').length,
+        warn: problems.filter((p) => p.result === 'warn').length,
+        problems: problems.map((p) => ({id: p.id, result: p.result, reason: p.reason, fix: p.fix})),
+      },
       review: {files, commands: dedup},
       decision,
       applied: [],
@@ -256,7 +285,15 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
 
     // 4. Apply, with the same tunnel add as everyone else.
     for (const {def, psk, pskGenerated} of defs) {
-      const r = await addTunnel(def, {runner, configDir: opts.configDir, progress: 'none', psk: psk as never, wait: opts.wait, replace: opts.replace || replacing.length > 0, timeoutMs: opts.timeoutMs})
+      const r = await addTunnel(def, {
+        runner,
+        configDir: opts.configDir,
+        progress: 'none',
+        psk: psk as never,
+        wait: opts.wait,
+        replace: opts.replace || replacing.length > 0,
+        timeoutMs: opts.timeoutMs,
+      })
       result.applied.push({tunnel: def.name, state: r.state ?? null, datapath: r.datapath, changed: r.changed})
       if (pskGenerated) result.pskFiles.push(pskPath(scope, def.name))
     }

@@ -42,7 +42,11 @@ export function hostToHostRefusal(why: string, peer?: string): UsageError {
       'E_ANSWERS',
     )
   }
-  return new UsageError(`host to host needs ESP in the kernel, and this host has only ${why}`, 'choose site to site (role site-to-site), with the subnets behind each side (localSubnets, remoteSubnets)', 'E_ANSWERS')
+  return new UsageError(
+    `host to host needs ESP in the kernel, and this host has only ${why}`,
+    'choose site to site (role site-to-site), with the subnets behind each side (localSubnets, remoteSubnets)',
+    'E_ANSWERS',
+  )
 }
 
 /** An error from the tunnel code, reworded for a person using the wizard (same code and exit status). */
@@ -56,7 +60,9 @@ export function inWizardTerms(error: unknown): unknown {
     const what = differ.split(', ').map((flag) => SETTINGS[flag] ?? wizardWords(flag))
     return new UsageError(
       `tunnel ${other} already connects ${a} and ${b}, and tunnels between the same two hosts share one IKE SA: these answers differ from it in ${[...new Set(what)].join(', ')}`,
-      key ? `authenticate with its pre-shared key: auth {method: psk-file, pskFile: ${key}} (in the questions: "a pre-shared key from a file", ${key})` : `answer as for ${other} (${[...new Set(what)].join(', ')})`,
+      key
+        ? `authenticate with its pre-shared key: auth {method: psk-file, pskFile: ${key}} (in the questions: "a pre-shared key from a file", ${key})`
+        : `answer as for ${other} (${[...new Set(what)].join(', ')})`,
       'E_ANSWERS',
     )
   }

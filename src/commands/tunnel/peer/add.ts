@@ -17,13 +17,13 @@ export default class TunnelPeerAdd extends NetkitCommand {
     '<%= config.bin %> tunnel peer add mesh laptop --public-key KEY --allowed-ips 10.99.0.9/32 --keepalive 25   # no endpoint: it connects in',
   ]
   static override args = {
-    tunnel: tunnelNameArg('the WireGuard interface\'s tunnel name'),
+    tunnel: tunnelNameArg("the WireGuard interface's tunnel name"),
     peer: Args.string({description: 'peer name (a host name)', required: true, parse: async (s) => peerName(s)}),
   }
   static override flags = {
     'public-key': Flags.string({summary: 'The peer\'s public key ("netkit tunnel pubkey NAME" on the peer).', required: true}),
     'allowed-ips': Flags.string({summary: 'What the peer sends from and what goes to it, comma-separated CIDRs (repeatable).', required: true, multiple: true}),
-    endpoint: Flags.string({summary: 'The peer\'s IP:PORT (none for a peer that connects in, behind NAT).'}),
+    endpoint: Flags.string({summary: "The peer's IP:PORT (none for a peer that connects in, behind NAT)."}),
     keepalive: Flags.custom<number>({summary: 'Persistent keepalive, seconds.', parse: async (s) => v.integer(s, '--keepalive', 1, 65535)})(),
     'psk-file': Flags.string({summary: 'File holding a pre-shared key for this peer (mode 0600, the same on both ends).'}),
     replace: Flags.boolean({summary: 'Change a peer of this name that is defined differently (only that peer is touched).'}),
@@ -33,7 +33,13 @@ export default class TunnelPeerAdd extends NetkitCommand {
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(TunnelPeerAdd)
     const runner = this.makeRunner(flags)
-    const input = {publicKey: flags['public-key'], allowedIps: flags['allowed-ips'], endpoint: flags.endpoint, keepalive: flags.keepalive, pskFile: flags['psk-file']}
+    const input = {
+      publicKey: flags['public-key'],
+      allowedIps: flags['allowed-ips'],
+      endpoint: flags.endpoint,
+      keepalive: flags.keepalive,
+      pskFile: flags['psk-file'],
+    }
     // Every value checked before anything is looked up.
     checkPeer(input, `peer ${args.peer}`)
     const def = requireInterface(configDir(), args.tunnel, flags.netns)
@@ -43,7 +49,15 @@ export default class TunnelPeerAdd extends NetkitCommand {
       progress: progressMode(this.jsonEnabled()),
       replace: flags.replace,
     })
-    const out = this.outcome(r.changed, {verb: 'set up', object: `peer ${args.peer} of tunnel ${args.tunnel}${r.down ? ' (the tunnel is down: the device gets it with "netkit tunnel up")' : ''}`, noop: `peer ${args.peer} of tunnel ${args.tunnel} is already set up`}, runner)
+    const out = this.outcome(
+      r.changed,
+      {
+        verb: 'set up',
+        object: `peer ${args.peer} of tunnel ${args.tunnel}${r.down ? ' (the tunnel is down: the device gets it with "netkit tunnel up")' : ''}`,
+        noop: `peer ${args.peer} of tunnel ${args.tunnel} is already set up`,
+      },
+      runner,
+    )
     return {...out, tunnel: args.tunnel, peer: {name: args.peer, ...r.peer}}
   }
 }

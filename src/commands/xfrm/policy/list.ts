@@ -14,16 +14,20 @@ export default class XfrmPolicyList extends NetkitCommand {
     const {flags} = await this.parse(XfrmPolicyList)
     const runner = this.makeRunner(flags)
     const rows = await listPolicies(runner, {owned: flags.owned, dir: flags.dir})
-    await this.printTable(rows, [
-      {header: 'SRC', get: (r) => r.src},
-      {header: 'DST', get: (r) => r.dst},
-      {header: 'DIR', get: (r) => r.dir},
-      {header: 'PRIO', get: (r) => r.priority},
-      {header: 'ACTION', get: (r) => r.action},
-      {header: 'TMPL', get: (r) => r.tmpls.map((t) => `${t.src}->${t.dst} ${t.proto} ${t.mode} reqid ${t.reqid}`).join('; ')},
-      {header: 'MARK', get: (r) => r.mark},
-      {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
-    ], 'no xfrm policies')
+    await this.printTable(
+      rows,
+      [
+        {header: 'SRC', get: (r) => r.src},
+        {header: 'DST', get: (r) => r.dst},
+        {header: 'DIR', get: (r) => r.dir},
+        {header: 'PRIO', get: (r) => r.priority},
+        {header: 'ACTION', get: (r) => r.action},
+        {header: 'TMPL', get: (r) => r.tmpls.map((t) => `${t.src}->${t.dst} ${t.proto} ${t.mode} reqid ${t.reqid}`).join('; ')},
+        {header: 'MARK', get: (r) => r.mark},
+        {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
+      ],
+      'no xfrm policies',
+    )
     return rows
   }
 }

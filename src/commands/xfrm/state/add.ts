@@ -9,7 +9,8 @@ import * as v from '../../../lib/validate.js'
 
 export default class XfrmStateAdd extends NetkitCommand {
   static override summary = 'Add an ESP security association (SAD entry); keys only from files or stdin.'
-  static override description = 'Key files hold the key as hex (mode 0600). Keys reach ip on stdin and are shown as <redacted>. On a kernel without ESP (CONFIG_INET_ESP) this fails and changes nothing: use "netkit tunnel add --type ipsec", which runs ESP in userspace.'
+  static override description =
+    'Key files hold the key as hex (mode 0600). Keys reach ip on stdin and are shown as <redacted>. On a kernel without ESP (CONFIG_INET_ESP) this fails and changes nothing: use "netkit tunnel add --type ipsec", which runs ESP in userspace.'
   static override examples = [
     '<%= config.bin %> xfrm state add --src 192.0.2.1 --dst 192.0.2.2 --spi 0x1000 --aead "rfc4106(gcm(aes))" --aead-key-file /root/sa.hex --icv 128 --reqid 1',
     '<%= config.bin %> xfrm state add --src 192.0.2.1 --dst 192.0.2.2 --spi 0x1001 --enc "cbc(aes)" --enc-key-file enc.hex --auth "hmac(sha256)" --auth-key-file auth.hex',
@@ -40,7 +41,12 @@ export default class XfrmStateAdd extends NetkitCommand {
     }
     const runner = this.makeRunner(flags)
     const changed = await addState(runner, {
-      src: flags.src.ip, dst: flags.dst.ip, spi: flags.spi, mode: flags.mode as 'tunnel' | 'transport', reqid: flags.reqid, mark: flags.mark,
+      src: flags.src.ip,
+      dst: flags.dst.ip,
+      spi: flags.spi,
+      mode: flags.mode as 'tunnel' | 'transport',
+      reqid: flags.reqid,
+      mark: flags.mark,
       ...(flags.aead ? {aead: {alg: flags.aead, keyFile: need('--aead-key-file', flags['aead-key-file']), icv: flags.icv}} : {}),
       ...(flags.enc ? {enc: {alg: flags.enc, keyFile: need('--enc-key-file', flags['enc-key-file'])}} : {}),
       ...(flags.auth ? {auth: {alg: flags.auth, keyFile: need('--auth-key-file', flags['auth-key-file'])}} : {}),

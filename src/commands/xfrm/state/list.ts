@@ -12,15 +12,19 @@ export default class XfrmStateList extends NetkitCommand {
     const {flags} = await this.parse(XfrmStateList)
     const runner = this.makeRunner(flags)
     const rows = await listStates(runner, {owned: flags.owned})
-    await this.printTable(rows, [
-      {header: 'SRC', get: (r) => r.src},
-      {header: 'DST', get: (r) => r.dst},
-      {header: 'SPI', get: (r) => r.spi},
-      {header: 'MODE', get: (r) => r.mode},
-      {header: 'REQID', get: (r) => r.reqid},
-      {header: 'ALGORITHMS', get: (r) => r.algorithms.join('; ')},
-      {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
-    ], 'no SAs')
+    await this.printTable(
+      rows,
+      [
+        {header: 'SRC', get: (r) => r.src},
+        {header: 'DST', get: (r) => r.dst},
+        {header: 'SPI', get: (r) => r.spi},
+        {header: 'MODE', get: (r) => r.mode},
+        {header: 'REQID', get: (r) => r.reqid},
+        {header: 'ALGORITHMS', get: (r) => r.algorithms.join('; ')},
+        {header: 'OWNER', get: (r) => (r.owned ? 'netkit' : '')},
+      ],
+      'no SAs',
+    )
     return rows
   }
 }

@@ -51,7 +51,10 @@ export const forwarding: Check = {
     const s = await ctx.sysctls()
     const needs = await needed(ctx, 'forwarding')
     const out: Finding[] = []
-    for (const [path, family] of [['net/ipv4/ip_forward', 'IPv4'], ['net/ipv6/conf/all/forwarding', 'IPv6']] as const) {
+    for (const [path, family] of [
+      ['net/ipv4/ip_forward', 'IPv4'],
+      ['net/ipv6/conf/all/forwarding', 'IPv6'],
+    ] as const) {
       const key = dotted(path)
       const need = needs.find((n) => n.path === path)
       const value = s.get(key)
@@ -59,13 +62,15 @@ export const forwarding: Check = {
       if (value === '1') out.push(finding(this, 'ok', {subject: family, evidence}))
       else if (!need) out.push(finding(this, 'skip', {subject: family, reason: `no tunnel routes ${family} subnets here`, evidence}))
       else {
-        out.push(finding(this, 'fail', {
-          subject: family,
-          reason: `${family} forwarding is off, so traffic between the tunnel and the subnets behind it is dropped (${need.tunnels.join(', ')})`,
-          fix: setCommand(path, '1', ctx.runner.netns),
-          evidence,
-          remedy: setSysctl(ctx, path, '1'),
-        }))
+        out.push(
+          finding(this, 'fail', {
+            subject: family,
+            reason: `${family} forwarding is off, so traffic between the tunnel and the subnets behind it is dropped (${need.tunnels.join(', ')})`,
+            fix: setCommand(path, '1', ctx.runner.netns),
+            evidence,
+            remedy: setSysctl(ctx, path, '1'),
+          }),
+        )
       }
     }
     return out
@@ -79,7 +84,8 @@ export const redirects: Check = {
   async run(ctx) {
     const s = await ctx.sysctls()
     const needs = await needed(ctx, 'redirects')
-    if (needs.length === 0) return [finding(this, 'skip', {reason: 'no tunnel here routes subnets (a host that forwards nothing sends no redirects)', evidence: {}})]
+    if (needs.length === 0)
+      return [finding(this, 'skip', {reason: 'no tunnel here routes subnets (a host that forwards nothing sends no redirects)', evidence: {}})]
     const out: Finding[] = []
     for (const n of needs) {
       const key = dotted(n.path)
@@ -96,15 +102,18 @@ export const redirects: Check = {
         out.push(finding(this, 'ok', {subject, evidence}))
         continue
       }
-      out.push(finding(this, 'fail', {
-        subject,
-        reason: knob === 'send_redirects'
-          ? `${conf} sends ICMP redirects (${n.why}; tunnels ${n.tunnels.join(', ')})`
-          : `the host forwards (tunnels ${n.tunnels.join(', ')}) but accepts ICMP redirects: a forged one can steer traffic around the tunnel`,
-        fix: setCommand(n.path, n.value, ctx.runner.netns),
-        evidence,
-        remedy: setSysctl(ctx, n.path, n.value),
-      }))
+      out.push(
+        finding(this, 'fail', {
+          subject,
+          reason:
+            knob === 'send_redirects'
+              ? `${conf} sends ICMP redirects (${n.why}; tunnels ${n.tunnels.join(', ')})`
+              : `the host forwards (tunnels ${n.tunnels.join(', ')}) but accepts ICMP redirects: a forged one can steer traffic around the tunnel`,
+          fix: setCommand(n.path, n.value, ctx.runner.netns),
+          evidence,
+          remedy: setSysctl(ctx, n.path, n.value),
+        }),
+      )
     }
     return out
   },
@@ -120,11 +129,18 @@ export const rpFilter: Check = {
     const all = Number(s.get('net.ipv4.conf.all.rp_filter') ?? 0)
     const allPath = 'net/ipv4/conf/all/rp_filter'
     if (devs.length === 0) {
-      return [finding(this, all === 1 ? 'warn' : 'ok', {
-        subject: 'all',
-        ...(all === 1 ? {reason: 'strict reverse-path filtering (all=1) drops traffic that arrives through a tunnel but is routed back another way', fix: setCommand(allPath, '2', ctx.runner.netns)} : {}),
-        evidence: {'net.ipv4.conf.all.rp_filter': all},
-      })]
+      return [
+        finding(this, all === 1 ? 'warn' : 'ok', {
+          subject: 'all',
+          ...(all === 1
+            ? {
+                reason: 'strict reverse-path filtering (all=1) drops traffic that arrives through a tunnel but is routed back another way',
+                fix: setCommand(allPath, '2', ctx.runner.netns),
+              }
+            : {}),
+          evidence: {'net.ipv4.conf.all.rp_filter': all},
+        }),
+      ]
     }
     const out: Finding[] = []
     const strictByAll: string[] = []
@@ -141,24 +157,28 @@ export const rpFilter: Check = {
       else if (all === 1) strictByAll.push(dev)
       else {
         const path = `net/ipv4/conf/${dev}/rp_filter`
-        out.push(finding(this, 'fail', {
-          subject: dev,
-          reason: `strict reverse-path filtering on ${dev} (rp_filter 1) drops tunnel traffic whose return route differs`,
-          fix: setCommand(path, '2', ctx.runner.netns),
-          evidence: {...evidence, effective},
-          remedy: setSysctl(ctx, path, '2'),
-        }))
+        out.push(
+          finding(this, 'fail', {
+            subject: dev,
+            reason: `strict reverse-path filtering on ${dev} (rp_filter 1) drops tunnel traffic whose return route differs`,
+            fix: setCommand(path, '2', ctx.runner.netns),
+            evidence: {...evidence, effective},
+            remedy: setSysctl(ctx, path, '2'),
+          }),
+        )
       }
     }
     // "all" makes it strict everywhere: one finding, one fix.
     if (strictByAll.length) {
-      out.push(finding(this, 'fail', {
-        subject: 'all',
-        reason: `strict reverse-path filtering on all (rp_filter 1; the kernel applies the larger of all and the interface's value) drops tunnel traffic whose return route differs, on ${strictByAll.join(', ')}`,
-        fix: setCommand(allPath, '2', ctx.runner.netns),
-        evidence: {'net.ipv4.conf.all.rp_filter': all, interfaces: strictByAll},
-        remedy: setSysctl(ctx, allPath, '2'),
-      }))
+      out.push(
+        finding(this, 'fail', {
+          subject: 'all',
+          reason: `strict reverse-path filtering on all (rp_filter 1; the kernel applies the larger of all and the interface's value) drops tunnel traffic whose return route differs, on ${strictByAll.join(', ')}`,
+          fix: setCommand(allPath, '2', ctx.runner.netns),
+          evidence: {'net.ipv4.conf.all.rp_filter': all, interfaces: strictByAll},
+          remedy: setSysctl(ctx, allPath, '2'),
+        }),
+      )
     }
     return out
   },
@@ -173,14 +193,17 @@ export const srcValidMark: Check = {
     const s = await ctx.sysctls()
     const value = s.get('net.ipv4.conf.all.src_valid_mark')
     const path = 'net/ipv4/conf/all/src_valid_mark'
-    if (marked.length === 0) return [finding(this, 'skip', {reason: 'no tunnel routes by firewall mark', evidence: {'net.ipv4.conf.all.src_valid_mark': value ?? null}})]
+    if (marked.length === 0)
+      return [finding(this, 'skip', {reason: 'no tunnel routes by firewall mark', evidence: {'net.ipv4.conf.all.src_valid_mark': value ?? null}})]
     if (value === '1') return [finding(this, 'ok', {evidence: {'net.ipv4.conf.all.src_valid_mark': value}})]
-    return [finding(this, 'fail', {
-      reason: `fwmark routing is used (${marked.map((t) => t.name).join(', ')}) but src_valid_mark is off, so reverse-path checks ignore the mark`,
-      fix: setCommand(path, '1', ctx.runner.netns),
-      evidence: {'net.ipv4.conf.all.src_valid_mark': value ?? null},
-      remedy: setSysctl(ctx, path, '1'),
-    })]
+    return [
+      finding(this, 'fail', {
+        reason: `fwmark routing is used (${marked.map((t) => t.name).join(', ')}) but src_valid_mark is off, so reverse-path checks ignore the mark`,
+        fix: setCommand(path, '1', ctx.runner.netns),
+        evidence: {'net.ipv4.conf.all.src_valid_mark': value ?? null},
+        remedy: setSysctl(ctx, path, '1'),
+      }),
+    ]
   },
 }
 
@@ -200,7 +223,8 @@ export const proxyArp: Check = {
       return finding(this, 'fail', {
         subject: ifname,
         reason: `tunnel${n.tunnels.length > 1 ? 's' : ''} ${n.tunnels.join(', ')} need${n.tunnels.length > 1 ? '' : 's'} ${ifname} to answer ARP for remote addresses, but proxy_arp is ${value ?? 'missing (no such interface)'}`,
-        fix: value === undefined ? `give the tunnel an interface that exists (--proxy-arp), or create ${ifname}` : setCommand(n.path, n.value, ctx.runner.netns),
+        fix:
+          value === undefined ? `give the tunnel an interface that exists (--proxy-arp), or create ${ifname}` : setCommand(n.path, n.value, ctx.runner.netns),
         evidence: {[key]: value ?? null},
         ...(value === undefined ? {} : {remedy: setSysctl(ctx, n.path, n.value)}),
       })

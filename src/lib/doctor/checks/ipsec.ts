@@ -49,24 +49,27 @@ async function usesLibipsec(ctx: DoctorContext): Promise<boolean | undefined> {
 const cache = new WeakMap<DoctorContext, Promise<Map<string, IkeSa[]> | undefined>>()
 function sasOf(ctx: DoctorContext): Promise<Map<string, IkeSa[]> | undefined> {
   if (!cache.has(ctx)) {
-    cache.set(ctx, (async () => {
-      const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
-      const sys = systemOf(ctx)
-      let sas: IkeSa[] | undefined
-      if (sys) {
-        sas = await ctx.runner.memo(`vici list-sas ${sys.socket}`, () => systemSas(sys))
-      } else {
-        if (charonPid(scope) === undefined) return undefined
-        // The same query as the tunnels' status (charonSas): one swanctl for the run.
-        const r = await swanctl(ctx.runner, scope, ['--list-sas', '--raw'], {timeoutMs: 5000})
-        if (r.exitCode !== 0) return undefined
-        sas = parseListSas(r.stdout)
-      }
-      if (!sas) return undefined
-      const by = new Map<string, IkeSa[]>()
-      for (const sa of sas) by.set(sa.name, [...(by.get(sa.name) ?? []), sa])
-      return by
-    })())
+    cache.set(
+      ctx,
+      (async () => {
+        const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
+        const sys = systemOf(ctx)
+        let sas: IkeSa[] | undefined
+        if (sys) {
+          sas = await ctx.runner.memo(`vici list-sas ${sys.socket}`, () => systemSas(sys))
+        } else {
+          if (charonPid(scope) === undefined) return undefined
+          // The same query as the tunnels' status (charonSas): one swanctl for the run.
+          const r = await swanctl(ctx.runner, scope, ['--list-sas', '--raw'], {timeoutMs: 5000})
+          if (r.exitCode !== 0) return undefined
+          sas = parseListSas(r.stdout)
+        }
+        if (!sas) return undefined
+        const by = new Map<string, IkeSa[]>()
+        for (const sa of sas) by.set(sa.name, [...(by.get(sa.name) ?? []), sa])
+        return by
+      })(),
+    )
   }
   return cache.get(ctx)!
 }
@@ -83,13 +86,19 @@ export const charonRunning: Check = {
     const pid = charonPid(scope)
     const sas = await sasOf(ctx)
     const evidence = {charon: 'netkit', pid: pid ?? null, socket: scope.socket, answers: sas !== undefined}
-    if (pid !== undefined && sas !== undefined) return [finding(this, 'ok', {evidence, reason: `netkit's charon of ${ctx.runner.netns ? `namespace ${ctx.runner.netns}` : 'this host'}, pid ${pid}`})]
+    if (pid !== undefined && sas !== undefined)
+      return [finding(this, 'ok', {evidence, reason: `netkit's charon of ${ctx.runner.netns ? `namespace ${ctx.runner.netns}` : 'this host'}, pid ${pid}`})]
     const names = ipsecTunnels(ctx).map((t) => t.name)
-    return [finding(this, 'fail', {
-      evidence,
-      reason: pid === undefined ? `the charon of ${ctx.runner.netns ? `namespace ${ctx.runner.netns}` : 'this host'} is not running: tunnels ${names.join(', ')} are down` : `charon (pid ${pid}) does not answer on ${scope.socket}`,
-      fix: names.map((n) => `netkit tunnel up ${n}${nsFlag(ctx)}`).join(' && '),
-    })]
+    return [
+      finding(this, 'fail', {
+        evidence,
+        reason:
+          pid === undefined
+            ? `the charon of ${ctx.runner.netns ? `namespace ${ctx.runner.netns}` : 'this host'} is not running: tunnels ${names.join(', ')} are down`
+            : `charon (pid ${pid}) does not answer on ${scope.socket}`,
+        fix: names.map((n) => `netkit tunnel up ${n}${nsFlag(ctx)}`).join(' && '),
+      }),
+    ]
   },
 }
 
@@ -103,23 +112,34 @@ async function systemCharonFindings(check: Check, ctx: DoctorContext, sys: Syste
   const names = ipsecTunnels(ctx).map((t) => t.name)
   const up = names.map((n) => `netkit tunnel up ${n}`).join(' && ')
   if (!answers) {
-    return [finding(check, 'fail', {
-      subject: 'system charon',
-      evidence: {charon: 'system', program: sys.program, pid: sys.pid, socket: sys.socket, answers: false},
-      reason: `${which} does not answer on its VICI socket: tunnels ${names.join(', ')} cannot be read or brought up`,
-      fix: `check strongSwan (systemctl status strongswan) and that its vici plugin is loaded; then ${up}`,
-    })]
+    return [
+      finding(check, 'fail', {
+        subject: 'system charon',
+        evidence: {charon: 'system', program: sys.program, pid: sys.pid, socket: sys.socket, answers: false},
+        reason: `${which} does not answer on its VICI socket: tunnels ${names.join(', ')} cannot be read or brought up`,
+        fix: `check strongSwan (systemctl status strongswan) and that its vici plugin is loaded; then ${up}`,
+      }),
+    ]
   }
   const conns = (await loadedConns(ctx.runner, sys)) ?? []
   const missing = ipsecTunnels(ctx).filter((t) => !conns.includes(ikeName(t)))
-  const evidence = {charon: 'system', program: sys.program, pid: sys.pid, socket: sys.socket, answers: true, loaded: conns.filter((c) => c.startsWith('netkit-'))}
+  const evidence = {
+    charon: 'system',
+    program: sys.program,
+    pid: sys.pid,
+    socket: sys.socket,
+    answers: true,
+    loaded: conns.filter((c) => c.startsWith('netkit-')),
+  }
   if (missing.length === 0) return [finding(check, 'ok', {subject: 'system charon', evidence, reason: which})]
-  return [finding(check, 'fail', {
-    subject: 'system charon',
-    evidence,
-    reason: `${which} answers but does not hold the connection of tunnel${missing.length > 1 ? 's' : ''} ${missing.map((t) => t.name).join(', ')} (was strongSwan restarted, or its files in /etc/swanctl/conf.d moved?)`,
-    fix: missing.map((t) => `netkit tunnel up ${t.name}`).join(' && '),
-  })]
+  return [
+    finding(check, 'fail', {
+      subject: 'system charon',
+      evidence,
+      reason: `${which} answers but does not hold the connection of tunnel${missing.length > 1 ? 's' : ''} ${missing.map((t) => t.name).join(', ')} (was strongSwan restarted, or its files in /etc/swanctl/conf.d moved?)`,
+      fix: missing.map((t) => `netkit tunnel up ${t.name}`).join(' && '),
+    }),
+  ]
 }
 
 export const saState: Check = {
@@ -137,30 +157,46 @@ export const saState: Check = {
       const list = tunnelSas(sas, t)
       const ike = list.find((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED')) ?? list.find((s) => s.state === 'ESTABLISHED')
       const child = ike?.children.find((c) => c.state === 'INSTALLED')
-      const evidence = {tunnel: t.name, ikeSas: list.map((s) => ({state: s.state, rekeyTime: s.rekeyTime ?? null, children: s.children.map((c) => ({state: c.state, rekeyTime: c.rekeyTime ?? null, lifeTime: c.lifeTime ?? null}))}))}
+      const evidence = {
+        tunnel: t.name,
+        ikeSas: list.map((s) => ({
+          state: s.state,
+          rekeyTime: s.rekeyTime ?? null,
+          children: s.children.map((c) => ({state: c.state, rekeyTime: c.rekeyTime ?? null, lifeTime: c.lifeTime ?? null})),
+        })),
+      }
       if (!ike || !child) {
         const action = effectiveStartAction(t, libipsec)
         const trap = action === 'trap'
         const answering = action === 'none' && t.ipsec!.startAction !== 'none' && !initiates(t)
-        out.push(finding(this, (trap || answering) && list.length === 0 ? 'warn' : 'fail', {
-          subject: t.name,
-          evidence,
-          reason: !ike
-            ? `no established IKE SA with ${t.remote}${trap ? ' (start action trap: the first packet to the remote subnets starts it)' : answering ? ` (${t.remote} starts it, being the end with the lower address, and has not: is the tunnel set up there?)` : action === 'none' ? ' (start action none: nothing starts it but "tunnel up")' : ' although charon keeps initiating: the peer does not answer or refuses'}`
-            : 'the IKE SA is up but no CHILD_SA is installed: traffic is not protected',
-          fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}, and "netkit tunnel show ${t.name}${nsFlag(ctx)}" for the SA state`,
-        }))
+        out.push(
+          finding(this, (trap || answering) && list.length === 0 ? 'warn' : 'fail', {
+            subject: t.name,
+            evidence,
+            reason: !ike
+              ? `no established IKE SA with ${t.remote}${trap ? ' (start action trap: the first packet to the remote subnets starts it)' : answering ? ` (${t.remote} starts it, being the end with the lower address, and has not: is the tunnel set up there?)` : action === 'none' ? ' (start action none: nothing starts it but "tunnel up")' : ' although charon keeps initiating: the peer does not answer or refuses'}`
+              : 'the IKE SA is up but no CHILD_SA is installed: traffic is not protected',
+            fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}, and "netkit tunnel show ${t.name}${nsFlag(ctx)}" for the SA state`,
+          }),
+        )
         continue
       }
       const problems: string[] = []
       if (child.rekeyTime !== undefined && child.rekeyTime <= 0) problems.push(`the CHILD_SA rekey is overdue by ${-child.rekeyTime}s`)
       if (child.lifeTime !== undefined && child.lifeTime < 60) problems.push(`the CHILD_SA expires in ${child.lifeTime}s`)
       if (ike.rekeyTime !== undefined && ike.rekeyTime <= 0) problems.push('the IKE SA rekey is overdue')
-      out.push(finding(this, problems.length ? 'warn' : 'ok', {
-        subject: t.name,
-        evidence,
-        ...(problems.length ? {reason: `${problems.join('; ')}: the peer may not answer rekeys`, fix: `check the peer, then "netkit tunnel down ${t.name}${nsFlag(ctx)} && netkit tunnel up ${t.name}${nsFlag(ctx)}"`} : {}),
-      }))
+      out.push(
+        finding(this, problems.length ? 'warn' : 'ok', {
+          subject: t.name,
+          evidence,
+          ...(problems.length
+            ? {
+                reason: `${problems.join('; ')}: the peer may not answer rekeys`,
+                fix: `check the peer, then "netkit tunnel down ${t.name}${nsFlag(ctx)} && netkit tunnel up ${t.name}${nsFlag(ctx)}"`,
+              }
+            : {}),
+        }),
+      )
     }
     return out
   },
@@ -191,18 +227,29 @@ export const duplicateSas: Check = {
       seen.add(ike)
       const names = tunnels.filter((o) => ikeName(o) === ike).map((o) => o.name)
       const established = (sas.get(ike) ?? []).filter((s) => s.state === 'ESTABLISHED')
-      const evidence = {connection: ike, tunnels: names, ikeSas: established.map((s) => ({uniqueId: s.uniqueId ?? null, initiator: s.initiator, established: s.established ?? null, children: s.children.map((c) => ({name: c.name, state: c.state, bytesIn: c.bytesIn, bytesOut: c.bytesOut}))}))}
+      const evidence = {
+        connection: ike,
+        tunnels: names,
+        ikeSas: established.map((s) => ({
+          uniqueId: s.uniqueId ?? null,
+          initiator: s.initiator,
+          established: s.established ?? null,
+          children: s.children.map((c) => ({name: c.name, state: c.state, bytesIn: c.bytesIn, bytesOut: c.bytesOut})),
+        })),
+      }
       if (established.length <= 1) {
         out.push(finding(this, 'ok', {subject: names.join(', '), evidence}))
         continue
       }
       const ns = nsFlag(ctx)
-      out.push(finding(this, 'warn', {
-        subject: names.join(', '),
-        evidence,
-        reason: `${established.length} IKE SAs with ${t.remote} for tunnel${names.length > 1 ? 's' : ''} ${names.join(', ')}, each with its CHILD_SAs: only one carries the traffic (both ends started one, as a configuration from an older netkit does; do the same on ${t.remote} if it has one)`,
-        fix: [...names.map((n) => `netkit tunnel down ${n}${ns}`), ...names.map((n) => `netkit tunnel up ${n}${ns}`)].join(' && '),
-      }))
+      out.push(
+        finding(this, 'warn', {
+          subject: names.join(', '),
+          evidence,
+          reason: `${established.length} IKE SAs with ${t.remote} for tunnel${names.length > 1 ? 's' : ''} ${names.join(', ')}, each with its CHILD_SAs: only one carries the traffic (both ends started one, as a configuration from an older netkit does; do the same on ${t.remote} if it has one)`,
+          fix: [...names.map((n) => `netkit tunnel down ${n}${ns}`), ...names.map((n) => `netkit tunnel up ${n}${ns}`)].join(' && '),
+        }),
+      )
     }
     return out
   },
@@ -218,18 +265,27 @@ export const selectors: Check = {
     const sas = await sasOf(ctx)
     const out: Finding[] = []
     for (const t of tunnels) {
-      const child = tunnelSas(sas, t).flatMap((s) => s.children).find((c) => c.state === 'INSTALLED')
+      const child = tunnelSas(sas, t)
+        .flatMap((s) => s.children)
+        .find((c) => c.state === 'INSTALLED')
       if (!child) {
         out.push(finding(this, 'skip', {subject: t.name, reason: 'no CHILD_SA installed (see ipsec.sa)'}))
         continue
       }
       const same = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join()
       const ok = same(child.localTs, t.localSubnets) && same(child.remoteTs, t.remoteSubnets)
-      out.push(finding(this, ok ? 'ok' : 'fail', {
-        subject: t.name,
-        evidence: {configured: {local: t.localSubnets, remote: t.remoteSubnets}, negotiated: {local: child.localTs, remote: child.remoteTs}},
-        ...(ok ? {} : {reason: `negotiated ${child.localTs.join(',')} === ${child.remoteTs.join(',')}, configured ${t.localSubnets.join(',')} === ${t.remoteSubnets.join(',')}: part of the traffic is not covered`, fix: 'make the peer\'s subnets mirror this host\'s, then re-add the tunnel with --replace on both sides'}),
-      }))
+      out.push(
+        finding(this, ok ? 'ok' : 'fail', {
+          subject: t.name,
+          evidence: {configured: {local: t.localSubnets, remote: t.remoteSubnets}, negotiated: {local: child.localTs, remote: child.remoteTs}},
+          ...(ok
+            ? {}
+            : {
+                reason: `negotiated ${child.localTs.join(',')} === ${child.remoteTs.join(',')}, configured ${t.localSubnets.join(',')} === ${t.remoteSubnets.join(',')}: part of the traffic is not covered`,
+                fix: "make the peer's subnets mirror this host's, then re-add the tunnel with --replace on both sides",
+              }),
+        }),
+      )
     }
     return out
   },
@@ -248,13 +304,22 @@ export const algorithms: Check = {
     const out: Finding[] = []
     for (const t of tunnels) {
       const configured = [...weakAlgorithms(t.ipsec!.proposals), ...weakAlgorithms(t.ipsec!.espProposals)]
-      const inUse = tunnelSas(sas, t).flatMap((s) => [s.encrAlg, s.integAlg, s.prfAlg, s.dhGroup, ...s.children.flatMap((c) => [c.encrAlg, c.integAlg, c.dhGroup])]).filter((a): a is string => Boolean(a && WEAK_NEGOTIATED.test(a)))
+      const inUse = tunnelSas(sas, t)
+        .flatMap((s) => [s.encrAlg, s.integAlg, s.prfAlg, s.dhGroup, ...s.children.flatMap((c) => [c.encrAlg, c.integAlg, c.dhGroup])])
+        .filter((a): a is string => Boolean(a && WEAK_NEGOTIATED.test(a)))
       const weak = [...new Set([...configured, ...inUse])]
-      out.push(finding(this, weak.length ? 'fail' : 'ok', {
-        subject: t.name,
-        evidence: {proposals: t.ipsec!.proposals, espProposals: t.ipsec!.espProposals, weak},
-        ...(weak.length ? {reason: `weak or null algorithms: ${weak.join(', ')} (they trade away confidentiality or integrity)`, fix: `re-add the tunnel on both hosts without --proposals/--esp-proposals (netkit's defaults are AEAD with Curve25519), with --replace`} : {}),
-      }))
+      out.push(
+        finding(this, weak.length ? 'fail' : 'ok', {
+          subject: t.name,
+          evidence: {proposals: t.ipsec!.proposals, espProposals: t.ipsec!.espProposals, weak},
+          ...(weak.length
+            ? {
+                reason: `weak or null algorithms: ${weak.join(', ')} (they trade away confidentiality or integrity)`,
+                fix: `re-add the tunnel on both hosts without --proposals/--esp-proposals (netkit's defaults are AEAD with Curve25519), with --replace`,
+              }
+            : {}),
+        }),
+      )
     }
     return out
   },
@@ -268,11 +333,13 @@ export const ipsecSecrets: Check = {
     const tunnels = ipsecTunnels(ctx)
     if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
     const dir = scopeDir(ctx.configDir, ctx.runner.netns)
-    const files = tunnels.flatMap((t: TunnelDef) => [
-      {path: pskPath(dir, t.name), what: 'the pre-shared key file'},
-      {path: connectionFile(t, dir), what: 'the swanctl connection (it holds the key)'},
-      ...(t.ipsec?.key ? [{path: t.ipsec.key, what: 'the private key'}] : []),
-    ]).filter((f) => existsSync(f.path))
+    const files = tunnels
+      .flatMap((t: TunnelDef) => [
+        {path: pskPath(dir, t.name), what: 'the pre-shared key file'},
+        {path: connectionFile(t, dir), what: 'the swanctl connection (it holds the key)'},
+        ...(t.ipsec?.key ? [{path: t.ipsec.key, what: 'the private key'}] : []),
+      ])
+      .filter((f) => existsSync(f.path))
     const out = secretFileFindings(this, files)
     return out.length ? out : [finding(this, 'skip', {reason: 'no secret file on disk'})]
   },
@@ -289,14 +356,24 @@ export const spdSad: Check = {
     const st = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'state', 'list']})
     const policyReqids = new Set([...pol.stdout.matchAll(/dir out[\s\S]*?reqid (\d+)/g)].map((m) => m[1]))
     const stateReqids = new Set([...st.stdout.matchAll(/reqid (\d+)/g)].map((m) => m[1]))
-    if (policyReqids.size === 0 && stateReqids.size === 0) return [finding(this, 'skip', {reason: 'no kernel IPsec policies or states (kernel-libipsec keeps them in charon)'})]
+    if (policyReqids.size === 0 && stateReqids.size === 0)
+      return [finding(this, 'skip', {reason: 'no kernel IPsec policies or states (kernel-libipsec keeps them in charon)'})]
     const noState = [...policyReqids].filter((r) => !stateReqids.has(r))
     const noPolicy = [...stateReqids].filter((r) => !policyReqids.has(r))
     const ok = noState.length === 0 && noPolicy.length === 0
-    return [finding(this, ok ? 'ok' : 'warn', {
-      evidence: {policyReqids: [...policyReqids], stateReqids: [...stateReqids]},
-      ...(ok ? {} : {reason: `${noState.length ? `outbound policies without a state (reqid ${noState.join(', ')}): their packets are dropped or trapped` : ''}${noState.length && noPolicy.length ? '; ' : ''}${noPolicy.length ? `states no policy uses (reqid ${noPolicy.join(', ')})` : ''}`, fix: `bring the tunnel concerned up again (${ipsecTunnels(ctx).map((t) => `netkit tunnel up ${t.name}${nsFlag(ctx)}`).join(', or ')}; "netkit doctor --check ipsec.sa${nsFlag(ctx)}" says which)`}),
-    })]
+    return [
+      finding(this, ok ? 'ok' : 'warn', {
+        evidence: {policyReqids: [...policyReqids], stateReqids: [...stateReqids]},
+        ...(ok
+          ? {}
+          : {
+              reason: `${noState.length ? `outbound policies without a state (reqid ${noState.join(', ')}): their packets are dropped or trapped` : ''}${noState.length && noPolicy.length ? '; ' : ''}${noPolicy.length ? `states no policy uses (reqid ${noPolicy.join(', ')})` : ''}`,
+              fix: `bring the tunnel concerned up again (${ipsecTunnels(ctx)
+                .map((t) => `netkit tunnel up ${t.name}${nsFlag(ctx)}`)
+                .join(', or ')}; "netkit doctor --check ipsec.sa${nsFlag(ctx)}" says which)`,
+            }),
+      }),
+    ]
   },
 }
 
@@ -311,17 +388,27 @@ export const localAddress: Check = {
     const libipsec = await usesLibipsec(ctx)
     if (libipsec === undefined) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
     if (!libipsec) return [finding(this, 'skip', {reason: 'the kernel data path does not need one'})]
-    const links = JSON.parse(await ctx.runner.read({tool: 'ip', args: ['-j', 'addr', 'show']})) as {ifname: string; addr_info?: {family: string; local: string}[]}[]
+    const links = JSON.parse(await ctx.runner.read({tool: 'ip', args: ['-j', 'addr', 'show']})) as {
+      ifname: string
+      addr_info?: {family: string; local: string}[]
+    }[]
     const mine = links.flatMap((l) => (l.addr_info ?? []).map((a) => ({ifname: l.ifname, ip: a.local})))
     const out: Finding[] = []
     for (const t of tunnels) {
       for (const subnet of t.localSubnets) {
         const has = mine.find((a) => contains(subnet, a.ip))
-        out.push(finding(this, has ? 'ok' : 'fail', {
-          subject: `${t.name} ${subnet}`,
-          evidence: {subnet, address: has ? `${has.ip} on ${has.ifname}` : null},
-          ...(has ? {} : {reason: `no address of this host lies in ${subnet}: with kernel-libipsec charon answers TS_UNACCEPTABLE and the tunnel never carries ${subnet}`, fix: `give the interface that leads to ${subnet} an address in it (netkit addr add IF ADDRESS/PREFIX${nsFlag(ctx)})`}),
-        }))
+        out.push(
+          finding(this, has ? 'ok' : 'fail', {
+            subject: `${t.name} ${subnet}`,
+            evidence: {subnet, address: has ? `${has.ip} on ${has.ifname}` : null},
+            ...(has
+              ? {}
+              : {
+                  reason: `no address of this host lies in ${subnet}: with kernel-libipsec charon answers TS_UNACCEPTABLE and the tunnel never carries ${subnet}`,
+                  fix: `give the interface that leads to ${subnet} an address in it (netkit addr add IF ADDRESS/PREFIX${nsFlag(ctx)})`,
+                }),
+          }),
+        )
       }
     }
     return out

@@ -12,7 +12,17 @@ import {NETKIT_ALIAS, NETKIT_PROTO} from '../../ownership.js'
 import type {Runner} from '../../runner.js'
 import {charonPid, charonScope, stopCharon} from '../../tunnel/ipsec/charon.js'
 import {ikeName} from '../../tunnel/ipsec/driver.js'
-import {describeSystem, findSystemCharon, removeStray, shownVici, strayTunnels, SYSTEM_PREFIX, SYSTEM_SWANCTL_DIR, type SystemCharon, systemConns} from '../../tunnel/ipsec/system.js'
+import {
+  describeSystem,
+  findSystemCharon,
+  removeStray,
+  shownVici,
+  strayTunnels,
+  SYSTEM_PREFIX,
+  SYSTEM_SWANCTL_DIR,
+  type SystemCharon,
+  systemConns,
+} from '../../tunnel/ipsec/system.js'
 import {tidyScope} from '../../tunnel/service.js'
 import {scopeDir} from '../../tunnel/store.js'
 import {wgConfPath} from '../../tunnel/wireguard/driver.js'
@@ -126,21 +136,24 @@ export const daemons: Check = {
   group: 'leftovers',
   async run(ctx) {
     const found = await orphansOf(ctx)
-    if (found.length === 0) return [finding(this, 'ok', {evidence: {daemons: recordedDaemons(ctx.runner.netns ?? undefined).map((d) => ({name: d.ref.name, pid: d.pid ?? null}))}})]
-    return found.map((o) => finding(this, 'fail', {
-      subject: o.subject,
-      reason: o.reason,
-      fix: `netkit doctor --fix --check ${this.id}${nsFlag(ctx)}`,
-      evidence: {pid: o.pid},
-      remedy: {
-        describe: `kill -TERM ${o.pid}${o.device ? ` && netkit link del ${o.device}${nsFlag(ctx)}` : ''}`,
-        apply: async (runner: Runner) => {
-          // Still that process? (pids are reused.)
-          if (!processIs(o.pid, o.program, ctx.runner.netns ?? undefined)) return
-          await o.stop(runner)
+    if (found.length === 0)
+      return [finding(this, 'ok', {evidence: {daemons: recordedDaemons(ctx.runner.netns ?? undefined).map((d) => ({name: d.ref.name, pid: d.pid ?? null}))}})]
+    return found.map((o) =>
+      finding(this, 'fail', {
+        subject: o.subject,
+        reason: o.reason,
+        fix: `netkit doctor --fix --check ${this.id}${nsFlag(ctx)}`,
+        evidence: {pid: o.pid},
+        remedy: {
+          describe: `kill -TERM ${o.pid}${o.device ? ` && netkit link del ${o.device}${nsFlag(ctx)}` : ''}`,
+          apply: async (runner: Runner) => {
+            // Still that process? (pids are reused.)
+            if (!processIs(o.pid, o.program, ctx.runner.netns ?? undefined)) return
+            await o.stop(runner)
+          },
         },
-      },
-    }))
+      }),
+    )
   },
 }
 
@@ -157,16 +170,18 @@ export const leftovers: Check = {
     const out: Finding[] = []
     for (const l of links) {
       if (!TUNNEL_DEV.test(l.ifname) || l.ifalias !== NETKIT_ALIAS || known.has(l.ifname) || served.has(l.ifname)) continue
-      out.push(finding(this, 'warn', {
-        subject: l.ifname,
-        reason: `link ${l.ifname} was made by a netkit tunnel that no longer exists`,
-        fix: `netkit link del ${l.ifname}${ns}`,
-        evidence: {ifname: l.ifname, alias: l.ifalias},
-        remedy: {
-          describe: `netkit link del ${l.ifname}${ns}`,
-          apply: async (runner: Runner) => delOwnLink(runner, l.ifname),
-        },
-      }))
+      out.push(
+        finding(this, 'warn', {
+          subject: l.ifname,
+          reason: `link ${l.ifname} was made by a netkit tunnel that no longer exists`,
+          fix: `netkit link del ${l.ifname}${ns}`,
+          evidence: {ifname: l.ifname, alias: l.ifalias},
+          remedy: {
+            describe: `netkit link del ${l.ifname}${ns}`,
+            apply: async (runner: Runner) => delOwnLink(runner, l.ifname),
+          },
+        }),
+      )
     }
     // Routes with netkit's protocol through a tunnel device that is not known.
     const r = await ctx.runner.probe({tool: 'ip', args: ['-N', '-j', 'route', 'show', 'table', 'all', 'proto', String(NETKIT_PROTO)]})
@@ -174,12 +189,26 @@ export const leftovers: Check = {
     for (const route of routes) {
       if (!route.dev || !TUNNEL_DEV.test(route.dev) || known.has(route.dev) || links.some((l) => l.ifname === route.dev)) continue
       const table = route.table !== undefined && String(route.table) !== '254' && String(route.table) !== 'main' ? ` --table ${route.table}` : ''
-      out.push(finding(this, 'warn', {subject: `route ${route.dst}`, reason: `route ${route.dst} points to ${route.dev}, which is gone`, fix: `netkit route del ${route.dst}${table}${ns}`, evidence: route}))
+      out.push(
+        finding(this, 'warn', {
+          subject: `route ${route.dst}`,
+          reason: `route ${route.dst} points to ${route.dev}, which is gone`,
+          fix: `netkit route del ${route.dst}${table}${ns}`,
+          evidence: route,
+        }),
+      )
     }
     for (const t of ctx.tunnels) {
       const dev = t.wireguard?.ifname ?? t.vxlan?.ifname
       if (dev && !links.some((l) => l.ifname === dev)) {
-        out.push(finding(this, 'warn', {subject: t.name, reason: `tunnel ${t.name} is defined but its device ${dev} is missing (down, or lost after a reboot)`, fix: `netkit tunnel up ${t.name}${ns}`, evidence: {tunnel: t.name, dev}}))
+        out.push(
+          finding(this, 'warn', {
+            subject: t.name,
+            reason: `tunnel ${t.name} is defined but its device ${dev} is missing (down, or lost after a reboot)`,
+            fix: `netkit tunnel up ${t.name}${ns}`,
+            evidence: {tunnel: t.name, dev},
+          }),
+        )
       }
     }
     if (out.length === 0) out.push(finding(this, 'ok', {evidence: {tunnels: ctx.tunnels.length}}))
@@ -196,10 +225,10 @@ export const leftovers: Check = {
  */
 export const systemStrongswan: Check = {
   id: 'leftovers.system-strongswan',
-  title: 'No netkit file or connection in the host\'s strongSwan without its tunnel',
+  title: "No netkit file or connection in the host's strongSwan without its tunnel",
   group: 'leftovers',
   async run(ctx) {
-    if (ctx.runner.netns) return [finding(this, 'skip', {reason: 'the host\'s own strongSwan is in the root namespace'})]
+    if (ctx.runner.netns) return [finding(this, 'skip', {reason: "the host's own strongSwan is in the root namespace"})]
     const ipsec = ctx.allTunnels.filter((t) => t.type === 'ipsec')
     const defined = new Set(ipsec.map((t) => t.name))
     const kept = new Set(ipsec.map((t) => ikeName(t)))
@@ -214,35 +243,43 @@ export const systemStrongswan: Check = {
     const inFiles = new Set(stray.flatMap((t) => t.ikes))
     const conns = loaded.filter((c) => c.startsWith(SYSTEM_PREFIX) && !kept.has(c) && !inFiles.has(c))
     const fix = `netkit doctor --fix --check ${this.id}`
-    const unloads = (ikes: string[]) => (sys ? ikes.filter((i) => loaded.includes(i)).map((i) => `${shownVici(sys, kept.has(i) ? 'load-conn' : 'unload-conn', i)}`) : [])
+    const unloads = (ikes: string[]) =>
+      sys ? ikes.filter((i) => loaded.includes(i)).map((i) => `${shownVici(sys, kept.has(i) ? 'load-conn' : 'unload-conn', i)}`) : []
     const out: Finding[] = []
     for (const t of stray) {
       const paths = [t.conf, t.key].filter(Boolean) as string[]
       const held = sys ? t.ikes.filter((i) => loaded.includes(i)) : []
-      out.push(finding(this, 'warn', {
-        subject: `netkit-${t.tunnel}`,
-        reason: `${paths.join(' and ')} ${paths.length > 1 ? 'are' : 'is'} netkit's, for tunnel ${t.tunnel}, which is no longer defined${held.length ? `, and ${describeSystem(sys!)} still holds its connection ${held.join(', ')}` : ''}: strongSwan loads ${paths.length > 1 ? 'them' : 'it'} again at its next reload`,
-        fix,
-        evidence: {tunnel: t.tunnel, files: paths, connections: t.ikes, loaded: held},
-        remedy: {
-          describe: [`rm -f ${paths.join(' ')}`, ...unloads(t.ikes)].join(' && '),
-          apply: async (runner: Runner) => removeStray(runner, sys, {tunnels: [t], conns: []}, loaded, kept),
-        },
-      }))
+      out.push(
+        finding(this, 'warn', {
+          subject: `netkit-${t.tunnel}`,
+          reason: `${paths.join(' and ')} ${paths.length > 1 ? 'are' : 'is'} netkit's, for tunnel ${t.tunnel}, which is no longer defined${held.length ? `, and ${describeSystem(sys!)} still holds its connection ${held.join(', ')}` : ''}: strongSwan loads ${paths.length > 1 ? 'them' : 'it'} again at its next reload`,
+          fix,
+          evidence: {tunnel: t.tunnel, files: paths, connections: t.ikes, loaded: held},
+          remedy: {
+            describe: [`rm -f ${paths.join(' ')}`, ...unloads(t.ikes)].join(' && '),
+            apply: async (runner: Runner) => removeStray(runner, sys, {tunnels: [t], conns: []}, loaded, kept),
+          },
+        }),
+      )
     }
     for (const c of conns) {
-      out.push(finding(this, 'warn', {
-        subject: c,
-        reason: `${describeSystem(sys!)} holds netkit's connection ${c}, which no tunnel defined here uses (its definition and file are gone)`,
-        fix,
-        evidence: {connection: c, charon: {program: sys!.program, pid: sys!.pid, socket: sys!.socket}},
-        remedy: {
-          describe: unloads([c]).join(' && '),
-          apply: async (runner: Runner) => removeStray(runner, sys, {tunnels: [], conns: [c]}, loaded, kept),
-        },
-      }))
+      out.push(
+        finding(this, 'warn', {
+          subject: c,
+          reason: `${describeSystem(sys!)} holds netkit's connection ${c}, which no tunnel defined here uses (its definition and file are gone)`,
+          fix,
+          evidence: {connection: c, charon: {program: sys!.program, pid: sys!.pid, socket: sys!.socket}},
+          remedy: {
+            describe: unloads([c]).join(' && '),
+            apply: async (runner: Runner) => removeStray(runner, sys, {tunnels: [], conns: [c]}, loaded, kept),
+          },
+        }),
+      )
     }
-    if (out.length === 0) out.push(finding(this, 'ok', {evidence: {charon: sys ? {program: sys.program, pid: sys.pid} : null, loaded: loaded.filter((c) => c.startsWith(SYSTEM_PREFIX))}}))
+    if (out.length === 0)
+      out.push(
+        finding(this, 'ok', {evidence: {charon: sys ? {program: sys.program, pid: sys.pid} : null, loaded: loaded.filter((c) => c.startsWith(SYSTEM_PREFIX))}}),
+      )
     return out
   },
 }

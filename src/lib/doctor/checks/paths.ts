@@ -20,7 +20,6 @@ function tunnelDevice(t: TunnelDef): string | undefined {
 /** Encapsulation overhead in bytes, worst case for the family. */
 export const OVERHEAD: Record<TunnelDef['type'], number> = {wireguard: 80, vxlan: 50, ipsec: 73}
 
-
 export const routesIntoTunnel: Check = {
   id: 'paths.routes',
   title: 'Remote subnets routed into their tunnel',
@@ -42,7 +41,14 @@ export const routesIntoTunnel: Check = {
         if (t.type === 'ipsec' && got.dev !== 'ipsec0' && (await tunnelStatus(t, {runner: ctx.runner, configDir: ctx.configDir})).state !== 'up') {
           if (got.dev && !(await outPolicy())) {
             // No SA, and neither the guard route nor a policy stops the packets: they leave in clear.
-            out.push(finding(this, 'fail', {subject: `${t.name} ${subnet}`, evidence, reason: `the tunnel has no SA, and traffic to ${subnet} leaves by ${got.dev} in clear: its guard route (unreachable ${subnet}) is gone`, fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns}`}))
+            out.push(
+              finding(this, 'fail', {
+                subject: `${t.name} ${subnet}`,
+                evidence,
+                reason: `the tunnel has no SA, and traffic to ${subnet} leaves by ${got.dev} in clear: its guard route (unreachable ${subnet}) is gone`,
+                fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns}`,
+              }),
+            )
             continue
           }
           // No SA yet, and nothing leaves meanwhile: charon routes (and polices) the subnets once it is up. ipsec.sa says why not.
@@ -51,19 +57,33 @@ export const routesIntoTunnel: Check = {
         }
         if (t.type === 'ipsec' && got.dev !== 'ipsec0') {
           const hasPolicy = await outPolicy()
-          out.push(finding(this, hasPolicy ? 'ok' : 'fail', {
-            subject: `${t.name} ${subnet}`,
-            evidence: {...evidence, outPolicy: hasPolicy},
-            ...(hasPolicy ? {} : {reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'} and no outbound IPsec policy or ipsec0 route covers it: it would go in clear or nowhere`, fix: `netkit tunnel up ${t.name}${ns}`}),
-          }))
+          out.push(
+            finding(this, hasPolicy ? 'ok' : 'fail', {
+              subject: `${t.name} ${subnet}`,
+              evidence: {...evidence, outPolicy: hasPolicy},
+              ...(hasPolicy
+                ? {}
+                : {
+                    reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'} and no outbound IPsec policy or ipsec0 route covers it: it would go in clear or nowhere`,
+                    fix: `netkit tunnel up ${t.name}${ns}`,
+                  }),
+            }),
+          )
           continue
         }
         const ok = got.dev === dev
-        out.push(finding(this, ok ? 'ok' : 'fail', {
-          subject: `${t.name} ${subnet}`,
-          evidence,
-          ...(ok ? {} : {reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'}, not through ${dev}`, fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns} (or remove the route that wins)`}),
-        }))
+        out.push(
+          finding(this, ok ? 'ok' : 'fail', {
+            subject: `${t.name} ${subnet}`,
+            evidence,
+            ...(ok
+              ? {}
+              : {
+                  reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'}, not through ${dev}`,
+                  fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns} (or remove the route that wins)`,
+                }),
+          }),
+        )
       }
     }
     if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel routes remote subnets', evidence: {}}))
@@ -93,7 +113,13 @@ export const mtu: Check = {
       const underlay = (await ctx.routeTo(end.remote))?.dev
       const under = underlay ? byName.get(underlay) : undefined
       if (underlay && ctx.tunnels.some((o) => tunnelDevice(o) === underlay)) {
-        out.push(finding(this, 'skip', {subject: t.name, reason: `the route to the peer goes through the tunnel device ${underlay} (see wireguard.endpoint-route)`, evidence: {dev, underlay}}))
+        out.push(
+          finding(this, 'skip', {
+            subject: t.name,
+            reason: `the route to the peer goes through the tunnel device ${underlay} (see wireguard.endpoint-route)`,
+            evidence: {dev, underlay},
+          }),
+        )
         continue
       }
       if (!link?.mtu || !under?.mtu) {
@@ -102,11 +128,18 @@ export const mtu: Check = {
       }
       const max = under.mtu - OVERHEAD[t.type]
       const evidence = {dev, mtu: link.mtu, underlay, underlayMtu: under.mtu, overhead: OVERHEAD[t.type], max}
-      out.push(finding(this, link.mtu <= max ? 'ok' : 'fail', {
-        subject: t.name,
-        evidence,
-        ...(link.mtu <= max ? {} : {reason: `${dev} has MTU ${link.mtu} but the underlay ${underlay} (${under.mtu}) leaves room for ${max}: big packets fragment or vanish`, fix: `netkit link set ${dev} --mtu ${max}${nsFlag(ctx)}`}),
-      }))
+      out.push(
+        finding(this, link.mtu <= max ? 'ok' : 'fail', {
+          subject: t.name,
+          evidence,
+          ...(link.mtu <= max
+            ? {}
+            : {
+                reason: `${dev} has MTU ${link.mtu} but the underlay ${underlay} (${under.mtu}) leaves room for ${max}: big packets fragment or vanish`,
+                fix: `netkit link set ${dev} --mtu ${max}${nsFlag(ctx)}`,
+              }),
+        }),
+      )
     }
     if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel device here', evidence: {}}))
     return out
@@ -124,11 +157,18 @@ export const underlayCheck: Check = {
     for (const t of ctx.tunnels) {
       for (const end of tunnelEnds(t)) {
         const u = underlayOf(await ctx.routeTo(end.remote), (dev) => links.get(dev))
-        out.push(finding(this, u ? 'ok' : 'fail', {
-          subject: end.subject,
-          evidence: {remote: end.remote, dev: u?.dev ?? null},
-          ...(u ? {} : {reason: `there is no route to the peer ${end.remote} over a link that is up: tunnel ${t.name} carries nothing${end.peer ? ` to peer ${end.peer}` : ''}`, fix: `bring the underlay up, and check it with: ${ipIn(ctx)} route get ${end.remote}`}),
-        }))
+        out.push(
+          finding(this, u ? 'ok' : 'fail', {
+            subject: end.subject,
+            evidence: {remote: end.remote, dev: u?.dev ?? null},
+            ...(u
+              ? {}
+              : {
+                  reason: `there is no route to the peer ${end.remote} over a link that is up: tunnel ${t.name} carries nothing${end.peer ? ` to peer ${end.peer}` : ''}`,
+                  fix: `bring the underlay up, and check it with: ${ipIn(ctx)} route get ${end.remote}`,
+                }),
+          }),
+        )
       }
     }
     if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel here', evidence: {}}))

@@ -14,7 +14,6 @@ interface AddrLink {
   addr_info?: {family: string; local: string}[]
 }
 
-
 const ENCAP: Record<TunnelDef['type'], RegExp> = {
   ipsec: /ESP\(spi=|UDP-encap|\.4500 >|\.500 > /,
   wireguard: /UDP, length/,
@@ -39,7 +38,13 @@ export const probe: Check = {
       }
       const target = v.firstHost(subnet)
       // A WireGuard interface: the peer whose allowed-ips hold the subnet.
-      const remote = t.remote ?? tunnelEnds(t).find((e) => peersOf(t).find((p) => p.name === e.peer)?.allowedIps.includes(subnet))?.remote
+      const remote =
+        t.remote ??
+        tunnelEnds(t).find((e) =>
+          peersOf(t)
+            .find((p) => p.name === e.peer)
+            ?.allowedIps.includes(subnet),
+        )?.remote
       if (!remote) {
         out.push(finding(this, 'skip', {subject: t.name, reason: `the peer behind ${subnet} has no endpoint here to capture toward`}))
         continue
@@ -52,7 +57,13 @@ export const probe: Check = {
         dev = undefined
       }
       if (!dev) {
-        out.push(finding(this, 'fail', {subject: t.name, reason: `no route to the peer ${remote}: nothing can cross`, fix: `check the underlay (${ipIn(ctx)} route get ${remote})`}))
+        out.push(
+          finding(this, 'fail', {
+            subject: t.name,
+            reason: `no route to the peer ${remote}: nothing can cross`,
+            fix: `check the underlay (${ipIn(ctx)} route get ${remote})`,
+          }),
+        )
         continue
       }
       const cap = ctx.runner.probe({tool: 'timeout', args: ['5', 'tcpdump', '-lnni', dev, '-c', '30', 'host', remote], timeoutMs: 8000})
@@ -62,13 +73,44 @@ export const probe: Check = {
       const inner = [src, target]
       const clear = lines.filter((l) => inner.some((a) => new RegExp(`\\b${a.replaceAll('.', '\\.')}\\b`).test(l)))
       const encapsulated = lines.filter((l) => ENCAP[t.type].test(l))
-      const evidence = {tunnel: t.name, underlay: dev, from: src, to: target, answered: ping.exitCode === 0, captured: lines.length, encapsulated: encapsulated.length, inClear: clear.length, sample: lines.slice(0, 4)}
+      const evidence = {
+        tunnel: t.name,
+        underlay: dev,
+        from: src,
+        to: target,
+        answered: ping.exitCode === 0,
+        captured: lines.length,
+        encapsulated: encapsulated.length,
+        inClear: clear.length,
+        sample: lines.slice(0, 4),
+      }
       if (t.type === 'vxlan') {
-        out.push(finding(this, encapsulated.length ? 'warn' : 'fail', {subject: t.name, evidence, reason: encapsulated.length ? 'VXLAN carries the traffic, in clear: it does not encrypt' : 'nothing crossed the underlay', fix: encapsulated.length ? 'use --type ipsec or wireguard for traffic that must stay private' : `netkit tunnel show ${t.name}${nsFlag(ctx)}`}))
+        out.push(
+          finding(this, encapsulated.length ? 'warn' : 'fail', {
+            subject: t.name,
+            evidence,
+            reason: encapsulated.length ? 'VXLAN carries the traffic, in clear: it does not encrypt' : 'nothing crossed the underlay',
+            fix: encapsulated.length ? 'use --type ipsec or wireguard for traffic that must stay private' : `netkit tunnel show ${t.name}${nsFlag(ctx)}`,
+          }),
+        )
       } else if (clear.length) {
-        out.push(finding(this, 'fail', {subject: t.name, evidence, reason: `${clear.length} packet(s) with the inner addresses crossed ${dev} in clear`, fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}, and check the policies (netkit doctor --check ipsec.spd-sad${nsFlag(ctx)})`}))
+        out.push(
+          finding(this, 'fail', {
+            subject: t.name,
+            evidence,
+            reason: `${clear.length} packet(s) with the inner addresses crossed ${dev} in clear`,
+            fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}, and check the policies (netkit doctor --check ipsec.spd-sad${nsFlag(ctx)})`,
+          }),
+        )
       } else if (encapsulated.length === 0) {
-        out.push(finding(this, 'fail', {subject: t.name, evidence, reason: `the probe to ${target} put nothing on ${dev}: the tunnel carries no traffic`, fix: `netkit tunnel show ${t.name}${nsFlag(ctx)}`}))
+        out.push(
+          finding(this, 'fail', {
+            subject: t.name,
+            evidence,
+            reason: `the probe to ${target} put nothing on ${dev}: the tunnel carries no traffic`,
+            fix: `netkit tunnel show ${t.name}${nsFlag(ctx)}`,
+          }),
+        )
       } else {
         out.push(finding(this, 'ok', {subject: t.name, evidence}))
       }

@@ -10,18 +10,22 @@ export function secretFileFindings(check: Check, files: {path: string; what: str
     const mode = fileMode(path)
     if (mode === undefined) continue
     const ok = (mode & 0o077) === 0
-    out.push(finding(check, ok ? 'ok' : 'fail', {
-      subject: path,
-      evidence: {path, mode: mode.toString(8)},
-      ...(ok ? {} : {
-        reason: `${what} ${path} can be read by others (mode ${mode.toString(8)})`,
-        fix: `chmod 600 ${path}`,
-        remedy: {
-          describe: `chmod 600 ${path}`,
-          apply: async () => chmodSync(path, 0o600),
-        },
+    out.push(
+      finding(check, ok ? 'ok' : 'fail', {
+        subject: path,
+        evidence: {path, mode: mode.toString(8)},
+        ...(ok
+          ? {}
+          : {
+              reason: `${what} ${path} can be read by others (mode ${mode.toString(8)})`,
+              fix: `chmod 600 ${path}`,
+              remedy: {
+                describe: `chmod 600 ${path}`,
+                apply: async () => chmodSync(path, 0o600),
+              },
+            }),
       }),
-    }))
+    )
   }
   return out
 }

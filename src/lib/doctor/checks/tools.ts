@@ -28,13 +28,23 @@ export const tools: Check = {
     const out = await Promise.all(
       TOOLS.map(async (tool) => {
         if (tool.path && !existsSync(tool.path)) {
-          return finding(this, tool.needed(ctx) ? 'fail' : 'warn', {subject: tool.name, reason: `${tool.path} is missing`, fix: `apt-get install --no-install-recommends ${tool.package}`, evidence: {path: tool.path}})
+          return finding(this, tool.needed(ctx) ? 'fail' : 'warn', {
+            subject: tool.name,
+            reason: `${tool.path} is missing`,
+            fix: `apt-get install --no-install-recommends ${tool.package}`,
+            evidence: {path: tool.path},
+          })
         }
         const r = await ctx.runner.probe({tool: tool.path ?? tool.name, args: tool.args, netns: null})
         const text = `${r.stdout}${r.stderr}`.split('\n').find((l) => /\d+\.\d+/.test(l) && !/failed to load|plugin/i.test(l)) ?? ''
         const version = /v?(\d+\.\d+(\.\d+)?)/.exec(text)?.[1] ?? null
         if (r.exitCode === 127) {
-          return finding(this, tool.needed(ctx) ? 'fail' : 'warn', {subject: tool.name, reason: `${tool.name} is not installed${tool.needed(ctx) ? ' and a tunnel here needs it' : ''}`, fix: `apt-get install --no-install-recommends ${tool.package}`, evidence: {installed: false}})
+          return finding(this, tool.needed(ctx) ? 'fail' : 'warn', {
+            subject: tool.name,
+            reason: `${tool.name} is not installed${tool.needed(ctx) ? ' and a tunnel here needs it' : ''}`,
+            fix: `apt-get install --no-install-recommends ${tool.package}`,
+            evidence: {installed: false},
+          })
         }
         return finding(this, 'ok', {subject: tool.name, evidence: {installed: true, version}})
       }),
@@ -46,7 +56,13 @@ export const tools: Check = {
     } catch {
       json = false
     }
-    out.push(finding(this, json ? 'ok' : 'fail', {subject: 'ip -j', evidence: {json}, ...(json ? {} : {reason: 'this ip cannot print JSON', fix: 'install a newer iproute2 (4.14 or later)'})}))
+    out.push(
+      finding(this, json ? 'ok' : 'fail', {
+        subject: 'ip -j',
+        evidence: {json},
+        ...(json ? {} : {reason: 'this ip cannot print JSON', fix: 'install a newer iproute2 (4.14 or later)'}),
+      }),
+    )
     return out
   },
 }

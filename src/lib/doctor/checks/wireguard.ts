@@ -37,19 +37,41 @@ export const handshake: Check = {
       const peer = (st.details.peer ?? {}) as {handshakeAgeSeconds?: number | null; endpoint?: string}
       const age = peer.handshakeAgeSeconds ?? null
       const endpoint = t.wireguard!.endpoint!
-      const evidence = {tunnel: t.name, state: st.state, handshakeAgeSeconds: age, keepalive: t.wireguard!.keepalive ?? null, endpoint: peer.endpoint ?? endpoint}
+      const evidence = {
+        tunnel: t.name,
+        state: st.state,
+        handshakeAgeSeconds: age,
+        keepalive: t.wireguard!.keepalive ?? null,
+        endpoint: peer.endpoint ?? endpoint,
+      }
       if (st.state === 'down') {
-        out.push(finding(this, 'fail', {subject: t.name, evidence, reason: `the WireGuard device ${t.wireguard!.ifname} is not up`, fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}`}))
+        out.push(
+          finding(this, 'fail', {
+            subject: t.name,
+            evidence,
+            reason: `the WireGuard device ${t.wireguard!.ifname} is not up`,
+            fix: `netkit tunnel up ${t.name}${nsFlag(ctx)}`,
+          }),
+        )
       } else if (age === null) {
-        out.push(finding(this, 'fail', {subject: t.name, evidence, reason: `the peer ${endpoint} never completed a handshake: a public key is wrong on one side, the peer is not set up, or UDP is blocked`, fix: `compare "netkit tunnel pubkey ${t.name}${nsFlag(ctx)}" with the peer's --peer-public-key (and the other way round)`}))
+        out.push(
+          finding(this, 'fail', {
+            subject: t.name,
+            evidence,
+            reason: `the peer ${endpoint} never completed a handshake: a public key is wrong on one side, the peer is not set up, or UDP is blocked`,
+            fix: `compare "netkit tunnel pubkey ${t.name}${nsFlag(ctx)}" with the peer's --peer-public-key (and the other way round)`,
+          }),
+        )
       } else if (age > REJECT_AFTER_TIME) {
         const expected = Boolean(t.wireguard!.keepalive)
-        out.push(finding(this, expected ? 'fail' : 'warn', {
-          subject: t.name,
-          evidence,
-          reason: `the latest handshake was ${age}s ago (over ${REJECT_AFTER_TIME}s, the session has expired)${expected ? ' although keepalives are on: the peer stopped answering' : ': no traffic lately; the next packet starts a new handshake'}`,
-          fix: expected ? 'check the peer and the path to it (UDP)' : `if traffic is expected, add --keepalive 25 (re-add with --replace)`,
-        }))
+        out.push(
+          finding(this, expected ? 'fail' : 'warn', {
+            subject: t.name,
+            evidence,
+            reason: `the latest handshake was ${age}s ago (over ${REJECT_AFTER_TIME}s, the session has expired)${expected ? ' although keepalives are on: the peer stopped answering' : ': no traffic lately; the next packet starts a new handshake'}`,
+            fix: expected ? 'check the peer and the path to it (UDP)' : `if traffic is expected, add --keepalive 25 (re-add with --replace)`,
+          }),
+        )
       } else {
         out.push(finding(this, 'ok', {subject: t.name, evidence}))
       }
@@ -66,22 +88,53 @@ export const handshake: Check = {
  */
 function interfaceHandshakes(check: Check, ctx: DoctorContext, t: TunnelDef, state: string, peers: PeerState[]): Finding[] {
   const ns = nsFlag(ctx)
-  if (state === 'down') return [finding(check, 'fail', {subject: t.name, evidence: {tunnel: t.name, state, peers: peers.length}, reason: `the WireGuard device ${t.wireguard!.ifname} is not up`, fix: `netkit tunnel up ${t.name}${ns}`})]
+  if (state === 'down')
+    return [
+      finding(check, 'fail', {
+        subject: t.name,
+        evidence: {tunnel: t.name, state, peers: peers.length},
+        reason: `the WireGuard device ${t.wireguard!.ifname} is not up`,
+        fix: `netkit tunnel up ${t.name}${ns}`,
+      }),
+    ]
   if (peers.length === 0) return [finding(check, 'skip', {subject: t.name, reason: `tunnel ${t.name} has no peers yet`, evidence: {tunnel: t.name}})]
   return peers.map((p) => {
     const subject = `${t.name} peer ${p.name}`
     const age = p.handshakeAgeSeconds
-    const evidence = {tunnel: t.name, peer: p.name, handshakeAgeSeconds: age, keepalive: p.keepalive, endpoint: p.endpoint, rxBytes: p.rxBytes, txBytes: p.txBytes}
+    const evidence = {
+      tunnel: t.name,
+      peer: p.name,
+      handshakeAgeSeconds: age,
+      keepalive: p.keepalive,
+      endpoint: p.endpoint,
+      rxBytes: p.rxBytes,
+      txBytes: p.txBytes,
+    }
     if (!p.present) {
-      return finding(check, 'fail', {subject, evidence, reason: `peer ${p.name} is defined but the device ${t.wireguard!.ifname} does not have it (removed behind netkit's back)`, fix: `netkit tunnel peer add ${t.name} ${p.name} --public-key ${p.publicKey} --allowed-ips ${p.allowedIps.join(',')}${p.endpoint ? ` --endpoint ${p.endpoint}` : ''}${ns} (or apply the host file again)`})
+      return finding(check, 'fail', {
+        subject,
+        evidence,
+        reason: `peer ${p.name} is defined but the device ${t.wireguard!.ifname} does not have it (removed behind netkit's back)`,
+        fix: `netkit tunnel peer add ${t.name} ${p.name} --public-key ${p.publicKey} --allowed-ips ${p.allowedIps.join(',')}${p.endpoint ? ` --endpoint ${p.endpoint}` : ''}${ns} (or apply the host file again)`,
+      })
     }
     if (age === null) {
-      if (p.keepalive) return finding(check, 'fail', {subject, evidence, reason: `peer ${p.name} never completed a handshake although keepalives are on: a public key is wrong on one side, the peer is not set up, or UDP is blocked`, fix: `compare "netkit tunnel pubkey ${t.name}${ns}" with the key the peer has for this host, and ${p.publicKey} with the peer's own`})
+      if (p.keepalive)
+        return finding(check, 'fail', {
+          subject,
+          evidence,
+          reason: `peer ${p.name} never completed a handshake although keepalives are on: a public key is wrong on one side, the peer is not set up, or UDP is blocked`,
+          fix: `compare "netkit tunnel pubkey ${t.name}${ns}" with the key the peer has for this host, and ${p.publicKey} with the peer's own`,
+        })
       return finding(check, 'warn', {
         subject,
         evidence,
-        reason: p.endpoint ? `no handshake with peer ${p.name} yet: nothing was sent to it yet, or a key is wrong, the peer is not set up, or UDP is blocked` : `peer ${p.name} has no endpoint here and has not connected yet`,
-        fix: p.endpoint ? `send it traffic (ping an address in ${p.allowedIps[0]}), or set --keepalive 25 for a handshake without traffic` : `set up this host on peer ${p.name} (with this host's endpoint there)`,
+        reason: p.endpoint
+          ? `no handshake with peer ${p.name} yet: nothing was sent to it yet, or a key is wrong, the peer is not set up, or UDP is blocked`
+          : `peer ${p.name} has no endpoint here and has not connected yet`,
+        fix: p.endpoint
+          ? `send it traffic (ping an address in ${p.allowedIps[0]}), or set --keepalive 25 for a handshake without traffic`
+          : `set up this host on peer ${p.name} (with this host's endpoint there)`,
       })
     }
     if (age > REJECT_AFTER_TIME) {
@@ -122,11 +175,18 @@ export const endpointLoop: Check = {
           dev = (await ctx.routeTo(host))?.dev
         }
         const loop = dev !== undefined && devices.has(dev)
-        out.push(finding(this, loop ? 'fail' : 'ok', {
-          subject: end.subject,
-          evidence: {endpoint: host, dev: dev ?? null},
-          ...(loop ? {reason: `the route to the endpoint ${host} goes through ${dev}, a WireGuard device: the tunnel's own packets would loop into it`, fix: `remove the route that sends ${host} into ${dev} (its allowed-ips or a --remote-subnet covers the endpoint), or set --fwmark with a rule that keeps marked packets out`} : {}),
-        }))
+        out.push(
+          finding(this, loop ? 'fail' : 'ok', {
+            subject: end.subject,
+            evidence: {endpoint: host, dev: dev ?? null},
+            ...(loop
+              ? {
+                  reason: `the route to the endpoint ${host} goes through ${dev}, a WireGuard device: the tunnel's own packets would loop into it`,
+                  fix: `remove the route that sends ${host} into ${dev} (its allowed-ips or a --remote-subnet covers the endpoint), or set --fwmark with a rule that keeps marked packets out`,
+                }
+              : {}),
+          }),
+        )
       }
     }
     return out
@@ -158,11 +218,20 @@ export const allowedIpsCheck: Check = {
         if (other) problems.push(`${isInterface(t) ? `peer ${p.name} has ` : ''}the same peer public key as ${other}`)
         seenKeys.set(p.publicKey, name(t, p.name))
       }
-      out.push(finding(this, problems.length ? 'fail' : 'ok', {
-        subject: t.name,
-        evidence: {allowedIps: mine, localSubnets: t.localSubnets},
-        ...(problems.length ? {reason: `${problems.join('; ')}: traffic goes to the wrong peer or nowhere`, fix: isInterface(t) ? 'give each peer distinct allowed-ips and its own key ("netkit tunnel peer add ... --replace")' : 'give each peer distinct subnets and its own key (re-add with --replace)'} : {}),
-      }))
+      out.push(
+        finding(this, problems.length ? 'fail' : 'ok', {
+          subject: t.name,
+          evidence: {allowedIps: mine, localSubnets: t.localSubnets},
+          ...(problems.length
+            ? {
+                reason: `${problems.join('; ')}: traffic goes to the wrong peer or nowhere`,
+                fix: isInterface(t)
+                  ? 'give each peer distinct allowed-ips and its own key ("netkit tunnel peer add ... --replace")'
+                  : 'give each peer distinct subnets and its own key (re-add with --replace)',
+              }
+            : {}),
+        }),
+      )
     }
     return out
   },
@@ -176,10 +245,12 @@ export const wgSecrets: Check = {
     const tunnels = wgTunnels(ctx)
     if (tunnels.length === 0) return none(this)
     const dir = scopeDir(ctx.configDir, ctx.runner.netns)
-    const files = tunnels.flatMap((t: TunnelDef) => [
-      {path: wgKeyPath(dir, t.name), what: 'the private key file'},
-      {path: wgConfPath(dir, t.wireguard!.ifname), what: 'the wg-quick config (it holds the private key)'},
-    ]).filter((f) => existsSync(f.path))
+    const files = tunnels
+      .flatMap((t: TunnelDef) => [
+        {path: wgKeyPath(dir, t.name), what: 'the private key file'},
+        {path: wgConfPath(dir, t.wireguard!.ifname), what: 'the wg-quick config (it holds the private key)'},
+      ])
+      .filter((f) => existsSync(f.path))
     return secretFileFindings(this, files)
   },
 }

@@ -25,17 +25,11 @@ export function hasChapoly(): boolean {
 }
 
 export function defaultIkeProposals(): string {
-  return [
-    ...(hasGcm() ? ['aes256gcm16-prfsha384-x25519'] : []),
-    ...(hasChapoly() ? ['chacha20poly1305-prfsha256-x25519'] : []),
-    'aes256-sha256-x25519',
-  ].join(',')
+  return [...(hasGcm() ? ['aes256gcm16-prfsha384-x25519'] : []), ...(hasChapoly() ? ['chacha20poly1305-prfsha256-x25519'] : []), 'aes256-sha256-x25519'].join(
+    ',',
+  )
 }
 
 export function defaultEspProposals(): string {
-  return [
-    ...(hasGcm() ? ['aes256gcm16-x25519'] : []),
-    ...(hasChapoly() ? ['chacha20poly1305-x25519'] : []),
-    'aes256-sha256-x25519',
-  ].join(',')
+  return [...(hasGcm() ? ['aes256gcm16-x25519'] : []), ...(hasChapoly() ? ['chacha20poly1305-x25519'] : []), 'aes256-sha256-x25519'].join(',')
 }

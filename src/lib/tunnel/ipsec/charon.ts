@@ -29,9 +29,34 @@ const PRIVATE_RUN_SCRIPT = 'mount -t tmpfs -o mode=0755 netkit-run /run && exec 
  */
 export function charonPlugins(libipsec: boolean): string[] {
   return [
-    'random', 'nonce', 'aes', 'sha1', 'sha2', 'hmac', 'gmp', 'curve25519', 'chapoly', 'gcm', 'openssl', 'ctr', 'ccm', 'cmac', 'xcbc', 'kdf', 'drbg',
-    'x509', 'revocation', 'constraints', 'pubkey', 'pkcs1', 'pkcs8', 'pem',
-    ...(libipsec ? ['kernel-libipsec'] : []), 'kernel-netlink', 'socket-default', 'vici',
+    'random',
+    'nonce',
+    'aes',
+    'sha1',
+    'sha2',
+    'hmac',
+    'gmp',
+    'curve25519',
+    'chapoly',
+    'gcm',
+    'openssl',
+    'ctr',
+    'ccm',
+    'cmac',
+    'xcbc',
+    'kdf',
+    'drbg',
+    'x509',
+    'revocation',
+    'constraints',
+    'pubkey',
+    'pkcs1',
+    'pkcs8',
+    'pem',
+    ...(libipsec ? ['kernel-libipsec'] : []),
+    'kernel-netlink',
+    'socket-default',
+    'vici',
   ]
 }
 
@@ -75,7 +100,11 @@ export function charonPid(scope: CharonScope): number | undefined {
 
 export function charonLogTail(scope: CharonScope, lines = 12): string {
   try {
-    return readFileSync(daemonLog(charonRef(scope.netns)), 'utf8').trim().split('\n').slice(-lines).join('\n')
+    return readFileSync(daemonLog(charonRef(scope.netns)), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(-lines)
+      .join('\n')
   } catch {
     return ''
   }
@@ -93,7 +122,9 @@ export function charonLogSize(scope: CharonScope): number {
 /** What charon logged since `offset`. */
 export function charonLogSince(scope: CharonScope, offset: number): string {
   try {
-    return readFileSync(daemonLog(charonRef(scope.netns))).subarray(offset).toString('utf8')
+    return readFileSync(daemonLog(charonRef(scope.netns)))
+      .subarray(offset)
+      .toString('utf8')
   } catch {
     return ''
   }
@@ -102,14 +133,21 @@ export function charonLogSince(scope: CharonScope, offset: number): string {
 /** The tunnels loaded into this scope's charon (files in conf.d). */
 export function loadedTunnels(scope: CharonScope): string[] {
   try {
-    return readdirSync(scope.confD).filter((f) => f.endsWith('.conf')).map((f) => f.slice(0, -5))
+    return readdirSync(scope.confD)
+      .filter((f) => f.endsWith('.conf'))
+      .map((f) => f.slice(0, -5))
   } catch {
     return []
   }
 }
 
 /** Runs swanctl against this scope's charon. Reads run in a dry run; changes are echoed. */
-export async function swanctl(runner: Runner, scope: CharonScope, args: string[], opts: {change?: boolean; timeoutMs?: number; object?: string} = {}): Promise<ExecResult> {
+export async function swanctl(
+  runner: Runner,
+  scope: CharonScope,
+  args: string[],
+  opts: {change?: boolean; timeoutMs?: number; object?: string} = {},
+): Promise<ExecResult> {
   const inv = {tool: 'swanctl', args: [...args, '--uri', `unix://${scope.socket}`], netns: null, timeoutMs: opts.timeoutMs, object: opts.object ?? 'charon'}
   return opts.change ? runner.run(inv) : runner.probe(inv)
 }
@@ -139,24 +177,39 @@ export async function ensureCharon(runner: Runner, scope: CharonScope, libipsec:
   if (ours !== undefined) {
     const running = charonUsesLibipsec(scope)
     if (running !== undefined && running !== libipsec) {
-      throw new NetkitError('E_CONFLICT', `the charon of this namespace runs with the ${running ? 'userspace (kernel-libipsec)' : 'kernel'} data path, and this tunnel wants the other`, {
-        fix: 'use the same --datapath for every IPsec tunnel of a namespace',
-      })
+      throw new NetkitError(
+        'E_CONFLICT',
+        `the charon of this namespace runs with the ${running ? 'userspace (kernel-libipsec)' : 'kernel'} data path, and this tunnel wants the other`,
+        {
+          fix: 'use the same --datapath for every IPsec tunnel of a namespace',
+        },
+      )
     }
     if (runner.dryRun || (await answers(runner, scope))) return false
   }
   const foreign = processesNamed(['charon', 'charon-systemd'], scope.netns).filter((p) => p !== ours)
   if (foreign.length > 0) {
-    throw new NetkitError('E_FOREIGN_CHARON', `a charon that netkit did not start runs in ${scope.netns ? `namespace ${scope.netns}` : 'this namespace'} (pid ${foreign.join(', ')})`, {
-      fix: 'netkit never restarts or reconfigures a charon it does not own: stop that one (e.g. systemctl stop strongswan), or set the tunnel up in another namespace with --netns',
-    })
+    throw new NetkitError(
+      'E_FOREIGN_CHARON',
+      `a charon that netkit did not start runs in ${scope.netns ? `namespace ${scope.netns}` : 'this namespace'} (pid ${foreign.join(', ')})`,
+      {
+        fix: 'netkit never restarts or reconfigures a charon it does not own: stop that one (e.g. systemctl stop strongswan), or set the tunnel up in another namespace with --netns',
+      },
+    )
   }
   if (!existsSync(CHARON)) {
-    throw new NetkitError('E_NO_TOOL', `charon is not installed (${CHARON} is missing)`, {fix: 'apt-get install --no-install-recommends strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins'})
+    throw new NetkitError('E_NO_TOOL', `charon is not installed (${CHARON} is missing)`, {
+      fix: 'apt-get install --no-install-recommends strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins',
+    })
   }
   const label = scope.netns ? `namespace ${scope.netns}` : 'the root namespace'
   if (!runner.dryRun) {
-    writeFileAtomic(scope.strongswanConf, await renderTemplate('strongswan/strongswan.conf.eta', {scope: label, libipsec, socket: scope.socket, plugins: charonPlugins(libipsec)}), 0o644, 0o700)
+    writeFileAtomic(
+      scope.strongswanConf,
+      await renderTemplate('strongswan/strongswan.conf.eta', {scope: label, libipsec, socket: scope.socket, plugins: charonPlugins(libipsec)}),
+      0o644,
+      0o700,
+    )
     writeFileAtomic(scope.swanctlConf, await renderTemplate('strongswan/swanctl.conf.eta', {scope: label}), 0o644, 0o700)
     mkdirSync(scope.confD, {recursive: true, mode: 0o700})
     // swanctl --load-all reads these (private keys from private/); empty is fine, missing is noise.
@@ -174,7 +227,10 @@ export async function ensureCharon(runner: Runner, scope: CharonScope, libipsec:
   if (!up || !(await answers(runner, scope))) {
     const log = charonLogTail(scope)
     await stopCharon(runner, scope).catch(() => {})
-    throw new NetkitError('E_DAEMON', `charon did not start in ${label}`, {fix: 'run with --verbose for its log; check that the strongSwan packages are installed', detail: log})
+    throw new NetkitError('E_DAEMON', `charon did not start in ${label}`, {
+      fix: 'run with --verbose for its log; check that the strongSwan packages are installed',
+      detail: log,
+    })
   }
   return true
 }

@@ -39,9 +39,37 @@ import {compareAddresses} from '../../validate.js'
 import {removeIssuedFor} from '../../wizard/pki.js'
 import {listDefs, pskPath} from '../store.js'
 import type {IpsecDef, TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
-import {charonLogSince, charonLogSize, charonLogTail, charonPid, charonUsesLibipsec, charonScope, type CharonScope, ensureCharon, loadedTunnels, privateKeyLink, stopCharon, swanctl} from './charon.js'
+import {
+  charonLogSince,
+  charonLogSize,
+  charonLogTail,
+  charonPid,
+  charonUsesLibipsec,
+  charonScope,
+  type CharonScope,
+  ensureCharon,
+  loadedTunnels,
+  privateKeyLink,
+  stopCharon,
+  swanctl,
+} from './charon.js'
 import {parseSettings} from './settings.js'
-import {describeSystem, findSystemCharon, SYSTEM_SWANCTL_DIR, SystemLog, systemConfPath, syncConnections, type SystemCharon, systemConns, systemInitiate, systemKeyLink, systemPlugins, systemSas, systemTerminate, systemTunnels} from './system.js'
+import {
+  describeSystem,
+  findSystemCharon,
+  SYSTEM_SWANCTL_DIR,
+  SystemLog,
+  systemConfPath,
+  syncConnections,
+  type SystemCharon,
+  systemConns,
+  systemInitiate,
+  systemKeyLink,
+  systemPlugins,
+  systemSas,
+  systemTerminate,
+  systemTunnels,
+} from './system.js'
 import {type IkeSa, initiateFailure, parseListSas} from './vici.js'
 
 /** The tunnel's CHILD_SA configuration: netkit-NAME. */
@@ -56,7 +84,8 @@ export const connName = (def: TunnelDef) => `netkit-${def.name}`
 export function ikeName(def: TunnelDef): string {
   const i = def.ipsec!
   const tag = (ip: string) => ip.replace(/[^0-9A-Za-z]/g, '_')
-  const ids = i.localId === def.local && i.remoteId === def.remote ? '' : `-${createHash('sha256').update(`${i.localId}\0${i.remoteId}`).digest('hex').slice(0, 8)}`
+  const ids =
+    i.localId === def.local && i.remoteId === def.remote ? '' : `-${createHash('sha256').update(`${i.localId}\0${i.remoteId}`).digest('hex').slice(0, 8)}`
   return `netkit-${tag(def.local!)}-${tag(def.remote!)}${ids}`
 }
 
@@ -72,7 +101,14 @@ export function initiates(def: TunnelDef): boolean {
 }
 
 /** What must be the same for tunnels that share one IKE SA (the IKE connection's settings). */
-const IKE_SETTINGS: [keyof IpsecDef, string][] = [['auth', '--cert/--psk-file'], ['cert', '--cert'], ['key', '--key'], ['ca', '--ca'], ['proposals', '--proposals'], ['dpdDelay', '--dpd']]
+const IKE_SETTINGS: [keyof IpsecDef, string][] = [
+  ['auth', '--cert/--psk-file'],
+  ['cert', '--cert'],
+  ['key', '--key'],
+  ['ca', '--ca'],
+  ['proposals', '--proposals'],
+  ['dpdDelay', '--dpd'],
+]
 
 /** The metric of the guard routes: the highest, so that any real route wins. */
 export const GUARD_METRIC = 4_294_967_295
@@ -277,7 +313,8 @@ async function guardsPresent(ctx: TunnelContext): Promise<Set<string>> {
     const r = await ctx.runner.probe({tool: 'ip', args: [family, '-j', 'route', 'show', 'table', 'main', 'proto', String(NETKIT_PROTO), 'type', 'unreachable']})
     try {
       // ip prints a host route without its prefix length.
-      for (const g of JSON.parse(r.stdout || '[]') as {dst: string; metric?: number}[]) if (g.metric === GUARD_METRIC) present.add(g.dst.includes('/') ? g.dst : `${g.dst}/${family === '-6' ? 128 : 32}`)
+      for (const g of JSON.parse(r.stdout || '[]') as {dst: string; metric?: number}[])
+        if (g.metric === GUARD_METRIC) present.add(g.dst.includes('/') ? g.dst : `${g.dst}/${family === '-6' ? 128 : 32}`)
     } catch {
       // nothing readable: no guard
     }
@@ -293,20 +330,38 @@ async function guardsPresent(ctx: TunnelContext): Promise<Set<string>> {
 async function checkSystem(def: TunnelDef, sys: SystemCharon, ctx: TunnelContext, inFile = false): Promise<void> {
   const plugins = await systemPlugins(sys)
   const noRestart = 'netkit never restarts a charon it did not start'
-  const elsewhere = inFile ? 'or put the tunnel under one of the file\'s namespaces (namespaces.NAME.tunnels: netkit runs its own charon there)' : 'or give the tunnel a namespace of its own with --netns (netkit runs its own charon there)'
+  const elsewhere = inFile
+    ? "or put the tunnel under one of the file's namespaces (namespaces.NAME.tunnels: netkit runs its own charon there)"
+    : 'or give the tunnel a namespace of its own with --netns (netkit runs its own charon there)'
   if (plugins === undefined) {
-    throw new UsageError(`${describeSystem(sys)} does not answer on its VICI socket, and netkit loads its tunnels into it over VICI`, `load its vici plugin (load = yes in /etc/strongswan.d/charon/vici.conf) and restart strongSwan (${noRestart}), ${elsewhere}`, 'E_SYSTEM_CHARON')
+    throw new UsageError(
+      `${describeSystem(sys)} does not answer on its VICI socket, and netkit loads its tunnels into it over VICI`,
+      `load its vici plugin (load = yes in /etc/strongswan.d/charon/vici.conf) and restart strongSwan (${noRestart}), ${elsewhere}`,
+      'E_SYSTEM_CHARON',
+    )
   }
   const libipsec = plugins.includes('kernel-libipsec')
   const esp = await espSupport(ctx.runner)
   if (!libipsec && !esp.present) {
-    throw new UsageError(`${describeSystem(sys)} runs without kernel-libipsec, and this kernel has no ESP (${esp.how}): it cannot carry IPsec traffic here`, `set "load = yes" in /etc/strongswan.d/charon/kernel-libipsec.conf and restart strongSwan (systemctl restart strongswan; ${noRestart}), ${elsewhere}`, 'E_SYSTEM_CHARON')
+    throw new UsageError(
+      `${describeSystem(sys)} runs without kernel-libipsec, and this kernel has no ESP (${esp.how}): it cannot carry IPsec traffic here`,
+      `set "load = yes" in /etc/strongswan.d/charon/kernel-libipsec.conf and restart strongSwan (systemctl restart strongswan; ${noRestart}), ${elsewhere}`,
+      'E_SYSTEM_CHARON',
+    )
   }
   if (def.datapath === 'kernel' && libipsec) {
-    throw new UsageError(`--datapath kernel: ${describeSystem(sys)} runs kernel-libipsec (the userspace data path)`, `use --datapath auto or userspace, ${elsewhere}`, 'E_SYSTEM_CHARON')
+    throw new UsageError(
+      `--datapath kernel: ${describeSystem(sys)} runs kernel-libipsec (the userspace data path)`,
+      `use --datapath auto or userspace, ${elsewhere}`,
+      'E_SYSTEM_CHARON',
+    )
   }
   if (def.datapath === 'userspace' && !libipsec) {
-    throw new UsageError(`--datapath userspace: ${describeSystem(sys)} does not run kernel-libipsec`, `use --datapath auto or kernel, ${elsewhere}`, 'E_SYSTEM_CHARON')
+    throw new UsageError(
+      `--datapath userspace: ${describeSystem(sys)} does not run kernel-libipsec`,
+      `use --datapath auto or kernel, ${elsewhere}`,
+      'E_SYSTEM_CHARON',
+    )
   }
   const file = systemConfPath(sys, def.name)
   if (existsSync(file) && !readFileSync(file, 'utf8').startsWith('# Written by netkit')) {
@@ -336,11 +391,19 @@ function waitStep(def: TunnelDef, ctx: TunnelContext, libipsec: boolean, io: Cha
       const seconds = Math.max(1, Math.round(ctx.timeoutMs / 1000))
       const installed = async () => (await io.sas()).some((s) => s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED'))
       const fail = (log: string, timedOut: boolean): never => {
-        const why = timedOut && !/notify error|AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE|MAC mismatched|authentication of .* failed/.test(log) ? initiateFailure('timeout') : initiateFailure(log)
-        throw new NetkitError(`E_IKE_${why.kind.toUpperCase()}`, `tunnel ${def.name}: ${why.message}${why.kind === 'unreachable' ? ` within ${seconds}s` : ''}`, {fix: why.fix, detail: r.redact(log)})
+        const why =
+          timedOut && !/notify error|AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE|MAC mismatched|authentication of .* failed/.test(log)
+            ? initiateFailure('timeout')
+            : initiateFailure(log)
+        throw new NetkitError(
+          `E_IKE_${why.kind.toUpperCase()}`,
+          `tunnel ${def.name}: ${why.message}${why.kind === 'unreachable' ? ` within ${seconds}s` : ''}`,
+          {fix: why.fix, detail: r.redact(log)},
+        )
       }
       // charon initiates by itself (on load), or the peer does: watch, and the log for a refusal.
-      const refused = /received (AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE)|MAC mismatched|authentication of '.*' with .* failed|no acceptable proposal|failed to establish CHILD_SA|traffic selectors .* unacceptable|no matching CHILD_SA config/
+      const refused =
+        /received (AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE)|MAC mismatched|authentication of '.*' with .* failed|no acceptable proposal|failed to establish CHILD_SA|traffic selectors .* unacceptable|no matching CHILD_SA config/
       const watch = async (ms: number): Promise<boolean> => {
         const ok = await waitFor(async () => (await installed()) || refused.test(io.log()), ms, 200)
         if (ok && (await installed())) return true
@@ -390,8 +453,12 @@ function systemSteps(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon): Ste
     {
       title: `use ${describeSystem(sys)}`,
       apply: async () => {
-        if (libipsec && !tunSupport().present) throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
-        if (!r.dryRun && (await systemPlugins(sys)) === undefined) throw new NetkitError('E_SYSTEM_CHARON', `${describeSystem(sys)} does not answer on its VICI socket`, {fix: 'check that strongSwan runs (systemctl status strongswan)'})
+        if (libipsec && !tunSupport().present)
+          throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
+        if (!r.dryRun && (await systemPlugins(sys)) === undefined)
+          throw new NetkitError('E_SYSTEM_CHARON', `${describeSystem(sys)} does not answer on its VICI socket`, {
+            fix: 'check that strongSwan runs (systemctl status strongswan)',
+          })
         return false
       },
     },
@@ -405,7 +472,9 @@ function systemSteps(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon): Ste
           r.note(`write ${file} (mode 0600)`)
           if (r.dryRun) {
             // Shown as it would be loaded, with a stand-in for the key (the key file may not be written yet).
-            await syncConnections(r, sys, [ike], {extra: parseSettings(await renderConnection(shown, def.ipsec!.auth === 'psk' ? 'dry-run' : undefined, false, libipsec))})
+            await syncConnections(r, sys, [ike], {
+              extra: parseSettings(await renderConnection(shown, def.ipsec!.auth === 'psk' ? 'dry-run' : undefined, false, libipsec)),
+            })
           } else {
             const psk = def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
             if (psk) r.addSecret(psk)
@@ -424,7 +493,9 @@ function systemSteps(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon): Ste
           log?.close()
           const e = error as Error
           if (e instanceof NetkitError) throw e
-          throw new NetkitError('E_IKE_CONFIG', `${describeSystem(sys)} did not load connection ${conn}: ${r.redact(e.message)}`, {fix: 'run with --verbose; check the tunnel\'s settings (proposals, certificates)'})
+          throw new NetkitError('E_IKE_CONFIG', `${describeSystem(sys)} did not load connection ${conn}: ${r.redact(e.message)}`, {
+            fix: "run with --verbose; check the tunnel's settings (proposals, certificates)",
+          })
         }
       },
       undo: async () => {
@@ -468,17 +539,26 @@ export const ipsecDriver: TunnelDriver = {
   async datapath({runner}, choice) {
     const esp = await espSupport(runner)
     if (choice === 'kernel' && !esp.present) {
-      throw new UsageError(`--datapath kernel: this kernel has no ESP (CONFIG_INET_ESP; ${esp.how})`, 'use --datapath auto or userspace (strongSwan\'s kernel-libipsec)')
+      throw new UsageError(
+        `--datapath kernel: this kernel has no ESP (CONFIG_INET_ESP; ${esp.how})`,
+        "use --datapath auto or userspace (strongSwan's kernel-libipsec)",
+      )
     }
     // The host's own charon decides: kernel-libipsec, when it loaded it, takes over from the kernel's XFRM.
     const sys = runner.netns ? undefined : findSystemCharon()
     const plugins = sys ? await runner.memo(`vici stats ${sys.socket}`, () => systemPlugins(sys)) : undefined
     if (sys && plugins) {
       if (plugins.includes('kernel-libipsec')) return {datapath: 'userspace', reason: `strongSwan's kernel-libipsec, which ${describeSystem(sys)} runs`}
-      return {datapath: esp.present ? 'kernel' : 'userspace', reason: esp.present ? `the kernel's XFRM and ESP, through ${describeSystem(sys)}` : `none: ${describeSystem(sys)} runs without kernel-libipsec and this kernel has no ESP (${esp.how})`}
+      return {
+        datapath: esp.present ? 'kernel' : 'userspace',
+        reason: esp.present
+          ? `the kernel's XFRM and ESP, through ${describeSystem(sys)}`
+          : `none: ${describeSystem(sys)} runs without kernel-libipsec and this kernel has no ESP (${esp.how})`,
+      }
     }
-    if (choice === 'userspace') return {datapath: 'userspace', reason: 'strongSwan\'s kernel-libipsec, as asked with --datapath userspace'}
-    if (!esp.present) return {datapath: 'userspace', reason: `strongSwan's kernel-libipsec (ESP in UDP 4500 through a TUN device): this kernel has no ESP (${esp.how})`}
+    if (choice === 'userspace') return {datapath: 'userspace', reason: "strongSwan's kernel-libipsec, as asked with --datapath userspace"}
+    if (!esp.present)
+      return {datapath: 'userspace', reason: `strongSwan's kernel-libipsec (ESP in UDP 4500 through a TUN device): this kernel has no ESP (${esp.how})`}
     return {datapath: 'kernel', reason: `the kernel's XFRM and ESP (${esp.how})`}
   },
 
@@ -490,7 +570,10 @@ export const ipsecDriver: TunnelDriver = {
   async check(def: TunnelDef, ctx: TunnelContext, psk?: string): Promise<void> {
     await ipsecDriver.hostCheck!(def, ctx)
     if (ctx.datapath === 'userspace' && def.localSubnets.length === 0 && def.remoteSubnets.length === 0) {
-      throw new UsageError('host-to-host IPsec needs the kernel data path: with kernel-libipsec the route to the peer would carry IKE itself', 'give --local-subnet and --remote-subnet (site to site), or run on a kernel with ESP')
+      throw new UsageError(
+        'host-to-host IPsec needs the kernel data path: with kernel-libipsec the route to the peer would carry IKE itself',
+        'give --local-subnet and --remote-subnet (site to site), or run on a kernel with ESP',
+      )
     }
     // The tunnels between two hosts share one IKE SA: they must agree on what it is made with.
     const mine = def.ipsec!
@@ -502,7 +585,10 @@ export const ipsecDriver: TunnelDriver = {
       if (mine.auth === 'psk' && theirs.auth === 'psk' && ownPsk !== undefined && ownPsk !== pskOf(o)) differ.push('--psk-file')
       if (differ.length > 0) {
         const flags = [...new Set(differ)].join(', ')
-        throw new UsageError(`tunnel ${o.name} already joins ${mine.localId} and ${mine.remoteId}, and the tunnels between two hosts share one IKE SA: this one differs in ${flags}`, `give tunnel ${def.name} the same ${flags} as ${o.name}${differ.includes('--psk-file') ? ` (its key is in ${pskPath(ctx.configDir, o.name)})` : ''}, or other identities (--local-id, --remote-id)`)
+        throw new UsageError(
+          `tunnel ${o.name} already joins ${mine.localId} and ${mine.remoteId}, and the tunnels between two hosts share one IKE SA: this one differs in ${flags}`,
+          `give tunnel ${def.name} the same ${flags} as ${o.name}${differ.includes('--psk-file') ? ` (its key is in ${pskPath(ctx.configDir, o.name)})` : ''}, or other identities (--local-id, --remote-id)`,
+        )
       }
     }
   },
@@ -522,7 +608,8 @@ export const ipsecDriver: TunnelDriver = {
       {
         title: `start the charon of ${def.netns ? `namespace ${def.netns}` : 'this host'} (${libipsec ? 'kernel-libipsec' : 'kernel XFRM'})`,
         apply: async () => {
-          if (libipsec && !tunSupport().present) throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
+          if (libipsec && !tunSupport().present)
+            throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
           charonStart = charonLogSize(scope)
           started = await ensureCharon(r, scope, libipsec)
           return started
@@ -562,21 +649,26 @@ export const ipsecDriver: TunnelDriver = {
       }
       const loaded = await swanctl(r, scope, ['--load-all', '--noprompt', '--file', scope.swanctlConf], {change: true, object: `connection ${conn}`})
       if (!r.dryRun && !/loaded connection '?netkit-/.test(loaded.stdout) && !new RegExp(`\\b${conn}\\b`).test(loaded.stdout)) {
-        throw new NetkitError('E_IKE_CONFIG', `charon did not load connection ${conn}`, {fix: 'run with --verbose for what swanctl said', detail: r.redact(loaded.stdout + loaded.stderr)})
+        throw new NetkitError('E_IKE_CONFIG', `charon did not load connection ${conn}`, {
+          fix: 'run with --verbose for what swanctl said',
+          detail: r.redact(loaded.stdout + loaded.stderr),
+        })
       }
     }
     if (libipsec) steps.push(guardStep(def, ctx))
     if (ctx.wait) {
-      steps.push(waitStep(def, ctx, libipsec, {
-        sas: async () => tunnelSas(def, ctx, scope),
-        log: () => charonLogSince(scope, logStart),
-        knocked: () => charonLogSince(scope, charonStart).includes(`no IKE config found for ${def.local}...${def.remote}`),
-        initiate: async (seconds, timeoutMs) => {
-          const res = await swanctl(r, scope, ['--initiate', '--ike', ike, '--child', conn, '--timeout', String(seconds)], {timeoutMs: timeoutMs + 5000})
-          const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr))
-          return {ok: res.exitCode === 0, timedOut, text: `${res.stdout}\n${res.stderr}\n${charonLogSince(scope, logStart) || charonLogTail(scope, 20)}`}
-        },
-      }))
+      steps.push(
+        waitStep(def, ctx, libipsec, {
+          sas: async () => tunnelSas(def, ctx, scope),
+          log: () => charonLogSince(scope, logStart),
+          knocked: () => charonLogSince(scope, charonStart).includes(`no IKE config found for ${def.local}...${def.remote}`),
+          initiate: async (seconds, timeoutMs) => {
+            const res = await swanctl(r, scope, ['--initiate', '--ike', ike, '--child', conn, '--timeout', String(seconds)], {timeoutMs: timeoutMs + 5000})
+            const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr))
+            return {ok: res.exitCode === 0, timedOut, text: `${res.stdout}\n${res.stderr}\n${charonLogSince(scope, logStart) || charonLogTail(scope, 20)}`}
+          },
+        }),
+      )
     }
     return steps
   },
@@ -603,7 +695,11 @@ export const ipsecDriver: TunnelDriver = {
   async purge(def: TunnelDef, ctx: TunnelContext): Promise<void> {
     if (ctx.runner.dryRun) return
     // The certificates the wizard made for this tunnel (and, with the last such tunnel, its CA and this host's).
-    removeIssuedFor(def, ctx.configDir, listDefs(ctx.configDir).filter((o) => o.name !== def.name))
+    removeIssuedFor(
+      def,
+      ctx.configDir,
+      listDefs(ctx.configDir).filter((o) => o.name !== def.name),
+    )
   },
 
   async status(def: TunnelDef, ctx: TunnelContext): Promise<TunnelStatus> {
@@ -618,7 +714,11 @@ export const ipsecDriver: TunnelDriver = {
     const datapath = libipsec === undefined ? ctx.datapath : libipsec ? 'userspace' : 'kernel'
     const charon = sys ? {pid: sys.pid, program: sys.program, socket: sys.socket, system: true} : {pid, socket: scope.socket}
     if (pid === undefined || !loaded) {
-      return {state: 'down', datapath, details: {charon: pid === undefined ? 'not running' : 'running', connection: ikeName(def), child: conn, loaded, ikeSas: []}}
+      return {
+        state: 'down',
+        datapath,
+        details: {charon: pid === undefined ? 'not running' : 'running', connection: ikeName(def), child: conn, loaded, ikeSas: []},
+      }
     }
     // The IKE SAs of the connection (shared with the tunnels to the same peer), each with this tunnel's CHILD_SAs only.
     const sas = await tunnelSas(def, ctx, scope, sys)

@@ -20,7 +20,12 @@ function globFiles(pattern: string): string[] {
   const dir = dirname(pattern)
   const base = basename(pattern)
   if (!/[*?[]/.test(base)) return [pattern]
-  const re = new RegExp(`^${base.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)
+  const re = new RegExp(
+    `^${base
+      .replace(/[.+^${}()|\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  )
   try {
     return readdirSync(dir)
       .filter((f) => re.test(f))

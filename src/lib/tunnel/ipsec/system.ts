@@ -26,7 +26,23 @@ import {charonRef} from './charon.js'
 import {daemonPid, processesNamed} from '../../daemons.js'
 import type {Runner} from '../../runner.js'
 import {mergeSettings, parseSettings, readSettings, section, setting, type Settings} from './settings.js'
-import {type ControlResult, getConns, getShared, ViciSession, initiate, listSas, loadConn, loadKey, loadShared, stats, terminate, unloadConn, unloadKey, unloadShared, withVici} from './vici-client.js'
+import {
+  type ControlResult,
+  getConns,
+  getShared,
+  ViciSession,
+  initiate,
+  listSas,
+  loadConn,
+  loadKey,
+  loadShared,
+  stats,
+  terminate,
+  unloadConn,
+  unloadKey,
+  unloadShared,
+  withVici,
+} from './vici-client.js'
 import type {IkeSa} from './vici.js'
 import type {ViciInput} from './vici-wire.js'
 
@@ -65,7 +81,9 @@ function environOf(pid: number): string[] {
 
 /** A charon netkit started: its strongswan.conf (in its environment) is one netkit wrote. */
 function startedByNetkit(pid: number): boolean {
-  const conf = environOf(pid).find((e) => e.startsWith('STRONGSWAN_CONF='))?.slice('STRONGSWAN_CONF='.length)
+  const conf = environOf(pid)
+    .find((e) => e.startsWith('STRONGSWAN_CONF='))
+    ?.slice('STRONGSWAN_CONF='.length)
   if (!conf) return false
   try {
     return readFileSync(conf, 'utf8').startsWith('# Written by netkit')
@@ -76,7 +94,10 @@ function startedByNetkit(pid: number): boolean {
 
 /** The VICI socket a charon serves, as its strongswan.conf sets it (charon-systemd reads its own section, then charon's). */
 export function viciSocketOf(tree: Settings, program: string): string {
-  const uri = (program !== 'charon' ? setting(tree, `${program}.plugins.vici.socket`) : undefined) ?? setting(tree, 'charon.plugins.vici.socket') ?? `unix://${DEFAULT_VICI}`
+  const uri =
+    (program !== 'charon' ? setting(tree, `${program}.plugins.vici.socket`) : undefined) ??
+    setting(tree, 'charon.plugins.vici.socket') ??
+    `unix://${DEFAULT_VICI}`
   return uri.replace(/^unix:\/\//, '')
 }
 
@@ -96,7 +117,10 @@ export function findSystemCharon(netns?: string): SystemCharon | undefined {
   } catch {
     // gone meanwhile: described as charon
   }
-  const conf = environOf(pid).find((e) => e.startsWith('STRONGSWAN_CONF='))?.slice('STRONGSWAN_CONF='.length) || DEFAULT_STRONGSWAN_CONF
+  const conf =
+    environOf(pid)
+      .find((e) => e.startsWith('STRONGSWAN_CONF='))
+      ?.slice('STRONGSWAN_CONF='.length) || DEFAULT_STRONGSWAN_CONF
   return {pid, program, conf, socket: viciSocketOf(readSettings(conf), program), swanctlDir: SYSTEM_SWANCTL_DIR, confD: join(SYSTEM_SWANCTL_DIR, 'conf.d')}
 }
 
@@ -137,7 +161,19 @@ export function netkitConfig(sys: Pick<SystemCharon, 'confD'>, without?: string 
 }
 
 /** swanctl.conf keys that are comma-separated lists in a load-conn message. */
-const LIST_KEYS = new Set(['local_addrs', 'remote_addrs', 'proposals', 'esp_proposals', 'ah_proposals', 'local_ts', 'remote_ts', 'vips', 'pools', 'groups', 'cert_policy'])
+const LIST_KEYS = new Set([
+  'local_addrs',
+  'remote_addrs',
+  'proposals',
+  'esp_proposals',
+  'ah_proposals',
+  'local_ts',
+  'remote_ts',
+  'vips',
+  'pools',
+  'groups',
+  'cert_policy',
+])
 /** swanctl.conf keys that name files whose contents go in the message, and where relative names are looked for. */
 const FILE_KEYS: Record<string, string> = {certs: 'x509', cacerts: 'x509ca', pubkeys: 'pubkey'}
 
@@ -201,7 +237,12 @@ export interface SystemLoad {
  * child to it), or, with no file left, unloaded; likewise its shared secret
  * and the tunnels' private keys. Only netkit's names are touched.
  */
-export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: string[], opts: {unloadKeys?: string[]; without?: string | string[]; extra?: Settings} = {}): Promise<SystemLoad> {
+export async function syncConnections(
+  runner: Runner,
+  sys: SystemCharon,
+  ikes: string[],
+  opts: {unloadKeys?: string[]; without?: string | string[]; extra?: Settings} = {},
+): Promise<SystemLoad> {
   // `without`: tunnels whose files are going (still there in a dry run); `extra`: one whose file is not written yet (a dry run).
   const tree = netkitConfig(sys, opts.without)
   if (opts.extra) mergeSettings(tree, opts.extra)
@@ -239,7 +280,10 @@ export async function syncConnections(runner: Runner, sys: SystemCharon, ikes: s
   // Loaded before the connections: one that starts at once (start_action = start) needs its key for IKE_AUTH,
   // a round trip after load-conn, and a key loaded later loses that race on a busy host (as swanctl --load-all loads credentials first).
   const gone = new Set([opts.without ?? []].flat())
-  const keys = systemTunnels(sys).filter((t) => !gone.has(t)).map((t) => systemKeyLink(sys, t)).filter((f) => existsSync(f))
+  const keys = systemTunnels(sys)
+    .filter((t) => !gone.has(t))
+    .map((t) => systemKeyLink(sys, t))
+    .filter((f) => existsSync(f))
   plan.unshift(...keys.map((f) => ({command: 'load-key', what: f, run: async (s: ViciSession) => void (await loadKey(s, 'any', readFileSync(f)))})))
   for (const f of opts.unloadKeys ?? []) {
     plan.push({
@@ -404,7 +448,13 @@ export function strayTunnels(sys: Pick<SystemCharon, 'confD' | 'swanctlDir'>, de
  * `sys`: the host's charon, when one runs; `loaded`: the connections it holds;
  * `kept`: the connections of the tunnels defined here.
  */
-export async function removeStray(runner: Runner, sys: SystemCharon | undefined, stray: {tunnels: StrayTunnel[]; conns: string[]}, loaded: string[], kept: Set<string>): Promise<void> {
+export async function removeStray(
+  runner: Runner,
+  sys: SystemCharon | undefined,
+  stray: {tunnels: StrayTunnel[]; conns: string[]},
+  loaded: string[],
+  kept: Set<string>,
+): Promise<void> {
   const isLoaded = new Set(loaded)
   const ikes = [...new Set([...stray.conns, ...stray.tunnels.flatMap((t) => t.ikes)])].filter((i) => i.startsWith(SYSTEM_PREFIX) && isLoaded.has(i))
   const keyFiles: string[] = []
@@ -418,11 +468,13 @@ export async function removeStray(runner: Runner, sys: SystemCharon | undefined,
   }
   if (sys) {
     for (const ike of ikes.filter((i) => !kept.has(i))) await systemTerminate(runner, sys, {ike})
-    for (const t of stray.tunnels.filter((x) => x.ikes.some((i) => kept.has(i) && isLoaded.has(i)))) await systemTerminate(runner, sys, {child: `${SYSTEM_PREFIX}${t.tunnel}`})
+    for (const t of stray.tunnels.filter((x) => x.ikes.some((i) => kept.has(i) && isLoaded.has(i))))
+      await systemTerminate(runner, sys, {child: `${SYSTEM_PREFIX}${t.tunnel}`})
   }
   for (const f of stray.tunnels.flatMap((t) => [t.conf, t.key]).filter((x): x is string => Boolean(x))) {
     runner.note(`rm ${f}`)
     if (!runner.dryRun) rmSync(f, {force: true})
   }
-  if (sys && (ikes.length > 0 || keyFiles.length > 0)) await syncConnections(runner, sys, ikes, {unloadKeys: keyFiles, without: stray.tunnels.map((t) => t.tunnel)})
+  if (sys && (ikes.length > 0 || keyFiles.length > 0))
+    await syncConnections(runner, sys, ikes, {unloadKeys: keyFiles, without: stray.tunnels.map((t) => t.tunnel)})
 }

@@ -143,7 +143,11 @@ export class ViciSession {
    * Runs a command. `stream`: the event a streaming command (list-sas,
    * list-conns, initiate's control-log) sends its items as; they are collected.
    */
-  async request(command: string, msg: ViciInput = {}, opts: {stream?: string; timeoutMs?: number} = {}): Promise<{response: ViciSection; events: ViciSection[]}> {
+  async request(
+    command: string,
+    msg: ViciInput = {},
+    opts: {stream?: string; timeoutMs?: number} = {},
+  ): Promise<{response: ViciSection; events: ViciSection[]}> {
     const events: ViciSection[] = []
     if (opts.stream) await this.on(opts.stream, (m) => events.push(m))
     try {

@@ -177,7 +177,11 @@ export function decodePacket(segment: Buffer): Packet {
   const type = r.byte()
   const name = NAMED.has(type) ? r.name() : undefined
   const rest = r.rest()
-  return {type, ...(name !== undefined ? {name} : {}), ...(rest.length > 0 || type === PACKET.CMD_RESPONSE || type === PACKET.EVENT ? {message: decodeMessage(rest)} : {})}
+  return {
+    type,
+    ...(name !== undefined ? {name} : {}),
+    ...(rest.length > 0 || type === PACKET.CMD_RESPONSE || type === PACKET.EVENT ? {message: decodeMessage(rest)} : {}),
+  }
 }
 
 /** Cuts a byte stream into packets (segments may arrive split or joined). */

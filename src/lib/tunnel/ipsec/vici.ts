@@ -48,7 +48,10 @@ export function parseViciRaw(line: string): ViciSection {
       i++
       if (s[i] === '[') {
         const end = s.indexOf(']', i)
-        top[key] = s.slice(i + 1, end).split(' ').filter(Boolean)
+        top[key] = s
+          .slice(i + 1, end)
+          .split(' ')
+          .filter(Boolean)
         i = end + 1
       } else {
         // A value runs until the next " key=", " key {", or a closing brace. VICI keys are
@@ -132,7 +135,9 @@ export function ikeSasFrom(events: ViciSection[]): IkeSa[] {
   for (const ev of events) {
     for (const [name, v] of Object.entries(ev)) {
       if (typeof v !== 'object' || Array.isArray(v)) continue
-      const children = (typeof v['child-sas'] === 'object' && !Array.isArray(v['child-sas']) ? Object.values(v['child-sas'] as ViciSection) : []) as ViciSection[]
+      const children = (
+        typeof v['child-sas'] === 'object' && !Array.isArray(v['child-sas']) ? Object.values(v['child-sas'] as ViciSection) : []
+      ) as ViciSection[]
       out.push({
         name,
         uniqueId: num(v.uniqueid),
@@ -185,17 +190,37 @@ export type IkeFailure = 'auth' | 'proposal' | 'ts' | 'unreachable' | 'unknown'
  * person can act on.
  */
 export function initiateFailure(log: string): {kind: IkeFailure; message: string; fix: string} {
-  if (/AUTHENTICATION_FAILED|MAC mismatched|authentication of .* failed|no shared key found|verification of .* failed|no trusted .* public key found|no issuer certificate found|constraint check failed/i.test(log)) {
-    return {kind: 'auth', message: 'authentication failed: the peer did not accept this host\'s credentials (or the other way round)', fix: 'use the same pre-shared key on both hosts (or certificates from the CA the peer trusts), and matching --local-id/--remote-id'}
+  if (
+    /AUTHENTICATION_FAILED|MAC mismatched|authentication of .* failed|no shared key found|verification of .* failed|no trusted .* public key found|no issuer certificate found|constraint check failed/i.test(
+      log,
+    )
+  ) {
+    return {
+      kind: 'auth',
+      message: "authentication failed: the peer did not accept this host's credentials (or the other way round)",
+      fix: 'use the same pre-shared key on both hosts (or certificates from the CA the peer trusts), and matching --local-id/--remote-id',
+    }
   }
   if (/NO_PROPOSAL_CHOSEN|no acceptable proposal|no proposal found/i.test(log)) {
-    return {kind: 'proposal', message: 'no acceptable proposal: the two hosts share no algorithms (or the peer has no matching tunnel)', fix: 'give both hosts the same --proposals and --esp-proposals, and check that the peer has run "netkit tunnel add" for this tunnel'}
+    return {
+      kind: 'proposal',
+      message: 'no acceptable proposal: the two hosts share no algorithms (or the peer has no matching tunnel)',
+      fix: 'give both hosts the same --proposals and --esp-proposals, and check that the peer has run "netkit tunnel add" for this tunnel',
+    }
   }
   if (/TS_UNACCEPTABLE|traffic selectors .* unacceptable|no acceptable traffic selectors|no matching CHILD_SA config/i.test(log)) {
-    return {kind: 'ts', message: 'the peer refused the traffic selectors: its subnets do not mirror this host\'s', fix: 'this host\'s --local-subnet must be the peer\'s --remote-subnet, and the other way round'}
+    return {
+      kind: 'ts',
+      message: "the peer refused the traffic selectors: its subnets do not mirror this host's",
+      fix: "this host's --local-subnet must be the peer's --remote-subnet, and the other way round",
+    }
   }
   if (/retransmit|giving up|timeout|peer not responding|unable to resolve|no route|Network is unreachable/i.test(log)) {
-    return {kind: 'unreachable', message: 'the peer did not answer (IKE on UDP 500/4500)', fix: 'check that the peer is up and has run "netkit tunnel add" (on the first of two hosts use --no-wait), and that UDP 500 and 4500 get through'}
+    return {
+      kind: 'unreachable',
+      message: 'the peer did not answer (IKE on UDP 500/4500)',
+      fix: 'check that the peer is up and has run "netkit tunnel add" (on the first of two hosts use --no-wait), and that UDP 500 and 4500 get through',
+    }
   }
-  return {kind: 'unknown', message: 'the IKE negotiation failed', fix: 'run with --verbose for charon\'s log'}
+  return {kind: 'unknown', message: 'the IKE negotiation failed', fix: "run with --verbose for charon's log"}
 }

@@ -42,11 +42,33 @@ export const vxlanDriver: TunnelDriver = {
           // A dry run of --replace finds the old tunnel's own device, which the real run removes first.
           if (existing && !(ctx.replacing && existing.ifalias === NETKIT_ALIAS)) {
             throw new NetkitError('E_CONFLICT', `a link named ${v.ifname} already exists${ctx.runner.netns ? ` in namespace ${ctx.runner.netns}` : ''}`, {
-              fix: existing.ifalias === NETKIT_ALIAS ? `it is a netkit leftover: remove it with "netkit link del ${v.ifname}" (or netkit doctor --fix)` : 'it is not netkit\'s: rename or remove it, or choose another tunnel name',
+              fix:
+                existing.ifalias === NETKIT_ALIAS
+                  ? `it is a netkit leftover: remove it with "netkit link del ${v.ifname}" (or netkit doctor --fix)`
+                  : "it is not netkit's: rename or remove it, or choose another tunnel name",
             })
           }
           const lines = [
-            {args: ['link', 'add', v.ifname, 'type', 'vxlan', 'id', String(v.vni), 'remote', def.remote!, 'local', def.local!, 'dstport', String(v.port), 'dev', v.dev], object: `vxlan link ${v.ifname}`},
+            {
+              args: [
+                'link',
+                'add',
+                v.ifname,
+                'type',
+                'vxlan',
+                'id',
+                String(v.vni),
+                'remote',
+                def.remote!,
+                'local',
+                def.local!,
+                'dstport',
+                String(v.port),
+                'dev',
+                v.dev,
+              ],
+              object: `vxlan link ${v.ifname}`,
+            },
             {args: ['link', 'set', v.ifname, 'alias', NETKIT_ALIAS, ...(def.mtu ? ['mtu', String(def.mtu)] : [])], object: `vxlan link ${v.ifname}`},
           ]
           if (v.address) lines.push({args: ['addr', 'add', v.address, 'dev', v.ifname], object: `address ${v.address}`})

@@ -107,7 +107,16 @@ async function writeConf(def: TunnelDef, ctx: TunnelContext, privateKey: string,
     }
     return {...p, psk}
   })
-  const text = await renderTemplate('wireguard/wg-quick.conf.eta', {name: def.name, privateKey, listenPort: w.listenPort, address: w.address, mtu, fwmark: w.fwmark, peers, named: isInterface(def)})
+  const text = await renderTemplate('wireguard/wg-quick.conf.eta', {
+    name: def.name,
+    privateKey,
+    listenPort: w.listenPort,
+    address: w.address,
+    mtu,
+    fwmark: w.fwmark,
+    peers,
+    named: isInterface(def),
+  })
   writeSecretFile(wgConfPath(ctx.configDir, w.ifname), text)
 }
 
@@ -135,7 +144,11 @@ function wg(def: TunnelDef, ctx: TunnelContext, args: string[], extra: Partial<I
 
 function logTail(def: TunnelDef): string {
   try {
-    return readFileSync(daemonLog(goRef(def)), 'utf8').trim().split('\n').slice(-5).join('\n')
+    return readFileSync(daemonLog(goRef(def)), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(-5)
+      .join('\n')
   } catch {
     return ''
   }
@@ -273,7 +286,10 @@ export const wireguardDriver: TunnelDriver = {
   async datapath({runner}, choice) {
     const mod = await wireguardSupport(runner)
     if (choice === 'kernel' && !mod.present) {
-      throw new UsageError(`--datapath kernel: this kernel has no WireGuard module (${mod.how})`, 'use --datapath auto or userspace (wireguard-go), or load the module with "modprobe wireguard"')
+      throw new UsageError(
+        `--datapath kernel: this kernel has no WireGuard module (${mod.how})`,
+        'use --datapath auto or userspace (wireguard-go), or load the module with "modprobe wireguard"',
+      )
     }
     if (choice === 'userspace') return {datapath: 'userspace', reason: 'wireguard-go, as asked with --datapath userspace'}
     if (!mod.present) return {datapath: 'userspace', reason: `wireguard-go: this kernel has no WireGuard module (${mod.how})`}
@@ -297,10 +313,15 @@ export const wireguardDriver: TunnelDriver = {
         return
       }
       const tun = tunSupport()
-      if (!tun.present) throw new NetkitError('E_NO_TUN', `wireguard-go needs a TUN device: ${tun.how}`, {fix: 'modprobe tun, or use a kernel with the WireGuard module'})
+      if (!tun.present)
+        throw new NetkitError('E_NO_TUN', `wireguard-go needs a TUN device: ${tun.how}`, {fix: 'modprobe tun, or use a kernel with the WireGuard module'})
       const argv = ['wireguard-go', '-f', w.ifname]
       const inv: Invocation = def.netns
-        ? {tool: 'unshare', args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv], object: `wireguard-go for ${w.ifname}`}
+        ? {
+            tool: 'unshare',
+            args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv],
+            object: `wireguard-go for ${w.ifname}`,
+          }
         : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
       const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error', [GO_MARK]: w.ifname}})
       // A dry run starts nothing: the rest is printed.
@@ -343,7 +364,10 @@ export const wireguardDriver: TunnelDriver = {
           // A dry run of --replace finds the old tunnel's own device, which the real run removes first.
           if (existing && !(ctx.replacing && existing.ifalias === NETKIT_ALIAS)) {
             throw new NetkitError('E_CONFLICT', `a link named ${w.ifname} already exists${r.netns ? ` in namespace ${r.netns}` : ''}`, {
-              fix: existing.ifalias === NETKIT_ALIAS ? `it is a netkit leftover: remove it with "netkit doctor --fix" or "ip link del ${w.ifname}"` : 'it is not netkit\'s: rename or remove it, or choose another tunnel name',
+              fix:
+                existing.ifalias === NETKIT_ALIAS
+                  ? `it is a netkit leftover: remove it with "netkit doctor --fix" or "ip link del ${w.ifname}"`
+                  : "it is not netkit's: rename or remove it, or choose another tunnel name",
             })
           }
           // From here on the device and its daemon are ours, marked or not yet: a failure in this step takes them away too.

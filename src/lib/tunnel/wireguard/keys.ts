@@ -24,7 +24,8 @@ export function generatePrivateKey(): string {
 /** The public key of a base64 private key, as `wg pubkey` prints it. */
 export function publicKeyOf(privateKey: string): string {
   const raw = Buffer.from(privateKey, 'base64')
-  if (raw.length !== 32) throw new NetkitError('E_BAD_KEY', 'a WireGuard private key is not 32 bytes of base64', {fix: 'remove the key file and let netkit make a new one'})
+  if (raw.length !== 32)
+    throw new NetkitError('E_BAD_KEY', 'a WireGuard private key is not 32 bytes of base64', {fix: 'remove the key file and let netkit make a new one'})
   const key = createPrivateKey({key: Buffer.concat([PKCS8_X25519, raw]), format: 'der', type: 'pkcs8'})
   return fromB64url(createPublicKey(key).export({format: 'jwk'}).x!)
 }

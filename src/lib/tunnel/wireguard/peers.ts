@@ -33,13 +33,15 @@ export interface PeerInput {
 export const isInterface = (def: TunnelDef): boolean => def.wireguard?.peers !== undefined
 
 export function peerName(value: string): string {
-  if (!PEER_NAME.test(value)) throw new UsageError(`peer name "${value}" is not valid`, "use 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit (a host name)")
+  if (!PEER_NAME.test(value))
+    throw new UsageError(`peer name "${value}" is not valid`, "use 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit (a host name)")
   return value
 }
 
 export function wgKey(value: string, flag: string): string {
   const key = value.trim()
-  if (!WG_KEY.test(key)) throw new UsageError(`${flag} is not a WireGuard key`, 'it is 44 characters of base64, as printed by "netkit tunnel pubkey" or "wg pubkey"')
+  if (!WG_KEY.test(key))
+    throw new UsageError(`${flag} is not a WireGuard key`, 'it is 44 characters of base64, as printed by "netkit tunnel pubkey" or "wg pubkey"')
   return key
 }
 
@@ -60,11 +62,17 @@ export function checkPeer(input: PeerInput, what: string): WgPeer {
   try {
     if (!input.publicKey) throw new UsageError('--public-key is missing', 'give the peer\'s public key ("netkit tunnel pubkey NAME" on the peer)')
     const publicKey = wgKey(input.publicKey, '--public-key')
-    const allowedIps = (input.allowedIps ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean).map((s) => v.network(s, '--allowed-ips').cidr)
-    if (allowedIps.length === 0) throw new UsageError('--allowed-ips is missing', 'give the addresses the peer sends from, e.g. --allowed-ips 10.99.0.2/32,10.2.0.0/24')
+    const allowedIps = (input.allowedIps ?? [])
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => v.network(s, '--allowed-ips').cidr)
+    if (allowedIps.length === 0)
+      throw new UsageError('--allowed-ips is missing', 'give the addresses the peer sends from, e.g. --allowed-ips 10.99.0.2/32,10.2.0.0/24')
     const twice = v.firstOverlap(allowedIps.map((cidr) => ({cidr})))
     if (twice) throw new UsageError(`--allowed-ips lists ${twice[0].cidr} and ${twice[1].cidr}, which overlap`, 'list each network once')
-    if (input.keepalive !== undefined && (!Number.isInteger(input.keepalive) || input.keepalive < 1 || input.keepalive > 65535)) throw new UsageError(`--keepalive ${input.keepalive} is out of range`, 'give 1 to 65535 seconds')
+    if (input.keepalive !== undefined && (!Number.isInteger(input.keepalive) || input.keepalive < 1 || input.keepalive > 65535))
+      throw new UsageError(`--keepalive ${input.keepalive} is out of range`, 'give 1 to 65535 seconds')
     let pskFile: string | undefined
     if (input.pskFile !== undefined) {
       pskFile = isAbsolute(input.pskFile) ? input.pskFile : resolve(input.pskFile)
@@ -87,7 +95,8 @@ export function checkPeerSet(peers: Record<string, WgPeer>, def: Pick<TunnelDef,
   const keys = new Map<string, string>()
   for (const [name, p] of Object.entries(peers)) {
     const other = keys.get(p.publicKey)
-    if (other !== undefined) throw new UsageError(`peers ${other} and ${name} have the same public key`, 'each peer has its own key ("netkit tunnel pubkey" on each host)')
+    if (other !== undefined)
+      throw new UsageError(`peers ${other} and ${name} have the same public key`, 'each peer has its own key ("netkit tunnel pubkey" on each host)')
     keys.set(p.publicKey, name)
   }
   const nets = [
@@ -98,8 +107,15 @@ export function checkPeerSet(peers: Record<string, WgPeer>, def: Pick<TunnelDef,
   if (!hit) return
   const [a, b] = hit[0].peer === undefined ? [hit[1], hit[0]] : hit
   if (a.peer === undefined) throw new UsageError(`--local-subnet ${a.cidr} overlaps ${b.cidr}`, 'list each local subnet once')
-  if (b.peer === undefined) throw new UsageError(`peer ${a.peer}: allowed-ip ${a.cidr} overlaps the local subnet ${b.cidr}`, 'a peer\'s allowed-ips are behind the peer, not behind this host')
-  throw new UsageError(`peer ${b.peer}: allowed-ip ${b.cidr} overlaps ${a.cidr} of peer ${a.peer}`, 'give each peer distinct allowed-ips (WireGuard sends each address to one peer)')
+  if (b.peer === undefined)
+    throw new UsageError(
+      `peer ${a.peer}: allowed-ip ${a.cidr} overlaps the local subnet ${b.cidr}`,
+      "a peer's allowed-ips are behind the peer, not behind this host",
+    )
+  throw new UsageError(
+    `peer ${b.peer}: allowed-ip ${b.cidr} overlaps ${a.cidr} of peer ${a.peer}`,
+    'give each peer distinct allowed-ips (WireGuard sends each address to one peer)',
+  )
 }
 
 /** The allowed-ips netkit routes into the tunnel: those outside the tunnel's own prefix (the address's connected route covers the rest). */
@@ -138,8 +154,13 @@ export function onePeerAllowedIps(def: TunnelDef): string[] {
 export function peersOf(def: TunnelDef): NamedPeer[] {
   const w = def.wireguard
   if (!w) return []
-  if (w.peers) return Object.keys(w.peers).sort().map((name) => ({name, ...w.peers![name]}))
-  return [{name: def.name, publicKey: w.peerPublicKey!, endpoint: w.endpoint, allowedIps: onePeerAllowedIps(def), ...(w.keepalive ? {keepalive: w.keepalive} : {})}]
+  if (w.peers)
+    return Object.keys(w.peers)
+      .sort()
+      .map((name) => ({name, ...w.peers![name]}))
+  return [
+    {name: def.name, publicKey: w.peerPublicKey!, endpoint: w.endpoint, allowedIps: onePeerAllowedIps(def), ...(w.keepalive ? {keepalive: w.keepalive} : {})},
+  ]
 }
 
 /**
@@ -149,7 +170,9 @@ export function peersOf(def: TunnelDef): NamedPeer[] {
  */
 export function tunnelEnds(def: TunnelDef): {subject: string; peer?: string; remote: string}[] {
   if (!isInterface(def)) return def.remote ? [{subject: def.name, remote: def.remote}] : []
-  return peersOf(def).filter((p) => p.endpoint).map((p) => ({subject: `${def.name} peer ${p.name}`, peer: p.name, remote: endpointHost(p.endpoint!)}))
+  return peersOf(def)
+    .filter((p) => p.endpoint)
+    .map((p) => ({subject: `${def.name} peer ${p.name}`, peer: p.name, remote: endpointHost(p.endpoint!)}))
 }
 
 /** The definition without its peers (what a change of the interface itself is): apply compares peers one by one. */
