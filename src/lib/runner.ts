@@ -13,11 +13,11 @@
  */
 import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {closeSync, mkdirSync, openSync, rmSync} from 'node:fs'
+import {chmodSync, closeSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {NetkitError} from './errors.js'
-import {removeFile, writeSecretFile} from './files.js'
+import {pruneEmptyDirs, removeFile, writeFileAtomic, writeSecretFile} from './files.js'
 import {stateDir} from './ownership.js'
 import {translateFailure} from './tool-errors.js'
 
@@ -167,6 +167,16 @@ export const realExecutor: Executor = async (file, args, opts) => {
     stdout: String(r.stdout ?? ''),
     stderr: String(r.stderr ?? ''),
     timedOut: r.timedOut,
+  }
+}
+
+/** Whether a path exists (a dangling symlink does). */
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path)
+    return true
+  } catch {
+    return false
   }
 }
 
@@ -432,9 +442,62 @@ export class Runner {
     }
   }
 
-  /** Echoes a change netkit makes itself rather than through a tool (a file it writes), like a command: in the journal, and printed in a dry run. */
+  /** Echoes a change netkit makes itself rather than through a tool (a VICI command), like a command: in the journal, and printed in a dry run. */
   note(line: string): void {
     this.announce(line)
+  }
+
+  /**
+   * Writes a file of the host's configuration that netkit owns (a tunnel's
+   * definition, a key, a strongSwan or WireGuard configuration, a table name):
+   * atomically, with exactly `mode` (default 0644; a Secret's content 0600 in a
+   * 0700 folder). Echoed as `write PATH (mode M)`, or `write PATH (NOTE)` with
+   * a note saying what changes in it, never with its content; in a dry run only
+   * shown.
+   */
+  writeFile(path: string, content: string | Secret, opts: {mode?: number; dirMode?: number; note?: string} = {}): void {
+    const secret = content instanceof Secret
+    const mode = opts.mode ?? (secret ? 0o600 : 0o644)
+    this.announce(`write ${shellQuote(path)} (${opts.note ? this.redact(opts.note) : `mode ${mode.toString(8).padStart(4, '0')}`})`)
+    if (this.dryRun) return
+    writeFileAtomic(path, secret ? content.value : content, mode, opts.dirMode ?? (secret ? 0o700 : 0o755))
+  }
+
+  /**
+   * Removes files (or, with `recursive`, folders) of the host's configuration
+   * that netkit owns; one not there is skipped in silence. Each is echoed as
+   * `rm -f PATH` (`rm -rf`); with `prune`, the folders left empty up to that one
+   * go too. In a dry run only shown.
+   */
+  removeFiles(paths: string[], opts: {recursive?: boolean; prune?: string} = {}): void {
+    for (const path of paths) {
+      if (!lexists(path)) continue
+      this.announce(`rm -${opts.recursive ? 'r' : ''}f ${shellQuote(path)}`)
+      if (this.dryRun) continue
+      rmSync(path, {force: true, recursive: Boolean(opts.recursive)})
+      if (opts.prune) pruneEmptyDirs(dirname(path), opts.prune)
+    }
+  }
+
+  /** Makes a folder netkit owns (and its parents) with `mode`: echoed as `mkdir -p -m M PATH` when it is not there yet; in a dry run only shown. */
+  mkdir(path: string, mode = 0o755): void {
+    if (lexists(path)) return
+    this.announce(`mkdir -p -m ${mode.toString(8).padStart(4, '0')} ${shellQuote(path)}`)
+    if (!this.dryRun) mkdirSync(path, {recursive: true, mode})
+  }
+
+  /** Points `path` at `target` (a key the user gave, linked where strongSwan looks): echoed as `ln -sf TARGET PATH`, in a dry run only shown. */
+  symlink(target: string, path: string): void {
+    this.announce(`ln -sf ${shellQuote(target)} ${shellQuote(path)}`)
+    if (this.dryRun) return
+    rmSync(path, {force: true})
+    symlinkSync(target, path)
+  }
+
+  /** Sets a file's mode (the doctor's fix of a key others can read): echoed as `chmod M PATH`, in a dry run only shown. */
+  chmod(path: string, mode: number): void {
+    this.announce(`chmod ${mode.toString(8)} ${shellQuote(path)}`)
+    if (!this.dryRun) chmodSync(path, mode)
   }
 
   private announce(line: string): void {

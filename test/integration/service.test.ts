@@ -294,7 +294,7 @@ tunnels:
 
     const dry = h.cli(['service', 'install', '--dry-run'])
     assert.equal(dry.code, 0, dry.stderr)
-    assert.equal(dry.stdout, `write ${unit}\n`, 'the dry run prints what it would do')
+    assert.equal(dry.stdout, `write ${unit} (mode 0644)\n`, 'the dry run prints what it would do')
     assert.equal(cat(), '', 'and does nothing')
 
     const r = h.cli(['service', 'install'])
@@ -315,7 +315,7 @@ tunnels:
     assert.match(again.stdout, /^netkit\.service is already installed \(\/etc\/systemd\/system\/netkit\.service\); nothing to do$/m)
 
     const udry = h.cli(['service', 'uninstall', '--dry-run'])
-    assert.equal(udry.stdout, `remove ${unit}\n`)
+    assert.equal(udry.stdout, `rm -f ${unit}\n`)
     assert.notEqual(cat(), '')
     const u = h.cli(['service', 'uninstall'])
     assert.equal(u.code, 0, u.stderr)

@@ -9,6 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
+import {Runner} from '../../src/lib/runner.js'
 import {runDoctor} from '../../src/lib/doctor/run.js'
 import {defineTunnel} from '../../src/lib/tunnel/define.js'
 import {charonScope} from '../../src/lib/tunnel/ipsec/charon.js'
@@ -38,10 +39,11 @@ describe('state read once per run', () => {
           rec.runner(),
         )
       ).def
-      saveDef(conf, ips)
+      saveDef(new Runner(), conf, ips)
       writeFileSync(join(scope.confD, `ips${i}.conf`), '# Written by netkit\n')
       const key = '4VvwNdBuspPTokG2EEJt7DXhTD6gM507dQA/iXWVelE='
       saveDef(
+        new Runner(),
         conf,
         (
           await defineTunnel(

@@ -9,6 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
+import {Runner} from '../../src/lib/runner.js'
 import {PeerObj, type TunnelObj} from '../../src/lib/apply/model.js'
 import {compareScope, scopeObjects} from '../../src/lib/apply/plan.js'
 import {parseHostFile} from '../../src/lib/apply/schema.js'
@@ -214,7 +215,7 @@ describe('WireGuard peers: a change runs one wg set and its routes (recorded)', 
     assert.deepEqual(old, [])
     const def: TunnelDef = withPeers(base, {h2: peer(0), h3: peer(1)})
     const config = join(dir, 'config')
-    saveDef(config, def)
+    saveDef(new Runner(), config, def)
     const dump = `priv\tpub\t51820\toff\n${K[0]}\t(none)\t192.0.2.2:51820\t10.99.0.2/32,10.2.0.0/24\t1700000000\t10\t20\toff\n${K[1]}\t(none)\t192.0.2.3:51820\t10.99.0.3/32,10.3.0.0/24\t1700000000\t10\t20\toff\n`
     const rec = new Recorder()
       .on('link show dev wg-mesh', {stdout: '[{"ifname":"wg-mesh","mtu":1420,"flags":["UP"],"ifalias":"netkit","linkinfo":{"info_kind":"tun"}}]'})

@@ -17,7 +17,7 @@ export default class TableAdd extends NetkitCommand {
     const {args, flags} = await this.parse(TableAdd)
     const id = v.integer(args.id, 'table id', 1, 0x7fff_ffff)
     const runner = this.makeRunner(flags, {global: true})
-    const changed = addTable(args.name, id, {dryRun: runner.dryRun})
+    const changed = addTable(args.name, id, runner)
     if (changed && runner.dryRun && !this.jsonEnabled()) this.log(`write ${netkitTablesFile()} (+ ${id} ${args.name})`)
     return this.outcome(changed, {verb: 'add', object: `table ${args.name} (${id})`, noop: `table ${args.name} is already ${id}`}, runner)
   }

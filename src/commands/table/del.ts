@@ -14,7 +14,7 @@ export default class TableDel extends NetkitCommand {
   async run(): Promise<ChangeOutcome> {
     const {args, flags} = await this.parse(TableDel)
     const runner = this.makeRunner(flags, {global: true})
-    const changed = delTable(args.name, {dryRun: runner.dryRun})
+    const changed = delTable(args.name, runner)
     return this.outcome(changed, {verb: 'remove', object: `table name ${args.name}`, noop: `there is no table named ${args.name}`}, runner)
   }
 }

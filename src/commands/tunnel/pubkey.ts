@@ -13,8 +13,8 @@ The private key stays in the netkit config directory (secrets/NAME.key, mode 060
 
   async run(): Promise<{name: string; netns: string | null; publicKey: string; created: boolean}> {
     const {args, flags} = await this.parse(TunnelPubkey)
-    this.makeRunner(flags)
-    const r = tunnelPublicKey(configDir(), args.name, flags.netns)
+    const runner = this.makeRunner(flags)
+    const r = tunnelPublicKey(runner, configDir(), args.name, flags.netns)
     if (!this.jsonEnabled()) {
       this.log(r.publicKey)
       if (r.created) process.stderr.write(`made a new key pair for tunnel ${args.name} (private key mode 0600)\n`)

@@ -12,10 +12,10 @@ import {existsSync, readFileSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 
 import {NetkitError, UsageError} from '../errors.js'
-import {configDir, writeSecretFile} from '../files.js'
+import {configDir} from '../files.js'
 import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
 import {lockHost} from '../lock.js'
-import {addTable, delTable, ensureProtoName, netkitTablesFile} from '../iproute2/tables.js'
+import {addTable, delTable, ensureProtoName} from '../iproute2/tables.js'
 import {getSysctls} from '../sysctl.js'
 import {type OwnedKind, owned, recordMany, scopeOf} from '../ownership.js'
 import {Interruption, rollback, runPlan, type Step} from '../plan.js'
@@ -263,12 +263,10 @@ async function runOps(ops: Op[], opts: {failed?: UndoFailures} = {}): Promise<vo
     } else {
       try {
         if (op.table.del) {
-          op.runner.note(`write ${netkitTablesFile()} (- ${op.table.del})`)
-          delTable(op.table.del, {dryRun: op.runner.dryRun})
+          delTable(op.table.del, op.runner)
         }
         if (op.table.add) {
-          op.runner.note(`write ${netkitTablesFile()} (+ ${op.table.add.id} ${op.table.add.name})`)
-          addTable(op.table.add.name, op.table.add.id, {dryRun: op.runner.dryRun})
+          addTable(op.table.add.name, op.table.add.id, op.runner)
         }
       } catch (error) {
         if (!force) throw error
@@ -423,7 +421,7 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
   const restore = async () => {
     // Not the PSK file: addTunnel writes it, and finding it equal already would take the tunnel as unchanged
     // and leave charon with the key of the change being undone.
-    for (const [p, text] of kept) if (!p.endsWith('.psk')) writeSecretFile(p, text)
+    for (const [p, text] of kept) if (!p.endsWith('.psk')) scope.runner.writeFile(p, new Secret(text))
     const psk = kept.find(([p]) => p.endsWith('.psk'))?.[1]
     await addTunnel(l!.def, {...svc, replace: true, ...(psk ? {psk: new Secret(psk.trim())} : {})})
   }
@@ -438,7 +436,7 @@ function tunnelSteps(c: Change, scope: Scope, progressTimeoutMs: number): Step {
       },
       undo: async () => {
         await delTunnel(d!.def, svc)
-        for (const [p, text] of kept) writeSecretFile(p, text)
+        for (const [p, text] of kept) scope.runner.writeFile(p, new Secret(text))
       },
     }
   }
@@ -627,7 +625,7 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
     return result
   }
   // Name netkit's protocol for iproute2, so `ip route` says "proto netkit" for what apply makes.
-  ensureProtoName({dryRun: runner.dryRun})
+  ensureProtoName(runner)
   // The value a sysctl had before apply first set it, in that namespace.
   const originalIn = (s: Scope) => (path: string) => s.applied[`sysctl:${path}`]?.meta?.original as string | undefined
   // What failed while undoing (said if the host is not back as it was).

@@ -34,7 +34,7 @@ export async function addProxy(runner: Runner, ip: Address, dev: string): Promis
   await requireLink(runner, dev)
   const found = (await listProxies(runner)).find((p) => p.address === ip.ip && p.dev === dev)
   if (found) return false
-  ensureProtoName({dryRun: runner.dryRun})
+  ensureProtoName(runner)
   await runner.batch([{args: ['neigh', 'add', 'proxy', ip.ip, 'dev', dev, 'protocol', String(NETKIT_PROTO)], object: `proxy entry ${ip.ip} on ${dev}`}])
   return true
 }

@@ -144,7 +144,7 @@ export async function addRoute(runner: Runner, s: RouteSpec, opts: {replace?: bo
       {fix: 'delete it first, or pass --replace'},
     )
   }
-  ensureProtoName({dryRun: runner.dryRun})
+  ensureProtoName(runner)
   await runner.batch([{args: routeArgs(existing ? 'replace' : 'add', s), object: describe(s)}])
   return true
 }

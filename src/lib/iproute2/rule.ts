@@ -120,7 +120,7 @@ export async function addRule(runner: Runner, s: RuleSpec): Promise<boolean> {
     throw new NetkitError('E_CONFLICT', `${describe(s)} already exists and looks up table ${existing.tableName ?? existing.table}`, {
       fix: 'delete it first, or use another --priority',
     })
-  ensureProtoName({dryRun: runner.dryRun})
+  ensureProtoName(runner)
   await change(runner, s, ['rule', 'add', ...selectorArgs(s), 'table', String(s.table), 'priority', String(s.priority), 'protocol', String(NETKIT_PROTO)])
   return true
 }

@@ -11,7 +11,7 @@ import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {NetkitError, UsageError} from '../errors.js'
-import {writeFileAtomic} from '../files.js'
+import type {Runner} from '../runner.js'
 import {NETKIT_PROTO, NETKIT_PROTO_NAME} from '../marks.js'
 import * as v from '../validate.js'
 
@@ -121,10 +121,10 @@ export function tableName(id: number): string | undefined {
   return listTables().find((t) => t.id === id)?.name
 }
 
-function writeMine(rows: TableRow[]): void {
+function writeMine(runner: Runner, rows: TableRow[], note: string): void {
   cache = undefined
   const body = rows.map((r) => `${r.id}\t${r.name}`).join('\n')
-  writeFileAtomic(netkitTablesFile(), `# Routing table names managed by netkit ("netkit table add|del"). Do not edit.\n${body}${body ? '\n' : ''}`)
+  runner.writeFile(netkitTablesFile(), `# Routing table names managed by netkit ("netkit table add|del"). Do not edit.\n${body}${body ? '\n' : ''}`, {note})
 }
 
 /** A name netkit can give a table (and so the only kind it can remove). */
@@ -133,7 +133,8 @@ export function checkTableName(name: string): void {
     throw new UsageError(`table name "${name}" is not valid`, 'use up to 32 letters, digits, - or _, starting with a letter')
 }
 
-export function addTable(name: string, id: number, opts: {dryRun?: boolean} = {}): boolean {
+/** Names table `id` (in netkit's own rt_tables.d file, written through the runner). False when it already has that name. */
+export function addTable(name: string, id: number, runner: Runner): boolean {
   checkTableName(name)
   if (id < 1 || id > 0x7fff_ffff || id === 253 || id === 254 || id === 255)
     throw new UsageError(`table id ${id} cannot be used`, 'pick a number from 1 to 2147483647 other than 253, 254 and 255')
@@ -147,25 +148,29 @@ export function addTable(name: string, id: number, opts: {dryRun?: boolean} = {}
   const byId = all.find((t) => t.id === id)
   if (byId)
     throw new NetkitError('E_CONFLICT', `table ${id} is already named ${byId.name} (${byId.source})`, {fix: `use the name ${byId.name}, or another number`})
-  if (!opts.dryRun) writeMine([...all.filter((t) => t.owned), {name, id, owned: true, source: netkitTablesFile()}])
+  writeMine(runner, [...all.filter((t) => t.owned), {name, id, owned: true, source: netkitTablesFile()}], `+ ${id} ${name}`)
   return true
 }
 
-export function delTable(name: string, opts: {dryRun?: boolean} = {}): boolean {
+export function delTable(name: string, runner: Runner): boolean {
   checkTableName(name)
   const row = listTables().find((t) => t.name === name)
   if (!row) return false
   if (!row.owned) throw new UsageError(`table name ${name} is not netkit's (${row.source})`, 'netkit only removes the names it added', 'E_NOT_OWNED')
-  if (!opts.dryRun) writeMine(listTables().filter((t) => t.owned && t.name !== name))
+  writeMine(
+    runner,
+    listTables().filter((t) => t.owned && t.name !== name),
+    `- ${name}`,
+  )
   return true
 }
 
 /** Names netkit's protocol for iproute2 (rt_protos.d/netkit.conf), once. */
-export function ensureProtoName(opts: {dryRun?: boolean} = {}): void {
+export function ensureProtoName(runner: Runner): void {
   const p = join(iproute2Dir(), 'rt_protos.d', 'netkit.conf')
-  if (opts.dryRun || existsSync(p)) return
+  if (existsSync(p)) return
   try {
-    writeFileAtomic(p, `# netkit's routing protocol: routes, rules and proxy entries netkit made.\n${NETKIT_PROTO}\t${NETKIT_PROTO_NAME}\n`)
+    runner.writeFile(p, `# netkit's routing protocol: routes, rules and proxy entries netkit made.\n${NETKIT_PROTO}\t${NETKIT_PROTO_NAME}\n`)
   } catch {
     // Read-only /etc: the number still works.
   }

@@ -4,12 +4,11 @@
  * nothing crosses the underlay in clear, runs the doctor on each host, and
  * says what it built. `lab down` removes all of it.
  */
-import {readFileSync, rmSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {runDoctor} from '../doctor/run.js'
 import {NetkitError, UsageError} from '../errors.js'
-import {writeFileAtomic} from '../files.js'
 import {netnsExists} from '../iproute2/netns.js'
 import {Interruption} from '../plan.js'
 import type {Runner} from '../runner.js'
@@ -303,13 +302,13 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
   try {
     hosts = await buildWorld(runner, opts.hosts)
     watch.check()
-    writeFileAtomic(recordPath(opts.configDir), JSON.stringify({hosts: opts.hosts, types: opts.types}) + '\n')
+    runner.writeFile(recordPath(opts.configDir), JSON.stringify({hosts: opts.hosts, types: opts.types}) + '\n')
 
     for (const [ti, type] of opts.types.entries()) {
       const carries = ti === 0
       if (type === 'wireguard') {
         // One interface per host, every other host a peer: the keys first (each host makes its own), then each host's interface.
-        const keys = new Map(hosts.map((h) => [h, tunnelPublicKey(opts.configDir, LAB_WG_TUNNEL, h.host, false).publicKey]))
+        const keys = new Map(hosts.map((h) => [h, tunnelPublicKey(runner, opts.configDir, LAB_WG_TUNNEL, h.host).publicKey]))
         for (const a of hosts) {
           const {def} = await defineTunnel(
             meshInput(carries, a, hosts, (b) => keys.get(b)!),
@@ -403,6 +402,6 @@ export async function labDown(runner: Runner, configDir: string): Promise<string
     }
   }
   const removed = await destroyWorld(runner, Math.max(count, MAX_HOSTS))
-  if (!runner.dryRun) rmSync(recordPath(configDir), {force: true})
+  runner.removeFiles([recordPath(configDir)])
   return removed
 }

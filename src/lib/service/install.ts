@@ -7,10 +7,9 @@
  * command says so. `root` installs into a host tree being built (an image):
  * there `systemctl --root` enables the unit without a running systemd.
  */
-import {existsSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 
 import {NetkitError} from '../errors.js'
-import {writeFileAtomic} from '../files.js'
 import type {Runner} from '../runner.js'
 import {renderUnit, UNIT_MARKER, UNIT_NAME, unitPath} from './unit.js'
 
@@ -84,8 +83,7 @@ export async function installService(opts: ServiceOptions & {command: string[]})
   const notes: string[] = []
   let changed = false
   if (current !== text) {
-    runner.note(`write ${path}`)
-    if (!runner.dryRun) writeFileAtomic(path, text, 0o644)
+    runner.writeFile(path, text)
     changed = true
   }
   let enabled: string
@@ -129,8 +127,7 @@ export async function uninstallService(opts: ServiceOptions): Promise<ServiceCha
     changed = true
   }
   if (current !== undefined) {
-    runner.note(`remove ${path}`)
-    if (!runner.dryRun) rmSync(path, {force: true})
+    runner.removeFiles([path])
     changed = true
     if (root === '/' && systemdRuns()) await runner.run({tool: 'systemctl', args: ['daemon-reload'], netns: null})
   }

@@ -43,7 +43,7 @@ export function routeSteps(def: TunnelDef, ctx: TunnelContext, dev: string, via?
       title: `route ${def.remoteSubnets.join(', ')} through ${dev}${def.table === undefined ? '' : ` (table ${def.table})`}`,
       apply: async () => {
         await refuseTakeover(def, ctx)
-        ensureProtoName({dryRun: ctx.runner.dryRun})
+        ensureProtoName(ctx.runner)
         await ctx.runner.batch([...routeLines(def, dev, 'replace', via), ...ruleLines(def, 'add')])
       },
       undo: async () => removeRoutes(def, ctx, dev),

@@ -5,15 +5,15 @@
  * host settings a routed tunnel needs (forwarding, proxy ARP), and the
  * choice of data path.
  */
-import {existsSync, rmSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {NetkitError, UsageError} from '../errors.js'
 import {pruneDaemonDir} from '../daemons.js'
-import {pruneEmptyDirs, pruneTree, readSecretFile, writeSecretFile} from '../files.js'
+import {pruneEmptyDirs, pruneTree, readSecretFile} from '../files.js'
 import {release, scopeOf} from '../ownership.js'
 import {runPlan, type Step} from '../plan.js'
-import type {Runner, Secret} from '../runner.js'
+import {type Runner, Secret} from '../runner.js'
 import {forgetGoneInterfaces} from '../sysctl.js'
 import {phase} from '../timing.js'
 import {driverFor} from './registry.js'
@@ -122,15 +122,15 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
   steps.push({
     title: 'save the tunnel definition',
     apply: async () => {
-      if (!ctx.runner.dryRun) saveDef(dir, def)
+      saveDef(ctx.runner, dir, def)
     },
     // A replaced tunnel gets its old definition back, so what is stored is what runs.
     undo: async () => {
-      if (existing) saveDef(dir, existing)
-      else removeDef(dir, def.name)
+      if (existing) saveDef(ctx.runner, dir, existing)
+      else removeDef(ctx.runner, dir, def.name)
     },
   })
-  if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner.dryRun))
+  if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner))
   steps.push(...(await hostSteps(def, ctx)), ...(await driver.up(def, ctx)))
   let result
   try {
@@ -180,23 +180,22 @@ function replaceStep(old: TunnelDef, ctx: TunnelContext, opts: ServiceOptions): 
   }
 }
 
-function pskStep(path: string, psk: Secret, dryRun: boolean): Step {
+function pskStep(path: string, psk: Secret, runner: Runner): Step {
   let before: string | undefined
   let written = false
   return {
     title: 'store the pre-shared key (mode 0600)',
     apply: async () => {
-      if (dryRun) return
       before = existsSync(path) ? readSecretFile(path, 'PSK file') : undefined
       if (before === psk.value) return false
-      writeSecretFile(path, psk.value + '\n')
-      written = true
+      runner.writeFile(path, new Secret(psk.value + '\n'))
+      written = !runner.dryRun
     },
     // The key the tunnel had before (a --replace with a new key that failed), or none.
     undo: async () => {
       if (!written) return
-      if (before === undefined) rmSync(path, {force: true})
-      else writeSecretFile(path, before + '\n')
+      if (before === undefined) runner.removeFiles([path])
+      else runner.writeFile(path, new Secret(before + '\n'))
     },
   }
 }
@@ -232,11 +231,12 @@ export async function delTunnel(def: TunnelDef, opts: ServiceOptions): Promise<v
   const dir = scopeDir(opts.configDir, def.netns)
   const others = listDefs(dir).filter((d) => d.name !== def.name)
   await restoreHost(def, ctx, others)
+  // Its secrets and its definition (shown in a dry run).
+  ctx.runner.removeFiles(['psk', 'key', 'pub'].map((ext) => `${dir}/secrets/${def.name}.${ext}`))
+  removeDef(ctx.runner, dir, def.name)
   if (ctx.runner.dryRun) return
   // The keys of its device (or of charon's ipsec0) went with it: nothing to put back.
   await forgetGoneInterfaces(ctx.runner)
-  for (const ext of ['psk', 'key', 'pub']) rmSync(`${dir}/secrets/${def.name}.${ext}`, {force: true})
-  removeDef(dir, def.name)
   // Made by apply or not, it is gone: apply no longer has it to remove.
   release(scopeOf(def.netns), 'applied', `tunnel:${def.name}`)
   tidyScope(opts.configDir, def.netns)
@@ -306,12 +306,12 @@ export async function listTunnels(opts: ServiceOptions & {netns?: string}): Prom
 }
 
 /** A tunnel's WireGuard public key, making the key pair if it has none (before or after `add`). */
-export function tunnelPublicKey(configDir: string, name: string, netns?: string, dryRun = false): {publicKey: string; created: boolean} {
+export function tunnelPublicKey(runner: Runner, configDir: string, name: string, netns?: string): {publicKey: string; created: boolean} {
   tunnelName(name)
   const def = loadDef(scopeDir(configDir, netns), name)
   if (def && def.type !== 'wireguard')
     throw new UsageError(`tunnel ${name} is a ${def.type} tunnel, which has no public key`, 'pubkey is for WireGuard tunnels')
-  const k = ensureKeyPair(scopeDir(configDir, netns), name, {dryRun})
+  const k = ensureKeyPair(runner, scopeDir(configDir, netns), name)
   return {publicKey: k.publicKey, created: k.created}
 }
 
@@ -369,10 +369,10 @@ export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, op
     {
       title: 'save the tunnel definition',
       apply: async () => {
-        if (!ctx.runner.dryRun) saveDef(dir, next)
+        saveDef(ctx.runner, dir, next)
       },
       undo: async () => {
-        if (!ctx.runner.dryRun) saveDef(dir, def)
+        saveDef(ctx.runner, dir, def)
       },
     },
   ]

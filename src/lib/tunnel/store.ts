@@ -8,11 +8,11 @@
  * Drivers get the scope directory as their configDir, so what they write
  * (charon, wireguard confs) is scoped too.
  */
-import {existsSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {NetkitError} from '../errors.js'
-import {writeFileAtomic} from '../files.js'
+import type {Runner} from '../runner.js'
 import type {TunnelDef} from './types.js'
 
 /** The directory of one namespace's tunnels (the root namespace: configDir itself). */
@@ -60,12 +60,13 @@ export function loadDef(configDir: string, name: string): TunnelDef | undefined 
   }
 }
 
-export function saveDef(configDir: string, def: TunnelDef): void {
-  writeFileAtomic(defPath(configDir, def.name), JSON.stringify(def, null, 2) + '\n', 0o640, 0o750)
+/** Stores a tunnel's definition (through the runner: echoed, only shown in a dry run). */
+export function saveDef(runner: Runner, configDir: string, def: TunnelDef): void {
+  runner.writeFile(defPath(configDir, def.name), JSON.stringify(def, null, 2) + '\n', {mode: 0o640, dirMode: 0o750})
 }
 
-export function removeDef(configDir: string, name: string): void {
-  rmSync(defPath(configDir, name), {force: true})
+export function removeDef(runner: Runner, configDir: string, name: string): void {
+  runner.removeFiles([defPath(configDir, name)])
 }
 
 export function listDefs(configDir: string): TunnelDef[] {

@@ -5,11 +5,10 @@
  * 0600 under the scope's pki/ directory; the peer's key and certificate, and
  * the CA certificate, are what the person copies to the peer.
  */
-import {existsSync, readdirSync, rmSync} from 'node:fs'
+import {existsSync, readdirSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 
-import {writeFileAtomic, writeSecretFile} from '../files.js'
-import type {Runner} from '../runner.js'
+import {type Runner, Secret} from '../runner.js'
 import type {TunnelDef} from '../tunnel/types.js'
 
 /** Where the wizard keeps what it makes, in a scope (the root namespace's config directory, or a namespace's). */
@@ -38,10 +37,9 @@ async function pki(runner: Runner, args: string[]): Promise<string> {
 async function keyFile(runner: Runner, path: string): Promise<void> {
   if (existsSync(path)) return
   const key = await pki(runner, ['--gen', '--type', 'ed25519', '--outform', 'pem'])
-  if (!runner.dryRun) {
-    writeSecretFile(path, key)
-    made.push(path)
-  }
+  if (key) runner.addSecret(key.trim())
+  runner.writeFile(path, new Secret(key))
+  if (!runner.dryRun) made.push(path)
 }
 
 async function issue(runner: Runner, dir: string, base: string, ip: string): Promise<{cert: string; key: string}> {
@@ -68,10 +66,8 @@ async function issue(runner: Runner, dir: string, base: string, ip: string): Pro
       '--outform',
       'pem',
     ])
-    if (!runner.dryRun) {
-      writeFileAtomic(cert, pem, 0o644, 0o700)
-      made.push(cert)
-    }
+    runner.writeFile(cert, pem, {mode: 0o644, dirMode: 0o700})
+    if (!runner.dryRun) made.push(cert)
   }
   return {cert, key}
 }
@@ -100,10 +96,8 @@ export async function issueCertificates(
       '--outform',
       'pem',
     ])
-    if (!runner.dryRun) {
-      writeFileAtomic(ca, pem, 0o644, 0o700)
-      made.push(ca)
-    }
+    runner.writeFile(ca, pem, {mode: 0o644, dirMode: 0o700})
+    if (!runner.dryRun) made.push(ca)
   }
   const mine = await issue(runner, dir, me.name, me.ip)
   const out: Issued = {ca, ...mine, peers: [], created: made}
@@ -112,10 +106,10 @@ export async function issueCertificates(
 }
 
 /** Removes what issueCertificates made (the wizard was cancelled or failed), and the directory if empty. */
-export function removeIssued(issued: Issued | undefined, dir: string): void {
-  for (const f of issued?.created ?? []) rmSync(f, {force: true})
+export function removeIssued(runner: Runner, issued: Issued | undefined, dir: string): void {
+  runner.removeFiles(issued?.created ?? [])
   try {
-    if (readdirSync(dir).length === 0) rmSync(dir, {recursive: true, force: true})
+    if (readdirSync(dir).length === 0) runner.removeFiles([dir], {recursive: true})
   } catch {
     // not there
   }
@@ -142,8 +136,8 @@ export function issuedFor(def: TunnelDef, scopeDir: string, others: TunnelDef[])
 }
 
 /** Removes what the wizard made for a deleted tunnel (issuedFor), and pki/ once it is empty. */
-export function removeIssuedFor(def: TunnelDef, scopeDir: string, others: TunnelDef[]): void {
+export function removeIssuedFor(runner: Runner, def: TunnelDef, scopeDir: string, others: TunnelDef[]): void {
   const files = issuedFor(def, scopeDir, others)
   if (files.length === 0) return
-  removeIssued({ca: '', cert: '', key: '', peers: [], created: files}, pkiDir(scopeDir))
+  removeIssued(runner, {ca: '', cert: '', key: '', peers: [], created: files}, pkiDir(scopeDir))
 }

@@ -11,14 +11,12 @@ import {join} from 'node:path'
 import {remedies, runDoctor} from '../doctor/run.js'
 import type {Finding} from '../doctor/types.js'
 import {ExitCode, NetkitError, UsageError} from '../errors.js'
-import {writeFileAtomic} from '../files.js'
 import {ask} from '../prompt.js'
 import {Runner} from '../runner.js'
 import {type Defined, defineTunnel} from '../tunnel/define.js'
 import {connectionFile, ipsecDriver, renderConnection, swanctlSecret} from '../tunnel/ipsec/driver.js'
 import {addTunnel, tidyScope} from '../tunnel/service.js'
 import {diffDefs, loadDef, pskPath, sameDef, scopeDir} from '../tunnel/store.js'
-import type {TunnelDef} from '../tunnel/types.js'
 import {type Answers, answersToYaml, peerAnswers, readAnswersFile, validateAnswers} from './answers.js'
 import {askAnswers} from './flow.js'
 import {type Issued, issueCertificates, removeIssued} from './pki.js'
@@ -178,7 +176,7 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
   // 2. The answers (checked as they are typed, then as a whole).
   const answers = fromFile ?? validateAnswers(await askAnswers(runner, prompt, log, ability), 'your answers')
   checked ??= await checkAnswers(answers, runner, ability, opts)
-  if (opts.saveAnswers && !runner.dryRun) writeFileAtomic(opts.saveAnswers, answersToYaml(answers), 0o644)
+  if (opts.saveAnswers) runner.writeFile(opts.saveAnswers, answersToYaml(answers))
 
   // 3. The review: the exact files (secrets redacted) and commands.
   const scope = scopeDir(opts.configDir, runner.netns)
@@ -268,16 +266,16 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
       pskFiles: [],
     }
     if (decision === 'cancel') {
-      removeIssued(issued, pkiDir)
+      removeIssued(runner, issued, pkiDir)
       tidyScope(opts.configDir, runner.netns ?? undefined)
       return result
     }
     if (decision === 'save') {
-      removeIssued(issued, pkiDir)
+      removeIssued(runner, issued, pkiDir)
       tidyScope(opts.configDir, runner.netns ?? undefined)
       if (!opts.saveAnswers && opts.answersFile === undefined && !runner.dryRun) {
         const path = join(process.cwd(), `netkit-wizard-${answers.name ?? 'mesh'}.yaml`)
-        writeFileAtomic(path, answersToYaml(answers), 0o644)
+        runner.writeFile(path, answersToYaml(answers))
         log(`saved the answers to ${path}`)
       }
       return result
@@ -309,11 +307,11 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
     if (answers.role !== 'mesh') {
       const peer = answersToYaml(peerAnswers(answers))
       result.peerAnswers = peer
-      if (opts.peerAnswersFile && !runner.dryRun) writeFileAtomic(opts.peerAnswersFile, peer, 0o644)
+      if (opts.peerAnswersFile) runner.writeFile(opts.peerAnswersFile, peer)
     }
     return result
   } catch (error) {
-    removeIssued(issued, pkiDir)
+    removeIssued(runner, issued, pkiDir)
     tidyScope(opts.configDir, runner.netns ?? undefined)
     throw error
   }

@@ -4,7 +4,7 @@
  * links and routes, its files and connections in the host's own strongSwan;
  * and definitions whose objects are gone.
  */
-import {existsSync, rmSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {forgetDaemon, processIs, recordedDaemons, stopProcess, wireguardGoProcesses} from '../../daemons.js'
@@ -76,9 +76,9 @@ async function orphans(ctx: DoctorContext): Promise<Orphan[]> {
         stop: async (runner) => {
           await stopProcess(runner, pid, ref.match, netns, 2000)
           await delOwnLink(runner, ifname)
+          runner.removeFiles([wgConfPath(dir, ifname)])
           if (!runner.dryRun) {
             forgetDaemon(ref)
-            rmSync(wgConfPath(dir, ifname), {force: true})
             tidyScope(ctx.configDir, netns)
           }
         },
@@ -92,9 +92,9 @@ async function orphans(ctx: DoctorContext): Promise<Orphan[]> {
         stop: async (runner) => {
           const scope = charonScope(dir, netns)
           await stopCharon(runner, scope)
+          // No IPsec tunnel is defined here: what is left of the charon's files belonged to the lost ones.
+          if (existsSync(scope.dir)) runner.removeFiles([scope.dir], {recursive: true})
           if (!runner.dryRun) {
-            // No IPsec tunnel is defined here: what is left of the charon's files belonged to the lost ones.
-            if (existsSync(scope.dir)) rmSync(scope.dir, {recursive: true, force: true})
             forgetDaemon(ref)
             tidyScope(ctx.configDir, netns)
           }

@@ -1,7 +1,6 @@
 /** A finding for a secret file whose mode lets others read it, with chmod 600 as the safe fix. */
-import {chmodSync} from 'node:fs'
-
 import {fileMode} from '../../files.js'
+import type {Runner} from '../../runner.js'
 import {type Check, type Finding, finding} from '../types.js'
 
 export function secretFileFindings(check: Check, files: {path: string; what: string}[]): Finding[] {
@@ -21,7 +20,7 @@ export function secretFileFindings(check: Check, files: {path: string; what: str
               fix: `chmod 600 ${path}`,
               remedy: {
                 describe: `chmod 600 ${path}`,
-                apply: async () => chmodSync(path, 0o600),
+                apply: async (runner: Runner) => runner.chmod(path, 0o600),
               },
             }),
       }),

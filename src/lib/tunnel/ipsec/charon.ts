@@ -7,12 +7,11 @@
  *
  * netkit never restarts, stops or reconfigures a charon it did not start.
  */
-import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {adoptDaemon, daemonAlive, daemonLog, daemonPid, type DaemonRef, processesNamed, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
 import {NetkitError} from '../../errors.js'
-import {writeFileAtomic} from '../../files.js'
 import type {ExecResult, Runner} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
 
@@ -203,19 +202,17 @@ export async function ensureCharon(runner: Runner, scope: CharonScope, libipsec:
     })
   }
   const label = scope.netns ? `namespace ${scope.netns}` : 'the root namespace'
-  if (!runner.dryRun) {
-    writeFileAtomic(
-      scope.strongswanConf,
-      await renderTemplate('strongswan/strongswan.conf.eta', {scope: label, libipsec, socket: scope.socket, plugins: charonPlugins(libipsec)}),
-      0o644,
-      0o700,
-    )
-    writeFileAtomic(scope.swanctlConf, await renderTemplate('strongswan/swanctl.conf.eta', {scope: label}), 0o644, 0o700)
-    mkdirSync(scope.confD, {recursive: true, mode: 0o700})
-    // swanctl --load-all reads these (private keys from private/); empty is fine, missing is noise.
-    for (const d of SWANCTL_DIRS) mkdirSync(join(dirname(scope.swanctlConf), d), {recursive: true, mode: 0o700})
-    rmSync(scope.socket, {force: true})
-  }
+  runner.writeFile(
+    scope.strongswanConf,
+    await renderTemplate('strongswan/strongswan.conf.eta', {scope: label, libipsec, socket: scope.socket, plugins: charonPlugins(libipsec)}),
+    {mode: 0o644, dirMode: 0o700},
+  )
+  runner.writeFile(scope.swanctlConf, await renderTemplate('strongswan/swanctl.conf.eta', {scope: label}), {mode: 0o644, dirMode: 0o700})
+  runner.mkdir(scope.confD, 0o700)
+  // swanctl --load-all reads these (private keys from private/); empty is fine, missing is noise.
+  for (const d of SWANCTL_DIRS) runner.mkdir(join(dirname(scope.swanctlConf), d), 0o700)
+  // A socket a killed charon left (runtime state, not configuration: not echoed).
+  if (!runner.dryRun) rmSync(scope.socket, {force: true})
   const pid = await startDaemon(runner, charonRef(scope.netns), {
     tool: 'unshare',
     args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-charon', CHARON],
@@ -238,11 +235,15 @@ export async function ensureCharon(runner: Runner, scope: CharonScope, libipsec:
 /** Stops this scope's charon (it removes its own policies, SAs and routes) and its files. */
 export async function stopCharon(runner: Runner, scope: CharonScope): Promise<void> {
   await stopDaemon(runner, charonRef(scope.netns))
+  runner.removeFiles([scope.strongswanConf, scope.swanctlConf])
   if (runner.dryRun) return
-  for (const f of [scope.strongswanConf, scope.swanctlConf, scope.socket, daemonLog(charonRef(scope.netns))]) rmSync(f, {force: true})
+  // Runtime state (not configuration: not echoed).
+  for (const f of [scope.socket, daemonLog(charonRef(scope.netns))]) rmSync(f, {force: true})
+  let empty = true
   try {
-    if (readdirSync(scope.confD).length === 0) rmSync(scope.dir, {recursive: true, force: true})
+    empty = readdirSync(scope.confD).length === 0
   } catch {
-    rmSync(scope.dir, {recursive: true, force: true})
+    // no conf.d: nothing of a tunnel's is left
   }
+  if (empty) runner.removeFiles([scope.dir], {recursive: true})
 }

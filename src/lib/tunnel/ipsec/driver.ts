@@ -24,16 +24,16 @@
  * files in /etc/swanctl/conf.d (system.ts); the data path is what it runs.
  */
 import {createHash} from 'node:crypto'
-import {existsSync, readFileSync, rmSync, symlinkSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
 import {waitFor} from '../../daemons.js'
 import {NetkitError, UsageError} from '../../errors.js'
-import {readSecretFile, writeSecretFile} from '../../files.js'
+import {readSecretFile} from '../../files.js'
 import {espSupport, tunSupport} from '../../kernel.js'
 import {NETKIT_PROTO} from '../../ownership.js'
 import type {Step} from '../../plan.js'
-import type {BatchLine, Runner} from '../../runner.js'
+import {type BatchLine, type Runner, Secret} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
 import {compareAddresses} from '../../validate.js'
 import {removeIssuedFor} from '../../wizard/pki.js'
@@ -235,10 +235,7 @@ async function systemUnload(def: TunnelDef, ctx: TunnelContext, sys: SystemCharo
   await systemTerminate(ctx.runner, sys, shared ? {child: connName(def)} : {ike})
   const keyLink = systemKeyLink(sys, def.name)
   const key = existsSync(keyLink) ? resolve(keyLink) : undefined
-  if (!ctx.runner.dryRun) {
-    rmSync(systemConfPath(sys, def.name), {force: true})
-    rmSync(keyLink, {force: true})
-  }
+  ctx.runner.removeFiles([systemConfPath(sys, def.name), keyLink])
   await syncConnections(ctx.runner, sys, [ike], {unloadKeys: key && def.ipsec!.key ? [def.ipsec!.key] : [], without: def.name})
 }
 
@@ -250,10 +247,7 @@ async function unload(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): P
     const what = shared ? ['--child', connName(def)] : ['--ike', ikeName(def), '--force']
     await swanctl(ctx.runner, scope, ['--terminate', ...what, '--timeout', '5'], {change: true}).catch(() => {})
   }
-  if (!ctx.runner.dryRun) {
-    rmSync(confPath(scope, def), {force: true})
-    rmSync(privateKeyLink(scope, def.name), {force: true})
-  }
+  ctx.runner.removeFiles([confPath(scope, def), privateKeyLink(scope, def.name)])
   if (charonPid(scope) !== undefined || ctx.runner.dryRun) {
     // Its file is gone: loading the connections again unloads it (swanctl 5.9 has no --unload-conn).
     await swanctl(ctx.runner, scope, ['--load-conns', '--file', scope.swanctlConf], {change: true}).catch(() => {})
@@ -469,21 +463,17 @@ function systemSteps(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon): Ste
         try {
           const abs = (p?: string) => (p ? resolve(p) : undefined)
           const shown = {...def, ipsec: {...def.ipsec!, cert: abs(def.ipsec!.cert), ca: abs(def.ipsec!.ca)}}
-          r.note(`write ${file} (mode 0600)`)
+          const psk = !r.dryRun && def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
+          if (psk) r.addSecret(psk)
+          if (psk) r.addSecret(swanctlSecret(psk))
+          r.writeFile(file, new Secret(r.dryRun ? '' : await renderConnection(shown, psk, false, libipsec)))
+          if (def.ipsec!.key) r.symlink(resolve(def.ipsec!.key), systemKeyLink(sys, def.name))
           if (r.dryRun) {
             // Shown as it would be loaded, with a stand-in for the key (the key file may not be written yet).
             await syncConnections(r, sys, [ike], {
               extra: parseSettings(await renderConnection(shown, def.ipsec!.auth === 'psk' ? 'dry-run' : undefined, false, libipsec)),
             })
           } else {
-            const psk = def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
-            if (psk) r.addSecret(psk)
-            if (psk) r.addSecret(swanctlSecret(psk))
-            writeSecretFile(file, await renderConnection(shown, psk, false, libipsec))
-            if (def.ipsec!.key) {
-              rmSync(systemKeyLink(sys, def.name), {force: true})
-              symlinkSync(resolve(def.ipsec!.key), systemKeyLink(sys, def.name))
-            }
             await syncConnections(r, sys, [ike])
           }
           if (!ctx.wait) log?.close()
@@ -637,16 +627,11 @@ export const ipsecDriver: TunnelDriver = {
     ]
     /** Writes the connection (and links its key) and has charon load it. */
     async function load(): Promise<void> {
-      if (!r.dryRun) {
-        const psk = def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
-        if (psk) r.addSecret(psk)
-        if (psk) r.addSecret(swanctlSecret(psk))
-        writeSecretFile(confPath(scope, def), await renderConnection(def, psk, false, libipsec))
-        if (def.ipsec!.key) {
-          rmSync(privateKeyLink(scope, def.name), {force: true})
-          symlinkSync(resolve(def.ipsec!.key), privateKeyLink(scope, def.name))
-        }
-      }
+      const psk = !r.dryRun && def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
+      if (psk) r.addSecret(psk)
+      if (psk) r.addSecret(swanctlSecret(psk))
+      r.writeFile(confPath(scope, def), new Secret(r.dryRun ? '' : await renderConnection(def, psk, false, libipsec)))
+      if (def.ipsec!.key) r.symlink(resolve(def.ipsec!.key), privateKeyLink(scope, def.name))
       const loaded = await swanctl(r, scope, ['--load-all', '--noprompt', '--file', scope.swanctlConf], {change: true, object: `connection ${conn}`})
       if (!r.dryRun && !/loaded connection '?netkit-/.test(loaded.stdout) && !new RegExp(`\\b${conn}\\b`).test(loaded.stdout)) {
         throw new NetkitError('E_IKE_CONFIG', `charon did not load connection ${conn}`, {
@@ -684,18 +669,17 @@ export const ipsecDriver: TunnelDriver = {
       else if (loadedTunnels(scope).filter((n) => n !== def.name).length === 0) await stopCharon(ctx.runner, scope)
       // Its file in the host's strongSwan, from when that ran (it has stopped since): nothing holds it now.
       const stale = systemConfPath({confD: join(SYSTEM_SWANCTL_DIR, 'conf.d')}, def.name)
-      if (!def.netns && !ctx.runner.dryRun && existsSync(stale) && readFileSync(stale, 'utf8').startsWith('# Written by netkit')) {
-        rmSync(stale, {force: true})
-        rmSync(systemKeyLink({swanctlDir: SYSTEM_SWANCTL_DIR}, def.name), {force: true})
+      if (!def.netns && existsSync(stale) && readFileSync(stale, 'utf8').startsWith('# Written by netkit')) {
+        ctx.runner.removeFiles([stale, systemKeyLink({swanctlDir: SYSTEM_SWANCTL_DIR}, def.name)])
       }
     }
     await removeGuards(def, ctx)
   },
 
   async purge(def: TunnelDef, ctx: TunnelContext): Promise<void> {
-    if (ctx.runner.dryRun) return
     // The certificates the wizard made for this tunnel (and, with the last such tunnel, its CA and this host's).
     removeIssuedFor(
+      ctx.runner,
       def,
       ctx.configDir,
       listDefs(ctx.configDir).filter((o) => o.name !== def.name),

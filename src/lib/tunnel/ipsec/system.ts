@@ -19,7 +19,7 @@
  *
  * Tunnels in a namespace of their own (--netns) keep netkit's own charon there.
  */
-import {existsSync, lstatSync, readdirSync, readFileSync, realpathSync, rmSync} from 'node:fs'
+import {existsSync, lstatSync, readdirSync, readFileSync, realpathSync} from 'node:fs'
 import {isAbsolute, join} from 'node:path'
 
 import {charonRef} from './charon.js'
@@ -471,10 +471,7 @@ export async function removeStray(
     for (const t of stray.tunnels.filter((x) => x.ikes.some((i) => kept.has(i) && isLoaded.has(i))))
       await systemTerminate(runner, sys, {child: `${SYSTEM_PREFIX}${t.tunnel}`})
   }
-  for (const f of stray.tunnels.flatMap((t) => [t.conf, t.key]).filter((x): x is string => Boolean(x))) {
-    runner.note(`rm ${f}`)
-    if (!runner.dryRun) rmSync(f, {force: true})
-  }
+  runner.removeFiles(stray.tunnels.flatMap((t) => [t.conf, t.key]).filter((x): x is string => Boolean(x)))
   if (sys && (ikes.length > 0 || keyFiles.length > 0))
     await syncConnections(runner, sys, ikes, {unloadKeys: keyFiles, without: stray.tunnels.map((t) => t.tunnel)})
 }

@@ -18,7 +18,6 @@ import {join} from 'node:path'
 
 import {adoptDaemon, daemonAlive, daemonLog, daemonPid, type DaemonRef, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
 import {NetkitError, UsageError} from '../../errors.js'
-import {writeSecretFile} from '../../files.js'
 import {tunSupport, wireguardSupport} from '../../kernel.js'
 import {NETKIT_ALIAS} from '../../ownership.js'
 import type {Step} from '../../plan.js'
@@ -117,7 +116,7 @@ async function writeConf(def: TunnelDef, ctx: TunnelContext, privateKey: string,
     peers,
     named: isInterface(def),
   })
-  writeSecretFile(wgConfPath(ctx.configDir, w.ifname), text)
+  ctx.runner.writeFile(wgConfPath(ctx.configDir, w.ifname), new Secret(text))
 }
 
 async function readLink(ctx: TunnelContext, ifname: string): Promise<LinkJson | undefined> {
@@ -270,7 +269,7 @@ export function peerSteps(before: TunnelDef, after: TunnelDef, ctx: TunnelContex
     steps.push({
       title: `route ${added.join(', ')} through ${dev}`,
       apply: async () => {
-        ensureProtoName({dryRun: r.dryRun})
+        ensureProtoName(r)
         await addRoutes({...after, remoteSubnets: added}, ctx, dev)
       },
       undo: async () => removeRoutes({...after, remoteSubnets: added}, ctx, dev),
@@ -347,14 +346,14 @@ export const wireguardDriver: TunnelDriver = {
       {
         title: 'make the WireGuard key pair (mode 0600)',
         apply: async () => {
-          const k = ensureKeyPair(ctx.configDir, def.name, {dryRun: r.dryRun})
+          const k = ensureKeyPair(r, ctx.configDir, def.name)
           privateKey = k.privateKey
           keyCreated = k.created
           r.addSecret(privateKey)
           return k.created
         },
         undo: async () => {
-          if (keyCreated && !r.dryRun) rmSync(wgKeyPath(ctx.configDir, def.name), {force: true})
+          if (keyCreated) r.removeFiles([wgKeyPath(ctx.configDir, def.name)])
         },
       },
       {
@@ -407,11 +406,10 @@ export const wireguardDriver: TunnelDriver = {
       {
         title: `write ${confPath} (wg-quick format, mode 0600)`,
         apply: async () => {
-          if (r.dryRun) return
           await writeConf(def, ctx, privateKey, mtu)
         },
         undo: async () => {
-          if (!r.dryRun) rmSync(confPath, {force: true})
+          r.removeFiles([confPath])
         },
       },
     ]
@@ -450,9 +448,9 @@ export const wireguardDriver: TunnelDriver = {
   },
 
   async purge(def: TunnelDef, ctx: TunnelContext): Promise<void> {
-    if (ctx.runner.dryRun) return
-    rmSync(wgConfPath(ctx.configDir, def.wireguard!.ifname), {force: true})
-    rmSync(daemonLog(goRef(def)), {force: true})
+    ctx.runner.removeFiles([wgConfPath(ctx.configDir, def.wireguard!.ifname)])
+    // Runtime state (its log), not configuration: not echoed.
+    if (!ctx.runner.dryRun) rmSync(daemonLog(goRef(def)), {force: true})
   },
 
   async status(def: TunnelDef, ctx: TunnelContext): Promise<TunnelStatus> {

@@ -8,7 +8,8 @@ import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {NetkitError} from '../../errors.js'
-import {readSecretFile, writeSecretFile} from '../../files.js'
+import {readSecretFile} from '../../files.js'
+import {type Runner, Secret} from '../../runner.js'
 import {secretsDir} from '../store.js'
 
 /** PKCS#8 DER prefix of an X25519 private key (RFC 8410); the 32 key bytes follow. */
@@ -41,10 +42,11 @@ export function readPrivateKey(scopeDir: string, name: string): string | undefin
 }
 
 /** The tunnel's key pair, made (and stored 0600) if it has none yet. */
-export function ensureKeyPair(scopeDir: string, name: string, opts: {dryRun?: boolean} = {}): {privateKey: string; publicKey: string; created: boolean} {
+export function ensureKeyPair(runner: Runner, scopeDir: string, name: string): {privateKey: string; publicKey: string; created: boolean} {
   const existing = readPrivateKey(scopeDir, name)
   if (existing) return {privateKey: existing, publicKey: publicKeyOf(existing), created: false}
   const privateKey = generatePrivateKey()
-  if (!opts.dryRun) writeSecretFile(wgKeyPath(scopeDir, name), `${privateKey}\n`)
+  runner.addSecret(privateKey)
+  runner.writeFile(wgKeyPath(scopeDir, name), new Secret(`${privateKey}\n`))
   return {privateKey, publicKey: publicKeyOf(privateKey), created: true}
 }
