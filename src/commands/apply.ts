@@ -7,6 +7,7 @@ import type {OutcomeKind} from '../lib/apply/pending.js'
 import type {HostInput} from '../lib/apply/run.js'
 import {NetkitError, UsageError} from '../lib/errors.js'
 import * as f from '../lib/flags.js'
+import {confirmWithin} from '../lib/prompt.js'
 import * as v from '../lib/validate.js'
 
 export default class Apply extends NetkitCommand {
@@ -214,32 +215,4 @@ const countChanges = (n: number) => `${n} change${n === 1 ? '' : 's'}`
 function summary(changes: {action: string}[]): string {
   const n = (a: string) => changes.filter((c) => c.action === a).length
   return `${n('add')} added, ${n('change')} changed, ${n('remove')} removed`
-}
-
-/** Waits for "y" on stdin (a terminal or a pipe) within the time; no, when a signal comes first. */
-async function confirmWithin(seconds: number, json: boolean, interrupted: Promise<unknown>): Promise<boolean> {
-  if (!json) process.stderr.write(`keep these changes? type y and Enter within ${seconds} s: `)
-  return new Promise((resolve) => {
-    let text = ''
-    let answered = false
-    const done = (ok: boolean) => {
-      if (answered) return
-      answered = true
-      // What follows (the undoing's commands) starts on a line of its own.
-      if (!json && !text.includes('\n')) process.stderr.write('\n')
-      clearTimeout(timer)
-      process.stdin.pause()
-      process.stdin.removeAllListeners('data')
-      resolve(ok)
-    }
-    const timer = setTimeout(() => done(false), seconds * 1000)
-    process.stdin.setEncoding('utf8')
-    process.stdin.on('data', (d: string) => {
-      text += d
-      if (text.includes('\n')) done(/^\s*y(es)?\s*$/i.test(text.split('\n')[0]))
-    })
-    process.stdin.on('end', () => done(/^\s*y(es)?\s*$/i.test(text)))
-    void interrupted.then(() => done(false))
-    process.stdin.resume()
-  })
 }

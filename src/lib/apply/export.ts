@@ -61,8 +61,8 @@ const tunnelRule = (o: Obj, defs: TunnelDef[]) =>
     (d) =>
       d.table !== undefined &&
       o.attrs.table === d.table &&
-      d.remoteSubnets.includes(String((o as RuleObj).r.to)) &&
-      (o as RuleObj).r.priority === TUNNEL_RULE_PRIORITY,
+      d.remoteSubnets.includes(String((o as RuleObj).spec.to)) &&
+      (o as RuleObj).spec.priority === TUNNEL_RULE_PRIORITY,
   )
 
 /**

@@ -213,26 +213,26 @@ export class RouteObj extends Obj {
   }
 
   constructor(
-    readonly r: RouteSpec,
+    readonly spec: RouteSpec,
     owned = true,
   ) {
-    super(`${r.table} ${r.dst} ${r.metric ?? (r.family === 6 ? 1024 : 0)}`, owned)
+    super(`${spec.table} ${spec.dst} ${spec.metric ?? (spec.family === 6 ? 1024 : 0)}`, owned)
   }
 
   get attrs(): Attrs {
-    return {via: this.r.via, dev: this.r.dev, src: this.r.src}
+    return {via: this.spec.via, dev: this.spec.dev, src: this.spec.src}
   }
 
   get desc(): string {
-    return `route ${this.r.dst}${this.r.table === 254 ? '' : ` (table ${this.r.table})`}`
+    return `route ${this.spec.dst}${this.spec.table === 254 ? '' : ` (table ${this.spec.table})`}`
   }
 
   override get add(): BatchLine[] {
-    return [line(routeArgs('add', this.r), this.desc)]
+    return [line(routeArgs('add', this.spec), this.desc)]
   }
 
   override get del(): BatchLine[] {
-    const r = this.r
+    const r = this.spec
     // Only netkit's (protocol 178): undoing an add that failed must not take a foreign route to the same place.
     return [
       line(
@@ -243,7 +243,7 @@ export class RouteObj extends Obj {
   }
 
   override get entry(): Record<string, unknown> {
-    const r = this.r
+    const r = this.spec
     return clean({to: r.dst, via: r.via, dev: r.dev, table: r.table === 254 ? undefined : r.table, metric: r.metric, src: r.src})
   }
 }
@@ -254,27 +254,27 @@ export class RuleObj extends Obj {
   }
 
   constructor(
-    readonly r: RuleSpec,
+    readonly spec: RuleSpec,
     owned = true,
   ) {
-    super(`${r.family} ${r.priority} ${r.from ?? 'all'} ${r.to ?? 'all'} ${ruleMark(r.fwmark) ?? '-'} ${r.iif ?? '-'} ${r.oif ?? '-'}`, owned)
+    super(`${spec.family} ${spec.priority} ${spec.from ?? 'all'} ${spec.to ?? 'all'} ${ruleMark(spec.fwmark) ?? '-'} ${spec.iif ?? '-'} ${spec.oif ?? '-'}`, owned)
   }
 
   get attrs(): Attrs {
-    return {table: this.r.table}
+    return {table: this.spec.table}
   }
 
   get desc(): string {
-    return `${this.r.family === 6 && !this.r.from && !this.r.to ? 'IPv6 ' : ''}rule ${selectorArgs(this.r).join(' ') || 'from all'} priority ${this.r.priority}`
+    return `${this.spec.family === 6 && !this.spec.from && !this.spec.to ? 'IPv6 ' : ''}rule ${selectorArgs(this.spec).join(' ') || 'from all'} priority ${this.spec.priority}`
   }
 
   /** An IPv6 rule runs with `ip -6` (without it `ip rule` takes even an IPv6 address for IPv4). */
   private get family6(): {family?: 6} {
-    return this.r.family === 6 ? {family: 6} : {}
+    return this.spec.family === 6 ? {family: 6} : {}
   }
 
   override get add(): BatchLine[] {
-    const r = this.r
+    const r = this.spec
     return [
       {
         ...line(['rule', 'add', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc),
@@ -284,7 +284,7 @@ export class RuleObj extends Obj {
   }
 
   override get del(): BatchLine[] {
-    const r = this.r
+    const r = this.spec
     return [
       {
         ...line(['rule', 'del', ...selectorArgs(r), 'table', String(r.table), 'priority', String(r.priority), 'protocol', String(NETKIT_PROTO)], this.desc),
@@ -294,7 +294,7 @@ export class RuleObj extends Obj {
   }
 
   override get entry(): Record<string, unknown> {
-    const r = this.r
+    const r = this.spec
     return clean({
       family: r.family === 6 && !r.from && !r.to ? 6 : undefined,
       from: r.from,
@@ -351,29 +351,29 @@ export class PolicyObj extends Obj {
 
   /** `mark` as `ip xfrm` prints it ("0x10/0xffffffff"). */
   constructor(
-    readonly p: PolicySpec,
+    readonly spec: PolicySpec,
     readonly mark: string | undefined,
     owned = true,
   ) {
-    super(`${p.src} ${p.dst} ${p.dir} ${mark ?? '-'}`, owned)
+    super(`${spec.src} ${spec.dst} ${spec.dir} ${mark ?? '-'}`, owned)
   }
 
   get attrs(): Attrs {
-    const p = this.p
+    const p = this.spec
     // No reqid is the kernel's reqid 0 (as `ip xfrm policy` prints it).
     return {priority: p.priority, action: p.action, tmpl: p.tmplSrc ? `${p.tmplSrc}>${p.tmplDst} ${p.mode} ${p.reqid ?? 0}` : ''}
   }
 
   get desc(): string {
-    return `xfrm policy ${this.p.src} -> ${this.p.dst} dir ${this.p.dir}`
+    return `xfrm policy ${this.spec.src} -> ${this.spec.dst} dir ${this.spec.dir}`
   }
 
   override get add(): BatchLine[] {
-    return [line(policyArgs('add', this.p) as string[], this.desc)]
+    return [line(policyArgs('add', this.spec) as string[], this.desc)]
   }
 
   override get del(): BatchLine[] {
-    const p = this.p
+    const p = this.spec
     return [
       line(
         [
@@ -394,7 +394,7 @@ export class PolicyObj extends Obj {
   }
 
   override get entry(): Record<string, unknown> {
-    const p = this.p
+    const p = this.spec
     return clean({
       src: p.src,
       dst: p.dst,
@@ -438,7 +438,7 @@ export class StateObj extends Obj {
   }
 
   constructor(
-    readonly s: StateObjSpec,
+    readonly spec: StateObjSpec,
     /** The algorithm arguments of `ip xfrm state add`, keys as Secrets (undefined: unknown, cannot be made again). */
     readonly algs: Arg[] | undefined,
     /** A digest of the keys (equal keys, equal digests). */
@@ -447,28 +447,28 @@ export class StateObj extends Obj {
     readonly keyFiles?: Record<string, string>,
     owned = true,
   ) {
-    super(stateKey(s), owned)
+    super(stateKey(spec), owned)
   }
 
   get attrs(): Attrs {
-    const s = this.s
+    const s = this.spec
     return {mode: s.mode, reqid: s.reqid ?? 0, mark: xfrmMark(s.mark) ?? '', algorithms: this.algs ? algorithmsText(this.algs) : undefined, key: this.keyDigest}
   }
 
   get desc(): string {
-    return `SA ${this.s.src} -> ${this.s.dst} spi ${hex(this.s.spi)}`
+    return `SA ${this.spec.src} -> ${this.spec.dst} spi ${hex(this.spec.spi)}`
   }
 
   override get add(): BatchLine[] {
-    return this.algs ? [line(stateAddArgs(this.s, this.algs) as string[], this.desc)] : []
+    return this.algs ? [line(stateAddArgs(this.spec, this.algs) as string[], this.desc)] : []
   }
 
   override get del(): BatchLine[] {
-    return [line(stateDelArgs(this.s), this.desc)]
+    return [line(stateDelArgs(this.spec), this.desc)]
   }
 
   override get entry(): Record<string, unknown> | undefined {
-    const s = this.s
+    const s = this.spec
     const f = this.keyFiles
     if (!f || !this.algs) return undefined
     const words = this.algs.filter((a): a is string => typeof a === 'string')

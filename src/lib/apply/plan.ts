@@ -505,7 +505,7 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
       if (!o.auto && !removed[i].has(o.id) && (o.kind === 'addr' || o.kind === 'route' || o.kind === 'proxy') && pick(o))
         hit.push({scope: i, object: o, because, again})
   }
-  const onDev = (dev: string) => (o: Obj) => (o instanceof AddrObj || o instanceof ProxyObj ? o.dev === dev : o instanceof RouteObj && o.r.dev === dev)
+  const onDev = (dev: string) => (o: Obj) => (o instanceof AddrObj || o instanceof ProxyObj ? o.dev === dev : o instanceof RouteObj && o.spec.dev === dev)
   const where = (i: number) => (scopes[i].runner.netns ? ` in namespace ${scopes[i].runner.netns}` : '')
   for (const c of changes) {
     const i = scopes.findIndex((s) => s.netns === c.netns)
@@ -536,7 +536,7 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
       const renumbered = changes.some(
         (x) => x.action !== 'remove' && x.netns === c.netns && x.desired instanceof AddrObj && x.desired.dev === l.dev && inNet(x.desired.cidr.split('/')[0]),
       )
-      if (!others) take(i, `removing ${l.desc}${where(i)}`, renumbered, (o) => o instanceof RouteObj && o.r.dev === l.dev && inNet(o.r.via))
+      if (!others) take(i, `removing ${l.desc}${where(i)}`, renumbered, (o) => o instanceof RouteObj && o.spec.dev === l.dev && inNet(o.spec.via))
     } else if (c.kind === 'netns' && c.action === 'remove') {
       const j = at(l!.key)
       if (j >= 0) take(j, `removing namespace ${l!.key}`, false, () => true)
@@ -778,7 +778,7 @@ export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Recor
         isNetkitProto(r.protocol),
       )
       // The kernel's own three: from all lookup local, main, default.
-      o.auto = (r.priority === 0 || r.priority === 32766 || r.priority === 32767) && !o.r.from && !o.r.to && !fwmark && !r.iif && !r.oif
+      o.auto = (r.priority === 0 || r.priority === 32766 || r.priority === 32767) && !o.spec.from && !o.spec.to && !fwmark && !r.iif && !r.oif
       out.push(o)
     }
   }

@@ -350,7 +350,7 @@ const PARALLEL_MIN = 2000
 
 /** Changes whose lines depend on no other line of the step: routes without a gateway, xfrm policies and proxy entries. */
 const independent = (c: Change) =>
-  (c.action === 'remove' || (c.action === 'add' && !(c.kind === 'route' && (c.desired as RouteObj).r.via))) &&
+  (c.action === 'remove' || (c.action === 'add' && !(c.kind === 'route' && (c.desired as RouteObj).spec.via))) &&
   (c.kind === 'route' || c.kind === 'xfrm-policy' || c.kind === 'proxy')
 
 /**
