@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {NetkitCommand} from '../lib/base-command.js'
+import {inNamespace} from '../lib/wording.js'
 
 const FOREIGN_SHOWN = 20
 
@@ -21,12 +22,10 @@ export default class Diff extends NetkitCommand {
     if (!this.jsonEnabled()) {
       if (changes.length === 0) this.log(`the host matches ${hostFileName(flags.file)} (${plan.unchanged} objects)`)
       for (const c of changes)
-        this.log(
-          `${c.action === 'add' ? '+' : c.action === 'remove' ? '-' : '~'} ${c.object}${c.netns ? ` in namespace ${c.netns}` : ''}${c.why ? ` (${c.why})` : ''}`,
-        )
+        this.log(`${c.action === 'add' ? '+' : c.action === 'remove' ? '-' : '~'} ${c.object}${inNamespace(c.netns)}${c.why ? ` (${c.why})` : ''}`)
       const shown = plan.foreign.slice(0, FOREIGN_SHOWN)
       if (shown.length) this.log(`left alone, not netkit's and not in the file: ${plan.foreign.length} object${plan.foreign.length === 1 ? '' : 's'}`)
-      for (const f of shown) this.log(`  ${f.object}${f.netns ? ` in namespace ${f.netns}` : ''}`)
+      for (const f of shown) this.log(`  ${f.object}${inNamespace(f.netns)}`)
       if (plan.foreign.length > shown.length) this.log(`  ... and ${plan.foreign.length - shown.length} more (--json lists them all)`)
     }
     return {changed: changes.length > 0, changes, unchanged: plan.unchanged, foreign: plan.foreign}

@@ -10,6 +10,7 @@ import {UsageError} from './errors.js'
 import {claim, owned, release, scopeOf} from './ownership.js'
 import type {Runner} from './runner.js'
 import * as v from './validate.js'
+import {inNamespace, netnsFlag} from './wording.js'
 
 /** Short name -> [path template, allowed values]. {if} is the interface, all or default. */
 const SHORT: Record<string, {path: string; perIf: boolean; values: string[]}> = {
@@ -78,7 +79,7 @@ export function shortName(path: string): string {
 
 /** The command that sets a key where it was read: runnable as printed, in that namespace. */
 export function setCommand(path: string, value: string, netns?: string | null): string {
-  return `netkit sysctl set ${shortName(path)} ${value}${netns ? ` --netns ${netns}` : ''}`
+  return `netkit sysctl set ${shortName(path)} ${value}${netnsFlag(netns)}`
 }
 
 export function checkValue(key: SysctlKey, value: string): string {
@@ -94,7 +95,7 @@ export async function getSysctls(runner: Runner, keys: SysctlKey[]): Promise<str
   if (r.exitCode !== 0) {
     const missing = /cannot stat \/proc\/sys\/(\S+?):/.exec(r.stderr)?.[1]
     throw new UsageError(
-      `sysctl ${missing ? missing.replaceAll('/', '.') : keys.map((k) => k.name).join(' ')} does not exist${runner.netns ? ` in namespace ${runner.netns}` : ''}`,
+      `sysctl ${missing ? missing.replaceAll('/', '.') : keys.map((k) => k.name).join(' ')} does not exist${inNamespace(runner.netns)}`,
       'check the name (and that the interface exists)',
       'E_NO_SYSCTL',
     )

@@ -4,6 +4,7 @@
  * on the error (`detail`) for --verbose.
  */
 import {ExitCode, NetkitError} from './errors.js'
+import {inNamespace, netnsFlag} from './wording.js'
 
 export interface ToolFailure {
   tool: string
@@ -28,7 +29,7 @@ interface Rule {
 }
 
 const what = (f: ToolFailure, fallback = 'the object'): string => f.object ?? fallback
-const inNs = (f: ToolFailure): string => (f.netns ? ` in namespace ${f.netns}` : '')
+const inNs = (f: ToolFailure): string => inNamespace(f.netns)
 const has = (word: string) => (f: ToolFailure) => f.args.includes(word)
 
 const RULES: Rule[] = [
@@ -97,7 +98,7 @@ const RULES: Rule[] = [
     match: /Cannot find device "([^"]+)"|Device "([^"]+)" does not exist|cannot find device/i,
     exit: ExitCode.usage,
     message: (f, m) => `link ${m[1] ?? m[2] ?? ''} does not exist${inNs(f)}`.replace('link  ', 'link '),
-    fix: (f) => `check the name with "netkit link list${f.netns ? ` --netns ${f.netns}` : ''}"`,
+    fix: (f) => `check the name with "netkit link list${netnsFlag(f.netns)}"`,
   },
   {
     code: 'E_NO_NETNS',

@@ -4,6 +4,7 @@ import {tunnelNameArg} from '../../lib/tunnel/flags.js'
 import {requireDef, tunnelStatus} from '../../lib/tunnel/service.js'
 import type {PeerState} from '../../lib/tunnel/wireguard/driver.js'
 import {ago} from '../../lib/output.js'
+import {inNamespace} from '../../lib/wording.js'
 
 export default class TunnelShow extends NetkitCommand {
   static override summary = 'Everything about one tunnel: definition, state, SAs or handshake, traffic.'
@@ -18,7 +19,7 @@ export default class TunnelShow extends NetkitCommand {
     const result = {tunnel: def, status}
     if (!this.jsonEnabled()) {
       const lines = [
-        `tunnel ${def.name} (${def.type})${def.netns ? ` in namespace ${def.netns}` : ''}`,
+        `tunnel ${def.name} (${def.type})${inNamespace(def.netns)}`,
         `  state:     ${status.state}${status.since ? ` since ${status.since}` : ''}`,
         `  data path: ${status.datapath}`,
         ...(def.remote

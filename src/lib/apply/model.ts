@@ -21,6 +21,8 @@ export const TUNNEL_DEV = /^(wg-|vx-|ipsec\d)/
 
 export const KINDS = ['netns', 'table', 'link', 'addr', 'sysctl', 'route', 'rule', 'proxy', 'xfrm-policy', 'xfrm-state', 'tunnel', 'wg-peer'] as const
 export type Kind = (typeof KINDS)[number]
+/** Each kind's place in KINDS: made in this order, removed in the reverse. */
+export const KIND_ORDER = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Kind, number>
 
 type Attrs = Record<string, string | number | boolean | undefined>
 
@@ -257,7 +259,10 @@ export class RuleObj extends Obj {
     readonly spec: RuleSpec,
     owned = true,
   ) {
-    super(`${spec.family} ${spec.priority} ${spec.from ?? 'all'} ${spec.to ?? 'all'} ${ruleMark(spec.fwmark) ?? '-'} ${spec.iif ?? '-'} ${spec.oif ?? '-'}`, owned)
+    super(
+      `${spec.family} ${spec.priority} ${spec.from ?? 'all'} ${spec.to ?? 'all'} ${ruleMark(spec.fwmark) ?? '-'} ${spec.iif ?? '-'} ${spec.oif ?? '-'}`,
+      owned,
+    )
   }
 
   get attrs(): Attrs {

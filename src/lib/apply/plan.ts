@@ -33,6 +33,7 @@ import * as v from '../validate.js'
 import {
   AddrObj,
   differences,
+  KIND_ORDER,
   KINDS,
   type Kind,
   LinkObj,
@@ -53,6 +54,7 @@ import {
   xfrmMark,
 } from './model.js'
 import type {HostFile, ScopeFile, TunnelEntry} from './schema.js'
+import {inNamespace} from '../wording.js'
 
 export interface Change {
   action: 'add' | 'change' | 'remove'
@@ -339,7 +341,7 @@ function once(scope: Scope): void {
   for (const o of scope.desired) {
     if (seen.has(o.id))
       throw new UsageError(
-        `the file lists ${o.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} twice`,
+        `the file lists ${o.desc}${inNamespace(scope.runner.netns)} twice`,
         'keep one entry for it (a route is one per table, destination and metric; a rule one per priority and selector)',
         'E_FILE',
       )
@@ -411,7 +413,7 @@ async function keepSecondaries(scope: Scope, live: Obj[], changes: Change[]): Pr
     if (!(await promotesSecondaries(scope.runner, a.dev))) {
       throw new NetkitError(
         'E_CONFLICT',
-        `removing ${a.desc}${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''} would delete ${lost.map((o) => o.cidr).join(', ')} too (the kernel removes a subnet's secondary addresses with its primary), and netkit did not add ${lost.length === 1 ? 'that one' : 'those'}`,
+        `removing ${a.desc}${inNamespace(scope.runner.netns)} would delete ${lost.map((o) => o.cidr).join(', ')} too (the kernel removes a subnet's secondary addresses with its primary), and netkit did not add ${lost.length === 1 ? 'that one' : 'those'}`,
         {fix: `keep ${a.cidr} in the file, or remove the others first (or set net/ipv4/conf/${a.dev}/promote_secondaries to 1)`},
       )
     }
@@ -452,7 +454,7 @@ function refuseUnknowable(scopes: Scope[], reads: LiveRead[], changes: Change[])
         )
       if (!made && !scope.fresh)
         throw new UsageError(
-          `sysctls: ${path.replaceAll('/', '.')} does not exist${scope.runner.netns ? ` in namespace ${scope.runner.netns}` : ''}`,
+          `sysctls: ${path.replaceAll('/', '.')} does not exist${inNamespace(scope.runner.netns)}`,
           dev ? `check the name, and that link ${dev} is there or in the file` : 'check the name (netkit sysctl get NAME)',
           'E_FILE',
         )
@@ -506,7 +508,7 @@ function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes:
         hit.push({scope: i, object: o, because, again})
   }
   const onDev = (dev: string) => (o: Obj) => (o instanceof AddrObj || o instanceof ProxyObj ? o.dev === dev : o instanceof RouteObj && o.spec.dev === dev)
-  const where = (i: number) => (scopes[i].runner.netns ? ` in namespace ${scopes[i].runner.netns}` : '')
+  const where = (i: number) => inNamespace(scopes[i].runner.netns)
   for (const c of changes) {
     const i = scopes.findIndex((s) => s.netns === c.netns)
     const l = c.live
@@ -887,7 +889,7 @@ async function ipJsonBatch(runner: Runner, global: string[], commands: string[])
   )
 }
 
-const ORDER: Record<Kind, number> = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Kind, number>
+const ORDER = KIND_ORDER
 
 /** One scope's changes: desired against live, with ownership from the ledger. */
 /** What is reported as foreign: objects the file could describe (SPD and SAD entries aside: IKE daemons own theirs). */
@@ -929,7 +931,7 @@ export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unc
     if (!mine) {
       throw new NetkitError(
         'E_CONFLICT',
-        `${l.desc}${netns ? ` in namespace ${netns}` : ''} is there and differs from the file (${diff.join('; ')}), and netkit's apply did not make it`,
+        `${l.desc}${inNamespace(netns)} is there and differs from the file (${diff.join('; ')}), and netkit's apply did not make it`,
         {fix: 'netkit never changes objects it did not make: remove or rename it, or change the file to match'},
       )
     }
@@ -1009,7 +1011,7 @@ export async function undoOutcome(plan: Plan): Promise<{missing: string[]; left:
   for (const [i, s] of plan.scopes.entries()) {
     const before = (plan.before?.[i] ?? []).filter((o) => !o.auto && KEPT_KINDS.has(o.kind))
     const added = plan.changes.filter((c) => c.netns === s.netns && c.action === 'add' && KEPT_KINDS.has(c.kind))
-    const where = s.runner.netns ? ` in namespace ${s.runner.netns}` : ''
+    const where = inNamespace(s.runner.netns)
     if (s.netns && !netnsExists(s.netns)) {
       if (before.length) missing.push(`namespace ${s.netns} (with ${before.length} objects)`)
       continue

@@ -25,7 +25,19 @@ import {addTunnel, delTunnel, downTunnel, requireDef, setPeers, upTunnel} from '
 import type {TunnelDef, WgPeer} from '../tunnel/types.js'
 import {checkPeerSet, isInterface, withPeers} from '../tunnel/wireguard/peers.js'
 import {scopeDir} from '../tunnel/store.js'
-import {KINDS, LinkObj, type Obj, type PeerObj, type RouteObj, settingsOnly, type StateObj, type SysctlObj, type TableObj, type TunnelObj} from './model.js'
+import {
+  KIND_ORDER,
+  KINDS,
+  LinkObj,
+  type Obj,
+  type PeerObj,
+  type RouteObj,
+  settingsOnly,
+  type StateObj,
+  type SysctlObj,
+  type TableObj,
+  type TunnelObj,
+} from './model.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
 import {
   appliedIn,
@@ -44,6 +56,7 @@ import {
   type Scope,
   undoOutcome,
 } from './plan.js'
+import {inNamespace} from '../wording.js'
 
 /** A host file as read: its text, where it came from (its name says YAML or JSON), and the netkit version reading it. */
 export interface HostInput {
@@ -343,7 +356,7 @@ export function describePlan(plan: Plan): ApplyResult['changes'] {
   return plan.changes.map((c) => ({action: c.action, kind: c.kind, object: c.desc, ...(c.netns ? {netns: c.netns} : {}), ...(c.why ? {why: c.why} : {})}))
 }
 
-const where = (netns?: string) => (netns ? ` in namespace ${netns}` : '')
+const where = (netns?: string) => inNamespace(netns)
 const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`
 
 const PARALLEL_MIN = 2000
@@ -402,7 +415,7 @@ function batchStep(title: string, changes: Change[], scope: Scope, original: (pa
   }
 }
 
-const ORDER = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<Obj['kind'], number>
+const ORDER = KIND_ORDER
 
 /** A tunnel's secret files, kept so that undoing its removal brings back the same keys (the peer knows them). */
 function secretsOf(dir: string, name: string): [string, string][] {

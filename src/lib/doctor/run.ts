@@ -7,11 +7,12 @@ import {UsageError} from '../errors.js'
 import type {Runner} from '../runner.js'
 import {tunnelHostSettings} from '../tunnel/host.js'
 import {listDefs, scopeDir} from '../tunnel/store.js'
-import {type RouteGet, routesTo} from '../tunnel/underlay.js'
+import {routeGet, routesTo} from '../iproute2/route-get.js'
 import {tunnelEnds} from '../tunnel/wireguard/peers.js'
 import {firstHost} from '../validate.js'
 import {CHECKS} from './registry.js'
 import type {DoctorContext, Finding} from './types.js'
+import {inNamespace} from '../wording.js'
 
 export interface DoctorOptions {
   runner: Runner
@@ -37,8 +38,7 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
   let tunnels = allTunnels
   if (opts.tunnel) {
     tunnels = tunnels.filter((t) => t.name === opts.tunnel)
-    if (tunnels.length === 0)
-      throw new UsageError(`there is no tunnel ${opts.tunnel}${netns ? ` in namespace ${netns}` : ''}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
+    if (tunnels.length === 0) throw new UsageError(`there is no tunnel ${opts.tunnel}${inNamespace(netns)}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
   }
   // Every destination the checks route: the peers and the first host of each remote subnet.
   const routes = memo(async () =>
@@ -49,12 +49,7 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
     routeTo: async (dst) => {
       const known = await routes()
       if (known.has(dst)) return known.get(dst)
-      const r = await opts.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', dst]})
-      try {
-        return r.exitCode === 0 ? (JSON.parse(r.stdout) as RouteGet[])[0] : undefined
-      } catch {
-        return undefined
-      }
+      return routeGet(opts.runner, dst)
     },
     configDir: opts.configDir,
     tunnels,

@@ -7,7 +7,8 @@
 import type {Runner} from '../runner.js'
 import type {HostSetting} from '../tunnel/host.js'
 import type {TunnelDef} from '../tunnel/types.js'
-import type {RouteGet} from '../tunnel/underlay.js'
+import type {RouteGet} from '../iproute2/route-get.js'
+import {netnsFlag} from '../wording.js'
 
 export type Verdict = 'ok' | 'warn' | 'fail' | 'skip'
 
@@ -68,7 +69,7 @@ export function finding(check: Check, result: Verdict, fields: Partial<Finding> 
 
 /** " --netns NS" when the doctor looks inside a namespace, for the fixes it prints. */
 export function nsFlag(ctx: DoctorContext): string {
-  return ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''
+  return netnsFlag(ctx.runner.netns)
 }
 
 /** "ip" or "ip -n NS": iproute2 as a fix line runs it where the doctor looked. */

@@ -7,6 +7,7 @@ import {NetkitError, UsageError} from '../errors.js'
 import type {BatchLine, Runner} from '../runner.js'
 import {type IpLink, readLinks} from './json.js'
 import {addLink, type AddResult, delLink, inNs, isOwned, mustExist, refuseForeign} from './link.js'
+import {netnsFlag} from '../wording.js'
 
 export interface BridgeRow {
   name: string
@@ -34,7 +35,7 @@ export function planAttach(br: IpLink, l: IpLink, opts: {force?: boolean; netns?
   refuseForeign(l, 'attach', opts.force)
   if (l.master && !opts.force) {
     throw new NetkitError('E_CONFLICT', `link ${l.ifname} is already a port of ${l.master}`, {
-      fix: `detach it first ("netkit bridge detach ${l.ifname}${opts.netns ? ` --netns ${opts.netns}` : ''}"), or pass --force to move it to ${br.ifname}`,
+      fix: `detach it first ("netkit bridge detach ${l.ifname}${netnsFlag(opts.netns)}"), or pass --force to move it to ${br.ifname}`,
     })
   }
   return [{args: ['link', 'set', l.ifname, 'master', br.ifname], object: `link ${l.ifname}`}]

@@ -1,6 +1,7 @@
 /** `ip -j ...` read through the runner and parsed: the one way netkit reads iproute2 state. */
 import {UsageError} from '../errors.js'
 import type {Runner} from '../runner.js'
+import {inNamespace, netnsFlag} from '../wording.js'
 
 export async function ipJson<T>(runner: Runner, args: string[]): Promise<T[]> {
   const out = await runner.read({tool: 'ip', args: ['-j', ...args]})
@@ -47,8 +48,8 @@ export async function requireLink(runner: Runner, name: string, what = 'link'): 
   const l = await readLink(runner, name)
   if (!l)
     throw new UsageError(
-      `${what} ${name} does not exist${runner.netns ? ` in namespace ${runner.netns}` : ''}`,
-      `check the name with "netkit link list${runner.netns ? ` --netns ${runner.netns}` : ''}"`,
+      `${what} ${name} does not exist${inNamespace(runner.netns)}`,
+      `check the name with "netkit link list${netnsFlag(runner.netns)}"`,
       'E_NO_LINK',
     )
   return l

@@ -13,6 +13,7 @@ import {NETKIT_ALIAS} from '../ownership.js'
 import type {BatchError, BatchLine, Runner} from '../runner.js'
 import {type IpLink, ipJsonProbe, readLink, readLinks} from './json.js'
 import {netnsExists} from './netns.js'
+import {inNamespace, netnsFlag} from '../wording.js'
 
 export const LINK_KINDS = ['veth', 'bridge', 'vxlan', 'macvlan'] as const
 export type LinkKind = (typeof LINK_KINDS)[number]
@@ -41,8 +42,8 @@ export interface LinkSpec {
   up?: boolean
 }
 
-export const inNs = (r: Runner): string => (r.netns ? ` in namespace ${r.netns}` : '')
-const nsFlag = (r: Runner): string => (r.netns ? ` --netns ${r.netns}` : '')
+export const inNs = (r: Runner): string => inNamespace(r.netns)
+const nsFlag = (r: Runner): string => netnsFlag(r.netns)
 const isUp = (l: IpLink): boolean => Boolean(l.flags?.includes('UP'))
 export const isOwned = (l: IpLink): boolean => l.ifalias === NETKIT_ALIAS
 

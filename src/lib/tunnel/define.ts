@@ -14,6 +14,7 @@ import * as v from '../validate.js'
 import {defaultEspProposals, defaultIkeProposals} from './ipsec/algorithms.js'
 import type {DatapathChoice, IpsecDef, TunnelDef, TunnelType, WgPeer} from './types.js'
 import {checkPeer, checkPeerSet, endpoint as checkEndpoint, peerName, type PeerInput, wgKey, withPeers} from './wireguard/peers.js'
+import {routeGet} from '../iproute2/route-get.js'
 
 export const DEFAULT_WG_PORT = 51820
 export const DEFAULT_VXLAN_PORT = 4789
@@ -66,17 +67,6 @@ export interface Defined {
   pskGenerated?: boolean
 }
 
-interface RouteGet {
-  dev?: string
-  prefsrc?: string
-}
-
-async function routeTo(runner: Runner, remote: string): Promise<RouteGet | undefined> {
-  const r = await runner.probe({tool: 'ip', args: ['-j', 'route', 'get', remote]})
-  if (r.exitCode !== 0) return undefined
-  return (JSON.parse(r.stdout) as RouteGet[])[0]
-}
-
 /** Tunnel names: short, because device names derive from them (Linux allows 15 characters). */
 export function tunnelName(value: string): string {
   if (!/^[a-z0-9][a-z0-9_-]{0,11}$/i.test(value)) {
@@ -108,7 +98,7 @@ export async function defineTunnel(input: TunnelInput, runner: Runner): Promise<
       'a WireGuard tunnel with --remote has that one peer; for an interface with peers by name, leave out --remote',
     )
   const remote = v.ipAddress(input.remote, '--remote')
-  const route = await routeTo(runner, remote.ip)
+  const route = await routeGet(runner, remote.ip)
   let local: v.Address
   if (input.local) local = v.ipAddress(input.local, '--local')
   else if (route?.prefsrc) local = v.ipAddress(route.prefsrc, 'local address')

@@ -30,6 +30,7 @@ import type {Runner} from '../runner.js'
 import {charonScope, charonUsesLibipsec} from './ipsec/charon.js'
 import {driverFor} from './registry.js'
 import type {Datapath, TunnelContext, TunnelDef} from './types.js'
+import {routeGet} from '../iproute2/route-get.js'
 
 export type SettingKind = 'forwarding' | 'redirects' | 'proxy_arp'
 
@@ -93,12 +94,7 @@ export function kernelFollows(path: string, value: string): Record<string, strin
 async function underlayOf(def: TunnelDef, runner: Runner): Promise<string | undefined> {
   if (def.vxlan) return def.vxlan.dev
   if (!def.remote) return undefined
-  const r = await runner.probe({tool: 'ip', args: ['-j', 'route', 'get', def.remote]})
-  try {
-    return (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
-  } catch {
-    return undefined
-  }
+  return (await routeGet(runner, def.remote))?.dev
 }
 
 /** The data path a defined tunnel uses here: for IPsec, what this namespace's charon runs with, else what the host offers. */

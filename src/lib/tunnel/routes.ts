@@ -10,6 +10,7 @@ import type {Step} from '../plan.js'
 import type {BatchLine} from '../runner.js'
 import {listDefs} from './store.js'
 import type {TunnelContext, TunnelDef} from './types.js'
+import {netnsFlag} from '../wording.js'
 
 /** The priority of the rules netkit adds for tunnel tables (before main at 32766). */
 export const TUNNEL_RULE_PRIORITY = 1000
@@ -96,7 +97,7 @@ export async function refuseTakeover(def: TunnelDef, ctx: TunnelContext): Promis
     ),
   )
   const others = listDefs(ctx.configDir).filter((o) => o.name !== def.name)
-  const ns = ctx.runner.netns ? ` --netns ${ctx.runner.netns}` : ''
+  const ns = netnsFlag(ctx.runner.netns)
   const fix = (owner: string | undefined, subnet: string, sameTable: boolean) =>
     owner
       ? `remove tunnel ${owner} first ("netkit tunnel del ${owner}${ns}"), or let one tunnel carry ${subnet}`

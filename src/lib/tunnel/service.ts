@@ -28,6 +28,7 @@ import {peerSteps} from './wireguard/driver.js'
 import {canonical} from './store.js'
 import {checkPeer, checkPeerSet, isInterface, peerName, type PeerInput, peersOf, withPeers} from './wireguard/peers.js'
 import type {WgPeer} from './types.js'
+import {inNamespace} from '../wording.js'
 
 export interface ServiceOptions {
   runner: Runner
@@ -203,7 +204,7 @@ function pskStep(path: string, psk: Secret, runner: Runner): Step {
 export function requireDef(configDir: string, name: string, netns?: string): TunnelDef {
   const def = loadDef(scopeDir(configDir, netns), name)
   if (!def) {
-    throw new UsageError(`there is no tunnel ${name}${netns ? ` in namespace ${netns}` : ''}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
+    throw new UsageError(`there is no tunnel ${name}${inNamespace(netns)}`, 'see "netkit tunnel list"', 'E_NO_TUNNEL')
   }
   return def
 }

@@ -6,17 +6,12 @@
 import ipaddr from 'ipaddr.js'
 
 import type {Runner} from '../runner.js'
+import {routeGet} from '../iproute2/route-get.js'
 
 export async function localAddressFor(runner: Runner, peer?: string): Promise<string | undefined> {
   for (const target of [peer, '192.0.2.1'].filter(Boolean) as string[]) {
-    const r = await runner.probe({tool: 'ip', args: ['-j', 'route', 'get', target]})
-    if (r.exitCode !== 0) continue
-    try {
-      const src = (JSON.parse(r.stdout) as {prefsrc?: string}[])[0]?.prefsrc
-      if (src) return src
-    } catch {
-      // next
-    }
+    const src = (await routeGet(runner, target))?.prefsrc
+    if (src) return src
   }
   return undefined
 }

@@ -22,6 +22,7 @@ import {askAnswers} from './flow.js'
 import {type Issued, issueCertificates, removeIssued} from './pki.js'
 import {tunnelInputs} from './plan.js'
 import {hostToHostRefusal, inWizardTerms} from './terms.js'
+import {inNamespace} from '../wording.js'
 
 export type Prompt = (q: Record<string, unknown>) => Promise<unknown>
 
@@ -160,7 +161,7 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
   // Each fix once (two findings may share one), each naming where it acts.
   const fixable = remedies({...report, findings: problems}) as (Finding & {remedy: NonNullable<Finding['remedy']>})[]
   if (fixable.length && opts.interactive && !opts.yes) {
-    const where = runner.netns ? ` in namespace ${runner.netns}` : ''
+    const where = inNamespace(runner.netns)
     if (
       await prompt({
         name: 'value',

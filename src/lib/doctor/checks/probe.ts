@@ -9,6 +9,7 @@ import type {TunnelDef} from '../../tunnel/types.js'
 import * as v from '../../validate.js'
 import {type Check, type Finding, finding, ipIn, nsFlag} from '../types.js'
 import {peersOf, tunnelEnds} from '../../tunnel/wireguard/peers.js'
+import {routeGet} from '../../iproute2/route-get.js'
 
 interface AddrLink {
   addr_info?: {family: string; local: string}[]
@@ -49,13 +50,7 @@ export const probe: Check = {
         out.push(finding(this, 'skip', {subject: t.name, reason: `the peer behind ${subnet} has no endpoint here to capture toward`}))
         continue
       }
-      const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', remote]})
-      let dev: string | undefined
-      try {
-        dev = (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
-      } catch {
-        dev = undefined
-      }
+      const dev = (await routeGet(ctx.runner, remote))?.dev
       if (!dev) {
         out.push(
           finding(this, 'fail', {

@@ -16,6 +16,7 @@ import {endpointHost, isInterface, peersOf, tunnelEnds} from '../../tunnel/wireg
 import {wgKeyPath} from '../../tunnel/wireguard/keys.js'
 import {type Check, type DoctorContext, type Finding, finding, nsFlag} from '../types.js'
 import {secretFileFindings} from './secrets.js'
+import {routeGet} from '../../iproute2/route-get.js'
 
 const wgTunnels = (ctx: DoctorContext) => ctx.tunnels.filter((t) => t.type === 'wireguard')
 const none = (c: Check) => [finding(c, 'skip', {reason: 'no WireGuard tunnel here'})]
@@ -165,12 +166,7 @@ export const endpointLoop: Check = {
         const host = end.remote
         let dev: string | undefined
         if (t.wireguard!.fwmark) {
-          const r = await ctx.runner.probe({tool: 'ip', args: ['-j', 'route', 'get', host, 'mark', String(t.wireguard!.fwmark)]})
-          try {
-            dev = (JSON.parse(r.stdout) as {dev?: string}[])[0]?.dev
-          } catch {
-            dev = undefined
-          }
+          dev = (await routeGet(ctx.runner, host, {mark: t.wireguard!.fwmark}))?.dev
         } else {
           dev = (await ctx.routeTo(host))?.dev
         }

@@ -8,6 +8,7 @@ import type {Step} from '../../plan.js'
 import type {BatchError} from '../../runner.js'
 import {removeRoutes, routeSteps} from '../routes.js'
 import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
+import {inNamespace} from '../../wording.js'
 
 export const VXLAN_OVERHEAD = 50
 
@@ -41,7 +42,7 @@ export const vxlanDriver: TunnelDriver = {
           const existing = await readLink(ctx, v.ifname)
           // A dry run of --replace finds the old tunnel's own device, which the real run removes first.
           if (existing && !(ctx.replacing && existing.ifalias === NETKIT_ALIAS)) {
-            throw new NetkitError('E_CONFLICT', `a link named ${v.ifname} already exists${ctx.runner.netns ? ` in namespace ${ctx.runner.netns}` : ''}`, {
+            throw new NetkitError('E_CONFLICT', `a link named ${v.ifname} already exists${inNamespace(ctx.runner.netns)}`, {
               fix:
                 existing.ifalias === NETKIT_ALIAS
                   ? `it is a netkit leftover: remove it with "netkit link del ${v.ifname}" (or netkit doctor --fix)`

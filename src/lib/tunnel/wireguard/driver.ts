@@ -29,6 +29,7 @@ import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../type
 import {underlayTo} from '../underlay.js'
 import {ensureKeyPair, readPrivateKey, wgKeyPath} from './keys.js'
 import {isInterface, type NamedPeer, onePeerAllowedIps, peerSetArgs, peersOf} from './peers.js'
+import {inNamespace, netnsFlag} from '../../wording.js'
 
 /** Outer IPv6 (40) + UDP (8) + WireGuard (32): what wg-quick subtracts. */
 export const WG_OVERHEAD = 80
@@ -362,7 +363,7 @@ export const wireguardDriver: TunnelDriver = {
           const existing = await readLink(ctx, w.ifname)
           // A dry run of --replace finds the old tunnel's own device, which the real run removes first.
           if (existing && !(ctx.replacing && existing.ifalias === NETKIT_ALIAS)) {
-            throw new NetkitError('E_CONFLICT', `a link named ${w.ifname} already exists${r.netns ? ` in namespace ${r.netns}` : ''}`, {
+            throw new NetkitError('E_CONFLICT', `a link named ${w.ifname} already exists${inNamespace(r.netns)}`, {
               fix:
                 existing.ifalias === NETKIT_ALIAS
                   ? `it is a netkit leftover: remove it with "netkit doctor --fix" or "ip link del ${w.ifname}"`
@@ -426,7 +427,7 @@ export const wireguardDriver: TunnelDriver = {
           const ok = await waitFor(async () => (await latestHandshake(def, ctx)) > 0, ctx.timeoutMs, 200)
           if (!ok) {
             throw new NetkitError('E_NO_HANDSHAKE', `no WireGuard handshake with ${ep} within ${Math.round(ctx.timeoutMs / 1000)}s`, {
-              fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}${def.netns ? ` --netns ${def.netns}` : ''}" here with the peer's --peer-public-key, and back), or UDP ${ep.replace(/^.*:/, '')} is blocked`,
+              fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}${netnsFlag(def.netns)}" here with the peer's --peer-public-key, and back), or UDP ${ep.replace(/^.*:/, '')} is blocked`,
             })
           }
           // Back to no keepalive, as asked. If wg cannot, the tunnel is not what was asked (a packet every second): an error, and the plan undoes it.
