@@ -27,7 +27,6 @@ import {checkPeerSet, isInterface, withPeers} from '../tunnel/wireguard/peers.js
 import {scopeDir} from '../tunnel/store.js'
 import {
   KIND_ORDER,
-  KINDS,
   LinkObj,
   type Obj,
   type PeerObj,
