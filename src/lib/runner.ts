@@ -479,11 +479,12 @@ export class Runner {
     }
   }
 
-  /** Makes a folder netkit owns (and its parents) with `mode`: echoed as `mkdir -p -m M PATH` when it is not there yet; in a dry run only shown. */
-  mkdir(path: string, mode = 0o755): void {
-    if (lexists(path)) return
-    this.announce(`mkdir -p -m ${mode.toString(8).padStart(4, '0')} ${shellQuote(path)}`)
-    if (!this.dryRun) mkdirSync(path, {recursive: true, mode})
+  /** Makes folders netkit owns (and their parents) with `mode`: those not there yet, echoed as one `mkdir -p -m M PATH...`; in a dry run only shown. */
+  mkdir(paths: string[], mode = 0o755): void {
+    const missing = paths.filter((p) => !lexists(p))
+    if (missing.length === 0) return
+    this.announce(`mkdir -p -m ${mode.toString(8).padStart(4, '0')} ${missing.map(shellQuote).join(' ')}`)
+    if (!this.dryRun) for (const path of missing) mkdirSync(path, {recursive: true, mode})
   }
 
   /** Points `path` at `target` (a key the user gave, linked where strongSwan looks): echoed as `ln -sf TARGET PATH`, in a dry run only shown. */

@@ -208,9 +208,8 @@ export async function ensureCharon(runner: Runner, scope: CharonScope, libipsec:
     {mode: 0o644, dirMode: 0o700},
   )
   runner.writeFile(scope.swanctlConf, await renderTemplate('strongswan/swanctl.conf.eta', {scope: label}), {mode: 0o644, dirMode: 0o700})
-  runner.mkdir(scope.confD, 0o700)
-  // swanctl --load-all reads these (private keys from private/); empty is fine, missing is noise.
-  for (const d of SWANCTL_DIRS) runner.mkdir(join(dirname(scope.swanctlConf), d), 0o700)
+  // conf.d, and what swanctl --load-all reads (private keys from private/): empty is fine, missing is noise.
+  runner.mkdir([scope.confD, ...SWANCTL_DIRS.map((d) => join(dirname(scope.swanctlConf), d))], 0o700)
   // A socket a killed charon left (runtime state, not configuration: not echoed).
   if (!runner.dryRun) rmSync(scope.socket, {force: true})
   const pid = await startDaemon(runner, charonRef(scope.netns), {
@@ -235,15 +234,14 @@ export async function ensureCharon(runner: Runner, scope: CharonScope, libipsec:
 /** Stops this scope's charon (it removes its own policies, SAs and routes) and its files. */
 export async function stopCharon(runner: Runner, scope: CharonScope): Promise<void> {
   await stopDaemon(runner, charonRef(scope.netns))
-  runner.removeFiles([scope.strongswanConf, scope.swanctlConf])
-  if (runner.dryRun) return
-  // Runtime state (not configuration: not echoed).
-  for (const f of [scope.socket, daemonLog(charonRef(scope.netns))]) rmSync(f, {force: true})
   let empty = true
   try {
     empty = readdirSync(scope.confD).length === 0
   } catch {
     // no conf.d: nothing of a tunnel's is left
   }
-  if (empty) runner.removeFiles([scope.dir], {recursive: true})
+  // With no tunnel's file left, the whole folder; else only the daemon's own configuration.
+  runner.removeFiles(empty ? [scope.dir] : [scope.strongswanConf, scope.swanctlConf], {recursive: empty})
+  // Runtime state (not configuration: not echoed).
+  if (!runner.dryRun) for (const f of [scope.socket, daemonLog(charonRef(scope.netns))]) rmSync(f, {force: true})
 }
