@@ -7,10 +7,14 @@
  *   nklab-cN:   eth0 10.N.0.2/24, default via 10.N.0.1
  *
  * Every namespace is made through netkit's own ns primitives (so it is owned
- * and recorded); the plumbing inside goes through one `ip -batch` per namespace.
+ * and recorded), every link through the link module (marked as netkit's, as
+ * "netkit link add" marks it) and the container's route with netkit's
+ * protocol; the plumbing inside goes through one `ip -batch` per namespace.
  */
+import {addBatches, type LinkSpec} from '../iproute2/link.js'
 import {addNetns, delNetns, netnsExists} from '../iproute2/netns.js'
-import type {Runner} from '../runner.js'
+import {routeArgs} from '../iproute2/route.js'
+import type {BatchLine, Runner} from '../runner.js'
 
 export const LAB_PREFIX = 'nklab'
 export const WAN = `${LAB_PREFIX}-wan`
@@ -49,37 +53,52 @@ export async function buildWorld(runner: Runner, count: number): Promise<LabHost
   const hosts = Array.from({length: count}, (_, i) => labHost(i + 1))
   await addNetns(runner, WAN)
   const wan = runner.in(WAN)
-  await wan.batch([
-    {args: ['link', 'add', 'br-wan', 'type', 'bridge'], object: 'bridge br-wan'},
-    {args: ['link', 'set', 'br-wan', 'up'], object: 'bridge br-wan'},
-  ])
+  await makeLinks(wan, [{name: 'br-wan', kind: 'bridge', up: true}])
   for (const h of hosts) {
     await addNetns(runner, h.host)
     await addNetns(runner, h.container)
-    await wan.batch([
-      {args: ['link', 'add', `h${h.index}`, 'type', 'veth', 'peer', 'name', 'wan0', 'netns', h.host], object: `underlay of ${h.host}`},
-      {args: ['link', 'set', `h${h.index}`, 'master', 'br-wan', 'up'], object: `underlay of ${h.host}`},
+    const host = runner.in(h.host)
+    const container = runner.in(h.container)
+    // The host's underlay: a veth from the WAN's bridge.
+    await makeLinks(wan, [{name: `h${h.index}`, kind: 'veth', peer: 'wan0', peerNetns: h.host, up: true}], [['link', 'set', `h${h.index}`, 'master', 'br-wan']])
+    // Its container network: a bridge with the gateway address, and a veth to the container.
+    await makeLinks(
+      host,
+      [
+        {name: 'br0', kind: 'bridge', up: true},
+        {name: 'vc0', kind: 'veth', peer: 'eth0', peerNetns: h.container, up: true},
+      ],
+      [
+        ['addr', 'add', `${h.underlay}/24`, 'dev', 'wan0'],
+        ['addr', 'add', `${h.gateway}/24`, 'dev', 'br0'],
+        ['link', 'set', 'vc0', 'master', 'br0'],
+      ],
+    )
+    await container.batch([
+      {args: ['addr', 'add', `${h.containerIp}/24`, 'dev', 'eth0'], object: `address ${h.containerIp}/24 on eth0`},
+      {args: routeArgs('add', {dst: 'default', family: 4, via: h.gateway, table: 254}), object: 'route default'},
     ])
-    await runner
-      .in(h.host)
-      .batch([
-        {args: ['addr', 'add', `${h.underlay}/24`, 'dev', 'wan0']},
-        {args: ['link', 'set', 'wan0', 'up']},
-        {args: ['link', 'add', 'br0', 'type', 'bridge']},
-        {args: ['addr', 'add', `${h.gateway}/24`, 'dev', 'br0']},
-        {args: ['link', 'set', 'br0', 'up']},
-        {args: ['link', 'add', 'vc0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.container]},
-        {args: ['link', 'set', 'vc0', 'master', 'br0', 'up']},
-      ])
-    await runner
-      .in(h.container)
-      .batch([
-        {args: ['addr', 'add', `${h.containerIp}/24`, 'dev', 'eth0']},
-        {args: ['link', 'set', 'eth0', 'up']},
-        {args: ['route', 'add', 'default', 'via', h.gateway]},
-      ])
   }
   return hosts
+}
+
+/**
+ * Makes links the way "netkit link add" does (marked as netkit's, at both ends
+ * of a veth), then `more` lines in the same namespace: one `ip -batch` per
+ * namespace touched.
+ */
+async function makeLinks(runner: Runner, specs: LinkSpec[], more: string[][] = []): Promise<void> {
+  const byNs = new Map<Runner, BatchLine[]>()
+  for (const spec of specs)
+    for (const [r, lines] of addBatches(runner, spec)) {
+      const key = [...byNs.keys()].find((k) => k.netns === r.netns) ?? r
+      byNs.set(key, [...(byNs.get(key) ?? []), ...lines])
+    }
+  const here = [...byNs.keys()].find((k) => k.netns === runner.netns) ?? runner
+  byNs.set(here, [...(byNs.get(here) ?? []), ...more.map((args) => ({args}))])
+  // This namespace first: a veth's far end exists only once its near end is made.
+  await here.batch(byNs.get(here)!)
+  for (const [r, lines] of byNs) if (r !== here) await r.batch(lines)
 }
 
 /** Removes every lab namespace that exists (and the processes in them). */
