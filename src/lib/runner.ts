@@ -211,21 +211,29 @@ export class Runner {
 
   /** A runner for the same settings in another namespace (null: the root namespace). */
   in(netns: string | null): Runner {
+    return this.sibling(netns ?? undefined, this.readExec, this.shared)
+  }
+
+  /**
+   * A runner of this command with another namespace or read executor: it
+   * shares the journal, the warnings and the secrets, so one command has one
+   * audit log and redacts everywhere what any of its runners learned.
+   */
+  private sibling(netns: string | undefined, readExec: Executor, shared: Map<string, Promise<unknown>> | undefined): Runner {
     const r = new Runner({
-      netns: netns ?? undefined,
+      netns,
       dryRun: this.dryRun,
       verbose: this.verbose,
       exec: this.exec,
-      readExec: this.readExec,
+      readExec,
       spawn: this.spawner,
       sink: this.sink,
       warn: this.onWarn,
     })
-    // Share the journal and secrets so one command has one audit log.
     ;(r as {journal: string[]}).journal = this.journal
     ;(r as {warnings: string[]}).warnings = this.warnings
     for (const s of this.secrets) r.secrets.add(s)
-    r.shared = this.shared
+    r.shared = shared
     return r
   }
 
@@ -262,21 +270,7 @@ export class Runner {
       if (!p) cache.set(key, (p = inner(file, args, opts)))
       return p
     }
-    const r = new Runner({
-      netns: this.netns,
-      dryRun: this.dryRun,
-      verbose: this.verbose,
-      exec: this.exec,
-      readExec: cached,
-      spawn: this.spawner,
-      sink: this.sink,
-      warn: this.onWarn,
-    })
-    ;(r as {journal: string[]}).journal = this.journal
-    ;(r as {warnings: string[]}).warnings = this.warnings
-    for (const s of this.secrets) r.secrets.add(s)
-    r.shared = new Map()
-    return r
+    return this.sibling(this.netns, cached, new Map())
   }
 
   /** A warning for the user (one line): shown on stderr and in the --json envelope's warnings, secrets redacted. */
