@@ -35,7 +35,7 @@ describe('the netkit_mesh Ansible role builds an IPsec mesh on simulated hosts (
     ctl.inventory('mesh', Object.fromEntries(Object.entries(hosts).map(([n, v]) => [n, ctl.hostVars(n, v)])), {
       netkit_type: 'ipsec',
       netkit_bin: '/root/bin/netkit',
-      netkit_try_seconds: 60,
+      netkit_try_seconds: 120, // the role's default: a loaded machine confirms late
       // The last host of a rollout answers peers that started before it came up: it is reached within
       // seconds (netkit's charon asks a silent peer again every 5 s), not after IKE's growing waits.
       netkit_check_timeout: 15,
