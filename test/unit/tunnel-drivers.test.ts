@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
+import {renderTemplate} from '../../src/lib/templates.js'
 import {defineTunnel} from '../../src/lib/tunnel/define.js'
+import {charonPlugins} from '../../src/lib/tunnel/ipsec/charon.js'
+import {parseSettings, setting} from '../../src/lib/tunnel/ipsec/settings.js'
 import {initiateFailure, parseListSas, parseViciRaw} from '../../src/lib/tunnel/ipsec/vici.js'
 import {effectiveStartAction, ikeName, initiates, peerStarts, renderConnection, swanctlSecret, trafficSelectors} from '../../src/lib/tunnel/ipsec/driver.js'
 import {allowedIps, parseWgDump} from '../../src/lib/tunnel/wireguard/driver.js'
@@ -133,6 +136,18 @@ describe('ipsec: one IKE SA per pair of hosts', () => {
     assert.match(text, /dpd_action = clear\n/)
     assert.doesNotMatch(text, /keyingtries|close_action/)
     assert.match(text, /^ {2}ike-netkit-192_0_2_2-192_0_2_1 \{$/m, 'one secret for the connection')
+  })
+
+  it('the initiator asks a silent peer again every 5 s at most: the answering end (kernel-libipsec) is reached soon after it comes up', async () => {
+    process.env.NETKIT_TEMPLATES_DIR ??= new URL('../../../templates', import.meta.url).pathname
+    const conf = await renderTemplate('strongswan/strongswan.conf.eta', {
+      scope: 'namespace t',
+      libipsec: true,
+      socket: '/x/charon.vici',
+      plugins: charonPlugins(true),
+    })
+    // strongSwan's default waits 4, 7, 13, 23, 42 s: a fleet host rolled out after its initiating peer waited up to a minute.
+    assert.equal(setting(parseSettings(conf.replace(/^\s*include .*$/gm, '')), 'charon.retransmit_limit'), '5')
   })
 })
 

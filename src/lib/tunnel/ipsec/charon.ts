@@ -7,7 +7,7 @@
  *
  * netkit never restarts, stops or reconfigures a charon it did not start.
  */
-import {existsSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {adoptDaemon, daemonAlive, daemonLog, daemonPid, type DaemonRef, processesNamed, startDaemon, stopDaemon, waitFor} from '../../daemons.js'
@@ -127,6 +127,41 @@ export function charonLogSince(scope: CharonScope, offset: number): string {
   } catch {
     return ''
   }
+}
+
+/** What charonKnocks has read of each log: up to where, and the peers it found refused. */
+const knockScans = new Map<string, {offset: number; knocks: Set<string>}>()
+
+/**
+ * The peers this scope's charon refused because it had no connection for them
+ * yet ("no IKE config found for LOCAL...REMOTE, sending NO_PROPOSAL_CHOSEN"),
+ * as "LOCAL...REMOTE", over its whole log. A peer told so does not try again by
+ * itself. Reads only what was logged since the last call (a fleet host applies
+ * hundreds of tunnels in one run).
+ */
+export function charonKnocks(scope: CharonScope): Set<string> {
+  const file = daemonLog(charonRef(scope.netns))
+  let scan = knockScans.get(file)
+  const size = charonLogSize(scope)
+  if (!scan || size < scan.offset) knockScans.set(file, (scan = {offset: 0, knocks: new Set()}))
+  if (size > scan.offset) {
+    const buf = Buffer.alloc(size - scan.offset)
+    let fd: number | undefined
+    try {
+      fd = openSync(file, 'r')
+      const n = readSync(fd, buf, 0, buf.length, scan.offset)
+      const text = buf.subarray(0, n).toString('utf8')
+      // Only whole lines: a line being written is read again next time.
+      const end = text.lastIndexOf('\n') + 1
+      for (const m of text.slice(0, end).matchAll(/no IKE config found for (\S+?), sending NO_PROPOSAL_CHOSEN/g)) scan.knocks.add(m[1])
+      scan.offset += Buffer.byteLength(text.slice(0, end))
+    } catch {
+      // no log: no knock
+    } finally {
+      if (fd !== undefined) closeSync(fd)
+    }
+  }
+  return scan.knocks
 }
 
 /** The tunnels loaded into this scope's charon (files in conf.d). */

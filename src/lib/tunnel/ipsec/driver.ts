@@ -43,6 +43,7 @@ import {
   charonLogSince,
   charonLogSize,
   charonLogTail,
+  charonKnocks,
   charonPid,
   charonUsesLibipsec,
   charonScope,
@@ -363,6 +364,26 @@ async function checkSystem(def: TunnelDef, sys: SystemCharon, ctx: TunnelContext
   }
 }
 
+/**
+ * Without the wait (apply): the peer starts the SA, but a peer that tried while
+ * this charon had no connection for it yet was told NO_PROPOSAL_CHOSEN and does
+ * not try again (two hosts of a fleet applying at the same moment). Then this
+ * end starts it, once, without waiting for it (the wait step does the same).
+ */
+function answerStep(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): Step {
+  return {
+    title: `start the SA from here if ${def.remote} tried before this host could answer it`,
+    apply: async () => {
+      const r = ctx.runner
+      if (r.dryRun || !charonKnocks(scope).has(`${def.local}...${def.remote}`)) return false
+      if ((await tunnelSas(def, ctx, scope)).some((s) => s.state === 'ESTABLISHED' || s.state === 'CONNECTING')) return false
+      // --timeout: swanctl stops waiting, charon goes on negotiating.
+      await swanctl(r, scope, ['--initiate', '--ike', ikeName(def), '--child', connName(def), '--timeout', '1'], {timeoutMs: 6000})
+      return false
+    },
+  }
+}
+
 /** How the wait step reads a charon: its SAs, what it logged, and how to start the SA. */
 interface CharonIo {
   sas(): Promise<IkeSa[]>
@@ -641,6 +662,7 @@ export const ipsecDriver: TunnelDriver = {
       }
     }
     if (libipsec) steps.push(guardStep(def, ctx))
+    if (!ctx.wait && peerStarts(def, libipsec)) steps.push(answerStep(def, ctx, scope))
     if (ctx.wait) {
       steps.push(
         waitStep(def, ctx, libipsec, {
