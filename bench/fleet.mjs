@@ -8,7 +8,8 @@
  * memory per host (resident set of every process of a host, its sshd
  * included, and of its wireguard-go alone).
  * Targets on the 2-core machine: 50 hosts meshed < 120 s, re-run < 30 s, join < 30 s.
- * Usage: npm run build && node bench/fleet.mjs [20,50] [--serial 100%]
+ * Usage: npm run build && node bench/fleet.mjs [20,50] [--serial 100%] [--profile 12]
+ * (--profile N: each run's N slowest tasks, summed over batches, and CPU: ansible-playbook's, the machine's)
  */
 import {readFileSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
@@ -20,6 +21,8 @@ const sizes = (process.argv[2] ?? '20,50').split(',').map(Number)
 const at = process.argv.indexOf('--serial')
 const serial = at > 0 ? process.argv[at + 1] : '100%'
 const targets = {mesh: 120, rerun: 30, join: 30}
+const pat = process.argv.indexOf('--profile')
+const profileTop = pat > 0 ? Number(process.argv[pat + 1] ?? 12) : 0
 
 /** Resident memory (KiB) of every process in a host's PID namespace, and of its wireguard-go. */
 function memory(h) {
@@ -37,6 +40,31 @@ function memory(h) {
     }
   }
   return {total, wg}
+}
+
+/** Busy CPU seconds of the whole machine so far (every core; other helpers' work included). */
+function machineCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const idle = f[3] + f[4]
+  return (f.reduce((a, b) => a + b, 0) - idle) / 100
+}
+
+/** Runs a playbook and notes where its time went: the tasks (summed per name, a task once per batch), CPU. */
+async function timed(label, ctl, inv, args) {
+  const cpu0 = machineCpu()
+  const run = await ctl.playbook(inv, args, {timeoutMs: 900_000})
+  const busy = machineCpu() - cpu0
+  const per = new Map()
+  for (const t of run.tasks) per.set(t.task, (per.get(t.task) ?? 0) + t.seconds)
+  const top = [...per.entries()].sort((a, b) => b[1] - a[1]).slice(0, profileTop)
+  if (profileTop > 0)
+    console.log(
+      [
+        `  [${label}] ${run.seconds.toFixed(1)} s wall, ${run.tasks.length} task starts; CPU: ansible-playbook ${run.cpuSeconds.toFixed(1)} s, machine ${busy.toFixed(1)} s (of ${(run.seconds * 2).toFixed(0)} s on 2 cores)`,
+        ...top.map(([t, s]) => `      ${s.toFixed(1).padStart(6)} s  ${t}`),
+      ].join('\n'),
+    )
+  return run
 }
 
 const mib = (kb) => (kb / 1024).toFixed(1)
@@ -57,14 +85,14 @@ for (const n of sizes) {
         netkit_verify_timeout: 60,
       })
     const args = ['-e', `netkit_serial=${serial}`]
-    const mesh = await ctl.playbook(inventory(names), args, {timeoutMs: 900_000})
+    const mesh = await timed('mesh', ctl, inventory(names), args)
     if (mesh.code !== 0) throw new Error(`the mesh of ${n} did not come up:\n${explain(mesh)}`)
-    const rerun = await ctl.playbook(inventory(names), args, {timeoutMs: 900_000})
+    const rerun = await timed('re-run', ctl, inventory(names), args)
     if (rerun.code !== 0) throw new Error(`re-run failed:\n${explain(rerun)}`)
     const changed = Object.values(rerun.stats).reduce((s, x) => s + x.changed, 0)
     const newcomer = `n${n + 1}`
     world.add(newcomer)
-    const join = await ctl.playbook(inventory([...names, newcomer]), args, {timeoutMs: 900_000})
+    const join = await timed('join', ctl, inventory([...names, newcomer]), args)
     if (join.code !== 0) throw new Error(`join failed:\n${explain(join)}`)
     const mem = world.hosts.map(memory)
     const avg = (k) => mem.reduce((s, m) => s + m[k], 0) / mem.length

@@ -39,12 +39,16 @@ export interface PlaybookRun {
   changedTasks(host: string): string[]
   /** The first failure (or unreachable) message of a host. */
   failure(host: string): string | undefined
+  /** Every task start (a task once per batch) and the seconds until its last host answered, in order. */
+  tasks: Array<{task: string; seconds: number}>
+  /** CPU seconds of ansible-playbook and the processes it waited for (its forks, ssh clients; not the hosts' side). */
+  cpuSeconds: number
   stdout: string
   stderr: string
 }
 
 /** An Ansible callback that records every task result and the recap as JSON (ansible-core has no json callback). */
-const RECORDER = `import json, os, time
+const RECORDER = `import json, os, resource, time
 from ansible.plugins.callback import CallbackBase
 
 class CallbackModule(CallbackBase):
@@ -57,15 +61,22 @@ class CallbackModule(CallbackBase):
         super().__init__()
         self.results = []
         self.started = {}
+        self.tasks = []
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self.started[task._uuid] = time.time()
+        self.tasks.append({'task': task.get_name(), 'start': time.time(), 'end': time.time()})
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self.v2_playbook_on_task_start(task, False)
 
     def _add(self, result, status):
         r = result._result
         self.results.append({'host': result._host.get_name(), 'task': result._task.get_name(), 'status': status,
                              'changed': bool(r.get('changed')), 'msg': str(r.get('msg', '')), 'stdout': str(r.get('stdout', '')),
                              'seconds': round(time.time() - self.started.get(result._task._uuid, time.time()), 2)})
+        if self.tasks:
+            self.tasks[-1]['end'] = time.time()
 
     def v2_runner_on_ok(self, result):
         self._add(result, 'ok')
@@ -80,7 +91,12 @@ class CallbackModule(CallbackBase):
         self._add(result, 'unreachable')
 
     def v2_playbook_on_stats(self, stats):
-        out = {'results': self.results, 'stats': {h: stats.summarize(h) for h in sorted(stats.processed.keys())}}
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+        tasks = [{'task': t['task'], 'seconds': round(t['end'] - t['start'], 2)} for t in self.tasks]
+        out = {'results': self.results, 'stats': {h: stats.summarize(h) for h in sorted(stats.processed.keys())},
+               'tasks': tasks, 'cpuSeconds': round(cpu, 2)}
         with open(os.environ['NETKIT_TEST_RECORD'], 'w') as f:
             json.dump(out, f)
 `
@@ -194,6 +210,8 @@ ssh_args = -o ControlMaster=auto -o ControlPersist=120s ${sshArgs}
       results,
       changedTasks: (h) => (results[h] ?? []).filter((r) => r.changed).map((r) => r.task),
       failure: (h) => (results[h] ?? []).find((r) => r.failed || r.unreachable)?.msg,
+      tasks: report.tasks ?? [],
+      cpuSeconds: report.cpuSeconds ?? 0,
       stdout,
       stderr,
     }

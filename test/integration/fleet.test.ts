@@ -207,10 +207,15 @@ describe('fleet render and commit-confirm on simulated hosts (integration)', {sk
     assert.equal(none.code, 0)
     assert.match(none.stdout, /nothing to roll back/)
 
+    // Nothing to change: known before any waiter starts (a fleet's no-change run pays for one netkit process, not two).
+    const log = join(h('a').stateDir, 'apply-detached.log')
+    rmSync(log, {force: true})
     const same = h('a').cli(['apply', '-f', '/etc/netkit/fleet/host.yaml', '--try', '60', '--detach', '--json'])
     assert.equal(same.code, 0, same.stderr)
     assert.equal(same.json.result.pending, false)
+    assert.deepEqual(same.json.result.changes, [])
     assert.equal(existsSync(pendingFile()), false, 'no waiter')
+    assert.equal(existsSync(log), false, 'no waiter was even started (it would have opened its log)')
     assert.match(h('a').cli(['apply', '--confirm']).stdout, /nothing to confirm/)
   })
 })
