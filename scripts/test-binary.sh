@@ -12,9 +12,10 @@ for t in ip sysctl swanctl pki wg wireguard-go wg-quick tcpdump ping modprobe ti
   [[ -n $p ]] && ln -s "$p" "$tools/$t"
 done
 if PATH=$tools command -v node >/dev/null; then echo "node is on the test PATH" >&2; exit 1; fi
-# The files that drive the main command families end to end (the node run covers the rest: the
-# code is the same in the binary; what differs is how it starts, finds itself and its payload,
-# and runs the tools, which these exercise).
-files=(realhost primitives tunnel-wireguard tunnel-ipsec apply doctor)
+# The files that exercise what differs in the binary (the node run covers the rest: the code is the
+# same): how it starts and finds its payload (templates: WireGuard's and strongSwan's files), how it
+# runs the tools and starts daemons (wireguard-go, charon), and how it starts itself again (the
+# detached waiter of "apply --try --detach", which a fleet rollout relies on).
+files=(realhost tunnel-wireguard tunnel-ipsec fleet)
 NETKIT_BIN="$PWD/dist/netkit" NETKIT_BIN_PATH="$tools" NETKIT_CACHE_DIR="$cache" \
   node --test --test-concurrency=1 $(printf 'dist/test/integration/%s.test.js ' "${files[@]}")
