@@ -3,11 +3,8 @@ import {Args} from '@oclif/core'
 import {NetkitCommand} from '../../lib/base-command.js'
 import {configDir} from '../../lib/files.js'
 import {progressMode} from '../../lib/plan.js'
-import {defineTunnel} from '../../lib/tunnel/define.js'
+import {addFromFlags} from '../../lib/tunnel/add.js'
 import {addFlags} from '../../lib/tunnel/flags.js'
-import {addTunnel} from '../../lib/tunnel/service.js'
-import {pskPath, scopeDir} from '../../lib/tunnel/store.js'
-import type {DatapathChoice, TunnelType} from '../../lib/tunnel/types.js'
 
 export default class TunnelAdd extends NetkitCommand {
   static override summary = 'Set up a tunnel to another host (IPsec, WireGuard or VXLAN).'
@@ -26,66 +23,12 @@ With --remote, run it on both hosts: first with --no-wait on the host whose peer
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(TunnelAdd)
     const runner = this.makeRunner(flags)
-    const {def, psk, pskGenerated} = await defineTunnel(
-      {
-        name: args.name,
-        type: flags.type as TunnelType,
-        netns: flags.netns,
-        local: flags.local,
-        remote: flags.remote,
-        localSubnet: flags['local-subnet'],
-        remoteSubnet: flags['remote-subnet'],
-        table: flags.table,
-        proxyArp: flags['proxy-arp'],
-        mtu: flags.mtu,
-        datapath: flags.datapath as DatapathChoice,
-        localId: flags['local-id'],
-        remoteId: flags['remote-id'],
-        pskFile: flags['psk-file'],
-        cert: flags.cert,
-        key: flags.key,
-        ca: flags.ca,
-        proposals: flags.proposals,
-        espProposals: flags['esp-proposals'],
-        dpd: flags.dpd,
-        rekeyTime: flags['rekey-time'],
-        startAction: flags['start-action'] as 'trap' | 'start' | 'none' | undefined,
-        listenPort: flags['listen-port'],
-        peerPublicKey: flags['peer-public-key'],
-        endpoint: flags.endpoint,
-        address: flags.address,
-        keepalive: flags.keepalive,
-        fwmark: flags.fwmark,
-        vni: flags.vni,
-        port: flags.port,
-        dev: flags.dev,
-        peerAddress: flags['peer-address'],
-      },
-      runner,
-    )
-    if (def.type === 'vxlan')
-      this.warning(
-        'VXLAN does not encrypt: anyone on the path between the hosts can read and inject its traffic. Use --type ipsec or wireguard for anything that must stay private.',
-      )
-    const result = await addTunnel(def, {
+    const {def, result, pskFile, notes} = await addFromFlags(args.name, flags, {
       runner,
       configDir: configDir(),
-      timeoutMs: flags.timeout * 1000,
       progress: progressMode(this.jsonEnabled()),
-      replace: flags.replace,
-      keepPeers: true,
-      wait: !flags['no-wait'],
-      psk,
     })
-    const dir = scopeDir(configDir(), def.netns)
-    if (!this.jsonEnabled()) {
-      process.stderr.write(`data path: ${result.datapath} (${result.datapathReason})\n`)
-      if (pskGenerated && result.changed && !runner.dryRun) {
-        process.stderr.write(
-          `generated a 256-bit pre-shared key in ${pskPath(dir, def.name)} (mode 0600): copy it to the peer over a secure channel and pass it there with --psk-file\n`,
-        )
-      }
-    }
+    if (!this.jsonEnabled()) for (const note of notes) process.stderr.write(`${note}\n`)
     const out = this.outcome(
       result.changed,
       {
@@ -101,7 +44,7 @@ With --remote, run it on both hosts: first with --no-wait on the host whose peer
       tunnel: def,
       datapath: result.datapath,
       datapathReason: result.datapathReason,
-      ...(pskGenerated ? {pskFile: pskPath(dir, def.name)} : {}),
+      ...(pskFile ? {pskFile} : {}),
     }
   }
 }

@@ -76,40 +76,8 @@ async function exportScope(runner: Runner, ledger: string, netns: string | undef
   const dir = scopeDir(configDir(), netns)
   const defs = listDefs(dir)
   const live = await liveObjects({runner, ledger, desired: [], fresh: false, applied, ...(inner ? {netns} : {})}, {all: true})
-  // A tunnel's device, and the addresses and routes on it (objectsOf marks those as made by something else).
-  const ofTunnel = (o: Obj) => (o.kind === 'link' && TUNNEL_DEV.test(o.key)) || ((o.kind === 'route' || o.kind === 'addr') && o.auto) || tunnelRule(o, defs)
-  const mine = live.filter(
-    (o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && o.kind !== 'wg-peer' && o.kind !== 'table' && !ofTunnel(o),
-  )
-  const seen = new Set<string>()
-  // A veth pair is one entry (one end makes both). The end apply made it from (its record is in
-  // this scope's ledger, by that end's name) is the one written, so that applying the export finds
-  // the pair exactly as apply recorded it; of a pair made otherwise ("netkit link add"), the end in
-  // a bridge, which carries more.
-  const made = (o: Obj) => Boolean(applied[appliedKey(o)])
-  mine.sort(
-    (a, b) =>
-      Number(b.kind === 'link' && made(b)) - Number(a.kind === 'link' && made(a)) ||
-      Number(Boolean(b.kind === 'link' && b.attrs.master)) - Number(Boolean(a.kind === 'link' && a.attrs.master)),
-  )
-  const pairs = mine.filter((o) => {
-    if (o.kind !== 'link' || o.attrs.type !== 'veth') return true
-    if (o.attrs.peerNetns) {
-      // The far end of a pair made from another namespace is that namespace's (inside a file's namespace, the end is the outer scope's).
-      if (made(o)) return !String(o.attrs.peerNetns).startsWith('netnsid ')
-      return !inner && !String(o.attrs.peerNetns).startsWith('netnsid ')
-    }
-    if (seen.has(o.key)) return false
-    seen.add(String(o.attrs.peer))
-    return true
-  })
-  // A veth whose other end is in another namespace: that end's name is read there.
-  for (const [i, o] of pairs.entries()) {
-    if (!(o instanceof LinkObj) || !o.spec.peerNetns || o.spec.peer || o.spec.peerIndex === undefined) continue
-    const there = await ipJsonProbe<IpLink>(runner.in(o.spec.peerNetns), ['link', 'show'])
-    const peer = there.find((l) => l.ifindex === o.spec.peerIndex)?.ifname
-    if (peer) pairs[i] = new LinkObj({...o.spec, peer}, o.owned)
-  }
+  const pairs = onePerPair(ownObjects(live, applied, defs), applied, inner)
+  await namePeersElsewhere(runner, pairs)
   const out: Record<string, unknown> = {}
   // An SA goes in only when its key files are known (an SA apply made); the keys never do.
   for (const [key, kind] of [
@@ -124,15 +92,66 @@ async function exportScope(runner: Runner, ledger: string, netns: string | undef
     const list = pairs.filter((o) => o.kind === kind).flatMap((o) => o.entry ?? [])
     if (list.length) out[key] = list
   }
+  const sysctls = appliedSysctls(applied, live)
+  if (sysctls) out.sysctls = sysctls
+  if (defs.length) out.tunnels = Object.fromEntries(defs.map((d) => [d.name, tunnelEntry(d, dir)]))
+  return out
+}
+
+/** The live objects netkit made here (owned, or recorded by apply), but for what a tunnel makes and what a file says elsewhere (namespaces, tunnels, peers, table names). */
+function ownObjects(live: Obj[], applied: Record<string, unknown>, defs: TunnelDef[]): Obj[] {
+  // A tunnel's device, and the addresses and routes on it (objectsOf marks those as made by something else).
+  const ofTunnel = (o: Obj) => (o.kind === 'link' && TUNNEL_DEV.test(o.key)) || ((o.kind === 'route' || o.kind === 'addr') && o.auto) || tunnelRule(o, defs)
+  return live.filter(
+    (o) => (o.owned || applied[appliedKey(o)]) && o.kind !== 'netns' && o.kind !== 'tunnel' && o.kind !== 'wg-peer' && o.kind !== 'table' && !ofTunnel(o),
+  )
+}
+
+/**
+ * A veth pair is one entry (one end makes both). The end apply made it from (its record is in
+ * this scope's ledger, by that end's name) is the one written, so that applying the export finds
+ * the pair exactly as apply recorded it; of a pair made otherwise ("netkit link add"), the end in
+ * a bridge, which carries more.
+ */
+function onePerPair(mine: Obj[], applied: Record<string, unknown>, inner: boolean): Obj[] {
+  const seen = new Set<string>()
+  const made = (o: Obj) => Boolean(applied[appliedKey(o)])
+  mine.sort(
+    (a, b) =>
+      Number(b.kind === 'link' && made(b)) - Number(a.kind === 'link' && made(a)) ||
+      Number(Boolean(b.kind === 'link' && b.attrs.master)) - Number(Boolean(a.kind === 'link' && a.attrs.master)),
+  )
+  return mine.filter((o) => {
+    if (o.kind !== 'link' || o.attrs.type !== 'veth') return true
+    if (o.attrs.peerNetns) {
+      // The far end of a pair made from another namespace is that namespace's (inside a file's namespace, the end is the outer scope's).
+      if (made(o)) return !String(o.attrs.peerNetns).startsWith('netnsid ')
+      return !inner && !String(o.attrs.peerNetns).startsWith('netnsid ')
+    }
+    if (seen.has(o.key)) return false
+    seen.add(String(o.attrs.peer))
+    return true
+  })
+}
+
+/** A veth whose other end is in another namespace: that end's name is read there. */
+async function namePeersElsewhere(runner: Runner, pairs: Obj[]): Promise<void> {
+  for (const [i, o] of pairs.entries()) {
+    if (!(o instanceof LinkObj) || !o.spec.peerNetns || o.spec.peer || o.spec.peerIndex === undefined) continue
+    const there = await ipJsonProbe<IpLink>(runner.in(o.spec.peerNetns), ['link', 'show'])
+    const peer = there.find((l) => l.ifindex === o.spec.peerIndex)?.ifname
+    if (peer) pairs[i] = new LinkObj({...o.spec, peer}, o.owned)
+  }
+}
+
+/** The sysctls apply set here, with their live values (undefined when there are none). */
+function appliedSysctls(applied: Record<string, unknown>, live: Obj[]): Record<string, unknown> | undefined {
   const sysctls = Object.keys(applied)
     .filter((k) => k.startsWith('sysctl:'))
     .map((k) => k.slice(7))
-  if (sysctls.length) {
-    const values = live.filter((o) => o.kind === 'sysctl') as SysctlObj[]
-    out.sysctls = Object.fromEntries(sysctls.map((p) => [p.replaceAll('/', '.'), values.find((o) => o.key === p)?.value]))
-  }
-  if (defs.length) out.tunnels = Object.fromEntries(defs.map((d) => [d.name, tunnelEntry(d, dir)]))
-  return out
+  if (!sysctls.length) return undefined
+  const values = live.filter((o) => o.kind === 'sysctl') as SysctlObj[]
+  return Object.fromEntries(sysctls.map((p) => [p.replaceAll('/', '.'), values.find((o) => o.key === p)?.value]))
 }
 
 /**

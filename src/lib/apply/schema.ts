@@ -300,56 +300,92 @@ function firstIssue(
   }
 }
 
-/** Checks that need more than one field. */
-function scopeChecks(
-  s: {
-    links: z.output<typeof Link>[]
-    routes: z.output<typeof Route>[]
-    rules: z.output<typeof Rule>[]
-    sysctls: Record<string, string>
-    xfrmPolicies: z.output<typeof Policy>[]
-    xfrmStates: z.output<typeof State>[]
-    tunnels: Record<string, z.output<typeof Tunnel>>
-  },
-  prefix: (string | number)[],
-  add: (i: Issue) => void,
-): void {
-  // The same names and values as "netkit sysctl set" takes.
-  for (const [k, value] of Object.entries(s.sysctls)) {
+/** A scope of the host file, as parsed. */
+interface ParsedScope {
+  links: z.output<typeof Link>[]
+  routes: z.output<typeof Route>[]
+  rules: z.output<typeof Rule>[]
+  sysctls: Record<string, string>
+  xfrmPolicies: z.output<typeof Policy>[]
+  xfrmStates: z.output<typeof State>[]
+  tunnels: Record<string, z.output<typeof Tunnel>>
+}
+
+type Path = (string | number)[]
+type AddIssue = (i: Issue) => void
+
+/** Checks that need more than one field, kind by kind (the first issue is the one reported). */
+function scopeChecks(s: ParsedScope, prefix: Path, add: AddIssue): void {
+  checkSysctls(s.sysctls, prefix, add)
+  checkXfrmStates(s.xfrmStates, prefix, add)
+  checkRoutes(s.routes, prefix, add)
+  checkXfrmPolicies(s.xfrmPolicies, prefix, add)
+  checkRules(s.rules, prefix, add)
+  checkLinks(s.links, prefix, add)
+  checkTunnels(s.tunnels, prefix, add)
+}
+
+/** The same names and values as "netkit sysctl set" takes. */
+function checkSysctls(sysctls: ParsedScope['sysctls'], prefix: Path, add: AddIssue): void {
+  for (const [k, value] of Object.entries(sysctls)) {
     try {
       checkValue(resolveKey(k), value)
     } catch (error) {
       add({path: [...prefix, 'sysctls', k], message: error instanceof UsageError ? error.what : String(error)})
     }
   }
-  s.xfrmStates.forEach((x, i) => {
+}
+
+/** An SA: aead, or enc and auth; src and dst of one family. */
+function checkXfrmStates(states: ParsedScope['xfrmStates'], prefix: Path, add: AddIssue): void {
+  states.forEach((x, i) => {
     if (Boolean(x.aead) === Boolean(x.enc || x.auth) || (!x.aead && !(x.enc && x.auth)))
       add({path: [...prefix, 'xfrmStates', i], message: 'an SA needs aead (alg, keyFile, icv), or enc and auth (alg, keyFile each)'})
     if (x.src.family !== x.dst.family) add({path: [...prefix, 'xfrmStates', i], message: 'src and dst are of different address families'})
   })
-  s.routes.forEach((r, i) => {
+}
+
+/** A route: via or dev; to, via and src of one family. */
+function checkRoutes(routes: ParsedScope['routes'], prefix: Path, add: AddIssue): void {
+  routes.forEach((r, i) => {
     if (!r.via && !r.dev) add({path: [...prefix, 'routes', i], message: 'a route needs via or dev'})
     const fam = [r.to === 'default' ? undefined : r.to.family, r.via?.family, r.src?.family].filter((f) => f !== undefined)
     if (new Set(fam).size > 1) add({path: [...prefix, 'routes', i], message: 'to, via and src are of different address families (IPv4 and IPv6)'})
   })
-  s.xfrmPolicies.forEach((p, i) => {
+}
+
+/** A policy: its addresses (and its template's) of one family. */
+function checkXfrmPolicies(policies: ParsedScope['xfrmPolicies'], prefix: Path, add: AddIssue): void {
+  policies.forEach((p, i) => {
     const fam = [p.src.family, p.dst.family, p.tmplSrc?.family, p.tmplDst?.family].filter((f) => f !== undefined)
     if (new Set(fam).size > 1) add({path: [...prefix, 'xfrmPolicies', i], message: 'src and dst (and tmplSrc, tmplDst) are of different address families'})
   })
-  s.rules.forEach((r, i) => {
+}
+
+/** A rule: a selector; family, from and to agreeing. */
+function checkRules(rules: ParsedScope['rules'], prefix: Path, add: AddIssue): void {
+  rules.forEach((r, i) => {
     if (!r.from && !r.to && !r.fwmark && !r.iif && !r.oif)
       add({path: [...prefix, 'rules', i], message: 'a rule needs a selector (from, to, fwmark, iif or oif)'})
     const fam = [r.family, r.from?.family, r.to?.family].filter((f) => f !== undefined)
     if (new Set(fam).size > 1) add({path: [...prefix, 'rules', i], message: 'family, from and to disagree on the address family (IPv4 or IPv6)'})
   })
-  s.links.forEach((l, i) => {
+}
+
+/** A link: what its type needs (a veth's peer, a vxlan's vni, dev and remote or group, a macvlan's parent). */
+function checkLinks(links: ParsedScope['links'], prefix: Path, add: AddIssue): void {
+  links.forEach((l, i) => {
     if (l.type === 'veth' && !l.peer) add({path: [...prefix, 'links', i, 'peer'], message: "a veth needs its peer's name"})
     if (l.type !== 'veth' && l.peerNetns) add({path: [...prefix, 'links', i, 'peerNetns'], message: 'only a veth has a peer end to move'})
     if (l.type === 'vxlan' && (!l.vni || !l.dev || Boolean(l.remote) === Boolean(l.group)))
       add({path: [...prefix, 'links', i], message: 'a vxlan needs vni, dev and one of remote or group'})
     if (l.type === 'macvlan' && !l.parent) add({path: [...prefix, 'links', i, 'parent'], message: 'a macvlan needs its parent'})
   })
-  for (const [name, t] of Object.entries(s.tunnels)) {
+}
+
+/** A tunnel: what its type needs (authentication, remote, a peer's key or peers by name, a VNI). */
+function checkTunnels(tunnels: ParsedScope['tunnels'], prefix: Path, add: AddIssue): void {
+  for (const [name, t] of Object.entries(tunnels)) {
     const at = [...prefix, 'tunnels', name]
     if (t.type === 'ipsec' && !t.pskFile && !t.cert)
       add({path: at, message: 'an IPsec tunnel in a host file needs pskFile (the same key on both hosts) or cert, key and ca'})

@@ -116,24 +116,13 @@ const bundleName = (name: string) => HOST_NAME.wireguard.re.test(name)
 /** What the render writes and removes, computed without changing anything. */
 function compute(input: RenderInput): {result: RenderResult; writes: Map<string, Planned>; removes: string[]} {
   const outDir = resolve(input.outDir)
-  const hostDir = input.hostDir ?? DEFAULT_HOST_DIR
-  if (!isAbsolute(hostDir) || /[\s"'\\]/.test(hostDir))
-    throw new UsageError(`--host-dir "${hostDir}" is not an absolute path`, `give the folder the bundles are copied to on the hosts, e.g. ${DEFAULT_HOST_DIR}`)
-  if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UsageError(`${outDir} is not a folder`, 'give -o a folder (made if missing)')
+  const hostDir = checkedHostDir(outDir, input.hostDir)
   const inv = parseInventory(input.inventory.text, input.inventory.source)
   const overlayPath = join(outDir, OVERLAY_FILE)
   const stored = readAssignments(readIf(overlayPath), overlayPath)
   const assignment = assignOverlay(inv, stored, input.inventory.source)
   const names = inv.hosts.map((h) => h.name)
-  let keys = new Map<string, string>()
-  if (inv.type === 'wireguard') {
-    if (!input.pubkeys)
-      throw new UsageError(
-        'a WireGuard fleet needs --pubkeys FILE',
-        `gather each host's key with "netkit tunnel pubkey ${inv.tunnel}" into a file of "NAME: KEY" lines`,
-      )
-    keys = readPubkeys(input.pubkeys.text, input.pubkeys.source, names, inv.tunnel)
-  }
+  const keys = wireguardKeys(inv, input.pubkeys, names)
   const plans = plan(inv, assignment.addresses)
 
   const writes = new Map<string, Planned>()
@@ -142,44 +131,9 @@ function compute(input: RenderInput): {result: RenderResult; writes: Map<string,
     const doc = inv.type === 'wireguard' ? wireguardFile(inv, h, assignment.addresses, keys) : ipsecFile(inv, h, assignment.addresses, hostDir)
     writes.set(join(outDir, h.name, 'host.yaml'), {content: HEADER(h.name, hostDir) + toYaml(doc), secret: false})
   }
-  if (inv.type === 'ipsec') {
-    for (const h of plans) {
-      for (const l of h.links) {
-        if (l.peer < h.name) continue // each pair once
-        const a = {host: h.name, path: join(outDir, h.name, 'secrets', `${l.peer}.psk`)}
-        const b = {host: l.peer, path: join(outDir, l.peer, 'secrets', `${h.name}.psk`)}
-        const {psk} = pairPsk({...a, text: readIf(a.path)}, {...b, text: readIf(b.path)})
-        writes.set(a.path, {content: `${psk}\n`, secret: true})
-        writes.set(b.path, {content: `${psk}\n`, secret: true})
-      }
-    }
-  }
-
-  // What the last render made and this one does not: bundles of hosts that left, keys of pairs that are no more.
-  const removes: string[] = []
-  const inInventory = new Set(names)
-  for (const name of stored.keys()) {
-    const dir = join(outDir, name)
-    if (!inInventory.has(name) && bundleName(name) && existsSync(join(dir, 'host.yaml'))) removes.push(dir)
-  }
-  for (const name of names) {
-    const dir = join(outDir, name, 'secrets')
-    let entries: string[] = []
-    try {
-      entries = readdirSync(dir)
-    } catch {
-      continue
-    }
-    for (const f of entries.sort()) if (f.endsWith('.psk') && !writes.has(join(dir, f))) removes.push(join(dir, f))
-  }
-
-  const files: RenderResult['files'] = []
-  for (const [path, w] of writes) {
-    const now = readIf(path)
-    const modeOk = !w.secret || fileMode(path) === 0o600
-    files.push({path, action: now === undefined ? 'create' : now === w.content && modeOk ? 'unchanged' : 'update', secret: w.secret})
-  }
-  for (const path of removes) files.push({path, action: 'remove', secret: path.endsWith('.psk')})
+  if (inv.type === 'ipsec') planPairKeys(plans, outDir, writes)
+  const removes = leftOver(outDir, stored.keys(), names, writes)
+  const files = fileActions(writes, removes)
   const result: RenderResult = {
     outDir,
     hostDir,
@@ -198,6 +152,72 @@ function compute(input: RenderInput): {result: RenderResult; writes: Map<string,
     dryRun: Boolean(input.dryRun),
   }
   return {result, writes, removes}
+}
+
+/** --host-dir (an absolute path without spaces or quotes, the default when not given); -o must be a folder if it exists. */
+function checkedHostDir(outDir: string, hostDir: string = DEFAULT_HOST_DIR): string {
+  if (!isAbsolute(hostDir) || /[\s"'\\]/.test(hostDir))
+    throw new UsageError(`--host-dir "${hostDir}" is not an absolute path`, `give the folder the bundles are copied to on the hosts, e.g. ${DEFAULT_HOST_DIR}`)
+  if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UsageError(`${outDir} is not a folder`, 'give -o a folder (made if missing)')
+  return hostDir
+}
+
+/** A WireGuard fleet's public keys by host, from --pubkeys (required); none for IPsec. */
+function wireguardKeys(inv: Inventory, pubkeys: RenderInput['pubkeys'], names: string[]): Map<string, string> {
+  if (inv.type !== 'wireguard') return new Map<string, string>()
+  if (!pubkeys)
+    throw new UsageError(
+      'a WireGuard fleet needs --pubkeys FILE',
+      `gather each host's key with "netkit tunnel pubkey ${inv.tunnel}" into a file of "NAME: KEY" lines`,
+    )
+  return readPubkeys(pubkeys.text, pubkeys.source, names, inv.tunnel)
+}
+
+/** IPsec: each linked pair's key, the same in both hosts' secrets folders (kept from the last render when it still matches). */
+function planPairKeys(plans: HostPlan[], outDir: string, writes: Map<string, Planned>): void {
+  for (const h of plans) {
+    for (const l of h.links) {
+      if (l.peer < h.name) continue // each pair once
+      const a = {host: h.name, path: join(outDir, h.name, 'secrets', `${l.peer}.psk`)}
+      const b = {host: l.peer, path: join(outDir, l.peer, 'secrets', `${h.name}.psk`)}
+      const {psk} = pairPsk({...a, text: readIf(a.path)}, {...b, text: readIf(b.path)})
+      writes.set(a.path, {content: `${psk}\n`, secret: true})
+      writes.set(b.path, {content: `${psk}\n`, secret: true})
+    }
+  }
+}
+
+/** What the last render made and this one does not: bundles of hosts that left, keys of pairs that are no more. */
+function leftOver(outDir: string, before: Iterable<string>, names: string[], writes: Map<string, Planned>): string[] {
+  const removes: string[] = []
+  const inInventory = new Set(names)
+  for (const name of before) {
+    const dir = join(outDir, name)
+    if (!inInventory.has(name) && bundleName(name) && existsSync(join(dir, 'host.yaml'))) removes.push(dir)
+  }
+  for (const name of names) {
+    const dir = join(outDir, name, 'secrets')
+    let entries: string[] = []
+    try {
+      entries = readdirSync(dir)
+    } catch {
+      continue
+    }
+    for (const f of entries.sort()) if (f.endsWith('.psk') && !writes.has(join(dir, f))) removes.push(join(dir, f))
+  }
+  return removes
+}
+
+/** Each file's action: create, update (content or a key's mode differs), unchanged, or remove. */
+function fileActions(writes: Map<string, Planned>, removes: string[]): RenderResult['files'] {
+  const files: RenderResult['files'] = []
+  for (const [path, w] of writes) {
+    const now = readIf(path)
+    const modeOk = !w.secret || fileMode(path) === 0o600
+    files.push({path, action: now === undefined ? 'create' : now === w.content && modeOk ? 'unchanged' : 'update', secret: w.secret})
+  }
+  for (const path of removes) files.push({path, action: 'remove', secret: path.endsWith('.psk')})
+  return files
 }
 
 /** Renders the bundles (or, dry, says what it would write and remove). Keys are never in the result. */

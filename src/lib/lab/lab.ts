@@ -201,73 +201,15 @@ async function dryRun(opts: LabOptions, t0: number): Promise<LabReport> {
   for (const [ti, type] of opts.types.entries()) {
     if (type === 'wireguard') {
       for (const a of hosts) {
-        const i = meshInput(ti === 0, a, hosts, (b) => `$(netkit tunnel pubkey ${LAB_WG_TUNNEL} --netns ${b.host})`)
-        commands.push(
-          [
-            'netkit',
-            'tunnel',
-            'add',
-            LAB_WG_TUNNEL,
-            '--type',
-            'wireguard',
-            '--netns',
-            a.host,
-            '--address',
-            i.address!,
-            '--listen-port',
-            String(WG_PORT),
-            ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]),
-          ].join(' '),
-        )
+        commands.push(...meshCommands(ti === 0, a, hosts))
         n++
-        for (const [peer, p] of Object.entries(i.peers!)) {
-          commands.push(
-            [
-              'netkit',
-              'tunnel',
-              'peer',
-              'add',
-              LAB_WG_TUNNEL,
-              peer,
-              '--netns',
-              a.host,
-              '--public-key',
-              `"${p.publicKey}"`,
-              '--allowed-ips',
-              p.allowedIps!.join(','),
-              '--endpoint',
-              p.endpoint!,
-            ].join(' '),
-          )
-        }
       }
       continue
     }
     for (const a of hosts) {
       for (const b of hosts) {
         if (a === b) continue
-        const i = tunnelInput(type, ti === 0, a, b)
-        const args = [
-          'netkit',
-          'tunnel',
-          'add',
-          i.name,
-          '--type',
-          type,
-          '--netns',
-          a.host,
-          '--local',
-          i.local!,
-          '--remote',
-          i.remote,
-          ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]),
-          ...(i.remoteSubnet ?? []).flatMap((x) => ['--remote-subnet', x]),
-        ]
-        if (i.address) args.push('--address', i.address)
-        if (i.peerAddress) args.push('--peer-address', i.peerAddress)
-        if (i.vni) args.push('--vni', String(i.vni))
-        if (a.index < b.index) args.push('--no-wait')
-        commands.push(args.join(' '))
+        commands.push(pairCommand(type, ti === 0, a, b))
         n++
       }
     }
@@ -275,24 +217,81 @@ async function dryRun(opts: LabOptions, t0: number): Promise<LabReport> {
   return {hosts, types: opts.types, tunnels: n, pairs: [], captures: [], doctor: [], seconds: (Date.now() - t0) / 1000, alreadyUp: false, commands}
 }
 
+/** The commands that make host a's WireGuard interface and add the other hosts as its peers (their keys as "tunnel pubkey" calls). */
+function meshCommands(carries: boolean, a: LabHost, hosts: LabHost[]): string[] {
+  const i = meshInput(carries, a, hosts, (b) => `$(netkit tunnel pubkey ${LAB_WG_TUNNEL} --netns ${b.host})`)
+  const commands = [
+    [
+      'netkit',
+      'tunnel',
+      'add',
+      LAB_WG_TUNNEL,
+      '--type',
+      'wireguard',
+      '--netns',
+      a.host,
+      '--address',
+      i.address!,
+      '--listen-port',
+      String(WG_PORT),
+      ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]),
+    ].join(' '),
+  ]
+  for (const [peer, p] of Object.entries(i.peers!)) {
+    commands.push(
+      [
+        'netkit',
+        'tunnel',
+        'peer',
+        'add',
+        LAB_WG_TUNNEL,
+        peer,
+        '--netns',
+        a.host,
+        '--public-key',
+        `"${p.publicKey}"`,
+        '--allowed-ips',
+        p.allowedIps!.join(','),
+        '--endpoint',
+        p.endpoint!,
+      ].join(' '),
+    )
+  }
+  return commands
+}
+
+/** The "tunnel add" command for the tunnel of this type from host a to host b (the lower host's without waiting). */
+function pairCommand(type: LabType, carries: boolean, a: LabHost, b: LabHost): string {
+  const i = tunnelInput(type, carries, a, b)
+  const args = [
+    'netkit',
+    'tunnel',
+    'add',
+    i.name,
+    '--type',
+    type,
+    '--netns',
+    a.host,
+    '--local',
+    i.local!,
+    '--remote',
+    i.remote,
+    ...(i.localSubnet ?? []).flatMap((x) => ['--local-subnet', x]),
+    ...(i.remoteSubnet ?? []).flatMap((x) => ['--remote-subnet', x]),
+  ]
+  if (i.address) args.push('--address', i.address)
+  if (i.peerAddress) args.push('--peer-address', i.peerAddress)
+  if (i.vni) args.push('--vni', String(i.vni))
+  if (a.index < b.index) args.push('--no-wait')
+  return args.join(' ')
+}
+
+/** Builds the lab (hosts, then each type's tunnels) and proves it; a lab that is up already is only proven again. */
 export async function labUp(opts: LabOptions): Promise<LabReport> {
   const t0 = Date.now()
-  if (opts.hosts < 2 || opts.hosts > MAX_HOSTS) throw new UsageError(`--hosts ${opts.hosts} is out of range`, `give 2 to ${MAX_HOSTS}`)
-  opts.types.forEach((t, i) => (t === 'wireguard' ? undefined : tunnelInput(t, i === 0, labHost(1), labHost(2))))
+  checkLabOptions(opts)
   const {runner, log} = opts
-  if (existingLab(opts)) {
-    log(`the lab is up already (${opts.hosts} hosts, ${opts.types.join(', ')}): nothing to build; proving it again`)
-    const hosts = Array.from({length: opts.hosts}, (_, i) => labHost(i + 1))
-    if (runner.dryRun) return {hosts, types: opts.types, tunnels: 0, pairs: [], captures: [], doctor: [], seconds: 0, alreadyUp: true, commands: []}
-    return {
-      ...(await prove(opts, hosts)),
-      hosts,
-      types: opts.types,
-      tunnels: tunnelCount(opts.types, hosts.length),
-      seconds: (Date.now() - t0) / 1000,
-      alreadyUp: true,
-    }
-  }
+  if (existingLab(opts)) return proveExisting(opts, t0)
   log(`building ${opts.hosts} hosts on an underlay, each with a container`)
   if (runner.dryRun) return dryRun(opts, t0)
   // Until every tunnel is added, a failure or a signal (Ctrl-C, a kill, a hangup) removes all of the lab again.
@@ -303,41 +302,8 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
     hosts = await buildWorld(runner, opts.hosts)
     watch.check()
     runner.writeFile(recordPath(opts.configDir), JSON.stringify({hosts: opts.hosts, types: opts.types}) + '\n')
-
     for (const [ti, type] of opts.types.entries()) {
-      const carries = ti === 0
-      if (type === 'wireguard') {
-        // One interface per host, every other host a peer: the keys first (each host makes its own), then each host's interface.
-        const keys = new Map(hosts.map((h) => [h, tunnelPublicKey(runner, opts.configDir, LAB_WG_TUNNEL, h.host).publicKey]))
-        for (const a of hosts) {
-          const {def} = await defineTunnel(
-            meshInput(carries, a, hosts, (b) => keys.get(b)!),
-            runner.in(a.host),
-          )
-          await addTunnel(def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', wait: false})
-          tunnels += 1
-          watch.check()
-        }
-        log(
-          `added ${hosts.length} WireGuard interfaces, one per host with the ${hosts.length - 1} others as peers (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`,
-        )
-        continue
-      }
-      // Each pair: the lower host first, without waiting; the higher one waits until the tunnel is proven up.
-      for (const a of hosts) {
-        for (const b of hosts) {
-          if (a.index >= b.index) continue
-          const first = await defineTunnel(tunnelInput(type, carries, a, b), runner.in(a.host))
-          await addTunnel(first.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: false})
-          const second = await defineTunnel(tunnelInput(type, carries, b, a), runner.in(b.host))
-          await addTunnel(second.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: true})
-          tunnels += 2
-          watch.check()
-        }
-      }
-      log(
-        `added ${hosts.length * (hosts.length - 1)} ${type} tunnels (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`,
-      )
+      tunnels += type === 'wireguard' ? await addMesh(opts, hosts, ti === 0, watch) : await addPairs(opts, hosts, type, ti === 0, watch)
     }
   } catch (error) {
     log('removing the lab again (it was not finished)')
@@ -348,6 +314,68 @@ export async function labUp(opts: LabOptions): Promise<LabReport> {
   }
 
   return {...(await prove(opts, hosts)), hosts, types: opts.types, tunnels, seconds: (Date.now() - t0) / 1000, alreadyUp: false}
+}
+
+/** --hosts in range, and the types in an order the lab can build (IPsec first). */
+function checkLabOptions(opts: LabOptions): void {
+  if (opts.hosts < 2 || opts.hosts > MAX_HOSTS) throw new UsageError(`--hosts ${opts.hosts} is out of range`, `give 2 to ${MAX_HOSTS}`)
+  opts.types.forEach((t, i) => (t === 'wireguard' ? undefined : tunnelInput(t, i === 0, labHost(1), labHost(2))))
+}
+
+/** The lab is up already: nothing to build, it is proven again (in a dry run, nothing is). */
+async function proveExisting(opts: LabOptions, t0: number): Promise<LabReport> {
+  opts.log(`the lab is up already (${opts.hosts} hosts, ${opts.types.join(', ')}): nothing to build; proving it again`)
+  const hosts = Array.from({length: opts.hosts}, (_, i) => labHost(i + 1))
+  if (opts.runner.dryRun) return {hosts, types: opts.types, tunnels: 0, pairs: [], captures: [], doctor: [], seconds: 0, alreadyUp: true, commands: []}
+  return {
+    ...(await prove(opts, hosts)),
+    hosts,
+    types: opts.types,
+    tunnels: tunnelCount(opts.types, hosts.length),
+    seconds: (Date.now() - t0) / 1000,
+    alreadyUp: true,
+  }
+}
+
+/** WireGuard: one interface per host, every other host a peer: the keys first (each host makes its own), then each host's interface. */
+async function addMesh(opts: LabOptions, hosts: LabHost[], carries: boolean, watch: Interruption): Promise<number> {
+  const {runner} = opts
+  let tunnels = 0
+  const keys = new Map(hosts.map((h) => [h, tunnelPublicKey(runner, opts.configDir, LAB_WG_TUNNEL, h.host).publicKey]))
+  for (const a of hosts) {
+    const {def} = await defineTunnel(
+      meshInput(carries, a, hosts, (b) => keys.get(b)!),
+      runner.in(a.host),
+    )
+    await addTunnel(def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', wait: false})
+    tunnels += 1
+    watch.check()
+  }
+  opts.log(
+    `added ${hosts.length} WireGuard interfaces, one per host with the ${hosts.length - 1} others as peers (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`,
+  )
+  return tunnels
+}
+
+/** IPsec or VXLAN: a tunnel each way for each pair, the lower host first without waiting, the higher one waiting until it is proven up. */
+async function addPairs(opts: LabOptions, hosts: LabHost[], type: LabType, carries: boolean, watch: Interruption): Promise<number> {
+  const {runner} = opts
+  let tunnels = 0
+  for (const a of hosts) {
+    for (const b of hosts) {
+      if (a.index >= b.index) continue
+      const first = await defineTunnel(tunnelInput(type, carries, a, b), runner.in(a.host))
+      await addTunnel(first.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: false})
+      const second = await defineTunnel(tunnelInput(type, carries, b, a), runner.in(b.host))
+      await addTunnel(second.def, {runner, configDir: opts.configDir, timeoutMs: opts.timeoutMs, progress: 'none', psk: first.psk, wait: true})
+      tunnels += 2
+      watch.check()
+    }
+  }
+  opts.log(
+    `added ${hosts.length * (hosts.length - 1)} ${type} tunnels (a full mesh${carries ? ', carrying the container subnets' : ', an overlay between the hosts'})`,
+  )
+  return tunnels
 }
 
 /** Every pair pings through each tunnel type; a capture on the underlay shows what crosses it; the doctor on each host. */

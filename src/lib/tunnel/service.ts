@@ -74,11 +74,13 @@ export async function refuseUnfit(def: TunnelDef, opts: ServiceOptions & {inFile
   await driverFor(def.type).hostCheck?.(def, ctx, {inFile: opts.inFile})
 }
 
+type AddOptions = ServiceOptions & {replace?: boolean; psk?: Secret; keepPeers?: boolean}
+
 /**
  * Adds a tunnel. Identical definition already up: a no-op. Identical but
  * down: brings it up. Different: an error unless `replace`.
  */
-export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?: boolean; psk?: Secret; keepPeers?: boolean}): Promise<AddResult> {
+export async function addTunnel(def: TunnelDef, opts: AddOptions): Promise<AddResult> {
   const dir = scopeDir(opts.configDir, def.netns)
   const driver = driverFor(def.type)
   const ctx = await contextFor(def, opts)
@@ -90,37 +92,67 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
 
   const replacing = Boolean(existing && !(sameDef(existing, def) && pskSame))
   if (existing) {
-    if (!replacing) {
-      const status = await driver.status(existing, ctx)
-      if (status.state !== 'down') {
-        return {
-          changed: false,
-          summary: `tunnel ${def.name} is already set up (${status.state})`,
-          datapath: ctx.datapath,
-          datapathReason: ctx.datapathReason,
-          steps: [],
-        }
-      }
-    } else if (!opts.replace) {
-      const fields = sameDef(existing, def) ? ['psk'] : diffDefs(existing, def)
-      throw new NetkitError('E_CONFLICT', `tunnel ${def.name} already exists with a different definition (${fields.join(', ')})`, {
-        fix: 'pass --replace to replace it, or delete it first with "netkit tunnel del"',
-      })
-    }
+    const noop = await upAlready(def, existing, replacing, ctx, opts)
+    if (noop) return noop
   }
-
-  // Nothing can work without a path to the peer, nor by taking another tunnel's subnets: say so before changing anything.
-  // (A WireGuard interface has peers instead: one that cannot be reached now is reached when it can.)
-  if (def.remote) await requireUnderlay(ctx.runner, def.remote, def.name)
-  await refuseTakeover(def, ctx)
-  await driver.check?.(def, ctx, opts.psk?.value)
+  await refuseBeforeAdd(def, ctx, opts)
 
   const steps: Step[] = []
   // The old tunnel goes down in the plan only: there a failure or a signal brings it back.
   if (existing && replacing) steps.push(replaceStep(existing, ctx, opts))
-  // Written ahead: the definition is stored before anything of the tunnel exists, so that whatever a
-  // kill -9 leaves half made is a tunnel that "tunnel del", "tunnel up" and the doctor know.
-  steps.push({
+  steps.push(saveDefStep(dir, def, existing, ctx))
+  if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner))
+  steps.push(...(await hostSteps(def, ctx)), ...(await driver.up(def, ctx)))
+  const result = await runAddPlan(steps, def, ctx, opts)
+  const state = ctx.runner.dryRun ? undefined : (await driver.status(def, ctx)).state
+  return {
+    changed: true,
+    state,
+    summary: `${ctx.runner.dryRun ? (existing ? 'would bring up' : 'would add') : existing ? 'brought up' : 'added'} tunnel ${def.name} (${def.type}, ${ctx.datapath} data path${state === 'connecting' ? ', waiting for the peer' : ''})`,
+    datapath: ctx.datapath,
+    datapathReason: ctx.datapathReason,
+    steps: result.changed,
+  }
+}
+
+/** A tunnel of this name exists: the no-op result when it is the same and not down; a conflict when it differs and --replace is not given. */
+async function upAlready(def: TunnelDef, existing: TunnelDef, replacing: boolean, ctx: TunnelContext, opts: AddOptions): Promise<AddResult | undefined> {
+  if (!replacing) {
+    const status = await driverFor(def.type).status(existing, ctx)
+    if (status.state === 'down') return undefined
+    return {
+      changed: false,
+      summary: `tunnel ${def.name} is already set up (${status.state})`,
+      datapath: ctx.datapath,
+      datapathReason: ctx.datapathReason,
+      steps: [],
+    }
+  }
+  if (!opts.replace) {
+    const fields = sameDef(existing, def) ? ['psk'] : diffDefs(existing, def)
+    throw new NetkitError('E_CONFLICT', `tunnel ${def.name} already exists with a different definition (${fields.join(', ')})`, {
+      fix: 'pass --replace to replace it, or delete it first with "netkit tunnel del"',
+    })
+  }
+  return undefined
+}
+
+/**
+ * Nothing can work without a path to the peer, nor by taking another tunnel's subnets: say so before changing anything.
+ * (A WireGuard interface has peers instead: one that cannot be reached now is reached when it can.)
+ */
+async function refuseBeforeAdd(def: TunnelDef, ctx: TunnelContext, opts: AddOptions): Promise<void> {
+  if (def.remote) await requireUnderlay(ctx.runner, def.remote, def.name)
+  await refuseTakeover(def, ctx)
+  await driverFor(def.type).check?.(def, ctx, opts.psk?.value)
+}
+
+/**
+ * Written ahead: the definition is stored before anything of the tunnel exists, so that whatever a
+ * kill -9 leaves half made is a tunnel that "tunnel del", "tunnel up" and the doctor know.
+ */
+function saveDefStep(dir: string, def: TunnelDef, existing: TunnelDef | undefined, ctx: TunnelContext): Step {
+  return {
     title: 'save the tunnel definition',
     apply: async () => {
       saveDef(ctx.runner, dir, def)
@@ -130,25 +162,16 @@ export async function addTunnel(def: TunnelDef, opts: ServiceOptions & {replace?
       if (existing) saveDef(ctx.runner, dir, existing)
       else removeDef(ctx.runner, dir, def.name)
     },
-  })
-  if (opts.psk) steps.push(pskStep(pskFile, opts.psk, ctx.runner))
-  steps.push(...(await hostSteps(def, ctx)), ...(await driver.up(def, ctx)))
-  let result
+  }
+}
+
+/** Runs the add's steps; undone (a failure, a refusal, a signal), the directories its files were written to go too. */
+async function runAddPlan(steps: Step[], def: TunnelDef, ctx: TunnelContext, opts: AddOptions): ReturnType<typeof runPlan> {
   try {
-    result = await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
+    return await runPlan(steps, {runner: ctx.runner, progress: opts.progress})
   } catch (error) {
-    // Undone (a failure, a refusal, a signal): the directories its files were written to go too.
     if (!ctx.runner.dryRun) tidyScope(opts.configDir, def.netns)
     throw error
-  }
-  const state = ctx.runner.dryRun ? undefined : (await driver.status(def, ctx)).state
-  return {
-    changed: true,
-    state,
-    summary: `${ctx.runner.dryRun ? (existing ? 'would bring up' : 'would add') : existing ? 'brought up' : 'added'} tunnel ${def.name} (${def.type}, ${ctx.datapath} data path${state === 'connecting' ? ', waiting for the peer' : ''})`,
-    datapath: ctx.datapath,
-    datapathReason: ctx.datapathReason,
-    steps: result.changed,
   }
 }
 

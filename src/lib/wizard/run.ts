@@ -80,6 +80,9 @@ async function hostAbility(runner: Runner): Promise<HostAbility> {
 
 type Defs = Defined[]
 
+/** What "tunnel add" would run, and where a dry run stopped (a peer not reachable yet). */
+type Planned = {commands: string[]; stopped?: string}
+
 /** The tunnels the answers make, defined and checked as "tunnel add" checks them; a refusal in the wizard's words. */
 async function defineAll(answers: Answers, runner: Runner, ability: HostAbility): Promise<Defs> {
   const inputs = tunnelInputs(answers, runner.netns)
@@ -99,7 +102,7 @@ async function defineAll(answers: Answers, runner: Runner, ability: HostAbility)
  * (bad input: exit 2) is thrown; any other failure (a peer not reachable yet)
  * ends the list and is said in the review, where the real run will stop too.
  */
-async function dryRunAll(defs: Defs, runner: Runner, opts: WizardOptions): Promise<{commands: string[]; stopped?: string}> {
+async function dryRunAll(defs: Defs, runner: Runner, opts: WizardOptions): Promise<Planned> {
   const dry = new Runner({netns: runner.netns, dryRun: true, sink: () => {}})
   const commands: string[] = []
   for (const {def, psk} of defs) {
@@ -142,18 +145,78 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
   }
 }
 
+/** The wizard's steps in order: the host, the answers, the review, the decision, the apply, what the peer needs. */
 async function wizard(opts: WizardOptions): Promise<WizardResult> {
-  const {runner, log} = opts
-  const prompt = opts.prompt ?? ((q: Record<string, unknown>) => ask({...q, name: String(q.name)}))
-  if (!opts.answersFile && !opts.interactive) {
-    throw new UsageError('the wizard needs a terminal to ask its questions', 'pass --answers FILE (YAML or JSON) to run it without prompts', 'E_NO_TTY')
-  }
+  const {runner} = opts
+  const prompt: Prompt = opts.prompt ?? ((q: Record<string, unknown>) => ask({...q, name: String(q.name)}))
+  requireAnswerSource(opts)
   // An answers file is checked whole before anything is printed, run or made: bad input is one error line.
   const fromFile = opts.answersFile ? readAnswersFile(opts.answersFile) : undefined
   const ability = await hostAbility(runner)
   let checked = fromFile ? await checkAnswers(fromFile, runner, ability, opts) : undefined
 
   // 1. The host first: what is missing, and the safe fixes.
+  const problems = await checkHost(opts, prompt)
+
+  // 2. The answers (checked as they are typed, then as a whole).
+  const answers = fromFile ?? validateAnswers(await askAnswers(runner, prompt, opts.log, ability), 'your answers')
+  checked ??= await checkAnswers(answers, runner, ability, opts)
+  if (opts.saveAnswers) runner.writeFile(opts.saveAnswers, answersToYaml(answers))
+
+  // 3. The review: the exact files (secrets redacted) and commands.
+  const scope = scopeDir(opts.configDir, runner.netns)
+  const pkiDir = join(scope, 'pki')
+  let issued: Issued | undefined
+  try {
+    let defs = checked.defs
+    let planned: Planned = checked
+    if (!defs) {
+      issued = await issueForAnswers(answers, runner, pkiDir)
+      ;({defs, planned} = await planWithCertificates(answers, issued, checked, ability, opts))
+    }
+    const files = await reviewFiles(defs, runner, scope)
+    printReview(files, planned, opts)
+    const decision = await askDecision(answers, opts, prompt)
+    const replacing = await confirmReplacing(files, decision, opts, prompt)
+    const result: WizardResult = {
+      answers,
+      checks: checksSummary(problems),
+      review: {files, commands: planned.commands},
+      decision,
+      applied: [],
+      doctor: null,
+      peerAnswers: null,
+      pskFiles: [],
+    }
+    if (decision !== 'apply') {
+      discardMade(opts, issued, pkiDir)
+      if (decision === 'save') saveAnswersOnly(answers, opts)
+      return result
+    }
+
+    // 4. Apply, with the same tunnel add as everyone else.
+    await applyTunnels(defs, result, scope, opts, replacing.length > 0)
+    if (!runner.dryRun) result.doctor = await doctorSummary(opts)
+
+    // 5. What the other side needs.
+    handOver(result, answers, issued, opts)
+    return result
+  } catch (error) {
+    discardMade(opts, issued, pkiDir)
+    throw error
+  }
+}
+
+/** Without a terminal the answers must come from a file. */
+function requireAnswerSource(opts: WizardOptions): void {
+  if (!opts.answersFile && !opts.interactive) {
+    throw new UsageError('the wizard needs a terminal to ask its questions', 'pass --answers FILE (YAML or JSON) to run it without prompts', 'E_NO_TTY')
+  }
+}
+
+/** Runs the doctor's host checks, says what fails or warns, and offers the safe fixes (each once, naming where it acts). */
+async function checkHost(opts: WizardOptions, prompt: Prompt): Promise<Finding[]> {
+  const {runner, log} = opts
   const report = await runDoctor({runner, configDir: opts.configDir})
   const problems = report.findings.filter((f) => HOST_GROUPS.has(f.group) && (f.result === 'fail' || f.result === 'warn'))
   for (const f of problems)
@@ -173,147 +236,156 @@ async function wizard(opts: WizardOptions): Promise<WizardResult> {
       for (const f of fixable) await f.remedy.apply(runner)
     }
   }
+  return problems
+}
 
-  // 2. The answers (checked as they are typed, then as a whole).
-  const answers = fromFile ?? validateAnswers(await askAnswers(runner, prompt, log, ability), 'your answers')
-  checked ??= await checkAnswers(answers, runner, ability, opts)
-  if (opts.saveAnswers) runner.writeFile(opts.saveAnswers, answersToYaml(answers))
+/** x509-generate: makes the CA and the certificates now, after every check, as files of their own (mode 0600 keys); in a dry run only shown. */
+async function issueForAnswers(answers: Answers, runner: Runner, pkiDir: string): Promise<Issued> {
+  const peers = answers.role === 'mesh' ? answers.peers.map((p) => ({name: p.name, ip: p.address})) : [{name: answers.name!, ip: answers.remote!}]
+  return issueCertificates(runner, pkiDir, {name: 'host', ip: answers.local}, peers)
+}
 
-  // 3. The review: the exact files (secrets redacted) and commands.
-  const scope = scopeDir(opts.configDir, runner.netns)
-  const pkiDir = join(scope, 'pki')
-  let issued: Issued | undefined
-  try {
-    let defs: Defs
-    let planned: {commands: string[]; stopped?: string} = checked
-    if (checked.defs) {
-      defs = checked.defs
-    } else {
-      // x509-generate: the certificates are made now, after every check, as files of their own (mode 0600 keys); in a dry run only shown.
-      const peers = answers.role === 'mesh' ? answers.peers.map((p) => ({name: p.name, ip: p.address})) : [{name: answers.name!, ip: answers.remote!}]
-      issued = await issueCertificates(runner, pkiDir, {name: 'host', ip: answers.local}, peers)
-      const effective: Answers = {...answers, auth: {method: 'x509', cert: issued.cert, key: issued.key, ca: issued.ca}}
-      defs = runner.dryRun ? [] : await defineAll(effective, runner, ability)
-      if (!runner.dryRun) planned = await dryRunAll(defs, runner, opts)
-    }
-    const files: ReviewItem[] = []
-    for (const {def, psk} of defs) {
-      // As the tunnel will load it: on kernel-libipsec a "trap" tunnel is started and kept up instead.
-      const {datapath} = await ipsecDriver.datapath({runner}, def.datapath)
-      const shown = await renderConnection(def, psk ? 'PLACEHOLDER-PSK' : undefined, false, datapath === 'userspace')
-      const existing = loadDef(scope, def.name)
-      files.push({
-        tunnel: def.name,
-        file: connectionFile(def, scope),
-        content: shown.replace(swanctlSecret('PLACEHOLDER-PSK'), '<redacted>'),
-        replaces: existing && !sameDef(existing, def) ? diffDefs(existing, def) : null,
-      })
-    }
-    const dedup = planned.commands
-    log('')
-    log('review: netkit will write')
-    for (const f of files) {
-      const how = opts.replace ? '' : opts.interactive && !opts.yes ? ', if you confirm' : '; that needs --replace'
-      log(`  ${f.file} (mode 0600)${f.replaces ? `, replacing tunnel ${f.tunnel} (changed: ${f.replaces.join(', ')}${how})` : ''}`)
-      for (const line of f.content.trimEnd().split('\n')) log(`    | ${line}`)
-    }
-    log('and run')
-    for (const c of dedup) log(`  ${c}`)
-    if (planned.stopped) log(`  (the run would stop here: ${planned.stopped})`)
-    log('')
+/** The tunnels and their dry run again, with the certificates just issued in place of the checking key (a dry run keeps the checked plan). */
+async function planWithCertificates(
+  answers: Answers,
+  issued: Issued,
+  checked: Planned,
+  ability: HostAbility,
+  opts: WizardOptions,
+): Promise<{defs: Defs; planned: Planned}> {
+  const {runner} = opts
+  if (runner.dryRun) return {defs: [], planned: checked}
+  const effective: Answers = {...answers, auth: {method: 'x509', cert: issued.cert, key: issued.key, ca: issued.ca}}
+  const defs = await defineAll(effective, runner, ability)
+  return {defs, planned: await dryRunAll(defs, runner, opts)}
+}
 
-    let decision: WizardResult['decision'] = answers.apply ? 'apply' : 'save'
-    if (opts.interactive && !opts.yes) {
-      decision = (await prompt({
+/** Each tunnel's strongSwan file as it will be written (the PSK redacted), and what it replaces. */
+async function reviewFiles(defs: Defs, runner: Runner, scope: string): Promise<ReviewItem[]> {
+  const files: ReviewItem[] = []
+  for (const {def, psk} of defs) {
+    // As the tunnel will load it: on kernel-libipsec a "trap" tunnel is started and kept up instead.
+    const {datapath} = await ipsecDriver.datapath({runner}, def.datapath)
+    const shown = await renderConnection(def, psk ? 'PLACEHOLDER-PSK' : undefined, false, datapath === 'userspace')
+    const existing = loadDef(scope, def.name)
+    files.push({
+      tunnel: def.name,
+      file: connectionFile(def, scope),
+      content: shown.replace(swanctlSecret('PLACEHOLDER-PSK'), '<redacted>'),
+      replaces: existing && !sameDef(existing, def) ? diffDefs(existing, def) : null,
+    })
+  }
+  return files
+}
+
+/** Prints the review: the files netkit will write and the commands it will run. */
+function printReview(files: ReviewItem[], planned: Planned, opts: WizardOptions): void {
+  const {log} = opts
+  log('')
+  log('review: netkit will write')
+  for (const f of files) {
+    const how = opts.replace ? '' : opts.interactive && !opts.yes ? ', if you confirm' : '; that needs --replace'
+    log(`  ${f.file} (mode 0600)${f.replaces ? `, replacing tunnel ${f.tunnel} (changed: ${f.replaces.join(', ')}${how})` : ''}`)
+    for (const line of f.content.trimEnd().split('\n')) log(`    | ${line}`)
+  }
+  log('and run')
+  for (const c of planned.commands) log(`  ${c}`)
+  if (planned.stopped) log(`  (the run would stop here: ${planned.stopped})`)
+  log('')
+}
+
+/** Apply, save the answers only, or cancel: asked at a terminal, else what the answers say. */
+async function askDecision(answers: Answers, opts: WizardOptions, prompt: Prompt): Promise<WizardResult['decision']> {
+  if (!opts.interactive || opts.yes) return answers.apply ? 'apply' : 'save'
+  return (await prompt({
+    name: 'value',
+    type: 'select',
+    message: 'Go ahead?',
+    choices: [
+      {name: 'write the files and apply them', value: 'apply'},
+      {name: 'save the answers only (nothing else is written)', value: 'save'},
+      {name: 'cancel', value: 'cancel'},
+    ],
+  })) as WizardResult['decision']
+}
+
+/** The files that replace a different tunnel of the same name; applying them needs --replace or a yes at the terminal. */
+async function confirmReplacing(files: ReviewItem[], decision: WizardResult['decision'], opts: WizardOptions, prompt: Prompt): Promise<ReviewItem[]> {
+  const replacing = files.filter((f) => f.replaces)
+  if (decision === 'apply' && replacing.length && !opts.replace) {
+    const ok =
+      opts.interactive &&
+      !opts.yes &&
+      (await prompt({
         name: 'value',
-        type: 'select',
-        message: 'Go ahead?',
-        choices: [
-          {name: 'write the files and apply them', value: 'apply'},
-          {name: 'save the answers only (nothing else is written)', value: 'save'},
-          {name: 'cancel', value: 'cancel'},
-        ],
-      })) as WizardResult['decision']
-    }
-    const replacing = files.filter((f) => f.replaces)
-    if (decision === 'apply' && replacing.length && !opts.replace) {
-      const ok =
-        opts.interactive &&
-        !opts.yes &&
-        (await prompt({
-          name: 'value',
-          type: 'confirm',
-          message: `Replace the existing tunnel(s) ${replacing.map((f) => f.tunnel).join(', ')}?`,
-          default: false,
-        }))
-      if (!ok)
-        throw new NetkitError('E_CONFLICT', `tunnel ${replacing[0].tunnel} already exists with a different definition (${replacing[0].replaces!.join(', ')})`, {
-          fix: 'pass --replace to replace it',
-        })
-    }
-
-    const result: WizardResult = {
-      answers,
-      checks: {
-        fail: problems.filter((p) => p.result === 'fail').length,
-        warn: problems.filter((p) => p.result === 'warn').length,
-        problems: problems.map((p) => ({id: p.id, result: p.result, reason: p.reason, fix: p.fix})),
-      },
-      review: {files, commands: dedup},
-      decision,
-      applied: [],
-      doctor: null,
-      peerAnswers: null,
-      pskFiles: [],
-    }
-    if (decision === 'cancel') {
-      removeIssued(runner, issued, pkiDir)
-      tidyScope(opts.configDir, runner.netns ?? undefined)
-      return result
-    }
-    if (decision === 'save') {
-      removeIssued(runner, issued, pkiDir)
-      tidyScope(opts.configDir, runner.netns ?? undefined)
-      if (!opts.saveAnswers && opts.answersFile === undefined && !runner.dryRun) {
-        const path = join(process.cwd(), `netkit-wizard-${answers.name ?? 'mesh'}.yaml`)
-        runner.writeFile(path, answersToYaml(answers))
-        log(`saved the answers to ${path}`)
-      }
-      return result
-    }
-
-    // 4. Apply, with the same tunnel add as everyone else.
-    for (const {def, psk, pskGenerated} of defs) {
-      const r = await addTunnel(def, {
-        runner,
-        configDir: opts.configDir,
-        progress: 'none',
-        psk: psk as never,
-        wait: opts.wait,
-        replace: opts.replace || replacing.length > 0,
-        timeoutMs: opts.timeoutMs,
+        type: 'confirm',
+        message: `Replace the existing tunnel(s) ${replacing.map((f) => f.tunnel).join(', ')}?`,
+        default: false,
+      }))
+    if (!ok)
+      throw new NetkitError('E_CONFLICT', `tunnel ${replacing[0].tunnel} already exists with a different definition (${replacing[0].replaces!.join(', ')})`, {
+        fix: 'pass --replace to replace it',
       })
-      result.applied.push({tunnel: def.name, state: r.state ?? null, datapath: r.datapath, changed: r.changed})
-      if (pskGenerated) result.pskFiles.push(pskPath(scope, def.name))
-    }
-    if (!runner.dryRun) {
-      const after = await runDoctor({runner, configDir: opts.configDir})
-      result.doctor = {fail: after.summary.fail, warn: after.summary.warn}
-    }
+  }
+  return replacing
+}
 
-    // 5. What the other side needs.
-    if (issued) {
-      result.certificates = {ca: issued.ca, peers: issued.peers}
-    }
-    if (answers.role !== 'mesh') {
-      const peer = answersToYaml(peerAnswers(answers))
-      result.peerAnswers = peer
-      if (opts.peerAnswersFile) runner.writeFile(opts.peerAnswersFile, peer)
-    }
-    return result
-  } catch (error) {
-    removeIssued(runner, issued, pkiDir)
-    tidyScope(opts.configDir, runner.netns ?? undefined)
-    throw error
+/** The host checks' problems as the result reports them. */
+function checksSummary(problems: Finding[]): WizardResult['checks'] {
+  return {
+    fail: problems.filter((p) => p.result === 'fail').length,
+    warn: problems.filter((p) => p.result === 'warn').length,
+    problems: problems.map((p) => ({id: p.id, result: p.result, reason: p.reason, fix: p.fix})),
+  }
+}
+
+/** Removes what the wizard made before applying (issued certificates, an empty scope folder). */
+function discardMade(opts: WizardOptions, issued: Issued | undefined, pkiDir: string): void {
+  removeIssued(opts.runner, issued, pkiDir)
+  tidyScope(opts.configDir, opts.runner.netns ?? undefined)
+}
+
+/** "save the answers only" at a terminal without --save-answers: the answers go to netkit-wizard-NAME.yaml here. */
+function saveAnswersOnly(answers: Answers, opts: WizardOptions): void {
+  const {runner} = opts
+  if (!opts.saveAnswers && opts.answersFile === undefined && !runner.dryRun) {
+    const path = join(process.cwd(), `netkit-wizard-${answers.name ?? 'mesh'}.yaml`)
+    runner.writeFile(path, answersToYaml(answers))
+    opts.log(`saved the answers to ${path}`)
+  }
+}
+
+/** Adds each tunnel with "tunnel add" and records it (and a generated PSK's file) in the result. */
+async function applyTunnels(defs: Defs, result: WizardResult, scope: string, opts: WizardOptions, replacing: boolean): Promise<void> {
+  for (const {def, psk, pskGenerated} of defs) {
+    const r = await addTunnel(def, {
+      runner: opts.runner,
+      configDir: opts.configDir,
+      progress: 'none',
+      psk: psk as never,
+      wait: opts.wait,
+      replace: opts.replace || replacing,
+      timeoutMs: opts.timeoutMs,
+    })
+    result.applied.push({tunnel: def.name, state: r.state ?? null, datapath: r.datapath, changed: r.changed})
+    if (pskGenerated) result.pskFiles.push(pskPath(scope, def.name))
+  }
+}
+
+/** The doctor on the result: how many checks fail and warn. */
+async function doctorSummary(opts: WizardOptions): Promise<WizardResult['doctor']> {
+  const after = await runDoctor({runner: opts.runner, configDir: opts.configDir})
+  return {fail: after.summary.fail, warn: after.summary.warn}
+}
+
+/** What the other side needs: the certificates to copy there, and its answers (written to --peer-answers). */
+function handOver(result: WizardResult, answers: Answers, issued: Issued | undefined, opts: WizardOptions): void {
+  if (issued) {
+    result.certificates = {ca: issued.ca, peers: issued.peers}
+  }
+  if (answers.role !== 'mesh') {
+    const peer = answersToYaml(peerAnswers(answers))
+    result.peerAnswers = peer
+    if (opts.peerAnswersFile) opts.runner.writeFile(opts.peerAnswersFile, peer)
   }
 }

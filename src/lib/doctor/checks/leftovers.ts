@@ -7,7 +7,7 @@
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {forgetDaemon, processIs, recordedDaemons, stopProcess, wireguardGoProcesses} from '../../daemons.js'
+import {type DaemonRef, forgetDaemon, processIs, recordedDaemons, stopProcess, wireguardGoProcesses} from '../../daemons.js'
 import {NETKIT_ALIAS, NETKIT_PROTO} from '../../ownership.js'
 import type {Runner} from '../../runner.js'
 import {charonPid, charonScope, stopCharon} from '../../tunnel/ipsec/charon.js'
@@ -57,7 +57,6 @@ interface Orphan {
 /** The daemons netkit started here that no tunnel definition accounts for. */
 async function orphans(ctx: DoctorContext): Promise<Orphan[]> {
   const netns = ctx.runner.netns ?? undefined
-  const dir = scopeDir(ctx.configDir, netns)
   const knownDevs = new Set(ctx.allTunnels.flatMap((t) => (t.wireguard ? [t.wireguard.ifname] : [])))
   const hasIpsec = ctx.allTunnels.some((t) => t.type === 'ipsec')
   const out: Orphan[] = []
@@ -66,45 +65,65 @@ async function orphans(ctx: DoctorContext): Promise<Orphan[]> {
     if (pid === undefined) continue
     if (ref.match === 'wireguard-go') {
       const ifname = ref.name.slice('wireguard-go.'.length)
-      if (knownDevs.has(ifname)) continue
-      out.push({
-        subject: `wireguard-go ${ifname}`,
-        program: 'wireguard-go',
-        pid,
-        device: ifname,
-        reason: `wireguard-go (pid ${pid}) for ${ifname} runs, started by netkit, but no tunnel here has ${ifname} (its definition is gone)`,
-        stop: async (runner) => {
-          await stopProcess(runner, pid, ref.match, netns, 2000)
-          await delOwnLink(runner, ifname)
-          runner.removeFiles([wgConfPath(dir, ifname)])
-          if (!runner.dryRun) {
-            forgetDaemon(ref)
-            tidyScope(ctx.configDir, netns)
-          }
-        },
-      })
+      if (!knownDevs.has(ifname)) out.push(recordedWireguardGo(ctx, ref, pid, ifname))
     } else if (ref.match === 'charon' && !hasIpsec) {
-      out.push({
-        subject: 'charon',
-        program: 'charon',
-        pid,
-        reason: `charon (pid ${pid}), started by netkit, runs with no IPsec tunnel defined here (their definitions are gone): it may still hold SAs, routes and ipsec0`,
-        stop: async (runner) => {
-          const scope = charonScope(dir, netns)
-          await stopCharon(runner, scope)
-          // No IPsec tunnel is defined here: what is left of the charon's files belonged to the lost ones.
-          if (existsSync(scope.dir)) runner.removeFiles([scope.dir], {recursive: true})
-          if (!runner.dryRun) {
-            forgetDaemon(ref)
-            tidyScope(ctx.configDir, netns)
-          }
-        },
-      })
+      out.push(recordedCharon(ctx, ref, pid))
     }
   }
-  // A wireguard-go with a device netkit made, but no pid file (lost before it was written, or removed).
   const tracked = new Set(recorded.map((d) => d.pid).filter((p) => p !== undefined))
+  out.push(...(await untrackedWireguardGo(ctx, tracked, knownDevs)))
+  return out
+}
+
+/** A wireguard-go netkit started (its pid file) for a device no tunnel has: stopping it removes the device and its configuration too. */
+function recordedWireguardGo(ctx: DoctorContext, ref: DaemonRef, pid: number, ifname: string): Orphan {
+  const netns = ctx.runner.netns ?? undefined
+  const dir = scopeDir(ctx.configDir, netns)
+  return {
+    subject: `wireguard-go ${ifname}`,
+    program: 'wireguard-go',
+    pid,
+    device: ifname,
+    reason: `wireguard-go (pid ${pid}) for ${ifname} runs, started by netkit, but no tunnel here has ${ifname} (its definition is gone)`,
+    stop: async (runner) => {
+      await stopProcess(runner, pid, ref.match, netns, 2000)
+      await delOwnLink(runner, ifname)
+      runner.removeFiles([wgConfPath(dir, ifname)])
+      if (!runner.dryRun) {
+        forgetDaemon(ref)
+        tidyScope(ctx.configDir, netns)
+      }
+    },
+  }
+}
+
+/** A charon netkit started where no IPsec tunnel is defined: stopping it removes what is left of its files. */
+function recordedCharon(ctx: DoctorContext, ref: DaemonRef, pid: number): Orphan {
+  const netns = ctx.runner.netns ?? undefined
+  const dir = scopeDir(ctx.configDir, netns)
+  return {
+    subject: 'charon',
+    program: 'charon',
+    pid,
+    reason: `charon (pid ${pid}), started by netkit, runs with no IPsec tunnel defined here (their definitions are gone): it may still hold SAs, routes and ipsec0`,
+    stop: async (runner) => {
+      const scope = charonScope(dir, netns)
+      await stopCharon(runner, scope)
+      // No IPsec tunnel is defined here: what is left of the charon's files belonged to the lost ones.
+      if (existsSync(scope.dir)) runner.removeFiles([scope.dir], {recursive: true})
+      if (!runner.dryRun) {
+        forgetDaemon(ref)
+        tidyScope(ctx.configDir, netns)
+      }
+    },
+  }
+}
+
+/** A wireguard-go with a device netkit made, but no pid file (lost before it was written, or removed). */
+async function untrackedWireguardGo(ctx: DoctorContext, tracked: Set<number | undefined>, knownDevs: Set<string>): Promise<Orphan[]> {
+  const netns = ctx.runner.netns ?? undefined
   const links = await ctx.links()
+  const out: Orphan[] = []
   for (const {pid, ifname} of wireguardGoProcesses(netns)) {
     if (tracked.has(pid) || knownDevs.has(ifname)) continue
     if (links.find((l) => l.ifname === ifname)?.ifalias !== NETKIT_ALIAS) continue

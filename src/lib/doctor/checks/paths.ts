@@ -7,7 +7,7 @@ import {underlayOf} from '../../tunnel/underlay.js'
 import {probe} from './probe.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import * as v from '../../validate.js'
-import {type Check, type Finding, finding, ipIn, nsFlag} from '../types.js'
+import {type Check, type DoctorContext, type Finding, finding, ipIn, nsFlag} from '../types.js'
 import {tunnelEnds} from '../../tunnel/wireguard/peers.js'
 
 /** The device a tunnel's traffic should leave by (kernel IPsec has none: policies catch it). */
@@ -27,68 +27,75 @@ export const routesIntoTunnel: Check = {
   async run(ctx) {
     const out: Finding[] = []
     for (const t of ctx.tunnels) {
-      const dev = tunnelDevice(t) ?? (t.type === 'ipsec' ? 'ipsec0' : undefined)
-      for (const subnet of t.remoteSubnets) {
-        const probe = v.firstHost(subnet)
-        const got = (await ctx.routeTo(probe)) ?? {}
-        const evidence = {tunnel: t.name, subnet, probe, dev: got.dev ?? null, expected: dev ?? null}
-        const ns = nsFlag(ctx)
-        // Kernel IPsec: the route may use the underlay; an outbound policy (a trap before the SA) encrypts.
-        const outPolicy = async () => {
-          const pol = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list', 'dir', 'out', 'dst', subnet]})
-          return pol.exitCode === 0 && pol.stdout.includes('dir out')
-        }
-        if (t.type === 'ipsec' && got.dev !== 'ipsec0' && (await tunnelStatus(t, {runner: ctx.runner, configDir: ctx.configDir})).state !== 'up') {
-          if (got.dev && !(await outPolicy())) {
-            // No SA, and neither the guard route nor a policy stops the packets: they leave in clear.
-            out.push(
-              finding(this, 'fail', {
-                subject: `${t.name} ${subnet}`,
-                evidence,
-                reason: `the tunnel has no SA, and traffic to ${subnet} leaves by ${got.dev} in clear: its guard route (unreachable ${subnet}) is gone`,
-                fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns}`,
-              }),
-            )
-            continue
-          }
-          // No SA yet, and nothing leaves meanwhile: charon routes (and polices) the subnets once it is up. ipsec.sa says why not.
-          out.push(finding(this, 'skip', {subject: `${t.name} ${subnet}`, reason: 'the tunnel has no SA yet (see ipsec.sa)', evidence}))
-          continue
-        }
-        if (t.type === 'ipsec' && got.dev !== 'ipsec0') {
-          const hasPolicy = await outPolicy()
-          out.push(
-            finding(this, hasPolicy ? 'ok' : 'fail', {
-              subject: `${t.name} ${subnet}`,
-              evidence: {...evidence, outPolicy: hasPolicy},
-              ...(hasPolicy
-                ? {}
-                : {
-                    reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'} and no outbound IPsec policy or ipsec0 route covers it: it would go in clear or nowhere`,
-                    fix: `netkit tunnel up ${t.name}${ns}`,
-                  }),
-            }),
-          )
-          continue
-        }
-        const ok = got.dev === dev
-        out.push(
-          finding(this, ok ? 'ok' : 'fail', {
-            subject: `${t.name} ${subnet}`,
-            evidence,
-            ...(ok
-              ? {}
-              : {
-                  reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'}, not through ${dev}`,
-                  fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns} (or remove the route that wins)`,
-                }),
-          }),
-        )
-      }
+      for (const subnet of t.remoteSubnets) out.push(await subnetRoute(this, ctx, t, subnet))
     }
     if (out.length === 0) out.push(finding(this, 'skip', {reason: 'no tunnel routes remote subnets', evidence: {}}))
     return out
   },
+}
+
+/** Where traffic to a remote subnet's first host goes: into the tunnel's device, or for IPsec under an outbound policy. */
+async function subnetRoute(check: Check, ctx: DoctorContext, t: TunnelDef, subnet: string): Promise<Finding> {
+  const dev = tunnelDevice(t) ?? (t.type === 'ipsec' ? 'ipsec0' : undefined)
+  const probe = v.firstHost(subnet)
+  const got = (await ctx.routeTo(probe)) ?? {}
+  const evidence = {tunnel: t.name, subnet, probe, dev: got.dev ?? null, expected: dev ?? null}
+  const ns = nsFlag(ctx)
+  // Kernel IPsec: the route may use the underlay; an outbound policy (a trap before the SA) encrypts.
+  if (t.type === 'ipsec' && got.dev !== 'ipsec0') {
+    if ((await tunnelStatus(t, {runner: ctx.runner, configDir: ctx.configDir})).state !== 'up') return ipsecWithoutSa(check, ctx, t, subnet, got.dev, evidence)
+    const hasPolicy = await outPolicy(ctx, subnet)
+    return finding(check, hasPolicy ? 'ok' : 'fail', {
+      subject: `${t.name} ${subnet}`,
+      evidence: {...evidence, outPolicy: hasPolicy},
+      ...(hasPolicy
+        ? {}
+        : {
+            reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'} and no outbound IPsec policy or ipsec0 route covers it: it would go in clear or nowhere`,
+            fix: `netkit tunnel up ${t.name}${ns}`,
+          }),
+    })
+  }
+  const ok = got.dev === dev
+  return finding(check, ok ? 'ok' : 'fail', {
+    subject: `${t.name} ${subnet}`,
+    evidence,
+    ...(ok
+      ? {}
+      : {
+          reason: `traffic to ${subnet} leaves by ${got.dev ?? 'no route'}, not through ${dev}`,
+          fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns} (or remove the route that wins)`,
+        }),
+  })
+}
+
+/** An outbound IPsec policy covers the subnet. */
+async function outPolicy(ctx: DoctorContext, subnet: string): Promise<boolean> {
+  const pol = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list', 'dir', 'out', 'dst', subnet]})
+  return pol.exitCode === 0 && pol.stdout.includes('dir out')
+}
+
+/** An IPsec tunnel without an SA: a failure when traffic to the subnet leaves in clear (no guard route, no policy), else a skip (ipsec.sa says why). */
+async function ipsecWithoutSa(
+  check: Check,
+  ctx: DoctorContext,
+  t: TunnelDef,
+  subnet: string,
+  gotDev: string | undefined,
+  evidence: Record<string, unknown>,
+): Promise<Finding> {
+  const ns = nsFlag(ctx)
+  if (gotDev && !(await outPolicy(ctx, subnet))) {
+    // No SA, and neither the guard route nor a policy stops the packets: they leave in clear.
+    return finding(check, 'fail', {
+      subject: `${t.name} ${subnet}`,
+      evidence,
+      reason: `the tunnel has no SA, and traffic to ${subnet} leaves by ${gotDev} in clear: its guard route (unreachable ${subnet}) is gone`,
+      fix: `netkit tunnel down ${t.name}${ns} && netkit tunnel up ${t.name}${ns}`,
+    })
+  }
+  // No SA yet, and nothing leaves meanwhile: charon routes (and polices) the subnets once it is up. ipsec.sa says why not.
+  return finding(check, 'skip', {subject: `${t.name} ${subnet}`, reason: 'the tunnel has no SA yet (see ipsec.sa)', evidence})
 }
 
 export const mtu: Check = {

@@ -99,55 +99,61 @@ function interfaceHandshakes(check: Check, ctx: DoctorContext, t: TunnelDef, sta
       }),
     ]
   if (peers.length === 0) return [finding(check, 'skip', {subject: t.name, reason: `tunnel ${t.name} has no peers yet`, evidence: {tunnel: t.name}})]
-  return peers.map((p) => {
-    const subject = `${t.name} peer ${p.name}`
-    const age = p.handshakeAgeSeconds
-    const evidence = {
-      tunnel: t.name,
-      peer: p.name,
-      handshakeAgeSeconds: age,
-      keepalive: p.keepalive,
-      endpoint: p.endpoint,
-      rxBytes: p.rxBytes,
-      txBytes: p.txBytes,
-    }
-    if (!p.present) {
-      return finding(check, 'fail', {
-        subject,
-        evidence,
-        reason: `peer ${p.name} is defined but the device ${t.wireguard!.ifname} does not have it (removed behind netkit's back)`,
-        fix: `netkit tunnel peer add ${t.name} ${p.name} --public-key ${p.publicKey} --allowed-ips ${p.allowedIps.join(',')}${p.endpoint ? ` --endpoint ${p.endpoint}` : ''}${ns} (or apply the host file again)`,
-      })
-    }
-    if (age === null) {
-      if (p.keepalive)
-        return finding(check, 'fail', {
-          subject,
-          evidence,
-          reason: `peer ${p.name} never completed a handshake although keepalives are on: a public key is wrong on one side, the peer is not set up, or UDP is blocked`,
-          fix: `compare "netkit tunnel pubkey ${t.name}${ns}" with the key the peer has for this host, and ${p.publicKey} with the peer's own`,
-        })
-      return finding(check, 'warn', {
-        subject,
-        evidence,
-        reason: p.endpoint
-          ? `no handshake with peer ${p.name} yet: nothing was sent to it yet, or a key is wrong, the peer is not set up, or UDP is blocked`
-          : `peer ${p.name} has no endpoint here and has not connected yet`,
-        fix: p.endpoint
-          ? `send it traffic (ping an address in ${p.allowedIps[0]}), or set --keepalive 25 for a handshake without traffic`
-          : `set up this host on peer ${p.name} (with this host's endpoint there)`,
-      })
-    }
-    if (age > REJECT_AFTER_TIME) {
-      const expected = Boolean(p.keepalive)
-      return finding(check, expected ? 'fail' : 'warn', {
-        subject,
-        evidence,
-        reason: `the latest handshake with peer ${p.name} was ${age}s ago (over ${REJECT_AFTER_TIME}s, the session has expired)${expected ? ' although keepalives are on: the peer stopped answering' : ': no traffic lately; the next packet starts a new handshake'}`,
-        fix: expected ? 'check the peer and the path to it (UDP)' : 'if traffic is expected, give the peer a keepalive (--keepalive 25)',
-      })
-    }
-    return finding(check, 'ok', {subject, evidence})
+  return peers.map((p) => peerHandshake(check, t, p, ns))
+}
+
+/** One peer of an interface: missing from the device, never a handshake, an expired session, or ok. */
+function peerHandshake(check: Check, t: TunnelDef, p: PeerState, ns: string): Finding {
+  const subject = `${t.name} peer ${p.name}`
+  const age = p.handshakeAgeSeconds
+  const evidence = {
+    tunnel: t.name,
+    peer: p.name,
+    handshakeAgeSeconds: age,
+    keepalive: p.keepalive,
+    endpoint: p.endpoint,
+    rxBytes: p.rxBytes,
+    txBytes: p.txBytes,
+  }
+  if (!p.present) {
+    return finding(check, 'fail', {
+      subject,
+      evidence,
+      reason: `peer ${p.name} is defined but the device ${t.wireguard!.ifname} does not have it (removed behind netkit's back)`,
+      fix: `netkit tunnel peer add ${t.name} ${p.name} --public-key ${p.publicKey} --allowed-ips ${p.allowedIps.join(',')}${p.endpoint ? ` --endpoint ${p.endpoint}` : ''}${ns} (or apply the host file again)`,
+    })
+  }
+  if (age === null) return noHandshakeYet(check, t, p, ns, subject, evidence)
+  if (age > REJECT_AFTER_TIME) {
+    const expected = Boolean(p.keepalive)
+    return finding(check, expected ? 'fail' : 'warn', {
+      subject,
+      evidence,
+      reason: `the latest handshake with peer ${p.name} was ${age}s ago (over ${REJECT_AFTER_TIME}s, the session has expired)${expected ? ' although keepalives are on: the peer stopped answering' : ': no traffic lately; the next packet starts a new handshake'}`,
+      fix: expected ? 'check the peer and the path to it (UDP)' : 'if traffic is expected, give the peer a keepalive (--keepalive 25)',
+    })
+  }
+  return finding(check, 'ok', {subject, evidence})
+}
+
+/** A peer that never completed a handshake: a failure with keepalives on (one was due), else a warning (no traffic yet, or no endpoint here). */
+function noHandshakeYet(check: Check, t: TunnelDef, p: PeerState, ns: string, subject: string, evidence: Record<string, unknown>): Finding {
+  if (p.keepalive)
+    return finding(check, 'fail', {
+      subject,
+      evidence,
+      reason: `peer ${p.name} never completed a handshake although keepalives are on: a public key is wrong on one side, the peer is not set up, or UDP is blocked`,
+      fix: `compare "netkit tunnel pubkey ${t.name}${ns}" with the key the peer has for this host, and ${p.publicKey} with the peer's own`,
+    })
+  return finding(check, 'warn', {
+    subject,
+    evidence,
+    reason: p.endpoint
+      ? `no handshake with peer ${p.name} yet: nothing was sent to it yet, or a key is wrong, the peer is not set up, or UDP is blocked`
+      : `peer ${p.name} has no endpoint here and has not connected yet`,
+    fix: p.endpoint
+      ? `send it traffic (ping an address in ${p.allowedIps[0]}), or set --keepalive 25 for a handshake without traffic`
+      : `set up this host on peer ${p.name} (with this host's endpoint there)`,
   })
 }
 
