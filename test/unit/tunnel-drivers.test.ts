@@ -208,7 +208,7 @@ describe('tunnel routes', () => {
       rec.calls.map((c) => [c.args.join(' '), c.input]),
       [
         // What carries the subnets now, in every table (another device's route would be taken over: refused).
-        ['-n h1 -N -j route show table all', undefined],
+        ['-n h1 -N -j -4 route show table all', undefined],
         ['-n h1 -N -j -6 route show table all', undefined],
         [
           '-n h1 -batch -',

@@ -27,7 +27,7 @@ import {interfaceOnly, isInterface, peerFingerprint, peersOf} from '../tunnel/wi
 import type {PeerState} from '../tunnel/wireguard/driver.js'
 import {refuseUnfit, tunnelStatus} from '../tunnel/service.js'
 import {canonical, listDefs, pskPath, scopeDir} from '../tunnel/store.js'
-import type {TunnelDef, WgPeer} from '../tunnel/types.js'
+import type {TunnelDef, TunnelStatus, WgPeer} from '../tunnel/types.js'
 import {phase} from '../timing.js'
 import * as v from '../validate.js'
 import {
@@ -110,7 +110,11 @@ export interface Plan {
   memo?: boolean
   /** Each scope's live objects when the plan was made (to tell, after an undo, what did not come back). */
   before?: Obj[][]
+  /** A WireGuard interface's status as the plan read it (key: `statusKey`), for a peer change of a tunnel the plan does not touch otherwise. */
+  statuses?: Map<string, TunnelStatus>
 }
+
+export const statusKey = (netns: string | undefined, tunnel: string): string => `${netns ?? ''}\0${tunnel}`
 
 export function appliedKey(o: {kind: Kind; key: string}): string {
   return `${o.kind}:${o.key}`
@@ -638,7 +642,14 @@ export interface LiveRead {
   tables: TableRow[]
   netns: string[]
   sysctls: (string | undefined)[]
-  tunnels: {def: TunnelDef; fingerprint: string; running: boolean; peers?: {name: string; peer: WgPeer; fingerprint: string; running: boolean}[]}[]
+  tunnels: {
+    def: TunnelDef
+    fingerprint: string
+    running: boolean
+    peers?: {name: string; peer: WgPeer; fingerprint: string; running: boolean}[]
+    /** As the driver read it (apply hands it to the peer change, which need not read the device again). */
+    status?: TunnelStatus
+  }[]
 }
 
 // Routes: only unicast ones are compared; the kernel's local-table entries come and go by themselves (an IPv6
@@ -695,12 +706,13 @@ export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<Live
       listDefs(dir).map(async (def) => {
         const file = pskPath(dir, def.name)
         const psk = existsSync(file) ? readSecretFile(file, 'PSK file') : undefined
-        const {state, details} = await tunnelStatus(def, {runner, configDir: configDir()})
+        const status = await tunnelStatus(def, {runner, configDir: configDir()})
+        const {state, details} = status
         if (!isInterface(def)) return {def, fingerprint: fingerprint(def, psk), running: state !== 'down'}
         // An interface: the tunnel without its peers, and each peer with whether the device has it.
         const present = new Set(((details.peers ?? []) as PeerState[]).filter((p) => p.present).map((p) => p.name))
         const peers = peersOf(def).map(({name, ...p}) => ({name, peer: p, fingerprint: peerFingerprint(p), running: present.has(name)}))
-        return {def, fingerprint: fingerprint(interfaceOnly(def)), running: state !== 'down', peers}
+        return {def, fingerprint: fingerprint(interfaceOnly(def)), running: state !== 'down', peers, status}
       }),
     )
   }
@@ -993,7 +1005,9 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
   await refuseUnsupported(scopes, changes)
   unchanged -= collateral(scopes, lives, reads, changes)
   await namePeers(scopes, reads, changes)
-  return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}, before: lives}
+  const statuses = new Map<string, TunnelStatus>()
+  scopes.forEach((sc, i) => reads[i].tunnels.forEach((t) => t.status && statuses.set(statusKey(sc.netns, t.def.name), t.status)))
+  return {scopes, changes, unchanged, foreign, reads: {recipes: reads.map((r) => r.recipe), digest: digestOf(reads)}, before: lives, statuses}
 }
 
 const KEPT_KINDS = new Set<Kind>(['link', 'addr', 'route', 'rule', 'proxy', 'xfrm-policy'])

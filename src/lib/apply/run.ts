@@ -22,7 +22,7 @@ import {Interruption, rollback, runPlan, type Step} from '../plan.js'
 import {type BatchError, type BatchLine, type Runner, Secret} from '../runner.js'
 import {phase} from '../timing.js'
 import {addTunnel, delTunnel, downTunnel, requireDef, setPeers, upTunnel} from '../tunnel/service.js'
-import type {TunnelDef, WgPeer} from '../tunnel/types.js'
+import type {TunnelDef, TunnelStatus, WgPeer} from '../tunnel/types.js'
 import {checkPeerSet, isInterface, withPeers} from '../tunnel/wireguard/peers.js'
 import {scopeDir} from '../tunnel/store.js'
 import {
@@ -53,6 +53,7 @@ import {
   readLive,
   recipeOf,
   type Scope,
+  statusKey,
   undoOutcome,
 } from './plan.js'
 import {inNamespace} from '../wording.js'
@@ -493,7 +494,7 @@ function keepForeignPeers(def: TunnelDef, live: TunnelDef, scope: Scope): Tunnel
  * the tunnel has when the step runs. `covered`: the plan makes or removes the
  * tunnel as a whole, its peers with it (nothing to do here, nothing to undo).
  */
-function peerStep(tunnel: string, changes: Change[], scope: Scope, covered: boolean): Step {
+function peerStep(tunnel: string, changes: Change[], scope: Scope, covered: boolean, status?: TunnelStatus): Step {
   const netns = scope.netns ?? scope.runner.netns ?? undefined
   const svc = {runner: scope.runner, configDir: configDir(), progress: 'none' as const, wait: false}
   const n = (a: Change['action']) => changes.filter((c) => c.action === a).length
@@ -518,7 +519,8 @@ function peerStep(tunnel: string, changes: Change[], scope: Scope, covered: bool
         else next[(c.desired as PeerObj).name] = (c.desired as PeerObj).peer
       }
       checkPeerSet(next, def)
-      return (await setPeers(def, next, svc)).changed
+      // The device as the plan read it (under this lock, and nothing before this step touched it): not read again.
+      return (await setPeers(def, next, {...svc, status})).changed
     },
     undo: async () => {
       if (covered || !before) return
@@ -565,7 +567,8 @@ function planSteps(plan: Plan, originalIn: (s: Scope) => (path: string) => strin
     }
     for (const [t, cs] of byTunnel) {
       const whole = of(s).find((c) => c.kind === 'tunnel' && (c.desired ?? c.live)!.key === t)
-      steps.push(peerStep(t, cs, s, Boolean(whole && (whole.action !== 'change' || whole.why !== 'it is down'))))
+      const status = whole ? undefined : plan.statuses?.get(statusKey(s.netns, t))
+      steps.push(peerStep(t, cs, s, Boolean(whole && (whole.action !== 'change' || whole.why !== 'it is down')), status))
     }
   }
   return steps

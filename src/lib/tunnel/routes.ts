@@ -89,11 +89,13 @@ export async function refuseTakeover(def: TunnelDef, ctx: TunnelContext): Promis
   const dev = tunnelDevice(def)
   const table = String(ipsec ? CHARON_TABLE : (def.table ?? 254))
   // -N: tables and protocols as numbers, whatever names /etc/iproute2 gives them.
-  const reads = await Promise.all([[], ['-6']].map((family) => ctx.runner.probe({tool: 'ip', args: ['-N', '-j', ...family, 'route', 'show', 'table', 'all']})))
+  // Only the families the subnets are in (one process fewer for the usual IPv4-only peer).
+  const families = [...new Set(def.remoteSubnets.map((s) => (s.includes(':') ? '-6' : '-4')))]
+  const reads = await Promise.all(families.map((family) => ctx.runner.probe({tool: 'ip', args: ['-N', '-j', family, 'route', 'show', 'table', 'all']})))
   // "default" is 0.0.0.0/0 (::/0): a tunnel that routes everything must not take the host's default route over either.
   const rows = reads.flatMap((x, i) =>
     (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as RouteRow[]) : []).map((r) =>
-      r.dst === 'default' ? {...r, dst: i === 0 ? '0.0.0.0/0' : '::/0'} : r,
+      r.dst === 'default' ? {...r, dst: families[i] === '-4' ? '0.0.0.0/0' : '::/0'} : r,
     ),
   )
   const others = listDefs(ctx.configDir).filter((o) => o.name !== def.name)
@@ -170,11 +172,19 @@ async function routesAndRulesThere(def: TunnelDef, ctx: TunnelContext, dev: stri
   }
   // ip prints a host route or rule without its prefix length.
   const cidr = (dst: unknown, len: unknown) => (String(dst).includes('/') ? String(dst) : `${dst}/${len ?? (String(dst).includes(':') ? 128 : 32)}`)
-  for (const family of ['-4', '-6']) {
-    for (const r of await read([family, 'route', 'show', 'table', table, 'proto', String(NETKIT_PROTO)]))
-      if (r.dev === dev) there.add(`route ${cidr(r.dst, undefined)}`)
-    if (def.table === undefined) continue
-    for (const r of await read([family, 'rule', 'show'])) {
+  // Only the families the subnets are in; both at once.
+  const families = [...new Set(def.remoteSubnets.map((s) => (s.includes(':') ? '-6' : '-4')))]
+  const reads = await Promise.all(
+    families.map((family) =>
+      Promise.all([
+        read([family, 'route', 'show', 'table', table, 'proto', String(NETKIT_PROTO)]),
+        def.table === undefined ? Promise.resolve([]) : read([family, 'rule', 'show']),
+      ]),
+    ),
+  )
+  for (const [routes, rules] of reads) {
+    for (const r of routes) if (r.dev === dev) there.add(`route ${cidr(r.dst, undefined)}`)
+    for (const r of rules) {
       if (r.dst !== undefined && String(r.table) === table && r.priority === TUNNEL_RULE_PRIORITY && String(r.protocol) === String(NETKIT_PROTO))
         there.add(`rule ${cidr(r.dst, r.dstlen)}`)
     }

@@ -26,7 +26,7 @@ import {tunnelName} from './define.js'
 import {ensureKeyPair} from './wireguard/keys.js'
 import {peerSteps} from './wireguard/driver.js'
 import {canonical} from './store.js'
-import {checkPeer, checkPeerSet, isInterface, peerName, type PeerInput, peersOf, withPeers} from './wireguard/peers.js'
+import {checkPeer, checkPeerSet, isInterface, peerName, type PeerInput, peersOf, samePeers, withPeers} from './wireguard/peers.js'
 import type {WgPeer} from './types.js'
 import {inNamespace} from '../wording.js'
 
@@ -49,10 +49,11 @@ export interface AddResult {
   steps: string[]
 }
 
-async function contextFor(def: TunnelDef, opts: ServiceOptions): Promise<TunnelContext> {
+/** `known`: the data path, when the caller knows it already (a running device says its own). */
+async function contextFor(def: TunnelDef, opts: ServiceOptions, known?: {datapath: TunnelContext['datapath']; reason: string}): Promise<TunnelContext> {
   const runner = opts.runner.in(def.netns ?? null)
   const driver = driverFor(def.type)
-  const {datapath, reason} = await driver.datapath({runner}, def.datapath)
+  const {datapath, reason} = known ?? (await driver.datapath({runner}, def.datapath))
   return {
     runner,
     configDir: scopeDir(opts.configDir, def.netns),
@@ -295,14 +296,26 @@ export interface TunnelRow {
 }
 
 export async function tunnelStatus(def: TunnelDef, opts: ServiceOptions): Promise<TunnelStatus> {
-  const ctx = await contextFor(def, opts)
+  // A WireGuard device (or its wireguard-go) says its own data path: the kernel's module is looked for only without one.
+  const wg = def.type === 'wireguard'
+  const ctx = await contextFor(def, opts, wg ? PROVISIONAL : undefined)
   try {
-    return await driverFor(def.type).status(def, ctx)
+    const status = await driverFor(def.type).status(def, ctx)
+    return wg && !wgRunning(status) ? {...status, datapath: (await contextFor(def, opts)).datapath} : status
   } catch (error) {
-    if (error instanceof NetkitError && error.code === 'E_NO_NETNS') return {state: 'down', datapath: ctx.datapath, details: {error: error.what}}
+    if (error instanceof NetkitError && error.code === 'E_NO_NETNS')
+      return {state: 'down', datapath: (await contextFor(def, opts)).datapath, details: {error: error.what}}
     throw error
   }
 }
+
+/**
+ * A data path to start from where the WireGuard driver's status tells the real one: it is used only when there is
+ * no device, and then looked up. ('kernel': `wg` is run as itself, unless a wireguard-go is there to nsenter.)
+ */
+const PROVISIONAL = {datapath: 'kernel', reason: ''} as const
+/** Whether a WireGuard tunnel's device or its wireguard-go is there (its status's data path is then the device's own). */
+const wgRunning = (status: TunnelStatus): boolean => status.details.mtu != null || status.details.wireguardGoPid != null
 
 export async function listTunnels(opts: ServiceOptions & {netns?: string}): Promise<TunnelRow[]> {
   const scopes = listScopes(opts.configDir).filter((s) => opts.netns === undefined || s.netns === opts.netns)
@@ -372,19 +385,26 @@ export function requireInterface(configDir: string, name: string, netns?: string
  * device lost (removed behind netkit's back) is set again. `def`: the stored
  * definition.
  */
-export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, opts: ServiceOptions): Promise<PeerResult> {
+export async function setPeers(def: TunnelDef, peers: Record<string, WgPeer>, opts: ServiceOptions & {status?: TunnelStatus}): Promise<PeerResult> {
   phase('peers: defined')
   const dir = scopeDir(opts.configDir, def.netns)
-  const ctx = await contextFor(def, opts)
   const next = withPeers(def, peers)
-  const status = await driverFor('wireguard').status(def, ctx)
+  // The device says its data path (a kernel device, or wireguard-go's): the module is looked for only when it is down.
+  const provisional = await contextFor(def, opts, PROVISIONAL)
+  // `status`: read by the caller under the same lock, with nothing changed to the device since (apply's live read).
+  const status = opts.status ?? (await driverFor('wireguard').status(def, provisional))
+  const ctx = wgRunning(status)
+    ? {...provisional, datapath: status.datapath as TunnelContext['datapath'], datapathReason: `the device's (${status.datapath})`}
+    : await contextFor(def, opts)
   phase('peers: device read')
   const down = status.state === 'down'
   // What the device has (by key): the change is made against that.
   const present = new Set(((status.details.peers ?? []) as {publicKey: string; present: boolean}[]).filter((p) => p.present).map((p) => p.publicKey))
   const onDevice = down ? def : withPeers(def, Object.fromEntries(Object.entries(def.wireguard!.peers!).filter(([, p]) => present.has(p.publicKey))))
   const missing = peersOf(next).filter((p) => !down && !present.has(p.publicKey))
-  if (canonical(def) === canonical(next) && missing.length === 0) return {changed: false, down, summary: 'nothing to change', steps: []}
+  // (`next` is `def` with other peers and the routes they need: comparing those is comparing the two.)
+  const same = samePeers(def.wireguard!.peers!, next.wireguard!.peers!) && def.remoteSubnets.join() === next.remoteSubnets.join()
+  if (same && missing.length === 0) return {changed: false, down, summary: 'nothing to change', steps: []}
   // A route another tunnel (or something else) has is not taken over: said before anything changes.
   const newRoutes = next.remoteSubnets.filter((s) => !def.remoteSubnets.includes(s))
   if (newRoutes.length) await refuseTakeover({...next, remoteSubnets: newRoutes}, ctx)
