@@ -118,10 +118,10 @@ export const realSpawner: Spawner = async (file, args, opts) => {
 }
 
 /**
- * Runs a tool with node:child_process directly (an argv, never a shell; stdin
- * from `input`, else closed; LC_ALL=C). Reads are the hot path of every list
- * command, and a change of one peer takes a few processes: loading execa
- * cost more than the tools themselves (about 80 ms of a 250 ms `route list`).
+ * Runs a read-only query (ip -j ..., swanctl --list-sas, wg show) with
+ * node:child_process directly. Reads are the hot path of every list command,
+ * and loading execa costs more than the query itself (about 80 ms of a
+ * 250 ms `route list`); changes go through execa (realExecutor).
  */
 export const realReadExecutor: Executor = (file, args, opts) =>
   new Promise((resolve) => {
@@ -147,8 +147,28 @@ export const realReadExecutor: Executor = (file, args, opts) =>
     })
   })
 
-/** Runs tools that change the host: the same executor as the reads. */
-export const realExecutor: Executor = realReadExecutor
+/** Runs tools for real, through execa (loaded on first use to keep start-up fast). */
+export const realExecutor: Executor = async (file, args, opts) => {
+  const {execa} = await import('execa')
+  const r = await execa(file, args, {
+    input: opts.input,
+    reject: false,
+    stripFinalNewline: false,
+    env: {LC_ALL: 'C', ...opts.env},
+    timeout: opts.timeoutMs,
+    detached: opts.detached,
+    stdin: opts.input === undefined ? 'ignore' : 'pipe',
+  })
+  if (r.failed && r.exitCode === undefined && r.code === 'ENOENT') {
+    return {exitCode: 127, stdout: '', stderr: `${file}: command not found`}
+  }
+  return {
+    exitCode: r.exitCode ?? (r.timedOut ? 124 : 1),
+    stdout: String(r.stdout ?? ''),
+    stderr: String(r.stderr ?? ''),
+    timedOut: r.timedOut,
+  }
+}
 
 /** Whether a path exists (a dangling symlink does). */
 function lexists(path: string): boolean {
