@@ -23,8 +23,8 @@
  * caller's (hosts.ts makes and removes it).
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
-import {join} from 'node:path'
+import {closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync} from 'node:fs'
+import {basename, join} from 'node:path'
 
 import {BIN, cliResult, type CliResult} from './cli.js'
 import {after, before} from 'node:test'
@@ -157,7 +157,9 @@ export function bootHost(ns: string, opts: BootOptions = {}): SimHost {
     const kid = init.pid === undefined ? undefined : childOf(init.pid)
     if (kid !== undefined) {
       try {
-        if (readFileSync(`/proc/${kid}/cmdline`, 'utf8').startsWith(`${program[0]}\0`)) {
+        // By its executable: a daemon may rewrite its command line at once (sshd's listener shows
+        // "sshd: /usr/sbin/sshd -D -e [listener] ..."), so that a late look would never match it.
+        if (basename(readlinkSync(`/proc/${kid}/exe`)) === basename(program[0]) || readFileSync(`/proc/${kid}/cmdline`, 'utf8').startsWith(`${program[0]}\0`)) {
           pid = kid
           break
         }
