@@ -280,12 +280,12 @@ export class Runner {
     this.onWarn(line)
   }
 
-  /** Registers a string that must be redacted from anything shown. */
   /** Reads go to the real tools (not a test's recorder): what they say of the machine may be kept for the process. */
   get real(): boolean {
     return this.readExec === realReadExecutor
   }
 
+  /** Registers a string that must be redacted from anything shown. */
   addSecret(value: string): void {
     if (value.length >= 4) this.secrets.add(value)
   }
