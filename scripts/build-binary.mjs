@@ -2,7 +2,7 @@
 /**
  * Builds dist/netkit: one executable for linux-x64 that carries its own Node
  * runtime and all of netkit (a Node single executable application). Run
- * `npm run build` first. Steps: collect the payload (bundle, code cache,
+ * `npm run build` first. Steps: collect the payload (bundle, the lazy packages' bundles, code caches,
  * package.json, manifest, templates) as SEA assets, let node write the
  * preparation blob, copy the node binary and inject the blob with postject.
  */
@@ -29,6 +29,7 @@ const payload = [
   'oclif.manifest.json',
   'dist/bundle/netkit.cjs',
   'dist/bundle/netkit.cjs.cache',
+  ...walk(join(root, 'dist/bundle/lazy')).map((p) => relative(root, p)),
   ...walk(join(root, 'templates')).map((p) => relative(root, p)),
 ]
 for (const f of payload) if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run "npm run build" first`)

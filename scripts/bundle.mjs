@@ -7,10 +7,16 @@
  * to V8 so the bundle is not compiled again at every start. One file and no
  * compile step make `netkit` start several times faster; the same bundle is
  * what the single binary carries.
+ *
+ * The large libraries only some commands use (LAZY below: zod, execa, js-yaml,
+ * listr2, inquirer, eta) are not in that file: each is bundled on its own into
+ * dist/bundle/lazy/<package>.cjs (with its code cache) and read from disk the
+ * first time netkit's code needs it. A start reads, decodes and deserializes
+ * every byte of the main bundle, so a list command no longer pays for the
+ * prompt library's 500 KiB of character-set tables or the schema library.
  */
 import {build} from 'esbuild'
-import {readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
-import {createRequire} from 'node:module'
+import {mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join, relative} from 'node:path'
 
 import {loadBundle} from '../bin/load.js'
@@ -18,6 +24,84 @@ import {loadBundle} from '../bin/load.js'
 const root = new URL('..', import.meta.url).pathname
 const commandsDir = join(root, 'dist/src/commands')
 const outfile = join(root, 'dist/bundle/netkit.cjs')
+const lazyDir = join(root, 'dist/bundle/lazy')
+
+/** Packages kept out of the main bundle, loaded from dist/bundle/lazy/ on first use. */
+const LAZY = ['zod', 'execa', 'js-yaml', 'listr2', 'inquirer', 'eta']
+const lazyName = (pkg) => pkg.replace(/\//g, '+')
+
+// Loads dist/bundle/lazy/<package>.cjs (with its code cache) once and returns one of its entry
+// points. It sits in the banner, so it runs where the bundle runs: from bin/run.js and in the
+// single binary's vm.Script alike (through require, never import()).
+const lazyLoader = `function __netkitLazy(pkg, spec) {
+  const path = require('node:path'), fs = require('node:fs'), vm = require('node:vm'), Module = require('node:module');
+  const filename = path.join(__dirname, 'lazy', pkg + '.cjs');
+  let mod = Module._cache[filename];
+  if (!mod || !mod.loaded) {
+    let cachedData;
+    try { cachedData = fs.readFileSync(filename + '.cache') } catch { cachedData = undefined }
+    const script = new vm.Script(Module.wrap(fs.readFileSync(filename, 'utf8')), {filename, cachedData});
+    mod = new Module(filename, null);
+    mod.filename = filename;
+    mod.paths = Module._nodeModulePaths(path.dirname(filename));
+    Module._cache[filename] = mod;
+    script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(filename), mod, filename, path.dirname(filename));
+    mod.loaded = true;
+  }
+  return mod.exports[spec];
+}`
+
+// What the lazy packages are imported as by netkit's code (for example zod as 'zod/v4').
+const lazySpecs = new Map(LAZY.map((pkg) => [pkg, new Set()]))
+const lazyPlugin = {
+  name: 'netkit-lazy',
+  setup(b) {
+    const filter = new RegExp(`^(${LAZY.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})(/.*)?$`)
+    b.onResolve({filter}, (args) => {
+      if (!args.importer.includes('/dist/src/')) return undefined
+      const pkg = LAZY.find((p) => args.path === p || args.path.startsWith(`${p}/`))
+      lazySpecs.get(pkg).add(args.path)
+      return {path: args.path, namespace: 'netkit-lazy', pluginData: {pkg}}
+    })
+    b.onLoad({filter: /.*/, namespace: 'netkit-lazy'}, (args) => ({
+      contents: `module.exports = __netkitLazy(${JSON.stringify(lazyName(args.pluginData.pkg))}, ${JSON.stringify(args.path)})`,
+      loader: 'js',
+    }))
+  },
+}
+
+/** esbuild's settings shared by the main bundle and the lazy ones. */
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // import.meta.url in ESM dependencies becomes the bundle's own URL.
+  define: {'import.meta.url': '__netkitUrl'},
+  // node-pty is native and only used by tests; typescript/ts-node only by oclif's dev mode.
+  external: ['node-pty', 'typescript', 'ts-node'],
+  logLevel: 'warning',
+  legalComments: 'none',
+  minifyWhitespace: true,
+  minifySyntax: true,
+}
+const urlBanner = "const __netkitUrl = require('node:url').pathToFileURL(__filename).href;"
+
+/**
+ * Writes V8's code cache next to a bundle: loads it once (defining its modules, nothing more).
+ * The source is made ASCII first (\\u escapes): a single other character makes V8 hold the
+ * whole file as a two-byte string, twice the memory and slower to read and hash at each start.
+ */
+function finish(file) {
+  const source = readFileSync(file, 'utf8')
+  writeFileSync(
+    file,
+    source.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  )
+  const {script} = loadBundle(file, {createCache: true})
+  writeFileSync(`${file}.cache`, script.createCachedData())
+  return (readFileSync(file).length / 1024) | 0
+}
 
 function walk(dir) {
   return readdirSync(dir).flatMap((f) => {
@@ -46,27 +130,26 @@ ${entries.join('\n')}
 `
 
 const result = await build({
+  ...common,
   stdin: {contents: entry, resolveDir: root, sourcefile: 'netkit-entry.js', loader: 'js'},
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
   outfile,
-  // import.meta.url in ESM dependencies becomes the bundle's own URL.
-  define: {'import.meta.url': '__netkitUrl'},
-  banner: {js: "const __netkitUrl = require('node:url').pathToFileURL(__filename).href;"},
-  // node-pty is native and only used by tests; typescript/ts-node only by oclif's dev mode.
-  external: ['node-pty', 'typescript', 'ts-node'],
-  logLevel: 'warning',
-  legalComments: 'none',
-  minifyWhitespace: true,
-  minifySyntax: true,
+  banner: {js: `${urlBanner}\n${lazyLoader}`},
+  plugins: [lazyPlugin],
   metafile: true,
 })
 writeFileSync(join(root, 'dist/meta.json'), JSON.stringify(result.metafile))
+const size = finish(outfile)
 
-// Load it once (defining the commands, nothing more) and save V8's code cache.
-const {script} = loadBundle(outfile, {createCache: true})
-writeFileSync(`${outfile}.cache`, script.createCachedData())
-console.log(`bundled ${files.length} commands into ${relative(root, outfile)} (${(readFileSync(outfile).length / 1024) | 0} KiB, code cache written)`)
-void createRequire
+// One bundle per lazy package, exporting each way netkit's code imports it.
+mkdirSync(lazyDir, {recursive: true})
+const lazySizes = []
+for (const [pkg, specs] of lazySpecs) {
+  if (specs.size === 0) continue
+  const file = join(lazyDir, `${lazyName(pkg)}.cjs`)
+  const contents = [...specs]
+    .map((s) => `Object.defineProperty(exports, ${JSON.stringify(s)}, {enumerable: true, get: () => require(${JSON.stringify(s)})})`)
+    .join('\n')
+  await build({...common, stdin: {contents, resolveDir: root, sourcefile: `lazy-${lazyName(pkg)}.js`, loader: 'js'}, outfile: file, banner: {js: urlBanner}})
+  lazySizes.push(`${pkg} ${finish(file)}`)
+}
+console.log(`bundled ${files.length} commands into ${relative(root, outfile)} (${size} KiB, code cache written); lazy: ${lazySizes.join(', ')} KiB`)
