@@ -11,9 +11,7 @@ import * as v from '../validate.js'
 import type {Answers} from './answers.js'
 import {localAddressFor, localSubnets} from './facts.js'
 import {PROFILES} from './plan.js'
-import type {HostAbility} from './run.js'
-
-type Prompt = (q: Record<string, unknown>) => Promise<unknown>
+import type {HostAbility, Prompt} from './run.js'
 
 const check = (fn: () => unknown): true | string => {
   try {

@@ -456,92 +456,189 @@ function waitStep(def: TunnelDef, ctx: TunnelContext, libipsec: boolean, io: Cha
   }
 }
 
+/** What the steps of a tunnel in the host's own charon share: its log, read from the load on. */
+interface SystemLogHolder {
+  log?: SystemLog
+}
+
 /** The steps of a tunnel in the host's own charon: nothing is started; its connection is loaded over VICI. */
 function systemSteps(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon): Step[] {
+  const libipsec = ctx.datapath === 'userspace'
+  const held: SystemLogHolder = {}
+  const steps: Step[] = [systemUseStep(sys, ctx, libipsec), systemLoadStep(def, ctx, sys, held)]
+  if (libipsec) steps.push(guardStep(def, ctx))
+  if (ctx.wait) steps.push(systemWaitStep(def, ctx, sys, held))
+  return steps
+}
+
+/** Step: the host's charon answers on its VICI socket (and a TUN device is there for kernel-libipsec). */
+function systemUseStep(sys: SystemCharon, ctx: TunnelContext, libipsec: boolean): Step {
+  return {
+    title: `use ${describeSystem(sys)}`,
+    apply: async () => {
+      if (libipsec && !tunSupport().present) throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
+      if (!ctx.runner.dryRun && (await systemPlugins(sys)) === undefined)
+        throw new NetkitError('E_SYSTEM_CHARON', `${describeSystem(sys)} does not answer on its VICI socket`, {
+          fix: 'check that strongSwan runs (systemctl status strongswan)',
+        })
+      return false
+    },
+  }
+}
+
+/** Step: the connection's file in the host's swanctl folder, loaded over VICI; a refused one is taken away again. */
+function systemLoadStep(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon, held: SystemLogHolder): Step {
   const r = ctx.runner
   const conn = connName(def)
-  const ike = ikeName(def)
+  return {
+    title: `load connection ${conn} into it (${systemConfPath(sys, def.name)}, mode 0600)`,
+    apply: async () => {
+      if (!r.dryRun) held.log = await SystemLog.open(sys)
+      try {
+        await loadSystemConnection(def, ctx, sys)
+        if (!ctx.wait) held.log?.close()
+      } catch (error) {
+        // A refused file goes too: the operator's next "swanctl --load-all" would stumble on it.
+        await systemUnload(def, ctx, sys).catch(() => {})
+        held.log?.close()
+        const e = error as Error
+        if (e instanceof NetkitError) throw e
+        throw new NetkitError('E_IKE_CONFIG', `${describeSystem(sys)} did not load connection ${conn}: ${r.redact(e.message)}`, {
+          fix: "run with --verbose; check the tunnel's settings (proposals, certificates)",
+        })
+      }
+    },
+    undo: async () => {
+      held.log?.close()
+      await systemUnload(def, ctx, sys)
+    },
+  }
+}
+
+/** Writes the connection's file (certificate paths made absolute, the PSK a secret), links its key, and loads it. */
+async function loadSystemConnection(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon): Promise<void> {
+  const r = ctx.runner
   const libipsec = ctx.datapath === 'userspace'
-  const file = systemConfPath(sys, def.name)
-  let log: SystemLog | undefined
-  const steps: Step[] = [
-    {
-      title: `use ${describeSystem(sys)}`,
-      apply: async () => {
-        if (libipsec && !tunSupport().present)
-          throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
-        if (!r.dryRun && (await systemPlugins(sys)) === undefined)
-          throw new NetkitError('E_SYSTEM_CHARON', `${describeSystem(sys)} does not answer on its VICI socket`, {
-            fix: 'check that strongSwan runs (systemctl status strongswan)',
-          })
-        return false
-      },
+  const abs = (p?: string) => (p ? resolve(p) : undefined)
+  const shown = {...def, ipsec: {...def.ipsec!, cert: abs(def.ipsec!.cert), ca: abs(def.ipsec!.ca)}}
+  const psk = !r.dryRun && def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
+  if (psk) r.addSecret(psk)
+  if (psk) r.addSecret(swanctlSecret(psk))
+  r.writeFile(systemConfPath(sys, def.name), new Secret(r.dryRun ? '' : await renderConnection(shown, psk, false, libipsec)))
+  if (def.ipsec!.key) r.symlink(resolve(def.ipsec!.key), systemKeyLink(sys, def.name))
+  if (!r.dryRun) return void (await syncConnections(r, sys, [ikeName(def)]))
+  // Shown as it would be loaded, with a stand-in for the key (the key file may not be written yet).
+  const standIn = await renderConnection(shown, def.ipsec!.auth === 'psk' ? 'dry-run' : undefined, false, libipsec)
+  await syncConnections(r, sys, [ikeName(def)], {extra: parseSettings(standIn)})
+}
+
+/** Step: initiate through the host's charon and wait for the SAs; its log is closed whatever the outcome. */
+function systemWaitStep(def: TunnelDef, ctx: TunnelContext, sys: SystemCharon, held: SystemLogHolder): Step {
+  const logText = () => held.log?.text() ?? ''
+  const wait = waitStep(def, ctx, ctx.datapath === 'userspace', {
+    sas: async () => tunnelSas(def, ctx, charonScope(ctx.configDir, def.netns), sys),
+    log: logText,
+    knocked: () => false,
+    initiate: async (_seconds, timeoutMs) => {
+      try {
+        const res = await systemInitiate(ctx.runner, sys, ikeName(def), connName(def), timeoutMs)
+        return {ok: res.ok, timedOut: /timeout/i.test(res.errmsg ?? ''), text: `${res.errmsg ?? ''}\n${res.log.join('\n')}\n${logText()}`}
+      } catch (error) {
+        return {ok: false, timedOut: /within/.test((error as Error).message), text: `${(error as Error).message}\n${logText()}`}
+      }
     },
-    {
-      title: `load connection ${conn} into it (${file}, mode 0600)`,
-      apply: async () => {
-        if (!r.dryRun) log = await SystemLog.open(sys)
-        try {
-          const abs = (p?: string) => (p ? resolve(p) : undefined)
-          const shown = {...def, ipsec: {...def.ipsec!, cert: abs(def.ipsec!.cert), ca: abs(def.ipsec!.ca)}}
-          const psk = !r.dryRun && def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
-          if (psk) r.addSecret(psk)
-          if (psk) r.addSecret(swanctlSecret(psk))
-          r.writeFile(file, new Secret(r.dryRun ? '' : await renderConnection(shown, psk, false, libipsec)))
-          if (def.ipsec!.key) r.symlink(resolve(def.ipsec!.key), systemKeyLink(sys, def.name))
-          if (r.dryRun) {
-            // Shown as it would be loaded, with a stand-in for the key (the key file may not be written yet).
-            await syncConnections(r, sys, [ike], {
-              extra: parseSettings(await renderConnection(shown, def.ipsec!.auth === 'psk' ? 'dry-run' : undefined, false, libipsec)),
-            })
-          } else {
-            await syncConnections(r, sys, [ike])
-          }
-          if (!ctx.wait) log?.close()
-        } catch (error) {
-          // A refused file goes too: the operator's next "swanctl --load-all" would stumble on it.
-          await systemUnload(def, ctx, sys).catch(() => {})
-          log?.close()
-          const e = error as Error
-          if (e instanceof NetkitError) throw e
-          throw new NetkitError('E_IKE_CONFIG', `${describeSystem(sys)} did not load connection ${conn}: ${r.redact(e.message)}`, {
-            fix: "run with --verbose; check the tunnel's settings (proposals, certificates)",
-          })
-        }
-      },
-      undo: async () => {
-        log?.close()
-        await systemUnload(def, ctx, sys)
-      },
+  })
+  return {
+    ...wait,
+    apply: async () => {
+      try {
+        return await wait.apply()
+      } finally {
+        held.log?.close()
+      }
     },
-  ]
-  if (libipsec) steps.push(guardStep(def, ctx))
-  if (ctx.wait) {
-    const wait = waitStep(def, ctx, libipsec, {
-      sas: async () => tunnelSas(def, ctx, charonScope(ctx.configDir, def.netns), sys),
-      log: () => log?.text() ?? '',
-      knocked: () => false,
-      initiate: async (_seconds, timeoutMs) => {
-        try {
-          const res = await systemInitiate(r, sys, ike, conn, timeoutMs)
-          return {ok: res.ok, timedOut: /timeout/i.test(res.errmsg ?? ''), text: `${res.errmsg ?? ''}\n${res.log.join('\n')}\n${log?.text() ?? ''}`}
-        } catch (error) {
-          return {ok: false, timedOut: /within/.test((error as Error).message), text: `${(error as Error).message}\n${log?.text() ?? ''}`}
-        }
-      },
-    })
-    steps.push({
-      ...wait,
-      apply: async () => {
-        try {
-          return await wait.apply()
-        } finally {
-          log?.close()
-        }
-      },
+  }
+}
+
+/** What the steps of a tunnel in netkit's own charon share: whether this up started it, and where its log stood. */
+interface CharonState {
+  started: boolean
+  /** The charon log's size before the start (what it logged since tells whether the peer knocked). */
+  charonStart: number
+  /** The charon log's size before the load (what it logged since goes into errors). */
+  logStart: number
+}
+
+/** Step: netkit's charon for the namespace (or the host), started unless running; stopped on undo if no other tunnel uses it. */
+function charonStep(def: TunnelDef, ctx: TunnelContext, scope: CharonScope, state: CharonState): Step {
+  const libipsec = ctx.datapath === 'userspace'
+  return {
+    title: `start the charon of ${def.netns ? `namespace ${def.netns}` : 'this host'} (${libipsec ? 'kernel-libipsec' : 'kernel XFRM'})`,
+    apply: async () => {
+      if (libipsec && !tunSupport().present) throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
+      state.charonStart = charonLogSize(scope)
+      state.started = await ensureCharon(ctx.runner, scope, libipsec)
+      return state.started
+    },
+    undo: async () => {
+      if (state.started && loadedTunnels(scope).filter((n) => n !== def.name).length === 0) await stopCharon(ctx.runner, scope)
+    },
+  }
+}
+
+/** Step: the connection's file, loaded with swanctl; a refused one is taken away again. */
+function loadStep(def: TunnelDef, ctx: TunnelContext, scope: CharonScope, state: CharonState): Step {
+  return {
+    title: `load connection ${connName(def)} (${confPath(scope, def)}, mode 0600)`,
+    apply: async () => {
+      state.logStart = charonLogSize(scope)
+      try {
+        await loadConnection(def, ctx, scope)
+      } catch (error) {
+        // The file is written before swanctl reads it: a refused one goes too, or it would break the next load of every tunnel here.
+        await unload(def, ctx, scope).catch(() => {})
+        throw error
+      }
+    },
+    undo: async () => {
+      await unload(def, ctx, scope)
+    },
+  }
+}
+
+/** Writes the connection (and links its key) and has charon load it. */
+async function loadConnection(def: TunnelDef, ctx: TunnelContext, scope: CharonScope): Promise<void> {
+  const r = ctx.runner
+  const conn = connName(def)
+  const psk = !r.dryRun && def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
+  if (psk) r.addSecret(psk)
+  if (psk) r.addSecret(swanctlSecret(psk))
+  r.writeFile(confPath(scope, def), new Secret(r.dryRun ? '' : await renderConnection(def, psk, false, ctx.datapath === 'userspace')))
+  if (def.ipsec!.key) r.symlink(resolve(def.ipsec!.key), privateKeyLink(scope, def.name))
+  const loaded = await swanctl(r, scope, ['--load-all', '--noprompt', '--file', scope.swanctlConf], {change: true, object: `connection ${conn}`})
+  if (!r.dryRun && !/loaded connection '?netkit-/.test(loaded.stdout) && !new RegExp(`\\b${conn}\\b`).test(loaded.stdout)) {
+    throw new NetkitError('E_IKE_CONFIG', `charon did not load connection ${conn}`, {
+      fix: 'run with --verbose for what swanctl said',
+      detail: r.redact(loaded.stdout + loaded.stderr),
     })
   }
-  return steps
+}
+
+/** Step: initiate with swanctl through netkit's charon and wait for the SAs. */
+function charonWaitStep(def: TunnelDef, ctx: TunnelContext, scope: CharonScope, state: CharonState): Step {
+  const r = ctx.runner
+  return waitStep(def, ctx, ctx.datapath === 'userspace', {
+    sas: async () => tunnelSas(def, ctx, scope),
+    log: () => charonLogSince(scope, state.logStart),
+    knocked: () => charonLogSince(scope, state.charonStart).includes(`no IKE config found for ${def.local}...${def.remote}`),
+    initiate: async (seconds, timeoutMs) => {
+      const res = await swanctl(r, scope, ['--initiate', '--ike', ikeName(def), '--child', connName(def), '--timeout', String(seconds)], {
+        timeoutMs: timeoutMs + 5000,
+      })
+      const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr))
+      return {ok: res.exitCode === 0, timedOut, text: `${res.stdout}\n${res.stderr}\n${charonLogSince(scope, state.logStart) || charonLogTail(scope, 20)}`}
+    },
+  })
 }
 
 export const ipsecDriver: TunnelDriver = {
@@ -604,79 +701,17 @@ export const ipsecDriver: TunnelDriver = {
     }
   },
 
+  /** In the host's own charon when it runs one (systemSteps); otherwise: charon, connection, guards, then the answer or the wait. */
   async up(def: TunnelDef, ctx: TunnelContext): Promise<Step[]> {
     const sys = systemCharonFor(def, ctx.configDir)
     if (sys) return systemSteps(def, ctx, sys)
-    const r = ctx.runner
     const scope = charonScope(ctx.configDir, def.netns)
-    const conn = connName(def)
-    const ike = ikeName(def)
     const libipsec = ctx.datapath === 'userspace'
-    let started = false
-    let logStart = 0
-    let charonStart = 0
-    const steps: Step[] = [
-      {
-        title: `start the charon of ${def.netns ? `namespace ${def.netns}` : 'this host'} (${libipsec ? 'kernel-libipsec' : 'kernel XFRM'})`,
-        apply: async () => {
-          if (libipsec && !tunSupport().present)
-            throw new NetkitError('E_NO_TUN', `kernel-libipsec needs a TUN device: ${tunSupport().how}`, {fix: 'modprobe tun'})
-          charonStart = charonLogSize(scope)
-          started = await ensureCharon(r, scope, libipsec)
-          return started
-        },
-        undo: async () => {
-          if (started && loadedTunnels(scope).filter((n) => n !== def.name).length === 0) await stopCharon(r, scope)
-        },
-      },
-      {
-        title: `load connection ${conn} (${confPath(scope, def)}, mode 0600)`,
-        apply: async () => {
-          logStart = charonLogSize(scope)
-          try {
-            await load()
-          } catch (error) {
-            // The file is written before swanctl reads it: a refused one goes too, or it would break the next load of every tunnel here.
-            await unload(def, ctx, scope).catch(() => {})
-            throw error
-          }
-        },
-        undo: async () => {
-          await unload(def, ctx, scope)
-        },
-      },
-    ]
-    /** Writes the connection (and links its key) and has charon load it. */
-    async function load(): Promise<void> {
-      const psk = !r.dryRun && def.ipsec!.auth === 'psk' ? readSecretFile(pskPath(ctx.configDir, def.name), 'PSK file') : undefined
-      if (psk) r.addSecret(psk)
-      if (psk) r.addSecret(swanctlSecret(psk))
-      r.writeFile(confPath(scope, def), new Secret(r.dryRun ? '' : await renderConnection(def, psk, false, libipsec)))
-      if (def.ipsec!.key) r.symlink(resolve(def.ipsec!.key), privateKeyLink(scope, def.name))
-      const loaded = await swanctl(r, scope, ['--load-all', '--noprompt', '--file', scope.swanctlConf], {change: true, object: `connection ${conn}`})
-      if (!r.dryRun && !/loaded connection '?netkit-/.test(loaded.stdout) && !new RegExp(`\\b${conn}\\b`).test(loaded.stdout)) {
-        throw new NetkitError('E_IKE_CONFIG', `charon did not load connection ${conn}`, {
-          fix: 'run with --verbose for what swanctl said',
-          detail: r.redact(loaded.stdout + loaded.stderr),
-        })
-      }
-    }
+    const state: CharonState = {started: false, charonStart: 0, logStart: 0}
+    const steps: Step[] = [charonStep(def, ctx, scope, state), loadStep(def, ctx, scope, state)]
     if (libipsec) steps.push(guardStep(def, ctx))
     if (!ctx.wait && peerStarts(def, libipsec)) steps.push(answerStep(def, ctx, scope))
-    if (ctx.wait) {
-      steps.push(
-        waitStep(def, ctx, libipsec, {
-          sas: async () => tunnelSas(def, ctx, scope),
-          log: () => charonLogSince(scope, logStart),
-          knocked: () => charonLogSince(scope, charonStart).includes(`no IKE config found for ${def.local}...${def.remote}`),
-          initiate: async (seconds, timeoutMs) => {
-            const res = await swanctl(r, scope, ['--initiate', '--ike', ike, '--child', conn, '--timeout', String(seconds)], {timeoutMs: timeoutMs + 5000})
-            const timedOut = Boolean(res.timedOut) || (res.exitCode !== 0 && /timeout/i.test(res.stdout + res.stderr))
-            return {ok: res.exitCode === 0, timedOut, text: `${res.stdout}\n${res.stderr}\n${charonLogSince(scope, logStart) || charonLogTail(scope, 20)}`}
-          },
-        }),
-      )
-    }
+    if (ctx.wait) steps.push(charonWaitStep(def, ctx, scope, state))
     return steps
   },
 

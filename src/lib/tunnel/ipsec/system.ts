@@ -247,63 +247,87 @@ export async function syncConnections(
   const tree = netkitConfig(sys, opts.without)
   if (opts.extra) mergeSettings(tree, opts.extra)
   const result: SystemLoad = {loaded: [], unloaded: []}
-  const plan: {command: string; what: string; run: (s: ViciSession) => Promise<void>}[] = []
-  const loadedShared = new Set<string>()
-  for (const ike of ikes) {
-    if (!ike.startsWith(SYSTEM_PREFIX)) throw new Error(`internal error: ${ike} is not a netkit connection`)
-    const conn = section(tree, `connections.${ike}`)
-    const secretName = `ike-${ike}`
-    const sec = section(tree, `secrets.${secretName}`)
-    if (conn) {
-      const secret = sec ? secretOf(secretName, sec) : undefined
-      if (secret) {
-        if (!runner.dryRun) runner.addSecret(secret.data.toString('utf8'))
-        plan.push({command: 'load-shared', what: `${secretName} (${secret.owners.join(', ')})`, run: async (s) => loadShared(s, secret)})
-        loadedShared.add(secretName)
-      }
-      const msg = connMessage(conn, sys.swanctlDir)
-      plan.push({command: 'load-conn', what: ike, run: async (s) => loadConn(s, ike, msg)})
-      result.loaded.push(ike)
-    } else {
-      plan.push({command: 'unload-conn', what: ike, run: async (s) => unloadConn(s, ike).catch(() => {})})
-      result.unloaded.push(ike)
-      plan.push({
+  const keys = keyLinks(sys, opts.without)
+  // Keys first: one connection that starts at once (start_action = start) needs its key for IKE_AUTH,
+  // a round trip after load-conn, and a key loaded later loses that race on a busy host (as swanctl --load-all loads credentials first).
+  const calls = [
+    ...keys.map(loadKeyCall),
+    ...ikes.flatMap((ike) => connectionCalls(runner, sys, tree, ike, result)),
+    ...(opts.unloadKeys ?? []).map((f) => unloadKeyCall(f, keys)),
+  ]
+  for (const c of calls) runner.note(shownVici(sys, c.command, c.what))
+  if (runner.dryRun || calls.length === 0) return result
+  await withVici(sys.socket, async (s) => {
+    for (const c of calls) await c.run(s)
+  })
+  return result
+}
+
+/** One VICI request of a sync: what the echo shows and how it is made. */
+interface ViciCall {
+  command: string
+  what: string
+  run: (s: ViciSession) => Promise<void>
+}
+
+/** One IKE connection's calls: its shared secret and itself loaded from the files, or, with no file left, both unloaded. */
+function connectionCalls(runner: Runner, sys: SystemCharon, tree: Settings, ike: string, result: SystemLoad): ViciCall[] {
+  if (!ike.startsWith(SYSTEM_PREFIX)) throw new Error(`internal error: ${ike} is not a netkit connection`)
+  const conn = section(tree, `connections.${ike}`)
+  const secretName = `ike-${ike}`
+  if (!conn) {
+    result.unloaded.push(ike)
+    return [
+      {command: 'unload-conn', what: ike, run: async (s) => unloadConn(s, ike).catch(() => {})},
+      {
         command: 'unload-shared',
         what: secretName,
         run: async (s) => {
           if ((await getShared(s)).includes(secretName)) await unloadShared(s, secretName)
         },
-      })
-    }
+      },
+    ]
   }
-  // Private keys: the tunnels' links in /etc/swanctl/private (load-key is idempotent and says the key's id).
-  // Loaded before the connections: one that starts at once (start_action = start) needs its key for IKE_AUTH,
-  // a round trip after load-conn, and a key loaded later loses that race on a busy host (as swanctl --load-all loads credentials first).
-  const gone = new Set([opts.without ?? []].flat())
-  const keys = systemTunnels(sys)
+  const calls: ViciCall[] = []
+  const sec = section(tree, `secrets.${secretName}`)
+  const secret = sec ? secretOf(secretName, sec) : undefined
+  if (secret) {
+    if (!runner.dryRun) runner.addSecret(secret.data.toString('utf8'))
+    calls.push({command: 'load-shared', what: `${secretName} (${secret.owners.join(', ')})`, run: async (s) => loadShared(s, secret)})
+  }
+  const msg = connMessage(conn, sys.swanctlDir)
+  calls.push({command: 'load-conn', what: ike, run: async (s) => loadConn(s, ike, msg)})
+  result.loaded.push(ike)
+  return calls
+}
+
+/** The tunnels' private key links in /etc/swanctl/private that are there (but those of tunnels going). */
+function keyLinks(sys: SystemCharon, without?: string | string[]): string[] {
+  const gone = new Set([without ?? []].flat())
+  return systemTunnels(sys)
     .filter((t) => !gone.has(t))
     .map((t) => systemKeyLink(sys, t))
     .filter((f) => existsSync(f))
-  plan.unshift(...keys.map((f) => ({command: 'load-key', what: f, run: async (s: ViciSession) => void (await loadKey(s, 'any', readFileSync(f)))})))
-  for (const f of opts.unloadKeys ?? []) {
-    plan.push({
-      command: 'unload-key',
-      what: f,
-      run: async (s) => {
-        // The id is the key's: load it to learn it (a no-op if it is loaded), then unload it, unless another netkit tunnel uses the same key.
-        const data = readFileSync(f)
-        if (keys.some((k) => realpathSync(k) === realpathSync(f))) return
-        const id = await loadKey(s, 'any', data)
-        if (id) await unloadKey(s, id)
-      },
-    })
+}
+
+/** Loads one key (load-key is idempotent and says the key's id). */
+function loadKeyCall(file: string): ViciCall {
+  return {command: 'load-key', what: file, run: async (s) => void (await loadKey(s, 'any', readFileSync(file)))}
+}
+
+/** Unloads one key, unless another netkit tunnel (one of `keys`) uses the same key. */
+function unloadKeyCall(file: string, keys: string[]): ViciCall {
+  return {
+    command: 'unload-key',
+    what: file,
+    run: async (s) => {
+      // The id is the key's: load it to learn it (a no-op if it is loaded), then unload it.
+      const data = readFileSync(file)
+      if (keys.some((k) => realpathSync(k) === realpathSync(file))) return
+      const id = await loadKey(s, 'any', data)
+      if (id) await unloadKey(s, id)
+    },
   }
-  for (const p of plan) runner.note(shownVici(sys, p.command, p.what))
-  if (runner.dryRun || plan.length === 0) return result
-  await withVici(sys.socket, async (s) => {
-    for (const p of plan) await p.run(s)
-  })
-  return result
 }
 
 /** The IKE SAs of one connection (or all) in the host's charon; undefined if it does not answer. */

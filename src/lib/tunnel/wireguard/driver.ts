@@ -280,6 +280,191 @@ export function peerSteps(before: TunnelDef, after: TunnelDef, ctx: TunnelContex
   return steps
 }
 
+/** What one `up`'s steps learn and pass on: the private key, whether this up made it, whether it made the device. */
+interface UpState {
+  privateKey: string
+  keyCreated: boolean
+  made: boolean
+}
+
+/** Makes the device (kernel or wireguard-go) and marks it as netkit's. */
+async function createDevice(def: TunnelDef, ctx: TunnelContext): Promise<void> {
+  const w = def.wireguard!
+  const r = ctx.runner
+  const alias = {args: ['link', 'set', w.ifname, 'alias', NETKIT_ALIAS], object: `WireGuard device ${w.ifname}`}
+  if (ctx.datapath === 'kernel') {
+    await r.batch([{args: ['link', 'add', w.ifname, 'type', 'wireguard'], object: `WireGuard device ${w.ifname}`}, alias])
+    return
+  }
+  const started = await startWireguardGo(def, ctx)
+  // A dry run starts nothing: the rest is printed.
+  if (started) await waitForGoDevice(def, ctx)
+  await r.batch([alias])
+}
+
+/** Starts wireguard-go for the device (in a namespace, with its own /run/wireguard); false in a dry run. */
+async function startWireguardGo(def: TunnelDef, ctx: TunnelContext): Promise<boolean> {
+  const w = def.wireguard!
+  const r = ctx.runner
+  const tun = tunSupport()
+  if (!tun.present)
+    throw new NetkitError('E_NO_TUN', `wireguard-go needs a TUN device: ${tun.how}`, {fix: 'modprobe tun, or use a kernel with the WireGuard module'})
+  const argv = ['wireguard-go', '-f', w.ifname]
+  const inv: Invocation = def.netns
+    ? {
+        tool: 'unshare',
+        args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv],
+        object: `wireguard-go for ${w.ifname}`,
+      }
+    : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
+  const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error', [GO_MARK]: w.ifname}})
+  return pid !== undefined
+}
+
+/** Waits until wireguard-go has made the device, or says why not (with its log). */
+async function waitForGoDevice(def: TunnelDef, ctx: TunnelContext): Promise<void> {
+  const ifname = def.wireguard!.ifname
+  const ready = await waitFor(async () => (await readLink(ctx, ifname)) !== undefined || !daemonAlive(goRef(def)), 5000, 50)
+  if (ready && (await readLink(ctx, ifname))) return
+  throw new NetkitError('E_DAEMON', `wireguard-go did not create ${ifname}`, {
+    fix: 'check that wireguard-go is installed (apt-get install wireguard-go) and that /dev/net/tun works; run with --verbose for its log',
+    detail: logTail(def),
+  })
+}
+
+/** Stops the daemon and deletes the device an up made (whether or not it got its mark). */
+async function removeDevice(def: TunnelDef, ctx: TunnelContext): Promise<void> {
+  const r = ctx.runner
+  const ifname = def.wireguard!.ifname
+  await stopDaemon(r, goRef(def), 2000).catch(() => {})
+  // What it logged is in the error already (E_DAEMON's detail): an undone add leaves no file.
+  if (!r.dryRun) rmSync(daemonLog(goRef(def)), {force: true})
+  if (await readLink(ctx, ifname)) await r.batch([{args: ['link', 'del', ifname], object: `WireGuard device ${ifname}`}]).catch(() => {})
+}
+
+/** Step: the tunnel's key pair (made once, mode 0600), its private key known to the runner as a secret. */
+function keyPairStep(def: TunnelDef, ctx: TunnelContext, state: UpState): Step {
+  const r = ctx.runner
+  return {
+    title: 'make the WireGuard key pair (mode 0600)',
+    apply: async () => {
+      const k = ensureKeyPair(r, ctx.configDir, def.name)
+      state.privateKey = k.privateKey
+      state.keyCreated = k.created
+      r.addSecret(state.privateKey)
+      return k.created
+    },
+    undo: async () => {
+      if (state.keyCreated) r.removeFiles([wgKeyPath(ctx.configDir, def.name)])
+    },
+  }
+}
+
+/** Step: the device, refused when a link of its name is there and is not this tunnel's own being replaced. */
+function deviceStep(def: TunnelDef, ctx: TunnelContext, state: UpState): Step {
+  const r = ctx.runner
+  const ifname = def.wireguard!.ifname
+  return {
+    title: `create the WireGuard device ${ifname} (${ctx.datapath === 'kernel' ? 'kernel' : 'wireguard-go'})`,
+    apply: async () => {
+      const existing = await readLink(ctx, ifname)
+      // A dry run of --replace finds the old tunnel's own device, which the real run removes first.
+      if (existing && !(ctx.replacing && existing.ifalias === NETKIT_ALIAS)) {
+        throw new NetkitError('E_CONFLICT', `a link named ${ifname} already exists${inNamespace(r.netns)}`, {
+          fix:
+            existing.ifalias === NETKIT_ALIAS
+              ? `it is a netkit leftover: remove it with "netkit doctor --fix" or "ip link del ${ifname}"`
+              : "it is not netkit's: rename or remove it, or choose another tunnel name",
+        })
+      }
+      // From here on the device and its daemon are ours, marked or not yet: a failure in this step takes them away too.
+      state.made = !existing
+      try {
+        await createDevice(def, ctx)
+      } catch (error) {
+        if (state.made && !r.dryRun) await removeDevice(def, ctx)
+        throw error
+      }
+    },
+    undo: async () => {
+      if (state.made) await removeDevice(def, ctx)
+    },
+  }
+}
+
+/** Step: one `wg set` with the private key (from a secret file), the listen port, the fwmark and every peer. */
+function configureStep(def: TunnelDef, ctx: TunnelContext, state: UpState): Step {
+  const w = def.wireguard!
+  const r = ctx.runner
+  const peers = peersOf(def)
+  return {
+    title: `configure ${w.ifname}: key, listen port ${w.listenPort}, ${isInterface(def) ? `${peers.length} peer${peers.length === 1 ? '' : 's'}` : `peer ${w.endpoint}`}`,
+    apply: async () => {
+      await r.withSecretFile(new Secret(`${state.privateKey}\n`), async (keyFile) => {
+        const args = ['set', w.ifname, 'listen-port', String(w.listenPort), 'private-key', keyFile]
+        if (w.fwmark) args.push('fwmark', String(w.fwmark))
+        args.push(...peerSetArgs([], peers))
+        await r.run(wg(def, ctx, args, {object: `WireGuard device ${w.ifname}`}))
+      })
+    },
+  }
+}
+
+/** Step: the address (if any), the MTU and up, in one `ip -batch`. */
+function addressStep(def: TunnelDef, ctx: TunnelContext, mtu: number): Step {
+  const w = def.wireguard!
+  return {
+    title: `address${w.address ? ` ${w.address}` : ''}, MTU ${mtu}, up`,
+    apply: async () => {
+      const lines = []
+      if (w.address) lines.push({args: ['addr', 'add', w.address, 'dev', w.ifname], object: `address ${w.address}`})
+      lines.push({args: ['link', 'set', w.ifname, 'mtu', String(mtu), 'up'], object: `WireGuard device ${w.ifname}`})
+      await ctx.runner.batch(lines)
+    },
+  }
+}
+
+/** Step: the wg-quick configuration file (mode 0600), removed on undo. */
+function confFileStep(def: TunnelDef, ctx: TunnelContext, state: UpState, mtu: number): Step {
+  const confPath = wgConfPath(ctx.configDir, def.wireguard!.ifname)
+  return {
+    title: `write ${confPath} (wg-quick format, mode 0600)`,
+    apply: async () => {
+      await writeConf(def, ctx, state.privateKey, mtu)
+    },
+    undo: async () => {
+      ctx.runner.removeFiles([confPath])
+    },
+  }
+}
+
+/** Step: wait for the one peer's handshake (a keepalive every second meanwhile, then back to what was asked). */
+function handshakeStep(def: TunnelDef, ctx: TunnelContext): Step {
+  const w = def.wireguard!
+  const r = ctx.runner
+  const peerKey = w.peerPublicKey!
+  const ep = w.endpoint!
+  const keepalive = (seconds: string) =>
+    r.run(wg(def, ctx, ['set', w.ifname, 'peer', peerKey, 'persistent-keepalive', seconds], {object: `WireGuard device ${w.ifname}`}))
+  return {
+    title: `wait for the handshake with ${ep}`,
+    apply: async () => {
+      if (r.dryRun) return false
+      // A handshake needs a packet to send: a keepalive every second until it is done.
+      if (!w.keepalive) await keepalive('1')
+      const ok = await waitFor(async () => (await latestHandshake(def, ctx)) > 0, ctx.timeoutMs, 200)
+      if (!ok) {
+        throw new NetkitError('E_NO_HANDSHAKE', `no WireGuard handshake with ${ep} within ${Math.round(ctx.timeoutMs / 1000)}s`, {
+          fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}${netnsFlag(def.netns)}" here with the peer's --peer-public-key, and back), or UDP ${ep.replace(/^.*:/, '')} is blocked`,
+        })
+      }
+      // Back to no keepalive, as asked. If wg cannot, the tunnel is not what was asked (a packet every second): an error, and the plan undoes it.
+      if (!w.keepalive) await keepalive('0')
+      return false
+    },
+  }
+}
+
 export const wireguardDriver: TunnelDriver = {
   type: 'wireguard',
 
@@ -296,146 +481,20 @@ export const wireguardDriver: TunnelDriver = {
     return {datapath: 'kernel', reason: `the kernel's WireGuard (${mod.how})`}
   },
 
+  /** The wg-quick order, one small step each: key pair, device, configuration, address and MTU, routes, file, handshake. */
   async up(def: TunnelDef, ctx: TunnelContext): Promise<Step[]> {
-    const w = def.wireguard!
-    const r = ctx.runner
-    let privateKey = ''
-    let keyCreated = false
     const mtu = await deviceMtu(def, ctx)
-    const peers = peersOf(def)
-    const confPath = wgConfPath(ctx.configDir, w.ifname)
-    let made = false
-    /** Makes the device (kernel or wireguard-go) and marks it as netkit's. */
-    const createDevice = async () => {
-      const alias = {args: ['link', 'set', w.ifname, 'alias', NETKIT_ALIAS], object: `WireGuard device ${w.ifname}`}
-      if (ctx.datapath === 'kernel') {
-        await r.batch([{args: ['link', 'add', w.ifname, 'type', 'wireguard'], object: `WireGuard device ${w.ifname}`}, alias])
-        return
-      }
-      const tun = tunSupport()
-      if (!tun.present)
-        throw new NetkitError('E_NO_TUN', `wireguard-go needs a TUN device: ${tun.how}`, {fix: 'modprobe tun, or use a kernel with the WireGuard module'})
-      const argv = ['wireguard-go', '-f', w.ifname]
-      const inv: Invocation = def.netns
-        ? {
-            tool: 'unshare',
-            args: ['--mount', '--propagation', 'private', 'sh', '-c', PRIVATE_RUN_SCRIPT, 'netkit-wg', ...argv],
-            object: `wireguard-go for ${w.ifname}`,
-          }
-        : {tool: 'wireguard-go', args: argv.slice(1), object: `wireguard-go for ${w.ifname}`}
-      const pid = await startDaemon(r, goRef(def), {...inv, env: {LOG_LEVEL: r.verbose ? 'verbose' : 'error', [GO_MARK]: w.ifname}})
-      // A dry run starts nothing: the rest is printed.
-      if (pid === undefined) return void (await r.batch([alias]))
-      const ready = await waitFor(async () => (await readLink(ctx, w.ifname)) !== undefined || !daemonAlive(goRef(def)), 5000, 50)
-      if (!ready || !(await readLink(ctx, w.ifname))) {
-        throw new NetkitError('E_DAEMON', `wireguard-go did not create ${w.ifname}`, {
-          fix: 'check that wireguard-go is installed (apt-get install wireguard-go) and that /dev/net/tun works; run with --verbose for its log',
-          detail: logTail(def),
-        })
-      }
-      await r.batch([alias])
-    }
-    /** Stops the daemon and deletes the device this add made (whether or not it got its mark). */
-    const removeDevice = async () => {
-      await stopDaemon(r, goRef(def), 2000).catch(() => {})
-      // What it logged is in the error already (E_DAEMON's detail): an undone add leaves no file.
-      if (!r.dryRun) rmSync(daemonLog(goRef(def)), {force: true})
-      if (await readLink(ctx, w.ifname)) await r.batch([{args: ['link', 'del', w.ifname], object: `WireGuard device ${w.ifname}`}]).catch(() => {})
-    }
-
+    const state: UpState = {privateKey: '', keyCreated: false, made: false}
     const steps: Step[] = [
-      {
-        title: 'make the WireGuard key pair (mode 0600)',
-        apply: async () => {
-          const k = ensureKeyPair(r, ctx.configDir, def.name)
-          privateKey = k.privateKey
-          keyCreated = k.created
-          r.addSecret(privateKey)
-          return k.created
-        },
-        undo: async () => {
-          if (keyCreated) r.removeFiles([wgKeyPath(ctx.configDir, def.name)])
-        },
-      },
-      {
-        title: `create the WireGuard device ${w.ifname} (${ctx.datapath === 'kernel' ? 'kernel' : 'wireguard-go'})`,
-        apply: async () => {
-          const existing = await readLink(ctx, w.ifname)
-          // A dry run of --replace finds the old tunnel's own device, which the real run removes first.
-          if (existing && !(ctx.replacing && existing.ifalias === NETKIT_ALIAS)) {
-            throw new NetkitError('E_CONFLICT', `a link named ${w.ifname} already exists${inNamespace(r.netns)}`, {
-              fix:
-                existing.ifalias === NETKIT_ALIAS
-                  ? `it is a netkit leftover: remove it with "netkit doctor --fix" or "ip link del ${w.ifname}"`
-                  : "it is not netkit's: rename or remove it, or choose another tunnel name",
-            })
-          }
-          // From here on the device and its daemon are ours, marked or not yet: a failure in this step takes them away too.
-          made = !existing
-          try {
-            await createDevice()
-          } catch (error) {
-            if (made && !r.dryRun) await removeDevice()
-            throw error
-          }
-        },
-        undo: async () => {
-          if (made) await removeDevice()
-        },
-      },
-      {
-        title: `configure ${w.ifname}: key, listen port ${w.listenPort}, ${isInterface(def) ? `${peers.length} peer${peers.length === 1 ? '' : 's'}` : `peer ${w.endpoint}`}`,
-        apply: async () => {
-          await r.withSecretFile(new Secret(`${privateKey}\n`), async (keyFile) => {
-            const args = ['set', w.ifname, 'listen-port', String(w.listenPort), 'private-key', keyFile]
-            if (w.fwmark) args.push('fwmark', String(w.fwmark))
-            args.push(...peerSetArgs([], peers))
-            await r.run(wg(def, ctx, args, {object: `WireGuard device ${w.ifname}`}))
-          })
-        },
-      },
-      {
-        title: `address${w.address ? ` ${w.address}` : ''}, MTU ${mtu}, up`,
-        apply: async () => {
-          const lines = []
-          if (w.address) lines.push({args: ['addr', 'add', w.address, 'dev', w.ifname], object: `address ${w.address}`})
-          lines.push({args: ['link', 'set', w.ifname, 'mtu', String(mtu), 'up'], object: `WireGuard device ${w.ifname}`})
-          await r.batch(lines)
-        },
-      },
-      ...routeSteps(def, ctx, w.ifname),
-      {
-        title: `write ${confPath} (wg-quick format, mode 0600)`,
-        apply: async () => {
-          await writeConf(def, ctx, privateKey, mtu)
-        },
-        undo: async () => {
-          r.removeFiles([confPath])
-        },
-      },
+      keyPairStep(def, ctx, state),
+      deviceStep(def, ctx, state),
+      configureStep(def, ctx, state),
+      addressStep(def, ctx, mtu),
+      ...routeSteps(def, ctx, def.wireguard!.ifname),
+      confFileStep(def, ctx, state, mtu),
     ]
     // An interface's peers come and go (and are often not set up yet): nothing to wait for.
-    if (ctx.wait && !isInterface(def)) {
-      const peerKey = w.peerPublicKey!
-      const ep = w.endpoint!
-      steps.push({
-        title: `wait for the handshake with ${ep}`,
-        apply: async () => {
-          if (r.dryRun) return false
-          // A handshake needs a packet to send: a keepalive every second until it is done.
-          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', peerKey, 'persistent-keepalive', '1'], {object: `WireGuard device ${w.ifname}`}))
-          const ok = await waitFor(async () => (await latestHandshake(def, ctx)) > 0, ctx.timeoutMs, 200)
-          if (!ok) {
-            throw new NetkitError('E_NO_HANDSHAKE', `no WireGuard handshake with ${ep} within ${Math.round(ctx.timeoutMs / 1000)}s`, {
-              fix: `either the peer is not set up yet (on the first of two hosts use --no-wait), or a public key is wrong (compare "netkit tunnel pubkey ${def.name}${netnsFlag(def.netns)}" here with the peer's --peer-public-key, and back), or UDP ${ep.replace(/^.*:/, '')} is blocked`,
-            })
-          }
-          // Back to no keepalive, as asked. If wg cannot, the tunnel is not what was asked (a packet every second): an error, and the plan undoes it.
-          if (!w.keepalive) await r.run(wg(def, ctx, ['set', w.ifname, 'peer', peerKey, 'persistent-keepalive', '0'], {object: `WireGuard device ${w.ifname}`}))
-          return false
-        },
-      })
-    }
+    if (ctx.wait && !isInterface(def)) steps.push(handshakeStep(def, ctx))
     return steps
   },
 
