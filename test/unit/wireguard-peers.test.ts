@@ -287,4 +287,29 @@ describe('a peer that routes everything', () => {
       },
     )
   })
+  it('reads only the routes to its new subnets, exactly, in one ip -batch (not every route of the host)', async () => {
+    const {def} = await defineTunnel(
+      {name: 'mesh', type: 'wireguard', address: '10.99.0.1/24', peers: {hub: {publicKey: K[0], endpoint: '192.0.2.9:51820', allowedIps: ['0.0.0.0/0']}}},
+      new Recorder().runner(),
+    )
+    const rec = new Recorder().on('-batch', {stdout: '[{"dst":"default","gateway":"192.0.2.254","dev":"eth0","protocol":"3"}]\n'})
+    const {refuseTakeover} = await import('../../src/lib/tunnel/routes.js')
+    const ctx = {
+      runner: rec.runner(),
+      configDir: join(tmpdir(), 'netkit-none'),
+      datapath: 'userspace' as const,
+      datapathReason: '',
+      timeoutMs: 1000,
+      wait: false,
+    }
+    await assert.rejects(refuseTakeover(def, ctx), (e: unknown) => {
+      assert.ok(e instanceof NetkitError && e.code === 'E_CONFLICT')
+      assert.match(e.what, /^route 0\.0\.0\.0\/0 already goes via 192\.0\.2\.254 dev eth0: tunnel mesh would take it over/)
+      return true
+    })
+    assert.deepEqual(
+      rec.calls.map((c) => [c.line, c.input]),
+      [['ip -N -j -batch -', 'route show table all exact 0.0.0.0/0\n']],
+    )
+  })
 })

@@ -4,6 +4,7 @@
  * --table (as Cilium routes its WireGuard traffic). All in one `ip -batch`.
  */
 import {NetkitError} from '../errors.js'
+import {type NumericRouteRow as RouteRow, routesExactly} from '../iproute2/route-exact.js'
 import {ensureProtoName} from '../iproute2/tables.js'
 import {NETKIT_PROTO} from '../ownership.js'
 import type {Step} from '../plan.js'
@@ -60,13 +61,23 @@ export function tunnelDevice(def: TunnelDef): string | undefined {
   return def.wireguard?.ifname ?? def.vxlan?.ifname ?? (def.type === 'ipsec' ? 'ipsec0' : undefined)
 }
 
-interface RouteRow {
-  dst: string
-  dev?: string
-  gateway?: string
-  type?: string
-  table?: string
-  protocol?: string
+/** Up to this many subnets, the takeover check reads each exactly; more, the whole routing table once. */
+const EXACT_READS = 16
+
+/** The routes to the subnets, in every table: each exactly (a few), or all of the families they are in (many). */
+async function routesToSubnets(subnets: string[], ctx: TunnelContext): Promise<RouteRow[]> {
+  const exact = subnets.length <= EXACT_READS ? await routesExactly(ctx.runner, subnets) : undefined
+  if (exact) return exact.flat()
+  // -N: tables and protocols as numbers, whatever names /etc/iproute2 gives them.
+  // Only the families the subnets are in (one process fewer for the usual IPv4-only peer).
+  const families = [...new Set(subnets.map((s) => (s.includes(':') ? '-6' : '-4')))]
+  const reads = await Promise.all(families.map((family) => ctx.runner.probe({tool: 'ip', args: ['-N', '-j', family, 'route', 'show', 'table', 'all']})))
+  // "default" is 0.0.0.0/0 (::/0): a tunnel that routes everything must not take the host's default route over either.
+  return reads.flatMap((x, i) =>
+    (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as RouteRow[]) : []).map((r) =>
+      r.dst === 'default' ? {...r, dst: families[i] === '-4' ? '0.0.0.0/0' : '::/0'} : r,
+    ),
+  )
 }
 
 /**
@@ -88,16 +99,7 @@ export async function refuseTakeover(def: TunnelDef, ctx: TunnelContext): Promis
   const ipsec = def.type === 'ipsec'
   const dev = tunnelDevice(def)
   const table = String(ipsec ? CHARON_TABLE : (def.table ?? 254))
-  // -N: tables and protocols as numbers, whatever names /etc/iproute2 gives them.
-  // Only the families the subnets are in (one process fewer for the usual IPv4-only peer).
-  const families = [...new Set(def.remoteSubnets.map((s) => (s.includes(':') ? '-6' : '-4')))]
-  const reads = await Promise.all(families.map((family) => ctx.runner.probe({tool: 'ip', args: ['-N', '-j', family, 'route', 'show', 'table', 'all']})))
-  // "default" is 0.0.0.0/0 (::/0): a tunnel that routes everything must not take the host's default route over either.
-  const rows = reads.flatMap((x, i) =>
-    (x.exitCode === 0 && x.stdout.trim() ? (JSON.parse(x.stdout) as RouteRow[]) : []).map((r) =>
-      r.dst === 'default' ? {...r, dst: families[i] === '-4' ? '0.0.0.0/0' : '::/0'} : r,
-    ),
-  )
+  const rows = await routesToSubnets(def.remoteSubnets, ctx)
   const others = listDefs(ctx.configDir).filter((o) => o.name !== def.name)
   const ns = netnsFlag(ctx.runner.netns)
   const fix = (owner: string | undefined, subnet: string, sameTable: boolean) =>
