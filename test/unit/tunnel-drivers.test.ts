@@ -199,7 +199,7 @@ describe('wireguard driver pieces', () => {
 describe('tunnel routes', () => {
   it('a tunnel table with IPv4 and IPv6 remote subnets: the IPv6 rules go with ip -6 (ip rule takes them for IPv4 otherwise)', async () => {
     const {routeSteps} = await import('../../src/lib/tunnel/routes.js')
-    const rec = new Recorder()
+    const rec = new Recorder().on('-N -j -batch', {stdout: '[]\n[]\n'})
     const runner = rec.runner({netns: 'h1'})
     const def = {name: 't6', type: 'wireguard', table: 120, remoteSubnets: ['10.2.0.0/24', 'fd02::/64'], wireguard: {ifname: 'wg-t6'}} as never
     const [step] = routeSteps(def, {runner, configDir: '/nonexistent/netkit'} as never, 'wg-t6')
@@ -208,8 +208,7 @@ describe('tunnel routes', () => {
       rec.calls.map((c) => [c.args.join(' '), c.input]),
       [
         // What carries the subnets now, in every table (another device's route would be taken over: refused).
-        ['-n h1 -N -j -4 route show table all', undefined],
-        ['-n h1 -N -j -6 route show table all', undefined],
+        ['-n h1 -N -j -batch -', 'route show table all exact 10.2.0.0/24\nroute show table all exact fd02::/64\n'],
         [
           '-n h1 -batch -',
           'route replace 10.2.0.0/24 dev wg-t6 proto 178 table 120\nroute replace fd02::/64 dev wg-t6 proto 178 table 120\nrule add to 10.2.0.0/24 table 120 priority 1000 protocol 178\n',
