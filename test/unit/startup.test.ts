@@ -21,7 +21,7 @@ describe('start-up: what the bundle carries (docs/performance.md)', () => {
     const inMain = Object.keys(meta.inputs).filter((f) => /node_modules\/(zod|execa|js-yaml|listr2|inquirer|eta|table|iconv-lite|rxjs)\//.test(f))
     assert.deepEqual(inMain, [])
     const lazy = readdirSync(new URL('dist/bundle/lazy/', root)).sort()
-    for (const pkg of ['eta', 'execa', 'inquirer', 'js-yaml', 'listr2', 'zod']) {
+    for (const pkg of ['eta', 'execa', 'inquirer', 'js-yaml', 'listr2', 'table', 'zod']) {
       assert.ok(lazy.includes(`${pkg}.cjs`) && lazy.includes(`${pkg}.cjs.cache`), `${pkg} in ${lazy.join(' ')}`)
     }
   })
@@ -30,7 +30,7 @@ describe('start-up: what the bundle carries (docs/performance.md)', () => {
     assert.doesNotMatch(read('dist/bundle/netkit.cjs'), /[^\x00-\x7f]/)
   })
 
-  it('answers a list command from the main bundle alone', () => {
+  it('answers a list command from the main bundle and the table package alone', () => {
     const bin = new URL('bin/run.js', root).pathname
     // Every bundle is compiled through vm.Script (bin/load.js, the lazy loader): note their names.
     const code = `const vm = require('node:vm'), path = require('node:path'), Script = vm.Script, seen = new Set();
@@ -40,6 +40,6 @@ describe('start-up: what the bundle carries (docs/performance.md)', () => {
       import(${JSON.stringify(bin)});`
     const r = spawnSync(process.execPath, ['-e', code], {encoding: 'utf8'})
     assert.equal(r.status, 0, r.stderr)
-    assert.match(r.stderr, /^LOADED netkit\.cjs$/m)
+    assert.match(r.stderr, /^LOADED netkit\.cjs table\.cjs$/m)
   })
 })
