@@ -6,7 +6,16 @@ import {defineTunnel} from '../../src/lib/tunnel/define.js'
 import {charonPlugins} from '../../src/lib/tunnel/ipsec/charon.js'
 import {parseSettings, setting} from '../../src/lib/tunnel/ipsec/settings.js'
 import {initiateFailure, parseListSas, parseViciRaw} from '../../src/lib/tunnel/ipsec/vici.js'
-import {effectiveStartAction, ikeName, initiates, peerStarts, renderConnection, swanctlSecret, trafficSelectors} from '../../src/lib/tunnel/ipsec/driver.js'
+import {
+  effectiveStartAction,
+  ikeName,
+  initiates,
+  peerStarts,
+  renderConnection,
+  swanctlSecret,
+  trafficSelectors,
+  waitStep,
+} from '../../src/lib/tunnel/ipsec/driver.js'
 import {allowedIps, parseWgDump} from '../../src/lib/tunnel/wireguard/driver.js'
 import {generatePrivateKey, publicKeyOf} from '../../src/lib/tunnel/wireguard/keys.js'
 import {Recorder} from '../helpers/recorder.js'
@@ -112,6 +121,31 @@ describe('ipsec: one IKE SA per pair of hosts', () => {
       ['start', 'none', 'trap', true, true],
       ['none', 'none', 'none', false, false],
     ])
+  })
+
+  it("takes an initiate refused as a duplicate for success when the peer's CHILD_SA gets installed (both ends started it at once)", async () => {
+    let started = 0
+    const sas = async () => (started && Date.now() - started > 300 ? ([{state: 'ESTABLISHED', children: [{state: 'INSTALLED'}]}] as never[]) : ([] as never[]))
+    const io = {
+      sas,
+      log: () => '',
+      knocked: () => false,
+      initiate: async () => {
+        started = Date.now()
+        return {ok: false, timedOut: false, text: "not establishing CHILD_SA 't' due to existing duplicate"}
+      },
+    }
+    const ctx = {runner: new Recorder().runner(), configDir: '/nonexistent', datapath: 'kernel', datapathReason: '', timeoutMs: 5000, wait: true}
+    const step = waitStep(def('192.0.2.1', '192.0.2.2'), ctx as never, false, io)
+    assert.equal(await step.apply(), false)
+    // A refusal with no SA to show for it still fails, saying why.
+    const refused = {
+      ...io,
+      sas: async () => [] as never[],
+      initiate: async () => ({ok: false, timedOut: false, text: 'received AUTHENTICATION_FAILED notify error'}),
+    }
+    const ctx2 = {...ctx, timeoutMs: 1000}
+    await assert.rejects(waitStep(def('192.0.2.1', '192.0.2.2'), ctx2 as never, false, refused).apply(), /authentication/i)
   })
 
   it('the tunnels between two hosts share one IKE connection, named for the pair (and the identities, when they are not the addresses)', async () => {

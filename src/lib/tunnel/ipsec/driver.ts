@@ -395,7 +395,7 @@ interface CharonIo {
 }
 
 /** Negotiate (or wait for the peer to) and wait until the CHILD_SA is installed, or say why not. */
-function waitStep(def: TunnelDef, ctx: TunnelContext, libipsec: boolean, io: CharonIo): Step {
+export function waitStep(def: TunnelDef, ctx: TunnelContext, libipsec: boolean, io: CharonIo): Step {
   const r = ctx.runner
   return {
     title: `negotiate with ${def.remote} and wait for the CHILD_SA`,
@@ -443,7 +443,10 @@ function waitStep(def: TunnelDef, ctx: TunnelContext, libipsec: boolean, io: Cha
         }
       }
       const res = await io.initiate(Math.max(1, Math.round(left() / 1000)), left())
-      if (res.ok && (await installed())) return false
+      if (await installed()) return false
+      // Both ends may start the same CHILD_SA at once: charon then refuses to make a second ("not establishing
+      // CHILD_SA ... existing duplicate") and the initiate fails, while the peer's is being installed.
+      if (!res.ok && (await waitFor(installed, Math.min(3000, left()), 200))) return false
       // charon may log why (the peer's AUTHENTICATION_FAILED, a certificate it does not trust) a moment after
       // swanctl returns: read its log again before saying only "failed".
       let text = res.text
