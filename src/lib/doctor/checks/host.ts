@@ -4,7 +4,7 @@
  */
 import type {Runner} from '../../runner.js'
 import {setCommand} from '../../sysctl.js'
-import type {SettingKind} from '../../tunnel/host.js'
+import type {HostSetting, SettingKind} from '../../tunnel/host.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import {type Check, type DoctorContext, type Finding, finding, type Remedy} from '../types.js'
 
@@ -26,6 +26,20 @@ export function tunnelDevices(t: TunnelDef): string[] {
   if (t.vxlan) out.push(t.vxlan.ifname, t.vxlan.dev)
   if (t.type === 'ipsec') out.push('ipsec0')
   return out
+}
+
+/** Every sysctl (a /proc/sys path) the host checks read: forwarding, "all"'s knobs, each tunnel device's rp_filter, and the settings the tunnels need. */
+export function hostSysctls(tunnels: TunnelDef[], needs: {settings: HostSetting[]}[]): string[] {
+  return [
+    ...new Set([
+      'net/ipv4/ip_forward',
+      'net/ipv6/conf/all/forwarding',
+      'net/ipv4/conf/all/rp_filter',
+      'net/ipv4/conf/all/src_valid_mark',
+      ...tunnels.flatMap(tunnelDevices).map((dev) => `net/ipv4/conf/${dev}/rp_filter`),
+      ...needs.flatMap((n) => n.settings.map((s) => s.path)).filter((p) => /^net\/ipv[46]\//.test(p)),
+    ]),
+  ]
 }
 
 /** The host settings the checked tunnels need (tunnel/host.ts, what "tunnel add" makes), each with the tunnels that need it. */

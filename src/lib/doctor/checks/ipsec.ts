@@ -11,14 +11,14 @@
 import {existsSync} from 'node:fs'
 
 import {weakAlgorithms} from '../../tunnel/define.js'
-import {charonPid, charonScope, charonUsesLibipsec, swanctl} from '../../tunnel/ipsec/charon.js'
-import {connectionFile, connName, effectiveStartAction, ikeName, initiates, loadedConns} from '../../tunnel/ipsec/driver.js'
-import {describeSystem, findSystemCharon, type SystemCharon, systemPlugins, systemSas} from '../../tunnel/ipsec/system.js'
-import {type IkeSa, parseListSas} from '../../tunnel/ipsec/vici.js'
+import {charonPid, charonScope, charonUsesLibipsec} from '../../tunnel/ipsec/charon.js'
+import {charonSasRead, connectionFile, connName, effectiveStartAction, ikeName, initiates, loadedConns} from '../../tunnel/ipsec/driver.js'
+import {describeSystem, findSystemCharon, type SystemCharon, systemPlugins} from '../../tunnel/ipsec/system.js'
+import type {IkeSa} from '../../tunnel/ipsec/vici.js'
 import {pskPath, scopeDir} from '../../tunnel/store.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import {contains} from '../../validate.js'
-import {type Check, type DoctorContext, type Finding, finding, nsFlag} from '../types.js'
+import {type Check, type DoctorContext, type Finding, finding, nsFlag, perRun} from '../types.js'
 import {secretFileFindings} from './secrets.js'
 
 const ipsecTunnels = (ctx: DoctorContext) => ctx.tunnels.filter((t) => t.type === 'ipsec')
@@ -45,34 +45,17 @@ async function usesLibipsec(ctx: DoctorContext): Promise<boolean | undefined> {
   return charonUsesLibipsec(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns))
 }
 
-/** The SAs of each tunnel, read once per doctor run (one swanctl, or one VICI list-sas, per charon). */
-const cache = new WeakMap<DoctorContext, Promise<Map<string, IkeSa[]> | undefined>>()
-function sasOf(ctx: DoctorContext): Promise<Map<string, IkeSa[]> | undefined> {
-  if (!cache.has(ctx)) {
-    cache.set(
-      ctx,
-      (async () => {
-        const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
-        const sys = systemOf(ctx)
-        let sas: IkeSa[] | undefined
-        if (sys) {
-          sas = await ctx.runner.memo(`vici list-sas ${sys.socket}`, () => systemSas(sys))
-        } else {
-          if (charonPid(scope) === undefined) return undefined
-          // The same query as the tunnels' status (charonSas): one swanctl for the run.
-          const r = await swanctl(ctx.runner, scope, ['--list-sas', '--raw'], {timeoutMs: 5000})
-          if (r.exitCode !== 0) return undefined
-          sas = parseListSas(r.stdout)
-        }
-        if (!sas) return undefined
-        const by = new Map<string, IkeSa[]>()
-        for (const sa of sas) by.set(sa.name, [...(by.get(sa.name) ?? []), sa])
-        return by
-      })(),
-    )
-  }
-  return cache.get(ctx)!
-}
+/** The SAs of each tunnel, read once per run (one VICI list-sas of the charon, shared with the tunnels' status); undefined: no charon, or it does not answer. */
+const sasOf = perRun(async (ctx): Promise<Map<string, IkeSa[]> | undefined> => {
+  const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
+  const sys = systemOf(ctx)
+  if (!sys && charonPid(scope) === undefined) return undefined
+  const sas = await charonSasRead(ctx.runner, scope, sys)
+  if (!sas) return undefined
+  const by = new Map<string, IkeSa[]>()
+  for (const sa of sas) by.set(sa.name, [...(by.get(sa.name) ?? []), sa])
+  return by
+})
 
 export const charonRunning: Check = {
   id: 'ipsec.charon',
@@ -388,10 +371,7 @@ export const localAddress: Check = {
     const libipsec = await usesLibipsec(ctx)
     if (libipsec === undefined) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
     if (!libipsec) return [finding(this, 'skip', {reason: 'the kernel data path does not need one'})]
-    const links = JSON.parse(await ctx.runner.read({tool: 'ip', args: ['-j', 'addr', 'show']})) as {
-      ifname: string
-      addr_info?: {family: string; local: string}[]
-    }[]
+    const links = await ctx.links()
     const mine = links.flatMap((l) => (l.addr_info ?? []).map((a) => ({ifname: l.ifname, ip: a.local})))
     const out: Finding[] = []
     for (const t of tunnels) {

@@ -23,6 +23,7 @@ import {NETKIT_ALIAS} from '../../ownership.js'
 import type {Step} from '../../plan.js'
 import {type Invocation, Secret} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
+import {LINKS_WITH_ADDRESSES} from '../../iproute2/json.js'
 import {ensureProtoName} from '../../iproute2/tables.js'
 import {addRoutes, removeRoutes, routeSteps} from '../routes.js'
 import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
@@ -121,9 +122,9 @@ async function writeConf(def: TunnelDef, ctx: TunnelContext, privateKey: string,
 }
 
 async function readLink(ctx: TunnelContext, ifname: string): Promise<LinkJson | undefined> {
-  // With the read cache (tunnel list, the doctor): one `ip -j -d link show` for every tunnel of the namespace.
+  // With the read cache (tunnel list, the doctor): one read of the namespace's links for every tunnel and check.
   if (ctx.runner.cachesReads) {
-    const all = await ctx.runner.probe({tool: 'ip', args: ['-j', '-d', 'link', 'show']})
+    const all = await ctx.runner.probe({tool: 'ip', args: LINKS_WITH_ADDRESSES})
     if (all.exitCode === 0) return (JSON.parse(all.stdout) as LinkJson[]).find((l) => l.ifname === ifname)
   }
   const r = await ctx.runner.probe({tool: 'ip', args: ['-j', '-d', 'link', 'show', 'dev', ifname]})
