@@ -91,7 +91,12 @@ function moduleFiles(): ModuleFiles {
       return []
     }
   })
-  files = {dep: read(`${dir}/modules.dep`), alias: read(`${dir}/modules.alias`), dir: existsSync(dir), conf: [read('/etc/modprobe.conf') ?? '', ...conf].join('\n')}
+  files = {
+    dep: read(`${dir}/modules.dep`),
+    alias: read(`${dir}/modules.alias`),
+    dir: existsSync(dir),
+    conf: [read('/etc/modprobe.conf') ?? '', ...conf].join('\n'),
+  }
   return files
 }
 
@@ -135,8 +140,8 @@ export function tunSupport(): Support {
     : {present: false, how: '/dev/net/tun is missing (CONFIG_TUN, or the device node)'}
 }
 
-/** XFRM netlink answers: `ip xfrm policy count` reads the SPD size. */
+/** XFRM netlink answers: `ip xfrm policy list` reads the SPD (the doctor's SPD check reads the same, so a run asks once). */
 export async function xfrmSupport(runner: Runner): Promise<Support> {
-  const r = await runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'count']})
+  const r = await runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list']})
   return r.exitCode === 0 ? {present: true, how: 'ip xfrm answers'} : {present: false, how: `ip xfrm fails: ${r.stderr.trim().split('\n')[0]}`}
 }

@@ -205,15 +205,17 @@ export const allowedIpsCheck: Check = {
     const out: Finding[] = []
     const seenKeys = new Map<string, string>()
     const name = (t: TunnelDef, peer: string) => (isInterface(t) ? `peer ${peer} of tunnel ${t.name}` : `tunnel ${t.name}`)
+    // Each tunnel's allowed-ips worked out once (every pair of tunnels is compared).
+    const allowed = new Map(tunnels.map((t) => [t, allowedIps(t)]))
     for (const t of tunnels) {
-      const mine = allowedIps(t)
+      const mine = allowed.get(t)!
       const problems: string[] = []
       for (const local of t.localSubnets) {
         for (const a of mine) if (v.overlaps(local, a)) problems.push(`${a} overlaps the local subnet ${local}`)
       }
       for (const o of tunnels) {
         if (o === t) continue
-        for (const a of mine) for (const b of allowedIps(o)) if (v.overlaps(a, b)) problems.push(`${a} overlaps ${b} of tunnel ${o.name}`)
+        for (const a of mine) for (const b of allowed.get(o)!) if (v.overlaps(a, b)) problems.push(`${a} overlaps ${b} of tunnel ${o.name}`)
       }
       for (const p of peersOf(t)) {
         const other = seenKeys.get(p.publicKey)

@@ -561,7 +561,8 @@ export const ipsecDriver: TunnelDriver = {
       )
     }
     // The host's own charon decides: kernel-libipsec, when it loaded it, takes over from the kernel's XFRM.
-    const sys = runner.netns ? undefined : findSystemCharon()
+    // Looked for once per run with the read cache (it scans /proc), whatever the number of tunnels.
+    const sys = runner.netns ? undefined : await runner.memo('system charon', async () => findSystemCharon())
     const plugins = sys ? await runner.memo(`vici stats ${sys.socket}`, () => systemPlugins(sys)) : undefined
     if (sys && plugins) {
       if (plugins.includes('kernel-libipsec')) return {datapath: 'userspace', reason: `strongSwan's kernel-libipsec, which ${describeSystem(sys)} runs`}

@@ -29,6 +29,7 @@ import {addRoutes, removeRoutes, routeSteps} from '../routes.js'
 import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {underlayTo} from '../underlay.js'
 import {ensureKeyPair, readPrivateKey, wgKeyPath} from './keys.js'
+import {uapiGet} from './uapi.js'
 import {isInterface, type NamedPeer, onePeerAllowedIps, peerSetArgs, peersOf} from './peers.js'
 import {inNamespace, netnsFlag} from '../../wording.js'
 
@@ -200,7 +201,21 @@ export function parseWgDump(text: string): WgDump | undefined {
   }
 }
 
+/** Where wireguard-go's control socket for the device is, as netkit sees it (in its private mount namespace, through /proc). */
+function controlSocket(def: TunnelDef): string | undefined {
+  const ifname = def.wireguard!.ifname
+  if (!def.netns) return `/var/run/wireguard/${ifname}.sock`
+  const pid = daemonPid(goRef(def))
+  return pid === undefined ? undefined : `/proc/${pid}/root/run/wireguard/${ifname}.sock`
+}
+
 async function readDump(def: TunnelDef, ctx: TunnelContext): Promise<WgDump | undefined> {
+  // With the read cache (tunnel list, the doctor), wireguard-go's device answers over its socket, once per run: no process.
+  const socket = ctx.runner.cachesReads && ctx.runner.real ? controlSocket(def) : undefined
+  if (socket && existsSync(socket)) {
+    const dump = await ctx.runner.memo(`wireguard uapi ${socket}`, () => uapiGet(socket))
+    if (dump) return dump
+  }
   const inv = wg(def, ctx, ['show', def.wireguard!.ifname, 'dump'])
   // With the read cache (tunnel list, the doctor), one `wg show all dump` serves every device `wg` reaches from here.
   if (ctx.runner.cachesReads && inv.tool === 'wg') {
