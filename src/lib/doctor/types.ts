@@ -68,6 +68,22 @@ export function finding(check: Check, result: Verdict, fields: Partial<Finding> 
   return {id: check.id, title: check.title, group: check.group, result, evidence: {}, ...fields}
 }
 
+/**
+ * A check's run over the tunnels `pick` keeps (those of one type, say): a skip
+ * finding saying `none` when there is none here, else `run` with them.
+ */
+export function overTunnels(
+  pick: (t: TunnelDef) => boolean,
+  none: string,
+  run: (this: Check, ctx: DoctorContext, tunnels: TunnelDef[]) => Promise<Finding[]>,
+): Check['run'] {
+  return async function (this: Check, ctx: DoctorContext) {
+    const tunnels = ctx.tunnels.filter(pick)
+    if (tunnels.length === 0) return [finding(this, 'skip', {reason: none})]
+    return run.call(this, ctx, tunnels)
+  }
+}
+
 /** `fn`'s result once per doctor run (per context), for what several checks need. */
 export function perRun<T>(fn: (ctx: DoctorContext) => Promise<T>): (ctx: DoctorContext) => Promise<T> {
   const cache = new WeakMap<DoctorContext, Promise<T>>()
