@@ -489,7 +489,7 @@ export const wireguardDriver: TunnelDriver = {
     const up = Boolean(link?.flags?.includes('UP'))
     const common = {
       ifname: w.ifname,
-      publicKey: dump?.publicKey ?? null,
+      publicKey: null as string | null,
       listenPort: dump?.listenPort ?? w.listenPort,
     }
     const tail = {
@@ -503,7 +503,7 @@ export const wireguardDriver: TunnelDriver = {
         state: !up ? 'down' : peers.length === 0 || latest > 0 ? 'up' : 'connecting',
         datapath,
         ...(latest > 0 ? {since: new Date(latest * 1000).toISOString()} : {}),
-        details: {...common, address: w.address ?? null, peers, ...tail},
+        details: withPublicKey({...common, address: w.address ?? null, peers, ...tail}, dump),
       }
     }
     const peer = live.get(w.peerPublicKey!)
@@ -513,9 +513,25 @@ export const wireguardDriver: TunnelDriver = {
       state: !up ? 'down' : hs > 0 ? 'up' : 'connecting',
       datapath,
       ...(hs > 0 ? {since: new Date(hs * 1000).toISOString()} : {}),
-      details: {...common, peer: one, peers, ...tail},
+      details: withPublicKey({...common, peer: one, peers, ...tail}, dump),
     }
   },
+}
+
+/**
+ * The device's public key in a status's details, worked out only when read
+ * (`tunnel show`, --json): from wireguard-go's socket it comes as the private
+ * key, and the first key derivation of a process costs more than the rest of
+ * `tunnel list`, which never shows it.
+ */
+function withPublicKey<T extends {publicKey: string | null}>(details: T, dump: WgDump | undefined): T {
+  let key: string | null | undefined
+  // Redefined in place: it keeps its position among the details.
+  return Object.defineProperty(details, 'publicKey', {
+    enumerable: true,
+    configurable: true,
+    get: () => (key === undefined ? (key = dump?.publicKey ?? null) : key),
+  })
 }
 
 /** A peer as `tunnel show` and the doctor report it: as defined, with what the device says of it. */

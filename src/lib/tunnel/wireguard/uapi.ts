@@ -3,7 +3,7 @@
  * cross-platform userspace API `wg` itself speaks to it: "get=1"), so that
  * `tunnel list` and the doctor start no `wg` (nor an `nsenter` into
  * wireguard-go's mount namespace) per device. The private key it sends is
- * turned into the public key and dropped.
+ * turned into the public key when that is read, and never shown.
  */
 import {createConnection} from 'node:net'
 
@@ -29,7 +29,7 @@ const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64')
 
 /** Parses the reply to "get=1" (key=value lines, a peer's lines after its public_key), as `wg show IF dump` reports it. */
 export function parseUapi(text: string): UapiDump | undefined {
-  let publicKey = ''
+  let privateHex: string | undefined
   let listenPort = 0
   let fwmark: number | null = null
   let errno: number | undefined
@@ -40,7 +40,7 @@ export function parseUapi(text: string): UapiDump | undefined {
     const key = line.slice(0, i)
     const value = line.slice(i + 1)
     const peer = peers.at(-1)
-    if (key === 'private_key') publicKey = /^0+$/.test(value) ? '(none)' : publicKeyOf(b64(value))
+    if (key === 'private_key') privateHex = value
     else if (key === 'listen_port') listenPort = Number(value)
     else if (key === 'fwmark') fwmark = Number(value) || null
     else if (key === 'public_key')
@@ -55,7 +55,16 @@ export function parseUapi(text: string): UapiDump | undefined {
     else if (key === 'persistent_keepalive_interval') peer.keepalive = Number(value) || null
   }
   if (errno !== 0) return undefined
-  return {publicKey: publicKey || '(none)', listenPort, fwmark, peers}
+  // The public key is worked out from the private key when first read (key derivation is slow to start), and the private key is not kept.
+  let pub: string | undefined
+  return {
+    get publicKey() {
+      return (pub ??= privateHex === undefined || /^0+$/.test(privateHex) ? '(none)' : publicKeyOf(b64(privateHex)))
+    },
+    listenPort,
+    fwmark,
+    peers,
+  }
 }
 
 /** Asks the device behind the control socket `path` for its state; undefined if it does not answer (in time) or says an error. */
