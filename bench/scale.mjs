@@ -9,6 +9,7 @@
  * Usage: node bench/scale.mjs [tunnels per type] [runs]   (as root, after npm run build)
  */
 import {spawnSync} from 'node:child_process'
+import {loadavg} from 'node:os'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -88,6 +89,10 @@ try {
     times.sort((a, b) => a - b)
     return {s: times[Math.floor(times.length / 2)], last}
   }
+  const load = () => loadavg()[0].toFixed(1)
+  console.log(`machine load (1 min) before measuring: ${load()}`)
+  const bare = median(['--version'])
+  console.log(`netkit --version (start-up alone, for reference): ${bare.s.toFixed(3)} s (median of ${runs})`)
   const list = median(['tunnel', 'list', '--json'])
   console.log(`tunnel list, ${count} tunnels: ${list.s.toFixed(3)} s (median of ${runs}) — target < 0.5 s: ${list.s < 0.5 ? 'met' : 'NOT met'}`)
   const doctor = median(['doctor', '--json'])
@@ -95,6 +100,7 @@ try {
   console.log(
     `doctor, ${count} tunnels: ${doctor.s.toFixed(3)} s (median of ${runs}; ${sum.ok} ok, ${sum.warn} warn, ${sum.fail} fail) — target < 1 s: ${doctor.s < 1 ? 'met' : 'NOT met'}`,
   )
+  console.log(`machine load (1 min) after measuring: ${load()}`)
 } finally {
   host.stop()
   spawnSync('ip', ['netns', 'del', ns])

@@ -196,6 +196,8 @@ export class Runner {
   private readonly secrets = new Set<string>()
   /** withReadCache(): values read once per run (memo()), shared with the runners of other namespaces made by in(). */
   private shared?: Map<string, Promise<unknown>>
+  /** Whether reads reach the machine (also through the read cache of withReadCache()), not a test's recorder. */
+  private realReads: boolean
 
   constructor(opts: RunnerOptions = {}) {
     this.netns = opts.netns
@@ -204,6 +206,7 @@ export class Runner {
     this.exec = opts.exec ?? realExecutor
     // An injected executor (tests) sees the reads too.
     this.readExec = opts.readExec ?? (opts.exec ? opts.exec : realReadExecutor)
+    this.realReads = this.readExec === realReadExecutor
     this.spawner = opts.spawn ?? realSpawner
     this.sink = opts.sink ?? (() => {})
     this.onWarn = opts.warn ?? (() => {})
@@ -234,6 +237,7 @@ export class Runner {
     ;(r as {warnings: string[]}).warnings = this.warnings
     for (const s of this.secrets) r.secrets.add(s)
     r.shared = shared
+    r.realReads = this.realReads
     return r
   }
 
@@ -282,7 +286,7 @@ export class Runner {
 
   /** Reads go to the real tools (not a test's recorder): what they say of the machine may be kept for the process. */
   get real(): boolean {
-    return this.readExec === realReadExecutor
+    return this.realReads
   }
 
   /** Registers a string that must be redacted from anything shown. */

@@ -6,6 +6,8 @@
  * value a key had before netkit first changed it is kept in the ledger, so it
  * can be put back (`sysctl restore`).
  */
+import {readFileSync} from 'node:fs'
+
 import {UsageError} from './errors.js'
 import {claim, owned, release, scopeOf} from './ownership.js'
 import type {Runner} from './runner.js'
@@ -104,6 +106,40 @@ export async function getSysctls(runner: Runner, keys: SysctlKey[]): Promise<str
     .split('\n')
     .slice(0, keys.length)
     .map((s) => s.trim())
+}
+
+/** A /proc/sys path as `sysctl` names it: dots between the parts, a dot inside a part (an interface's name) as a slash. */
+export const sysctlName = (path: string): string =>
+  path
+    .split('/')
+    .map((part) => part.replaceAll('.', '/'))
+    .join('.')
+
+/**
+ * The values of the keys (/proc/sys paths) that exist, by their `sysctl` name
+ * (net.ipv4.conf.all.rp_filter); a key that does not exist is left out. Where
+ * netkit runs in the namespace it looks at, straight from /proc/sys (no
+ * process); in another namespace, one `sysctl -e` there for all of them.
+ */
+export async function readSysctls(runner: Runner, paths: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  if (paths.length === 0) return out
+  if (runner.real && !runner.netns) {
+    for (const path of paths) {
+      try {
+        out.set(sysctlName(path), readFileSync(`/proc/sys/${path}`, 'utf8').trim())
+      } catch {
+        // not there (an interface that does not exist)
+      }
+    }
+    return out
+  }
+  const text = await runner.read({tool: 'sysctl', args: ['-e', ...paths]})
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(' = ')
+    if (i > 0) out.set(line.slice(0, i), line.slice(i + 3).trim())
+  }
+  return out
 }
 
 /** Sets a key (recording its original value the first time). False when it already had the value. */

@@ -36,6 +36,7 @@ import {
   PacketReader,
   type ViciInput,
 } from '../../src/lib/tunnel/ipsec/vici-wire.js'
+import {fakeCharon} from '../helpers/fake-charon.js'
 import {SWANCTL_GET_CONNS, SWANCTL_LOAD_CONN, SWANCTL_LOAD_SHARED, SWANCTL_PSK} from './fixtures/vici.js'
 
 const bytes = (...parts: (number | string)[]) => Buffer.concat(parts.map((p) => (typeof p === 'number' ? Buffer.from([p]) : Buffer.from(p, 'latin1'))))
@@ -197,47 +198,6 @@ describe('strongSwan settings', () => {
     assert.deepEqual(Object.keys(section(tree, 'connections.c.children')!), ['a', 'b'])
   })
 })
-
-/** A fake charon: answers each command with `reply(name, message)`, and sends `events` before the reply. */
-function fakeCharon(
-  reply: (name: string, msg: Record<string, unknown>) => {events?: [string, ViciInput][]; response?: ViciInput; unknown?: boolean; silent?: boolean},
-): {path: string; seen: Packet[]; server: Server} {
-  const dir = mkdtempSync(join(tmpdir(), 'netkit-fake-charon-'))
-  const path = join(dir, 'charon.vici')
-  const seen: Packet[] = []
-  const registered = new Set<string>()
-  const server = createServer((c) => {
-    const reader = new PacketReader()
-    c.on('data', (d: Buffer) => {
-      for (const p of reader.push(d)) {
-        seen.push(p)
-        if (p.type === PACKET.EVENT_REGISTER) {
-          registered.add(p.name!)
-          c.write(encodePacket(p.name === 'nosuch' ? PACKET.EVENT_UNKNOWN : PACKET.EVENT_CONFIRM))
-        } else if (p.type === PACKET.EVENT_UNREGISTER) {
-          registered.delete(p.name!)
-          c.write(encodePacket(PACKET.EVENT_CONFIRM))
-        } else if (p.type === PACKET.CMD_REQUEST) {
-          const r = reply(p.name!, p.message ?? {})
-          if (r.silent) continue
-          if (r.unknown) {
-            c.write(encodePacket(PACKET.CMD_UNKNOWN))
-            continue
-          }
-          // Events and the reply in one write: the client must cut them apart.
-          const out = (r.events ?? []).filter(([e]) => registered.has(e)).map(([e, m]) => encodePacket(PACKET.EVENT, e, m))
-          c.write(Buffer.concat([...out, encodePacket(PACKET.CMD_RESPONSE, undefined, r.response ?? {})]))
-        }
-      }
-    })
-  })
-  server.listen(path)
-  after(() => {
-    server.close()
-    rmSync(dir, {recursive: true, force: true})
-  })
-  return {path, seen, server}
-}
 
 describe('VICI session', () => {
   it('loads and unloads by name, and says why charon refused', async () => {

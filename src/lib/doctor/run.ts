@@ -7,12 +7,15 @@ import {UsageError} from '../errors.js'
 import type {Runner} from '../runner.js'
 import {tunnelHostSettings} from '../tunnel/host.js'
 import {listDefs, scopeDir} from '../tunnel/store.js'
+import {LINKS_WITH_ADDRESSES} from '../iproute2/json.js'
 import {routeGet, routesTo} from '../iproute2/route-get.js'
 import {tunnelEnds} from '../tunnel/wireguard/peers.js'
 import {firstHost} from '../validate.js'
 import {CHECKS} from './registry.js'
 import type {DoctorContext, Finding} from './types.js'
 import {inNamespace} from '../wording.js'
+import {readSysctls} from '../sysctl.js'
+import {hostSysctls} from './checks/host.js'
 
 export interface DoctorOptions {
   runner: Runner
@@ -44,6 +47,9 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
   const routes = memo(async () =>
     routesTo(opts.runner, [...new Set(tunnels.flatMap((t) => [...tunnelEnds(t).map((e) => e.remote), ...t.remoteSubnets.map((s) => firstHost(s))]))]),
   )
+  const hostSettings = memo(async () =>
+    Promise.all(tunnels.map(async (t) => ({tunnel: t.name, settings: await tunnelHostSettings(t, opts.runner, scopeDir(opts.configDir, netns))}))),
+  )
   return {
     runner: opts.runner,
     routeTo: async (dst) => {
@@ -55,20 +61,10 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
     tunnels,
     allTunnels,
     probe: Boolean(opts.probe),
-    sysctls: memo(async () => {
-      // One process for all of them.
-      const out = await opts.runner.read({tool: 'sysctl', args: ['-a', '-r', '^net\\.(ipv4|ipv6)\\.']})
-      const map = new Map<string, string>()
-      for (const line of out.split('\n')) {
-        const i = line.indexOf(' = ')
-        if (i > 0) map.set(line.slice(0, i), line.slice(i + 3).trim())
-      }
-      return map
-    }),
-    hostSettings: memo(async () =>
-      Promise.all(tunnels.map(async (t) => ({tunnel: t.name, settings: await tunnelHostSettings(t, opts.runner, scopeDir(opts.configDir, netns))}))),
-    ),
-    links: memo(async () => JSON.parse(await opts.runner.read({tool: 'ip', args: ['-j', 'link', 'show']}))),
+    // Only the keys the host checks look at, in one read.
+    sysctls: memo(async () => readSysctls(opts.runner, hostSysctls(tunnels, await hostSettings()))),
+    hostSettings,
+    links: memo(async () => JSON.parse(await opts.runner.read({tool: 'ip', args: LINKS_WITH_ADDRESSES}))),
   }
 }
 

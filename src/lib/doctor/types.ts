@@ -8,6 +8,7 @@ import type {Runner} from '../runner.js'
 import type {HostSetting} from '../tunnel/host.js'
 import type {TunnelDef} from '../tunnel/types.js'
 import type {RouteGet} from '../iproute2/route-get.js'
+import type {IpLinkWithAddresses} from '../iproute2/json.js'
 import {netnsFlag} from '../wording.js'
 
 export type Verdict = 'ok' | 'warn' | 'fail' | 'skip'
@@ -44,7 +45,7 @@ export interface DoctorContext {
   tunnels: TunnelDef[]
   /** Every tunnel defined in the namespace, whatever --tunnel says (what leftovers are measured against). */
   allTunnels: TunnelDef[]
-  /** Every net.* sysctl, read once (key in dotted form, e.g. net.ipv4.conf.all.rp_filter). */
+  /** The sysctls the host checks look at (checks/host.ts hostSysctls), read once, by their dotted name (net.ipv4.conf.all.rp_filter); one that does not exist is absent. */
   sysctls: () => Promise<Map<string, string>>
   /** --probe: send traffic through each tunnel and capture on the underlay. */
   probe: boolean
@@ -52,8 +53,8 @@ export interface DoctorContext {
   hostSettings: () => Promise<{tunnel: string; settings: HostSetting[]}[]>
   /** `ip -j route get DST` (undefined: no route), every tunnel's peers and remote subnets read in one `ip -batch`. */
   routeTo: (dst: string) => Promise<RouteGet | undefined>
-  /** `ip -j link show`, read once. */
-  links: () => Promise<{ifname: string; mtu?: number; operstate?: string; flags?: string[]; ifalias?: string}[]>
+  /** Every link with its addresses (`ip -j -d addr show`), read once (the same read as the tunnels' status). */
+  links: () => Promise<IpLinkWithAddresses[]>
 }
 
 export interface Check {
@@ -65,6 +66,32 @@ export interface Check {
 
 export function finding(check: Check, result: Verdict, fields: Partial<Finding> = {}): Finding {
   return {id: check.id, title: check.title, group: check.group, result, evidence: {}, ...fields}
+}
+
+/**
+ * A check's run over the tunnels `pick` keeps (those of one type, say): a skip
+ * finding saying `none` when there is none here, else `run` with them.
+ */
+export function overTunnels(
+  pick: (t: TunnelDef) => boolean,
+  none: string,
+  run: (this: Check, ctx: DoctorContext, tunnels: TunnelDef[]) => Promise<Finding[]>,
+): Check['run'] {
+  return async function (this: Check, ctx: DoctorContext) {
+    const tunnels = ctx.tunnels.filter(pick)
+    if (tunnels.length === 0) return [finding(this, 'skip', {reason: none})]
+    return run.call(this, ctx, tunnels)
+  }
+}
+
+/** `fn`'s result once per doctor run (per context), for what several checks need. */
+export function perRun<T>(fn: (ctx: DoctorContext) => Promise<T>): (ctx: DoctorContext) => Promise<T> {
+  const cache = new WeakMap<DoctorContext, Promise<T>>()
+  return (ctx) => {
+    let p = cache.get(ctx)
+    if (!p) cache.set(ctx, (p = fn(ctx)))
+    return p
+  }
 }
 
 /** " --netns NS" when the doctor looks inside a namespace, for the fixes it prints. */

@@ -43,6 +43,15 @@ export async function readLinks(runner: Runner): Promise<IpLink[]> {
   return ipJson<IpLink>(runner, ['-d', 'link', 'show'])
 }
 
+/**
+ * Every link with its details and its addresses, in one `ip -j -d addr show`:
+ * the read that a run with the read cache (tunnel list, the doctor) shares for
+ * all its tunnels and checks.
+ */
+export const LINKS_WITH_ADDRESSES = ['-j', '-d', 'addr', 'show']
+
+export type IpLinkWithAddresses = IpLink & {addr_info?: {family: string; local: string; prefixlen?: number}[]}
+
 /** A link the user named must exist: otherwise it is bad input (exit 2), and nothing changes. */
 export async function requireLink(runner: Runner, name: string, what = 'link'): Promise<IpLink> {
   const l = await readLink(runner, name)

@@ -1,7 +1,7 @@
 /**
  * What `netkit metrics` reports, read once per run: every tunnel's status (the
- * drivers' status(), as `tunnel show` reads it: WireGuard's `wg show DEV dump`,
- * charon's `swanctl --list-sas --raw`) and the doctor's checks, all through one
+ * drivers' status(), as `tunnel show` reads it: wireguard-go's control socket
+ * or `wg show DEV dump`, charon's VICI list-sas) and the doctor's checks, all through one
  * runner whose identical reads run once (the doctor's handshake check and the
  * handshake metrics see the same dump). The doctor runs without --probe: no
  * traffic is sent, every check only reads (about as long as `netkit doctor`).

@@ -4,7 +4,7 @@
  */
 import type {Runner} from '../../runner.js'
 import {setCommand} from '../../sysctl.js'
-import type {SettingKind} from '../../tunnel/host.js'
+import type {HostSetting, SettingKind} from '../../tunnel/host.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import {type Check, type DoctorContext, type Finding, finding, type Remedy} from '../types.js'
 
@@ -19,6 +19,11 @@ function setSysctl(ctx: DoctorContext, path: string, value: string): Remedy {
   }
 }
 
+/** The fix line and the remedy of a sysctl that needs another value: the same "netkit sysctl set" command. */
+function sysctlFix(ctx: DoctorContext, path: string, value: string): {fix: string; remedy: Remedy} {
+  return {fix: setCommand(path, value, ctx.runner.netns), remedy: setSysctl(ctx, path, value)}
+}
+
 /** The devices that carry a tunnel's traffic: its own device and the underlay. */
 export function tunnelDevices(t: TunnelDef): string[] {
   const out: string[] = []
@@ -26,6 +31,20 @@ export function tunnelDevices(t: TunnelDef): string[] {
   if (t.vxlan) out.push(t.vxlan.ifname, t.vxlan.dev)
   if (t.type === 'ipsec') out.push('ipsec0')
   return out
+}
+
+/** Every sysctl (a /proc/sys path) the host checks read: forwarding, "all"'s knobs, each tunnel device's rp_filter, and the settings the tunnels need. */
+export function hostSysctls(tunnels: TunnelDef[], needs: {settings: HostSetting[]}[]): string[] {
+  return [
+    ...new Set([
+      'net/ipv4/ip_forward',
+      'net/ipv6/conf/all/forwarding',
+      'net/ipv4/conf/all/rp_filter',
+      'net/ipv4/conf/all/src_valid_mark',
+      ...tunnels.flatMap(tunnelDevices).map((dev) => `net/ipv4/conf/${dev}/rp_filter`),
+      ...needs.flatMap((n) => n.settings.map((s) => s.path)).filter((p) => /^net\/ipv[46]\//.test(p)),
+    ]),
+  ]
 }
 
 /** The host settings the checked tunnels need (tunnel/host.ts, what "tunnel add" makes), each with the tunnels that need it. */
@@ -66,9 +85,8 @@ export const forwarding: Check = {
           finding(this, 'fail', {
             subject: family,
             reason: `${family} forwarding is off, so traffic between the tunnel and the subnets behind it is dropped (${need.tunnels.join(', ')})`,
-            fix: setCommand(path, '1', ctx.runner.netns),
             evidence,
-            remedy: setSysctl(ctx, path, '1'),
+            ...sysctlFix(ctx, path, '1'),
           }),
         )
       }
@@ -109,9 +127,8 @@ export const redirects: Check = {
             knob === 'send_redirects'
               ? `${conf} sends ICMP redirects (${n.why}; tunnels ${n.tunnels.join(', ')})`
               : `the host forwards (tunnels ${n.tunnels.join(', ')}) but accepts ICMP redirects: a forged one can steer traffic around the tunnel`,
-          fix: setCommand(n.path, n.value, ctx.runner.netns),
           evidence,
-          remedy: setSysctl(ctx, n.path, n.value),
+          ...sysctlFix(ctx, n.path, n.value),
         }),
       )
     }
@@ -161,9 +178,8 @@ export const rpFilter: Check = {
           finding(this, 'fail', {
             subject: dev,
             reason: `strict reverse-path filtering on ${dev} (rp_filter 1) drops tunnel traffic whose return route differs`,
-            fix: setCommand(path, '2', ctx.runner.netns),
             evidence: {...evidence, effective},
-            remedy: setSysctl(ctx, path, '2'),
+            ...sysctlFix(ctx, path, '2'),
           }),
         )
       }
@@ -174,9 +190,8 @@ export const rpFilter: Check = {
         finding(this, 'fail', {
           subject: 'all',
           reason: `strict reverse-path filtering on all (rp_filter 1; the kernel applies the larger of all and the interface's value) drops tunnel traffic whose return route differs, on ${strictByAll.join(', ')}`,
-          fix: setCommand(allPath, '2', ctx.runner.netns),
           evidence: {'net.ipv4.conf.all.rp_filter': all, interfaces: strictByAll},
-          remedy: setSysctl(ctx, allPath, '2'),
+          ...sysctlFix(ctx, allPath, '2'),
         }),
       )
     }
@@ -199,9 +214,8 @@ export const srcValidMark: Check = {
     return [
       finding(this, 'fail', {
         reason: `fwmark routing is used (${marked.map((t) => t.name).join(', ')}) but src_valid_mark is off, so reverse-path checks ignore the mark`,
-        fix: setCommand(path, '1', ctx.runner.netns),
         evidence: {'net.ipv4.conf.all.src_valid_mark': value ?? null},
-        remedy: setSysctl(ctx, path, '1'),
+        ...sysctlFix(ctx, path, '1'),
       }),
     ]
   },

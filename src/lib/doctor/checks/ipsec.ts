@@ -11,17 +11,20 @@
 import {existsSync} from 'node:fs'
 
 import {weakAlgorithms} from '../../tunnel/define.js'
-import {charonPid, charonScope, charonUsesLibipsec, swanctl} from '../../tunnel/ipsec/charon.js'
-import {connectionFile, connName, effectiveStartAction, ikeName, initiates, loadedConns} from '../../tunnel/ipsec/driver.js'
-import {describeSystem, findSystemCharon, type SystemCharon, systemPlugins, systemSas} from '../../tunnel/ipsec/system.js'
-import {type IkeSa, parseListSas} from '../../tunnel/ipsec/vici.js'
+import {charonPid, charonScope, charonUsesLibipsec} from '../../tunnel/ipsec/charon.js'
+import {charonSasRead, connectionFile, connName, effectiveStartAction, ikeName, initiates, loadedConns} from '../../tunnel/ipsec/driver.js'
+import {describeSystem, findSystemCharon, type SystemCharon, systemPlugins} from '../../tunnel/ipsec/system.js'
+import type {IkeSa} from '../../tunnel/ipsec/vici.js'
 import {pskPath, scopeDir} from '../../tunnel/store.js'
 import type {TunnelDef} from '../../tunnel/types.js'
 import {contains} from '../../validate.js'
-import {type Check, type DoctorContext, type Finding, finding, nsFlag} from '../types.js'
+import {type Check, type DoctorContext, type Finding, finding, nsFlag, overTunnels, perRun} from '../types.js'
 import {secretFileFindings} from './secrets.js'
 
-const ipsecTunnels = (ctx: DoctorContext) => ctx.tunnels.filter((t) => t.type === 'ipsec')
+const isIpsec = (t: TunnelDef) => t.type === 'ipsec'
+const ipsecTunnels = (ctx: DoctorContext) => ctx.tunnels.filter(isIpsec)
+const NO_IPSEC = 'no IPsec tunnel here'
+const NO_SITE_TO_SITE = 'no site-to-site IPsec tunnel here'
 
 /** A tunnel's IKE SAs (its connection's, shared with the tunnels to the same peer), each with only this tunnel's CHILD_SAs. */
 function tunnelSas(sas: Map<string, IkeSa[]> | undefined, t: TunnelDef): IkeSa[] {
@@ -45,41 +48,32 @@ async function usesLibipsec(ctx: DoctorContext): Promise<boolean | undefined> {
   return charonUsesLibipsec(charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns))
 }
 
-/** The SAs of each tunnel, read once per doctor run (one swanctl, or one VICI list-sas, per charon). */
-const cache = new WeakMap<DoctorContext, Promise<Map<string, IkeSa[]> | undefined>>()
-function sasOf(ctx: DoctorContext): Promise<Map<string, IkeSa[]> | undefined> {
-  if (!cache.has(ctx)) {
-    cache.set(
-      ctx,
-      (async () => {
-        const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
-        const sys = systemOf(ctx)
-        let sas: IkeSa[] | undefined
-        if (sys) {
-          sas = await ctx.runner.memo(`vici list-sas ${sys.socket}`, () => systemSas(sys))
-        } else {
-          if (charonPid(scope) === undefined) return undefined
-          // The same query as the tunnels' status (charonSas): one swanctl for the run.
-          const r = await swanctl(ctx.runner, scope, ['--list-sas', '--raw'], {timeoutMs: 5000})
-          if (r.exitCode !== 0) return undefined
-          sas = parseListSas(r.stdout)
-        }
-        if (!sas) return undefined
-        const by = new Map<string, IkeSa[]>()
-        for (const sa of sas) by.set(sa.name, [...(by.get(sa.name) ?? []), sa])
-        return by
-      })(),
-    )
-  }
-  return cache.get(ctx)!
+/** The SAs of each tunnel, read once per run (one VICI list-sas of the charon, shared with the tunnels' status); undefined: no charon, or it does not answer. */
+const sasOf = perRun(async (ctx): Promise<Map<string, IkeSa[]> | undefined> => {
+  const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
+  const sys = systemOf(ctx)
+  if (!sys && charonPid(scope) === undefined) return undefined
+  const sas = await charonSasRead(ctx.runner, scope, sys)
+  if (!sas) return undefined
+  const by = new Map<string, IkeSa[]>()
+  for (const sa of sas) by.set(sa.name, [...(by.get(sa.name) ?? []), sa])
+  return by
+})
+
+/** A check of the IPsec tunnels that needs charon's SAs: skipped when there is none, or charon does not run. */
+function withSas(run: (this: Check, ctx: DoctorContext, tunnels: TunnelDef[], sas: Map<string, IkeSa[]>) => Promise<Finding[]>): Check['run'] {
+  return overTunnels(isIpsec, NO_IPSEC, async function (ctx, tunnels) {
+    const sas = await sasOf(ctx)
+    if (!sas) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
+    return run.call(this, ctx, tunnels, sas)
+  })
 }
 
 export const charonRunning: Check = {
   id: 'ipsec.charon',
   title: 'charon runs and answers on its VICI socket',
   group: 'ipsec',
-  async run(ctx) {
-    if (ipsecTunnels(ctx).length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+  run: overTunnels(isIpsec, NO_IPSEC, async function (ctx) {
     const sys = systemOf(ctx)
     if (sys) return systemCharonFindings(this, ctx, sys, (await sasOf(ctx)) !== undefined)
     const scope = charonScope(scopeDir(ctx.configDir, ctx.runner.netns), ctx.runner.netns)
@@ -99,7 +93,7 @@ export const charonRunning: Check = {
         fix: names.map((n) => `netkit tunnel up ${n}${nsFlag(ctx)}`).join(' && '),
       }),
     ]
-  },
+  }),
 }
 
 /**
@@ -146,11 +140,7 @@ export const saState: Check = {
   id: 'ipsec.sa',
   title: 'IKE SA established, CHILD_SA installed, rekey on time',
   group: 'ipsec',
-  async run(ctx) {
-    const tunnels = ipsecTunnels(ctx)
-    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
-    const sas = await sasOf(ctx)
-    if (!sas) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
+  run: withSas(async function (ctx, tunnels, sas) {
     const libipsec = Boolean(await usesLibipsec(ctx))
     const out: Finding[] = []
     for (const t of tunnels) {
@@ -199,7 +189,7 @@ export const saState: Check = {
       )
     }
     return out
-  },
+  }),
 }
 
 /**
@@ -214,11 +204,7 @@ export const duplicateSas: Check = {
   id: 'ipsec.duplicates',
   title: 'One IKE SA per peer',
   group: 'ipsec',
-  async run(ctx) {
-    const tunnels = ipsecTunnels(ctx)
-    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
-    const sas = await sasOf(ctx)
-    if (!sas) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
+  run: withSas(async function (ctx, tunnels, sas) {
     const out: Finding[] = []
     const seen = new Set<string>()
     for (const t of tunnels) {
@@ -252,43 +238,45 @@ export const duplicateSas: Check = {
       )
     }
     return out
-  },
+  }),
 }
 
 export const selectors: Check = {
   id: 'ipsec.selectors',
   title: 'Traffic selectors match the configured subnets',
   group: 'ipsec',
-  async run(ctx) {
-    const tunnels = ipsecTunnels(ctx).filter((t) => t.localSubnets.length || t.remoteSubnets.length)
-    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no site-to-site IPsec tunnel here'})]
-    const sas = await sasOf(ctx)
-    const out: Finding[] = []
-    for (const t of tunnels) {
-      const child = tunnelSas(sas, t)
-        .flatMap((s) => s.children)
-        .find((c) => c.state === 'INSTALLED')
-      if (!child) {
-        out.push(finding(this, 'skip', {subject: t.name, reason: 'no CHILD_SA installed (see ipsec.sa)'}))
-        continue
+  run: overTunnels(
+    (t) => isIpsec(t) && (t.localSubnets.length > 0 || t.remoteSubnets.length > 0),
+    NO_SITE_TO_SITE,
+    async function (ctx, tunnels) {
+      const sas = await sasOf(ctx)
+      const out: Finding[] = []
+      for (const t of tunnels) {
+        const child = tunnelSas(sas, t)
+          .flatMap((s) => s.children)
+          .find((c) => c.state === 'INSTALLED')
+        if (!child) {
+          out.push(finding(this, 'skip', {subject: t.name, reason: 'no CHILD_SA installed (see ipsec.sa)'}))
+          continue
+        }
+        const same = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join()
+        const ok = same(child.localTs, t.localSubnets) && same(child.remoteTs, t.remoteSubnets)
+        out.push(
+          finding(this, ok ? 'ok' : 'fail', {
+            subject: t.name,
+            evidence: {configured: {local: t.localSubnets, remote: t.remoteSubnets}, negotiated: {local: child.localTs, remote: child.remoteTs}},
+            ...(ok
+              ? {}
+              : {
+                  reason: `negotiated ${child.localTs.join(',')} === ${child.remoteTs.join(',')}, configured ${t.localSubnets.join(',')} === ${t.remoteSubnets.join(',')}: part of the traffic is not covered`,
+                  fix: "make the peer's subnets mirror this host's, then re-add the tunnel with --replace on both sides",
+                }),
+          }),
+        )
       }
-      const same = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join()
-      const ok = same(child.localTs, t.localSubnets) && same(child.remoteTs, t.remoteSubnets)
-      out.push(
-        finding(this, ok ? 'ok' : 'fail', {
-          subject: t.name,
-          evidence: {configured: {local: t.localSubnets, remote: t.remoteSubnets}, negotiated: {local: child.localTs, remote: child.remoteTs}},
-          ...(ok
-            ? {}
-            : {
-                reason: `negotiated ${child.localTs.join(',')} === ${child.remoteTs.join(',')}, configured ${t.localSubnets.join(',')} === ${t.remoteSubnets.join(',')}: part of the traffic is not covered`,
-                fix: "make the peer's subnets mirror this host's, then re-add the tunnel with --replace on both sides",
-              }),
-        }),
-      )
-    }
-    return out
-  },
+      return out
+    },
+  ),
 }
 
 const WEAK_NEGOTIATED = /NULL|3DES|DES_CBC|MD5|HMAC_SHA1|PRF_HMAC_SHA1|MODP_(768|1024|1536)/
@@ -297,9 +285,7 @@ export const algorithms: Check = {
   id: 'ipsec.algorithms',
   title: 'No weak or null algorithms',
   group: 'ipsec',
-  async run(ctx) {
-    const tunnels = ipsecTunnels(ctx)
-    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+  run: overTunnels(isIpsec, NO_IPSEC, async function (ctx, tunnels) {
     const sas = await sasOf(ctx)
     const out: Finding[] = []
     for (const t of tunnels) {
@@ -322,16 +308,14 @@ export const algorithms: Check = {
       )
     }
     return out
-  },
+  }),
 }
 
 export const ipsecSecrets: Check = {
   id: 'ipsec.secrets',
   title: 'IPsec secret files readable by root only',
   group: 'ipsec',
-  async run(ctx) {
-    const tunnels = ipsecTunnels(ctx)
-    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+  run: overTunnels(isIpsec, NO_IPSEC, async function (ctx, tunnels) {
     const dir = scopeDir(ctx.configDir, ctx.runner.netns)
     const files = tunnels
       .flatMap((t: TunnelDef) => [
@@ -342,7 +326,7 @@ export const ipsecSecrets: Check = {
       .filter((f) => existsSync(f.path))
     const out = secretFileFindings(this, files)
     return out.length ? out : [finding(this, 'skip', {reason: 'no secret file on disk'})]
-  },
+  }),
 }
 
 /** Kernel data path only: every outbound policy's template has a state, and every state a policy. */
@@ -350,8 +334,7 @@ export const spdSad: Check = {
   id: 'ipsec.spd-sad',
   title: 'SPD and SAD agree (kernel data path)',
   group: 'ipsec',
-  async run(ctx) {
-    if (ipsecTunnels(ctx).length === 0) return [finding(this, 'skip', {reason: 'no IPsec tunnel here'})]
+  run: overTunnels(isIpsec, NO_IPSEC, async function (ctx) {
     const pol = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'policy', 'list']})
     const st = await ctx.runner.probe({tool: 'ip', args: ['xfrm', 'state', 'list']})
     const policyReqids = new Set([...pol.stdout.matchAll(/dir out[\s\S]*?reqid (\d+)/g)].map((m) => m[1]))
@@ -374,7 +357,7 @@ export const spdSad: Check = {
             }),
       }),
     ]
-  },
+  }),
 }
 
 /** kernel-libipsec installs a CHILD_SA only if this host owns an address inside each local subnet. */
@@ -382,37 +365,36 @@ export const localAddress: Check = {
   id: 'ipsec.local-address',
   title: 'An address of this host in each local subnet (kernel-libipsec)',
   group: 'ipsec',
-  async run(ctx) {
-    const tunnels = ipsecTunnels(ctx).filter((t) => t.localSubnets.length > 0)
-    if (tunnels.length === 0) return [finding(this, 'skip', {reason: 'no site-to-site IPsec tunnel here'})]
-    const libipsec = await usesLibipsec(ctx)
-    if (libipsec === undefined) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
-    if (!libipsec) return [finding(this, 'skip', {reason: 'the kernel data path does not need one'})]
-    const links = JSON.parse(await ctx.runner.read({tool: 'ip', args: ['-j', 'addr', 'show']})) as {
-      ifname: string
-      addr_info?: {family: string; local: string}[]
-    }[]
-    const mine = links.flatMap((l) => (l.addr_info ?? []).map((a) => ({ifname: l.ifname, ip: a.local})))
-    const out: Finding[] = []
-    for (const t of tunnels) {
-      for (const subnet of t.localSubnets) {
-        const has = mine.find((a) => contains(subnet, a.ip))
-        out.push(
-          finding(this, has ? 'ok' : 'fail', {
-            subject: `${t.name} ${subnet}`,
-            evidence: {subnet, address: has ? `${has.ip} on ${has.ifname}` : null},
-            ...(has
-              ? {}
-              : {
-                  reason: `no address of this host lies in ${subnet}: with kernel-libipsec charon answers TS_UNACCEPTABLE and the tunnel never carries ${subnet}`,
-                  fix: `give the interface that leads to ${subnet} an address in it (netkit addr add IF ADDRESS/PREFIX${nsFlag(ctx)})`,
-                }),
-          }),
-        )
+  run: overTunnels(
+    (t) => isIpsec(t) && t.localSubnets.length > 0,
+    NO_SITE_TO_SITE,
+    async function (ctx, tunnels) {
+      const libipsec = await usesLibipsec(ctx)
+      if (libipsec === undefined) return [finding(this, 'skip', {reason: 'charon is not running (see ipsec.charon)'})]
+      if (!libipsec) return [finding(this, 'skip', {reason: 'the kernel data path does not need one'})]
+      const links = await ctx.links()
+      const mine = links.flatMap((l) => (l.addr_info ?? []).map((a) => ({ifname: l.ifname, ip: a.local})))
+      const out: Finding[] = []
+      for (const t of tunnels) {
+        for (const subnet of t.localSubnets) {
+          const has = mine.find((a) => contains(subnet, a.ip))
+          out.push(
+            finding(this, has ? 'ok' : 'fail', {
+              subject: `${t.name} ${subnet}`,
+              evidence: {subnet, address: has ? `${has.ip} on ${has.ifname}` : null},
+              ...(has
+                ? {}
+                : {
+                    reason: `no address of this host lies in ${subnet}: with kernel-libipsec charon answers TS_UNACCEPTABLE and the tunnel never carries ${subnet}`,
+                    fix: `give the interface that leads to ${subnet} an address in it (netkit addr add IF ADDRESS/PREFIX${nsFlag(ctx)})`,
+                  }),
+            }),
+          )
+        }
       }
-    }
-    return out
-  },
+      return out
+    },
+  ),
 }
 
 export const ipsecChecks: Check[] = [charonRunning, saState, duplicateSas, selectors, algorithms, ipsecSecrets, spdSad, localAddress]

@@ -26,7 +26,7 @@ import {
 import {tidyScope} from '../../tunnel/service.js'
 import {scopeDir} from '../../tunnel/store.js'
 import {wgConfPath} from '../../tunnel/wireguard/driver.js'
-import {type Check, type DoctorContext, type Finding, finding, nsFlag} from '../types.js'
+import {type Check, type DoctorContext, type Finding, finding, nsFlag, perRun} from '../types.js'
 
 const TUNNEL_DEV = /^(wg|vx)-/
 
@@ -142,12 +142,8 @@ async function untrackedWireguardGo(ctx: DoctorContext, tracked: Set<number | un
   return out
 }
 
-/** Memo per doctor run: both checks below need them. */
-const orphanCache = new WeakMap<DoctorContext, Promise<Orphan[]>>()
-const orphansOf = (ctx: DoctorContext) => {
-  if (!orphanCache.has(ctx)) orphanCache.set(ctx, orphans(ctx))
-  return orphanCache.get(ctx)!
-}
+/** Once per doctor run: both checks below need them. */
+const orphansOf = perRun(orphans)
 
 export const daemons: Check = {
   id: 'leftovers.daemons',

@@ -14,20 +14,17 @@ import type {TunnelDef} from '../../tunnel/types.js'
 import {allowedIps, type PeerState, REJECT_AFTER_TIME, wgConfPath} from '../../tunnel/wireguard/driver.js'
 import {endpointHost, isInterface, peersOf, tunnelEnds} from '../../tunnel/wireguard/peers.js'
 import {wgKeyPath} from '../../tunnel/wireguard/keys.js'
-import {type Check, type DoctorContext, type Finding, finding, nsFlag} from '../types.js'
+import {type Check, type DoctorContext, type Finding, finding, nsFlag, overTunnels} from '../types.js'
 import {secretFileFindings} from './secrets.js'
 import {routeGet} from '../../iproute2/route-get.js'
 
-const wgTunnels = (ctx: DoctorContext) => ctx.tunnels.filter((t) => t.type === 'wireguard')
-const none = (c: Check) => [finding(c, 'skip', {reason: 'no WireGuard tunnel here'})]
+const isWireguard = (t: TunnelDef) => t.type === 'wireguard'
 
 export const handshake: Check = {
   id: 'wireguard.handshake',
   title: 'WireGuard handshakes are recent',
   group: 'wireguard',
-  async run(ctx) {
-    const tunnels = wgTunnels(ctx)
-    if (tunnels.length === 0) return none(this)
+  run: overTunnels(isWireguard, 'no WireGuard tunnel here', async function (ctx, tunnels) {
     const out: Finding[] = []
     for (const t of tunnels) {
       const st = await tunnelStatus(t, {runner: ctx.runner, configDir: ctx.configDir})
@@ -78,7 +75,7 @@ export const handshake: Check = {
       }
     }
     return out
-  },
+  }),
 }
 
 /**
@@ -161,9 +158,7 @@ export const endpointLoop: Check = {
   id: 'wireguard.endpoint-route',
   title: 'WireGuard endpoints are not routed through their own tunnel',
   group: 'wireguard',
-  async run(ctx) {
-    const tunnels = wgTunnels(ctx)
-    if (tunnels.length === 0) return none(this)
+  run: overTunnels(isWireguard, 'no WireGuard tunnel here', async function (ctx, tunnels) {
     const out: Finding[] = []
     const devices = new Set(tunnels.map((o) => o.wireguard!.ifname))
     for (const t of tunnels) {
@@ -192,28 +187,28 @@ export const endpointLoop: Check = {
       }
     }
     return out
-  },
+  }),
 }
 
 export const allowedIpsCheck: Check = {
   id: 'wireguard.allowed-ips',
   title: 'WireGuard allowed-ips do not shadow local subnets or each other',
   group: 'wireguard',
-  async run(ctx) {
-    const tunnels = wgTunnels(ctx)
-    if (tunnels.length === 0) return none(this)
+  run: overTunnels(isWireguard, 'no WireGuard tunnel here', async function (ctx, tunnels) {
     const out: Finding[] = []
     const seenKeys = new Map<string, string>()
     const name = (t: TunnelDef, peer: string) => (isInterface(t) ? `peer ${peer} of tunnel ${t.name}` : `tunnel ${t.name}`)
+    // Each tunnel's allowed-ips worked out once (every pair of tunnels is compared).
+    const allowed = new Map(tunnels.map((t) => [t, allowedIps(t)]))
     for (const t of tunnels) {
-      const mine = allowedIps(t)
+      const mine = allowed.get(t)!
       const problems: string[] = []
       for (const local of t.localSubnets) {
         for (const a of mine) if (v.overlaps(local, a)) problems.push(`${a} overlaps the local subnet ${local}`)
       }
       for (const o of tunnels) {
         if (o === t) continue
-        for (const a of mine) for (const b of allowedIps(o)) if (v.overlaps(a, b)) problems.push(`${a} overlaps ${b} of tunnel ${o.name}`)
+        for (const a of mine) for (const b of allowed.get(o)!) if (v.overlaps(a, b)) problems.push(`${a} overlaps ${b} of tunnel ${o.name}`)
       }
       for (const p of peersOf(t)) {
         const other = seenKeys.get(p.publicKey)
@@ -236,16 +231,14 @@ export const allowedIpsCheck: Check = {
       )
     }
     return out
-  },
+  }),
 }
 
 export const wgSecrets: Check = {
   id: 'wireguard.keys',
   title: 'WireGuard key files readable by root only',
   group: 'wireguard',
-  async run(ctx) {
-    const tunnels = wgTunnels(ctx)
-    if (tunnels.length === 0) return none(this)
+  run: overTunnels(isWireguard, 'no WireGuard tunnel here', async function (ctx, tunnels) {
     const dir = scopeDir(ctx.configDir, ctx.runner.netns)
     const files = tunnels
       .flatMap((t: TunnelDef) => [
@@ -254,7 +247,7 @@ export const wgSecrets: Check = {
       ])
       .filter((f) => existsSync(f.path))
     return secretFileFindings(this, files)
-  },
+  }),
 }
 
 export const wireguardChecks: Check[] = [handshake, endpointLoop, allowedIpsCheck, wgSecrets]

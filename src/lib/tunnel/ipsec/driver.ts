@@ -67,11 +67,11 @@ import {
   systemInitiate,
   systemKeyLink,
   systemPlugins,
-  systemSas,
   systemTerminate,
   systemTunnels,
 } from './system.js'
-import {type IkeSa, initiateFailure, parseListSas} from './vici.js'
+import {type IkeSa, initiateFailure} from './vici.js'
+import {sasOn} from './vici-client.js'
 
 /** The tunnel's CHILD_SA configuration: netkit-NAME. */
 export const connName = (def: TunnelDef) => `netkit-${def.name}`
@@ -209,13 +209,18 @@ async function tunnelSas(def: TunnelDef, ctx: TunnelContext, scope: CharonScope,
 }
 
 /**
- * Every IKE SA of the charon the tunnels of a scope are in: one list-sas for
- * all of them, which each tunnel filters (so that `tunnel list` and the
- * doctor, with the runner's read cache, ask charon once).
+ * Every IKE SA of the charon the tunnels of a scope are in (undefined: it does
+ * not answer): one VICI list-sas on its socket for all of them, which each
+ * tunnel filters (so that `tunnel list` and the doctor, with the runner's read
+ * cache, ask charon once, and start no swanctl).
  */
+export function charonSasRead(runner: Runner, scope: CharonScope, sys?: SystemCharon): Promise<IkeSa[] | undefined> {
+  const socket = sys ? sys.socket : scope.socket
+  return runner.memo(`vici list-sas ${socket}`, () => sasOn(socket))
+}
+
 export async function charonSas(runner: Runner, scope: CharonScope, sys?: SystemCharon): Promise<IkeSa[]> {
-  if (sys) return (await runner.memo(`vici list-sas ${sys.socket}`, () => systemSas(sys))) ?? []
-  return parseListSas((await swanctl(runner, scope, ['--list-sas', '--raw'])).stdout)
+  return (await charonSasRead(runner, scope, sys)) ?? []
 }
 
 /** The connections loaded in the host's charon (undefined: it does not answer), read once per run with the read cache. */
@@ -656,7 +661,8 @@ export const ipsecDriver: TunnelDriver = {
       )
     }
     // The host's own charon decides: kernel-libipsec, when it loaded it, takes over from the kernel's XFRM.
-    const sys = runner.netns ? undefined : findSystemCharon()
+    // Looked for once per run with the read cache (it scans /proc), whatever the number of tunnels.
+    const sys = runner.netns ? undefined : await runner.memo('system charon', async () => findSystemCharon())
     const plugins = sys ? await runner.memo(`vici stats ${sys.socket}`, () => systemPlugins(sys)) : undefined
     if (sys && plugins) {
       if (plugins.includes('kernel-libipsec')) return {datapath: 'userspace', reason: `strongSwan's kernel-libipsec, which ${describeSystem(sys)} runs`}

@@ -34,6 +34,7 @@ import {
   initiate,
   listSas,
   loadConn,
+  sasOn,
   loadKey,
   loadShared,
   stats,
@@ -332,11 +333,7 @@ function unloadKeyCall(file: string, keys: string[]): ViciCall {
 
 /** The IKE SAs of one connection (or all) in the host's charon; undefined if it does not answer. */
 export async function systemSas(sys: SystemCharon, ike?: string): Promise<IkeSa[] | undefined> {
-  try {
-    return await withVici(sys.socket, async (s) => listSas(s, ike))
-  } catch {
-    return undefined
-  }
+  return sasOn(sys.socket, ike)
 }
 
 /** The plugins the host's charon loaded; undefined if it does not answer on its socket. */

@@ -270,6 +270,15 @@ export async function terminate(s: ViciSession, opts: {child?: string; ike?: str
   return control(s, 'terminate', {child: opts.child, ike: opts.ike, force: opts.force ? 'yes' : undefined}, opts.timeoutMs)
 }
 
+/** The IKE_SAs of the charon on the socket `path` (of one connection, or all); undefined if it does not answer. */
+export async function sasOn(path: string, ike?: string): Promise<IkeSa[] | undefined> {
+  try {
+    return await withVici(path, async (s) => listSas(s, ike))
+  } catch {
+    return undefined
+  }
+}
+
 /** The IKE_SAs (of one connection, or all), parsed as `swanctl --list-sas --raw` is. */
 export async function listSas(s: ViciSession, ike?: string): Promise<IkeSa[]> {
   return ikeSasFrom((await s.request('list-sas', ike ? {ike, noblock: 'yes'} : {noblock: 'yes'}, {stream: 'list-sa'})).events)

@@ -23,11 +23,13 @@ import {NETKIT_ALIAS} from '../../ownership.js'
 import type {Step} from '../../plan.js'
 import {type Invocation, Secret} from '../../runner.js'
 import {renderTemplate} from '../../templates.js'
+import {LINKS_WITH_ADDRESSES} from '../../iproute2/json.js'
 import {ensureProtoName} from '../../iproute2/tables.js'
 import {addRoutes, removeRoutes, routeSteps} from '../routes.js'
 import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {underlayTo} from '../underlay.js'
 import {ensureKeyPair, readPrivateKey, wgKeyPath} from './keys.js'
+import {uapiGet} from './uapi.js'
 import {isInterface, type NamedPeer, onePeerAllowedIps, peerSetArgs, peersOf} from './peers.js'
 import {inNamespace, netnsFlag} from '../../wording.js'
 
@@ -121,9 +123,9 @@ async function writeConf(def: TunnelDef, ctx: TunnelContext, privateKey: string,
 }
 
 async function readLink(ctx: TunnelContext, ifname: string): Promise<LinkJson | undefined> {
-  // With the read cache (tunnel list, the doctor): one `ip -j -d link show` for every tunnel of the namespace.
+  // With the read cache (tunnel list, the doctor): one read of the namespace's links for every tunnel and check.
   if (ctx.runner.cachesReads) {
-    const all = await ctx.runner.probe({tool: 'ip', args: ['-j', '-d', 'link', 'show']})
+    const all = await ctx.runner.probe({tool: 'ip', args: LINKS_WITH_ADDRESSES})
     if (all.exitCode === 0) return (JSON.parse(all.stdout) as LinkJson[]).find((l) => l.ifname === ifname)
   }
   const r = await ctx.runner.probe({tool: 'ip', args: ['-j', '-d', 'link', 'show', 'dev', ifname]})
@@ -199,7 +201,21 @@ export function parseWgDump(text: string): WgDump | undefined {
   }
 }
 
+/** Where wireguard-go's control socket for the device is, as netkit sees it (in its private mount namespace, through /proc). */
+function controlSocket(def: TunnelDef): string | undefined {
+  const ifname = def.wireguard!.ifname
+  if (!def.netns) return `/var/run/wireguard/${ifname}.sock`
+  const pid = daemonPid(goRef(def))
+  return pid === undefined ? undefined : `/proc/${pid}/root/run/wireguard/${ifname}.sock`
+}
+
 async function readDump(def: TunnelDef, ctx: TunnelContext): Promise<WgDump | undefined> {
+  // With the read cache (tunnel list, the doctor), wireguard-go's device answers over its socket, once per run: no process.
+  const socket = ctx.runner.cachesReads && ctx.runner.real ? controlSocket(def) : undefined
+  if (socket && existsSync(socket)) {
+    const dump = await ctx.runner.memo(`wireguard uapi ${socket}`, () => uapiGet(socket))
+    if (dump) return dump
+  }
   const inv = wg(def, ctx, ['show', def.wireguard!.ifname, 'dump'])
   // With the read cache (tunnel list, the doctor), one `wg show all dump` serves every device `wg` reaches from here.
   if (ctx.runner.cachesReads && inv.tool === 'wg') {
@@ -532,7 +548,7 @@ export const wireguardDriver: TunnelDriver = {
     const up = Boolean(link?.flags?.includes('UP'))
     const common = {
       ifname: w.ifname,
-      publicKey: dump?.publicKey ?? null,
+      publicKey: null as string | null,
       listenPort: dump?.listenPort ?? w.listenPort,
     }
     const tail = {
@@ -546,7 +562,7 @@ export const wireguardDriver: TunnelDriver = {
         state: !up ? 'down' : peers.length === 0 || latest > 0 ? 'up' : 'connecting',
         datapath,
         ...(latest > 0 ? {since: new Date(latest * 1000).toISOString()} : {}),
-        details: {...common, address: w.address ?? null, peers, ...tail},
+        details: withPublicKey({...common, address: w.address ?? null, peers, ...tail}, dump),
       }
     }
     const peer = live.get(w.peerPublicKey!)
@@ -556,9 +572,25 @@ export const wireguardDriver: TunnelDriver = {
       state: !up ? 'down' : hs > 0 ? 'up' : 'connecting',
       datapath,
       ...(hs > 0 ? {since: new Date(hs * 1000).toISOString()} : {}),
-      details: {...common, peer: one, peers, ...tail},
+      details: withPublicKey({...common, peer: one, peers, ...tail}, dump),
     }
   },
+}
+
+/**
+ * The device's public key in a status's details, worked out only when read
+ * (`tunnel show`, --json): from wireguard-go's socket it comes as the private
+ * key, and the first key derivation of a process costs more than the rest of
+ * `tunnel list`, which never shows it.
+ */
+function withPublicKey<T extends {publicKey: string | null}>(details: T, dump: WgDump | undefined): T {
+  let key: string | null | undefined
+  // Redefined in place: it keeps its position among the details.
+  return Object.defineProperty(details, 'publicKey', {
+    enumerable: true,
+    configurable: true,
+    get: () => (key === undefined ? (key = dump?.publicKey ?? null) : key),
+  })
 }
 
 /** A peer as `tunnel show` and the doctor report it: as defined, with what the device says of it. */
