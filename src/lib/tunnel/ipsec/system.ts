@@ -32,7 +32,6 @@ import {
   getShared,
   ViciSession,
   initiate,
-  listSas,
   loadConn,
   sasOn,
   loadKey,
