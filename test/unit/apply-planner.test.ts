@@ -17,7 +17,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, beforeEach, describe, it} from 'node:test'
 
-import {planHost} from '../../src/lib/apply/run.js'
+import {planHost} from '../../src/lib/apply/plan.js'
 import {NetkitError} from '../../src/lib/errors.js'
 import {recordMany, ROOT_SCOPE} from '../../src/lib/ownership.js'
 import {IP4_READS, IP6_READS, XFRM_POLICIES} from './fixtures/apply-host.js'
