@@ -10,7 +10,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {Runner} from '../../src/lib/runner.js'
-import {PeerObj, type TunnelObj} from '../../src/lib/apply/model.js'
+import {PeerObj, type TunnelObj} from '../../src/lib/kinds/index.js'
 import {compareScope} from '../../src/lib/apply/compare.js'
 import {scopeObjects} from '../../src/lib/apply/desired.js'
 import {parseHostFile} from '../../src/lib/apply/schema.js'

@@ -4,7 +4,7 @@
  */
 import {NetkitError} from '../errors.js'
 import {inNamespace} from '../wording.js'
-import {differences, type Kind, KIND_ORDER, KINDS, type Obj} from './model.js'
+import {differences, type Kind, KIND_ORDER, KINDS, type Obj} from '../kinds/index.js'
 import type {Change, Scope} from './plan.js'
 
 const ORDER = KIND_ORDER

@@ -16,7 +16,7 @@ import {TUNNEL_RULE_PRIORITY} from '../tunnel/routes.js'
 import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
 import {isInterface, peersOf} from '../tunnel/wireguard/peers.js'
-import {clean, LinkObj, type Obj, type RuleObj, type SysctlObj, TUNNEL_DEV} from './model.js'
+import {clean, LinkObj, type Obj, type RuleObj, type SysctlObj, TUNNEL_DEV} from '../kinds/index.js'
 import {liveObjects} from './live.js'
 import {appliedKey} from './ledger.js'
 

@@ -8,16 +8,31 @@ import {configDir} from '../files.js'
 import {promotesSecondaries} from '../iproute2/addr.js'
 import {ipJsonProbe} from '../iproute2/json.js'
 import {netnsExists} from '../iproute2/netns.js'
-import {resolveTable} from '../iproute2/tables.js'
 import {requireEsp} from '../iproute2/xfrm.js'
+import {
+  addrFromEntry,
+  AddrObj,
+  fileWords,
+  linkFromEntry,
+  LinkObj,
+  type Obj,
+  proxyFromEntry,
+  ProxyObj,
+  routeFromEntry,
+  RouteObj,
+  settingsOnly,
+  SysctlObj,
+  TableObj,
+  TUNNEL_DEV,
+  TunnelObj,
+} from '../kinds/index.js'
 import type {Runner} from '../runner.js'
 import {refuseUnfit} from '../tunnel/service.js'
 import * as v from '../validate.js'
 import {inNamespace} from '../wording.js'
 import {order} from './compare.js'
-import {fileWords, linkObj, routeObj} from './desired.js'
+import {tableOfFile} from './desired.js'
 import type {LiveRead} from './live.js'
-import {AddrObj, LinkObj, type Obj, ProxyObj, RouteObj, settingsOnly, SysctlObj, TableObj, TUNNEL_DEV, TunnelObj} from './model.js'
 import type {Change, Scope} from './plan.js'
 import type {HostFile, ScopeFile} from './schema.js'
 
@@ -75,12 +90,12 @@ export async function checkDevices(runner: Runner, f: HostFile): Promise<void> {
     }
     for (const l of s.links) {
       need(l.master, () => `the bridge port ${l.name}`)
-      need(l.type === 'vxlan' ? l.dev : undefined, () => linkObj(l).desc)
-      need(l.type === 'macvlan' ? l.parent : undefined, () => linkObj(l).desc)
+      need(l.type === 'vxlan' ? l.dev : undefined, () => linkFromEntry(l).desc)
+      need(l.type === 'macvlan' ? l.parent : undefined, () => linkFromEntry(l).desc)
     }
-    for (const a of s.addresses) need(a.dev, () => new AddrObj(a.dev, a.address.cidr).desc)
-    for (const rt of s.routes) need(rt.dev, () => routeObj(rt, (t) => (t === undefined ? 254 : (f.tables[t] ?? resolveTable(t)))).desc)
-    for (const p of s.proxyArp) need(p.dev, () => new ProxyObj(p.address.ip, p.dev).desc)
+    for (const a of s.addresses) need(a.dev, () => addrFromEntry(a).desc)
+    for (const rt of s.routes) need(rt.dev, () => routeFromEntry(rt, tableOfFile(f.tables)).desc)
+    for (const p of s.proxyArp) need(p.dev, () => proxyFromEntry(p).desc)
   }
 }
 

@@ -3,8 +3,8 @@
  * (recorded as "applied"), read for the plan and written after the changes.
  */
 import {owned, type OwnedEntry, type OwnedKind, recordMany} from '../ownership.js'
-import {type Obj, StateObj} from './model.js'
-import type {Kind} from './model.js'
+import {type Obj, StateObj} from '../kinds/index.js'
+import type {Kind} from '../kinds/index.js'
 import {sysctlOf} from './ops.js'
 import type {Change, Scope} from './plan.js'
 

@@ -5,43 +5,37 @@
 import {createHash} from 'node:crypto'
 import {existsSync, readdirSync} from 'node:fs'
 
-import {configDir, readSecretFile} from '../files.js'
-import {type IpLink, ipJsonProbe} from '../iproute2/json.js'
+import {configDir} from '../files.js'
+import type {IpAddrLink} from '../iproute2/addr.js'
+import {ipJsonProbe, type IpLink} from '../iproute2/json.js'
+import type {IpNeigh} from '../iproute2/neigh.js'
 import {NETNS_DIR} from '../iproute2/netns.js'
 import type {IpRoute} from '../iproute2/route.js'
 import type {IpRule} from '../iproute2/rule.js'
-import {listTables, tableNumber, type TableRow} from '../iproute2/tables.js'
+import {listTables, type TableRow} from '../iproute2/tables.js'
 import {parsePolicies, parseStates, stateKeys} from '../iproute2/xfrm-parse.js'
-import {isNetkitProto, ledgerText, owned, type OwnedEntry, ROOT_SCOPE} from '../ownership.js'
+import {
+  LinkObj,
+  liveAddrs,
+  liveLinks,
+  liveNamespaces,
+  livePolicies,
+  liveProxies,
+  liveRoutes,
+  liveRules,
+  liveStates,
+  liveSysctls,
+  liveTables,
+  type LiveTunnel,
+  liveTunnels,
+  type Obj,
+  readTunnels,
+} from '../kinds/index.js'
+import {ledgerText, owned, type OwnedEntry, ROOT_SCOPE} from '../ownership.js'
 import {type Runner, Secret} from '../runner.js'
 import {getSysctls} from '../sysctl.js'
-import {tunnelStatus} from '../tunnel/service.js'
-import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
-import type {TunnelDef, TunnelStatus, WgPeer} from '../tunnel/types.js'
-import type {PeerState} from '../tunnel/wireguard/driver.js'
-import {interfaceOnly, isInterface, peerFingerprint, peersOf} from '../tunnel/wireguard/peers.js'
-import * as v from '../validate.js'
-import {fingerprint} from './desired.js'
-import {
-  AddrObj,
-  liveLink,
-  NetnsObj,
-  type Obj,
-  PeerObj,
-  PolicyObj,
-  ProxyObj,
-  RouteObj,
-  RuleObj,
-  StateObj,
-  SysctlObj,
-  TableObj,
-  TUNNEL_DEV,
-  TunnelObj,
-  LinkObj,
-} from './model.js'
+import {scopeDir} from '../tunnel/store.js'
 import type {Change, Scope} from './plan.js'
-
-type Neigh = {dst: string; dev: string; protocol?: string}
 
 /**
  * What one scope's live read covers (decided by the file and the ledger).
@@ -69,14 +63,7 @@ export interface LiveRead {
   tables: TableRow[]
   netns: string[]
   sysctls: (string | undefined)[]
-  tunnels: {
-    def: TunnelDef
-    fingerprint: string
-    running: boolean
-    peers?: {name: string; peer: WgPeer; fingerprint: string; running: boolean}[]
-    /** As the driver read it (apply hands it to the peer change, which need not read the device again). */
-    status?: TunnelStatus
-  }[]
+  tunnels: LiveTunnel[]
 }
 
 // Routes: only unicast ones are compared; the kernel's local-table entries come and go by themselves (an IPv6
@@ -126,23 +113,8 @@ export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<Live
   out.xfrm = xfrm
   out.sad = sad
   out.sysctls = sysctls
-  if (recipe.tunnels) {
-    const dir = scopeDir(configDir(), recipe.netns ?? runner.netns ?? undefined)
-    // Each tunnel's runtime as its driver reads it (swanctl, wg, ip): one that is down is brought up again.
-    out.tunnels = await Promise.all(
-      listDefs(dir).map(async (def) => {
-        const file = pskPath(dir, def.name)
-        const psk = existsSync(file) ? readSecretFile(file, 'PSK file') : undefined
-        const status = await tunnelStatus(def, {runner, configDir: configDir()})
-        const {state, details} = status
-        if (!isInterface(def)) return {def, fingerprint: fingerprint(def, psk), running: state !== 'down'}
-        // An interface: the tunnel without its peers, and each peer with whether the device has it.
-        const present = new Set(((details.peers ?? []) as PeerState[]).filter((p) => p.present).map((p) => p.name))
-        const peers = peersOf(def).map(({name, ...p}) => ({name, peer: p, fingerprint: peerFingerprint(p), running: present.has(name)}))
-        return {def, fingerprint: fingerprint(interfaceOnly(def)), running: state !== 'down', peers, status}
-      }),
-    )
-  }
+  // Each tunnel's runtime as its driver reads it (swanctl, wg, ip): one that is down is brought up again.
+  if (recipe.tunnels) out.tunnels = await readTunnels(runner, scopeDir(configDir(), recipe.netns ?? runner.netns ?? undefined))
   return out
 }
 
@@ -174,111 +146,33 @@ export function digestOf(reads: LiveRead[]): string {
   return h.digest('hex')
 }
 
-/** The live objects of one namespace, from what was read. */
+/** The live objects of one namespace, from what was read: each kind's parser on its part of the read. */
 export function objectsOf(read: LiveRead, scope: {ledger: string; applied: Record<string, OwnedEntry>; runner?: Runner}): Obj[] {
   const out: Obj[] = []
-  for (const t of read.tables) out.push(new TableObj(t.name, t.id, t.owned))
-  const mine = read.netns.length ? owned(ROOT_SCOPE, 'netns') : {}
-  for (const n of read.netns) out.push(new NetnsObj(n, Object.hasOwn(mine, n)))
+  const add = (objs: Obj[]) => {
+    for (const o of objs) out.push(o)
+  }
+  add(liveTables(read.tables))
+  add(liveNamespaces(read.netns, read.netns.length ? owned(ROOT_SCOPE, 'netns') : {}))
   if (read.recipe.fresh) return out
   const [links, addrs, routes, rules4, neigh, ids, rules6] = read.ip.map((t) => JSON.parse(t) as unknown[])
-  const nsById = new Map((ids as {nsid: number; name?: string}[]).map((i) => [i.nsid, i.name]))
-  for (const l of links as IpLink[]) {
-    const o = liveLink(l, (id) => nsById.get(id))
-    if (o) out.push(o)
-  }
-  const ledgerAddrs = owned(scope.ledger, 'addr')
-  for (const l of addrs as {ifname: string; addr_info?: {local: string; prefixlen: number; secondary?: boolean}[]}[]) {
-    for (const a of l.addr_info ?? []) {
-      const cidr = `${a.local}/${a.prefixlen}`
-      const o = new AddrObj(l.ifname, cidr, Boolean(ledgerAddrs[`${l.ifname} ${cidr}`]))
-      o.secondary = Boolean(a.secondary)
-      o.auto = cidr.startsWith('127.') || cidr === '::1/128' || cidr.startsWith('fe80:') || TUNNEL_DEV.test(l.ifname)
-      out.push(o)
-    }
-  }
-  for (const r of routes as IpRoute[]) {
-    if (r.type && r.type !== 'unicast') continue
-    const table = tableNumber(r.table, 254)
-    if (table === 255) continue
-    const family = r.dst.includes(':') || r.gateway?.includes(':') ? 6 : 4
-    const dst = r.dst === 'default' ? 'default' : r.dst.includes('/') ? r.dst : `${r.dst}/${family === 6 ? 128 : 32}`
-    const o = new RouteObj({dst, family, via: r.gateway, dev: r.dev, table, metric: r.metric, src: r.prefsrc}, isNetkitProto(r.protocol))
-    o.auto = r.protocol === 'kernel' || r.protocol === 'ra' || dst.startsWith('fe80:') || TUNNEL_DEV.test(r.dev ?? '')
-    out.push(o)
-  }
-  for (const [family, rows] of [
-    [4, rules4],
-    [6, rules6],
-  ] as const) {
-    for (const r of rows as IpRule[]) {
-      const net = (a?: string, len?: number) => (!a || a === 'all' ? undefined : `${a}/${len ?? (family === 6 ? 128 : 32)}`)
-      const fwmark = r.fwmark ? v.mark(`${r.fwmark}${r.fwmask ? `/${r.fwmask}` : ''}`) : undefined
-      const o = new RuleObj(
-        {family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: tableNumber(r.table, 0), priority: r.priority},
-        isNetkitProto(r.protocol),
-      )
-      // The kernel's own three: from all lookup local, main, default.
-      o.auto = (r.priority === 0 || r.priority === 32766 || r.priority === 32767) && !o.spec.from && !o.spec.to && !fwmark && !r.iif && !r.oif
-      out.push(o)
-    }
-  }
-  for (const n of neigh as Neigh[]) out.push(new ProxyObj(n.dst, n.dev, isNetkitProto(n.protocol)))
-  if (read.xfrm) {
-    const ledger = owned(scope.ledger, 'xfrm-policy')
-    for (const p of parsePolicies(read.xfrm)) {
-      if (p.dir !== 'in' && p.dir !== 'out' && p.dir !== 'fwd') continue
-      const t = p.tmpls[0]
-      const [mv, mm] = (p.mark ?? '').split('/')
-      const mark = p.mark ? {value: Number(mv), mask: Number(mm)} : undefined
-      const o = new PolicyObj(
-        {
-          src: p.src,
-          dst: p.dst,
-          family: p.src.includes(':') ? 6 : 4,
-          dir: p.dir,
-          tmplSrc: t?.src,
-          tmplDst: t?.dst,
-          proto: 'esp',
-          mode: (t?.mode as 'tunnel') ?? 'tunnel',
-          reqid: t?.reqid || undefined,
-          priority: p.priority,
-          mark,
-          action: p.action,
-        },
-        p.mark,
-      )
-      o.owned = Boolean(ledger[o.key])
-      out.push(o)
-    }
-  }
-  if (read.sad) {
-    const ledger = owned(scope.ledger, 'xfrm-state')
-    const keys = stateKeys(read.sad, (k) => {
-      scope.runner?.addSecret(k)
-      return new Secret(k)
-    })
-    for (const x of parseStates(read.sad)) {
-      if (x.proto !== 'esp') continue
-      const [mv, mm] = (x.mark ?? '').split('/')
-      const spec = {
-        src: x.src,
-        dst: x.dst,
-        spi: Number(x.spi),
-        mode: x.mode as 'tunnel',
-        reqid: x.reqid || undefined,
-        mark: x.mark ? {value: Number(mv), mask: Number(mm)} : undefined,
-      }
-      const k = `${x.src} ${x.dst} ${x.spi}`
-      out.push(new StateObj(spec, keys.get(k), x.keyDigest, ledger[k]?.meta?.keyFiles as Record<string, string> | undefined, Boolean(ledger[k])))
-    }
-  }
-  for (const [i, value] of read.sysctls.entries()) if (value !== undefined) out.push(new SysctlObj(read.recipe.sysctls[i], value))
-  for (const t of read.tunnels) {
-    out.push(new TunnelObj(t.def, t.fingerprint, undefined, Boolean(scope.applied[`tunnel:${t.def.name}`]), t.running))
-    for (const p of t.peers ?? [])
-      out.push(new PeerObj(t.def.name, p.name, p.peer, p.fingerprint, Boolean(scope.applied[`wg-peer:${t.def.name} ${p.name}`]), p.running))
-  }
+  add(liveLinks(links as IpLink[], new Map((ids as {nsid: number; name?: string}[]).map((i) => [i.nsid, i.name]))))
+  add(liveAddrs(addrs as IpAddrLink[], owned(scope.ledger, 'addr')))
+  add(liveRoutes(routes as IpRoute[]))
+  add(liveRules(rules4 as IpRule[], 4))
+  add(liveRules(rules6 as IpRule[], 6))
+  add(liveProxies(neigh as IpNeigh[]))
+  if (read.xfrm) add(livePolicies(parsePolicies(read.xfrm), owned(scope.ledger, 'xfrm-policy')))
+  if (read.sad)
+    add(
+      liveStates(
+        parseStates(read.sad),
+        stateKeys(read.sad, (k) => (scope.runner?.addSecret(k), new Secret(k))),
+        owned(scope.ledger, 'xfrm-state'),
+      ),
+    )
+  add(liveSysctls(read.recipe.sysctls, read.sysctls))
+  add(liveTunnels(read.tunnels, scope.applied))
   return out
 }
 

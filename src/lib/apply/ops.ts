@@ -6,7 +6,7 @@ import {NetkitError} from '../errors.js'
 import {addTable, delTable} from '../iproute2/tables.js'
 import {type BatchError, type BatchLine, type Runner} from '../runner.js'
 import {getSysctls} from '../sysctl.js'
-import {LinkObj, type Obj, settingsOnly, SysctlObj, TableObj} from './model.js'
+import {LinkObj, type Obj, settingsOnly, SysctlObj, TableObj} from '../kinds/index.js'
 import type {Change} from './plan.js'
 
 /** `found`: told the value a sysctl had just before it is set (for one the plan could not read: in a namespace it makes). */

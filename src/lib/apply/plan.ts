@@ -25,7 +25,7 @@ import {checkDevices, collateral, keepSecondaries, refuseDuplicates, refuseUnkno
 import type {HostInput} from './input.js'
 import {digestOf, type LiveRead, namePeers, objectsOf, readLive, type ReadRecipe, recipeOf} from './live.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
-import type {Kind, Obj} from './model.js'
+import type {Kind, Obj} from '../kinds/index.js'
 import type {HostFile} from './schema.js'
 
 export interface Change {

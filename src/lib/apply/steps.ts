@@ -15,7 +15,7 @@ import {scopeDir} from '../tunnel/store.js'
 import type {TunnelDef, TunnelStatus, WgPeer} from '../tunnel/types.js'
 import {checkPeerSet, isInterface, withPeers} from '../tunnel/wireguard/peers.js'
 import {inNamespace} from '../wording.js'
-import {KIND_ORDER, PeerObj, RouteObj, TunnelObj} from './model.js'
+import {KIND_ORDER, PeerObj, RouteObj, TunnelObj} from '../kinds/index.js'
 import {forward, inverse, runOps, type UndoFailures} from './ops.js'
 import {type Change, type Plan, type Scope, statusKey} from './plan.js'
 

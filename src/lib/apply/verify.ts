@@ -9,7 +9,7 @@ import {inNamespace} from '../wording.js'
 import {compareScope, type Foreign} from './compare.js'
 import {appliedIn} from './ledger.js'
 import {digestOf, objectsOf, readLive, recipeOf} from './live.js'
-import type {Kind} from './model.js'
+import type {Kind} from '../kinds/index.js'
 import type {UndoFailures} from './ops.js'
 import type {Change, Plan} from './plan.js'
 
