@@ -203,16 +203,27 @@ export async function refuseUnsupported(scopes: Scope[], changes: Change[]): Pro
  * now makes again.
  */
 export function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes: Change[]): number {
+  const hit = collateralOf(scopes, lives, reads, changes)
+  if (hit.length === 0) return 0
+  refuseLost(scopes, hit)
+  return remakeKept(scopes, hit, changes)
+}
+
+/** An object the kernel deletes along with a change: `again`, what it sits on is there again afterwards (a link made again, a new address in the subnet), so it can be made again too. */
+type Hit = {scope: number; object: Obj; because: string; again: boolean}
+
+const onDev = (dev: string) => (o: Obj) => (o instanceof AddrObj || o instanceof ProxyObj ? o.dev === dev : o instanceof RouteObj && o.spec.dev === dev)
+
+/** What each change takes along: on a link that goes, through the last address of a subnet, in a namespace that goes. */
+function collateralOf(scopes: Scope[], lives: Obj[][], reads: LiveRead[], changes: Change[]): Hit[] {
   const at = (netns?: string) => scopes.findIndex((s) => (s.runner.netns ?? undefined) === netns)
   const removed = scopes.map((s) => new Set(changes.filter((c) => c.action === 'remove' && c.netns === s.netns).map((c) => c.live!.id)))
-  // `again`: what it sits on is there again afterwards (a link made again, a new address in the subnet), so it can be made again too.
-  const hit: {scope: number; object: Obj; because: string; again: boolean}[] = []
+  const hit: Hit[] = []
   const take = (i: number, because: string, again: boolean, pick: (o: Obj) => boolean) => {
     for (const o of lives[i] ?? [])
       if (!o.auto && !removed[i].has(o.id) && (o.kind === 'addr' || o.kind === 'route' || o.kind === 'proxy') && pick(o))
         hit.push({scope: i, object: o, because, again})
   }
-  const onDev = (dev: string) => (o: Obj) => (o instanceof AddrObj || o instanceof ProxyObj ? o.dev === dev : o instanceof RouteObj && o.spec.dev === dev)
   const where = (i: number) => inNamespace(scopes[i].runner.netns)
   for (const c of changes) {
     const i = scopes.findIndex((s) => s.netns === c.netns)
@@ -223,64 +234,85 @@ export function collateral(scopes: Scope[], lives: Obj[][], reads: LiveRead[], c
       take(i, because, again, onDev(l.spec.name))
       if (l.spec.kind === 'veth' && l.spec.peer && !l.spec.peerNetns) take(i, because, again, onDev(l.spec.peer))
       const j = l.spec.peerNetns ? at(l.spec.peerNetns) : -1
-      if (j >= 0 && l.spec.peerIndex !== undefined && reads[j]?.ip.length) {
-        const far = (JSON.parse(reads[j].ip[0]) as {ifindex: number; ifname: string}[]).find((x) => x.ifindex === l.spec.peerIndex)?.ifname
-        if (far) take(j, because, again, onDev(far))
-      }
+      const far = j >= 0 ? farEnd(l, reads[j]) : undefined
+      if (far) take(j, because, again, onDev(far))
     } else if (l instanceof AddrObj && c.action !== 'add' && !l.cidr.includes(':')) {
-      const net = v.networkOf(l.cidr)
-      const inNet = (ip?: string) => Boolean(ip && v.contains(net, ip))
-      const others = lives[i].some(
-        (o) =>
-          o instanceof AddrObj &&
-          o.dev === l.dev &&
-          o.id !== l.id &&
-          !removed[i].has(o.id) &&
-          !changes.some((x) => x.live === o) &&
-          inNet(o.cidr.split('/')[0]),
-      )
-      // Renumbering: a new address in the same subnet brings the gateways back within reach.
-      const renumbered = changes.some(
-        (x) => x.action !== 'remove' && x.netns === c.netns && x.desired instanceof AddrObj && x.desired.dev === l.dev && inNet(x.desired.cidr.split('/')[0]),
-      )
-      if (!others) take(i, `removing ${l.desc}${where(i)}`, renumbered, (o) => o instanceof RouteObj && o.spec.dev === l.dev && inNet(o.spec.via))
+      const gone = lastInSubnet(l, c, lives[i], removed[i], changes)
+      if (gone) take(i, `removing ${l.desc}${where(i)}`, gone.renumbered, gone.through)
     } else if (c.kind === 'netns' && c.action === 'remove') {
       const j = at(l!.key)
       if (j >= 0) take(j, `removing namespace ${l!.key}`, false, () => true)
     }
   }
-  if (hit.length === 0) return 0
-  const wanted = (h: (typeof hit)[number]) => scopes[h.scope].desired.find((d) => d.id === h.object.id)
-  // What the file does not keep (another tool's, or netkit's but not the file's), or keeps on something that will not be there: refused.
+  return hit
+}
+
+/** The name of a veth's far end, in the namespace read as `read`. */
+function farEnd(l: LinkObj, read: LiveRead | undefined): string | undefined {
+  if (l.spec.peerIndex === undefined || !read?.ip.length) return undefined
+  return (JSON.parse(read.ip[0]) as {ifindex: number; ifname: string}[]).find((x) => x.ifindex === l.spec.peerIndex)?.ifname
+}
+
+/**
+ * An IPv4 address that goes and is the last of its subnet on its link: the
+ * routes through a gateway in that subnet go with it (`through`);
+ * `renumbered`, a new address in the same subnet brings the gateways back within reach.
+ */
+function lastInSubnet(
+  l: AddrObj,
+  c: Change,
+  live: Obj[],
+  removed: Set<string>,
+  changes: Change[],
+): {through: (o: Obj) => boolean; renumbered: boolean} | undefined {
+  const net = v.networkOf(l.cidr)
+  const inNet = (ip?: string) => Boolean(ip && v.contains(net, ip))
+  const others = live.some(
+    (o) => o instanceof AddrObj && o.dev === l.dev && o.id !== l.id && !removed.has(o.id) && !changes.some((x) => x.live === o) && inNet(o.cidr.split('/')[0]),
+  )
+  if (others) return undefined
+  const renumbered = changes.some(
+    (x) => x.action !== 'remove' && x.netns === c.netns && x.desired instanceof AddrObj && x.desired.dev === l.dev && inNet(x.desired.cidr.split('/')[0]),
+  )
+  return {through: (o) => o instanceof RouteObj && o.spec.dev === l.dev && inNet(o.spec.via), renumbered}
+}
+
+const wanted = (scopes: Scope[], h: Hit) => scopes[h.scope].desired.find((d) => d.id === h.object.id)
+
+/** What the file does not keep (another tool's, or netkit's but not the file's), or keeps on something that will not be there: refused. */
+function refuseLost(scopes: Scope[], hit: Hit[]): void {
+  const where = (i: number) => inNamespace(scopes[i].runner.netns)
   // Once each: a route can go both with its link and with the address its gateway is reached through.
   const named = new Set<string>()
   const lost = hit.filter((h) => {
     const id = `${h.scope}|${h.object.id}`
-    if ((wanted(h) && h.again) || named.has(id)) return false
+    if ((wanted(scopes, h) && h.again) || named.has(id)) return false
     named.add(id)
     return true
   })
-  if (lost.length) {
-    const list = lost
-      .slice(0, 3)
-      .map(
-        (h) =>
-          `${h.object.desc}${where(h.scope)} (${wanted(h) ? 'the file keeps it' : h.object.owned || scopes[h.scope].applied[h.object.id] ? "netkit's" : "not netkit's"})`,
-      )
-      .join(', ')
-    throw new NetkitError(
-      'E_CONFLICT',
-      `${lost[0].because} would also delete ${list}${lost.length > 3 ? ` and ${lost.length - 3} more` : ''}: the kernel deletes them with it, and netkit would not put them back`,
-      {
-        fix: 'remove those first, or keep what they depend on as it is; nothing was changed',
-      },
+  if (lost.length === 0) return
+  const list = lost
+    .slice(0, 3)
+    .map(
+      (h) =>
+        `${h.object.desc}${where(h.scope)} (${wanted(scopes, h) ? 'the file keeps it' : h.object.owned || scopes[h.scope].applied[h.object.id] ? "netkit's" : "not netkit's"})`,
     )
-  }
-  // What the file keeps: taken away before and made again after (and, undoing, in the reverse order).
+    .join(', ')
+  throw new NetkitError(
+    'E_CONFLICT',
+    `${lost[0].because} would also delete ${list}${lost.length > 3 ? ` and ${lost.length - 3} more` : ''}: the kernel deletes them with it, and netkit would not put them back`,
+    {
+      fix: 'remove those first, or keep what they depend on as it is; nothing was changed',
+    },
+  )
+}
+
+/** What the file keeps: taken away before and made again after (and, undoing, in the reverse order). Returns how many unchanged objects are now made again. */
+function remakeKept(scopes: Scope[], hit: Hit[], changes: Change[]): number {
   const done = new Set<string>()
   let remade = 0
   for (const h of hit) {
-    const d = wanted(h)!
+    const d = wanted(scopes, h)!
     const netns = scopes[h.scope].netns
     const id = `${netns ?? ''}|${d.id}`
     if (done.has(id)) continue
