@@ -6,14 +6,15 @@
  * ledger as "applied") are ever removed; a foreign object in the way is an
  * error, never touched.
  *
- * The stages, in the order `planHost` runs them (one module each):
+ * The stages, in the order `planHost` and `computePlan` run them (one module each):
  *   memo.ts      the host exactly as a verified apply of this file left it: nothing to do
  *   schema.ts    the file parsed and validated
- *   desired.ts   the file's objects, scope by scope (guards.ts checkDevices and refuseDuplicates first)
+ *   guards.ts    checkDevices: every device an entry sits on is in the file or on the host
+ *   desired.ts   the file's objects, scope by scope; then guards.ts refuseDuplicates
  *   live.ts      each scope's live state read (in parallel), then made into objects
  *   compare.ts   desired against live, with ownership from the ledger
  *   guards.ts    what the host cannot take, and what the kernel would take along
- * Then run.ts makes the changes (steps.ts, ops.ts), records them (record.ts) and verifies them (verify.ts).
+ * Then run.ts makes the changes (steps.ts, ops.ts), records them (ledger.ts) and verifies them (verify.ts).
  */
 import {type OwnedEntry, scopeOf} from '../ownership.js'
 import type {Runner} from '../runner.js'
