@@ -4,7 +4,7 @@ import {Flags} from '@oclif/core'
 
 import {NetkitCommand} from '../lib/base-command.js'
 import type {OutcomeKind} from '../lib/apply/pending.js'
-import type {HostInput} from '../lib/apply/run.js'
+import {type HostInput, hostFileName, readHostText} from '../lib/apply/input.js'
 import {NetkitError, UsageError} from '../lib/errors.js'
 import * as f from '../lib/flags.js'
 import {confirmWithin} from '../lib/prompt.js'
@@ -67,7 +67,7 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     if (flags.confirm || flags.rollback) return this.answer(flags.confirm ? 'confirm' : 'rollback')
     if (flags.file === undefined)
       throw new UsageError('missing the host file', 'give it with -f FILE (or run "netkit apply --confirm" / "--rollback" for a pending change)')
-    const {applyHost, hostFileName, readHostText} = await import('../lib/apply/run.js')
+    const {applyHost} = await import('../lib/apply/run.js')
     if (flags.try !== undefined && flags['dry-run']) throw new UsageError('--try and --dry-run together', 'choose one')
     if (flags.try !== undefined && flags.file === '-')
       throw new UsageError(
@@ -114,7 +114,7 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
    */
   private async detach(file: string, seconds: number, input: HostInput, flags: {netns?: string; verbose?: boolean; 'dry-run'?: boolean}): Promise<unknown> {
     const {startWaiter, clearOutcome, readPending, running} = await import('../lib/apply/pending.js')
-    const {hostFileName, planHost} = await import('../lib/apply/run.js')
+    const {planHost} = await import('../lib/apply/plan.js')
     const {lockHost} = await import('../lib/lock.js')
     const pending = readPending()
     if (!pending || !running(pending.pid, pending.started)) {

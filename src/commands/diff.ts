@@ -14,7 +14,8 @@ export default class Diff extends NetkitCommand {
 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Diff)
-    const {describePlan, hostFileName, planHost, readHostText} = await import('../lib/apply/run.js')
+    const {hostFileName, readHostText} = await import('../lib/apply/input.js')
+    const {describePlan, planHost} = await import('../lib/apply/plan.js')
     const file = {...readHostText(flags.file), version: this.config.version}
     const runner = this.makeRunner(flags)
     const plan = await planHost(runner, file)

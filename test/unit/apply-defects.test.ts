@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {differences, LinkObj, liveLink, PolicyObj} from '../../src/lib/apply/model.js'
+import {differences, LinkObj, liveLink, PolicyObj} from '../../src/lib/kinds/index.js'
 import {parseHostFile} from '../../src/lib/apply/schema.js'
-import {undoLines} from '../../src/lib/apply/run.js'
+import {undoLines} from '../../src/lib/apply/ops.js'
 import {UsageError} from '../../src/lib/errors.js'
 import {linkRow} from '../../src/lib/iproute2/link.js'
 import type {IpLink} from '../../src/lib/iproute2/json.js'

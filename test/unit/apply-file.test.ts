@@ -3,8 +3,9 @@ import {describe, it} from 'node:test'
 
 import ipaddr from 'ipaddr.js'
 
-import type {TunnelObj} from '../../src/lib/apply/model.js'
-import {digestOf, type LiveRead, scopeObjects} from '../../src/lib/apply/plan.js'
+import type {TunnelObj} from '../../src/lib/kinds/index.js'
+import {scopeObjects} from '../../src/lib/apply/desired.js'
+import {digestOf, type LiveRead} from '../../src/lib/apply/live.js'
 import {parseHostFile} from '../../src/lib/apply/schema.js'
 import {UsageError} from '../../src/lib/errors.js'
 import * as v from '../../src/lib/validate.js'

@@ -12,12 +12,12 @@
  * from 10.9.0.0/24 to table 100 (priority 2000).
  */
 import assert from 'node:assert/strict'
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {release, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, beforeEach, describe, it} from 'node:test'
 
-import {planHost} from '../../src/lib/apply/run.js'
+import {planHost} from '../../src/lib/apply/plan.js'
 import {NetkitError} from '../../src/lib/errors.js'
 import {recordMany, ROOT_SCOPE} from '../../src/lib/ownership.js'
 import {IP4_READS, IP6_READS, XFRM_POLICIES} from './fixtures/apply-host.js'
@@ -50,6 +50,14 @@ const LEDGER = [
   'proxy:10.1.0.50 br0',
   'xfrm-policy:10.1.0.0/24 10.2.0.0/24 out -',
 ]
+
+const readIfThere = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}
 
 /** The file with `edit` applied to its text. */
 const file = (edit: (text: string) => string = (t) => t) => ({text: edit(APPLIED), source: 'host.yaml', version: 'test'})
@@ -84,6 +92,8 @@ describe('the apply planner on a recorded host', () => {
     Object.assign(process.env, {NETKIT_STATE_DIR: join(dir, 'state'), NETKIT_CONFIG_DIR: join(dir, 'config'), NETKIT_IPROUTE2_DIR: join(dir, 'iproute2')})
     mkdirSync(join(dir, 'iproute2', 'rt_tables.d'), {recursive: true})
     writeFileSync(join(dir, 'iproute2', 'rt_tables.d', 'netkit.conf'), '100\tfxvpn\n')
+    // A name another tool gave a table number.
+    writeFileSync(join(dir, 'iproute2', 'rt_tables.d', 'other.conf'), '102\tsomeone\n')
   })
   beforeEach(() => {
     rmSync(join(dir, 'state'), {recursive: true, force: true})
@@ -207,6 +217,94 @@ describe('the apply planner on a recorded host', () => {
       /nosuch0/,
     )
   })
+  it('sysctls: set when the value differs, a no-op when it is the same, put back when the file drops one apply set', async () => {
+    const withSysctl = (t: string) => `${t}sysctls: {ip_forward: 1}\n`
+    const differs = host().on('sysctl -n net/ipv4/ip_forward', {stdout: '0\n'})
+    assert.deepEqual(
+      (await planHost(differs.runner(), file(withSysctl))).changes.map((c) => `${c.action} ${c.desc}`),
+      ['change sysctl net.ipv4.ip_forward = 1'],
+    )
+    const same = host().on('sysctl -n net/ipv4/ip_forward', {stdout: '1\n'})
+    assert.deepEqual((await planHost(same.runner(), file(withSysctl))).changes, [])
+    recordMany(ROOT_SCOPE, [{kind: 'applied', key: 'sysctl:net/ipv4/ip_forward', meta: {original: '0'}}], [])
+    assert.deepEqual(
+      (await planHost(same.runner(), file())).changes.map((c) => `${c.action} ${c.desc}`),
+      ['remove sysctl net.ipv4.ip_forward = 1'],
+    )
+  })
+
+  it('namespaces: one the file adds is made (with what it holds); one apply made and the file drops is removed', async () => {
+    const changes = await plan((t) => `${t}namespaces:\n  hk-planner-ns:\n    links: [{name: b9, type: bridge}]\n`)
+    assert.deepEqual(changes, ['add namespace hk-planner-ns', 'add bridge link b9'])
+  })
+
+  it('guard: the same object twice in the file is bad input, before anything is read', async () => {
+    const e = await refusal((t) => t.replace('routes:\n', 'routes:\n  - {to: 10.2.0.0/24, via: 10.1.0.253}\n'))
+    assert.equal(e.code, 'E_FILE')
+    assert.match(e.message, /lists route 10\.2\.0\.0\/24 twice/)
+  })
+
+  it('guard: a table number another name has on this host is bad input', async () => {
+    const e = await refusal((t) => t.replace('tables: {fxvpn: 100}', 'tables: {fxvpn: 100, fxc: 102}'))
+    assert.equal(e.code, 'E_FILE')
+    assert.match(e.message, /tables\.fxc: table 102 is already named someone/)
+  })
+
+  it('guard: a sysctl that does not exist here (and is not of a link the file makes) is bad input', async () => {
+    const missing = host().on('sysctl -n', {exitCode: 255, stderr: 'sysctl: cannot stat /proc/sys/net/ipv4/conf/nosuch0/forwarding: No such file or directory'})
+    await assert.rejects(
+      planHost(
+        missing.runner(),
+        file((t) => `${t}sysctls: {net.ipv4.conf.nosuch0.forwarding: 1}\n`),
+      ),
+      (e: unknown) => e instanceof NetkitError && e.code === 'E_FILE' && /net\.ipv4\.conf\.nosuch0\.forwarding does not exist/.test(e.message),
+    )
+  })
+
+  // ESP loaded or built in on the machine that runs the test: there is no host without it to record.
+  const espHere = existsSync('/sys/module/esp4') || /\/esp4\.ko/.test(readIfThere(`/lib/modules/${release()}/modules.builtin`))
+  it("guard: an SA needs the kernel's ESP, refused by the plan when the host has none", {skip: espHere && 'this kernel has ESP'}, async () => {
+    const keyFile = join(dir, 'sa.key')
+    writeFileSync(keyFile, `0x${'11'.repeat(20)}\n`, {mode: 0o600})
+    const noEsp = host().on('modprobe -n -q esp4', {exitCode: 1, stderr: 'modprobe: FATAL: Module esp4 not found'})
+    await assert.rejects(
+      planHost(
+        noEsp.runner(),
+        file(
+          (t) =>
+            `${t}xfrmStates:\n  - {src: 192.0.2.1, dst: 192.0.2.2, spi: 0x1000, reqid: 1, aead: {alg: 'rfc4106(gcm(aes))', keyFile: ${keyFile}, icv: 128}}\n`,
+        ),
+      ),
+      (e: unknown) => e instanceof NetkitError && e.code === 'E_NO_ESP',
+    )
+  })
+
+  it('guard: removing the last address of a subnet refuses to take the routes through its gateway along', async () => {
+    const e = await refusal((t) => t.replace('addresses: [{dev: br0, address: 10.1.0.1/24}]\n', ''))
+    assert.equal(e.code, 'E_CONFLICT')
+    assert.match(e.message, /removing address 10\.1\.0\.1\/24 on br0 would also delete route 10\.2\.0\.0\/24 \(the file keeps it\)/)
+  })
+
+  it("guard: removing a primary address refuses to take another tool's secondary of its subnet along", async () => {
+    const secondary = IP4_READS.map((t, i) =>
+      i === 1
+        ? t.replace(
+            '"local":"10.1.0.1","prefixlen":24',
+            '"local":"10.1.0.1","prefixlen":24},{"family":"inet","local":"10.1.0.9","prefixlen":24,"secondary":true',
+          )
+        : t,
+    )
+    assert.notDeepEqual(secondary, IP4_READS, 'the fixture has the primary address')
+    const r = host().on(/-d -j -batch -/, {stdout: `${secondary.join('\n')}\n`})
+    await assert.rejects(
+      planHost(
+        r.runner(),
+        file((t) => t.replace('addresses: [{dev: br0, address: 10.1.0.1/24}]', 'addresses: [{dev: br0, address: 10.1.0.2/24}]')),
+      ),
+      (e: unknown) => e instanceof NetkitError && e.code === 'E_CONFLICT' && /would delete 10\.1\.0\.9\/24 too/.test(e.message),
+    )
+  })
+
   it('a read that fails is an error, never an empty host; a host without IPv6 has no IPv6 rules', async () => {
     // ip ends a batch at a failing command: apply then reads one by one to find it.
     const broken = host()

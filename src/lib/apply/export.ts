@@ -16,8 +16,9 @@ import {TUNNEL_RULE_PRIORITY} from '../tunnel/routes.js'
 import {listDefs, pskPath, scopeDir} from '../tunnel/store.js'
 import type {TunnelDef} from '../tunnel/types.js'
 import {isInterface, peersOf} from '../tunnel/wireguard/peers.js'
-import {clean, LinkObj, type Obj, type RuleObj, type SysctlObj, TUNNEL_DEV} from './model.js'
-import {appliedKey, liveObjects} from './plan.js'
+import {clean, LinkObj, type Obj, type RuleObj, type SysctlObj, TUNNEL_DEV} from '../kinds/index.js'
+import {liveObjects} from './live.js'
+import {appliedKey} from './ledger.js'
 
 /** A tunnel's definition as a host file's tunnel entry (the options of `tunnel add`; a PSK as the path of the file that holds it). */
 export function tunnelEntry(def: TunnelDef, dir: string): Record<string, unknown> {

@@ -17,7 +17,8 @@ import {join} from 'node:path'
 
 import {writeFileAtomic} from '../files.js'
 import {stateDir} from '../ownership.js'
-import type {Foreign, ReadRecipe} from './plan.js'
+import type {Foreign} from './compare.js'
+import type {ReadRecipe} from './live.js'
 
 /** Bump when what a comparison depends on changes meaning. */
 const FORMAT = 3

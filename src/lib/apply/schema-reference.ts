@@ -7,7 +7,7 @@
 import type {z} from 'zod/v4'
 
 import {HostFileSchema} from './schema.js'
-import {schemaKind} from './schema-kinds.js'
+import {schemaKind} from '../kinds/schema-kinds.js'
 
 type Def = {
   type: string

@@ -10,7 +10,8 @@ import * as v from '../validate.js'
 import type {Cidr} from '../validate.js'
 import {ipJson, requireLink} from './json.js'
 
-interface IpAddrLink {
+/** A link's addresses as `ip -j addr show` prints them. */
+export interface IpAddrLink {
   ifname: string
   addr_info?: {family: string; local: string; prefixlen: number; scope?: string; secondary?: boolean}[]
 }
@@ -33,23 +34,26 @@ export async function listAddrs(runner: Runner, opts: {ifname?: string; owned?: 
   if (opts.ifname) await requireLink(runner, opts.ifname)
   const links = await ipJson<IpAddrLink>(runner, ['addr', 'show', ...(opts.ifname ? ['dev', opts.ifname] : [])])
   const scope = scopeOf(runner.netns)
-  return links
-    .flatMap((l) =>
-      (l.addr_info ?? []).map((a) => {
-        const cidr = `${a.local}/${a.prefixlen}`
-        return {
-          ifname: l.ifname,
-          address: a.local,
-          prefixlen: a.prefixlen,
-          cidr,
-          family: (a.family === 'inet6' ? 6 : 4) as 4 | 6,
-          scope: a.scope ?? 'global',
-          secondary: Boolean(a.secondary),
-          owned: owns(scope, 'addr', key(l.ifname, cidr)),
-        }
-      }),
-    )
-    .filter((r) => !opts.owned || r.owned)
+  return addrsOf(links, (ifname, cidr) => owns(scope, 'addr', key(ifname, cidr))).filter((r) => !opts.owned || r.owned)
+}
+
+/** The addresses of `ip -j addr show`, one row each; `isOwned`: whether the ledger has it. */
+export function addrsOf(links: IpAddrLink[], isOwned: (ifname: string, cidr: string) => boolean): AddrRow[] {
+  return links.flatMap((l) =>
+    (l.addr_info ?? []).map((a) => {
+      const cidr = `${a.local}/${a.prefixlen}`
+      return {
+        ifname: l.ifname,
+        address: a.local,
+        prefixlen: a.prefixlen,
+        cidr,
+        family: (a.family === 'inet6' ? 6 : 4) as 4 | 6,
+        scope: a.scope ?? 'global',
+        secondary: Boolean(a.secondary),
+        owned: isOwned(l.ifname, cidr),
+      }
+    }),
+  )
 }
 
 export async function addAddr(runner: Runner, ifname: string, cidr: Cidr): Promise<boolean> {

@@ -12,7 +12,8 @@ import type {Address} from '../validate.js'
 import {ipJsonProbe, requireLink} from './json.js'
 import {ensureProtoName} from './tables.js'
 
-interface IpNeigh {
+/** A neighbour entry as `ip -j neigh show` prints it. */
+export interface IpNeigh {
   dst: string
   dev: string
   protocol?: string
@@ -27,7 +28,12 @@ export interface ProxyRow {
 export async function listProxies(runner: Runner, opts: {owned?: boolean} = {}): Promise<ProxyRow[]> {
   // Without -4 or -6, ip shows both families (each entry once).
   const rows = await ipJsonProbe<IpNeigh>(runner, ['neigh', 'show', 'proxy'])
-  return rows.map((n) => ({address: n.dst, dev: n.dev, owned: isNetkitProto(n.protocol)})).filter((r) => !opts.owned || r.owned)
+  return proxiesOf(rows).filter((r) => !opts.owned || r.owned)
+}
+
+/** The proxy entries of `ip -j neigh show proxy`, one row each. */
+export function proxiesOf(rows: IpNeigh[]): ProxyRow[] {
+  return rows.map((n) => ({address: n.dst, dev: n.dev, owned: isNetkitProto(n.protocol)}))
 }
 
 export async function addProxy(runner: Runner, ip: Address, dev: string): Promise<boolean> {

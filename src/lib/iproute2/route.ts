@@ -51,18 +51,23 @@ function normDst(dst: string, family: v.Family): string {
   return dst.includes('/') ? dst : `${dst}/${family === 6 ? 128 : 32}`
 }
 
+/** A route as `ip -j route` prints it, as a spec: its family known (read with -4 or -6) or told by its addresses; `table` where it has none. */
+export function routeOf(r: IpRoute, family: v.Family = r.dst.includes(':') || r.gateway?.includes(':') ? 6 : 4, table = 254): RouteSpec {
+  return {dst: normDst(r.dst, family), family, via: r.gateway, dev: r.dev, table: tableNumber(r.table, table), metric: r.metric, src: r.prefsrc}
+}
+
 function toRow(r: IpRoute, family: v.Family, table: number): RouteRow {
-  const t = tableNumber(r.table, table)
+  const s = routeOf(r, family, table)
   return {
-    dst: normDst(r.dst, family),
+    dst: s.dst,
     family,
-    via: r.gateway ?? null,
-    dev: r.dev ?? null,
-    table: t,
-    tableName: tableName(t) ?? null,
-    metric: r.metric ?? null,
+    via: s.via ?? null,
+    dev: s.dev ?? null,
+    table: s.table,
+    tableName: tableName(s.table) ?? null,
+    metric: s.metric ?? null,
     protocol: r.protocol ?? 'boot',
-    src: r.prefsrc ?? null,
+    src: s.src ?? null,
     owned: isNetkitProto(r.protocol),
   }
 }

@@ -53,14 +53,21 @@ export interface RuleRow {
 
 const hex = (n: number) => `0x${n.toString(16)}`
 
+/** A rule as `ip -j rule` prints it (read with -4 or -6), as a spec ("all" as no selector). */
+export function ruleOf(r: IpRule, family: v.Family): RuleSpec {
+  const net = (a?: string, len?: number) => (!a || a === 'all' ? undefined : `${a}/${len ?? (family === 6 ? 128 : 32)}`)
+  const fwmark = r.fwmark ? v.mark(`${r.fwmark}${r.fwmask ? `/${r.fwmask}` : ''}`) : undefined
+  return {family, from: net(r.src, r.srclen), to: net(r.dst, r.dstlen), fwmark, iif: r.iif, oif: r.oif, table: tableNumber(r.table, 0), priority: r.priority}
+}
+
 function toRow(r: IpRule, family: v.Family): RuleRow {
-  const table = tableNumber(r.table, 0)
-  const net = (a?: string, len?: number) => (!a || a === 'all' ? 'all' : `${a}/${len ?? (family === 6 ? 128 : 32)}`)
+  const s = ruleOf(r, family)
+  const table = s.table
   return {
     priority: r.priority,
     family,
-    from: net(r.src, r.srclen),
-    to: net(r.dst, r.dstlen),
+    from: s.from ?? 'all',
+    to: s.to ?? 'all',
     fwmark: r.fwmark ? `${r.fwmark}${r.fwmask && r.fwmask !== '0xffffffff' ? `/${r.fwmask}` : ''}` : null,
     iif: r.iif ?? null,
     oif: r.oif ?? null,

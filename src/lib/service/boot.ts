@@ -42,7 +42,8 @@ export async function bootNetkit(opts: BootOptions): Promise<BootResult> {
   const byFile = new Set<string>()
   if (hostFile.present) {
     try {
-      const {applyHost, readHostText} = await import('../apply/run.js')
+      const {applyHost} = await import('../apply/run.js')
+      const {readHostText} = await import('../apply/input.js')
       const r = await applyHost(runner, {...readHostText(path), version: opts.version}, {progress: opts.progress, log: warn})
       hostFile.changed = r.changed
       hostFile.changes = r.changes.length

@@ -1,0 +1,96 @@
+/**
+ * Routes as apply sees them: made from a host file's entry or from `ip -j
+ * route show table all` (through iproute2/route.ts's parser), marked with
+ * netkit's protocol.
+ */
+import type {z} from 'zod/v4'
+
+import {dstWord, type IpRoute, routeArgs, routeOf, type RouteSpec} from '../iproute2/route.js'
+import {isNetkitProto, NETKIT_PROTO} from '../ownership.js'
+import type {BatchLine} from '../runner.js'
+import * as v from '../validate.js'
+import {type Attrs, clean, line, Obj, TUNNEL_DEV, mixedFamilies} from './object.js'
+import type {AddIssue, Path, SchemaParts} from './schema-parts.js'
+
+export const routeSchema = ({z, dest, ip, ifname, table, u32}: SchemaParts) =>
+  z.strictObject({
+    to: dest.describe('the destination'),
+    via: ip.optional().describe('the gateway (a route needs via or dev)'),
+    dev: ifname.optional().describe('the device'),
+    table: table.optional().describe('the routing table (default main)'),
+    metric: u32.optional().describe('the metric'),
+    src: ip.optional().describe("the source address (one of this host's)"),
+  })
+
+export type RouteEntry = z.output<ReturnType<typeof routeSchema>>
+
+/** A route: via or dev; to, via and src of one family. */
+export function checkRoutes(routes: RouteEntry[], prefix: Path, add: AddIssue): void {
+  routes.forEach((r, i) => {
+    if (!r.via && !r.dev) add({path: [...prefix, 'routes', i], message: 'a route needs via or dev'})
+    if (mixedFamilies(r.to === 'default' ? undefined : r.to.family, r.via?.family, r.src?.family))
+      add({path: [...prefix, 'routes', i], message: 'to, via and src are of different address families (IPv4 and IPv6)'})
+  })
+}
+
+export class RouteObj extends Obj {
+  get kind() {
+    return 'route' as const
+  }
+
+  constructor(
+    readonly spec: RouteSpec,
+    owned = true,
+  ) {
+    super(`${spec.table} ${spec.dst} ${spec.metric ?? (spec.family === 6 ? 1024 : 0)}`, owned)
+  }
+
+  get attrs(): Attrs {
+    return {via: this.spec.via, dev: this.spec.dev, src: this.spec.src}
+  }
+
+  get desc(): string {
+    return `route ${this.spec.dst}${this.spec.table === 254 ? '' : ` (table ${this.spec.table})`}`
+  }
+
+  override get add(): BatchLine[] {
+    return [line(routeArgs('add', this.spec), this.desc)]
+  }
+
+  override get del(): BatchLine[] {
+    const r = this.spec
+    // Only netkit's (protocol 178): undoing an add that failed must not take a foreign route to the same place.
+    return [
+      line(
+        ['route', 'del', dstWord(r), ...(r.metric !== undefined ? ['metric', String(r.metric)] : []), 'proto', String(NETKIT_PROTO), 'table', String(r.table)],
+        this.desc,
+      ),
+    ]
+  }
+
+  override get entry(): Record<string, unknown> {
+    const r = this.spec
+    return clean({to: r.dst, via: r.via, dev: r.dev, table: r.table === 254 ? undefined : r.table, metric: r.metric, src: r.src})
+  }
+}
+
+/** A host file's route entry as an object; `tableOf` gives a table name's number. */
+export function routeFromEntry(r: RouteEntry, tableOf: (t?: string) => number): RouteObj {
+  const d = r.to
+  const family: v.Family = d === 'default' ? (r.via?.family ?? 4) : d.family
+  return new RouteObj({dst: v.dstText(d), family, via: r.via?.ip, dev: r.dev, table: tableOf(r.table), metric: r.metric, src: r.src?.ip})
+}
+
+/** The live unicast routes of every table but local, from `ip -j route show table all`. */
+export function liveRoutes(rows: IpRoute[]): RouteObj[] {
+  const out: RouteObj[] = []
+  for (const r of rows) {
+    if (r.type && r.type !== 'unicast') continue
+    const spec = routeOf(r)
+    if (spec.table === 255) continue
+    const o = new RouteObj(spec, isNetkitProto(r.protocol))
+    o.auto = r.protocol === 'kernel' || r.protocol === 'ra' || spec.dst.startsWith('fe80:') || TUNNEL_DEV.test(r.dev ?? '')
+    out.push(o)
+  }
+  return out
+}
