@@ -17,7 +17,10 @@ import {z} from 'zod/v4'
 
 import {UsageError} from '../errors.js'
 import * as v from '../validate.js'
+import {schemaParts} from '../kinds/schema-parts.js'
 import {parseYaml} from '../yaml.js'
+
+const {parsed} = schemaParts
 
 export const FLEET_TYPES = ['wireguard', 'ipsec'] as const
 export const TOPOLOGIES = ['full-mesh', 'hub-and-spoke'] as const
@@ -56,21 +59,10 @@ export interface Inventory {
   hosts: FleetHost[]
 }
 
-/** A value checked by one of validate.ts's parsers: its message becomes the issue at that path. */
-const parsed = <T>(fn: (s: string) => T) =>
-  z.string().transform((s, ctx) => {
-    try {
-      return fn(s)
-    } catch (error) {
-      ctx.addIssue({code: 'custom', message: error instanceof UsageError ? error.what : String(error), input: s})
-      return z.NEVER
-    }
-  })
-
 const Host = z.strictObject({
-  address: parsed((s) => v.ipAddress(s, 'the underlay address')),
-  subnets: z.array(parsed((s) => v.network(s, 'subnet').cidr)).default([]),
-  overlay: parsed((s) => v.ipAddress(s, 'the overlay address').ip).optional(),
+  address: parsed((s) => v.ipAddress(s, 'the underlay address'), 'IP address'),
+  subnets: z.array(parsed((s) => v.network(s, 'subnet').cidr, 'network (CIDR)')).default([]),
+  overlay: parsed((s) => v.ipAddress(s, 'the overlay address').ip, 'IP address').optional(),
 })
 
 const Schema = z.strictObject({
@@ -83,7 +75,7 @@ const Schema = z.strictObject({
     .regex(/^[A-Za-z][A-Za-z0-9_-]{0,11}$/, 'a tunnel name: a letter, then up to 11 letters, digits, - or _')
     .default(DEFAULT_TUNNEL),
   listenPort: z.number().int().min(1).max(65535).default(DEFAULT_LISTEN_PORT),
-  pool: parsed((s) => v.network(s, 'the pool')),
+  pool: parsed((s) => v.network(s, 'the pool'), 'network (CIDR)'),
   keepalive: z.number().int().min(1).max(65535).optional(),
   // Checked entry by entry below (names first), so that the error names the host.
   hosts: z.custom<Record<string, unknown>>((x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'expected a map of hosts (NAME: {address: ...})'),

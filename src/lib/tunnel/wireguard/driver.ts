@@ -29,7 +29,7 @@ import {addRoutes, removeRoutes, routeSteps} from '../routes.js'
 import type {TunnelContext, TunnelDef, TunnelDriver, TunnelStatus} from '../types.js'
 import {underlayTo} from '../underlay.js'
 import {ensureKeyPair, readPrivateKey, wgKeyPath} from './keys.js'
-import {uapiGet} from './uapi.js'
+import {type UapiDump, uapiGet} from './uapi.js'
 import {isInterface, type NamedPeer, onePeerAllowedIps, peerSetArgs, peersOf} from './peers.js'
 import {inNamespace, netnsFlag} from '../../wording.js'
 
@@ -156,23 +156,9 @@ function logTail(def: TunnelDef): string {
   }
 }
 
-export interface WgPeerState {
-  publicKey: string
-  endpoint: string | null
-  allowedIps: string[]
-  /** Unix seconds of the latest handshake, 0: never. */
-  latestHandshake: number
-  rxBytes: number
-  txBytes: number
-  keepalive: number | null
-}
-
-export interface WgDump {
-  publicKey: string
-  listenPort: number
-  fwmark: number | null
-  peers: WgPeerState[]
-}
+/** A device's state as `wg show IF dump` (or its control socket: uapi.ts) tells it, without its private key. */
+export type WgDump = UapiDump
+export type WgPeerState = UapiDump['peers'][number]
 
 /**
  * Parses `wg show IF dump`. Its first line starts with the private key: that

@@ -9,7 +9,7 @@ import {createConnection} from 'node:net'
 
 import {publicKeyOf} from './keys.js'
 
-/** What `wg show IF dump` says of a device, without its private key (the shape of driver.ts's WgDump). */
+/** What `wg show IF dump` says of a device, without its private key (driver.ts's WgDump). */
 export interface UapiDump {
   publicKey: string
   listenPort: number
@@ -18,6 +18,7 @@ export interface UapiDump {
     publicKey: string
     endpoint: string | null
     allowedIps: string[]
+    /** Unix seconds of the latest handshake, 0: never. */
     latestHandshake: number
     rxBytes: number
     txBytes: number
