@@ -94,7 +94,17 @@ async function timed(label, ctl, inv, args) {
 const mib = (kb) => (kb / 1024).toFixed(1)
 const mark = (s, target) => `${s.toFixed(1)} s${s < target ? '' : ` (target < ${target} s: MISSED)`}`
 
-for (const n of sizes) for (const strategy of strategies) await bench(n, strategy)
+let failed = 0
+for (const n of sizes)
+  for (const strategy of strategies)
+    try {
+      await bench(n, strategy)
+    } catch (error) {
+      // One strategy failing (a host that did not answer in time) does not hide the others' figures.
+      failed += 1
+      console.log(`fleet of ${n}, strategy ${strategy}: FAILED (load ${load()}): ${error.message}`)
+    }
+process.exitCode = failed ? 1 : 0
 
 async function bench(n, strategy) {
   const names = Array.from({length: n}, (_, i) => `n${i + 1}`)
