@@ -119,6 +119,9 @@ async function bench(n, strategy) {
         netkit_bin: ctl.netkit,
         netkit_check_timeout: 60,
         netkit_verify_timeout: 60,
+        // A change must be confirmed within this: a batch's apply, checks and confirmations take
+        // longer than the default 120 s with 50 hosts on a busy machine (the first hosts' waiters undid theirs).
+        netkit_try_seconds: 900,
       })
     const args = ['-e', `netkit_serial=${serial}`]
     console.log(`fleet of ${n}, strategy ${strategy}: hosts booted in ${boot.toFixed(1)} s, load ${load()}`)
