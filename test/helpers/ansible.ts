@@ -108,8 +108,10 @@ let runs = 0
  * roles path, the world's key, no host-key prompts, short ssh timeouts) and
  * a shared netkit the hosts and the controller run (the single binary when
  * NETKIT_BIN is set, else a wrapper that runs this checkout with node).
+ * `strategy`: Ansible's strategy (default linear; the bench also runs
+ * mitogen_linear, from Debian's ansible-mitogen, with `strategyPlugins` its folder).
  */
-export function controller(world: SshWorld) {
+export function controller(world: SshWorld, opts: {strategy?: string; strategyPlugins?: string} = {}) {
   const dir = join(world.dir, 'controller')
   mkdirSync(join(dir, 'tmp'), {recursive: true})
   mkdirSync(join(dir, 'callback_plugins'))
@@ -132,7 +134,7 @@ callback_plugins = ${join(dir, 'callback_plugins')}
 callbacks_enabled = netkit_record
 deprecation_warnings = false
 timeout = 10
-
+${opts.strategy ? `strategy = ${opts.strategy}\n` : ''}${opts.strategyPlugins ? `strategy_plugins = ${opts.strategyPlugins}\n` : ''}
 [ssh_connection]
 pipelining = true
 control_path_dir = ${join(dir, 'cp')}
