@@ -59,6 +59,13 @@ const lazyPlugin = {
     const filter = new RegExp(`^(${LAZY.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})(/.*)?$`)
     b.onResolve({filter}, (args) => {
       if (!args.importer.includes('/dist/src/')) return undefined
+      // The stand-in is CommonJS: a default import of it would be the whole module, not its default.
+      if (
+        new RegExp(`import\\s+\\w+\\s+from\\s+'${args.path}'|\\{\\s*default\\b[^}]*\\}\\s*=\\s*await import\\('${args.path}'\\)`).test(
+          readFileSync(args.importer, 'utf8'),
+        )
+      )
+        throw new Error(`${args.importer}: import ${args.path} by its named exports (it is loaded lazily)`)
       const pkg = LAZY.find((p) => args.path === p || args.path.startsWith(`${p}/`))
       lazySpecs.get(pkg).add(args.path)
       return {path: args.path, namespace: 'netkit-lazy', pluginData: {pkg}}

@@ -15,8 +15,9 @@ export function interactive(json: boolean): boolean {
 
 /** Asks one question (an inquirer question object) and returns its answer. */
 export async function ask(q: Question): Promise<unknown> {
-  const {default: inquirer} = await import('inquirer')
-  const r = (await inquirer.prompt([q as never])) as Record<string, unknown>
+  // A named import: the bundle loads inquirer lazily (scripts/bundle.mjs), where a default import is the module itself.
+  const {createPromptModule} = await import('inquirer')
+  const r = (await createPromptModule()([q as never])) as Record<string, unknown>
   return r[q.name]
 }
 
