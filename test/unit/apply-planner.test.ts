@@ -315,4 +315,15 @@ describe('the apply planner on a recorded host', () => {
     noIpv6.on(/-6 -d -j rule show/, {exitCode: 2, stderr: 'RTNETLINK answers: Address family not supported by protocol'})
     assert.deepEqual((await planHost(noIpv6.runner(), file())).changes, [])
   })
+
+  it("the live read looks only at the file's and the ledger's namespaces: others' coming and going is no change (the memo stays valid)", async () => {
+    recordMany(ROOT_SCOPE, [{kind: 'applied', key: 'netns:gone'}], [])
+    const p = await planHost(
+      host().runner(),
+      file((t) => `${t}namespaces: {inner: {}}\n`),
+    )
+    assert.deepEqual(p.reads.recipes[0].namespaces, ['gone', 'inner'])
+    const none = await planHost(host().runner(), file())
+    assert.deepEqual(none.reads.recipes[0].namespaces, ['gone'])
+  })
 })

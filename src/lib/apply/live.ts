@@ -51,6 +51,12 @@ export interface ReadRecipe {
   sad?: boolean
   sysctls: string[]
   tunnels: boolean
+  /**
+   * The machine's namespaces that the comparison looks at (the file's and the ledger's, sorted); absent:
+   * all of them. Others' namespaces come and go all the time on a busy host, and must not make a no-op
+   * look like a change (memo.ts).
+   */
+  namespaces?: string[]
 }
 
 /** One scope's live state as read, before it is made into objects. */
@@ -84,8 +90,10 @@ export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
         .map((k) => k.slice(7)),
     ]),
   ]
+  const namespaces = scope.netns || opts.all ? undefined : namespacesOf(desired, applied)
   return {
     ...(scope.netns ? {netns: scope.netns} : {}),
+    ...(namespaces ? {namespaces} : {}),
     fresh: scope.fresh,
     xfrm: Boolean(opts.all) || kinds.has('xfrm-policy'),
     ...(opts.all || kinds.has('xfrm-state') ? {sad: true} : {}),
@@ -94,12 +102,25 @@ export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
   }
 }
 
+/** The namespaces a comparison of the namespace apply runs in looks at: those of the file and of the ledger. */
+function namespacesOf(desired: Obj[], applied: Record<string, OwnedEntry>): string[] {
+  const names = new Set<string>()
+  for (const d of desired) if (d.kind === 'netns') names.add(d.key)
+  for (const k of Object.keys(applied)) if (k.startsWith('netns:')) names.add(k.slice(6))
+  return [...names].sort()
+}
+
 /** Everything a scope's comparison depends on, read (processes in parallel), nothing parsed yet. */
 export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<LiveRead> {
   const out: LiveRead = {recipe, ip: [], xfrm: '', sad: '', tables: [], netns: [], sysctls: [], tunnels: []}
   if (!recipe.netns) {
     out.tables = listTables().filter((t) => t.source !== 'built in')
-    if (existsSync(NETNS_DIR)) out.netns = readdirSync(NETNS_DIR).sort()
+    if (existsSync(NETNS_DIR)) {
+      const wanted = recipe.namespaces && new Set(recipe.namespaces)
+      out.netns = readdirSync(NETNS_DIR)
+        .filter((n) => !wanted || wanted.has(n))
+        .sort()
+    }
   }
   if (recipe.fresh) return out
   const [ip4, ip6, xfrm, sad, sysctls] = await Promise.all([
