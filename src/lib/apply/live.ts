@@ -110,8 +110,30 @@ function namespacesOf(desired: Obj[], applied: Record<string, OwnedEntry>): stri
   return [...names].sort()
 }
 
-/** Everything a scope's comparison depends on, read (processes in parallel), nothing parsed yet. */
-export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<LiveRead> {
+/**
+ * The part of the live read of the namespace apply runs in that does not depend on the file (the `ip -j`
+ * dumps; the SPD when the file may have policies), started before the file is parsed so that the `ip`
+ * processes run on the other CPU meanwhile. A failure is the read's, said when the read is used.
+ */
+export interface EarlyRead {
+  ip: Promise<string[]>
+  xfrm?: Promise<string>
+}
+
+export function startRead(runner: Runner, xfrm: boolean): EarlyRead {
+  const ip = Promise.all([ipJsonBatch(runner, ['-d'], IP_READS), ipJsonBatch(runner, ['-6', '-d'], IP6_READS)]).then(([a, b]) => [...a, ...b])
+  const policies = xfrm ? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']}) : undefined
+  // A file refused before the read is used leaves it unused: not an unhandled rejection.
+  ip.catch(() => {})
+  policies?.catch(() => {})
+  return {ip, xfrm: policies}
+}
+
+/** The links of an early read (`ip -j link show`). */
+export const earlyLinks = async (early: EarlyRead): Promise<IpLink[]> => JSON.parse((await early.ip)[0]) as IpLink[]
+
+/** Everything a scope's comparison depends on, read (processes in parallel), nothing parsed yet; `early`: its file-independent part, started already. */
+export async function readLive(runner: Runner, recipe: ReadRecipe, early?: EarlyRead): Promise<LiveRead> {
   const out: LiveRead = {recipe, ip: [], xfrm: '', sad: '', tables: [], netns: [], sysctls: [], tunnels: []}
   if (!recipe.netns) {
     out.tables = listTables().filter((t) => t.source !== 'built in')
@@ -123,14 +145,13 @@ export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<Live
     }
   }
   if (recipe.fresh) return out
-  const [ip4, ip6, xfrm, sad, sysctls] = await Promise.all([
-    ipJsonBatch(runner, ['-d'], IP_READS),
-    ipJsonBatch(runner, ['-6', '-d'], IP6_READS),
-    recipe.xfrm ? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']}) : Promise.resolve(''),
+  const [ip, xfrm, sad, sysctls] = await Promise.all([
+    early?.ip ?? Promise.all([ipJsonBatch(runner, ['-d'], IP_READS), ipJsonBatch(runner, ['-6', '-d'], IP6_READS)]).then(([a, b]) => [...a, ...b]),
+    recipe.xfrm ? (early?.xfrm ?? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']})) : Promise.resolve(''),
     recipe.sad ? runner.read({tool: 'ip', args: ['xfrm', 'state', 'list']}) : Promise.resolve(''),
     recipe.sysctls.length ? readSysctls(runner, recipe.sysctls) : Promise.resolve([]),
   ])
-  out.ip = [...ip4, ...ip6]
+  out.ip = ip
   out.xfrm = xfrm
   out.sad = sad
   out.sysctls = sysctls
