@@ -27,7 +27,8 @@ const dir = mkdtempSync(join(tmpdir(), 'netkit-bench-'))
 const env = {...process.env, NETKIT_STATE_DIR: join(dir, 'state'), NETKIT_CONFIG_DIR: join(dir, 'config'), NETKIT_IPROUTE2_DIR: join(dir, 'iproute2')}
 const NS = process.env.BENCH_NS ?? 'nkbench-apply'
 
-const route = (i) => `10.${64 + (i >> 8)}.${i & 255}.0/24`
+// 10.64.0.0/24 on; past 10.255.255.0/24 (49,152 routes), on into 11.0.0.0/8.
+const route = (i) => `${10 + ((64 + (i >> 8)) >> 8)}.${(64 + (i >> 8)) & 255}.${i & 255}.0/24`
 const pol = (i) => [`172.16.${i >> 4}.${(i & 15) * 16}/28`, `172.17.${i >> 4}.${(i & 15) * 16}/28`]
 
 function fresh() {
