@@ -17,6 +17,7 @@ import {release, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, beforeEach, describe, it} from 'node:test'
 
+import {steady} from '../../src/lib/apply/live.js'
 import {planHost} from '../../src/lib/apply/plan.js'
 import {NetkitError} from '../../src/lib/errors.js'
 import {recordMany, ROOT_SCOPE} from '../../src/lib/ownership.js'
@@ -314,5 +315,24 @@ describe('the apply planner on a recorded host', () => {
     const noIpv6 = host().on(/-6 -d -j -batch -/, {exitCode: 2, stderr: 'RTNETLINK answers: Address family not supported by protocol'})
     noIpv6.on(/-6 -d -j rule show/, {exitCode: 2, stderr: 'RTNETLINK answers: Address family not supported by protocol'})
     assert.deepEqual((await planHost(noIpv6.runner(), file())).changes, [])
+  })
+
+  it("the live read looks only at the file's and the ledger's namespaces: others' coming and going is no change (the memo stays valid)", async () => {
+    recordMany(ROOT_SCOPE, [{kind: 'applied', key: 'netns:gone'}], [])
+    const p = await planHost(
+      host().runner(),
+      file((t) => `${t}namespaces: {inner: {}}\n`),
+    )
+    assert.deepEqual(p.reads.recipes[0].namespaces, ['gone', 'inner'])
+    const none = await planHost(host().runner(), file())
+    assert.deepEqual(none.reads.recipes[0].namespaces, ['gone'])
+  })
+
+  it("the no-op shortcut's digest leaves out only what changes by itself (timers, lifetimes, tentative)", () => {
+    assert.equal(steady('[{"ifname":"br0","info_data":{"hello_timer":1.5,"stp_state":0}}]'), '[{"ifname":"br0","info_data":{"stp_state":0}}]')
+    assert.equal(steady('[{"local":"fe80::1","tentative":true,"valid_life_time":4294967295}]'), '[{"local":"fe80::1",}]')
+    assert.equal(steady('[{"dst":"10.1.0.0/24","expires":300,"dev":"v0"}]'), '[{"dst":"10.1.0.0/24","dev":"v0"}]')
+    const routes = '[{"dst":"10.1.0.0/24","dev":"v0","protocol":"178","flags":[]}]'
+    assert.equal(steady(routes), routes)
   })
 })

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {parseHostFile} from '../../src/lib/apply/schema.js'
+import {routeEntryFast, routeSchema} from '../../src/lib/kinds/route.js'
+import {schemaParts} from '../../src/lib/kinds/schema-parts.js'
 import type {IpAddrLink} from '../../src/lib/iproute2/addr.js'
 import type {IpLink} from '../../src/lib/iproute2/json.js'
 import type {IpNeigh} from '../../src/lib/iproute2/neigh.js'
@@ -94,6 +96,54 @@ describe('kind modules: a file entry and the kernel output of the same object ag
         .filter((o) => o.auto)
         .map((o) => o.spec.priority),
       [0, 32766, 32767],
+    )
+  })
+})
+
+describe("route entries checked without zod (bulk files) give exactly the schema's result, and leave every error to it", () => {
+  const Route = routeSchema(schemaParts)
+  const entries: unknown[] = [
+    {to: '10.1.0.0/24', dev: 'v0'},
+    {to: 'default', via: '192.0.2.1'},
+    {to: '2001:db8::/64', via: '2001:DB8::1', dev: 'eth0', table: 'fxvpn', metric: 0, src: '2001:db8::2'},
+    {to: '10.2.0.0/16', via: ' 10.0.0.1 ', table: 100, metric: 4294967295},
+    // Each of these is bad input (or an odd shape): the schema decides.
+    {to: '10.1.0.1/24', dev: 'v0'},
+    {to: '10.1.0.0/24', dev: 'a-very-long-interface-name'},
+    {to: '10.1.0.0/24', via: 'gateway'},
+    {to: '10.1.0.0/24', dev: 'v0', metric: -1},
+    {to: '10.1.0.0/24', dev: 'v0', metric: 4294967296},
+    {to: '10.1.0.0/24', dev: 'v0', metric: 1.5},
+    {to: '10.1.0.0/24', dev: 'v0', table: ''},
+    {to: '10.1.0.0/24', dev: 'v0', table: 0},
+    {to: '10.1.0.0/24', dev: 'v0', via: null},
+    {to: '10.1.0.0/24', dev: 'v0', weight: 2},
+    {to: 10, dev: 'v0'},
+    {dev: 'v0'},
+    JSON.parse('{"to": "10.1.0.0/24", "dev": "v0", "__proto__": {"x": 1}}'),
+    ['10.1.0.0/24'],
+    '10.1.0.0/24',
+    null,
+  ]
+  it('each entry: the same value, or undefined and the schema says what is wrong', () => {
+    let fast = 0
+    for (const e of entries) {
+      const quick = routeEntryFast(e)
+      const slow = Route.safeParse(e)
+      if (quick === undefined) continue
+      fast++
+      assert.ok(slow.success, `${JSON.stringify(e)} is bad input, yet passed the quick check`)
+      assert.deepEqual(quick, slow.data, JSON.stringify(e))
+    }
+    assert.equal(fast, 4, 'the four good entries took the quick check')
+    for (const e of entries.slice(4)) assert.equal(Route.safeParse(e).success, false, `${JSON.stringify(e)} is bad input`)
+  })
+  it('a bad route in a bulk file is named as before', () => {
+    const routes = Array.from({length: 1000}, (_, i) => ({to: `10.${i >> 8}.${i & 255}.0/24`, dev: 'v0'}))
+    routes[700] = {to: '10.9.9.1/24', dev: 'v0'}
+    assert.throws(
+      () => parseHostFile(JSON.stringify({version: 1, routes}), 'host.json'),
+      (e: Error & {what?: string}) => /^host\.json: routes\.700\.to: .*host bits set/.test(e.what ?? e.message),
     )
   })
 })

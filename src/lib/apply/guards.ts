@@ -59,7 +59,7 @@ function refuseDuplicatesIn(scope: Scope): void {
  * tunnel's device is made by its tunnel): a name that is neither is bad input,
  * found before anything changes, and before a big file's objects are made.
  */
-export async function checkDevices(runner: Runner, f: HostFile): Promise<void> {
+export async function checkDevices(runner: Runner, f: HostFile, links?: () => Promise<{ifname: string}[]>): Promise<void> {
   const scopes: [string | undefined, ScopeFile][] = [[undefined, f]]
   for (const [name, s] of Object.entries(f.namespaces)) scopes.push([name, s])
   // A veth's far end, moved into another of the file's namespaces, is a device there.
@@ -74,7 +74,8 @@ export async function checkDevices(runner: Runner, f: HostFile): Promise<void> {
     const r = name ? runner.in(name) : runner
     const have = new Set<string>(name ? movedIn.get(name) : [])
     have.add('lo')
-    if (!name || netnsExists(name)) for (const l of await ipJsonProbe<{ifname: string}>(r, ['link', 'show'])) have.add(l.ifname)
+    // `links`: this namespace's links, read already (the early live read).
+    if (!name || netnsExists(name)) for (const l of await (!name && links ? links() : ipJsonProbe<{ifname: string}>(r, ['link', 'show']))) have.add(l.ifname)
     for (const l of s.links) {
       have.add(l.name)
       if (l.type === 'veth' && !l.peerNetns && l.peer) have.add(l.peer)

@@ -51,6 +51,12 @@ export interface ReadRecipe {
   sad?: boolean
   sysctls: string[]
   tunnels: boolean
+  /**
+   * The machine's namespaces that the comparison looks at (the file's and the ledger's, sorted); absent:
+   * all of them. Others' namespaces come and go all the time on a busy host, and must not make a no-op
+   * look like a change (memo.ts).
+   */
+  namespaces?: string[]
 }
 
 /** One scope's live state as read, before it is made into objects. */
@@ -84,8 +90,10 @@ export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
         .map((k) => k.slice(7)),
     ]),
   ]
+  const namespaces = scope.netns || opts.all ? undefined : namespacesOf(desired, applied)
   return {
     ...(scope.netns ? {netns: scope.netns} : {}),
+    ...(namespaces ? {namespaces} : {}),
     fresh: scope.fresh,
     xfrm: Boolean(opts.all) || kinds.has('xfrm-policy'),
     ...(opts.all || kinds.has('xfrm-state') ? {sad: true} : {}),
@@ -94,22 +102,56 @@ export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
   }
 }
 
-/** Everything a scope's comparison depends on, read (processes in parallel), nothing parsed yet. */
-export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<LiveRead> {
+/** The namespaces a comparison of the namespace apply runs in looks at: those of the file and of the ledger. */
+function namespacesOf(desired: Obj[], applied: Record<string, OwnedEntry>): string[] {
+  const names = new Set<string>()
+  for (const d of desired) if (d.kind === 'netns') names.add(d.key)
+  for (const k of Object.keys(applied)) if (k.startsWith('netns:')) names.add(k.slice(6))
+  return [...names].sort()
+}
+
+/**
+ * The part of the live read of the namespace apply runs in that does not depend on the file (the `ip -j`
+ * dumps; the SPD when the file may have policies), started before the file is parsed so that the `ip`
+ * processes run on the other CPU meanwhile. A failure is the read's, said when the read is used.
+ */
+export interface EarlyRead {
+  ip: Promise<string[]>
+  xfrm?: Promise<string>
+}
+
+export function startRead(runner: Runner, xfrm: boolean): EarlyRead {
+  const ip = Promise.all([ipJsonBatch(runner, ['-d'], IP_READS), ipJsonBatch(runner, ['-6', '-d'], IP6_READS)]).then(([a, b]) => [...a, ...b])
+  const policies = xfrm ? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']}) : undefined
+  // A file refused before the read is used leaves it unused: not an unhandled rejection.
+  ip.catch(() => {})
+  policies?.catch(() => {})
+  return {ip, xfrm: policies}
+}
+
+/** The links of an early read (`ip -j link show`). */
+export const earlyLinks = async (early: EarlyRead): Promise<IpLink[]> => JSON.parse((await early.ip)[0]) as IpLink[]
+
+/** Everything a scope's comparison depends on, read (processes in parallel), nothing parsed yet; `early`: its file-independent part, started already. */
+export async function readLive(runner: Runner, recipe: ReadRecipe, early?: EarlyRead): Promise<LiveRead> {
   const out: LiveRead = {recipe, ip: [], xfrm: '', sad: '', tables: [], netns: [], sysctls: [], tunnels: []}
   if (!recipe.netns) {
     out.tables = listTables().filter((t) => t.source !== 'built in')
-    if (existsSync(NETNS_DIR)) out.netns = readdirSync(NETNS_DIR).sort()
+    if (existsSync(NETNS_DIR)) {
+      const wanted = recipe.namespaces && new Set(recipe.namespaces)
+      out.netns = readdirSync(NETNS_DIR)
+        .filter((n) => !wanted || wanted.has(n))
+        .sort()
+    }
   }
   if (recipe.fresh) return out
-  const [ip4, ip6, xfrm, sad, sysctls] = await Promise.all([
-    ipJsonBatch(runner, ['-d'], IP_READS),
-    ipJsonBatch(runner, ['-6', '-d'], IP6_READS),
-    recipe.xfrm ? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']}) : Promise.resolve(''),
+  const [ip, xfrm, sad, sysctls] = await Promise.all([
+    early?.ip ?? Promise.all([ipJsonBatch(runner, ['-d'], IP_READS), ipJsonBatch(runner, ['-6', '-d'], IP6_READS)]).then(([a, b]) => [...a, ...b]),
+    recipe.xfrm ? (early?.xfrm ?? runner.read({tool: 'ip', args: ['xfrm', 'policy', 'list']})) : Promise.resolve(''),
     recipe.sad ? runner.read({tool: 'ip', args: ['xfrm', 'state', 'list']}) : Promise.resolve(''),
     recipe.sysctls.length ? readSysctls(runner, recipe.sysctls) : Promise.resolve([]),
   ])
-  out.ip = [...ip4, ...ip6]
+  out.ip = ip
   out.xfrm = xfrm
   out.sad = sad
   out.sysctls = sysctls
@@ -124,6 +166,11 @@ export async function readLive(runner: Runner, recipe: ReadRecipe): Promise<Live
  * a second or so after a link comes up on a host that does DAD).
  */
 const VOLATILE = /"(?:\w+_timer|valid_life_time|preferred_life_time|expires)":[\d.]+,?|"tentative":true,?/g
+/** Text that VOLATILE can match has one of these; the big reads (20,000 routes) usually have none, and a search for them costs far less than the pattern's scan. */
+const VOLATILE_MARKS = ['_timer"', 'life_time"', '"expires"', '"tentative"']
+
+/** `ip -j` output without what changes by itself. */
+export const steady = (text: string): string => (VOLATILE_MARKS.some((m) => text.includes(m)) ? text.replace(VOLATILE, '') : text)
 
 /**
  * A digest of what was read and of the ledger (whole: cheaper to digest as
@@ -135,7 +182,7 @@ export function digestOf(reads: LiveRead[]): string {
   h.update(ledgerText()).update('\0')
   for (const r of reads) {
     h.update(JSON.stringify(r.recipe))
-    for (const t of r.ip) h.update(t.replace(VOLATILE, '')).update('\0')
+    for (const t of r.ip) h.update(steady(t)).update('\0')
     h.update(r.xfrm).update('\0')
     // The SAD's text holds keys: only its digest goes in (as part of this one).
     h.update(r.sad).update('\0')

@@ -21,7 +21,7 @@ import type {Foreign} from './compare.js'
 import type {ReadRecipe} from './live.js'
 
 /** Bump when what a comparison depends on changes meaning. */
-const FORMAT = 3
+const FORMAT = 4
 
 export interface Memo {
   file: string

@@ -24,7 +24,7 @@ import {compareScope, type Foreign} from './compare.js'
 import {desiredScopes} from './desired.js'
 import {checkDevices, collateral, keepSecondaries, refuseDuplicates, refuseUnknowable, refuseUnsupported} from './guards.js'
 import type {HostInput} from './input.js'
-import {digestOf, type LiveRead, namePeers, objectsOf, readLive, type ReadRecipe, recipeOf} from './live.js'
+import {digestOf, earlyLinks, type EarlyRead, type LiveRead, namePeers, objectsOf, readLive, type ReadRecipe, recipeOf, startRead} from './live.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
 import type {Kind, Obj} from '../kinds/index.js'
 import type {HostFile} from './schema.js'
@@ -100,11 +100,13 @@ export async function planHost(runner: Runner, input: HostInput, opts: {remember
   const file = fileDigest(input.text, input.source, input.version)
   const memo = await fromMemo(runner, top, file)
   if (memo.plan) return memo.plan
+  // Without the memo's reads, the live read of this namespace starts now and runs while the file is parsed.
+  const early = memo.earlier.length ? undefined : startRead(runner, input.text.includes('xfrmPolicies'))
   const host = await parseFile(input)
-  await checkDevices(runner, host)
+  await checkDevices(runner, host, early && (() => earlyLinks(early)))
   const scopes = await desiredScopes(runner, host)
   refuseDuplicates(scopes)
-  const plan = await computePlan(scopes, memo.earlier)
+  const plan = await computePlan(scopes, memo.earlier, early)
   if (opts.remember && plan.changes.length === 0) remember(top, file, plan, plan.reads, plan.foreign)
   return plan
 }
@@ -135,9 +137,9 @@ async function parseFile(input: HostInput): Promise<HostFile> {
 }
 
 /** The whole plan for the desired scopes: every scope read (in parallel), compared, and guarded. */
-export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Promise<Plan> {
+export async function computePlan(scopes: Scope[], earlier: LiveRead[] = [], early?: EarlyRead): Promise<Plan> {
   phase('desired')
-  const reads = await readScopes(scopes, earlier)
+  const reads = await readScopes(scopes, earlier, early)
   phase('live read')
   const lives = scopes.map((s, i) => objectsOf(reads[i], s))
   const compared = scopes.map((s, i) => compareScope(s, lives[i]))
@@ -159,12 +161,13 @@ export async function computePlan(scopes: Scope[], earlier: LiveRead[] = []): Pr
 }
 
 /** Each scope's live state; a read just made with the same recipe (the memo's, which did not match) is not made again. */
-function readScopes(scopes: Scope[], earlier: LiveRead[]): Promise<LiveRead[]> {
+function readScopes(scopes: Scope[], earlier: LiveRead[], early?: EarlyRead): Promise<LiveRead[]> {
   const reuse = (r: ReadRecipe) => earlier.find((e) => JSON.stringify(e.recipe) === JSON.stringify(r))
   return Promise.all(
-    scopes.map((s) => {
+    scopes.map((s, i) => {
       const r = recipeOf(s)
-      return reuse(r) ?? readLive(s.runner, r)
+      // The first scope is the namespace apply runs in (desiredScopes), whose read may have started early.
+      return reuse(r) ?? readLive(s.runner, r, i === 0 && !s.netns ? early : undefined)
     }),
   )
 }

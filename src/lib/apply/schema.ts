@@ -12,7 +12,7 @@ import {UsageError} from '../errors.js'
 import {addrSchema} from '../kinds/addr.js'
 import {checkLinks, linkSchema} from '../kinds/link.js'
 import {proxySchema} from '../kinds/proxy.js'
-import {checkRoutes, routeSchema} from '../kinds/route.js'
+import {checkRoutes, routeEntryFast, routeSchema} from '../kinds/route.js'
 import {checkRules, ruleSchema} from '../kinds/rule.js'
 import {type AddIssue, type Issue, type Path, schemaParts} from '../kinds/schema-parts.js'
 import {checkSysctls, sysctlsSchema} from '../kinds/sysctl.js'
@@ -40,7 +40,7 @@ const netnsKey = z
 const scopeShape = {
   links: list(Link).default([]).describe('links netkit makes: veth, bridge, vxlan, macvlan'),
   addresses: list(addrSchema(schemaParts)).default([]).describe('interface addresses'),
-  routes: list(Route).default([]).describe('routes (protocol netkit)'),
+  routes: list(Route, routeEntryFast).default([]).describe('routes (protocol netkit)'),
   rules: list(Rule).default([]).describe('policy rules (protocol netkit)'),
   sysctls: sysctlsSchema(schemaParts).default(none).describe('network sysctls, by the names "netkit sysctl set" takes'),
   proxyArp: list(proxySchema(schemaParts)).default([]).describe('proxy ARP entries'),

@@ -24,6 +24,36 @@ export const routeSchema = ({z, dest, ip, ifname, table, u32}: SchemaParts) =>
 
 export type RouteEntry = z.output<ReturnType<typeof routeSchema>>
 
+/**
+ * A route entry checked without zod (a file can hold hundreds of thousands): exactly what `routeSchema`
+ * gives for it, or undefined for anything else, which the schema then checks and names what is wrong.
+ */
+export function routeEntryFast(x: unknown): RouteEntry | undefined {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined
+  const entry = x as Record<string, unknown>
+  const out: Partial<Record<keyof RouteEntry, unknown>> = {}
+  try {
+    for (const k in entry) {
+      const value = entry[k]
+      if (k === 'metric') {
+        if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > v.U32_MAX) return undefined
+        out.metric = value
+      } else if (k === 'table') {
+        if (typeof value === 'string' && value.length > 0) out.table = value
+        else if (Number.isSafeInteger(value) && (value as number) >= 1) out.table = String(value)
+        else return undefined
+      } else if (typeof value !== 'string') return undefined
+      else if (k === 'to') out.to = v.routeDestination(value)
+      else if (k === 'dev') out.dev = v.ifname(value)
+      else if (k === 'via' || k === 'src') out[k] = v.ipAddress(value)
+      else return undefined
+    }
+  } catch {
+    return undefined
+  }
+  return out.to === undefined ? undefined : (out as RouteEntry)
+}
+
 /** A route: via or dev; to, via and src of one family. */
 export function checkRoutes(routes: RouteEntry[], prefix: Path, add: AddIssue): void {
   routes.forEach((r, i) => {
