@@ -71,8 +71,15 @@ const time = (fn) => {
 const RUNS = Number(process.env.RUNS ?? 3)
 const best = (fn) => Array.from({length: RUNS}, fn).sort((a, b) => a - b)[RUNS >> 1]
 
-function fresh() {
+/** The namespace deleted with what runs in it (deleting a namespace stops no process: wireguard-go would stay). */
+function dropNs() {
+  const pids = spawnSync('ip', ['netns', 'pids', NS], {encoding: 'utf8'}).stdout?.split('\n').filter(Boolean) ?? []
+  for (const pid of pids) spawnSync('kill', [pid])
   spawnSync('ip', ['netns', 'del', NS])
+}
+
+function fresh() {
+  dropNs()
   execFileSync('ip', ['netns', 'add', NS])
   execFileSync('ip', ['-n', NS, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'])
   execFileSync('ip', ['-n', NS, 'addr', 'add', '192.0.2.1/24', 'dev', 'v0'])
@@ -145,6 +152,6 @@ try {
   )
 } finally {
   spawnSync(process.execPath, [bin, 'apply', '-f', '-', '--netns', NS], {env, input: 'version: 1\n'})
-  spawnSync('ip', ['netns', 'del', NS])
+  dropNs()
   rmSync(dir, {recursive: true, force: true})
 }
