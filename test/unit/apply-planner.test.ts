@@ -21,23 +21,8 @@ import {steady} from '../../src/lib/apply/live.js'
 import {planHost} from '../../src/lib/apply/plan.js'
 import {NetkitError} from '../../src/lib/errors.js'
 import {recordMany, ROOT_SCOPE} from '../../src/lib/ownership.js'
-import {IP4_READS, IP6_READS, XFRM_POLICIES} from './fixtures/apply-host.js'
+import {APPLIED, IP4_READS, IP6_READS, XFRM_POLICIES} from './fixtures/apply-host.js'
 import {Recorder} from '../helpers/recorder.js'
-
-const APPLIED = `version: 1
-tables: {fxvpn: 100}
-links:
-  - {name: br0, type: bridge}
-  - {name: v0, type: veth, peer: v1, master: br0}
-addresses: [{dev: br0, address: 10.1.0.1/24}]
-routes:
-  - {to: 10.2.0.0/24, via: 10.1.0.254}
-  - {to: default, dev: br0, table: fxvpn}
-rules: [{from: 10.1.0.0/24, table: fxvpn}]
-proxyArp: [{address: 10.1.0.50, dev: br0}]
-xfrmPolicies:
-  - {src: 10.1.0.0/24, dst: 10.2.0.0/24, dir: out, tmplSrc: 192.0.2.1, tmplDst: 192.0.2.2, reqid: 7}
-`
 
 /** The ledger apply wrote for that file (recorded with the fixture). */
 const LEDGER = [

@@ -33,24 +33,9 @@ import {
   routeFromEntry,
   ruleFromEntry,
 } from '../../src/lib/kinds/index.js'
-import {IP4_READS, XFRM_POLICIES} from './fixtures/apply-host.js'
+import {APPLIED, IP4_READS, XFRM_POLICIES} from './fixtures/apply-host.js'
 
-const FILE = parseHostFile(
-  `version: 1
-links:
-  - {name: br0, type: bridge}
-  - {name: v0, type: veth, peer: v1, master: br0}
-addresses: [{dev: br0, address: 10.1.0.1/24}]
-routes:
-  - {to: 10.2.0.0/24, via: 10.1.0.254}
-  - {to: default, dev: br0, table: fxvpn}
-rules: [{from: 10.1.0.0/24, table: fxvpn}]
-proxyArp: [{address: 10.1.0.50, dev: br0}]
-xfrmPolicies:
-  - {src: 10.1.0.0/24, dst: 10.2.0.0/24, dir: out, tmplSrc: 192.0.2.1, tmplDst: 192.0.2.2, reqid: 7}
-`,
-  'host.yaml',
-)
+const FILE = parseHostFile(APPLIED, 'host.yaml')
 
 const tableOf = (t?: string) => (t === 'fxvpn' ? 100 : 254)
 const [links, addrs, routes, rules] = IP4_READS.map((t) => JSON.parse(t) as unknown[])
