@@ -12,7 +12,7 @@ import {fileURLToPath} from 'node:url'
 import {dump as dumpYaml} from 'js-yaml'
 
 import {BIN} from './cli.js'
-import type {SshWorld} from './sshhost.js'
+import {sshWorld, type SshWorld} from './sshhost.js'
 
 export const ANSIBLE_DIR = fileURLToPath(new URL('../../../ansible', import.meta.url))
 export const hasAnsible = spawnSync('ansible-playbook', ['--version']).status === 0 && spawnSync('/usr/sbin/sshd', ['-V']).status !== null
@@ -231,4 +231,25 @@ export function explain(run: PlaybookRun): string {
     for (const r of rs) if (r.failed || r.unreachable) lines.push(`${h} [${r.task}]: ${r.msg ?? ''} ${r.stdout ?? ''}`.trim())
   if (!Object.keys(run.stats).length) lines.push(run.stdout.slice(-3000), run.stderr.slice(-3000))
   return lines.join('\n')
+}
+
+/** The hosts a run reported changed, sorted. */
+export function changedHosts(run: PlaybookRun): string[] {
+  return Object.entries(run.stats)
+    .filter(([, s]) => s.changed > 0)
+    .map(([h]) => h)
+    .sort()
+}
+
+/**
+ * The simulated hosts of an Ansible test, booted once more from scratch when the first boot fails
+ * (said in the output first: a before hook's failure is easy to lose among the cancelled tests).
+ */
+export function bootSshWorld(tag: string, names: string[]): SshWorld {
+  try {
+    return sshWorld(tag, names)
+  } catch (error) {
+    console.error(`# the simulated hosts did not come up, trying again once: ${(error as Error).message}`)
+    return sshWorld(tag, names)
+  }
 }

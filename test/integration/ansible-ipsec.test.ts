@@ -12,9 +12,9 @@ import {after, before, describe, it} from 'node:test'
 
 import {load} from 'js-yaml'
 
-import {controller, explain, type PlaybookRun, skipUnlessAnsible} from '../helpers/ansible.js'
+import {bootSshWorld, changedHosts, controller, explain, type PlaybookRun, skipUnlessAnsible} from '../helpers/ansible.js'
 import {skipUnlessRoot} from '../helpers/hosts.js'
-import {type SshHost, sshWorld, type SshWorld} from '../helpers/sshhost.js'
+import type {SshHost, SshWorld} from '../helpers/sshhost.js'
 import {captureDuring} from '../helpers/topology.js'
 
 const NAMES = ['a', 'b', 'c']
@@ -73,19 +73,9 @@ describe('the netkit_mesh Ansible role builds an IPsec mesh on simulated hosts (
       return false
     }
   }
-  const changedHosts = (run: PlaybookRun) =>
-    Object.entries(run.stats)
-      .filter(([, s]) => s.changed > 0)
-      .map(([h]) => h)
-      .sort()
 
   before(() => {
-    try {
-      world = sshWorld('hi', NAMES)
-    } catch (error) {
-      console.error(`# the simulated hosts did not come up, trying again once: ${(error as Error).message}`)
-      world = sshWorld('hi', NAMES)
-    }
+    world = bootSshWorld('hi', NAMES)
     ctl = controller(world)
     // A machine on a's subnet, as far as the mesh can tell.
     host('a').sh('ip', ['addr', 'add', `${SUBNET_ADDR}/32`, 'dev', 'lo'])

@@ -12,9 +12,9 @@ import {after, before, describe, it} from 'node:test'
 
 import {load} from 'js-yaml'
 
-import {controller, explain, type PlaybookRun, skipUnlessAnsible} from '../helpers/ansible.js'
+import {bootSshWorld, changedHosts, controller, explain, skipUnlessAnsible} from '../helpers/ansible.js'
 import {dump, filesUnder, skipUnlessRoot} from '../helpers/hosts.js'
-import {type SshHost, sshWorld, type SshWorld} from '../helpers/sshhost.js'
+import type {SshHost, SshWorld} from '../helpers/sshhost.js'
 import {captureDuring} from '../helpers/topology.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -70,20 +70,9 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     }
     assert.fail(`timed out waiting for ${what}`)
   }
-  const changedHosts = (run: PlaybookRun) =>
-    Object.entries(run.stats)
-      .filter(([, s]) => s.changed > 0)
-      .map(([h]) => h)
-      .sort()
 
   before(() => {
-    try {
-      world = sshWorld('ha', ['a', 'b', 'c'])
-    } catch (error) {
-      // Said in the output (a hook's failure is easy to lose among the cancelled tests), then once more from scratch.
-      console.error(`# the simulated hosts did not come up, trying again once: ${(error as Error).message}`)
-      world = sshWorld('ha', ['a', 'b', 'c'])
-    }
+    world = bootSshWorld('ha', ['a', 'b', 'c'])
     ctl = controller(world)
   })
   after(() => world?.stop())
