@@ -113,35 +113,11 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
    * waiter would): then no waiter is started, which saves a second netkit process on every no-change run.
    */
   private async detach(file: string, seconds: number, input: HostInput, flags: {netns?: string; verbose?: boolean; 'dry-run'?: boolean}): Promise<unknown> {
-    const {startWaiter, clearOutcome, readPending, running} = await import('../lib/apply/pending.js')
-    const {planHost} = await import('../lib/apply/plan.js')
-    const {lockHost} = await import('../lib/lock.js')
-    const pending = readPending()
-    if (!pending || !running(pending.pid, pending.started)) {
-      const release = await lockHost(`apply -f ${file} --detach (comparing)`)
-      let plan
-      try {
-        plan = await planHost(this.makeRunner(flags), input, {remember: true})
-      } finally {
-        release()
-      }
-      if (plan.changes.length === 0) {
-        clearOutcome()
-        if (!this.jsonEnabled()) this.log(`the host already matches ${hostFileName(file)} (${plan.unchanged} objects); nothing to do, nothing to confirm`)
-        const {foreign, unchanged, memo} = plan
-        return {
-          pending: false,
-          changes: [],
-          unchanged,
-          foreign,
-          changed: false,
-          verified: true,
-          rolledBack: false,
-          kept: true,
-          ...(memo ? {memo} : {}),
-          file: resolve(file),
-        }
-      }
+    const {startWaiter, clearOutcome, unchangedReport} = await import('../lib/apply/pending.js')
+    const unchanged = await unchangedReport(this.makeRunner(flags), input, file)
+    if (unchanged) {
+      if (!this.jsonEnabled()) this.log(`the host already matches ${hostFileName(file)} (${unchanged.unchanged} objects); nothing to do, nothing to confirm`)
+      return unchanged
     }
     clearOutcome()
     const report = await startWaiter(['apply', ...this.argv.filter((a) => a !== '--waiter')])

@@ -28,12 +28,14 @@
 import {spawn} from 'node:child_process'
 import {closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync} from 'node:fs'
 import {createRequire} from 'node:module'
-import {join} from 'node:path'
+import {join, resolve} from 'node:path'
 
 import {NetkitError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
-import {lockPath, startOf} from '../lock.js'
+import {lockHost, lockPath, startOf} from '../lock.js'
 import {stateDir} from '../ownership.js'
+import type {Runner} from '../runner.js'
+import type {HostInput} from './input.js'
 
 export interface PendingRecord {
   pid: number
@@ -217,6 +219,39 @@ export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeou
 }
 
 /** Forgets the last outcome (a new detached apply starts). */
+/**
+ * --try --detach with a file the host already matches: known before any waiter is started (compared
+ * with the host lock held, as the waiter would), so a no-change run starts no second netkit process.
+ * The report the waiter would have given; undefined when something is to change or a change is pending.
+ */
+export async function unchangedReport(runner: Runner, input: HostInput, file: string): Promise<({unchanged: number} & Record<string, unknown>) | undefined> {
+  const pending = readPending()
+  if (pending && running(pending.pid, pending.started)) return undefined
+  const {planHost} = await import('./plan.js')
+  const release = await lockHost(`apply -f ${file} --detach (comparing)`)
+  let plan
+  try {
+    plan = await planHost(runner, input, {remember: true})
+  } finally {
+    release()
+  }
+  if (plan.changes.length > 0) return undefined
+  clearOutcome()
+  const {foreign, unchanged, memo} = plan
+  return {
+    pending: false,
+    changes: [],
+    unchanged,
+    foreign,
+    changed: false,
+    verified: true,
+    rolledBack: false,
+    kept: true,
+    ...(memo ? {memo} : {}),
+    file: resolve(file),
+  }
+}
+
 export function clearOutcome(): void {
   rmSync(outcomePath(), {force: true})
 }
