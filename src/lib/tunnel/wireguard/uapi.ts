@@ -56,11 +56,14 @@ export function parseUapi(text: string): UapiDump | undefined {
     else if (key === 'persistent_keepalive_interval') peer.keepalive = Number(value) || null
   }
   if (errno !== 0) return undefined
-  // The public key is worked out from the private key when first read (key derivation is slow to start), and the private key is not kept.
+  // The public key is worked out from the private key when first read (key derivation is slow to start); the private
+  // key is held only until then, in this closure (never in what is returned, logged or printed).
   let pub: string | undefined
   return {
     get publicKey() {
-      return (pub ??= privateHex === undefined || /^0+$/.test(privateHex) ? '(none)' : publicKeyOf(b64(privateHex)))
+      pub ??= privateHex === undefined || /^0+$/.test(privateHex) ? '(none)' : publicKeyOf(b64(privateHex))
+      privateHex = undefined
+      return pub
     },
     listenPort,
     fwmark,
