@@ -5,8 +5,17 @@
  *   root namespace (the controller: ansible-playbook, ssh)
  *     |  management veths, 198.18.0.0/15, one /30 per host (the only root-namespace state: the test's own)
  *   host a (sshd on 198.18.x.2)   host b   host c  ...       (realhost.ts hosts: own /run, PID 1, /etc/netkit, /etc/iproute2)
- *     |  underlay veth "u0", 192.0.2.N/24
- *   underlay namespace: bridge "br0" joining every host's u0 (capture there to see what crosses the wire)
+ *     |  underlay veth "u0", 192.0.2.N/32, the rest of 192.0.2.0/24 through the router 192.0.2.254
+ *   underlay namespace: bridge "br0" joining every host's u0 (capture there to see what crosses the wire),
+ *   and the underlay's router (192.0.2.254 on br0)
+ *
+ * The underlay is routed, as in a data centre where hosts reach each other through their
+ * gateway: every host needs one neighbour entry (the router's) whatever the size of the fleet.
+ * On a flat /24 each host of a full mesh needs one per peer, and the kernel's neighbour table is
+ * one for all namespaces (net.ipv4.neigh.default.gc_thresh3, 1,024 entries by default, settable
+ * only in the root namespace): 50 meshed hosts need about 2,500, and past the limit the kernel
+ * drops packets to new neighbours ("neighbor table overflow!", ping: "No buffer space
+ * available"). A real host has its own table; this is the one kernel's limit, not the fleet's.
  *
  * Each host: its own sshd as PID 1 (it reaps the orphans it inherits, as an init
  * does, so a detached netkit waiter that ended does not linger), its own
@@ -135,6 +144,10 @@ export function sshWorld(tag: string, names: string[], opts: {subnet?: string} =
   const underlay = makeNs(`${tag}u`)
   sh('ip', ['-n', underlay, 'link', 'add', 'br0', 'type', 'bridge'])
   sh('ip', ['-n', underlay, 'link', 'set', 'br0', 'up'])
+  sh('ip', ['-n', underlay, 'addr', 'add', `${subnet}.254/24`, 'dev', 'br0'])
+  // The router sends packets back out the port they came in on: no ICMP redirects (a host would then
+  // talk to its peer directly, with a neighbour entry per peer again).
+  sh('ip', ['netns', 'exec', underlay, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.br0.send_redirects=0'])
   const sshArgs = [
     '-i',
     key,
@@ -176,8 +189,10 @@ export function sshWorld(tag: string, names: string[], opts: {subnet?: string} =
     const port = `p${index}`
     sh('ip', ['-n', ns, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', port, 'netns', underlay])
     sh('ip', ['-n', underlay, 'link', 'set', port, 'master', 'br0', 'up'])
-    sh('ip', ['-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'u0'])
+    sh('ip', ['-n', ns, 'addr', 'add', `${address}/32`, 'dev', 'u0'])
     sh('ip', ['-n', ns, 'link', 'set', 'u0', 'up'])
+    sh('ip', ['-n', ns, 'route', 'add', `${subnet}.254/32`, 'dev', 'u0', 'scope', 'link'])
+    sh('ip', ['-n', ns, 'route', 'add', `${subnet}.0/24`, 'via', `${subnet}.254`, 'dev', 'u0'])
     // The host's own /etc/ssh (host key, sshd_config) and /root (authorized_keys).
     const etcSsh = (etc: string) => {
       mkdirSync(join(etc, 'ssh'))

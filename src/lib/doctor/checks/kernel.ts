@@ -1,5 +1,6 @@
 /** Kernel support for the data paths, and which one each tunnel type will use here. */
 import {espSupport, tunSupport, wireguardSupport, xfrmSupport} from '../../kernel.js'
+import {neighbourTables, roomyLimits, type NeighbourTable} from '../../neighbours.js'
 import {type Check, finding} from '../types.js'
 
 export const kernelSupport: Check = {
@@ -62,4 +63,41 @@ export const kernelSupport: Check = {
   },
 }
 
-export const kernelChecks = [kernelSupport]
+/** Share of the limit at which a table is said to be nearly full. */
+const NEARLY_FULL = 0.8
+
+/** The fix for a table that is (nearly) full: higher limits, in the root namespace, kept over a reboot. */
+function raiseLimits(t: NeighbourTable): string {
+  const l = roomyLimits(t)
+  const key = (n: number) => `net.ipv${t.family}.neigh.default.gc_thresh${n}`
+  const set = `${key(1)}=${l.thresh1} ${key(2)}=${l.thresh2} ${key(3)}=${l.thresh3}`
+  return `raise its limits, in the root namespace (one table for the whole machine): sysctl -w ${set}; keep them in /etc/sysctl.d/`
+}
+
+/**
+ * How full each neighbour table is now. Past overflows alone are history (the
+ * counter runs since boot) and said only with a table that is nearly full now.
+ */
+export const neighbourTable: Check = {
+  id: 'kernel.neighbours',
+  title: 'Neighbour tables have room',
+  group: 'kernel',
+  async run(ctx) {
+    const tables = await neighbourTables(ctx.runner)
+    return tables.map((t) => {
+      const subject = t.family === 4 ? 'ARP (IPv4)' : 'NDISC (IPv6)'
+      const evidence = {entries: t.entries, limit: t.limit, overflows: t.overflows}
+      if (t.entries < t.limit * NEARLY_FULL) return finding(this, 'ok', {subject, evidence})
+      const full = t.entries >= t.limit * 0.95 && t.overflows > 0
+      const history = t.overflows > 0 ? `; it overflowed ${t.overflows} times since boot` : ''
+      return finding(this, full ? 'fail' : 'warn', {
+        subject,
+        evidence,
+        reason: `the kernel's ${subject} neighbour table, one for every namespace, is ${full ? 'full' : 'nearly full'}: ${t.entries} entries of ${t.limit} (gc_thresh3)${history}; when it is full, packets to a new neighbour are dropped ("neighbor table overflow!" in the kernel's log, ping: "No buffer space available")`,
+        fix: raiseLimits(t),
+      })
+    })
+  },
+}
+
+export const kernelChecks = [kernelSupport, neighbourTable]
