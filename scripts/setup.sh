@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(
-  iproute2 procps kmod iputils-ping tcpdump iperf3 # host plumbing, proof of traffic
+  iproute2 procps kmod iputils-ping fping tcpdump iperf3 # host plumbing, proof of traffic (fping: the Ansible role's checks)
   strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins libstrongswan-extra-plugins # IPsec
   charon-systemd # tests: a host's own strongSwan, as strongswan.service runs it
   wireguard-tools wireguard-go # WireGuard (kernel module or userspace)
