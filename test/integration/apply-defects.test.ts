@@ -41,6 +41,22 @@ function snapshot(h: SimHost, opts: {files?: boolean} = {files: true}): string {
   return [dump(h.ns), h.sh('ip', ['netns', 'list']), ...files, ledger].join('\n--\n')
 }
 
+/**
+ * The snapshot once the kernel has settled: what it changes by itself shortly after a change
+ * (a new bridge's operstate goes from UNKNOWN to UP when its port starts forwarding, about a
+ * second later) is not what the next command did. Two snapshots 300 ms apart agree (bounded).
+ */
+function settledSnapshot(h: SimHost): string {
+  let last = snapshot(h)
+  for (let i = 0; i < 20; i++) {
+    sh('sleep', ['0.3'])
+    const now = snapshot(h)
+    if (now === last) return now
+    last = now
+  }
+  return last
+}
+
 /** The one line a refused command prints. */
 function oneErrorLine(stderr: string): string {
   const lines = stderr.trim().split('\n')
@@ -221,7 +237,7 @@ routes: [{to: 10.8.0.0/24, via: 10.7.0.2}]
     for (const link of ['wan0', 'vc0', 'vb0', 'br0']) assert.match(ex.stdout, new RegExp(`^  - name: ${link}$`, 'm'), `the export has ${link}`)
     assert.match(ex.stdout, /^      - name: x1$/m, 'and the veth made inside c1')
     const exported = file('export.yaml', ex.stdout)
-    const before = snapshot(h)
+    const before = settledSnapshot(h)
     const d = h.cli(['diff', '-f', exported])
     assert.equal(d.code, 0, d.stderr)
     assert.match(d.stdout, /^the host matches \S+ \(13 objects\)/m)
