@@ -376,13 +376,21 @@ export class Runner {
     const base: Invocation = {tool: 'ip', args: six.length ? ['-6'] : [], netns}
     // Shown as the single commands they stand for (the prefix once: apply sends tens of thousands).
     const prefix = this.display(base)
-    const shown = (a: string | Secret) => (a instanceof Secret ? REDACTED : shellQuote(this.secrets.size ? this.redact(a) : a))
-    for (const l of lines) this.announce(`${prefix} ${l.args.map(shown).join(' ')}`)
-    if (this.dryRun) return
-    const script = lines.map((l) => l.args.map((a) => batchQuote(a instanceof Secret ? a.value : a)).join(' ')).join('\n') + '\n'
+    if (this.dryRun) {
+      for (const l of lines) this.announce(`${prefix} ${this.shownLine(l)}`)
+      return
+    }
+    // Most lines are plain words (routes, SPD entries): their script line is also how they are shown.
+    const plain = this.secrets.size === 0
+    const texts = lines.map((l) => (plain ? plainLine(l.args) : undefined))
+    const script = lines.map((l, i) => texts[i] ?? l.args.map((a) => batchQuote(a instanceof Secret ? a.value : a)).join(' ')).join('\n') + '\n'
     // -force: go on after a failed line (for undoing, where some objects may be gone already).
     const inv: Invocation = {tool: 'ip', args: [...base.args, ...(opts.force ? ['-force'] : []), '-batch', '-'], netns, input: new Secret(script)}
-    const r = await this.spawn(inv)
+    const running = this.spawn(inv)
+    // The echo is made while ip works: the executor has started it by the time a macrotask runs (it waits for nothing else first).
+    await new Promise((resolve) => setImmediate(resolve))
+    for (const [i, l] of lines.entries()) this.announce(`${prefix} ${texts[i] ?? this.shownLine(l)}`)
+    const r = await running
     if (r.exitCode === 0) return
     const m = /Command failed -:(\d+)/.exec(r.stderr)
     const index = m ? Number(m[1]) - 1 : 0
@@ -390,6 +398,11 @@ export class Runner {
     const err = this.failure({...base, args: [...base.args, ...failed.args], object: failed.object}, r)
     ;(err as BatchError).failedIndex = index
     throw err
+  }
+
+  /** A batch line as shown: shell-quoted, secrets redacted. */
+  private shownLine(l: BatchLine): string {
+    return l.args.map((a) => (a instanceof Secret ? REDACTED : shellQuote(this.secrets.size ? this.redact(a) : a))).join(' ')
   }
 
   /**
@@ -570,6 +583,20 @@ export interface BatchError extends NetkitError {
 
 function signalNumber(sig: string): number | undefined {
   return ({SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15} as Record<string, number>)[sig]
+}
+
+/** Words that need quoting neither for a shell nor for ip's batch tokenizer (SHELL_SAFE), joined by single spaces. */
+const PLAIN_LINE = /^[A-Za-z0-9_@%+=:,./-]+(?: [A-Za-z0-9_@%+=:,./-]+)*$/
+
+/**
+ * A line of plain words as one string (both its `ip -batch` line and how it is shown), or undefined when a
+ * word is a Secret or needs quoting. One test of the joined line stands for one per word, once no word
+ * holds a space: an empty word leaves two spaces in a row or one at an end, which the pattern refuses.
+ */
+function plainLine(args: Arg[]): string | undefined {
+  for (const a of args) if (typeof a !== 'string' || a.includes(' ')) return undefined
+  const text = (args as string[]).join(' ')
+  return PLAIN_LINE.test(text) ? text : undefined
 }
 
 /** Quotes one word for ip's batch tokenizer (which understands double quotes and backslashes). */

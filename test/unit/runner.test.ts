@@ -34,6 +34,37 @@ describe('runner', () => {
     assert.equal(rec.calls[0].input, 'route add 10.0.0.0/24 dev a\nrule add to 10.0.0.0/24 table 100\n')
   })
 
+  it('quotes a batch as word by word: plain lines taken whole, the others quoted, secrets redacted only when shown', async () => {
+    const rec = new Recorder()
+    const r = rec.runner({netns: 'n1'})
+    const lines = [
+      {args: ['route', 'add', '10.0.0.0/24', 'dev', 'a', 'proto', '178', 'table', '254']},
+      // A word with a space would read as two words if taken whole; an empty one, as none.
+      {args: ['link', 'set', 'x y', 'alias', "it's"]},
+      {args: ['link', 'set', 'v0', 'alias', '']},
+      {args: ['link', 'set', 'v0', 'alias', '#x', 'mtu', '1400']},
+      {args: ['xfrm', 'state', 'add', 'enc', 'cbc(aes)', new Secret('0x0011223344556677')]},
+    ]
+    await r.batch(lines)
+    assert.equal(
+      rec.calls[0].input,
+      'route add 10.0.0.0/24 dev a proto 178 table 254\nlink set "x y" alias "it\'s"\nlink set v0 alias ""\nlink set v0 alias "#x" mtu 1400\nxfrm state add enc cbc(aes) 0x0011223344556677\n',
+    )
+    assert.deepEqual(r.journal, [
+      'ip -n n1 route add 10.0.0.0/24 dev a proto 178 table 254',
+      "ip -n n1 link set 'x y' alias 'it'\\''s'",
+      "ip -n n1 link set v0 alias ''",
+      "ip -n n1 link set v0 alias '#x' mtu 1400",
+      "ip -n n1 xfrm state add enc 'cbc(aes)' <redacted>",
+    ])
+    // A value the runner knows as secret is redacted inside a plain word too (shown), never in the script.
+    const known = rec.runner()
+    known.addSecret('s3cr3tvalue')
+    await known.batch([{args: ['link', 'set', 'v0', 'alias', 'key-s3cr3tvalue']}])
+    assert.equal(rec.calls[1].input, 'link set v0 alias key-s3cr3tvalue\n')
+    assert.deepEqual(known.journal, ["ip link set v0 alias 'key-<redacted>'"])
+  })
+
   it('runs lines that need -6 (IPv6 rules) in their own ip -6 -batch, after the others, and shows them as such', async () => {
     const rec = new Recorder().on(/-6 -batch/, {exitCode: 1, stderr: 'Error: Invalid source address.\nCommand failed -:2\n'})
     const r = rec.runner({netns: 'n1'})
