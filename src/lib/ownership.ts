@@ -129,19 +129,33 @@ export function recordMany(
   withLock((data) => {
     const s = (data.scopes[scope] ??= {})
     const now = new Date().toISOString()
+    // Written only when something changes: apply records again after its changes what it recorded ahead.
+    let changed = false
     for (const c of claims) {
       const k = (s[c.kind] ??= {})
-      if (!k[c.key]) k[c.key] = c.kind === 'applied' ? (c.meta ? {meta: c.meta} : {}) : {created: now, ...(c.meta ? {meta: c.meta} : {})}
+      if (k[c.key]) continue
+      k[c.key] = c.kind === 'applied' ? (c.meta ? {meta: c.meta} : {}) : {created: now, ...(c.meta ? {meta: c.meta} : {})}
+      changed = true
     }
+    const emptied = new Set<OwnedKind>()
     for (const r of releases) {
       const k = s[r.kind]
-      if (!k) continue
+      if (!k || !Object.hasOwn(k, r.key)) continue
       delete k[r.key]
-      if (Object.keys(k).length === 0) delete s[r.kind]
+      changed = true
+      emptied.add(r.kind)
     }
+    // Looked at once per kind, after all the releases (once per release, removing many records took quadratic time).
+    for (const kind of emptied) if (isEmpty(s[kind]!)) delete s[kind]
     if (Object.keys(s).length === 0) delete data.scopes[scope]
-    save(data)
+    if (changed) save(data)
   })
+}
+
+/** Whether a record set has no records (without listing its keys: it can hold tens of thousands). */
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false
+  return true
 }
 
 export function release(scope: string, kind: OwnedKind, key: string): void {
