@@ -8,9 +8,12 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {parseHostFile} from '../../src/lib/apply/schema.js'
+import {hostFileData, quickHostFile} from '../../src/lib/apply/host-file.js'
+import {parseHostFile, validateHostFile} from '../../src/lib/apply/schema.js'
 import {routeEntryFast, routeSchema} from '../../src/lib/kinds/route.js'
 import {schemaParts} from '../../src/lib/kinds/schema-parts.js'
+import {policyEntryFast, policySchema} from '../../src/lib/kinds/xfrm-policy.js'
+import {parseYaml} from '../../src/lib/yaml.js'
 import type {IpAddrLink} from '../../src/lib/iproute2/addr.js'
 import type {IpLink} from '../../src/lib/iproute2/json.js'
 import type {IpNeigh} from '../../src/lib/iproute2/neigh.js'
@@ -130,5 +133,135 @@ describe("route entries checked without zod (bulk files) give exactly the schema
       () => parseHostFile(JSON.stringify({version: 1, routes}), 'host.json'),
       (e: Error & {what?: string}) => /^host\.json: routes\.700\.to: .*host bits set/.test(e.what ?? e.message),
     )
+  })
+})
+
+describe("SPD entries checked without zod give exactly the schema's result, and leave every error to it", () => {
+  const Policy = policySchema(schemaParts)
+  const good: unknown[] = [
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out'},
+    {
+      src: '10.1.0.0/24',
+      dst: '10.2.0.0/24',
+      dir: 'in',
+      tmplSrc: '192.0.2.1',
+      tmplDst: ' 192.0.2.2',
+      mode: 'transport',
+      reqid: 7,
+      priority: 0,
+      mark: '0x10/0xff',
+      action: 'block',
+    },
+    {
+      src: '2001:db8::/64',
+      dst: '2001:DB8:1::/64',
+      dir: 'fwd',
+      tmplSrc: '2001:db8::1',
+      tmplDst: '2001:db8::2',
+      reqid: 4294967295,
+      priority: 100,
+      mark: '5',
+      action: 'allow',
+    },
+  ]
+  const bad: unknown[] = [
+    {src: '172.16.0.1/28', dst: '172.17.0.0/28', dir: 'out'},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28'},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'sideways'},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', mode: 'beet'},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', action: 'drop'},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', priority: -1},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', priority: 1.5},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', reqid: 4294967296},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', reqid: '7'},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', mark: 16},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', mark: '0x10/0xff/1'},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', tmplSrc: 'gateway'},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', tmplSrc: null},
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out', spi: 1},
+    JSON.parse('{"src": "172.16.0.0/28", "dst": "172.17.0.0/28", "dir": "out", "__proto__": {"x": 1}}'),
+    {src: 172, dst: '172.17.0.0/28', dir: 'out'},
+    ['172.16.0.0/28'],
+    null,
+  ]
+  it('each entry: the same value, or undefined and the schema says what is wrong', () => {
+    for (const e of good) {
+      const slow = Policy.safeParse(e)
+      assert.ok(slow.success, JSON.stringify(e))
+      assert.deepEqual(policyEntryFast(e), slow.data, JSON.stringify(e))
+    }
+    for (const e of bad) {
+      assert.equal(policyEntryFast(e), undefined, `${JSON.stringify(e)} took the quick check`)
+      // Not every odd shape is an error (a null template is one; none passes the quick check): the schema is the judge.
+    }
+    assert.equal(bad.filter((e) => Policy.safeParse(e).success).length, 0, 'each of them is bad input for the schema too')
+  })
+})
+
+describe("host files of bulk entries read without zod give exactly the schema's result; the rest is the schema's", () => {
+  const routes = Array.from({length: 300}, (_, i) => ({to: `10.${i >> 8}.${i & 255}.0/24`, dev: 'v0'}))
+  const policies = [
+    {src: '172.16.0.0/28', dst: '172.17.0.0/28', dir: 'out'},
+    {src: '10.1.0.0/24', dst: '10.2.0.0/24', dir: 'in', tmplSrc: '192.0.2.1', tmplDst: '192.0.2.2', reqid: 7},
+  ]
+  const quick: [string, string][] = [
+    ['routes and policies', JSON.stringify({version: 1, routes, xfrmPolicies: policies})],
+    [
+      'routes with every field',
+      JSON.stringify({version: 1, routes: [{to: 'default', via: '192.0.2.1', dev: 'v0', table: 'fxvpn', metric: 5, src: '192.0.2.9'}]}),
+    ],
+    ['nothing but the version', '{"version": 1}'],
+    [
+      'empty lists and maps',
+      JSON.stringify({
+        version: 1,
+        links: [],
+        addresses: [],
+        rules: [],
+        proxyArp: [],
+        xfrmStates: [],
+        tables: {},
+        namespaces: {},
+        sysctls: {},
+        tunnels: {},
+        routes,
+      }),
+    ],
+    ['YAML', 'version: 1\nroutes:\n  - {to: 10.0.0.0/24, dev: v0}\nxfrmPolicies:\n  - {src: 172.16.0.0/28, dst: 172.17.0.0/28, dir: out}\n'],
+  ]
+  const read = (text: string, name: string) => hostFileData(text, name, parseYaml)
+  it('the quick path, where it answers, equals the schema', () => {
+    for (const [what, text] of quick) {
+      const name = text.startsWith('{') ? 'h.json' : 'h.yaml'
+      const data = read(text, name)
+      const fast = quickHostFile(data)
+      assert.ok(fast, `${what}: took the quick path`)
+      assert.deepEqual(fast, validateHostFile(read(text, name), name), what)
+      assert.deepEqual(parseHostFile(text, name), fast, what)
+    }
+  })
+  it('anything else goes to the schema, which accepts it or names what is wrong', () => {
+    const schema: [string, unknown, RegExp | undefined][] = [
+      ['a link', {version: 1, links: [{name: 'br0', type: 'bridge'}], routes}, undefined],
+      ['a table', {version: 1, tables: {fxvpn: 100}, routes}, undefined],
+      ['a namespace', {version: 1, namespaces: {c1: {routes}}}, undefined],
+      ['mixed families (a check across fields)', {version: 1, routes: [{to: '10.0.0.0/24', via: '2001:db8::1'}]}, /routes\.0: to, via and src/],
+      ['a route without via or dev', {version: 1, routes: [{to: '10.0.0.0/24'}]}, /routes\.0: a route needs via or dev/],
+      ['a policy of two families', {version: 1, xfrmPolicies: [{src: '10.0.0.0/24', dst: '2001:db8::/64', dir: 'out'}]}, /xfrmPolicies\.0: src and dst/],
+      ['version 2', {version: 2, routes}, /version/],
+      ['an unknown key', {version: 1, routes, rutes: []}, /rutes|Unrecognized/],
+      ['routes not a list', {version: 1, routes: {to: '10.0.0.0/24'}}, /routes/],
+      ['a bad route deep in the list', {version: 1, routes: [...routes.slice(0, 200), {to: '10.9.9.1/24', dev: 'v0'}]}, /routes\.200\.to: .*host bits set/],
+    ]
+    for (const [what, data, error] of schema) {
+      assert.equal(quickHostFile(data), undefined, `${what}: the quick path left it to the schema`)
+      if (error)
+        assert.throws(
+          () => validateHostFile(data, 'h.json'),
+          (e: Error & {what?: string}) => error.test(e.what ?? e.message),
+          what,
+        )
+      else assert.doesNotThrow(() => validateHostFile(data, 'h.json'), what)
+    }
   })
 })

@@ -23,6 +23,7 @@ import type {TunnelStatus} from '../tunnel/types.js'
 import {compareScope, type Foreign} from './compare.js'
 import {desiredScopes} from './desired.js'
 import {checkDevices, collateral, keepSecondaries, refuseDuplicates, refuseUnknowable, refuseUnsupported} from './guards.js'
+import {hostFileData, isJson, quickHostFile} from './host-file.js'
 import type {HostInput} from './input.js'
 import {digestOf, earlyLinks, type EarlyRead, type LiveRead, namePeers, objectsOf, readLive, type ReadRecipe, recipeOf, startRead} from './live.js'
 import {fileDigest, loadMemo, saveMemo} from './memo.js'
@@ -128,10 +129,11 @@ async function fromMemo(runner: Runner, top: string, file: string): Promise<{pla
   }
 }
 
-/** The host file parsed; the schema (zod) is loaded only when the file must be parsed. */
+/** The host file parsed; the schema (zod) is loaded only when the quick check of bulk entries cannot tell (host-file.ts). */
 async function parseFile(input: HostInput): Promise<HostFile> {
-  const {parseHostFile} = await import('./schema.js')
-  const host = parseHostFile(input.text, input.source)
+  const yaml = isJson(input.source) ? () => undefined : (await import('../yaml.js')).parseYaml
+  const data = hostFileData(input.text, input.source, yaml)
+  const host = quickHostFile(data) ?? (await import('./schema.js')).validateHostFile(data, input.source)
   phase('file parsed')
   return host
 }

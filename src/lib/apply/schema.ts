@@ -10,16 +10,17 @@ import {z} from 'zod/v4'
 
 import {UsageError} from '../errors.js'
 import {addrSchema} from '../kinds/addr.js'
-import {checkLinks, linkSchema} from '../kinds/link.js'
+import {linkSchema} from '../kinds/link.js'
 import {proxySchema} from '../kinds/proxy.js'
-import {checkRoutes, routeEntryFast, routeSchema} from '../kinds/route.js'
-import {checkRules, ruleSchema} from '../kinds/rule.js'
-import {type AddIssue, type Issue, type Path, schemaParts} from '../kinds/schema-parts.js'
-import {checkSysctls, sysctlsSchema} from '../kinds/sysctl.js'
-import {checkTunnels, tunnelNameSchema, tunnelSchema} from '../kinds/tunnel.js'
-import {checkPolicies, policySchema} from '../kinds/xfrm-policy.js'
-import {checkStates, stateSchema} from '../kinds/xfrm-state.js'
+import {routeEntryFast, routeSchema} from '../kinds/route.js'
+import {ruleSchema} from '../kinds/rule.js'
+import {type Issue, schemaParts} from '../kinds/schema-parts.js'
+import {sysctlsSchema} from '../kinds/sysctl.js'
+import {tunnelNameSchema, tunnelSchema} from '../kinds/tunnel.js'
+import {policyEntryFast, policySchema} from '../kinds/xfrm-policy.js'
+import {stateSchema} from '../kinds/xfrm-state.js'
 import {parseYaml} from '../yaml.js'
+import {hostFileData, quickHostFile, scopeChecks} from './host-file.js'
 
 const {list, map, none} = schemaParts
 
@@ -44,7 +45,7 @@ const scopeShape = {
   rules: list(Rule).default([]).describe('policy rules (protocol netkit)'),
   sysctls: sysctlsSchema(schemaParts).default(none).describe('network sysctls, by the names "netkit sysctl set" takes'),
   proxyArp: list(proxySchema(schemaParts)).default([]).describe('proxy ARP entries'),
-  xfrmPolicies: list(Policy).default([]).describe('IPsec policies (the SPD)'),
+  xfrmPolicies: list(Policy, policyEntryFast).default([]).describe('IPsec policies (the SPD)'),
   xfrmStates: list(State).default([]).describe('IPsec SAs (the SAD); keys only from files'),
   tunnels: map(tunnelNameSchema(schemaParts), Tunnel).default(none).describe('tunnels, as "netkit tunnel add" makes them; NAME is the tunnel name'),
 }
@@ -66,28 +67,6 @@ function firstIssue(
   } catch (error) {
     if (error !== FOUND) throw error
   }
-}
-
-/** A scope of the host file, as parsed. */
-interface ParsedScope {
-  links: z.output<typeof Link>[]
-  routes: z.output<typeof Route>[]
-  rules: z.output<typeof Rule>[]
-  sysctls: Record<string, string>
-  xfrmPolicies: z.output<typeof Policy>[]
-  xfrmStates: z.output<typeof State>[]
-  tunnels: Record<string, z.output<typeof Tunnel>>
-}
-
-/** Checks that need more than one field, kind by kind (the first issue is the one reported). */
-function scopeChecks(s: ParsedScope, prefix: Path, add: AddIssue): void {
-  checkSysctls(s.sysctls, prefix, add)
-  checkStates(s.xfrmStates, prefix, add)
-  checkRoutes(s.routes, prefix, add)
-  checkPolicies(s.xfrmPolicies, prefix, add)
-  checkRules(s.rules, prefix, add)
-  checkLinks(s.links, prefix, add)
-  checkTunnels(s.tunnels, prefix, add)
 }
 
 const Scope = z.strictObject(scopeShape).superRefine((s, ctx) => firstIssue(ctx, (add) => scopeChecks(s, [], add)))
@@ -139,24 +118,17 @@ export type HostFile = z.output<typeof HostFileSchema>
 export type ScopeFile = z.output<typeof Scope>
 export type {TunnelEntry} from '../kinds/tunnel.js'
 
+/**
+ * A host file's text parsed and validated. A file of bulk entries only (routes, SPD entries) is checked
+ * without the schema (host-file.ts: the same result); anything else, and every error, by the schema.
+ */
 export function parseHostFile(text: string, source: string): HostFile {
-  let data: unknown
-  const json = source.endsWith('.json')
-  try {
-    data = json ? JSON.parse(text) : parseYaml(text, source)
-  } catch (error) {
-    throw new UsageError(
-      `${source} is not valid ${json ? 'JSON' : 'YAML'}: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`,
-      'fix its syntax',
-      'E_FILE',
-    )
-  }
-  if (data === null || data === undefined)
-    throw new UsageError(
-      `${source} is empty`,
-      'a host file starts with "version: 1" (a file with only that removes everything an earlier apply made)',
-      'E_FILE',
-    )
+  const data = hostFileData(text, source, parseYaml)
+  return quickHostFile(data) ?? validateHostFile(data, source)
+}
+
+/** A host file's data (hostFileData) validated by the schema: its value, or the first issue as a UsageError naming its path. */
+export function validateHostFile(data: unknown, source: string): HostFile {
   const r = HostFileSchema.safeParse(data)
   if (r.success) return r.data
   const issue = r.error.issues[0]

@@ -24,7 +24,16 @@ export type Attrs = Record<string, string | number | boolean | undefined>
 export const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined && x !== null && x !== ''))
 
 /** Whether the families given (undefined: not said) are more than one: an entry that mixes IPv4 and IPv6. */
-export const mixedFamilies = (...families: (number | undefined)[]) => new Set(families.filter((f) => f !== undefined)).size > 1
+export function mixedFamilies(...families: (number | undefined)[]): boolean {
+  // A loop, not a Set: it runs for each of a file's routes.
+  let seen: number | undefined
+  for (const f of families) {
+    if (f === undefined) continue
+    if (seen !== undefined && f !== seen) return true
+    seen = f
+  }
+  return false
+}
 
 /** A number as iproute2 prints it in hex ("0x10"). */
 export const hex = (n: number) => `0x${n.toString(16)}`
