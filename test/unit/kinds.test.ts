@@ -10,7 +10,7 @@ import {describe, it} from 'node:test'
 
 import {hostFileData, quickHostFile} from '../../src/lib/apply/host-file.js'
 import {parseHostFile, validateHostFile} from '../../src/lib/apply/schema.js'
-import {routeEntryFast, routeSchema} from '../../src/lib/kinds/route.js'
+import {RouteObj, routeEntryFast, routeSchema} from '../../src/lib/kinds/route.js'
 import {schemaParts} from '../../src/lib/kinds/schema-parts.js'
 import {policyEntryFast, policySchema} from '../../src/lib/kinds/xfrm-policy.js'
 import {parseYaml} from '../../src/lib/yaml.js'
@@ -263,5 +263,23 @@ describe("host files of bulk entries read without zod give exactly the schema's 
         )
       else assert.doesNotThrow(() => validateHostFile(data, 'h.json'), what)
     }
+  })
+})
+
+describe('a route matches its live object exactly when differences finds none', () => {
+  it('for every mix of given and left out, equal and different attributes', () => {
+    const values = {via: [undefined, '192.0.2.1', '192.0.2.2'], dev: [undefined, 'v0', 'v1'], src: [undefined, '192.0.2.9', '198.51.100.9']}
+    const specs: {via?: string; dev?: string; src?: string}[] = []
+    for (const via of values.via) for (const dev of values.dev) for (const src of values.src) specs.push({via, dev, src})
+    let matched = 0
+    for (const want of specs)
+      for (const have of specs) {
+        const d = new RouteObj({dst: '10.0.0.0/24', family: 4, table: 254, ...want})
+        const l = new RouteObj({dst: '10.0.0.0/24', family: 4, table: 254, ...have}, false)
+        const same = differences(d, l).length === 0
+        assert.equal(d.matches(l), same, `${JSON.stringify(want)} against ${JSON.stringify(have)}`)
+        if (same) matched++
+      }
+    assert.ok(matched > specs.length, 'attributes the file leaves out match anything')
   })
 })

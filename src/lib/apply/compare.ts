@@ -35,11 +35,11 @@ export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unc
       changes.push({action: 'add', kind: d.kind, desc: d.desc, netns, desired: d})
       continue
     }
-    const diff = differences(d, l)
-    if (diff.length === 0) {
+    if (d.matches(l)) {
       unchanged++
       continue
     }
+    const diff = differences(d, l)
     // A tunnel is netkit's own (its store): one that is only down is brought up whoever made it.
     const mine =
       d.kind === 'sysctl' ||
@@ -55,7 +55,8 @@ export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unc
     }
     changes.push({action: 'change', kind: d.kind, desc: d.desc, netns, live: l, desired: d, why: diff.join('; ')})
   }
-  for (const k of Object.keys(applied)) {
+  // (for-in: no list of the ledger's tens of thousands of keys)
+  for (const k in applied) {
     if (wanted.has(k)) continue
     const l = byKey.get(k)
     if (l) changes.push({action: 'remove', kind: l.kind, desc: l.desc, netns, live: l})

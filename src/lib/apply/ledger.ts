@@ -23,6 +23,8 @@ export function appliedKey(o: {kind: Kind; key: string}): string {
   return o instanceof Obj ? o.id : `${o.kind}:${o.key}`
 }
 
+type Claim = {kind: OwnedKind; key: string; meta?: Record<string, unknown>}
+
 /**
  * The ledger after the changes (or, undoing, as before them): one write per
  * namespace. `prior`: the changes whose object was apply's before (undoing
@@ -38,7 +40,7 @@ export function record(scopes: Scope[], changes: Change[], undo?: {prior: Set<Ch
     if (scope.runner.dryRun) return
     const mine = changes.filter((c) => c.netns === scope.netns)
     if (mine.length === 0) continue
-    const claims: {kind: OwnedKind; key: string; meta?: Record<string, unknown>}[] = []
+    const claims: Claim[] = []
     const releases: {kind: OwnedKind; key: string}[] = []
     const applied = owned(scope.ledger, 'applied')
     for (const c of mine) {
@@ -49,15 +51,11 @@ export function record(scopes: Scope[], changes: Change[], undo?: {prior: Set<Ch
       const extra: OwnedKind | undefined =
         o.kind === 'addr' ? 'addr' : o.kind === 'xfrm-policy' ? 'xfrm-policy' : o.kind === 'xfrm-state' ? 'xfrm-state' : undefined
       if ((c.action !== 'remove') !== Boolean(undo)) {
-        claims.push({
-          kind: 'applied',
-          key: k,
-          ...(o.kind === 'sysctl'
-            ? {meta: {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : c.before), ...by}}
-            : 'by' in by
-              ? {meta: by}
-              : {}),
-        })
+        // (Built field by field, not spread: apply records tens of thousands at once.)
+        const claim: Claim = {kind: 'applied', key: k}
+        if (o.kind === 'sysctl') claim.meta = {original: applied[k]?.meta?.original ?? (c.live ? sysctlOf(c.live).value : c.before), ...by}
+        else if ('by' in by) claim.meta = by
+        claims.push(claim)
         // An SA's key files go with it in the ledger: export writes them back (the keys themselves never).
         const keyFiles = o.kind === 'xfrm-state' ? (o as StateObj).keyFiles : undefined
         if (extra) claims.push({kind: extra, key: o.key, ...(keyFiles ? {meta: {keyFiles}} : {})})

@@ -87,7 +87,13 @@ export const statusKey = (netns: string | undefined, tunnel: string): string => 
 export type PlannedChange = {action: string; kind: string; object: string; netns?: string; why?: string}
 
 export function describePlan(plan: Plan): PlannedChange[] {
-  return plan.changes.map((c) => ({action: c.action, kind: c.kind, object: c.desc, ...(c.netns ? {netns: c.netns} : {}), ...(c.why ? {why: c.why} : {})}))
+  // Built field by field, not spread: a plan can hold tens of thousands of changes.
+  return plan.changes.map((c) => {
+    const p: PlannedChange = {action: c.action, kind: c.kind, object: c.desc}
+    if (c.netns) p.netns = c.netns
+    if (c.why) p.why = c.why
+    return p
+  })
 }
 
 /**

@@ -57,10 +57,11 @@ export async function verify(plan: Plan, record: () => void): Promise<{left: Cha
   const scopes = plan.scopes.filter((s) => !s.netns || netnsExists(s.netns))
   const pending = Promise.all(scopes.map((s) => readLive(s.runner, recipeOf({...s, fresh: false}))))
   record()
+  // What apply owns now, worked out while ip dumps (nothing else writes the ledger meanwhile: the host lock).
+  const now = scopes.map((s) => ({...s, fresh: false, applied: appliedIn(s.ledger, s.owner)}))
   phase('v:recorded')
   const reads = await pending
   phase('v:read')
-  const now = scopes.map((s) => ({...s, fresh: false, applied: appliedIn(s.ledger, s.owner)}))
   const compared = now.map((s, i) => compareScope(s, objectsOf(reads[i], s)))
   phase('v:compared')
   return {

@@ -40,15 +40,15 @@ export const hex = (n: number) => `0x${n.toString(16)}`
 
 export abstract class Obj {
   abstract readonly kind: Kind
-  declare private ident?: string
   /** Live: made by the kernel or a tunnel as part of something else (a connected route, a link-local address). */
   auto = false
+  // Made when first asked for; set here, so that every object of a kind has one shape (no property added later).
+  private ident: string | undefined = undefined
+  private compared: Attrs | undefined = undefined
   constructor(
     readonly key: string,
     public owned: boolean,
   ) {}
-
-  declare private compared?: Attrs
 
   /** Kind and key: unique in a namespace, and the object's name in the ledger. */
   get id(): string {
@@ -62,6 +62,11 @@ export abstract class Obj {
 
   /** What it is, for comparing desired with live (only the attributes the file gives count). */
   abstract get attrs(): Attrs
+
+  /** Whether `live` (the same object as read) has what this desired object asks: `differences` finds none. A kind may answer without making its attrs. */
+  matches(live: Obj): boolean {
+    return differences(this, live).length === 0
+  }
   abstract get desc(): string
   /** iproute2 lines (ip -batch) that make it and that remove it; empty for objects made otherwise. */
   get add(): BatchLine[] {
@@ -81,6 +86,9 @@ export abstract class Obj {
 /** One `ip -batch` line that makes or removes `object`. */
 export const line = (args: string[], object: string): BatchLine => ({args, object})
 
+/** Whether a desired attribute (given) is what the live object has: the same value, or the same as text (a number read back as a string). */
+export const sameValue = (want: Attrs[string], have: Attrs[string]) => have === want || String(have ?? '') === String(want)
+
 /** The attributes of `desired` that `live` has differently (attributes the file leaves out do not count). */
 export function differences(desired: Obj, live: Obj): string[] {
   const out: string[] = []
@@ -90,7 +98,7 @@ export function differences(desired: Obj, live: Obj): string[] {
     const w = want[k]
     if (w === undefined) continue
     const h = have[k]
-    if (h === w || String(h ?? '') === String(w)) continue
+    if (sameValue(w, h)) continue
     out.push(
       k === 'definition' ? 'its definition differs' : k === 'runtime' ? 'it is down' : k === 'key' ? 'its key differs' : `${k} ${h ?? 'unset'}, not ${w}`,
     )

@@ -9,7 +9,7 @@ import {dstWord, type IpRoute, routeArgs, routeOf, type RouteSpec} from '../ipro
 import {isNetkitProto, NETKIT_PROTO} from '../ownership.js'
 import type {BatchLine} from '../runner.js'
 import * as v from '../validate.js'
-import {type Attrs, clean, line, Obj, TUNNEL_DEV, mixedFamilies} from './object.js'
+import {type Attrs, clean, line, mixedFamilies, Obj, sameValue, TUNNEL_DEV} from './object.js'
 import type {AddIssue, Path, SchemaParts} from './schema-parts.js'
 
 export const routeSchema = ({z, dest, ip, ifname, table, u32}: SchemaParts) =>
@@ -77,6 +77,16 @@ export class RouteObj extends Obj {
 
   get attrs(): Attrs {
     return {via: this.spec.via, dev: this.spec.dev, src: this.spec.src}
+  }
+
+  /** `differences` finds none, told from the specs (tens of thousands of routes are compared at each apply). */
+  override matches(live: Obj): boolean {
+    if (!(live instanceof RouteObj)) return super.matches(live)
+    const d = this.spec
+    const l = live.spec
+    return (
+      (d.via === undefined || sameValue(d.via, l.via)) && (d.dev === undefined || sameValue(d.dev, l.dev)) && (d.src === undefined || sameValue(d.src, l.src))
+    )
   }
 
   get desc(): string {
