@@ -19,17 +19,38 @@ export interface Foreign {
   netns?: string
 }
 
+/** A list of desired objects' ids, and the first object listed twice; kept for the list (see desiredIds). */
+type DesiredIds = {size: number; ids: Set<string>; twice?: Obj}
+const idsOf = new WeakMap<Obj[], DesiredIds>()
+
+/**
+ * The ids of a scope's desired objects, and the first one listed twice: made once for the list, which the
+ * duplicate check (guards.ts), the plan's comparison and verify's all need (tens of thousands of ids).
+ */
+export function desiredIds(desired: Obj[]): DesiredIds {
+  const known = idsOf.get(desired)
+  if (known && known.size === desired.length) return known
+  const ids = new Set<string>()
+  let twice: Obj | undefined
+  for (const o of desired) {
+    if (ids.has(o.id)) twice ??= o
+    else ids.add(o.id)
+  }
+  const made: DesiredIds = {size: desired.length, ids, ...(twice ? {twice} : {})}
+  idsOf.set(desired, made)
+  return made
+}
+
 export function compareScope(scope: Scope, live: Obj[]): {changes: Change[]; unchanged: number; foreign: Foreign[]} {
   const byKey = new Map<string, Obj>()
   for (const o of live) byKey.set(o.id, o)
   const {applied} = scope
   const changes: Change[] = []
   let unchanged = 0
-  const wanted = new Set<string>()
+  const wanted = desiredIds(scope.desired).ids
   const netns = scope.netns
   for (const d of scope.desired) {
     const k = d.id
-    wanted.add(k)
     const l = byKey.get(k)
     if (!l) {
       changes.push({action: 'add', kind: d.kind, desc: d.desc, netns, desired: d})

@@ -30,7 +30,7 @@ import type {Runner} from '../runner.js'
 import {refuseUnfit} from '../tunnel/service.js'
 import * as v from '../validate.js'
 import {inNamespace} from '../wording.js'
-import {order} from './compare.js'
+import {desiredIds, order} from './compare.js'
 import {tableOfFile} from './desired.js'
 import type {LiveRead} from './live.js'
 import type {Change, Scope} from './plan.js'
@@ -42,16 +42,13 @@ export function refuseDuplicates(scopes: Scope[]): void {
 }
 
 function refuseDuplicatesIn(scope: Scope): void {
-  const seen = new Set<string>()
-  for (const o of scope.desired) {
-    if (seen.has(o.id))
-      throw new UsageError(
-        `the file lists ${o.desc}${inNamespace(scope.runner.netns)} twice`,
-        'keep one entry for it (a route is one per table, destination and metric; a rule one per priority and selector)',
-        'E_FILE',
-      )
-    seen.add(o.id)
-  }
+  const o = desiredIds(scope.desired).twice
+  if (o)
+    throw new UsageError(
+      `the file lists ${o.desc}${inNamespace(scope.runner.netns)} twice`,
+      'keep one entry for it (a route is one per table, destination and metric; a rule one per priority and selector)',
+      'E_FILE',
+    )
 }
 
 /**

@@ -28,8 +28,10 @@ const BUILTIN: Record<string, number> = {default: 253, main: 254, local: 255}
 export function tableNumber(t: string | number | undefined, otherwise: number): number {
   if (t === undefined) return otherwise
   if (typeof t === 'number') return t
+  // The kernel's own names first: every route of the main table says "main".
+  if (Object.hasOwn(BUILTIN, t)) return BUILTIN[t]
   if (/^(0x[0-9a-f]+|\d+)$/i.test(t)) return Number(t)
-  const id = (Object.hasOwn(BUILTIN, t) ? BUILTIN[t] : undefined) ?? listTables().find((r) => r.name === t)?.id
+  const id = listTables().find((r) => r.name === t)?.id
   if (id === undefined)
     throw new NetkitError('E_INTERNAL', `ip named a routing table "${t}" that no rt_tables file names`, {
       fix: `check ${SYSTEM_IPROUTE2}/rt_tables and rt_tables.d/*.conf`,

@@ -40,15 +40,21 @@ export const hex = (n: number) => `0x${n.toString(16)}`
 
 export abstract class Obj {
   abstract readonly kind: Kind
+  declare readonly key: string
+  declare owned: boolean
   /** Live: made by the kernel or a tunnel as part of something else (a connected route, a link-local address). */
-  auto = false
-  // Made when first asked for; set here, so that every object of a kind has one shape (no property added later).
-  private ident: string | undefined = undefined
-  private compared: Attrs | undefined = undefined
-  constructor(
-    readonly key: string,
-    public owned: boolean,
-  ) {}
+  declare auto: boolean
+  declare private ident: string | undefined
+  declare private compared: Attrs | undefined
+  // Fields set by plain assignment (no class field initializers: tens of thousands of objects are made), all of
+  // them here, so that every object of a kind has one shape (the caches are not added later).
+  constructor(key: string, owned: boolean) {
+    this.key = key
+    this.owned = owned
+    this.auto = false
+    this.ident = undefined
+    this.compared = undefined
+  }
 
   /** Kind and key: unique in a namespace, and the object's name in the ledger. */
   get id(): string {

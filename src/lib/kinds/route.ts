@@ -68,11 +68,11 @@ export class RouteObj extends Obj {
     return 'route' as const
   }
 
-  constructor(
-    readonly spec: RouteSpec,
-    owned = true,
-  ) {
+  declare readonly spec: RouteSpec
+
+  constructor(spec: RouteSpec, owned = true) {
     super(`${spec.table} ${spec.dst} ${spec.metric ?? (spec.family === 6 ? 1024 : 0)}`, owned)
+    this.spec = spec
   }
 
   get attrs(): Attrs {
