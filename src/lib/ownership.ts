@@ -187,6 +187,16 @@ export function ledgerScopes(): string[] {
   return Object.keys(load().scopes)
 }
 
+/** The ledger file's identity as last written (inode, size, modification time in ns): any write changes it; '' when there is none. */
+export function ledgerStamp(): string {
+  try {
+    const st = statSync(ledgerPath(), {bigint: true})
+    return `${st.ino} ${st.size} ${st.mtimeNs}`
+  } catch {
+    return ''
+  }
+}
+
 /** The whole ledger as text, unparsed (for digests of the state apply compares); empty when there is none. */
 export function ledgerText(): string {
   try {

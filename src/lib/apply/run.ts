@@ -11,7 +11,7 @@
 import {NetkitError} from '../errors.js'
 import {ensureProtoName} from '../iproute2/tables.js'
 import {lockHost} from '../lock.js'
-import {scopeOf} from '../ownership.js'
+import {ledgerStamp, scopeOf} from '../ownership.js'
 import {Interruption, rollback, runPlan, type Step} from '../plan.js'
 import type {Runner} from '../runner.js'
 import {phase} from '../timing.js'
@@ -103,6 +103,8 @@ interface Execution {
   prior: Set<Change>
   /** What the change makes, recorded in the ledger ahead. */
   making: Change[]
+  /** The ledger file as the record ahead left it (ledgerStamp). */
+  stamp?: string
   /** From the first change to the end of a --try, a signal (Ctrl-C, a kill, the SSH session closing) undoes everything. */
   watch: Interruption
 }
@@ -147,8 +149,26 @@ function prepare(runner: Runner, plan: Plan, result: ApplyResult, opts: ApplyOpt
   // after a kill -9 half way the next apply knows it for its own (and removes it when the file drops it).
   // (Not sysctls: their claim keeps the value from before, read just before apply sets it.)
   run.making = plan.changes.filter((c) => c.action !== 'remove' && c.kind !== 'sysctl')
-  if (!runner.dryRun) record(plan.scopes, run.making)
+  if (!runner.dryRun) {
+    record(plan.scopes, run.making)
+    run.stamp = ledgerStamp()
+  }
   return run
+}
+
+/**
+ * The ledger after the changes. What was recorded ahead is recorded again only if the ledger was written
+ * since (a tunnel's or a namespace's service writes it): otherwise it is all there, and only the rest
+ * (removals, sysctls) is recorded; a big apply's records are not walked twice, while ip waits to be read.
+ */
+function recordAfter(run: Execution): void {
+  const {plan} = run
+  if (run.stamp === undefined || ledgerStamp() !== run.stamp) return record(plan.scopes, plan.changes)
+  const ahead = new Set(run.making)
+  record(
+    plan.scopes,
+    plan.changes.filter((c) => !ahead.has(c)),
+  )
 }
 
 /** Everything done undone, and the ledger as before. */
@@ -175,7 +195,7 @@ async function verifyOrUndo(run: Execution): ReturnType<typeof verify> {
   const {plan} = run
   const verified = await undoing(
     run,
-    verify(plan, () => record(plan.scopes, plan.changes)),
+    verify(plan, () => recordAfter(run)),
   )
   phase('verified')
   const {left} = verified
