@@ -80,16 +80,20 @@ const IP6_READS = ['rule show']
 
 export function recipeOf(scope: Scope, opts: {all?: boolean} = {}): ReadRecipe {
   const {desired, applied} = scope
-  const kinds = new Set<string>(desired.map((d) => d.kind))
-  for (const k of Object.keys(applied)) kinds.add(k.slice(0, k.indexOf(':')))
-  const sysctls = [
-    ...new Set([
-      ...desired.filter((d) => d.kind === 'sysctl').map((d) => d.key),
-      ...Object.keys(applied)
-        .filter((k) => k.startsWith('sysctl:'))
-        .map((k) => k.slice(7)),
-    ]),
-  ]
+  const kinds = new Set<string>()
+  // The file's sysctls, then the ledger's, once each.
+  const wanted = new Set<string>()
+  for (const d of desired) {
+    kinds.add(d.kind)
+    if (d.kind === 'sysctl') wanted.add(d.key)
+  }
+  // One walk of the ledger's records (tens of thousands), a key's kind cut out only when it is not the last one's.
+  let kind = ''
+  for (const k in applied) {
+    if (!k.startsWith(kind) || k.charCodeAt(kind.length) !== 58) kinds.add((kind = k.slice(0, k.indexOf(':'))))
+    if (kind === 'sysctl') wanted.add(k.slice(7))
+  }
+  const sysctls = [...wanted]
   const namespaces = scope.netns || opts.all ? undefined : namespacesOf(desired, applied)
   return {
     ...(scope.netns ? {netns: scope.netns} : {}),
