@@ -82,6 +82,8 @@ export interface RunnerOptions {
   verbose?: boolean
   /** Where the audit echo ("[#] ip ...") and dry-run lines go. */
   sink?: (line: string) => void
+  /** Where many such lines at once go (a batch's thousands: one write, not one each); default: `sink` for each. */
+  sinkLines?: (lines: string[]) => void
   /** Where warnings go (the command prints them and puts them in the --json envelope). */
   warn?: (message: string) => void
   exec?: Executor
@@ -192,6 +194,7 @@ export class Runner {
   private readonly readExec: Executor
   private readonly spawner: Spawner
   private readonly sink: (line: string) => void
+  private readonly sinkLines: (lines: string[]) => void
   private readonly onWarn: (message: string) => void
   private readonly secrets = new Set<string>()
   /** withReadCache(): values read once per run (memo()), shared with the runners of other namespaces made by in(). */
@@ -209,6 +212,7 @@ export class Runner {
     this.realReads = this.readExec === realReadExecutor
     this.spawner = opts.spawn ?? realSpawner
     this.sink = opts.sink ?? (() => {})
+    this.sinkLines = opts.sinkLines ?? ((lines) => lines.forEach((l) => this.sink(l)))
     this.onWarn = opts.warn ?? (() => {})
   }
 
@@ -231,6 +235,7 @@ export class Runner {
       readExec,
       spawn: this.spawner,
       sink: this.sink,
+      sinkLines: this.sinkLines,
       warn: this.onWarn,
     })
     ;(r as {journal: string[]}).journal = this.journal
@@ -377,7 +382,7 @@ export class Runner {
     // Shown as the single commands they stand for (the prefix once: apply sends tens of thousands).
     const prefix = this.display(base)
     if (this.dryRun) {
-      for (const l of lines) this.announce(`${prefix} ${this.shownLine(l)}`)
+      this.announceAll(lines.map((l) => `${prefix} ${this.shownLine(l)}`))
       return
     }
     // Most lines are plain words (routes, SPD entries): their script line is also how they are shown.
@@ -389,7 +394,7 @@ export class Runner {
     const running = this.spawn(inv)
     // The echo is made while ip works: the executor has started it by the time a macrotask runs (it waits for nothing else first).
     await new Promise((resolve) => setImmediate(resolve))
-    for (const [i, l] of lines.entries()) this.announce(`${prefix} ${texts[i] ?? this.shownLine(l)}`)
+    this.announceAll(lines.map((l, i) => `${prefix} ${texts[i] ?? this.shownLine(l)}`))
     const r = await running
     if (r.exitCode === 0) return
     const m = /Command failed -:(\d+)/.exec(r.stderr)
@@ -515,6 +520,12 @@ export class Runner {
   private announce(line: string): void {
     this.journal.push(line)
     this.sink(this.dryRun ? line : `[#] ${line}`)
+  }
+
+  /** Many lines echoed at once (one write where the sink allows it), in order, each in the journal. */
+  private announceAll(lines: string[]): void {
+    for (const l of lines) this.journal.push(l)
+    this.sinkLines(this.dryRun ? lines : lines.map((l) => `[#] ${l}`))
   }
 
   private async spawn(inv: Invocation, readOnly = false): Promise<ExecResult> {

@@ -34,6 +34,15 @@ describe('runner', () => {
     assert.equal(rec.calls[0].input, 'route add 10.0.0.0/24 dev a\nrule add to 10.0.0.0/24 table 100\n')
   })
 
+  it("echoes a batch's lines in one call of sinkLines, in order, each in the journal", async () => {
+    const rec = new Recorder()
+    const calls: string[][] = []
+    const r = new Runner({exec: rec.exec, sink: () => assert.fail('one line at a time'), sinkLines: (ls) => calls.push(ls)})
+    await r.batch([{args: ['route', 'add', '10.0.0.0/24', 'dev', 'a']}, {args: ['route', 'add', '10.0.1.0/24', 'dev', 'a']}])
+    assert.deepEqual(calls, [['[#] ip route add 10.0.0.0/24 dev a', '[#] ip route add 10.0.1.0/24 dev a']])
+    assert.deepEqual(r.journal, ['ip route add 10.0.0.0/24 dev a', 'ip route add 10.0.1.0/24 dev a'])
+  })
+
   it('quotes a batch as word by word: plain lines taken whole, the others quoted, secrets redacted only when shown', async () => {
     const rec = new Recorder()
     const r = rec.runner({netns: 'n1'})
