@@ -33,15 +33,6 @@ export function writeFileAtomic(path: string, content: string, mode = 0o644, dir
 }
 
 /** A secret: mode 0600, in a directory only root can enter. */
-/** A JSON file's value, or undefined when it is not there or not JSON. */
-export function readJsonFile<T>(path: string): T | undefined {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T
-  } catch {
-    return undefined
-  }
-}
-
 export function writeSecretFile(path: string, content: string): void {
   writeFileAtomic(path, content, 0o600, 0o700)
 }

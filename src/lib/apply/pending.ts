@@ -31,7 +31,7 @@ import {createRequire} from 'node:module'
 import {join, resolve} from 'node:path'
 
 import {NetkitError} from '../errors.js'
-import {readJsonFile, writeFileAtomic} from '../files.js'
+import {writeFileAtomic} from '../files.js'
 import {lockHost, lockPath, startOf} from '../lock.js'
 import {stateDir} from '../ownership.js'
 import type {Runner} from '../runner.js'
@@ -65,8 +65,16 @@ export const answerPath = () => join(stateDir(), 'apply-answer')
 export const outcomePath = () => join(stateDir(), 'apply-outcome.json')
 export const detachedLog = () => join(stateDir(), 'apply-detached.log')
 
-export const readPending = () => readJsonFile<PendingRecord>(pendingPath())
-export const readOutcome = () => readJsonFile<OutcomeRecord>(outcomePath())
+function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T
+  } catch {
+    return undefined
+  }
+}
+
+export const readPending = () => readJson<PendingRecord>(pendingPath())
+export const readOutcome = () => readJson<OutcomeRecord>(outcomePath())
 
 /** Whether the process is the one recorded (same start time) and still runs (not a zombie waiting to be reaped). */
 export function running(pid: number, started: string): boolean {
@@ -195,7 +203,7 @@ export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeou
   writeFileAtomic(answerPath(), `${asked}\n`, 0o600, 0o700)
   const deadline = Date.now() + (opts.timeoutMs ?? 180_000)
   // Done when the waiter has ended, or has said what became of the change and let go of the host lock.
-  const done = () => !running(p.pid, p.started) || (readOutcome()?.pid === p.pid && readJsonFile<{pid?: number}>(lockPath())?.pid !== p.pid)
+  const done = () => !running(p.pid, p.started) || (readOutcome()?.pid === p.pid && readJson<{pid?: number}>(lockPath())?.pid !== p.pid)
   while (Date.now() < deadline && !done()) await sleep(100)
   const out = readOutcome()
   if (!out || out.pid !== p.pid) {

@@ -1,7 +1,6 @@
 /** The tools netkit wraps: present, and which version. */
 import {existsSync} from 'node:fs'
 
-import {toolVersion} from '../../tool-versions.js'
 import {type Check, type DoctorContext, finding} from '../types.js'
 
 interface Tool {
@@ -36,9 +35,7 @@ export const tools: Check = {
             evidence: {path: tool.path},
           })
         }
-        const ask = () => ctx.runner.probe({tool: tool.path ?? tool.name, args: tool.args, netns: null})
-        // Asked once per binary on a real host (tool-versions.ts); a test's recorder is asked each time.
-        const r = ctx.runner.real ? await toolVersion(tool.path ?? tool.name, ask) : await ask()
+        const r = await ctx.runner.probe({tool: tool.path ?? tool.name, args: tool.args, netns: null})
         const text = `${r.stdout}${r.stderr}`.split('\n').find((l) => /\d+\.\d+/.test(l) && !/failed to load|plugin/i.test(l)) ?? ''
         const version = /v?(\d+\.\d+(\.\d+)?)/.exec(text)?.[1] ?? null
         if (r.exitCode === 127) {
