@@ -54,7 +54,16 @@ function reboot(h: SimHost, boot: {sysctls: Record<string, string>; rules: strin
   waitUntil(`the daemons of ${h.ns} are gone`, () => h.processes().length === 0)
   h.sh('sh', ['-c', 'umount -l /run && mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/lock'])
   for (const fam of ['-4', '-6']) {
-    h.sh('ip', [fam, 'route', 'flush', 'table', 'all', 'proto', '178'])
+    // The killed daemons' TUN devices go away with their routes while ip flushes ("No such process"
+    // for a route gone meanwhile): flushed again until none is left.
+    waitUntil(`netkit's routes of ${h.ns} are flushed`, () => {
+      try {
+        h.sh('ip', [fam, 'route', 'flush', 'table', 'all', 'proto', '178'])
+      } catch {
+        // a route went away during the flush
+      }
+      return h.sh('ip', [fam, 'route', 'show', 'table', 'all', 'proto', '178']).trim() === ''
+    })
     for (const line of h
       .sh('ip', [fam, 'rule', 'show'])
       .split('\n')
