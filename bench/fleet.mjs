@@ -71,6 +71,13 @@ function machineCpu() {
 /** The load average of the machine (1 and 5 minutes): other work competes with the bench. */
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 2).join('/')
 
+/** When the hosts' results of a task came in (seconds after the task started): the first, the median, the last. */
+function spread(results) {
+  if (results.length < 2) return ''
+  const s = results.map((r) => r.seconds).sort((a, b) => a - b)
+  return ` (hosts done at ${s[0].toFixed(1)} / ${s[Math.floor(s.length / 2)].toFixed(1)} / ${s.at(-1).toFixed(1)} s)`
+}
+
 /** Runs a playbook and notes where its time went: the tasks (summed per name, a task once per batch), CPU. */
 async function timed(label, ctl, inv, args) {
   const cpu0 = machineCpu()
@@ -85,7 +92,14 @@ async function timed(label, ctl, inv, args) {
     console.log(
       [
         `  [${label}] ${run.seconds.toFixed(1)} s wall, ${run.tasks.length} task starts; CPU: ansible-playbook ${run.cpuSeconds.toFixed(1)} s, machine ${busy.toFixed(1)} s (of ${(run.seconds * 2).toFixed(0)} s on 2 cores); load ${run.load}`,
-        ...top.map(([t, s]) => `      ${s.toFixed(1).padStart(6)} s  ${t}`),
+        ...top.map(
+          ([t, s]) =>
+            `      ${s.toFixed(1).padStart(6)} s  ${t}${spread(
+              Object.values(run.results)
+                .flat()
+                .filter((r) => r.task === t),
+            )}`,
+        ),
       ].join('\n'),
     )
   return run

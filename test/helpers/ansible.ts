@@ -26,6 +26,8 @@ export interface TaskResult {
   unreachable: boolean
   msg?: string
   stdout?: string
+  /** Seconds from the task's start to this host's result. */
+  seconds?: number
 }
 
 export interface PlaybookRun {
@@ -203,6 +205,7 @@ ssh_args = -o ControlMaster=auto -o ControlPersist=120s ${sshArgs}
         unreachable: r.status === 'unreachable',
         msg: r.msg,
         stdout: r.stdout,
+        seconds: r.seconds,
       })
     }
     return {

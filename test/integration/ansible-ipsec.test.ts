@@ -134,6 +134,22 @@ describe('the netkit_mesh Ansible role builds an IPsec mesh on simulated hosts (
         assert.equal(readFileSync(file, 'utf8'), readFileSync(join(host(p).configDir, 'fleet/secrets', `${n}.psk`), 'utf8'), `${n} and ${p} hold one key`)
       }
     }
+    // The keys reach a host inside its apply script, run from Ansible's temporary folder in /root:
+    // nothing of it may stay there (the key itself, or the file's content in base64 as the script carries it).
+    const filesUnder = (dir: string): string[] =>
+      readdirSync(dir, {withFileTypes: true}).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
+    for (const n of NAMES)
+      for (const f of filesUnder(host(n).home)) {
+        const text = readFileSync(f, 'utf8')
+        for (const k of keys) assert.ok(!text.includes(k) && !text.includes(Buffer.from(k).toString('base64').slice(0, 40)), `no key left in ${f}`)
+      }
+    const scripts = readdirSync(join(fleetDir(), 'apply')).map((f) => readFileSync(join(fleetDir(), 'apply', f), 'utf8'))
+    assert.ok(
+      keys.every((k) => scripts.some((t) => t.includes(Buffer.from(k).toString('base64').slice(0, 40)))),
+      'the apply scripts carry the keys in base64 (what the scan above looks for)',
+    )
+    for (const f of readdirSync(join(fleetDir(), 'apply')))
+      assert.equal(statSync(join(fleetDir(), 'apply', f)).mode & 0o777, 0o600, `the controller's apply script ${f} (it holds keys) is 0600`)
     const said = [first.stdout, first.stderr, ...Object.values(first.results).flatMap((rs) => rs.map((r) => `${r.msg ?? ''}\n${r.stdout ?? ''}`))].join('\n')
     assert.ok(said.includes('"result"'), 'the output holds netkit --json results (the test reads what the role registered)')
     assert.match(first.stdout, /\+\+\+ after/, 'the output holds --diff diffs (of files the role wrote)')

@@ -6,7 +6,7 @@
  * One world for the whole file; the tests run in order and build on each other.
  */
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, readdirSync} from 'node:fs'
+import {chmodSync, existsSync, readFileSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -120,6 +120,22 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     assert.deepEqual(changedHosts(run), [], `changed tasks: ${JSON.stringify(Object.fromEntries(['a', 'b', 'c'].map((h) => [h, run.changedTasks(h)])))}`)
     // No host needs setting up: that play is skipped quietly (no "Could not match supplied host pattern").
     assert.doesNotMatch(`${run.stdout}\n${run.stderr}`, /Could not match supplied host pattern/)
+  })
+
+  it('the verification fails a host whose doctor fails, naming the failed check; the others pass', async () => {
+    const key = join(host('a').configDir, 'secrets/mesh.key')
+    chmodSync(key, 0o644)
+    try {
+      const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}), ['-e', 'netkit_serial=100%', '-e', 'netkit_verify_always=true'])
+      assert.notEqual(run.code, 0, explain(run))
+      const verify = (n: string) => run.results[n].find((r) => /Every pair pings/.test(r.task))
+      assert.ok(verify('a')?.failed, explain(run))
+      assert.match(verify('a')?.stdout ?? '', /^a: netkit doctor failed: .*wireguard\.keys/, explain(run))
+      for (const n of ['b', 'c']) assert.ok(verify(n) && !verify(n)?.failed, `${n} passes: ${explain(run)}`)
+      assert.deepEqual(changedHosts(run), [], 'nothing changed')
+    } finally {
+      chmodSync(key, 0o600)
+    }
   })
 
   it('a change not confirmed (--skip-tags netkit_confirm) is undone on every host by itself', async () => {
