@@ -89,6 +89,21 @@ describe('apply --try --detach: who plans (integration)', {skip: skipUnlessRoot}
     assert.equal(again.waiter, false)
   })
 
+  it("the waiter's warnings are the starter's (its plan warned: weak proposals), also with the waiter's error", () => {
+    writeFileSync(etc('weak.psk'), `${'k'.repeat(40)}\n`, {mode: 0o600})
+    const tunnel = `tunnels:\n  weak:\n    type: ipsec\n    remote: 198.51.100.2\n    local: 10.251.0.1\n    localSubnets: [10.251.0.1/32]\n    remoteSubnets: [10.252.0.1/32]\n    pskFile: /etc/netkit/weak.psk\n    proposals: aes128-sha1-modp1024\n`
+    // Listed twice: refused after the desired state is made (and the tunnel's proposals looked at).
+    writeFileSync(etc('weak.yaml'), `version: 1\naddresses:\n  - {dev: lo, address: 10.251.0.1/32}\n  - {dev: lo, address: 10.251.0.1/32}\n${tunnel}`)
+    const r = detach('/etc/netkit/weak.yaml')
+    assert.equal(r.starterPlanned, false)
+    assert.ok(r.waiter)
+    assert.equal(r.code, 2, r.stderr)
+    assert.equal(r.json.ok, false)
+    assert.equal(r.json.warnings.length, 1, JSON.stringify(r.json))
+    assert.match(r.json.warnings[0], /^weak algorithms in the proposals \(.*sha1/)
+    assert.equal(existsSync(pending()), false)
+  })
+
   it('a change rolled back or not confirmed in time is not recorded as applied; a confirmed one is', async () => {
     const a = '/etc/netkit/a.yaml'
     assert.equal(host().cli(['apply', '-f', a]).code, 0)
