@@ -45,6 +45,8 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
   }
 
   private waiting = false
+  /** The warnings given (the waiter tells them to the starter with its report). */
+  private said: string[] = []
   private waiterFile = ''
   private waiterChanges = 0
 
@@ -52,12 +54,18 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
   override async catch(err: Error & {oclif?: {exit?: number}; code?: string}): Promise<void> {
     if (this.argv.includes('--waiter')) {
       const {asNetkitError} = await import('../lib/base-command.js')
-      const {finish, tellStarter} = await import('../lib/apply/pending.js')
+      const {finish, relayWarnings, tellStarter} = await import('../lib/apply/pending.js')
+      relayWarnings(this.said)
       const e = asNetkitError(err)
       if (this.waiting) finish({file: this.waiterFile, outcome: 'failed', changes: this.waiterChanges, detail: e.line})
       tellStarter({error: e.toJSON()})
     }
     return super.catch(err)
+  }
+
+  protected override warning(message: string): void {
+    this.said.push(message)
+    super.warning(message)
   }
 
   async run(): Promise<unknown> {
@@ -109,18 +117,22 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
 
   /**
    * --try --detach: starts the waiter (this command again, in a session of its own) and reports what it said.
-   * A file that needs no change is known here first (with the host lock held for the comparison, as the
-   * waiter would): then no waiter is started, which saves a second netkit process on every no-change run.
+   * When the file is the one last applied here (pending.ts plansFirst), a no-change run is likely: it is
+   * compared here first (with the host lock held, as the waiter would), and a file that needs no change
+   * starts no waiter, which saves a second netkit process on every no-change run. Any other file starts
+   * the waiter at once: it plans under the lock anyway (one plan, not two), and when it finds nothing to
+   * do it tells the same report as the comparison here would have given, and leaves nothing pending.
    */
   private async detach(file: string, seconds: number, input: HostInput, flags: {netns?: string; verbose?: boolean; 'dry-run'?: boolean}): Promise<unknown> {
-    const {startWaiter, clearOutcome, unchangedReport} = await import('../lib/apply/pending.js')
+    const {startWaiter, unchangedReport} = await import('../lib/apply/pending.js')
     const unchanged = await unchangedReport(this.makeRunner(flags), input, file)
     if (unchanged) {
       if (!this.jsonEnabled()) this.log(`the host already matches ${hostFileName(file)} (${unchanged.unchanged} objects); nothing to do, nothing to confirm`)
       return unchanged
     }
-    clearOutcome()
-    const report = await startWaiter(['apply', ...this.argv.filter((a) => a !== '--waiter')])
+    const {warnings, ...report} = await startWaiter(['apply', ...this.argv.filter((a) => a !== '--waiter')])
+    // What the waiter warned of (its plan's warnings, which a starter that planned first has given already) is this command's to say.
+    if (Array.isArray(warnings)) for (const w of warnings) if (typeof w === 'string' && !this.said.includes(w)) this.warning(w)
     if (report.error) {
       const e = report.error as {code: string; message: string; fix?: string; exitCode?: number; detail?: string; command?: string}
       throw new NetkitError(e.code, e.message, {fix: e.fix, detail: e.detail, command: e.command, exit: e.exitCode === 2 ? 2 : 1})
@@ -141,7 +153,8 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
   /** The detached waiter: applies with the host lock held (base-command), then waits for --confirm, --rollback or the deadline. */
   private async wait(file: HostInput, flags: {try?: number; file?: string; netns?: string; verbose?: boolean}): Promise<unknown> {
     const {applyHost} = await import('../lib/apply/run.js')
-    const {finish, tellStarter, waitForAnswer} = await import('../lib/apply/pending.js')
+    const {clearOutcome, finish, relayWarnings, tellStarter, waitForAnswer} = await import('../lib/apply/pending.js')
+    relayWarnings(this.said)
     let why: OutcomeKind = 'expired'
     const runner = this.makeRunner(flags)
     const path = resolve(flags.file!)
@@ -150,6 +163,9 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     const result = await applyHost(runner, file, {
       progress: 'none',
       trySeconds: flags.try,
+      // A new detached change starts (or the file needs none): what became of the last one is no longer news for --confirm.
+      // Not before the plan: a file refused (bad, in conflict, the host busy) leaves that news as it was.
+      planned: clearOutcome,
       confirm: (seconds, interrupted, r) => {
         this.waiting = true
         changes = r.changes.length

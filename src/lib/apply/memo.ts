@@ -10,6 +10,12 @@
  * comparison runs. Files with tunnels or SAs never take the shortcut (their
  * desired state also depends on key files, and tunnels on routes, outside the
  * host file).
+ *
+ * The same file also keeps, per namespace, the digest of the last host file an
+ * apply verified there (or found the host already matching), with or without
+ * tunnels: `apply --try --detach` asks it to choose who plans (pending.ts,
+ * `plansFirst`). Only what a mutating apply kept is recorded: a change undone
+ * (failed, rolled back, not confirmed in time) leaves the record as it was.
  */
 import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
@@ -41,24 +47,38 @@ export function fileDigest(text: string, source: string, version: string): strin
     .digest('hex')
 }
 
-function loadAll(): Record<string, Memo> {
+interface MemoFile {
+  format?: number
+  memos?: Record<string, Memo>
+  /** Per ledger scope: the fileDigest of the last file applied and verified there (or found matching). */
+  applied?: Record<string, string>
+}
+
+function loadFile(): {memos: Record<string, Memo>; applied: Record<string, string>} {
   try {
-    const data = JSON.parse(readFileSync(memoPath(), 'utf8')) as {format?: number; memos?: Record<string, Memo>}
-    return data.format === FORMAT && data.memos ? data.memos : {}
+    const data = JSON.parse(readFileSync(memoPath(), 'utf8')) as MemoFile
+    return data.format === FORMAT ? {memos: data.memos ?? {}, applied: data.applied ?? {}} : {memos: {}, applied: {}}
   } catch {
-    return {}
+    return {memos: {}, applied: {}}
   }
 }
 
 export function loadMemo(ledgerScope: string, file: string): Memo | undefined {
-  const m = loadAll()[ledgerScope]
+  const m = loadFile().memos[ledgerScope]
   return m?.file === file ? m : undefined
 }
 
-export function saveMemo(ledgerScope: string, memo: Memo | undefined): void {
-  const all = loadAll()
-  if (memo) all[ledgerScope] = memo
-  else if (all[ledgerScope]) delete all[ledgerScope]
-  else return
-  writeFileAtomic(memoPath(), JSON.stringify({format: FORMAT, memos: all}) + '\n', 0o600, 0o700)
+/** The digest of the last file applied and verified in this scope (or found matching), if any. */
+export function lastApplied(ledgerScope: string): string | undefined {
+  return loadFile().applied[ledgerScope]
+}
+
+/** Keeps (or drops, undefined) the scope's memo, and records `applied` as the scope's last file applied and verified. */
+export function saveMemo(ledgerScope: string, memo: Memo | undefined, applied: string): void {
+  const all = loadFile()
+  if (!memo && !all.memos[ledgerScope] && all.applied[ledgerScope] === applied) return
+  if (memo) all.memos[ledgerScope] = memo
+  else delete all.memos[ledgerScope]
+  all.applied[ledgerScope] = applied
+  writeFileAtomic(memoPath(), JSON.stringify({format: FORMAT, memos: all.memos, applied: all.applied}) + '\n', 0o600, 0o700)
 }

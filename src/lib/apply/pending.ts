@@ -33,9 +33,10 @@ import {join, resolve} from 'node:path'
 import {NetkitError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
 import {lockHost, lockPath, startOf} from '../lock.js'
-import {stateDir} from '../ownership.js'
+import {scopeOf, stateDir} from '../ownership.js'
 import type {Runner} from '../runner.js'
 import type {HostInput} from './input.js'
+import {fileDigest, lastApplied} from './memo.js'
 
 export interface PendingRecord {
   pid: number
@@ -89,13 +90,19 @@ export function running(pid: number, started: string): boolean {
 
 /* ---------- the waiter (the detached child) ---------- */
 
+/** The waiter's warnings (its plan's, its change's): told along with its report, and given by the starter as its own. */
+let warnings: string[] = []
+export function relayWarnings(list: string[]): void {
+  warnings = list
+}
+
 /** Tells the starting process (fd 3, a pipe) once, then closes it. Nothing to tell it to when there is no pipe. */
 let told = false
-export function tellStarter(message: unknown): void {
+export function tellStarter(message: Record<string, unknown>): void {
   if (told) return
   told = true
   try {
-    writeSync(3, `${JSON.stringify(message)}\n`)
+    writeSync(3, `${JSON.stringify(warnings.length ? {...message, warnings} : message)}\n`)
     closeSync(3)
   } catch {
     // started by hand, without the pipe
@@ -218,13 +225,25 @@ export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeou
   return {pending: false, asked, outcome: out.outcome, file: out.file, changes: out.changes, at: out.at, ...(out.detail ? {detail: out.detail} : {})}
 }
 
-/** Forgets the last outcome (a new detached apply starts). */
+/**
+ * Whether the starter of --try --detach plans itself: only when the file is the one last applied and
+ * verified (or found matching) in this scope (memo.ts `lastApplied`), when a no-change run is likely. A
+ * different file (or none recorded) is a change most likely: the waiter is started at once, and its plan
+ * (made under the host lock, as always) is the only one. This only chooses who plans; it decides nothing.
+ */
+export function plansFirst(runner: Runner, input: HostInput): boolean {
+  return lastApplied(scopeOf(runner.netns)) === fileDigest(input.text, input.source, input.version)
+}
+
 /**
  * --try --detach with a file the host already matches: known before any waiter is started (compared
  * with the host lock held, as the waiter would), so a no-change run starts no second netkit process.
- * The report the waiter would have given; undefined when something is to change or a change is pending.
+ * The report the waiter would have given; undefined when something is to change or a change is pending,
+ * and at once, without planning, when the file is not the one last applied here (plansFirst): the waiter
+ * plans it, and tells the same report when it finds nothing to do.
  */
 export async function unchangedReport(runner: Runner, input: HostInput, file: string): Promise<({unchanged: number} & Record<string, unknown>) | undefined> {
+  if (!plansFirst(runner, input)) return undefined
   const pending = readPending()
   if (pending && running(pending.pid, pending.started)) return undefined
   const {planHost} = await import('./plan.js')
@@ -252,6 +271,7 @@ export async function unchangedReport(runner: Runner, input: HostInput, file: st
   }
 }
 
+/** Forgets the last outcome (a new detached apply starts). */
 export function clearOutcome(): void {
   rmSync(outcomePath(), {force: true})
 }

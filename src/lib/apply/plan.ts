@@ -187,11 +187,15 @@ function tunnelStatuses(scopes: Scope[], reads: LiveRead[]): Map<string, TunnelS
   return statuses
 }
 
-/** Keeps the digests of a state that matches the file (not with tunnels or SAs, whose keys live in other files: see memo.ts). Never fails the command. */
+/**
+ * Keeps the digests of a state that matches the file (not with tunnels or SAs, whose keys live in other files: see
+ * memo.ts), and the file's digest as the last applied here (every file). Called only once the host matches the file:
+ * verified (and confirmed, with --try), or found matching. Never fails the command.
+ */
 export function remember(top: string, file: string, plan: Plan, reads: Plan['reads'], foreign: Foreign[]): void {
   try {
     const unchanged = plan.scopes.reduce((n, s) => n + s.desired.length, 0)
-    saveMemo(top, reads.recipes.some((r) => r.tunnels || r.sad) ? undefined : {file, state: reads.digest, recipes: reads.recipes, unchanged, foreign})
+    saveMemo(top, reads.recipes.some((r) => r.tunnels || r.sad) ? undefined : {file, state: reads.digest, recipes: reads.recipes, unchanged, foreign}, file)
   } catch {
     // the shortcut is only a shortcut
   }

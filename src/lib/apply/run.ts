@@ -45,6 +45,8 @@ export interface ApplyOptions {
   /** Asks whether to keep the change (--try); `interrupted` settles when a signal comes first; `result`: the change, applied and verified. */
   confirm?: (seconds: number, interrupted: Promise<unknown>, result: ApplyResult) => Promise<boolean>
   log?: (l: string) => void
+  /** Told once the plan is made (under the host lock), before anything changes. */
+  planned?: () => void
   progress?: 'tty' | 'simple' | 'none'
   timeoutMs?: number
 }
@@ -69,6 +71,7 @@ async function applyLocked(runner: Runner, input: HostInput, opts: ApplyOptions)
   phase('file read')
   const plan = await planHost(runner, input, {remember: !runner.dryRun})
   phase('planned')
+  opts.planned?.()
   const result = resultOf(plan)
   if (plan.changes.length === 0) return result
   const run = prepare(runner, plan, result, opts)
