@@ -14,6 +14,7 @@ interface Report {
   changes: number
   commands: number
   printed?: string
+  doctor?: string
 }
 
 describe("the build's warm-up (src/lib/warm-up.ts, scripts/warm-cache.mjs)", () => {
@@ -76,6 +77,7 @@ describe("the build's warm-up (src/lib/warm-up.ts, scripts/warm-cache.mjs)", () 
     assert.ok(report.changes >= 20, `${report.changes} changes`)
     assert.ok(report.commands >= report.changes, `${report.commands} commands`)
     assert.match(report.printed ?? '', /^\{\n {2}"ok": true,\n {2}"result": \[\]/)
+    assert.match(report.doctor ?? '', /^\{\n {2}"ok": true,\n {2}"result": \{\n {4}"summary"/)
   })
 
   it('wrote code caches V8 takes, warm for the chunks the warm-up loaded and load-only for the others', () => {
