@@ -4,7 +4,9 @@
  * command (found under dist/src/commands after tsc) exported as COMMANDS for
  * oclif's "explicit" command strategy, and oclif's entry points. Then it
  * writes V8's code cache for it (netkit.cjs.cache), which bin/run.js hands
- * to V8 so the bundle is not compiled again at every start. One file and no
+ * to V8 so the bundle is not compiled again at every start: first after
+ * loading it, then (scripts/warm-cache.mjs) after a warm-up run of the hot
+ * paths, so that the functions they call are in it too. One file and no
  * compile step make `netkit` start several times faster; the same bundle is
  * what the single binary carries.
  *
@@ -119,7 +121,8 @@ const common = {
 const urlBanner = "const __netkitUrl = require('node:url').pathToFileURL(__filename).href;"
 
 /**
- * Writes V8's code cache next to a bundle: loads it once (defining its modules, nothing more).
+ * Writes V8's load-only code cache next to a bundle: loads it once (defining its modules, nothing more;
+ * the warm-up below writes the caches of the bundles it runs again).
  * The source is made ASCII first (\\u escapes): a single other character makes V8 hold the
  * whole file as a two-byte string, twice the memory and slower to read and hash at each start.
  */
