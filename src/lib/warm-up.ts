@@ -95,7 +95,7 @@ export interface WarmUpReport {
   /** The length of the JSON envelopes made (not printed). */
   json: number
   /** What `netkit tunnel list --json` run through oclif printed (captured, not printed), when `dir` was given. */
-  printed?: string
+  tunnelList?: string
   /** What `netkit doctor --json` printed, likewise. */
   doctor?: string
 }
@@ -112,9 +112,13 @@ export interface WarmUpOptions {
  */
 export async function warmUp(opts: WarmUpOptions = {}): Promise<WarmUpReport> {
   const calls: string[] = []
-  const exec = emptyHost(calls)
-  const spawn = async (file: string, args: string[]): Promise<number> => {
-    throw new Error(`the warm-up was about to start ${[file, ...args].join(' ')}`)
+  // Reads find the empty host; a change or a daemon would be refused (none is made: a plan, and a dry run).
+  const tools = {
+    exec: refuse,
+    readExec: emptyHost(calls),
+    spawn: async (file: string, args: string[]): Promise<number> => {
+      throw new Error(`the warm-up was about to start ${[file, ...args].join(' ')}`)
+    },
   }
   const input = {text: WARM_UP_HOST, source: 'warm-up.yaml', version: '0.0.0'}
   const {describePlan, planHost} = await import('./apply/plan.js')
@@ -123,19 +127,18 @@ export async function warmUp(opts: WarmUpOptions = {}): Promise<WarmUpReport> {
   const envelope = (result: unknown) => (json += JSON.stringify({ok: true, result, warnings: []}, null, 2).length)
 
   // diff: the plan, described.
-  const plan = await planHost(new Runner({exec, spawn}), input)
+  const plan = await planHost(new Runner(tools), input)
   const changes = describePlan(plan)
   envelope({changed: changes.length > 0, changes, unchanged: plan.unchanged, foreign: plan.foreign})
 
   // apply --dry-run: the plan again, its steps, their commands (to a sink that drops them).
-  const runner = new Runner({exec, spawn, dryRun: true})
+  const runner = new Runner({...tools, dryRun: true})
   const result = await applyHost(runner, input, {progress: 'none'})
   envelope({...result, dryRun: true, commands: [...runner.journal]})
   const report: WarmUpReport = {calls, changes: changes.length, commands: runner.journal.length, json}
   if (opts.dir) {
     // Two reading commands: the path every command takes (a list), and the doctor's checks (which also read /proc and look for the tools: reads only).
-    const tools = {exec: refuse, readExec: exec, spawn}
-    report.printed = await throughOclif(opts.dir, ['tunnel', 'list', '--json'], tools)
+    report.tunnelList = await throughOclif(opts.dir, ['tunnel', 'list', '--json'], tools)
     report.doctor = await throughOclif(opts.dir, ['doctor', '--json'], tools)
   }
   return report

@@ -13,7 +13,7 @@ interface Report {
   calls: string[]
   changes: number
   commands: number
-  printed?: string
+  tunnelList?: string
   doctor?: string
 }
 
@@ -76,7 +76,7 @@ describe("the build's warm-up (src/lib/warm-up.ts, scripts/warm-cache.mjs)", () 
     // Against an empty host, every object of the sample file is to be made; the dry run shows the commands.
     assert.ok(report.changes >= 20, `${report.changes} changes`)
     assert.ok(report.commands >= report.changes, `${report.commands} commands`)
-    assert.match(report.printed ?? '', /^\{\n {2}"ok": true,\n {2}"result": \[\]/)
+    assert.match(report.tunnelList ?? '', /^\{\n {2}"ok": true,\n {2}"result": \[\]/)
     assert.match(report.doctor ?? '', /^\{\n {2}"ok": true,\n {2}"result": \{\n {4}"summary"/)
   })
 
