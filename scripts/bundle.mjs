@@ -4,7 +4,9 @@
  * command (found under dist/src/commands after tsc) exported as COMMANDS for
  * oclif's "explicit" command strategy, and oclif's entry points. Then it
  * writes V8's code cache for it (netkit.cjs.cache), which bin/run.js hands
- * to V8 so the bundle is not compiled again at every start. One file and no
+ * to V8 so the bundle is not compiled again at every start: first after
+ * loading it, then (scripts/warm-cache.mjs) after a warm-up run of the hot
+ * paths, so that the functions they call are in it too. One file and no
  * compile step make `netkit` start several times faster; the same bundle is
  * what the single binary carries.
  *
@@ -15,6 +17,8 @@
  * every byte of the main bundle, so a list command no longer pays for the
  * prompt library's 500 KiB of character-set tables or the schema library.
  */
+import {spawnSync} from 'node:child_process'
+
 import {build} from 'esbuild'
 import {mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join, relative} from 'node:path'
@@ -32,7 +36,9 @@ const lazyName = (pkg) => pkg.replace(/\//g, '+')
 
 // Loads dist/bundle/lazy/<package>.cjs (with its code cache) once and returns one of its entry
 // points. It sits in the banner, so it runs where the bundle runs: from bin/run.js and in the
-// single binary's vm.Script alike (through require, never import()).
+// single binary's vm.Script alike (through require, never import()). Each chunk's vm.Script is
+// kept in __netkitLazy.scripts (by package) for the build's warm-up (scripts/warm-cache.mjs),
+// which writes the code cache of the chunks it loaded.
 const lazyLoader = `function __netkitLazy(pkg, spec) {
   const path = require('node:path'), fs = require('node:fs'), vm = require('node:vm'), Module = require('node:module');
   const filename = path.join(__dirname, 'lazy', pkg + '.cjs');
@@ -41,6 +47,7 @@ const lazyLoader = `function __netkitLazy(pkg, spec) {
     let cachedData;
     try { cachedData = fs.readFileSync(filename + '.cache') } catch { cachedData = undefined }
     const script = new vm.Script(Module.wrap(fs.readFileSync(filename, 'utf8')), {filename, cachedData});
+    __netkitLazy.scripts[pkg] = script;
     mod = new Module(filename, null);
     mod.filename = filename;
     mod.paths = Module._nodeModulePaths(path.dirname(filename));
@@ -49,7 +56,8 @@ const lazyLoader = `function __netkitLazy(pkg, spec) {
     mod.loaded = true;
   }
   return mod.exports[spec];
-}`
+}
+__netkitLazy.scripts = {};`
 
 // What the lazy packages are imported as by netkit's code (for example zod as 'zod/v4').
 const lazySpecs = new Map(LAZY.map((pkg) => [pkg, new Set()]))
@@ -113,7 +121,8 @@ const common = {
 const urlBanner = "const __netkitUrl = require('node:url').pathToFileURL(__filename).href;"
 
 /**
- * Writes V8's code cache next to a bundle: loads it once (defining its modules, nothing more).
+ * Writes V8's load-only code cache next to a bundle: loads it once (defining its modules, nothing more;
+ * the warm-up below writes the caches of the bundles it runs again).
  * The source is made ASCII first (\\u escapes): a single other character makes V8 hold the
  * whole file as a two-byte string, twice the memory and slower to read and hash at each start.
  */
@@ -149,9 +158,14 @@ files.forEach((file) => {
     `Object.defineProperty(COMMANDS, ${JSON.stringify(id)}, {enumerable: true, configurable: true, get: () => require(${JSON.stringify(file)}).default})`,
   )
 })
+// The build's warm-up (src/lib/warm-up.ts, run by scripts/warm-cache.mjs), evaluated only when called;
+// the lazy chunks' scripts it loaded (__netkitLazy is the banner's loader).
+const warmUpFile = join(root, 'dist/src/lib/warm-up.js')
 const entry = `export {execute, run, flush, handle, settings} from '@oclif/core'
 export const COMMANDS = {}
 ${entries.join('\n')}
+export const warmUp = (opts) => require(${JSON.stringify(warmUpFile)}).warmUp({dir: __netkitUrl, ...opts})
+export const lazyScripts = () => __netkitLazy.scripts
 `
 
 const result = await build({
@@ -177,4 +191,36 @@ for (const [pkg, specs] of lazySpecs) {
   await build({...common, stdin: {contents, resolveDir: root, sourcefile: `lazy-${lazyName(pkg)}.js`, loader: 'js'}, outfile: file, banner: {js: urlBanner}})
   lazySizes.push(`${pkg} ${finish(file)}`)
 }
-console.log(`bundled ${files.length} commands into ${relative(root, outfile)} (${size} KiB, code cache written); lazy: ${lazySizes.join(', ')} KiB`)
+console.log(`bundled ${files.length} commands into ${relative(root, outfile)} (${size} KiB); lazy: ${lazySizes.join(', ')} KiB`)
+
+/**
+ * The code caches from a warm-up run (scripts/warm-cache.mjs, src/lib/warm-up.ts): they hold what the
+ * hot paths compile, not only the top-level code. It runs in a process of its own, with the state and
+ * configuration folders pointed at one that does not exist: the warm-up reads an empty host and runs
+ * nothing. Should it fail, the load-only caches written above stay (a slower start, said here).
+ */
+const none = join(root, 'dist/warm-up-none')
+const warmEnv = {...process.env, NETKIT_STATE_DIR: `${none}/state`, NETKIT_CONFIG_DIR: `${none}/config`, NETKIT_IPROUTE2_DIR: `${none}/iproute2`}
+delete warmEnv.NETKIT_TIMING
+const warmScript = join(root, 'scripts/warm-cache.mjs')
+const warmed = spawnSync(process.execPath, [warmScript, 'warm'], {env: warmEnv, encoding: 'utf8'})
+let report
+try {
+  // The warm-up prints nothing: its report is the one line on stdout.
+  if (warmed.status !== 0 || warmed.stdout.split('\n').length !== 2) throw new Error(warmed.stderr.trim() || warmed.stdout.trim() || `exit ${warmed.status}`)
+  report = JSON.parse(warmed.stdout)
+} catch (error) {
+  console.log(`WARNING: the warm-up failed, the code caches are load-only (netkit starts slower): ${error.message}`)
+}
+if (report) {
+  const kib = (f) => (report.written[f] / 1024) | 0
+  const chunks = Object.keys(report.written).filter((f) => f.includes('/lazy/'))
+  console.log(
+    `code caches from a warm-up (${report.changes} changes planned, ${report.calls} reads answered by an empty host): netkit.cjs ${kib('dist/bundle/netkit.cjs')} KiB, ${chunks.map((f) => `${f.replace(/.*\/(.*)\.cjs$/, '$1')} ${kib(f)}`).join(', ')} KiB; the other chunks load-only`,
+  )
+}
+// V8 takes each cache (a rejected one would only make netkit slower, silently): checked in a fresh process.
+const checked = spawnSync(process.execPath, [warmScript, 'check'], {encoding: 'utf8'})
+if (checked.status !== 0) throw new Error(`checking the code caches: ${checked.stderr}`)
+const rejected = Object.entries(JSON.parse(checked.stdout).rejected).filter(([, r]) => r)
+if (rejected.length) throw new Error(`V8 rejects the code cache of ${rejected.map(([f]) => f).join(', ')}`)

@@ -16,7 +16,7 @@ import * as f from './flags.js'
 import {netnsExists} from './iproute2/netns.js'
 import {lockHost} from './lock.js'
 import {type ChangeOutcome, type Column, renderTable} from './output.js'
-import {Runner} from './runner.js'
+import {Runner, type RunnerOptions} from './runner.js'
 import {phase} from './timing.js'
 
 export interface CommonFlags {
@@ -111,6 +111,7 @@ export abstract class NetkitCommand extends Command {
       // A batch's thousands of lines in one write (one each took about 0.1 s for 20,000 routes).
       sinkLines: json ? undefined : (ls) => echoTo.write(`${ls.join('\n')}\n`),
       warn: (message) => this.warning(message),
+      ...commandTools,
     })
     return this.runnerMade
   }
@@ -174,6 +175,22 @@ export abstract class NetkitCommand extends Command {
       if (e.detail) process.stderr.write(`  ${e.command?.split(' ')[0] ?? 'tool'} said: ${e.detail.replaceAll('\n', '\n    ')}\n`)
       if (e.code === 'E_INTERNAL' && err.stack) process.stderr.write(`${err.stack}\n`)
     }
+  }
+}
+
+/**
+ * What the runners of commands run their tools with: the real ones, except in the build's warm-up
+ * (warm-up.ts), which runs a read-only command through oclif against an empty host that runs nothing.
+ */
+let commandTools: Pick<RunnerOptions, 'exec' | 'readExec' | 'spawn'> = {}
+
+/** Runs `fn` with every command's runner using `tools` (the build's warm-up only); then the real tools again. */
+export async function withCommandTools<T>(tools: Pick<RunnerOptions, 'exec' | 'readExec' | 'spawn'>, fn: () => Promise<T>): Promise<T> {
+  commandTools = tools
+  try {
+    return await fn()
+  } finally {
+    commandTools = {}
   }
 }
 
