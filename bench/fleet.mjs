@@ -4,7 +4,9 @@
  * N simulated hosts reached by ssh (test/helpers/sshhost.ts), a WireGuard full
  * mesh. Times, from the controller: nothing to every pair pinging (the whole
  * playbook: install, keys, render, rollout, and the verify play that pings
- * every pair over the overlay), a no-change re-run, one host joining; and the
+ * every pair over the overlay), a no-change re-run, one host joining (right
+ * after: ssh connections still open), another joining with every ssh connection
+ * closed first (a run started later: a new connection per host); and the
  * memory per host (resident set of every process of a host, its sshd
  * included, and of its wireguard-go alone).
  * Targets on the 2-core machine: 50 hosts meshed < 120 s, re-run < 30 s, join < 30 s.
@@ -70,6 +72,12 @@ function machineCpu() {
 
 /** The load average of the machine (1 and 5 minutes): other work competes with the bench. */
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 2).join('/')
+
+/** Closes the controller's ssh connections to every host (Ansible's ControlPersist masters). */
+function closeConnections(ctl) {
+  const dir = join(ctl.dir, 'cp')
+  for (const f of readdirSync(dir)) spawnSync('ssh', ['-o', `ControlPath=${join(dir, f)}`, '-O', 'exit', 'host'], {stdio: 'ignore'})
+}
 
 /** When the hosts' results of a task came in (seconds after the task started): the first, the median, the last. */
 function spread(results) {
@@ -148,6 +156,13 @@ async function bench(n, strategy) {
     world.add(newcomer)
     const join = await timed('join', ctl, inventory([...names, newcomer]), args)
     if (join.code !== 0) throw new Error(`join failed:\n${explain(join)}`)
+    // The same with every ssh connection closed first, as for a run started minutes after the last
+    // (ControlPersist keeps them only a while): each host then costs a new ssh connection.
+    const second = `n${n + 2}`
+    world.add(second)
+    closeConnections(ctl)
+    const coldJoin = await timed('join, new ssh connections', ctl, inventory([...names, newcomer, second]), args)
+    if (coldJoin.code !== 0) throw new Error(`join (new connections) failed:\n${explain(coldJoin)}`)
     const mem = world.hosts.map(memory)
     const avg = (k) => mem.reduce((s, m) => s + m[k], 0) / mem.length
     console.log(
@@ -156,6 +171,7 @@ async function bench(n, strategy) {
         `  nothing to every pair pinging: ${mark(mesh.seconds, targets.mesh)} (load ${mesh.load})`,
         `  re-run, nothing changed:       ${mark(rerun.seconds, targets.rerun)} (changed=${changed}; load ${rerun.load})`,
         `  one host joining:              ${mark(join.seconds, targets.join)} (hosts changed: ${Object.values(join.stats).filter((x) => x.changed > 0).length}; load ${join.load})`,
+        `  another, new ssh connections:  ${coldJoin.seconds.toFixed(1)} s (hosts changed: ${Object.values(coldJoin.stats).filter((x) => x.changed > 0).length}; load ${coldJoin.load})`,
         `  memory per host:               ${mib(avg('total'))} MiB resident (wireguard-go ${mib(avg('wg'))} MiB, sshd the rest)`,
       ].join('\n'),
     )
