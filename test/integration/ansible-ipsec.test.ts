@@ -86,6 +86,11 @@ describe('the netkit_mesh Ansible role builds an IPsec mesh on simulated hosts (
     // Verbose and with --diff, as a user debugging a run would: still no key in the output (test 2).
     first = await ctl.playbook(inventory({a, b: {}, c: {}}), ['-e', 'netkit_serial=2', '-v', '--diff'])
     assert.equal(first.code, 0, explain(first))
+    // Bundles with keys are copied to the host as a script (never the command of a raw task).
+    for (const n of NAMES) {
+      const applied = first.results[n].filter((r) => r.task.includes('Apply the bundle') && !r.skipped).map((r) => r.task)
+      assert.deepEqual(applied, ['netkit_mesh : Apply the bundle, undone by itself unless confirmed (the script copied to the host)'], n)
+    }
     for (const n of NAMES) {
       assert.deepEqual(
         tunnels(n),
