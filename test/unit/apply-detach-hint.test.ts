@@ -5,66 +5,22 @@
  * apply-planner.test.ts (fixtures/apply-host.ts), without root.
  */
 import assert from 'node:assert/strict'
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
-import {after, before, beforeEach, describe, it} from 'node:test'
+import {describe, it} from 'node:test'
 
 import {fileDigest, lastApplied, loadMemo, saveMemo} from '../../src/lib/apply/memo.js'
 import {plansFirst, unchangedReport} from '../../src/lib/apply/pending.js'
 import {planHost} from '../../src/lib/apply/plan.js'
-import {recordMany, ROOT_SCOPE, scopeOf} from '../../src/lib/ownership.js'
-import {APPLIED, IP4_READS, IP6_READS, XFRM_POLICIES} from './fixtures/apply-host.js'
-import {Recorder} from '../helpers/recorder.js'
-
-const LEDGER = [
-  'table:fxvpn',
-  'link:br0',
-  'link:v0',
-  'addr:br0 10.1.0.1/24',
-  'route:254 10.2.0.0/24 0',
-  'route:100 default 0',
-  'rule:4 1000 10.1.0.0/24 all - - -',
-  'proxy:10.1.0.50 br0',
-  'xfrm-policy:10.1.0.0/24 10.2.0.0/24 out -',
-]
+import {ROOT_SCOPE, scopeOf} from '../../src/lib/ownership.js'
+import {APPLIED, recordedHost, recordedHostState} from './fixtures/apply-host.js'
 
 const file = (text = APPLIED) => ({text, source: 'host.yaml', version: 'test'})
 /** The same objects, another text: a file that changes nothing, but not the one recorded. */
 const commented = `# edited\n${APPLIED}`
 
-function host(): Recorder {
-  return new Recorder()
-    .on(/-d -j -batch -/, {stdout: `${IP4_READS.join('\n')}\n`})
-    .on(/-6 -d -j -batch -/, {stdout: `${IP6_READS.join('\n')}\n`})
-    .on('xfrm policy list', {stdout: XFRM_POLICIES})
-}
+const host = recordedHost
 
 describe('apply --try --detach: who plans', () => {
-  let dir = ''
-  const saved = {...process.env}
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'netkit-detach-hint-'))
-    Object.assign(process.env, {NETKIT_STATE_DIR: join(dir, 'state'), NETKIT_CONFIG_DIR: join(dir, 'config'), NETKIT_IPROUTE2_DIR: join(dir, 'iproute2')})
-    mkdirSync(join(dir, 'iproute2', 'rt_tables.d'), {recursive: true})
-    writeFileSync(join(dir, 'iproute2', 'rt_tables.d', 'netkit.conf'), '100\tfxvpn\n')
-  })
-  beforeEach(() => {
-    rmSync(join(dir, 'state'), {recursive: true, force: true})
-    recordMany(
-      ROOT_SCOPE,
-      [
-        ...LEDGER.map((key) => ({kind: 'applied' as const, key})),
-        {kind: 'addr', key: 'br0 10.1.0.1/24'},
-        {kind: 'xfrm-policy', key: '10.1.0.0/24 10.2.0.0/24 out -'},
-      ],
-      [],
-    )
-  })
-  after(() => {
-    process.env = saved
-    rmSync(dir, {recursive: true, force: true})
-  })
+  recordedHostState('netkit-detach-hint-')
 
   it('nothing recorded: the starter does not plan (not one read), the waiter will', async () => {
     const h = host()

@@ -12,30 +12,16 @@
  * from 10.9.0.0/24 to table 100 (priority 2000).
  */
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {release, tmpdir} from 'node:os'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {release} from 'node:os'
 import {join} from 'node:path'
-import {after, before, beforeEach, describe, it} from 'node:test'
+import {describe, it} from 'node:test'
 
 import {steady} from '../../src/lib/apply/live.js'
 import {planHost} from '../../src/lib/apply/plan.js'
 import {NetkitError} from '../../src/lib/errors.js'
 import {recordMany, ROOT_SCOPE} from '../../src/lib/ownership.js'
-import {APPLIED, IP4_READS, IP6_READS, XFRM_POLICIES} from './fixtures/apply-host.js'
-import {Recorder} from '../helpers/recorder.js'
-
-/** The ledger apply wrote for that file (recorded with the fixture). */
-const LEDGER = [
-  'table:fxvpn',
-  'link:br0',
-  'link:v0',
-  'addr:br0 10.1.0.1/24',
-  'route:254 10.2.0.0/24 0',
-  'route:100 default 0',
-  'rule:4 1000 10.1.0.0/24 all - - -',
-  'proxy:10.1.0.50 br0',
-  'xfrm-policy:10.1.0.0/24 10.2.0.0/24 out -',
-]
+import {APPLIED, IP4_READS, recordedHost, recordedHostState} from './fixtures/apply-host.js'
 
 const readIfThere = (path: string) => {
   try {
@@ -48,12 +34,7 @@ const readIfThere = (path: string) => {
 /** The file with `edit` applied to its text. */
 const file = (edit: (text: string) => string = (t) => t) => ({text: edit(APPLIED), source: 'host.yaml', version: 'test'})
 
-function host(): Recorder {
-  return new Recorder()
-    .on(/-d -j -batch -/, {stdout: `${IP4_READS.join('\n')}\n`})
-    .on(/-6 -d -j -batch -/, {stdout: `${IP6_READS.join('\n')}\n`})
-    .on('xfrm policy list', {stdout: XFRM_POLICIES})
-}
+const host = recordedHost
 
 async function plan(edit?: (text: string) => string) {
   const p = await planHost(host().runner(), file(edit))
@@ -71,32 +52,8 @@ async function refusal(edit: (text: string) => string): Promise<NetkitError> {
 }
 
 describe('the apply planner on a recorded host', () => {
-  let dir = ''
-  const saved = {...process.env}
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'netkit-planner-'))
-    Object.assign(process.env, {NETKIT_STATE_DIR: join(dir, 'state'), NETKIT_CONFIG_DIR: join(dir, 'config'), NETKIT_IPROUTE2_DIR: join(dir, 'iproute2')})
-    mkdirSync(join(dir, 'iproute2', 'rt_tables.d'), {recursive: true})
-    writeFileSync(join(dir, 'iproute2', 'rt_tables.d', 'netkit.conf'), '100\tfxvpn\n')
-    // A name another tool gave a table number.
-    writeFileSync(join(dir, 'iproute2', 'rt_tables.d', 'other.conf'), '102\tsomeone\n')
-  })
-  beforeEach(() => {
-    rmSync(join(dir, 'state'), {recursive: true, force: true})
-    recordMany(
-      ROOT_SCOPE,
-      [
-        ...LEDGER.map((key) => ({kind: 'applied' as const, key})),
-        {kind: 'addr', key: 'br0 10.1.0.1/24'},
-        {kind: 'xfrm-policy', key: '10.1.0.0/24 10.2.0.0/24 out -'},
-      ],
-      [],
-    )
-  })
-  after(() => {
-    process.env = saved
-    rmSync(dir, {recursive: true, force: true})
-  })
+  // A name another tool gave a table number.
+  const stateDir = recordedHostState('netkit-planner-', (iproute2) => writeFileSync(join(iproute2, 'rt_tables.d', 'other.conf'), '102\tsomeone\n'))
 
   it('the file as applied: no change of any kind', async () => {
     assert.deepEqual(await plan(), [])
@@ -250,7 +207,7 @@ describe('the apply planner on a recorded host', () => {
   // ESP loaded or built in on the machine that runs the test: there is no host without it to record.
   const espHere = existsSync('/sys/module/esp4') || /\/esp4\.ko/.test(readIfThere(`/lib/modules/${release()}/modules.builtin`))
   it("guard: an SA needs the kernel's ESP, refused by the plan when the host has none", {skip: espHere && 'this kernel has ESP'}, async () => {
-    const keyFile = join(dir, 'sa.key')
+    const keyFile = join(stateDir(), 'sa.key')
     writeFileSync(keyFile, `0x${'11'.repeat(20)}\n`, {mode: 0o600})
     const noEsp = host().on('modprobe -n -q esp4', {exitCode: 1, stderr: 'modprobe: FATAL: Module esp4 not found'})
     await assert.rejects(
