@@ -6,6 +6,7 @@
  * One world for the whole file; the tests run in order and build on each other.
  */
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import {chmodSync, existsSync, readFileSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -164,6 +165,20 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
       assert.deepEqual(keepalive(n), ['off', 'off'], `${n}'s peers are back to no keepalive`)
       assert.equal(dump(host(n).ns), before[n], `${n} is as before`)
     }
+    // The keepalives made both ends of every pair start a handshake at the same moment: such pairs can
+    // go on retrying together (both responders) for tens of seconds. The next test starts from pairs
+    // that answer: each pair pinged from one end until it does.
+    const overlay = (load(readFileSync(join(fleetDir(), 'out/overlay.yaml'), 'utf8')) as {hosts: Record<string, string>}).hosts
+    for (const [x, y] of [
+      ['b', 'a'],
+      ['c', 'a'],
+      ['c', 'b'],
+    ])
+      await until(
+        `${x} to reach ${y} over the overlay`,
+        () => spawnSync('ip', ['netns', 'exec', host(x).ns, 'ping', '-c', '1', '-W', '1', overlay[y]]).status === 0,
+        90,
+      )
   })
 
   it('a host that stops answering mid-rollout stops the rollout: earlier batches confirmed, it undoes its own change, later hosts untouched', async () => {
