@@ -6,7 +6,8 @@
  * machine, the same load and the same WireGuard sessions. The machine's speed drifts by tens of
  * per cent between runs of bench/fleet.mjs; a difference of a few seconds is only seen this way.
  * Each version is a git revision (its ansible/ folder) or `.` (the working tree's).
- * Usage: npm run build && node bench/fleet-ab.mjs REV REV [--hosts 50] [--rounds 3]
+ * Usage: npm run build && node bench/fleet-ab.mjs REV REV [--hosts 50] [--rounds 3] [--serial 100%]
+ * (--serial: the rollout's batches, netkit_serial; default 100% as in bench/fleet.mjs, the role's own default is 25%)
  * Prints a line per run: seconds, the machine's CPU and ansible-playbook's, the 3 longest tasks.
  */
 import {spawnSync} from 'node:child_process'
@@ -23,8 +24,10 @@ const option = (name, fallback) => {
 }
 const hosts = option('--hosts', 50)
 const rounds = option('--rounds', 3)
+const serialAt = process.argv.indexOf('--serial')
+const serial = serialAt > 0 ? process.argv[serialAt + 1] : '100%'
 const revs = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))
-if (revs.length < 2) throw new Error('usage: node bench/fleet-ab.mjs REV REV [--hosts 50] [--rounds 3] (a REV may be . for the working tree)')
+if (revs.length < 2) throw new Error('usage: node bench/fleet-ab.mjs REV REV [--hosts 50] [--rounds 3] [--serial 100%] (a REV may be . for the working tree)')
 
 /** Each version's site.yml and roles/ in a folder of its own (Ansible finds roles beside the playbook). */
 const dir = mkdtempSync(join(tmpdir(), 'netkit-ab-'))
@@ -60,7 +63,7 @@ try {
     )
   const run = async (label, v, inv) => {
     const cpu0 = machineCpu()
-    const r = await ctl.playbook(inv, [], {playbook: playbooks[v], timeoutMs: 900_000})
+    const r = await ctl.playbook(inv, ['-e', `netkit_serial=${serial}`], {playbook: playbooks[v], timeoutMs: 900_000})
     const cpu = machineCpu() - cpu0
     const per = new Map()
     for (const t of r.tasks) per.set(t.task, (per.get(t.task) ?? 0) + t.seconds)
