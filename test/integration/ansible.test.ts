@@ -221,6 +221,20 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
         ['a', 'b', 'c', 'd'].filter((p) => p !== n),
       )
     for (const n of ['a', 'b', 'c']) assert.equal(wgPid(n), pids[n], `${n}'s data path was not restarted`)
+    // One batch: the changed hosts verified themselves right after their confirmation; the verify play
+    // verified only a (unchanged, its peers changed).
+    const verified = (n: string) => /^netkit: verified$/m.test(run.results[n].find((r) => /Keep the change/.test(r.task))?.stdout ?? '')
+    const verifyRan = (n: string) => run.results[n].some((r) => /Every pair pings/.test(r.task) && !r.skipped && !r.failed)
+    assert.deepEqual(
+      ['a', 'b', 'c', 'd'].map((n) => [n, verified(n), verifyRan(n)]),
+      [
+        ['a', false, true],
+        ['b', true, false],
+        ['c', true, false],
+        ['d', true, false],
+      ],
+      explain(run),
+    )
   })
 
   it('a host marked netkit_state: absent leaves: its tunnel is removed, every peer drops it', async () => {
