@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {NetkitCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {configDir} from '../lib/files.js'
-import {remedies, runDoctor, type DoctorReport} from '../lib/doctor/run.js'
+import {remedies, runDoctor, versionCachePath, type DoctorReport} from '../lib/doctor/run.js'
 import type {Finding} from '../lib/doctor/types.js'
 import {confirm, interactive} from '../lib/prompt.js'
 
@@ -31,7 +31,15 @@ export default class Doctor extends NetkitCommand {
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Doctor)
     const runner = this.makeRunner(flags)
-    const opts = {runner, configDir: configDir(), tunnel: flags.tunnel, check: flags.check, probe: flags.probe}
+    const opts = {
+      runner,
+      configDir: configDir(),
+      tunnel: flags.tunnel,
+      check: flags.check,
+      probe: flags.probe,
+      // The tools' versions, kept between runs (not by a dry run, nor by the build's warm-up).
+      versionCache: runner.dryRun || !this.hostTools ? undefined : versionCachePath(),
+    }
     let report = await runDoctor(opts)
     let fixed: string[] = []
     if (flags.fix) {

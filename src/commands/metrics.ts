@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {NetkitCommand} from '../lib/base-command.js'
 import {configDir} from '../lib/files.js'
+import {versionCachePath} from '../lib/doctor/run.js'
 import {collect, toFamilies} from '../lib/metrics/collect.js'
 import {renderExposition} from '../lib/metrics/exposition.js'
 import {checkOutputPath, writeMetricsFile} from '../lib/metrics/output.js'
@@ -27,7 +28,13 @@ With -o the file is replaced atomically (mode 0644) and nothing is printed: poin
     const {flags} = await this.parse(Metrics)
     const runner = this.makeRunner(flags)
     if (flags.output) checkOutputPath(flags.output)
-    const snap = await collect({runner, configDir: configDir(), scopes: flags['all-netns'] ? 'all' : [flags.netns], doctor: flags.doctor})
+    const snap = await collect({
+      runner,
+      configDir: configDir(),
+      scopes: flags['all-netns'] ? 'all' : [flags.netns],
+      doctor: flags.doctor,
+      versionCache: this.hostTools ? versionCachePath() : undefined,
+    })
     for (const scope of snap.scopes) {
       for (const t of scope.tunnels)
         if (t.error) this.warning(`tunnel ${t.def.name}${scope.netns ? ` (namespace ${scope.netns})` : ''} could not be read, reported down: ${t.error}`)

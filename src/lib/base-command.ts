@@ -117,6 +117,14 @@ export abstract class NetkitCommand extends Command {
   }
 
   /**
+   * Whether the runner runs the host's own tools (not the stand-ins of the build's warm-up, which
+   * must write nothing): only then may a command keep what they answered in the state directory.
+   */
+  protected get hostTools(): boolean {
+    return Object.keys(commandTools).length === 0
+  }
+
+  /**
    * Prints the outcome of a change for people and returns it for --json.
    * `what` is the change as a verb and its object ("add", "route 10.0.0.0/24");
    * `noop` says why nothing was needed.

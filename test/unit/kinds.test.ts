@@ -12,6 +12,7 @@ import {hostFileData, quickHostFile} from '../../src/lib/apply/host-file.js'
 import {parseHostFile, validateHostFile} from '../../src/lib/apply/schema.js'
 import {RouteObj, routeEntryFast, routeSchema} from '../../src/lib/kinds/route.js'
 import {schemaParts} from '../../src/lib/kinds/schema-parts.js'
+import {tunnelEntryFast, tunnelSchema} from '../../src/lib/kinds/tunnel.js'
 import {policyEntryFast, policySchema} from '../../src/lib/kinds/xfrm-policy.js'
 import {parseYaml} from '../../src/lib/yaml.js'
 import type {IpAddrLink} from '../../src/lib/iproute2/addr.js'
@@ -198,6 +199,76 @@ describe("SPD entries checked without zod give exactly the schema's result, and 
   })
 })
 
+describe("WireGuard interfaces with peers checked without zod (a fleet's host file) give exactly the schema's result, and leave every error to it", () => {
+  const Tunnel = tunnelSchema(schemaParts)
+  const key = (i: number) => `${String(i).padStart(2, '0')}${'A'.repeat(41)}=`
+  const peer = (i: number, more: Record<string, unknown> = {}) => ({
+    publicKey: key(i),
+    endpoint: `192.0.2.${i}:51820`,
+    allowedIps: [`10.99.0.${i}/32`],
+    ...more,
+  })
+  const wg = (more: Record<string, unknown> = {}, peers: unknown = {n2: peer(2), n3: peer(3)}) => ({
+    type: 'wireguard',
+    address: '10.99.0.1/24',
+    listenPort: 51820,
+    peers,
+    ...more,
+  })
+  const good: unknown[] = [
+    wg(),
+    wg({mtu: 1380, datapath: 'userspace'}, {'hub-1.example': peer(2, {keepalive: 25, pskFile: '/etc/netkit/fleet/secrets/hub.psk'}), n3: peer(3)}),
+    wg({}, {}),
+    {type: 'wireguard', peers: {n2: {publicKey: key(2), allowedIps: [' 10.99.0.2/32', '10.20.0.0/16', '2001:DB8::/64']}}},
+    {peers: {n2: peer(2, {endpoint: '[2001:db8::2]:51820'})}, listenPort: 1, address: '2001:db8:99::1/64', type: 'wireguard', datapath: 'auto'},
+    wg({address: '10.99.0.1'}),
+  ]
+  const odd: unknown[] = [
+    // Valid, but not for the quick check: the schema takes them.
+    wg({}, null),
+    wg({fwmark: 51820}),
+    {type: 'wireguard', remote: '192.0.2.2', peerPublicKey: key(2), address: '10.99.0.1/24'},
+    {type: 'ipsec', remote: '192.0.2.2', pskFile: '/etc/netkit/psk'},
+  ]
+  const bad: unknown[] = [
+    wg({}, {n2: {publicKey: key(2), endpoint: '192.0.2.2:51820'}}),
+    wg({}, {n2: peer(2, {allowedIps: []})}),
+    wg({}, {n2: peer(2, {allowedIps: ['10.99.0.2/24']})}),
+    wg({}, {n2: peer(2, {allowedIps: '10.99.0.2/32'})}),
+    wg({}, {n2: peer(2, {publicKey: ''})}),
+    wg({}, {n2: peer(2, {endpoint: ''})}),
+    wg({}, {n2: peer(2, {keepalive: 0})}),
+    wg({}, {n2: peer(2, {keepalive: 1.5})}),
+    wg({}, {n2: peer(2, {presharedKey: 'secret'})}),
+    wg({}, {'-n2': peer(2)}),
+    wg({}, [peer(2)]),
+    wg({listenPort: 0}),
+    wg({listenPort: 70000}),
+    wg({mtu: 67}),
+    wg({datapath: 'fast'}),
+    wg({address: '0.0.0.0/0'}),
+    wg({address: 10}),
+    wg({colour: 'blue'}),
+    {...wg(), type: 'wireguards'},
+  ]
+  it('each tunnel: the same value (its fields in the same order, its peers in a map without a prototype), or undefined', () => {
+    let fast = 0
+    for (const e of [...good, ...odd, ...bad]) {
+      const quick = tunnelEntryFast(e)
+      if (quick === undefined) continue
+      fast++
+      const slow = Tunnel.safeParse(e)
+      assert.ok(slow.success, `${JSON.stringify(e)} is bad input, yet passed the quick check`)
+      assert.deepEqual(quick, slow.data, JSON.stringify(e))
+      assert.equal(JSON.stringify(quick), JSON.stringify(slow.data), 'the same order of fields')
+      assert.equal(Object.getPrototypeOf(quick.peers), null)
+    }
+    assert.equal(fast, good.length, 'every good entry took the quick check')
+    for (const e of odd) assert.equal(Tunnel.safeParse(e).success, true, `${JSON.stringify(e)} is valid`)
+    for (const e of bad) assert.equal(Tunnel.safeParse(e).success, false, `${JSON.stringify(e)} is bad input`)
+  })
+})
+
 describe("host files of bulk entries read without zod give exactly the schema's result; the rest is the schema's", () => {
   const routes = Array.from({length: 300}, (_, i) => ({to: `10.${i >> 8}.${i & 255}.0/24`, dev: 'v0'}))
   const policies = [
@@ -228,6 +299,29 @@ describe("host files of bulk entries read without zod give exactly the schema's 
       }),
     ],
     ['YAML', 'version: 1\nroutes:\n  - {to: 10.0.0.0/24, dev: v0}\nxfrmPolicies:\n  - {src: 172.16.0.0/28, dst: 172.17.0.0/28, dir: out}\n'],
+    [
+      "a fleet's hub (YAML, as netkit fleet render writes it)",
+      [
+        'version: 1',
+        'sysctls:',
+        "  ip_forward: '1'",
+        'tunnels:',
+        '  mesh:',
+        '    type: wireguard',
+        '    address: 10.99.0.1/24',
+        '    listenPort: 51820',
+        '    peers:',
+        '      n2:',
+        '        publicKey: fvpYOMxJ2xrpQzdsjQNmBd5Sq4rIh6uFDES2Kgp5M1w=',
+        '        endpoint: 192.0.2.2:51820',
+        '        allowedIps:',
+        '          - 10.99.0.2/32',
+        '          - 10.20.0.0/24',
+        '        keepalive: 25',
+        '',
+      ].join('\n'),
+    ],
+    ['a sysctl as a number', JSON.stringify({version: 1, sysctls: {ip_forward: 1, 'net.ipv4.conf.all.rp_filter': '2'}})],
   ]
   const read = (text: string, name: string) => hostFileData(text, name, parseYaml)
   it('the quick path, where it answers, equals the schema', () => {
@@ -252,6 +346,15 @@ describe("host files of bulk entries read without zod give exactly the schema's 
       ['an unknown key', {version: 1, routes, rutes: []}, /rutes|Unrecognized/],
       ['routes not a list', {version: 1, routes: {to: '10.0.0.0/24'}}, /routes/],
       ['a bad route deep in the list', {version: 1, routes: [...routes.slice(0, 200), {to: '10.9.9.1/24', dev: 'v0'}]}, /routes\.200\.to: .*host bits set/],
+      ['an IPsec tunnel', {version: 1, tunnels: {b: {type: 'ipsec', remote: '192.0.2.2', pskFile: '/etc/netkit/b.psk'}}}, undefined],
+      ['a bad tunnel name', {version: 1, tunnels: {'1mesh': {type: 'wireguard', peers: {}}}}, /tunnels\.1mesh: a tunnel name/],
+      [
+        'a bad peer',
+        {version: 1, tunnels: {mesh: {type: 'wireguard', peers: {n2: {publicKey: 'k', allowedIps: ['10.99.0.2/24']}}}}},
+        /tunnels\.mesh\.peers\.n2\.allowedIps\.0: .*host bits set/,
+      ],
+      ['an unknown sysctl', {version: 1, sysctls: {ip_forwarding: '1'}}, /sysctls\.ip_forwarding/],
+      ['a sysctl that is not a value', {version: 1, sysctls: {ip_forward: true}}, /sysctls\.ip_forward/],
     ]
     for (const [what, data, error] of schema) {
       assert.equal(quickHostFile(data), undefined, `${what}: the quick path left it to the schema`)

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {readdirSync, readFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 // dist/test/unit/ -> the package root
@@ -30,17 +32,61 @@ describe('start-up: what the bundle carries (docs/performance.md)', () => {
     assert.doesNotMatch(read('dist/bundle/netkit.cjs'), /[^\x00-\x7f]/)
   })
 
-  it('answers a list command from the main bundle and the table package alone', () => {
+  // Runs netkit with ARGS and returns its exit status and the bundles it compiled (each goes through
+  // vm.Script: bin/load.js, the lazy loader).
+  const loaded = (args: string[], env: NodeJS.ProcessEnv = process.env) => {
     const bin = new URL('bin/run.js', root).pathname
-    // Every bundle is compiled through vm.Script (bin/load.js, the lazy loader): note their names.
     const code = `const vm = require('node:vm'), path = require('node:path'), Script = vm.Script, seen = new Set();
       vm.Script = function (source, options) { seen.add(path.basename(options.filename)); return new Script(source, options) };
       process.on('exit', () => process.stderr.write('LOADED ' + [...seen].sort().join(' ') + '\\n'));
-      process.argv = [process.argv[0], ${JSON.stringify(bin)}, 'ns', 'list'];
+      process.argv = [process.argv[0], ${JSON.stringify(bin)}, ...${JSON.stringify(args)}];
       import(${JSON.stringify(bin)});`
-    const r = spawnSync(process.execPath, ['-e', code], {encoding: 'utf8'})
+    const r = spawnSync(process.execPath, ['-e', code], {encoding: 'utf8', env})
+    return {status: r.status, stderr: r.stderr, stdout: r.stdout, loaded: /^LOADED (.*)$/m.exec(r.stderr)?.[1]}
+  }
+
+  it('answers a list command from the main bundle and the table package alone', () => {
+    const r = loaded(['ns', 'list'])
     assert.equal(r.status, 0, r.stderr)
     // (the table package only when there are namespaces to list)
-    assert.match(r.stderr, /^LOADED netkit\.cjs( table\.cjs)?$/m)
+    assert.match(r.loaded ?? '', /^netkit\.cjs( table\.cjs)?$/)
+  })
+
+  it("reads a fleet's host file (a WireGuard interface with peers, sysctls) without the schema library", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netkit-startup-'))
+    try {
+      const peers = Array.from({length: 3}, (_, i) => [
+        `      n${i + 2}:`,
+        `        publicKey: ${String(i).padStart(2, '0')}${'A'.repeat(41)}=`,
+        `        endpoint: 192.0.2.${i + 2}:51820`,
+        `        allowedIps: [10.99.0.${i + 2}/32]`,
+      ])
+      const file = join(dir, 'host.yaml')
+      writeFileSync(
+        file,
+        [
+          'version: 1',
+          'sysctls: {ip_forward: 1}',
+          'tunnels:',
+          '  mesh:',
+          '    type: wireguard',
+          '    address: 10.99.0.1/24',
+          '    peers:',
+          ...peers.flat(),
+          '',
+        ].join('\n'),
+      )
+      const env = {...process.env, NETKIT_STATE_DIR: join(dir, 'state'), NETKIT_CONFIG_DIR: join(dir, 'config'), NETKIT_IPROUTE2_DIR: join(dir, 'iproute2')}
+      const r = loaded(['apply', '-f', file, '--dry-run', '--json'], env)
+      assert.equal(r.status, 0, r.stderr)
+      assert.match(r.stdout, /"add",\s+"kind": "tunnel"/)
+      assert.doesNotMatch(r.loaded ?? '', /zod/)
+      assert.match(r.loaded ?? '', /js-yaml\.cjs/)
+      // The same file with one field the quick check leaves to the schema.
+      writeFileSync(file, readFileSync(file, 'utf8').replace('    type: wireguard', '    type: wireguard\n    fwmark: 51820'))
+      assert.match(loaded(['apply', '-f', file, '--dry-run', '--json'], env).loaded ?? '', /zod\.cjs/)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })

@@ -1,10 +1,11 @@
 /**
  * The host file read without zod: its text parsed (JSON or YAML), the checks
- * that need more than one field (each kind's), and a quick path for a file of
- * bulk entries only (routes and SPD entries, tens of thousands of them), which
- * gives exactly what the schema (schema.ts) gives, so that such a file is
- * validated without loading zod at all. Anything else, and any error, is the
- * schema's to check and name.
+ * that need more than one field (each kind's), and a quick path for the files
+ * netkit reads most: bulk entries (routes and SPD entries, tens of thousands of
+ * them) and a fleet's host file (a WireGuard interface with its peers, and
+ * sysctls), which gives exactly what the schema (schema.ts) gives, so that such
+ * a file is validated without loading zod at all. Anything else, and any
+ * error, is the schema's to check and name.
  */
 import {UsageError} from '../errors.js'
 import {checkLinks} from '../kinds/link.js'
@@ -12,7 +13,7 @@ import {checkRoutes, routeEntryFast} from '../kinds/route.js'
 import {checkRules} from '../kinds/rule.js'
 import type {AddIssue, Path} from '../kinds/schema-parts.js'
 import {checkSysctls} from '../kinds/sysctl.js'
-import {checkTunnels} from '../kinds/tunnel.js'
+import {TUNNEL_NAME, checkTunnels, tunnelEntryFast} from '../kinds/tunnel.js'
 import {checkPolicies, policyEntryFast} from '../kinds/xfrm-policy.js'
 import {checkStates} from '../kinds/xfrm-state.js'
 import type {HostFile, ScopeFile} from './schema.js'
@@ -59,10 +60,29 @@ export function scopeChecks(s: ScopeFile, prefix: Path, add: AddIssue): void {
 /** A scope's lists, and the kinds whose entries have a quick check (the others: the schema, unless the list is empty). */
 const LISTS = ['links', 'addresses', 'routes', 'rules', 'proxyArp', 'xfrmPolicies', 'xfrmStates'] as const
 const QUICK: Partial<Record<(typeof LISTS)[number], (x: unknown) => unknown>> = {routes: routeEntryFast, xfrmPolicies: policyEntryFast}
-/** The file's maps: the quick path takes them only left out or empty. */
+/** The file's maps: the quick path takes them left out or empty, and these with a quick check of their entries. */
 const MAPS = ['tables', 'namespaces', 'sysctls', 'tunnels'] as const
+const QUICK_MAPS: Partial<Record<(typeof MAPS)[number], (key: string, value: unknown) => unknown>> = {
+  // A sysctl's name and value are checked by checkSysctls (scopeChecks) as the schema's are.
+  sysctls: (_, value) => (typeof value === 'string' ? value : typeof value === 'number' && Number.isFinite(value) ? String(value) : undefined),
+  tunnels: (name, value) => (TUNNEL_NAME.test(name) ? tunnelEntryFast(value) : undefined),
+}
 
 const isMap = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+
+/** A map's entries, each through its quick check, as an object without a prototype (as the schema's); undefined when one of them is not for it. */
+function quickMap(value: unknown, check: ((key: string, value: unknown) => unknown) | undefined): Record<string, unknown> | undefined {
+  if (!isMap(value)) return undefined
+  const out = Object.create(null) as Record<string, unknown>
+  const keys = Object.keys(value)
+  if (keys.length > 0 && !check) return undefined
+  for (const k of keys) {
+    const entry = check!(k, value[k])
+    if (entry === undefined) return undefined
+    out[k] = entry
+  }
+  return out
+}
 
 /** The entries of one list, each through its quick check; undefined when one of them is not for it. */
 function quickList(value: unknown, check: ((x: unknown) => unknown) | undefined): unknown[] | undefined {
@@ -79,8 +99,9 @@ function quickList(value: unknown, check: ((x: unknown) => unknown) | undefined)
 }
 
 /**
- * A host file that holds only routes and SPD entries (and empty lists and maps), every entry plainly valid
- * and the kinds' checks passed: exactly what the schema gives for it. Else undefined (the schema decides).
+ * A host file that holds only routes, SPD entries, sysctls and WireGuard interfaces with peers (and empty
+ * lists and maps), every entry plainly valid and the kinds' checks passed: exactly what the schema gives
+ * for it. Else undefined (the schema decides).
  */
 export function quickHostFile(data: unknown): HostFile | undefined {
   if (!isMap(data) || data.version !== 1) return undefined
@@ -91,7 +112,9 @@ export function quickHostFile(data: unknown): HostFile | undefined {
     if (k === 'version') continue
     const value = data[k]
     if ((MAPS as readonly string[]).includes(k)) {
-      if (!isMap(value) || Object.keys(value).length > 0) return undefined
+      const map = quickMap(value, QUICK_MAPS[k as (typeof MAPS)[number]])
+      if (!map) return undefined
+      f[k] = map
       continue
     }
     if (!(LISTS as readonly string[]).includes(k)) return undefined

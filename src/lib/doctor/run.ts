@@ -3,7 +3,10 @@
  * sums up. `--fix` applies the remedies of failed and warned findings, then
  * the checks run again.
  */
+import {join} from 'node:path'
+
 import {UsageError} from '../errors.js'
+import {stateDir} from '../ownership.js'
 import type {Runner} from '../runner.js'
 import {tunnelHostSettings} from '../tunnel/host.js'
 import {listDefs, scopeDir} from '../tunnel/store.js'
@@ -23,7 +26,12 @@ export interface DoctorOptions {
   tunnel?: string
   check?: string
   probe?: boolean
+  /** Keep the tools' versions between runs in this file (versionCachePath()); none: ask every tool each run. */
+  versionCache?: string
 }
+
+/** Where netkit keeps the versions of the tools it wraps (doctor/tool-versions.ts): the state directory (a tmpfs: gone at reboot). */
+export const versionCachePath = () => join(stateDir(), 'tool-versions.json')
 
 export interface DoctorReport {
   findings: Finding[]
@@ -65,6 +73,7 @@ export function makeContext(opts: DoctorOptions): DoctorContext {
     sysctls: memo(async () => readSysctls(opts.runner, hostSysctls(tunnels, await hostSettings()))),
     hostSettings,
     links: memo(async () => JSON.parse(await opts.runner.read({tool: 'ip', args: LINKS_WITH_ADDRESSES}))),
+    versionCache: opts.versionCache,
   }
 }
 

@@ -55,6 +55,8 @@ export interface DoctorContext {
   routeTo: (dst: string) => Promise<RouteGet | undefined>
   /** Every link with its addresses (`ip -j -d addr show`), read once (the same read as the tunnels' status). */
   links: () => Promise<IpLinkWithAddresses[]>
+  /** Where the tools' versions are kept between runs (tool-versions.ts); none: each run asks every tool. */
+  versionCache?: string
 }
 
 export interface Check {

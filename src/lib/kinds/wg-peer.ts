@@ -6,6 +6,7 @@
 import type {z} from 'zod/v4'
 
 import type {WgPeer} from '../tunnel/types.js'
+import * as v from '../validate.js'
 import {type Attrs, Obj} from './object.js'
 import type {SchemaParts} from './schema-parts.js'
 
@@ -25,8 +26,42 @@ export const peerSchema = ({z, kindOf, list, net}: SchemaParts) =>
 export type PeerEntry = z.output<ReturnType<typeof peerSchema>>
 
 /** A peer's name: its key in a tunnel's `peers`. */
+export const PEER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
 export const peerNameSchema = ({z}: SchemaParts) =>
-  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a peer name: 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit (a host name)")
+  z.string().regex(PEER_NAME, "a peer name: 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit (a host name)")
+
+const isInt = (x: unknown, min: number, max: number): x is number => Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max
+const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0
+
+/**
+ * A peer checked without zod (a fleet's host file lists one per host of the mesh): exactly what
+ * peerSchema gives, its fields in the schema's order, or undefined to let the schema decide (and say what is wrong).
+ */
+export function peerEntryFast(x: unknown): PeerEntry | undefined {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined
+  const e = x as Record<string, unknown>
+  for (const k in e) if (k !== 'publicKey' && k !== 'endpoint' && k !== 'allowedIps' && k !== 'keepalive' && k !== 'pskFile') return undefined
+  const {publicKey, endpoint, allowedIps, keepalive, pskFile} = e
+  if (!isText(publicKey) || !Array.isArray(allowedIps) || allowedIps.length === 0) return undefined
+  if ((endpoint !== undefined && !isText(endpoint)) || (pskFile !== undefined && !isText(pskFile))) return undefined
+  if (keepalive !== undefined && !isInt(keepalive, 1, 65535)) return undefined
+  const ips: v.Cidr[] = new Array(allowedIps.length)
+  try {
+    for (let i = 0; i < allowedIps.length; i++) {
+      const a = allowedIps[i]
+      if (typeof a !== 'string') return undefined
+      ips[i] = v.network(a)
+    }
+  } catch {
+    return undefined
+  }
+  const out: Record<string, unknown> = {publicKey}
+  if (endpoint !== undefined) out.endpoint = endpoint
+  out.allowedIps = ips
+  if (keepalive !== undefined) out.keepalive = keepalive
+  if (pskFile !== undefined) out.pskFile = pskFile
+  return out as PeerEntry
+}
 
 /**
  * A peer of a WireGuard interface (a tunnel without `remote`): added, changed

@@ -7,7 +7,7 @@
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {runDoctor} from '../doctor/run.js'
+import {runDoctor, versionCachePath} from '../doctor/run.js'
 import {NetkitError, UsageError} from '../errors.js'
 import {netnsExists} from '../iproute2/netns.js'
 import {Interruption} from '../plan.js'
@@ -397,7 +397,7 @@ async function prove(opts: LabOptions, hosts: LabHost[]): Promise<Pick<LabReport
   for (const [ti, type] of opts.types.entries()) captures.push(await captureProof(runner, type, ti === 0, hosts[0], hosts[1]))
   const doctor = []
   for (const h of hosts) {
-    const r = await runDoctor({runner: runner.in(h.host), configDir: opts.configDir})
+    const r = await runDoctor({runner: runner.in(h.host), configDir: opts.configDir, versionCache: runner.dryRun ? undefined : versionCachePath()})
     doctor.push({host: h.host, fail: r.summary.fail, warn: r.summary.warn})
   }
   return {pairs, captures, doctor}

@@ -56,6 +56,8 @@ export interface CollectOptions {
   /** The scopes to read: [undefined] is the host itself; 'all' every namespace netkit has tunnels in, and the host. */
   scopes: (string | undefined)[] | 'all'
   doctor: boolean
+  /** With doctor: where the tools' versions are kept between runs (doctor/run.ts versionCachePath). */
+  versionCache?: string
 }
 
 /** Reads every tunnel's status and the doctor's findings, once. */
@@ -70,7 +72,9 @@ export async function collect(opts: CollectOptions): Promise<Snapshot> {
       const present = netns === undefined || netnsExists(netns)
       const [tunnels, findings] = await Promise.all([
         Promise.all(defs.map(async (def) => readTunnel(def, runner, opts.configDir))),
-        opts.doctor && present ? runDoctor({runner: runner.in(netns ?? null), configDir: opts.configDir}).then((r) => r.findings) : undefined,
+        opts.doctor && present
+          ? runDoctor({runner: runner.in(netns ?? null), configDir: opts.configDir, versionCache: opts.versionCache}).then((r) => r.findings)
+          : undefined,
       ])
       return {netns, tunnels, findings}
     }),

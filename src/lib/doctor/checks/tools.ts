@@ -1,6 +1,7 @@
 /** The tools netkit wraps: present, and which version. */
 import {existsSync} from 'node:fs'
 
+import {toolVersions} from '../tool-versions.js'
 import {type Check, type DoctorContext, finding} from '../types.js'
 
 interface Tool {
@@ -25,9 +26,16 @@ export const tools: Check = {
   title: 'Tools installed',
   group: 'tools',
   async run(ctx) {
+    // The version of each tool whose binary is there, asked once per installed binary (tool-versions.ts).
+    const present = TOOLS.filter((tool) => !tool.path || existsSync(tool.path))
+    const answers = await toolVersions(
+      ctx.runner,
+      present.map((tool) => ({tool: tool.path ?? tool.name, args: tool.args})),
+      ctx.versionCache,
+    )
     const out = await Promise.all(
       TOOLS.map(async (tool) => {
-        if (tool.path && !existsSync(tool.path)) {
+        if (!present.includes(tool)) {
           return finding(this, tool.needed(ctx) ? 'fail' : 'warn', {
             subject: tool.name,
             reason: `${tool.path} is missing`,
@@ -35,7 +43,7 @@ export const tools: Check = {
             evidence: {path: tool.path},
           })
         }
-        const r = await ctx.runner.probe({tool: tool.path ?? tool.name, args: tool.args, netns: null})
+        const r = answers[present.indexOf(tool)]
         const text = `${r.stdout}${r.stderr}`.split('\n').find((l) => /\d+\.\d+/.test(l) && !/failed to load|plugin/i.test(l)) ?? ''
         const version = /v?(\d+\.\d+(\.\d+)?)/.exec(text)?.[1] ?? null
         if (r.exitCode === 127) {
