@@ -6,12 +6,14 @@
  * machine, the same load and the same WireGuard sessions. The machine's speed drifts by tens of
  * per cent between runs of bench/fleet.mjs; a difference of a few seconds is only seen this way.
  * Each version is a git revision (its ansible/ folder) or `.` (the working tree's).
- * Usage: npm run build && node bench/fleet-ab.mjs REV REV [--hosts 50] [--rounds 3] [--serial 100%]
- * (--serial: the rollout's batches, netkit_serial; default 100% as in bench/fleet.mjs, the role's own default is 25%)
+ * Usage: npm run build && node bench/fleet-ab.mjs REV REV [--hosts 50] [--rounds 3] [--serial 100%] [--netkit DIR,DIR]
+ * (--serial: the rollout's batches, netkit_serial; default 100% as in bench/fleet.mjs, the role's own default is 25%;
+ * --netkit: the netkit each version's hosts run, one built checkout per REV (`.`: this one), e.g. a
+ * `git worktree` of the revision before after `npm run build` there: `node bench/fleet-ab.mjs . . --netkit /tmp/old,.`)
  * Prints a line per run: seconds, the machine's CPU and ansible-playbook's, the 3 longest tasks.
  */
 import {spawnSync} from 'node:child_process'
-import {cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -27,6 +29,9 @@ const rounds = option('--rounds', 3)
 const serialAt = process.argv.indexOf('--serial')
 const serial = serialAt > 0 ? process.argv[serialAt + 1] : '100%'
 const revs = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))
+const netkitAt = process.argv.indexOf('--netkit')
+const builds = netkitAt > 0 ? process.argv[netkitAt + 1].split(',').map((d) => (d === '.' ? process.cwd() : d)) : undefined
+if (builds && builds.length !== revs.length) throw new Error('--netkit: one built checkout per REV')
 if (revs.length < 2) throw new Error('usage: node bench/fleet-ab.mjs REV REV [--hosts 50] [--rounds 3] [--serial 100%] (a REV may be . for the working tree)')
 
 /** Each version's site.yml and roles/ in a folder of its own (Ansible finds roles beside the playbook). */
@@ -44,6 +49,21 @@ const playbooks = revs.map((rev, i) => {
   return join(to, 'site.yml')
 })
 
+// With --netkit, the hosts and the controller run one wrapper whose target (a symbolic link) is
+// switched to the version's checkout before each run: the wrapper itself never changes, so the role
+// installs nothing anew between versions.
+const current = join(dir, 'netkit-current')
+const wrapper = join(dir, 'netkit')
+if (builds) {
+  for (const b of builds) if (!existsSync(join(b, 'dist/bundle/netkit.cjs'))) throw new Error(`--netkit ${b}: not built (npm run build there)`)
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${process.execPath} ${join(current, 'bin/run.js')} "$@"\n`, {mode: 0o755})
+}
+const useBuild = (v) => {
+  if (!builds) return
+  rmSync(current, {force: true})
+  symlinkSync(builds[v], current)
+}
+
 /** CPU-seconds the whole machine has spent (all but idle and iowait). */
 const machineCpu = () => {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
@@ -59,9 +79,16 @@ try {
       'ab',
       Object.fromEntries(list.map((x) => [x, ctl.hostVars(x, extra[x] ?? {})])),
       // As in bench/fleet.mjs: a busy 2-core machine needs longer than the defaults.
-      {netkit_bin: ctl.netkit, netkit_check_timeout: 60, netkit_verify_timeout: 60, netkit_try_seconds: 900},
+      {
+        netkit_bin: builds ? wrapper : ctl.netkit,
+        ...(builds ? {netkit_binary_src: wrapper, netkit_controller_netkit: wrapper} : {}),
+        netkit_check_timeout: 60,
+        netkit_verify_timeout: 60,
+        netkit_try_seconds: 900,
+      },
     )
   const run = async (label, v, inv) => {
+    useBuild(v)
     const cpu0 = machineCpu()
     const r = await ctl.playbook(inv, ['-e', `netkit_serial=${serial}`], {playbook: playbooks[v], timeoutMs: 900_000})
     const cpu = machineCpu() - cpu0
@@ -72,7 +99,7 @@ try {
       .slice(0, 3)
       .map(([t, s]) => `${s.toFixed(1)} s ${t.replace(/^netkit_mesh : /, '').slice(0, 40)}`)
     console.log(
-      `${label} ${revs[v]}: ${r.seconds.toFixed(1)} s, CPU machine ${cpu.toFixed(1)} s, ansible-playbook ${r.cpuSeconds.toFixed(1)} s | ${top.join('; ')}`,
+      `${label} ${revs[v]}${builds ? ` (netkit ${builds[v]})` : ''}: ${r.seconds.toFixed(1)} s, CPU machine ${cpu.toFixed(1)} s, ansible-playbook ${r.cpuSeconds.toFixed(1)} s | ${top.join('; ')}`,
     )
     if (r.code !== 0) throw new Error(`${label} ${revs[v]} failed:\n${explain(r)}`)
   }
