@@ -157,6 +157,12 @@ export function integer(value: string, what: string, min: number, max: number): 
 
 export const U32_MAX = 0xffff_ffff
 
+/** A whole number from min to max, as a file's data holds it (the quick checks of host-file entries: apply/host-file.ts). */
+export const isIntIn = (x: unknown, min: number, max: number): x is number => Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max
+
+/** A map (NAME: VALUE) in a file's data: an object, not null, not a list. */
+export const isMap = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+
 export interface Mark {
   value: number
   mask?: number

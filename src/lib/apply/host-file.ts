@@ -16,6 +16,7 @@ import {checkSysctls} from '../kinds/sysctl.js'
 import {TUNNEL_NAME, checkTunnels, tunnelEntryFast} from '../kinds/tunnel.js'
 import {checkPolicies, policyEntryFast} from '../kinds/xfrm-policy.js'
 import {checkStates} from '../kinds/xfrm-state.js'
+import {isMap} from '../validate.js'
 import type {HostFile, ScopeFile} from './schema.js'
 
 /** Whether a host file is read as JSON (by its name); any other is YAML. */
@@ -67,8 +68,6 @@ const QUICK_MAPS: Partial<Record<(typeof MAPS)[number], (key: string, value: unk
   sysctls: (_, value) => (typeof value === 'string' ? value : typeof value === 'number' && Number.isFinite(value) ? String(value) : undefined),
   tunnels: (name, value) => (TUNNEL_NAME.test(name) ? tunnelEntryFast(value) : undefined),
 }
-
-const isMap = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
 
 /** A map's entries, each through its quick check, as an object without a prototype (as the schema's); undefined when one of them is not for it. */
 function quickMap(value: unknown, check: ((key: string, value: unknown) => unknown) | undefined): Record<string, unknown> | undefined {

@@ -90,13 +90,13 @@ const DATAPATHS = ['auto', 'kernel', 'userspace']
  * the host; zod and its schema cost about 50 ms of CPU there.
  */
 export function tunnelEntryFast(x: unknown): TunnelEntry | undefined {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined
-  const e = x as Record<string, unknown>
+  if (!v.isMap(x)) return undefined
+  const e = x
   for (const k in e) if (k !== 'type' && k !== 'address' && k !== 'listenPort' && k !== 'peers' && k !== 'mtu' && k !== 'datapath') return undefined
   const {type, address, listenPort, peers, mtu, datapath} = e
-  if (type !== 'wireguard' || typeof peers !== 'object' || peers === null || Array.isArray(peers)) return undefined
-  if (listenPort !== undefined && !(Number.isSafeInteger(listenPort) && (listenPort as number) >= 1 && (listenPort as number) <= 65535)) return undefined
-  if (mtu !== undefined && !(Number.isSafeInteger(mtu) && (mtu as number) >= 68 && (mtu as number) <= 65535)) return undefined
+  if (type !== 'wireguard' || !v.isMap(peers)) return undefined
+  if (listenPort !== undefined && !v.isIntIn(listenPort, 1, 65535)) return undefined
+  if (mtu !== undefined && !v.isIntIn(mtu, 68, 65535)) return undefined
   if (datapath !== undefined && !DATAPATHS.includes(datapath as string)) return undefined
   let addr: v.Cidr | undefined
   if (address !== undefined) {
@@ -110,7 +110,7 @@ export function tunnelEntryFast(x: unknown): TunnelEntry | undefined {
   const byName = Object.create(null) as Record<string, PeerEntry>
   for (const name of Object.keys(peers)) {
     if (!PEER_NAME.test(name)) return undefined
-    const p = peerEntryFast((peers as Record<string, unknown>)[name])
+    const p = peerEntryFast(peers[name])
     if (!p) return undefined
     byName[name] = p
   }

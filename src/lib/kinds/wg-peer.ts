@@ -30,7 +30,6 @@ export const PEER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
 export const peerNameSchema = ({z}: SchemaParts) =>
   z.string().regex(PEER_NAME, "a peer name: 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit (a host name)")
 
-const isInt = (x: unknown, min: number, max: number): x is number => Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max
 const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0
 
 /**
@@ -38,13 +37,13 @@ const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 
  * peerSchema gives, its fields in the schema's order, or undefined to let the schema decide (and say what is wrong).
  */
 export function peerEntryFast(x: unknown): PeerEntry | undefined {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined
-  const e = x as Record<string, unknown>
+  if (!v.isMap(x)) return undefined
+  const e = x
   for (const k in e) if (k !== 'publicKey' && k !== 'endpoint' && k !== 'allowedIps' && k !== 'keepalive' && k !== 'pskFile') return undefined
   const {publicKey, endpoint, allowedIps, keepalive, pskFile} = e
   if (!isText(publicKey) || !Array.isArray(allowedIps) || allowedIps.length === 0) return undefined
   if ((endpoint !== undefined && !isText(endpoint)) || (pskFile !== undefined && !isText(pskFile))) return undefined
-  if (keepalive !== undefined && !isInt(keepalive, 1, 65535)) return undefined
+  if (keepalive !== undefined && !v.isIntIn(keepalive, 1, 65535)) return undefined
   const ips: v.Cidr[] = new Array(allowedIps.length)
   try {
     for (let i = 0; i < allowedIps.length; i++) {
