@@ -164,7 +164,10 @@ describe('the netkit_mesh Ansible role builds an IPsec mesh on simulated hosts (
     for (const k of keys) {
       assert.ok(!said.includes(k), 'no PSK in the playbook output')
       assert.ok(!said.includes(k.slice(2)), 'no PSK (base64) in the playbook output')
-      assert.ok(!said.includes(Buffer.from(k).toString('base64').slice(0, 40)), 'no key file as the apply script carries it (base64) in the output or on a command line')
+      assert.ok(
+        !said.includes(Buffer.from(k).toString('base64').slice(0, 40)),
+        'no key file as the apply script carries it (base64) in the output or on a command line',
+      )
     }
   })
 
