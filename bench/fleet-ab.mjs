@@ -6,16 +6,21 @@
  * machine, the same load and the same WireGuard sessions. The machine's speed drifts by tens of
  * per cent between runs of bench/fleet.mjs; a difference of a few seconds is only seen this way.
  * Each version is a git revision (its ansible/ folder) or `.` (the working tree's).
- * Usage: npm run build && node bench/fleet-ab.mjs REV REV [--hosts 50] [--rounds 3] [--serial 100%] [--netkit DIR,DIR]
+ * The hosts run the single binary, as the role installs it (bench/single-binary.mjs; --node: this
+ * checkout through node).
+ * Usage: npm run build && node bench/fleet-ab.mjs REV REV [--hosts 50] [--rounds 3] [--serial 100%] [--netkit DIR,DIR] [--node]
  * (--serial: the rollout's batches, netkit_serial; default 100% as in bench/fleet.mjs, the role's own default is 25%;
  * --netkit: the netkit each version's hosts run, one built checkout per REV (`.`: this one), e.g. a
- * `git worktree` of the revision before after `npm run build` there: `node bench/fleet-ab.mjs . . --netkit /tmp/old,.`)
+ * `git worktree` of the revision before after `npm run build` there: `node bench/fleet-ab.mjs . . --netkit /tmp/old,.`;
+ * each checkout's single binary, built there when missing, or with --node the checkout through node)
  * Prints a line per run: seconds, the machine's CPU and ansible-playbook's, the 3 longest tasks.
  */
 import {spawnSync} from 'node:child_process'
 import {cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+
+import {singleBinary, useSingleBinary} from './single-binary.mjs'
 
 const {sshWorld} = await import('../dist/test/helpers/sshhost.js')
 const {controller, explain, ANSIBLE_DIR} = await import('../dist/test/helpers/ansible.js')
@@ -28,7 +33,7 @@ const hosts = option('--hosts', 50)
 const rounds = option('--rounds', 3)
 const serialAt = process.argv.indexOf('--serial')
 const serial = serialAt > 0 ? process.argv[serialAt + 1] : '100%'
-const revs = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))
+const revs = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !['--hosts', '--rounds', '--serial', '--netkit'].includes(all[i - 1]))
 const netkitAt = process.argv.indexOf('--netkit')
 const builds = netkitAt > 0 ? process.argv[netkitAt + 1].split(',').map((d) => (d === '.' ? process.cwd() : d)) : undefined
 if (builds && builds.length !== revs.length) throw new Error('--netkit: one built checkout per REV')
@@ -56,7 +61,12 @@ const current = join(dir, 'netkit-current')
 const wrapper = join(dir, 'netkit')
 if (builds) {
   for (const b of builds) if (!existsSync(join(b, 'dist/bundle/netkit.cjs'))) throw new Error(`--netkit ${b}: not built (npm run build there)`)
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${process.execPath} ${join(current, 'bin/run.js')} "$@"\n`, {mode: 0o755})
+  if (process.argv.includes('--node')) writeFileSync(wrapper, `#!/bin/sh\nexec ${process.execPath} ${join(current, 'bin/run.js')} "$@"\n`, {mode: 0o755})
+  else {
+    for (const b of builds) singleBinary(b)
+    writeFileSync(wrapper, `#!/bin/sh\nexec ${join(current, 'dist/netkit')} "$@"\n`, {mode: 0o755})
+  }
+} else console.log(useSingleBinary())
 }
 const useBuild = (v) => {
   if (!builds) return

@@ -10,8 +10,10 @@
  * memory per host (resident set of every process of a host, its sshd
  * included, and of its wireguard-go alone).
  * Targets on the 2-core machine: 50 hosts meshed < 120 s, re-run < 30 s, join < 30 s.
- * Usage: npm run build && node bench/fleet.mjs [20,50] [--serial 100%] [--profile 12] [--strategy linear,mitogen_linear]
+ * The hosts run the single binary, as the role installs it (bench/single-binary.mjs builds it).
+ * Usage: npm run build && node bench/fleet.mjs [20,50] [--serial 100%] [--profile 12] [--strategy linear,mitogen_linear] [--node]
  * (--profile N: each run's N slowest tasks, summed over batches, and CPU: ansible-playbook's, the machine's;
+ * --node: the hosts run this checkout through node instead (node bin/run.js);
  * --strategy: Ansible's strategies to run, each on a fresh world: default linear, and mitogen_linear
  * when Debian's ansible-mitogen is installed)
  */
@@ -19,10 +21,13 @@ import {spawnSync} from 'node:child_process'
 import {readFileSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {useSingleBinary} from './single-binary.mjs'
+
 const {sshWorld} = await import('../dist/test/helpers/sshhost.js')
 const {controller, explain} = await import('../dist/test/helpers/ansible.js')
+const netkitUsed = useSingleBinary()
 
-const sizes = (process.argv[2] ?? '20,50').split(',').map(Number)
+const sizes = (process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : '20,50').split(',').map(Number)
 const at = process.argv.indexOf('--serial')
 const serial = at > 0 ? process.argv[at + 1] : '100%'
 const targets = {mesh: 120, rerun: 30, join: 30}
@@ -146,7 +151,7 @@ async function bench(n, strategy) {
         netkit_try_seconds: 900,
       })
     const args = ['-e', `netkit_serial=${serial}`]
-    console.log(`fleet of ${n}, strategy ${strategy}: hosts booted in ${boot.toFixed(1)} s, load ${load()}`)
+    console.log(`fleet of ${n}, strategy ${strategy}: hosts booted in ${boot.toFixed(1)} s, load ${load()}; ${netkitUsed}`)
     const mesh = await timed('mesh', ctl, inventory(names), args)
     if (mesh.code !== 0) throw new Error(`the mesh of ${n} did not come up:\n${explain(mesh)}`)
     const rerun = await timed('re-run', ctl, inventory(names), args)

@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {chmodSync, existsSync, readFileSync, readdirSync} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -134,6 +135,24 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     assert.deepEqual(changedHosts(run), [], `changed tasks: ${JSON.stringify(Object.fromEntries(['a', 'b', 'c'].map((h) => [h, run.changedTasks(h)])))}`)
     // No host needs setting up: that play is skipped quietly (no "Could not match supplied host pattern").
     assert.doesNotMatch(`${run.stdout}\n${run.stderr}`, /Could not match supplied host pattern/)
+  })
+
+  it("a host's netkit rewritten in place (same file, same size) is found and installed again; the others are not touched", async () => {
+    // The read keeps each binary's checksum with its inode, size and change time (the re-run above
+    // used it): a rewrite in place keeps the inode and the size, and moves only the change time.
+    const bin = join(host('a').home, 'bin/netkit')
+    const memo = join(host('a').configDir, 'fleet/.netkit-binary.sha1')
+    const good = readFileSync(bin, 'utf8')
+    assert.match(readFileSync(memo, 'utf8'), new RegExp(` ${createHash('sha1').update(good).digest('hex')}\\n$`), 'the checksum is kept on the host')
+    const inode = statSync(bin).ino
+    writeFileSync(bin, `${good.slice(0, -1)} `)
+    assert.equal(statSync(bin).ino, inode)
+    assert.equal(statSync(bin).size, Buffer.byteLength(good))
+    const run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}), ['-e', 'netkit_serial=100%'])
+    assert.equal(run.code, 0, explain(run))
+    assert.deepEqual(run.changedTasks('a'), ['netkit_mesh : Install the netkit binary (copied only when it differs)'], explain(run))
+    assert.deepEqual(changedHosts(run), ['a'], explain(run))
+    assert.equal(readFileSync(bin, 'utf8'), good, "a's netkit is the controller's again")
   })
 
   it('the verification fails a host whose doctor fails, naming the failed check; the others pass', async () => {
