@@ -67,7 +67,6 @@ if (builds) {
     writeFileSync(wrapper, `#!/bin/sh\nexec ${join(current, 'dist/netkit')} "$@"\n`, {mode: 0o755})
   }
 } else console.log(useSingleBinary())
-}
 const useBuild = (v) => {
   if (!builds) return
   rmSync(current, {force: true})
