@@ -287,4 +287,18 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     assert.deepEqual(Object.keys(keys).sort(), ['a', 'b', 'd'])
     assert.ok(!readdirSync(join(fleetDir(), 'out')).includes('c'), 'no bundle for c')
   })
+
+  it("a host whose apply netkit refuses fails, naming netkit's reason; the rollout stops and nothing changes", async () => {
+    const peers = wgPeers('a')
+    const run = await ctl.playbook(inventory({a: {netkit_try_seconds: 0}, b: {}, c: {netkit_state: 'absent'}, d: {}}), ['-e', 'netkit_serial=100%'])
+    assert.notEqual(run.code, 0, explain(run))
+    const said = run.results.a.map((r) => r.msg ?? '').join('\n')
+    assert.match(said, /netkit rollout failed on a at "Apply the bundle[^"]*":[^]*--try 0 is out of range[^]*Nothing was changed on it/, explain(run))
+    assert.deepEqual(changedHosts(run), [], explain(run))
+    assert.ok(
+      run.results.b.every((r) => !/Check|Keep the change/.test(r.task)),
+      `the rollout stopped at the apply: ${explain(run)}`,
+    )
+    assert.deepEqual(wgPeers('a'), peers, "a's mesh as it was")
+  })
 })
