@@ -3,8 +3,8 @@ import {Flags} from '@oclif/core'
 import {NetkitCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {configDir} from '../lib/files.js'
-import {remedies, runDoctor, versionCachePath, type DoctorReport} from '../lib/doctor/run.js'
-import type {Finding} from '../lib/doctor/types.js'
+import {doctorResult, renderReport} from '../lib/doctor/report.js'
+import {remedies, runDoctor, versionCachePath} from '../lib/doctor/run.js'
 import {confirm, interactive} from '../lib/prompt.js'
 
 export default class Doctor extends NetkitCommand {
@@ -41,7 +41,7 @@ export default class Doctor extends NetkitCommand {
       versionCache: runner.dryRun || !this.hostTools ? undefined : versionCachePath(),
     }
     let report = await runDoctor(opts)
-    let fixed: string[] = []
+    const fixed: string[] = []
     if (flags.fix) {
       const todo = remedies(report)
       if (todo.length > 0) {
@@ -57,38 +57,9 @@ export default class Doctor extends NetkitCommand {
         if (!runner.dryRun) report = await runDoctor(opts)
       }
     }
-    const failed = report.summary.fail > 0 || (flags.strict && report.summary.warn > 0)
-    if (!this.jsonEnabled()) this.log(render(report, fixed, runner.dryRun))
-    if (failed) process.exitCode = 1
-    return {
-      summary: report.summary,
-      passed: !failed,
-      fixed,
-      checks: report.findings.map(({remedy, ...f}) => ({...f, fixable: Boolean(remedy)})),
-    }
+    const result = doctorResult(report, {strict: flags.strict, fixed})
+    if (!this.jsonEnabled()) this.log(renderReport(report, fixed, runner.dryRun))
+    if (!result.passed) process.exitCode = 1
+    return result
   }
-}
-
-const MARK: Record<Finding['result'], string> = {ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip'}
-
-function render(report: DoctorReport, fixed: string[], dryRun: boolean): string {
-  const lines: string[] = []
-  let group = ''
-  for (const f of report.findings) {
-    if (f.group !== group) {
-      group = f.group
-      lines.push('', group.toUpperCase())
-    }
-    const subject = f.subject ? ` [${f.subject}]` : ''
-    const note = (f.result === 'skip' || f.result === 'ok') && f.reason ? ` (${f.reason})` : ''
-    lines.push(`  ${MARK[f.result]}  ${f.title}${subject}${note}`)
-    if (f.result === 'warn' || f.result === 'fail') {
-      if (f.reason) lines.push(`        why: ${f.reason}`)
-      if (f.fix) lines.push(`        fix: ${f.fix}`)
-    }
-  }
-  if (fixed.length) lines.push('', `${dryRun ? 'would fix (dry run, nothing was changed)' : 'fixed'}: ${fixed.join('; ')}`)
-  const s = report.summary
-  lines.push('', `${s.fail} failed, ${s.warn} warnings, ${s.ok} ok, ${s.skip} skipped`)
-  return lines.join('\n').trimStart()
 }

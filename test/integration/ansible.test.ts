@@ -171,6 +171,43 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     }
   })
 
+  it('a change whose doctor then fails is kept (the confirmation and the doctor are one netkit process); the host is named, failing only its verification', async () => {
+    const key = join(host('a').configDir, 'secrets/mesh.key')
+    const keepalive = (n: string) => host(n).sh('wg', ['show', 'wg-mesh', 'persistent-keepalive'])
+    try {
+      // A keepalive for every peer: a change on every host, confirmed in one batch, whose task then verifies each host.
+      // a's own check (run after its apply, before its confirmation) leaves its private key readable by others, which
+      // the apply would have refused: the doctor's check of the key fails there, after the confirmation.
+      const run = await ctl.playbook(
+        inventory({a: {netkit_check_command: `chmod 644 ${'/etc/netkit/secrets/mesh.key'}`}, b: {}, c: {}}, {netkit_keepalive: 25}),
+        ['-e', 'netkit_serial=100%'],
+      )
+      assert.notEqual(run.code, 0, explain(run))
+      const task = (n: string, re: RegExp) => run.results[n].find((r) => re.test(r.task))
+      for (const n of ['a', 'b', 'c']) {
+        const kept = task(n, /Keep the change/)
+        assert.ok(kept && !kept.failed && !kept.skipped, `${n} confirmed: ${explain(run)}`)
+        assert.match(keepalive(n), /\t25$/m, `${n} keeps the change`)
+        assert.ok(!existsSync(pendingFile(n)), `nothing pending on ${n}`)
+      }
+      // a's doctor ran in its confirmation's netkit (apply --confirm --doctor): the failed check is named there, and a is not marked verified.
+      assert.match(task('a', /Keep the change/)?.stdout ?? '', /^a: netkit doctor failed: .*wireguard\.keys/m, explain(run))
+      assert.doesNotMatch(task('a', /Keep the change/)?.stdout ?? '', /^netkit: verified$/m)
+      // So the verify play verifies a again and fails it, naming the check; b and c verified themselves.
+      assert.match(task('a', /Every pair pings/)?.stdout ?? '', /^a: netkit doctor failed: .*wireguard\.keys/, explain(run))
+      assert.ok(task('a', /Every pair pings/)?.failed, explain(run))
+      for (const n of ['b', 'c']) {
+        assert.match(task(n, /Keep the change/)?.stdout ?? '', /^netkit: verified$/m, explain(run))
+        assert.ok(task(n, /Every pair pings/)?.skipped, `${n} is not verified twice: ${explain(run)}`)
+      }
+    } finally {
+      chmodSync(key, 0o600)
+      const back = await ctl.playbook(inventory({a: {}, b: {}, c: {}}), ['-e', 'netkit_serial=100%'])
+      assert.equal(back.code, 0, explain(back))
+    }
+    for (const n of ['a', 'b', 'c']) assert.doesNotMatch(keepalive(n), /\t25$/m, `${n} has no keepalive again`)
+  })
+
   it('a change not confirmed (--skip-tags netkit_confirm) is undone on every host by itself', async () => {
     const before = Object.fromEntries(['a', 'b', 'c'].map((n) => [n, dump(host(n).ns)]))
     const keepalive = (n: string) =>

@@ -138,11 +138,35 @@ describe('apply --try --detach: who plans (integration)', {skip: skipUnlessRoot}
     assert.equal(kept.json.result.pending, true, kept.stderr)
     const ok = host().cli(['apply', '--confirm', '--json'])
     assert.equal(ok.json.result.outcome, 'confirmed', ok.stderr)
+    assert.equal(ok.json.result.doctor, undefined, 'no doctor unless asked')
     const now = detach(d)
     assert.ok(now.starterPlanned, 'confirmed: the file last applied')
     assert.equal(now.waiter, false)
     assert.equal(now.json.result.pending, false)
     assert.equal(host().cli(['apply', '-f', a]).code, 0)
+    assert.deepEqual(lo(), ['127.0.0.1/8', '10.251.0.1/32'])
+  })
+
+  it('--confirm --doctor keeps the change, then checks the host as "netkit doctor" does, its report added', () => {
+    const e = file('e.yaml', ['10.251.0.1/32', '10.251.0.5/32'])
+    const pendingE = detach(e)
+    assert.equal(pendingE.json.result.pending, true, pendingE.stderr)
+    const r = host().cli(['apply', '--confirm', '--doctor', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.json.result.outcome, 'confirmed')
+    assert.ok(lo().includes('10.251.0.5/32'), 'kept')
+    const alone = host().cli(['doctor', '--json'])
+    assert.deepEqual(Object.keys(r.json.result.doctor), Object.keys(alone.json.result), 'the shape of "netkit doctor --json"')
+    assert.deepEqual(
+      r.json.result.doctor.checks.map((c: {id: string; result: string}) => `${c.id} ${c.result}`),
+      alone.json.result.checks.map((c: {id: string; result: string}) => `${c.id} ${c.result}`),
+    )
+    assert.equal(r.json.result.doctor.passed, true)
+    // For people: the confirmation, then the doctor's table and its summary line.
+    assert.equal(detach(file('f.yaml', ['10.251.0.1/32'])).json.result.pending, true)
+    const text = host().cli(['apply', '--confirm', '--doctor'])
+    assert.equal(text.code, 0, text.stderr)
+    assert.match(text.stdout, /^confirmed: keeping 1 change from \/etc\/netkit\/f\.yaml\n\n[A-Z]+\n[\s\S]*\n\d+ failed, \d+ warnings, \d+ ok, \d+ skipped\n$/)
     assert.deepEqual(lo(), ['127.0.0.1/8', '10.251.0.1/32'])
   })
 })

@@ -53,11 +53,13 @@ describe('apply --confirm / --rollback', () => {
     assert.equal(running(process.pid, '1'), false)
   })
 
-  it('refuses what cannot be meant, exit 2: --detach without --try, --confirm with a file, no file at all', () => {
+  it('refuses what cannot be meant, exit 2: --detach without --try, --confirm with a file, --doctor without --confirm, no file at all', () => {
     for (const args of [
       ['apply', '-f', 'x.yaml', '--detach'],
       ['apply', '--confirm', '-f', 'x.yaml'],
       ['apply', '--confirm', '--rollback'],
+      ['apply', '--rollback', '--doctor'],
+      ['apply', '-f', 'x.yaml', '--doctor'],
       ['apply'],
       ['apply', '-f', '-', '--try', '5', '--detach'],
     ]) {
