@@ -88,6 +88,13 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     for (const n of ['a', 'b', 'c']) {
       const applied = run.results[n].filter((r) => r.task.includes('Apply the bundle')).map((r) => `${r.task}${r.skipped ? ' (skipped)' : ''}`)
       assert.deepEqual(applied, ['netkit_mesh : Apply the bundle, undone by itself unless confirmed (netkit apply --try --detach)'], n)
+      // The script started netkit's waiter itself (no starting netkit in between): its report, one line of JSON, is the task's output.
+      const out = run.results[n].find((r) => r.task.includes('Apply the bundle'))?.stdout ?? ''
+      const report = JSON.parse(out.trim())
+      assert.equal(out.trim().split('\n').length, 1, out)
+      assert.equal(report.pending, true, out)
+      assert.equal(report.log, join('/run/netkit', 'apply-detached.log'), out)
+      assert.equal(report.ok, undefined, `not the starter's JSON envelope: ${out}`)
     }
     for (const n of ['a', 'b', 'c']) {
       assert.ok(existsSync(join(host(n).home, 'bin/netkit')), `netkit installed on ${n}`)

@@ -16,8 +16,12 @@ Options:
   netkit       the netkit binary on the host (netkit_bin)
   try_seconds  the change is undone by the host itself unless confirmed within this
 
-Result: rc, stdout, stderr (netkit's JSON envelope on stdout), and "changed" when a change is
-pending (netkit's result.pending): it must be confirmed (netkit apply --confirm).
+Result: rc, stdout, stderr; on stdout the report of netkit's waiter, which the script starts as
+"netkit apply --try --detach" would (one netkit process fewer per host; src/lib/apply/pending.ts):
+one line of JSON, {"pending": true, ...} when a change is pending (Ansible's "changed": it must be
+confirmed with netkit apply --confirm), {"pending": false, ...} when the host already matched, or
+{"error": {"code", "message", "fix", ...}} when netkit refused or the apply failed (undone): the
+task fails with netkit's message. The waiter's warnings are Ansible's warnings.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -75,12 +79,29 @@ class ActionModule(ActionBase):
             result['changed'] = False
             result['msg'] = 'non-zero return code'
             return result
-        try:
-            envelope = json.loads(result['stdout'])
-        except ValueError:
+        report = None
+        for line in result['stdout'].splitlines():
+            try:
+                report = json.loads(line)
+                break
+            except ValueError:
+                continue
+        if not isinstance(report, dict):
             result['failed'] = True
             result['changed'] = False
-            result['msg'] = 'netkit apply did not answer with JSON'
+            result['msg'] = ('netkit apply ended without a report (see netkit\'s log on the host: '
+                             '${NETKIT_STATE_DIR:-/run/netkit}/apply-detached.log)')
             return result
-        result['changed'] = bool((envelope.get('result') or {}).get('pending'))
+        warnings = [to_text(w) for w in report.get('warnings') or [] if isinstance(w, str)]
+        if warnings:
+            result['warnings'] = warnings
+        error = report.get('error')
+        if error is not None:
+            error = error if isinstance(error, dict) else {'message': to_text(error)}
+            result['failed'] = True
+            result['changed'] = False
+            result['netkit_error'] = error
+            result['msg'] = 'netkit apply: %s%s' % (error.get('message', 'failed'), ' (%s)' % error['fix'] if error.get('fix') else '')
+            return result
+        result['changed'] = bool(report.get('pending'))
         return result
