@@ -86,6 +86,7 @@ const lazyPlugin = {
 }
 
 /**
+ * Two changes to oclif's code at load, each checked (the build fails if oclif's line changes).
  * oclif sorts the commands of its manifest with localeCompare at every start: the first
  * localeCompare in a process loads ICU's collation, 20-40 ms here, for ids that are plain
  * lowercase ASCII (test/unit/startup.test.ts checks that the order is the same). The bundle
@@ -99,6 +100,15 @@ const oclifSortPlugin = {
       const from = '.sort((a, b) => a.id.localeCompare(b.id));'
       if (!source.includes(from)) throw new Error(`${args.path}: oclif no longer sorts commands with "${from}": review scripts/bundle.mjs`)
       return {contents: source.replace(from, '.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));'), loader: 'js'}
+    })
+    // oclif checks at load that Node satisfies its own package.json's "engines", read from beside its
+    // lib folder: in the bundle there is none (dist/package.json), so the check always failed
+    // silently, after loading the semver library for it (about 5 ms of every start). Not called.
+    b.onLoad({filter: /@oclif[\\/]core[\\/]lib[\\/]index\.js$/}, (args) => {
+      const source = readFileSync(args.path, 'utf8')
+      const from = '\ncheckNodeVersion();\n'
+      if (!source.includes(from)) throw new Error(`${args.path}: oclif no longer calls "checkNodeVersion();" at load: review scripts/bundle.mjs`)
+      return {contents: source.replace(from, '\n'), loader: 'js'}
     })
   },
 }
