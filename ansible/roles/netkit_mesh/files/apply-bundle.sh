@@ -1,7 +1,8 @@
 #!/bin/sh
 # netkit_mesh: one host's bundle and its apply, run by the role's action (action_plugins/
-# netkit_apply.py) with /bin/sh on the host, this script on the shell's stdin (no Python on the host). The render task writes one such file per host: this head, then the bundle's files (one a
-# line: path under the host dir, content in base64) as the here-document at the end.
+# netkit_mesh.py, step apply) with /bin/sh on the host, this script on the shell's stdin (no Python
+# on the host). The render task writes one such file per host: this head, then the bundle's files
+# (one a line: path under the host dir, content in base64) as the here-document at the end.
 # Usage: sh apply.sh HOST_DIR NETKIT TRY_SECONDS
 # Each file is written only when it differs; pre-shared keys of peers that left are removed; then
 # "netkit apply --try --detach" (undone by itself unless "netkit apply --confirm" follows): its
