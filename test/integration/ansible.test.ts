@@ -162,6 +162,28 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     assert.equal(readFileSync(bin, 'utf8'), good, "a's netkit is the controller's again")
   })
 
+  it('pubkeys.yaml is the reference: a host reporting another key, or one with none that did not answer, stops the run before anything changes', async () => {
+    const file = join(fleetDir(), 'pubkeys.yaml')
+    const good = readFileSync(file, 'utf8')
+    const keys = load(good) as Record<string, string>
+    try {
+      // a's stored key replaced by b's (a real key, not a's): a now reports another key than the stored one.
+      writeFileSync(file, good.replace(`a: ${keys.a}`, `a: ${keys.b}`))
+      let run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}), ['-e', 'netkit_serial=100%'])
+      assert.notEqual(run.code, 0, explain(run))
+      assert.match(explain(run), /these hosts report a public key other than the one in \S*pubkeys\.yaml: a \(/, explain(run))
+      assert.deepEqual(changedHosts(run), [], 'nothing changed')
+      // c's key not stored, and c not in this run (--limit): its key is nowhere, and the mesh is never built without it.
+      writeFileSync(file, good.replace(`c: ${keys.c}\n`, ''))
+      run = await ctl.playbook(inventory({a: {}, b: {}, c: {}}), ['-e', 'netkit_serial=100%', '--limit', 'a,b'])
+      assert.notEqual(run.code, 0, explain(run))
+      assert.match(explain(run), /no public key for c: not in \S*pubkeys\.yaml and did not answer this run/, explain(run))
+      assert.deepEqual(changedHosts(run), [], 'nothing changed')
+    } finally {
+      writeFileSync(file, good)
+    }
+  })
+
   it('the verification fails a host whose doctor fails, naming the failed check; the others pass', async () => {
     const key = join(host('a').configDir, 'secrets/mesh.key')
     chmodSync(key, 0o644)
