@@ -22,9 +22,11 @@ step: check | keep | verify
   compiles every template it meets again). check: the overlay reaches the peers rolled out so far,
   then netkit_check_command (option command); skipped when there is neither. keep: "netkit apply
   --confirm", and in the last batch the verification (with "--doctor"). verify: "netkit doctor" and
-  every peer pings. Options: me, present (false: the host leaves the mesh), peers_of, overlay_of,
-  names, netkit, seconds, wireguard, doctor, command, checking (the hosts of this batch whose apply
-  changed something), checked (keep: this host's check ran, and its peers then are not pinged again).
+  every peer pings. Options: me, present (false: the host leaves the mesh), netkit, seconds,
+  wireguard, doctor, command, checked (keep: this host's check ran, and its peers then are not
+  pinged again). Read from the play as they are: the render's facts netkit__peers_of,
+  netkit__overlay_of and netkit__names, and netkit__checking (the hosts of this batch whose apply
+  changed something).
 """
 from __future__ import absolute_import, division, print_function
 
@@ -87,8 +89,8 @@ def verify_peers(v, me, inventory_hostname, peers_of, overlay_of, names, skip):
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('step', 'script', 'host_dir', 'netkit', 'try_seconds', 'me', 'peers_of', 'overlay_of', 'names',
-                             'seconds', 'wireguard', 'doctor', 'command', 'checking', 'checked', 'present'))
+    _VALID_ARGS = frozenset(('step', 'script', 'host_dir', 'netkit', 'try_seconds', 'me', 'seconds', 'wireguard', 'doctor', 'command',
+                             'checked', 'present'))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -176,10 +178,12 @@ class ActionModule(ActionBase):
         self._need(args, ('me', 'seconds', 'netkit'))
         me = to_text(args['me'])
         host = v['inventory_hostname']
-        peers_of = args.get('peers_of') or {}
-        overlay_of = args.get('overlay_of') or {}
-        names = args.get('names') or {}
-        first, awaited = reach(v, me, host, peers_of, overlay_of, names, args.get('checking'))
+        # The render's facts, read as they are: as task options they would be templated for every host,
+        # each whole map written out as text and parsed back (netkit__peers_of lists every pair).
+        peers_of = v.get('netkit__peers_of') or {}
+        overlay_of = v.get('netkit__overlay_of') or {}
+        names = v.get('netkit__names') or {}
+        first, awaited = reach(v, me, host, peers_of, overlay_of, names, v.get('netkit__checking'))
         env = {
             'NK_STEP': step,
             'NK_ME': me,
