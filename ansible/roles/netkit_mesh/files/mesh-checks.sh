@@ -122,7 +122,7 @@ netkit_verify() {
   local doctor=${1:-} doctor_rc=${2:-0} doctor_pid= lost msg= names= a failed= total
   if [ "$NK_DOCTOR" = 1 ] && [ -z "$doctor" ]; then
     doctor=$(mktemp)
-    "$NK_BIN" doctor --json >"$doctor" 2>/dev/null &
+    "$NK_BIN" doctor --json >"$doctor" 2>/dev/null </dev/null &
     doctor_pid=$!
   fi
   lost=$(netkit_reach "$NK_SRC" "$NK_SECONDS" "$NK_FIRST" "$NK_AWAITED")
@@ -166,7 +166,8 @@ netkit_step_check() {
     lost=$(netkit_reach "$NK_SRC" "$NK_SECONDS" "$NK_FIRST" "$NK_AWAITED")
     if [ -n "$lost" ]; then echo "no answer over the overlay from:$lost"; exit 1; fi
   fi
-  if [ -n "$NK_COMMAND" ]; then eval "$NK_COMMAND"; fi
+  # Its standard input is not the rest of this script (bash reads it from there).
+  if [ -n "$NK_COMMAND" ]; then eval "$NK_COMMAND" </dev/null; fi
 }
 
 # keep: "netkit apply --confirm" (with --doctor when it verifies), then, in the last batch, the
@@ -176,7 +177,7 @@ netkit_step_keep() {
   local kept rc doctor=
   kept=$(mktemp)
   [ "$NK_VERIFY" = 1 ] && [ "$NK_DOCTOR" = 1 ] && doctor=--doctor
-  "$NK_BIN" apply --confirm --json $doctor >"$kept" 2>"$kept.err"
+  "$NK_BIN" apply --confirm --json $doctor >"$kept" 2>"$kept.err" </dev/null
   rc=$?
   case $(sed -n 2p "$kept") in
     *'"ok": true'*) ;;
