@@ -2,9 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {NetkitCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
-import {configDir} from '../lib/files.js'
-import {doctorResult, renderReport} from '../lib/doctor/report.js'
-import {remedies, runDoctor, versionCachePath} from '../lib/doctor/run.js'
+import {checkHost, doctorResult, renderReport} from '../lib/doctor/report.js'
+import {remedies} from '../lib/doctor/run.js'
 import {confirm, interactive} from '../lib/prompt.js'
 
 export default class Doctor extends NetkitCommand {
@@ -31,16 +30,9 @@ export default class Doctor extends NetkitCommand {
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Doctor)
     const runner = this.makeRunner(flags)
-    const opts = {
-      runner,
-      configDir: configDir(),
-      tunnel: flags.tunnel,
-      check: flags.check,
-      probe: flags.probe,
-      // The tools' versions, kept between runs (not by a dry run, nor by the build's warm-up).
-      versionCache: runner.dryRun || !this.hostTools ? undefined : versionCachePath(),
-    }
-    let report = await runDoctor(opts)
+    // The tools' versions are kept between runs (not by a dry run, nor by the build's warm-up).
+    const check = () => checkHost(runner, {keepVersions: this.hostTools, only: {tunnel: flags.tunnel, check: flags.check, probe: flags.probe}})
+    let report = await check()
     const fixed: string[] = []
     if (flags.fix) {
       const todo = remedies(report)
@@ -54,7 +46,7 @@ export default class Doctor extends NetkitCommand {
           await f.remedy!.apply(runner)
           fixed.push(f.remedy!.describe)
         }
-        if (!runner.dryRun) report = await runDoctor(opts)
+        if (!runner.dryRun) report = await check()
       }
     }
     const result = doctorResult(report, {strict: flags.strict, fixed})

@@ -5,7 +5,7 @@
  */
 import {configDir} from '../files.js'
 import type {Runner} from '../runner.js'
-import {runDoctor, versionCachePath, type DoctorReport} from './run.js'
+import {runDoctor, versionCachePath, type DoctorOptions, type DoctorReport} from './run.js'
 import type {Finding} from './types.js'
 
 export interface DoctorResult {
@@ -26,9 +26,20 @@ export function doctorResult(report: DoctorReport, opts: {strict?: boolean; fixe
   }
 }
 
-/** Every check, as `netkit doctor` runs them (the tools' versions kept between runs unless `keepVersions` is false). */
-export async function checkHost(runner: Runner, opts: {keepVersions: boolean}): Promise<DoctorReport> {
-  return runDoctor({runner, configDir: configDir(), versionCache: opts.keepVersions && !runner.dryRun ? versionCachePath() : undefined})
+/**
+ * The checks, as `netkit doctor` runs them (all of them, or those `only` picks). The tools' versions are
+ * kept between runs unless `keepVersions` is false (the build's warm-up) or the runner is a dry run.
+ */
+export async function checkHost(
+  runner: Runner,
+  opts: {keepVersions: boolean; only?: Pick<DoctorOptions, 'tunnel' | 'check' | 'probe'>},
+): Promise<DoctorReport> {
+  return runDoctor({
+    runner,
+    configDir: configDir(),
+    ...opts.only,
+    versionCache: opts.keepVersions && !runner.dryRun ? versionCachePath() : undefined,
+  })
 }
 
 const MARK: Record<Finding['result'], string> = {ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip'}

@@ -183,7 +183,8 @@ class ActionModule(ActionBase):
         peers_of = v.get('netkit__peers_of') or {}
         overlay_of = v.get('netkit__overlay_of') or {}
         names = v.get('netkit__names') or {}
-        first, awaited = reach(v, me, host, peers_of, overlay_of, names, v.get('netkit__checking'))
+        # check: the peers rolled out so far; keep: the same, which its check reached (not pinged again).
+        first, awaited = reach(v, me, host, peers_of, overlay_of, names, v.get('netkit__checking')) if step != 'verify' else ([], [])
         env = {
             'NK_STEP': step,
             'NK_ME': me,
