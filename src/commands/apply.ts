@@ -3,7 +3,7 @@ import {resolve} from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {NetkitCommand} from '../lib/base-command.js'
-import type {OutcomeKind} from '../lib/apply/pending.js'
+import type {Answered, OutcomeKind, WaiterDoctor} from '../lib/apply/pending.js'
 import {type HostInput, hostFileName, readHostText} from '../lib/apply/input.js'
 import {NetkitError, UsageError} from '../lib/errors.js'
 import * as f from '../lib/flags.js'
@@ -78,8 +78,8 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     phase('command')
     const {flags} = await this.parse(Apply)
     if (flags.confirm || flags.rollback) {
-      const answered = await this.answer(flags.confirm ? 'confirm' : 'rollback')
-      return flags.doctor ? this.checkAfter(answered, flags) : answered
+      const {result, doctor} = await this.answer(flags.confirm ? 'confirm' : 'rollback', flags.doctor)
+      return flags.doctor ? this.checkAfter(result, doctor, flags) : result
     }
     if (flags.file === undefined)
       throw new UsageError('missing the host file', 'give it with -f FILE (or run "netkit apply --confirm" / "--rollback" for a pending change)')
@@ -164,6 +164,7 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     const {clearOutcome, finish, relayWarnings, tellStarter, waitForAnswer} = await import('../lib/apply/pending.js')
     relayWarnings(this.said)
     let why: OutcomeKind = 'expired'
+    let doctor = false
     const runner = this.makeRunner(flags)
     const path = resolve(flags.file!)
     this.waiterFile = path
@@ -178,26 +179,51 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
         this.waiting = true
         changes = r.changes.length
         this.waiterChanges = changes
-        return waitForAnswer({file: path, changes, report: {...r, file: path}}, (w) => (why = w))(seconds, interrupted)
+        return waitForAnswer({file: path, changes, report: {...r, file: path}}, (w, d) => ((why = w), (doctor = d)))(seconds, interrupted)
       },
       log: (l) => process.stderr.write(`${l}\n`),
     })
-    if (this.waiting) finish({file: path, outcome: result.kept ? 'confirmed' : why, changes})
+    if (this.waiting) {
+      // "confirm doctor": the host checked here, its report written before the outcome the confirming process waits for.
+      if (result.kept && doctor) await this.doctorForConfirmer(runner)
+      finish({file: path, outcome: result.kept ? 'confirmed' : why, changes})
+    }
     // Nothing to do: no waiter stays.
     else tellStarter({pending: false, ...result, file: path})
     return result
   }
 
   /**
-   * --confirm --doctor: the host checked as "netkit doctor" checks it, in this same process (automation
-   * confirms and then checks every host: one netkit start each instead of two). Its report is added
-   * as "doctor" (the shape of "netkit doctor --json"); a failed check exits 1, the change stays kept.
+   * The waiter, asked "confirm doctor": checks the host as "netkit doctor" does, its change kept, and leaves
+   * the report for the confirming process (pending.ts writeDoctor), which then neither loads nor runs the
+   * doctor itself. A doctor that cannot run says why there; the change stays kept either way.
    */
-  private async checkAfter(answered: unknown, flags: {netns?: string; verbose?: boolean}): Promise<unknown> {
-    const {checkHost, doctorResult, renderReport} = await import('../lib/doctor/report.js')
-    const report = await checkHost(this.makeRunner(flags), {keepVersions: this.hostTools})
-    const doctor = doctorResult(report)
-    if (!this.jsonEnabled()) this.log(`\n${renderReport(report)}`)
+  private async doctorForConfirmer(runner: import('../lib/runner.js').Runner): Promise<void> {
+    const {writeDoctor} = await import('../lib/apply/pending.js')
+    try {
+      const {checkHost, doctorResult} = await import('../lib/doctor/report.js')
+      const result = doctorResult(await checkHost(runner, {keepVersions: this.hostTools}))
+      writeDoctor({result})
+      const s = result.summary
+      process.stderr.write(`netkit doctor (asked with the confirmation): ${s.fail} failed, ${s.warn} warnings, ${s.ok} ok, ${s.skip} skipped\n`)
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error)
+      writeDoctor({error: message})
+      process.stderr.write(`netkit doctor (asked with the confirmation) could not run: ${message}\n`)
+    }
+  }
+
+  /**
+   * --confirm --doctor: the host checked as "netkit doctor" checks it. The waiter that kept the change
+   * checked it already (it has the doctor's code loaded: automation confirms and checks every host of a
+   * fleet, one netkit process each instead of two); with no report from it (nothing was pending, or it
+   * could not run the doctor) this process checks the host. Its report is added as "doctor" (the shape
+   * of "netkit doctor --json"); a failed check exits 1, the change stays kept.
+   */
+  private async checkAfter(answered: unknown, fromWaiter: WaiterDoctor | undefined, flags: {netns?: string; verbose?: boolean}): Promise<unknown> {
+    const {checkHost, doctorResult, renderResult} = await import('../lib/doctor/report.js')
+    const doctor = fromWaiter?.result ?? doctorResult(await checkHost(this.makeRunner(flags), {keepVersions: this.hostTools}))
+    if (!this.jsonEnabled()) this.log(`\n${renderResult(doctor)}`)
     if (!doctor.passed) {
       process.exitCode = 1
       if (!this.jsonEnabled()) process.stderr.write('the change is kept; fix what netkit doctor found above\n')
@@ -205,10 +231,11 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
     return {...(answered as Record<string, unknown>), doctor}
   }
 
-  /** --confirm / --rollback: the pending change's answer, and what became of it. */
-  private async answer(asked: 'confirm' | 'rollback'): Promise<unknown> {
+  /** --confirm / --rollback: the pending change's answer, and what became of it (with `doctor`, the waiter's report). */
+  private async answer(asked: 'confirm' | 'rollback', doctor = false): Promise<Answered> {
     const {answerPending} = await import('../lib/apply/pending.js')
-    const r = await answerPending(asked)
+    const answered = await answerPending(asked, {doctor})
+    const r = answered.result
     const json = this.jsonEnabled()
     const when = (iso?: string) => (iso ? `${iso.slice(11, 19)} UTC` : '')
     if (r.outcome === 'none') {
@@ -225,7 +252,7 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
         this.log(
           `nothing to ${asked === 'confirm' ? 'confirm' : 'roll back'}: no change is pending${last ? ` (the last, from ${last.file}, was ${last.outcome} at ${when(last.at)})` : ''}`,
         )
-      return r
+      return answered
     }
     if (asked === 'confirm' && r.outcome !== 'confirmed') {
       throw new NetkitError(
@@ -248,7 +275,7 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
           ? `confirmed: keeping ${countChanges(r.changes ?? 0)} from ${r.file}`
           : `${asked === 'rollback' ? 'rolled back' : 'undone'}: ${countChanges(r.changes ?? 0)} from ${r.file}; the host is as before`,
       )
-    return r
+    return answered
   }
 }
 

@@ -121,6 +121,9 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
       explain(run),
     )
     assert.match(kept?.stdout ?? '', /^netkit: verified$/m, explain(run))
+    // Confirmed without a netkit process: the answer given to the waiter the apply started, which ran the doctor's checks.
+    assert.match(kept?.stdout ?? '', /^c: change confirmed \(its waiter told, pid \d+\)$/m, explain(run))
+    assert.match(readFileSync(join(host('c').stateDir, 'apply-detached.log'), 'utf8'), /^netkit doctor \(asked with the confirmation\): 0 failed/m)
     assert.ok(verifyTask('c')?.skipped, `c not verified twice: ${explain(run)}`)
 
     const overlay = load(readFileSync(join(fleetDir(), 'out/overlay.yaml'), 'utf8')) as {hosts: Record<string, string>}

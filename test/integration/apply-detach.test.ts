@@ -6,7 +6,7 @@
  * is not recorded as applied; a refused file leaves the last outcome as it was.
  */
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
@@ -162,6 +162,11 @@ describe('apply --try --detach: who plans (integration)', {skip: skipUnlessRoot}
       alone.json.result.checks.map((c: {id: string; result: string}) => `${c.id} ${c.result}`),
     )
     assert.equal(r.json.result.doctor.passed, true)
+    // The waiter that kept the change checked the host (this process did not run the doctor again), its report 0600.
+    assert.match(readFileSync(log(), 'utf8'), /^netkit doctor \(asked with the confirmation\): 0 failed, \d+ warnings, \d+ ok, \d+ skipped$/m)
+    const report = join(host().stateDir, 'apply-doctor.json')
+    assert.equal(statSync(report).mode & 0o777, 0o600)
+    assert.deepEqual(JSON.parse(readFileSync(report, 'utf8')).result, r.json.result.doctor)
     // For people: the confirmation, then the doctor's table and its summary line.
     assert.equal(detach(file('f.yaml', ['10.251.0.1/32'])).json.result.pending, true)
     const text = host().cli(['apply', '--confirm', '--doctor'])

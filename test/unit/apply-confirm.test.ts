@@ -17,7 +17,7 @@ describe('apply --confirm / --rollback', () => {
   after(() => rmSync(dir, {recursive: true, force: true}))
 
   it('with nothing pending: says so, and a re-run is harmless', async () => {
-    assert.deepEqual(await answerPending('confirm'), {pending: false, asked: 'confirm', outcome: 'none'})
+    assert.deepEqual(await answerPending('confirm', {doctor: true}), {result: {pending: false, asked: 'confirm', outcome: 'none'}})
     const r = cli(['apply', '--confirm', '--json'], {env})
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(r.json.result, {pending: false, asked: 'confirm', outcome: 'none'})

@@ -15,10 +15,21 @@
  * tells the starting process (a pipe on its fd 3), which prints and exits 0.
  *
  * The answer reaches the waiter as a file in the state directory
- * (apply-answer: "confirm" or "rollback"), which it polls; no answer within
- * SECONDS, or SIGTERM/SIGINT/SIGHUP sent to it, and it undoes the change. The
- * waiter records what became of the change (apply-outcome.json) before it lets
- * go of the lock, so `--confirm` can say "confirmed" or "too late: undone".
+ * (apply-answer: "confirm", "confirm doctor" or "rollback"), which it polls; no
+ * answer within SECONDS, or SIGTERM/SIGINT/SIGHUP sent to it, and it undoes the
+ * change. The waiter records what became of the change (apply-outcome.json)
+ * before it lets go of the lock, so `--confirm` can say "confirmed" or "too
+ * late: undone". Asked "confirm doctor" (`--confirm --doctor`), it keeps the
+ * change, then checks the host as `netkit doctor` does and writes the report
+ * (apply-doctor.json) before the outcome: the process that confirms does not
+ * load and run the doctor again (automation confirms every host of a fleet).
+ *
+ * The Ansible role (ansible/roles/netkit_mesh/files/mesh-checks.sh) speaks this
+ * protocol from the shell to confirm without starting netkit: it reads the
+ * pending record's and the outcome's "pid" (JSON.stringify's compact form,
+ * "pid" first), writes the answer file by rename, and reads the doctor's
+ * report; a change here is a change there (the role and the binary ship
+ * together).
  *
  * What this does not survive: the waiter killed with SIGKILL, or the machine
  * rebooting, while the change is pending (then nothing undoes the change; at
@@ -34,6 +45,7 @@ import {NetkitError} from '../errors.js'
 import {writeFileAtomic} from '../files.js'
 import {lockHost, lockPath, startOf} from '../lock.js'
 import {scopeOf, stateDir} from '../ownership.js'
+import type {DoctorResult} from '../doctor/report.js'
 import type {Runner} from '../runner.js'
 import type {HostInput} from './input.js'
 import {fileDigest, lastApplied} from './memo.js'
@@ -65,6 +77,15 @@ export const pendingPath = () => join(stateDir(), 'apply-pending.json')
 export const answerPath = () => join(stateDir(), 'apply-answer')
 export const outcomePath = () => join(stateDir(), 'apply-outcome.json')
 export const detachedLog = () => join(stateDir(), 'apply-detached.log')
+export const doctorPath = () => join(stateDir(), 'apply-doctor.json')
+
+/** The doctor's report a waiter wrote after keeping its change ("confirm doctor"): its pid first, then the report or why there is none. */
+export interface WaiterDoctor {
+  pid: number
+  at: string
+  result?: DoctorResult
+  error?: string
+}
 
 function readJson<T>(path: string): T | undefined {
   try {
@@ -114,9 +135,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /**
  * The waiter's confirmation: records the pending change, tells the starter,
  * then waits for an answer file, the deadline or a signal. `why` is told what
- * decided.
+ * decided, and whether the doctor's report was asked for ("confirm doctor").
  */
-export function waitForAnswer(info: {file: string; changes: number; report: Record<string, unknown>}, why: (w: OutcomeKind) => void) {
+export function waitForAnswer(info: {file: string; changes: number; report: Record<string, unknown>}, why: (w: OutcomeKind, doctor: boolean) => void) {
   return async (seconds: number, interrupted: Promise<unknown>): Promise<boolean> => {
     rmSync(answerPath(), {force: true})
     const since = new Date()
@@ -137,23 +158,36 @@ export function waitForAnswer(info: {file: string; changes: number; report: Reco
     void interrupted.then(() => (signalled = true))
     const end = since.getTime() + seconds * 1000
     while (Date.now() < end && !signalled) {
-      let answer: string | undefined
+      let words: string[] = []
       try {
-        answer = readFileSync(answerPath(), 'utf8').trim()
+        words = readFileSync(answerPath(), 'utf8').trim().split(/\s+/)
       } catch {
-        answer = undefined
+        words = []
       }
+      const answer = words[0]
       if (answer === 'confirm' || answer === 'rollback') {
-        why(answer === 'confirm' ? 'confirmed' : 'rolled back')
+        why(answer === 'confirm' ? 'confirmed' : 'rolled back', answer === 'confirm' && words.includes('doctor'))
         process.stderr.write(`${answer === 'confirm' ? 'confirmed: keeping the change' : 'rollback asked for: undoing the change'}\n`)
         return answer === 'confirm'
       }
-      await Promise.race([sleep(Math.min(200, Math.max(0, end - Date.now()))), interrupted])
+      await Promise.race([sleep(Math.min(100, Math.max(0, end - Date.now()))), interrupted])
     }
-    why(signalled ? 'interrupted' : 'expired')
+    why(signalled ? 'interrupted' : 'expired', false)
     process.stderr.write(`${signalled ? 'interrupted' : `not confirmed within ${seconds} s`}: undoing the change\n`)
     return false
   }
+}
+
+/** The doctor's report for the process that confirmed, written before the outcome (which it waits for). */
+export function writeDoctor(report: {result?: DoctorResult; error?: string}): void {
+  const record: WaiterDoctor = {pid: process.pid, at: new Date().toISOString(), ...report}
+  writeFileAtomic(doctorPath(), `${JSON.stringify(record)}\n`, 0o600, 0o700)
+}
+
+/** The report the waiter `pid` wrote, if it did. */
+export function readDoctor(pid: number): WaiterDoctor | undefined {
+  const d = readJson<WaiterDoctor>(doctorPath())
+  return d?.pid === pid ? d : undefined
 }
 
 /** The waiter's last word: what became of the change; the pending record and any answer are removed. */
@@ -180,21 +214,28 @@ export interface AnswerResult {
   last?: OutcomeRecord
 }
 
+/** An answer given, and the doctor's report its waiter wrote when asked (`doctor`; absent: nothing pending, or the waiter wrote none). */
+export interface Answered {
+  result: AnswerResult
+  doctor?: WaiterDoctor
+}
+
 /**
  * Gives the pending change its answer and waits (bounded) until the waiter
  * has acted on it and let go of the host lock. Nothing pending: says what
- * became of the last one.
+ * became of the last one. `doctor` (with confirm): the waiter checks the host
+ * once it has kept the change, and its report comes back with the answer.
  */
-export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeoutMs?: number} = {}): Promise<AnswerResult> {
+export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeoutMs?: number; doctor?: boolean} = {}): Promise<Answered> {
   const p = readPending()
   if (!p) {
     const last = readOutcome()
-    return {pending: false, asked, outcome: 'none', ...(last ? {last} : {})}
+    return {result: {pending: false, asked, outcome: 'none', ...(last ? {last} : {})}}
   }
   if (!running(p.pid, p.started)) {
     // The waiter died without a word (SIGKILL, OOM): nobody holds the undo any more.
     const last = readOutcome()
-    if (last?.pid === p.pid) return {pending: false, asked, outcome: 'none', last}
+    if (last?.pid === p.pid) return {result: {pending: false, asked, outcome: 'none', last}}
     rmSync(pendingPath(), {force: true})
     throw new NetkitError(
       'E_WAITER_GONE',
@@ -207,7 +248,7 @@ export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeou
       },
     )
   }
-  writeFileAtomic(answerPath(), `${asked}\n`, 0o600, 0o700)
+  writeFileAtomic(answerPath(), `${asked}${asked === 'confirm' && opts.doctor ? ' doctor' : ''}\n`, 0o600, 0o700)
   const deadline = Date.now() + (opts.timeoutMs ?? 180_000)
   // Done when the waiter has ended, or has said what became of the change and let go of the host lock.
   const done = () => !running(p.pid, p.started) || (readOutcome()?.pid === p.pid && readJson<{pid?: number}>(lockPath())?.pid !== p.pid)
@@ -222,7 +263,11 @@ export async function answerPending(asked: 'confirm' | 'rollback', opts: {timeou
       fix: `see ${p.log} and check with "netkit diff -f ${p.file}"`,
     })
   }
-  return {pending: false, asked, outcome: out.outcome, file: out.file, changes: out.changes, at: out.at, ...(out.detail ? {detail: out.detail} : {})}
+  const doctor = asked === 'confirm' && opts.doctor && out.outcome === 'confirmed' ? readDoctor(p.pid) : undefined
+  return {
+    result: {pending: false, asked, outcome: out.outcome, file: out.file, changes: out.changes, at: out.at, ...(out.detail ? {detail: out.detail} : {})},
+    ...(doctor ? {doctor} : {}),
+  }
 }
 
 /**
@@ -271,9 +316,10 @@ export async function unchangedReport(runner: Runner, input: HostInput, file: st
   }
 }
 
-/** Forgets the last outcome (a new detached apply starts). */
+/** Forgets the last outcome and its doctor's report (a new detached apply starts). */
 export function clearOutcome(): void {
   rmSync(outcomePath(), {force: true})
+  rmSync(doctorPath(), {force: true})
 }
 
 /* ---------- the starting process ---------- */

@@ -44,7 +44,16 @@ export async function checkHost(
 
 const MARK: Record<Finding['result'], string> = {ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip'}
 
-export function renderReport(report: DoctorReport, fixed: string[] = [], dryRun = false): string {
+/** The table of a report as --json gives it (a waiter's, read back from its file: pending.ts readDoctor). */
+export function renderResult(result: DoctorResult): string {
+  return renderReport({summary: result.summary, findings: result.checks}, result.fixed)
+}
+
+export function renderReport(
+  report: {summary: DoctorReport['summary']; findings: Pick<Finding, 'group' | 'title' | 'subject' | 'result' | 'reason' | 'fix'>[]},
+  fixed: string[] = [],
+  dryRun = false,
+): string {
   const lines: string[] = []
   let group = ''
   for (const f of report.findings) {

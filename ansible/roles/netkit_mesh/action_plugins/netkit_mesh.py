@@ -20,8 +20,10 @@ step: check | keep | verify
   the play: which peers this host pings and in which order. Rendering that per host with Jinja
   templates cost Ansible about 0.3 s of CPU per host and task on a 50-host mesh (each worker
   compiles every template it meets again). check: the overlay reaches the peers rolled out so far,
-  then netkit_check_command (option command); skipped when there is neither. keep: "netkit apply
-  --confirm", and in the last batch the verification (with "--doctor"). verify: "netkit doctor" and
+  then netkit_check_command (option command); skipped when there is neither. keep: the change
+  confirmed, told to the waiter the apply started (its pid from the apply's report: the answer
+  netkit apply --confirm would give, without starting netkit; netkit itself when that cannot be),
+  and in the last batch the verification (the waiter then also runs the doctor's checks). verify: "netkit doctor" and
   every peer pings. Options: me, present (false: the host leaves the mesh), netkit, seconds,
   wireguard, doctor, command, checked (keep: this host's check ran, and its peers then are not
   pinged again). Read from the play as they are: the render's facts netkit__peers_of,
@@ -84,6 +86,19 @@ def verify_peers(v, me, inventory_hostname, peers_of, overlay_of, names, skip):
         else:
             (out['awaited'] if n in earlier else out['first']).append(a)
     return out
+
+
+def waiter_pid(applied):
+    """The pid of the waiter this run's apply started on the host (its report, one line of JSON on the apply's
+    stdout: {"pending": true, "pid": ...}), for the keep step to tell it directly; '' when none is known."""
+    for line in ((applied or {}).get('stdout') or '').splitlines():
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        pid = report.get('pid') if isinstance(report, dict) and report.get('pending') else None
+        return str(pid) if isinstance(pid, int) else ''
+    return ''
 
 
 class ActionModule(ActionBase):
@@ -197,6 +212,7 @@ class ActionModule(ActionBase):
             'NK_VERIFY': '0',
             'NK_CHECKED': '0',
             'NK_PEERS': '',
+            'NK_PID': waiter_pid(v.get('netkit__apply')) if step == 'keep' else '',
         }
         if step == 'check':
             if not (first or awaited) and not env['NK_COMMAND']:

@@ -10,8 +10,8 @@
 #   NK_FIRST      overlay addresses of the peers this host pings first (it starts their handshakes)
 #   NK_AWAITED    those that start theirs with this host (pinged once they have, or after 2 s)
 #   check:  NK_COMMAND  the user's own check (netkit_check_command), run after the pings
-#   keep:   NK_BIN, NK_VERIFY (1: verify the host after its confirmation), NK_DOCTOR (1: with
-#           "netkit doctor")
+#   keep:   NK_BIN, NK_PID (the waiter this run's apply started), NK_VERIFY (1: verify the host
+#           after its confirmation), NK_DOCTOR (1: with "netkit doctor")
 #   keep, verify: NK_PEERS ("ADDRESS NAME" per line: every peer), NK_CHECKED (how many of them
 #           this host's check reached moments before: not pinged again)
 # (The role's templates once built this per host; rendering them cost Ansible 0.3 s of CPU per
@@ -117,7 +117,8 @@ netkit_reach() {
 # netkit_verify [REPORT RC]: "netkit doctor --json" (NK_DOCTOR) while every peer not reached by the
 # check is pinged over the overlay (netkit_reach), then one line: what failed (the peers by name,
 # the doctor's failed checks) or that all passed; returns 1 when something failed. REPORT (and its
-# exit status RC): the doctor ran already, in "netkit apply --confirm --doctor --json" (keep).
+# status RC): the doctor ran already, with the confirmation (keep): the waiter's report, or that of
+# "netkit apply --confirm --doctor --json".
 netkit_verify() {
   local doctor=${1:-} doctor_rc=${2:-0} doctor_pid= lost msg= names= a failed= total
   if [ "$NK_DOCTOR" = 1 ] && [ -z "$doctor" ]; then
@@ -137,11 +138,15 @@ netkit_verify() {
   fi
   if [ "$NK_DOCTOR" = 1 ]; then
     # The doctor exits 1 when a check failed: only then are its failed checks read (with Python), from
-    # "netkit doctor --json" or "netkit apply --confirm --doctor --json" (its report under "doctor").
+    # "netkit doctor --json", "netkit apply --confirm --doctor --json" (its report under "doctor") or
+    # the waiter's report (apply-doctor.json: under "result", or why the doctor could not run).
     if [ "$doctor_rc" -ne 0 ]; then
       failed=$(python3 -c 'import json, sys
 try:
-    r = json.load(open(sys.argv[1]))["result"]
+    d = json.load(open(sys.argv[1]))
+    if "error" in d and "result" not in d:
+        raise Exception(d["error"])
+    r = d["result"]
     checks = r["doctor"]["checks"] if "doctor" in r else r["checks"]
     print(", ".join(c["id"] for c in checks if c.get("result") == "fail"))
 except Exception as e:
@@ -170,24 +175,55 @@ netkit_step_check() {
   if [ -n "$NK_COMMAND" ]; then eval "$NK_COMMAND" </dev/null; fi
 }
 
-# keep: "netkit apply --confirm" (with --doctor when it verifies), then, in the last batch, the
-# verification. Kept: netkit's JSON envelope says "ok": true on its second line (with --doctor a
-# failed check exits 1 too: the verification's to report, the change is kept).
+# netkit_tell_waiter WORDS REPORT: "netkit apply --confirm" (WORDS "confirm") or "--confirm --doctor"
+# ("confirm doctor") without starting netkit: the answer given to the waiter NK_PID (the one this run's
+# apply started) the way netkit gives it (src/lib/apply/pending.ts: the answer file, written by rename;
+# the waiter keeps the change, with "doctor" checks the host as "netkit doctor" does and writes its
+# report, then records the outcome). On the change kept: 0, the doctor's report (when asked) in REPORT.
+# Anything else (no such waiter pending, the change undone, no outcome within 60 s): 2, and netkit
+# itself is asked, which says what became of the change.
+netkit_tell_waiter() {
+  local words=$1 report=$2 state=${NETKIT_STATE_DIR:-/run/netkit} pid=$NK_PID out= i
+  [ -n "$pid" ] && [ -e "/proc/$pid" ] || return 2
+  case $(cat "$state/apply-pending.json" 2>/dev/null) in "{\"pid\":$pid,"*) ;; *) return 2 ;; esac
+  (umask 077 && printf '%s\n' "$words" >"$state/.apply-answer.$$" && mv -f "$state/.apply-answer.$$" "$state/apply-answer") || return 2
+  for ((i = 0; i < 1200; i++)); do
+    out=$(cat "$state/apply-outcome.json" 2>/dev/null)
+    case $out in "{\"pid\":$pid,"*) break ;; esac
+    out=
+    [ -e "/proc/$pid" ] || break
+    sleep 0.05
+  done
+  case $out in *'"outcome":"confirmed"'*) ;; *) return 2 ;; esac
+  if [ -n "$report" ]; then
+    case $(cat "$state/apply-doctor.json" 2>/dev/null) in "{\"pid\":$pid,"*) cp "$state/apply-doctor.json" "$report" ;; *) return 2 ;; esac
+  fi
+  return 0
+}
+
+# keep: the change confirmed (its waiter told directly; with the doctor's checks when it verifies),
+# then, in the last batch, the verification. The doctor fails the verification, not the confirmation:
+# the change is kept either way.
 netkit_step_keep() {
-  local kept rc doctor=
+  local kept rc=0 words=confirm doctor= report= how
   kept=$(mktemp)
-  [ "$NK_VERIFY" = 1 ] && [ "$NK_DOCTOR" = 1 ] && doctor=--doctor
-  "$NK_BIN" apply --confirm --json $doctor >"$kept" 2>"$kept.err" </dev/null
-  rc=$?
-  case $(sed -n 2p "$kept") in
-    *'"ok": true'*) ;;
-    *) cat "$kept" "$kept.err"; rm -f "$kept" "$kept.err"; exit 1 ;;
-  esac
-  if [ "$NK_VERIFY" = 1 ]; then
-    echo "$NK_ME: change confirmed"
-    if netkit_verify "$kept" "$rc"; then echo "netkit: verified"; fi
+  if [ "$NK_VERIFY" = 1 ] && [ "$NK_DOCTOR" = 1 ]; then words="confirm doctor" doctor=--doctor report=$kept; fi
+  if netkit_tell_waiter "$words" "$report"; then
+    how="its waiter told, pid $NK_PID"
+    [ -z "$doctor" ] || grep -q '"passed":true' "$kept" || rc=1
   else
-    cat "$kept"
+    # netkit's JSON envelope says "ok": true on its second line (with --doctor a failed check exits 1 too).
+    "$NK_BIN" apply --confirm --json $doctor >"$kept" 2>"$kept.err" </dev/null
+    rc=$?
+    case $(sed -n 2p "$kept") in
+      *'"ok": true'*) ;;
+      *) cat "$kept" "$kept.err"; rm -f "$kept" "$kept.err"; exit 1 ;;
+    esac
+    how="netkit apply --confirm"
+  fi
+  echo "$NK_ME: change confirmed ($how)"
+  if [ "$NK_VERIFY" = 1 ]; then
+    if netkit_verify "$kept" "$rc"; then echo "netkit: verified"; fi
   fi
   rm -f "$kept" "$kept.err"
 }
