@@ -203,7 +203,7 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
     }
   })
 
-  it('a change whose doctor then fails is kept (the confirmation and the doctor are one netkit process); the host is named, failing only its verification', async () => {
+  it('a change whose doctor then fails is kept (the waiter that keeps it runs the doctor); the host is named, failing only its verification', async () => {
     const key = join(host('a').configDir, 'secrets/mesh.key')
     const keepalive = (n: string) => host(n).sh('wg', ['show', 'wg-mesh', 'persistent-keepalive'])
     try {
@@ -222,7 +222,7 @@ describe('the netkit_mesh Ansible role on simulated hosts (integration)', {skip:
         assert.match(keepalive(n), /\t25$/m, `${n} keeps the change`)
         assert.ok(!existsSync(pendingFile(n)), `nothing pending on ${n}`)
       }
-      // a's doctor ran in its confirmation's netkit (apply --confirm --doctor): the failed check is named there, and a is not marked verified.
+      // a's doctor ran with its confirmation (by its waiter, told "confirm doctor"): the failed check is named there, and a is not marked verified.
       assert.match(task('a', /Keep the change/)?.stdout ?? '', /^a: netkit doctor failed: .*wireguard\.keys/m, explain(run))
       assert.doesNotMatch(task('a', /Keep the change/)?.stdout ?? '', /^netkit: verified$/m)
       // So the verify play verifies a again and fails it, naming the check; b and c verified themselves.
