@@ -26,10 +26,10 @@
  *
  * The Ansible role (ansible/roles/netkit_mesh/files/mesh-checks.sh) speaks this
  * protocol from the shell to confirm without starting netkit: it reads the
- * pending record's and the outcome's "pid" (JSON.stringify's compact form,
- * "pid" first), writes the answer file by rename, and reads the doctor's
- * report; a change here is a change there (the role and the binary ship
- * together).
+ * "pid" of the pending record, of the outcome and of the host lock
+ * (JSON.stringify's compact form, "pid" first), writes the answer file by
+ * rename, and reads the doctor's report; a change here is a change there (the
+ * role and the binary ship together).
  *
  * What this does not survive: the waiter killed with SIGKILL, or the machine
  * rebooting, while the change is pending (then nothing undoes the change; at

@@ -179,7 +179,8 @@ netkit_step_check() {
 # ("confirm doctor") without starting netkit: the answer given to the waiter NK_PID (the one this run's
 # apply started) the way netkit gives it (src/lib/apply/pending.ts: the answer file, written by rename;
 # the waiter keeps the change, with "doctor" checks the host as "netkit doctor" does and writes its
-# report, then records the outcome). On the change kept: 0, the doctor's report (when asked) in REPORT.
+# report, then records the outcome, then lets go of the host lock). On the change kept: 0, the
+# doctor's report (when asked) in REPORT.
 # Anything else (no such waiter pending, the change undone, no outcome within 60 s): 2, and netkit
 # itself is asked, which says what became of the change.
 netkit_tell_waiter() {
@@ -195,6 +196,13 @@ netkit_tell_waiter() {
     sleep 0.05
   done
   case $out in *'"outcome":"confirmed"'*) ;; *) return 2 ;; esac
+  # Done, as for netkit: once the waiter has let go of the host lock too (or ended), so that a netkit
+  # started right after is not refused as busy.
+  for ((i = 0; i < 100; i++)); do
+    case $(cat "$state/netkit.lock" 2>/dev/null) in "{\"pid\":$pid,"*) ;; *) break ;; esac
+    [ -e "/proc/$pid" ] || break
+    sleep 0.05
+  done
   if [ -n "$report" ]; then
     case $(cat "$state/apply-doctor.json" 2>/dev/null) in "{\"pid\":$pid,"*) cp "$state/apply-doctor.json" "$report" ;; *) return 2 ;; esac
   fi
