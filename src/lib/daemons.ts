@@ -34,11 +34,17 @@ function pidFile(ref: DaemonRef): string {
   return `${baseOf(ref)}.pid`
 }
 
+/**
+ * Whether the process is in the namespace NETNS, or without one in netkit's own (where its commands act
+ * without --netns): the same as PID 1's on a host, not under "ip netns exec NS netkit ...", where a
+ * daemon netkit started there is in NS (compared with PID 1's, it was never found: not listed, and
+ * left running by "tunnel del").
+ */
 function sameNetns(pid: number, netns?: string): boolean {
   try {
     const link = readlinkSync(`/proc/${pid}/ns/net`)
     const inode = Number(/\[(\d+)\]/.exec(link)?.[1])
-    const want = netns ? statSync(join(NETNS_DIR, netns)).ino : statSync('/proc/1/ns/net').ino
+    const want = netns ? statSync(join(NETNS_DIR, netns)).ino : statSync('/proc/self/ns/net').ino
     return inode === want
   } catch {
     return false

@@ -47,7 +47,8 @@ export interface SimHost {
   /** The host's /run/netkit, seen from the machine (through /proc/PID/root). */
   stateDir: string
   /** Runs netkit in the host, with its defaults and no NETKIT_* variables. */
-  cli(args: string[], opts?: {input?: string; timeoutMs?: number; env?: Record<string, string>}): CliResult
+  /** netkit in the host; `via`: a command it runs under there (`['ip', 'netns', 'exec', NS]`). */
+  cli(args: string[], opts?: {input?: string; timeoutMs?: number; env?: Record<string, string>; via?: string[]}): CliResult
   /** How to run netkit in the host from a program that spawns it itself (a pseudo-terminal): file, arguments and environment. */
   command(args: string[], env?: Record<string, string>): {file: string; args: string[]; env: NodeJS.ProcessEnv}
   /** Starts netkit in the host without waiting (signals sent with `kill` reach netkit itself). */
@@ -187,7 +188,7 @@ export function bootHost(ns: string, opts: BootOptions = {}): SimHost {
     stateDir: join(root, 'run/netkit'),
     cli(args, opts = {}) {
       return cliResult(
-        spawnSync('nsenter', enter(netkitArgv(args)), {
+        spawnSync('nsenter', enter([...(opts.via ?? []), ...netkitArgv(args)]), {
           encoding: 'utf8',
           input: opts.input,
           env: hostEnv(opts.env),
