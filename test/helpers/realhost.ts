@@ -13,9 +13,9 @@
  * - its own /run: a private mount namespace with a tmpfs on /run (wireguard-go
  *   sockets, charon's pid file, /run/netkit, /run/netns of the host's own
  *   namespaces);
- * - its own PID namespace and UTS name, with a long-lived PID 1 (netkit
- *   compares its daemons' namespaces with PID 1's). Daemons netkit starts live
- *   on in the host between commands, as on a machine.
+ * - its own PID namespace and UTS name, with a long-lived PID 1 (its /proc
+ *   shows the host's processes only, as netkit looks for its daemons there).
+ *   Daemons netkit starts live on in the host between commands, as on a machine.
  *
  * Commands enter the host with nsenter (mount, PID, network and UTS
  * namespaces of its PID 1). Teardown SIGKILLs PID 1, which ends every process
