@@ -15,7 +15,7 @@ export default class Apply extends NetkitCommand {
     'Make the host match a file: namespaces, tables, links, addresses, sysctls, routes, rules, proxy ARP, xfrm policies and SAs, tunnels.'
   static override description = `Compares the file with the live state and changes only the difference (each namespace's iproute2 changes in one "ip -batch -", namespaces and tunnels through netkit's own services, with progress), then reads the state back and verifies it. Any failure, or a failed verification, undoes everything (the host is as before). Objects a previous apply made and the file no longer lists are removed; objects netkit did not make are never touched (one in the way is an error). --dry-run prints the plan's commands. --try SECONDS keeps the change only if you confirm in time (type "y" and Enter; not confirmed, it is undone and apply exits 1), so a change made over SSH cannot lock you out; until the change is kept, Ctrl-C, a kill or a hangup (the SSH session closing) undoes it. One apply runs at a time on a host: another is refused while one plans, changes or waits for --try (diff and --dry-run take no lock).
 
-For automation (commit-confirm, like "netplan try" and Junos "commit confirmed"): --try SECONDS --detach applies and verifies, then leaves the change to a waiter of its own (its own session: it survives the SSH session closing; it holds the host lock) and exits 0 at once, saying the change is pending. "netkit apply --confirm" (any later session) keeps it ("--confirm --doctor" then checks the host as "netkit doctor" does, in the same process, its report added: exit 1 when a check fails, the change kept); "netkit apply --rollback" undoes it now; no confirmation within SECONDS, and it is undone. --confirm with nothing pending says so and exits 0 (a re-run is harmless), but exits 1 when the last detached change was undone for want of a confirmation. A file that needs no change leaves no waiter. --json of each: {pending: bool, ...}. The waiter's log: /run/netkit/apply-detached.log. See docs/apply-confirm.md.
+For automation (commit-confirm, like "netplan try" and Junos "commit confirmed"): --try SECONDS --detach applies and verifies, then leaves the change to a waiter of its own (its own session: it survives the SSH session closing; it holds the host lock) and exits 0 at once, saying the change is pending. "netkit apply --confirm" (any later session) keeps it ("--confirm --doctor" then checks the host as "netkit doctor" does, its report added: exit 1 when a check fails, the change kept; the waiter runs those checks, with nothing pending this process does); "netkit apply --rollback" undoes it now; no confirmation within SECONDS, and it is undone. --confirm with nothing pending says so and exits 0 (a re-run is harmless), but exits 1 when the last detached change was undone for want of a confirmation. A file that needs no change leaves no waiter. --json of each: {pending: bool, ...}. The waiter's log: /run/netkit/apply-detached.log. See docs/apply-confirm.md.
 
 File (YAML or JSON): version: 1; tables: {NAME: ID}; links: [{name, type: veth|bridge|vxlan|macvlan, peer, peerNetns, vni, remote, group, dev, port, parent, mode, mtu, master, up}]; addresses: [{dev, address}]; sysctls: {KEY: VALUE}; routes: [{to, via, dev, table, metric, src}]; rules: [{from, to, fwmark, iif, oif, table, priority, family: 4|6 (for a rule without from/to)}]; proxyArp: [{address, dev}]; xfrmPolicies: [{src, dst, dir, tmplSrc, tmplDst, mode, reqid, priority, mark, action}]; xfrmStates: [{src, dst, spi, mode, reqid, mark, aead: {alg, keyFile, icv} | enc: {alg, keyFile} with auth: {alg, keyFile}}] (keys only from files, hex, mode 0600; on stdin to ip, never shown; a kernel without ESP refuses before anything changes); tunnels: {NAME: {type: ipsec|wireguard|vxlan, remote, local, localSubnets, remoteSubnets, ... the options of "netkit tunnel add" in camelCase; ipsec needs pskFile or cert/key/ca}}; namespaces: {NAME: {links, addresses, routes, rules, sysctls, proxyArp, xfrmPolicies, xfrmStates, tunnels}} (namespaces apply creates, and removes with their contents when they leave the file). A tunnel without "local" takes the file's own address towards its peer; one that is down (daemon or device gone) is brought up again. Tunnels are set up without waiting for the peer: check them with "netkit tunnel list" or "netkit doctor".
 
@@ -184,9 +184,11 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
       log: (l) => process.stderr.write(`${l}\n`),
     })
     if (this.waiting) {
-      // "confirm doctor": the host checked here, its report written before the outcome the confirming process waits for.
-      if (result.kept && doctor) await this.doctorForConfirmer(runner)
+      // What became of the change is recorded at once (a kill during the doctor leaves it "confirmed").
       finish({file: path, outcome: result.kept ? 'confirmed' : why, changes})
+      // "confirm doctor": the host checked here, its report written before this process lets go of the host lock,
+      // which the confirming process waits for.
+      if (result.kept && doctor) await this.doctorForConfirmer(runner)
     }
     // Nothing to do: no waiter stays.
     else tellStarter({pending: false, ...result, file: path})
@@ -194,9 +196,10 @@ Re-applying an unchanged file to a host exactly as the last verified apply left 
   }
 
   /**
-   * The waiter, asked "confirm doctor": checks the host as "netkit doctor" does, its change kept, and leaves
-   * the report for the confirming process (pending.ts writeDoctor), which then neither loads nor runs the
-   * doctor itself. A doctor that cannot run says why there; the change stays kept either way.
+   * The waiter, asked "confirm doctor": checks the host as "netkit doctor" does, its change kept and its outcome
+   * recorded, and leaves the report for the confirming process (pending.ts writeDoctor) before it lets go of the
+   * host lock; that process then neither loads nor runs the doctor itself. A doctor that cannot run says why
+   * there; the change stays kept either way.
    */
   private async doctorForConfirmer(runner: import('../lib/runner.js').Runner): Promise<void> {
     const {writeDoctor} = await import('../lib/apply/pending.js')

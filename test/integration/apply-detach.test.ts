@@ -167,6 +167,10 @@ describe('apply --try --detach: who plans (integration)', {skip: skipUnlessRoot}
     const report = join(host().stateDir, 'apply-doctor.json')
     assert.equal(statSync(report).mode & 0o777, 0o600)
     assert.deepEqual(JSON.parse(readFileSync(report, 'utf8')).result, r.json.result.doctor)
+    // The outcome is recorded first (a waiter killed during its doctor leaves the change recorded as confirmed).
+    const recorded = JSON.parse(readFileSync(outcome(), 'utf8'))
+    assert.equal(recorded.outcome, 'confirmed')
+    assert.ok(recorded.at <= JSON.parse(readFileSync(report, 'utf8')).at, 'the outcome before the report')
     // For people: the confirmation, then the doctor's table and its summary line.
     assert.equal(detach(file('f.yaml', ['10.251.0.1/32'])).json.result.pending, true)
     const text = host().cli(['apply', '--confirm', '--doctor'])

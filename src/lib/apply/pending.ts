@@ -20,9 +20,10 @@
  * change. The waiter records what became of the change (apply-outcome.json)
  * before it lets go of the lock, so `--confirm` can say "confirmed" or "too
  * late: undone". Asked "confirm doctor" (`--confirm --doctor`), it keeps the
- * change, then checks the host as `netkit doctor` does and writes the report
- * (apply-doctor.json) before the outcome: the process that confirms does not
- * load and run the doctor again (automation confirms every host of a fleet).
+ * change and records the outcome, then checks the host as `netkit doctor` does
+ * and writes the report (apply-doctor.json) before it lets go of the lock,
+ * which the confirming process waits for: that process does not load and run
+ * the doctor again (automation confirms every host of a fleet).
  *
  * The Ansible role (ansible/roles/netkit_mesh/files/mesh-checks.sh) speaks this
  * protocol from the shell to confirm without starting netkit: it reads the
@@ -178,7 +179,7 @@ export function waitForAnswer(info: {file: string; changes: number; report: Reco
   }
 }
 
-/** The doctor's report for the process that confirmed, written before the outcome (which it waits for). */
+/** The doctor's report for the process that confirmed, written after the outcome, before the host lock is let go (which it waits for). */
 export function writeDoctor(report: {result?: DoctorResult; error?: string}): void {
   const record: WaiterDoctor = {pid: process.pid, at: new Date().toISOString(), ...report}
   writeFileAtomic(doctorPath(), `${JSON.stringify(record)}\n`, 0o600, 0o700)

@@ -11,7 +11,8 @@ step: apply
   netkit (netkit_bin), try_seconds. On stdout, the report of netkit's waiter, which the script starts
   as "netkit apply --try --detach" would (one netkit process fewer per host; src/lib/apply/pending.ts):
   one line of JSON, {"pending": true, ...} when a change is pending (Ansible's "changed": it must be
-  confirmed with netkit apply --confirm), {"pending": false, ...} when the host already matched, or
+  confirmed with netkit apply --confirm; the waiter's pid is the result's waiter_pid, for the keep
+  step), {"pending": false, ...} when the host already matched, or
   {"error": {"code", "message", "fix", ...}} when netkit refused or the apply failed (undone): the
   task fails with netkit's message. The waiter's warnings are Ansible's warnings.
 
@@ -21,7 +22,7 @@ step: check | keep | verify
   templates cost Ansible about 0.3 s of CPU per host and task on a 50-host mesh (each worker
   compiles every template it meets again). check: the overlay reaches the peers rolled out so far,
   then netkit_check_command (option command); skipped when there is neither. keep: the change
-  confirmed, told to the waiter the apply started (its pid from the apply's report: the answer
+  confirmed, told to the waiter the apply started (its pid, waiter_pid in the apply's result: the answer
   netkit apply --confirm would give, without starting netkit; netkit itself when that cannot be),
   and in the last batch the verification (the waiter then also runs the doctor's checks). verify: "netkit doctor" and
   every peer pings. Options: me, present (false: the host leaves the mesh), netkit, seconds,
@@ -86,19 +87,6 @@ def verify_peers(v, me, inventory_hostname, peers_of, overlay_of, names, skip):
         else:
             (out['awaited'] if n in earlier else out['first']).append(a)
     return out
-
-
-def waiter_pid(applied):
-    """The pid of the waiter this run's apply started on the host (its report, one line of JSON on the apply's
-    stdout: {"pending": true, "pid": ...}), for the keep step to tell it directly; '' when none is known."""
-    for line in ((applied or {}).get('stdout') or '').splitlines():
-        try:
-            report = json.loads(line)
-        except ValueError:
-            continue
-        pid = report.get('pid') if isinstance(report, dict) and report.get('pending') else None
-        return str(pid) if isinstance(pid, int) else ''
-    return ''
 
 
 class ActionModule(ActionBase):
@@ -187,6 +175,9 @@ class ActionModule(ActionBase):
             result['msg'] = 'netkit apply: %s%s' % (error.get('message', 'failed'), ' (%s)' % error['fix'] if error.get('fix') else '')
             return result
         result['changed'] = bool(report.get('pending'))
+        # The waiter holding the change: the keep step tells it directly (files/mesh-checks.sh).
+        if report.get('pending') and isinstance(report.get('pid'), int):
+            result['waiter_pid'] = report['pid']
         return result
 
     def _step(self, step, args, v, result):
@@ -212,7 +203,7 @@ class ActionModule(ActionBase):
             'NK_VERIFY': '0',
             'NK_CHECKED': '0',
             'NK_PEERS': '',
-            'NK_PID': waiter_pid(v.get('netkit__apply')) if step == 'keep' else '',
+            'NK_PID': str((v.get('netkit__apply') or {}).get('waiter_pid') or '') if step == 'keep' else '',
         }
         if step == 'check':
             if not (first or awaited) and not env['NK_COMMAND']:

@@ -178,11 +178,11 @@ netkit_step_check() {
 # netkit_tell_waiter WORDS REPORT: "netkit apply --confirm" (WORDS "confirm") or "--confirm --doctor"
 # ("confirm doctor") without starting netkit: the answer given to the waiter NK_PID (the one this run's
 # apply started) the way netkit gives it (src/lib/apply/pending.ts: the answer file, written by rename;
-# the waiter keeps the change, with "doctor" checks the host as "netkit doctor" does and writes its
-# report, then records the outcome, then lets go of the host lock). On the change kept: 0, the
+# the waiter keeps the change and records the outcome, with "doctor" checks the host as "netkit
+# doctor" does and writes its report, then lets go of the host lock). On the change kept: 0, the
 # doctor's report (when asked) in REPORT.
-# Anything else (no such waiter pending, the change undone, no outcome within 60 s): 2, and netkit
-# itself is asked, which says what became of the change.
+# Anything else (no such waiter pending, the change undone, no outcome or no report within 60 s each):
+# 2, and netkit itself is asked, which says what became of the change (and checks the host itself).
 netkit_tell_waiter() {
   local words=$1 report=$2 state=${NETKIT_STATE_DIR:-/run/netkit} pid=$NK_PID out= i
   [ -n "$pid" ] && [ -e "/proc/$pid" ] || return 2
@@ -196,9 +196,9 @@ netkit_tell_waiter() {
     sleep 0.05
   done
   case $out in *'"outcome":"confirmed"'*) ;; *) return 2 ;; esac
-  # Done, as for netkit: once the waiter has let go of the host lock too (or ended), so that a netkit
-  # started right after is not refused as busy.
-  for ((i = 0; i < 100; i++)); do
+  # Done, as for netkit: once the waiter has let go of the host lock too (or ended): its doctor's report
+  # is written by then, and a netkit started right after is not refused as busy.
+  for ((i = 0; i < 1200; i++)); do
     case $(cat "$state/netkit.lock" 2>/dev/null) in "{\"pid\":$pid,"*) ;; *) break ;; esac
     [ -e "/proc/$pid" ] || break
     sleep 0.05
